@@ -1,0 +1,104 @@
+// Package pipeline defines the query path's shared types: the Request a
+// listener builds, the ResponseWriter it hands down, the Handler and
+// Middleware contracts, and Build, the one function that orders the chain.
+package pipeline
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Transport is the protocol a query arrived on.
+type Transport uint8
+
+// The transports a listener may report.
+const (
+	UDP Transport = iota
+	TCP
+	DoT
+	DoH
+)
+
+// String returns the lower-case transport name, for logs and metric labels.
+func (t Transport) String() string {
+	switch t {
+	case UDP:
+		return "udp"
+	case TCP:
+		return "tcp"
+	case DoT:
+		return "dot"
+	case DoH:
+		return "doh"
+	}
+	return "unknown"
+}
+
+// Request is one query as a listener received it. Listeners fill every
+// field before calling the chain; middlewares may read all of them but only
+// change Msg where their doc comment says so.
+type Request struct {
+	// Msg is the unpacked query. It has exactly one question.
+	Msg *dns.Msg
+	// Transport is the protocol the query came in on.
+	Transport Transport
+	// Client is the source address and port of the query.
+	Client netip.AddrPort
+	// ServerName is the TLS server name (SNI) for DoT and DoH, else "".
+	ServerName string
+	// ClientID is the client id from the DoH path (/dns-query/{id}) or
+	// the first label of the SNI, else "".
+	ClientID string
+	// EDNS reports whether the query carried an OPT record.
+	EDNS bool
+	// DO is the query's DNSSEC OK bit.
+	DO bool
+	// MaxSize is the largest response the client can take on this
+	// transport: the EDNS buffer size (at least 512) on UDP, 65535 on
+	// stream transports.
+	MaxSize int
+	// Received is when the listener read the query.
+	Received time.Time
+}
+
+// Name returns the question name as the client sent it.
+func (r *Request) Name() string { return r.Msg.Question[0].Name }
+
+// Qtype returns the question type.
+func (r *Request) Qtype() uint16 { return r.Msg.Question[0].Qtype }
+
+// ResponseWriter sends the one answer to a Request. Exactly one Write call
+// should be made per request; the writer truncates answers larger than
+// Request.MaxSize (setting TC) and sets the reply's ID to the query's.
+type ResponseWriter interface {
+	// WriteMsg packs m and sends it.
+	WriteMsg(m *dns.Msg) error
+	// WriteWire sends an already packed answer. The writer may modify b
+	// in place (to set the ID or truncate) but does not keep it after the
+	// call returns.
+	WriteWire(b []byte) error
+}
+
+// Handler answers DNS requests.
+//
+// ServeDNS must write at most one answer through w. A returned error means
+// the handler failed; if it also wrote nothing, the listener answers
+// SERVFAIL. The context carries the query's deadline and is cancelled when
+// the listener shuts down.
+type Handler interface {
+	ServeDNS(ctx context.Context, w ResponseWriter, r *Request) error
+}
+
+// HandlerFunc adapts a function to a Handler.
+type HandlerFunc func(ctx context.Context, w ResponseWriter, r *Request) error
+
+// ServeDNS calls f.
+func (f HandlerFunc) ServeDNS(ctx context.Context, w ResponseWriter, r *Request) error {
+	return f(ctx, w, r)
+}
+
+// Middleware wraps a Handler with one step of the query path.
+type Middleware func(Handler) Handler
