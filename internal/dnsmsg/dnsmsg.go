@@ -135,3 +135,15 @@ func StripOPT(m *dns.Msg) {
 	}
 	m.Extra = extra
 }
+
+// MinimalANY returns the RFC 8482 answer to an ANY query: one synthesized
+// HINFO record instead of everything Hearth might know about the name,
+// which would make it an amplifier.
+func MinimalANY(q *dns.Msg) *dns.Msg {
+	m := Reply(q, dns.RcodeSuccess)
+	m.Answer = []dns.RR{&dns.HINFO{
+		Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeHINFO, Class: dns.ClassINET, Ttl: 3600},
+		Cpu: "RFC8482",
+	}}
+	return m
+}

@@ -1,0 +1,458 @@
+// Package config holds Hearth's static YAML settings: the typed structs,
+// their defaults, the embedded default config, and validation whose errors
+// name the file, line and field (`hearth.yaml:12: upstream.timeout: ...`).
+// Unknown keys are errors.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// DefaultYAML returns the embedded default configuration file.
+func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
+
+// Config is the whole static configuration.
+type Config struct {
+	Listen   Listen   `yaml:"listen"`
+	TLS      TLS      `yaml:"tls"`
+	Upstream Upstream `yaml:"upstream"`
+	Cache    Cache    `yaml:"cache"`
+	Access   Access   `yaml:"access"`
+	Local    Local    `yaml:"local"`
+	Limits   Limits   `yaml:"limits"`
+	// DataDir holds the list cache, the store and the query log.
+	DataDir string `yaml:"data_dir"`
+
+	file string     // the file name errors are reported against
+	root *yaml.Node // the parsed document, for error positions
+}
+
+// Listen says where Hearth accepts queries and serves HTTP.
+type Listen struct {
+	// DNS addresses serve plain DNS on both UDP and TCP.
+	DNS []string `yaml:"dns"`
+	// DoT addresses serve DNS over TLS (RFC 7858); they need TLS.
+	DoT []string `yaml:"dot"`
+	// DoH addresses serve DNS over HTTPS (RFC 8484) at /dns-query; they
+	// need TLS.
+	DoH []string `yaml:"doh"`
+	// HTTP is the address of the API and web UI ("" = off).
+	HTTP string `yaml:"http"`
+}
+
+// TLS names the certificate and key for DoT and DoH listeners.
+type TLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Upstream configures the servers Hearth forwards to.
+type Upstream struct {
+	// Servers are upstream addresses: "9.9.9.9", "tcp://IP", "tls://IP",
+	// "tls://IP#name", "tls://name", "https://host/dns-query".
+	Servers []string `yaml:"servers"`
+	// Strategy is "parallel" (race the two best) or "failover".
+	Strategy string `yaml:"strategy"`
+	// Bootstrap servers (plain DNS IPs) resolve encrypted upstreams' names.
+	Bootstrap []string `yaml:"bootstrap"`
+	// Timeout bounds one upstream exchange.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Cache configures the shared answer cache.
+type Cache struct {
+	// Size is the most entries the cache holds.
+	Size int `yaml:"size"`
+	// MinTTL and MaxTTL clamp the TTLs of cached answers.
+	MinTTL time.Duration `yaml:"min_ttl"`
+	MaxTTL time.Duration `yaml:"max_ttl"`
+	// Prefetch refreshes popular entries shortly before they expire.
+	Prefetch bool `yaml:"prefetch"`
+	// ServeStale is how long past expiry an answer may be served when
+	// every upstream fails (RFC 8767); 0 turns it off.
+	ServeStale time.Duration `yaml:"serve_stale"`
+}
+
+// Access says who may query Hearth.
+type Access struct {
+	// Allow lists the networks (CIDR) whose queries are answered; all
+	// others get REFUSED. Hearth is never an open resolver.
+	Allow []string `yaml:"allow"`
+}
+
+// Local holds names Hearth answers itself or sends to a local server.
+type Local struct {
+	// Records are answered directly, in zone-file syntax without a TTL
+	// ("router.lan A 192.168.1.1") or with one ("nas.lan 60 A 192.168.1.2").
+	Records []string `yaml:"records"`
+	// Forward sends a domain and its subdomains to another server, such
+	// as the home router for "lan" names: {"lan": "192.168.1.1"}.
+	Forward map[string]string `yaml:"forward"`
+}
+
+// Limits bound what one client or connection may use.
+type Limits struct {
+	// TCPIdle closes idle TCP and DoT connections.
+	TCPIdle time.Duration `yaml:"tcp_idle"`
+	// TCPConnections caps open TCP and DoT connections per listener.
+	TCPConnections int `yaml:"tcp_connections"`
+}
+
+// Default returns the embedded default configuration.
+func Default() *Config {
+	c, err := Parse("(default)", defaultYAML)
+	if err != nil {
+		panic(fmt.Sprintf("embedded default config is invalid: %v", err))
+	}
+	return c
+}
+
+// Load reads and validates the configuration file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// builtin returns the settings every configuration starts from, so that
+// a file needs to say only what differs.
+func builtin() Config {
+	return Config{
+		Listen: Listen{DNS: []string{"127.0.0.1:5353"}},
+		Upstream: Upstream{
+			Strategy: "parallel",
+			Timeout:  2 * time.Second,
+		},
+		Cache: Cache{Size: 100000, MaxTTL: 24 * time.Hour, Prefetch: true, ServeStale: time.Hour},
+		Access: Access{Allow: []string{
+			"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12",
+			"192.168.0.0/16", "100.64.0.0/10", "fc00::/7", "fe80::/10",
+		}},
+		Limits:  Limits{TCPIdle: 10 * time.Second, TCPConnections: 1000},
+		DataDir: "./hearth-data",
+	}
+}
+
+var lineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
+var unknownRE = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+
+// Parse decodes and validates a configuration document. file is used only
+// in error messages. Every error names the file and line; validation
+// errors also name the field.
+func Parse(file string, data []byte) (*Config, error) {
+	c := builtin()
+	c.file = file
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, c.yamlError(err)
+	}
+	c.root = &root
+	if len(root.Content) == 0 {
+		return &c, c.Validate()
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, c.yamlError(err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// yamlError rewrites the YAML library's "line N: message" errors into
+// "file:N: field: message".
+func (c *Config) yamlError(err error) error {
+	var te *yaml.TypeError
+	var msgs []string
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	} else {
+		msgs = []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	var errs []error
+	for _, m := range msgs {
+		mm := lineRE.FindStringSubmatch(m)
+		if mm == nil {
+			errs = append(errs, fmt.Errorf("%s: %s", c.file, m))
+			continue
+		}
+		line, _ := strconv.Atoi(mm[1])
+		msg := mm[2]
+		field := c.fieldAtLine(line)
+		if u := unknownRE.FindStringSubmatch(msg); u != nil {
+			msg = "unknown field"
+			if field == "" {
+				field = u[1]
+			}
+		}
+		if field == "" {
+			errs = append(errs, fmt.Errorf("%s:%d: %s", c.file, line, msg))
+		} else {
+			errs = append(errs, fmt.Errorf("%s:%d: %s: %s", c.file, line, field, msg))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// fieldAtLine returns the dotted path of the key or item that starts on
+// line, or "".
+func (c *Config) fieldAtLine(line int) string {
+	if c.root == nil {
+		return ""
+	}
+	var found string
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		if found != "" {
+			return
+		}
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, ch := range n.Content {
+				walk(ch, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := join(path, k.Value)
+				if k.Line == line && (v.Line != line || v.Kind == yaml.ScalarNode) {
+					found = p
+					return
+				}
+				walk(v, p)
+			}
+		case yaml.SequenceNode:
+			for i, ch := range n.Content {
+				p := fmt.Sprintf("%s[%d]", path, i)
+				if ch.Line == line && ch.Kind == yaml.ScalarNode {
+					found = p
+					return
+				}
+				walk(ch, p)
+			}
+		}
+	}
+	walk(c.root, "")
+	return found
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// Line returns the line of the node at a dotted path such as
+// "upstream.servers[1]", or of its nearest ancestor that exists in the
+// file; 0 when the path is not in the file at all (a built-in default).
+func (c *Config) Line(path string) int {
+	if c.root == nil || len(c.root.Content) == 0 {
+		return 0
+	}
+	n := c.root.Content[0]
+	line := 0
+	for _, part := range splitPath(path) {
+		var next *yaml.Node
+		switch {
+		case n.Kind == yaml.MappingNode && part.key != "":
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == part.key {
+					line = n.Content[i].Line
+					next = n.Content[i+1]
+					break
+				}
+			}
+		case n.Kind == yaml.SequenceNode && part.key == "" && part.index < len(n.Content):
+			next = n.Content[part.index]
+			line = next.Line
+		}
+		if next == nil {
+			return line
+		}
+		n = next
+	}
+	return line
+}
+
+type pathPart struct {
+	key   string
+	index int
+}
+
+// splitPath splits "a.b[2].c" into a, b, [2], c.
+func splitPath(path string) []pathPart {
+	var parts []pathPart
+	for _, seg := range strings.Split(path, ".") {
+		key, rest, _ := strings.Cut(seg, "[")
+		if key != "" {
+			parts = append(parts, pathPart{key: key})
+		}
+		for rest != "" {
+			num, after, _ := strings.Cut(rest, "]")
+			i, _ := strconv.Atoi(num)
+			parts = append(parts, pathPart{index: i})
+			rest = strings.TrimPrefix(after, "[")
+		}
+	}
+	return parts
+}
+
+// Errorf returns an error for the field at path, formatted as
+// "file:line: path: message" (the line omitted when the field is a
+// built-in default not present in the file).
+func (c *Config) Errorf(path, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if line := c.Line(path); line > 0 {
+		return fmt.Errorf("%s:%d: %s: %s", c.file, line, path, msg)
+	}
+	return fmt.Errorf("%s: %s: %s", c.file, path, msg)
+}
+
+// File returns the name of the file the config was read from.
+func (c *Config) File() string { return c.file }
+
+// Validate checks every setting that needs no other component, returning
+// all problems found, each naming file, line and field.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(path, format string, args ...any) { errs = append(errs, c.Errorf(path, format, args...)) }
+
+	if len(c.Listen.DNS)+len(c.Listen.DoT)+len(c.Listen.DoH) == 0 {
+		bad("listen", "no DNS, DoT or DoH listener")
+	}
+	for _, l := range []struct {
+		name  string
+		addrs []string
+	}{{"dns", c.Listen.DNS}, {"dot", c.Listen.DoT}, {"doh", c.Listen.DoH}} {
+		for i, a := range l.addrs {
+			if err := checkHostPort(a); err != nil {
+				bad(fmt.Sprintf("listen.%s[%d]", l.name, i), "%v", err)
+			}
+		}
+	}
+	if c.Listen.HTTP != "" {
+		if err := checkHostPort(c.Listen.HTTP); err != nil {
+			bad("listen.http", "%v", err)
+		}
+	}
+	if len(c.Listen.DoT)+len(c.Listen.DoH) > 0 {
+		if c.TLS.Cert == "" {
+			bad("tls.cert", "required by the DoT and DoH listeners")
+		}
+		if c.TLS.Key == "" {
+			bad("tls.key", "required by the DoT and DoH listeners")
+		}
+	}
+	if len(c.Upstream.Servers) == 0 {
+		bad("upstream.servers", "at least one upstream server is required")
+	}
+	for i, s := range c.Upstream.Servers {
+		if strings.TrimSpace(s) == "" {
+			bad(fmt.Sprintf("upstream.servers[%d]", i), "empty server")
+		}
+	}
+	switch c.Upstream.Strategy {
+	case "parallel", "failover":
+	default:
+		bad("upstream.strategy", "%q is not parallel or failover", c.Upstream.Strategy)
+	}
+	for i, b := range c.Upstream.Bootstrap {
+		if _, err := netip.ParseAddr(b); err != nil {
+			if _, err := netip.ParseAddrPort(b); err != nil {
+				bad(fmt.Sprintf("upstream.bootstrap[%d]", i), "%q is not an IP address or IP:port", b)
+			}
+		}
+	}
+	if c.Upstream.Timeout <= 0 {
+		bad("upstream.timeout", "must be positive")
+	}
+	if c.Cache.Size < 0 {
+		bad("cache.size", "must not be negative")
+	}
+	if c.Cache.MinTTL < 0 {
+		bad("cache.min_ttl", "must not be negative")
+	}
+	if c.Cache.MaxTTL <= 0 {
+		bad("cache.max_ttl", "must be positive")
+	} else if c.Cache.MinTTL > c.Cache.MaxTTL {
+		bad("cache.min_ttl", "%s is more than max_ttl %s", c.Cache.MinTTL, c.Cache.MaxTTL)
+	}
+	if c.Cache.ServeStale < 0 {
+		bad("cache.serve_stale", "must not be negative")
+	}
+	if len(c.Access.Allow) == 0 {
+		bad("access.allow", "empty: no client could query; list the networks to answer")
+	}
+	for i, a := range c.Access.Allow {
+		if _, err := ParsePrefix(a); err != nil {
+			bad(fmt.Sprintf("access.allow[%d]", i), "%v", err)
+		}
+	}
+	for zone, addr := range c.Local.Forward {
+		if strings.Trim(zone, ".") == "" {
+			bad("local.forward", "empty domain")
+		}
+		if strings.TrimSpace(addr) == "" {
+			bad("local.forward."+zone, "empty server")
+		}
+	}
+	if c.Limits.TCPIdle <= 0 {
+		bad("limits.tcp_idle", "must be positive")
+	}
+	if c.Limits.TCPConnections <= 0 {
+		bad("limits.tcp_connections", "must be positive")
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "required")
+	}
+	return errors.Join(errs...)
+}
+
+// ParsePrefix parses a CIDR ("10.0.0.0/8") or a single address, which
+// stands for itself alone.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a network (CIDR) or address", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func checkHostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %v", s, err)
+	}
+	if host != "" {
+		if _, err := netip.ParseAddr(host); err != nil && host != "localhost" {
+			return fmt.Errorf("%q: host must be an IP address", s)
+		}
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("%q: bad port", s)
+	}
+	return nil
+}

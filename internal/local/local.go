@@ -1,0 +1,151 @@
+// Package local answers names that belong to the home network: records
+// given in the config ("router.lan A 192.168.1.1", with their reverse PTR
+// records made automatically) and domains forwarded to a local server
+// (the home router for "lan" names).
+package local
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/hearth-dns/hearth/internal/dnsmsg"
+	"github.com/hearth-dns/hearth/internal/pipeline"
+)
+
+// DefaultTTL is the TTL of a local record written without one.
+const DefaultTTL = 300
+
+// Exchanger sends a query to a server and returns its answer.
+type Exchanger interface {
+	Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error)
+}
+
+// Zones is an immutable set of local records and forwarded domains.
+type Zones struct {
+	records map[string][]dns.RR // lower-case FQDN to its records
+	forward map[string]Exchanger
+	// maxForwardLabels bounds the suffix walk for forwarded domains.
+	maxForwardLabels int
+}
+
+// ParseRecord parses one local record in zone-file syntax; a record
+// without a TTL gets DefaultTTL.
+func ParseRecord(s string) (dns.RR, error) {
+	zp := dns.NewZoneParser(strings.NewReader(s), ".", "")
+	zp.SetDefaultTTL(DefaultTTL)
+	rr, ok := zp.Next()
+	if err := zp.Err(); err != nil {
+		return nil, fmt.Errorf("record %q: %w", s, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("record %q: empty", s)
+	}
+	if _, more := zp.Next(); more {
+		return nil, fmt.Errorf("record %q: more than one record", s)
+	}
+	return rr, nil
+}
+
+// New builds the zones from parsed records and forwarded domains (domain
+// to exchanger). A and AAAA records also answer the PTR query for their
+// address, unless a PTR record for it is given.
+func New(records []dns.RR, forward map[string]Exchanger) *Zones {
+	z := &Zones{records: map[string][]dns.RR{}, forward: map[string]Exchanger{}}
+	explicitPTR := map[string]bool{}
+	for _, rr := range records {
+		name := strings.ToLower(dns.Fqdn(rr.Header().Name))
+		rr.Header().Name = name
+		z.records[name] = append(z.records[name], rr)
+		if rr.Header().Rrtype == dns.TypePTR {
+			explicitPTR[name] = true
+		}
+	}
+	for _, rr := range records {
+		var ip string
+		switch rr := rr.(type) {
+		case *dns.A:
+			ip = rr.A.String()
+		case *dns.AAAA:
+			ip = rr.AAAA.String()
+		default:
+			continue
+		}
+		arpa, err := dns.ReverseAddr(ip)
+		if err != nil || explicitPTR[arpa] {
+			continue
+		}
+		ptr := &dns.PTR{Hdr: dns.RR_Header{Name: arpa, Rrtype: dns.TypePTR, Class: dns.ClassINET, Ttl: rr.Header().Ttl}, Ptr: rr.Header().Name}
+		z.records[arpa] = append(z.records[arpa], ptr)
+	}
+	for domain, ex := range forward {
+		d := strings.ToLower(dns.Fqdn(domain))
+		z.forward[d] = ex
+		z.maxForwardLabels = max(z.maxForwardLabels, dns.CountLabel(d))
+	}
+	return z
+}
+
+// Middleware answers local records and forwarded domains, passing every
+// other query to next.
+func (z *Zones) Middleware() pipeline.Middleware {
+	return func(next pipeline.Handler) pipeline.Handler {
+		if len(z.records) == 0 && len(z.forward) == 0 {
+			return next
+		}
+		return pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
+			return z.serve(ctx, w, r, next)
+		})
+	}
+}
+
+func (z *Zones) serve(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request, next pipeline.Handler) error {
+	q := r.Msg.Question[0]
+	name := strings.ToLower(q.Name)
+	if rrs, ok := z.records[name]; ok {
+		m := dnsmsg.Reply(r.Msg, dns.RcodeSuccess)
+		m.Authoritative = true // Hearth is the source of these names
+		for _, rr := range rrs {
+			t := rr.Header().Rrtype
+			if t == q.Qtype || (t == dns.TypeCNAME && q.Qtype != dns.TypeCNAME) {
+				c := dns.Copy(rr)
+				c.Header().Name = q.Name
+				m.Answer = append(m.Answer, c)
+			}
+		}
+		return w.WriteMsg(m)
+	}
+	if ex := z.forwarder(name); ex != nil {
+		resp, err := ex.Exchange(ctx, r.Msg)
+		if err != nil {
+			return w.WriteMsg(dnsmsg.ServFail(r.Msg, err))
+		}
+		return w.WriteMsg(dnsmsg.FromUpstream(r.Msg, resp))
+	}
+	return next.ServeDNS(ctx, w, r)
+}
+
+// forwarder returns the exchanger of the longest forwarded domain that
+// name equals or is under, or nil.
+func (z *Zones) forwarder(name string) Exchanger {
+	if len(z.forward) == 0 {
+		return nil
+	}
+	labels := dns.CountLabel(name)
+	off := 0
+	for i := labels; i > 0; i-- {
+		if i <= z.maxForwardLabels {
+			if ex, ok := z.forward[name[off:]]; ok {
+				return ex
+			}
+		}
+		next, end := dns.NextLabel(name, off)
+		if end {
+			break
+		}
+		off = next
+	}
+	return nil
+}

@@ -1,0 +1,184 @@
+package server
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/hearth-dns/hearth/internal/dnsmsg"
+	"github.com/hearth-dns/hearth/internal/pipeline"
+)
+
+// sender delivers one packed answer on a transport.
+type sender interface {
+	send(b []byte) error
+}
+
+// meta is what a listener knows about a query besides its bytes.
+type meta struct {
+	transport  pipeline.Transport
+	client     netip.AddrPort
+	serverName string
+	clientID   string
+}
+
+// responder is the pipeline.ResponseWriter for one query: it sets the
+// query's ID, truncates to the client's size and packs into buf.
+type responder struct {
+	snd     sender
+	id      uint16
+	maxSize int
+	buf     []byte
+	written bool
+}
+
+// WriteMsg packs m, truncating it to the client's size, and sends it.
+func (r *responder) WriteMsg(m *dns.Msg) error {
+	r.written = true
+	m.Id = r.id
+	b, err := m.PackBuffer(r.buf)
+	if err != nil {
+		return fmt.Errorf("pack answer: %w", err)
+	}
+	if len(b) > r.maxSize {
+		// RFC 1035 4.2.1 and RFC 6891 7: drop records until the answer
+		// fits and set TC, so the client retries over TCP.
+		m.Truncate(r.maxSize)
+		if b, err = m.PackBuffer(r.buf); err != nil {
+			return fmt.Errorf("pack truncated answer: %w", err)
+		}
+	}
+	return r.snd.send(b)
+}
+
+// WriteWire sends a packed answer, setting its ID; an answer too large for
+// the client is unpacked and truncated.
+func (r *responder) WriteWire(b []byte) error {
+	if len(b) < 12 {
+		return fmt.Errorf("write answer: %d bytes is shorter than a header", len(b))
+	}
+	if len(b) > r.maxSize {
+		m := new(dns.Msg)
+		if err := m.Unpack(b); err != nil {
+			return fmt.Errorf("unpack answer to truncate: %w", err)
+		}
+		return r.WriteMsg(m)
+	}
+	r.written = true
+	binary.BigEndian.PutUint16(b, r.id)
+	return r.snd.send(b)
+}
+
+// headerOnly builds a reply carrying only a header, for queries that
+// could not be unpacked (RFC 1035 4.1.1: FORMERR).
+func headerOnly(raw []byte, rcode int) []byte {
+	b := make([]byte, 12)
+	copy(b, raw[:4])
+	b[2] = 0x80 | raw[2]&0x79 // QR, keep opcode and RD
+	b[3] = byte(rcode & 0xF)
+	return b
+}
+
+// handle answers one query read from a listener. raw is not kept after it
+// returns; buf is scratch space for packing the answer. The caller has
+// counted the query in s.wg and marks it done after handle returns.
+func (s *Server) handle(raw []byte, m meta, snd sender, buf []byte) {
+	// The header is checked before unpacking: a response (QR set) is
+	// never answered, so Hearth cannot be made to loop with another
+	// server, and runts are dropped silently.
+	if len(raw) < 12 || raw[2]&0x80 != 0 {
+		return
+	}
+	st := s.state.Load()
+	resp := &responder{snd: snd, id: binary.BigEndian.Uint16(raw), maxSize: dns.MaxMsgSize, buf: buf}
+	if m.transport == pipeline.UDP {
+		resp.maxSize = dnsmsg.MinUDPSize
+	}
+	q := new(dns.Msg)
+	if err := q.Unpack(raw); err != nil {
+		if allowed(st.allow, m.client.Addr()) {
+			snd.send(headerOnly(raw, dns.RcodeFormatError))
+		}
+		return
+	}
+	if !allowed(st.allow, m.client.Addr()) {
+		// Never an open resolver: strangers learn nothing but REFUSED.
+		if len(q.Question) == 1 {
+			resp.WriteMsg(dnsmsg.Refused(q))
+		}
+		return
+	}
+	if q.Opcode != dns.OpcodeQuery {
+		resp.WriteMsg(dnsmsg.Reply(q, dns.RcodeNotImplemented))
+		return
+	}
+	if len(q.Question) != 1 || len(q.Answer) > 0 || len(q.Ns) > 0 {
+		resp.WriteMsg(dnsmsg.Reply(q, dns.RcodeFormatError))
+		return
+	}
+	req := &pipeline.Request{
+		Msg:        q,
+		Transport:  m.transport,
+		Client:     m.client,
+		ServerName: m.serverName,
+		ClientID:   m.clientID,
+		MaxSize:    dns.MaxMsgSize,
+		Received:   time.Now(),
+	}
+	if opt := q.IsEdns0(); opt != nil {
+		if opt.Version() != 0 {
+			// RFC 6891 6.1.3: answer BADVERS for EDNS versions we don't speak.
+			resp.WriteMsg(dnsmsg.Reply(q, dns.RcodeBadVers))
+			return
+		}
+		req.EDNS = true
+		req.DO = opt.Do()
+		if m.transport == pipeline.UDP {
+			// The smaller of the client's buffer and ours: larger UDP
+			// answers risk fragmentation (DNS Flag Day 2020).
+			resp.maxSize = min(max(int(opt.UDPSize()), dnsmsg.MinUDPSize), dnsmsg.UDPSize)
+		}
+	}
+	if m.transport == pipeline.UDP {
+		req.MaxSize = resp.maxSize
+	}
+	switch q.Question[0].Qtype {
+	case dns.TypeANY:
+		resp.WriteMsg(dnsmsg.MinimalANY(q))
+		return
+	case dns.TypeAXFR, dns.TypeIXFR:
+		resp.WriteMsg(dnsmsg.Reply(q, dns.RcodeRefused))
+		return
+	}
+	s.serveChain(st.handler, resp, req)
+}
+
+// serveChain runs the handler, answering SERVFAIL when it fails without
+// answering and recovering from a panic in it, so one bad query never
+// takes the server down.
+func (s *Server) serveChain(h pipeline.Handler, resp *responder, req *pipeline.Request) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic answering query", "name", req.Name(), "client", req.Client, "panic", p)
+			if !resp.written {
+				resp.WriteMsg(dnsmsg.Reply(req.Msg, dns.RcodeServerFailure))
+			}
+		}
+	}()
+	err := h.ServeDNS(s.ctx, resp, req)
+	if err != nil {
+		s.log.Debug("query failed", "name", req.Name(), "client", req.Client, "err", err)
+		if !resp.written {
+			resp.WriteMsg(dnsmsg.ServFail(req.Msg, err))
+		}
+		return
+	}
+	if !resp.written {
+		resp.WriteMsg(dnsmsg.Reply(req.Msg, dns.RcodeServerFailure))
+	}
+}
+
+var _ pipeline.ResponseWriter = (*responder)(nil)

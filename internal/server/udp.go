@@ -1,0 +1,139 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+
+	"github.com/hearth-dns/hearth/internal/pipeline"
+)
+
+const (
+	// maxUDPQuery bounds a UDP query; larger datagrams are dropped.
+	maxUDPQuery = 4096
+	// udpBatch is how many datagrams one recvmmsg call may return.
+	udpBatch = 32
+	// udpWorkers is the number of long-lived workers per UDP socket;
+	// when all are busy (waiting on upstreams) a query gets its own
+	// goroutine instead of waiting.
+	udpWorkers = 64
+)
+
+// udpPacket is one UDP query and the scratch space to answer it.
+type udpPacket struct {
+	conn *net.UDPConn
+	addr net.UDPAddr
+	n    int
+	in   [maxUDPQuery]byte
+	out  [2048]byte
+}
+
+func (p *udpPacket) send(b []byte) error {
+	_, err := p.conn.WriteToUDP(b, &p.addr)
+	return err
+}
+
+type udpSocket struct {
+	s    *Server
+	conn *net.UDPConn
+	pool *sync.Pool
+	work chan *udpPacket
+}
+
+// listenDNS binds UDP sockets (several, with SO_REUSEPORT, so the kernel
+// spreads queries over cores) and a TCP listener on the same port.
+func (s *Server) listenDNS(addr string) error {
+	lc := net.ListenConfig{Control: reusePort}
+	first, err := lc.ListenPacket(context.Background(), "udp", addr)
+	if err != nil {
+		return fmt.Errorf("listen udp %s: %w", addr, err)
+	}
+	bound := first.LocalAddr().String()
+	conns := []*net.UDPConn{first.(*net.UDPConn)}
+	for len(conns) < s.cfg.UDPSockets {
+		pc, err := lc.ListenPacket(context.Background(), "udp", bound)
+		if err != nil {
+			break // one socket still serves; more are only for speed
+		}
+		conns = append(conns, pc.(*net.UDPConn))
+	}
+	ln, err := net.Listen("tcp", bound)
+	if err != nil {
+		for _, c := range conns {
+			c.Close()
+		}
+		return fmt.Errorf("listen tcp %s: %w", bound, err)
+	}
+	pool := &sync.Pool{New: func() any { return new(udpPacket) }}
+	for _, c := range conns {
+		u := &udpSocket{s: s, conn: c, pool: pool, work: make(chan *udpPacket)}
+		s.wg.Add(1)
+		go u.read()
+		conn := c
+		s.onClose(func() error { return conn.SetReadDeadline(time.Now()) }, conn.Close)
+	}
+	s.mu.Lock()
+	s.addrs.UDP = append(s.addrs.UDP, bound)
+	s.addrs.TCP = append(s.addrs.TCP, ln.Addr().String())
+	s.mu.Unlock()
+	s.serveStream(ln, pipeline.TCP)
+	return nil
+}
+
+// read is the socket's reader loop: batches of datagrams via recvmmsg,
+// each handed to an idle worker or, when none is idle, a new goroutine.
+func (u *udpSocket) read() {
+	defer u.s.wg.Done()
+	defer close(u.work)
+	for range udpWorkers {
+		go func() {
+			for p := range u.work {
+				u.serve(p)
+			}
+		}()
+	}
+	pc := ipv4.NewPacketConn(u.conn)
+	msgs := make([]ipv4.Message, udpBatch)
+	for i := range msgs {
+		msgs[i].Buffers = [][]byte{make([]byte, maxUDPQuery)}
+	}
+	for {
+		n, err := pc.ReadBatch(msgs, 0)
+		if err != nil {
+			if u.s.closing.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			u.s.log.Warn("udp read", "addr", u.conn.LocalAddr(), "err", err)
+			continue
+		}
+		for i := range msgs[:n] {
+			m := &msgs[i]
+			ua, ok := m.Addr.(*net.UDPAddr)
+			if !ok || m.Flags&unix.MSG_TRUNC != 0 {
+				continue // oversized datagram: not a query we answer
+			}
+			p := u.pool.Get().(*udpPacket)
+			p.conn = u.conn
+			p.addr = *ua
+			p.n = copy(p.in[:], m.Buffers[0][:m.N])
+			u.s.wg.Add(1)
+			select {
+			case u.work <- p:
+			default:
+				go u.serve(p)
+			}
+		}
+	}
+}
+
+func (u *udpSocket) serve(p *udpPacket) {
+	defer u.s.wg.Done()
+	u.s.handle(p.in[:p.n], meta{transport: pipeline.UDP, client: p.addr.AddrPort()}, p, p.out[:0])
+	u.pool.Put(p)
+}
