@@ -47,12 +47,31 @@ type udpSocket struct {
 }
 
 // listenDNS binds UDP sockets (several, with SO_REUSEPORT, so the kernel
-// spreads queries over cores) and a TCP listener on the same port.
+// spreads queries over cores) and a TCP listener on the same port. For
+// port 0 it retries until the kernel's UDP port is free on TCP too.
 func (s *Server) listenDNS(addr string) error {
+	_, port, _ := net.SplitHostPort(addr)
+	var err error
+	for range 20 {
+		var conns []*net.UDPConn
+		var ln net.Listener
+		conns, ln, err = s.bindDNS(addr)
+		if err == nil {
+			s.serveDNS(conns, ln)
+			return nil
+		}
+		if port != "0" {
+			break
+		}
+	}
+	return err
+}
+
+func (s *Server) bindDNS(addr string) ([]*net.UDPConn, net.Listener, error) {
 	lc := net.ListenConfig{Control: reusePort}
 	first, err := lc.ListenPacket(context.Background(), "udp", addr)
 	if err != nil {
-		return fmt.Errorf("listen udp %s: %w", addr, err)
+		return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
 	}
 	bound := first.LocalAddr().String()
 	conns := []*net.UDPConn{first.(*net.UDPConn)}
@@ -68,8 +87,12 @@ func (s *Server) listenDNS(addr string) error {
 		for _, c := range conns {
 			c.Close()
 		}
-		return fmt.Errorf("listen tcp %s: %w", bound, err)
+		return nil, nil, fmt.Errorf("listen tcp %s: %w", bound, err)
 	}
+	return conns, ln, nil
+}
+
+func (s *Server) serveDNS(conns []*net.UDPConn, ln net.Listener) {
 	pool := &sync.Pool{New: func() any { return new(udpPacket) }}
 	for _, c := range conns {
 		u := &udpSocket{s: s, conn: c, pool: pool, work: make(chan *udpPacket)}
@@ -79,11 +102,10 @@ func (s *Server) listenDNS(addr string) error {
 		s.onClose(func() error { return conn.SetReadDeadline(time.Now()) }, conn.Close)
 	}
 	s.mu.Lock()
-	s.addrs.UDP = append(s.addrs.UDP, bound)
+	s.addrs.UDP = append(s.addrs.UDP, conns[0].LocalAddr().String())
 	s.addrs.TCP = append(s.addrs.TCP, ln.Addr().String())
 	s.mu.Unlock()
 	s.serveStream(ln, pipeline.TCP)
-	return nil
 }
 
 // read is the socket's reader loop: batches of datagrams via recvmmsg,

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/hearth-dns/hearth/internal/testutil/dnstest"
+)
+
+// binary is the hearth binary built once for the process tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hearth-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "hearth")
+	build := exec.Command("go", "build", "-race", "-o", binary, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build hearth:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func TestVersionAndUsage(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"version"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "hearth ") {
+		t.Errorf("version: code %d, out %q", code, out.String())
+	}
+	if code := run([]string{"frobnicate"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "unknown command") {
+		t.Errorf("unknown command: code %d, err %q", code, errb.String())
+	}
+}
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(good, []byte("upstream: {servers: [\"127.0.0.1:53\"]}\nlocal: {records: [\"router.lan A 192.168.1.1\"]}\n"), 0o644)
+	os.WriteFile(bad, []byte("upstream:\n  servers: [\"127.0.0.1:53\"]\n  strategy: fastest\ncolour: blue\n"), 0o644)
+	tests := []struct {
+		file     string
+		wantCode int
+		wantOut  []string
+	}{
+		{good, 0, []string{"good.yaml: ok"}},
+		{bad, 1, []string{"bad.yaml:4: colour: unknown field"}},
+	}
+	for _, tc := range tests {
+		var out, errb bytes.Buffer
+		code := run([]string{"check", "--config", tc.file}, &out, &errb)
+		if code != tc.wantCode {
+			t.Errorf("check %s: code %d, want %d (stderr %q)", tc.file, code, tc.wantCode, errb.String())
+		}
+		for _, w := range tc.wantOut {
+			if !strings.Contains(out.String()+errb.String(), w) {
+				t.Errorf("check %s: output %q lacks %q", tc.file, out.String()+errb.String(), w)
+			}
+		}
+	}
+	// A semantic error caught by the config layer names file, line and field.
+	os.WriteFile(bad, []byte("upstream:\n  servers: [\"127.0.0.1:53\"]\n  strategy: fastest\n"), 0o644)
+	var out, errb bytes.Buffer
+	if code := run([]string{"check", "--config", bad}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "bad.yaml:3: upstream.strategy:") {
+		t.Errorf("check: code %d, stderr %q", code, errb.String())
+	}
+}
+
+// process is a running hearth binary whose log lines arrive on lines.
+type process struct {
+	cmd   *exec.Cmd
+	lines chan string
+	addr  string
+}
+
+var servingRE = regexp.MustCompile(`msg="hearth serving" dns="?\[([0-9.:]+)`)
+
+func startProcess(t *testing.T, config string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(binary, "serve", "--config", config), lines: make(chan string, 1000)}
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+	}()
+	m := p.waitFor(t, servingRE)
+	p.addr = m[1]
+	return p
+}
+
+// waitFor reads log lines until one matches re, failing if the process
+// exits or nothing matches within 30 s.
+func (p *process) waitFor(t *testing.T, re *regexp.Regexp) []string {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case line, ok := <-p.lines:
+			if !ok {
+				t.Fatalf("hearth exited while waiting for %q", re)
+			}
+			if m := re.FindStringSubmatch(line); m != nil {
+				return m
+			}
+		case <-timeout:
+			t.Fatalf("no log line matching %q in 30 s", re)
+		}
+	}
+}
+
+func writeConfig(t *testing.T, path, upstream, routerIP string) {
+	t.Helper()
+	doc := fmt.Sprintf("listen: {dns: [\"127.0.0.1:0\"], http: \"\"}\nupstream: {servers: [%q], timeout: 1s}\nlocal: {records: [\"router.lan A %s\"]}\ndata_dir: %q\n",
+		upstream, routerIP, filepath.Join(filepath.Dir(path), "data"))
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReloadUnderLoadLosesNoQuery runs the real binary, keeps queries
+// flowing while it reloads good and bad configs with SIGHUP, and checks
+// that every query was answered, reloads took effect, bad configs were
+// refused, and SIGTERM exits 0.
+func TestReloadUnderLoadLosesNoQuery(t *testing.T) {
+	up := dnstest.NewServer(t, dnstest.Zone(t, "example.com. 300 IN A 192.0.2.1"))
+	cfg := filepath.Join(t.TempDir(), "hearth.yaml")
+	writeConfig(t, cfg, up.Addr, "192.168.1.1")
+	p := startProcess(t, cfg)
+
+	var sent, failed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &dns.Client{Net: "udp", Timeout: 3 * time.Second}
+			names := []string{"example.com.", "router.lan."}
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				sent.Add(1)
+				r, _, err := c.Exchange(new(dns.Msg).SetQuestion(names[(i+w)%2], dns.TypeA), p.addr)
+				if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+					failed.Add(1)
+					t.Logf("query failed: %v %v", err, r)
+				}
+			}
+		}()
+	}
+	reloaded := regexp.MustCompile(`msg="config reloaded"`)
+	refused := regexp.MustCompile(`msg="reload failed; the running config keeps serving".*hearth.yaml:3: local.records\[0\]`)
+	for i := range 5 {
+		ip := fmt.Sprintf("192.168.1.%d", 10+i)
+		writeConfig(t, cfg, up.Addr, ip)
+		p.cmd.Process.Signal(syscall.SIGHUP)
+		p.waitFor(t, reloaded)
+		r, _, err := (&dns.Client{Net: "udp"}).Exchange(new(dns.Msg).SetQuestion("router.lan.", dns.TypeA), p.addr)
+		if err != nil || len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != ip {
+			t.Errorf("after reload %d router.lan = %v %v, want %s", i, r, err, ip)
+		}
+		// A broken config is refused and the last good one keeps serving.
+		writeConfig(t, cfg, up.Addr, "not-an-ip")
+		p.cmd.Process.Signal(syscall.SIGHUP)
+		p.waitFor(t, refused)
+		r, _, err = (&dns.Client{Net: "udp"}).Exchange(new(dns.Msg).SetQuestion("router.lan.", dns.TypeA), p.addr)
+		if err != nil || len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != ip {
+			t.Errorf("after bad reload %d router.lan = %v %v, want %s", i, r, err, ip)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if sent.Load() < 20 {
+		t.Errorf("only %d queries sent during the reloads", sent.Load())
+	}
+	if failed.Load() != 0 {
+		t.Errorf("%d of %d queries failed during reloads", failed.Load(), sent.Load())
+	}
+	t.Logf("%d queries answered across 10 reloads", sent.Load())
+
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.waitFor(t, regexp.MustCompile(`msg=stopped`))
+	if err := p.cmd.Wait(); err != nil {
+		t.Errorf("exit after SIGTERM: %v, want status 0", err)
+	}
+}

@@ -1,0 +1,263 @@
+// Package app is Hearth's composition root: it builds every component from
+// the configuration, wires the query pipeline, starts and stops the
+// listeners, and reloads by building a new pipeline beside the old one and
+// swapping it in only when it is whole.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/hearth-dns/hearth/internal/cache"
+	"github.com/hearth-dns/hearth/internal/config"
+	"github.com/hearth-dns/hearth/internal/local"
+	"github.com/hearth-dns/hearth/internal/pipeline"
+	"github.com/hearth-dns/hearth/internal/server"
+	"github.com/hearth-dns/hearth/internal/upstream"
+)
+
+// App is one running Hearth.
+type App struct {
+	log *slog.Logger
+	// upstreamTLS, when set, is the base TLS config for encrypted
+	// upstreams (tests use it to trust their own certificates).
+	upstreamTLS *tls.Config
+	// now is the clock of the cache; nil means time.Now.
+	now func() time.Time
+
+	mu    sync.Mutex // serialises Start, Reload and Shutdown
+	cfg   *config.Config
+	built *built
+	srv   *server.Server
+	http  *http.Server
+	httpA string
+}
+
+// built is one generation of the pipeline and what it owns.
+type built struct {
+	handler pipeline.Handler
+	allow   []netip.Prefix
+	closers []func() error
+	cache   *cache.Cache
+}
+
+// close releases what b owns, last built first (the cache before the
+// upstreams it asks).
+func (b *built) close() {
+	for i := len(b.closers) - 1; i >= 0; i-- {
+		b.closers[i]()
+	}
+}
+
+// Option changes how New builds the app.
+type Option func(*App)
+
+// WithUpstreamTLS sets the base TLS config of encrypted upstreams, for
+// private certificate authorities.
+func WithUpstreamTLS(c *tls.Config) Option { return func(a *App) { a.upstreamTLS = c } }
+
+// WithClock sets the clock the cache reads, for tests.
+func WithClock(now func() time.Time) Option { return func(a *App) { a.now = now } }
+
+// New builds an App from cfg without starting it. Errors name the config
+// file, line and field.
+func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*App, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &App{log: log, cfg: cfg}
+	for _, o := range opts {
+		o(a)
+	}
+	b, err := a.build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var tlsCfg *tls.Config
+	if len(cfg.Listen.DoT)+len(cfg.Listen.DoH) > 0 {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		if err != nil {
+			b.close()
+			return nil, cfg.Errorf("tls", "load certificate: %v", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	srv, err := server.New(server.Config{
+		DNS:            cfg.Listen.DNS,
+		DoT:            cfg.Listen.DoT,
+		DoH:            cfg.Listen.DoH,
+		TLS:            tlsCfg,
+		Handler:        b.handler,
+		Allow:          b.allow,
+		TCPIdle:        cfg.Limits.TCPIdle,
+		TCPConnections: cfg.Limits.TCPConnections,
+		Logger:         log,
+	})
+	if err != nil {
+		b.close()
+		return nil, err
+	}
+	a.built, a.srv = b, srv
+	return a, nil
+}
+
+// build makes one generation of the pipeline from cfg.
+func (a *App) build(cfg *config.Config) (*built, error) {
+	b := &built{}
+	var allow []netip.Prefix
+	for _, s := range cfg.Access.Allow {
+		p, err := config.ParsePrefix(s)
+		if err != nil {
+			return nil, cfg.Errorf("access.allow", "%v", err)
+		}
+		allow = append(allow, p)
+	}
+	b.allow = allow
+
+	up, err := upstream.New(upstream.Config{
+		Servers:   cfg.Upstream.Servers,
+		Strategy:  cfg.Upstream.Strategy,
+		Bootstrap: cfg.Upstream.Bootstrap,
+		Timeout:   cfg.Upstream.Timeout,
+		TLS:       a.upstreamTLS,
+		Logger:    a.log,
+	})
+	if err != nil {
+		return nil, cfg.Errorf("upstream.servers", "%v", err)
+	}
+	b.closers = append(b.closers, up.Close)
+
+	var records []dns.RR
+	for i, s := range cfg.Local.Records {
+		rr, err := local.ParseRecord(s)
+		if err != nil {
+			b.close()
+			return nil, cfg.Errorf(fmt.Sprintf("local.records[%d]", i), "%v", err)
+		}
+		records = append(records, rr)
+	}
+	forward := map[string]local.Exchanger{}
+	for domain, addr := range cfg.Local.Forward {
+		g, err := upstream.New(upstream.Config{Servers: []string{addr}, Strategy: "failover", Timeout: cfg.Upstream.Timeout, TLS: a.upstreamTLS, Logger: a.log})
+		if err != nil {
+			b.close()
+			return nil, cfg.Errorf("local.forward."+domain, "%v", err)
+		}
+		b.closers = append(b.closers, g.Close)
+		forward[domain] = g
+	}
+
+	c, err := cache.New(cache.Config{
+		Size:       cfg.Cache.Size,
+		MinTTL:     cfg.Cache.MinTTL,
+		MaxTTL:     cfg.Cache.MaxTTL,
+		Prefetch:   cfg.Cache.Prefetch,
+		ServeStale: cfg.Cache.ServeStale,
+		Now:        a.now,
+		Logger:     a.log,
+	}, up)
+	if err != nil {
+		b.close()
+		return nil, cfg.Errorf("cache", "%v", err)
+	}
+	b.cache = c
+	b.closers = append(b.closers, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return c.Shutdown(ctx)
+	})
+	b.handler = pipeline.Build(pipeline.Steps{
+		Local:   local.New(records, forward).Middleware(),
+		Resolve: c,
+	})
+	return b, nil
+}
+
+// Start binds the listeners and starts serving.
+func (a *App) Start() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.srv.Start(); err != nil {
+		return err
+	}
+	if addr := a.cfg.Listen.HTTP; addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			a.srv.Shutdown(context.Background())
+			return fmt.Errorf("listen http %s: %w", addr, err)
+		}
+		a.httpA = ln.Addr().String()
+		a.http = &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go a.http.Serve(ln)
+	}
+	a.log.Info("hearth serving", "dns", a.srv.Addrs().UDP, "dot", a.srv.Addrs().DoT, "doh", a.srv.Addrs().DoH, "http", a.httpA, "config", a.cfg.File())
+	return nil
+}
+
+func (a *App) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	return mux
+}
+
+// Addrs returns the listeners' bound addresses.
+func (a *App) Addrs() server.Addrs { return a.srv.Addrs() }
+
+// HTTPAddr returns the bound address of the HTTP listener, or "".
+func (a *App) HTTPAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.httpA
+}
+
+// Reload builds a new pipeline from cfg and swaps it in. When cfg cannot
+// be built, the error is returned and the running pipeline keeps serving.
+// Listener addresses and TLS files are read only at start: a change to
+// them is reported and needs a restart.
+func (a *App) Reload(cfg *config.Config) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	b, err := a.build(cfg)
+	if err != nil {
+		return fmt.Errorf("reload: %w", err)
+	}
+	if !reflect.DeepEqual(cfg.Listen, a.cfg.Listen) || cfg.TLS != a.cfg.TLS || cfg.Limits != a.cfg.Limits {
+		a.log.Warn("reload: listen, tls and limits changes take effect at the next restart")
+	}
+	old := a.built
+	a.srv.Update(b.handler, b.allow)
+	a.built, a.cfg = b, cfg
+	// Queries that started on the old pipeline may still be talking to
+	// its upstreams: close them once those exchanges have timed out.
+	time.AfterFunc(2*cfg.Upstream.Timeout+time.Second, old.close)
+	a.log.Info("config reloaded", "config", cfg.File())
+	return nil
+}
+
+// Shutdown stops accepting queries, answers those in flight, and closes
+// everything.
+func (a *App) Shutdown(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var errs []error
+	if a.http != nil {
+		errs = append(errs, a.http.Shutdown(ctx))
+	}
+	errs = append(errs, a.srv.Shutdown(ctx))
+	a.built.close()
+	return errors.Join(errs...)
+}

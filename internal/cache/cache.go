@@ -1,0 +1,451 @@
+// Package cache owns Hearth's shared answer cache, the Resolve step of the
+// pipeline: answers from the upstreams kept as packed wire bytes and served
+// by patching a copy (no unpacking on a hit), TTL clamping, negative caching
+// (RFC 2308), coalescing of identical in-flight misses, prefetch of popular
+// entries and serve-stale when the upstreams fail (RFC 8767).
+//
+// The cache is shared by every device: policy runs outside it (see
+// pipeline.Steps), so it only ever holds policy-free upstream answers.
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/hearth-dns/hearth/internal/dnsmsg"
+	"github.com/hearth-dns/hearth/internal/pipeline"
+)
+
+// Upstream is what the cache asks on a miss; upstream.Group implements it.
+// Exchange must not modify q, and must return a reply (any rcode) or an
+// error, which may carry an Extended DNS Error (dnsmsg.ExtendedError).
+type Upstream interface {
+	Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error)
+}
+
+// Config holds the cache settings. The zero value of each field selects its
+// default.
+type Config struct {
+	// Size is the most entries the cache holds (default 100000). An entry
+	// is one packed answer, typically a few hundred bytes, so memory is
+	// bounded by Size times the answer size.
+	Size int
+	// MinTTL and MaxTTL clamp the time an answer is cached and the TTL
+	// clients see (defaults 0 and 24h). MaxTTL must be at least 1s.
+	MinTTL time.Duration
+	MaxTTL time.Duration
+	// Prefetch refreshes popular entries shortly before they expire.
+	Prefetch bool
+	// ServeStale is how long past expiry an entry may still be served
+	// when the upstreams fail (RFC 8767); 0 turns serve-stale off.
+	ServeStale time.Duration
+	// Now returns the current time; nil means time.Now. Tests pass a
+	// fake clock.
+	Now func() time.Time
+	// Logger receives background refresh failures at debug level; nil
+	// discards them.
+	Logger *slog.Logger
+}
+
+// Stats counts what the cache did since New. Hits and Misses count the
+// cacheable queries, Misses including the coalesced ones; Upstream counts
+// the exchanges actually sent: flights started by misses, prefetches, and
+// uncacheable queries passed through.
+type Stats struct {
+	Hits       uint64 // answered from a fresh entry
+	Misses     uint64 // not answered from a fresh entry
+	Coalesced  uint64 // misses that joined an identical query in flight
+	Stale      uint64 // stale answers served after an upstream failure
+	Prefetches uint64 // background refreshes started
+	Upstream   uint64 // upstream exchanges
+	Evictions  uint64 // entries dropped to make room
+}
+
+const (
+	defaultSize   = 100000
+	defaultMaxTTL = 24 * time.Hour
+	maxShards     = 64
+	// maxTTL is the largest TTL RFC 2181 section 8 allows.
+	maxTTL = 1<<31 - 1
+
+	// staleTTL is the TTL of a stale answer, as RFC 8767 section 4
+	// recommends.
+	staleTTL = 30
+	// prefetchHits is how many hits make an entry popular enough to
+	// prefetch.
+	prefetchHits = 2
+	// prefetchMinTTL is the shortest original TTL worth prefetching: its
+	// last tenth is then at least a second, and shorter-lived answers are
+	// usually load balancers that want to be asked again anyway.
+	prefetchMinTTL = 10 * time.Second
+	// flightTimeout bounds an upstream exchange that no client deadline
+	// bounds (prefetches, clients without a deadline). The upstream group
+	// applies its own, shorter, per-try timeouts.
+	flightTimeout = 10 * time.Second
+)
+
+// Cache is the shared answer cache. It is safe for concurrent use.
+type Cache struct {
+	up         Upstream
+	now        func() time.Time
+	log        *slog.Logger
+	minTTL     uint32 // seconds
+	maxTTL     uint32 // seconds
+	prefetch   bool
+	serveStale time.Duration
+
+	seed   maphash.Seed
+	shards []shard
+	mask   uint64
+	bufs   sync.Pool // of *[]byte, answer buffers for the hit path
+
+	coalesced  atomic.Uint64
+	stale      atomic.Uint64
+	prefetches atomic.Uint64
+	upstream   atomic.Uint64
+	evictions  atomic.Uint64
+
+	// Background work (flights and prefetches) runs under base, which
+	// Shutdown cancels, and is counted by bg so Shutdown can wait for it.
+	base     context.Context
+	cancel   context.CancelFunc
+	bgMu     sync.Mutex
+	shutdown bool
+	bg       sync.WaitGroup
+
+	// joinHook, when set by tests, runs each time a miss starts or joins
+	// a flight.
+	joinHook func()
+}
+
+var _ pipeline.Handler = (*Cache)(nil)
+
+// New returns a cache that asks up on a miss.
+func New(c Config, up Upstream) (*Cache, error) {
+	if up == nil {
+		return nil, errors.New("cache: no upstream")
+	}
+	if c.Size < 0 {
+		return nil, fmt.Errorf("cache: size %d: must not be negative", c.Size)
+	}
+	if c.Size == 0 {
+		c.Size = defaultSize
+	}
+	if c.MinTTL < 0 {
+		return nil, fmt.Errorf("cache: min_ttl %v: must not be negative", c.MinTTL)
+	}
+	if c.MaxTTL == 0 {
+		c.MaxTTL = defaultMaxTTL
+	}
+	if c.MaxTTL < time.Second {
+		return nil, fmt.Errorf("cache: max_ttl %v: must be at least 1s", c.MaxTTL)
+	}
+	if c.MinTTL > c.MaxTTL {
+		return nil, fmt.Errorf("cache: min_ttl %v: must not exceed max_ttl %v", c.MinTTL, c.MaxTTL)
+	}
+	if c.ServeStale < 0 {
+		return nil, fmt.Errorf("cache: serve_stale %v: must not be negative", c.ServeStale)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	// Power-of-two shards, but never more than a quarter of Size, so that
+	// every shard holds a few entries and the total is exactly Size.
+	n := maxShards
+	for n > 1 && c.Size < 4*n {
+		n /= 2
+	}
+	base, cancel := context.WithCancel(context.Background())
+	ca := &Cache{
+		up:         up,
+		now:        c.Now,
+		log:        c.Logger,
+		minTTL:     seconds(c.MinTTL),
+		maxTTL:     seconds(c.MaxTTL),
+		prefetch:   c.Prefetch,
+		serveStale: c.ServeStale,
+		seed:       maphash.MakeSeed(),
+		shards:     make([]shard, n),
+		mask:       uint64(n - 1),
+		base:       base,
+		cancel:     cancel,
+	}
+	for i := range ca.shards {
+		capacity := c.Size / n
+		if i < c.Size%n {
+			capacity++
+		}
+		ca.shards[i].init(capacity)
+	}
+	return ca, nil
+}
+
+func seconds(d time.Duration) uint32 {
+	return uint32(min(d/time.Second, maxTTL))
+}
+
+// Len returns the number of entries held, including expired ones kept for
+// serve-stale.
+func (c *Cache) Len() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.RLock()
+		n += len(s.entries)
+		s.mu.RUnlock()
+	}
+	return n
+}
+
+// Stats returns the cache's counters.
+func (c *Cache) Stats() Stats {
+	st := Stats{
+		Coalesced:  c.coalesced.Load(),
+		Stale:      c.stale.Load(),
+		Prefetches: c.prefetches.Load(),
+		Upstream:   c.upstream.Load(),
+		Evictions:  c.evictions.Load(),
+	}
+	for i := range c.shards {
+		st.Hits += c.shards[i].hits.Load()
+		st.Misses += c.shards[i].misses.Load()
+	}
+	return st
+}
+
+// Shutdown cancels the upstream exchanges running in the background
+// (prefetches and flights) and waits for them to end or for ctx to be done.
+// Queries that miss after Shutdown get SERVFAIL.
+func (c *Cache) Shutdown(ctx context.Context) error {
+	c.bgMu.Lock()
+	c.shutdown = true
+	c.bgMu.Unlock()
+	c.cancel()
+	done := make(chan struct{})
+	go func() {
+		c.bg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("cache: waiting for background exchanges: %w", ctx.Err())
+	}
+}
+
+// goBackground runs f in a goroutine that Shutdown waits for, unless the
+// cache is shut down.
+func (c *Cache) goBackground(f func()) bool {
+	c.bgMu.Lock()
+	defer c.bgMu.Unlock()
+	if c.shutdown {
+		return false
+	}
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		f()
+	}()
+	return true
+}
+
+var errShutdown = errors.New("cache is shut down")
+
+// ServeDNS answers r from the cache or, on a miss, from the upstream, and
+// always writes one answer. Identical concurrent misses share one upstream
+// exchange. When the upstream fails, ServeDNS answers a stale entry (EDE 3)
+// if serve-stale allows and returns nil, or else writes SERVFAIL with the
+// error's Extended DNS Error and returns the error, for the caller to log.
+// Queries that cannot be cached (not opcode QUERY, not exactly one question)
+// go to the upstream uncached.
+func (c *Cache) ServeDNS(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
+	var kb keyBuf
+	key, ok := makeKey(&kb, r)
+	if !ok {
+		return c.forward(ctx, w, r)
+	}
+	s := &c.shards[maphash.Bytes(c.seed, key)&c.mask]
+	now := c.now()
+	s.mu.RLock()
+	e := s.entries[string(key)]
+	s.mu.RUnlock()
+	if e != nil && now.Before(e.expires) {
+		s.hits.Add(1)
+		e.touch()
+		if c.prefetch {
+			c.maybePrefetch(s, e, r, now)
+		}
+		return c.writeEntry(w, r, e, now)
+	}
+	s.misses.Add(1)
+	return c.resolve(ctx, w, r, s, string(key))
+}
+
+// writeEntry answers r from e by patching a pooled copy of its wire bytes:
+// the client's ID, RD and CD bits and question case, every TTL decremented
+// by the entry's age, and an OPT record if the client sent one. It does
+// not allocate (BenchmarkHitWire, TestHitDoesNotAllocate).
+func (c *Cache) writeEntry(w pipeline.ResponseWriter, r *pipeline.Request, e *entry, now time.Time) error {
+	bp := c.getBuf()
+	b := append((*bp)[:0], e.wire...)
+	dnsmsg.SetID(b, r.Msg.Id)
+	dnsmsg.SetRDCD(b, r.Msg.RecursionDesired, r.Msg.CheckingDisabled)
+	dnsmsg.SetQuestionCase(b, r.Msg.Question[0].Name)
+	dnsmsg.SetTTLs(b, e.ttlOffs, e.remaining(now))
+	if r.EDNS {
+		b = dnsmsg.AppendOPT(b, dnsmsg.UDPSize, r.DO)
+	}
+	err := w.WriteWire(b)
+	*bp = b
+	c.putBuf(bp)
+	return err
+}
+
+// getBuf returns a pooled answer buffer for the hit path.
+func (c *Cache) getBuf() *[]byte {
+	if bp, ok := c.bufs.Get().(*[]byte); ok {
+		return bp
+	}
+	b := make([]byte, 0, answerBufSize)
+	return &b
+}
+
+// answerBufSize is the capacity of the hit path's buffers: every cached
+// answer fits one with an OPT record (see maxEntryWire).
+const answerBufSize = 4096
+
+// putBuf returns bp to the pool unless append had to grow it, which
+// maxEntryWire prevents.
+func (c *Cache) putBuf(bp *[]byte) {
+	if cap(*bp) == answerBufSize {
+		c.bufs.Put(bp)
+	}
+}
+
+// resolve answers a miss: through the flight for key, joined or started,
+// then from the entry it stored, or from its uncacheable reply, or, when it
+// failed, from a stale entry or with SERVFAIL.
+func (c *Cache) resolve(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request, s *shard, key string) error {
+	f, e := c.join(ctx, s, key, r.Msg, false)
+	if e != nil { // stored by a flight that ended after our lookup
+		return c.writeEntry(w, r, e, c.now())
+	}
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return c.fail(w, r, s, key, ctx.Err())
+	}
+	switch {
+	case f.err != nil:
+		return c.fail(w, r, s, key, f.err)
+	case f.entry != nil:
+		return c.writeEntry(w, r, f.entry, c.now())
+	case f.resp.Rcode == dns.RcodeServerFailure && c.serveStale > 0:
+		// RFC 8767 section 5: an upstream SERVFAIL is a failure to
+		// refresh too.
+		if served, err := c.tryStale(w, r, s, key); served {
+			return err
+		}
+	}
+	return w.WriteMsg(dnsmsg.FromUpstream(r.Msg, f.resp))
+}
+
+// fail answers r after the upstream failed with err: from a fresh entry if
+// another flight stored one meanwhile, else from a stale one, else SERVFAIL.
+func (c *Cache) fail(w pipeline.ResponseWriter, r *pipeline.Request, s *shard, key string, err error) error {
+	if served, werr := c.tryStale(w, r, s, key); served {
+		return werr
+	}
+	if werr := w.WriteMsg(dnsmsg.ServFail(r.Msg, err)); werr != nil {
+		return werr
+	}
+	return fmt.Errorf("resolving %s: %w", r.Name(), err)
+}
+
+// tryStale answers r from the entry for key if it is fresh, or expired for
+// less than ServeStale.
+func (c *Cache) tryStale(w pipeline.ResponseWriter, r *pipeline.Request, s *shard, key string) (bool, error) {
+	now := c.now()
+	s.mu.RLock()
+	e := s.entries[key]
+	s.mu.RUnlock()
+	switch {
+	case e == nil:
+		return false, nil
+	case now.Before(e.expires):
+		return true, c.writeEntry(w, r, e, now)
+	case now.Before(e.expires.Add(c.serveStale)):
+		c.stale.Add(1)
+		return true, c.writeStale(w, r, e)
+	}
+	return false, nil
+}
+
+// writeStale answers r from the expired entry e with TTL 30 and EDE 3
+// (RFC 8767 section 4, RFC 8914 section 4.4). Stale answers are rare, so
+// this path unpacks.
+func (c *Cache) writeStale(w pipeline.ResponseWriter, r *pipeline.Request, e *entry) error {
+	m := new(dns.Msg)
+	if err := m.Unpack(e.wire); err != nil {
+		return fmt.Errorf("unpacking stale entry for %s: %w", r.Name(), err)
+	}
+	m.Id = r.Msg.Id
+	m.Question = r.Msg.Question
+	m.RecursionDesired = r.Msg.RecursionDesired
+	m.CheckingDisabled = r.Msg.CheckingDisabled
+	for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
+		for _, rr := range sec {
+			rr.Header().Ttl = staleTTL
+		}
+	}
+	if r.EDNS {
+		m.SetEdns0(dnsmsg.UDPSize, r.DO)
+		dnsmsg.SetEDE(m, dnsmsg.EDEStaleAnswer, "stale answer: upstreams failed")
+	}
+	return w.WriteMsg(m)
+}
+
+// forward answers a query the cache does not handle straight from the
+// upstream.
+func (c *Cache) forward(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
+	c.upstream.Add(1)
+	resp, err := c.up.Exchange(ctx, r.Msg)
+	if err == nil && resp == nil {
+		err = errors.New("upstream returned no answer")
+	}
+	if err != nil {
+		if werr := w.WriteMsg(dnsmsg.ServFail(r.Msg, err)); werr != nil {
+			return werr
+		}
+		return fmt.Errorf("resolving uncached query: %w", err)
+	}
+	return w.WriteMsg(dnsmsg.FromUpstream(r.Msg, resp))
+}
+
+// maybePrefetch refreshes e in the background, once, when it has been hit
+// at least prefetchHits times and less than a tenth of its TTL remains.
+// The refresh goes through the flight for e's key, so it also serves any
+// miss that arrives meanwhile.
+func (c *Cache) maybePrefetch(s *shard, e *entry, r *pipeline.Request, now time.Time) {
+	ttl := time.Duration(e.ttl) * time.Second
+	if e.hits.Add(1) < prefetchHits || ttl < prefetchMinTTL || e.expires.Sub(now) >= ttl/10 {
+		return
+	}
+	if !e.prefetched.CompareAndSwap(false, true) {
+		return
+	}
+	c.prefetches.Add(1)
+	c.join(context.Background(), s, e.key, r.Msg, true)
+}

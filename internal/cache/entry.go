@@ -1,0 +1,256 @@
+package cache
+
+import (
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/hearth-dns/hearth/internal/dnsmsg"
+	"github.com/hearth-dns/hearth/internal/pipeline"
+)
+
+// maxKeyName is the longest question name, in presentation format, that
+// the cache keys: 255 wire octets escaped as \DDD need at most about 1000.
+// Longer names are malformed and go to the upstream uncached.
+const maxKeyName = 1024
+
+// maxEntryWire is the largest answer the cache keeps, so that with our OPT
+// record it fits the hit path's pooled 4 KiB buffer, and so that Size
+// entries take at most about Size × 4 KiB however hostile the names asked
+// (typical answers are 100 to 500 bytes). Larger answers, rare and only
+// possible over TCP, go to the upstream every time.
+const maxEntryWire = answerBufSize - dnsmsg.OPTLen
+
+// keyBuf holds a cache key: the lower-cased question name, QTYPE, QCLASS
+// and a flags byte. It lives on the caller's stack, so a hit builds its key
+// without allocating.
+type keyBuf [maxKeyName + 5]byte
+
+// Flag bits of the key's last byte: answers differ with them.
+const (
+	keyDO = 1 << iota // DNSSEC records wanted (RFC 3225)
+	keyCD             // unvalidated data wanted (RFC 4035 3.2.2)
+)
+
+// makeKey writes the cache key of r into kb and returns it, or reports
+// false if r is not cacheable: not a standard query with exactly one
+// question. DNS names compare case-insensitively (RFC 4343), so the name is
+// lower-cased in ASCII.
+func makeKey(kb *keyBuf, r *pipeline.Request) ([]byte, bool) {
+	q := r.Msg
+	if q == nil || len(q.Question) != 1 || q.Opcode != dns.OpcodeQuery || q.Response {
+		return nil, false
+	}
+	qq := &q.Question[0]
+	name := qq.Name
+	if len(name) > maxKeyName {
+		return nil, false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		kb[i] = c
+	}
+	n := len(name)
+	var flags byte
+	if r.DO {
+		flags |= keyDO
+	}
+	if q.CheckingDisabled {
+		flags |= keyCD
+	}
+	kb[n] = byte(qq.Qtype >> 8)
+	kb[n+1] = byte(qq.Qtype)
+	kb[n+2] = byte(qq.Qclass >> 8)
+	kb[n+3] = byte(qq.Qclass)
+	kb[n+4] = flags
+	return kb[:n+5], true
+}
+
+// entry is one cached answer. All fields but the atomics and slot are set
+// before the entry is published and never change, so a hit reads them
+// without a lock.
+type entry struct {
+	key string
+	// wire is the packed answer with ID 0, AA clear, RA set and no OPT
+	// record; ttlOffs are the offsets of its records' TTL fields.
+	wire    []byte
+	ttlOffs []uint16
+	ttl     uint32 // seconds, clamped
+	expires time.Time
+
+	slot       int         // index in the shard's ring; guarded by shard.mu
+	ref        atomic.Bool // hit since the clock hand last passed
+	hits       atomic.Uint32
+	prefetched atomic.Bool
+}
+
+// touch marks e as recently used for the CLOCK eviction. It writes only if
+// the bit is clear, so hot entries do not bounce their cache line.
+func (e *entry) touch() {
+	if !e.ref.Load() {
+		e.ref.Store(true)
+	}
+}
+
+// remaining returns the TTL to serve at now: the whole seconds left, but at
+// least 1 so that a client never caches a still-valid answer for 0 s.
+func (e *entry) remaining(now time.Time) uint32 {
+	d := e.expires.Sub(now)
+	if d < time.Second {
+		return 1
+	}
+	return uint32(d / time.Second)
+}
+
+// cacheTTL returns how long resp may be cached in seconds, before
+// clamping, or false if it must not be cached.
+//
+// A positive answer lives as long as its shortest answer or authority
+// record. A negative answer (NXDOMAIN, or NOERROR without answer records,
+// i.e. NODATA) lives min(SOA TTL, SOA MINIMUM) of the SOA in its authority
+// section (RFC 2308 section 5), and is not cached at all without one
+// (section 5 says SHOULD NOT). Other rcodes, SERVFAIL included, are not
+// cached: a failing upstream is retried on the next query and covered by
+// serve-stale instead.
+func cacheTTL(resp *dns.Msg) (uint32, bool) {
+	if resp.Truncated || (resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError) {
+		return 0, false
+	}
+	ttl := uint32(math.MaxUint32)
+	var soa *dns.SOA
+	for _, sec := range [][]dns.RR{resp.Answer, resp.Ns} {
+		for _, rr := range sec {
+			h := rr.Header()
+			if h.Rrtype == dns.TypeOPT {
+				continue
+			}
+			ttl = min(ttl, h.Ttl)
+			if s, ok := rr.(*dns.SOA); ok && soa == nil {
+				soa = s
+			}
+		}
+	}
+	negative := resp.Rcode == dns.RcodeNameError || len(resp.Answer) == 0
+	if negative {
+		if soa == nil {
+			return 0, false
+		}
+		ttl = min(ttl, soa.Minttl)
+	}
+	if ttl == math.MaxUint32 {
+		return 0, false
+	}
+	return ttl, true
+}
+
+// newEntry returns the entry for resp, the upstream's answer to q, or nil
+// if it must not be cached.
+func (c *Cache) newEntry(key string, q, resp *dns.Msg, now time.Time) *entry {
+	ttl, ok := cacheTTL(resp)
+	if !ok {
+		return nil
+	}
+	ttl = min(max(ttl, c.minTTL), c.maxTTL)
+	if ttl == 0 {
+		return nil
+	}
+	// A shallow copy: Pack reads the records without changing them.
+	m := &dns.Msg{
+		MsgHdr:   resp.MsgHdr,
+		Compress: true,
+		Question: q.Question,
+		Answer:   resp.Answer,
+		Ns:       resp.Ns,
+	}
+	m.Id = 0
+	m.Authoritative = false
+	m.RecursionAvailable = true
+	for _, rr := range resp.Extra {
+		if rr.Header().Rrtype != dns.TypeOPT {
+			m.Extra = append(m.Extra, rr)
+		}
+	}
+	wire, err := m.Pack()
+	if err == nil && len(wire) > maxEntryWire {
+		return nil
+	}
+	var offs []uint16
+	if err == nil {
+		offs, err = dnsmsg.TTLOffsets(wire)
+	}
+	if err != nil {
+		c.log.Debug("not caching unpackable answer", slog.String("qname", q.Question[0].Name), slog.Any("err", err))
+		return nil
+	}
+	return &entry{
+		key:     key,
+		wire:    wire,
+		ttlOffs: offs,
+		ttl:     ttl,
+		expires: now.Add(time.Duration(ttl) * time.Second),
+	}
+}
+
+// shard is one lock's worth of the cache: entries, the flights in progress
+// for its keys, and a CLOCK ring that bounds it.
+type shard struct {
+	mu      sync.RWMutex
+	entries map[string]*entry
+	flights map[string]*flight
+	// ring holds every entry once; the CLOCK hand evicts the first entry
+	// not referenced since the hand last passed it, or past serve-stale.
+	ring []*entry
+	hand int
+	size int
+
+	hits   atomic.Uint64
+	misses atomic.Uint64
+	_      [64]byte // keep neighbouring shards' locks off this cache line
+}
+
+func (s *shard) init(size int) {
+	s.entries = make(map[string]*entry)
+	s.flights = make(map[string]*flight)
+	s.size = size
+}
+
+// insert adds or replaces e, evicting an entry if the shard is full, and
+// returns how many entries it evicted. Entries past keep are evicted first.
+// The caller holds s.mu.
+func (s *shard) insert(e *entry, keep time.Time) uint64 {
+	if old := s.entries[e.key]; old != nil {
+		e.slot = old.slot
+		s.ring[e.slot] = e
+		s.entries[e.key] = e
+		return 0
+	}
+	if len(s.ring) < s.size {
+		e.slot = len(s.ring)
+		s.ring = append(s.ring, e)
+		s.entries[e.key] = e
+		return 0
+	}
+	// Each pass clears the bits it skips, so the hand stops within two
+	// turns of the ring.
+	for {
+		v := s.ring[s.hand]
+		if v.ref.Load() && v.expires.After(keep) {
+			v.ref.Store(false)
+			s.hand = (s.hand + 1) % len(s.ring)
+			continue
+		}
+		delete(s.entries, v.key)
+		e.slot = s.hand
+		s.ring[s.hand] = e
+		s.entries[e.key] = e
+		s.hand = (s.hand + 1) % len(s.ring)
+		return 1
+	}
+}
