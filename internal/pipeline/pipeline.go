@@ -62,6 +62,24 @@ type Request struct {
 	MaxSize int
 	// Received is when the listener read the query.
 	Received time.Time
+	// Identity is who asked, filled by the Identify step.
+	Identity Identity
+}
+
+// Identity is the household, device and profile a request belongs to.
+type Identity struct {
+	// Household is the tenant's id ("" at home, where there is one).
+	Household string
+	// Device is the configured device's name; "" for an unknown device.
+	Device string
+	// Profile is the name of the profile that applies.
+	Profile string
+	// Via says how the device was recognised: "client-id", "edns-mac",
+	// "mac", "ip", "cidr", or "default" for an unknown device.
+	Via string
+	// MAC is the device's hardware address when one was learned (from the
+	// neighbour table or a trusted forwarder's EDNS option), else "".
+	MAC string
 }
 
 // Name returns the question name as the client sent it.
