@@ -1,0 +1,367 @@
+package domainindex
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+)
+
+// maxSets is the number of distinct list sets a 16-bit SetID can name.
+const maxSets = 1 << 16
+
+// entry is one Add, packed into 16 bytes so 5 M of them sort quickly:
+//
+//	w0 = position key (32 bits) << 32 | fingerprint bits 47..16
+//	w1 = fingerprint bits 15..0 << 48 | kind << 16 | list
+//
+// Sorting by w0 groups the entries of one name (same fingerprint and
+// position key) and orders names by home slot, so the table fills from the
+// front and each insertion probes memory it has just written.
+type entry struct{ w0, w1 uint64 }
+
+func (e entry) fp() uint64     { return (e.w0&0xffffffff)<<16 | e.w1>>48 }
+func (e entry) pos() uint32    { return uint32(e.w0 >> 32) }
+func (e entry) kind() Kind     { return Kind(e.w1 >> 16) }
+func (e entry) list() ListID   { return ListID(e.w1) }
+func sameName(a, b entry) bool { return a.w0 == b.w0 && a.w1>>48 == b.w1>>48 }
+
+// Builder collects list entries and compiles them into an Index. It keeps a
+// 16-byte hash record per Add, not the names. A Builder is not safe for
+// concurrent use.
+type Builder struct {
+	entries []entry
+	skipped int
+	err     error
+}
+
+// NewBuilder returns an empty Builder with room for hint entries (Add calls)
+// before it grows.
+func NewBuilder(hint int) *Builder {
+	return &Builder{entries: make([]entry, 0, max(hint, 0))}
+}
+
+// Add records that list holds name, matching as kind. The name is compared
+// ASCII case-insensitively and may end in one dot. Adding the same name,
+// list and kind twice has no further effect; for the same name and list,
+// Exception beats Subtree beats Exact.
+//
+// Names the index cannot hold (empty, longer than 253 bytes, or with an
+// empty label such as "a..b" or ".a") are skipped and counted in Skipped:
+// the list parsers validate names, and one bad line must not stop a build.
+// An invalid kind is a programming error and makes Build fail.
+func (b *Builder) Add(name string, list ListID, kind Kind) {
+	if kind > Exception {
+		if b.err == nil {
+			b.err = fmt.Errorf("adding %q to list %d: invalid kind %d", name, list, uint8(kind))
+		}
+		return
+	}
+	fp, pos, ok := hashName(name)
+	if !ok {
+		b.skipped++
+		return
+	}
+	b.entries = append(b.entries, entry{
+		w0: uint64(pos)<<32 | fp>>16,
+		w1: fp<<48 | uint64(kind)<<16 | uint64(list),
+	})
+}
+
+// Skipped returns how many Add calls were skipped because their name was
+// invalid.
+func (b *Builder) Skipped() int { return b.skipped }
+
+// Build compiles the entries added so far into an Index. It takes the
+// entries out of the Builder, which is then empty (Skipped keeps its count)
+// and may be reused. The result does not depend on the order of the Add
+// calls, so the same lists always give byte-identical flat files.
+//
+// Build fails if an Add had an invalid kind or if the entries form more
+// than 65536 distinct combinations of lists.
+func (b *Builder) Build() (*Index, error) {
+	ents, err := b.entries, b.err
+	b.entries, b.err = nil, nil
+	if err != nil {
+		return nil, fmt.Errorf("building index: %w", err)
+	}
+	ents = sortEntries(ents)
+
+	names := 0
+	for i := range ents {
+		if i == 0 || !sameName(ents[i], ents[i-1]) {
+			names++
+		}
+	}
+	homes := slotCount(names)
+	ix := &Index{homes: uint64(homes), slots: make([]uint64, homes, homes+64)}
+	sb := newSetBuilder()
+	for i := 0; i < len(ents); {
+		j := i + 1
+		for j < len(ents) && sameName(ents[j], ents[i]) {
+			j++
+		}
+		g := ents[i:j]
+		i = j
+
+		id, err := sb.internGroup(g)
+		if err != nil {
+			return nil, err
+		}
+		fp := g[0].fp()
+		s := int(home(g[0].pos(), ix.homes))
+		for s < len(ix.slots) && ix.slots[s] != 0 && ix.slots[s]>>16 != fp {
+			s++
+		}
+		if s == len(ix.slots) {
+			ix.slots = append(ix.slots, 0) // the overflow tail
+		}
+		if old := ix.slots[s]; old != 0 {
+			// Same fingerprint on this name's probe path: a lookup of
+			// this name would stop at the other one, so both share the
+			// union of their lists (see the package comment).
+			if id, err = sb.union(SetID(old), id); err != nil {
+				return nil, err
+			}
+			ix.merged++
+		} else {
+			ix.names++
+		}
+		ix.slots[s] = fp<<16 | uint64(id)
+	}
+	ix.slots = slices.Clip(append(ix.slots, 0)) // the empty slot that ends every probe
+	ix.sets, ix.flags, ix.members = sb.sets, sb.flags, slices.Clip(sb.members)
+	return ix, nil
+}
+
+// sortEntries sorts by w0 then w1 and returns the sorted slice, which may be
+// a new one. An LSD radix sort on w0 does the bulk in linear time; runs of
+// equal w0 (one name in several lists, or a rare 64-bit tie) are then short
+// and sorted by w1, which orders a name's entries by kind and list.
+func sortEntries(a []entry) []entry {
+	if len(a) < 2 {
+		return a
+	}
+	var counts [8][256]int
+	for _, e := range a {
+		k := e.w0
+		for d := range 8 {
+			counts[d][byte(k>>(8*d))]++
+		}
+	}
+	src, dst := a, make([]entry, len(a))
+	for d := range 8 {
+		c := &counts[d]
+		shift := 8 * uint(d)
+		if c[byte(src[0].w0>>shift)] == len(src) {
+			continue // every key has the same digit here
+		}
+		var next [256]int
+		sum := 0
+		for v, n := range c {
+			next[v] = sum
+			sum += n
+		}
+		for _, e := range src {
+			v := byte(e.w0 >> shift)
+			dst[next[v]] = e
+			next[v]++
+		}
+		src, dst = dst, src
+	}
+	for i := 0; i < len(src); {
+		j := i + 1
+		for j < len(src) && src[j].w0 == src[i].w0 {
+			j++
+		}
+		if j-i > 1 {
+			slices.SortFunc(src[i:j], func(x, y entry) int {
+				switch {
+				case x.w1 < y.w1:
+					return -1
+				case x.w1 > y.w1:
+					return 1
+				}
+				return 0
+			})
+		}
+		i = j
+	}
+	return src
+}
+
+// setBuilder interns list sets: each distinct (exact, subtree, exception)
+// combination gets one SetID, in order of first appearance.
+type setBuilder struct {
+	single  map[uint32]SetID // one list: kind<<16 | list
+	multi   map[string]SetID // encoded counts and lists
+	sets    []setRec
+	flags   []uint8
+	members []ListID
+	key     []byte
+	// scratch lists, reused between groups
+	ex, sub, exc, nex, nsub []ListID
+}
+
+func newSetBuilder() *setBuilder {
+	return &setBuilder{single: make(map[uint32]SetID), multi: make(map[string]SetID)}
+}
+
+// set returns the lists of an interned set, like Index.Set.
+func (sb *setBuilder) set(id SetID) ListSet {
+	ix := Index{sets: sb.sets, members: sb.members}
+	return ix.Set(id)
+}
+
+// internGroup interns the lists of one name's entries, sorted by w1.
+func (sb *setBuilder) internGroup(g []entry) (SetID, error) {
+	if len(g) == 1 {
+		return sb.internOne(g[0].list(), g[0].kind())
+	}
+	sb.ex, sb.sub, sb.exc = sb.ex[:0], sb.sub[:0], sb.exc[:0]
+	for i, e := range g {
+		if i > 0 && e.w1 == g[i-1].w1 {
+			continue
+		}
+		switch e.kind() {
+		case Exact:
+			sb.ex = append(sb.ex, e.list())
+		case Subtree:
+			sb.sub = append(sb.sub, e.list())
+		default:
+			sb.exc = append(sb.exc, e.list())
+		}
+	}
+	return sb.intern(sb.ex, sb.sub, sb.exc)
+}
+
+// union interns the union of two sets, for two names merged in one slot.
+func (sb *setBuilder) union(a, b SetID) (SetID, error) {
+	x, y := sb.set(a), sb.set(b)
+	ex := mergeSorted(nil, x.Exact, y.Exact)
+	sub := mergeSorted(nil, x.Subtree, y.Subtree)
+	exc := mergeSorted(nil, x.Except, y.Except)
+	return sb.intern(ex, sub, exc)
+}
+
+// internOne interns a set of one list.
+func (sb *setBuilder) internOne(list ListID, kind Kind) (SetID, error) {
+	k := uint32(kind)<<16 | uint32(list)
+	if id, ok := sb.single[k]; ok {
+		return id, nil
+	}
+	l := []ListID{list}
+	var id SetID
+	var err error
+	switch kind {
+	case Exact:
+		id, err = sb.newSet(l, nil, nil)
+	case Subtree:
+		id, err = sb.newSet(nil, l, nil)
+	default:
+		id, err = sb.newSet(nil, nil, l)
+	}
+	if err == nil {
+		sb.single[k] = id
+	}
+	return id, err
+}
+
+// intern normalises sorted, duplicate-free lists (a list's Exception
+// removes its Subtree and Exact entries at this name, and Subtree removes
+// Exact) and returns the id of that set, creating it if it is new.
+func (sb *setBuilder) intern(ex, sub, exc []ListID) (SetID, error) {
+	sb.nsub = subtractSorted(sb.nsub[:0], sub, exc)
+	sb.nex = subtractSorted(sb.nex[:0], ex, exc)
+	sb.nex = subtractSorted(sb.nex[:0], sb.nex, sb.nsub)
+	ex, sub = sb.nex, sb.nsub
+	switch {
+	case len(ex)+len(sub)+len(exc) != 1:
+	case len(ex) == 1:
+		return sb.internOne(ex[0], Exact)
+	case len(sub) == 1:
+		return sb.internOne(sub[0], Subtree)
+	default:
+		return sb.internOne(exc[0], Exception)
+	}
+	k := binary.LittleEndian.AppendUint16(sb.key[:0], uint16(len(ex)))
+	k = binary.LittleEndian.AppendUint16(k, uint16(len(sub)))
+	k = binary.LittleEndian.AppendUint16(k, uint16(len(exc)))
+	for _, ls := range [][]ListID{ex, sub, exc} {
+		for _, l := range ls {
+			k = binary.LittleEndian.AppendUint16(k, uint16(l))
+		}
+	}
+	sb.key = k
+	if id, ok := sb.multi[string(k)]; ok {
+		return id, nil
+	}
+	id, err := sb.newSet(ex, sub, exc)
+	if err == nil {
+		sb.multi[string(k)] = id
+	}
+	return id, err
+}
+
+// newSet appends a set and returns its id.
+func (sb *setBuilder) newSet(ex, sub, exc []ListID) (SetID, error) {
+	if len(sb.sets) >= maxSets {
+		return 0, fmt.Errorf("building index: more than %d distinct combinations of lists", maxSets)
+	}
+	id := SetID(len(sb.sets))
+	sb.sets = append(sb.sets, setRec{
+		off:      uint32(len(sb.members)),
+		nExact:   uint16(len(ex)),
+		nSubtree: uint16(len(sub)),
+		nExcept:  uint16(len(exc)),
+	})
+	sb.flags = append(sb.flags, setFlags(len(ex), len(sub), len(exc)))
+	sb.members = append(sb.members, ex...)
+	sb.members = append(sb.members, sub...)
+	sb.members = append(sb.members, exc...)
+	return id, nil
+}
+
+// setFlags returns the flags of a set with the given list counts.
+func setFlags(nExact, nSubtree, nExcept int) uint8 {
+	var f uint8
+	if nExact > 0 {
+		f |= flagExact
+	}
+	if nSubtree > 0 {
+		f |= flagSubtree
+	}
+	if nExcept > 0 {
+		f |= flagExcept
+	}
+	return f
+}
+
+// mergeSorted appends the sorted union of sorted, duplicate-free a and b.
+func mergeSorted(dst, a, b []ListID) []ListID {
+	for len(a) > 0 && len(b) > 0 {
+		switch {
+		case a[0] < b[0]:
+			dst, a = append(dst, a[0]), a[1:]
+		case a[0] > b[0]:
+			dst, b = append(dst, b[0]), b[1:]
+		default:
+			dst, a, b = append(dst, a[0]), a[1:], b[1:]
+		}
+	}
+	dst = append(dst, a...)
+	return append(dst, b...)
+}
+
+// subtractSorted appends a minus b, both sorted. dst may alias a's
+// beginning (it is written no faster than a is read).
+func subtractSorted(dst, a, b []ListID) []ListID {
+	for _, x := range a {
+		for len(b) > 0 && b[0] < x {
+			b = b[1:]
+		}
+		if len(b) == 0 || b[0] != x {
+			dst = append(dst, x)
+		}
+	}
+	return dst
+}
