@@ -206,6 +206,12 @@ func (ix *Index) Set(id SetID) ListSet {
 
 // Lookup reports which lists match name. It folds ASCII case and ignores one
 // trailing dot. It does not allocate.
+//
+// The Lookup methods are kept out of line on purpose: inlined into another
+// package, the call to the generic lookup loses its escape information and
+// the Result moves to the heap, an allocation per query.
+//
+//go:noinline
 func (ix *Index) Lookup(name string) (r Result) {
 	lookup(ix, name, true, &r)
 	return r
@@ -213,6 +219,8 @@ func (ix *Index) Lookup(name string) (r Result) {
 
 // LookupBytes is Lookup for a name held in a byte slice. The Result does not
 // keep name.
+//
+//go:noinline
 func (ix *Index) LookupBytes(name []byte) (r Result) {
 	lookup(ix, name, true, &r)
 	return r
@@ -221,6 +229,8 @@ func (ix *Index) LookupBytes(name []byte) (r Result) {
 // LookupLower is LookupBytes for a name the caller has already lower-cased
 // (the query path does that once, into a fixed buffer): it skips case
 // folding, so an upper-case ASCII letter in name makes that label miss.
+//
+//go:noinline
 func (ix *Index) LookupLower(name []byte) (r Result) {
 	lookup(ix, name, false, &r)
 	return r

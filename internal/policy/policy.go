@@ -1,0 +1,554 @@
+// Package policy decides what Hearth does with one query for one device:
+// allow it, block it, rewrite it to a safe-search host, or answer it
+// NXDOMAIN or NODATA to stop DNS bypass. It is pure: no I/O, no clock of
+// its own, no DNS library; Decide reads an immutable Snapshot and does not
+// allocate.
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hearth-dns/hearth/internal/domainindex"
+)
+
+// Action is what to do with a query.
+type Action uint8
+
+// The actions a Decision can carry.
+const (
+	// Allow resolves the query normally.
+	Allow Action = iota
+	// Block answers with the blocking mode's answer (0.0.0.0, NXDOMAIN or
+	// the block page address).
+	Block
+	// Rewrite answers with a CNAME to a safe-search host.
+	Rewrite
+	// NXDomain answers NXDOMAIN: the Firefox canary and iCloud Private
+	// Relay names, whose absence turns those bypasses off.
+	NXDomain
+	// NoData answers NOERROR with no records: DDR (resolver.arpa), so
+	// clients do not upgrade to an encrypted resolver Hearth cannot see.
+	NoData
+)
+
+var actionNames = [...]string{"allow", "block", "rewrite", "nxdomain", "nodata"}
+
+// String returns the action's name.
+func (a Action) String() string { return actionNames[a] }
+
+// Reason says why a Decision was taken.
+type Reason uint8
+
+// The reasons a Decision can carry.
+const (
+	// ReasonNone: nothing matched; the query is allowed.
+	ReasonNone Reason = iota
+	// ReasonAllowRule: the profile's allow list matched.
+	ReasonAllowRule
+	// ReasonDenyRule: the profile's deny list matched.
+	ReasonDenyRule
+	// ReasonTag: a list of a blocked category or service matched.
+	ReasonTag
+	// ReasonProtected: an allow rule matched, but the name is listed as
+	// malware or phishing, which only a "!" allow rule overrides.
+	ReasonProtected
+	// ReasonSafeSearch: the name is a search engine forced to safe search.
+	ReasonSafeSearch
+	// ReasonCanary: the Firefox DoH canary domain.
+	ReasonCanary
+	// ReasonPrivateRelay: an iCloud Private Relay name.
+	ReasonPrivateRelay
+	// ReasonDDR: a Discovery of Designated Resolvers query.
+	ReasonDDR
+)
+
+var reasonNames = [...]string{"none", "allow-rule", "deny-rule", "tag", "protected", "safe-search", "canary", "private-relay", "ddr"}
+
+// String returns a short, bounded label for logs and metrics.
+func (r Reason) String() string { return reasonNames[r] }
+
+// YouTubeMode is a profile's YouTube restriction.
+type YouTubeMode uint8
+
+// The YouTube restrictions.
+const (
+	YouTubeOff YouTubeMode = iota
+	YouTubeModerate
+	YouTubeStrict
+)
+
+// ParseYouTubeMode parses "off", "moderate" or "strict".
+func ParseYouTubeMode(s string) (YouTubeMode, error) {
+	switch s {
+	case "off", "":
+		return YouTubeOff, nil
+	case "moderate":
+		return YouTubeModerate, nil
+	case "strict":
+		return YouTubeStrict, nil
+	}
+	return 0, fmt.Errorf("youtube mode %q is not off, moderate or strict", s)
+}
+
+// Decision is what to do with one query and why. It names only indexes
+// into its Snapshot and an offset into the query name, so making one does
+// not allocate; Snapshot.Explain turns it into text.
+type Decision struct {
+	Action Action
+	Reason Reason
+	// Profile is the index of the profile applied.
+	Profile int
+	// Tag is the category or service that decided, when HasTag.
+	Tag    Tag
+	HasTag bool
+	// List is the list whose rule matched, when HasList.
+	List    domainindex.ListID
+	HasList bool
+	// RuleStart is where the matched rule starts in the query name (the
+	// rule is name[RuleStart:]); -1 when no rule matched.
+	RuleStart int
+	// Rewrite is the index of the safe-search target, for Rewrite.
+	Rewrite int
+}
+
+// TagInfo describes one tag of a snapshot.
+type TagInfo struct {
+	// ID is the stable category or service id ("gambling", "youtube").
+	ID string
+	// Service is true for services, false for categories.
+	Service bool
+}
+
+// ListInfo describes one list of the index, by its domainindex.ListID.
+type ListInfo struct {
+	// ID names the source ("hagezi-gambling", "service:youtube").
+	ID string
+	// Tag is the category or service its names belong to.
+	Tag Tag
+}
+
+// Override is one allow or deny entry of a profile.
+type Override struct {
+	// Name is lower-case, without trailing dot.
+	Name string
+	// Subtree makes the entry cover the name's subdomains too.
+	Subtree bool
+	// Strong lets an allow entry beat malware and phishing blocks.
+	Strong bool
+}
+
+// ProfileSpec is a profile as the snapshot's builder gives it.
+type ProfileSpec struct {
+	Name  string
+	Block TagSet
+	Allow []Override
+	Deny  []Override
+	// SafeSearch forces safe search on the engines other than YouTube.
+	SafeSearch bool
+	// YouTube restricts YouTube.
+	YouTube YouTubeMode
+	// BypassProtection blocks the bypass tags and answers the canary,
+	// Private Relay and DDR names.
+	BypassProtection bool
+}
+
+// SafeSearchRule rewrites an engine's host names to its safe host.
+type SafeSearchRule struct {
+	Engine string
+	// YouTube is YouTubeOff for the other engines; for YouTube, the mode
+	// the rule serves (moderate or strict).
+	YouTube YouTubeMode
+	// Names are the engine's host names, lower-case without trailing dot.
+	Names []string
+	// Target is the safe host's name.
+	Target string
+}
+
+// Config is everything a Snapshot is built from.
+type Config struct {
+	Tags     []TagInfo
+	Lists    []ListInfo
+	Index    *domainindex.Index
+	Profiles []ProfileSpec
+	// SafeSearch are the rewrite rules.
+	SafeSearch []SafeSearchRule
+	// Canary, PrivateRelay and DDR are exact names for bypass protection.
+	Canary, PrivateRelay, DDR []string
+	// Protected are the tags (malware, phishing) only a strong allow beats.
+	Protected TagSet
+	// Bypass are the tags a profile with bypass protection blocks.
+	Bypass TagSet
+}
+
+// Snapshot is one immutable policy: the index, the tags and lists it
+// names, and the profiles. Build a new one for any change and swap it in.
+type Snapshot struct {
+	tags      []TagInfo
+	lists     []ListInfo
+	index     *domainindex.Index
+	profiles  []profile
+	byName    map[string]int
+	setTags   []setTags
+	rewrites  []SafeSearchRule
+	safe      map[string]safeEntry
+	special   map[string]Reason
+	protected TagSet
+}
+
+// profile is a ProfileSpec compiled for lookups.
+type profile struct {
+	ProfileSpec
+	allow map[string]overrideKind
+	deny  map[string]overrideKind
+}
+
+type overrideKind uint8
+
+const (
+	overrideExact   overrideKind = 1 << iota // matches the name itself
+	overrideSubtree                          // matches the name and below
+	overrideStrong                           // allow beats protected tags
+)
+
+// setTags is the tags of one list set of the index.
+type setTags struct {
+	exact, subtree TagSet
+	except         bool
+}
+
+// safeEntry holds, for one engine host name, the rewrite for each mode:
+// other engines use index [0]; YouTube uses [moderate] and [strict].
+type safeEntry struct {
+	rule    [3]int16 // index into rewrites + 1; 0 = none
+	youtube bool
+}
+
+// NewSnapshot checks c and compiles it.
+func NewSnapshot(c Config) (*Snapshot, error) {
+	if len(c.Tags) > MaxTags {
+		return nil, fmt.Errorf("policy: %d tags, at most %d", len(c.Tags), MaxTags)
+	}
+	if len(c.Profiles) == 0 {
+		return nil, errors.New("policy: no profile")
+	}
+	s := &Snapshot{
+		tags:      c.Tags,
+		lists:     c.Lists,
+		index:     c.Index,
+		byName:    map[string]int{},
+		safe:      map[string]safeEntry{},
+		special:   map[string]Reason{},
+		protected: c.Protected,
+		rewrites:  c.SafeSearch,
+	}
+	for i, l := range c.Lists {
+		if int(l.Tag) >= len(c.Tags) {
+			return nil, fmt.Errorf("policy: list %d %q: tag %d out of range", i, l.ID, l.Tag)
+		}
+	}
+	for _, p := range c.Profiles {
+		if _, dup := s.byName[p.Name]; dup {
+			return nil, fmt.Errorf("policy: profile %q defined twice", p.Name)
+		}
+		cp := profile{ProfileSpec: p, allow: overrides(p.Allow), deny: overrides(p.Deny)}
+		if p.BypassProtection {
+			cp.Block = cp.Block.Or(c.Bypass)
+		}
+		s.byName[p.Name] = len(s.profiles)
+		s.profiles = append(s.profiles, cp)
+	}
+	for i, r := range c.SafeSearch {
+		for _, n := range r.Names {
+			e := s.safe[n]
+			e.rule[r.YouTube] = int16(i + 1)
+			e.youtube = e.youtube || r.YouTube != YouTubeOff
+			s.safe[n] = e
+		}
+	}
+	for reason, names := range map[Reason][]string{ReasonCanary: c.Canary, ReasonPrivateRelay: c.PrivateRelay, ReasonDDR: c.DDR} {
+		for _, n := range names {
+			s.special[strings.TrimSuffix(strings.ToLower(n), ".")] = reason
+		}
+	}
+	if c.Index != nil {
+		s.setTags = make([]setTags, c.Index.NumSets())
+		for id := range s.setTags {
+			ls := c.Index.Set(domainindex.SetID(id))
+			st := &s.setTags[id]
+			for _, l := range ls.Exact {
+				st.exact = st.exact.With(s.listTag(l))
+			}
+			for _, l := range ls.Subtree {
+				st.subtree = st.subtree.With(s.listTag(l))
+			}
+			st.except = len(ls.Except) > 0
+		}
+	}
+	return s, nil
+}
+
+func (s *Snapshot) listTag(l domainindex.ListID) Tag {
+	if int(l) < len(s.lists) {
+		return s.lists[l].Tag
+	}
+	return 0
+}
+
+func overrides(list []Override) map[string]overrideKind {
+	m := make(map[string]overrideKind, len(list))
+	for _, o := range list {
+		k := overrideExact
+		if o.Subtree {
+			k |= overrideSubtree
+		}
+		if o.Strong {
+			k |= overrideStrong
+		}
+		m[o.Name] |= k
+	}
+	return m
+}
+
+// Profile returns the index of the named profile.
+func (s *Snapshot) Profile(name string) (int, bool) {
+	i, ok := s.byName[name]
+	return i, ok
+}
+
+// ProfileName returns the name of profile i.
+func (s *Snapshot) ProfileName(i int) string { return s.profiles[i].Name }
+
+// Tag returns the description of tag t.
+func (s *Snapshot) Tag(t Tag) TagInfo { return s.tags[t] }
+
+// TagByID returns the tag with the given id.
+func (s *Snapshot) TagByID(id string) (Tag, bool) {
+	for i, t := range s.tags {
+		if t.ID == id {
+			return Tag(i), true
+		}
+	}
+	return 0, false
+}
+
+// List returns the description of list l.
+func (s *Snapshot) List(l domainindex.ListID) ListInfo { return s.lists[l] }
+
+// RewriteTarget returns the safe host of a Rewrite decision.
+func (s *Snapshot) RewriteTarget(d Decision) SafeSearchRule { return s.rewrites[d.Rewrite] }
+
+// Index returns the snapshot's domain index.
+func (s *Snapshot) Index() *domainindex.Index { return s.index }
+
+// Decide returns what profile does with a query for name (lower-case,
+// with or without the trailing dot) of type qtype at now. The order is:
+// allow rules, deny rules, bypass rules, safe search, then the tags of the
+// name and its parents against the profile's blocked tags. now is the
+// instant schedules are evaluated at. Decide does not allocate.
+func (s *Snapshot) Decide(profileIdx int, now time.Time, name []byte, qtype uint16) Decision {
+	if n := len(name); n > 0 && name[n-1] == '.' {
+		name = name[:n-1]
+	}
+	p := &s.profiles[profileIdx]
+	d := Decision{Profile: profileIdx, RuleStart: -1}
+
+	if start, kind, ok := matchOverride(p.allow, name); ok {
+		d.RuleStart = start
+		if kind&overrideStrong == 0 && !p.Block.And(s.protected).Empty() {
+			// An allow rule does not undo a malware or phishing listing
+			// unless the parent said so with "!".
+			if pd, blocked := s.decideTags(p, name, p.Block.And(s.protected), d); blocked {
+				pd.Reason = ReasonProtected
+				return pd
+			}
+		}
+		d.Reason = ReasonAllowRule
+		return d
+	}
+	if start, _, ok := matchOverride(p.deny, name); ok {
+		d.Action, d.Reason, d.RuleStart = Block, ReasonDenyRule, start
+		return d
+	}
+	if p.BypassProtection && len(s.special) > 0 {
+		if reason, ok := s.special[string(name)]; ok {
+			d.Reason, d.RuleStart = reason, 0
+			d.Action = NXDomain
+			if reason == ReasonDDR {
+				d.Action = NoData
+			}
+			return d
+		}
+	}
+	if p.SafeSearch || p.YouTube != YouTubeOff {
+		if e, ok := s.safe[string(name)]; ok {
+			var rule int16
+			if e.youtube {
+				rule = e.rule[p.YouTube]
+			} else if p.SafeSearch {
+				rule = e.rule[0]
+			}
+			if rule > 0 {
+				d.Action, d.Reason, d.RuleStart, d.Rewrite = Rewrite, ReasonSafeSearch, 0, int(rule-1)
+				return d
+			}
+		}
+	}
+	if td, blocked := s.decideTags(p, name, p.Block, d); blocked {
+		return td
+	}
+	return d
+}
+
+// decideTags looks name up in the index and blocks it when one of its
+// tags is in block.
+func (s *Snapshot) decideTags(p *profile, name []byte, block TagSet, d Decision) (Decision, bool) {
+	if s.index == nil || block.Empty() {
+		return d, false
+	}
+	r := s.index.LookupLower(name)
+	if r.Hits() == 0 {
+		return d, false
+	}
+	var tags TagSet
+	except := false
+	for i := range r.Hits() {
+		h := r.Hit(i)
+		st := &s.setTags[h.Set]
+		tags = tags.Or(st.subtree)
+		if h.Full {
+			tags = tags.Or(st.exact)
+		}
+		except = except || st.except
+	}
+	hit := tags.And(block)
+	if hit.Empty() {
+		return d, false
+	}
+	if except {
+		// Exceptions remove single lists, so recount tag by list.
+		hit = s.tagsAfterExceptions(&r).And(block)
+		if hit.Empty() {
+			return d, false
+		}
+	}
+	tag := hit.First()
+	d.Action, d.Reason, d.Tag, d.HasTag = Block, ReasonTag, tag, true
+	// Name the most specific rule of a list of that tag.
+	for i := range r.Hits() {
+		h := r.Hit(i)
+		ls := s.index.Set(h.Set)
+		for _, group := range [2][]domainindex.ListID{ls.Exact, ls.Subtree} {
+			for _, l := range group {
+				if s.listTag(l) != tag {
+					continue
+				}
+				if m, ok := r.Match(l); ok {
+					d.List, d.HasList, d.RuleStart = l, true, m.Offset
+					return d, true
+				}
+			}
+		}
+	}
+	return d, true
+}
+
+func (s *Snapshot) tagsAfterExceptions(r *domainindex.Result) TagSet {
+	var tags TagSet
+	for i := range r.Hits() {
+		h := r.Hit(i)
+		ls := s.index.Set(h.Set)
+		for _, group := range [2][]domainindex.ListID{ls.Exact, ls.Subtree} {
+			for _, l := range group {
+				if _, ok := r.Match(l); ok {
+					tags = tags.With(s.listTag(l))
+				}
+			}
+		}
+	}
+	return tags
+}
+
+// matchOverride finds the most specific entry of m matching name: the name
+// itself, or a parent with a subtree entry.
+func matchOverride(m map[string]overrideKind, name []byte) (start int, kind overrideKind, ok bool) {
+	if len(m) == 0 {
+		return 0, 0, false
+	}
+	for off := 0; off < len(name); {
+		if k, found := m[string(name[off:])]; found && (off == 0 || k&overrideSubtree != 0) {
+			return off, k, true
+		}
+		dot := indexByte(name[off:], '.')
+		if dot < 0 {
+			break
+		}
+		off += dot + 1
+	}
+	return 0, 0, false
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// Explain returns the decision as one line of text for people, the EDE
+// extra text and the query log: "blocked: category=gambling
+// source=hagezi-gambling rule=bet365.com profile=kid".
+func (s *Snapshot) Explain(d Decision, name string) string {
+	name = strings.TrimSuffix(name, ".")
+	rule := ""
+	if d.RuleStart >= 0 && d.RuleStart <= len(name) {
+		rule = name[d.RuleStart:]
+	}
+	var b strings.Builder
+	switch d.Action {
+	case Allow:
+		b.WriteString("allowed:")
+	case Block, NXDomain, NoData:
+		b.WriteString("blocked:")
+	case Rewrite:
+		b.WriteString("rewritten:")
+	}
+	switch d.Reason {
+	case ReasonTag, ReasonProtected:
+		kind := "category"
+		if s.tags[d.Tag].Service {
+			kind = "service"
+		}
+		fmt.Fprintf(&b, " %s=%s", kind, s.tags[d.Tag].ID)
+		if d.HasList {
+			fmt.Fprintf(&b, " source=%s", s.lists[d.List].ID)
+		}
+		if d.Reason == ReasonProtected {
+			b.WriteString(" (an allow rule does not override it; use !" + rule + ")")
+		}
+	case ReasonAllowRule:
+		b.WriteString(" allow-rule")
+	case ReasonDenyRule:
+		b.WriteString(" deny-rule")
+	case ReasonSafeSearch:
+		r := s.rewrites[d.Rewrite]
+		fmt.Fprintf(&b, " safe-search=%s target=%s", r.Engine, r.Target)
+	case ReasonCanary:
+		b.WriteString(" bypass=firefox-canary")
+	case ReasonPrivateRelay:
+		b.WriteString(" bypass=icloud-private-relay")
+	case ReasonDDR:
+		b.WriteString(" bypass=ddr")
+	case ReasonNone:
+		b.WriteString(" no-rule")
+	}
+	if rule != "" {
+		fmt.Fprintf(&b, " rule=%s", rule)
+	}
+	fmt.Fprintf(&b, " profile=%s", s.profiles[d.Profile].Name)
+	return b.String()
+}
