@@ -173,6 +173,9 @@ type Config struct {
 	Lists    []ListInfo
 	Index    *domainindex.Index
 	Profiles []ProfileSpec
+	// DefaultProfile is the profile of unknown devices and of requests
+	// naming a profile the snapshot does not have.
+	DefaultProfile string
 	// SafeSearch are the rewrite rules.
 	SafeSearch []SafeSearchRule
 	// Canary, PrivateRelay and DDR are exact names for bypass protection.
@@ -191,6 +194,7 @@ type Snapshot struct {
 	index     *domainindex.Index
 	profiles  []profile
 	byName    map[string]int
+	fallback  int
 	setTags   []setTags
 	rewrites  []SafeSearchRule
 	safe      map[string]safeEntry
@@ -260,6 +264,11 @@ func NewSnapshot(c Config) (*Snapshot, error) {
 		s.byName[p.Name] = len(s.profiles)
 		s.profiles = append(s.profiles, cp)
 	}
+	def, ok := s.byName[c.DefaultProfile]
+	if !ok {
+		return nil, fmt.Errorf("policy: default profile %q is not defined", c.DefaultProfile)
+	}
+	s.fallback = def
 	for i, r := range c.SafeSearch {
 		for _, n := range r.Names {
 			e := s.safe[n]
@@ -316,6 +325,15 @@ func overrides(list []Override) map[string]overrideKind {
 func (s *Snapshot) Profile(name string) (int, bool) {
 	i, ok := s.byName[name]
 	return i, ok
+}
+
+// ProfileOrDefault returns the index of the named profile, or of the
+// default profile when there is none of that name.
+func (s *Snapshot) ProfileOrDefault(name string) int {
+	if i, ok := s.byName[name]; ok {
+		return i
+	}
+	return s.fallback
 }
 
 // ProfileName returns the name of profile i.

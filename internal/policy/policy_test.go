@@ -64,6 +64,7 @@ func testSnapshot(t testing.TB) *Snapshot {
 			{Name: "adult", Block: TagSet{}.With(tagMalware).With(tagPhishing)},
 			{Name: "open"},
 		},
+		DefaultProfile: "kid",
 		SafeSearch: []SafeSearchRule{
 			{Engine: "google", Names: []string{"www.google.com", "www.google.fr"}, Target: "forcesafesearch.google.com"},
 			{Engine: "youtube", YouTube: YouTubeModerate, Names: []string{"www.youtube.com"}, Target: "restrictmoderate.youtube.com"},
@@ -175,10 +176,13 @@ func TestNewSnapshotErrors(t *testing.T) {
 	if _, err := NewSnapshot(Config{}); err == nil {
 		t.Error("no profiles accepted")
 	}
-	if _, err := NewSnapshot(Config{Profiles: []ProfileSpec{{Name: "a"}, {Name: "a"}}}); err == nil {
+	if _, err := NewSnapshot(Config{Profiles: []ProfileSpec{{Name: "a"}}, DefaultProfile: "b"}); err == nil {
+		t.Error("unknown default profile accepted")
+	}
+	if _, err := NewSnapshot(Config{Profiles: []ProfileSpec{{Name: "a"}, {Name: "a"}}, DefaultProfile: "a"}); err == nil {
 		t.Error("duplicate profile accepted")
 	}
-	if _, err := NewSnapshot(Config{Tags: []TagInfo{{ID: "x"}}, Lists: []ListInfo{{ID: "l", Tag: 3}}, Profiles: []ProfileSpec{{Name: "a"}}}); err == nil {
+	if _, err := NewSnapshot(Config{Tags: []TagInfo{{ID: "x"}}, Lists: []ListInfo{{ID: "l", Tag: 3}}, Profiles: []ProfileSpec{{Name: "a"}}, DefaultProfile: "a"}); err == nil {
 		t.Error("list with unknown tag accepted")
 	}
 }

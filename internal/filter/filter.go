@@ -1,0 +1,221 @@
+// Package filter is the Policy step of the pipeline: it asks the current
+// policy snapshot what to do with each query for the device that sent it,
+// answers blocks, bypass rules and safe-search rewrites itself, and checks
+// the CNAME targets of allowed answers so a listed name cannot hide behind
+// an unlisted alias (CNAME cloaking).
+//
+// DESIGN.md puts Decide in package policy, which must stay free of DNS;
+// this package is the thin DNS side of it.
+package filter
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/hearth-dns/hearth/internal/dnsmsg"
+	"github.com/hearth-dns/hearth/internal/pipeline"
+	"github.com/hearth-dns/hearth/internal/policy"
+)
+
+// Config configures a Filter.
+type Config struct {
+	// Blocking says how blocked answers look.
+	Blocking dnsmsg.Blocking
+	// Now is the clock schedules are evaluated against; nil = time.Now.
+	Now func() time.Time
+	// Logger receives decisions at debug level.
+	Logger *slog.Logger
+}
+
+// Filter applies the policy snapshot to queries. Update swaps the snapshot;
+// queries never wait for it.
+type Filter struct {
+	cfg  Config
+	log  *slog.Logger
+	snap atomic.Pointer[policy.Snapshot]
+}
+
+// New returns a filter that applies s.
+func New(c Config, s *policy.Snapshot) *Filter {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	f := &Filter{cfg: c, log: c.Logger}
+	f.snap.Store(s)
+	return f
+}
+
+// Update swaps in a new snapshot for the queries that follow.
+func (f *Filter) Update(s *policy.Snapshot) { f.snap.Store(s) }
+
+// Snapshot returns the snapshot in use.
+func (f *Filter) Snapshot() *policy.Snapshot { return f.snap.Load() }
+
+// Middleware returns the Policy step.
+func (f *Filter) Middleware() pipeline.Middleware {
+	return func(next pipeline.Handler) pipeline.Handler {
+		return pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
+			return f.serve(ctx, w, r, next)
+		})
+	}
+}
+
+// lowerName copies a presentation-form name into buf, lower-cased.
+func lowerName(buf []byte, name string) []byte {
+	buf = buf[:0]
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf = append(buf, c)
+	}
+	return buf
+}
+
+func (f *Filter) serve(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request, next pipeline.Handler) error {
+	s := f.snap.Load()
+	q := r.Msg.Question[0]
+	prof := s.ProfileOrDefault(r.Identity.Profile)
+	var buf [256]byte
+	now := f.cfg.Now()
+	name := lowerName(buf[:0], q.Name)
+	d := s.Decide(prof, now, name, q.Qtype)
+	switch d.Action {
+	case policy.Allow:
+		c := checker{f: f, s: s, prof: prof, now: now, w: w, r: r}
+		return next.ServeDNS(ctx, &c, r)
+	case policy.Block:
+		return w.WriteMsg(f.cfg.Blocking.Blocked(r.Msg, s.Explain(d, string(name))))
+	case policy.NXDomain:
+		return w.WriteMsg(f.cfg.Blocking.Negative(r.Msg, dns.RcodeNameError, s.Explain(d, string(name))))
+	case policy.NoData:
+		return w.WriteMsg(f.cfg.Blocking.Negative(r.Msg, dns.RcodeSuccess, s.Explain(d, string(name))))
+	case policy.Rewrite:
+		return f.rewrite(ctx, w, r, next, s, d, string(name))
+	}
+	return fmt.Errorf("filter: unknown action %d", d.Action)
+}
+
+// rewrite answers a safe-search name with a CNAME to the engine's safe
+// host, followed by the safe host's own records of the query type.
+func (f *Filter) rewrite(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request, next pipeline.Handler, s *policy.Snapshot, d policy.Decision, name string) error {
+	q := r.Msg.Question[0]
+	target := dns.Fqdn(s.RewriteTarget(d).Target)
+	sub := r.Msg.Copy()
+	sub.Question[0].Name = target
+	subReq := *r
+	subReq.Msg = sub
+	subReq.MaxSize = dns.MaxMsgSize
+	var got capture
+	if err := next.ServeDNS(ctx, &got, &subReq); err != nil && got.msg == nil {
+		return err
+	}
+	if got.msg == nil {
+		return fmt.Errorf("filter: safe-search target %s: no answer", target)
+	}
+	m := dnsmsg.Reply(r.Msg, got.msg.Rcode)
+	ttl := uint32(300)
+	for _, rr := range got.msg.Answer {
+		ttl = min(ttl, rr.Header().Ttl)
+	}
+	m.Answer = append([]dns.RR{&dns.CNAME{
+		Hdr:    dns.RR_Header{Name: q.Name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: ttl},
+		Target: target,
+	}}, got.msg.Answer...)
+	m.Ns = got.msg.Ns
+	dnsmsg.SetEDE(m, dnsmsg.EDEFiltered, s.Explain(d, name))
+	return w.WriteMsg(m)
+}
+
+// capture is a ResponseWriter that keeps the answer for the caller.
+type capture struct{ msg *dns.Msg }
+
+func (c *capture) WriteMsg(m *dns.Msg) error {
+	c.msg = m
+	return nil
+}
+
+func (c *capture) WriteWire(b []byte) error {
+	m := new(dns.Msg)
+	if err := m.Unpack(b); err != nil {
+		return fmt.Errorf("filter: unpack captured answer: %w", err)
+	}
+	c.msg = m
+	return nil
+}
+
+// checker passes an allowed answer on after checking the names its CNAME
+// records point to: an answer that leads to a blocked name is blocked.
+type checker struct {
+	f    *Filter
+	s    *policy.Snapshot
+	prof int
+	now  time.Time
+	w    pipeline.ResponseWriter
+	r    *pipeline.Request
+}
+
+func (c *checker) WriteMsg(m *dns.Msg) error {
+	if m.Rcode == dns.RcodeSuccess {
+		var buf [256]byte
+		for _, rr := range m.Answer {
+			if cn, ok := rr.(*dns.CNAME); ok {
+				target := lowerName(buf[:0], cn.Target)
+				if d, blocked := c.blockedTarget(target); blocked {
+					return c.block(d, string(target))
+				}
+			}
+		}
+	}
+	return c.w.WriteMsg(m)
+}
+
+func (c *checker) WriteWire(b []byte) error {
+	if len(b) >= dnsmsg.HeaderLen && b[3]&0xF == dns.RcodeSuccess && binary.BigEndian.Uint16(b[6:]) > 1 {
+		var (
+			buf     [256]byte
+			d       policy.Decision
+			target  []byte
+			blocked bool
+		)
+		dnsmsg.WalkAnswers(b, func(rrtype uint16, rdata, rdlen int) bool {
+			if rrtype != dns.TypeCNAME {
+				return true
+			}
+			name, _, err := dnsmsg.ReadName(b, rdata, buf[:0])
+			if err != nil {
+				return true
+			}
+			if d, blocked = c.blockedTarget(name); blocked {
+				target = name
+				return false
+			}
+			return true
+		})
+		if blocked {
+			return c.block(d, string(target))
+		}
+	}
+	return c.w.WriteWire(b)
+}
+
+// blockedTarget decides a CNAME target for the same device and type.
+func (c *checker) blockedTarget(name []byte) (policy.Decision, bool) {
+	d := c.s.Decide(c.prof, c.now, name, c.r.Msg.Question[0].Qtype)
+	return d, d.Action == policy.Block
+}
+
+func (c *checker) block(d policy.Decision, target string) error {
+	text := c.s.Explain(d, target) + " via=cname:" + c.r.Msg.Question[0].Name
+	return c.w.WriteMsg(c.f.cfg.Blocking.Blocked(c.r.Msg, text))
+}
