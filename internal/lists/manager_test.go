@@ -1,0 +1,102 @@
+package lists
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"testing/fstest"
+)
+
+func TestManager(t *testing.T) {
+	var fail atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fail.Load() {
+			http.Error(w, "down", http.StatusInternalServerError)
+			return
+		}
+		w.Write([]byte("||casino.example^\n@@||ok.casino.example^\n"))
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "extra.txt")
+	if err := os.WriteFile(file, []byte("0.0.0.0 bet.example\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fetcher, err := New(filepath.Join(dir, "cache"), srv.Client(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	embedded := fstest.MapFS{"services/youtube.txt": {Data: []byte("# youtube\nyoutube.com\nytimg.com\n")}}
+	m, err := NewManager(ManagerConfig{Fetcher: fetcher, Entries: []Entry{
+		{Source: Source{ID: "service-youtube", File: "services/youtube.txt", Format: FormatDomains, PlainSubtree: true}, Tag: "youtube", FS: embedded},
+		{Source: Source{ID: "extra", File: file, Format: FormatHosts}, Tag: "gambling"},
+		{Source: Source{ID: "remote", URL: srv.URL + "/list.txt", Format: FormatAdblock}, Tag: "gambling"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	matches := func(c *Compiled, name string) bool {
+		r := c.Index.Lookup(name)
+		return r.Matched()
+	}
+
+	// Before any download, the remote list is missing but the rest works.
+	c, err := m.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Lists[2].Loaded || c.Lists[2].Err == "" {
+		t.Errorf("remote list before download: %+v", c.Lists[2])
+	}
+	for name, want := range map[string]bool{"i.ytimg.com": true, "bet.example": true, "www.bet.example": false, "casino.example": false} {
+		if got := matches(c, name); got != want {
+			t.Errorf("before download, %s matched = %v, want %v", name, got, want)
+		}
+	}
+
+	if !m.Refresh(context.Background()) {
+		t.Error("first download not reported as a change")
+	}
+	if m.Refresh(context.Background()) {
+		t.Error("unchanged list reported as a change")
+	}
+	c, err = m.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Lists[2].Loaded || c.Lists[2].Stats.Rules != 2 || c.Lists[2].Stats.Exceptions != 1 {
+		t.Errorf("remote list after download: %+v", c.Lists[2])
+	}
+	for name, want := range map[string]bool{"a.casino.example": true, "ok.casino.example": false} {
+		if got := matches(c, name); got != want {
+			t.Errorf("after download, %s matched = %v, want %v", name, got, want)
+		}
+	}
+
+	// A failed download keeps the last good copy and reports the error.
+	fail.Store(true)
+	if m.Refresh(context.Background()) {
+		t.Error("failed download reported as a change")
+	}
+	c, err = m.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Lists[2].Loaded || c.Lists[2].Err == "" || !matches(c, "casino.example") {
+		t.Errorf("after a failed download: %+v", c.Lists[2])
+	}
+}
+
+func TestNewManagerErrors(t *testing.T) {
+	if _, err := NewManager(ManagerConfig{Entries: []Entry{{Source: Source{ID: "x", URL: "https://example.com/x", Format: FormatDomains}}}}); err == nil {
+		t.Error("URL source without fetcher accepted")
+	}
+	dup := Entry{Source: Source{ID: "x", File: "/tmp/x", Format: FormatDomains}}
+	if _, err := NewManager(ManagerConfig{Entries: []Entry{dup, dup}}); err == nil {
+		t.Error("duplicate list accepted")
+	}
+}
