@@ -35,6 +35,16 @@ type Config struct {
 	Access   Access   `yaml:"access"`
 	Local    Local    `yaml:"local"`
 	Limits   Limits   `yaml:"limits"`
+	// Profiles are the policies, by name.
+	Profiles map[string]Profile `yaml:"profiles"`
+	// Devices are the known devices.
+	Devices []Device `yaml:"devices"`
+	// DefaultProfile applies to devices no identifier matches.
+	DefaultProfile string `yaml:"default_profile"`
+	// Sources are extra lists, on top of the catalog's.
+	Sources  []Source `yaml:"sources"`
+	Lists    Lists    `yaml:"lists"`
+	Blocking Blocking `yaml:"blocking"`
 	// DataDir holds the list cache, the store and the query log.
 	DataDir string `yaml:"data_dir"`
 
@@ -93,6 +103,14 @@ type Access struct {
 	// Allow lists the networks (CIDR) whose queries are answered; all
 	// others get REFUSED. Hearth is never an open resolver.
 	Allow []string `yaml:"allow"`
+	// TrustedForwarders may tell Hearth a client's MAC or device id in
+	// EDNS options (a home router running dnsmasq --add-mac); the same
+	// options from anyone else are ignored.
+	TrustedForwarders []string `yaml:"trusted_forwarders"`
+	// ClientIDDomains are the DoT/DoH service names under which the first
+	// label of the TLS server name is a client id
+	// ("emma.dns.example.net" under "dns.example.net").
+	ClientIDDomains []string `yaml:"client_id_domains"`
 }
 
 // Local holds names Hearth answers itself or sends to a local server.
@@ -137,16 +155,21 @@ func builtin() Config {
 	return Config{
 		Listen: Listen{DNS: []string{"127.0.0.1:5353"}},
 		Upstream: Upstream{
-			Strategy: "parallel",
-			Timeout:  2 * time.Second,
+			Servers:   []string{"https://dns.quad9.net/dns-query", "tls://1.1.1.1#cloudflare-dns.com"},
+			Strategy:  "parallel",
+			Bootstrap: []string{"9.9.9.9", "149.112.112.112"},
+			Timeout:   2 * time.Second,
 		},
 		Cache: Cache{Size: 100000, MaxTTL: 24 * time.Hour, Prefetch: true, ServeStale: time.Hour},
 		Access: Access{Allow: []string{
 			"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12",
 			"192.168.0.0/16", "100.64.0.0/10", "fc00::/7", "fe80::/10",
 		}},
-		Limits:  Limits{TCPIdle: 10 * time.Second, TCPConnections: 1000},
-		DataDir: "./hearth-data",
+		Limits:         Limits{TCPIdle: 10 * time.Second, TCPConnections: 1000},
+		DefaultProfile: "adult",
+		Lists:          Lists{Refresh: 24 * time.Hour},
+		Blocking:       Blocking{Mode: "null", TTL: 10 * time.Second},
+		DataDir:        "./hearth-data",
 	}
 }
 
@@ -425,6 +448,7 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		bad("data_dir", "required")
 	}
+	c.validatePolicy(bad)
 	return errors.Join(errs...)
 }
 

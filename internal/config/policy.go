@@ -1,0 +1,219 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Profile is a policy in the config file. Any field left out comes from
+// the preset, and a profile named after a preset needs no entry at all.
+type Profile struct {
+	// Preset is the catalog preset to start from: kid, tween, teen, adult.
+	Preset string `yaml:"preset"`
+	// Block adds categories or services (tags) to block.
+	Block []string `yaml:"block"`
+	// Unblock removes tags the preset blocks.
+	Unblock []string `yaml:"unblock"`
+	// Allow lists domains always answered ("x.com" is the name and its
+	// subdomains, "=x.com" the name alone); it beats every block except
+	// malware and phishing, unless listed with a leading "!".
+	Allow []string `yaml:"allow"`
+	// Deny lists domains always blocked, same syntax as Allow.
+	Deny []string `yaml:"deny"`
+	// SafeSearch forces safe search on the search engines; nil keeps the
+	// preset's choice.
+	SafeSearch *bool `yaml:"safe_search"`
+	// YouTube is the YouTube restriction: strict, moderate or off.
+	YouTube string `yaml:"youtube"`
+	// BypassProtection blocks encrypted-DNS, VPN and proxy services, the
+	// Firefox canary and iCloud Private Relay; nil keeps the preset's.
+	BypassProtection *bool `yaml:"bypass_protection"`
+}
+
+// Device is a named device and how to recognise it. At least one
+// identifier is required.
+type Device struct {
+	Name    string `yaml:"name"`
+	Profile string `yaml:"profile"`
+	// IP, CIDR, MAC and ClientID identify the device; see DESIGN.md for
+	// the order in which they are tried.
+	IP       string `yaml:"ip"`
+	CIDR     string `yaml:"cidr"`
+	MAC      string `yaml:"mac"`
+	ClientID string `yaml:"client_id"`
+}
+
+// Source is an extra list for a tag, from a file or a URL.
+type Source struct {
+	// ID names the source in decisions and the UI; default: derived from
+	// the tag and position.
+	ID string `yaml:"id"`
+	// Tag is the category or service the list's names belong to.
+	Tag  string `yaml:"tag"`
+	URL  string `yaml:"url"`
+	File string `yaml:"file"`
+	// Format is hosts, domains, wildcard, adblock, rpz or ip-list.
+	Format string `yaml:"format"`
+	// Subtree says whether plain entries also cover subdomains (default:
+	// true for domains lists, false for hosts lists).
+	Subtree *bool `yaml:"subtree"`
+}
+
+// Lists configures where the category lists come from.
+type Lists struct {
+	// Defaults fetches the catalog's public sources for every category
+	// that some profile blocks.
+	Defaults bool `yaml:"defaults"`
+	// Refresh is how often downloaded lists are checked for changes.
+	Refresh time.Duration `yaml:"refresh"`
+}
+
+// Blocking configures blocked answers.
+type Blocking struct {
+	// Mode is null (0.0.0.0 and ::), nxdomain, or address (the Address
+	// list, e.g. the block page).
+	Mode string `yaml:"mode"`
+	// Address holds the IPv4 and/or IPv6 address for mode address.
+	Address []string `yaml:"address"`
+	// TTL of blocked answers.
+	TTL time.Duration `yaml:"ttl"`
+}
+
+// validatePolicy checks the policy settings that need no catalog; the
+// app checks tags and presets against the catalog.
+func (c *Config) validatePolicy(bad func(path, format string, args ...any)) {
+	names := make([]string, 0, len(c.Profiles))
+	for name := range c.Profiles {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		p := c.Profiles[name]
+		path := "profiles." + name
+		if strings.TrimSpace(name) == "" {
+			bad("profiles", "empty profile name")
+		}
+		switch p.YouTube {
+		case "", "strict", "moderate", "off":
+		default:
+			bad(path+".youtube", "%q is not strict, moderate or off", p.YouTube)
+		}
+		for _, list := range []struct {
+			field string
+			items []string
+		}{{"allow", p.Allow}, {"deny", p.Deny}} {
+			for i, d := range list.items {
+				if _, _, err := ParseOverride(d); err != nil {
+					bad(fmt.Sprintf("%s.%s[%d]", path, list.field, i), "%v", err)
+				}
+			}
+		}
+	}
+	seen := map[string]int{}
+	for i, d := range c.Devices {
+		path := fmt.Sprintf("devices[%d]", i)
+		if d.Name == "" {
+			bad(path+".name", "required")
+		} else if j, dup := seen[d.Name]; dup {
+			bad(path+".name", "%q is also devices[%d]", d.Name, j)
+		} else {
+			seen[d.Name] = i
+		}
+		if d.Profile == "" {
+			bad(path+".profile", "required")
+		}
+		if d.IP == "" && d.CIDR == "" && d.MAC == "" && d.ClientID == "" {
+			bad(path, "needs an ip, cidr, mac or client_id to be recognised")
+		}
+		if d.IP != "" {
+			if _, err := netip.ParseAddr(d.IP); err != nil {
+				bad(path+".ip", "%q is not an IP address", d.IP)
+			}
+		}
+		if d.CIDR != "" {
+			if _, err := netip.ParsePrefix(d.CIDR); err != nil {
+				bad(path+".cidr", "%q is not a network (CIDR)", d.CIDR)
+			}
+		}
+		if d.MAC != "" {
+			if hw, err := net.ParseMAC(d.MAC); err != nil || len(hw) != 6 {
+				bad(path+".mac", "%q is not a MAC address (aa:bb:cc:dd:ee:ff)", d.MAC)
+			}
+		}
+	}
+	for i, s := range c.Sources {
+		path := fmt.Sprintf("sources[%d]", i)
+		if s.Tag == "" {
+			bad(path+".tag", "required")
+		}
+		if (s.URL == "") == (s.File == "") {
+			bad(path, "needs exactly one of url and file")
+		}
+		if s.URL != "" && !strings.HasPrefix(s.URL, "https://") && !strings.HasPrefix(s.URL, "http://") {
+			bad(path+".url", "%q is not an http(s) URL", s.URL)
+		}
+		switch s.Format {
+		case "hosts", "domains", "domains-trimmed", "domains-onlydomains", "wildcard", "adblock", "rpz", "ip-list":
+		default:
+			bad(path+".format", "%q is not hosts, domains, wildcard, adblock, rpz or ip-list", s.Format)
+		}
+	}
+	for i, f := range c.Access.TrustedForwarders {
+		if _, err := ParsePrefix(f); err != nil {
+			bad(fmt.Sprintf("access.trusted_forwarders[%d]", i), "%v", err)
+		}
+	}
+	switch c.Blocking.Mode {
+	case "null", "nxdomain":
+	case "address":
+		if len(c.Blocking.Address) == 0 {
+			bad("blocking.address", "required by mode address")
+		}
+	default:
+		bad("blocking.mode", "%q is not null, nxdomain or address", c.Blocking.Mode)
+	}
+	for i, a := range c.Blocking.Address {
+		if _, err := netip.ParseAddr(a); err != nil {
+			bad(fmt.Sprintf("blocking.address[%d]", i), "%q is not an IP address", a)
+		}
+	}
+	if c.Blocking.TTL < 0 {
+		bad("blocking.ttl", "must not be negative")
+	}
+	if c.Lists.Refresh < time.Minute {
+		bad("lists.refresh", "%s is less than a minute", c.Lists.Refresh)
+	}
+	if c.DefaultProfile == "" {
+		bad("default_profile", "required")
+	}
+}
+
+// ParseOverride parses an allow or deny entry: "example.com" (the name
+// and its subdomains), "*.example.com" (the same), "=example.com" (the
+// name alone), with an optional leading "!" that lets an allow entry
+// beat even malware and phishing blocks. It returns the lower-case name
+// without trailing dot, and whether it covers subdomains.
+func ParseOverride(s string) (name string, subtree bool, err error) {
+	s = strings.TrimPrefix(strings.TrimSpace(s), "!")
+	subtree = true
+	switch {
+	case strings.HasPrefix(s, "="):
+		s, subtree = s[1:], false
+	case strings.HasPrefix(s, "*."):
+		s = s[2:]
+	}
+	s = strings.TrimSuffix(strings.ToLower(s), ".")
+	if s == "" || len(s) > 253 || strings.ContainsAny(s, " \t/:*=!") {
+		return "", false, fmt.Errorf("%q is not a domain name", s)
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 {
+			return "", false, fmt.Errorf("%q is not a domain name", s)
+		}
+	}
+	return s, subtree, nil
+}

@@ -1,0 +1,89 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// issue3Example is the configuration example of the categories-per-device
+// issue; the README carries the same text (TestREADMEExamples parses it).
+const issue3Example = `profiles:
+  kid:   {preset: kid, allow: [khanacademy.org], deny: [example-game.com], youtube: strict}
+  adult: {block: [malware, phishing]}
+devices:
+  - {name: emma-tablet, mac: "aa:bb:cc:dd:ee:ff", profile: kid}
+  - {name: living-room-tv, ip: 192.168.1.40, profile: kid}
+  - {name: parents, cidr: 192.168.1.128/25, profile: adult}
+default_profile: adult
+sources:
+  - {tag: gambling, file: /var/lib/hearth/extra-gambling.txt, format: domains}
+access: {trusted_forwarders: ["192.168.1.1"]}
+`
+
+func TestPolicyExample(t *testing.T) {
+	c, err := Parse("hearth.yaml", []byte(issue3Example))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Profiles["kid"]; got.Preset != "kid" || got.YouTube != "strict" || got.Allow[0] != "khanacademy.org" {
+		t.Errorf("kid = %+v", got)
+	}
+	if len(c.Devices) != 3 || c.Devices[0].MAC != "aa:bb:cc:dd:ee:ff" || c.Devices[2].CIDR != "192.168.1.128/25" {
+		t.Errorf("devices = %+v", c.Devices)
+	}
+	if c.DefaultProfile != "adult" || c.Sources[0].Tag != "gambling" || c.Access.TrustedForwarders[0] != "192.168.1.1" {
+		t.Errorf("config = %+v", c)
+	}
+	if c.Blocking.Mode != "null" || c.Blocking.TTL.Seconds() != 10 {
+		t.Errorf("blocking defaults = %+v", c.Blocking)
+	}
+}
+
+func TestPolicyErrors(t *testing.T) {
+	tests := []struct {
+		doc  string
+		want string
+	}{
+		{"profiles:\n  kid: {youtube: loud}\n", "x.yaml:2: profiles.kid.youtube: \"loud\" is not strict, moderate or off"},
+		{"profiles:\n  kid:\n    allow: [\"bad domain\"]\n", "x.yaml:3: profiles.kid.allow[0]:"},
+		{"devices:\n  - {name: a, profile: kid}\n", "x.yaml:2: devices[0]: needs an ip, cidr, mac or client_id"},
+		{"devices:\n  - {name: a, profile: kid, ip: 1.2.3.4}\n  - {name: a, profile: kid, ip: 1.2.3.5}\n", "x.yaml:3: devices[1].name: \"a\" is also devices[0]"},
+		{"devices:\n  - {name: a, profile: kid, mac: \"zz\"}\n", "x.yaml:2: devices[0].mac:"},
+		{"devices:\n  - name: a\n    profile: kid\n    cidr: 10.0.0.0/99\n", "x.yaml:4: devices[0].cidr:"},
+		{"sources:\n  - {tag: gambling, format: domains}\n", "x.yaml:2: sources[0]: needs exactly one of url and file"},
+		{"sources:\n  - {tag: gambling, file: /x, format: csv}\n", "x.yaml:2: sources[0].format:"},
+		{"blocking: {mode: address}\n", "x.yaml:1: blocking.address: required by mode address"},
+		{"blocking: {mode: sinkhole}\n", "x.yaml:1: blocking.mode:"},
+		{"access: {trusted_forwarders: [router]}\n", "x.yaml:1: access.trusted_forwarders[0]:"},
+	}
+	for _, tc := range tests {
+		_, err := Parse("x.yaml", []byte(tc.doc))
+		want := tc.want
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("doc %q: error %v, want %q", tc.doc, err, want)
+		}
+	}
+}
+
+func TestParseOverride(t *testing.T) {
+	tests := []struct {
+		in      string
+		name    string
+		subtree bool
+		bad     bool
+	}{
+		{"Example.COM.", "example.com", true, false},
+		{"*.example.com", "example.com", true, false},
+		{"=www.example.com", "www.example.com", false, false},
+		{"!evil.example", "evil.example", true, false},
+		{"", "", false, true},
+		{"a..b", "", false, true},
+		{"http://x.com/", "", false, true},
+	}
+	for _, tc := range tests {
+		name, sub, err := ParseOverride(tc.in)
+		if (err != nil) != tc.bad || name != tc.name || sub != tc.subtree {
+			t.Errorf("ParseOverride(%q) = %q, %v, %v", tc.in, name, sub, err)
+		}
+	}
+}
