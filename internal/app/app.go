@@ -20,7 +20,10 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/hearth-dns/hearth/internal/cache"
+	"github.com/hearth-dns/hearth/internal/catalog"
 	"github.com/hearth-dns/hearth/internal/config"
+	"github.com/hearth-dns/hearth/internal/filter"
+	"github.com/hearth-dns/hearth/internal/lists"
 	"github.com/hearth-dns/hearth/internal/local"
 	"github.com/hearth-dns/hearth/internal/pipeline"
 	"github.com/hearth-dns/hearth/internal/server"
@@ -33,8 +36,10 @@ type App struct {
 	// upstreamTLS, when set, is the base TLS config for encrypted
 	// upstreams (tests use it to trust their own certificates).
 	upstreamTLS *tls.Config
-	// now is the clock of the cache; nil means time.Now.
+	// now is the clock of the cache and the policy; nil means time.Now.
 	now func() time.Time
+	// cat is the embedded catalog, loaded once.
+	cat *catalog.Catalog
 
 	mu    sync.Mutex // serialises Start, Reload and Shutdown
 	cfg   *config.Config
@@ -50,6 +55,24 @@ type built struct {
 	allow   []netip.Prefix
 	closers []func() error
 	cache   *cache.Cache
+	filter  *filter.Filter
+	plan    *policyPlan
+	lists   *lists.Manager
+	// compiled is the index build the filter started with.
+	compiled *lists.Compiled
+	// background work (list refresh, neighbour table) runs until stop.
+	background []func(ctx context.Context)
+	stop       context.CancelFunc
+}
+
+// start runs b's background work until b is closed.
+func (b *built) start(log *slog.Logger) {
+	ctx, cancel := context.WithCancel(context.Background())
+	b.stop = cancel
+	b.closers = append([]func() error{func() error { cancel(); return nil }}, b.closers...)
+	for _, run := range b.background {
+		go run(ctx)
+	}
 }
 
 // close releases what b owns, last built first (the cache before the
@@ -80,6 +103,14 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	for _, o := range opts {
 		o(a)
 	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	cat, err := catalog.Default()
+	if err != nil {
+		return nil, fmt.Errorf("embedded catalog: %w", err)
+	}
+	a.cat = cat
 	b, err := a.build(cfg)
 	if err != nil {
 		return nil, err
@@ -158,6 +189,16 @@ func (a *App) build(cfg *config.Config) (*built, error) {
 		forward[domain] = g
 	}
 
+	if err := a.buildPolicy(cfg, b); err != nil {
+		b.close()
+		return nil, err
+	}
+	ident, err := a.buildIdentity(cfg, b)
+	if err != nil {
+		b.close()
+		return nil, err
+	}
+
 	c, err := cache.New(cache.Config{
 		Size:       cfg.Cache.Size,
 		MinTTL:     cfg.Cache.MinTTL,
@@ -178,8 +219,10 @@ func (a *App) build(cfg *config.Config) (*built, error) {
 		return c.Shutdown(ctx)
 	})
 	b.handler = pipeline.Build(pipeline.Steps{
-		Local:   local.New(records, forward).Middleware(),
-		Resolve: c,
+		Identify: ident.Middleware(),
+		Policy:   b.filter.Middleware(),
+		Local:    local.New(records, forward).Middleware(),
+		Resolve:  c,
 	})
 	return b, nil
 }
@@ -191,6 +234,7 @@ func (a *App) Start() error {
 	if err := a.srv.Start(); err != nil {
 		return err
 	}
+	a.built.start(a.log)
 	if addr := a.cfg.Listen.HTTP; addr != "" {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -241,6 +285,7 @@ func (a *App) Reload(cfg *config.Config) error {
 	old := a.built
 	a.srv.Update(b.handler, b.allow)
 	a.built, a.cfg = b, cfg
+	b.start(a.log)
 	// Queries that started on the old pipeline may still be talking to
 	// its upstreams: close them once those exchanges have timed out.
 	time.AfterFunc(2*cfg.Upstream.Timeout+time.Second, old.close)

@@ -110,7 +110,25 @@ func (f *Filter) serve(ctx context.Context, w pipeline.ResponseWriter, r *pipeli
 // host, followed by the safe host's own records of the query type.
 func (f *Filter) rewrite(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request, next pipeline.Handler, s *policy.Snapshot, d policy.Decision, name string) error {
 	q := r.Msg.Question[0]
-	target := dns.Fqdn(s.RewriteTarget(d).Target)
+	rule := s.RewriteTarget(d)
+	if rule.Target == "" {
+		// No safe host name: answer the engine's safe addresses directly.
+		m := dnsmsg.Reply(r.Msg, dns.RcodeSuccess)
+		for _, a := range rule.Addrs {
+			hdr := dns.RR_Header{Name: q.Name, Class: dns.ClassINET, Ttl: 300}
+			switch {
+			case a.Is4() && q.Qtype == dns.TypeA:
+				hdr.Rrtype = dns.TypeA
+				m.Answer = append(m.Answer, &dns.A{Hdr: hdr, A: a.AsSlice()})
+			case a.Is6() && q.Qtype == dns.TypeAAAA:
+				hdr.Rrtype = dns.TypeAAAA
+				m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr, AAAA: a.AsSlice()})
+			}
+		}
+		dnsmsg.SetEDE(m, dnsmsg.EDEFiltered, s.Explain(d, name))
+		return w.WriteMsg(m)
+	}
+	target := dns.Fqdn(rule.Target)
 	sub := r.Msg.Copy()
 	sub.Question[0].Name = target
 	subReq := *r

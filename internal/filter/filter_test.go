@@ -33,9 +33,12 @@ func snapshot(t *testing.T) *policy.Snapshot {
 			{Name: "adult"},
 		},
 		DefaultProfile: "kid",
-		SafeSearch:     []policy.SafeSearchRule{{Engine: "google", Names: []string{"www.google.com"}, Target: "forcesafesearch.google.com"}},
-		Canary:         []string{"use-application-dns.net"},
-		DDR:            []string{"_dns.resolver.arpa"},
+		SafeSearch: []policy.SafeSearchRule{
+			{Engine: "google", Names: []string{"www.google.com"}, Target: "forcesafesearch.google.com"},
+			{Engine: "yandex", Names: []string{"yandex.ru"}, Addrs: []netip.Addr{netip.MustParseAddr("213.180.193.56")}},
+		},
+		Canary: []string{"use-application-dns.net"},
+		DDR:    []string{"_dns.resolver.arpa"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -94,6 +97,8 @@ func TestFilter(t *testing.T) {
 		{"use-application-dns.net.", dns.TypeA, "kid", dnsmsg.Blocking{TTL: 10}, dns.RcodeNameError, nil, true, "bypass=firefox-canary"},
 		{"_dns.resolver.arpa.", dns.TypeSVCB, "kid", dnsmsg.Blocking{TTL: 10}, dns.RcodeSuccess, nil, true, "bypass=ddr"},
 		{"www.google.com.", dns.TypeA, "kid", dnsmsg.Blocking{TTL: 10}, dns.RcodeSuccess, []string{"forcesafesearch.google.com.", "216.239.38.120"}, false, "safe-search=google"},
+		{"yandex.ru.", dns.TypeA, "kid", dnsmsg.Blocking{TTL: 10}, dns.RcodeSuccess, []string{"213.180.193.56"}, false, "safe-search=yandex"},
+		{"yandex.ru.", dns.TypeAAAA, "kid", dnsmsg.Blocking{TTL: 10}, dns.RcodeSuccess, nil, false, "safe-search=yandex"},
 		{"www.google.com.", dns.TypeA, "adult", dnsmsg.Blocking{TTL: 10}, dns.RcodeSuccess, nil, false, ""},
 		{"cloaked.example.org.", dns.TypeA, "kid", dnsmsg.Blocking{TTL: 10}, dns.RcodeSuccess, []string{"0.0.0.0"}, false, "category=trackers source=tracker-list rule=tracker.example profile=kid via=cname:cloaked.example.org."},
 		{"cloaked.example.org.", dns.TypeA, "adult", dnsmsg.Blocking{TTL: 10}, dns.RcodeSuccess, []string{"x.tracker.example.", "192.0.2.66"}, false, ""},

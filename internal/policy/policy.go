@@ -8,6 +8,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -163,8 +164,11 @@ type SafeSearchRule struct {
 	YouTube YouTubeMode
 	// Names are the engine's host names, lower-case without trailing dot.
 	Names []string
-	// Target is the safe host's name.
+	// Target is the safe host's name, answered as a CNAME.
 	Target string
+	// Addrs, for an engine without a safe host name (Yandex), are the
+	// addresses answered directly; with a Target they are unused.
+	Addrs []netip.Addr
 }
 
 // Config is everything a Snapshot is built from.
@@ -554,7 +558,10 @@ func (s *Snapshot) Explain(d Decision, name string) string {
 		b.WriteString(" deny-rule")
 	case ReasonSafeSearch:
 		r := s.rewrites[d.Rewrite]
-		fmt.Fprintf(&b, " safe-search=%s target=%s", r.Engine, r.Target)
+		fmt.Fprintf(&b, " safe-search=%s", r.Engine)
+		if r.Target != "" {
+			fmt.Fprintf(&b, " target=%s", r.Target)
+		}
 	case ReasonCanary:
 		b.WriteString(" bypass=firefox-canary")
 	case ReasonPrivateRelay:

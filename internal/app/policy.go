@@ -1,0 +1,399 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/hearth-dns/hearth/blocklists"
+	"github.com/hearth-dns/hearth/internal/catalog"
+	"github.com/hearth-dns/hearth/internal/config"
+	"github.com/hearth-dns/hearth/internal/dnsmsg"
+	"github.com/hearth-dns/hearth/internal/filter"
+	"github.com/hearth-dns/hearth/internal/identity"
+	"github.com/hearth-dns/hearth/internal/lists"
+	"github.com/hearth-dns/hearth/internal/policy"
+)
+
+// protectedTags are blocked even for allow-listed names unless the allow
+// entry starts with "!" (DESIGN.md, Profile). They come first in the tag
+// table so that a name listed as malware is explained as malware.
+var protectedTags = []string{"malware", "phishing"}
+
+// policyPlan is what a config and the catalog say about policy, checked
+// once per config: the tag table, the lists to compile and the profiles.
+// snapshot turns it and a compiled index into a policy snapshot.
+type policyPlan struct {
+	cat      *catalog.Catalog
+	tags     []policy.TagInfo
+	tagIdx   map[string]policy.Tag
+	entries  []lists.Entry
+	profiles []policy.ProfileSpec
+	def      string
+	blocking dnsmsg.Blocking
+}
+
+// planPolicy checks the policy parts of cfg against the catalog.
+func planPolicy(cfg *config.Config, cat *catalog.Catalog) (*policyPlan, error) {
+	p := &policyPlan{cat: cat, tagIdx: map[string]policy.Tag{}, def: cfg.DefaultProfile}
+	addTag := func(id string, service bool) {
+		if _, ok := p.tagIdx[id]; !ok {
+			p.tagIdx[id] = policy.Tag(len(p.tags))
+			p.tags = append(p.tags, policy.TagInfo{ID: id, Service: service})
+		}
+	}
+	for _, id := range protectedTags {
+		addTag(id, false)
+	}
+	for _, c := range cat.Categories {
+		addTag(c.ID, false)
+	}
+	for _, s := range cat.Services {
+		addTag(s.ID, true)
+	}
+	if len(p.tags) > policy.MaxTags {
+		return nil, fmt.Errorf("catalog: %d tags, at most %d", len(p.tags), policy.MaxTags)
+	}
+
+	if err := p.planProfiles(cfg); err != nil {
+		return nil, err
+	}
+	blocked := policy.TagSet{}
+	for _, prof := range p.profiles {
+		blocked = blocked.Or(prof.Block)
+		if prof.BypassProtection {
+			blocked = blocked.With(p.tagIdx["bypass"])
+		}
+	}
+
+	// Lists: our embedded service lists and bypass basics, the catalog's
+	// public sources of the categories some profile blocks, and the
+	// config's own sources.
+	for _, s := range cat.Services {
+		p.entries = append(p.entries, lists.Entry{
+			Source: lists.Source{ID: "service-" + s.ID, File: "services/" + s.ID + ".txt", Format: lists.FormatDomains, PlainSubtree: true},
+			Tag:    s.ID, FS: blocklists.FS,
+		})
+	}
+	p.entries = append(p.entries, lists.Entry{
+		Source: lists.Source{ID: "hearth-bypass", File: "bypass.txt", Format: lists.FormatDomains, PlainSubtree: true},
+		Tag:    "bypass", FS: blocklists.FS,
+	})
+	if cfg.Lists.Defaults {
+		for _, c := range cat.Categories {
+			if !blocked.Has(p.tagIdx[c.ID]) {
+				continue
+			}
+			for _, s := range c.Sources {
+				src := s.List()
+				src.Refresh = cfg.Lists.Refresh
+				p.entries = append(p.entries, lists.Entry{Source: src, Tag: c.ID})
+			}
+		}
+	}
+	for i, s := range cfg.Sources {
+		path := fmt.Sprintf("sources[%d]", i)
+		if _, ok := p.tagIdx[s.Tag]; !ok {
+			return nil, cfg.Errorf(path+".tag", "%q is not a category or service of the catalog", s.Tag)
+		}
+		f, err := lists.ParseFormat(s.Format)
+		if err != nil {
+			return nil, cfg.Errorf(path+".format", "%v", err)
+		}
+		id := s.ID
+		if id == "" {
+			id = fmt.Sprintf("config-%s-%d", s.Tag, i)
+		}
+		subtree := f != lists.FormatHosts
+		if s.Subtree != nil {
+			subtree = *s.Subtree
+		}
+		file := s.File
+		if file != "" && !filepath.IsAbs(file) && cfg.File() != "" {
+			file = filepath.Join(filepath.Dir(cfg.File()), file)
+		}
+		p.entries = append(p.entries, lists.Entry{
+			Source: lists.Source{ID: id, URL: s.URL, File: file, Format: f, PlainSubtree: subtree, Refresh: cfg.Lists.Refresh},
+			Tag:    s.Tag,
+		})
+	}
+
+	switch cfg.Blocking.Mode {
+	case "nxdomain":
+		p.blocking.Mode = dnsmsg.BlockNXDomain
+	case "address":
+		p.blocking.Mode = dnsmsg.BlockAddress
+		for _, a := range cfg.Blocking.Address {
+			ip := netip.MustParseAddr(a) // checked by config.Validate
+			if ip.Is4() {
+				p.blocking.IPv4 = ip
+			} else {
+				p.blocking.IPv6 = ip
+			}
+		}
+	}
+	p.blocking.TTL = uint32(cfg.Blocking.TTL / time.Second)
+	return p, nil
+}
+
+// planProfiles turns the config's profiles, and the presets named by
+// devices or the default profile without a profile entry, into specs.
+func (p *policyPlan) planProfiles(cfg *config.Config) error {
+	profiles := map[string]config.Profile{}
+	for name, prof := range cfg.Profiles {
+		profiles[name] = prof
+	}
+	used := []struct{ path, name string }{{"default_profile", cfg.DefaultProfile}}
+	for i, d := range cfg.Devices {
+		used = append(used, struct{ path, name string }{fmt.Sprintf("devices[%d].profile", i), d.Profile})
+	}
+	for _, u := range used {
+		if _, ok := profiles[u.name]; ok {
+			continue
+		}
+		if _, ok := p.cat.Preset(u.name); !ok {
+			return cfg.Errorf(u.path, "no profile or preset named %q", u.name)
+		}
+		profiles[u.name] = config.Profile{Preset: u.name}
+	}
+	names := make([]string, 0, len(profiles))
+	for name := range profiles {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		spec, err := p.profileSpec(cfg, name, profiles[name])
+		if err != nil {
+			return err
+		}
+		p.profiles = append(p.profiles, spec)
+	}
+	return nil
+}
+
+func (p *policyPlan) profileSpec(cfg *config.Config, name string, prof config.Profile) (policy.ProfileSpec, error) {
+	path := "profiles." + name
+	spec := policy.ProfileSpec{Name: name}
+	if prof.Preset != "" {
+		pre, ok := p.cat.Preset(prof.Preset)
+		if !ok {
+			return spec, cfg.Errorf(path+".preset", "no preset %q (kid, tween, teen or adult)", prof.Preset)
+		}
+		for _, t := range pre.Block {
+			spec.Block = spec.Block.With(p.tagIdx[t])
+		}
+		spec.SafeSearch = pre.SafeSearch
+		spec.BypassProtection = pre.BypassProtection
+		spec.YouTube, _ = policy.ParseYouTubeMode(pre.YouTube)
+	}
+	for _, l := range []struct {
+		field string
+		tags  []string
+	}{{"block", prof.Block}, {"unblock", prof.Unblock}} {
+		field := l.field
+		for i, t := range l.tags {
+			tag, ok := p.tagIdx[t]
+			if !ok {
+				return spec, cfg.Errorf(fmt.Sprintf("%s.%s[%d]", path, field, i), "%q is not a category or service", t)
+			}
+			if field == "block" {
+				spec.Block = spec.Block.With(tag)
+			} else {
+				spec.Block = spec.Block.Without(tag)
+			}
+		}
+	}
+	if prof.SafeSearch != nil {
+		spec.SafeSearch = *prof.SafeSearch
+	}
+	if prof.BypassProtection != nil {
+		spec.BypassProtection = *prof.BypassProtection
+	}
+	if prof.YouTube != "" {
+		spec.YouTube, _ = policy.ParseYouTubeMode(prof.YouTube) // checked by config.Validate
+	}
+	for _, o := range []struct {
+		field string
+		in    []string
+		out   *[]policy.Override
+	}{{"allow", prof.Allow, &spec.Allow}, {"deny", prof.Deny, &spec.Deny}} {
+		for i, s := range o.in {
+			n, subtree, err := config.ParseOverride(s)
+			if err != nil {
+				return spec, cfg.Errorf(fmt.Sprintf("%s.%s[%d]", path, o.field, i), "%v", err)
+			}
+			*o.out = append(*o.out, policy.Override{Name: n, Subtree: subtree, Strong: len(s) > 0 && s[0] == '!'})
+		}
+	}
+	return spec, nil
+}
+
+// snapshot builds the policy snapshot over a compiled index.
+func (p *policyPlan) snapshot(c *lists.Compiled) (*policy.Snapshot, error) {
+	infos := make([]policy.ListInfo, len(c.Lists))
+	for i, l := range c.Lists {
+		infos[i] = policy.ListInfo{ID: l.ID, Tag: p.tagIdx[l.Tag]}
+	}
+	var protected, bypass policy.TagSet
+	for _, t := range protectedTags {
+		protected = protected.With(p.tagIdx[t])
+	}
+	bypass = bypass.With(p.tagIdx["bypass"])
+	var safe []policy.SafeSearchRule
+	for _, r := range p.cat.SafeSearch {
+		rule := policy.SafeSearchRule{Engine: r.Engine, Names: r.Names, Target: r.CNAME, Addrs: slices.Concat(r.A, r.AAAA)}
+		if r.Engine == "youtube" {
+			mode, err := policy.ParseYouTubeMode(r.Level)
+			if err != nil {
+				return nil, fmt.Errorf("catalog: safe search: %w", err)
+			}
+			rule.YouTube = mode
+		}
+		safe = append(safe, rule)
+	}
+	return policy.NewSnapshot(policy.Config{
+		Tags:           p.tags,
+		Lists:          infos,
+		Index:          c.Index,
+		Profiles:       p.profiles,
+		DefaultProfile: p.def,
+		SafeSearch:     safe,
+		Canary:         p.cat.Bypass.Canary,
+		PrivateRelay:   p.cat.Bypass.PrivateRelay,
+		DDR:            p.cat.Bypass.DDR,
+		Protected:      protected,
+		Bypass:         bypass,
+	})
+}
+
+// buildPolicy plans the policy of cfg, compiles the lists from what is on
+// disk (never the network: start must work offline and fast) and makes
+// the filter. Downloads run in the background once b starts.
+func (a *App) buildPolicy(cfg *config.Config, b *built) error {
+	plan, err := planPolicy(cfg, a.cat)
+	if err != nil {
+		return err
+	}
+	var fetcher *lists.Fetcher
+	for _, e := range plan.entries {
+		if e.Source.URL != "" {
+			if fetcher, err = lists.New(filepath.Join(cfg.DataDir, "lists"), nil, a.log); err != nil {
+				return cfg.Errorf("data_dir", "%v", err)
+			}
+			break
+		}
+	}
+	mgr, err := lists.NewManager(lists.ManagerConfig{Entries: plan.entries, Fetcher: fetcher, Logger: a.log})
+	if err != nil {
+		return cfg.Errorf("sources", "%v", err)
+	}
+	compiled, err := mgr.Compile()
+	if err != nil {
+		return err
+	}
+	snap, err := plan.snapshot(compiled)
+	if err != nil {
+		return err
+	}
+	a.logCompiled(compiled)
+	b.plan, b.lists, b.compiled = plan, mgr, compiled
+	b.filter = filter.New(filter.Config{Blocking: plan.blocking, Now: a.now, Logger: a.log}, snap)
+	if mgr.HasDownloads() {
+		b.background = append(b.background, func(ctx context.Context) { a.refreshLists(ctx, b, cfg.Lists.Refresh) })
+	}
+	return nil
+}
+
+func (a *App) logCompiled(c *lists.Compiled) {
+	loaded := 0
+	for _, l := range c.Lists {
+		if l.Loaded {
+			loaded++
+		} else {
+			a.log.Debug("list not loaded", "list", l.ID, "err", l.Err)
+		}
+	}
+	a.log.Info("lists compiled", "lists", loaded, "of", len(c.Lists), "names", c.Index.Len(), "index_bytes", c.Index.Bytes(), "took", c.Took.Round(time.Millisecond))
+}
+
+// refreshLists downloads the lists now and then every period, and swaps
+// in a new snapshot whenever one changed.
+func (a *App) refreshLists(ctx context.Context, b *built, every time.Duration) {
+	for {
+		if b.lists.Refresh(ctx) && ctx.Err() == nil {
+			c, err := b.lists.Compile()
+			if err == nil {
+				var s *policy.Snapshot
+				if s, err = b.plan.snapshot(c); err == nil {
+					b.filter.Update(s)
+					a.logCompiled(c)
+				}
+			}
+			if err != nil {
+				a.log.Error("list rebuild failed; the running lists keep serving", "err", err)
+			}
+		}
+		t := time.NewTimer(every)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// buildIdentity makes the identifier of cfg's devices, with the
+// neighbour table when some device is known by MAC.
+func (a *App) buildIdentity(cfg *config.Config, b *built) (*identity.Identifier, error) {
+	var devices []identity.Device
+	needNeighbors := false
+	for _, d := range cfg.Devices {
+		dev := identity.Device{Name: d.Name, Profile: d.Profile}
+		if d.IP != "" {
+			dev.IPs = append(dev.IPs, netip.MustParseAddr(d.IP)) // checked by config.Validate
+		}
+		if d.CIDR != "" {
+			dev.CIDRs = append(dev.CIDRs, netip.MustParsePrefix(d.CIDR))
+		}
+		if d.MAC != "" {
+			hw, _ := net.ParseMAC(d.MAC)
+			dev.MACs = append(dev.MACs, hw)
+			needNeighbors = true
+		}
+		if d.ClientID != "" {
+			dev.ClientIDs = append(dev.ClientIDs, d.ClientID)
+		}
+		devices = append(devices, dev)
+	}
+	var trusted []netip.Prefix
+	for _, s := range cfg.Access.TrustedForwarders {
+		p, _ := config.ParsePrefix(s)
+		trusted = append(trusted, p)
+	}
+	c := identity.Config{
+		Devices:           devices,
+		DefaultProfile:    cfg.DefaultProfile,
+		TrustedForwarders: trusted,
+		ClientIDDomains:   cfg.Access.ClientIDDomains,
+		Logger:            a.log,
+	}
+	if needNeighbors {
+		n := identity.NewNeighbors(identity.NeighborsConfig{Logger: a.log})
+		if err := n.Refresh(); err != nil {
+			a.log.Warn("neighbour table", "err", err)
+		}
+		c.Neighbors = n
+		b.background = append(b.background, func(ctx context.Context) { n.Run(ctx, 30*time.Second) })
+	}
+	id, err := identity.New(c)
+	if err != nil {
+		return nil, cfg.Errorf("devices", "%v", err)
+	}
+	return id, nil
+}

@@ -1,0 +1,474 @@
+// Package identity owns the Identify step of the query path: which
+// household, device and profile a request belongs to. It recognises a
+// device by its client id (DoH path or TLS server name), by the EDNS
+// options a trusted forwarder adds (device id, MAC, a host-sized client
+// subnet), by the MAC the local neighbour table holds for the source, and
+// finally by source IP and CIDR. It also strips the private EDNS options
+// that carry those identities, so that they never travel upstream.
+//
+// The lookup tables are built once by New and never change: a new
+// configuration means a new Identifier, swapped in by the caller.
+package identity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/hearth-dns/hearth/internal/pipeline"
+)
+
+// Values of pipeline.Identity.Via.
+const (
+	viaClientID = "client-id"
+	viaEDNSMAC  = "edns-mac"
+	viaMAC      = "mac"
+	viaIP       = "ip"
+	viaCIDR     = "cidr"
+	viaDefault  = "default"
+)
+
+// maxClientID is the longest client id: one DNS label, so that every id
+// can also be sent as the first label of a TLS server name.
+const maxClientID = 63
+
+// Device is a configured device and the identifiers that recognise it.
+type Device struct {
+	// Name identifies the device in decisions and logs; unique.
+	Name string
+	// Profile is the name of the profile that applies to the device.
+	Profile string
+	// Household is the tenant the device belongs to ("" at home).
+	Household string
+	// IPs are the device's exact source addresses. IPv4-mapped IPv6
+	// addresses are taken as IPv4.
+	IPs []netip.Addr
+	// CIDRs are networks the device's queries come from; the longest
+	// prefix containing the source wins.
+	CIDRs []netip.Prefix
+	// MACs are the device's 6-byte hardware addresses, learned from the
+	// neighbour table or from a trusted forwarder.
+	MACs []net.HardwareAddr
+	// ClientIDs are matched, case-insensitively, against the DoH path
+	// (/dns-query/{id}), the first label of the TLS server name under a
+	// ClientIDDomain, and a trusted forwarder's EDNS device id (option
+	// 65074). Each is 1 to 63 letters, digits or hyphens.
+	ClientIDs []string
+}
+
+// Config configures an Identifier.
+type Config struct {
+	// Devices are the known devices. A device without identifiers is
+	// allowed (it is never matched), so that one unfinished device in a
+	// store does not stop a reload.
+	Devices []Device
+	// DefaultProfile is the profile of unknown devices; required.
+	DefaultProfile string
+	// TrustedForwarders are the only sources whose EDNS device id, MAC
+	// and client subnet options are believed. From anyone else those
+	// options are ignored (and still stripped).
+	TrustedForwarders []netip.Prefix
+	// ClientIDDomains are the DoT/DoH service names under which the first
+	// label of the TLS server name is a client id: "emma.dns.example.net"
+	// under "dns.example.net" gives "emma". Exactly one label is taken;
+	// deeper names give no client id.
+	ClientIDDomains []string
+	// Neighbors maps LAN source addresses to MACs; nil for none.
+	Neighbors NeighborTable
+	// Logger receives configuration warnings (a device that can never
+	// match); nil discards them.
+	Logger *slog.Logger
+}
+
+// Identifier maps requests to identities. It is immutable after New and
+// safe for concurrent use.
+type Identifier struct {
+	byClientID map[string]*device
+	byMAC      map[mac]macEntry
+	byIP       map[netip.Addr]*device
+	cidr4      cidrTable
+	cidr6      cidrTable
+	trusted    []netip.Prefix
+	domains    []string // lower case, no trailing dot
+	neighbors  NeighborTable
+	// fastNeighbors is neighbors when it can return a preformatted MAC,
+	// so that an unknown device's MAC costs no allocation.
+	fastNeighbors macTable
+	unknown       pipeline.Identity
+}
+
+// macTable is implemented by *Neighbors.
+type macTable interface {
+	lookupMAC(netip.Addr) (mac, string, bool)
+}
+
+// device is the part of a Device an identity needs.
+type device struct {
+	name, profile, household string
+}
+
+func (d *device) identity(via, mac string) pipeline.Identity {
+	return pipeline.Identity{Household: d.household, Device: d.name, Profile: d.profile, Via: via, MAC: mac}
+}
+
+// macEntry is a configured MAC with its text form, made once.
+type macEntry struct {
+	dev  *device
+	text string
+}
+
+// Middleware is the Identify step of pipeline.Steps.
+var _ func(*Identifier) pipeline.Middleware = (*Identifier).Middleware
+
+// New validates c and builds the lookup tables. Errors name the device
+// and the bad value.
+func New(c Config) (*Identifier, error) {
+	if c.DefaultProfile == "" {
+		return nil, errors.New("identity: default profile is empty")
+	}
+	id := &Identifier{
+		byClientID: map[string]*device{},
+		byMAC:      map[mac]macEntry{},
+		byIP:       map[netip.Addr]*device{},
+		cidr4:      cidrTable{m: map[netip.Prefix]*device{}},
+		cidr6:      cidrTable{m: map[netip.Prefix]*device{}},
+		neighbors:  c.Neighbors,
+		unknown:    pipeline.Identity{Profile: c.DefaultProfile, Via: viaDefault},
+	}
+	log := c.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if f, ok := c.Neighbors.(macTable); ok {
+		id.fastNeighbors = f
+	}
+	for _, p := range c.TrustedForwarders {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("identity: trusted forwarder %q: invalid prefix", p)
+		}
+		id.trusted = append(id.trusted, canonicalPrefix(p))
+	}
+	for _, d := range c.ClientIDDomains {
+		n := strings.TrimSuffix(strings.ToLower(d), ".")
+		if n == "" {
+			return nil, errors.New("identity: client id domain is empty")
+		}
+		if _, ok := dns.IsDomainName(n); !ok {
+			return nil, fmt.Errorf("identity: client id domain %q: not a domain name", d)
+		}
+		id.domains = append(id.domains, n)
+	}
+	names := map[string]bool{}
+	for i, cd := range c.Devices {
+		if cd.Name == "" {
+			return nil, fmt.Errorf("identity: device %d: empty name", i)
+		}
+		if names[cd.Name] {
+			return nil, fmt.Errorf("identity: device %q: duplicate name", cd.Name)
+		}
+		names[cd.Name] = true
+		if cd.Profile == "" {
+			return nil, fmt.Errorf("identity: device %q: empty profile", cd.Name)
+		}
+		if len(cd.IPs)+len(cd.CIDRs)+len(cd.MACs)+len(cd.ClientIDs) == 0 {
+			log.Warn("device has no identifiers and will never be recognised", "device", cd.Name)
+		}
+		d := &device{name: cd.Name, profile: cd.Profile, household: cd.Household}
+		if err := id.add(d, cd); err != nil {
+			return nil, fmt.Errorf("identity: device %q: %w", cd.Name, err)
+		}
+	}
+	id.cidr4.sort()
+	id.cidr6.sort()
+	return id, nil
+}
+
+// add indexes the identifiers of one device. Repeating an identifier
+// within a device is harmless; sharing it with another device is an error,
+// as the match would depend on configuration order.
+func (id *Identifier) add(d *device, cd Device) error {
+	for _, s := range cd.ClientIDs {
+		k, ok := validClientID(s)
+		if !ok {
+			return fmt.Errorf("client id %q: want 1 to %d letters, digits or hyphens", s, maxClientID)
+		}
+		if err := claim(id.byClientID, k, d, "client id", s); err != nil {
+			return err
+		}
+	}
+	for _, hw := range cd.MACs {
+		m, ok := macFrom(hw)
+		if !ok {
+			return fmt.Errorf("MAC %q: want a non-zero 6-byte address", hw)
+		}
+		if prev, dup := id.byMAC[m]; dup && prev.dev != d {
+			return fmt.Errorf("MAC %q: already claimed by device %q", m, prev.dev.name)
+		}
+		id.byMAC[m] = macEntry{dev: d, text: m.String()}
+	}
+	for _, a := range cd.IPs {
+		if !a.IsValid() {
+			return errors.New("IP: invalid (zero) address")
+		}
+		if err := claim(id.byIP, a.Unmap().WithZone(""), d, "IP", a.String()); err != nil {
+			return err
+		}
+	}
+	for _, p := range cd.CIDRs {
+		if !p.IsValid() {
+			return fmt.Errorf("CIDR %q: invalid prefix", p)
+		}
+		p = canonicalPrefix(p)
+		t := &id.cidr6
+		if p.Addr().Is4() {
+			t = &id.cidr4
+		}
+		if err := claim(t.m, p, d, "CIDR", p.String()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// claim records that key belongs to d, or says which device has it.
+func claim[K comparable](m map[K]*device, key K, d *device, what, text string) error {
+	if prev, dup := m[key]; dup && prev != d {
+		return fmt.Errorf("%s %q: already claimed by device %q", what, text, prev.name)
+	}
+	m[key] = d
+	return nil
+}
+
+// canonicalPrefix masks p and turns an IPv4-mapped IPv6 prefix into the
+// IPv4 prefix it covers, since sources are matched unmapped.
+func canonicalPrefix(p netip.Prefix) netip.Prefix {
+	a := p.Addr().WithZone("")
+	if a.Is4In6() && p.Bits() >= 96 {
+		return netip.PrefixFrom(a.Unmap(), p.Bits()-96).Masked()
+	}
+	return netip.PrefixFrom(a, p.Bits()).Masked()
+}
+
+// validClientID reports whether s is a well-formed client id and returns
+// it in lower case.
+func validClientID(s string) (string, bool) {
+	if len(s) == 0 || len(s) > maxClientID {
+		return "", false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return "", false
+		}
+	}
+	return strings.ToLower(s), true
+}
+
+// Identify returns the identity of r, trying in order: client id (DoH
+// path, then TLS server name), the EDNS device id and MAC of a trusted
+// forwarder, the neighbour table's MAC for the source, the exact source
+// IP, the longest CIDR containing it; else the default profile. A trusted
+// forwarder's client subnet option of a single host (/32 or /128) stands
+// in for the source address in the last three steps.
+//
+// Identify only reads r and the Identifier's immutable tables. It
+// allocates nothing, except to format a MAC that no device claims when it
+// came from EDNS or from a NeighborTable other than *Neighbors (which
+// keeps its MACs formatted).
+func (id *Identifier) Identify(r *pipeline.Request) pipeline.Identity {
+	ident, _ := id.identify(r)
+	return ident
+}
+
+// identify is Identify that also reports whether the source was a trusted
+// forwarder.
+func (id *Identifier) identify(r *pipeline.Request) (pipeline.Identity, bool) {
+	src := r.Client.Addr().Unmap().WithZone("")
+	trusted := id.isTrusted(src)
+
+	if r.ClientID != "" {
+		if d := id.lookupClientID(r.ClientID); d != nil {
+			return d.identity(viaClientID, ""), trusted
+		}
+	}
+	if r.ServerName != "" {
+		if cid, ok := id.sniClientID(r.ServerName); ok {
+			if d := id.lookupClientID(cid); d != nil {
+				return d.identity(viaClientID, ""), trusted
+			}
+		}
+	}
+
+	// learned is a MAC known for the request, kept for Identity.MAC even
+	// when no device claims it; learnedText is its text when already made.
+	var (
+		learned     mac
+		haveMAC     bool
+		learnedText string
+	)
+	if trusted && r.Msg != nil {
+		e := readEDNS(r.Msg)
+		if e.deviceID != nil {
+			if d := id.lookupClientIDBytes(e.deviceID); d != nil {
+				return d.identity(viaClientID, ""), trusted
+			}
+		}
+		if e.haveMAC {
+			if me, ok := id.byMAC[e.mac]; ok {
+				return me.dev.identity(viaEDNSMAC, me.text), trusted
+			}
+			learned, haveMAC = e.mac, true
+		}
+		if e.subnet.IsValid() {
+			src = e.subnet
+		}
+	}
+
+	if !haveMAC && id.neighbors != nil {
+		if id.fastNeighbors != nil {
+			learned, learnedText, haveMAC = id.fastNeighbors.lookupMAC(src)
+		} else if hw, ok := id.neighbors.Lookup(src); ok {
+			learned, haveMAC = macFrom(hw)
+		}
+		if haveMAC {
+			if me, ok := id.byMAC[learned]; ok {
+				return me.dev.identity(viaMAC, me.text), trusted
+			}
+		}
+	}
+
+	macText := ""
+	if haveMAC {
+		if learnedText == "" {
+			learnedText = learned.String()
+		}
+		macText = learnedText
+	}
+	if d := id.byIP[src]; d != nil {
+		return d.identity(viaIP, macText), trusted
+	}
+	t := &id.cidr6
+	if src.Is4() {
+		t = &id.cidr4
+	}
+	if d := t.lookup(src); d != nil {
+		return d.identity(viaCIDR, macText), trusted
+	}
+	u := id.unknown
+	u.MAC = macText
+	return u, trusted
+}
+
+func (id *Identifier) isTrusted(a netip.Addr) bool {
+	for _, p := range id.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// lookupClientID finds the device of a client id, ignoring case, without
+// allocating.
+func (id *Identifier) lookupClientID(s string) *device {
+	if len(s) == 0 || len(s) > maxClientID {
+		return nil
+	}
+	var buf [maxClientID]byte
+	for i := 0; i < len(s); i++ {
+		buf[i] = lower(s[i])
+	}
+	return id.byClientID[string(buf[:len(s)])]
+}
+
+// lookupClientIDBytes is lookupClientID for an EDNS option's bytes.
+func (id *Identifier) lookupClientIDBytes(b []byte) *device {
+	if len(b) == 0 || len(b) > maxClientID {
+		return nil
+	}
+	var buf [maxClientID]byte
+	for i, c := range b {
+		buf[i] = lower(c)
+	}
+	return id.byClientID[string(buf[:len(b)])]
+}
+
+func lower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// sniClientID returns the first label of a TLS server name that is
+// exactly one label below a configured client id domain.
+func (id *Identifier) sniClientID(sni string) (string, bool) {
+	sni = strings.TrimSuffix(sni, ".")
+	for _, d := range id.domains {
+		n := len(sni) - len(d) - 1
+		if n < 1 || sni[n] != '.' || !strings.EqualFold(sni[n+1:], d) {
+			continue
+		}
+		// Deeper names may still sit one label below a longer domain.
+		if label := sni[:n]; strings.IndexByte(label, '.') < 0 {
+			return label, true
+		}
+	}
+	return "", false
+}
+
+// Middleware returns the Identify step: it sets r.Identity and replaces
+// r.Msg by a copy without the private EDNS options (see stripPrivate) when
+// it carries any. The message the listener built is never modified, so
+// whoever else holds it still sees the original.
+func (id *Identifier) Middleware() pipeline.Middleware {
+	return func(next pipeline.Handler) pipeline.Handler {
+		return pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
+			ident, trusted := id.identify(r)
+			r.Identity = ident
+			if r.Msg != nil {
+				r.Msg = stripPrivate(r.Msg, trusted)
+			}
+			return next.ServeDNS(ctx, w, r)
+		})
+	}
+}
+
+// cidrTable finds the longest prefix containing an address: one map probe
+// per distinct prefix length in use, longest first, so its cost grows
+// with the number of lengths, not of prefixes.
+type cidrTable struct {
+	bits []int // distinct prefix lengths, longest first
+	m    map[netip.Prefix]*device
+}
+
+func (t *cidrTable) sort() {
+	seen := map[int]bool{}
+	for p := range t.m {
+		if !seen[p.Bits()] {
+			seen[p.Bits()] = true
+			t.bits = append(t.bits, p.Bits())
+		}
+	}
+	slices.Sort(t.bits)
+	slices.Reverse(t.bits)
+}
+
+func (t *cidrTable) lookup(a netip.Addr) *device {
+	for _, b := range t.bits {
+		p, err := a.Prefix(b)
+		if err != nil {
+			return nil
+		}
+		if d := t.m[p]; d != nil {
+			return d
+		}
+	}
+	return nil
+}
