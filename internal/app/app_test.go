@@ -58,15 +58,7 @@ func start(t *testing.T, extra string, upstreamHandler dns.Handler) *env {
 		upstreamHandler = dnstest.Zone(t, upstreamRecords...)
 	}
 	e.up = dnstest.NewServer(t, upstreamHandler)
-	doc := fmt.Sprintf(`listen: {dns: ["127.0.0.1:0"], dot: ["127.0.0.1:0"], doh: ["127.0.0.1:0"], http: ""}
-tls: {cert: %q, key: %q}
-data_dir: %q
-`, e.cert.CertFile, e.cert.KeyFile, t.TempDir())
-	if !strings.Contains(extra, "upstream:") {
-		doc += fmt.Sprintf("upstream: {servers: [%q], strategy: failover, timeout: 500ms}\n", e.up.Addr)
-	}
-	doc += extra
-	cfg, err := config.Parse("test.yaml", []byte(doc))
+	cfg, err := config.Parse("test.yaml", []byte(testConfigDoc(t, e.cert, e.up.Addr, extra)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +83,30 @@ func pack(t *testing.T, m *dns.Msg) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// testConfigDoc is the base test config (lines 1-3, then the upstream on
+// line 4 unless extra has its own) followed by extra.
+func testConfigDoc(t *testing.T, cert *dnstest.Cert, upstream, extra string) string {
+	doc := fmt.Sprintf(`listen: {dns: ["127.0.0.1:0"], dot: ["127.0.0.1:0"], doh: ["127.0.0.1:0"], http: ""}
+tls: {cert: %q, key: %q}
+data_dir: %q
+`, cert.CertFile, cert.KeyFile, t.TempDir())
+	if !strings.Contains(extra, "upstream:") {
+		doc += fmt.Sprintf("upstream: {servers: [%q], strategy: failover, timeout: 500ms}\n", upstream)
+	}
+	return doc + extra
+}
+
+// parseTestConfig parses the base test config with extra, for tests of
+// configuration errors that need no running server.
+func parseTestConfig(t *testing.T, extra string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("test.yaml", []byte(testConfigDoc(t, dnstest.NewCert(t), "127.0.0.1:9", extra)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 func query(name string, qtype uint16) *dns.Msg {

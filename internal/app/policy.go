@@ -32,6 +32,9 @@ type policyPlan struct {
 	cat      *catalog.Catalog
 	tags     []policy.TagInfo
 	tagIdx   map[string]policy.Tag
+	// services are each category's services: blocking a category blocks
+	// them too.
+	services map[string][]policy.Tag
 	entries  []lists.Entry
 	profiles []policy.ProfileSpec
 	def      string
@@ -40,7 +43,7 @@ type policyPlan struct {
 
 // planPolicy checks the policy parts of cfg against the catalog.
 func planPolicy(cfg *config.Config, cat *catalog.Catalog) (*policyPlan, error) {
-	p := &policyPlan{cat: cat, tagIdx: map[string]policy.Tag{}, def: cfg.DefaultProfile}
+	p := &policyPlan{cat: cat, tagIdx: map[string]policy.Tag{}, services: map[string][]policy.Tag{}, def: cfg.DefaultProfile}
 	addTag := func(id string, service bool) {
 		if _, ok := p.tagIdx[id]; !ok {
 			p.tagIdx[id] = policy.Tag(len(p.tags))
@@ -55,6 +58,7 @@ func planPolicy(cfg *config.Config, cat *catalog.Catalog) (*policyPlan, error) {
 	}
 	for _, s := range cat.Services {
 		addTag(s.ID, true)
+		p.services[s.Category] = append(p.services[s.Category], p.tagIdx[s.ID])
 	}
 	if len(p.tags) > policy.MaxTags {
 		return nil, fmt.Errorf("catalog: %d tags, at most %d", len(p.tags), policy.MaxTags)
@@ -185,7 +189,7 @@ func (p *policyPlan) profileSpec(cfg *config.Config, name string, prof config.Pr
 			return spec, cfg.Errorf(path+".preset", "no preset %q (kid, tween, teen or adult)", prof.Preset)
 		}
 		for _, t := range pre.Block {
-			spec.Block = spec.Block.With(p.tagIdx[t])
+			spec.Block = spec.Block.Or(p.tagWithServices(t))
 		}
 		spec.SafeSearch = pre.SafeSearch
 		spec.BypassProtection = pre.BypassProtection
@@ -197,14 +201,13 @@ func (p *policyPlan) profileSpec(cfg *config.Config, name string, prof config.Pr
 	}{{"block", prof.Block}, {"unblock", prof.Unblock}} {
 		field := l.field
 		for i, t := range l.tags {
-			tag, ok := p.tagIdx[t]
-			if !ok {
+			if _, ok := p.tagIdx[t]; !ok {
 				return spec, cfg.Errorf(fmt.Sprintf("%s.%s[%d]", path, field, i), "%q is not a category or service", t)
 			}
 			if field == "block" {
-				spec.Block = spec.Block.With(tag)
+				spec.Block = spec.Block.Or(p.tagWithServices(t))
 			} else {
-				spec.Block = spec.Block.Without(tag)
+				spec.Block = spec.Block.AndNot(p.tagWithServices(t))
 			}
 		}
 	}
@@ -231,6 +234,15 @@ func (p *policyPlan) profileSpec(cfg *config.Config, name string, prof config.Pr
 		}
 	}
 	return spec, nil
+}
+
+// tagWithServices returns the tag id and, for a category, its services.
+func (p *policyPlan) tagWithServices(id string) policy.TagSet {
+	set := policy.TagSet{}.With(p.tagIdx[id])
+	for _, s := range p.services[id] {
+		set = set.With(s)
+	}
+	return set
 }
 
 // snapshot builds the policy snapshot over a compiled index.
