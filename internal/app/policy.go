@@ -29,9 +29,9 @@ var protectedTags = []string{"malware", "phishing"}
 // once per config: the tag table, the lists to compile and the profiles.
 // snapshot turns it and a compiled index into a policy snapshot.
 type policyPlan struct {
-	cat      *catalog.Catalog
-	tags     []policy.TagInfo
-	tagIdx   map[string]policy.Tag
+	cat    *catalog.Catalog
+	tags   []policy.TagInfo
+	tagIdx map[string]policy.Tag
 	// services are each category's services: blocking a category blocks
 	// them too.
 	services map[string][]policy.Tag
