@@ -2,6 +2,7 @@
 //
 //	hearth [serve] [--config FILE] [--log-level LEVEL]
 //	hearth check --config FILE
+//	hearth explain --config FILE (--device NAME | --client IP) [--at TIME] NAME [TYPE]
 //	hearth version
 package main
 
@@ -12,11 +13,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/hearth-dns/hearth/internal/app"
 	"github.com/hearth-dns/hearth/internal/config"
@@ -29,6 +34,7 @@ func main() {
 const usage = `usage:
   hearth [serve] [--config FILE] [--log-level debug|info|warn|error]
   hearth check --config FILE
+  hearth explain [--config FILE] (--device NAME | --client IP) [--at TIME] NAME [TYPE]
   hearth version
 `
 
@@ -43,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args, stderr)
 	case "check":
 		return check(args, stdout, stderr)
+	case "explain":
+		return explain(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "hearth", version())
 		return 0
@@ -159,4 +167,70 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	log.Info("stopped")
 	return 0
+}
+
+func explain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (default: the embedded default config)")
+	device := fs.String("device", "", "a configured device's name")
+	client := fs.String("client", "", "the client's IP address")
+	at := fs.String("at", "", "when: RFC 3339 (2026-11-27T21:30:00+01:00) or local HH:MM today (default: now)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	rest := fs.Args()
+	if len(rest) < 1 || len(rest) > 2 || (*device == "") == (*client == "") {
+		fmt.Fprintln(stderr, "usage: hearth explain [--config FILE] (--device NAME | --client IP) [--at TIME] NAME [TYPE]")
+		return 2
+	}
+	q := app.ExplainQuery{Device: *device, Name: rest[0], Type: dns.TypeA, At: time.Now()}
+	if len(rest) == 2 {
+		t, ok := dns.StringToType[strings.ToUpper(rest[1])]
+		if !ok {
+			fmt.Fprintf(stderr, "hearth explain: unknown query type %q\n", rest[1])
+			return 2
+		}
+		q.Type = t
+	}
+	if *client != "" {
+		ip, err := netip.ParseAddr(*client)
+		if err != nil {
+			fmt.Fprintf(stderr, "hearth explain: --client %q is not an IP address\n", *client)
+			return 2
+		}
+		q.Client = ip
+	}
+	if *at != "" {
+		t, err := parseAt(*at, time.Now())
+		if err != nil {
+			fmt.Fprintf(stderr, "hearth explain: --at: %v\n", err)
+			return 2
+		}
+		q.At = t
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	e, err := app.Explain(cfg, q, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	e.Print(stdout, q)
+	return 0
+}
+
+// parseAt reads an RFC 3339 time, or HH:MM on now's day in local time.
+func parseAt(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	hm, err := time.Parse("15:04", s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither RFC 3339 nor HH:MM", s)
+	}
+	return time.Date(now.Year(), now.Month(), now.Day(), hm.Hour(), hm.Minute(), 0, 0, now.Location()), nil
 }

@@ -215,3 +215,47 @@ func TestReloadUnderLoadLosesNoQuery(t *testing.T) {
 		t.Errorf("exit after SIGTERM: %v, want status 0", err)
 	}
 }
+
+func TestExplain(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "gambling.txt")
+	os.WriteFile(list, []byte("bet365.com\n"), 0o644)
+	cfg := filepath.Join(dir, "hearth.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`profiles:
+  kid: {preset: kid, allow: [khanacademy.org]}
+devices:
+  - {name: emma-tablet, ip: 192.168.1.20, profile: kid}
+default_profile: adult
+sources:
+  - {tag: gambling, file: %q, format: domains}
+data_dir: %q
+`, list, filepath.Join(dir, "data"))), 0o644)
+	tests := []struct {
+		args     []string
+		wantCode int
+		want     []string
+	}{
+		{[]string{"--config", cfg, "--device", "emma-tablet", "www.bet365.com"}, 0,
+			[]string{"device:   emma-tablet", "profile:  kid", "action:   block", `category "gambling" (Gambling) is blocked and its list config-gambling-0 has bet365.com`, "reason:   blocked: category=gambling source=config-gambling-0 rule=bet365.com profile=kid"}},
+		{[]string{"--config", cfg, "--client", "192.168.1.20", "--at", "2026-11-27T21:30:00Z", "khanacademy.org", "AAAA"}, 0,
+			[]string{"query:    khanacademy.org AAAA at 2026-11-27T21:30:00Z", "device:   emma-tablet (recognised by ip)", "action:   allow", "allow list has khanacademy.org"}},
+		{[]string{"--config", cfg, "--client", "192.168.1.99", "www.bet365.com"}, 0,
+			[]string{"(unknown device)", "profile:  adult", "action:   allow"}},
+		{[]string{"--config", cfg, "--client", "192.168.1.20", "www.tiktok.com"}, 0,
+			[]string{"service \"tiktok\" (TikTok) is blocked"}},
+		{[]string{"--config", cfg, "--device", "nobody", "x.com"}, 1, []string{`no device named "nobody"`}},
+		{[]string{"--config", cfg, "x.com"}, 2, []string{"usage"}},
+	}
+	for _, tc := range tests {
+		var out, errb bytes.Buffer
+		code := run(append([]string{"explain"}, tc.args...), &out, &errb)
+		if code != tc.wantCode {
+			t.Errorf("explain %v: code %d, want %d (stderr %q)", tc.args, code, tc.wantCode, errb.String())
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out.String()+errb.String(), w) {
+				t.Errorf("explain %v: output lacks %q:\n%s%s", tc.args, w, out.String(), errb.String())
+			}
+		}
+	}
+}

@@ -1,0 +1,130 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/hearth-dns/hearth/internal/catalog"
+	"github.com/hearth-dns/hearth/internal/config"
+	"github.com/hearth-dns/hearth/internal/pipeline"
+	"github.com/hearth-dns/hearth/internal/policy"
+)
+
+// ExplainQuery is one "why is this blocked?" question.
+type ExplainQuery struct {
+	// Device names a configured device; Client is a source address.
+	// Exactly one is set.
+	Device string
+	Client netip.Addr
+	// At is the instant to decide at.
+	At time.Time
+	// Name and Type are the query.
+	Name string
+	Type uint16
+}
+
+// Explanation is the answer to an ExplainQuery.
+type Explanation struct {
+	Device, Via, Profile string
+	Decision             policy.Decision
+	// Text is the one-line reason, as in the EDE of the answer.
+	Text string
+	// Tag and Source describe the matched category or service and list.
+	Tag, TagName, TagKind, Source string
+	Rule                          string
+}
+
+// Explain decides q against cfg's policy, with the lists as they are on
+// disk now (no download), exactly as the running server would.
+func Explain(cfg *config.Config, q ExplainQuery, log *slog.Logger) (*Explanation, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cat, err := catalog.Default()
+	if err != nil {
+		return nil, err
+	}
+	a := &App{log: log, cat: cat, now: func() time.Time { return q.At }}
+	b := &built{}
+	if err := a.buildPolicy(cfg, b); err != nil {
+		return nil, err
+	}
+	ident, err := a.buildIdentity(cfg, b)
+	if err != nil {
+		return nil, err
+	}
+	var id pipeline.Identity
+	switch {
+	case q.Device != "":
+		found := false
+		for _, d := range cfg.Devices {
+			if d.Name == q.Device {
+				id = pipeline.Identity{Device: d.Name, Profile: d.Profile, Via: "name"}
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("no device named %q in %s", q.Device, cfg.File())
+		}
+	case q.Client.IsValid():
+		m := new(dns.Msg).SetQuestion(dns.Fqdn(q.Name), q.Type)
+		id = ident.Identify(&pipeline.Request{Msg: m, Client: netip.AddrPortFrom(q.Client, 0)})
+	default:
+		return nil, fmt.Errorf("explain: a device or a client address is needed")
+	}
+	s := b.filter.Snapshot()
+	prof := s.ProfileOrDefault(id.Profile)
+	name := strings.TrimSuffix(strings.ToLower(q.Name), ".")
+	d := s.Decide(prof, q.At, []byte(name), q.Type)
+	e := &Explanation{Device: id.Device, Via: id.Via, Profile: s.ProfileName(prof), Decision: d, Text: s.Explain(d, name)}
+	if d.RuleStart >= 0 {
+		e.Rule = name[d.RuleStart:]
+	}
+	if d.HasTag {
+		t := s.Tag(d.Tag)
+		e.Tag, e.TagKind = t.ID, "category"
+		if t.Service {
+			e.TagKind = "service"
+			if sv, ok := cat.Service(t.ID); ok {
+				e.TagName = sv.Name
+			}
+		} else if c, ok := cat.Category(t.ID); ok {
+			e.TagName = c.Name
+		}
+	}
+	if d.HasList {
+		e.Source = s.List(d.List).ID
+	}
+	return e, nil
+}
+
+// Print writes the explanation for people.
+func (e *Explanation) Print(w io.Writer, q ExplainQuery) {
+	device := e.Device
+	if device == "" {
+		device = "(unknown device)"
+	}
+	fmt.Fprintf(w, "query:    %s %s at %s\n", q.Name, dns.TypeToString[q.Type], q.At.Format(time.RFC3339))
+	fmt.Fprintf(w, "device:   %s (recognised by %s)\n", device, e.Via)
+	fmt.Fprintf(w, "profile:  %s\n", e.Profile)
+	fmt.Fprintf(w, "action:   %s\n", e.Decision.Action)
+	why := map[policy.Reason]string{
+		policy.ReasonNone:         "no list, rule or setting of this profile matches the name",
+		policy.ReasonAllowRule:    "the profile's allow list has " + e.Rule,
+		policy.ReasonDenyRule:     "the profile's deny list has " + e.Rule,
+		policy.ReasonTag:          fmt.Sprintf("%s %q (%s) is blocked and its list %s has %s", e.TagKind, e.Tag, e.TagName, e.Source, e.Rule),
+		policy.ReasonProtected:    fmt.Sprintf("listed as %s by %s (rule %s); an allow entry only overrides that when written !%s", e.Tag, e.Source, e.Rule, e.Rule),
+		policy.ReasonSafeSearch:   "safe search is on for this search engine",
+		policy.ReasonCanary:       "the Firefox DoH canary: NXDOMAIN keeps Firefox on this resolver",
+		policy.ReasonPrivateRelay: "iCloud Private Relay: NXDOMAIN makes Apple devices use this resolver",
+		policy.ReasonDDR:          "DDR discovery: NODATA keeps clients from upgrading to another resolver",
+	}[e.Decision.Reason]
+	fmt.Fprintf(w, "why:      %s\n", why)
+	fmt.Fprintf(w, "reason:   %s\n", e.Text)
+}
