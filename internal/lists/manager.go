@@ -168,15 +168,27 @@ func (m *Manager) open(e Entry) (io.ReadCloser, string, error) {
 // one request) and reports whether any copy changed. Failures are logged
 // and kept for Status; the last good copy stays in place.
 func (m *Manager) Refresh(ctx context.Context) (changed bool) {
+	failed, tried := 0, 0
+	var firstErr error
+	defer func() {
+		if failed > 0 {
+			m.log.Warn("list downloads failed; keeping the last good copies", "failed", failed, "of", tried, "first_err", firstErr)
+		}
+	}()
 	for _, e := range m.entries {
 		if e.Source.URL == "" || e.FS != nil {
 			continue
 		}
+		tried++
 		res, err := m.fetcher.Fetch(ctx, e.Source)
 		m.mu.Lock()
 		if err != nil {
 			m.errs[e.Source.ID] = err.Error()
-			m.log.Warn("list download failed; keeping the last good copy", "list", e.Source.ID, "err", err)
+			failed++
+			if firstErr == nil {
+				firstErr = err
+			}
+			m.log.Debug("list download failed", "list", e.Source.ID, "err", err)
 		} else {
 			delete(m.errs, e.Source.ID)
 			m.fetched[e.Source.ID] = res.FetchedAt
