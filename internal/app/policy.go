@@ -256,6 +256,10 @@ func (p *policyPlan) snapshot(c *lists.Compiled) (*policy.Snapshot, error) {
 		protected = protected.With(p.tagIdx[t])
 	}
 	bypass = bypass.With(p.tagIdx["bypass"])
+	ips := make([]policy.IPRule, len(c.IPs))
+	for i, r := range c.IPs {
+		ips[i] = policy.IPRule{Addr: r.Addr, List: r.List}
+	}
 	var safe []policy.SafeSearchRule
 	for _, r := range p.cat.SafeSearch {
 		rule := policy.SafeSearchRule{Engine: r.Engine, Names: r.Names, Target: r.CNAME, Addrs: slices.Concat(r.A, r.AAAA)}
@@ -280,6 +284,7 @@ func (p *policyPlan) snapshot(c *lists.Compiled) (*policy.Snapshot, error) {
 		DDR:            p.cat.Bypass.DDR,
 		Protected:      protected,
 		Bypass:         bypass,
+		IPs:            ips,
 	})
 }
 

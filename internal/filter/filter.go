@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -173,7 +174,8 @@ func (c *capture) WriteWire(b []byte) error {
 }
 
 // checker passes an allowed answer on after checking the names its CNAME
-// records point to: an answer that leads to a blocked name is blocked.
+// records point to and, when lists name addresses, its A and AAAA
+// addresses: an answer that leads to a blocked name or address is blocked.
 type checker struct {
 	f    *Filter
 	s    *policy.Snapshot
@@ -186,11 +188,24 @@ type checker struct {
 func (c *checker) WriteMsg(m *dns.Msg) error {
 	if m.Rcode == dns.RcodeSuccess {
 		var buf [256]byte
+		ips := c.s.HasIPRules()
 		for _, rr := range m.Answer {
-			if cn, ok := rr.(*dns.CNAME); ok {
-				target := lowerName(buf[:0], cn.Target)
+			var ip netip.Addr
+			switch rr := rr.(type) {
+			case *dns.CNAME:
+				target := lowerName(buf[:0], rr.Target)
 				if d, blocked := c.blockedTarget(target); blocked {
-					return c.block(d, string(target))
+					return c.block(d, string(target), "cname")
+				}
+				continue
+			case *dns.A:
+				ip, _ = netip.AddrFromSlice(rr.A)
+			case *dns.AAAA:
+				ip, _ = netip.AddrFromSlice(rr.AAAA)
+			}
+			if ips && ip.IsValid() {
+				if d := c.s.DecideIP(c.prof, c.now, ip); d.Action == policy.Block {
+					return c.block(d, ip.Unmap().String(), "answer-ip")
 				}
 			}
 		}
@@ -199,29 +214,43 @@ func (c *checker) WriteMsg(m *dns.Msg) error {
 }
 
 func (c *checker) WriteWire(b []byte) error {
-	if len(b) >= dnsmsg.HeaderLen && b[3]&0xF == dns.RcodeSuccess && binary.BigEndian.Uint16(b[6:]) > 1 {
+	ips := c.s.HasIPRules()
+	// A single record can only be the answer itself: its name was
+	// decided already, so only addresses need a look.
+	if len(b) >= dnsmsg.HeaderLen && b[3]&0xF == dns.RcodeSuccess && (binary.BigEndian.Uint16(b[6:]) > 1 || ips) {
 		var (
 			buf     [256]byte
 			d       policy.Decision
-			target  []byte
+			target  string
+			via     = "cname"
 			blocked bool
 		)
 		dnsmsg.WalkAnswers(b, func(rrtype uint16, rdata, rdlen int) bool {
-			if rrtype != dns.TypeCNAME {
+			var ip netip.Addr
+			switch {
+			case rrtype == dns.TypeCNAME:
+				name, _, err := dnsmsg.ReadName(b, rdata, buf[:0])
+				if err != nil {
+					return true
+				}
+				if d, blocked = c.blockedTarget(name); blocked {
+					target = string(name)
+				}
+				return !blocked
+			case rrtype == dns.TypeA && rdlen == 4 && ips:
+				ip = netip.AddrFrom4([4]byte(b[rdata : rdata+4]))
+			case rrtype == dns.TypeAAAA && rdlen == 16 && ips:
+				ip = netip.AddrFrom16([16]byte(b[rdata : rdata+16]))
+			default:
 				return true
 			}
-			name, _, err := dnsmsg.ReadName(b, rdata, buf[:0])
-			if err != nil {
-				return true
+			if d = c.s.DecideIP(c.prof, c.now, ip); d.Action == policy.Block {
+				blocked, target, via = true, ip.Unmap().String(), "answer-ip"
 			}
-			if d, blocked = c.blockedTarget(name); blocked {
-				target = name
-				return false
-			}
-			return true
+			return !blocked
 		})
 		if blocked {
-			return c.block(d, string(target))
+			return c.block(d, target, via)
 		}
 	}
 	return c.w.WriteWire(b)
@@ -233,7 +262,9 @@ func (c *checker) blockedTarget(name []byte) (policy.Decision, bool) {
 	return d, d.Action == policy.Block
 }
 
-func (c *checker) block(d policy.Decision, target string) error {
-	text := c.s.Explain(d, target) + " via=cname:" + c.r.Msg.Question[0].Name
+// block answers the query blocked because of something in its answer:
+// a CNAME target or an address (via says which), named by rule.
+func (c *checker) block(d policy.Decision, rule, via string) error {
+	text := c.s.Explain(d, rule) + " via=" + via + ":" + c.r.Msg.Question[0].Name
 	return c.w.WriteMsg(c.f.cfg.Blocking.Blocked(c.r.Msg, text))
 }

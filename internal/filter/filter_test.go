@@ -27,6 +27,7 @@ func snapshot(t *testing.T) *policy.Snapshot {
 	s, err := policy.NewSnapshot(policy.Config{
 		Tags:  []policy.TagInfo{{ID: "gambling"}, {ID: "trackers"}},
 		Lists: []policy.ListInfo{{ID: "gambling-list", Tag: 0}, {ID: "tracker-list", Tag: 1}},
+		IPs:   []policy.IPRule{{Addr: netip.MustParseAddr("192.0.2.66"), List: 1}, {Addr: netip.MustParseAddr("2001:db8::66"), List: 1}},
 		Index: ix,
 		Profiles: []policy.ProfileSpec{
 			{Name: "kid", Block: policy.TagSet{}.With(0).With(1), SafeSearch: true, BypassProtection: true},
@@ -53,6 +54,8 @@ func upstreamLike(t *testing.T) pipeline.Handler {
 		"forcesafesearch.google.com.": {"forcesafesearch.google.com. 120 IN A 216.239.38.120"},
 		"cloaked.example.org.":        {"cloaked.example.org. 60 IN CNAME x.tracker.example.", "x.tracker.example. 60 IN A 192.0.2.66"},
 		"cdn.example.org.":            {"cdn.example.org. 60 IN CNAME edge.example.net.", "edge.example.net. 60 IN A 192.0.2.77"},
+		"badip.example.org.":          {"badip.example.org. 60 IN A 192.0.2.66"},
+		"badip6.example.org.":         {"badip6.example.org. 60 IN AAAA 2001:db8::66"},
 	}
 	return pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
 		m := new(dns.Msg).SetReply(r.Msg)
@@ -63,7 +66,7 @@ func upstreamLike(t *testing.T) pipeline.Handler {
 			}
 			m.Answer = append(m.Answer, rr)
 		}
-		if r.Name() == "cdn.example.org." {
+		if r.Name() == "cdn.example.org." || r.Name() == "badip6.example.org." {
 			return w.WriteMsg(m) // the miss path: an unpacked answer
 		}
 		b, err := m.Pack()
@@ -102,6 +105,9 @@ func TestFilter(t *testing.T) {
 		{"www.google.com.", dns.TypeA, "adult", dnsmsg.Blocking{TTL: 10}, dns.RcodeSuccess, nil, false, ""},
 		{"cloaked.example.org.", dns.TypeA, "kid", dnsmsg.Blocking{TTL: 10}, dns.RcodeSuccess, []string{"0.0.0.0"}, false, "category=trackers source=tracker-list rule=tracker.example profile=kid via=cname:cloaked.example.org."},
 		{"cloaked.example.org.", dns.TypeA, "adult", dnsmsg.Blocking{TTL: 10}, dns.RcodeSuccess, []string{"x.tracker.example.", "192.0.2.66"}, false, ""},
+		{"badip.example.org.", dns.TypeA, "kid", dnsmsg.Blocking{TTL: 10}, dns.RcodeSuccess, []string{"0.0.0.0"}, false, "category=trackers source=tracker-list rule=192.0.2.66 profile=kid via=answer-ip:badip.example.org."},
+		{"badip6.example.org.", dns.TypeAAAA, "kid", dnsmsg.Blocking{TTL: 10}, dns.RcodeSuccess, []string{"::"}, false, "rule=2001:db8::66"},
+		{"badip.example.org.", dns.TypeA, "adult", dnsmsg.Blocking{TTL: 10}, dns.RcodeSuccess, []string{"192.0.2.66"}, false, ""},
 		{"cdn.example.org.", dns.TypeA, "kid", dnsmsg.Blocking{TTL: 10}, dns.RcodeSuccess, []string{"edge.example.net.", "192.0.2.77"}, false, ""},
 	}
 	for _, tc := range tests {

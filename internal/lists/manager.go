@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -44,8 +45,17 @@ type Compiled struct {
 	Lists []Status
 	// Rules counts the names added to the index.
 	Rules int
+	// IPs are the lists' address rules (IP literals in name lists and
+	// ip-list sources), matched against the addresses in answers.
+	IPs []IPRule
 	// Took is how long parsing and building took.
 	Took time.Duration
+}
+
+// IPRule is one address a list names.
+type IPRule struct {
+	Addr netip.Addr
+	List domainindex.ListID
 }
 
 // ManagerConfig configures a Manager.
@@ -117,7 +127,10 @@ func (m *Manager) Compile() (*Compiled, error) {
 		list := domainindex.ListID(i)
 		st.Stats, err = Parse(rc, e.Source.Format, e.Source.ParseOptions(), func(r Rule) {
 			if r.IsIP() {
-				return // response-IP rules are not in the name index
+				if !r.Exception {
+					c.IPs = append(c.IPs, IPRule{Addr: r.IP, List: list})
+				}
+				return
 			}
 			kind := domainindex.Exact
 			switch {

@@ -188,6 +188,15 @@ type Config struct {
 	Protected TagSet
 	// Bypass are the tags a profile with bypass protection blocks.
 	Bypass TagSet
+	// IPs are the addresses lists name: an answer holding one is decided
+	// like a name of that list (response-IP rules).
+	IPs []IPRule
+}
+
+// IPRule is one address of a list.
+type IPRule struct {
+	Addr netip.Addr
+	List domainindex.ListID
 }
 
 // Snapshot is one immutable policy: the index, the tags and lists it
@@ -204,6 +213,14 @@ type Snapshot struct {
 	safe      map[string]safeEntry
 	special   map[string]Reason
 	protected TagSet
+	ips       map[netip.Addr]ipEntry
+}
+
+// ipEntry is the tags of one listed address, with one list per tag
+// for explanations.
+type ipEntry struct {
+	tags  TagSet
+	lists []domainindex.ListID
 }
 
 // profile is a ProfileSpec compiled for lookups.
@@ -284,6 +301,17 @@ func NewSnapshot(c Config) (*Snapshot, error) {
 	for reason, names := range map[Reason][]string{ReasonCanary: c.Canary, ReasonPrivateRelay: c.PrivateRelay, ReasonDDR: c.DDR} {
 		for _, n := range names {
 			s.special[strings.TrimSuffix(strings.ToLower(n), ".")] = reason
+		}
+	}
+	if len(c.IPs) > 0 {
+		s.ips = make(map[netip.Addr]ipEntry, len(c.IPs))
+		for _, r := range c.IPs {
+			e := s.ips[r.Addr.Unmap()]
+			if t := s.listTag(r.List); !e.tags.Has(t) {
+				e.tags = e.tags.With(t)
+				e.lists = append(e.lists, r.List)
+			}
+			s.ips[r.Addr.Unmap()] = e
 		}
 	}
 	if c.Index != nil {
@@ -420,6 +448,33 @@ func (s *Snapshot) Decide(profileIdx int, now time.Time, name []byte, qtype uint
 	}
 	if td, blocked := s.decideTags(p, name, p.Block, d); blocked {
 		return td
+	}
+	return d
+}
+
+// HasIPRules reports whether any list names addresses, so callers can
+// skip looking at answer addresses when none does.
+func (s *Snapshot) HasIPRules() bool { return len(s.ips) > 0 }
+
+// DecideIP decides an address found in an answer for profile: Block when
+// a list of a blocked tag names it, else Allow. The rule of a Block is the
+// whole address (pass its text as the name to Explain).
+func (s *Snapshot) DecideIP(profileIdx int, now time.Time, ip netip.Addr) Decision {
+	d := Decision{Profile: profileIdx, RuleStart: -1}
+	e, ok := s.ips[ip.Unmap()]
+	if !ok {
+		return d
+	}
+	hit := e.tags.And(s.profiles[profileIdx].Block)
+	if hit.Empty() {
+		return d
+	}
+	tag := hit.First()
+	d.Action, d.Reason, d.Tag, d.HasTag, d.RuleStart = Block, ReasonTag, tag, true, 0
+	for _, l := range e.lists {
+		if s.listTag(l) == tag {
+			d.List, d.HasList = l, true
+		}
 	}
 	return d
 }
