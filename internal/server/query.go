@@ -84,22 +84,25 @@ func headerOnly(raw []byte, rcode int) []byte {
 
 // handle answers one query read from a listener. raw is not kept after it
 // returns; buf is scratch space for packing the answer. The caller has
-// counted the query in s.wg and marks it done after handle returns.
-func (s *Server) handle(raw []byte, m meta, snd sender, buf []byte) {
+// counted the query in s.wg and marks it done after handle returns. It
+// reports whether an answer was sent to snd.
+func (s *Server) handle(raw []byte, m meta, snd sender, buf []byte) (answered bool) {
 	// The header is checked before unpacking: a response (QR set) is
 	// never answered, so Hearth cannot be made to loop with another
 	// server, and runts are dropped silently.
 	if len(raw) < 12 || raw[2]&0x80 != 0 {
-		return
+		return false
 	}
 	st := s.state.Load()
 	resp := &responder{snd: snd, id: binary.BigEndian.Uint16(raw), maxSize: dns.MaxMsgSize, buf: buf}
+	defer func() { answered = resp.written }()
 	if m.transport == pipeline.UDP {
 		resp.maxSize = dnsmsg.MinUDPSize
 	}
 	q := new(dns.Msg)
 	if err := q.Unpack(raw); err != nil {
 		if allowed(st.allow, m.client.Addr()) {
+			resp.written = true
 			snd.send(headerOnly(raw, dns.RcodeFormatError))
 		}
 		return
@@ -154,6 +157,7 @@ func (s *Server) handle(raw []byte, m meta, snd sender, buf []byte) {
 		return
 	}
 	s.serveChain(st.handler, resp, req)
+	return resp.written
 }
 
 // serveChain runs the handler, answering SERVFAIL when it fails without

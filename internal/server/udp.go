@@ -23,27 +23,99 @@ const (
 	// when all are busy (waiting on upstreams) a query gets its own
 	// goroutine instead of waiting.
 	udpWorkers = 64
+	// udpQueue is how many read queries may wait for a worker. Workers
+	// are long-lived so their stacks are grown once; a goroutine started
+	// per query would grow (copy) its stack on every query, which cost a
+	// quarter of the CPU in profiles. Only when the queue is full, because
+	// every worker waits on an upstream, does a query get its own goroutine.
+	udpQueue = 1024
 )
 
 // udpPacket is one UDP query and the scratch space to answer it.
 type udpPacket struct {
-	conn *net.UDPConn
-	addr net.UDPAddr
-	n    int
-	in   [maxUDPQuery]byte
-	out  [2048]byte
+	sock  *udpSocket
+	addr  net.UDPAddr
+	n     int
+	reply []byte // set by send: the answer, in out
+	in    [maxUDPQuery]byte
+	out   [2048]byte
 }
 
+// send queues the answer for the socket's writer, which sends queued
+// answers together with one sendmmsg call. The packet then belongs to the
+// writer, which returns it to the pool.
 func (p *udpPacket) send(b []byte) error {
-	_, err := p.conn.WriteToUDP(b, &p.addr)
-	return err
+	if p.reply != nil {
+		return errors.New("udp: second answer to one query")
+	}
+	if len(b) > len(p.out) {
+		// Larger than any UDP answer Hearth sends (1232 bytes at most):
+		// send it directly rather than queue a copy.
+		_, err := p.sock.conn.WriteToUDP(b, &p.addr)
+		return err
+	}
+	if len(b) > 0 && &b[0] == &p.out[0] {
+		p.reply = b // packed in place
+	} else {
+		p.reply = p.out[:copy(p.out[:], b)]
+	}
+	p.sock.s.wg.Add(1) // the write is pending work for Shutdown
+	p.sock.writes <- p
+	return nil
 }
 
 type udpSocket struct {
-	s    *Server
-	conn *net.UDPConn
-	pool *sync.Pool
-	work chan *udpPacket
+	s      *Server
+	conn   *net.UDPConn
+	pool   *sync.Pool
+	work   chan *udpPacket
+	writes chan *udpPacket
+}
+
+// udpWriteBatch is the most answers one sendmmsg call sends.
+const udpWriteBatch = 64
+
+// write is the socket's writer loop: it takes the answers queued since its
+// last call and sends them with one sendmmsg, so under load the cost of a
+// system call (and of waking the client) is shared by many answers.
+func (u *udpSocket) write() {
+	pc := ipv4.NewPacketConn(u.conn)
+	msgs := make([]ipv4.Message, udpWriteBatch)
+	bufs := make([][1][]byte, udpWriteBatch)
+	batch := make([]*udpPacket, 0, udpWriteBatch)
+	for p := range u.writes {
+		batch = append(batch[:0], p)
+	fill:
+		for len(batch) < udpWriteBatch {
+			select {
+			case q, ok := <-u.writes:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, q)
+			default:
+				break fill
+			}
+		}
+		for i, q := range batch {
+			bufs[i][0] = q.reply
+			msgs[i] = ipv4.Message{Buffers: bufs[i][:], Addr: &q.addr}
+		}
+		for sent := 0; sent < len(batch); {
+			n, err := pc.WriteBatch(msgs[sent:len(batch)], 0)
+			if err != nil {
+				u.s.log.Debug("udp write", "addr", u.conn.LocalAddr(), "err", err)
+				n = max(n, 1) // skip the answer that failed
+			}
+			sent += n
+		}
+		for i, q := range batch {
+			q.reply = nil
+			msgs[i] = ipv4.Message{}
+			u.pool.Put(q)
+			u.s.wg.Done()
+		}
+	}
 }
 
 // listenDNS binds UDP sockets (several, with SO_REUSEPORT, so the kernel
@@ -95,11 +167,15 @@ func (s *Server) bindDNS(addr string) ([]*net.UDPConn, net.Listener, error) {
 func (s *Server) serveDNS(conns []*net.UDPConn, ln net.Listener) {
 	pool := &sync.Pool{New: func() any { return new(udpPacket) }}
 	for _, c := range conns {
-		u := &udpSocket{s: s, conn: c, pool: pool, work: make(chan *udpPacket)}
+		u := &udpSocket{s: s, conn: c, pool: pool, work: make(chan *udpPacket, udpQueue), writes: make(chan *udpPacket, udpQueue)}
 		s.wg.Add(1)
 		go u.read()
-		conn := c
-		s.onClose(func() error { return conn.SetReadDeadline(time.Now()) }, conn.Close)
+		go u.write()
+		s.onClose(func() error { return u.conn.SetReadDeadline(time.Now()) }, func() error {
+			// Every query and queued write is done (Shutdown waited).
+			close(u.writes)
+			return u.conn.Close()
+		})
 	}
 	s.mu.Lock()
 	s.addrs.UDP = append(s.addrs.UDP, conns[0].LocalAddr().String())
@@ -141,7 +217,7 @@ func (u *udpSocket) read() {
 				continue // oversized datagram: not a query we answer
 			}
 			p := u.pool.Get().(*udpPacket)
-			p.conn = u.conn
+			p.sock = u
 			p.addr = *ua
 			p.n = copy(p.in[:], m.Buffers[0][:m.N])
 			u.s.wg.Add(1)
@@ -156,6 +232,7 @@ func (u *udpSocket) read() {
 
 func (u *udpSocket) serve(p *udpPacket) {
 	defer u.s.wg.Done()
-	u.s.handle(p.in[:p.n], meta{transport: pipeline.UDP, client: p.addr.AddrPort()}, p, p.out[:0])
-	u.pool.Put(p)
+	if !u.s.handle(p.in[:p.n], meta{transport: pipeline.UDP, client: p.addr.AddrPort()}, p, p.out[:0]) {
+		u.pool.Put(p) // dropped: no answer owns the packet
+	}
 }
