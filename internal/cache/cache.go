@@ -90,6 +90,9 @@ const (
 	// bounds (prefetches, clients without a deadline). The upstream group
 	// applies its own, shorter, per-try timeouts.
 	flightTimeout = 10 * time.Second
+	// bgWorkers is the number of long-lived goroutines that run flights
+	// and prefetches.
+	bgWorkers = 64
 )
 
 // Cache is the shared answer cache. It is safe for concurrent use.
@@ -118,6 +121,10 @@ type Cache struct {
 	base     context.Context
 	cancel   context.CancelFunc
 	bgMu     sync.Mutex
+	// bgWork hands background work to idle long-lived workers, whose
+	// stacks are already grown; a new goroutine per miss grew (copied) its
+	// stack every time.
+	bgWork chan func()
 	shutdown bool
 	bg       sync.WaitGroup
 
@@ -180,6 +187,15 @@ func New(c Config, up Upstream) (*Cache, error) {
 		mask:       uint64(n - 1),
 		base:       base,
 		cancel:     cancel,
+		bgWork:     make(chan func()),
+	}
+	for range bgWorkers {
+		go func() {
+			for f := range ca.bgWork {
+				f()
+				ca.bg.Done()
+			}
+		}()
 	}
 	for i := range ca.shards {
 		capacity := c.Size / n
@@ -229,7 +245,10 @@ func (c *Cache) Stats() Stats {
 // Queries that miss after Shutdown get SERVFAIL.
 func (c *Cache) Shutdown(ctx context.Context) error {
 	c.bgMu.Lock()
-	c.shutdown = true
+	if !c.shutdown {
+		c.shutdown = true
+		close(c.bgWork) // goBackground sends only under bgMu, before shutdown
+	}
 	c.bgMu.Unlock()
 	c.cancel()
 	done := make(chan struct{})
@@ -254,10 +273,14 @@ func (c *Cache) goBackground(f func()) bool {
 		return false
 	}
 	c.bg.Add(1)
-	go func() {
-		defer c.bg.Done()
-		f()
-	}()
+	select {
+	case c.bgWork <- f:
+	default: // every worker is busy: one more goroutine
+		go func() {
+			defer c.bg.Done()
+			f()
+		}()
+	}
 	return true
 }
 
