@@ -118,13 +118,13 @@ type Cache struct {
 
 	// Background work (flights and prefetches) runs under base, which
 	// Shutdown cancels, and is counted by bg so Shutdown can wait for it.
-	base     context.Context
-	cancel   context.CancelFunc
-	bgMu     sync.Mutex
+	base   context.Context
+	cancel context.CancelFunc
+	bgMu   sync.Mutex
 	// bgWork hands background work to idle long-lived workers, whose
 	// stacks are already grown; a new goroutine per miss grew (copied) its
 	// stack every time.
-	bgWork chan func()
+	bgWork   chan func()
 	shutdown bool
 	bg       sync.WaitGroup
 
