@@ -297,6 +297,9 @@ func (c *Cache) ServeDNS(ctx context.Context, w pipeline.ResponseWriter, r *pipe
 	var kb keyBuf
 	key, ok := makeKey(&kb, r)
 	if !ok {
+		if r.NoWait {
+			return pipeline.ErrWouldBlock
+		}
 		return c.forward(ctx, w, r)
 	}
 	s := &c.shards[maphash.Bytes(c.seed, key)&c.mask]
@@ -311,6 +314,9 @@ func (c *Cache) ServeDNS(ctx context.Context, w pipeline.ResponseWriter, r *pipe
 			c.maybePrefetch(s, e, r, now)
 		}
 		return c.writeEntry(w, r, e, now)
+	}
+	if r.NoWait {
+		return pipeline.ErrWouldBlock // asked again, where it may wait
 	}
 	s.misses.Add(1)
 	return c.resolve(ctx, w, r, s, string(key))

@@ -118,6 +118,9 @@ func (z *Zones) serve(ctx context.Context, w pipeline.ResponseWriter, r *pipelin
 		return w.WriteMsg(m)
 	}
 	if ex := z.forwarder(name); ex != nil {
+		if r.NoWait {
+			return pipeline.ErrWouldBlock
+		}
 		resp, err := ex.Exchange(ctx, r.Msg)
 		if err != nil {
 			return w.WriteMsg(dnsmsg.ServFail(r.Msg, err))

@@ -5,6 +5,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"time"
 
@@ -64,7 +65,17 @@ type Request struct {
 	Received time.Time
 	// Identity is who asked, filled by the Identify step.
 	Identity Identity
+	// NoWait asks the chain to answer only if it can without waiting on
+	// I/O (an upstream exchange): a step that would wait returns
+	// ErrWouldBlock instead, having written nothing, and the listener runs
+	// the request again, with NoWait false, where waiting is fine. This
+	// lets a UDP reader answer cache hits in line, with no handoff.
+	NoWait bool
 }
+
+// ErrWouldBlock is returned by a handler asked not to wait (Request.NoWait)
+// when answering would need I/O.
+var ErrWouldBlock = errors.New("pipeline: answering needs to wait")
 
 // Identity is the household, device and profile a request belongs to.
 type Identity struct {

@@ -33,6 +33,6 @@ func BenchmarkHandle(b *testing.B) {
 	buf := make([]byte, 0, 2048)
 	b.ReportAllocs()
 	for b.Loop() {
-		s.handle(raw, m, discard{}, buf)
+		s.handle(raw, m, discard{}, buf, false)
 	}
 }

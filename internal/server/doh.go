@@ -126,7 +126,7 @@ func (s *Server) serveDoH(w http.ResponseWriter, r *http.Request) {
 	}
 	a := &dohAnswer{w: w}
 	s.wg.Add(1)
-	s.handle(raw, m, a, a.out[:0])
+	s.handle(raw, m, a, a.out[:0], false)
 	s.wg.Done()
 	if !a.sent {
 		// Dropped (a response sent as a query, say): say so in HTTP.

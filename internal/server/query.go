@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -82,20 +83,38 @@ func headerOnly(raw []byte, rcode int) []byte {
 	return b
 }
 
+// outcome is what handle did with a query.
+type outcome uint8
+
+const (
+	// dropped: nothing was sent (not a query, or not worth an answer).
+	dropped outcome = iota
+	// answered: one answer went to the sender.
+	answered
+	// deferred: asked not to wait, the chain needs I/O; handle the query
+	// again with noWait false.
+	deferred
+)
+
 // handle answers one query read from a listener. raw is not kept after it
-// returns; buf is scratch space for packing the answer. The caller has
-// counted the query in s.wg and marks it done after handle returns. It
-// reports whether an answer was sent to snd.
-func (s *Server) handle(raw []byte, m meta, snd sender, buf []byte) (answered bool) {
+// returns; buf is scratch space for packing the answer. With noWait, the
+// chain answers only what it can without I/O and handle reports deferred
+// for the rest. The caller has counted the query in s.wg and marks it done
+// after handle returns.
+func (s *Server) handle(raw []byte, m meta, snd sender, buf []byte, noWait bool) (result outcome) {
 	// The header is checked before unpacking: a response (QR set) is
 	// never answered, so Hearth cannot be made to loop with another
 	// server, and runts are dropped silently.
 	if len(raw) < 12 || raw[2]&0x80 != 0 {
-		return false
+		return dropped
 	}
 	st := s.state.Load()
 	resp := &responder{snd: snd, id: binary.BigEndian.Uint16(raw), maxSize: dns.MaxMsgSize, buf: buf}
-	defer func() { answered = resp.written }()
+	defer func() {
+		if result != deferred && resp.written {
+			result = answered
+		}
+	}()
 	if m.transport == pipeline.UDP {
 		resp.maxSize = dnsmsg.MinUDPSize
 	}
@@ -130,6 +149,7 @@ func (s *Server) handle(raw []byte, m meta, snd sender, buf []byte) (answered bo
 		ClientID:   m.clientID,
 		MaxSize:    dns.MaxMsgSize,
 		Received:   time.Now(),
+		NoWait:     noWait,
 	}
 	if opt := q.IsEdns0(); opt != nil {
 		if opt.Version() != 0 {
@@ -156,14 +176,17 @@ func (s *Server) handle(raw []byte, m meta, snd sender, buf []byte) (answered bo
 		resp.WriteMsg(dnsmsg.Reply(q, dns.RcodeRefused))
 		return
 	}
-	s.serveChain(st.handler, resp, req)
-	return resp.written
+	if s.serveChain(st.handler, resp, req) {
+		return deferred
+	}
+	return dropped // the deferred function reports answered
 }
 
 // serveChain runs the handler, answering SERVFAIL when it fails without
 // answering and recovering from a panic in it, so one bad query never
-// takes the server down.
-func (s *Server) serveChain(h pipeline.Handler, resp *responder, req *pipeline.Request) {
+// takes the server down. It reports whether the chain deferred the query
+// (pipeline.ErrWouldBlock without an answer).
+func (s *Server) serveChain(h pipeline.Handler, resp *responder, req *pipeline.Request) (wouldBlock bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("panic answering query", "name", req.Name(), "client", req.Client, "panic", p)
@@ -173,16 +196,20 @@ func (s *Server) serveChain(h pipeline.Handler, resp *responder, req *pipeline.R
 		}
 	}()
 	err := h.ServeDNS(s.ctx, resp, req)
+	if err != nil && req.NoWait && !resp.written && errors.Is(err, pipeline.ErrWouldBlock) {
+		return true
+	}
 	if err != nil {
 		s.log.Debug("query failed", "name", req.Name(), "client", req.Client, "err", err)
 		if !resp.written {
 			resp.WriteMsg(dnsmsg.ServFail(req.Msg, err))
 		}
-		return
+		return false
 	}
 	if !resp.written {
 		resp.WriteMsg(dnsmsg.Reply(req.Msg, dns.RcodeServerFailure))
 	}
+	return false
 }
 
 var _ pipeline.ResponseWriter = (*responder)(nil)

@@ -78,7 +78,7 @@ func TestHandle(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &captured{}
-			s.handle(tc.raw, meta{transport: pipeline.UDP, client: tc.from}, c, nil)
+			s.handle(tc.raw, meta{transport: pipeline.UDP, client: tc.from}, c, nil, false)
 			if tc.wantNone {
 				if len(c.out) != 0 {
 					t.Fatalf("sent %d answers, want none", len(c.out))
@@ -153,7 +153,7 @@ func TestCorpusNeverCrashes(t *testing.T) {
 		asQuery[2] &^= 0x80
 		for _, raw := range [][]byte{b, asQuery} {
 			c := &captured{}
-			s.handle(raw, meta{transport: pipeline.UDP, client: netip.MustParseAddrPort("127.0.0.1:53")}, c, nil)
+			s.handle(raw, meta{transport: pipeline.UDP, client: netip.MustParseAddrPort("127.0.0.1:53")}, c, nil, false)
 			if len(c.out) > 1 {
 				t.Fatalf("sent %d answers to one message", len(c.out))
 			}
@@ -180,7 +180,7 @@ func FuzzServe(f *testing.F) {
 	s := newTestServer(f, echoHandler)
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		c := &captured{}
-		s.handle(raw, meta{transport: pipeline.UDP, client: netip.MustParseAddrPort("127.0.0.1:53")}, c, nil)
+		s.handle(raw, meta{transport: pipeline.UDP, client: netip.MustParseAddrPort("127.0.0.1:53")}, c, nil, false)
 		if len(c.out) > 1 {
 			t.Fatalf("sent %d answers", len(c.out))
 		}

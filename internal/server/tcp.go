@@ -183,7 +183,7 @@ func (l *streamListener) serveConn(c net.Conn) {
 				l.s.wg.Done()
 			}()
 			a := &streamAnswer{c: sc}
-			l.s.handle(raw, m, a, a.out)
+			l.s.handle(raw, m, a, a.out, false)
 		}()
 	}
 }

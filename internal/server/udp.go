@@ -37,13 +37,17 @@ type udpPacket struct {
 	addr  net.UDPAddr
 	n     int
 	reply []byte // set by send: the answer, in out
-	in    [maxUDPQuery]byte
-	out   [2048]byte
+	// inline is set while the reader answers the packet itself: the
+	// reader then sends the answer with the rest of its batch.
+	inline bool
+	in     [maxUDPQuery]byte
+	out    [2048]byte
 }
 
-// send queues the answer for the socket's writer, which sends queued
-// answers together with one sendmmsg call. The packet then belongs to the
-// writer, which returns it to the pool.
+// send keeps the answer in the packet. In line, the reader sends it with
+// its batch; from a worker, it is queued for the socket's writer, which
+// sends queued answers together with one sendmmsg call, and the packet
+// then belongs to the writer, which returns it to the pool.
 func (p *udpPacket) send(b []byte) error {
 	if p.reply != nil {
 		return errors.New("udp: second answer to one query")
@@ -58,6 +62,9 @@ func (p *udpPacket) send(b []byte) error {
 		p.reply = b // packed in place
 	} else {
 		p.reply = p.out[:copy(p.out[:], b)]
+	}
+	if p.inline {
+		return nil
 	}
 	p.sock.s.wg.Add(1) // the write is pending work for Shutdown
 	p.sock.writes <- p
@@ -97,21 +104,9 @@ func (u *udpSocket) write() {
 				break fill
 			}
 		}
-		for i, q := range batch {
-			bufs[i][0] = q.reply
-			msgs[i] = ipv4.Message{Buffers: bufs[i][:], Addr: &q.addr}
-		}
-		for sent := 0; sent < len(batch); {
-			n, err := pc.WriteBatch(msgs[sent:len(batch)], 0)
-			if err != nil {
-				u.s.log.Debug("udp write", "addr", u.conn.LocalAddr(), "err", err)
-				n = max(n, 1) // skip the answer that failed
-			}
-			sent += n
-		}
-		for i, q := range batch {
+		u.sendBatch(pc, msgs, bufs, batch)
+		for _, q := range batch {
 			q.reply = nil
-			msgs[i] = ipv4.Message{}
 			u.pool.Put(q)
 			u.s.wg.Done()
 		}
@@ -185,7 +180,10 @@ func (s *Server) serveDNS(conns []*net.UDPConn, ln net.Listener) {
 }
 
 // read is the socket's reader loop: batches of datagrams via recvmmsg,
-// each handed to an idle worker or, when none is idle, a new goroutine.
+// each answered in line when the chain can do so without waiting (cache
+// hits, blocks, local names), the answers of a batch sent together with
+// one sendmmsg; the others (cache misses) go to an idle worker or, when
+// none is idle, a new goroutine.
 func (u *udpSocket) read() {
 	defer u.s.wg.Done()
 	defer close(u.work)
@@ -201,6 +199,9 @@ func (u *udpSocket) read() {
 	for i := range msgs {
 		msgs[i].Buffers = [][]byte{make([]byte, maxUDPQuery)}
 	}
+	outMsgs := make([]ipv4.Message, udpBatch)
+	outBufs := make([][1][]byte, udpBatch)
+	done := make([]*udpPacket, 0, udpBatch)
 	for {
 		n, err := pc.ReadBatch(msgs, 0)
 		if err != nil {
@@ -220,19 +221,59 @@ func (u *udpSocket) read() {
 			p.sock = u
 			p.addr = *ua
 			p.n = copy(p.in[:], m.Buffers[0][:m.N])
-			u.s.wg.Add(1)
-			select {
-			case u.work <- p:
-			default:
-				go u.serve(p)
+			p.inline = true
+			switch u.s.handle(p.in[:p.n], meta{transport: pipeline.UDP, client: p.addr.AddrPort()}, p, p.out[:0], true) {
+			case answered:
+				if p.reply != nil {
+					done = append(done, p)
+				}
+			case dropped:
+				u.pool.Put(p)
+			case deferred:
+				p.inline, p.reply = false, nil
+				u.s.wg.Add(1)
+				select {
+				case u.work <- p:
+				default:
+					go u.serve(p)
+				}
 			}
 		}
+		if len(done) > 0 {
+			u.sendBatch(pc, outMsgs, outBufs, done)
+			for i, p := range done {
+				p.reply = nil
+				done[i] = nil
+				u.pool.Put(p)
+			}
+			done = done[:0]
+		}
+	}
+}
+
+// sendBatch sends the answers of packets with as few sendmmsg calls as
+// the kernel allows.
+func (u *udpSocket) sendBatch(pc *ipv4.PacketConn, msgs []ipv4.Message, bufs [][1][]byte, packets []*udpPacket) {
+	for i, p := range packets {
+		bufs[i][0] = p.reply
+		msgs[i] = ipv4.Message{Buffers: bufs[i][:], Addr: &p.addr}
+	}
+	for sent := 0; sent < len(packets); {
+		n, err := pc.WriteBatch(msgs[sent:len(packets)], 0)
+		if err != nil {
+			u.s.log.Debug("udp write", "addr", u.conn.LocalAddr(), "err", err)
+			n = max(n, 1) // skip the answer that failed
+		}
+		sent += n
+	}
+	for i := range packets {
+		msgs[i] = ipv4.Message{}
 	}
 }
 
 func (u *udpSocket) serve(p *udpPacket) {
 	defer u.s.wg.Done()
-	if !u.s.handle(p.in[:p.n], meta{transport: pipeline.UDP, client: p.addr.AddrPort()}, p, p.out[:0]) {
+	if u.s.handle(p.in[:p.n], meta{transport: pipeline.UDP, client: p.addr.AddrPort()}, p, p.out[:0], false) != answered {
 		u.pool.Put(p) // dropped: no answer owns the packet
 	}
 }
