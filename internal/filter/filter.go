@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,9 +38,10 @@ type Config struct {
 // Filter applies the policy snapshot to queries. Update swaps the snapshot;
 // queries never wait for it.
 type Filter struct {
-	cfg  Config
-	log  *slog.Logger
-	snap atomic.Pointer[policy.Snapshot]
+	cfg      Config
+	log      *slog.Logger
+	snap     atomic.Pointer[policy.Snapshot]
+	checkers sync.Pool
 }
 
 // New returns a filter that applies s.
@@ -51,6 +53,7 @@ func New(c Config, s *policy.Snapshot) *Filter {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	f := &Filter{cfg: c, log: c.Logger}
+	f.checkers.New = func() any { return new(checker) }
 	f.snap.Store(s)
 	return f
 }
@@ -93,8 +96,13 @@ func (f *Filter) serve(ctx context.Context, w pipeline.ResponseWriter, r *pipeli
 	d := s.Decide(prof, now, name, q.Qtype)
 	switch d.Action {
 	case policy.Allow:
-		c := checker{f: f, s: s, prof: prof, now: now, w: w, r: r}
-		return next.ServeDNS(ctx, &c, r)
+		// checkers are pooled: one escapes to the heap per allowed query.
+		c := f.checkers.Get().(*checker)
+		*c = checker{f: f, s: s, prof: prof, now: now, w: w, r: r}
+		err := next.ServeDNS(ctx, c, r)
+		*c = checker{}
+		f.checkers.Put(c)
+		return err
 	case policy.Block:
 		return w.WriteMsg(f.cfg.Blocking.Blocked(r.Msg, s.Explain(d, string(name))))
 	case policy.NXDomain:

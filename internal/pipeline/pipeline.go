@@ -40,7 +40,9 @@ func (t Transport) String() string {
 
 // Request is one query as a listener received it. Listeners fill every
 // field before calling the chain; middlewares may read all of them but only
-// change Msg where their doc comment says so.
+// change Msg where their doc comment says so. A listener may reuse the
+// Request and its Msg once ServeDNS returns: a step that keeps either for
+// later (a background exchange, a log) must copy what it keeps.
 type Request struct {
 	// Msg is the unpacked query. It has exactly one question.
 	Msg *dns.Msg

@@ -96,12 +96,27 @@ const (
 	deferred
 )
 
+// queryState is what handle needs per query, kept by a listener that
+// reuses it (the UDP packets are pooled) so a query allocates less. The
+// pipeline contract says the Request and its Msg are the chain's only
+// until ServeDNS returns.
+type queryState struct {
+	req  pipeline.Request
+	resp responder
+	msg  dns.Msg
+}
+
 // handle answers one query read from a listener. raw is not kept after it
 // returns; buf is scratch space for packing the answer. With noWait, the
 // chain answers only what it can without I/O and handle reports deferred
 // for the rest. The caller has counted the query in s.wg and marks it done
 // after handle returns.
-func (s *Server) handle(raw []byte, m meta, snd sender, buf []byte, noWait bool) (result outcome) {
+func (s *Server) handle(raw []byte, m meta, snd sender, buf []byte, noWait bool) outcome {
+	return s.handleWith(new(queryState), raw, m, snd, buf, noWait)
+}
+
+// handleWith is handle with the caller's query state, which it resets.
+func (s *Server) handleWith(qs *queryState, raw []byte, m meta, snd sender, buf []byte, noWait bool) (result outcome) {
 	// The header is checked before unpacking: a response (QR set) is
 	// never answered, so Hearth cannot be made to loop with another
 	// server, and runts are dropped silently.
@@ -109,7 +124,9 @@ func (s *Server) handle(raw []byte, m meta, snd sender, buf []byte, noWait bool)
 		return dropped
 	}
 	st := s.state.Load()
-	resp := &responder{snd: snd, id: binary.BigEndian.Uint16(raw), maxSize: dns.MaxMsgSize, buf: buf}
+	*qs = queryState{}
+	resp := &qs.resp
+	*resp = responder{snd: snd, id: binary.BigEndian.Uint16(raw), maxSize: dns.MaxMsgSize, buf: buf}
 	defer func() {
 		if result != deferred && resp.written {
 			result = answered
@@ -118,7 +135,7 @@ func (s *Server) handle(raw []byte, m meta, snd sender, buf []byte, noWait bool)
 	if m.transport == pipeline.UDP {
 		resp.maxSize = dnsmsg.MinUDPSize
 	}
-	q := new(dns.Msg)
+	q := &qs.msg
 	if err := q.Unpack(raw); err != nil {
 		if allowed(st.allow, m.client.Addr()) {
 			resp.written = true
@@ -141,7 +158,8 @@ func (s *Server) handle(raw []byte, m meta, snd sender, buf []byte, noWait bool)
 		resp.WriteMsg(dnsmsg.Reply(q, dns.RcodeFormatError))
 		return
 	}
-	req := &pipeline.Request{
+	req := &qs.req
+	*req = pipeline.Request{
 		Msg:        q,
 		Transport:  m.transport,
 		Client:     m.client,

@@ -37,17 +37,15 @@ type udpPacket struct {
 	addr  net.UDPAddr
 	n     int
 	reply []byte // set by send: the answer, in out
-	// inline is set while the reader answers the packet itself: the
-	// reader then sends the answer with the rest of its batch.
-	inline bool
-	in     [maxUDPQuery]byte
-	out    [2048]byte
+	qs    queryState
+	in    [maxUDPQuery]byte
+	out   [2048]byte
 }
 
-// send keeps the answer in the packet. In line, the reader sends it with
-// its batch; from a worker, it is queued for the socket's writer, which
-// sends queued answers together with one sendmmsg call, and the packet
-// then belongs to the writer, which returns it to the pool.
+// send keeps the answer in the packet. Once handle has returned, the
+// reader sends it with the rest of its batch or, from a worker, the packet
+// is queued for the socket's writer, which sends queued answers together
+// with one sendmmsg call and returns the packets to the pool.
 func (p *udpPacket) send(b []byte) error {
 	if p.reply != nil {
 		return errors.New("udp: second answer to one query")
@@ -63,11 +61,6 @@ func (p *udpPacket) send(b []byte) error {
 	} else {
 		p.reply = p.out[:copy(p.out[:], b)]
 	}
-	if p.inline {
-		return nil
-	}
-	p.sock.s.wg.Add(1) // the write is pending work for Shutdown
-	p.sock.writes <- p
 	return nil
 }
 
@@ -221,8 +214,7 @@ func (u *udpSocket) read() {
 			p.sock = u
 			p.addr = *ua
 			p.n = copy(p.in[:], m.Buffers[0][:m.N])
-			p.inline = true
-			switch u.s.handle(p.in[:p.n], meta{transport: pipeline.UDP, client: p.addr.AddrPort()}, p, p.out[:0], true) {
+			switch u.s.handleWith(&p.qs, p.in[:p.n], meta{transport: pipeline.UDP, client: p.addr.AddrPort()}, p, p.out[:0], true) {
 			case answered:
 				if p.reply != nil {
 					done = append(done, p)
@@ -230,7 +222,7 @@ func (u *udpSocket) read() {
 			case dropped:
 				u.pool.Put(p)
 			case deferred:
-				p.inline, p.reply = false, nil
+				p.reply = nil
 				u.s.wg.Add(1)
 				select {
 				case u.work <- p:
@@ -273,7 +265,11 @@ func (u *udpSocket) sendBatch(pc *ipv4.PacketConn, msgs []ipv4.Message, bufs [][
 
 func (u *udpSocket) serve(p *udpPacket) {
 	defer u.s.wg.Done()
-	if u.s.handle(p.in[:p.n], meta{transport: pipeline.UDP, client: p.addr.AddrPort()}, p, p.out[:0], false) != answered {
-		u.pool.Put(p) // dropped: no answer owns the packet
+	if u.s.handleWith(&p.qs, p.in[:p.n], meta{transport: pipeline.UDP, client: p.addr.AddrPort()}, p, p.out[:0], false) != answered || p.reply == nil {
+		u.pool.Put(p) // dropped, or answered directly: nothing queued
+		return
 	}
+	u.s.wg.Add(1) // the write is pending work for Shutdown
+	u.writes <- p // the writer returns p to the pool
+
 }
