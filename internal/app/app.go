@@ -60,6 +60,7 @@ type built struct {
 	lists   *lists.Manager
 	// compiled is the index build the filter started with.
 	compiled *lists.Compiled
+	dataDir  string
 	// background work (list refresh, neighbour table) runs until stop.
 	background []func(ctx context.Context)
 	stop       context.CancelFunc

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/miekg/dns"
 
@@ -73,6 +74,10 @@ func (f *Filter) Middleware() pipeline.Middleware {
 	}
 }
 
+// unsafeString views b as a string without copying; b must not change
+// while the string is used (here: within one call).
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
 // lowerName copies a presentation-form name into buf, lower-cased.
 func lowerName(buf []byte, name string) []byte {
 	buf = buf[:0]
@@ -104,7 +109,18 @@ func (f *Filter) serve(ctx context.Context, w pipeline.ResponseWriter, r *pipeli
 		f.checkers.Put(c)
 		return err
 	case policy.Block:
-		return w.WriteMsg(f.cfg.Blocking.Blocked(r.Msg, s.Explain(d, string(name))))
+		// Built as bytes on the stack: a blocked answer should cost no
+		// more than a cache hit.
+		var text [256]byte
+		var out [768]byte
+		explained := s.AppendExplain(text[:0], d, unsafeString(name))
+		if len(explained) > 200 {
+			explained = explained[:200] // keep the answer small
+		}
+		if wire, ok := f.cfg.Blocking.AppendBlocked(out[:0], r.Msg, r.EDNS, r.DO, explained); ok {
+			return w.WriteWire(wire)
+		}
+		return w.WriteMsg(f.cfg.Blocking.Blocked(r.Msg, string(explained)))
 	case policy.NXDomain:
 		return w.WriteMsg(f.cfg.Blocking.Negative(r.Msg, dns.RcodeNameError, s.Explain(d, string(name))))
 	case policy.NoData:

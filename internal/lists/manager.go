@@ -48,8 +48,11 @@ type Compiled struct {
 	// IPs are the lists' address rules (IP literals in name lists and
 	// ip-list sources), matched against the addresses in answers.
 	IPs []IPRule
-	// Took is how long parsing and building took.
+	// Took is how long parsing and building (or loading) took.
 	Took time.Duration
+	// FromSnapshot reports that the index was loaded from a saved
+	// compile of the same lists rather than parsed.
+	FromSnapshot bool
 }
 
 // IPRule is one address a list names.

@@ -100,3 +100,48 @@ func TestNewManagerErrors(t *testing.T) {
 		t.Error("duplicate list accepted")
 	}
 }
+
+func TestCompileCached(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "list.txt")
+	if err := os.WriteFile(file, []byte("casino.example\n1.2.3.4\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewManager(ManagerConfig{Entries: []Entry{{Source: Source{ID: "l", File: file, Format: FormatDomains, PlainSubtree: true}, Tag: "gambling"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := filepath.Join(dir, "index")
+	first, err := m.CompileCached(snap)
+	if err != nil || first.FromSnapshot {
+		t.Fatalf("first compile: %+v, %v", first, err)
+	}
+	second, err := m.CompileCached(snap)
+	if err != nil || !second.FromSnapshot {
+		t.Fatalf("second compile did not use the snapshot: %+v, %v", second, err)
+	}
+	r := second.Index.Lookup("www.casino.example")
+	if !r.Matched() || len(second.IPs) != 1 || second.Lists[0].Stats.Rules != 1 || second.Lists[0].Tag != "gambling" {
+		t.Errorf("snapshot lost data: %+v", second)
+	}
+	// A changed list is compiled again.
+	if err := os.WriteFile(file, []byte("bet.example\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	third, err := m.CompileCached(snap)
+	if err != nil || third.FromSnapshot {
+		t.Fatalf("changed list served from the snapshot: %+v, %v", third, err)
+	}
+	if r := third.Index.Lookup("bet.example"); !r.Matched() {
+		t.Error("recompiled index lacks the new name")
+	}
+	// A corrupt index file is not trusted.
+	idx := filepath.Join(snap, snapshotIndex)
+	b, _ := os.ReadFile(idx)
+	b[len(b)/2] ^= 0xff
+	os.WriteFile(idx, b, 0o644)
+	fourth, err := m.CompileCached(snap)
+	if err != nil || fourth.FromSnapshot {
+		t.Fatalf("corrupt snapshot used: %+v, %v", fourth, err)
+	}
+}

@@ -580,55 +580,69 @@ func indexByte(b []byte, c byte) int {
 // extra text and the query log: "blocked: category=gambling
 // source=hagezi-gambling rule=bet365.com profile=kid".
 func (s *Snapshot) Explain(d Decision, name string) string {
-	name = strings.TrimSuffix(name, ".")
+	return string(s.AppendExplain(nil, d, name))
+}
+
+// AppendExplain appends Explain's text to dst; with room in dst it does
+// not allocate, so blocked answers can carry it cheaply.
+func (s *Snapshot) AppendExplain(dst []byte, d Decision, name string) []byte {
+	if n := len(name); n > 0 && name[n-1] == '.' {
+		name = name[:n-1]
+	}
 	rule := ""
 	if d.RuleStart >= 0 && d.RuleStart <= len(name) {
 		rule = name[d.RuleStart:]
 	}
-	var b strings.Builder
 	switch d.Action {
 	case Allow:
-		b.WriteString("allowed:")
+		dst = append(dst, "allowed:"...)
 	case Block, NXDomain, NoData:
-		b.WriteString("blocked:")
+		dst = append(dst, "blocked:"...)
 	case Rewrite:
-		b.WriteString("rewritten:")
+		dst = append(dst, "rewritten:"...)
 	}
 	switch d.Reason {
 	case ReasonTag, ReasonProtected:
-		kind := "category"
 		if s.tags[d.Tag].Service {
-			kind = "service"
+			dst = append(dst, " service="...)
+		} else {
+			dst = append(dst, " category="...)
 		}
-		fmt.Fprintf(&b, " %s=%s", kind, s.tags[d.Tag].ID)
+		dst = append(dst, s.tags[d.Tag].ID...)
 		if d.HasList {
-			fmt.Fprintf(&b, " source=%s", s.lists[d.List].ID)
+			dst = append(dst, " source="...)
+			dst = append(dst, s.lists[d.List].ID...)
 		}
 		if d.Reason == ReasonProtected {
-			b.WriteString(" (an allow rule does not override it; use !" + rule + ")")
+			dst = append(dst, " (an allow rule does not override it; use !"...)
+			dst = append(dst, rule...)
+			dst = append(dst, ')')
 		}
 	case ReasonAllowRule:
-		b.WriteString(" allow-rule")
+		dst = append(dst, " allow-rule"...)
 	case ReasonDenyRule:
-		b.WriteString(" deny-rule")
+		dst = append(dst, " deny-rule"...)
 	case ReasonSafeSearch:
 		r := s.rewrites[d.Rewrite]
-		fmt.Fprintf(&b, " safe-search=%s", r.Engine)
+		dst = append(dst, " safe-search="...)
+		dst = append(dst, r.Engine...)
 		if r.Target != "" {
-			fmt.Fprintf(&b, " target=%s", r.Target)
+			dst = append(dst, " target="...)
+			dst = append(dst, r.Target...)
 		}
 	case ReasonCanary:
-		b.WriteString(" bypass=firefox-canary")
+		dst = append(dst, " bypass=firefox-canary"...)
 	case ReasonPrivateRelay:
-		b.WriteString(" bypass=icloud-private-relay")
+		dst = append(dst, " bypass=icloud-private-relay"...)
 	case ReasonDDR:
-		b.WriteString(" bypass=ddr")
+		dst = append(dst, " bypass=ddr"...)
 	case ReasonNone:
-		b.WriteString(" no-rule")
+		dst = append(dst, " no-rule"...)
 	}
 	if rule != "" {
-		fmt.Fprintf(&b, " rule=%s", rule)
+		dst = append(dst, " rule="...)
+		dst = append(dst, rule...)
 	}
-	fmt.Fprintf(&b, " profile=%s", s.profiles[d.Profile].Name)
-	return b.String()
+	dst = append(dst, " profile="...)
+	return append(dst, s.profiles[d.Profile].Name...)
 }

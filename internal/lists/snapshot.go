@@ -1,0 +1,159 @@
+package lists
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hearth-dns/hearth/internal/domainindex"
+)
+
+// A compiled index is saved beside the list cache so that a restart with
+// the same lists loads it in a fraction of a second instead of parsing
+// every list again. It is keyed by a fingerprint of the inputs: each list's
+// id, tag, format and options, and the size and modification time of the
+// copy compiled (the content, for embedded lists). Any change, or a file
+// that fails its checksum, means a full compile.
+const (
+	snapshotIndex = "index.bin"
+	snapshotMeta  = "index.json"
+)
+
+// snapshotMetaFile is the JSON beside the index file.
+type snapshotMetaFile struct {
+	Fingerprint string
+	Lists       []Status
+	IPs         []IPRule
+	Rules       int
+}
+
+// fingerprint describes the current inputs of the manager; "" when some
+// input cannot be described (then no snapshot is used).
+func (m *Manager) fingerprint() string {
+	h := sha256.New()
+	for _, e := range m.entries {
+		fmt.Fprintf(h, "%q %q %q %v|", e.Source.ID, e.Tag, e.Source.Format, e.Source.PlainSubtree)
+		switch {
+		case e.FS != nil:
+			b, err := fs.ReadFile(e.FS, e.Source.File)
+			if err != nil {
+				fmt.Fprintf(h, "missing|")
+				continue
+			}
+			h.Write(b)
+		default:
+			path := e.Source.File
+			if path == "" {
+				var ok bool
+				if path, ok = m.fetcher.Cached(e.Source); !ok {
+					fmt.Fprintf(h, "missing|")
+					continue
+				}
+			}
+			fi, err := os.Stat(path)
+			if err != nil {
+				fmt.Fprintf(h, "missing|")
+				continue
+			}
+			fmt.Fprintf(h, "%q %d %d|", path, fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// CompileCached is Compile with a saved snapshot in dir: when dir holds a
+// compiled index of exactly the current inputs it is loaded, else the
+// lists are compiled and the result saved for next time. A snapshot that
+// cannot be read or written is not an error: the lists are compiled.
+func (m *Manager) CompileCached(dir string) (*Compiled, error) {
+	fp := m.fingerprint()
+	if c, err := m.loadSnapshot(dir, fp); err == nil {
+		return c, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		m.log.Warn("compiled lists snapshot not used", "dir", dir, "err", err)
+	}
+	c, err := m.Compile()
+	if err != nil {
+		return nil, err
+	}
+	if err := m.saveSnapshot(dir, fp, c); err != nil {
+		m.log.Warn("saving compiled lists snapshot", "dir", dir, "err", err)
+	}
+	return c, nil
+}
+
+func (m *Manager) loadSnapshot(dir, fp string) (*Compiled, error) {
+	start := time.Now()
+	b, err := os.ReadFile(filepath.Join(dir, snapshotMeta))
+	if err != nil {
+		return nil, err
+	}
+	var meta snapshotMetaFile
+	if err := json.Unmarshal(b, &meta); err != nil {
+		return nil, fmt.Errorf("read %s: %w", snapshotMeta, err)
+	}
+	if meta.Fingerprint != fp || len(meta.Lists) != len(m.entries) {
+		return nil, fs.ErrNotExist // lists changed: compile afresh
+	}
+	f, err := os.Open(filepath.Join(dir, snapshotIndex))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	ix, err := domainindex.Read(bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", snapshotIndex, err)
+	}
+	m.mu.Lock()
+	for i := range meta.Lists {
+		// Download state is this process's, not the snapshot's.
+		meta.Lists[i].Err, meta.Lists[i].FetchedAt = m.errs[meta.Lists[i].ID], m.fetched[meta.Lists[i].ID]
+	}
+	m.mu.Unlock()
+	return &Compiled{Index: ix, Lists: meta.Lists, IPs: meta.IPs, Rules: meta.Rules, Took: time.Since(start), FromSnapshot: true}, nil
+}
+
+func (m *Manager) saveSnapshot(dir, fp string, c *Compiled) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	write := func(name string, fill func(io.Writer) error) error {
+		tmp, err := os.CreateTemp(dir, name+".tmp*")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp.Name())
+		w := bufio.NewWriterSize(tmp, 1<<20)
+		if err := fill(w); err != nil {
+			tmp.Close()
+			return err
+		}
+		if err := w.Flush(); err != nil {
+			tmp.Close()
+			return err
+		}
+		if err := tmp.Close(); err != nil {
+			return err
+		}
+		return os.Rename(tmp.Name(), filepath.Join(dir, name))
+	}
+	// Meta out, index in, meta in: a meta file never describes an index
+	// other than the one beside it, whatever step a crash interrupts.
+	if err := os.Remove(filepath.Join(dir, snapshotMeta)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := write(snapshotIndex, func(w io.Writer) error { _, err := c.Index.WriteTo(w); return err }); err != nil {
+		return err
+	}
+	return write(snapshotMeta, func(w io.Writer) error {
+		return json.NewEncoder(w).Encode(snapshotMetaFile{Fingerprint: fp, Lists: c.Lists, IPs: c.IPs, Rules: c.Rules})
+	})
+}
