@@ -100,7 +100,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 		// Build the components too, so that errors only they can see
 		// (an unparsable upstream, a bad local record) are caught here.
 		var a *app.App
-		if a, err = app.New(cfg, nil); err == nil {
+		if a, err = app.New(cfg, nil, app.ReadOnly()); err == nil {
 			a.Shutdown(context.Background())
 		}
 	}

@@ -40,6 +40,8 @@ type App struct {
 	now func() time.Time
 	// cat is the embedded catalog, loaded once.
 	cat *catalog.Catalog
+	// readOnly builds without writing to the data directory (check).
+	readOnly bool
 
 	mu    sync.Mutex // serialises Start, Reload and Shutdown
 	cfg   *config.Config
@@ -90,6 +92,10 @@ type Option func(*App)
 // WithUpstreamTLS sets the base TLS config of encrypted upstreams, for
 // private certificate authorities.
 func WithUpstreamTLS(c *tls.Config) Option { return func(a *App) { a.upstreamTLS = c } }
+
+// ReadOnly builds the app without writing anything to the data directory,
+// for validating a config.
+func ReadOnly() Option { return func(a *App) { a.readOnly = true } }
 
 // WithClock sets the clock the cache reads, for tests.
 func WithClock(now func() time.Time) Option { return func(a *App) { a.now = now } }

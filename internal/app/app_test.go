@@ -508,7 +508,7 @@ func TestReloadKeepsOldConfigOnError(t *testing.T) {
 	if got := firstA(t, exchange(t, c, query("router.lan", dns.TypeA), e.udp)); got != "192.168.1.1" {
 		t.Fatalf("router.lan = %s", got)
 	}
-	bad, err := config.Parse("bad.yaml", []byte(fmt.Sprintf("upstream: {servers: [%q]}\nlocal: {records: [\"router.lan A 999.1.1.1\"]}\n", e.up.Addr)))
+	bad, err := config.Parse("bad.yaml", []byte(fmt.Sprintf("upstream: {servers: [%q]}\nlocal: {records: [\"router.lan A 999.1.1.1\"]}\ndata_dir: %q\n", e.up.Addr, t.TempDir())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -519,7 +519,7 @@ func TestReloadKeepsOldConfigOnError(t *testing.T) {
 	if got := firstA(t, exchange(t, c, query("router.lan", dns.TypeA), e.udp)); got != "192.168.1.1" {
 		t.Errorf("after a failed reload router.lan = %s, want the old record", got)
 	}
-	good, err := config.Parse("good.yaml", []byte(fmt.Sprintf("upstream: {servers: [%q]}\nlocal: {records: [\"router.lan A 192.168.1.254\"]}\n", e.up.Addr)))
+	good, err := config.Parse("good.yaml", []byte(fmt.Sprintf("upstream: {servers: [%q]}\nlocal: {records: [\"router.lan A 192.168.1.254\"]}\ndata_dir: %q\n", e.up.Addr, t.TempDir())))
 	if err != nil {
 		t.Fatal(err)
 	}

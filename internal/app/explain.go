@@ -50,7 +50,7 @@ func Explain(cfg *config.Config, q ExplainQuery, log *slog.Logger) (*Explanation
 	if err != nil {
 		return nil, err
 	}
-	a := &App{log: log, cat: cat, now: func() time.Time { return q.At }}
+	a := &App{log: log, cat: cat, now: func() time.Time { return q.At }, readOnly: true}
 	b := &built{}
 	if err := a.buildPolicy(cfg, b); err != nil {
 		return nil, err

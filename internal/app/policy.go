@@ -310,7 +310,7 @@ func (a *App) buildPolicy(cfg *config.Config, b *built) error {
 	if err != nil {
 		return cfg.Errorf("sources", "%v", err)
 	}
-	compiled, err := mgr.CompileCached(filepath.Join(cfg.DataDir, "index"))
+	compiled, err := mgr.CompileCached(filepath.Join(cfg.DataDir, "index"), !a.readOnly)
 	if err != nil {
 		return err
 	}
@@ -347,7 +347,7 @@ func (a *App) logCompiled(c *lists.Compiled) {
 func (a *App) refreshLists(ctx context.Context, b *built, every time.Duration) {
 	for {
 		if b.lists.Refresh(ctx) && ctx.Err() == nil {
-			c, err := b.lists.CompileCached(filepath.Join(b.dataDir, "index"))
+			c, err := b.lists.CompileCached(filepath.Join(b.dataDir, "index"), true)
 			if err == nil {
 				var s *policy.Snapshot
 				if s, err = b.plan.snapshot(c); err == nil {

@@ -148,15 +148,13 @@ type Fetcher struct {
 	log    *slog.Logger
 }
 
-// New returns a Fetcher caching copies in dir (created if missing). A nil
+// New returns a Fetcher caching copies in dir (created at the first
+// download, so that a Fetcher that only reads touches nothing). A nil
 // client means a plain http.Client (per-request timeouts come from the
 // source); a nil logger discards logs.
 func New(dir string, client *http.Client, logger *slog.Logger) (*Fetcher, error) {
 	if dir == "" {
 		return nil, errors.New("list cache: empty directory")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("list cache: %w", err)
 	}
 	if client == nil {
 		client = &http.Client{}
@@ -321,6 +319,9 @@ func gzipReader(r io.Reader) (io.Reader, error) {
 // install copies body to a temporary file in the cache directory and
 // renames it over the cached copy once body has ended cleanly within limit.
 func (f *Fetcher) install(id string, body io.Reader, limit int64) (int64, string, error) {
+	if err := os.MkdirAll(f.dir, 0o755); err != nil {
+		return 0, "", fmt.Errorf("list cache: %w", err)
+	}
 	tmp, err := os.CreateTemp(f.dir, id+".*.tmp")
 	if err != nil {
 		return 0, "", fmt.Errorf("list cache: %w", err)

@@ -112,11 +112,11 @@ func TestCompileCached(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap := filepath.Join(dir, "index")
-	first, err := m.CompileCached(snap)
+	first, err := m.CompileCached(snap, true)
 	if err != nil || first.FromSnapshot {
 		t.Fatalf("first compile: %+v, %v", first, err)
 	}
-	second, err := m.CompileCached(snap)
+	second, err := m.CompileCached(snap, true)
 	if err != nil || !second.FromSnapshot {
 		t.Fatalf("second compile did not use the snapshot: %+v, %v", second, err)
 	}
@@ -128,7 +128,7 @@ func TestCompileCached(t *testing.T) {
 	if err := os.WriteFile(file, []byte("bet.example\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	third, err := m.CompileCached(snap)
+	third, err := m.CompileCached(snap, true)
 	if err != nil || third.FromSnapshot {
 		t.Fatalf("changed list served from the snapshot: %+v, %v", third, err)
 	}
@@ -140,7 +140,7 @@ func TestCompileCached(t *testing.T) {
 	b, _ := os.ReadFile(idx)
 	b[len(b)/2] ^= 0xff
 	os.WriteFile(idx, b, 0o644)
-	fourth, err := m.CompileCached(snap)
+	fourth, err := m.CompileCached(snap, true)
 	if err != nil || fourth.FromSnapshot {
 		t.Fatalf("corrupt snapshot used: %+v, %v", fourth, err)
 	}

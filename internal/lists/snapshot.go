@@ -71,9 +71,10 @@ func (m *Manager) fingerprint() string {
 
 // CompileCached is Compile with a saved snapshot in dir: when dir holds a
 // compiled index of exactly the current inputs it is loaded, else the
-// lists are compiled and the result saved for next time. A snapshot that
-// cannot be read or written is not an error: the lists are compiled.
-func (m *Manager) CompileCached(dir string) (*Compiled, error) {
+// lists are compiled and, when save is true, the result saved for next
+// time. A snapshot that cannot be read or written is not an error: the
+// lists are compiled.
+func (m *Manager) CompileCached(dir string, save bool) (*Compiled, error) {
 	fp := m.fingerprint()
 	if c, err := m.loadSnapshot(dir, fp); err == nil {
 		return c, nil
@@ -83,6 +84,9 @@ func (m *Manager) CompileCached(dir string) (*Compiled, error) {
 	c, err := m.Compile()
 	if err != nil {
 		return nil, err
+	}
+	if !save {
+		return c, nil
 	}
 	if err := m.saveSnapshot(dir, fp, c); err != nil {
 		m.log.Warn("saving compiled lists snapshot", "dir", dir, "err", err)
