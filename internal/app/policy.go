@@ -213,7 +213,13 @@ func (p *policyPlan) profileSpec(cfg *config.Config, name string, prof config.Pr
 		}
 	}
 	if prof.SafeSearch != nil {
-		spec.SafeSearch = *prof.SafeSearch
+		spec.SafeSearch = prof.SafeSearch.On
+		for i, e := range prof.SafeSearch.Engines {
+			if !p.hasEngine(e) {
+				return spec, cfg.Errorf(fmt.Sprintf("%s.safe_search[%d]", path, i), "%q is not a search engine of the safe-search table", e)
+			}
+		}
+		spec.SafeSearchEngines = prof.SafeSearch.Engines
 	}
 	if prof.BypassProtection != nil {
 		spec.BypassProtection = *prof.BypassProtection
@@ -235,6 +241,17 @@ func (p *policyPlan) profileSpec(cfg *config.Config, name string, prof config.Pr
 		}
 	}
 	return spec, nil
+}
+
+// hasEngine reports whether the safe-search table knows engine (YouTube
+// is set with the youtube field instead).
+func (p *policyPlan) hasEngine(engine string) bool {
+	for _, r := range p.cat.SafeSearch {
+		if r.Engine == engine && engine != "youtube" {
+			return true
+		}
+	}
+	return false
 }
 
 // tagWithServices returns the tag id and, for a category, its services.

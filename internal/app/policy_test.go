@@ -195,6 +195,7 @@ func TestPolicyConfigErrors(t *testing.T) {
 	tests := []struct{ extra, want string }{
 		{"profiles:\n  kid: {preset: toddler}\n", "test.yaml:6: profiles.kid.preset: no preset \"toddler\""},
 		{"profiles:\n  kid: {block: [gamblin]}\n", "test.yaml:6: profiles.kid.block[0]: \"gamblin\" is not a category or service"},
+		{"profiles:\n  kid: {safe_search: [google, altavista]}\n", "test.yaml:6: profiles.kid.safe_search[1]: \"altavista\" is not a search engine"},
 		{"default_profile: nobody\n", "test.yaml:5: default_profile: no profile or preset named \"nobody\""},
 		{"sources:\n  - {tag: casinos, file: /x, format: domains}\n", "test.yaml:6: sources[0].tag:"},
 	}

@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+
+	"go.yaml.in/yaml/v3"
 	"net"
 	"net/netip"
 	"slices"
@@ -24,14 +26,32 @@ type Profile struct {
 	Allow []string `yaml:"allow"`
 	// Deny lists domains always blocked, same syntax as Allow.
 	Deny []string `yaml:"deny"`
-	// SafeSearch forces safe search on the search engines; nil keeps the
-	// preset's choice.
-	SafeSearch *bool `yaml:"safe_search"`
+	// SafeSearch forces safe search: true or false for every engine, or
+	// a list of engines (google, bing, duckduckgo, ecosia, yandex,
+	// pixabay); nil keeps the preset's choice. YouTube has its own field.
+	SafeSearch *SafeSearch `yaml:"safe_search"`
 	// YouTube is the YouTube restriction: strict, moderate or off.
 	YouTube string `yaml:"youtube"`
 	// BypassProtection blocks encrypted-DNS, VPN and proxy services, the
 	// Firefox canary and iCloud Private Relay; nil keeps the preset's.
 	BypassProtection *bool `yaml:"bypass_protection"`
+}
+
+// SafeSearch is a profile's safe_search: a bool, or a list of engines.
+type SafeSearch struct {
+	// On is true when safe search is forced on some engine.
+	On bool
+	// Engines, when not empty, are the only engines it is forced on.
+	Engines []string
+}
+
+// UnmarshalYAML accepts true, false or a list of engine names.
+func (s *SafeSearch) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.SequenceNode {
+		s.On = true
+		return n.Decode(&s.Engines)
+	}
+	return n.Decode(&s.On)
 }
 
 // Device is a named device and how to recognise it. At least one

@@ -39,6 +39,25 @@ func TestPolicyExample(t *testing.T) {
 	}
 }
 
+func TestSafeSearchForms(t *testing.T) {
+	c, err := Parse("x.yaml", []byte("profiles:\n  a: {safe_search: true}\n  b: {safe_search: [google, bing]}\n  c: {safe_search: false}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := c.Profiles["a"].SafeSearch; p == nil || !p.On || len(p.Engines) != 0 {
+		t.Errorf("a = %+v", p)
+	}
+	if p := c.Profiles["b"].SafeSearch; p == nil || !p.On || len(p.Engines) != 2 || p.Engines[1] != "bing" {
+		t.Errorf("b = %+v", p)
+	}
+	if p := c.Profiles["c"].SafeSearch; p == nil || p.On {
+		t.Errorf("c = %+v", p)
+	}
+	if _, err := Parse("x.yaml", []byte("profiles:\n  a: {safe_search: maybe}\n")); err == nil || !strings.Contains(err.Error(), "x.yaml:2") {
+		t.Errorf("bad safe_search: %v", err)
+	}
+}
+
 func TestPolicyErrors(t *testing.T) {
 	tests := []struct {
 		doc  string

@@ -147,8 +147,10 @@ type ProfileSpec struct {
 	Block TagSet
 	Allow []Override
 	Deny  []Override
-	// SafeSearch forces safe search on the engines other than YouTube.
-	SafeSearch bool
+	// SafeSearch forces safe search on the engines other than YouTube:
+	// on all of them, or only on SafeSearchEngines when that is not empty.
+	SafeSearch        bool
+	SafeSearchEngines []string
 	// YouTube restricts YouTube.
 	YouTube YouTubeMode
 	// BypassProtection blocks the bypass tags and answers the canary,
@@ -228,6 +230,8 @@ type profile struct {
 	ProfileSpec
 	allow map[string]overrideKind
 	deny  map[string]overrideKind
+	// safeEngines limits safe search to some engines; nil means all.
+	safeEngines map[string]bool
 }
 
 type overrideKind uint8
@@ -279,6 +283,12 @@ func NewSnapshot(c Config) (*Snapshot, error) {
 			return nil, fmt.Errorf("policy: profile %q defined twice", p.Name)
 		}
 		cp := profile{ProfileSpec: p, allow: overrides(p.Allow), deny: overrides(p.Deny)}
+		if len(p.SafeSearchEngines) > 0 {
+			cp.safeEngines = map[string]bool{}
+			for _, e := range p.SafeSearchEngines {
+				cp.safeEngines[e] = true
+			}
+		}
 		if p.BypassProtection {
 			cp.Block = cp.Block.Or(c.Bypass)
 		}
@@ -439,6 +449,9 @@ func (s *Snapshot) Decide(profileIdx int, now time.Time, name []byte, qtype uint
 				rule = e.rule[p.YouTube]
 			} else if p.SafeSearch {
 				rule = e.rule[0]
+				if rule > 0 && p.safeEngines != nil && !p.safeEngines[s.rewrites[rule-1].Engine] {
+					rule = 0
+				}
 			}
 			if rule > 0 {
 				d.Action, d.Reason, d.RuleStart, d.Rewrite = Rewrite, ReasonSafeSearch, 0, int(rule-1)

@@ -62,11 +62,13 @@ func testSnapshot(t testing.TB) *Snapshot {
 			{Name: "teen", Block: TagSet{}.With(tagMalware).With(tagGambling), YouTube: YouTubeModerate,
 				Allow: []Override{{Name: "evil.example", Subtree: true, Strong: true}}},
 			{Name: "adult", Block: TagSet{}.With(tagMalware).With(tagPhishing)},
+			{Name: "bing-only", SafeSearch: true, SafeSearchEngines: []string{"bing"}},
 			{Name: "open"},
 		},
 		DefaultProfile: "kid",
 		SafeSearch: []SafeSearchRule{
 			{Engine: "google", Names: []string{"www.google.com", "www.google.fr"}, Target: "forcesafesearch.google.com"},
+			{Engine: "bing", Names: []string{"www.bing.com"}, Target: "strict.bing.com"},
 			{Engine: "youtube", YouTube: YouTubeModerate, Names: []string{"www.youtube.com"}, Target: "restrictmoderate.youtube.com"},
 			{Engine: "youtube", YouTube: YouTubeStrict, Names: []string{"www.youtube.com"}, Target: "restrict.youtube.com"},
 		},
@@ -126,6 +128,9 @@ func TestDecide(t *testing.T) {
 		{"teen", "www.youtube.com", Rewrite, ReasonSafeSearch, "target=restrictmoderate.youtube.com"},
 		{"teen", "www.google.com", Allow, ReasonNone, "allowed"},
 		{"adult", "www.youtube.com", Allow, ReasonNone, "allowed"},
+		{"bing-only", "www.bing.com", Rewrite, ReasonSafeSearch, "target=strict.bing.com"},
+		{"bing-only", "www.google.com", Allow, ReasonNone, "allowed"},
+		{"kid", "www.bing.com", Rewrite, ReasonSafeSearch, "safe-search=bing"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.profile+"/"+tc.name, func(t *testing.T) {
