@@ -3,6 +3,7 @@
 //	hearth [serve] [--config FILE] [--log-level LEVEL]
 //	hearth check --config FILE
 //	hearth explain --config FILE (--device NAME | --client IP) [--at TIME] NAME [TYPE]
+//	hearth lists [--config FILE]
 //	hearth version
 package main
 
@@ -20,6 +21,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/miekg/dns"
@@ -36,6 +38,7 @@ const usage = `usage:
   hearth [serve] [--config FILE] [--log-level debug|info|warn|error]
   hearth check --config FILE
   hearth explain [--config FILE] (--device NAME | --client IP) [--at TIME] NAME [TYPE]
+  hearth lists [--config FILE]
   hearth version
 `
 
@@ -52,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return check(args, stdout, stderr)
 	case "explain":
 		return explain(args, stdout, stderr)
+	case "lists":
+		return listsCmd(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "hearth", version())
 		return 0
@@ -250,4 +255,42 @@ func parseAt(s string, now time.Time) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%q is neither RFC 3339 nor HH:MM", s)
 	}
 	return time.Date(now.Year(), now.Month(), now.Day(), hm.Hour(), hm.Minute(), 0, 0, now.Location()), nil
+}
+
+// listsCmd prints every list of the config as the server would load it
+// now, from disk: rules, bad lines with examples, and errors.
+func listsCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("lists", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (default: the embedded default config)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	c, err := app.ListsStatus(cfg, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "LIST\tTAG\tLOADED\tRULES\tEXCEPTIONS\tIPS\tBAD\tUNSUPPORTED\tSTATUS")
+	for _, l := range c.Lists {
+		status := "ok"
+		if l.Err != "" {
+			status = l.Err
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%d\t%d\t%d\t%d\t%d\t%s\n", l.ID, l.Tag, l.Loaded, l.Stats.Rules, l.Stats.Exceptions, l.Stats.IPs, l.Stats.Bad, l.Stats.Unsupported, status)
+	}
+	tw.Flush()
+	for _, l := range c.Lists {
+		for _, b := range l.Stats.BadExamples {
+			fmt.Fprintf(stdout, "%s:%d: %s: %q\n", l.ID, b.Line, b.Reason, b.Text)
+		}
+	}
+	fmt.Fprintf(stdout, "%d names in the index (%d bytes)\n", c.Index.Len(), c.Index.Bytes())
+	return 0
 }

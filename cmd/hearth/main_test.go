@@ -259,3 +259,23 @@ data_dir: %q
 		}
 	}
 }
+
+func TestListsCommand(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "gambling.txt")
+	os.WriteFile(list, []byte("# ours\nbet365.com\nnot a domain\n||x.com^$third-party\ncasino.example\n"), 0o644)
+	cfg := filepath.Join(dir, "hearth.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("sources:\n  - {id: extra, tag: gambling, file: %q, format: domains}\n  - {id: gone, tag: gambling, file: %q, format: hosts}\ndata_dir: %q\n", list, filepath.Join(dir, "missing.txt"), filepath.Join(dir, "data"))), 0o644)
+	var out, errb bytes.Buffer
+	if code := run([]string{"lists", "--config", cfg}, &out, &errb); code != 0 {
+		t.Fatalf("code %d: %s", code, errb.String())
+	}
+	for _, want := range []string{"service-youtube", "extra                 gambling      true", "gone", "no such file", `extra:3:`, "names in the index"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); err == nil {
+		t.Error("hearth lists wrote to the data directory")
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hearth-dns/hearth/internal/catalog"
 	"github.com/hearth-dns/hearth/internal/config"
+	"github.com/hearth-dns/hearth/internal/lists"
 	"github.com/hearth-dns/hearth/internal/pipeline"
 	"github.com/hearth-dns/hearth/internal/policy"
 )
@@ -127,4 +128,23 @@ func (e *Explanation) Print(w io.Writer, q ExplainQuery) {
 	}[e.Decision.Reason]
 	fmt.Fprintf(w, "why:      %s\n", why)
 	fmt.Fprintf(w, "reason:   %s\n", e.Text)
+}
+
+// ListsStatus compiles cfg's lists as the server would at start, from
+// what is on disk (no download, nothing written), and returns what each
+// list holds: counts, bad lines and errors.
+func ListsStatus(cfg *config.Config, log *slog.Logger) (*lists.Compiled, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cat, err := catalog.Default()
+	if err != nil {
+		return nil, err
+	}
+	a := &App{log: log, cat: cat, now: time.Now, readOnly: true}
+	b := &built{}
+	if err := a.buildPolicy(cfg, b); err != nil {
+		return nil, err
+	}
+	return b.compiled, nil
 }
