@@ -164,6 +164,11 @@ func (c *plainClient) exchangeUDP(ctx context.Context, q *query) (_ *dns.Msg, er
 		return nil, ioError(ctx, "dialing udp", err)
 	}
 	conn := sock.conn
+	if _, ok := ctx.Deadline(); !ok {
+		// Clear a deadline left by the socket's previous query, before
+		// the watcher below may set one for this query's cancellation.
+		_ = conn.SetDeadline(time.Time{})
+	}
 	stop := watch(ctx, conn)
 	defer func() {
 		// Reuse only a socket that worked and whose context watcher never
@@ -171,8 +176,8 @@ func (c *plainClient) exchangeUDP(ctx context.Context, q *query) (_ *dns.Msg, er
 		stopped := stop()
 		c.putSock(sock, err == nil && stopped)
 	}()
-	if _, ok := ctx.Deadline(); !ok {
-		_ = conn.SetDeadline(time.Time{}) // clear a deadline from earlier use
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 
 	bp := c.bufs.get()
