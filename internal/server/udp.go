@@ -70,6 +70,9 @@ type udpSocket struct {
 	pool   *sync.Pool
 	work   chan *udpPacket
 	writes chan *udpPacket
+	// stop ends the writer. The writes channel is never closed: after a
+	// Shutdown that gave up waiting, a late worker must not panic on it.
+	stop chan struct{}
 }
 
 // udpWriteBatch is the most answers one sendmmsg call sends.
@@ -83,15 +86,18 @@ func (u *udpSocket) write() {
 	msgs := make([]ipv4.Message, udpWriteBatch)
 	bufs := make([][1][]byte, udpWriteBatch)
 	batch := make([]*udpPacket, 0, udpWriteBatch)
-	for p := range u.writes {
+	for {
+		var p *udpPacket
+		select {
+		case p = <-u.writes:
+		case <-u.stop:
+			return
+		}
 		batch = append(batch[:0], p)
 	fill:
 		for len(batch) < udpWriteBatch {
 			select {
-			case q, ok := <-u.writes:
-				if !ok {
-					break fill
-				}
+			case q := <-u.writes:
 				batch = append(batch, q)
 			default:
 				break fill
@@ -155,13 +161,14 @@ func (s *Server) bindDNS(addr string) ([]*net.UDPConn, net.Listener, error) {
 func (s *Server) serveDNS(conns []*net.UDPConn, ln net.Listener) {
 	pool := &sync.Pool{New: func() any { return new(udpPacket) }}
 	for _, c := range conns {
-		u := &udpSocket{s: s, conn: c, pool: pool, work: make(chan *udpPacket, udpQueue), writes: make(chan *udpPacket, udpQueue)}
+		u := &udpSocket{s: s, conn: c, pool: pool, work: make(chan *udpPacket, udpQueue), writes: make(chan *udpPacket, udpQueue), stop: make(chan struct{})}
 		s.wg.Add(1)
 		go u.read()
 		go u.write()
 		s.onClose(func() error { return u.conn.SetReadDeadline(time.Now()) }, func() error {
-			// Every query and queued write is done (Shutdown waited).
-			close(u.writes)
+			// Every query and queued write is done, unless Shutdown gave
+			// up waiting; then late answers are dropped.
+			close(u.stop)
 			return u.conn.Close()
 		})
 	}
