@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+	_ "time/tzdata" // profiles' time zones work on machines without zoneinfo
 
 	"github.com/miekg/dns"
 

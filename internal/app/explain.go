@@ -125,6 +125,8 @@ func (e *Explanation) Print(w io.Writer, q ExplainQuery) {
 		policy.ReasonCanary:       "the Firefox DoH canary: NXDOMAIN keeps Firefox on this resolver",
 		policy.ReasonPrivateRelay: "iCloud Private Relay: NXDOMAIN makes Apple devices use this resolver",
 		policy.ReasonDDR:          "DDR discovery: NODATA keeps clients from upgrading to another resolver",
+		policy.ReasonPaused:       "a pause window of the profile's schedule is active: only the allow list is answered",
+		policy.ReasonSchedule:     fmt.Sprintf("%s %q is blocked by the profile's schedule at this time", e.TagKind, e.Tag),
 	}[e.Decision.Reason]
 	fmt.Fprintf(w, "why:      %s\n", why)
 	fmt.Fprintf(w, "reason:   %s\n", e.Text)

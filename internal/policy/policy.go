@@ -64,9 +64,14 @@ const (
 	ReasonPrivateRelay
 	// ReasonDDR: a Discovery of Designated Resolvers query.
 	ReasonDDR
+	// ReasonPaused: a pause window (bedtime) is active.
+	ReasonPaused
+	// ReasonSchedule: the tag is blocked only by a schedule window
+	// (homework time, or outside recreation time).
+	ReasonSchedule
 )
 
-var reasonNames = [...]string{"none", "allow-rule", "deny-rule", "tag", "protected", "safe-search", "canary", "private-relay", "ddr"}
+var reasonNames = [...]string{"none", "allow-rule", "deny-rule", "tag", "protected", "safe-search", "canary", "private-relay", "ddr", "paused", "schedule"}
 
 // String returns a short, bounded label for logs and metrics.
 func (r Reason) String() string { return reasonNames[r] }
@@ -113,6 +118,9 @@ type Decision struct {
 	RuleStart int
 	// Rewrite is the index of the safe-search target, for Rewrite.
 	Rewrite int
+	// Window is 1 + the index of the profile's schedule window that
+	// decided (ReasonPaused, ReasonSchedule); 0 when none did.
+	Window int
 }
 
 // TagInfo describes one tag of a snapshot.
@@ -156,6 +164,10 @@ type ProfileSpec struct {
 	// BypassProtection blocks the bypass tags and answers the canary,
 	// Private Relay and DDR names.
 	BypassProtection bool
+	// Location is the time zone of the schedule windows; nil means UTC.
+	Location *time.Location
+	// Windows are the weekly schedule windows.
+	Windows []Window
 }
 
 // SafeSearchRule rewrites an engine's host names to its safe host.
@@ -232,6 +244,11 @@ type profile struct {
 	deny  map[string]overrideKind
 	// safeEngines limits safe search to some engines; nil means all.
 	safeEngines map[string]bool
+	// loc is Location, never nil.
+	loc *time.Location
+	// allowOnly is the union of the AllowOnly windows' tags: blocked
+	// whenever none of those windows is active.
+	allowOnly TagSet
 }
 
 type overrideKind uint8
@@ -283,6 +300,18 @@ func NewSnapshot(c Config) (*Snapshot, error) {
 			return nil, fmt.Errorf("policy: profile %q defined twice", p.Name)
 		}
 		cp := profile{ProfileSpec: p, allow: overrides(p.Allow), deny: overrides(p.Deny)}
+		cp.loc = p.Location
+		if cp.loc == nil {
+			cp.loc = time.UTC
+		}
+		for _, w := range p.Windows {
+			if err := w.validate(); err != nil {
+				return nil, fmt.Errorf("policy: profile %q: %w", p.Name, err)
+			}
+			if w.Kind == AllowOnly {
+				cp.allowOnly = cp.allowOnly.Or(w.Tags)
+			}
+		}
 		if len(p.SafeSearchEngines) > 0 {
 			cp.safeEngines = map[string]bool{}
 			for _, e := range p.SafeSearchEngines {
@@ -428,6 +457,16 @@ func (s *Snapshot) Decide(profileIdx int, now time.Time, name []byte, qtype uint
 		d.Reason = ReasonAllowRule
 		return d
 	}
+	block := p.Block
+	if len(p.Windows) > 0 {
+		st := p.state(now)
+		if st.paused {
+			// Bedtime: everything but the allow list, checked above.
+			d.Action, d.Reason, d.Window = Block, ReasonPaused, st.window+1
+			return d
+		}
+		block = block.Or(st.block)
+	}
 	if start, _, ok := matchOverride(p.deny, name); ok {
 		d.Action, d.Reason, d.RuleStart = Block, ReasonDenyRule, start
 		return d
@@ -459,10 +498,27 @@ func (s *Snapshot) Decide(profileIdx int, now time.Time, name []byte, qtype uint
 			}
 		}
 	}
-	if td, blocked := s.decideTags(p, name, p.Block, d); blocked {
+	if td, blocked := s.decideTags(p, name, block, d); blocked {
+		if td.HasTag && !p.Block.Has(td.Tag) {
+			td.Reason, td.Window = ReasonSchedule, p.windowFor(td.Tag, now)
+		}
 		return td
 	}
 	return d
+}
+
+// windowFor returns 1 + the index of the window that blocks tag at now:
+// an active BlockExtra window with it, or an AllowOnly window with it
+// (inactive, or it would not be blocked); 0 if none.
+func (p *profile) windowFor(tag Tag, now time.Time) int {
+	local := now.In(p.loc)
+	for i := range p.Windows {
+		w := &p.Windows[i]
+		if w.Tags.Has(tag) && (w.Kind == AllowOnly || w.activeAt(local)) && w.Kind != Pause {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // HasIPRules reports whether any list names addresses, so callers can
@@ -615,7 +671,7 @@ func (s *Snapshot) AppendExplain(dst []byte, d Decision, name string) []byte {
 		dst = append(dst, "rewritten:"...)
 	}
 	switch d.Reason {
-	case ReasonTag, ReasonProtected:
+	case ReasonTag, ReasonProtected, ReasonSchedule:
 		if s.tags[d.Tag].Service {
 			dst = append(dst, " service="...)
 		} else {
@@ -649,10 +705,16 @@ func (s *Snapshot) AppendExplain(dst []byte, d Decision, name string) []byte {
 		dst = append(dst, " bypass=icloud-private-relay"...)
 	case ReasonDDR:
 		dst = append(dst, " bypass=ddr"...)
+	case ReasonPaused:
+		dst = append(dst, " paused"...)
 	case ReasonNone:
 		dst = append(dst, " no-rule"...)
 	}
-	if rule != "" {
+	if d.Window > 0 {
+		dst = append(dst, " schedule="...)
+		dst = append(dst, s.profiles[d.Profile].Windows[d.Window-1].Name...)
+	}
+	if rule != "" && d.Reason != ReasonPaused {
 		dst = append(dst, " rule="...)
 		dst = append(dst, rule...)
 	}
