@@ -227,6 +227,37 @@ func (p *policyPlan) profileSpec(cfg *config.Config, name string, prof config.Pr
 	if prof.YouTube != "" {
 		spec.YouTube, _ = policy.ParseYouTubeMode(prof.YouTube) // checked by config.Validate
 	}
+	if prof.TimeZone != "" {
+		loc, err := time.LoadLocation(prof.TimeZone)
+		if err != nil {
+			return spec, cfg.Errorf(path+".timezone", "%v", err)
+		}
+		spec.Location = loc
+	}
+	for i, sc := range prof.Schedules {
+		sp := fmt.Sprintf("%s.schedules[%d]", path, i)
+		w := policy.Window{Name: sc.Name, Kind: policy.BlockExtra}
+		if w.Name == "" {
+			w.Name = fmt.Sprintf("schedule-%d", i+1)
+		}
+		w.Days, _ = config.ParseDays(sc.Days) // checked by config.Validate
+		w.Start, _ = config.ParseClock(sc.From)
+		w.End, _ = config.ParseClock(sc.To)
+		tags := sc.Block
+		switch {
+		case sc.Pause:
+			w.Kind = policy.Pause
+		case len(sc.AllowOnly) > 0:
+			w.Kind, tags = policy.AllowOnly, sc.AllowOnly
+		}
+		for j, t := range tags {
+			if _, ok := p.tagIdx[t]; !ok {
+				return spec, cfg.Errorf(fmt.Sprintf("%s.%s[%d]", sp, map[bool]string{true: "allow_only", false: "block"}[w.Kind == policy.AllowOnly], j), "%q is not a category or service", t)
+			}
+			w.Tags = w.Tags.Or(p.tagWithServices(t))
+		}
+		spec.Windows = append(spec.Windows, w)
+	}
 	for _, o := range []struct {
 		field string
 		in    []string

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -205,5 +206,39 @@ func TestPolicyConfigErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want %q", tc.extra, err, tc.want)
 		}
+	}
+}
+
+// TestBedtime: the kid's answers are cached no longer than bedtime's
+// start, and at bedtime everything but the allow list is blocked, while
+// the parents' answers are not touched.
+func TestBedtime(t *testing.T) {
+	extra := policyConfig(t)
+	extra = strings.Replace(extra, "kid:   {preset: kid, allow: [khanacademy.org], deny: [example-game.com], youtube: strict}",
+		`kid:
+    preset: kid
+    allow: [khanacademy.org]
+    timezone: Europe/Paris
+    schedules:
+      - {name: bedtime, days: [daily], from: "13:02", to: "07:00", pause: true}`, 1)
+	e := start(t, extra, dnstest.Zone(t, policyRecords...)) // the clock starts at 12:00 UTC, 13:00 in Paris
+	q := query("www.example.org", dns.TypeA)
+	q.SetEdns0(1232, false)
+	r := exchange(t, clientFrom("127.0.0.2"), q, e.udp)
+	if len(r.Answer) != 1 || r.Answer[0].Header().Ttl != 120 {
+		t.Fatalf("kid's answer two minutes before bedtime: %v; want TTL 120", r.Answer)
+	}
+	e.clock.Advance(2 * time.Minute)
+	r = exchange(t, clientFrom("127.0.0.2"), q, e.udp)
+	if a, ok := r.Answer[0].(*dns.A); !ok || a.A.String() != "0.0.0.0" || !strings.Contains(edeText(r), "paused schedule=bedtime profile=kid") {
+		t.Errorf("kid at bedtime: %v, EDE %q", r.Answer, edeText(r))
+	}
+	r = exchange(t, clientFrom("127.0.0.2"), query("khanacademy.org", dns.TypeA), e.udp)
+	if a, ok := r.Answer[0].(*dns.A); !ok || a.A.String() != "192.0.2.52" {
+		t.Errorf("allow list at bedtime: %v", r.Answer)
+	}
+	r = exchange(t, clientFrom("127.0.0.3"), q, e.udp)
+	if a, ok := r.Answer[0].(*dns.A); !ok || a.A.String() != "192.0.2.54" || a.Hdr.Ttl != 180 {
+		t.Errorf("parents at the kid's bedtime: %v", r.Answer)
 	}
 }

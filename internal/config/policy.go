@@ -35,6 +35,63 @@ type Profile struct {
 	// BypassProtection blocks encrypted-DNS, VPN and proxy services, the
 	// Firefox canary and iCloud Private Relay; nil keeps the preset's.
 	BypassProtection *bool `yaml:"bypass_protection"`
+	// TimeZone is the IANA zone of the schedules (default UTC).
+	TimeZone string `yaml:"timezone"`
+	// Schedules are weekly windows: bedtime, homework, recreation time.
+	Schedules []Schedule `yaml:"schedules"`
+}
+
+// Schedule is one weekly window of a profile. Exactly one of Pause,
+// Block and AllowOnly says what it does.
+type Schedule struct {
+	Name string `yaml:"name"`
+	// Days are mon, tue, wed, thu, fri, sat, sun, or daily, weekdays,
+	// weekends: the days the window starts on.
+	Days []string `yaml:"days"`
+	// From and To are local times, "HH:MM"; a To at or before From ends
+	// the next day.
+	From string `yaml:"from"`
+	To   string `yaml:"to"`
+	// Pause blocks everything but the allow list (bedtime).
+	Pause bool `yaml:"pause"`
+	// Block blocks these tags too while the window lasts (homework).
+	Block []string `yaml:"block"`
+	// AllowOnly allows these tags only inside the window (recreation).
+	AllowOnly []string `yaml:"allow_only"`
+}
+
+// ParseDays returns the weekdays (index time.Weekday) a schedule names.
+func ParseDays(days []string) ([7]bool, error) {
+	var set [7]bool
+	names := map[string][]time.Weekday{
+		"sun": {time.Sunday}, "mon": {time.Monday}, "tue": {time.Tuesday}, "wed": {time.Wednesday},
+		"thu": {time.Thursday}, "fri": {time.Friday}, "sat": {time.Saturday},
+		"daily":    {0, 1, 2, 3, 4, 5, 6},
+		"weekdays": {1, 2, 3, 4, 5},
+		"weekends": {0, 6},
+	}
+	if len(days) == 0 {
+		return set, fmt.Errorf("no days (mon..sun, daily, weekdays or weekends)")
+	}
+	for _, d := range days {
+		wds, ok := names[strings.ToLower(d)]
+		if !ok {
+			return set, fmt.Errorf("%q is not a day (mon..sun, daily, weekdays or weekends)", d)
+		}
+		for _, wd := range wds {
+			set[wd] = true
+		}
+	}
+	return set, nil
+}
+
+// ParseClock returns the minutes after midnight of "HH:MM" (24:00 allowed).
+func ParseClock(s string) (int, error) {
+	var h, m int
+	if n, err := fmt.Sscanf(s, "%d:%d", &h, &m); err != nil || n != 2 || len(s) != 5 || h < 0 || m < 0 || m > 59 || h > 24 || (h == 24 && m != 0) {
+		return 0, fmt.Errorf("%q is not a time of day HH:MM", s)
+	}
+	return h*60 + m, nil
 }
 
 // SafeSearch is a profile's safe_search: a bool, or a list of engines.
@@ -121,6 +178,32 @@ func (c *Config) validatePolicy(bad func(path, format string, args ...any)) {
 		case "", "strict", "moderate", "off":
 		default:
 			bad(path+".youtube", "%q is not strict, moderate or off", p.YouTube)
+		}
+		if p.TimeZone != "" {
+			if _, err := time.LoadLocation(p.TimeZone); err != nil {
+				bad(path+".timezone", "%q is not an IANA time zone", p.TimeZone)
+			}
+		}
+		for i, sc := range p.Schedules {
+			sp := fmt.Sprintf("%s.schedules[%d]", path, i)
+			if _, err := ParseDays(sc.Days); err != nil {
+				bad(sp+".days", "%v", err)
+			}
+			if _, err := ParseClock(sc.From); err != nil {
+				bad(sp+".from", "%v", err)
+			}
+			if _, err := ParseClock(sc.To); err != nil {
+				bad(sp+".to", "%v", err)
+			}
+			kinds := 0
+			for _, set := range []bool{sc.Pause, len(sc.Block) > 0, len(sc.AllowOnly) > 0} {
+				if set {
+					kinds++
+				}
+			}
+			if kinds != 1 {
+				bad(sp, "needs exactly one of pause, block and allow_only")
+			}
 		}
 		for _, list := range []struct {
 			field string

@@ -74,6 +74,10 @@ func TestPolicyErrors(t *testing.T) {
 		{"blocking: {mode: address}\n", "x.yaml:1: blocking.address: required by mode address"},
 		{"blocking: {mode: sinkhole}\n", "x.yaml:1: blocking.mode:"},
 		{"access: {trusted_forwarders: [router]}\n", "x.yaml:1: access.trusted_forwarders[0]:"},
+		{"profiles:\n  kid:\n    schedules:\n      - {days: [funday], from: \"21:00\", to: \"07:00\", pause: true}\n", "x.yaml:4: profiles.kid.schedules[0].days: \"funday\" is not a day"},
+		{"profiles:\n  kid:\n    schedules:\n      - {days: [daily], from: \"9pm\", to: \"07:00\", pause: true}\n", "x.yaml:4: profiles.kid.schedules[0].from: \"9pm\" is not a time of day"},
+		{"profiles:\n  kid:\n    schedules:\n      - {days: [weekdays], from: \"16:00\", to: \"18:00\", pause: true, block: [games]}\n", "x.yaml:4: profiles.kid.schedules[0]: needs exactly one of pause, block and allow_only"},
+		{"profiles:\n  kid: {timezone: Mars/Olympus}\n", "x.yaml:2: profiles.kid.timezone: \"Mars/Olympus\" is not an IANA time zone"},
 	}
 	for _, tc := range tests {
 		_, err := Parse("x.yaml", []byte(tc.doc))

@@ -52,3 +52,36 @@ func TestAppendBlockedAllocatesNothing(t *testing.T) {
 		t.Errorf("AppendBlocked allocates %.0f times", n)
 	}
 }
+
+func TestClampTTLs(t *testing.T) {
+	m := new(dns.Msg).SetQuestion("a.example.", dns.TypeA)
+	for _, s := range []string{"a.example. 300 IN CNAME b.example.", "b.example. 20 IN A 192.0.2.1"} {
+		rr, _ := dns.NewRR(s)
+		m.Answer = append(m.Answer, rr)
+	}
+	soa, _ := dns.NewRR("example. 3600 IN SOA ns. h. 1 2 3 4 5")
+	m.Ns = []dns.RR{soa}
+	m.SetEdns0(1232, true)
+	wire, _ := m.Pack()
+	if !ClampTTLs(wire, 60) {
+		t.Fatal("ClampTTLs failed")
+	}
+	got := new(dns.Msg)
+	if err := got.Unpack(wire); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []uint32{60, 20} {
+		if ttl := got.Answer[i].Header().Ttl; ttl != want {
+			t.Errorf("answer %d TTL %d, want %d", i, ttl, want)
+		}
+	}
+	if got.Ns[0].Header().Ttl != 60 || !got.IsEdns0().Do() {
+		t.Errorf("authority TTL %d, DO %v", got.Ns[0].Header().Ttl, got.IsEdns0().Do())
+	}
+	if ClampTTLs(wire[:20], 1) {
+		t.Error("truncated message walked")
+	}
+	if n := testing.AllocsPerRun(100, func() { ClampTTLs(wire, 30) }); n != 0 {
+		t.Errorf("ClampTTLs allocates %.0f times", n)
+	}
+}

@@ -99,3 +99,40 @@ func WalkAnswers(msg []byte, fn func(rrtype uint16, rdata, rdlen int) bool) bool
 	}
 	return true
 }
+
+// ClampTTLs lowers every TTL in the packed message msg above limit to
+// limit, in place (OPT records excepted), and reports whether the message
+// could be walked. It does not allocate on well-formed messages.
+func ClampTTLs(msg []byte, limit uint32) bool {
+	if len(msg) < HeaderLen {
+		return false
+	}
+	qd := int(binary.BigEndian.Uint16(msg[4:]))
+	rrs := int(binary.BigEndian.Uint16(msg[6:])) + int(binary.BigEndian.Uint16(msg[8:])) + int(binary.BigEndian.Uint16(msg[10:]))
+	off := HeaderLen
+	var err error
+	for range qd {
+		if off, err = skipName(msg, off); err != nil {
+			return false
+		}
+		if off += 4; off > len(msg) {
+			return false
+		}
+	}
+	for range rrs {
+		if off, err = skipName(msg, off); err != nil {
+			return false
+		}
+		if off+10 > len(msg) {
+			return false
+		}
+		if binary.BigEndian.Uint16(msg[off:]) != typeOPT && binary.BigEndian.Uint32(msg[off+4:]) > limit {
+			binary.BigEndian.PutUint32(msg[off+4:], limit)
+		}
+		off += 10 + int(binary.BigEndian.Uint16(msg[off+8:]))
+		if off > len(msg) {
+			return false
+		}
+	}
+	return true
+}

@@ -234,6 +234,16 @@ func (c *checker) WriteMsg(m *dns.Msg) error {
 			}
 		}
 	}
+	if limit, ok := c.s.TTLLimit(c.prof, c.now); ok {
+		// No cached answer may outlive the profile's next schedule change.
+		for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
+			for _, rr := range sec {
+				if h := rr.Header(); h.Rrtype != dns.TypeOPT && h.Ttl > limit {
+					h.Ttl = limit
+				}
+			}
+		}
+	}
 	return c.w.WriteMsg(m)
 }
 
@@ -276,6 +286,10 @@ func (c *checker) WriteWire(b []byte) error {
 		if blocked {
 			return c.block(d, target, via)
 		}
+	}
+	if limit, ok := c.s.TTLLimit(c.prof, c.now); ok {
+		// No cached answer may outlive the profile's next schedule change.
+		dnsmsg.ClampTTLs(b, limit)
 	}
 	return c.w.WriteWire(b)
 }
