@@ -64,21 +64,12 @@ func ReadName(msg []byte, off int, buf []byte) (name []byte, next int, err error
 // message msg, with its type and the offset and length of its RDATA, until
 // fn returns false. It reports whether the message could be walked.
 func WalkAnswers(msg []byte, fn func(rrtype uint16, rdata, rdlen int) bool) bool {
-	if len(msg) < HeaderLen {
+	off, ok := skipQuestions(msg)
+	if !ok {
 		return false
 	}
-	qd := int(binary.BigEndian.Uint16(msg[4:]))
 	an := int(binary.BigEndian.Uint16(msg[6:]))
-	off := HeaderLen
 	var err error
-	for range qd {
-		if off, err = skipName(msg, off); err != nil {
-			return false
-		}
-		if off += 4; off > len(msg) {
-			return false
-		}
-	}
 	for range an {
 		if off, err = skipName(msg, off); err != nil {
 			return false
@@ -104,21 +95,12 @@ func WalkAnswers(msg []byte, fn func(rrtype uint16, rdata, rdlen int) bool) bool
 // limit, in place (OPT records excepted), and reports whether the message
 // could be walked. It does not allocate on well-formed messages.
 func ClampTTLs(msg []byte, limit uint32) bool {
-	if len(msg) < HeaderLen {
+	off, ok := skipQuestions(msg)
+	if !ok {
 		return false
 	}
-	qd := int(binary.BigEndian.Uint16(msg[4:]))
 	rrs := int(binary.BigEndian.Uint16(msg[6:])) + int(binary.BigEndian.Uint16(msg[8:])) + int(binary.BigEndian.Uint16(msg[10:]))
-	off := HeaderLen
 	var err error
-	for range qd {
-		if off, err = skipName(msg, off); err != nil {
-			return false
-		}
-		if off += 4; off > len(msg) {
-			return false
-		}
-	}
 	for range rrs {
 		if off, err = skipName(msg, off); err != nil {
 			return false
@@ -135,4 +117,23 @@ func ClampTTLs(msg []byte, limit uint32) bool {
 		}
 	}
 	return true
+}
+
+// skipQuestions returns the offset of the first record after the header
+// and question section of msg, or false when they run past its end.
+func skipQuestions(msg []byte) (int, bool) {
+	if len(msg) < HeaderLen {
+		return 0, false
+	}
+	off := HeaderLen
+	var err error
+	for range int(binary.BigEndian.Uint16(msg[4:])) {
+		if off, err = skipName(msg, off); err != nil {
+			return 0, false
+		}
+		if off += 4; off > len(msg) {
+			return 0, false
+		}
+	}
+	return off, true
 }
