@@ -252,20 +252,7 @@ func (p *parser) domainsLine(s []byte) {
 		p.unsupported()
 		return
 	}
-	if a, ok, isAddr := parseIPToken(s); isAddr {
-		if ok {
-			p.emitIP(a)
-		} else {
-			p.bad(line, reasonNumeric)
-		}
-		return
-	}
-	n, reason := p.normName(s)
-	if reason != "" {
-		p.bad(line, reason)
-		return
-	}
-	p.emitName(n, kind, false)
+	p.emitEntry(line, s, kind, false)
 }
 
 // adblockLine handles the DNS subset of adblock syntax.
@@ -332,17 +319,25 @@ func (p *parser) adblockLine(s []byte) {
 		p.unsupported() // a path, port or wildcard pattern
 		return
 	}
-	if a, ok, isAddr := parseIPToken(name); isAddr {
-		if ok && !exception {
-			p.emitIP(a)
-		} else if ok {
-			p.unsupported() // IP exceptions have no meaning here
-		} else {
+	p.emitEntry(line, name, kind, exception)
+}
+
+// emitEntry emits the entry s of line: an IP rule when s is an address,
+// else a name rule, counting what is malformed or has no meaning (an
+// address exception) instead.
+func (p *parser) emitEntry(line, s []byte, kind Kind, exception bool) {
+	if a, ok, isAddr := parseIPToken(s); isAddr {
+		switch {
+		case !ok:
 			p.bad(line, reasonNumeric)
+		case exception:
+			p.unsupported() // IP exceptions have no meaning here
+		default:
+			p.emitIP(a)
 		}
 		return
 	}
-	n, reason := p.normName(name)
+	n, reason := p.normName(s)
 	if reason != "" {
 		p.bad(line, reason)
 		return
