@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hearth-dns/hearth/internal/domainindex"
@@ -249,6 +250,9 @@ type profile struct {
 	// allowOnly is the union of the AllowOnly windows' tags: blocked
 	// whenever none of those windows is active.
 	allowOnly TagSet
+	// nextChange caches NextChange (a pointer, so profiles stay copyable
+	// while the snapshot is built).
+	nextChange *atomic.Pointer[cachedChange]
 }
 
 type overrideKind uint8
@@ -300,6 +304,7 @@ func NewSnapshot(c Config) (*Snapshot, error) {
 			return nil, fmt.Errorf("policy: profile %q defined twice", p.Name)
 		}
 		cp := profile{ProfileSpec: p, allow: overrides(p.Allow), deny: overrides(p.Deny)}
+		cp.nextChange = new(atomic.Pointer[cachedChange])
 		cp.loc = p.Location
 		if cp.loc == nil {
 			cp.loc = time.UTC

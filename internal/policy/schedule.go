@@ -106,6 +106,26 @@ func (s *Snapshot) NextChange(profileIdx int, now time.Time) time.Time {
 	if len(p.Windows) == 0 {
 		return time.Time{}
 	}
+	// Every allowed answer asks, and the walk below costs about a
+	// microsecond: keep the last result, which holds for any instant from
+	// the one it was computed at up to the change it found.
+	if c := p.nextChange.Load(); c != nil && !now.Before(c.from) && now.Before(c.next) {
+		return c.next
+	}
+	next := p.computeNextChange(now)
+	if !next.IsZero() {
+		p.nextChange.Store(&cachedChange{from: now, next: next})
+	}
+	return next
+}
+
+// cachedChange is a computed next change and the instant it was computed
+// at: no window starts or ends in between.
+type cachedChange struct{ from, next time.Time }
+
+// computeNextChange walks the windows around now for the first start or
+// end after it.
+func (p *profile) computeNextChange(now time.Time) time.Time {
 	local := now.In(p.loc)
 	y, m, d := local.Date()
 	var next time.Time

@@ -152,3 +152,12 @@ func TestWindowValidation(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkTTLLimit(b *testing.B) {
+	s, _ := scheduleSnapshot(b)
+	now := time.Date(2026, 11, 27, 15, 0, 0, 0, time.UTC)
+	b.ReportAllocs()
+	for b.Loop() {
+		s.TTLLimit(0, now)
+	}
+}
