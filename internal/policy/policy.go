@@ -70,9 +70,11 @@ const (
 	// ReasonSchedule: the tag is blocked only by a schedule window
 	// (homework time, or outside recreation time).
 	ReasonSchedule
+	// ReasonGrant: a grant of the device allowed the name.
+	ReasonGrant
 )
 
-var reasonNames = [...]string{"none", "allow-rule", "deny-rule", "tag", "protected", "safe-search", "canary", "private-relay", "ddr", "paused", "schedule"}
+var reasonNames = [...]string{"none", "allow-rule", "deny-rule", "tag", "protected", "safe-search", "canary", "private-relay", "ddr", "paused", "schedule", "grant"}
 
 // String returns a short, bounded label for logs and metrics.
 func (r Reason) String() string { return reasonNames[r] }
@@ -122,6 +124,9 @@ type Decision struct {
 	// Window is 1 + the index of the profile's schedule window that
 	// decided (ReasonPaused, ReasonSchedule); 0 when none did.
 	Window int
+	// Grant is 1 + the index of the profile's grant that decided
+	// (ReasonGrant, or ReasonPaused by a pause grant); 0 when none did.
+	Grant int
 }
 
 // TagInfo describes one tag of a snapshot.
@@ -169,6 +174,13 @@ type ProfileSpec struct {
 	Location *time.Location
 	// Windows are the weekly schedule windows.
 	Windows []Window
+	// Grants are the temporary changes of the one device this profile
+	// was made for (see Grant).
+	Grants []Grant
+	// Label is the name explanations give the profile; "" means Name. A
+	// device's own profile (with its grants) is labelled with the
+	// profile it was made from.
+	Label string
 }
 
 // SafeSearchRule rewrites an engine's host names to its safe host.
@@ -309,6 +321,14 @@ func NewSnapshot(c Config) (*Snapshot, error) {
 		if cp.loc == nil {
 			cp.loc = time.UTC
 		}
+		for i := range p.Grants {
+			if err := p.Grants[i].validate(); err != nil {
+				return nil, fmt.Errorf("policy: profile %q: %w", p.Name, err)
+			}
+		}
+		if cp.Label == "" {
+			cp.Label = p.Name
+		}
 		for _, w := range p.Windows {
 			if err := w.validate(); err != nil {
 				return nil, fmt.Errorf("policy: profile %q: %w", p.Name, err)
@@ -415,6 +435,10 @@ func (s *Snapshot) ProfileOrDefault(name string) int {
 // ProfileName returns the name of profile i.
 func (s *Snapshot) ProfileName(i int) string { return s.profiles[i].Name }
 
+// ProfileLabel returns the name people see for profile i: for a device's
+// own profile (made for its grants), the profile it was made from.
+func (s *Snapshot) ProfileLabel(i int) string { return s.profiles[i].Label }
+
 // Tag returns the description of tag t.
 func (s *Snapshot) Tag(t Tag) TagInfo { return s.tags[t] }
 
@@ -461,6 +485,13 @@ func (s *Snapshot) Decide(profileIdx int, now time.Time, name []byte, qtype uint
 		}
 		d.Reason = ReasonAllowRule
 		return d
+	}
+	if len(p.Grants) > 0 {
+		// Grants are the parent's latest word: they beat schedules and
+		// the lists, like allow rules, but not malware or phishing.
+		if gd, ok := s.decideGrants(p, now, name, d); ok {
+			return gd
+		}
 	}
 	block := p.Block
 	if len(p.Windows) > 0 {
@@ -712,6 +743,8 @@ func (s *Snapshot) AppendExplain(dst []byte, d Decision, name string) []byte {
 		dst = append(dst, " bypass=ddr"...)
 	case ReasonPaused:
 		dst = append(dst, " paused"...)
+	case ReasonGrant:
+		// " grant=<label>" below says it all.
 	case ReasonNone:
 		dst = append(dst, " no-rule"...)
 	}
@@ -719,10 +752,14 @@ func (s *Snapshot) AppendExplain(dst []byte, d Decision, name string) []byte {
 		dst = append(dst, " schedule="...)
 		dst = append(dst, s.profiles[d.Profile].Windows[d.Window-1].Name...)
 	}
+	if d.Grant > 0 {
+		dst = append(dst, " grant="...)
+		dst = append(dst, s.profiles[d.Profile].Grants[d.Grant-1].Label...)
+	}
 	if rule != "" && d.Reason != ReasonPaused {
 		dst = append(dst, " rule="...)
 		dst = append(dst, rule...)
 	}
 	dst = append(dst, " profile="...)
-	return append(dst, s.profiles[d.Profile].Name...)
+	return append(dst, s.profiles[d.Profile].Label...)
 }

@@ -103,7 +103,7 @@ func (p *profile) state(now time.Time) scheduleState {
 // the profile has no windows.
 func (s *Snapshot) NextChange(profileIdx int, now time.Time) time.Time {
 	p := &s.profiles[profileIdx]
-	if len(p.Windows) == 0 {
+	if len(p.Windows) == 0 && len(p.Grants) == 0 {
 		return time.Time{}
 	}
 	// Every allowed answer asks, and the walk below costs about a
@@ -113,6 +113,11 @@ func (s *Snapshot) NextChange(profileIdx int, now time.Time) time.Time {
 		return c.next
 	}
 	next := p.computeNextChange(now)
+	if g := p.nextGrantEnd(now); !g.IsZero() && (next.IsZero() || g.Before(next)) {
+		// A grant's end is a change too: nothing it allowed may stay
+		// cached past it.
+		next = g
+	}
 	if !next.IsZero() {
 		p.nextChange.Store(&cachedChange{from: now, next: next})
 	}
@@ -126,6 +131,9 @@ type cachedChange struct{ from, next time.Time }
 // computeNextChange walks the windows around now for the first start or
 // end after it.
 func (p *profile) computeNextChange(now time.Time) time.Time {
+	if len(p.Windows) == 0 {
+		return time.Time{}
+	}
 	local := now.In(p.loc)
 	y, m, d := local.Date()
 	var next time.Time
@@ -156,7 +164,8 @@ func (p *profile) computeNextChange(now time.Time) time.Time {
 }
 
 // TTLLimit returns the longest TTL, in seconds, an answer decided for the
-// profile at now may carry, and false when the profile has no schedule.
+// profile at now may carry, and false when the profile has no schedule and
+// no grant.
 func (s *Snapshot) TTLLimit(profileIdx int, now time.Time) (uint32, bool) {
 	next := s.NextChange(profileIdx, now)
 	if next.IsZero() {

@@ -1,0 +1,231 @@
+// Package store owns what parents and ISP systems change while Hearth
+// runs: households, profiles, devices, grants, admin users, sessions, API
+// tokens and settings. One interface, Store, has one test suite (RunSuite)
+// that every implementation passes: SQLite in the data directory is the
+// default, PostgreSQL (for many resolver nodes) comes later.
+//
+// Every policy write (households, profiles, devices, grants) appends to a
+// change feed in the same transaction, so a node that missed a wake-up can
+// still catch up with Changes(after).
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every implementation returns, matched with errors.Is.
+var (
+	// ErrNotFound: no item has that id.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the item changed since it was read (its Version is not
+	// the stored one), or an item with that id or name already exists.
+	ErrConflict = errors.New("conflict")
+)
+
+// Household is a tenant: one home, or one ISP subscriber.
+type Household struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// DefaultProfile is the profile id new devices of the household get.
+	DefaultProfile string `json:"default_profile"`
+	// TimeZone is an IANA zone name ("Europe/Paris"); "" means UTC.
+	TimeZone string `json:"time_zone"`
+	Version  int64  `json:"version"`
+}
+
+// Schedule is one weekly window of a profile. Exactly one of Pause,
+// Block and AllowOnly says what it does.
+type Schedule struct {
+	Name string `json:"name"`
+	// Days is "mon-fri", "sat,sun", "daily"...
+	Days string `json:"days"`
+	// From and To are "HH:MM"; To at or before From ends the next day.
+	From      string   `json:"from"`
+	To        string   `json:"to"`
+	Pause     bool     `json:"pause,omitempty"`
+	Block     []string `json:"block,omitempty"`
+	AllowOnly []string `json:"allow_only,omitempty"`
+}
+
+// Profile is a policy that devices are given. Its fields mean what the
+// config file's profile fields mean (README, "Profiles").
+type Profile struct {
+	// ID is a short slug, unique across households; it is the name the
+	// policy snapshot and explanations use.
+	ID        string `json:"id"`
+	Household string `json:"household"`
+	// Name is what parents see ("Emma (8)").
+	Name    string   `json:"name"`
+	Preset  string   `json:"preset,omitempty"`
+	Block   []string `json:"block,omitempty"`
+	Unblock []string `json:"unblock,omitempty"`
+	Allow   []string `json:"allow,omitempty"`
+	Deny    []string `json:"deny,omitempty"`
+	// SafeSearch nil keeps the preset's; SafeSearchEngines limits it.
+	SafeSearch        *bool    `json:"safe_search,omitempty"`
+	SafeSearchEngines []string `json:"safe_search_engines,omitempty"`
+	// YouTube is "", "off", "moderate" or "strict".
+	YouTube          string     `json:"youtube,omitempty"`
+	BypassProtection *bool      `json:"bypass_protection,omitempty"`
+	TimeZone         string     `json:"time_zone,omitempty"`
+	Schedules        []Schedule `json:"schedules,omitempty"`
+	// QueryLog false keeps this profile's queries out of the query log.
+	QueryLog *bool `json:"query_log,omitempty"`
+	Version  int64 `json:"version"`
+}
+
+// Device is a named thing a household owns, with the identifiers that
+// recognise it and the profile it gets.
+type Device struct {
+	ID        string `json:"id"`
+	Household string `json:"household"`
+	Name      string `json:"name"`
+	Profile   string `json:"profile"`
+	// IPs, MACs ("aa:bb:cc:dd:ee:ff") and ClientIDs identify the device.
+	IPs       []string `json:"ips,omitempty"`
+	MACs      []string `json:"macs,omitempty"`
+	ClientIDs []string `json:"client_ids,omitempty"`
+	// Hostname is what DHCP or a PTR record called it when first seen.
+	Hostname string `json:"hostname,omitempty"`
+	// New is true for a device recorded from its first query and not yet
+	// claimed by a parent.
+	New       bool      `json:"new"`
+	FirstSeen time.Time `json:"first_seen"`
+	Version   int64     `json:"version"`
+}
+
+// Grant kinds.
+const (
+	// GrantPause blocks everything but the profile's allow list.
+	GrantPause = "pause"
+	// GrantAllow allows Target: a tag (category or service id) or a
+	// domain (with its subdomains).
+	GrantAllow = "allow"
+)
+
+// Grant is a temporary, device-scoped change that ends by itself.
+type Grant struct {
+	ID     string    `json:"id"`
+	Device string    `json:"device"`
+	Kind   string    `json:"kind"`
+	Target string    `json:"target,omitempty"`
+	Until  time.Time `json:"until"`
+	// By is the user who made it, for the record.
+	By      string    `json:"by,omitempty"`
+	Created time.Time `json:"created"`
+}
+
+// User is an administrator account.
+type User struct {
+	Name string `json:"name"`
+	// PasswordHash is a PHC string ("$argon2id$v=19$...").
+	PasswordHash string    `json:"-"`
+	Created      time.Time `json:"created"`
+}
+
+// Session is a logged-in browser. Only the hash of its cookie is kept.
+type Session struct {
+	// Hash is the hex SHA-256 of the cookie value.
+	Hash string
+	User string
+	// CSRF is the token the UI sends back in a header with every change.
+	CSRF    string
+	Expires time.Time
+}
+
+// Token is a bearer token for automation. Only its hash is kept.
+type Token struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	User string `json:"user"`
+	// Hash is the hex SHA-256 of the token.
+	Hash    string    `json:"-"`
+	Created time.Time `json:"created"`
+}
+
+// Change is one entry of the change feed: the kind of item ("household",
+// "profile", "device", "grant") and its id, after the write numbered Seq.
+type Change struct {
+	Seq  int64  `json:"seq"`
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+	// Deleted is true when the write removed the item.
+	Deleted bool `json:"deleted"`
+}
+
+// State is everything policy is built from, read in one transaction.
+type State struct {
+	// Seq is the change feed position the state includes.
+	Seq        int64
+	Households []Household
+	Profiles   []Profile
+	Devices    []Device
+	Grants     []Grant
+}
+
+// Store is the interface every backend implements. Writes are durable when
+// they return (a crash right after loses nothing acknowledged). Put
+// creates an item whose Version is 0 and otherwise updates it only if
+// Version is the stored one (ErrConflict if not); it returns the item as
+// stored, with its new Version. List methods with a household filter take
+// "" for all.
+type Store interface {
+	// Load reads the whole policy state in one consistent view.
+	Load(ctx context.Context) (State, error)
+	// Changes returns the changes after seq, oldest first, at most limit.
+	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
+	// Notify returns a channel that receives (without blocking the
+	// writer: it holds at most one pending value) after every committed
+	// policy write, from this process or, for shared backends, others.
+	Notify() <-chan struct{}
+
+	Households(ctx context.Context) ([]Household, error)
+	Household(ctx context.Context, id string) (Household, error)
+	PutHousehold(ctx context.Context, h Household) (Household, error)
+	DeleteHousehold(ctx context.Context, id string) error
+
+	Profiles(ctx context.Context, household string) ([]Profile, error)
+	Profile(ctx context.Context, id string) (Profile, error)
+	PutProfile(ctx context.Context, p Profile) (Profile, error)
+	// DeleteProfile fails with ErrConflict while a device uses it.
+	DeleteProfile(ctx context.Context, id string) error
+
+	Devices(ctx context.Context, household string) ([]Device, error)
+	Device(ctx context.Context, id string) (Device, error)
+	PutDevice(ctx context.Context, d Device) (Device, error)
+	// DeleteDevice deletes the device and its grants.
+	DeleteDevice(ctx context.Context, id string) error
+
+	// Grants returns the grants of a device, or all with device "".
+	Grants(ctx context.Context, device string) ([]Grant, error)
+	// AddGrant stores g with a new ID when g.ID is "".
+	AddGrant(ctx context.Context, g Grant) (Grant, error)
+	DeleteGrant(ctx context.Context, id string) error
+	// DeleteExpiredGrants removes the grants whose Until is not after now
+	// and returns how many it removed.
+	DeleteExpiredGrants(ctx context.Context, now time.Time) (int, error)
+
+	Users(ctx context.Context) ([]User, error)
+	User(ctx context.Context, name string) (User, error)
+	// PutUser creates or replaces a user.
+	PutUser(ctx context.Context, u User) error
+
+	CreateSession(ctx context.Context, s Session) error
+	Session(ctx context.Context, hash string) (Session, error)
+	DeleteSession(ctx context.Context, hash string) error
+	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
+
+	// CreateToken stores t with a new ID when t.ID is "".
+	CreateToken(ctx context.Context, t Token) (Token, error)
+	Tokens(ctx context.Context) ([]Token, error)
+	TokenByHash(ctx context.Context, hash string) (Token, error)
+	DeleteToken(ctx context.Context, id string) error
+
+	// Setting returns a setting's value, and false when it is not set.
+	Setting(ctx context.Context, key string) (string, bool, error)
+	PutSetting(ctx context.Context, key, value string) error
+
+	Close() error
+}
