@@ -47,6 +47,12 @@ type Config struct {
 	Blocking Blocking `yaml:"blocking"`
 	// DataDir holds the list cache, the store and the query log.
 	DataDir string `yaml:"data_dir"`
+	// Store is where run-time changes (the web UI's, the API's) live.
+	Store Store `yaml:"store"`
+	// NewDevices says how devices seen for the first time are recorded.
+	NewDevices NewDevices `yaml:"new_devices"`
+	// QueryLog configures the query log.
+	QueryLog QueryLog `yaml:"query_log"`
 
 	file string     // the file name errors are reported against
 	root *yaml.Node // the parsed document, for error positions
@@ -131,6 +137,45 @@ type Limits struct {
 	TCPConnections int `yaml:"tcp_connections"`
 }
 
+// Store configures the store of households, profiles, devices, grants
+// and accounts.
+type Store struct {
+	// Path is the SQLite file; "" means hearth.db in the data directory.
+	Path string `yaml:"path"`
+}
+
+// NewDevices configures the recording of devices seen for the first time.
+type NewDevices struct {
+	// Record adds a device, under the default profile, for each source
+	// address (or MAC) no device claims, for a parent to name and claim.
+	Record bool `yaml:"record"`
+	// Max stops recording past this many unclaimed devices, so a flood of
+	// sources cannot fill the store.
+	Max int `yaml:"max"`
+	// Leases is a DHCP lease file giving new devices their host names.
+	Leases string `yaml:"leases"`
+	// LeasesFormat is "dnsmasq" or "isc" (dhcpd.leases).
+	LeasesFormat string `yaml:"leases_format"`
+}
+
+// QueryLog configures the query log and its hourly counters.
+type QueryLog struct {
+	// Enabled turns the query log on; profiles may still opt out.
+	Enabled bool `yaml:"enabled"`
+	// Retention is how long raw rows are kept.
+	Retention time.Duration `yaml:"retention"`
+	// CountersRetention is how long the hourly counters are kept.
+	CountersRetention time.Duration `yaml:"counters_retention"`
+	// IPv4Prefix and IPv6Prefix are how many leading bits of client
+	// addresses are logged: 32 and 128 keep them whole, 24 and 48 hide the
+	// host, 0 logs none.
+	IPv4Prefix int `yaml:"ipv4_prefix"`
+	IPv6Prefix int `yaml:"ipv6_prefix"`
+	// Buffer is how many entries wait for the writer; past it, entries
+	// are dropped and counted rather than slow down answers.
+	Buffer int `yaml:"buffer"`
+}
+
 // Default returns the embedded default configuration.
 func Default() *Config {
 	c, err := Parse("(default)", defaultYAML)
@@ -170,6 +215,11 @@ func builtin() Config {
 		Lists:          Lists{Refresh: 24 * time.Hour},
 		Blocking:       Blocking{Mode: "null", TTL: 10 * time.Second},
 		DataDir:        "./hearth-data",
+		NewDevices:     NewDevices{Record: true, Max: 1000, LeasesFormat: "dnsmasq"},
+		QueryLog: QueryLog{
+			Enabled: true, Retention: 7 * 24 * time.Hour, CountersRetention: 90 * 24 * time.Hour,
+			IPv4Prefix: 32, IPv6Prefix: 128, Buffer: 16384,
+		},
 	}
 }
 

@@ -39,6 +39,9 @@ type Profile struct {
 	TimeZone string `yaml:"timezone"`
 	// Schedules are weekly windows: bedtime, homework, recreation time.
 	Schedules []Schedule `yaml:"schedules"`
+	// QueryLog false keeps the profile's queries out of the query log
+	// (the hourly counters still count them); nil means true.
+	QueryLog *bool `yaml:"query_log"`
 }
 
 // Schedule is one weekly window of a profile. Exactly one of Pause,
@@ -169,52 +172,10 @@ func (c *Config) validatePolicy(bad func(path, format string, args ...any)) {
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		p := c.Profiles[name]
-		path := "profiles." + name
 		if strings.TrimSpace(name) == "" {
 			bad("profiles", "empty profile name")
 		}
-		switch p.YouTube {
-		case "", "strict", "moderate", "off":
-		default:
-			bad(path+".youtube", "%q is not strict, moderate or off", p.YouTube)
-		}
-		if p.TimeZone != "" {
-			if _, err := time.LoadLocation(p.TimeZone); err != nil {
-				bad(path+".timezone", "%q is not an IANA time zone", p.TimeZone)
-			}
-		}
-		for i, sc := range p.Schedules {
-			sp := fmt.Sprintf("%s.schedules[%d]", path, i)
-			if _, err := ParseDays(sc.Days); err != nil {
-				bad(sp+".days", "%v", err)
-			}
-			if _, err := ParseClock(sc.From); err != nil {
-				bad(sp+".from", "%v", err)
-			}
-			if _, err := ParseClock(sc.To); err != nil {
-				bad(sp+".to", "%v", err)
-			}
-			kinds := 0
-			for _, set := range []bool{sc.Pause, len(sc.Block) > 0, len(sc.AllowOnly) > 0} {
-				if set {
-					kinds++
-				}
-			}
-			if kinds != 1 {
-				bad(sp, "needs exactly one of pause, block and allow_only")
-			}
-		}
-		for _, list := range []struct {
-			field string
-			items []string
-		}{{"allow", p.Allow}, {"deny", p.Deny}} {
-			for i, d := range list.items {
-				if _, _, err := ParseOverride(d); err != nil {
-					bad(fmt.Sprintf("%s.%s[%d]", path, list.field, i), "%v", err)
-				}
-			}
-		}
+		ValidateProfile("profiles."+name, c.Profiles[name], bad)
 	}
 	seen := map[string]int{}
 	for i, d := range c.Devices {
@@ -292,6 +253,77 @@ func (c *Config) validatePolicy(bad func(path, format string, args ...any)) {
 	}
 	if c.DefaultProfile == "" {
 		bad("default_profile", "required")
+	}
+	switch c.NewDevices.LeasesFormat {
+	case "dnsmasq", "isc":
+	default:
+		bad("new_devices.leases_format", "%q is not dnsmasq or isc", c.NewDevices.LeasesFormat)
+	}
+	if c.NewDevices.Max < 0 {
+		bad("new_devices.max", "must not be negative")
+	}
+	q := c.QueryLog
+	if q.Retention < time.Hour {
+		bad("query_log.retention", "%s is less than an hour", q.Retention)
+	}
+	if q.CountersRetention < 24*time.Hour {
+		bad("query_log.counters_retention", "%s is less than a day", q.CountersRetention)
+	}
+	if q.IPv4Prefix < 0 || q.IPv4Prefix > 32 {
+		bad("query_log.ipv4_prefix", "%d is not 0 to 32", q.IPv4Prefix)
+	}
+	if q.IPv6Prefix < 0 || q.IPv6Prefix > 128 {
+		bad("query_log.ipv6_prefix", "%d is not 0 to 128", q.IPv6Prefix)
+	}
+	if q.Buffer < 1 {
+		bad("query_log.buffer", "must be at least 1")
+	}
+}
+
+// ValidateProfile checks the fields of profile p that need no catalog,
+// calling bad with the path of each wrong field under path ("profiles.kid"
+// in a config file; the API passes its own).
+func ValidateProfile(path string, p Profile, bad func(path, format string, args ...any)) {
+	switch p.YouTube {
+	case "", "strict", "moderate", "off":
+	default:
+		bad(path+".youtube", "%q is not strict, moderate or off", p.YouTube)
+	}
+	if p.TimeZone != "" {
+		if _, err := time.LoadLocation(p.TimeZone); err != nil {
+			bad(path+".timezone", "%q is not an IANA time zone", p.TimeZone)
+		}
+	}
+	for i, sc := range p.Schedules {
+		sp := fmt.Sprintf("%s.schedules[%d]", path, i)
+		if _, err := ParseDays(sc.Days); err != nil {
+			bad(sp+".days", "%v", err)
+		}
+		if _, err := ParseClock(sc.From); err != nil {
+			bad(sp+".from", "%v", err)
+		}
+		if _, err := ParseClock(sc.To); err != nil {
+			bad(sp+".to", "%v", err)
+		}
+		kinds := 0
+		for _, set := range []bool{sc.Pause, len(sc.Block) > 0, len(sc.AllowOnly) > 0} {
+			if set {
+				kinds++
+			}
+		}
+		if kinds != 1 {
+			bad(sp, "needs exactly one of pause, block and allow_only")
+		}
+	}
+	for _, list := range []struct {
+		field string
+		items []string
+	}{{"allow", p.Allow}, {"deny", p.Deny}} {
+		for i, d := range list.items {
+			if _, _, err := ParseOverride(d); err != nil {
+				bad(fmt.Sprintf("%s.%s[%d]", path, list.field, i), "%v", err)
+			}
+		}
 	}
 }
 
