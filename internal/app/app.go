@@ -23,10 +23,13 @@ import (
 	"github.com/hearth-dns/hearth/internal/catalog"
 	"github.com/hearth-dns/hearth/internal/config"
 	"github.com/hearth-dns/hearth/internal/filter"
+	"github.com/hearth-dns/hearth/internal/identity"
 	"github.com/hearth-dns/hearth/internal/lists"
 	"github.com/hearth-dns/hearth/internal/local"
 	"github.com/hearth-dns/hearth/internal/pipeline"
+	"github.com/hearth-dns/hearth/internal/policysync"
 	"github.com/hearth-dns/hearth/internal/server"
+	"github.com/hearth-dns/hearth/internal/store"
 	"github.com/hearth-dns/hearth/internal/upstream"
 )
 
@@ -43,7 +46,12 @@ type App struct {
 	// readOnly builds without writing to the data directory (check).
 	readOnly bool
 
-	mu    sync.Mutex // serialises Start, Reload and Shutdown
+	// store holds what parents change at run time; nil when read-only.
+	store store.Store
+	// sync keeps the running policy in step with the store.
+	sync *policysync.Syncer
+
+	mu    sync.Mutex // serialises Start, Reload, Shutdown and store syncs
 	cfg   *config.Config
 	built *built
 	srv   *server.Server
@@ -66,6 +74,19 @@ type built struct {
 	// background work (list refresh, neighbour table) runs until stop.
 	background []func(ctx context.Context)
 	stop       context.CancelFunc
+
+	// ident is the Identify step's current identifier, swapped with the
+	// filter's snapshot when the store or the lists change.
+	ident *identity.Live
+	// identBase is the identifier config without devices.
+	identBase identity.Config
+	// recorder records new devices; nil when off.
+	recorder *deviceRecorder
+	// policyMu serialises policy swaps; state and merged are the store
+	// state and merged policy in effect.
+	policyMu sync.Mutex
+	state    store.State
+	merged   *merged
 }
 
 // start runs b's background work until b is closed.
@@ -196,12 +217,20 @@ func (a *App) build(cfg *config.Config) (*built, error) {
 		forward[domain] = g
 	}
 
-	if err := a.buildPolicy(cfg, b); err != nil {
-		b.close()
-		return nil, err
+	var st store.State
+	if a.store != nil {
+		// Read in the build, under a.mu: a store sync waits for the swap,
+		// then applies anything newer to the new pipeline.
+		if st, err = a.store.Load(context.Background()); err != nil {
+			b.close()
+			return nil, fmt.Errorf("load store: %w", err)
+		}
+		if cfg.NewDevices.Record {
+			b.recorder = newDeviceRecorder(a, cfg, st)
+			b.background = append(b.background, b.recorder.run)
+		}
 	}
-	ident, err := a.buildIdentity(cfg, b)
-	if err != nil {
+	if err := a.buildPolicy(cfg, b, st); err != nil {
 		b.close()
 		return nil, err
 	}
@@ -226,7 +255,7 @@ func (a *App) build(cfg *config.Config) (*built, error) {
 		return c.Shutdown(ctx)
 	})
 	b.handler = pipeline.Build(pipeline.Steps{
-		Identify: ident.Middleware(),
+		Identify: b.ident.Middleware(),
 		Policy:   b.filter.Middleware(),
 		Local:    local.New(records, forward).Middleware(),
 		Resolve:  c,

@@ -15,6 +15,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/lists"
 	"github.com/hearth-dns/hearth/internal/pipeline"
 	"github.com/hearth-dns/hearth/internal/policy"
+	"github.com/hearth-dns/hearth/internal/store"
 )
 
 // ExplainQuery is one "why is this blocked?" question.
@@ -42,7 +43,8 @@ type Explanation struct {
 }
 
 // Explain decides q against cfg's policy, with the lists as they are on
-// disk now (no download), exactly as the running server would.
+// disk now (no download), exactly as the running server would. The store
+// is not read: devices and profiles are the config file's.
 func Explain(cfg *config.Config, q ExplainQuery, log *slog.Logger) (*Explanation, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -53,29 +55,41 @@ func Explain(cfg *config.Config, q ExplainQuery, log *slog.Logger) (*Explanation
 	}
 	a := &App{log: log, cat: cat, now: func() time.Time { return q.At }, readOnly: true}
 	b := &built{}
-	if err := a.buildPolicy(cfg, b); err != nil {
+	if err := a.buildPolicy(cfg, b, store.State{}); err != nil {
 		return nil, err
 	}
-	ident, err := a.buildIdentity(cfg, b)
-	if err != nil {
-		return nil, err
-	}
+	return explain(cat, b, q)
+}
+
+// Explain decides q with the running policy, store included.
+func (a *App) Explain(q ExplainQuery) (*Explanation, error) {
+	a.mu.Lock()
+	b := a.built
+	a.mu.Unlock()
+	b.policyMu.Lock()
+	defer b.policyMu.Unlock()
+	return explain(a.cat, b, q)
+}
+
+// explain decides q against b's current policy; the caller keeps b's
+// policy from changing meanwhile.
+func explain(cat *catalog.Catalog, b *built, q ExplainQuery) (*Explanation, error) {
 	var id pipeline.Identity
 	switch {
 	case q.Device != "":
 		found := false
-		for _, d := range cfg.Devices {
+		for _, d := range b.merged.devices {
 			if d.Name == q.Device {
-				id = pipeline.Identity{Device: d.Name, Profile: d.Profile, Via: "name"}
+				id = pipeline.Identity{Device: d.Name, Household: d.Household, Profile: d.Profile, Via: "name"}
 				found = true
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("no device named %q in %s", q.Device, cfg.File())
+			return nil, fmt.Errorf("no device named %q", q.Device)
 		}
 	case q.Client.IsValid():
 		m := new(dns.Msg).SetQuestion(dns.Fqdn(q.Name), q.Type)
-		id = ident.Identify(&pipeline.Request{Msg: m, Client: netip.AddrPortFrom(q.Client, 0)})
+		id = b.ident.Load().Identify(&pipeline.Request{Msg: m, Client: netip.AddrPortFrom(q.Client, 0)})
 	default:
 		return nil, fmt.Errorf("explain: a device or a client address is needed")
 	}
@@ -83,7 +97,7 @@ func Explain(cfg *config.Config, q ExplainQuery, log *slog.Logger) (*Explanation
 	prof := s.ProfileOrDefault(id.Profile)
 	name := strings.TrimSuffix(strings.ToLower(q.Name), ".")
 	d := s.Decide(prof, q.At, []byte(name), q.Type)
-	e := &Explanation{Device: id.Device, Via: id.Via, Profile: s.ProfileName(prof), Decision: d, Text: s.Explain(d, name)}
+	e := &Explanation{Device: id.Device, Via: id.Via, Profile: s.ProfileLabel(prof), Decision: d, Text: s.Explain(d, name)}
 	if d.RuleStart >= 0 {
 		e.Rule = name[d.RuleStart:]
 	}
@@ -127,6 +141,7 @@ func (e *Explanation) Print(w io.Writer, q ExplainQuery) {
 		policy.ReasonDDR:          "DDR discovery: NODATA keeps clients from upgrading to another resolver",
 		policy.ReasonPaused:       "a pause window of the profile's schedule is active: only the allow list is answered",
 		policy.ReasonSchedule:     fmt.Sprintf("%s %q is blocked by the profile's schedule at this time", e.TagKind, e.Tag),
+		policy.ReasonGrant:        "a parent allowed it for this device for a while (a grant)",
 	}[e.Decision.Reason]
 	fmt.Fprintf(w, "why:      %s\n", why)
 	fmt.Fprintf(w, "reason:   %s\n", e.Text)
@@ -145,7 +160,7 @@ func ListsStatus(cfg *config.Config, log *slog.Logger) (*lists.Compiled, error) 
 	}
 	a := &App{log: log, cat: cat, now: time.Now, readOnly: true}
 	b := &built{}
-	if err := a.buildPolicy(cfg, b); err != nil {
+	if err := a.buildPolicy(cfg, b, store.State{}); err != nil {
 		return nil, err
 	}
 	return b.compiled, nil

@@ -19,6 +19,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/identity"
 	"github.com/hearth-dns/hearth/internal/lists"
 	"github.com/hearth-dns/hearth/internal/policy"
+	"github.com/hearth-dns/hearth/internal/store"
 )
 
 // protectedTags are blocked even for allow-listed names unless the allow
@@ -40,11 +41,19 @@ type policyPlan struct {
 	profiles []policy.ProfileSpec
 	def      string
 	blocking dnsmsg.Blocking
+	// devices are the config file's devices; logOff its profiles kept
+	// out of the query log.
+	devices []identity.Device
+	logOff  map[string]bool
+	// needNeighbors: some config device is known by MAC.
+	needNeighbors bool
 }
 
 // planPolicy checks the policy parts of cfg against the catalog.
-func planPolicy(cfg *config.Config, cat *catalog.Catalog) (*policyPlan, error) {
-	p := &policyPlan{cat: cat, tagIdx: map[string]policy.Tag{}, services: map[string][]policy.Tag{}, def: cfg.DefaultProfile}
+// With allCategories, the catalog's default sources of every category are
+// planned, not only those of the categories the config's profiles block.
+func planPolicy(cfg *config.Config, cat *catalog.Catalog, allCategories bool) (*policyPlan, error) {
+	p := &policyPlan{cat: cat, tagIdx: map[string]policy.Tag{}, services: map[string][]policy.Tag{}, def: cfg.DefaultProfile, logOff: map[string]bool{}}
 	addTag := func(id string, service bool) {
 		if _, ok := p.tagIdx[id]; !ok {
 			p.tagIdx[id] = policy.Tag(len(p.tags))
@@ -91,7 +100,9 @@ func planPolicy(cfg *config.Config, cat *catalog.Catalog) (*policyPlan, error) {
 	})
 	if cfg.Lists.Defaults {
 		for _, c := range cat.Categories {
-			if !blocked.Has(p.tagIdx[c.ID]) {
+			// With a store, parents turn categories on at run time and
+			// expect it to work at once: every category's lists load.
+			if !allCategories && !blocked.Has(p.tagIdx[c.ID]) {
 				continue
 			}
 			for _, s := range c.Sources {
@@ -153,6 +164,13 @@ func (p *policyPlan) planProfiles(cfg *config.Config) error {
 	for name, prof := range cfg.Profiles {
 		profiles[name] = prof
 	}
+	// Every preset is a profile too, so that a device can be given one
+	// from the web UI without writing a profile first.
+	for _, pre := range p.cat.Presets {
+		if _, ok := profiles[pre.ID]; !ok {
+			profiles[pre.ID] = config.Profile{Preset: pre.ID}
+		}
+	}
 	used := []struct{ path, name string }{{"default_profile", cfg.DefaultProfile}}
 	for i, d := range cfg.Devices {
 		used = append(used, struct{ path, name string }{fmt.Sprintf("devices[%d].profile", i), d.Profile})
@@ -172,22 +190,48 @@ func (p *policyPlan) planProfiles(cfg *config.Config) error {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		spec, err := p.profileSpec(cfg, name, profiles[name])
+		spec, err := p.profileSpec(cfg.Errorf, "profiles."+name, name, profiles[name])
 		if err != nil {
 			return err
 		}
 		p.profiles = append(p.profiles, spec)
+		if q := profiles[name].QueryLog; q != nil && !*q {
+			p.logOff[name] = true
+		}
+	}
+	for _, d := range cfg.Devices {
+		dev := identity.Device{Name: d.Name, Profile: d.Profile}
+		if d.IP != "" {
+			dev.IPs = append(dev.IPs, netip.MustParseAddr(d.IP).Unmap()) // checked by config.Validate
+		}
+		if d.CIDR != "" {
+			dev.CIDRs = append(dev.CIDRs, netip.MustParsePrefix(d.CIDR))
+		}
+		if d.MAC != "" {
+			hw, _ := net.ParseMAC(d.MAC)
+			dev.MACs = append(dev.MACs, hw)
+			p.needNeighbors = true
+		}
+		if d.ClientID != "" {
+			dev.ClientIDs = append(dev.ClientIDs, d.ClientID)
+		}
+		p.devices = append(p.devices, dev)
 	}
 	return nil
 }
 
-func (p *policyPlan) profileSpec(cfg *config.Config, name string, prof config.Profile) (policy.ProfileSpec, error) {
-	path := "profiles." + name
+// errorf makes an error about the field at path: config.Config.Errorf for
+// a config file, a plain "path: message" for the store.
+type errorf func(path, format string, args ...any) error
+
+// profileSpec turns a profile, config-file or store, into a policy spec.
+// Fields needing no catalog were checked by config.ValidateProfile.
+func (p *policyPlan) profileSpec(errf errorf, path, name string, prof config.Profile) (policy.ProfileSpec, error) {
 	spec := policy.ProfileSpec{Name: name}
 	if prof.Preset != "" {
 		pre, ok := p.cat.Preset(prof.Preset)
 		if !ok {
-			return spec, cfg.Errorf(path+".preset", "no preset %q (kid, tween, teen or adult)", prof.Preset)
+			return spec, errf(path+".preset", "no preset %q (kid, tween, teen or adult)", prof.Preset)
 		}
 		for _, t := range pre.Block {
 			spec.Block = spec.Block.Or(p.tagWithServices(t))
@@ -203,7 +247,7 @@ func (p *policyPlan) profileSpec(cfg *config.Config, name string, prof config.Pr
 		field := l.field
 		for i, t := range l.tags {
 			if _, ok := p.tagIdx[t]; !ok {
-				return spec, cfg.Errorf(fmt.Sprintf("%s.%s[%d]", path, field, i), "%q is not a category or service", t)
+				return spec, errf(fmt.Sprintf("%s.%s[%d]", path, field, i), "%q is not a category or service", t)
 			}
 			if field == "block" {
 				spec.Block = spec.Block.Or(p.tagWithServices(t))
@@ -216,7 +260,7 @@ func (p *policyPlan) profileSpec(cfg *config.Config, name string, prof config.Pr
 		spec.SafeSearch = prof.SafeSearch.On
 		for i, e := range prof.SafeSearch.Engines {
 			if !p.hasEngine(e) {
-				return spec, cfg.Errorf(fmt.Sprintf("%s.safe_search[%d]", path, i), "%q is not a search engine of the safe-search table", e)
+				return spec, errf(fmt.Sprintf("%s.safe_search[%d]", path, i), "%q is not a search engine of the safe-search table", e)
 			}
 		}
 		spec.SafeSearchEngines = prof.SafeSearch.Engines
@@ -230,7 +274,7 @@ func (p *policyPlan) profileSpec(cfg *config.Config, name string, prof config.Pr
 	if prof.TimeZone != "" {
 		loc, err := time.LoadLocation(prof.TimeZone)
 		if err != nil {
-			return spec, cfg.Errorf(path+".timezone", "%v", err)
+			return spec, errf(path+".timezone", "%v", err)
 		}
 		spec.Location = loc
 	}
@@ -252,7 +296,7 @@ func (p *policyPlan) profileSpec(cfg *config.Config, name string, prof config.Pr
 		}
 		for j, t := range tags {
 			if _, ok := p.tagIdx[t]; !ok {
-				return spec, cfg.Errorf(fmt.Sprintf("%s.%s[%d]", sp, map[bool]string{true: "allow_only", false: "block"}[w.Kind == policy.AllowOnly], j), "%q is not a category or service", t)
+				return spec, errf(fmt.Sprintf("%s.%s[%d]", sp, map[bool]string{true: "allow_only", false: "block"}[w.Kind == policy.AllowOnly], j), "%q is not a category or service", t)
 			}
 			w.Tags = w.Tags.Or(p.tagWithServices(t))
 		}
@@ -266,7 +310,7 @@ func (p *policyPlan) profileSpec(cfg *config.Config, name string, prof config.Pr
 		for i, s := range o.in {
 			n, subtree, err := config.ParseOverride(s)
 			if err != nil {
-				return spec, cfg.Errorf(fmt.Sprintf("%s.%s[%d]", path, o.field, i), "%v", err)
+				return spec, errf(fmt.Sprintf("%s.%s[%d]", path, o.field, i), "%v", err)
 			}
 			*o.out = append(*o.out, policy.Override{Name: n, Subtree: subtree, Strong: len(s) > 0 && s[0] == '!'})
 		}
@@ -294,8 +338,8 @@ func (p *policyPlan) tagWithServices(id string) policy.TagSet {
 	return set
 }
 
-// snapshot builds the policy snapshot over a compiled index.
-func (p *policyPlan) snapshot(c *lists.Compiled) (*policy.Snapshot, error) {
+// snapshot builds the policy snapshot of profiles over a compiled index.
+func (p *policyPlan) snapshot(c *lists.Compiled, profiles []policy.ProfileSpec, def string) (*policy.Snapshot, error) {
 	infos := make([]policy.ListInfo, len(c.Lists))
 	for i, l := range c.Lists {
 		infos[i] = policy.ListInfo{ID: l.ID, Tag: p.tagIdx[l.Tag]}
@@ -325,8 +369,8 @@ func (p *policyPlan) snapshot(c *lists.Compiled) (*policy.Snapshot, error) {
 		Tags:           p.tags,
 		Lists:          infos,
 		Index:          c.Index,
-		Profiles:       p.profiles,
-		DefaultProfile: p.def,
+		Profiles:       profiles,
+		DefaultProfile: def,
 		SafeSearch:     safe,
 		Canary:         p.cat.Bypass.Canary,
 		PrivateRelay:   p.cat.Bypass.PrivateRelay,
@@ -338,10 +382,11 @@ func (p *policyPlan) snapshot(c *lists.Compiled) (*policy.Snapshot, error) {
 }
 
 // buildPolicy plans the policy of cfg, compiles the lists from what is on
-// disk (never the network: start must work offline and fast) and makes
-// the filter. Downloads run in the background once b starts.
-func (a *App) buildPolicy(cfg *config.Config, b *built) error {
-	plan, err := planPolicy(cfg, a.cat)
+// disk (never the network: start must work offline and fast), and makes
+// the filter and the identifier of the config's and st's policy.
+// Downloads run in the background once b starts.
+func (a *App) buildPolicy(cfg *config.Config, b *built, st store.State) error {
+	plan, err := planPolicy(cfg, a.cat, a.store != nil)
 	if err != nil {
 		return err
 	}
@@ -362,19 +407,109 @@ func (a *App) buildPolicy(cfg *config.Config, b *built) error {
 	if err != nil {
 		return err
 	}
-	snap, err := plan.snapshot(compiled)
-	if err != nil {
-		return err
-	}
 	a.logCompiled(compiled)
 	// Parsing left the builder's garbage behind (about 40 bytes a name):
 	// give it back to the system now rather than keep it as RSS.
 	debug.FreeOSMemory()
-	b.plan, b.lists, b.compiled, b.dataDir = plan, mgr, compiled, cfg.DataDir
+	b.plan, b.lists, b.dataDir = plan, mgr, cfg.DataDir
+
+	var trusted []netip.Prefix
+	for _, s := range cfg.Access.TrustedForwarders {
+		p, _ := config.ParsePrefix(s) // checked by config.Validate
+		trusted = append(trusted, p)
+	}
+	b.identBase = identity.Config{
+		TrustedForwarders: trusted,
+		ClientIDDomains:   cfg.Access.ClientIDDomains,
+		Logger:            a.log,
+	}
+	if b.recorder != nil {
+		b.identBase.Unknown = b.recorder
+	}
+	if plan.needNeighbors || hasMACs(st) || (b.recorder != nil && !a.readOnly) {
+		n := identity.NewNeighbors(identity.NeighborsConfig{Logger: a.log})
+		if err := n.Refresh(); err != nil {
+			a.log.Warn("neighbour table", "err", err)
+		}
+		b.identBase.Neighbors = n
+		b.background = append(b.background, func(ctx context.Context) { n.Run(ctx, 30*time.Second) })
+	}
+	snap, ident, m, err := a.policyOf(b, compiled, st)
+	if err != nil {
+		return err
+	}
+	b.compiled, b.state, b.merged = compiled, st, m
 	b.filter = filter.New(filter.Config{Blocking: plan.blocking, Now: a.now, Logger: a.log}, snap)
+	b.ident = identity.NewLive(ident)
 	if mgr.HasDownloads() {
 		b.background = append(b.background, func(ctx context.Context) { a.refreshLists(ctx, b, cfg.Lists.Refresh) })
 	}
+	return nil
+}
+
+// hasMACs reports whether some store device is known by MAC, so that the
+// neighbour table is needed.
+func hasMACs(st store.State) bool {
+	for _, d := range st.Devices {
+		if len(d.MACs) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// policyOf builds the snapshot and identifier of b's plan and st over
+// compiled. Store items that are wrong are logged and left out.
+func (a *App) policyOf(b *built, compiled *lists.Compiled, st store.State) (*policy.Snapshot, *identity.Identifier, *merged, error) {
+	m := b.plan.merge(st, a.now())
+	for _, p := range m.problems {
+		a.log.Warn("store item left out", "err", p)
+	}
+	snap, err := b.plan.snapshot(compiled, m.profiles, m.def)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c := b.identBase
+	c.Devices, c.DefaultProfile = m.devices, m.def
+	ident, err := identity.New(c)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("devices: %w", err)
+	}
+	return snap, ident, &m, nil
+}
+
+// applyState swaps in the policy of st, keeping b's lists: the store
+// changed. Queries never wait: they see the old policy or the new one.
+func (a *App) applyState(b *built, st store.State) error {
+	b.policyMu.Lock()
+	defer b.policyMu.Unlock()
+	return a.swapPolicy(b, b.compiled, st)
+}
+
+// swapPolicy builds the policy of compiled and st and swaps it in; the
+// caller holds b.policyMu.
+func (a *App) swapPolicy(b *built, compiled *lists.Compiled, st store.State) error {
+	snap, ident, m, err := a.policyOf(b, compiled, st)
+	if err != nil {
+		return err
+	}
+	// The snapshot first: it knows every profile the new identifier can
+	// name (a device's own grant profile included).
+	b.filter.Update(snap)
+	b.ident.Store(ident)
+	b.compiled, b.state, b.merged = compiled, st, m
+	return nil
+}
+
+// applyLists swaps in the policy over a newly compiled index.
+func (a *App) applyLists(b *built, c *lists.Compiled) error {
+	b.policyMu.Lock()
+	defer b.policyMu.Unlock()
+	if err := a.swapPolicy(b, c, b.state); err != nil {
+		return err
+	}
+	a.logCompiled(c)
+	debug.FreeOSMemory()
 	return nil
 }
 
@@ -397,12 +532,7 @@ func (a *App) refreshLists(ctx context.Context, b *built, every time.Duration) {
 		if b.lists.Refresh(ctx) && ctx.Err() == nil {
 			c, err := b.lists.CompileCached(filepath.Join(b.dataDir, "index"), true)
 			if err == nil {
-				var s *policy.Snapshot
-				if s, err = b.plan.snapshot(c); err == nil {
-					b.filter.Update(s)
-					a.logCompiled(c)
-					debug.FreeOSMemory()
-				}
+				err = a.applyLists(b, c)
 			}
 			if err != nil {
 				a.log.Error("list rebuild failed; the running lists keep serving", "err", err)
@@ -416,54 +546,4 @@ func (a *App) refreshLists(ctx context.Context, b *built, every time.Duration) {
 		case <-t.C:
 		}
 	}
-}
-
-// buildIdentity makes the identifier of cfg's devices, with the
-// neighbour table when some device is known by MAC.
-func (a *App) buildIdentity(cfg *config.Config, b *built) (*identity.Identifier, error) {
-	var devices []identity.Device
-	needNeighbors := false
-	for _, d := range cfg.Devices {
-		dev := identity.Device{Name: d.Name, Profile: d.Profile}
-		if d.IP != "" {
-			dev.IPs = append(dev.IPs, netip.MustParseAddr(d.IP)) // checked by config.Validate
-		}
-		if d.CIDR != "" {
-			dev.CIDRs = append(dev.CIDRs, netip.MustParsePrefix(d.CIDR))
-		}
-		if d.MAC != "" {
-			hw, _ := net.ParseMAC(d.MAC)
-			dev.MACs = append(dev.MACs, hw)
-			needNeighbors = true
-		}
-		if d.ClientID != "" {
-			dev.ClientIDs = append(dev.ClientIDs, d.ClientID)
-		}
-		devices = append(devices, dev)
-	}
-	var trusted []netip.Prefix
-	for _, s := range cfg.Access.TrustedForwarders {
-		p, _ := config.ParsePrefix(s)
-		trusted = append(trusted, p)
-	}
-	c := identity.Config{
-		Devices:           devices,
-		DefaultProfile:    cfg.DefaultProfile,
-		TrustedForwarders: trusted,
-		ClientIDDomains:   cfg.Access.ClientIDDomains,
-		Logger:            a.log,
-	}
-	if needNeighbors {
-		n := identity.NewNeighbors(identity.NeighborsConfig{Logger: a.log})
-		if err := n.Refresh(); err != nil {
-			a.log.Warn("neighbour table", "err", err)
-		}
-		c.Neighbors = n
-		b.background = append(b.background, func(ctx context.Context) { n.Run(ctx, 30*time.Second) })
-	}
-	id, err := identity.New(c)
-	if err != nil {
-		return nil, cfg.Errorf("devices", "%v", err)
-	}
-	return id, nil
 }

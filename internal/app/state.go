@@ -1,0 +1,270 @@
+package app
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/hearth-dns/hearth/internal/config"
+	"github.com/hearth-dns/hearth/internal/identity"
+	"github.com/hearth-dns/hearth/internal/policy"
+	"github.com/hearth-dns/hearth/internal/store"
+)
+
+// HomeHousehold is the household of a home installation: its default
+// profile is the profile of devices no one has claimed yet.
+const HomeHousehold = "home"
+
+// merged is the policy of the config file and the store together: what a
+// snapshot and an identifier are built from.
+type merged struct {
+	profiles []policy.ProfileSpec
+	devices  []identity.Device
+	def      string
+	// logOff are the profiles (by snapshot name) whose queries stay out
+	// of the query log.
+	logOff map[string]bool
+	// problems are store items left out because they are wrong; the rest
+	// serves.
+	problems []error
+}
+
+// plainErrorf reports a field of a store item: "profile kid2: block[1]: ...".
+func plainErrorf(prefix string) errorf {
+	return func(path, format string, args ...any) error {
+		return fmt.Errorf("%s: %s: %s", prefix, path, fmt.Sprintf(format, args...))
+	}
+}
+
+// ConfigProfile converts a store profile to the config form both share.
+func ConfigProfile(p store.Profile) config.Profile {
+	c := config.Profile{
+		Preset: p.Preset, Block: p.Block, Unblock: p.Unblock, Allow: p.Allow, Deny: p.Deny,
+		YouTube: p.YouTube, BypassProtection: p.BypassProtection, TimeZone: p.TimeZone, QueryLog: p.QueryLog,
+	}
+	if p.SafeSearch != nil {
+		c.SafeSearch = &config.SafeSearch{On: *p.SafeSearch, Engines: p.SafeSearchEngines}
+	}
+	for _, s := range p.Schedules {
+		c.Schedules = append(c.Schedules, config.Schedule{
+			Name: s.Name, Days: splitDays(s.Days), From: s.From, To: s.To,
+			Pause: s.Pause, Block: s.Block, AllowOnly: s.AllowOnly,
+		})
+	}
+	return c
+}
+
+// splitDays turns "mon,wed" or "mon-fri"-style text into config's list.
+func splitDays(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' || s[i] == ' ' {
+			if i > start {
+				out = append(out, s[start:i])
+			}
+			start = i + 1
+		}
+	}
+	return out
+}
+
+// checkStoreProfile checks a store profile as the API receives it: every
+// problem names its field.
+func (p *policyPlan) checkStoreProfile(sp store.Profile) error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+	}
+	cp := ConfigProfile(sp)
+	config.ValidateProfile("profile", cp, bad)
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	_, err := p.profileSpec(func(path, format string, args ...any) error {
+		return fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...))
+	}, "profile", sp.ID, cp)
+	return err
+}
+
+// merge combines the config's profiles and devices (provisioned: the
+// store cannot change them) with the store's at now. A store item that
+// is wrong is left out and reported; the rest serves.
+func (p *policyPlan) merge(st store.State, now time.Time) merged {
+	m := merged{def: p.def, logOff: map[string]bool{}}
+	specs := map[string]int{}
+	for _, spec := range p.profiles {
+		specs[spec.Name] = len(m.profiles)
+		m.profiles = append(m.profiles, spec)
+	}
+	for name, on := range p.logOff {
+		m.logOff[name] = on
+	}
+	zones := map[string]string{}
+	defaults := map[string]string{}
+	for _, h := range st.Households {
+		zones[h.ID], defaults[h.ID] = h.TimeZone, h.DefaultProfile
+	}
+	for _, sp := range st.Profiles {
+		if _, ok := specs[sp.ID]; ok {
+			m.problems = append(m.problems, fmt.Errorf("profile %s: the config file defines it; the store's copy is ignored", sp.ID))
+			continue
+		}
+		cp := ConfigProfile(sp)
+		if cp.TimeZone == "" {
+			cp.TimeZone = zones[sp.Household]
+		}
+		var errs []error
+		config.ValidateProfile("profile", cp, func(path, format string, args ...any) {
+			errs = append(errs, fmt.Errorf("profile %s: %s: %s", sp.ID, path, fmt.Sprintf(format, args...)))
+		})
+		if len(errs) > 0 {
+			m.problems = append(m.problems, errs...)
+			continue
+		}
+		spec, err := p.profileSpec(plainErrorf("profile "+sp.ID), "profile", sp.ID, cp)
+		if err != nil {
+			m.problems = append(m.problems, err)
+			continue
+		}
+		specs[sp.ID] = len(m.profiles)
+		m.profiles = append(m.profiles, spec)
+		if sp.QueryLog != nil && !*sp.QueryLog {
+			m.logOff[sp.ID] = true
+		}
+	}
+	if d := defaults[HomeHousehold]; d != "" {
+		if _, ok := specs[d]; ok {
+			m.def = d
+		}
+	}
+
+	// Identifiers: the first device to claim one keeps it (the config's
+	// devices, then the claimed ones, then new ones), so a recorded
+	// device cannot take an address from a named one.
+	claimed := map[string]string{}
+	claim := func(dev, kind, id string) bool {
+		k := kind + " " + id
+		if other, ok := claimed[k]; ok && other != dev {
+			m.problems = append(m.problems, fmt.Errorf("device %s: %s %s belongs to device %s", dev, kind, id, other))
+			return false
+		}
+		claimed[k] = dev
+		return true
+	}
+	for _, d := range p.devices {
+		for _, ip := range d.IPs {
+			claim(d.Name, "ip", ip.String())
+		}
+		for _, c := range d.CIDRs {
+			claim(d.Name, "cidr", c.String())
+		}
+		for _, hw := range d.MACs {
+			claim(d.Name, "mac", hw.String())
+		}
+		for _, c := range d.ClientIDs {
+			claim(d.Name, "client id", c)
+		}
+		m.devices = append(m.devices, d)
+	}
+	devices := append([]store.Device(nil), st.Devices...)
+	sort.SliceStable(devices, func(i, j int) bool { return !devices[i].New && devices[j].New })
+	names := map[string]bool{}
+	for _, d := range p.devices {
+		names[d.Name] = true
+	}
+	grants := map[string][]store.Grant{}
+	for _, g := range st.Grants {
+		if g.Until.After(now) {
+			grants[g.Device] = append(grants[g.Device], g)
+		}
+	}
+	for _, sd := range devices {
+		if names[sd.ID] {
+			m.problems = append(m.problems, fmt.Errorf("device %s: the config file defines it; the store's copy is ignored", sd.ID))
+			continue
+		}
+		names[sd.ID] = true
+		prof := sd.Profile
+		if prof == "" {
+			prof = defaults[sd.Household]
+		}
+		if _, ok := specs[prof]; !ok {
+			if prof != "" {
+				m.problems = append(m.problems, fmt.Errorf("device %s: no profile %q; it gets %s", sd.ID, prof, m.def))
+			}
+			prof = m.def
+		}
+		dev := identity.Device{Name: sd.ID, Household: sd.Household, Profile: prof}
+		for _, s := range sd.IPs {
+			ip, err := netip.ParseAddr(s)
+			if err != nil {
+				m.problems = append(m.problems, fmt.Errorf("device %s: ip %q: %v", sd.ID, s, err))
+				continue
+			}
+			if claim(sd.ID, "ip", ip.Unmap().String()) {
+				dev.IPs = append(dev.IPs, ip.Unmap())
+			}
+		}
+		for _, s := range sd.MACs {
+			hw, err := net.ParseMAC(s)
+			if err != nil || len(hw) != 6 {
+				m.problems = append(m.problems, fmt.Errorf("device %s: mac %q is not a MAC address", sd.ID, s))
+				continue
+			}
+			if claim(sd.ID, "mac", hw.String()) {
+				dev.MACs = append(dev.MACs, hw)
+			}
+		}
+		for _, c := range sd.ClientIDs {
+			if claim(sd.ID, "client id", c) {
+				dev.ClientIDs = append(dev.ClientIDs, c)
+			}
+		}
+		if gs := grants[sd.ID]; len(gs) > 0 {
+			if own, err := p.grantProfile(m.profiles[specs[prof]], sd.ID, gs); err != nil {
+				m.problems = append(m.problems, err)
+			} else {
+				m.profiles = append(m.profiles, own)
+				dev.Profile = own.Name
+				if m.logOff[prof] {
+					m.logOff[own.Name] = true
+				}
+			}
+		}
+		m.devices = append(m.devices, dev)
+	}
+	return m
+}
+
+// grantProfile is a device's own profile: base plus the device's grants.
+func (p *policyPlan) grantProfile(base policy.ProfileSpec, device string, grants []store.Grant) (policy.ProfileSpec, error) {
+	own := base
+	own.Name = base.Name + "~" + device
+	own.Label = base.Name
+	own.Grants = nil
+	for _, g := range grants {
+		pg := policy.Grant{Until: g.Until}
+		switch g.Kind {
+		case store.GrantPause:
+			pg.Kind, pg.Label = policy.GrantPause, "pause"
+		case store.GrantAllow:
+			pg.Label = "allow:" + g.Target
+			if _, ok := p.tagIdx[g.Target]; ok {
+				pg.Kind, pg.Tags = policy.GrantAllowTags, p.tagWithServices(g.Target)
+			} else {
+				name, _, err := config.ParseOverride(g.Target)
+				if err != nil {
+					return own, fmt.Errorf("grant %s of device %s: target: %v", g.ID, device, err)
+				}
+				pg.Kind, pg.Name = policy.GrantAllowName, name
+			}
+		default:
+			return own, fmt.Errorf("grant %s of device %s: kind %q is not pause or allow", g.ID, device, g.Kind)
+		}
+		own.Grants = append(own.Grants, pg)
+	}
+	return own, nil
+}
