@@ -1,0 +1,316 @@
+// Package auth owns who may use Hearth's admin API and web UI:
+// administrator accounts and their argon2id password hashes, browser
+// sessions (an HttpOnly cookie plus a CSRF token for changes), bearer
+// tokens for automation, the login rate limit, and the HTTP routes that
+// manage them (first-run setup, login, logout, tokens, password change).
+//
+// The store keeps only the SHA-256 of session cookies and tokens, so a
+// leaked database does not log anyone in. Nothing here logs a password,
+// token, cookie or hash.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/hearth-dns/hearth/internal/store"
+)
+
+// Accounts is the part of store.Store that auth uses. Not-found errors
+// match store.ErrNotFound.
+type Accounts interface {
+	Users(ctx context.Context) ([]store.User, error)
+	User(ctx context.Context, name string) (store.User, error)
+	// PutUser creates or replaces a user.
+	PutUser(ctx context.Context, u store.User) error
+
+	CreateSession(ctx context.Context, s store.Session) error
+	Session(ctx context.Context, hash string) (store.Session, error)
+	DeleteSession(ctx context.Context, hash string) error
+	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
+
+	// CreateToken stores t with a new ID when t.ID is "".
+	CreateToken(ctx context.Context, t store.Token) (store.Token, error)
+	Tokens(ctx context.Context) ([]store.Token, error)
+	TokenByHash(ctx context.Context, hash string) (store.Token, error)
+	DeleteToken(ctx context.Context, id string) error
+}
+
+var _ Accounts = store.Store(nil)
+
+// Defaults for Config.
+const (
+	DefaultSessionTTL = 7 * 24 * time.Hour
+	defaultFailures   = 5
+	defaultWindow     = 15 * time.Minute
+	defaultMaxKeys    = 10000
+)
+
+// CookieName is the name of the session cookie.
+const CookieName = "hearth_session"
+
+// CSRFHeader is the request header that must carry the session's CSRF
+// token on every cookie-authenticated change.
+const CSRFHeader = "X-CSRF-Token"
+
+// tokenPrefix starts every bearer token, so that a leaked one is easy to
+// recognise (secret scanners, logs) and to tell from a session cookie.
+const tokenPrefix = "hth_"
+
+// secretBytes is the entropy of cookies, CSRF tokens and bearer tokens.
+const secretBytes = 32
+
+// Config configures an Auth.
+type Config struct {
+	// Accounts stores users, sessions and tokens (required).
+	Accounts Accounts
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// SessionTTL is how long a login lasts (default 7 days).
+	SessionTTL time.Duration
+	// Logger receives login and failure events (default: discard).
+	Logger *slog.Logger
+	// LoginRate limits failed password attempts; zero fields take their
+	// defaults.
+	LoginRate RateLimit
+}
+
+// Auth authenticates admin requests and serves the account routes. It is
+// safe for concurrent use.
+type Auth struct {
+	accounts Accounts
+	now      func() time.Time
+	ttl      time.Duration
+	log      *slog.Logger
+	limiter  *limiter
+	// hashSlots bounds concurrent argon2 runs: each takes 19 MiB, so
+	// a burst of logins could otherwise exhaust memory.
+	hashSlots chan struct{}
+	// setupMu makes the "no user yet" check and the creation of the
+	// first user one step within this process.
+	setupMu sync.Mutex
+}
+
+// New validates c and returns an Auth.
+func New(c Config) (*Auth, error) {
+	if c.Accounts == nil {
+		return nil, errors.New("auth: accounts: required")
+	}
+	if c.SessionTTL < 0 {
+		return nil, fmt.Errorf("auth: session ttl %v: negative", c.SessionTTL)
+	}
+	if c.SessionTTL == 0 {
+		c.SessionTTL = DefaultSessionTTL
+	}
+	if c.SessionTTL < time.Second {
+		return nil, fmt.Errorf("auth: session ttl %v: want at least 1s", c.SessionTTL)
+	}
+	r := c.LoginRate
+	switch {
+	case r.Failures < 0:
+		return nil, fmt.Errorf("auth: login rate failures %d: negative", r.Failures)
+	case r.Window < 0:
+		return nil, fmt.Errorf("auth: login rate window %v: negative", r.Window)
+	case r.MaxKeys < 0:
+		return nil, fmt.Errorf("auth: login rate max keys %d: negative", r.MaxKeys)
+	}
+	if r.Failures == 0 {
+		r.Failures = defaultFailures
+	}
+	if r.Window == 0 {
+		r.Window = defaultWindow
+	}
+	if r.MaxKeys == 0 {
+		r.MaxKeys = defaultMaxKeys
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Auth{
+		accounts:  c.Accounts,
+		now:       c.Now,
+		ttl:       c.SessionTTL,
+		log:       c.Logger,
+		limiter:   newLimiter(r),
+		hashSlots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
+	}, nil
+}
+
+// Principal is who made an authenticated request.
+type Principal struct {
+	// User is the user name.
+	User string
+	// Session is true for a browser session cookie, false for a bearer
+	// token.
+	Session bool
+	// CSRF is the session's CSRF token, "" for a bearer token.
+	CSRF string
+}
+
+type principalKey struct{}
+
+// NewContext returns ctx carrying p, as Require does.
+func NewContext(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// FromContext returns the principal Require stored in ctx.
+func FromContext(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}
+
+// SetPassword creates user with password pw, or replaces the password of
+// an existing user (for `hearth admin set-password`). Existing sessions
+// and tokens are kept.
+func (a *Auth) SetPassword(ctx context.Context, user, pw string) error {
+	if err := checkUserName(user); err != nil {
+		return err
+	}
+	if err := ValidatePassword(pw); err != nil {
+		return err
+	}
+	created := a.now().UTC()
+	u, err := a.accounts.User(ctx, user)
+	switch {
+	case err == nil:
+		created = u.Created
+	case !errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("read user %q: %w", user, err)
+	}
+	h, err := a.hash(ctx, pw)
+	if err != nil {
+		return err
+	}
+	if err := a.accounts.PutUser(ctx, store.User{Name: user, PasswordHash: h, Created: created}); err != nil {
+		return fmt.Errorf("store user %q: %w", user, err)
+	}
+	a.log.InfoContext(ctx, "password set", "user", user)
+	return nil
+}
+
+// CreateToken makes a bearer token named name for user and returns its
+// plaintext, which is not kept and cannot be shown again, and the stored
+// record.
+func (a *Auth) CreateToken(ctx context.Context, user, name string) (string, store.Token, error) {
+	if err := checkTokenName(name); err != nil {
+		return "", store.Token{}, err
+	}
+	plain := tokenPrefix + randomSecret()
+	t, err := a.accounts.CreateToken(ctx, store.Token{
+		Name:    name,
+		User:    user,
+		Hash:    hashSecret(plain),
+		Created: a.now().UTC(),
+	})
+	if err != nil {
+		return "", store.Token{}, fmt.Errorf("create token %q for %q: %w", name, user, err)
+	}
+	a.log.InfoContext(ctx, "token created", "user", user, "token_id", t.ID, "token_name", name)
+	return plain, t, nil
+}
+
+// PurgeExpired deletes expired sessions and forgets rate-limit entries
+// whose window has passed; call it now and then (hourly is plenty:
+// expired sessions are refused anyway). It returns the number of sessions
+// deleted.
+func (a *Auth) PurgeExpired(ctx context.Context) (int, error) {
+	now := a.now()
+	a.limiter.prune(now)
+	n, err := a.accounts.DeleteExpiredSessions(ctx, now)
+	if err != nil {
+		return 0, fmt.Errorf("delete expired sessions: %w", err)
+	}
+	return n, nil
+}
+
+// hash runs HashPassword within the bound on concurrent argon2 runs.
+func (a *Auth) hash(ctx context.Context, pw string) (string, error) {
+	if err := a.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer a.release()
+	return HashPassword(pw)
+}
+
+// check runs CheckPassword within the bound on concurrent argon2 runs.
+func (a *Auth) check(ctx context.Context, hash, pw string) (bool, error) {
+	if err := a.acquire(ctx); err != nil {
+		return false, err
+	}
+	defer a.release()
+	return CheckPassword(hash, pw)
+}
+
+func (a *Auth) acquire(ctx context.Context) error {
+	select {
+	case a.hashSlots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait to hash password: %w", ctx.Err())
+	}
+}
+
+func (a *Auth) release() { <-a.hashSlots }
+
+// randomSecret returns secretBytes random bytes, base64url without
+// padding.
+func randomSecret() string {
+	b := make([]byte, secretBytes)
+	_, _ = rand.Read(b) // never fails (crypto/rand crashes the program instead)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// hashSecret is what the store keeps of a cookie or token: the hex
+// SHA-256. The secrets carry 256 random bits, so a fast unsalted hash is
+// enough: there is nothing to guess.
+func hashSecret(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// checkUserName allows 1 to 64 letters, digits and ._@- so that names are
+// safe in logs, URLs and the UI.
+func checkUserName(name string) error {
+	if name == "" {
+		return errors.New("user: required")
+	}
+	if len(name) > 64 {
+		return errors.New("user: at most 64 characters")
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-' || c == '@') {
+			return fmt.Errorf("user: %q: only letters, digits and . _ - @ allowed", name)
+		}
+	}
+	return nil
+}
+
+// checkTokenName allows any printable name up to 100 bytes.
+func checkTokenName(name string) error {
+	if name == "" {
+		return errors.New("name: required")
+	}
+	if len(name) > 100 {
+		return errors.New("name: at most 100 bytes")
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return errors.New("name: control characters not allowed")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,443 @@
+package auth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hearth-dns/hearth/internal/store"
+)
+
+// maxBodyBytes bounds every request body.
+const maxBodyBytes = 64 << 10
+
+// defaultSetupUser is the name of the first user when setup names none.
+const defaultSetupUser = "admin"
+
+// dummyHash is checked when a login names no existing user, so that the
+// answer takes as long as for a wrong password and does not reveal which
+// names exist. It is the hash of a random password nobody kept, with the
+// default parameters (a test checks they stay in step).
+const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$vhhK1Mht6mlnEePZY+sQmQ$9dVlL1DkiczRqKAwTqB4y5/6BOnXIA1d1QxqGVqV8rs"
+
+// Routes registers the account routes on mux:
+//
+//	GET    /api/v1/setup        {"needed": bool}, no authentication
+//	POST   /api/v1/setup        create the first user and log in; 409 once one exists
+//	POST   /api/v1/login        {"user","password"} -> {"user","csrf"} and the cookie
+//	POST   /api/v1/logout       end the session, expire the cookie
+//	GET    /api/v1/session      {"user","csrf"} of the caller
+//	GET    /api/v1/tokens       {"tokens":[{"id","name","user","created"}]}
+//	POST   /api/v1/tokens       {"name"} -> {"token","id","name","user","created"}
+//	DELETE /api/v1/tokens/{id}  revoke a token
+//	POST   /api/v1/password     {"current","new"}: change the caller's password
+//
+// Errors are JSON {"error": "..."}; a 400 names the bad field. Request
+// bodies must be application/json (which a cross-site form cannot send
+// without a CORS preflight) and at most 64 KiB.
+func (a *Auth) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/setup", a.setupStatus)
+	mux.HandleFunc("POST /api/v1/setup", a.setup)
+	mux.HandleFunc("POST /api/v1/login", a.login)
+	mux.Handle("POST /api/v1/logout", a.Require(http.HandlerFunc(a.logout)))
+	mux.Handle("GET /api/v1/session", a.Require(http.HandlerFunc(a.session)))
+	mux.Handle("GET /api/v1/tokens", a.Require(http.HandlerFunc(a.listTokens)))
+	mux.Handle("POST /api/v1/tokens", a.Require(http.HandlerFunc(a.createToken)))
+	mux.Handle("DELETE /api/v1/tokens/{id}", a.Require(http.HandlerFunc(a.deleteToken)))
+	mux.Handle("POST /api/v1/password", a.Require(http.HandlerFunc(a.changePassword)))
+}
+
+// sessionResponse answers setup, login and GET session.
+type sessionResponse struct {
+	User string `json:"user"`
+	CSRF string `json:"csrf"`
+}
+
+func (a *Auth) setupStatus(w http.ResponseWriter, r *http.Request) {
+	users, err := a.accounts.Users(r.Context())
+	if err != nil {
+		a.internalError(w, r, "list users", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"needed": len(users) == 0})
+}
+
+func (a *Auth) setup(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		User     string `json:"user"`
+		Password string `json:"password"`
+	}
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	if req.User == "" {
+		req.User = defaultSetupUser
+	}
+	if err := checkUserName(req.User); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := ValidatePassword(req.Password); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ctx := r.Context()
+	a.setupMu.Lock()
+	defer a.setupMu.Unlock()
+	users, err := a.accounts.Users(ctx)
+	if err != nil {
+		a.internalError(w, r, "list users", err)
+		return
+	}
+	if len(users) > 0 {
+		writeError(w, http.StatusConflict, "already set up")
+		return
+	}
+	h, err := a.hash(ctx, req.Password)
+	if err != nil {
+		a.internalError(w, r, "hash password", err)
+		return
+	}
+	if err := a.accounts.PutUser(ctx, store.User{Name: req.User, PasswordHash: h, Created: a.now().UTC()}); err != nil {
+		a.internalError(w, r, "store first user", err)
+		return
+	}
+	a.log.InfoContext(ctx, "first user created", "user", req.User, "remote", r.RemoteAddr)
+	csrf, err := a.startSession(w, r, req.User)
+	if err != nil {
+		a.internalError(w, r, "start session", err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, sessionResponse{User: req.User, CSRF: csrf})
+}
+
+func (a *Auth) login(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		User     string `json:"user"`
+		Password string `json:"password"`
+	}
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	// Every stored name passes checkUserName, so this reveals nothing; it
+	// bounds what reaches the log and the rate limiter's keys.
+	if err := checkUserName(req.User); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if req.Password == "" {
+		writeError(w, http.StatusBadRequest, "password: required")
+		return
+	}
+	ctx := r.Context()
+	keys := []string{addrKey(r.RemoteAddr), userKey(req.User)}
+	if !a.reserve(w, r, req.User, keys) {
+		return
+	}
+	ok, err := a.verify(r, req.User, req.Password)
+	if err != nil {
+		a.internalError(w, r, "check password", err)
+		return
+	}
+	if !ok {
+		a.log.WarnContext(ctx, "login failed", "user", req.User, "remote", r.RemoteAddr)
+		writeError(w, http.StatusUnauthorized, "wrong user name or password")
+		return
+	}
+	// A success resets the counts: earlier failures were the owner's typos
+	// or, if not, the password is still unknown to whoever made them.
+	a.limiter.succeed(keys...)
+	// Replace any session the browser already had.
+	if hash, ok := sessionHash(r); ok {
+		if err := a.accounts.DeleteSession(ctx, hash); err != nil && !errors.Is(err, store.ErrNotFound) {
+			a.log.WarnContext(ctx, "delete previous session", "err", err)
+		}
+	}
+	csrf, err := a.startSession(w, r, req.User)
+	if err != nil {
+		a.internalError(w, r, "start session", err)
+		return
+	}
+	a.log.InfoContext(ctx, "login", "user", req.User, "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, sessionResponse{User: req.User, CSRF: csrf})
+}
+
+// reserve counts a password attempt for keys, or answers 429 and returns
+// false when one of them is over the limit.
+func (a *Auth) reserve(w http.ResponseWriter, r *http.Request, user string, keys []string) bool {
+	wait, ok := a.limiter.reserve(a.now(), keys...)
+	if ok {
+		return true
+	}
+	secs := int((wait + time.Second - 1) / time.Second)
+	a.log.WarnContext(r.Context(), "password attempts limited", "user", user, "remote", r.RemoteAddr, "retry_after_s", secs)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	writeError(w, http.StatusTooManyRequests, fmt.Sprintf("too many failed attempts; retry in %d s", secs))
+	return false
+}
+
+// verify reports whether pw is user's password. An unknown user costs the
+// same hash as a known one.
+func (a *Auth) verify(r *http.Request, user, pw string) (bool, error) {
+	ctx := r.Context()
+	u, err := a.accounts.User(ctx, user)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		_, err := a.check(ctx, dummyHash, pw)
+		return false, err
+	case err != nil:
+		return false, fmt.Errorf("read user %q: %w", user, err)
+	}
+	ok, err := a.check(ctx, u.PasswordHash, pw)
+	if err != nil {
+		return false, fmt.Errorf("user %q: %w", user, err)
+	}
+	return ok, nil
+}
+
+func (a *Auth) logout(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if p, _ := FromContext(ctx); p.Session {
+		if hash, ok := sessionHash(r); ok {
+			if err := a.accounts.DeleteSession(ctx, hash); err != nil && !errors.Is(err, store.ErrNotFound) {
+				a.internalError(w, r, "delete session", err)
+				return
+			}
+		}
+		http.SetCookie(w, a.cookie(r, "", -1))
+		a.log.InfoContext(ctx, "logout", "user", p.User)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *Auth) session(w http.ResponseWriter, r *http.Request) {
+	p, _ := FromContext(r.Context())
+	writeJSON(w, http.StatusOK, sessionResponse{User: p.User, CSRF: p.CSRF})
+}
+
+// tokenView is a token as the API shows it: never its hash.
+type tokenView struct {
+	ID      string    `json:"id"`
+	Name    string    `json:"name"`
+	User    string    `json:"user"`
+	Created time.Time `json:"created"`
+}
+
+func viewToken(t store.Token) tokenView {
+	return tokenView{ID: t.ID, Name: t.Name, User: t.User, Created: t.Created}
+}
+
+func (a *Auth) listTokens(w http.ResponseWriter, r *http.Request) {
+	ts, err := a.accounts.Tokens(r.Context())
+	if err != nil {
+		a.internalError(w, r, "list tokens", err)
+		return
+	}
+	views := make([]tokenView, 0, len(ts))
+	for _, t := range ts {
+		views = append(views, viewToken(t))
+	}
+	writeJSON(w, http.StatusOK, map[string][]tokenView{"tokens": views})
+}
+
+func (a *Auth) createToken(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name string `json:"name"`
+	}
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	req.Name = strings.TrimSpace(req.Name)
+	if err := checkTokenName(req.Name); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	p, _ := FromContext(r.Context())
+	plain, t, err := a.CreateToken(r.Context(), p.User, req.Name)
+	if err != nil {
+		a.internalError(w, r, "create token", err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, struct {
+		Token string `json:"token"`
+		tokenView
+	}{plain, viewToken(t)})
+}
+
+func (a *Auth) deleteToken(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	err := a.accounts.DeleteToken(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("token %q: not found", truncate(id)))
+		return
+	}
+	if err != nil {
+		a.internalError(w, r, "delete token", err)
+		return
+	}
+	p, _ := FromContext(r.Context())
+	a.log.InfoContext(r.Context(), "token deleted", "user", p.User, "token_id", id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *Auth) changePassword(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Current string `json:"current"`
+		New     string `json:"new"`
+	}
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	if req.Current == "" {
+		writeError(w, http.StatusBadRequest, "current: required")
+		return
+	}
+	if err := checkPolicy("new", req.New); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	ctx := r.Context()
+	p, _ := FromContext(ctx)
+	// Guessing the current password through a stolen session would reveal
+	// it (and perhaps the owner's other accounts): limit it like a login.
+	keys := []string{addrKey(r.RemoteAddr), userKey(p.User)}
+	if !a.reserve(w, r, p.User, keys) {
+		return
+	}
+	u, err := a.accounts.User(ctx, p.User)
+	if err != nil {
+		a.internalError(w, r, "read user", err)
+		return
+	}
+	ok, err := a.check(ctx, u.PasswordHash, req.Current)
+	if err != nil {
+		a.internalError(w, r, "check password", err)
+		return
+	}
+	if !ok {
+		a.log.WarnContext(ctx, "password change: wrong current password", "user", p.User, "remote", r.RemoteAddr)
+		writeError(w, http.StatusForbidden, "current: wrong password")
+		return
+	}
+	a.limiter.succeed(keys...)
+	h, err := a.hash(ctx, req.New)
+	if err != nil {
+		a.internalError(w, r, "hash password", err)
+		return
+	}
+	u.PasswordHash = h
+	if err := a.accounts.PutUser(ctx, u); err != nil {
+		a.internalError(w, r, "store user", err)
+		return
+	}
+	a.log.InfoContext(ctx, "password changed", "user", p.User)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// internalError logs err and answers 500 without details.
+func (a *Auth) internalError(w http.ResponseWriter, r *http.Request, action string, err error) {
+	a.log.ErrorContext(r.Context(), action, "method", r.Method, "path", r.URL.Path, "err", err)
+	writeError(w, http.StatusInternalServerError, "internal error")
+}
+
+// decodeJSON reads r's body, a single JSON object, into dst. On failure it
+// answers with an error naming the problem and returns false.
+func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, "Content-Type: must be application/json")
+		return false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(dst)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errTrailing
+			var mbe *http.MaxBytesError
+			if errors.As(terr, &mbe) {
+				err = terr
+			}
+		}
+	}
+	if err == nil {
+		return true
+	}
+	status, msg := http.StatusBadRequest, describeJSONError(err)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		status = http.StatusRequestEntityTooLarge
+	}
+	writeError(w, status, msg)
+	return false
+}
+
+var errTrailing = errors.New("request body: unexpected data after the JSON object")
+
+// describeJSONError turns a decoding error into a message naming the
+// field or the position at fault.
+func describeJSONError(err error) string {
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+		mbe *http.MaxBytesError
+	)
+	switch {
+	case errors.Is(err, errTrailing):
+		return err.Error()
+	case errors.As(err, &mbe):
+		return fmt.Sprintf("request body: larger than %d KiB", mbe.Limit>>10)
+	case errors.Is(err, io.EOF):
+		return "request body: empty, want a JSON object"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "request body: JSON ends too early"
+	case errors.As(err, &syn):
+		return fmt.Sprintf("request body: malformed JSON at byte %d: %s", syn.Offset, strings.TrimPrefix(syn.Error(), "json: "))
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return fmt.Sprintf("request body: want a JSON object, not %s", typ.Value)
+		}
+		return fmt.Sprintf("%s: want %s, not %s", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value)
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return fmt.Sprintf("%s: unknown field", strings.Trim(name, `"`))
+	}
+	return "request body: " + strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// jsonKind names a Go kind the way a JSON client thinks of it.
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	case "struct", "map":
+		return "an object"
+	case "slice", "array":
+		return "an array"
+	}
+	return "a number"
+}
+
+// writeJSON writes v as the JSON body. Responses may carry secrets (CSRF
+// token, new bearer token), so none may be cached.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
+}
+
+// writeError writes {"error": msg}.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
