@@ -1,8 +1,9 @@
 // Package store owns what parents and ISP systems change while Hearth
 // runs: households, profiles, devices, grants, admin users, sessions, API
-// tokens and settings. One interface, Store, has one test suite (RunSuite)
-// that every implementation passes: SQLite in the data directory is the
-// default, PostgreSQL (for many resolver nodes) comes later.
+// tokens and settings. One interface, Store, has one test suite
+// (storetest.Run) that every implementation passes: SQLite in the data
+// directory (package sqlite) is the default, PostgreSQL (for many
+// resolver nodes) comes later.
 //
 // Every policy write (households, profiles, devices, grants) appends to a
 // change feed in the same transaction, so a node that missed a wake-up can
@@ -12,6 +13,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -22,6 +24,34 @@ var (
 	// ErrConflict: the item changed since it was read (its Version is not
 	// the stored one), or an item with that id or name already exists.
 	ErrConflict = errors.New("conflict")
+	// ErrInvalid: the caller sent something no state of the store could
+	// accept: a malformed id, a missing required field, a reference to
+	// an item that does not exist or belongs to another household.
+	ErrInvalid = errors.New("invalid")
+)
+
+// ValidateID checks the id of a household, profile, device, grant or
+// token: 1 to 63 characters of a-z, 0-9 and '-', so that it fits a DNS
+// label, a URL path segment and a log line without escaping. kind names
+// the item in the error, which wraps ErrInvalid.
+func ValidateID(kind, id string) error {
+	ok := len(id) >= 1 && len(id) <= 63
+	for i := 0; ok && i < len(id); i++ {
+		c := id[i]
+		ok = c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-'
+	}
+	if !ok {
+		return fmt.Errorf("%s id %q: want 1-63 characters of a-z, 0-9 and '-': %w", kind, id, ErrInvalid)
+	}
+	return nil
+}
+
+// Change kinds: the item kinds a policy write can change.
+const (
+	KindHousehold = "household"
+	KindProfile   = "profile"
+	KindDevice    = "device"
+	KindGrant     = "grant"
 )
 
 // Household is a tenant: one home, or one ISP subscriber.
@@ -170,11 +200,27 @@ type State struct {
 // creates an item whose Version is 0 and otherwise updates it only if
 // Version is the stored one (ErrConflict if not); it returns the item as
 // stored, with its new Version. List methods with a household filter take
-// "" for all.
+// "" for all; lists are sorted by ID (users by Name). Get and Delete of a
+// missing item return ErrNotFound.
+//
+// References are kept whole. A profile and a device need an existing
+// Household. A device's Profile is "" (its household's DefaultProfile), a
+// profile of the same household, or a name the store does not hold (a
+// preset, or a profile of the config file: the caller checks those); so
+// is a household's DefaultProfile. A grant needs an
+// existing Device, a session and a token an existing User. A reference
+// that does not hold is ErrInvalid; a delete or a move (a profile changing
+// household) that would break one is ErrConflict.
+//
+// Time values come back in UTC and compare Equal to what was stored.
+// Empty lists come back nil.
 type Store interface {
 	// Load reads the whole policy state in one consistent view.
 	Load(ctx context.Context) (State, error)
-	// Changes returns the changes after seq, oldest first, at most limit.
+	// Changes returns the changes after seq, oldest first, at most limit
+	// (which must be positive). One write that changes several items
+	// lists them in a fixed order: DeleteDevice its grants (by ID) then
+	// the device, DeleteExpiredGrants the grants by ID.
 	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
 	// Notify returns a channel that receives (without blocking the
 	// writer: it holds at most one pending value) after every committed

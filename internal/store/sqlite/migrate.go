@@ -1,0 +1,133 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// migrations are the schema steps, in order: migrations[i] takes the
+// schema to version i+1. Append new steps; never edit a released one.
+var migrations = []string{
+	// 1: the first schema. Times are unix nanoseconds (NULL for the zero
+	// time). households.default_profile and devices.profile are NULL for
+	// "". The foreign keys back up the checks the methods make to return
+	// ErrInvalid or ErrConflict with a message. The profile columns have
+	// none: they may name presets and config-file profiles.
+	`
+CREATE TABLE households (
+	id              TEXT PRIMARY KEY,
+	version         INTEGER NOT NULL,
+	default_profile TEXT,
+	data            TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE profiles (
+	id        TEXT PRIMARY KEY,
+	household TEXT NOT NULL REFERENCES households (id),
+	version   INTEGER NOT NULL,
+	data      TEXT NOT NULL
+) STRICT;
+CREATE INDEX profiles_household ON profiles (household);
+
+CREATE TABLE devices (
+	id        TEXT PRIMARY KEY,
+	household TEXT NOT NULL REFERENCES households (id),
+	profile   TEXT,
+	version   INTEGER NOT NULL,
+	data      TEXT NOT NULL
+) STRICT;
+CREATE INDEX devices_household ON devices (household);
+CREATE INDEX devices_profile ON devices (profile);
+
+CREATE TABLE grants (
+	id         TEXT PRIMARY KEY,
+	device     TEXT NOT NULL REFERENCES devices (id),
+	kind       TEXT NOT NULL,
+	target     TEXT NOT NULL,
+	until      INTEGER NOT NULL,
+	created_by TEXT NOT NULL,
+	created    INTEGER
+) STRICT;
+CREATE INDEX grants_device ON grants (device);
+CREATE INDEX grants_until ON grants (until);
+
+CREATE TABLE users (
+	name          TEXT PRIMARY KEY,
+	password_hash TEXT NOT NULL,
+	created       INTEGER
+) STRICT;
+
+CREATE TABLE sessions (
+	hash      TEXT PRIMARY KEY,
+	user_name TEXT NOT NULL REFERENCES users (name),
+	csrf      TEXT NOT NULL,
+	expires   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX sessions_expires ON sessions (expires);
+
+CREATE TABLE tokens (
+	id        TEXT PRIMARY KEY,
+	name      TEXT NOT NULL,
+	user_name TEXT NOT NULL REFERENCES users (name),
+	hash      TEXT NOT NULL UNIQUE,
+	created   INTEGER
+) STRICT;
+
+CREATE TABLE settings (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+) STRICT;
+
+-- AUTOINCREMENT: a seq is never reused, even after the newest rows are
+-- deleted, so a node's "after" position stays meaningful.
+CREATE TABLE policy_changes (
+	seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+	kind    TEXT NOT NULL,
+	id      TEXT NOT NULL,
+	deleted INTEGER NOT NULL,
+	at      INTEGER NOT NULL
+) STRICT;
+`,
+}
+
+// migrate brings the schema to len(steps), all in one write transaction
+// so that two processes opening a new file do not both apply a step.
+func (s *Store) migrate(ctx context.Context, steps []string) error {
+	var applied []int
+	err := s.write(ctx, func(tx *wtx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    INTEGER PRIMARY KEY,
+	applied_at INTEGER NOT NULL
+) STRICT`)
+		if err != nil {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
+		var have int
+		if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&have); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if have > len(steps) {
+			return fmt.Errorf("schema version %d is newer than this program knows (%d): use a newer Hearth or restore a backup", have, len(steps))
+		}
+		for v := have + 1; v <= len(steps); v++ {
+			if _, err := tx.ExecContext(ctx, steps[v-1]); err != nil {
+				return fmt.Errorf("migrate to schema version %d: %w", v, err)
+			}
+			_, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", v, time.Now().UnixNano())
+			if err != nil {
+				return fmt.Errorf("record schema version %d: %w", v, err)
+			}
+			applied = append(applied, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.applied = applied
+	if len(applied) > 0 {
+		s.log.Info("store schema migrated", "path", s.path, "from", applied[0]-1, "to", applied[len(applied)-1])
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func openSteps(t *testing.T, path string, steps []string) (*Store, error) {
+	t.Helper()
+	return open(context.Background(), &Config{Path: path}, steps)
+}
+
+func tableExists(t *testing.T, s *Store, name string) bool {
+	t.Helper()
+	ok, err := exists(context.Background(), s.db, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+func schemaVersion(t *testing.T, s *Store) int {
+	t.Helper()
+	var v int
+	if err := s.db.QueryRow("SELECT MAX(version) FROM schema_migrations").Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestMigrations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hearth.db")
+	all := make([]int, len(migrations))
+	for i := range all {
+		all[i] = i + 1
+	}
+	extra := append(slices.Clone(migrations), "CREATE TABLE extra (x INTEGER) STRICT")
+
+	// Each step opens the same file with the steps the code knows.
+	tests := []struct {
+		name        string
+		steps       []string
+		wantApplied []int
+		wantErr     string
+		wantVersion int
+	}{
+		{"fresh file gets every step", migrations, all, "", len(migrations)},
+		{"reopening applies nothing", migrations, nil, "", len(migrations)},
+		{"a new step is applied alone", extra, []int{len(extra)}, "", len(extra)},
+		{"reopening after it applies nothing", extra, nil, "", len(extra)},
+		{"older code refuses the newer file", migrations, nil, "newer than this program knows", len(extra)},
+		{"a failing step is rolled back", append(slices.Clone(extra), "CREATE TABLE half (x); SELECT * FROM nowhere"), nil, "schema version", len(extra)},
+	}
+	for _, tc := range tests {
+		s, err := openSteps(t, path, tc.steps)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("%s: got error %v, want one containing %q", tc.name, err, tc.wantErr)
+			}
+			// Look at the file with the code that knows it.
+			s, err = openSteps(t, path, extra)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if !slices.Equal(s.applied, tc.wantApplied) {
+			t.Errorf("%s: applied %v, want %v", tc.name, s.applied, tc.wantApplied)
+		}
+		if v := schemaVersion(t, s); v != tc.wantVersion {
+			t.Errorf("%s: schema version %d, want %d", tc.name, v, tc.wantVersion)
+		}
+		if tableExists(t, s, "half") {
+			t.Errorf("%s: a failed step left its table", tc.name)
+		}
+		s.Close()
+	}
+
+	s := openPath(t, path+"-fresh")
+	defer s.Close()
+	for _, table := range []string{"households", "profiles", "devices", "grants", "users", "sessions", "tokens", "settings", "policy_changes", "schema_migrations"} {
+		if !tableExists(t, s, table) {
+			t.Errorf("no table %s", table)
+		}
+	}
+}
+
+// TestNewerSchemaRefused plants a version the code does not know, as a
+// newer Hearth would have, and checks that Open refuses the file and
+// leaves it as it was.
+func TestNewerSchemaRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hearth.db")
+	s := openPath(t, path)
+	if _, err := s.db.Exec("INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)", len(migrations)+5); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	_, err := Open(context.Background(), &Config{Path: path})
+	if err == nil {
+		t.Fatal("opened a database with a newer schema")
+	}
+	for _, want := range []string{path, "schema version", "newer"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}

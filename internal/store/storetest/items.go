@@ -1,0 +1,501 @@
+package storetest
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hearth-dns/hearth/internal/store"
+)
+
+func testHouseholds(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	ctx := context.Background()
+
+	h, err := s.PutHousehold(ctx, store.Household{ID: "home", Name: "Home", TimeZone: "Europe/Paris"})
+	must(t, "create", err)
+	equal(t, "created", h, store.Household{ID: "home", Name: "Home", TimeZone: "Europe/Paris", Version: 1})
+	got, err := s.Household(ctx, "home")
+	must(t, "get", err)
+	equal(t, "get", got, h)
+
+	_, err = s.PutHousehold(ctx, store.Household{ID: "home", Name: "Again"})
+	wantErr(t, "create over an existing id", err, store.ErrConflict)
+
+	h.Name = "Our home"
+	h2, err := s.PutHousehold(ctx, h)
+	must(t, "update", err)
+	if h2.Version != 2 || h2.Name != "Our home" {
+		t.Errorf("updated: got %+v, want version 2 named %q", h2, "Our home")
+	}
+	_, err = s.PutHousehold(ctx, h) // still version 1
+	wantErr(t, "update from a stale version", err, store.ErrConflict)
+	got, err = s.Household(ctx, "home")
+	must(t, "get after update", err)
+	equal(t, "get after update", got, h2)
+
+	putHousehold(t, s, "abc")
+	putHousehold(t, s, "zed")
+	list, err := s.Households(ctx)
+	must(t, "list", err)
+	equal(t, "list ids", ids(list, householdID), []string{"abc", "home", "zed"})
+	equal(t, "listed home", list[1], h2)
+
+	must(t, "delete", s.DeleteHousehold(ctx, "home"))
+	_, err = s.Household(ctx, "home")
+	wantErr(t, "get deleted", err, store.ErrNotFound)
+	wantErr(t, "delete again", s.DeleteHousehold(ctx, "home"), store.ErrNotFound)
+	// A deleted id can be created again, from version 0.
+	h3, err := s.PutHousehold(ctx, store.Household{ID: "home"})
+	must(t, "recreate", err)
+	if h3.Version != 1 {
+		t.Errorf("recreated version %d, want 1", h3.Version)
+	}
+}
+
+func testInvalidIDs(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	ctx := context.Background()
+	putHousehold(t, s, "h")
+
+	tests := []struct {
+		id    string
+		valid bool
+	}{
+		{"a", true},
+		{"kid-2-tablet", true},
+		{strings.Repeat("x", 63), true},
+		{"", false},
+		{strings.Repeat("x", 64), false},
+		{"Emma", false},
+		{"emma laptop", false},
+		{"emma_laptop", false},
+		{"emma.laptop", false},
+		{"émilie", false},
+		{"a/b", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.id, func(t *testing.T) {
+			errs := map[string]error{}
+			_, errs["household"] = s.PutHousehold(ctx, store.Household{ID: tc.id})
+			_, errs["profile"] = s.PutProfile(ctx, store.Profile{ID: tc.id, Household: "h"})
+			_, errs["device"] = s.PutDevice(ctx, store.Device{ID: tc.id, Household: "h"})
+			for kind, err := range errs {
+				if tc.valid {
+					if err != nil {
+						t.Errorf("put %s %q: %v", kind, tc.id, err)
+					}
+					continue
+				}
+				wantErr(t, "put "+kind, err, store.ErrInvalid)
+			}
+		})
+	}
+}
+
+func testProfiles(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	ctx := context.Background()
+	putHousehold(t, s, "h1")
+	putHousehold(t, s, "h2")
+
+	yes, no := true, false
+	full := store.Profile{
+		ID:                "emma",
+		Household:         "h1",
+		Name:              "Emma (8)",
+		Preset:            "child",
+		Block:             []string{"social", "games"},
+		Unblock:           []string{"minecraft"},
+		Allow:             []string{"school.example"},
+		Deny:              []string{"bad.example"},
+		SafeSearch:        &yes,
+		SafeSearchEngines: []string{"google"},
+		YouTube:           "strict",
+		BypassProtection:  &no,
+		TimeZone:          "Europe/Paris",
+		Schedules: []store.Schedule{
+			{Name: "bedtime", Days: "daily", From: "20:30", To: "07:00", Pause: true},
+			{Name: "homework", Days: "mon-fri", From: "16:00", To: "18:00", Block: []string{"games"}},
+			{Name: "school", Days: "mon-fri", From: "08:00", To: "12:00", AllowOnly: []string{"school.example"}},
+		},
+		QueryLog: &no,
+	}
+	p, err := s.PutProfile(ctx, full)
+	must(t, "create", err)
+	want := full
+	want.Version = 1
+	equal(t, "created", p, want)
+	got, err := s.Profile(ctx, "emma")
+	must(t, "get", err)
+	equal(t, "get", got, want)
+
+	got.Block = nil
+	got.SafeSearch = nil
+	got.Schedules = got.Schedules[:1]
+	upd, err := s.PutProfile(ctx, got)
+	must(t, "update", err)
+	if upd.Version != 2 {
+		t.Errorf("updated version %d, want 2", upd.Version)
+	}
+	got, err = s.Profile(ctx, "emma")
+	must(t, "get after update", err)
+	equal(t, "get after update", got, upd)
+
+	putProfile(t, s, "adult", "h1")
+	putProfile(t, s, "teen", "h2")
+	for _, tc := range []struct {
+		household string
+		want      []string
+	}{
+		{"", []string{"adult", "emma", "teen"}},
+		{"h1", []string{"adult", "emma"}},
+		{"h2", []string{"teen"}},
+		{"h3", nil},
+	} {
+		list, err := s.Profiles(ctx, tc.household)
+		must(t, "list "+tc.household, err)
+		equal(t, "profiles of "+tc.household, ids(list, profileID), tc.want)
+	}
+
+	must(t, "delete", s.DeleteProfile(ctx, "emma"))
+	_, err = s.Profile(ctx, "emma")
+	wantErr(t, "get deleted", err, store.ErrNotFound)
+}
+
+func testDevices(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	ctx := context.Background()
+	putHousehold(t, s, "h1")
+	putHousehold(t, s, "h2")
+	putProfile(t, s, "kid", "h1")
+
+	in := store.Device{
+		ID:        "tablet",
+		Household: "h1",
+		Name:      "Emma's tablet",
+		Profile:   "kid",
+		IPs:       []string{"192.168.1.23", "fd00::23"},
+		MACs:      []string{"aa:bb:cc:dd:ee:ff"},
+		ClientIDs: []string{"emma-tablet"},
+		Hostname:  "ipad",
+		New:       true,
+		FirstSeen: t0,
+	}
+	d, err := s.PutDevice(ctx, in)
+	must(t, "create", err)
+	got, err := s.Device(ctx, "tablet")
+	must(t, "get", err)
+	for what, dev := range map[string]store.Device{"returned": d, "stored": got} {
+		if !dev.FirstSeen.Equal(t0) || dev.FirstSeen.Location() != time.UTC {
+			t.Errorf("%s first seen %v, want %v in UTC", what, dev.FirstSeen, t0)
+		}
+	}
+	want := in
+	want.Version = 1
+	want.FirstSeen = t0.UTC()
+	equal(t, "created", d, want)
+	equal(t, "get", got, want)
+
+	// A device with no profile follows its household's default; no
+	// first-seen time stays zero.
+	bare, err := s.PutDevice(ctx, store.Device{ID: "tv", Household: "h1"})
+	must(t, "create bare", err)
+	got, err = s.Device(ctx, "tv")
+	must(t, "get bare", err)
+	equal(t, "bare", got, bare)
+	if !got.FirstSeen.IsZero() || got.Profile != "" {
+		t.Errorf("bare device came back with first seen %v, profile %q", got.FirstSeen, got.Profile)
+	}
+
+	got.New = false
+	got.Profile = "kid"
+	upd, err := s.PutDevice(ctx, got)
+	must(t, "update", err)
+	if upd.Version != 2 || upd.Profile != "kid" {
+		t.Errorf("updated: %+v", upd)
+	}
+
+	putDevice(t, s, "phone", "h2", "")
+	for _, tc := range []struct {
+		household string
+		want      []string
+	}{
+		{"", []string{"phone", "tablet", "tv"}},
+		{"h1", []string{"tablet", "tv"}},
+		{"h2", []string{"phone"}},
+	} {
+		list, err := s.Devices(ctx, tc.household)
+		must(t, "list "+tc.household, err)
+		equal(t, "devices of "+tc.household, ids(list, deviceID), tc.want)
+	}
+
+	must(t, "delete", s.DeleteDevice(ctx, "tv"))
+	_, err = s.Device(ctx, "tv")
+	wantErr(t, "get deleted", err, store.ErrNotFound)
+}
+
+// testReferences checks that no write leaves a reference dangling.
+func testReferences(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	ctx := context.Background()
+	putHousehold(t, s, "h1")
+	putHousehold(t, s, "h2")
+	putProfile(t, s, "kid", "h1")
+	putProfile(t, s, "other", "h2")
+	putProfile(t, s, "spare", "h1")
+	putDevice(t, s, "tablet", "h1", "kid")
+	h1, err := s.Household(ctx, "h1")
+	must(t, "get h1", err)
+	h1.DefaultProfile = "spare"
+	_, err = s.PutHousehold(ctx, h1)
+	must(t, "set default profile", err)
+
+	tests := []struct {
+		name string
+		do   func() error
+		want error
+		// mention is a word the error must contain: what is in the way.
+		mention string
+	}{
+		{"profile without household", func() error {
+			_, err := s.PutProfile(ctx, store.Profile{ID: "p", Name: "P"})
+			return err
+		}, store.ErrInvalid, ""},
+		{"profile of missing household", func() error {
+			_, err := s.PutProfile(ctx, store.Profile{ID: "p", Household: "nope"})
+			return err
+		}, store.ErrInvalid, "nope"},
+		{"device without household", func() error {
+			_, err := s.PutDevice(ctx, store.Device{ID: "d"})
+			return err
+		}, store.ErrInvalid, ""},
+		{"device of missing household", func() error {
+			_, err := s.PutDevice(ctx, store.Device{ID: "d", Household: "nope"})
+			return err
+		}, store.ErrInvalid, "nope"},
+		{"device with another household's profile", func() error {
+			_, err := s.PutDevice(ctx, store.Device{ID: "d", Household: "h1", Profile: "other"})
+			return err
+		}, store.ErrInvalid, "other"},
+		{"household default profile of another household", func() error {
+			h2, err := s.Household(ctx, "h2")
+			if err != nil {
+				return err
+			}
+			h2.DefaultProfile = "kid"
+			_, err = s.PutHousehold(ctx, h2)
+			return err
+		}, store.ErrInvalid, "kid"},
+		{"grant for missing device", func() error {
+			_, err := s.AddGrant(ctx, store.Grant{Device: "nope", Kind: store.GrantPause, Until: t0})
+			return err
+		}, store.ErrInvalid, "nope"},
+		{"delete profile a device uses", func() error {
+			return s.DeleteProfile(ctx, "kid")
+		}, store.ErrConflict, "tablet"},
+		{"delete default profile", func() error {
+			return s.DeleteProfile(ctx, "spare")
+		}, store.ErrConflict, "h1"},
+		{"move profile a device uses", func() error {
+			p, err := s.Profile(ctx, "kid")
+			if err != nil {
+				return err
+			}
+			p.Household = "h2"
+			_, err = s.PutProfile(ctx, p)
+			return err
+		}, store.ErrConflict, "tablet"},
+		{"delete household with profiles and devices", func() error {
+			return s.DeleteHousehold(ctx, "h1")
+		}, store.ErrConflict, ""},
+		{"delete household with a profile", func() error {
+			return s.DeleteHousehold(ctx, "h2")
+		}, store.ErrConflict, "other"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.do()
+			wantErr(t, tc.name, err, tc.want)
+			if err != nil && !strings.Contains(err.Error(), `"`+tc.mention) {
+				t.Errorf("error %q does not name %q", err, tc.mention)
+			}
+		})
+	}
+
+	// What was refused changed nothing.
+	st, err := s.Load(ctx)
+	must(t, "load", err)
+	equal(t, "households", ids(st.Households, householdID), []string{"h1", "h2"})
+	equal(t, "profiles", ids(st.Profiles, profileID), []string{"kid", "other", "spare"})
+	equal(t, "devices", ids(st.Devices, deviceID), []string{"tablet"})
+	if st.Profiles[0].Household != "h1" || st.Households[1].DefaultProfile != "" {
+		t.Errorf("a refused write changed something: %+v", st)
+	}
+
+	// A household with a device but no profile is still in use.
+	putHousehold(t, s, "h3")
+	putDevice(t, s, "radio", "h3", "")
+	wantErr(t, "delete household with a device", s.DeleteHousehold(ctx, "h3"), store.ErrConflict)
+
+	// Moving a profile nothing uses is fine, and so is moving a device
+	// with its profile reset.
+	p, err := s.Profile(ctx, "other")
+	must(t, "get other", err)
+	p.Household = "h3"
+	_, err = s.PutProfile(ctx, p)
+	must(t, "move unused profile", err)
+	d, err := s.Device(ctx, "tablet")
+	must(t, "get tablet", err)
+	d.Household, d.Profile = "h3", "other"
+	_, err = s.PutDevice(ctx, d)
+	must(t, "move device", err)
+	must(t, "delete profile once unused", s.DeleteProfile(ctx, "kid"))
+	must(t, "delete emptied household", s.DeleteHousehold(ctx, "h2"))
+}
+
+func testGrants(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	ctx := context.Background()
+	putHousehold(t, s, "h")
+	putDevice(t, s, "d1", "h", "")
+	putDevice(t, s, "d2", "h", "")
+
+	in := store.Grant{Device: "d1", Kind: store.GrantAllow, Target: "games", Until: t0.Add(time.Hour), By: "mum", Created: t0}
+	g1, err := s.AddGrant(ctx, in)
+	must(t, "add", err)
+	if err := store.ValidateID("grant", g1.ID); err != nil {
+		t.Errorf("generated id: %v", err)
+	}
+	want := in
+	want.ID = g1.ID
+	want.Until, want.Created = in.Until.UTC(), in.Created.UTC()
+	equal(t, "added", g1, want)
+	g2, err := s.AddGrant(ctx, store.Grant{Device: "d1", Kind: store.GrantPause, Until: t0})
+	must(t, "add second", err)
+	if g2.ID == g1.ID {
+		t.Errorf("two generated ids are both %q", g1.ID)
+	}
+	g3 := addGrant(t, s, "named", "d2", t0)
+
+	got, err := s.Grants(ctx, "d1")
+	must(t, "list d1", err)
+	if len(got) != 2 {
+		t.Fatalf("grants of d1: %+v, want 2", got)
+	}
+	for _, g := range got {
+		if g.ID == g1.ID {
+			equal(t, "stored", g, want)
+			if g.Until.Location() != time.UTC || !g.Until.Equal(in.Until) || !g.Created.Equal(t0) {
+				t.Errorf("times came back as %v, %v", g.Until, g.Created)
+			}
+		}
+	}
+	all, err := s.Grants(ctx, "")
+	must(t, "list all", err)
+	if len(all) != 3 {
+		t.Errorf("all grants: %+v, want 3", all)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i-1].ID >= all[i].ID {
+			t.Errorf("grants not sorted by id: %v", ids(all, grantID))
+		}
+	}
+
+	for _, tc := range []struct {
+		name string
+		g    store.Grant
+		want error
+	}{
+		{"duplicate id", store.Grant{ID: "named", Device: "d1", Kind: store.GrantPause, Until: t0}, store.ErrConflict},
+		{"bad kind", store.Grant{Device: "d1", Kind: "block", Until: t0}, store.ErrInvalid},
+		{"allow without target", store.Grant{Device: "d1", Kind: store.GrantAllow, Until: t0}, store.ErrInvalid},
+		{"no until", store.Grant{Device: "d1", Kind: store.GrantPause}, store.ErrInvalid},
+		{"bad id", store.Grant{ID: "Bad ID", Device: "d1", Kind: store.GrantPause, Until: t0}, store.ErrInvalid},
+	} {
+		_, err := s.AddGrant(ctx, tc.g)
+		wantErr(t, tc.name, err, tc.want)
+	}
+
+	must(t, "delete", s.DeleteGrant(ctx, g2.ID))
+	wantErr(t, "delete again", s.DeleteGrant(ctx, g2.ID), store.ErrNotFound)
+	must(t, "delete device", s.DeleteDevice(ctx, "d1"))
+	got, err = s.Grants(ctx, "d1")
+	must(t, "list d1 after delete", err)
+	if len(got) != 0 {
+		t.Errorf("grants of a deleted device remain: %+v", got)
+	}
+	all, err = s.Grants(ctx, "")
+	must(t, "list all after delete", err)
+	equal(t, "remaining", all, []store.Grant{{ID: g3.ID, Device: "d2", Kind: store.GrantPause, Until: t0.UTC()}})
+}
+
+func testDeleteExpiredGrants(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	ctx := context.Background()
+	putHousehold(t, s, "h")
+	putDevice(t, s, "d", "h", "")
+	addGrant(t, s, "ended", "d", t0.Add(-time.Second))
+	addGrant(t, s, "ends-now", "d", t0)
+	addGrant(t, s, "ends-next-ns", "d", t0.Add(time.Nanosecond))
+	addGrant(t, s, "ends-later", "d", t0.Add(time.Hour))
+
+	for _, tc := range []struct {
+		now    time.Time
+		want   int
+		remain []string
+	}{
+		{t0.Add(-time.Hour), 0, []string{"ended", "ends-later", "ends-next-ns", "ends-now"}},
+		{t0, 2, []string{"ends-later", "ends-next-ns"}},
+		{t0, 0, []string{"ends-later", "ends-next-ns"}},
+		{t0.Add(time.Hour), 2, nil},
+	} {
+		n, err := s.DeleteExpiredGrants(ctx, tc.now)
+		must(t, "delete expired", err)
+		if n != tc.want {
+			t.Errorf("at %v: deleted %d, want %d", tc.now, n, tc.want)
+		}
+		all, err := s.Grants(ctx, "")
+		must(t, "list", err)
+		equal(t, "remaining at "+tc.now.String(), ids(all, grantID), tc.remain)
+	}
+}
+
+func testVersionConflict(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	ctx := context.Background()
+	putHousehold(t, s, "h")
+	putProfile(t, s, "kid", "h")
+
+	// Two parents open the same profile.
+	a, err := s.Profile(ctx, "kid")
+	must(t, "read a", err)
+	b, err := s.Profile(ctx, "kid")
+	must(t, "read b", err)
+	a.Block = []string{"social"}
+	saved, err := s.PutProfile(ctx, a)
+	must(t, "save a", err)
+	b.Block = []string{"games"}
+	_, err = s.PutProfile(ctx, b)
+	wantErr(t, "save b", err, store.ErrConflict)
+
+	got, err := s.Profile(ctx, "kid")
+	must(t, "read", err)
+	equal(t, "stored", got, saved)
+
+	// b reloads and retries.
+	got.Block = append(got.Block, "games")
+	again, err := s.PutProfile(ctx, got)
+	must(t, "retry b", err)
+	equal(t, "merged", again.Block, []string{"social", "games"})
+	if again.Version != 3 {
+		t.Errorf("version %d, want 3", again.Version)
+	}
+
+	// A version from the future conflicts too.
+	got = again
+	got.Version = 7
+	_, err = s.PutProfile(ctx, got)
+	wantErr(t, "save with a future version", err, store.ErrConflict)
+}
