@@ -34,6 +34,30 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives decisions at debug level.
 	Logger *slog.Logger
+	// Observer, when set, hears of every query the filter answered.
+	Observer Observer
+}
+
+// Observer hears of every query the Policy step answered (or saw answered
+// further down the chain), once the answer is written: the query log and
+// the metrics. Observe runs on the query path: it must not block, and must
+// not keep ev or anything it points to after returning.
+type Observer interface {
+	Observe(ev *Event)
+}
+
+// Event is one answered query.
+type Event struct {
+	Request  *pipeline.Request
+	Snapshot *policy.Snapshot
+	// Decision is what decided the answer: the name's decision, or the
+	// block of a CNAME target or answer address found in the answer.
+	Decision policy.Decision
+	// Name is the query name, lower-case; Text explains a decision other
+	// than a plain allow (nil otherwise).
+	Name, Text []byte
+	Rcode      int
+	Now        time.Time
 }
 
 // Filter applies the policy snapshot to queries. Update swaps the snapshot;
@@ -43,6 +67,7 @@ type Filter struct {
 	log      *slog.Logger
 	snap     atomic.Pointer[policy.Snapshot]
 	checkers sync.Pool
+	events   sync.Pool
 }
 
 // New returns a filter that applies s.
@@ -55,6 +80,7 @@ func New(c Config, s *policy.Snapshot) *Filter {
 	}
 	f := &Filter{cfg: c, log: c.Logger}
 	f.checkers.New = func() any { return new(checker) }
+	f.events.New = func() any { return new(Event) }
 	f.snap.Store(s)
 	return f
 }
@@ -103,8 +129,19 @@ func (f *Filter) serve(ctx context.Context, w pipeline.ResponseWriter, r *pipeli
 	case policy.Allow:
 		// checkers are pooled: one escapes to the heap per allowed query.
 		c := f.checkers.Get().(*checker)
-		*c = checker{f: f, s: s, prof: prof, now: now, w: w, r: r}
+		*c = checker{f: f, s: s, prof: prof, now: now, w: w, r: r, d: d}
 		err := next.ServeDNS(ctx, c, r)
+		if c.written && f.cfg.Observer != nil {
+			var text [256]byte
+			var explained []byte
+			switch {
+			case c.text != "":
+				explained = append(text[:0], c.text...)
+			case c.d.Reason != policy.ReasonNone:
+				explained = s.AppendExplain(text[:0], c.d, unsafeString(name))
+			}
+			f.observe(r, s, c.d, name, explained, c.rcode, now)
+		}
 		*c = checker{}
 		f.checkers.Put(c)
 		return err
@@ -117,18 +154,48 @@ func (f *Filter) serve(ctx context.Context, w pipeline.ResponseWriter, r *pipeli
 		if len(explained) > 200 {
 			explained = explained[:200] // keep the answer small
 		}
-		if wire, ok := f.cfg.Blocking.AppendBlocked(out[:0], r.Msg, r.EDNS, r.DO, explained); ok {
-			return w.WriteWire(wire)
+		var err error
+		rcode := dns.RcodeSuccess
+		if f.cfg.Blocking.Mode == dnsmsg.BlockNXDomain {
+			rcode = dns.RcodeNameError
 		}
-		return w.WriteMsg(f.cfg.Blocking.Blocked(r.Msg, string(explained)))
-	case policy.NXDomain:
-		return w.WriteMsg(f.cfg.Blocking.Negative(r.Msg, dns.RcodeNameError, s.Explain(d, string(name))))
-	case policy.NoData:
-		return w.WriteMsg(f.cfg.Blocking.Negative(r.Msg, dns.RcodeSuccess, s.Explain(d, string(name))))
+		if wire, ok := f.cfg.Blocking.AppendBlocked(out[:0], r.Msg, r.EDNS, r.DO, explained); ok {
+			err = w.WriteWire(wire)
+		} else {
+			err = w.WriteMsg(f.cfg.Blocking.Blocked(r.Msg, string(explained)))
+		}
+		f.observe(r, s, d, name, explained, rcode, now)
+		return err
+	case policy.NXDomain, policy.NoData:
+		rcode := dns.RcodeSuccess
+		if d.Action == policy.NXDomain {
+			rcode = dns.RcodeNameError
+		}
+		text := s.Explain(d, string(name))
+		err := w.WriteMsg(f.cfg.Blocking.Negative(r.Msg, rcode, text))
+		f.observe(r, s, d, name, []byte(text), rcode, now)
+		return err
 	case policy.Rewrite:
-		return f.rewrite(ctx, w, r, next, s, d, string(name))
+		err := f.rewrite(ctx, w, r, next, s, d, string(name))
+		if err == nil {
+			var text [256]byte
+			f.observe(r, s, d, name, s.AppendExplain(text[:0], d, unsafeString(name)), dns.RcodeSuccess, now)
+		}
+		return err
 	}
 	return fmt.Errorf("filter: unknown action %d", d.Action)
+}
+
+// observe tells the observer of an answered query.
+func (f *Filter) observe(r *pipeline.Request, s *policy.Snapshot, d policy.Decision, name, text []byte, rcode int, now time.Time) {
+	if f.cfg.Observer == nil {
+		return
+	}
+	ev := f.events.Get().(*Event)
+	*ev = Event{Request: r, Snapshot: s, Decision: d, Name: name, Text: text, Rcode: rcode, Now: now}
+	f.cfg.Observer.Observe(ev)
+	*ev = Event{}
+	f.events.Put(ev)
 }
 
 // rewrite answers a safe-search name with a CNAME to the engine's safe
@@ -207,6 +274,13 @@ type checker struct {
 	now  time.Time
 	w    pipeline.ResponseWriter
 	r    *pipeline.Request
+	// d is the decision of the answer written; written and rcode say
+	// whether one was and with which code, for the observer.
+	d       policy.Decision
+	written bool
+	rcode   int
+	// text explains a block found in the answer.
+	text string
 }
 
 func (c *checker) WriteMsg(m *dns.Msg) error {
@@ -244,6 +318,7 @@ func (c *checker) WriteMsg(m *dns.Msg) error {
 			}
 		}
 	}
+	c.written, c.rcode = true, m.Rcode
 	return c.w.WriteMsg(m)
 }
 
@@ -291,6 +366,9 @@ func (c *checker) WriteWire(b []byte) error {
 		// No cached answer may outlive the profile's next schedule change.
 		dnsmsg.ClampTTLs(b, limit)
 	}
+	if len(b) >= dnsmsg.HeaderLen {
+		c.written, c.rcode = true, int(b[3]&0xF)
+	}
 	return c.w.WriteWire(b)
 }
 
@@ -304,5 +382,7 @@ func (c *checker) blockedTarget(name []byte) (policy.Decision, bool) {
 // a CNAME target or an address (via says which), named by rule.
 func (c *checker) block(d policy.Decision, rule, via string) error {
 	text := c.s.Explain(d, rule) + " via=" + via + ":" + c.r.Msg.Question[0].Name
-	return c.w.WriteMsg(c.f.cfg.Blocking.Blocked(c.r.Msg, text))
+	m := c.f.cfg.Blocking.Blocked(c.r.Msg, text)
+	c.d, c.written, c.rcode, c.text = d, true, m.Rcode, text
+	return c.w.WriteMsg(m)
 }

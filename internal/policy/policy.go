@@ -442,6 +442,9 @@ func (s *Snapshot) ProfileLabel(i int) string { return s.profiles[i].Label }
 // Tag returns the description of tag t.
 func (s *Snapshot) Tag(t Tag) TagInfo { return s.tags[t] }
 
+// NumTags returns how many tags the snapshot's tag table holds.
+func (s *Snapshot) NumTags() int { return len(s.tags) }
+
 // TagByID returns the tag with the given id.
 func (s *Snapshot) TagByID(id string) (Tag, bool) {
 	for i, t := range s.tags {

@@ -65,6 +65,11 @@ type Config struct {
 	TLS *tls.Config
 	// Logger receives failures and health changes; nil discards them.
 	Logger *slog.Logger
+	// Observe, when set, hears of every exchange with one upstream: its
+	// name as configured, how long it took and whether it failed (an
+	// exchange cancelled because another upstream won is not reported).
+	// It is called on the query path and must not block.
+	Observe func(server string, took time.Duration, failed bool)
 }
 
 // Group forwards queries to a fixed set of upstreams. It is safe for
@@ -76,8 +81,9 @@ type Group struct {
 	log      *slog.Logger
 	// now is the clock of health backoff and bootstrap TTLs; tests
 	// replace it.
-	now    func() time.Time
-	closed atomic.Bool
+	now     func() time.Time
+	closed  atomic.Bool
+	observe func(server string, took time.Duration, failed bool)
 }
 
 // upstream is one configured server.
@@ -92,7 +98,7 @@ func New(c Config) (*Group, error) {
 	if len(c.Servers) == 0 {
 		return nil, errors.New("no upstream servers")
 	}
-	g := &Group{timeout: c.Timeout, log: c.Logger, now: time.Now}
+	g := &Group{timeout: c.Timeout, log: c.Logger, now: time.Now, observe: c.Observe}
 	switch c.Strategy {
 	case "", StrategyParallel:
 		g.parallel = true
@@ -370,7 +376,11 @@ func (g *Group) attempt(ctx context.Context, u *upstream, q *query) (*dns.Msg, e
 	start := time.Now()
 	m, err := u.ex.exchange(ctx, q)
 	if err == nil {
-		u.health.success(time.Since(start))
+		took := time.Since(start)
+		u.health.success(took)
+		if g.observe != nil {
+			g.observe(u.name, took, false)
+		}
 		return m, nil
 	}
 	err = fmt.Errorf("upstream %s: %w", u.name, err)
@@ -378,6 +388,9 @@ func (g *Group) attempt(ctx context.Context, u *upstream, q *query) (*dns.Msg, e
 		// The race was won by another upstream, or the client gave up:
 		// nothing learned about u.
 		return nil, err
+	}
+	if g.observe != nil {
+		g.observe(u.name, time.Since(start), true)
 	}
 	g.log.LogAttrs(ctx, slog.LevelDebug, "upstream exchange failed",
 		slog.String("upstream", u.name), slog.Any("err", err))

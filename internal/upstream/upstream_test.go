@@ -7,6 +7,7 @@ import (
 	"net"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -749,4 +750,40 @@ func mustPack(t testing.TB, m *dns.Msg) []byte {
 		t.Fatalf("packing %v: %v", m, err)
 	}
 	return b
+}
+
+func TestObserveReportsExchanges(t *testing.T) {
+	s := dnstest.NewServer(t, testZone(t))
+	type obs struct {
+		server string
+		failed bool
+	}
+	var mu sync.Mutex
+	var seen []obs
+	// The dead upstream is a closed port on loopback: its failure is
+	// reported too, then failover reaches the live one.
+	dead := closedUDPAddr(t)
+	g := newGroup(t, Config{Servers: []string{dead, s.Addr}, Strategy: StrategyFailover, Timeout: time.Second, Observe: func(server string, took time.Duration, failed bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, obs{server, failed})
+	}})
+	exchange(t, g)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 || !seen[0].failed || seen[1].failed || !strings.Contains(seen[1].server, s.Addr) {
+		t.Errorf("observed %+v, want a failure of %s then a success of %s", seen, dead, s.Addr)
+	}
+}
+
+// closedUDPAddr returns a loopback address with no listener.
+func closedUDPAddr(t *testing.T) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := c.LocalAddr().String()
+	c.Close()
+	return addr
 }

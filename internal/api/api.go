@@ -1,0 +1,285 @@
+// Package api is Hearth's REST API under /api/v1: households, profiles,
+// devices, grants, settings, the query log, stats, explanations and list
+// status, described by the OpenAPI document it serves at
+// /api/v1/openapi.json. Every route needs authentication (package auth)
+// except first-run setup and login. A write is answered only once the
+// running policy reflects it, so the next DNS answer already does.
+package api
+
+import (
+	_ "embed"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/hearth-dns/hearth/internal/auth"
+	"github.com/hearth-dns/hearth/internal/querylog"
+	"github.com/hearth-dns/hearth/internal/store"
+)
+
+//go:embed openapi.json
+var openAPI []byte
+
+// maxBody bounds request bodies.
+const maxBody = 1 << 20
+
+// Backend is what the API needs from the running resolver.
+type Backend interface {
+	// Catalog returns the categories, services and presets.
+	Catalog() Catalog
+	// CheckProfile checks a profile against the catalog; the error names
+	// the field.
+	CheckProfile(p store.Profile) error
+	// Provisioned returns the profiles (config file and presets) and
+	// devices (config file) the API shows read-only.
+	Provisioned() ([]store.Profile, []store.Device)
+	// EffectiveProfile returns the profile label a device gets now.
+	EffectiveProfile(device string) string
+	// Sync returns once the running policy reflects every store write
+	// committed before the call.
+	Sync(ctx context.Context) error
+	// Explain answers "why is this name answered so for this device".
+	Explain(ctx context.Context, q ExplainRequest) (Explanation, error)
+	// Sources returns the lists and what they hold.
+	Sources() []Source
+	// LogDropped returns how many query-log entries were dropped.
+	LogDropped() uint64
+}
+
+// Catalog is the taxonomy parents choose from.
+type Catalog struct {
+	Categories    []Category `json:"categories"`
+	Presets       []Preset   `json:"presets"`
+	SearchEngines []string   `json:"search_engines"`
+}
+
+// Category is a category with its services.
+type Category struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Services    []Service `json:"services"`
+}
+
+// Service is one app or site.
+type Service struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// Preset is a ready-made profile.
+type Preset struct {
+	ID          string   `json:"id"`
+	Description string   `json:"description"`
+	Block       []string `json:"block"`
+	SafeSearch  bool     `json:"safe_search"`
+	YouTube     string   `json:"youtube"`
+}
+
+// ExplainRequest asks why a name is answered as it is.
+type ExplainRequest struct {
+	Name   string
+	Type   uint16
+	Device string
+	Client string
+	At     time.Time
+}
+
+// Explanation is the answer to an ExplainRequest.
+type Explanation struct {
+	Device  string `json:"device"`
+	Via     string `json:"via"`
+	Profile string `json:"profile"`
+	Action  string `json:"action"`
+	Reason  string `json:"reason"`
+	Text    string `json:"text"`
+	Tag     string `json:"tag,omitempty"`
+	TagKind string `json:"tag_kind,omitempty"`
+	TagName string `json:"tag_name,omitempty"`
+	Source  string `json:"source,omitempty"`
+	Rule    string `json:"rule,omitempty"`
+}
+
+// Source is one list's status.
+type Source struct {
+	ID       string `json:"id"`
+	Tag      string `json:"tag"`
+	URL      string `json:"url,omitempty"`
+	File     string `json:"file,omitempty"`
+	Loaded   bool   `json:"loaded"`
+	Names    int    `json:"names"`
+	BadLines int    `json:"bad_lines"`
+	Error    string `json:"error,omitempty"`
+}
+
+// Config configures the API.
+type Config struct {
+	Store   store.Store
+	Auth    *auth.Auth
+	Backend Backend
+	// Log is the query log; nil when it is off.
+	Log    *querylog.Writer
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// API serves /api/v1.
+type API struct {
+	c   Config
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New checks c and builds the routes.
+func New(c Config) (*API, error) {
+	if c.Store == nil || c.Auth == nil || c.Backend == nil {
+		return nil, errors.New("api: store, auth and backend are required")
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	a := &API{c: c, log: c.Logger, mux: http.NewServeMux()}
+	c.Auth.Routes(a.mux)
+	for _, r := range a.routes() {
+		a.mux.Handle(r.pattern, c.Auth.Require(r.handler))
+	}
+	return a, nil
+}
+
+// ServeHTTP serves the API routes.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	a.mux.ServeHTTP(w, r)
+}
+
+type route struct {
+	pattern string
+	handler http.HandlerFunc
+}
+
+// routes are the authenticated routes of this package (auth adds its own).
+func (a *API) routes() []route {
+	return []route{
+		{"GET /api/v1/openapi.json", a.openAPI},
+		{"GET /api/v1/catalog", a.catalog},
+		{"GET /api/v1/settings", a.getSettings},
+		{"PUT /api/v1/settings", a.putSettings},
+		{"GET /api/v1/households", a.listHouseholds},
+		{"POST /api/v1/households", a.createHousehold},
+		{"GET /api/v1/households/{id}", a.getHousehold},
+		{"PUT /api/v1/households/{id}", a.putHousehold},
+		{"DELETE /api/v1/households/{id}", a.deleteHousehold},
+		{"GET /api/v1/profiles", a.listProfiles},
+		{"POST /api/v1/profiles", a.createProfile},
+		{"GET /api/v1/profiles/{id}", a.getProfile},
+		{"PUT /api/v1/profiles/{id}", a.putProfile},
+		{"DELETE /api/v1/profiles/{id}", a.deleteProfile},
+		{"GET /api/v1/devices", a.listDevices},
+		{"POST /api/v1/devices", a.createDevice},
+		{"GET /api/v1/devices/{id}", a.getDevice},
+		{"PUT /api/v1/devices/{id}", a.putDevice},
+		{"DELETE /api/v1/devices/{id}", a.deleteDevice},
+		{"GET /api/v1/grants", a.listGrants},
+		{"POST /api/v1/grants", a.createGrant},
+		{"DELETE /api/v1/grants/{id}", a.deleteGrant},
+		{"POST /api/v1/pause", a.pauseAll},
+		{"DELETE /api/v1/pause", a.resumeAll},
+		{"GET /api/v1/querylog", a.queryLog},
+		{"GET /api/v1/stats", a.stats},
+		{"GET /api/v1/explain", a.explain},
+		{"GET /api/v1/sources", a.sources},
+	}
+}
+
+func (a *API) openAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(openAPI)
+}
+
+func (a *API) catalog(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, a.c.Backend.Catalog())
+}
+
+func (a *API) sources(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"sources": a.c.Backend.Sources()})
+}
+
+// writeJSON answers v as JSON.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+// fail answers an error as {"error": msg}.
+func fail(w http.ResponseWriter, code int, format string, args ...any) {
+	writeJSON(w, code, map[string]string{"error": fmt.Sprintf(format, args...)})
+}
+
+// storeError answers a store error with its status: 404, 409 or 500.
+func (a *API) storeError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		fail(w, http.StatusNotFound, "%s: not found", what)
+	case errors.Is(err, store.ErrConflict):
+		fail(w, http.StatusConflict, "%s: %v", what, err)
+	case errors.Is(err, store.ErrInvalid):
+		fail(w, http.StatusBadRequest, "%v", err)
+	default:
+		a.log.Error("api", "what", what, "path", r.URL.Path, "err", err)
+		fail(w, http.StatusInternalServerError, "%s: internal error", what)
+	}
+}
+
+
+// decode reads a JSON body into v, rejecting unknown fields; on failure
+// it answers 400 (or 415) and returns false.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/json" {
+		fail(w, http.StatusUnsupportedMediaType, "request body must be application/json")
+		return false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &typeErr):
+			fail(w, http.StatusBadRequest, "%s: want %s", typeErr.Field, typeErr.Type)
+		default:
+			fail(w, http.StatusBadRequest, "body: %v", err)
+		}
+		return false
+	}
+	return true
+}
+
+// synced waits until the write is in effect, then answers v.
+func (a *API) synced(w http.ResponseWriter, r *http.Request, code int, v any) {
+	if err := a.c.Backend.Sync(r.Context()); err != nil {
+		a.log.Error("api: the change is stored but not yet in effect", "err", err)
+		fail(w, http.StatusInternalServerError, "the change is saved but could not be applied yet: %v", err)
+		return
+	}
+	if v == nil {
+		w.WriteHeader(code)
+		return
+	}
+	writeJSON(w, code, v)
+}
+
+// user is the caller's name, for the record.
+func user(r *http.Request) string {
+	if p, ok := auth.FromContext(r.Context()); ok {
+		return p.User
+	}
+	return ""
+}

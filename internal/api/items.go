@@ -1,0 +1,598 @@
+package api
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/hearth-dns/hearth/internal/store"
+)
+
+// HomeHousehold is the household of a home installation; its settings are
+// the home's settings.
+const HomeHousehold = "home"
+
+var idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// slug makes an id from a name: "Emma's iPad" gives "emmas-ipad".
+func slug(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, c := range strings.ToLower(name) {
+		switch {
+		case c >= 'a' && c <= 'z' || c >= '0' && c <= '9':
+			b.WriteRune(c)
+			dash = false
+		case c == ' ' || c == '-' || c == '_' || c == '.':
+			if !dash && b.Len() > 0 {
+				b.WriteByte('-')
+				dash = true
+			}
+		}
+		if b.Len() >= 48 {
+			break
+		}
+	}
+	return strings.Trim(b.String(), "-")
+}
+
+// checkID checks an item id.
+func checkID(id string) error {
+	if !idRE.MatchString(id) {
+		return fmt.Errorf("id: %q must be 1 to 63 lower-case letters, digits or hyphens, starting with a letter or digit", id)
+	}
+	return nil
+}
+
+// checkName checks a display name.
+func checkName(name string) error {
+	if strings.TrimSpace(name) == "" {
+		return fmt.Errorf("name: required")
+	}
+	if len(name) > 64 {
+		return fmt.Errorf("name: at most 64 bytes")
+	}
+	return nil
+}
+
+// newID picks an id for a new item from its name, unused by taken.
+func newID(name, prefix string, taken func(string) bool) string {
+	base := slug(name)
+	if base == "" {
+		base = prefix
+	}
+	id := base
+	for i := 2; taken(id); i++ {
+		id = fmt.Sprintf("%s-%d", base, i)
+	}
+	return id
+}
+
+// ---- households
+
+func (a *API) listHouseholds(w http.ResponseWriter, r *http.Request) {
+	hs, err := a.c.Store.Households(r.Context())
+	if err != nil {
+		a.storeError(w, r, "households", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"households": nonNil(hs)})
+}
+
+func (a *API) getHousehold(w http.ResponseWriter, r *http.Request) {
+	h, err := a.c.Store.Household(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.storeError(w, r, "household "+r.PathValue("id"), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h)
+}
+
+func (a *API) checkHousehold(r *http.Request, h store.Household) error {
+	if err := checkID(h.ID); err != nil {
+		return err
+	}
+	if h.TimeZone != "" {
+		if _, err := time.LoadLocation(h.TimeZone); err != nil {
+			return fmt.Errorf("time_zone: %q is not an IANA time zone", h.TimeZone)
+		}
+	}
+	if h.DefaultProfile != "" && !a.profileExists(r, h.DefaultProfile) {
+		return fmt.Errorf("default_profile: no profile %q", h.DefaultProfile)
+	}
+	return nil
+}
+
+func (a *API) createHousehold(w http.ResponseWriter, r *http.Request) {
+	var h store.Household
+	if !decode(w, r, &h) {
+		return
+	}
+	if h.ID == "" {
+		h.ID = newID(h.Name, "household", func(id string) bool {
+			_, err := a.c.Store.Household(r.Context(), id)
+			return err == nil
+		})
+	}
+	h.Version = 0
+	if err := a.checkHousehold(r, h); err != nil {
+		fail(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	h, err := a.c.Store.PutHousehold(r.Context(), h)
+	if err != nil {
+		a.storeError(w, r, "household "+h.ID, err)
+		return
+	}
+	a.synced(w, r, http.StatusCreated, h)
+}
+
+func (a *API) putHousehold(w http.ResponseWriter, r *http.Request) {
+	var h store.Household
+	if !decode(w, r, &h) {
+		return
+	}
+	if h.ID != r.PathValue("id") {
+		fail(w, http.StatusBadRequest, "id: %q differs from the path's %q", h.ID, r.PathValue("id"))
+		return
+	}
+	if err := a.checkHousehold(r, h); err != nil {
+		fail(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if h.Version == 0 {
+		fail(w, http.StatusBadRequest, "version: required (send the version you read)")
+		return
+	}
+	h, err := a.c.Store.PutHousehold(r.Context(), h)
+	if err != nil {
+		a.storeError(w, r, "household "+h.ID, err)
+		return
+	}
+	a.synced(w, r, http.StatusOK, h)
+}
+
+func (a *API) deleteHousehold(w http.ResponseWriter, r *http.Request) {
+	if err := a.c.Store.DeleteHousehold(r.Context(), r.PathValue("id")); err != nil {
+		a.storeError(w, r, "household "+r.PathValue("id"), err)
+		return
+	}
+	a.synced(w, r, http.StatusNoContent, nil)
+}
+
+// ensureHome creates the home household when it is missing.
+func (a *API) ensureHome(r *http.Request) error {
+	if _, err := a.c.Store.Household(r.Context(), HomeHousehold); err == nil {
+		return nil
+	}
+	_, err := a.c.Store.PutHousehold(r.Context(), store.Household{ID: HomeHousehold, Name: "Home"})
+	if err != nil && !isConflict(err) {
+		return err
+	}
+	return nil
+}
+
+// ---- profiles
+
+// profileView is a profile as the API shows it.
+type profileView struct {
+	store.Profile
+	Provisioned bool `json:"provisioned"`
+}
+
+func (a *API) profileExists(r *http.Request, id string) bool {
+	provisioned, _ := a.c.Backend.Provisioned()
+	for _, p := range provisioned {
+		if p.ID == id {
+			return true
+		}
+	}
+	_, err := a.c.Store.Profile(r.Context(), id)
+	return err == nil
+}
+
+func (a *API) provisionedProfile(id string) bool {
+	provisioned, _ := a.c.Backend.Provisioned()
+	for _, p := range provisioned {
+		if p.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *API) listProfiles(w http.ResponseWriter, r *http.Request) {
+	provisioned, _ := a.c.Backend.Provisioned()
+	out := []profileView{}
+	for _, p := range provisioned {
+		out = append(out, profileView{p, true})
+	}
+	ps, err := a.c.Store.Profiles(r.Context(), r.URL.Query().Get("household"))
+	if err != nil {
+		a.storeError(w, r, "profiles", err)
+		return
+	}
+	for _, p := range ps {
+		out = append(out, profileView{p, false})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"profiles": out})
+}
+
+func (a *API) getProfile(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	provisioned, _ := a.c.Backend.Provisioned()
+	for _, p := range provisioned {
+		if p.ID == id {
+			writeJSON(w, http.StatusOK, profileView{p, true})
+			return
+		}
+	}
+	p, err := a.c.Store.Profile(r.Context(), id)
+	if err != nil {
+		a.storeError(w, r, "profile "+id, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, profileView{p, false})
+}
+
+func (a *API) checkProfile(p store.Profile) error {
+	if err := checkID(p.ID); err != nil {
+		return err
+	}
+	if err := checkName(p.Name); err != nil {
+		return err
+	}
+	if p.TimeZone != "" {
+		if _, err := time.LoadLocation(p.TimeZone); err != nil {
+			return fmt.Errorf("time_zone: %q is not an IANA time zone", p.TimeZone)
+		}
+	}
+	return a.c.Backend.CheckProfile(p)
+}
+
+func (a *API) createProfile(w http.ResponseWriter, r *http.Request) {
+	var v profileView
+	if !decode(w, r, &v) {
+		return
+	}
+	p := v.Profile
+	if p.ID == "" {
+		p.ID = newID(p.Name, "profile", func(id string) bool { return a.profileExists(r, id) })
+	} else if a.provisionedProfile(p.ID) {
+		fail(w, http.StatusConflict, "id: %q is a preset or a profile of the config file", p.ID)
+		return
+	}
+	if p.Household == "" {
+		p.Household = HomeHousehold
+	}
+	p.Version = 0
+	if err := a.checkProfile(p); err != nil {
+		fail(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if err := a.ensureHome(r); err != nil {
+		a.storeError(w, r, "household", err)
+		return
+	}
+	p, err := a.c.Store.PutProfile(r.Context(), p)
+	if err != nil {
+		a.storeError(w, r, "profile "+v.ID, err)
+		return
+	}
+	a.synced(w, r, http.StatusCreated, profileView{p, false})
+}
+
+func (a *API) putProfile(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if a.provisionedProfile(id) {
+		fail(w, http.StatusForbidden, "profile %s is a preset or comes from the config file: it is read-only; copy it to a new profile to change it", id)
+		return
+	}
+	var v profileView
+	if !decode(w, r, &v) {
+		return
+	}
+	p := v.Profile
+	if p.ID != id {
+		fail(w, http.StatusBadRequest, "id: %q differs from the path's %q", p.ID, id)
+		return
+	}
+	if p.Household == "" {
+		p.Household = HomeHousehold
+	}
+	if p.Version == 0 {
+		fail(w, http.StatusBadRequest, "version: required (send the version you read)")
+		return
+	}
+	if err := a.checkProfile(p); err != nil {
+		fail(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	p, err := a.c.Store.PutProfile(r.Context(), p)
+	if err != nil {
+		a.storeError(w, r, "profile "+id, err)
+		return
+	}
+	a.synced(w, r, http.StatusOK, profileView{p, false})
+}
+
+func (a *API) deleteProfile(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if a.provisionedProfile(id) {
+		fail(w, http.StatusForbidden, "profile %s is a preset or comes from the config file: it is read-only", id)
+		return
+	}
+	if err := a.c.Store.DeleteProfile(r.Context(), id); err != nil {
+		a.storeError(w, r, "profile "+id, err)
+		return
+	}
+	a.synced(w, r, http.StatusNoContent, nil)
+}
+
+// ---- devices
+
+// deviceView is a device as the API shows it.
+type deviceView struct {
+	store.Device
+	Provisioned      bool          `json:"provisioned"`
+	EffectiveProfile string        `json:"effective_profile"`
+	Grants           []store.Grant `json:"grants"`
+}
+
+func (a *API) view(d store.Device, provisioned bool, grants []store.Grant) deviceView {
+	v := deviceView{Device: d, Provisioned: provisioned, EffectiveProfile: a.c.Backend.EffectiveProfile(d.ID), Grants: []store.Grant{}}
+	now := a.c.Now()
+	for _, g := range grants {
+		if g.Device == d.ID && g.Until.After(now) {
+			v.Grants = append(v.Grants, g)
+		}
+	}
+	return v
+}
+
+func (a *API) provisionedDevice(id string) (store.Device, bool) {
+	_, devices := a.c.Backend.Provisioned()
+	for _, d := range devices {
+		if d.ID == id {
+			return d, true
+		}
+	}
+	return store.Device{}, false
+}
+
+func (a *API) listDevices(w http.ResponseWriter, r *http.Request) {
+	grants, err := a.c.Store.Grants(r.Context(), "")
+	if err != nil {
+		a.storeError(w, r, "grants", err)
+		return
+	}
+	_, provisioned := a.c.Backend.Provisioned()
+	out := []deviceView{}
+	for _, d := range provisioned {
+		out = append(out, a.view(d, true, grants))
+	}
+	ds, err := a.c.Store.Devices(r.Context(), r.URL.Query().Get("household"))
+	if err != nil {
+		a.storeError(w, r, "devices", err)
+		return
+	}
+	for _, d := range ds {
+		out = append(out, a.view(d, false, grants))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"devices": out})
+}
+
+func (a *API) getDevice(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	grants, err := a.c.Store.Grants(r.Context(), id)
+	if err != nil {
+		a.storeError(w, r, "grants", err)
+		return
+	}
+	if d, ok := a.provisionedDevice(id); ok {
+		writeJSON(w, http.StatusOK, a.view(d, true, grants))
+		return
+	}
+	d, err := a.c.Store.Device(r.Context(), id)
+	if err != nil {
+		a.storeError(w, r, "device "+id, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a.view(d, false, grants))
+}
+
+func (a *API) checkDevice(r *http.Request, d store.Device) error {
+	if err := checkID(d.ID); err != nil {
+		return err
+	}
+	if err := checkName(d.Name); err != nil {
+		return err
+	}
+	if d.Profile != "" && !a.profileExists(r, d.Profile) {
+		return fmt.Errorf("profile: no profile %q", d.Profile)
+	}
+	for i, s := range d.IPs {
+		if _, err := netip.ParseAddr(s); err != nil {
+			return fmt.Errorf("ips[%d]: %q is not an IP address", i, s)
+		}
+	}
+	for i, s := range d.MACs {
+		if hw, err := net.ParseMAC(s); err != nil || len(hw) != 6 {
+			return fmt.Errorf("macs[%d]: %q is not a MAC address (aa:bb:cc:dd:ee:ff)", i, s)
+		}
+	}
+	for i, s := range d.ClientIDs {
+		if !idRE.MatchString(strings.ToLower(s)) {
+			return fmt.Errorf("client_ids[%d]: %q must be 1 to 63 letters, digits or hyphens", i, s)
+		}
+	}
+	return nil
+}
+
+func (a *API) createDevice(w http.ResponseWriter, r *http.Request) {
+	var v deviceView
+	if !decode(w, r, &v) {
+		return
+	}
+	d := v.Device
+	if d.ID == "" {
+		d.ID = newID(d.Name, "device", func(id string) bool {
+			if _, ok := a.provisionedDevice(id); ok {
+				return true
+			}
+			_, err := a.c.Store.Device(r.Context(), id)
+			return err == nil
+		})
+	} else if _, ok := a.provisionedDevice(d.ID); ok {
+		fail(w, http.StatusConflict, "id: %q is a device of the config file", d.ID)
+		return
+	}
+	if d.Household == "" {
+		d.Household = HomeHousehold
+	}
+	if d.FirstSeen.IsZero() {
+		d.FirstSeen = a.c.Now().UTC()
+	}
+	d.Version = 0
+	if err := a.checkDevice(r, d); err != nil {
+		fail(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if err := a.ensureHome(r); err != nil {
+		a.storeError(w, r, "household", err)
+		return
+	}
+	d, err := a.c.Store.PutDevice(r.Context(), d)
+	if err != nil {
+		a.storeError(w, r, "device "+v.ID, err)
+		return
+	}
+	a.syncedDevice(w, r, http.StatusCreated, d)
+}
+
+// syncedDevice answers a written device once it is in effect.
+func (a *API) syncedDevice(w http.ResponseWriter, r *http.Request, code int, d store.Device) {
+	if err := a.c.Backend.Sync(r.Context()); err != nil {
+		a.synced(w, r, code, nil)
+		return
+	}
+	grants, _ := a.c.Store.Grants(r.Context(), d.ID)
+	writeJSON(w, code, a.view(d, false, grants))
+}
+
+func (a *API) putDevice(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, ok := a.provisionedDevice(id); ok {
+		fail(w, http.StatusForbidden, "device %s comes from the config file: it is read-only", id)
+		return
+	}
+	var v deviceView
+	if !decode(w, r, &v) {
+		return
+	}
+	d := v.Device
+	if d.ID != id {
+		fail(w, http.StatusBadRequest, "id: %q differs from the path's %q", d.ID, id)
+		return
+	}
+	if d.Household == "" {
+		d.Household = HomeHousehold
+	}
+	if d.Version == 0 {
+		fail(w, http.StatusBadRequest, "version: required (send the version you read)")
+		return
+	}
+	if err := a.checkDevice(r, d); err != nil {
+		fail(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	d, err := a.c.Store.PutDevice(r.Context(), d)
+	if err != nil {
+		a.storeError(w, r, "device "+id, err)
+		return
+	}
+	a.syncedDevice(w, r, http.StatusOK, d)
+}
+
+func (a *API) deleteDevice(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, ok := a.provisionedDevice(id); ok {
+		fail(w, http.StatusForbidden, "device %s comes from the config file: it is read-only", id)
+		return
+	}
+	if err := a.c.Store.DeleteDevice(r.Context(), id); err != nil {
+		a.storeError(w, r, "device "+id, err)
+		return
+	}
+	a.synced(w, r, http.StatusNoContent, nil)
+}
+
+// ---- settings
+
+// settings are the home's settings, kept in its household.
+type settings struct {
+	TimeZone       string `json:"time_zone"`
+	DefaultProfile string `json:"default_profile"`
+	Configured     bool   `json:"configured"`
+}
+
+const configuredKey = "configured"
+
+func (a *API) getSettings(w http.ResponseWriter, r *http.Request) {
+	var s settings
+	h, err := a.c.Store.Household(r.Context(), HomeHousehold)
+	if err != nil && !isNotFound(err) {
+		a.storeError(w, r, "settings", err)
+		return
+	}
+	s.TimeZone, s.DefaultProfile = h.TimeZone, h.DefaultProfile
+	v, _, err := a.c.Store.Setting(r.Context(), configuredKey)
+	if err != nil {
+		a.storeError(w, r, "settings", err)
+		return
+	}
+	s.Configured = v == "true"
+	writeJSON(w, http.StatusOK, s)
+}
+
+func (a *API) putSettings(w http.ResponseWriter, r *http.Request) {
+	var s settings
+	if !decode(w, r, &s) {
+		return
+	}
+	if err := a.ensureHome(r); err != nil {
+		a.storeError(w, r, "household", err)
+		return
+	}
+	h, err := a.c.Store.Household(r.Context(), HomeHousehold)
+	if err != nil {
+		a.storeError(w, r, "household", err)
+		return
+	}
+	h.TimeZone, h.DefaultProfile = s.TimeZone, s.DefaultProfile
+	if err := a.checkHousehold(r, h); err != nil {
+		fail(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	if _, err := a.c.Store.PutHousehold(r.Context(), h); err != nil {
+		a.storeError(w, r, "settings", err)
+		return
+	}
+	if err := a.c.Store.PutSetting(r.Context(), configuredKey, "true"); err != nil {
+		a.storeError(w, r, "settings", err)
+		return
+	}
+	s.Configured = true
+	a.synced(w, r, http.StatusOK, s)
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
