@@ -7,8 +7,8 @@
 package api
 
 import (
-	_ "embed"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -238,7 +238,6 @@ func (a *API) storeError(w http.ResponseWriter, r *http.Request, what string, er
 		fail(w, http.StatusInternalServerError, "%s: internal error", what)
 	}
 }
-
 
 // decode reads a JSON body into v, rejecting unknown fields; on failure
 // it answers 400 (or 415) and returns false.
