@@ -4,10 +4,13 @@
 //	hearth check --config FILE
 //	hearth explain --config FILE (--device NAME | --client IP) [--at TIME] NAME [TYPE]
 //	hearth lists [--config FILE]
+//	hearth admin set-password [--config FILE] [--user NAME] < password
+//	hearth admin token [--config FILE] [--user NAME] --name NAME
 //	hearth version
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -28,6 +31,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/hearth-dns/hearth/internal/app"
+	"github.com/hearth-dns/hearth/internal/auth"
 	"github.com/hearth-dns/hearth/internal/config"
 )
 
@@ -40,6 +44,8 @@ const usage = `usage:
   hearth check --config FILE
   hearth explain [--config FILE] (--device NAME | --client IP) [--at TIME] NAME [TYPE]
   hearth lists [--config FILE]
+  hearth admin set-password [--config FILE] [--user NAME]   (password on stdin)
+  hearth admin token [--config FILE] [--user NAME] --name NAME
   hearth version
 `
 
@@ -58,6 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return explain(args, stdout, stderr)
 	case "lists":
 		return listsCmd(args, stdout, stderr)
+	case "admin":
+		return admin(args, os.Stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "hearth", version())
 		return 0
@@ -293,5 +301,66 @@ func listsCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	fmt.Fprintf(stdout, "%d names in the index (%d bytes)\n", c.Index.Len(), c.Index.Bytes())
+	return 0
+}
+
+// admin manages accounts in the store: set-password (the first-run
+// wizard's job, for a machine without a browser, or a forgotten
+// password) and token (a bearer token for automation such as Prometheus).
+func admin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "set-password" && args[0] != "token") {
+		fmt.Fprintf(stderr, "hearth admin: want set-password or token\n%s", usage)
+		return 2
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("admin "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (default: the embedded default config)")
+	user := fs.String("user", "admin", "user name")
+	name := fs.String("name", "", "token name (token)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	ctx := context.Background()
+	st, err := app.OpenStore(ctx, cfg, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	defer st.Close()
+	a, err := auth.New(auth.Config{Accounts: st})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	switch sub {
+	case "set-password":
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			fmt.Fprintln(stderr, "read password:", err)
+			return 1
+		}
+		if err := a.SetPassword(ctx, *user, strings.TrimRight(line, "\r\n")); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "password of %s set in %s\n", *user, app.StorePath(cfg))
+	case "token":
+		if *name == "" {
+			fmt.Fprintln(stderr, "hearth admin token: --name is required")
+			return 2
+		}
+		tok, _, err := a.CreateToken(ctx, *user, *name)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		fmt.Fprintln(stdout, tok)
+	}
 	return 0
 }

@@ -279,3 +279,29 @@ func TestListsCommand(t *testing.T) {
 		t.Error("hearth lists wrote to the data directory")
 	}
 }
+
+func TestAdminSetPasswordAndToken(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "hearth.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("data_dir: %q\n", filepath.Join(dir, "data"))), 0o644)
+	tests := []struct {
+		args     []string
+		stdin    string
+		wantCode int
+		want     string
+	}{
+		{[]string{"set-password", "--config", cfg}, "short\n", 1, "at least 8"},
+		{[]string{"set-password", "--config", cfg}, "correct horse battery\n", 0, "password of admin set"},
+		{[]string{"token", "--config", cfg, "--name", "prometheus"}, "", 0, "hth_"},
+		{[]string{"token", "--config", cfg, "--user", "nobody", "--name", "x"}, "", 1, ""},
+		{[]string{"token", "--config", cfg}, "", 2, "--name is required"},
+		{[]string{"frobnicate"}, "", 2, "want set-password or token"},
+	}
+	for _, tc := range tests {
+		var out, errb bytes.Buffer
+		code := admin(tc.args, strings.NewReader(tc.stdin), &out, &errb)
+		if code != tc.wantCode || !strings.Contains(out.String()+errb.String(), tc.want) {
+			t.Errorf("admin %v: code %d, output %q%q; want %d with %q", tc.args, code, out.String(), errb.String(), tc.wantCode, tc.want)
+		}
+	}
+}

@@ -15,10 +15,13 @@ import (
 	"net/netip"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/hearth-dns/hearth/internal/api"
+	"github.com/hearth-dns/hearth/internal/auth"
 	"github.com/hearth-dns/hearth/internal/cache"
 	"github.com/hearth-dns/hearth/internal/catalog"
 	"github.com/hearth-dns/hearth/internal/config"
@@ -26,11 +29,14 @@ import (
 	"github.com/hearth-dns/hearth/internal/identity"
 	"github.com/hearth-dns/hearth/internal/lists"
 	"github.com/hearth-dns/hearth/internal/local"
+	"github.com/hearth-dns/hearth/internal/metrics"
 	"github.com/hearth-dns/hearth/internal/pipeline"
 	"github.com/hearth-dns/hearth/internal/policysync"
+	"github.com/hearth-dns/hearth/internal/querylog"
 	"github.com/hearth-dns/hearth/internal/server"
 	"github.com/hearth-dns/hearth/internal/store"
 	"github.com/hearth-dns/hearth/internal/upstream"
+	"github.com/hearth-dns/hearth/internal/web"
 )
 
 // App is one running Hearth.
@@ -50,6 +56,21 @@ type App struct {
 	store store.Store
 	// sync keeps the running policy in step with the store.
 	sync *policysync.Syncer
+	// qlog is the query log; nil when off or read-only.
+	qlog *querylog.Writer
+	// metrics is the Prometheus registry of /metrics; obs feeds it and
+	// the query log.
+	metrics *metrics.Registry
+	obs     *observer
+	// upstreamSeconds times upstream exchanges.
+	upstreamSeconds *metrics.HistogramVec
+	auth            *auth.Auth
+	api             *api.API
+	// cur is the generation in effect, for readers that must not wait
+	// for a.mu (store syncs, the API).
+	cur atomic.Pointer[built]
+	// stopBackground ends the App-wide background work (store sync).
+	stopBackground context.CancelFunc
 
 	mu    sync.Mutex // serialises Start, Reload, Shutdown and store syncs
 	cfg   *config.Config
@@ -61,6 +82,7 @@ type App struct {
 
 // built is one generation of the pipeline and what it owns.
 type built struct {
+	cfg     *config.Config
 	handler pipeline.Handler
 	allow   []netip.Prefix
 	closers []func() error
@@ -139,8 +161,12 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		return nil, fmt.Errorf("embedded catalog: %w", err)
 	}
 	a.cat = cat
+	if err := a.openState(cfg); err != nil {
+		return nil, err
+	}
 	b, err := a.build(cfg)
 	if err != nil {
+		a.closeState()
 		return nil, err
 	}
 	var tlsCfg *tls.Config
@@ -148,6 +174,7 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
 		if err != nil {
 			b.close()
+			a.closeState()
 			return nil, cfg.Errorf("tls", "load certificate: %v", err)
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
@@ -165,15 +192,17 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	})
 	if err != nil {
 		b.close()
+		a.closeState()
 		return nil, err
 	}
 	a.built, a.srv = b, srv
+	a.cur.Store(b)
 	return a, nil
 }
 
 // build makes one generation of the pipeline from cfg.
 func (a *App) build(cfg *config.Config) (*built, error) {
-	b := &built{}
+	b := &built{cfg: cfg}
 	var allow []netip.Prefix
 	for _, s := range cfg.Access.Allow {
 		p, err := config.ParsePrefix(s)
@@ -191,6 +220,7 @@ func (a *App) build(cfg *config.Config) (*built, error) {
 		Timeout:   cfg.Upstream.Timeout,
 		TLS:       a.upstreamTLS,
 		Logger:    a.log,
+		Observe:   a.observeUpstream,
 	})
 	if err != nil {
 		return nil, cfg.Errorf("upstream.servers", "%v", err)
@@ -271,6 +301,15 @@ func (a *App) Start() error {
 		return err
 	}
 	a.built.start(a.log)
+	if a.sync != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		a.stopBackground = cancel
+		go a.sync.Run(ctx)
+		if a.qlog != nil {
+			a.qlog.Start(ctx)
+		}
+		go a.purgeSessions(ctx)
+	}
 	if addr := a.cfg.Listen.HTTP; addr != "" {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -291,6 +330,11 @@ func (a *App) httpHandler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
+	if a.api != nil {
+		mux.Handle("/api/", a.api)
+		mux.Handle("GET /metrics", a.auth.Require(a.metrics))
+		mux.Handle("/", web.Handler())
+	}
 	return mux
 }
 
@@ -321,7 +365,15 @@ func (a *App) Reload(cfg *config.Config) error {
 	old := a.built
 	a.srv.Update(b.handler, b.allow)
 	a.built, a.cfg = b, cfg
+	a.cur.Store(b)
 	b.start(a.log)
+	if a.store != nil {
+		// A store write committed while b was built may have been
+		// applied to the old generation: bring b up to date.
+		if st, err := a.store.Load(context.Background()); err == nil {
+			a.applyState(b, st)
+		}
+	}
 	// Queries that started on the old pipeline may still be talking to
 	// its upstreams: close them once those exchanges have timed out.
 	time.AfterFunc(2*cfg.Upstream.Timeout+time.Second, old.close)
@@ -339,6 +391,10 @@ func (a *App) Shutdown(ctx context.Context) error {
 		errs = append(errs, a.http.Shutdown(ctx))
 	}
 	errs = append(errs, a.srv.Shutdown(ctx))
+	if a.stopBackground != nil {
+		a.stopBackground()
+	}
 	a.built.close()
+	errs = append(errs, a.closeState())
 	return errors.Join(errs...)
 }

@@ -87,7 +87,7 @@ func pack(t *testing.T, m *dns.Msg) []byte {
 
 // testConfigDoc is the base test config (lines 1-3, then the upstream on
 // line 4 unless extra has its own) followed by extra.
-func testConfigDoc(t *testing.T, cert *dnstest.Cert, upstream, extra string) string {
+func testConfigDoc(t testing.TB, cert *dnstest.Cert, upstream, extra string) string {
 	doc := fmt.Sprintf(`listen: {dns: ["127.0.0.1:0"], dot: ["127.0.0.1:0"], doh: ["127.0.0.1:0"], http: ""}
 tls: {cert: %q, key: %q}
 data_dir: %q

@@ -439,7 +439,12 @@ func (a *App) buildPolicy(cfg *config.Config, b *built, st store.State) error {
 		return err
 	}
 	b.compiled, b.state, b.merged = compiled, st, m
-	b.filter = filter.New(filter.Config{Blocking: plan.blocking, Now: a.now, Logger: a.log}, snap)
+	fc := filter.Config{Blocking: plan.blocking, Now: a.now, Logger: a.log}
+	if a.obs != nil {
+		fc.Observer = a.obs
+		a.obs.logOff.Store(&m.logOff)
+	}
+	b.filter = filter.New(fc, snap)
 	b.ident = identity.NewLive(ident)
 	if mgr.HasDownloads() {
 		b.background = append(b.background, func(ctx context.Context) { a.refreshLists(ctx, b, cfg.Lists.Refresh) })
@@ -498,6 +503,9 @@ func (a *App) swapPolicy(b *built, compiled *lists.Compiled, st store.State) err
 	b.filter.Update(snap)
 	b.ident.Store(ident)
 	b.compiled, b.state, b.merged = compiled, st, m
+	if a.obs != nil {
+		a.obs.logOff.Store(&m.logOff)
+	}
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/hearth-dns/hearth/internal/config"
@@ -23,6 +24,8 @@ type merged struct {
 	profiles []policy.ProfileSpec
 	devices  []identity.Device
 	def      string
+	// profileOf is each device's profile label.
+	profileOf map[string]string
 	// logOff are the profiles (by snapshot name) whose queries stay out
 	// of the query log.
 	logOff map[string]bool
@@ -75,8 +78,9 @@ func splitDays(s string) []string {
 // problem names its field.
 func (p *policyPlan) checkStoreProfile(sp store.Profile) error {
 	var errs []error
+	// The API names fields from the profile's top: "block[0]".
 	bad := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)))
+		errs = append(errs, fmt.Errorf("%s: %s", strings.TrimPrefix(path, "profile."), fmt.Sprintf(format, args...)))
 	}
 	cp := ConfigProfile(sp)
 	config.ValidateProfile("profile", cp, bad)
@@ -84,7 +88,7 @@ func (p *policyPlan) checkStoreProfile(sp store.Profile) error {
 		return errs[0]
 	}
 	_, err := p.profileSpec(func(path, format string, args ...any) error {
-		return fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...))
+		return fmt.Errorf("%s: %s", strings.TrimPrefix(path, "profile."), fmt.Sprintf(format, args...))
 	}, "profile", sp.ID, cp)
 	return err
 }
@@ -93,7 +97,7 @@ func (p *policyPlan) checkStoreProfile(sp store.Profile) error {
 // store cannot change them) with the store's at now. A store item that
 // is wrong is left out and reported; the rest serves.
 func (p *policyPlan) merge(st store.State, now time.Time) merged {
-	m := merged{def: p.def, logOff: map[string]bool{}}
+	m := merged{def: p.def, logOff: map[string]bool{}, profileOf: map[string]string{}}
 	specs := map[string]int{}
 	for _, spec := range p.profiles {
 		specs[spec.Name] = len(m.profiles)
@@ -168,6 +172,7 @@ func (p *policyPlan) merge(st store.State, now time.Time) merged {
 			claim(d.Name, "client id", c)
 		}
 		m.devices = append(m.devices, d)
+		m.profileOf[d.Name] = d.Profile
 	}
 	devices := append([]store.Device(nil), st.Devices...)
 	sort.SliceStable(devices, func(i, j int) bool { return !devices[i].New && devices[j].New })
@@ -235,6 +240,7 @@ func (p *policyPlan) merge(st store.State, now time.Time) merged {
 			}
 		}
 		m.devices = append(m.devices, dev)
+		m.profileOf[sd.ID] = prof
 	}
 	return m
 }

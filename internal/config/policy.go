@@ -39,8 +39,8 @@ type Profile struct {
 	TimeZone string `yaml:"timezone"`
 	// Schedules are weekly windows: bedtime, homework, recreation time.
 	Schedules []Schedule `yaml:"schedules"`
-	// QueryLog false keeps the profile's queries out of the query log
-	// (the hourly counters still count them); nil means true.
+	// QueryLog false keeps the profile's queries out of the query log and
+	// its counters; nil means true.
 	QueryLog *bool `yaml:"query_log"`
 }
 

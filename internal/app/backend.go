@@ -1,0 +1,160 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"github.com/hearth-dns/hearth/internal/api"
+	"github.com/hearth-dns/hearth/internal/config"
+	"github.com/hearth-dns/hearth/internal/store"
+)
+
+// backend is what the API asks of the running app.
+type backend struct{ a *App }
+
+var _ api.Backend = backend{}
+
+func (k backend) Catalog() api.Catalog {
+	cat := k.a.cat
+	var out api.Catalog
+	for _, c := range cat.Categories {
+		ac := api.Category{ID: c.ID, Name: c.Name, Description: c.Description, Services: []api.Service{}}
+		for _, s := range cat.Services {
+			if s.Category == c.ID {
+				ac.Services = append(ac.Services, api.Service{ID: s.ID, Name: s.Name})
+			}
+		}
+		out.Categories = append(out.Categories, ac)
+	}
+	for _, p := range cat.Presets {
+		out.Presets = append(out.Presets, api.Preset{ID: p.ID, Description: p.Description, Block: p.Block, SafeSearch: p.SafeSearch, YouTube: p.YouTube})
+	}
+	seen := map[string]bool{}
+	for _, r := range cat.SafeSearch {
+		if r.Engine != "youtube" && !seen[r.Engine] {
+			seen[r.Engine] = true
+			out.SearchEngines = append(out.SearchEngines, r.Engine)
+		}
+	}
+	return out
+}
+
+func (k backend) CheckProfile(p store.Profile) error {
+	return k.a.cur.Load().plan.checkStoreProfile(p)
+}
+
+func (k backend) Provisioned() ([]store.Profile, []store.Device) {
+	b := k.a.cur.Load()
+	var profiles []store.Profile
+	names := make([]string, 0, len(b.cfg.Profiles))
+	for name := range b.cfg.Profiles {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	defined := map[string]bool{}
+	for _, name := range names {
+		profiles = append(profiles, storeProfile(name, b.cfg.Profiles[name]))
+		defined[name] = true
+	}
+	for _, pre := range k.a.cat.Presets {
+		if !defined[pre.ID] {
+			profiles = append(profiles, store.Profile{ID: pre.ID, Name: strings.ToUpper(pre.ID[:1]) + pre.ID[1:] + " (preset)", Preset: pre.ID})
+		}
+	}
+	var devices []store.Device
+	for _, d := range b.cfg.Devices {
+		sd := store.Device{ID: d.Name, Name: d.Name, Profile: d.Profile}
+		if d.IP != "" {
+			sd.IPs = []string{d.IP}
+		}
+		if d.CIDR != "" {
+			sd.IPs = append(sd.IPs, d.CIDR)
+		}
+		if d.MAC != "" {
+			sd.MACs = []string{d.MAC}
+		}
+		if d.ClientID != "" {
+			sd.ClientIDs = []string{d.ClientID}
+		}
+		devices = append(devices, sd)
+	}
+	return profiles, devices
+}
+
+// storeProfile shows a config-file profile in the API's form.
+func storeProfile(name string, p config.Profile) store.Profile {
+	sp := store.Profile{
+		ID: name, Name: name, Preset: p.Preset, Block: p.Block, Unblock: p.Unblock, Allow: p.Allow, Deny: p.Deny,
+		YouTube: p.YouTube, BypassProtection: p.BypassProtection, TimeZone: p.TimeZone, QueryLog: p.QueryLog,
+	}
+	if p.SafeSearch != nil {
+		on := p.SafeSearch.On
+		sp.SafeSearch, sp.SafeSearchEngines = &on, p.SafeSearch.Engines
+	}
+	for _, s := range p.Schedules {
+		sp.Schedules = append(sp.Schedules, store.Schedule{
+			Name: s.Name, Days: strings.Join(s.Days, ","), From: s.From, To: s.To,
+			Pause: s.Pause, Block: s.Block, AllowOnly: s.AllowOnly,
+		})
+	}
+	return sp
+}
+
+func (k backend) EffectiveProfile(device string) string {
+	b := k.a.cur.Load()
+	b.policyMu.Lock()
+	defer b.policyMu.Unlock()
+	if p, ok := b.merged.profileOf[device]; ok {
+		return p
+	}
+	return b.merged.def
+}
+
+func (k backend) Sync(ctx context.Context) error {
+	if k.a.sync == nil {
+		return errors.New("no store")
+	}
+	return k.a.sync.Sync(ctx)
+}
+
+func (k backend) Explain(ctx context.Context, q api.ExplainRequest) (api.Explanation, error) {
+	eq := ExplainQuery{Device: q.Device, At: q.At, Name: q.Name, Type: q.Type}
+	if q.Client != "" {
+		c, err := netip.ParseAddr(q.Client)
+		if err != nil {
+			return api.Explanation{}, err
+		}
+		eq.Client = c
+	}
+	e, err := k.a.Explain(eq)
+	if err != nil {
+		return api.Explanation{}, err
+	}
+	return api.Explanation{
+		Device: e.Device, Via: e.Via, Profile: e.Profile, Action: e.Decision.Action.String(),
+		Reason: e.Decision.Reason.String(), Text: e.Text, Tag: e.Tag, TagKind: e.TagKind, TagName: e.TagName,
+		Source: e.Source, Rule: e.Rule,
+	}, nil
+}
+
+func (k backend) Sources() []api.Source {
+	b := k.a.cur.Load()
+	b.policyMu.Lock()
+	compiled := b.compiled
+	b.policyMu.Unlock()
+	out := []api.Source{}
+	for _, l := range compiled.Lists {
+		out = append(out, api.Source{ID: l.ID, Tag: l.Tag, File: l.Path, Loaded: l.Loaded, Names: l.Stats.Rules, BadLines: l.Stats.Bad, Error: l.Err})
+	}
+	return out
+}
+
+func (k backend) LogDropped() uint64 {
+	if k.a.qlog == nil {
+		return 0
+	}
+	return k.a.qlog.Stats().Dropped
+}

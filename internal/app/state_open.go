@@ -1,0 +1,231 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hearth-dns/hearth/internal/api"
+	"github.com/hearth-dns/hearth/internal/auth"
+	"github.com/hearth-dns/hearth/internal/cache"
+	"github.com/hearth-dns/hearth/internal/config"
+	"github.com/hearth-dns/hearth/internal/lists"
+	"github.com/hearth-dns/hearth/internal/metrics"
+	"github.com/hearth-dns/hearth/internal/policysync"
+	"github.com/hearth-dns/hearth/internal/querylog"
+	"github.com/hearth-dns/hearth/internal/store"
+	"github.com/hearth-dns/hearth/internal/store/sqlite"
+)
+
+// StorePath returns the store file of cfg.
+func StorePath(cfg *config.Config) string {
+	if cfg.Store.Path != "" {
+		return cfg.Store.Path
+	}
+	return filepath.Join(cfg.DataDir, "hearth.db")
+}
+
+// OpenStore opens cfg's store, creating it and the home household when
+// missing.
+func OpenStore(ctx context.Context, cfg *config.Config, a *App) (store.Store, error) {
+	path := StorePath(cfg)
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, cfg.Errorf("data_dir", "%v", err)
+	}
+	var c sqlite.Config
+	c.Path = path
+	if a != nil {
+		c.Logger = a.log
+	}
+	st, err := sqlite.Open(ctx, &c)
+	if err != nil {
+		return nil, cfg.Errorf("store", "%v", err)
+	}
+	if _, err := st.Household(ctx, HomeHousehold); errors.Is(err, store.ErrNotFound) {
+		_, err = st.PutHousehold(ctx, store.Household{ID: HomeHousehold, Name: "Home"})
+		if err != nil && !errors.Is(err, store.ErrConflict) {
+			st.Close()
+			return nil, fmt.Errorf("create the home household: %w", err)
+		}
+	} else if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("read the home household: %w", err)
+	}
+	return st, nil
+}
+
+// openState opens what lives as long as the App rather than one
+// generation of the pipeline: the store, the query log, the metrics, the
+// accounts and the API. A read-only App (check, explain) opens none.
+func (a *App) openState(cfg *config.Config) error {
+	if a.readOnly {
+		return nil
+	}
+	ctx := context.Background()
+	st, err := OpenStore(ctx, cfg, a)
+	if err != nil {
+		return err
+	}
+	a.store = st
+	if cfg.QueryLog.Enabled {
+		ql, err := querylog.New(querylog.Config{
+			Path:             filepath.Join(cfg.DataDir, "querylog.db"),
+			Buffer:           cfg.QueryLog.Buffer,
+			Retention:        cfg.QueryLog.Retention,
+			CounterRetention: cfg.QueryLog.CountersRetention,
+			TruncateIPv4Bits: cfg.QueryLog.IPv4Prefix,
+			TruncateIPv6Bits: cfg.QueryLog.IPv6Prefix,
+			Now:              a.now,
+			Logger:           a.log,
+		})
+		if err != nil {
+			a.closeState()
+			return cfg.Errorf("query_log", "%v", err)
+		}
+		a.qlog = ql
+	}
+	a.metrics = metrics.NewRegistry()
+	a.obs = newObserver(a.metrics, a.qlog)
+	a.registerMetrics()
+	if a.auth, err = auth.New(auth.Config{Accounts: st, Now: a.now, Logger: a.log}); err != nil {
+		a.closeState()
+		return err
+	}
+	a.sync = policysync.New(policysync.Config{
+		Store: st,
+		Apply: func(ctx context.Context, s store.State) error {
+			b := a.cur.Load()
+			if b == nil {
+				return errors.New("not started")
+			}
+			return a.applyState(b, s)
+		},
+		Now:    a.now,
+		Logger: a.log,
+	})
+	a.api, err = api.New(api.Config{Store: st, Auth: a.auth, Backend: backend{a}, Log: a.qlog, Now: a.now, Logger: a.log})
+	if err != nil {
+		a.closeState()
+		return err
+	}
+	return nil
+}
+
+// closeState closes what openState opened.
+func (a *App) closeState() error {
+	var errs []error
+	if a.qlog != nil {
+		errs = append(errs, a.qlog.Close())
+		a.qlog = nil
+	}
+	if a.store != nil {
+		errs = append(errs, a.store.Close())
+		a.store = nil
+	}
+	return errors.Join(errs...)
+}
+
+// purgeSessions deletes expired sessions hourly.
+func (a *App) purgeSessions(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := a.auth.PurgeExpired(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("purging expired sessions", "err", err)
+			}
+		}
+	}
+}
+
+// registerMetrics registers the metrics read at scrape time.
+func (a *App) registerMetrics() {
+	r := a.metrics
+	a.upstreamSeconds = r.HistogramVec("hearth_upstream_duration_seconds", "Exchanges with each upstream server, by outcome.",
+		metrics.ExponentialBuckets(0.001, 2, 13), "upstream", "result")
+	cacheStat := func(name, help string, f func(s cacheStats) uint64) {
+		r.CounterFunc(name, help, func() float64 {
+			b := a.cur.Load()
+			if b == nil || b.cache == nil {
+				return 0
+			}
+			return float64(f(b.cache.Stats()))
+		})
+	}
+	cacheStat("hearth_cache_hits_total", "Cacheable queries answered from a fresh cache entry (this pipeline generation).", func(s cacheStats) uint64 { return s.Hits })
+	cacheStat("hearth_cache_misses_total", "Cacheable queries not answered from a fresh cache entry (this pipeline generation).", func(s cacheStats) uint64 { return s.Misses })
+	cacheStat("hearth_cache_stale_total", "Stale answers served after upstream failures (this pipeline generation).", func(s cacheStats) uint64 { return s.Stale })
+	r.GaugeFunc("hearth_cache_entries", "Entries in the answer cache.", func() float64 {
+		if b := a.cur.Load(); b != nil && b.cache != nil {
+			return float64(b.cache.Len())
+		}
+		return 0
+	})
+	r.GaugeFunc("hearth_index_bytes", "Memory of the compiled domain index.", func() float64 {
+		if b := a.cur.Load(); b != nil {
+			b.policyMu.Lock()
+			defer b.policyMu.Unlock()
+			return float64(b.compiled.Index.Bytes())
+		}
+		return 0
+	})
+	r.GaugeFunc("hearth_index_names", "Names in the compiled domain index.", func() float64 {
+		if b := a.cur.Load(); b != nil {
+			b.policyMu.Lock()
+			defer b.policyMu.Unlock()
+			return float64(b.compiled.Index.Len())
+		}
+		return 0
+	})
+	r.Collect("hearth_source_rules", "Rules each list source contributed to the index.", metrics.TypeGauge, []string{"source", "tag"}, func(emit metrics.EmitFunc) {
+		for _, l := range a.compiledLists() {
+			emit(float64(l.Stats.Rules), l.ID, l.Tag)
+		}
+	})
+	r.Collect("hearth_source_age_seconds", "Age of each downloaded list source's copy in use.", metrics.TypeGauge, []string{"source"}, func(emit metrics.EmitFunc) {
+		now := a.now()
+		for _, l := range a.compiledLists() {
+			if !l.FetchedAt.IsZero() {
+				emit(now.Sub(l.FetchedAt).Seconds(), l.ID)
+			}
+		}
+	})
+	if a.qlog != nil {
+		r.CounterFunc("hearth_querylog_dropped_total", "Query-log entries dropped because the writer was behind.", func() float64 { return float64(a.qlog.Stats().Dropped) })
+		r.CounterFunc("hearth_querylog_written_total", "Query-log rows written.", func() float64 { return float64(a.qlog.Stats().Written) })
+	}
+}
+
+type (
+	cacheStats = cache.Stats
+	listStatus = lists.Status
+)
+
+// compiledLists returns the lists of the index in use.
+func (a *App) compiledLists() []listStatus {
+	b := a.cur.Load()
+	if b == nil {
+		return nil
+	}
+	b.policyMu.Lock()
+	defer b.policyMu.Unlock()
+	return b.compiled.Lists
+}
+
+// observeUpstream records one upstream exchange.
+func (a *App) observeUpstream(server string, took time.Duration, failed bool) {
+	if a.upstreamSeconds == nil {
+		return
+	}
+	result := "ok"
+	if failed {
+		result = "error"
+	}
+	a.upstreamSeconds.With(server, result).ObserveDuration(took)
+}

@@ -1,0 +1,1024 @@
+package querylog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"net/netip"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// t0 is the tests' "now": a Monday, 10:00 UTC.
+var t0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+
+// newWriter opens a Writer on a fresh file with cfg's other fields, and
+// closes it when the test ends.
+func newWriter(t testing.TB, cfg Config) *Writer {
+	t.Helper()
+	if cfg.Path == "" {
+		cfg.Path = filepath.Join(t.TempDir(), "querylog.db")
+	}
+	if cfg.TruncateIPv4Bits == 0 && cfg.TruncateIPv6Bits == 0 {
+		cfg.TruncateIPv4Bits, cfg.TruncateIPv6Bits = 32, 128
+	}
+	w, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := w.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return w
+}
+
+// q describes a test entry; all strings are literals, so long-lived.
+type q struct {
+	at     time.Time
+	device string
+	name   string
+	action Action
+	tag    string
+}
+
+func (x q) entry() Entry {
+	e := Entry{
+		Time:      x.at.UnixNano(),
+		Client:    netip.MustParseAddr("192.168.1.20"),
+		Device:    x.device,
+		Profile:   "kid",
+		Reason:    "none",
+		Tag:       x.tag,
+		QType:     1,
+		Action:    x.action,
+		Transport: TransportUDP,
+		Duration:  42,
+	}
+	e.SetName([]byte(x.name))
+	return e
+}
+
+func logAll(w *Writer, qs []q) {
+	for _, x := range qs {
+		e := x.entry()
+		w.Log(&e)
+	}
+}
+
+func flush(t testing.TB, w *Writer) {
+	t.Helper()
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+}
+
+func names(rows []Row) []string {
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = r.Name
+	}
+	return out
+}
+
+func TestSearch(t *testing.T) {
+	w := newWriter(t, Config{})
+	// Logged oldest first; ids follow.
+	logAll(w, []q{
+		{t0.Add(-5 * time.Hour), "tablet", "www.example.com.", ActionAllowed, ""},           // 1
+		{t0.Add(-4 * time.Hour), "tablet", "bet365.com.", ActionBlocked, "gambling"},        // 2
+		{t0.Add(-3 * time.Hour), "laptop", "WWW.Example.ORG.", ActionAllowed, ""},           // 3
+		{t0.Add(-2 * time.Hour), "laptop", "www.google.com.", ActionRewritten, ""},          // 4
+		{t0.Add(-90 * time.Minute), "tablet", "tiktok.com.", ActionBlocked, "tiktok"},       // 5
+		{t0.Add(-1 * time.Hour), "", "use-application-dns.net.", ActionNXDomain, ""},        // 6
+		{t0.Add(-30 * time.Minute), "tablet", "cdn.example.com.", ActionAllowed, ""},        // 7
+		{t0.Add(-10 * time.Minute), "laptop", "_dns.resolver.arpa.", ActionNoData, ""},      // 8
+		{t0.Add(-5 * time.Minute), "tablet", "v16.tiktokcdn.com.", ActionBlocked, "tiktok"}, // 9
+		{t0.Add(-1 * time.Minute), "laptop", "exampleXcom.net.", ActionAllowed, ""},         // 10
+	})
+	flush(t, w)
+
+	all, err := w.Search(context.Background(), Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idOf := map[string]int64{}
+	for _, r := range all {
+		idOf[r.Name] = r.ID
+	}
+
+	tests := []struct {
+		name    string
+		q       Query
+		before  string // the name whose row ID is q.Before
+		want    []string
+		wantErr bool
+	}{
+		{name: "all newest first", q: Query{}, want: []string{
+			"examplexcom.net", "v16.tiktokcdn.com", "_dns.resolver.arpa", "cdn.example.com",
+			"use-application-dns.net", "tiktok.com", "www.google.com", "www.example.org",
+			"bet365.com", "www.example.com"}},
+		{name: "device", q: Query{Device: "laptop"}, want: []string{
+			"examplexcom.net", "_dns.resolver.arpa", "www.google.com", "www.example.org"}},
+		{name: "unknown device", q: Query{Device: "phone"}, want: []string{}},
+		{name: "name substring ignores case", q: Query{Name: "EXAMPLE."}, want: []string{
+			"cdn.example.com", "www.example.org", "www.example.com"}},
+		{name: "underscore is literal", q: Query{Name: "_dns"}, want: []string{"_dns.resolver.arpa"}},
+		{name: "percent is literal", q: Query{Name: "%"}, want: []string{}},
+		{name: "dot is literal", q: Query{Name: "example.com"}, want: []string{
+			"cdn.example.com", "www.example.com"}},
+		{name: "action", q: Query{Action: "blocked"}, want: []string{
+			"v16.tiktokcdn.com", "tiktok.com", "bet365.com"}},
+		{name: "action nxdomain", q: Query{Action: "nxdomain"}, want: []string{"use-application-dns.net"}},
+		{name: "since", q: Query{Since: t0.Add(-30 * time.Minute)}, want: []string{
+			"examplexcom.net", "v16.tiktokcdn.com", "_dns.resolver.arpa", "cdn.example.com"}},
+		{name: "until is exclusive", q: Query{Until: t0.Add(-3 * time.Hour)}, want: []string{
+			"bet365.com", "www.example.com"}},
+		{name: "range", q: Query{Since: t0.Add(-3 * time.Hour), Until: t0.Add(-time.Hour)}, want: []string{
+			"tiktok.com", "www.google.com", "www.example.org"}},
+		{name: "device and name and action", q: Query{Device: "tablet", Name: "tiktok", Action: "blocked"},
+			want: []string{"v16.tiktokcdn.com", "tiktok.com"}},
+		{name: "limit", q: Query{Limit: 2}, want: []string{"examplexcom.net", "v16.tiktokcdn.com"}},
+		{name: "page two", q: Query{Limit: 2}, before: "v16.tiktokcdn.com", want: []string{"_dns.resolver.arpa", "cdn.example.com"}},
+		{name: "last page", q: Query{Limit: 4}, before: "www.example.org", want: []string{"bet365.com", "www.example.com"}},
+		{name: "paging with filter", q: Query{Device: "tablet", Limit: 2}, before: "cdn.example.com", want: []string{
+			"tiktok.com", "bet365.com"}},
+		{name: "paging past the end", q: Query{}, before: "www.example.com", want: []string{}},
+		{name: "unknown action", q: Query{Action: "denied"}, wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.before != "" {
+				tc.q.Before = idOf[tc.before]
+			}
+			rows, err := w.Search(context.Background(), tc.q)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("Search(%+v) = %v, want an error", tc.q, names(rows))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Search(%+v): %v", tc.q, err)
+			}
+			if got := names(rows); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("Search(%+v) = %q, want %q", tc.q, got, tc.want)
+			}
+			for i := 1; i < len(rows); i++ {
+				if rows[i].Time.After(rows[i-1].Time) {
+					t.Errorf("rows not newest first: %v after %v", rows[i].Time, rows[i-1].Time)
+				}
+			}
+		})
+	}
+}
+
+func TestSearchOrdersByTime(t *testing.T) {
+	w := newWriter(t, Config{})
+	// c arrives late; b, d and e share a time. Listed by time, then by
+	// arrival: e d b c a.
+	logAll(w, []q{
+		{t0, "tablet", "a", ActionAllowed, ""},
+		{t0.Add(2 * time.Second), "tablet", "b", ActionAllowed, ""},
+		{t0.Add(time.Second), "tablet", "c", ActionAllowed, ""},
+		{t0.Add(2 * time.Second), "tablet", "d", ActionAllowed, ""},
+		{t0.Add(2 * time.Second), "tablet", "e", ActionAllowed, ""},
+	})
+	flush(t, w)
+	ctx := context.Background()
+	for _, base := range []Query{{}, {Device: "tablet"}, {Since: t0}, {Until: t0.Add(time.Hour)}} {
+		var pages [][]string
+		var ids []int64
+		var before int64
+		for range 5 {
+			q := base
+			q.Limit, q.Before = 2, before
+			rows, err := w.Search(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rows) == 0 {
+				break
+			}
+			pages = append(pages, names(rows))
+			for _, r := range rows {
+				ids = append(ids, r.ID)
+			}
+			before = rows[len(rows)-1].ID
+		}
+		if want := [][]string{{"e", "d"}, {"b", "c"}, {"a"}}; !reflect.DeepEqual(pages, want) {
+			t.Errorf("pages of %+v = %q, want %q", base, pages, want)
+		}
+		// Keys are the times in microseconds; b, d and e, which share
+		// one, are spread over the following microseconds.
+		us := t0.UnixMicro()
+		if want := []int64{us + 2e6 + 2, us + 2e6 + 1, us + 2e6, us + 1e6, us}; !reflect.DeepEqual(ids, want) {
+			t.Errorf("ids = %v, want %v", ids, want)
+		}
+	}
+	// A cursor is a time, so it still works once its row is pruned.
+	if rows, _, err := w.Prune(ctx, t0.Add(DefaultRetention).Add(2*time.Second)); err != nil || rows != 2 {
+		t.Fatalf("Prune = %d, %v; want a and c gone", rows, err)
+	}
+	rows, err := w.Search(ctx, Query{Before: t0.UnixMicro() + 2e6 + 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(rows), []string{"b"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("after the cursor's row was pruned: %q, want %q", got, want)
+	}
+}
+
+func TestKeysStayUniqueAcrossBatches(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	w := newWriter(t, Config{Path: path})
+	us := t0.UnixMicro()
+	batches := []struct {
+		times []int64 // microseconds after t0
+		want  []int64 // keys, microseconds after t0
+	}{
+		{[]int64{0, 0, 0}, []int64{0, 1, 2}},
+		{[]int64{0, 0}, []int64{3, 4}},              // late: after the taken run
+		{[]int64{10, 4, 1}, []int64{5, 6, 10}},      // sorted first, then placed
+		{[]int64{7, 7, 7, 7}, []int64{7, 8, 9, 11}}, // fills the gap, skips 10
+	}
+	for i, bt := range batches {
+		before := map[int64]bool{}
+		rows, err := w.Search(context.Background(), Query{Limit: MaxLimit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			before[r.ID] = true
+		}
+		for j, off := range bt.times {
+			e := q{t0.Add(time.Duration(off) * time.Microsecond), "tablet", "b" + strconv.Itoa(i) + "-" + strconv.Itoa(j), ActionAllowed, ""}.entry()
+			w.Log(&e)
+		}
+		flush(t, w)
+		rows, err = w.Search(context.Background(), Query{Limit: MaxLimit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int64
+		for _, r := range rows {
+			if !before[r.ID] {
+				got = append([]int64{r.ID - us}, got...)
+			}
+		}
+		if !reflect.DeepEqual(got, bt.want) {
+			t.Errorf("batch %d at %v: keys %v, want %v", i, bt.times, got, bt.want)
+		}
+	}
+	if s := w.Stats(); s.Failed != 0 {
+		t.Errorf("stats = %+v", s)
+	}
+}
+
+func TestSearchPagesThroughEverything(t *testing.T) {
+	w := newWriter(t, Config{})
+	const n = 2500
+	for i := range n {
+		e := q{t0.Add(time.Duration(i) * time.Second), "tablet", "n" + strconv.Itoa(i) + ".example", ActionAllowed, ""}.entry()
+		w.Log(&e)
+	}
+	flush(t, w)
+	var seen []string
+	var before int64
+	for pages := 0; ; pages++ {
+		if pages > n {
+			t.Fatal("paging does not end")
+		}
+		rows, err := w.Search(context.Background(), Query{Limit: 5000, Before: before})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) > MaxLimit {
+			t.Fatalf("got %d rows, more than MaxLimit", len(rows))
+		}
+		if len(rows) == 0 {
+			break
+		}
+		seen = append(seen, names(rows)...)
+		before = rows[len(rows)-1].ID
+	}
+	if len(seen) != n {
+		t.Fatalf("paged through %d rows, want %d", len(seen), n)
+	}
+	for i, name := range seen {
+		if want := "n" + strconv.Itoa(n-1-i) + ".example"; name != want {
+			t.Fatalf("row %d is %q, want %q", i, name, want)
+		}
+	}
+	rows, err := w.Search(context.Background(), Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != DefaultLimit {
+		t.Errorf("default limit returned %d rows, want %d", len(rows), DefaultLimit)
+	}
+}
+
+func TestRowFields(t *testing.T) {
+	w := newWriter(t, Config{TruncateIPv4Bits: 24, TruncateIPv6Bits: 48})
+	e := Entry{
+		Time:      t0.Add(1234 * time.Microsecond).UnixNano(),
+		Client:    netip.MustParseAddr("2001:db8:aa:bb::7"),
+		Device:    "tablet",
+		Profile:   "kid",
+		Reason:    "tag",
+		Tag:       "gambling",
+		Duration:  1500,
+		QType:     65,
+		Rcode:     3,
+		Action:    ActionBlocked,
+		Transport: TransportDoH,
+		Cached:    true,
+	}
+	e.SetName([]byte("Bet365.COM."))
+	e.SetText([]byte("blocked: category=gambling source=hagezi-gambling rule=bet365.com profile=kid"))
+	w.Log(&e)
+	e = Entry{Time: t0.Add(time.Second).UnixNano(), QType: 65534, Rcode: 23}
+	e.SetName([]byte("."))
+	w.Log(&e)
+	flush(t, w)
+
+	rows, err := w.Search(context.Background(), Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Row{{
+		ID: t0.UnixMicro() + 1e6, Time: t0.Add(time.Second), Name: ".", QType: "TYPE65534", Rcode: "RCODE23", Action: "allowed",
+	}, {
+		ID: t0.UnixMicro() + 1234, Time: t0.Add(1234 * time.Microsecond), Client: "2001:db8:aa::", Device: "tablet", Profile: "kid",
+		Name: "bet365.com", QType: "HTTPS", Rcode: "NXDOMAIN", Action: "blocked", Reason: "tag", Tag: "gambling",
+		Text:   "blocked: category=gambling source=hagezi-gambling rule=bet365.com profile=kid",
+		Cached: true, Transport: "doh", DurationUS: 1500,
+	}}
+	if !reflect.DeepEqual(rows, want) {
+		t.Errorf("rows:\n got %+v\nwant %+v", rows, want)
+	}
+}
+
+func TestTruncateAddr(t *testing.T) {
+	tests := []struct {
+		addr   string
+		v4, v6 int
+		want   string
+	}{
+		{"192.168.1.77", 24, 48, "192.168.1.0"},
+		{"192.168.1.77", 32, 128, "192.168.1.77"},
+		{"192.168.1.77", 16, 128, "192.168.0.0"},
+		{"192.168.1.77", 0, 128, ""},
+		{"2001:db8:1:2:3::1", 24, 48, "2001:db8:1::"},
+		{"2001:db8:1:2:3::1", 24, 64, "2001:db8:1:2::"},
+		{"2001:db8:1:2:3::1", 32, 128, "2001:db8:1:2:3::1"},
+		{"2001:db8:1:2:3::1", 32, 0, ""},
+		{"::ffff:10.1.2.3", 24, 128, "10.1.2.0"}, // mapped counts as IPv4
+		{"fe80::1%eth0", 32, 128, "fe80::1"},     // zone dropped
+		{"", 32, 128, ""},                        // no address
+	}
+	for _, tc := range tests {
+		var a netip.Addr
+		if tc.addr != "" {
+			a = netip.MustParseAddr(tc.addr)
+		}
+		got := truncateAddr(a, tc.v4, tc.v6)
+		gs := ""
+		if got.IsValid() {
+			gs = got.String()
+		}
+		if gs != tc.want {
+			t.Errorf("truncateAddr(%s, %d, %d) = %q, want %q", tc.addr, tc.v4, tc.v6, gs, tc.want)
+		}
+	}
+}
+
+func TestTruncationIsStored(t *testing.T) {
+	tests := []struct {
+		name   string
+		v4, v6 int
+		want   []string // for 10.20.30.40 and 2001:db8:1:2::9, newest first
+	}{
+		{"network only", 24, 48, []string{"2001:db8:1::", "10.20.30.0"}},
+		{"whole", 32, 128, []string{"2001:db8:1:2::9", "10.20.30.40"}},
+		{"none", 0, 0, []string{"", ""}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w, err := New(Config{Path: filepath.Join(t.TempDir(), "q.db"), TruncateIPv4Bits: tc.v4, TruncateIPv6Bits: tc.v6})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			for _, a := range []string{"10.20.30.40", "2001:db8:1:2::9"} {
+				e := q{t0, "d", "x.example", ActionAllowed, ""}.entry()
+				e.Client = netip.MustParseAddr(a)
+				w.Log(&e)
+			}
+			flush(t, w)
+			rows, err := w.Search(context.Background(), Query{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range rows {
+				got = append(got, r.Client)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("clients = %q, want %q", got, tc.want)
+			}
+			// The full address must not be anywhere in the file.
+			if tc.v4 < 32 {
+				var n int
+				err := w.db.QueryRow(`SELECT count(*) FROM queries WHERE client LIKE '%30.40%' OR client LIKE '%::9'`).Scan(&n)
+				if err != nil || n != 0 {
+					t.Errorf("full address stored: %d rows, err %v", n, err)
+				}
+			}
+		})
+	}
+}
+
+func TestCountersAndSummarySurvivePrune(t *testing.T) {
+	w := newWriter(t, Config{Retention: 24 * time.Hour, CounterRetention: 10 * 24 * time.Hour})
+	h := func(d time.Duration) time.Time { return t0.Add(d) }
+	days := 24 * time.Hour
+	logAll(w, []q{
+		// Three days ago, 10:00-11:00: raw rows will expire.
+		{h(-3*days + 5*time.Minute), "tablet", "bet365.com", ActionBlocked, "gambling"},
+		{h(-3*days + 6*time.Minute), "tablet", "pokerstars.com", ActionBlocked, "gambling"},
+		{h(-3*days + 7*time.Minute), "tablet", "example.com", ActionAllowed, ""},
+		{h(-3*days + 8*time.Minute), "laptop", "tiktok.com", ActionBlocked, "tiktok"},
+		// Three days ago, 11:00-12:00.
+		{h(-3*days + 65*time.Minute), "tablet", "tiktok.com", ActionBlocked, "tiktok"},
+		{h(-3*days + 66*time.Minute), "tablet", "tiktok.com", ActionBlocked, "tiktok"},
+		{h(-3*days + 67*time.Minute), "laptop", "youtube.com", ActionAllowed, "youtube"}, // tagged, allowed
+		// Recent: 09:00-10:00 today.
+		{h(-30 * time.Minute), "tablet", "tiktok.com", ActionBlocked, "tiktok"},
+		{h(-20 * time.Minute), "laptop", "example.com", ActionAllowed, ""},
+		{h(-10 * time.Minute), "", "use-application-dns.net", ActionNXDomain, ""},
+	})
+	flush(t, w)
+	ctx := context.Background()
+
+	rows, counters, err := w.Prune(ctx, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows != 7 || counters != 0 {
+		t.Errorf("Prune = %d rows, %d counters, want 7, 0", rows, counters)
+	}
+	left, err := w.Search(ctx, Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(left), []string{"use-application-dns.net", "example.com", "tiktok.com"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("rows after prune = %q, want %q", got, want)
+	}
+
+	hour0 := t0.Add(-3 * days)
+	hour1 := hour0.Add(time.Hour)
+	hourNow := t0.Add(-time.Hour)
+	got, err := w.Counters(ctx, CounterQuery{Since: hour0, Until: hourNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Counter{
+		{hour0, "laptop", "", 1, 1},
+		{hour0, "laptop", "tiktok", 1, 1},
+		{hour0, "tablet", "", 3, 2},
+		{hour0, "tablet", "gambling", 2, 2},
+		{hour1, "laptop", "", 1, 0},
+		{hour1, "laptop", "youtube", 1, 0},
+		{hour1, "tablet", "", 2, 2},
+		{hour1, "tablet", "tiktok", 2, 2},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Counters:\n got %+v\nwant %+v", got, want)
+	}
+	got, err = w.Counters(ctx, CounterQuery{Device: "tablet", Since: hour1.Add(30 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []Counter{
+		{hour1, "tablet", "", 2, 2},
+		{hour1, "tablet", "tiktok", 2, 2},
+		{hourNow, "tablet", "", 1, 1},
+		{hourNow, "tablet", "tiktok", 1, 1},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Counters(tablet, overlapping):\n got %+v\nwant %+v", got, want)
+	}
+
+	sum, err := w.Summary(ctx, t0.Add(-7*days), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSum := Summary{
+		Queries: 10, Blocked: 7,
+		TopBlocked: []TagCount{{"tiktok", 4}, {"gambling", 2}},
+		Devices:    []DeviceCount{{"tablet", 6, 5}, {"laptop", 3, 1}, {"", 1, 1}},
+	}
+	if !reflect.DeepEqual(sum, wantSum) {
+		t.Errorf("Summary:\n got %+v\nwant %+v", sum, wantSum)
+	}
+	sum, err = w.Summary(ctx, t0.Add(-time.Hour), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSum = Summary{
+		Queries: 3, Blocked: 2,
+		TopBlocked: []TagCount{{"tiktok", 1}},
+		Devices:    []DeviceCount{{"", 1, 1}, {"laptop", 1, 0}, {"tablet", 1, 1}},
+	}
+	if !reflect.DeepEqual(sum, wantSum) {
+		t.Errorf("Summary(last hour):\n got %+v\nwant %+v", sum, wantSum)
+	}
+
+	// When both old hours are ten days old, their counters go too.
+	rows, counters, err = w.Prune(ctx, t0.Add(7*days+2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows != 3 || counters != 8 {
+		t.Errorf("second Prune = %d rows, %d counters, want 3, 8", rows, counters)
+	}
+	sum, err = w.Summary(ctx, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Queries != 3 || sum.Blocked != 2 {
+		t.Errorf("Summary after counter prune = %d queries, %d blocked, want 3, 2", sum.Queries, sum.Blocked)
+	}
+}
+
+func TestCountersAddUpAcrossBatches(t *testing.T) {
+	w := newWriter(t, Config{})
+	for range 3 {
+		logAll(w, []q{
+			{t0, "tablet", "bet365.com", ActionBlocked, "gambling"},
+			{t0.Add(time.Minute), "tablet", "example.com", ActionAllowed, ""},
+		})
+		flush(t, w)
+	}
+	got, err := w.Counters(context.Background(), CounterQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Counter{{t0, "tablet", "", 6, 3}, {t0, "tablet", "gambling", 3, 3}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Counters = %+v, want %+v", got, want)
+	}
+}
+
+func TestRetention(t *testing.T) {
+	now := t0
+	w := newWriter(t, Config{Now: func() time.Time { return now }}) // default retentions: 7 and 90 days
+	day := 24 * time.Hour
+	logAll(w, []q{
+		{now.Add(-91 * day), "tablet", "ancient.example", ActionAllowed, ""},
+		{now.Add(-8 * day), "tablet", "old.example", ActionAllowed, ""},
+		{now.Add(-7*day - time.Nanosecond), "tablet", "edge.example", ActionAllowed, ""},
+		{now.Add(-7 * day), "tablet", "kept.example", ActionAllowed, ""},
+		{now.Add(-time.Hour), "tablet", "new.example", ActionAllowed, ""},
+	})
+	flush(t, w)
+	ctx := context.Background()
+	rows, counters, err := w.Prune(ctx, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The 91-day-old hour's counters (total) are older than 90 days.
+	if rows != 3 || counters != 1 {
+		t.Errorf("Prune = %d rows, %d counters, want 3, 1", rows, counters)
+	}
+	left, err := w.Search(ctx, Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(left), []string{"new.example", "kept.example"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("rows left = %q, want %q", got, want)
+	}
+	var n int
+	if err := w.db.QueryRow(`SELECT count(*) FROM names`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("%d names left, want the 2 still used", n)
+	}
+	c, err := w.Counters(ctx, CounterQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// -8 days, -7 days - 1ns (the hour before), -7 days, -1 hour.
+	if len(c) != 4 {
+		t.Errorf("counters left = %+v, want 4 hours", c)
+	}
+
+	// A pruned name logged again is added again, not taken from a stale
+	// cache.
+	logAll(w, []q{{now, "tablet", "old.example", ActionAllowed, ""}})
+	flush(t, w)
+	got, err := w.Search(ctx, Query{Name: "old"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Name != "old.example" {
+		t.Errorf("re-logged pruned name: got %q", names(got))
+	}
+
+	// Pruning again at the same time deletes nothing.
+	if rows, counters, err := w.Prune(ctx, now); err != nil || rows != 0 || counters != 0 {
+		t.Errorf("second Prune = %d, %d, %v; want 0, 0, nil", rows, counters, err)
+	}
+}
+
+func TestPruneInBackground(t *testing.T) {
+	now := t0
+	w := newWriter(t, Config{Now: func() time.Time { return now }, Retention: time.Hour})
+	logAll(w, []q{
+		{now.Add(-2 * time.Hour), "tablet", "old.example", ActionAllowed, ""},
+		{now, "tablet", "new.example", ActionAllowed, ""},
+	})
+	flush(t, w)
+	// Start prunes once at once, with the configured clock.
+	w.Start(context.Background())
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rows, err := w.Search(context.Background(), Query{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reflect.DeepEqual(names(rows), []string{"new.example"}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("background prune did not run: rows %q", names(rows))
+		}
+		time.Sleep(5 * time.Millisecond) // polling: the goroutine has no hook to wait on
+	}
+}
+
+func TestWriterGoroutineWritesWithoutFlush(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		logs int
+	}{
+		// Four entries reach a quarter of the buffer and wake the writer
+		// long before its hourly tick.
+		{"buffer filling", Config{Buffer: 16, FlushInterval: time.Hour}, 4},
+		// One entry waits for the tick.
+		{"tick", Config{Buffer: 16, FlushInterval: 10 * time.Millisecond}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWriter(t, tc.cfg)
+			w.Start(context.Background())
+			for i := range tc.logs {
+				e := q{t0, "tablet", "n" + strconv.Itoa(i), ActionAllowed, ""}.entry()
+				w.Log(&e)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for w.Stats().Written < uint64(tc.logs) {
+				if time.Now().After(deadline) {
+					t.Fatalf("not written: %+v", w.Stats())
+				}
+				time.Sleep(time.Millisecond) // polling: nothing to wait on
+			}
+		})
+	}
+}
+
+func TestLogDropsWhenFull(t *testing.T) {
+	const size = 64
+	w := newWriter(t, Config{Buffer: size})
+	w.Start(context.Background())
+	// Stall the storage side, as a slow disk would.
+	w.wmu.Lock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range size + 10 {
+			e := q{t0, "tablet", "n" + strconv.Itoa(i), ActionAllowed, ""}.entry()
+			w.Log(&e)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second): // watchdog only
+		t.Fatal("Log blocked on a full buffer")
+	}
+	s := w.Stats()
+	if s.Logged != size || s.Dropped != 10 || s.Buffered != size || s.Written != 0 {
+		t.Errorf("stats with a stalled writer = %+v, want %d logged and buffered, 10 dropped", s, size)
+	}
+	w.wmu.Unlock()
+	flush(t, w)
+	s = w.Stats()
+	if s.Written != size || s.Buffered != 0 || s.Dropped != 10 {
+		t.Errorf("stats after flush = %+v, want %d written, 0 buffered, 10 dropped", s, size)
+	}
+	rows, err := w.Search(context.Background(), Query{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first entries are kept, the last dropped.
+	if len(rows) != 1 || rows[0].Name != "n"+strconv.Itoa(size-1) {
+		t.Errorf("newest row = %q, want n%d", names(rows), size-1)
+	}
+	// Room again: the next entry is accepted.
+	e := q{t0, "tablet", "again", ActionAllowed, ""}.entry()
+	w.Log(&e)
+	if s := w.Stats(); s.Logged != size+1 || s.Dropped != 10 {
+		t.Errorf("after room is made: %+v", s)
+	}
+}
+
+func TestRingWraps(t *testing.T) {
+	// Buffer 10, flushed after every 7: the ring's slots wrap around.
+	w := newWriter(t, Config{Buffer: 10})
+	var want []string
+	for round := range 5 {
+		for i := range 7 {
+			name := "r" + strconv.Itoa(round) + "-" + strconv.Itoa(i)
+			want = append([]string{name}, want...)
+			e := q{t0, "tablet", name, ActionAllowed, ""}.entry()
+			w.Log(&e)
+		}
+		flush(t, w)
+	}
+	rows, err := w.Search(context.Background(), Query{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(rows); !reflect.DeepEqual(got, want) {
+		t.Errorf("rows = %q\nwant %q", got, want)
+	}
+}
+
+func TestConcurrentLog(t *testing.T) {
+	w := newWriter(t, Config{Buffer: 1024, FlushInterval: time.Millisecond})
+	w.Start(context.Background())
+	const goroutines, each = 16, 1000
+	devices := []string{"d0", "d1", "d2", "d3"}
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				e := q{t0.Add(time.Duration(i) * time.Millisecond), devices[g%len(devices)], "n" + strconv.Itoa(i%50) + ".example", ActionAllowed, ""}.entry()
+				if i%3 == 0 {
+					e.Action, e.Tag = ActionBlocked, "ads"
+				}
+				w.Log(&e)
+				if i%100 == 0 {
+					_ = w.Stats()
+				}
+			}
+		})
+	}
+	// Searches run beside the writer.
+	for range 5 {
+		if _, err := w.Search(context.Background(), Query{Name: "n1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	flush(t, w)
+	s := w.Stats()
+	if s.Logged+s.Dropped != goroutines*each {
+		t.Errorf("logged %d + dropped %d != %d", s.Logged, s.Dropped, goroutines*each)
+	}
+	if s.Written != s.Logged || s.Buffered != 0 || s.Failed != 0 {
+		t.Errorf("stats = %+v: not everything accepted was written", s)
+	}
+	sum, err := w.Summary(context.Background(), time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uint64(sum.Queries) != s.Written {
+		t.Errorf("counters total %d, rows written %d", sum.Queries, s.Written)
+	}
+	var rows int64
+	if err := w.db.QueryRow(`SELECT count(*) FROM queries`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if uint64(rows) != s.Written {
+		t.Errorf("%d rows in the table, %d written", rows, s.Written)
+	}
+}
+
+func TestCloseFlushes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "querylog.db")
+	w, err := New(Config{Path: path, FlushInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Start(context.Background())
+	logAll(w, []q{
+		{t0, "tablet", "one.example", ActionAllowed, ""},
+		{t0, "tablet", "two.example", ActionBlocked, "ads"},
+	})
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	e := q{t0, "tablet", "late.example", ActionAllowed, ""}.entry()
+	w.Log(&e)
+	if s := w.Stats(); s.Written != 2 || s.Dropped != 1 {
+		t.Errorf("stats after Close and a late Log = %+v, want 2 written, 1 dropped", s)
+	}
+	if err := w.Flush(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Flush after Close = %v, want ErrClosed", err)
+	}
+	if _, err := w.Search(context.Background(), Query{}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Search after Close = %v, want ErrClosed", err)
+	}
+
+	w2 := newWriter(t, Config{Path: path})
+	// The reopened writer knows the stored keys: a third entry of the
+	// same microsecond goes after them.
+	e = q{t0, "tablet", "three.example", ActionAllowed, ""}.entry()
+	w2.Log(&e)
+	flush(t, w2)
+	rows, err := w2.Search(context.Background(), Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(rows), []string{"three.example", "two.example", "one.example"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("after reopening: %q, want %q", got, want)
+	}
+	sum, err := w2.Summary(context.Background(), time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Queries != 3 || sum.Blocked != 1 {
+		t.Errorf("summary after reopening = %+v", sum)
+	}
+}
+
+func TestCloseAfterContextEnds(t *testing.T) {
+	w, err := New(Config{Path: filepath.Join(t.TempDir(), "q.db"), FlushInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.Start(ctx)
+	logAll(w, []q{{t0, "tablet", "one.example", ActionAllowed, ""}})
+	cancel()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s := w.Stats(); s.Written != 1 {
+		t.Errorf("stats = %+v, want the entry written by Close", s)
+	}
+}
+
+func TestLogDoesNotAllocate(t *testing.T) {
+	w := newWriter(t, Config{Buffer: 256})
+	e := q{t0, "tablet", "www.example.com", ActionBlocked, "ads"}.entry()
+	// 300 runs: the first 256 are accepted, the rest take the full path.
+	if n := testing.AllocsPerRun(300, func() { w.Log(&e) }); n != 0 {
+		t.Errorf("Log allocates %v times per call", n)
+	}
+	if s := w.Stats(); s.Logged != 256 || s.Dropped == 0 {
+		t.Errorf("stats = %+v: both paths should have run", s)
+	}
+}
+
+// TestNoDropsAt20kQPS feeds 20,000 entries a second for three seconds,
+// with the writer goroutine running as in production.
+func TestNoDropsAt20kQPS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("3 s load test")
+	}
+	w := newWriter(t, Config{})
+	w.Start(context.Background())
+	const rate, seconds, tick = 20_000, 3, 5 * time.Millisecond
+	perTick := rate * int(tick) / int(time.Second)
+	names := make([][]byte, 2000)
+	for i := range names {
+		names[i] = []byte("host" + strconv.Itoa(i) + ".example.com")
+	}
+	devices := []string{"d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7"}
+	ticker := time.NewTicker(tick) // paces the load; not synchronisation
+	defer ticker.Stop()
+	total := 0
+	start := time.Now()
+	for total < rate*seconds {
+		<-ticker.C
+		// Catch up when ticks were missed, so the rate holds.
+		due := min(rate*seconds, int(time.Since(start)*rate/time.Second))
+		for ; total < due || total%perTick != 0 && total < rate*seconds; total++ {
+			e := Entry{Time: t0.UnixNano() + int64(total), Device: devices[total%len(devices)], QType: 1}
+			e.SetName(names[total%len(names)])
+			w.Log(&e)
+		}
+	}
+	flush(t, w)
+	s := w.Stats()
+	t.Logf("%d entries in %v: %+v", total, time.Since(start), s)
+	if s.Dropped != 0 || s.Failed != 0 || s.Written != uint64(total) {
+		t.Errorf("at %d/s: %+v, want no drops and %d written", rate, s, total)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "q.db")
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"no path", Config{}, "path is empty"},
+		{"question mark", Config{Path: p + "?mode=ro"}, `"` + p + `?mode=ro"`},
+		{"negative buffer", Config{Path: p, Buffer: -1}, "buffer -1"},
+		{"negative retention", Config{Path: p, Retention: -time.Hour}, "retention -1h0m0s"},
+		{"counters shorter", Config{Path: p, Retention: 30 * 24 * time.Hour, CounterRetention: 24 * time.Hour}, "counter retention 24h0m0s"},
+		{"ipv4 bits", Config{Path: p, TruncateIPv4Bits: 33}, "IPv4 truncation 33"},
+		{"ipv6 bits", Config{Path: p, TruncateIPv6Bits: -1}, "IPv6 truncation -1"},
+		{"no directory", Config{Path: filepath.Join(dir, "missing", "q.db")}, "missing"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w, err := New(tc.cfg)
+			if err == nil {
+				w.Close()
+				t.Fatalf("New(%+v) succeeded", tc.cfg)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("New: %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("PRAGMA user_version = 99"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if w, err := New(Config{Path: path}); err == nil || !strings.Contains(err.Error(), "99") {
+		if w != nil {
+			w.Close()
+		}
+		t.Errorf("New on a newer schema: %v, want an error naming version 99", err)
+	}
+}
+
+func TestEntryHelpers(t *testing.T) {
+	var e Entry
+	long := strings.Repeat("a", 300)
+	e.SetName([]byte(long))
+	if e.NameString() != long[:MaxNameLen] {
+		t.Errorf("long name stored as %d bytes", len(e.NameString()))
+	}
+	e.SetName([]byte("short.example."))
+	if e.NameString() != "short.example." {
+		t.Errorf("NameString = %q", e.NameString())
+	}
+	e.SetText([]byte(long))
+	if e.TextString() != long[:MaxTextLen] {
+		t.Errorf("long text stored as %d bytes", len(e.TextString()))
+	}
+
+	for _, tc := range []struct{ in, want string }{
+		{"WWW.Example.COM.", "www.example.com"},
+		{"example.com", "example.com"},
+		{".", "."},
+		{"", ""},
+		{"Ünï.de.", "Ünï.de"}, // only ASCII is folded
+	} {
+		var buf [MaxNameLen]byte
+		if got := string(buf[:normalizeName(buf[:], []byte(tc.in))]); got != tc.want {
+			t.Errorf("normalizeName(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+
+	for a := ActionAllowed; a <= ActionNoData; a++ {
+		if got, ok := ParseAction(a.String()); !ok || got != a {
+			t.Errorf("ParseAction(%q) = %v, %v", a.String(), got, ok)
+		}
+	}
+	if _, ok := ParseAction("allow"); ok {
+		t.Error(`ParseAction("allow") succeeded; the stored label is "allowed"`)
+	}
+	if Action(200).String() != "" || Transport(200).String() != "" {
+		t.Error("unknown values should have empty labels")
+	}
+}

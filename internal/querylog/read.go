@@ -1,0 +1,400 @@
+package querylog
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// pruneChunk is how many raw rows one DELETE removes, so the writer,
+// which needs the same write lock, waits for one chunk, not a whole prune.
+const pruneChunk = 10_000
+
+// Prune deletes raw rows older than now-Retention, counters whose hour
+// ended before now-CounterRetention, and names no row uses any more. It
+// returns how many rows and counters it deleted. The writer goroutine
+// calls it at start and every PruneInterval.
+func (w *Writer) Prune(ctx context.Context, now time.Time) (rows, counters int, err error) {
+	if w.isClosed() {
+		return 0, 0, ErrClosed
+	}
+	rowCut := now.Add(-w.cfg.Retention).UnixMicro()
+	for {
+		res, err := w.db.ExecContext(ctx,
+			`DELETE FROM queries WHERE time IN (SELECT time FROM queries WHERE time < ? ORDER BY time LIMIT ?)`,
+			rowCut, pruneChunk)
+		if err != nil {
+			return rows, counters, fmt.Errorf("pruning query log rows: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return rows, counters, fmt.Errorf("pruning query log rows: %w", err)
+		}
+		rows += int(n)
+		if n < pruneChunk {
+			break
+		}
+	}
+
+	// An hour's counter goes once the whole hour is older than the cut.
+	counterCut := now.Add(-w.cfg.CounterRetention).Unix()
+	res, err := w.db.ExecContext(ctx, `DELETE FROM counters WHERE hour + 3600 <= ?`, counterCut)
+	if err != nil {
+		return rows, counters, fmt.Errorf("pruning query log counters: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return rows, counters, fmt.Errorf("pruning query log counters: %w", err)
+	}
+	counters = int(n)
+
+	if rows > 0 {
+		if err := w.pruneNames(ctx); err != nil {
+			return rows, counters, err
+		}
+	}
+	return rows, counters, nil
+}
+
+// pruneNames deletes the names no row refers to. It holds wmu so that no
+// batch is using a cached id of a name it deletes, and empties the cache.
+func (w *Writer) pruneNames(ctx context.Context) error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if w.wconn == nil {
+		return ErrClosed
+	}
+	clear(w.wconn.names)
+	_, err := w.wconn.conn.ExecContext(ctx,
+		`DELETE FROM names WHERE NOT EXISTS (SELECT 1 FROM queries WHERE queries.name_id = names.id)`)
+	if err != nil {
+		return fmt.Errorf("pruning query log names: %w", err)
+	}
+	return nil
+}
+
+func (w *Writer) isClosed() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.closed
+}
+
+// Search limits.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// Query selects raw rows for Search. Zero fields do not filter.
+type Query struct {
+	// Device is a device id.
+	Device string
+	// Name matches names containing it, ignoring ASCII case.
+	Name string
+	// Action is an action label: "allowed", "blocked", "rewritten",
+	// "nxdomain" or "nodata".
+	Action string
+	// Since and Until bound the query time: Since <= time < Until, to
+	// the microsecond.
+	Since, Until time.Time
+	// Limit is how many rows to return: 0 means DefaultLimit, more than
+	// MaxLimit means MaxLimit.
+	Limit int
+	// Before returns only the rows older than the row with this ID: pass
+	// the last ID of a page to get the next one.
+	Before int64
+}
+
+// Row is one stored query, in the form the API returns.
+type Row struct {
+	// ID identifies the row and orders the rows: it is the stored time in
+	// Unix microseconds. Use it as Query.Before to page.
+	ID int64 `json:"id"`
+	// Time is Entry.Time to the microsecond; queries of one microsecond
+	// are spread over the following ones to keep times unique.
+	Time   time.Time `json:"time"`
+	Client string    `json:"client,omitempty"`
+	Device string    `json:"device,omitempty"`
+	// Profile is the profile applied.
+	Profile string `json:"profile,omitempty"`
+	// Name is lower-case, without the trailing dot.
+	Name string `json:"name"`
+	// QType and Rcode are mnemonics ("AAAA", "NXDOMAIN"), or "TYPE65534"
+	// and "RCODE23" for the ones without one.
+	QType  string `json:"qtype"`
+	Rcode  string `json:"rcode"`
+	Action string `json:"action"`
+	Reason string `json:"reason,omitempty"`
+	Tag    string `json:"tag,omitempty"`
+	// Text is the explanation parents read.
+	Text       string `json:"text,omitempty"`
+	Cached     bool   `json:"cached"`
+	Transport  string `json:"transport,omitempty"`
+	DurationUS uint32 `json:"duration_us"`
+}
+
+// Search returns the rows q selects, newest first.
+func (w *Writer) Search(ctx context.Context, q Query) ([]Row, error) {
+	if w.isClosed() {
+		return nil, ErrClosed
+	}
+	var where []string
+	var args []any
+	if q.Device != "" {
+		where = append(where, "q.device = ?")
+		args = append(args, q.Device)
+	}
+	if q.Name != "" {
+		where = append(where, `q.name_id IN (SELECT id FROM names WHERE name LIKE ? ESCAPE '\')`)
+		args = append(args, "%"+escapeLike(strings.ToLower(q.Name))+"%")
+	}
+	if q.Action != "" {
+		if _, ok := ParseAction(q.Action); !ok {
+			return nil, fmt.Errorf("searching query log: unknown action %q", q.Action)
+		}
+		where = append(where, "q.action = ?")
+		args = append(args, q.Action)
+		if q.Action != ActionAllowed.String() {
+			where = append(where, "q.action <> 'allowed'") // lets the partial index serve
+		}
+	}
+	if !q.Since.IsZero() {
+		where = append(where, "q.time >= ?")
+		args = append(args, q.Since.UnixMicro())
+	}
+	if !q.Until.IsZero() {
+		where = append(where, "q.time < ?")
+		args = append(args, q.Until.UnixMicro())
+	}
+	if q.Before != 0 {
+		where = append(where, "q.time < ?")
+		args = append(args, q.Before)
+	}
+	limit := q.Limit
+	switch {
+	case limit <= 0:
+		limit = DefaultLimit
+	case limit > MaxLimit:
+		limit = MaxLimit
+	}
+	args = append(args, limit)
+
+	var sb strings.Builder
+	sb.WriteString(`SELECT q.time, q.client, q.device, q.profile, n.name, q.qtype, q.rcode,
+		q.action, q.reason, q.tag, q.text, q.cached, q.transport, q.duration_us
+		FROM queries q JOIN names n ON n.id = q.name_id`)
+	if len(where) > 0 {
+		sb.WriteString(" WHERE ")
+		sb.WriteString(strings.Join(where, " AND "))
+	}
+	sb.WriteString(" ORDER BY q.time DESC LIMIT ?")
+
+	if w.planHook != nil {
+		w.planHook(sb.String(), args)
+	}
+	rs, err := w.db.QueryContext(ctx, sb.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("searching query log: %w", err)
+	}
+	defer rs.Close()
+	rows := make([]Row, 0, min(limit, 64))
+	for rs.Next() {
+		var r Row
+		var qtype, rcode int
+		if err := rs.Scan(&r.ID, &r.Client, &r.Device, &r.Profile, &r.Name, &qtype, &rcode,
+			&r.Action, &r.Reason, &r.Tag, &r.Text, &r.Cached, &r.Transport, &r.DurationUS); err != nil {
+			return nil, fmt.Errorf("searching query log: %w", err)
+		}
+		r.Time = time.UnixMicro(r.ID).UTC()
+		r.QType = qtypeString(uint16(qtype))
+		r.Rcode = rcodeString(rcode)
+		rows = append(rows, r)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("searching query log: %w", err)
+	}
+	return rows, nil
+}
+
+// escapeLike escapes LIKE's wildcards so that s matches literally.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// CounterQuery selects hourly counters. Zero fields do not filter.
+type CounterQuery struct {
+	// Since and Until select the hours that overlap [Since, Until).
+	Since, Until time.Time
+	// Device is a device id.
+	Device string
+}
+
+// Counter is one device's queries in one hour, in total (Tag "") or for
+// one tag.
+type Counter struct {
+	// Hour is when the hour starts (UTC).
+	Hour   time.Time `json:"hour"`
+	Device string    `json:"device"`
+	// Tag is a category or service id, or "" for the device's totals.
+	Tag     string `json:"tag,omitempty"`
+	Queries int64  `json:"queries"`
+	// Blocked counts the queries whose Action.Blocked() is true.
+	Blocked int64 `json:"blocked"`
+}
+
+// hourRange turns [since, until) into the where clause and arguments
+// selecting the counters of the hours that overlap it.
+func hourRange(since, until time.Time) (string, []any) {
+	var where []string
+	var args []any
+	if !since.IsZero() {
+		where = append(where, "hour > ?")
+		args = append(args, since.Unix()-3600)
+	}
+	if !until.IsZero() {
+		where = append(where, "hour < ?")
+		args = append(args, until.Unix())
+	}
+	if len(where) == 0 {
+		return "1", nil
+	}
+	return strings.Join(where, " AND "), args
+}
+
+// Counters returns the hourly counters q selects, ordered by hour, device
+// and tag. They outlive the raw rows (CounterRetention).
+func (w *Writer) Counters(ctx context.Context, q CounterQuery) ([]Counter, error) {
+	if w.isClosed() {
+		return nil, ErrClosed
+	}
+	where, args := hourRange(q.Since, q.Until)
+	if q.Device != "" {
+		where += " AND device = ?"
+		args = append(args, q.Device)
+	}
+	rs, err := w.db.QueryContext(ctx, `SELECT hour, device, tag, queries, blocked FROM counters
+		WHERE `+where+` ORDER BY hour, device, tag`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading query log counters: %w", err)
+	}
+	defer rs.Close()
+	var out []Counter
+	for rs.Next() {
+		var c Counter
+		var hour int64
+		if err := rs.Scan(&hour, &c.Device, &c.Tag, &c.Queries, &c.Blocked); err != nil {
+			return nil, fmt.Errorf("reading query log counters: %w", err)
+		}
+		c.Hour = time.Unix(hour, 0).UTC()
+		out = append(out, c)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("reading query log counters: %w", err)
+	}
+	return out, nil
+}
+
+// TopTags is how many tags Summary.TopBlocked lists.
+const TopTags = 10
+
+// Summary is the dashboard's view of a time range, computed from the
+// hourly counters, so it still works after the raw rows expire.
+type Summary struct {
+	Queries int64 `json:"queries"`
+	Blocked int64 `json:"blocked"`
+	// TopBlocked are the TopTags tags with the most blocked queries, most
+	// first.
+	TopBlocked []TagCount `json:"top_blocked"`
+	// Devices are the devices with queries, the busiest first.
+	Devices []DeviceCount `json:"devices"`
+}
+
+// TagCount is how many queries a tag blocked.
+type TagCount struct {
+	Tag     string `json:"tag"`
+	Blocked int64  `json:"blocked"`
+}
+
+// DeviceCount is one device's queries in a Summary.
+type DeviceCount struct {
+	Device  string `json:"device"`
+	Queries int64  `json:"queries"`
+	Blocked int64  `json:"blocked"`
+}
+
+// Summary totals the counters of the hours that overlap [since, until);
+// zero times do not bound the range.
+func (w *Writer) Summary(ctx context.Context, since, until time.Time) (Summary, error) {
+	if w.isClosed() {
+		return Summary{}, ErrClosed
+	}
+	where, args := hourRange(since, until)
+	s := Summary{TopBlocked: []TagCount{}, Devices: []DeviceCount{}}
+	rs, err := w.db.QueryContext(ctx, `SELECT device, sum(queries), sum(blocked) FROM counters
+		WHERE tag = '' AND `+where+` GROUP BY device ORDER BY sum(queries) DESC, device`, args...)
+	if err != nil {
+		return Summary{}, fmt.Errorf("summarising query log: %w", err)
+	}
+	for rs.Next() {
+		var d DeviceCount
+		if err := rs.Scan(&d.Device, &d.Queries, &d.Blocked); err != nil {
+			rs.Close()
+			return Summary{}, fmt.Errorf("summarising query log: %w", err)
+		}
+		s.Devices = append(s.Devices, d)
+		s.Queries += d.Queries
+		s.Blocked += d.Blocked
+	}
+	if err := rs.Err(); err != nil {
+		rs.Close()
+		return Summary{}, fmt.Errorf("summarising query log: %w", err)
+	}
+	rs.Close()
+
+	rs, err = w.db.QueryContext(ctx, `SELECT tag, sum(blocked) AS b FROM counters
+		WHERE tag <> '' AND `+where+` GROUP BY tag HAVING b > 0 ORDER BY b DESC, tag LIMIT `+
+		strconv.Itoa(TopTags), args...)
+	if err != nil {
+		return Summary{}, fmt.Errorf("summarising query log: %w", err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var t TagCount
+		if err := rs.Scan(&t.Tag, &t.Blocked); err != nil {
+			return Summary{}, fmt.Errorf("summarising query log: %w", err)
+		}
+		s.TopBlocked = append(s.TopBlocked, t)
+	}
+	if err := rs.Err(); err != nil {
+		return Summary{}, fmt.Errorf("summarising query log: %w", err)
+	}
+	return s, nil
+}
+
+var qtypeNames = map[uint16]string{
+	1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 13: "HINFO", 15: "MX",
+	16: "TXT", 28: "AAAA", 33: "SRV", 35: "NAPTR", 43: "DS", 46: "RRSIG",
+	47: "NSEC", 48: "DNSKEY", 50: "NSEC3", 52: "TLSA", 64: "SVCB", 65: "HTTPS",
+	99: "SPF", 252: "AXFR", 255: "ANY", 257: "CAA",
+}
+
+// qtypeString returns the type's mnemonic, or RFC 3597's TYPEn.
+func qtypeString(t uint16) string {
+	if s, ok := qtypeNames[t]; ok {
+		return s
+	}
+	return "TYPE" + strconv.Itoa(int(t))
+}
+
+var rcodeNames = [...]string{"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+	"YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE"}
+
+// rcodeString returns the rcode's mnemonic, or RCODEn.
+func rcodeString(r int) string {
+	if r >= 0 && r < len(rcodeNames) {
+		return rcodeNames[r]
+	}
+	return "RCODE" + strconv.Itoa(r)
+}

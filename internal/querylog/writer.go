@@ -1,0 +1,391 @@
+// Package querylog owns Hearth's query log: every answered query becomes
+// one Entry, which Log copies into a bounded in-memory buffer without
+// blocking or allocating; a writer goroutine stores the buffered entries
+// in SQLite in batches, with hourly per-device and per-tag counters that
+// outlive the raw rows. When the buffer is full, entries are dropped and
+// counted: the resolver never waits for the log.
+//
+// The log is its own SQLite file, separate from the policy store, in WAL
+// mode with synchronous=NORMAL: a crash (of the machine, not of Hearth)
+// can lose the last second or so of rows, which is acceptable for a log
+// and keeps writes cheap. Entries still in the buffer when the process is
+// killed are lost too; Close writes them.
+//
+// Privacy: client addresses are truncated by the writer (Config's
+// Truncate*Bits), raw rows expire after Config.Retention and counters
+// after Config.CounterRetention.
+package querylog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultBuffer           = 16384
+	DefaultRetention        = 7 * 24 * time.Hour
+	DefaultCounterRetention = 90 * 24 * time.Hour
+	DefaultFlushInterval    = time.Second
+	DefaultPruneInterval    = time.Hour
+)
+
+// maxBatch is the most rows written in one transaction; wakeDivisor sets
+// the fill level (Buffer/wakeDivisor, at most maxBatch) at which Log wakes
+// the writer before its next tick.
+const (
+	maxBatch    = 8192
+	wakeDivisor = 4
+)
+
+// ErrClosed is returned by Flush and the read methods after Close.
+var ErrClosed = errors.New("query log closed")
+
+// Config configures a Writer.
+type Config struct {
+	// Path is the SQLite file, e.g. data_dir/querylog.db. Required.
+	Path string
+	// Buffer is how many entries wait for the writer before Log drops;
+	// 0 means DefaultBuffer. Each entry takes about 570 bytes.
+	Buffer int
+	// Retention is how long raw rows are kept; 0 means DefaultRetention.
+	Retention time.Duration
+	// CounterRetention is how long hourly counters are kept; 0 means
+	// DefaultCounterRetention. It may not be shorter than Retention.
+	CounterRetention time.Duration
+	// TruncateIPv4Bits and TruncateIPv6Bits are how many leading bits of
+	// a client address are stored: 32 and 128 keep it whole, 24 and 48
+	// keep the network, 0 (the zero value) stores no address at all.
+	TruncateIPv4Bits int
+	TruncateIPv6Bits int
+	// FlushInterval is how often buffered entries are written when the
+	// buffer is not filling fast; 0 means DefaultFlushInterval.
+	FlushInterval time.Duration
+	// PruneInterval is how often the writer goroutine prunes expired
+	// rows; 0 means DefaultPruneInterval.
+	PruneInterval time.Duration
+	// Now is the clock used for pruning; nil means time.Now.
+	Now func() time.Time
+	// Logger receives write and prune errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// Stats are a Writer's counts since New.
+type Stats struct {
+	// Logged is how many entries Log accepted into the buffer.
+	Logged uint64
+	// Written is how many rows were committed to the database.
+	Written uint64
+	// Dropped is how many entries Log refused because the buffer was full
+	// (or the Writer closed).
+	Dropped uint64
+	// Failed is how many accepted entries were lost because their batch
+	// failed to commit.
+	Failed uint64
+	// Buffered is how many accepted entries are not yet committed.
+	Buffered int
+}
+
+// Writer is the query log: Log buffers entries, a goroutine (Start) or
+// Flush writes them, and Search, Counters and Summary read them back.
+// All methods are safe for concurrent use.
+type Writer struct {
+	cfg    Config
+	log    *slog.Logger
+	db     *sql.DB
+	wakeAt int
+
+	// mu guards the ring's bookkeeping and the Log-side counters. Slots in
+	// [head, head+n) belong to the writer until it advances head (under
+	// mu) after committing them; Log writes only the slots outside.
+	mu      sync.Mutex
+	ring    []Entry
+	head    int
+	n       int
+	logged  uint64
+	dropped uint64
+	closed  bool
+
+	wake    chan struct{}
+	written atomic.Uint64
+	failed  atomic.Uint64
+
+	// wmu serialises everything that writes through wconn: batches
+	// (Flush and the goroutine), and the name cleanup of Prune.
+	wmu   sync.Mutex
+	wconn *writeConn
+
+	planHook func(string, []any)
+
+	runMu   sync.Mutex // guards started, stop, done
+	started bool
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// New validates cfg, opens (creating if needed) the database and returns
+// a Writer. Call Start to write in the background, and Close when done.
+func New(cfg Config) (*Writer, error) {
+	if cfg.Path == "" {
+		return nil, errors.New("query log: path is empty")
+	}
+	if strings.ContainsRune(cfg.Path, '?') {
+		return nil, fmt.Errorf("query log path %q: must not contain '?'", cfg.Path)
+	}
+	if cfg.Buffer < 0 {
+		return nil, fmt.Errorf("query log buffer %d: must not be negative", cfg.Buffer)
+	}
+	if cfg.Buffer == 0 {
+		cfg.Buffer = DefaultBuffer
+	}
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"retention", &cfg.Retention, DefaultRetention},
+		{"counter retention", &cfg.CounterRetention, DefaultCounterRetention},
+		{"flush interval", &cfg.FlushInterval, DefaultFlushInterval},
+		{"prune interval", &cfg.PruneInterval, DefaultPruneInterval},
+	} {
+		if *d.v < 0 {
+			return nil, fmt.Errorf("query log %s %v: must not be negative", d.name, *d.v)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if cfg.CounterRetention < cfg.Retention {
+		return nil, fmt.Errorf("query log counter retention %v: shorter than raw retention %v", cfg.CounterRetention, cfg.Retention)
+	}
+	if cfg.TruncateIPv4Bits < 0 || cfg.TruncateIPv4Bits > 32 {
+		return nil, fmt.Errorf("query log IPv4 truncation %d bits: want 0 to 32", cfg.TruncateIPv4Bits)
+	}
+	if cfg.TruncateIPv6Bits < 0 || cfg.TruncateIPv6Bits > 128 {
+		return nil, fmt.Errorf("query log IPv6 truncation %d bits: want 0 to 128", cfg.TruncateIPv6Bits)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+
+	db, wc, err := openDB(cfg.Path)
+	if err != nil {
+		return nil, err
+	}
+	w := &Writer{
+		cfg:    cfg,
+		log:    log,
+		db:     db,
+		ring:   make([]Entry, cfg.Buffer),
+		wakeAt: max(1, min(maxBatch, cfg.Buffer/wakeDivisor)),
+		wake:   make(chan struct{}, 1),
+		wconn:  wc,
+	}
+	return w, nil
+}
+
+// Log copies e into the buffer and returns at once. When the buffer is
+// full it drops e and counts it in Stats.Dropped. It does not allocate,
+// and e may be reused as soon as it returns.
+func (w *Writer) Log(e *Entry) {
+	w.mu.Lock()
+	if w.n == len(w.ring) || w.closed {
+		w.dropped++
+		w.mu.Unlock()
+		return
+	}
+	i := w.head + w.n
+	if i >= len(w.ring) {
+		i -= len(w.ring)
+	}
+	w.ring[i] = *e
+	w.n++
+	w.logged++
+	wake := w.n == w.wakeAt
+	w.mu.Unlock()
+	if wake {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Stats returns the Writer's counts.
+func (w *Writer) Stats() Stats {
+	w.mu.Lock()
+	s := Stats{Logged: w.logged, Dropped: w.dropped, Buffered: w.n}
+	w.mu.Unlock()
+	s.Written = w.written.Load()
+	s.Failed = w.failed.Load()
+	return s
+}
+
+// Start launches the writer goroutine: it writes the buffer every
+// FlushInterval, or sooner when the buffer fills past a quarter, and
+// prunes expired rows at start and every PruneInterval. It runs until
+// ctx is done or Close; calling Start again does nothing.
+func (w *Writer) Start(ctx context.Context) {
+	w.runMu.Lock()
+	defer w.runMu.Unlock()
+	if w.started {
+		return
+	}
+	w.started = true
+	w.stop = make(chan struct{})
+	w.done = make(chan struct{})
+	go w.run(ctx, w.stop, w.done)
+}
+
+func (w *Writer) run(ctx context.Context, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	// A batch once begun is finished even if ctx ends meanwhile, so that
+	// shutting down does not throw away rows Close would have written.
+	wctx := context.WithoutCancel(ctx)
+	w.pruneAndLog(wctx)
+	flush := time.NewTicker(w.cfg.FlushInterval)
+	defer flush.Stop()
+	prune := time.NewTicker(w.cfg.PruneInterval)
+	defer prune.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-stop:
+			return
+		case <-w.wake:
+			// Keep writing while entries arrive faster than one batch.
+			for w.buffered() >= w.wakeAt && ctx.Err() == nil {
+				w.flushAndLog(wctx)
+				select {
+				case <-stop:
+					return
+				default:
+				}
+			}
+		case <-flush.C:
+			w.flushAndLog(wctx)
+		case <-prune.C:
+			w.pruneAndLog(wctx)
+		}
+	}
+}
+
+func (w *Writer) buffered() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.n
+}
+
+func (w *Writer) flushAndLog(ctx context.Context) {
+	if err := w.Flush(ctx); err != nil && ctx.Err() == nil {
+		w.log.Error("writing query log", "err", err)
+	}
+}
+
+func (w *Writer) pruneAndLog(ctx context.Context) {
+	rows, counters, err := w.Prune(ctx, w.cfg.Now())
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Error("pruning query log", "err", err)
+		}
+		return
+	}
+	if rows > 0 || counters > 0 {
+		w.log.Debug("pruned query log", "rows", rows, "counters", counters)
+	}
+}
+
+// Flush writes every entry buffered when it is called, in batches of up
+// to 8192 rows per transaction, and returns once they are committed. A
+// batch that fails to commit is discarded and counted in Stats.Failed;
+// Flush returns the first error.
+func (w *Writer) Flush(ctx context.Context) error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if w.wconn == nil {
+		return ErrClosed
+	}
+	w.mu.Lock()
+	todo := w.n
+	w.mu.Unlock()
+
+	var firstErr error
+	for todo > 0 {
+		// The slots [head, head+k) are ours until head moves: Log writes
+		// only past head+n, and nothing else moves head.
+		w.mu.Lock()
+		head := w.head
+		w.mu.Unlock()
+		k := min(todo, maxBatch)
+		a, b := w.ring[head:min(head+k, len(w.ring))], []Entry(nil)
+		if len(a) < k {
+			b = w.ring[:k-len(a)]
+		}
+		err := w.wconn.writeBatch(ctx, &w.cfg, a, b)
+		if err != nil {
+			w.failed.Add(uint64(k))
+			if firstErr == nil {
+				firstErr = fmt.Errorf("writing %d query log rows: %w", k, err)
+			}
+		} else {
+			w.written.Add(uint64(k))
+		}
+		// Drop the slots' string references so they do not pin memory.
+		clear(a)
+		clear(b)
+		w.mu.Lock()
+		w.head = (head + k) % len(w.ring)
+		w.n -= k
+		w.mu.Unlock()
+		todo -= k
+		if ctx.Err() != nil {
+			return errors.Join(firstErr, ctx.Err())
+		}
+	}
+	return firstErr
+}
+
+// Close stops the writer goroutine, writes what is buffered, and closes
+// the database. Log calls after Close are dropped.
+func (w *Writer) Close() error {
+	w.runMu.Lock()
+	if w.started {
+		w.started = false
+		close(w.stop)
+		<-w.done
+	}
+	w.runMu.Unlock()
+
+	w.mu.Lock()
+	already := w.closed
+	w.closed = true
+	w.mu.Unlock()
+	if already {
+		return nil
+	}
+	err := w.Flush(context.Background())
+
+	w.wmu.Lock()
+	wc := w.wconn
+	w.wconn = nil
+	w.wmu.Unlock()
+	err = errors.Join(err, wc.close(), w.db.Close())
+	if err != nil {
+		return fmt.Errorf("closing query log %s: %w", w.cfg.Path, err)
+	}
+	return nil
+}

@@ -1,0 +1,177 @@
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/base64"
+	"html/template"
+	"net"
+	"net/http"
+	"strings"
+)
+
+// BlockInfo is what the block page says about one request: the name the
+// browser asked for and why the device may not reach it.
+type BlockInfo struct {
+	// Host is the blocked name; "" falls back to the request's Host.
+	Host string
+	// Device and Profile are display names; either may be "".
+	Device, Profile string
+	// Reason is the decision's bounded label (policy.Reason's String:
+	// "tag", "schedule", "paused", "deny-rule", ...).
+	Reason string
+	// Text is the explanation parents read.
+	Text string
+	// Category is the display name of the blocking category or service.
+	Category string
+	// Blocked is false when the name is not blocked (any more) for this
+	// device: the browser still had the block address cached.
+	Blocked bool
+}
+
+//go:embed block.css
+var blockCSS string
+
+// blockTmpl is the block page. html/template escapes every value for its
+// context; the page has no script and no link to anywhere.
+var blockTmpl = template.Must(template.New("block").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>{{if .Blocked}}Blocked: {{.Host}}{{else}}{{.Host}}{{end}}</title>
+<style>{{.CSS}}</style>
+</head>
+<body>
+<main class="box">
+<svg class="icon" aria-hidden="true" viewBox="0 0 48 48" width="56" height="56">
+{{- if .Blocked}}<path d="M24 4 8 10v12c0 10 7 18 16 22 9-4 16-12 16-22V10z" fill="#2f6f5e"/><path d="M17 24h14" stroke="#fff" stroke-width="4" stroke-linecap="round"/>
+{{- else}}<circle cx="24" cy="24" r="20" fill="#2f6f5e"/><path d="m15 25 6 6 12-13" stroke="#fff" stroke-width="4" fill="none" stroke-linecap="round" stroke-linejoin="round"/>
+{{- end}}</svg>
+{{if .Blocked -}}
+<h1><span class="host">{{.Host}}</span> is blocked on {{if .Device}}{{.Device}}{{else}}this device{{end}}</h1>
+<p class="why">{{.Why}}</p>
+{{if .Text}}<p class="text">{{.Text}}</p>{{end}}
+<p class="ask">Think you need it? <strong>Ask a parent</strong>: they can allow it from Hearth.</p>
+{{- else -}}
+<h1><span class="host">{{.Host}}</span> is not blocked any more</h1>
+<p class="why">Your device may still remember the old answer for a minute. Try reloading the page.</p>
+{{- end}}
+{{if .Profile}}<p class="meta">Profile: {{.Profile}}</p>{{end}}
+<p class="meta">Hearth</p>
+</main>
+</body>
+</html>
+`))
+
+// blockPage is what the template reads.
+type blockPage struct {
+	BlockInfo
+	Why string
+	CSS template.CSS
+}
+
+// maxHost bounds the host shown: a DNS name is at most 253 bytes.
+const maxHost = 253
+
+// BlockPage returns the handler of the block page: every request, whatever
+// its path and Host, gets an HTML page saying the site is blocked on this
+// device, why in plain words, and that a parent can allow it. lookup says
+// what is blocked for the request's client. The answer is 403 (200 when
+// lookup says the name is not blocked), never cached, with a CSP that
+// allows only the page's own inline style (by hash): no scripts, images,
+// frames or forms.
+func BlockPage(lookup func(r *http.Request) BlockInfo) http.Handler {
+	sum := sha256.Sum256([]byte(blockCSS))
+	csp := "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
+		"'; img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	return &blockHandler{lookup: lookup, csp: csp}
+}
+
+// blockHandler serves the block page.
+type blockHandler struct {
+	lookup func(r *http.Request) BlockInfo
+	csp    string
+}
+
+// ServeHTTP answers every request with the block page.
+func (b *blockHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	info := b.lookup(r)
+	if info.Host == "" {
+		info.Host = requestHost(r)
+	}
+	if len(info.Host) > maxHost {
+		info.Host = info.Host[:maxHost] + "…"
+	}
+	page := blockPage{BlockInfo: info, Why: why(info), CSS: template.CSS(blockCSS)}
+	var buf bytes.Buffer
+	if err := blockTmpl.Execute(&buf, page); err != nil {
+		// The template and its data are ours, and a bytes.Buffer does not
+		// fail: this cannot happen short of a bug, and says little anyway.
+		http.Error(w, "blocked by Hearth", http.StatusForbidden)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", b.csp)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cache-Control", "no-store")
+	code := http.StatusForbidden
+	if !info.Blocked {
+		code = http.StatusOK
+	}
+	w.WriteHeader(code)
+	if r.Method != http.MethodHead {
+		w.Write(buf.Bytes())
+	}
+}
+
+// requestHost is the request's Host without its port.
+func requestHost(r *http.Request) string {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if host == "" {
+		return "This site"
+	}
+	return host
+}
+
+// why says in plain words why a site is blocked, for a child reading the
+// block page.
+func why(info BlockInfo) string {
+	what := info.Category
+	switch info.Reason {
+	case "tag":
+		if what != "" {
+			return "It is in the category “" + what + "”, which is blocked on this device."
+		}
+		return "It is on a block list for this device."
+	case "schedule":
+		if what != "" {
+			return "“" + what + "” is not allowed at this time of day (a schedule, like homework time)."
+		}
+		return "It is not allowed at this time of day (a schedule, like homework time)."
+	case "paused":
+		return "The internet is paused on this device right now (for example, it is bedtime)."
+	case "deny-rule":
+		return "A parent put it on this device’s list of blocked sites."
+	case "protected":
+		if what != "" {
+			return "It is listed as “" + what + "”, which is always blocked to keep this device safe."
+		}
+		return "It is always blocked to keep this device safe."
+	case "canary", "private-relay", "ddr":
+		return "It could be used to get around the filter on this device."
+	}
+	if what != "" {
+		return "It is in the category “" + what + "”, which is blocked on this device."
+	}
+	return "The settings for this device block it."
+}

@@ -1,0 +1,1759 @@
+/*
+ * Hearth parents' UI: a single-page app with hash routing, hand-written
+ * vanilla JavaScript (ES2020), no framework and no build step. It talks
+ * only to the JSON API under /api/v1 (internal/api/openapi.json).
+ *
+ * Every control a test uses carries a stable data-testid (forms controls
+ * also use it as their id). {id} is a device, profile, grant or token id,
+ * {rowid} a query-log row id, {i} a schedule's index (0-based, in order),
+ * {tag} a category or service id, {day} one of mon tue wed thu fri sat sun.
+ *
+ * data-testid list:
+ *   Shell:      loading, toast, nav-dashboard, nav-devices, nav-profiles,
+ *               nav-log, nav-settings, nav-logout
+ *   Screens:    screen-wizard-1, screen-wizard-2, screen-login,
+ *               screen-dashboard, screen-devices, screen-device,
+ *               screen-profiles, screen-profile, screen-log, screen-settings,
+ *               screen-error
+ *   Wizard:     wizard-password, wizard-password2, wizard-next,
+ *               wizard-timezone, wizard-timezone-text,
+ *               wizard-default-profile, wizard-preset-description,
+ *               wizard-finish, wizard-error
+ *   Login:      login-user, login-password, login-submit, login-error
+ *   Dashboard:  dash-queries, dash-blocked, dash-dropped, dash-top-{tag},
+ *               dash-device-{id}, dash-empty-top, pause-status,
+ *               pause-all-30, pause-all-60, pause-all-tomorrow,
+ *               resume-all, dashboard-error
+ *   Devices:    new-devices, new-device-{id}, new-device-name-{id},
+ *               new-device-profile-{id}, new-device-claim-{id},
+ *               new-device-error-{id}, device-list, device-row-{id},
+ *               device-add-name, device-add-ip, device-add-mac,
+ *               device-add-profile, device-add-submit, device-add-error
+ *   Device:     device-back, device-readonly-note, device-name,
+ *               device-profile-select, device-effective-profile,
+ *               device-save, device-error, device-pause-30,
+ *               device-pause-60, device-pause-tomorrow, device-grants,
+ *               grant-row-{id}, grant-end-{id}, device-allow-target,
+ *               device-allow-duration, device-allow-submit,
+ *               device-grant-error, device-delete
+ *   Profiles:   profile-list, profile-row-{id}, profile-new-name,
+ *               profile-new-preset, profile-new-submit, profile-new-error
+ *   Profile:    profile-back, profile-readonly-note, profile-copy-name,
+ *               profile-copy, profile-copy-error, profile-form,
+ *               profile-name, profile-preset,
+ *               profile-preset-description, profile-categories,
+ *               profile-cat-{tag}, profile-svc-{tag}, profile-safe-search,
+ *               profile-youtube, profile-bypass, profile-query-log,
+ *               profile-allow, profile-deny, profile-timezone,
+ *               schedule-list, schedule-empty, schedule-add,
+ *               schedule-{i}, schedule-name-{i}, schedule-kind-{i},
+ *               schedule-day-{i}-{day}, schedule-from-{i}, schedule-to-{i},
+ *               schedule-cats-{i}, schedule-cat-{i}-{tag},
+ *               schedule-remove-{i}, profile-save, profile-error,
+ *               profile-delete
+ *   Query log:  log-device, log-decision, log-name, log-refresh,
+ *               log-table, log-rows, log-row-{rowid}, log-decision-{rowid},
+ *               log-reason-{rowid}, log-allow-duration-{rowid},
+ *               log-allow-{rowid}, log-allowed-{rowid}, log-more,
+ *               log-empty, log-disabled, log-error
+ *   Settings:   settings-timezone, settings-timezone-text,
+ *               settings-default-profile, settings-save, settings-error,
+ *               password-current, password-new, password-new2,
+ *               password-submit, password-error, token-list,
+ *               token-row-{id}, token-revoke-{id}, token-name,
+ *               token-create, token-new, token-new-value, token-copy,
+ *               token-error, sources-list, logout
+ *
+ * Values a test sets: schedule-kind-{i} is "pause", "block" or
+ * "allow_only"; log-decision is "", "allowed", "blocked", "rewritten",
+ * "nxdomain" or "nodata"; log-allow-duration-{rowid} and
+ * device-allow-duration are minutes ("30", "60", "1440"). Forms read their
+ * controls when submitted, so setting .value without an input event works;
+ * only what changes the page as you pick needs a "change" event: the
+ * category checkboxes of schedule-cats-{i} show once schedule-kind-{i} is
+ * "block" or "allow_only", and log-device / log-decision reload the log
+ * (log-refresh does too). Log rows carry data-action (the decision) and
+ * data-name. Under 700px the navigation is a bottom tab bar without
+ * nav-logout; use logout on the settings screen there.
+ */
+(() => {
+  'use strict';
+
+  const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+  const DAY_LABELS = { mon: 'Mon', tue: 'Tue', wed: 'Wed', thu: 'Thu', fri: 'Fri', sat: 'Sat', sun: 'Sun' };
+  const ALLOW_DURATIONS = [30, 60, 1440];
+  const SCHEDULE_KINDS = [
+    ['pause', 'Bedtime: pause everything (the allow list still works)'],
+    ['block', 'Homework: block the chosen categories'],
+    ['allow_only', 'Free time: the chosen categories are allowed only then'],
+  ];
+  const DECISIONS = [
+    ['', 'Everything'],
+    ['blocked', 'Blocked'],
+    ['allowed', 'Allowed'],
+    ['rewritten', 'Safe search applied'],
+    ['nxdomain', 'Filter bypass stopped (no such site)'],
+    ['nodata', 'Filter bypass stopped (empty answer)'],
+  ];
+
+  // state is the session: who is logged in, the CSRF token for changes,
+  // the catalog (read once per session) and a render counter, so that a
+  // screen whose data arrives after the user moved on draws nothing.
+  const state = {
+    csrf: '',
+    user: '',
+    catalog: null,
+    seq: 0,
+    logFilter: { device: '', action: '', name: '' },
+  };
+
+  // ---------------------------------------------------------------- DOM
+
+  // ATTRS are set as attributes: their properties differ or are read-only.
+  const ATTRS = new Set(['for', 'role', 'list', 'spellcheck', 'novalidate', 'scope']);
+
+  // h builds an element. Text always goes in as text, never as HTML.
+  function h(tag, props, ...kids) {
+    const el = document.createElement(tag);
+    if (props) {
+      for (const [k, v] of Object.entries(props)) {
+        if (v === undefined || v === null || v === false) continue;
+        if (k === 'class') el.className = v;
+        else if (k === 'testid') el.dataset.testid = v;
+        else if (k === 'text') el.textContent = v;
+        else if (k === 'on') for (const [ev, fn] of Object.entries(v)) el.addEventListener(ev, fn);
+        else if (ATTRS.has(k) || k.startsWith('aria-') || k.startsWith('data-')) el.setAttribute(k, v);
+        else if (k in el) el[k] = v;
+        else el.setAttribute(k, v);
+      }
+    }
+    append(el, kids);
+    return el;
+  }
+
+  function append(el, kids) {
+    for (const kid of kids) {
+      if (kid === null || kid === undefined || kid === false) continue;
+      if (Array.isArray(kid)) append(el, kid);
+      else el.append(kid instanceof Node ? kid : String(kid));
+    }
+  }
+
+  // ctl builds a form control whose id and data-testid are testid.
+  function ctl(tag, testid, props) {
+    return h(tag, Object.assign({ id: testid, testid }, props || {}));
+  }
+
+  function field(label, control, hint) {
+    return h('div', { class: 'field' },
+      h('label', { for: control.id, text: label }),
+      control,
+      hint ? h('p', { class: 'hint', text: hint }) : null);
+  }
+
+  function checkbox(testid, label, checked, props) {
+    const box = ctl('input', testid, Object.assign({ type: 'checkbox', checked: !!checked }, props || {}));
+    return { box, label: h('label', { class: 'inline', for: testid }, box, label) };
+  }
+
+  // fill adds options ([value, text] pairs, or {group, items}) to a select
+  // and selects value, adding it when it is not among them.
+  function fill(select, items, value) {
+    const add = (parent, [v, text]) => parent.append(h('option', { value: v, text }));
+    for (const it of items) {
+      if (Array.isArray(it)) add(select, it);
+      else if (it.items.length) {
+        const g = h('optgroup', { label: it.group });
+        it.items.forEach((x) => add(g, x));
+        select.append(g);
+      }
+    }
+    if (value !== undefined) {
+      if (![...select.options].some((o) => o.value === value)) add(select, [value, value || '(none)']);
+      select.value = value;
+    }
+    return select;
+  }
+
+  function errorBox(testid) {
+    return h('div', { class: 'error', role: 'alert', testid });
+  }
+
+  function view() {
+    return document.getElementById('view');
+  }
+
+  // mount shows a screen unless the user has moved on since seq.
+  function mount(seq, testid, ...kids) {
+    if (seq !== state.seq) return null;
+    const root = h('section', { class: 'screen', testid }, ...kids);
+    view().replaceChildren(root);
+    return root;
+  }
+
+  let toastTimer = 0;
+  function toast(message, bad) {
+    const t = document.getElementById('toast');
+    t.textContent = message;
+    t.className = 'toast show' + (bad ? ' bad' : '');
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { t.className = 'toast'; }, 6000);
+  }
+
+  // busy disables a button while fn runs, so a double tap sends once.
+  async function busy(btn, fn) {
+    if (btn.disabled) return;
+    btn.disabled = true;
+    try {
+      await fn();
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  // ---------------------------------------------------------------- API
+
+  class APIError extends Error {
+    constructor(status, message, field, retryAfter) {
+      super(message);
+      this.status = status;
+      this.field = field || '';
+      this.retryAfter = retryAfter || 0;
+    }
+  }
+
+  // fieldOf returns the field a 400 message names ("time_zone: ...").
+  function fieldOf(message) {
+    const m = /^([A-Za-z_][\w.[\]-]*):/.exec(message);
+    return m ? m[1] : '';
+  }
+
+  // api calls the JSON API. A 401 shows the login screen unless
+  // opt.auth is false (setup, login and the session probe handle it).
+  async function api(method, path, body, opt) {
+    opt = opt || {};
+    const headers = { Accept: 'application/json' };
+    const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
+    if (method !== 'GET' && state.csrf) headers['X-CSRF-Token'] = state.csrf;
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    let res;
+    try {
+      res = await fetch(path, init);
+    } catch (e) {
+      throw new APIError(0, 'Hearth could not be reached. Check the connection and try again.');
+    }
+    const text = await res.text();
+    let data = null;
+    if (text) {
+      try {
+        data = JSON.parse(text);
+      } catch (e) {
+        data = null;
+      }
+    }
+    if (res.ok) return data;
+    const message = data && typeof data.error === 'string' ? data.error : `${res.status} ${res.statusText}`.trim();
+    const err = new APIError(res.status, message, res.status === 400 ? fieldOf(message) : '',
+      Number(res.headers.get('Retry-After')) || 0);
+    if (res.status === 401 && opt.auth !== false) loggedOut('Please log in again.');
+    throw err;
+  }
+
+  function qs(params) {
+    const u = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) if (v !== '' && v !== null && v !== undefined && v !== 0) u.set(k, String(v));
+    const s = u.toString();
+    return s ? '?' + s : '';
+  }
+
+  const enc = encodeURIComponent;
+
+  // showError puts err next to its form and marks the field a 400 names.
+  function showError(box, err, form) {
+    box.textContent = err && err.message ? err.message : String(err);
+    if (!form) return;
+    form.querySelectorAll('.invalid').forEach((el) => el.classList.remove('invalid'));
+    const name = err && err.field;
+    if (!name) return;
+    const candidates = [name, name.replace(/\[\d+\].*$/, ''), name.replace(/\..*$/, '')];
+    for (const c of candidates) {
+      const el = form.querySelector(`[data-field="${CSS.escape(c)}"]`);
+      if (el) {
+        el.classList.add('invalid');
+        if (typeof el.focus === 'function') el.focus();
+        return;
+      }
+    }
+  }
+
+  function clearError(box, form) {
+    box.textContent = '';
+    if (form) form.querySelectorAll('.invalid').forEach((el) => el.classList.remove('invalid'));
+  }
+
+  // formError is a mistake found before sending, with the field to mark.
+  function formError(field, message) {
+    return new APIError(400, message, field);
+  }
+
+  async function catalog() {
+    if (!state.catalog) {
+      const c = await api('GET', '/api/v1/catalog');
+      state.catalog = {
+        categories: (c && c.categories) || [],
+        presets: (c && c.presets) || [],
+        search_engines: (c && c.search_engines) || [],
+      };
+    }
+    return state.catalog;
+  }
+
+  // ------------------------------------------------------------ helpers
+
+  function titleCase(s) {
+    return s ? s.charAt(0).toUpperCase() + s.slice(1) : s;
+  }
+
+  function tagName(cat, tag) {
+    for (const c of cat.categories) {
+      if (c.id === tag) return c.name || tag;
+      for (const s of c.services || []) if (s.id === tag) return s.name || tag;
+    }
+    return tag;
+  }
+
+  function presetOf(cat, id) {
+    return cat.presets.find((p) => p.id === id) || null;
+  }
+
+  function profileKind(p, cat) {
+    if (!p.provisioned) return 'custom';
+    return presetOf(cat, p.id) ? 'preset' : 'config';
+  }
+
+  function profileName(p) {
+    return p.name || titleCase(p.id);
+  }
+
+  function profileTitle(id, profiles) {
+    const p = profiles.find((x) => x.id === id);
+    return p ? profileName(p) : titleCase(id);
+  }
+
+  // profileChoices groups profiles for a select: presets, the parents'
+  // own and the config file's, each marked.
+  function profileChoices(profiles, cat) {
+    const groups = { preset: [], custom: [], config: [] };
+    for (const p of profiles) {
+      const kind = profileKind(p, cat);
+      const suffix = kind === 'preset' ? ' (ready-made)' : kind === 'config' ? ' (config file)' : '';
+      groups[kind].push([p.id, profileName(p) + suffix]);
+    }
+    return [
+      { group: 'Your profiles', items: groups.custom },
+      { group: 'Ready-made presets', items: groups.preset },
+      { group: 'From the config file', items: groups.config },
+    ];
+  }
+
+  function deviceName(d) {
+    return d.name || d.hostname || d.id;
+  }
+
+  function sameDay(a, b) {
+    return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
+  }
+
+  function clock(d) {
+    return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  }
+
+  // when says when a time is, from today's point of view: "21:30",
+  // "tomorrow 07:00", "Fri 07:00".
+  function when(iso) {
+    const d = new Date(iso);
+    if (Number.isNaN(d.getTime())) return '';
+    const now = new Date();
+    if (sameDay(d, now)) return clock(d);
+    const tomorrow = new Date(now);
+    tomorrow.setDate(now.getDate() + 1);
+    if (sameDay(d, tomorrow)) return 'tomorrow ' + clock(d);
+    return d.toLocaleDateString([], { weekday: 'short', day: 'numeric', month: 'short' }) + ' ' + clock(d);
+  }
+
+  function logTime(iso) {
+    const d = new Date(iso);
+    if (Number.isNaN(d.getTime())) return '';
+    const t = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    return sameDay(d, new Date()) ? t : d.toLocaleDateString([], { day: 'numeric', month: 'short' }) + ' ' + t;
+  }
+
+  function duration(minutes) {
+    if (minutes === 1440) return '1 day';
+    if (minutes % 60 === 0) return minutes === 60 ? '1 hour' : `${minutes / 60} hours`;
+    return `${minutes} min`;
+  }
+
+  function count(n) {
+    return Number(n || 0).toLocaleString();
+  }
+
+  // nextMorning is the next 07:00, local time.
+  function nextMorning() {
+    const now = new Date();
+    const m = new Date(now);
+    m.setHours(7, 0, 0, 0);
+    if (m <= now) m.setDate(m.getDate() + 1);
+    return m;
+  }
+
+  // pauses are the pause choices: minutes, or until the next morning.
+  function pauses() {
+    const morning = nextMorning();
+    return [
+      { key: '30', label: '30 min', body: { minutes: 30 } },
+      { key: '60', label: '1 hour', body: { minutes: 60 } },
+      {
+        key: 'tomorrow',
+        label: sameDay(morning, new Date()) ? 'Until 7:00 this morning' : 'Until 7:00 tomorrow',
+        body: { until: morning.toISOString() },
+      },
+    ];
+  }
+
+  function activeGrants(d) {
+    const now = Date.now();
+    return (d.grants || []).filter((g) => new Date(g.until).getTime() > now);
+  }
+
+  function pausedUntil(d) {
+    let until = null;
+    for (const g of activeGrants(d)) {
+      if (g.kind === 'pause' && (!until || Date.parse(g.until) > Date.parse(until))) until = g.until;
+    }
+    return until;
+  }
+
+  function grantText(g, cat) {
+    if (g.kind === 'pause') return `Paused until ${when(g.until)}`;
+    return `${tagName(cat, g.target)} allowed until ${when(g.until)}`;
+  }
+
+  // reasonWords says in plain words why a row was answered so, for rows
+  // without the server's text.
+  function reasonWords(row, cat) {
+    const tag = row.tag ? tagName(cat, row.tag) : '';
+    switch (row.reason) {
+      case 'tag': return tag ? `${tag} is blocked` : 'On a block list';
+      case 'schedule': return tag ? `${tag} is blocked at this time (schedule)` : 'Blocked by a schedule';
+      case 'paused': return 'Paused (bedtime or a pause)';
+      case 'deny-rule': return 'On the profile’s deny list';
+      case 'allow-rule': return 'On the profile’s allow list';
+      case 'protected': return tag ? `${tag} is always blocked` : 'Always blocked';
+      case 'safe-search': return 'Safe search turned on';
+      case 'canary': case 'private-relay': case 'ddr': return 'Stops a way around the filter';
+      case 'grant': return 'Allowed for a while by a parent';
+      case 'none': return '';
+      default: return row.reason || '';
+    }
+  }
+
+  // ------------------------------------------------------------- time zone
+
+  function detectedZone() {
+    try {
+      return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+    } catch (e) {
+      return 'UTC';
+    }
+  }
+
+  function allZones() {
+    try {
+      if (typeof Intl.supportedValuesOf === 'function') return Intl.supportedValuesOf('timeZone');
+    } catch (e) {
+      // fall through
+    }
+    return [];
+  }
+
+  // zonePicker is a select of the browser's zones, prefilled, with a text
+  // field for a zone the browser does not list.
+  function zonePicker(prefix, current) {
+    const zones = allZones().slice();
+    const have = new Set(zones);
+    for (const z of ['UTC', detectedZone(), current]) {
+      if (z && !have.has(z)) {
+        zones.unshift(z);
+        have.add(z);
+      }
+    }
+    const select = fill(ctl('select', `${prefix}-timezone`, { 'data-field': 'time_zone' }),
+      zones.map((z) => [z, z.replace(/_/g, ' ')]), current || detectedZone());
+    const text = ctl('input', `${prefix}-timezone-text`, {
+      type: 'text', placeholder: 'e.g. Europe/Paris', autocomplete: 'off', spellcheck: 'false',
+    });
+    return {
+      nodes: [field('Time zone', select), h('label', { for: text.id, class: 'hint', text: 'Not in the list? Type it:' }), text],
+      value: () => text.value.trim() || select.value,
+    };
+  }
+
+  // ---------------------------------------------------------------- shell
+
+  function showNav(on) {
+    document.getElementById('nav').classList.toggle('hidden', !on);
+  }
+
+  function markNav(page) {
+    document.querySelectorAll('#nav a[data-route]').forEach((a) => {
+      if (a.dataset.route === page) a.setAttribute('aria-current', 'page');
+      else a.removeAttribute('aria-current');
+    });
+  }
+
+  function go(hash) {
+    if (location.hash === hash) route();
+    else location.hash = hash;
+  }
+
+  function loggedOut(message) {
+    state.csrf = '';
+    state.user = '';
+    state.catalog = null;
+    showLogin(message);
+  }
+
+  function fatal(seq, err) {
+    mount(seq, 'screen-error', h('div', { class: 'card narrow' },
+      h('h1', { text: 'Something went wrong' }),
+      h('p', { text: err && err.message ? err.message : String(err) }),
+      h('button', { type: 'button', class: 'primary', text: 'Try again', on: { click: () => location.reload() } })));
+  }
+
+  async function route() {
+    if (!state.csrf) return;
+    const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map((s) => {
+      try {
+        return decodeURIComponent(s);
+      } catch (e) {
+        return s;
+      }
+    });
+    const [page, id] = parts;
+    const seq = ++state.seq;
+    showNav(true);
+    markNav(page || 'dashboard');
+    view().replaceChildren(h('p', { class: 'loading', testid: 'loading', text: 'Loading…' }));
+    window.scrollTo(0, 0);
+    try {
+      switch (page) {
+        case undefined:
+        case 'dashboard': await dashboardScreen(seq); break;
+        case 'devices': await (id ? deviceScreen(seq, id) : devicesScreen(seq)); break;
+        case 'profiles': await (id ? profileScreen(seq, id) : profilesScreen(seq)); break;
+        case 'log': await logScreen(seq); break;
+        case 'settings': await settingsScreen(seq); break;
+        default: location.replace('#/dashboard');
+      }
+    } catch (e) {
+      if (e.status !== 401) fatal(seq, e);
+    }
+  }
+
+  // --------------------------------------------------------------- wizard
+
+  function wizardStep1() {
+    const seq = ++state.seq;
+    showNav(false);
+    const pw = ctl('input', 'wizard-password', { type: 'password', autocomplete: 'new-password', 'data-field': 'password' });
+    const pw2 = ctl('input', 'wizard-password2', { type: 'password', autocomplete: 'new-password', 'data-field': 'password2' });
+    const err = errorBox('wizard-error');
+    const next = h('button', { type: 'submit', class: 'primary', testid: 'wizard-next', text: 'Next' });
+    const form = h('form', { novalidate: true },
+      // For password managers: the account the new password belongs to.
+      h('input', { type: 'text', autocomplete: 'username', value: 'admin', hidden: true, tabIndex: -1, 'aria-hidden': 'true' }),
+      field('Choose a password', pw, 'At least 8 characters. Your user name is “admin”.'),
+      field('Type it again', pw2),
+      err,
+      h('div', { class: 'row end' }, next));
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      busy(next, async () => {
+        clearError(err, form);
+        try {
+          if (pw.value.length < 8) throw formError('password', 'The password needs at least 8 characters.');
+          if (pw.value !== pw2.value) throw formError('password2', 'The two passwords are not the same.');
+          const s = await api('POST', '/api/v1/setup', { user: 'admin', password: pw.value }, { auth: false });
+          state.csrf = s.csrf;
+          state.user = s.user;
+          await wizardStep2();
+        } catch (e) {
+          if (e.status === 409) {
+            showLogin('Hearth is already set up. Please log in.');
+            return;
+          }
+          showError(err, e, form);
+        }
+      });
+    });
+    mount(seq, 'screen-wizard-1', h('div', { class: 'card narrow' },
+      h('h1', { text: 'Welcome to Hearth' }),
+      h('p', { text: 'Hearth keeps your family’s internet calm and safe. Two quick steps and you are done.' }),
+      h('h2', { text: 'Step 1 of 2: your password' }),
+      form));
+    pw.focus();
+  }
+
+  async function wizardStep2() {
+    const seq = ++state.seq;
+    showNav(false);
+    const cat = await catalog();
+    if (seq !== state.seq) return;
+    const zone = zonePicker('wizard', detectedZone());
+    const presets = cat.presets.map((p) => [p.id, titleCase(p.id)]);
+    const initial = cat.presets.some((p) => p.id === 'kid') ? 'kid' : (presets[0] || [''])[0];
+    const profile = fill(ctl('select', 'wizard-default-profile', { 'data-field': 'default_profile' }), presets, initial);
+    const desc = h('p', { class: 'hint', testid: 'wizard-preset-description' });
+    const describe = () => {
+      const p = presetOf(cat, profile.value);
+      desc.textContent = p ? p.description || '' : '';
+    };
+    profile.addEventListener('change', describe);
+    describe();
+    const err = errorBox('wizard-error');
+    const finish = h('button', { type: 'submit', class: 'primary', testid: 'wizard-finish', text: 'Finish' });
+    const form = h('form', { novalidate: true },
+      zone.nodes,
+      field('Profile for new devices', profile),
+      desc,
+      h('p', { class: 'hint', text: 'Every device Hearth has not met before gets this profile until you choose another one. Kid is the safest start.' }),
+      err,
+      h('div', { class: 'row end' }, finish));
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      busy(finish, async () => {
+        clearError(err, form);
+        try {
+          await api('PUT', '/api/v1/settings', { time_zone: zone.value(), default_profile: profile.value });
+          toast('All set! Hearth is looking after your home.');
+          go('#/dashboard');
+        } catch (e) {
+          if (e.status !== 401) showError(err, e, form);
+        }
+      });
+    });
+    mount(seq, 'screen-wizard-2', h('div', { class: 'card narrow' },
+      h('h1', { text: 'Welcome to Hearth' }),
+      h('h2', { text: 'Step 2 of 2: your home' }),
+      form));
+  }
+
+  // ---------------------------------------------------------------- login
+
+  function showLogin(message) {
+    const seq = ++state.seq;
+    showNav(false);
+    const user = ctl('input', 'login-user', { type: 'text', value: 'admin', autocomplete: 'username', autocapitalize: 'none', 'data-field': 'user' });
+    const pw = ctl('input', 'login-password', { type: 'password', autocomplete: 'current-password', 'data-field': 'password' });
+    const err = errorBox('login-error');
+    if (message) err.textContent = message;
+    const submit = h('button', { type: 'submit', class: 'primary', testid: 'login-submit', text: 'Log in' });
+    const form = h('form', { novalidate: true }, field('User name', user), field('Password', pw), err,
+      h('div', { class: 'row end' }, submit));
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      busy(submit, async () => {
+        clearError(err, form);
+        try {
+          const s = await api('POST', '/api/v1/login', { user: user.value.trim(), password: pw.value }, { auth: false });
+          state.csrf = s.csrf;
+          state.user = s.user;
+          pw.value = '';
+          await afterLogin();
+        } catch (e) {
+          if (e.status === 401) showError(err, new APIError(401, 'Wrong user name or password.'), form);
+          else if (e.status === 429) showError(err, new APIError(429, `Too many attempts. Please wait ${e.retryAfter ? e.retryAfter + ' seconds' : 'a little'} and try again.`), form);
+          else showError(err, e, form);
+        }
+      });
+    });
+    mount(seq, 'screen-login', h('div', { class: 'card narrow' }, h('h1', { text: 'Log in to Hearth' }), form));
+    pw.focus();
+  }
+
+  async function afterLogin() {
+    const s = await api('GET', '/api/v1/settings');
+    if (!s || !s.configured) {
+      await wizardStep2();
+      return;
+    }
+    if (!location.hash || location.hash === '#' || location.hash === '#/') location.replace('#/dashboard');
+    route();
+  }
+
+  // ------------------------------------------------------------ dashboard
+
+  function barRow(testid, label, value, parts) {
+    const bar = h('div', { class: 'bar', 'aria-hidden': 'true' });
+    for (const [fraction, cls] of parts) {
+      const span = h('span', { class: cls || '' });
+      span.style.width = (Math.max(0, Math.min(1, fraction)) * 100).toFixed(1) + '%';
+      bar.append(span);
+    }
+    return h('li', { testid },
+      h('div', { class: 'label' }, h('span', { text: label }), h('span', { class: 'muted', text: value })),
+      bar);
+  }
+
+  async function dashboardScreen(seq) {
+    const [stats, devs, cat] = await Promise.all([api('GET', '/api/v1/stats'), api('GET', '/api/v1/devices'), catalog()]);
+    const devices = (devs && devs.devices) || [];
+    const names = new Map(devices.map((d) => [d.id, deviceName(d)]));
+    const err = errorBox('dashboard-error');
+    const queries = stats.queries || 0;
+    const blocked = stats.blocked || 0;
+    const pct = queries ? Math.round((100 * blocked) / queries) : 0;
+
+    const totals = h('div', { class: 'card' },
+      h('h2', { text: 'Today' }),
+      h('div', { class: 'stats' },
+        h('div', { class: 'stat' }, h('div', { class: 'num', testid: 'dash-queries', text: count(queries) }), h('div', { class: 'muted', text: 'sites looked up' })),
+        h('div', { class: 'stat' }, h('div', { class: 'num', testid: 'dash-blocked', text: count(blocked) }), h('div', { class: 'muted', text: `blocked (${pct}%)` }))),
+      stats.dropped_log_rows > 0 ? h('p', {
+        class: 'note', testid: 'dash-dropped',
+        text: `${count(stats.dropped_log_rows)} activity entries could not be recorded because Hearth was very busy, so these numbers may be a little low.`,
+      }) : null);
+
+    // Pause card.
+    const paused = devices.map((d) => pausedUntil(d)).filter(Boolean).sort((a, b) => Date.parse(a) - Date.parse(b));
+    const status = paused.length
+      ? `${paused.length} of ${devices.length} device${devices.length === 1 ? '' : 's'} paused, until ${when(paused[paused.length - 1])} at the latest.`
+      : 'Nothing is paused right now.';
+    const buttons = pauses().map((p) => {
+      const b = h('button', { type: 'button', class: 'primary', testid: `pause-all-${p.key}`, text: p.label });
+      b.addEventListener('click', () => busy(b, async () => {
+        clearError(err);
+        try {
+          const r = await api('POST', '/api/v1/pause', p.body);
+          const gs = (r && r.grants) || [];
+          toast(gs.length ? `All devices paused until ${when(gs[0].until)}` : 'There are no devices to pause yet.');
+          route();
+        } catch (e) {
+          if (e.status !== 401) showError(err, e);
+        }
+      }));
+      return b;
+    });
+    const resume = h('button', { type: 'button', testid: 'resume-all', text: 'Resume all' });
+    resume.addEventListener('click', () => busy(resume, async () => {
+      clearError(err);
+      try {
+        await api('DELETE', '/api/v1/pause');
+        toast('All devices are back on.');
+        route();
+      } catch (e) {
+        if (e.status !== 401) showError(err, e);
+      }
+    }));
+    const pauseCard = h('div', { class: 'card' },
+      h('h2', { text: 'Pause all devices' }),
+      h('p', { class: 'muted', text: 'Dinner, homework, bedtime: pausing stops the internet on every device you manage here. Sites on a profile’s allow list keep working.' }),
+      h('p', { testid: 'pause-status', text: status }),
+      h('div', { class: 'row' }, buttons, resume),
+      err);
+
+    // Top blocked categories.
+    const top = (stats.top_blocked || []).slice(0, 8);
+    const topMax = Math.max(1, ...top.map((t) => t.blocked || 0));
+    const topCard = h('div', { class: 'card' }, h('h2', { text: 'Most blocked today' }),
+      top.length
+        ? h('ul', { class: 'bars' }, top.map((t) => barRow(`dash-top-${t.tag || 'other'}`, t.tag ? tagName(cat, t.tag) : 'Other', count(t.blocked), [[(t.blocked || 0) / topMax, 'blocked']])))
+        : h('p', { class: 'muted', testid: 'dash-empty-top', text: 'Nothing blocked yet today.' }));
+
+    // Per device.
+    const per = (stats.devices || []).slice().sort((a, b) => (b.queries || 0) - (a.queries || 0));
+    const devMax = Math.max(1, ...per.map((d) => d.queries || 0));
+    const devCard = h('div', { class: 'card' }, h('h2', { text: 'By device' }),
+      per.length
+        ? h('ul', { class: 'bars' }, per.map((d) => {
+          const q = d.queries || 0;
+          const b = d.blocked || 0;
+          const label = d.device ? names.get(d.device) || d.device : 'Unknown devices';
+          return barRow(`dash-device-${d.device || 'unknown'}`, label, `${count(q)} · ${count(b)} blocked`,
+            [[(q - b) / devMax, ''], [b / devMax, 'blocked']]);
+        }))
+        : h('p', { class: 'muted', text: 'No activity yet today.' }));
+
+    mount(seq, 'screen-dashboard', h('h1', { text: 'Your home today' }), totals, pauseCard, h('div', { class: 'grid' }, topCard, devCard));
+  }
+
+  // -------------------------------------------------------------- devices
+
+  // deviceBody is what a PUT sends: the device without its read-only fields.
+  function deviceBody(d, changes) {
+    const body = Object.assign({}, d, changes);
+    delete body.provisioned;
+    delete body.effective_profile;
+    delete body.grants;
+    return body;
+  }
+
+  async function devicesScreen(seq) {
+    const [devs, profs, cat, settings] = await Promise.all([
+      api('GET', '/api/v1/devices'), api('GET', '/api/v1/profiles'), catalog(), api('GET', '/api/v1/settings'),
+    ]);
+    const devices = (devs && devs.devices) || [];
+    const profiles = (profs && profs.profiles) || [];
+    const homeDefault = settings && settings.default_profile ? profileTitle(settings.default_profile, profiles) : 'none set';
+    const defaultLabel = `Home default (${homeDefault})`;
+    const choices = [['', defaultLabel], ...profileChoices(profiles, cat)];
+
+    // New devices to claim.
+    const fresh = devices.filter((d) => d.new && !d.provisioned);
+    const newCard = fresh.length ? h('div', { class: 'card', testid: 'new-devices' },
+      h('h2', { text: `New devices (${fresh.length})` }),
+      h('p', { class: 'muted', text: 'Hearth noticed these devices. Give each a name you recognise and choose its profile.' }),
+      fresh.map((d) => {
+        const name = ctl('input', `new-device-name-${d.id}`, { type: 'text', value: d.name || d.hostname || '', 'data-field': 'name', maxLength: 64 });
+        const prof = fill(ctl('select', `new-device-profile-${d.id}`, { 'data-field': 'profile' }), choices, d.profile || '');
+        const err = errorBox(`new-device-error-${d.id}`);
+        const claim = h('button', { type: 'submit', class: 'primary', testid: `new-device-claim-${d.id}`, text: 'Add to my devices' });
+        const seen = [d.hostname, ...(d.ips || []), ...(d.macs || [])].filter(Boolean).join(' · ');
+        const form = h('form', { class: 'sched', novalidate: true, testid: `new-device-${d.id}` },
+          h('p', { class: 'small muted', text: `${seen || d.id}${d.first_seen ? ' · first seen ' + when(d.first_seen) : ''}` }),
+          h('div', { class: 'grid' }, field('Name', name), field('Profile', prof)),
+          err, h('div', { class: 'row end' }, claim));
+        form.addEventListener('submit', (ev) => {
+          ev.preventDefault();
+          busy(claim, async () => {
+            clearError(err, form);
+            try {
+              if (!name.value.trim()) throw formError('name', 'Please give the device a name.');
+              const saved = await api('PUT', `/api/v1/devices/${enc(d.id)}`, deviceBody(d, { name: name.value.trim(), profile: prof.value, new: false }));
+              toast(`${deviceName(saved)} added, with profile ${saved.profile ? profileTitle(saved.profile, profiles) : defaultLabel}.`);
+              route();
+            } catch (e) {
+              if (e.status === 409) {
+                toast('This device was changed somewhere else; here is the latest.', true);
+                route();
+              } else if (e.status !== 401) showError(err, e, form);
+            }
+          });
+        });
+        return form;
+      })) : null;
+
+    // All devices.
+    const list = h('ul', { class: 'list', testid: 'device-list' }, devices.map((d) => {
+      const until = pausedUntil(d);
+      const allows = activeGrants(d).filter((g) => g.kind === 'allow').length;
+      return h('li', {}, h('a', { class: 'item', href: `#/devices/${enc(d.id)}`, testid: `device-row-${d.id}` },
+        h('div', {},
+          h('div', { class: 'title' }, deviceName(d),
+            d.new ? h('span', { class: 'badge new', text: 'new' }) : null,
+            until ? h('span', { class: 'badge paused', text: `paused until ${when(until)}` }) : null,
+            allows ? h('span', { class: 'badge allowed', text: `${allows} allowed for now` }) : null,
+            d.provisioned ? h('span', { class: 'badge ro', text: 'config file' }) : null),
+          h('div', { class: 'sub', text: d.profile ? profileTitle(d.profile, profiles) : defaultLabel })),
+        h('span', { class: 'muted', 'aria-hidden': 'true', text: '›' })));
+    }));
+
+    // Add a device by hand.
+    const addName = ctl('input', 'device-add-name', { type: 'text', 'data-field': 'name', maxLength: 64, placeholder: 'Emma’s tablet' });
+    const addIP = ctl('input', 'device-add-ip', { type: 'text', 'data-field': 'ips', placeholder: '192.168.1.40', inputMode: 'decimal', autocomplete: 'off' });
+    const addMAC = ctl('input', 'device-add-mac', { type: 'text', 'data-field': 'macs', placeholder: 'aa:bb:cc:dd:ee:ff', autocomplete: 'off' });
+    const addProf = fill(ctl('select', 'device-add-profile', { 'data-field': 'profile' }), choices, '');
+    const addErr = errorBox('device-add-error');
+    const addBtn = h('button', { type: 'submit', class: 'primary', testid: 'device-add-submit', text: 'Add device' });
+    const addForm = h('form', { novalidate: true },
+      h('div', { class: 'grid' }, field('Name', addName), field('Profile', addProf), field('IP address', addIP), field('MAC address (optional)', addMAC)),
+      addErr, h('div', { class: 'row end' }, addBtn));
+    addForm.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      busy(addBtn, async () => {
+        clearError(addErr, addForm);
+        try {
+          if (!addName.value.trim()) throw formError('name', 'Please give the device a name.');
+          if (!addIP.value.trim() && !addMAC.value.trim()) throw formError('ips', 'Give its IP address or its MAC address, so Hearth can recognise it.');
+          const body = { name: addName.value.trim(), profile: addProf.value };
+          if (addIP.value.trim()) body.ips = [addIP.value.trim()];
+          if (addMAC.value.trim()) body.macs = [addMAC.value.trim().toLowerCase()];
+          const d = await api('POST', '/api/v1/devices', body);
+          toast(`${deviceName(d)} added.`);
+          go(`#/devices/${enc(d.id)}`);
+        } catch (e) {
+          if (e.status !== 401) showError(addErr, e, addForm);
+        }
+      });
+    });
+
+    mount(seq, 'screen-devices',
+      h('h1', { text: 'Devices' }),
+      newCard,
+      h('div', { class: 'card' }, h('h2', { text: 'All devices' }),
+        devices.length ? list : h('p', { class: 'muted', text: 'No devices yet. They appear here as soon as they use the internet through Hearth.' })),
+      h('details', { class: 'card' }, h('summary', { text: 'Add a device by hand' }), addForm));
+  }
+
+  async function deviceScreen(seq, id) {
+    const [d, profs, cat, settings] = await Promise.all([
+      api('GET', `/api/v1/devices/${enc(id)}`), api('GET', '/api/v1/profiles'), catalog(), api('GET', '/api/v1/settings'),
+    ]);
+    renderDevice(seq, d, (profs && profs.profiles) || [], cat, settings || {});
+  }
+
+  function renderDevice(seq, d, profiles, cat, settings) {
+    const ro = !!d.provisioned;
+    const homeDefault = settings.default_profile ? profileTitle(settings.default_profile, profiles) : 'none set';
+    const choices = [['', `Home default (${homeDefault})`], ...profileChoices(profiles, cat)];
+    const reload = async () => {
+      const fresh = await api('GET', `/api/v1/devices/${enc(d.id)}`);
+      renderDevice(seq, fresh, profiles, cat, settings);
+    };
+
+    const name = ctl('input', 'device-name', { type: 'text', value: d.name || '', 'data-field': 'name', maxLength: 64 });
+    const prof = fill(ctl('select', 'device-profile-select', { 'data-field': 'profile' }), choices, d.profile || '');
+    const err = errorBox('device-error');
+    const save = h('button', { type: 'submit', class: 'primary', testid: 'device-save', text: 'Save' });
+    const form = h('form', { novalidate: true },
+      h('h2', { text: 'Name and profile' }),
+      h('fieldset', { disabled: ro, class: 'plain' },
+        field('Name', name),
+        field('Profile', prof),
+        h('p', { class: 'hint', testid: 'device-effective-profile', text: `Right now it gets: ${d.effective_profile ? profileTitle(d.effective_profile, profiles) : '—'}` }),
+        err,
+        ro ? null : h('div', { class: 'row end' }, save)));
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      if (ro) return;
+      busy(save, async () => {
+        clearError(err, form);
+        try {
+          if (!name.value.trim()) throw formError('name', 'Please give the device a name.');
+          const saved = await api('PUT', `/api/v1/devices/${enc(d.id)}`, deviceBody(d, { name: name.value.trim(), profile: prof.value, new: false }));
+          toast(`Saved. ${deviceName(saved)} now gets ${saved.profile ? profileTitle(saved.profile, profiles) : 'the home default'}.`);
+          renderDevice(seq, saved, profiles, cat, settings);
+        } catch (e) {
+          if (e.status === 409) {
+            toast('This device was changed somewhere else, so the latest version is shown. Please make your change again.', true);
+            route();
+          } else if (e.status !== 401) showError(err, e, form);
+        }
+      });
+    });
+
+    const ids = [
+      ['IP addresses', (d.ips || []).join(', ')],
+      ['MAC addresses', (d.macs || []).join(', ')],
+      ['Client ids', (d.client_ids || []).join(', ')],
+      ['Network name', d.hostname || ''],
+      ['First seen', d.first_seen && !d.first_seen.startsWith('0001') ? when(d.first_seen) : ''],
+    ].filter(([, v]) => v);
+    const idCard = h('div', { class: 'card' }, h('h2', { text: 'How Hearth recognises it' }),
+      ids.length ? h('ul', { class: 'list' }, ids.map(([k, v]) => h('li', { class: 'item' }, h('span', { class: 'muted', text: k }), h('span', { class: 'token', text: v }))))
+        : h('p', { class: 'muted', text: 'Nothing recorded.' }));
+
+    let grantCard = null;
+    if (!ro) {
+      const gErr = errorBox('device-grant-error');
+      const grants = activeGrants(d);
+      const pauseButtons = pauses().map((p) => {
+        const b = h('button', { type: 'button', class: 'primary', testid: `device-pause-${p.key}`, text: p.label });
+        b.addEventListener('click', () => busy(b, async () => {
+          clearError(gErr);
+          try {
+            const g = await api('POST', '/api/v1/grants', Object.assign({ device: d.id, kind: 'pause' }, p.body));
+            toast(`${deviceName(d)} paused until ${when(g.until)}.`);
+            await reload();
+          } catch (e) {
+            if (e.status !== 401) showError(gErr, e);
+          }
+        }));
+        return b;
+      });
+      const list = h('ul', { class: 'list', testid: 'device-grants' }, grants.map((g) => {
+        const end = h('button', { type: 'button', testid: `grant-end-${g.id}`, text: 'End now' });
+        end.addEventListener('click', () => busy(end, async () => {
+          clearError(gErr);
+          try {
+            await api('DELETE', `/api/v1/grants/${enc(g.id)}`);
+            toast(g.kind === 'pause' ? `${deviceName(d)} is back on.` : `${tagName(cat, g.target)} is no longer allowed.`);
+            await reload();
+          } catch (e) {
+            if (e.status !== 401) showError(gErr, e);
+          }
+        }));
+        return h('li', { class: 'item', testid: `grant-row-${g.id}` }, h('span', { text: grantText(g, cat) }), end);
+      }));
+      const target = ctl('input', 'device-allow-target', { type: 'text', 'data-field': 'target', placeholder: 'a site (youtube.com) or a category (games)', autocomplete: 'off' });
+      const dur = fill(ctl('select', 'device-allow-duration', { 'data-field': 'minutes' }), ALLOW_DURATIONS.map((m) => [String(m), duration(m)]), '30');
+      const allowBtn = h('button', { type: 'submit', testid: 'device-allow-submit', text: 'Allow' });
+      const allowForm = h('form', { novalidate: true }, h('div', { class: 'grid' }, field('Allow for a while', target), field('For', dur)), h('div', { class: 'row end' }, allowBtn));
+      allowForm.addEventListener('submit', (ev) => {
+        ev.preventDefault();
+        busy(allowBtn, async () => {
+          clearError(gErr, allowForm);
+          try {
+            let t = target.value.trim();
+            if (!t) throw formError('target', 'Type a site or a category to allow.');
+            const lower = t.toLowerCase();
+            for (const c of cat.categories) {
+              if (c.name && c.name.toLowerCase() === lower) t = c.id;
+              for (const s of c.services || []) if (s.name && s.name.toLowerCase() === lower) t = s.id;
+            }
+            const minutes = Number(dur.value) || 30;
+            await api('POST', '/api/v1/grants', { device: d.id, kind: 'allow', target: t, minutes });
+            toast(`${tagName(cat, t)} allowed for ${deviceName(d)} for ${duration(minutes)}`);
+            await reload();
+          } catch (e) {
+            if (e.status !== 401) showError(gErr, e, allowForm);
+          }
+        });
+      });
+      grantCard = h('div', { class: 'card' },
+        h('h2', { text: 'Pause or allow for a while' }),
+        h('div', { class: 'row' }, pauseButtons),
+        h('h3', { class: 'small muted', text: 'In force now' }),
+        grants.length ? list : h('p', { class: 'muted', testid: 'device-grants', text: 'Nothing right now.' }),
+        allowForm,
+        gErr);
+    }
+
+    let del = null;
+    if (!ro) {
+      del = h('button', { type: 'button', class: 'danger', testid: 'device-delete', text: 'Forget this device' });
+      del.addEventListener('click', () => {
+        if (!window.confirm(`Forget ${deviceName(d)}? If it uses the internet again it shows up as a new device.`)) return;
+        busy(del, async () => {
+          try {
+            await api('DELETE', `/api/v1/devices/${enc(d.id)}`);
+            toast(`${deviceName(d)} forgotten.`);
+            go('#/devices');
+          } catch (e) {
+            if (e.status !== 401) showError(err, e);
+          }
+        });
+      });
+    }
+
+    mount(seq, 'screen-device',
+      h('a', { href: '#/devices', testid: 'device-back', text: '‹ All devices' }),
+      h('h1', {}, deviceName(d),
+        d.new ? h('span', { class: 'badge new', text: 'new' }) : null,
+        pausedUntil(d) ? h('span', { class: 'badge paused', text: `paused until ${when(pausedUntil(d))}` }) : null),
+      ro ? h('p', { class: 'note', testid: 'device-readonly-note', text: 'This device is set in the config file, so it can only be changed there.' }) : null,
+      h('div', { class: 'card' }, form),
+      grantCard,
+      idCard,
+      del ? h('div', { class: 'row end' }, del) : null);
+  }
+
+  // ------------------------------------------------------------- profiles
+
+  async function profilesScreen(seq) {
+    const [profs, devs, cat] = await Promise.all([api('GET', '/api/v1/profiles'), api('GET', '/api/v1/devices'), catalog()]);
+    const profiles = (profs && profs.profiles) || [];
+    const devices = (devs && devs.devices) || [];
+    const uses = new Map();
+    for (const d of devices) if (d.profile) uses.set(d.profile, (uses.get(d.profile) || 0) + 1);
+
+    const row = (p) => {
+      const kind = profileKind(p, cat);
+      const n = uses.get(p.id) || 0;
+      const preset = presetOf(cat, kind === 'preset' ? p.id : p.preset);
+      const sub = [
+        kind === 'preset' ? (preset && preset.description) || 'Ready-made' : p.preset ? `Starts from ${titleCase(p.preset)}` : 'Starts empty',
+        `${n} device${n === 1 ? '' : 's'}`,
+      ].join(' · ');
+      return h('li', {}, h('a', { class: 'item', href: `#/profiles/${enc(p.id)}`, testid: `profile-row-${p.id}` },
+        h('div', {},
+          h('div', { class: 'title' }, profileName(p),
+            kind === 'preset' ? h('span', { class: 'badge ro', text: 'ready-made' }) : null,
+            kind === 'config' ? h('span', { class: 'badge ro', text: 'config file' }) : null,
+            (p.schedules || []).length ? h('span', { class: 'badge', text: `${p.schedules.length} schedule${p.schedules.length === 1 ? '' : 's'}` }) : null),
+          h('div', { class: 'sub', text: sub })),
+        h('span', { class: 'muted', 'aria-hidden': 'true', text: '›' })));
+    };
+    const mine = profiles.filter((p) => profileKind(p, cat) === 'custom');
+    const others = profiles.filter((p) => profileKind(p, cat) !== 'custom');
+
+    const name = ctl('input', 'profile-new-name', { type: 'text', 'data-field': 'name', maxLength: 64, placeholder: 'Emma (8)' });
+    const preset = fill(ctl('select', 'profile-new-preset', { 'data-field': 'preset' }),
+      [...cat.presets.map((p) => [p.id, `${titleCase(p.id)}: ${p.description || ''}`]), ['', 'Nothing blocked (start empty)']],
+      cat.presets.some((p) => p.id === 'kid') ? 'kid' : '');
+    const err = errorBox('profile-new-error');
+    const submit = h('button', { type: 'submit', class: 'primary', testid: 'profile-new-submit', text: 'Create profile' });
+    const form = h('form', { novalidate: true }, h('div', { class: 'grid' }, field('Name', name), field('Start from', preset)), err,
+      h('div', { class: 'row end' }, submit));
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      busy(submit, async () => {
+        clearError(err, form);
+        try {
+          if (!name.value.trim()) throw formError('name', 'Please give the profile a name.');
+          const p = await api('POST', '/api/v1/profiles', { name: name.value.trim(), preset: preset.value });
+          toast(`Profile “${profileName(p)}” created.`);
+          go(`#/profiles/${enc(p.id)}`);
+        } catch (e) {
+          if (e.status !== 401) showError(err, e, form);
+        }
+      });
+    });
+
+    mount(seq, 'screen-profiles',
+      h('h1', { text: 'Profiles' }),
+      h('p', { class: 'muted', text: 'A profile says what a device may reach and when. Give each child their own, starting from a ready-made preset.' }),
+      h('div', { class: 'card' }, h('h2', { text: 'New profile' }), form),
+      h('div', { class: 'card' },
+        h('ul', { class: 'list', testid: 'profile-list' }, mine.map(row), others.map(row)),
+        profiles.length ? null : h('p', { class: 'muted', text: 'No profiles yet.' })));
+  }
+
+  // parseDays reads "mon,tue", "mon-fri", "daily", "weekdays", "weekends".
+  function parseDays(s) {
+    const out = new Set();
+    const idx = (t) => DAYS.indexOf(t.slice(0, 3));
+    for (const tok of String(s || '').toLowerCase().split(/[\s,]+/)) {
+      if (!tok) continue;
+      if (tok === 'daily' || tok === 'everyday') DAYS.forEach((d) => out.add(d));
+      else if (tok === 'weekdays') DAYS.slice(0, 5).forEach((d) => out.add(d));
+      else if (tok === 'weekends' || tok === 'weekend') ['sat', 'sun'].forEach((d) => out.add(d));
+      else if (tok.includes('-')) {
+        const [a, b] = tok.split('-').map(idx);
+        if (a < 0 || b < 0) continue;
+        for (let i = a; ; i = (i + 1) % 7) {
+          out.add(DAYS[i]);
+          if (i === b) break;
+        }
+      } else if (idx(tok) >= 0) out.add(DAYS[idx(tok)]);
+    }
+    return out;
+  }
+
+  function hhmm(s) {
+    const m = /^(\d{1,2}):(\d{2})/.exec(String(s || ''));
+    return m ? m[1].padStart(2, '0') + ':' + m[2] : '';
+  }
+
+  // schedModel turns an API Schedule into the editor's model.
+  function schedModel(s) {
+    const kind = s.pause ? 'pause' : (s.allow_only && s.allow_only.length) ? 'allow_only' : 'block';
+    return {
+      name: s.name || '',
+      days: parseDays(s.days),
+      from: hhmm(s.from),
+      to: hhmm(s.to),
+      kind,
+      tags: (kind === 'allow_only' ? s.allow_only : s.block) || [],
+    };
+  }
+
+  const KIND_NAMES = { pause: 'Bedtime', block: 'Homework', allow_only: 'Free time' };
+
+  // toSchedule checks an editor model and makes the API's Schedule.
+  function toSchedule(m, i) {
+    const name = m.name.trim() || KIND_NAMES[m.kind] || `Schedule ${i + 1}`;
+    const days = DAYS.filter((d) => m.days.has(d));
+    if (!days.length) throw formError(`schedules[${i}].days`, `${name}: choose at least one day.`);
+    if (!m.from) throw formError(`schedules[${i}].from`, `${name}: choose when it starts.`);
+    if (!m.to) throw formError(`schedules[${i}].to`, `${name}: choose when it ends.`);
+    const s = { name, days: days.join(','), from: m.from, to: m.to };
+    if (m.kind === 'pause') s.pause = true;
+    else {
+      if (!m.tags.length) throw formError(`schedules[${i}].${m.kind}`, `${name}: choose at least one category.`);
+      s[m.kind] = m.tags.slice();
+    }
+    return s;
+  }
+
+  // schedEditor is one schedule window's controls; read() returns its model.
+  function schedEditor(i, m, cat, onRemove) {
+    const name = ctl('input', `schedule-name-${i}`, { type: 'text', value: m.name, maxLength: 64, 'data-field': `schedules[${i}].name` });
+    const kind = fill(ctl('select', `schedule-kind-${i}`, { 'data-field': `schedules[${i}]` }), SCHEDULE_KINDS, m.kind);
+    const dayBoxes = DAYS.map((d) => checkbox(`schedule-day-${i}-${d}`, DAY_LABELS[d], m.days.has(d), { 'data-day': d }));
+    const from = ctl('input', `schedule-from-${i}`, { type: 'time', value: m.from, 'data-field': `schedules[${i}].from` });
+    const to = ctl('input', `schedule-to-${i}`, { type: 'time', value: m.to, 'data-field': `schedules[${i}].to` });
+    const choices = cat.categories.map((c) => [c.id, c.name || c.id]);
+    for (const t of m.tags) if (!choices.some(([id]) => id === t)) choices.push([t, tagName(cat, t)]);
+    const tagBoxes = choices.map(([t, label]) => checkbox(`schedule-cat-${i}-${t}`, label, m.tags.includes(t), { 'data-tag': t }));
+    const catsHint = h('p', { class: 'hint' });
+    const cats = h('div', { class: 'svcs', testid: `schedule-cats-${i}`, 'data-field': `schedules[${i}].${m.kind}` }, tagBoxes.map((b) => b.label));
+    const catsWrap = h('div', {}, catsHint, cats);
+    const sync = () => {
+      catsWrap.classList.toggle('hidden', kind.value === 'pause');
+      catsHint.textContent = kind.value === 'allow_only'
+        ? 'Allowed only during this time (blocked the rest of the day):'
+        : 'Blocked during this time:';
+      cats.setAttribute('data-field', `schedules[${i}].${kind.value}`);
+    };
+    kind.addEventListener('change', sync);
+    kind.addEventListener('input', sync);
+    sync();
+    const remove = h('button', { type: 'button', class: 'danger', testid: `schedule-remove-${i}`, text: 'Remove' });
+    remove.addEventListener('click', () => onRemove(i));
+    const el = h('div', { class: 'sched', testid: `schedule-${i}` },
+      h('div', { class: 'grid' }, field('Name', name), field('What happens', kind)),
+      h('div', { class: 'days', role: 'group', 'aria-label': 'Days', 'data-field': `schedules[${i}].days` }, dayBoxes.map((b) => b.label)),
+      h('div', { class: 'times' }, field('From', from), field('To', to)),
+      h('p', { class: 'hint', text: 'If “To” is earlier than “From”, it ends the next day (21:00 to 07:00 is overnight).' }),
+      catsWrap,
+      h('div', { class: 'row end' }, remove));
+    return {
+      el,
+      read: () => ({
+        name: name.value,
+        kind: kind.value,
+        days: new Set(dayBoxes.filter((b) => b.box.checked).map((b) => b.box.dataset.day)),
+        from: hhmm(from.value),
+        to: hhmm(to.value),
+        tags: tagBoxes.filter((b) => b.box.checked).map((b) => b.box.dataset.tag),
+      }),
+    };
+  }
+
+  async function profileScreen(seq, id) {
+    const [p, cat, settings] = await Promise.all([api('GET', `/api/v1/profiles/${enc(id)}`), catalog(), api('GET', '/api/v1/settings')]);
+    renderProfile(seq, p, cat, settings || {});
+  }
+
+  function baseOf(cat, presetID) {
+    const p = presetOf(cat, presetID);
+    return new Set(p ? p.block || [] : []);
+  }
+
+  function presetDefaults(cat, presetID) {
+    const p = presetOf(cat, presetID) || {};
+    return {
+      ss: p.safe_search === undefined ? false : !!p.safe_search,
+      yt: p.youtube || 'off',
+      bp: p.bypass_protection === undefined ? (p.block || []).includes('bypass') : !!p.bypass_protection,
+    };
+  }
+
+  function lines(s) {
+    return s.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
+  }
+
+  function renderProfile(seq, p, cat, settings) {
+    const kind = profileKind(p, cat);
+    const ro = kind !== 'custom';
+    const err = errorBox('profile-error');
+
+    // Basics.
+    const name = ctl('input', 'profile-name', { type: 'text', value: p.name || '', maxLength: 64, 'data-field': 'name' });
+    const preset = fill(ctl('select', 'profile-preset', { 'data-field': 'preset' }),
+      [...cat.presets.map((x) => [x.id, titleCase(x.id)]), ['', 'Nothing (start empty)']], p.preset || '');
+    const presetDesc = h('p', { class: 'hint', testid: 'profile-preset-description' });
+
+    // Categories and services: checked means blocked. The effective set is
+    // the preset's block list, plus block, minus unblock.
+    const original = baseOf(cat, p.preset || '');
+    (p.block || []).forEach((t) => original.add(t));
+    (p.unblock || []).forEach((t) => original.delete(t));
+    const known = new Set();
+    const catsBox = h('div', { class: 'cats', testid: 'profile-categories' });
+    const catBoxes = [];
+    const svcBoxes = [];
+    const drawCats = (eff) => {
+      catBoxes.length = 0;
+      svcBoxes.length = 0;
+      catsBox.replaceChildren(...cat.categories.map((c) => {
+        known.add(c.id);
+        const cb = checkbox(`profile-cat-${c.id}`, c.name || c.id, eff.has(c.id), { 'data-tag': c.id });
+        catBoxes.push(cb.box);
+        const svcs = (c.services || []).map((s) => {
+          known.add(s.id);
+          const own = eff.has(s.id);
+          const sb = checkbox(`profile-svc-${s.id}`, s.name || s.id, own || eff.has(c.id), { 'data-tag': s.id, 'data-own': own ? '1' : '0', disabled: eff.has(c.id) });
+          sb.box.addEventListener('change', () => { sb.box.dataset.own = sb.box.checked ? '1' : '0'; });
+          svcBoxes.push(sb.box);
+          return sb;
+        });
+        const box = h('div', { class: 'cat' + (eff.has(c.id) ? ' on' : '') }, cb.label,
+          c.description ? h('p', { class: 'desc', text: c.description }) : null,
+          svcs.length ? h('details', {}, h('summary', { text: svcs.length === 1 ? '1 app or site: block it alone' : `${svcs.length} apps and sites: block one by one` }),
+            h('div', { class: 'svcs' }, svcs.map((s) => s.label))) : null);
+        cb.box.addEventListener('change', () => {
+          box.classList.toggle('on', cb.box.checked);
+          for (const s of svcs) {
+            s.box.disabled = cb.box.checked || ro;
+            s.box.checked = cb.box.checked || s.box.dataset.own === '1';
+          }
+        });
+        return box;
+      }));
+    };
+    drawCats(original);
+    // readBlocked is the effective blocked set the toggles show. A service
+    // under a blocked category keeps its own setting.
+    const readBlocked = () => {
+      const eff = new Set([...original].filter((t) => !known.has(t)));
+      for (const b of catBoxes) if (b.checked) eff.add(b.dataset.tag);
+      for (const b of svcBoxes) if (b.disabled ? b.dataset.own === '1' : b.checked) eff.add(b.dataset.tag);
+      return eff;
+    };
+
+    // Search, YouTube, bypass and log: a field left as shown keeps the
+    // profile's value (which may be "follow the preset").
+    let shown = presetDefaults(cat, p.preset || '');
+    shown = {
+      ss: p.safe_search === undefined || p.safe_search === null ? shown.ss : !!p.safe_search,
+      yt: p.youtube || shown.yt,
+      bp: p.bypass_protection === undefined || p.bypass_protection === null ? shown.bp : !!p.bypass_protection,
+      ql: p.query_log === undefined || p.query_log === null ? true : !!p.query_log,
+    };
+    const ss = checkbox('profile-safe-search', 'Safe search (Google, Bing, DuckDuckGo… hide explicit results)', shown.ss, { 'data-field': 'safe_search' });
+    const yt = fill(ctl('select', 'profile-youtube', { 'data-field': 'youtube' }),
+      [['off', 'No restriction'], ['moderate', 'Moderate'], ['strict', 'Strict']], shown.yt);
+    const bp = checkbox('profile-bypass', 'Stop ways around the filter (VPNs, proxies, other DNS services)', shown.bp, { 'data-field': 'bypass_protection' });
+    const ql = checkbox('profile-query-log', 'Keep an activity log for this profile', shown.ql, { 'data-field': 'query_log' });
+
+    const describe = () => {
+      const x = presetOf(cat, preset.value);
+      presetDesc.textContent = x ? x.description || '' : 'Nothing is blocked unless you choose it below.';
+    };
+    describe();
+    preset.addEventListener('change', () => {
+      describe();
+      drawCats(baseOf(cat, preset.value));
+      const d = presetDefaults(cat, preset.value);
+      if ((p.safe_search === undefined || p.safe_search === null) && ss.box.checked === shown.ss) ss.box.checked = shown.ss = d.ss;
+      if (!p.youtube && yt.value === shown.yt) yt.value = shown.yt = d.yt;
+      if ((p.bypass_protection === undefined || p.bypass_protection === null) && bp.box.checked === shown.bp) bp.box.checked = shown.bp = d.bp;
+    });
+
+    const allow = ctl('textarea', 'profile-allow', { value: (p.allow || []).join('\n'), 'data-field': 'allow', spellcheck: 'false', autocapitalize: 'none' });
+    const deny = ctl('textarea', 'profile-deny', { value: (p.deny || []).join('\n'), 'data-field': 'deny', spellcheck: 'false', autocapitalize: 'none' });
+    const tz = ctl('input', 'profile-timezone', {
+      type: 'text', value: p.time_zone || '', 'data-field': 'time_zone', list: 'zones', autocomplete: 'off',
+      placeholder: settings.time_zone ? `Same as the home (${settings.time_zone})` : 'Same as the home',
+    });
+    const zones = h('datalist', { id: 'zones' }, allZones().map((z) => h('option', { value: z })));
+
+    // Schedules.
+    const schedBox = h('div', { testid: 'schedule-list' });
+    let editors = [];
+    const drawScheds = (models) => {
+      editors = models.map((m, i) => schedEditor(i, m, cat, (at) => {
+        const cur = editors.map((e) => e.read());
+        cur.splice(at, 1);
+        drawScheds(cur);
+      }));
+      schedBox.replaceChildren(...editors.map((e) => e.el));
+      if (!editors.length) schedBox.append(h('p', { class: 'muted', testid: 'schedule-empty', text: 'No schedules yet. Add bedtime, homework time or free time.' }));
+    };
+    drawScheds((p.schedules || []).map(schedModel));
+    const add = h('button', { type: 'button', testid: 'schedule-add', text: '+ Add a schedule' });
+    add.addEventListener('click', () => {
+      const cur = editors.map((e) => e.read());
+      cur.push({ name: 'Bedtime', kind: 'pause', days: new Set(DAYS), from: '21:00', to: '07:00', tags: [] });
+      drawScheds(cur);
+      const n = document.getElementById(`schedule-name-${cur.length - 1}`);
+      if (n) n.focus();
+    });
+
+    const save = h('button', { type: 'submit', class: 'primary', testid: 'profile-save', text: 'Save profile' });
+    const body = () => {
+      if (!name.value.trim()) throw formError('name', 'Please give the profile a name.');
+      const base = baseOf(cat, preset.value);
+      const eff = readBlocked();
+      const out = Object.assign({}, p, {
+        name: name.value.trim(),
+        preset: preset.value,
+        block: [...eff].filter((t) => !base.has(t)),
+        unblock: [...base].filter((t) => !eff.has(t)),
+        allow: lines(allow.value),
+        deny: lines(deny.value),
+        safe_search: ss.box.checked === shown.ss ? p.safe_search : ss.box.checked,
+        youtube: yt.value === shown.yt ? p.youtube : yt.value,
+        bypass_protection: bp.box.checked === shown.bp ? p.bypass_protection : bp.box.checked,
+        query_log: ql.box.checked === shown.ql ? p.query_log : ql.box.checked,
+        time_zone: tz.value.trim(),
+        schedules: editors.map((e, i) => toSchedule(e.read(), i)),
+      });
+      delete out.provisioned;
+      return out;
+    };
+
+    const fields = h('fieldset', { disabled: ro, class: 'plain' },
+      h('div', { class: 'card' }, h('h2', { text: 'About' }),
+        h('div', { class: 'grid' }, field('Name', name), field('Starts from', preset)),
+        presetDesc,
+        ro ? null : h('p', { class: 'hint', text: 'Changing the starting point resets the choices below to it.' })),
+      h('div', { class: 'card' }, h('h2', { text: 'What to block' }),
+        h('p', { class: 'muted', text: 'Ticked means blocked. Blocking a category blocks all its apps and sites.' }),
+        catsBox),
+      h('div', { class: 'card' }, h('h2', { text: 'Search and YouTube' }),
+        h('div', { class: 'checks' }, ss.label), field('YouTube restricted mode', yt), h('div', { class: 'checks' }, bp.label, ql.label)),
+      h('div', { class: 'card' }, h('h2', { text: 'Always allow, always block' }),
+        h('div', { class: 'grid' },
+          field('Always allow', allow, 'One site per line, e.g. khanacademy.org (its subdomains too).'),
+          field('Always block', deny, 'One site per line.'))),
+      h('div', { class: 'card' }, h('h2', { text: 'Schedules' }),
+        h('p', { class: 'muted', text: 'Weekly times when the rules change: bedtime pauses everything, homework blocks distractions, free time opens games only then.' }),
+        schedBox,
+        ro ? null : add,
+        field('Time zone for schedules', tz),
+        zones));
+    const form = h('form', { novalidate: true, testid: 'profile-form' }, fields, err,
+      ro ? null : h('div', { class: 'row end' }, save));
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      if (ro) return;
+      busy(save, async () => {
+        clearError(err, form);
+        try {
+          const saved = await api('PUT', `/api/v1/profiles/${enc(p.id)}`, body());
+          toast(`Saved “${profileName(saved)}”.`);
+          renderProfile(seq, saved, cat, settings);
+        } catch (e) {
+          if (e.status === 409) {
+            toast('This profile was changed somewhere else, so the latest version is shown. Please make your change again.', true);
+            route();
+          } else if (e.status !== 401) showError(err, e, form);
+        }
+      });
+    });
+
+    // Read-only profiles can be copied.
+    let copyCard = null;
+    if (ro) {
+      const copyName = ctl('input', 'profile-copy-name', { type: 'text', value: `${profileName(p)} (my copy)`, maxLength: 64, 'data-field': 'name' });
+      const copy = h('button', { type: 'submit', class: 'primary', testid: 'profile-copy', text: 'Copy to a new profile' });
+      const copyErr = errorBox('profile-copy-error');
+      const copyForm = h('form', { novalidate: true }, field('Name of the copy', copyName), copyErr, h('div', { class: 'row end' }, copy));
+      copyForm.addEventListener('submit', (ev) => {
+        ev.preventDefault();
+        busy(copy, async () => {
+          clearError(copyErr, copyForm);
+          try {
+            if (!copyName.value.trim()) throw formError('name', 'Please give the copy a name.');
+            const b = Object.assign({}, p, { name: copyName.value.trim() });
+            if (kind === 'preset' && !b.preset) b.preset = p.id;
+            delete b.id;
+            delete b.version;
+            delete b.provisioned;
+            delete b.household;
+            const made = await api('POST', '/api/v1/profiles', b);
+            toast(`Profile “${profileName(made)}” created.`);
+            go(`#/profiles/${enc(made.id)}`);
+          } catch (e) {
+            if (e.status !== 401) showError(copyErr, e, copyForm);
+          }
+        });
+      });
+      copyCard = h('div', { class: 'card' },
+        h('p', { class: 'note', testid: 'profile-readonly-note', text: kind === 'preset'
+          ? 'This is a ready-made preset, so it can’t be changed. Copy it to make your own version.'
+          : 'This profile is set in the config file, so it can only be changed there. Copy it to make a version you can change here.' }),
+        copyForm);
+    }
+
+    let del = null;
+    if (!ro) {
+      del = h('button', { type: 'button', class: 'danger', testid: 'profile-delete', text: 'Delete profile' });
+      del.addEventListener('click', () => {
+        if (!window.confirm(`Delete the profile “${profileName(p)}”?`)) return;
+        busy(del, async () => {
+          try {
+            await api('DELETE', `/api/v1/profiles/${enc(p.id)}`);
+            toast(`Profile “${profileName(p)}” deleted.`);
+            go('#/profiles');
+          } catch (e) {
+            if (e.status !== 401) showError(err, e);
+          }
+        });
+      });
+    }
+
+    mount(seq, 'screen-profile',
+      h('a', { href: '#/profiles', testid: 'profile-back', text: '‹ All profiles' }),
+      h('h1', {}, profileName(p), ro ? h('span', { class: 'badge ro', text: kind === 'preset' ? 'ready-made' : 'config file' }) : null),
+      copyCard,
+      form,
+      del ? h('div', { class: 'row end' }, del) : null);
+  }
+
+  // ------------------------------------------------------------ query log
+
+  async function logScreen(seq) {
+    const [devs, cat] = await Promise.all([api('GET', '/api/v1/devices'), catalog()]);
+    const devices = (devs && devs.devices) || [];
+    const byID = new Map(devices.map((d) => [d.id, d]));
+    const f = state.logFilter;
+
+    const dev = fill(ctl('select', 'log-device', { 'data-field': 'device' }), [['', 'All devices'], ...devices.map((d) => [d.id, deviceName(d)])], f.device);
+    const act = fill(ctl('select', 'log-decision', { 'data-field': 'action' }), DECISIONS, f.action);
+    const name = ctl('input', 'log-name', { type: 'search', value: f.name, placeholder: 'e.g. youtube', autocomplete: 'off', 'data-field': 'name' });
+    const refresh = h('button', { type: 'submit', class: 'primary', testid: 'log-refresh', text: 'Show' });
+    const err = errorBox('log-error');
+    const form = h('form', { class: 'filters', novalidate: true },
+      field('Device', dev), field('Decision', act), field('Site name contains', name), h('div', {}, refresh));
+    const rows = h('tbody', { testid: 'log-rows' });
+    const table = h('table', { testid: 'log-table' },
+      h('thead', {}, h('tr', {}, ['Time', 'Device', 'Site', 'Decision', 'Why'].map((t) => h('th', { scope: 'col', text: t })))),
+      rows);
+    const empty = h('p', { class: 'muted hidden', testid: 'log-empty', text: 'Nothing to show.' });
+    const off = h('p', { class: 'note hidden', testid: 'log-disabled', text: 'The activity log is turned off in the config file.' });
+    const more = h('button', { type: 'button', class: 'hidden', testid: 'log-more', text: 'Load more' });
+    let next = 0;
+    let loads = 0;
+
+    const load = async (reset) => {
+      const mine = ++loads;
+      f.device = dev.value;
+      f.action = act.value;
+      f.name = name.value.trim();
+      clearError(err, form);
+      try {
+        const r = await api('GET', '/api/v1/querylog' + qs({ device: f.device, action: f.action, name: f.name, limit: 100, before: reset ? 0 : next }));
+        if (mine !== loads || seq !== state.seq) return;
+        if (reset) rows.replaceChildren();
+        for (const row of (r && r.rows) || []) rows.append(logRow(row, byID, cat));
+        next = (r && r.next_before) || 0;
+        more.classList.toggle('hidden', !next);
+        empty.classList.toggle('hidden', rows.children.length > 0);
+        off.classList.toggle('hidden', !(r && r.disabled));
+      } catch (e) {
+        if (e.status !== 401) showError(err, e, form);
+      }
+    };
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      busy(refresh, () => load(true));
+    });
+    dev.addEventListener('change', () => load(true));
+    act.addEventListener('change', () => load(true));
+    more.addEventListener('click', () => busy(more, () => load(false)));
+
+    if (!mount(seq, 'screen-log',
+      h('h1', { text: 'Activity' }),
+      h('div', { class: 'card' }, form, err),
+      h('div', { class: 'card' }, off, table, empty, h('div', { class: 'row' }, more)))) return;
+    await load(true);
+  }
+
+  function logRow(row, byID, cat) {
+    const d = byID.get(row.device);
+    const who = d ? deviceName(d) : row.device || row.client || 'Unknown device';
+    const blocked = row.action === 'blocked' || row.action === 'nxdomain' || row.action === 'nodata';
+    const label = (DECISIONS.find(([v]) => v === row.action) || [row.action, row.action])[1];
+    // The plain words first, then the server's explanation text.
+    const plain = reasonWords(row, cat);
+    const why = h('td', { class: 'reason' },
+      plain && row.text ? h('div', { text: plain }) : null,
+      h('div', { class: row.text && plain ? 'small muted' : '', testid: `log-reason-${row.id}`, text: row.text || plain }));
+    if (row.action === 'blocked' && d && !d.provisioned) {
+      const dur = fill(ctl('select', `log-allow-duration-${row.id}`, { 'aria-label': 'For how long' }),
+        ALLOW_DURATIONS.map((m) => [String(m), duration(m)]), '30');
+      const btn = h('button', { type: 'button', testid: `log-allow-${row.id}`, text: 'Allow for this device' });
+      const box = h('div', { class: 'allow' }, btn, dur);
+      btn.addEventListener('click', () => busy(btn, async () => {
+        const minutes = Number(dur.value) || 30;
+        try {
+          const g = await api('POST', '/api/v1/grants', { device: d.id, kind: 'allow', target: row.name, minutes });
+          toast(`${row.name} allowed for ${who} for ${duration(minutes)}`);
+          box.replaceChildren(h('span', { class: 'badge allowed', testid: `log-allowed-${row.id}`, text: `Allowed until ${when(g.until)}` }));
+        } catch (e) {
+          if (e.status !== 401) toast(e.message, true);
+        }
+      }));
+      why.append(box);
+    }
+    return h('tr', { testid: `log-row-${row.id}`, 'data-action': row.action, 'data-name': row.name },
+      h('td', { class: 'when', text: logTime(row.time) }),
+      h('td', { class: 'who', text: who }),
+      h('td', { class: 'name', text: row.name }),
+      h('td', { class: 'decision' }, h('span', { class: 'badge ' + (blocked ? 'blocked' : row.action === 'allowed' ? 'allowed' : ''), testid: `log-decision-${row.id}`, text: label })),
+      why);
+  }
+
+  // ------------------------------------------------------------- settings
+
+  async function settingsScreen(seq) {
+    const [settings, profs, cat, toks] = await Promise.all([
+      api('GET', '/api/v1/settings'), api('GET', '/api/v1/profiles'), catalog(), api('GET', '/api/v1/tokens'),
+    ]);
+    const profiles = (profs && profs.profiles) || [];
+
+    // Home.
+    const zone = zonePicker('settings', settings.time_zone || 'UTC');
+    const defProf = fill(ctl('select', 'settings-default-profile', { 'data-field': 'default_profile' }), profileChoices(profiles, cat), settings.default_profile || '');
+    const sErr = errorBox('settings-error');
+    const sSave = h('button', { type: 'submit', class: 'primary', testid: 'settings-save', text: 'Save' });
+    const sForm = h('form', { novalidate: true }, zone.nodes, field('Profile for new devices', defProf), sErr, h('div', { class: 'row end' }, sSave));
+    sForm.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      busy(sSave, async () => {
+        clearError(sErr, sForm);
+        try {
+          await api('PUT', '/api/v1/settings', { time_zone: zone.value(), default_profile: defProf.value });
+          toast('Settings saved.');
+          route();
+        } catch (e) {
+          if (e.status !== 401) showError(sErr, e, sForm);
+        }
+      });
+    });
+
+    // Password.
+    const cur = ctl('input', 'password-current', { type: 'password', autocomplete: 'current-password', 'data-field': 'current' });
+    const nw = ctl('input', 'password-new', { type: 'password', autocomplete: 'new-password', 'data-field': 'new' });
+    const nw2 = ctl('input', 'password-new2', { type: 'password', autocomplete: 'new-password', 'data-field': 'new2' });
+    const pErr = errorBox('password-error');
+    const pSave = h('button', { type: 'submit', class: 'primary', testid: 'password-submit', text: 'Change password' });
+    const pForm = h('form', { novalidate: true },
+      h('input', { type: 'text', autocomplete: 'username', value: state.user || 'admin', hidden: true, tabIndex: -1, 'aria-hidden': 'true' }),
+      field('Current password', cur), field('New password', nw, 'At least 8 characters.'), field('New password again', nw2), pErr,
+      h('div', { class: 'row end' }, pSave));
+    pForm.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      busy(pSave, async () => {
+        clearError(pErr, pForm);
+        try {
+          if (!cur.value) throw formError('current', 'Type your current password.');
+          if (nw.value.length < 8) throw formError('new', 'The new password needs at least 8 characters.');
+          if (nw.value !== nw2.value) throw formError('new2', 'The two new passwords are not the same.');
+          await api('POST', '/api/v1/password', { current: cur.value, new: nw.value });
+          cur.value = nw.value = nw2.value = '';
+          toast('Password changed.');
+        } catch (e) {
+          if (e.status !== 401) showError(pErr, e, pForm);
+        }
+      });
+    });
+
+    // API tokens.
+    const tErr = errorBox('token-error');
+    const tList = h('ul', { class: 'list', testid: 'token-list' });
+    const drawTokens = (tokens) => {
+      tList.replaceChildren(...tokens.map((t) => {
+        const revoke = h('button', { type: 'button', class: 'danger', testid: `token-revoke-${t.id}`, text: 'Revoke' });
+        revoke.addEventListener('click', () => busy(revoke, async () => {
+          clearError(tErr);
+          try {
+            await api('DELETE', `/api/v1/tokens/${enc(t.id)}`);
+            toast(`Token “${t.name}” revoked.`);
+            const r = await api('GET', '/api/v1/tokens');
+            drawTokens((r && r.tokens) || []);
+          } catch (e) {
+            if (e.status !== 401) showError(tErr, e);
+          }
+        }));
+        return h('li', { class: 'item', testid: `token-row-${t.id}` },
+          h('div', {}, h('div', { class: 'title', text: t.name || t.id }), h('div', { class: 'sub', text: t.created ? `created ${when(t.created)}` : '' })),
+          revoke);
+      }));
+      if (!tokens.length) tList.append(h('li', { class: 'muted item', text: 'No tokens.' }));
+    };
+    drawTokens((toks && toks.tokens) || []);
+    const tName = ctl('input', 'token-name', { type: 'text', 'data-field': 'name', placeholder: 'Home Assistant', maxLength: 64 });
+    const tCreate = h('button', { type: 'submit', testid: 'token-create', text: 'Create token' });
+    const tNew = h('div', { class: 'note hidden', testid: 'token-new' });
+    const tForm = h('form', { novalidate: true }, field('New token for', tName), h('div', { class: 'row end' }, tCreate));
+    tForm.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      busy(tCreate, async () => {
+        clearError(tErr, tForm);
+        try {
+          if (!tName.value.trim()) throw formError('name', 'Say what the token is for.');
+          const t = await api('POST', '/api/v1/tokens', { name: tName.value.trim() });
+          const value = ctl('input', 'token-new-value', { type: 'text', readOnly: true, value: t.token || '', class: 'token' });
+          const copyBtn = h('button', { type: 'button', testid: 'token-copy', text: 'Copy' });
+          copyBtn.addEventListener('click', async () => {
+            value.select();
+            try {
+              await navigator.clipboard.writeText(value.value);
+              toast('Token copied.');
+            } catch (e) {
+              toast('Select the token and copy it by hand.');
+            }
+          });
+          tNew.replaceChildren(h('p', { text: 'Copy this token now: it will not be shown again.' }), value, h('div', { class: 'row end' }, copyBtn));
+          tNew.classList.remove('hidden');
+          tName.value = '';
+          const r = await api('GET', '/api/v1/tokens');
+          drawTokens((r && r.tokens) || []);
+        } catch (e) {
+          if (e.status !== 401) showError(tErr, e, tForm);
+        }
+      });
+    });
+
+    // Lists, read-only; the page works without them.
+    const sources = h('ul', { class: 'list', testid: 'sources-list' });
+    api('GET', '/api/v1/sources').then((r) => {
+      for (const s of (r && r.sources) || []) {
+        const status = s.error ? `problem: ${s.error}` : s.loaded ? `${count(s.names)} sites` : 'not loaded yet';
+        sources.append(h('li', { class: 'item' },
+          h('div', {}, h('div', { class: 'title', text: tagName(cat, s.tag) }), h('div', { class: 'sub', text: s.id })),
+          h('span', { class: s.error ? 'badge blocked' : 'muted', text: status })));
+      }
+      if (!sources.children.length) sources.append(h('li', { class: 'muted item', text: 'No lists.' }));
+    }).catch(() => {
+      sources.append(h('li', { class: 'muted item', text: 'Could not read the lists.' }));
+    });
+
+    const out = h('button', { type: 'button', testid: 'logout', text: 'Log out' });
+    out.addEventListener('click', () => busy(out, logout));
+
+    mount(seq, 'screen-settings',
+      h('h1', { text: 'Settings' }),
+      h('div', { class: 'grid' },
+        h('div', { class: 'card' }, h('h2', { text: 'Your home' }), sForm),
+        h('div', { class: 'card' }, h('h2', { text: 'Password' }), pForm)),
+      h('div', { class: 'card' }, h('h2', { text: 'API tokens' }),
+        h('p', { class: 'muted', text: 'For home automation and scripts. A token can do everything you can, so keep it secret.' }),
+        tList, tForm, tNew, tErr),
+      h('details', { class: 'card' }, h('summary', { text: 'Block lists' }), sources),
+      h('div', { class: 'card spread' }, h('span', { class: 'muted', text: `Logged in as ${state.user || 'admin'}` }), out));
+  }
+
+  async function logout() {
+    try {
+      await api('POST', '/api/v1/logout', undefined, { auth: false });
+    } catch (e) {
+      // The session is forgotten here either way.
+    }
+    loggedOut('You are logged out.');
+  }
+
+  // ----------------------------------------------------------------- boot
+
+  async function boot() {
+    document.getElementById('nav-logout').addEventListener('click', (ev) => busy(ev.currentTarget, logout));
+    window.addEventListener('hashchange', () => route());
+    const seq = state.seq;
+    try {
+      const s = await api('GET', '/api/v1/setup', undefined, { auth: false });
+      if (s && s.needed) {
+        wizardStep1();
+        return;
+      }
+    } catch (e) {
+      fatal(seq, e);
+      return;
+    }
+    try {
+      const s = await api('GET', '/api/v1/session', undefined, { auth: false });
+      state.csrf = s.csrf;
+      state.user = s.user;
+    } catch (e) {
+      if (e.status === 401) showLogin('');
+      else fatal(seq, e);
+      return;
+    }
+    try {
+      await afterLogin();
+    } catch (e) {
+      if (e.status !== 401) fatal(state.seq, e);
+    }
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', boot);
+  else boot();
+})();
