@@ -58,6 +58,11 @@ type Event struct {
 	Name, Text []byte
 	Rcode      int
 	Now        time.Time
+
+	// nameBuf and textBuf hold Name and Text: the event is pooled, so
+	// the query's own buffers stay on its stack.
+	nameBuf [256]byte
+	textBuf [256]byte
 }
 
 // Filter applies the policy snapshot to queries. Update swaps the snapshot;
@@ -192,9 +197,14 @@ func (f *Filter) observe(r *pipeline.Request, s *policy.Snapshot, d policy.Decis
 		return
 	}
 	ev := f.events.Get().(*Event)
-	*ev = Event{Request: r, Snapshot: s, Decision: d, Name: name, Text: text, Rcode: rcode, Now: now}
+	ev.Request, ev.Snapshot, ev.Decision, ev.Rcode, ev.Now = r, s, d, rcode, now
+	ev.Name = append(ev.nameBuf[:0], name...)
+	ev.Text = nil
+	if len(text) > 0 {
+		ev.Text = append(ev.textBuf[:0], text...)
+	}
 	f.cfg.Observer.Observe(ev)
-	*ev = Event{}
+	ev.Request, ev.Snapshot = nil, nil
 	f.events.Put(ev)
 }
 
