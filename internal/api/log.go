@@ -105,7 +105,7 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 			a.storeError(w, r, "stats", err)
 			return
 		}
-		hourly, err := a.c.Log.Counters(r.Context(), querylog.CounterQuery{Since: since, Until: until, Device: r.URL.Query().Get("device")})
+		hourly, err := a.c.Log.Hourly(r.Context(), querylog.CounterQuery{Since: since, Until: until, Device: r.URL.Query().Get("device")})
 		if err != nil {
 			a.storeError(w, r, "stats", err)
 			return

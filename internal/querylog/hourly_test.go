@@ -1,0 +1,54 @@
+package querylog
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestHourlyTotals(t *testing.T) {
+	w, err := New(Config{Path: filepath.Join(t.TempDir(), "q.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	h0 := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	log := func(at time.Time, device string, blocked bool) {
+		var e Entry
+		e.Time, e.Device = at.UnixNano(), device
+		e.SetName([]byte("example.com"))
+		if blocked {
+			e.Action, e.Tag = ActionBlocked, "games"
+		}
+		w.Log(&e)
+	}
+	log(h0.Add(time.Minute), "tablet", true)
+	log(h0.Add(2*time.Minute), "laptop", false)
+	log(h0.Add(3*time.Minute), "laptop", false)
+	log(h0.Add(time.Hour+time.Minute), "tablet", false)
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		device string
+		want   []Counter
+	}{
+		{"", []Counter{{Hour: h0, Queries: 3, Blocked: 1}, {Hour: h0.Add(time.Hour), Queries: 1}}},
+		{"laptop", []Counter{{Hour: h0, Device: "laptop", Queries: 2}}},
+	}
+	for _, tc := range tests {
+		got, err := w.Hourly(context.Background(), CounterQuery{Since: h0, Until: h0.Add(2 * time.Hour), Device: tc.device})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(tc.want) {
+			t.Fatalf("Hourly(%q) = %+v, want %+v", tc.device, got, tc.want)
+		}
+		for i := range got {
+			if !got[i].Hour.Equal(tc.want[i].Hour) || got[i].Queries != tc.want[i].Queries || got[i].Blocked != tc.want[i].Blocked || got[i].Device != tc.want[i].Device {
+				t.Errorf("Hourly(%q)[%d] = %+v, want %+v", tc.device, i, got[i], tc.want[i])
+			}
+		}
+	}
+}
