@@ -24,9 +24,15 @@ import (
 // HTTP listener (API, UI, metrics) on a loopback port.
 func startHTTP(t testing.TB, extra string, upstreamHandler dns.Handler) *env {
 	t.Helper()
+	return startListening(t, `http: "127.0.0.1:0"`, extra, upstreamHandler)
+}
+
+// startListening is startHTTP with listen settings of the caller's.
+func startListening(t testing.TB, listen, extra string, upstreamHandler dns.Handler) *env {
+	t.Helper()
 	e := &env{cert: dnstest.NewCert(t), clock: dnstest.NewClock(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))}
 	e.up = dnstest.NewServer(t, upstreamHandler)
-	doc := strings.Replace(testConfigDoc(t, e.cert, e.up.Addr, extra), `http: ""`, `http: "127.0.0.1:0"`, 1)
+	doc := strings.Replace(testConfigDoc(t, e.cert, e.up.Addr, extra), `http: ""`, listen, 1)
 	cfg, err := config.Parse("test.yaml", []byte(doc))
 	if err != nil {
 		t.Fatal(err)
@@ -384,5 +390,77 @@ func BenchmarkChangeToEffect(b *testing.B) {
 		if addr, _ := ask(b, e, "127.0.0.4", "bet365.com"); addr != want[dev.Profile] {
 			b.Fatalf("after switching to %s: %s, want %s", dev.Profile, addr, want[dev.Profile])
 		}
+	}
+}
+
+// TestBlockPage: with the block-page address, a browser on a device that
+// asks for a blocked site over plain HTTP is told what was blocked and why.
+func TestBlockPage(t *testing.T) {
+	e := startListening(t, `http: "127.0.0.1:0", block_page: "127.0.0.1:0"`,
+		apiConfig(t)+"blocking: {mode: address, address: [127.0.0.1]}\nprofiles:\n  kid2: {preset: kid}\ndevices:\n  - {name: kid-laptop, ip: 127.0.0.1, profile: kid2}\n",
+		dnstest.Zone(t, policyRecords...))
+	if addr, _ := ask(t, e, "127.0.0.1", "bet365.com"); addr != "127.0.0.1" {
+		t.Fatalf("blocked answer %q, want the block-page address", addr)
+	}
+	tests := []struct {
+		host     string
+		wantCode int
+		want     string
+	}{
+		{"bet365.com", http.StatusForbidden, "blocked on kid-laptop"},
+		{"www.example.org", http.StatusOK, "not blocked"},
+	}
+	for _, tc := range tests {
+		req, _ := http.NewRequest("GET", "http://"+e.app.BlockPageAddr()+"/some/page", nil)
+		req.Host = tc.host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.wantCode || !strings.Contains(string(body), tc.want) {
+			t.Errorf("block page for %s: %d, want %d containing %q:\n%s", tc.host, resp.StatusCode, tc.wantCode, tc.want, body)
+		}
+		if tc.wantCode == http.StatusForbidden && !strings.Contains(string(body), "Gambling") {
+			t.Errorf("block page for %s does not name the category:\n%s", tc.host, body)
+		}
+	}
+}
+
+// TestMetricsEndpoint: with a bearer token, /metrics shows the queries
+// by decision and the blocks by category.
+func TestMetricsEndpoint(t *testing.T) {
+	e := startHTTP(t, apiConfig(t)+"profiles:\n  kid2: {preset: kid}\ndevices:\n  - {name: kid-laptop, ip: 127.0.0.5, profile: kid2}\n", dnstest.Zone(t, policyRecords...))
+	c := newAPIClient(t, e)
+	var tok struct{ Token string }
+	if code := c.do("POST", "/api/v1/tokens", map[string]string{"name": "prometheus"}, &tok); code != 201 {
+		t.Fatalf("token: %d", code)
+	}
+	ask(t, e, "127.0.0.5", "bet365.com")
+	ask(t, e, "127.0.0.5", "www.example.org")
+	req, _ := http.NewRequest("GET", "http://"+e.app.HTTPAddr()+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`hearth_queries_total{transport="udp",decision="blocked"} 1`,
+		`hearth_queries_total{transport="udp",decision="allowed"} 1`,
+		`hearth_blocked_total{tag="gambling"} 1`,
+		`hearth_cache_misses_total 1`,
+		`hearth_upstream_duration_seconds_count{upstream=`,
+		"hearth_index_names ",
+		`hearth_source_rules{source="config-gambling-0",tag="gambling"} 2`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", body)
 	}
 }

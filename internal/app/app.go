@@ -31,6 +31,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/local"
 	"github.com/hearth-dns/hearth/internal/metrics"
 	"github.com/hearth-dns/hearth/internal/pipeline"
+	"github.com/hearth-dns/hearth/internal/policy"
 	"github.com/hearth-dns/hearth/internal/policysync"
 	"github.com/hearth-dns/hearth/internal/querylog"
 	"github.com/hearth-dns/hearth/internal/server"
@@ -78,6 +79,9 @@ type App struct {
 	srv   *server.Server
 	http  *http.Server
 	httpA string
+	// block serves the block page; blockA is its bound address.
+	block  *http.Server
+	blockA string
 }
 
 // built is one generation of the pipeline and what it owns.
@@ -320,6 +324,19 @@ func (a *App) Start() error {
 		a.http = &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
 		go a.http.Serve(ln)
 	}
+	if addr := a.cfg.Listen.BlockPage; addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			a.srv.Shutdown(context.Background())
+			if a.http != nil {
+				a.http.Close()
+			}
+			return fmt.Errorf("listen block page %s: %w", addr, err)
+		}
+		a.blockA = ln.Addr().String()
+		a.block = &http.Server{Handler: web.BlockPage(a.blockInfo), ReadHeaderTimeout: 5 * time.Second}
+		go a.block.Serve(ln)
+	}
 	a.log.Info("hearth serving", "dns", a.srv.Addrs().UDP, "dot", a.srv.Addrs().DoT, "doh", a.srv.Addrs().DoH, "http", a.httpA, "config", a.cfg.File())
 	return nil
 }
@@ -336,6 +353,42 @@ func (a *App) httpHandler() http.Handler {
 		mux.Handle("/", web.Handler())
 	}
 	return mux
+}
+
+// blockInfo explains a block-page request: the name is the request's
+// Host, the device the one its source address identifies.
+func (a *App) blockInfo(r *http.Request) web.BlockInfo {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	info := web.BlockInfo{Host: host}
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return info
+	}
+	e, err := a.Explain(ExplainQuery{Client: ap.Addr().Unmap(), At: a.now(), Name: host, Type: dns.TypeA})
+	if err != nil {
+		return info
+	}
+	info.Device, info.Profile, info.Reason, info.Text, info.Category = e.Device, e.Profile, e.Decision.Reason.String(), e.Text, e.TagName
+	if a.store != nil && e.Device != "" {
+		if d, err := a.store.Device(r.Context(), e.Device); err == nil {
+			info.Device = d.Name
+		}
+	}
+	switch e.Decision.Action {
+	case policy.Block, policy.NXDomain, policy.NoData:
+		info.Blocked = true
+	}
+	return info
+}
+
+// BlockPageAddr returns the bound address of the block page, or "".
+func (a *App) BlockPageAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.blockA
 }
 
 // Addrs returns the listeners' bound addresses.
@@ -389,6 +442,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 	var errs []error
 	if a.http != nil {
 		errs = append(errs, a.http.Shutdown(ctx))
+	}
+	if a.block != nil {
+		errs = append(errs, a.block.Shutdown(ctx))
 	}
 	errs = append(errs, a.srv.Shutdown(ctx))
 	if a.stopBackground != nil {

@@ -69,6 +69,11 @@ type Listen struct {
 	DoH []string `yaml:"doh"`
 	// HTTP is the address of the API and web UI ("" = off).
 	HTTP string `yaml:"http"`
+	// BlockPage is where plain-HTTP requests to blocked names arrive
+	// when blocking.mode is address ("" = off): the block-page address,
+	// port 80, e.g. "192.168.1.2:80". They get a page saying what was
+	// blocked and why.
+	BlockPage string `yaml:"block_page"`
 }
 
 // TLS names the certificate and key for DoT and DoH listeners.
