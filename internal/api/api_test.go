@@ -1,0 +1,79 @@
+package api
+
+import (
+	"encoding/json"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// authRoutes are the routes package auth registers (auth.Routes).
+var authRoutes = []string{
+	"GET /api/v1/setup", "POST /api/v1/setup", "POST /api/v1/login", "POST /api/v1/logout",
+	"GET /api/v1/session", "GET /api/v1/tokens", "POST /api/v1/tokens", "DELETE /api/v1/tokens/{id}",
+	"POST /api/v1/password",
+}
+
+// TestOpenAPIMatchesRoutes: the document describes exactly the routes the
+// API serves, no more and no fewer.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	var doc struct {
+		OpenAPI string `json:"openapi"`
+		Paths   map[string]map[string]json.RawMessage
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Errorf("openapi version %q, want 3.x", doc.OpenAPI)
+	}
+	documented := map[string]bool{}
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			if method != "parameters" {
+				documented[strings.ToUpper(method)+" "+path] = true
+			}
+		}
+	}
+	served := map[string]bool{}
+	for _, r := range (&API{}).routes() {
+		served[r.pattern] = true
+	}
+	for _, r := range authRoutes {
+		served[r] = true
+	}
+	var missing, extra []string
+	for r := range served {
+		if !documented[r] {
+			missing = append(missing, r)
+		}
+	}
+	for r := range documented {
+		if !served[r] {
+			extra = append(extra, r)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	if len(missing) > 0 {
+		t.Errorf("served but not in openapi.json: %v", missing)
+	}
+	if len(extra) > 0 {
+		t.Errorf("in openapi.json but not served: %v", extra)
+	}
+}
+
+func TestSlug(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"Emma's iPad", "emmas-ipad"},
+		{"  Living room TV ", "living-room-tv"},
+		{"Léa", "la"},
+		{"---", ""},
+		{"a_b.c", "a-b-c"},
+	}
+	for _, tc := range tests {
+		if got := slug(tc.in); got != tc.want {
+			t.Errorf("slug(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
