@@ -895,43 +895,6 @@ func TestLogDoesNotAllocate(t *testing.T) {
 	}
 }
 
-// TestNoDropsAt20kQPS feeds 20,000 entries a second for three seconds,
-// with the writer goroutine running as in production.
-func TestNoDropsAt20kQPS(t *testing.T) {
-	if testing.Short() {
-		t.Skip("3 s load test")
-	}
-	w := newWriter(t, Config{})
-	w.Start(context.Background())
-	const rate, seconds, tick = 20_000, 3, 5 * time.Millisecond
-	perTick := rate * int(tick) / int(time.Second)
-	names := make([][]byte, 2000)
-	for i := range names {
-		names[i] = []byte("host" + strconv.Itoa(i) + ".example.com")
-	}
-	devices := []string{"d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7"}
-	ticker := time.NewTicker(tick) // paces the load; not synchronisation
-	defer ticker.Stop()
-	total := 0
-	start := time.Now()
-	for total < rate*seconds {
-		<-ticker.C
-		// Catch up when ticks were missed, so the rate holds.
-		due := min(rate*seconds, int(time.Since(start)*rate/time.Second))
-		for ; total < due || total%perTick != 0 && total < rate*seconds; total++ {
-			e := Entry{Time: t0.UnixNano() + int64(total), Device: devices[total%len(devices)], QType: 1}
-			e.SetName(names[total%len(names)])
-			w.Log(&e)
-		}
-	}
-	flush(t, w)
-	s := w.Stats()
-	t.Logf("%d entries in %v: %+v", total, time.Since(start), s)
-	if s.Dropped != 0 || s.Failed != 0 || s.Written != uint64(total) {
-		t.Errorf("at %d/s: %+v, want no drops and %d written", rate, s, total)
-	}
-}
-
 func TestNewValidates(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "q.db")
