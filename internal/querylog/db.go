@@ -49,7 +49,8 @@ var schema = []string{
 		text        TEXT NOT NULL,
 		cached      INTEGER NOT NULL,
 		transport   TEXT NOT NULL,
-		duration_us INTEGER NOT NULL
+		duration_us INTEGER NOT NULL,
+		count       INTEGER NOT NULL DEFAULT 1 -- identical queries of the same second
 	)`,
 	`CREATE INDEX IF NOT EXISTS queries_device ON queries(device)`,
 	`CREATE INDEX IF NOT EXISTS queries_name ON queries(name_id)`,
@@ -69,10 +70,10 @@ var schema = []string{
 	) WITHOUT ROWID`,
 }
 
-const insertColumns = 14
+const insertColumns = 15
 
 const insertPrefix = `INSERT INTO queries (time, client, device, profile, name_id, qtype, rcode,
-	action, reason, tag, text, cached, transport, duration_us) VALUES `
+	action, reason, tag, text, cached, transport, duration_us, count) VALUES `
 
 // rowsPerInsert is how many rows one INSERT statement carries; measured
 // with BenchmarkWriterThroughput (bigger gains little, and a statement
@@ -86,7 +87,7 @@ func insertSQL(rows int) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 	}
 	return b.String()
 }
@@ -188,6 +189,33 @@ type writeConn struct {
 	args   []any
 	counts map[counterKey]counterVal
 	lower  [MaxNameLen]byte
+	// groups collapses identical queries of one second into one row:
+	// group index by key, and per group its first entry, name and count.
+	groups    map[groupKey]int32
+	groupRows []groupRow
+}
+
+// groupKey is what makes two entries the same row: one device asking the
+// same name the same way in the same second and getting the same answer.
+// At full load most queries are repeats of popular names, and one row
+// with a count costs the writer a fraction of many.
+type groupKey struct {
+	sec                  int64
+	nameID               int64
+	client               netip.Addr
+	device, profile, tag string
+	reason               string
+	qtype                uint16
+	rcode                uint8
+	action               Action
+	transport            Transport
+	cached               bool
+}
+
+type groupRow struct {
+	entry  int32 // index of the first entry, for entry()
+	nameID int64
+	count  int64
 }
 
 func newWriteConn(ctx context.Context, conn *sql.Conn) (*writeConn, error) {
@@ -196,6 +224,7 @@ func newWriteConn(ctx context.Context, conn *sql.Conn) (*writeConn, error) {
 		names:  make(map[string]int64),
 		args:   make([]any, 0, rowsPerInsert*insertColumns),
 		counts: make(map[counterKey]counterVal),
+		groups: make(map[groupKey]int32),
 	}
 	var max sql.NullInt64
 	if err := conn.QueryRowContext(ctx, `SELECT max(time) FROM queries`).Scan(&max); err != nil {
@@ -287,19 +316,41 @@ func (wc *writeConn) writeBatch(ctx context.Context, cfg *Config, a, b []Entry) 
 		}
 	}()
 
-	if err := wc.assignKeys(ctx); err != nil {
-		return err
-	}
+	// Collapse repeats, keeping time order by first occurrence; every
+	// entry still counts in the hourly counters.
 	clear(wc.counts)
-	wc.args = wc.args[:0]
-	for i, k := range wc.order {
+	clear(wc.groups)
+	wc.groupRows = wc.groupRows[:0]
+	for _, k := range wc.order {
 		e := entry(k)
 		id, err := wc.nameID(ctx, e)
 		if err != nil {
 			return err
 		}
 		wc.count(e, wc.times[k])
-		wc.args = appendRow(wc.args, e, wc.keys[i], id, cfg)
+		gk := groupKey{
+			sec: wc.times[k] / 1e9, nameID: id, client: e.Client, device: e.Device, profile: e.Profile,
+			tag: e.Tag, reason: e.Reason, qtype: e.QType, rcode: e.Rcode, action: e.Action,
+			transport: e.Transport, cached: e.Cached,
+		}
+		if g, ok := wc.groups[gk]; ok {
+			wc.groupRows[g].count++
+			continue
+		}
+		wc.groups[gk] = int32(len(wc.groupRows))
+		wc.groupRows = append(wc.groupRows, groupRow{entry: k, nameID: id, count: 1})
+	}
+	wc.order = wc.order[:0]
+	for _, g := range wc.groupRows {
+		wc.order = append(wc.order, g.entry)
+	}
+	if err := wc.assignKeys(ctx); err != nil {
+		return err
+	}
+	wc.args = wc.args[:0]
+	for i, g := range wc.groupRows {
+		e := entry(g.entry)
+		wc.args = appendRow(wc.args, e, wc.keys[i], g.nameID, g.count, cfg)
 		if len(wc.args) == cap(wc.args) {
 			if _, err := wc.insertN.ExecContext(ctx, wc.args...); err != nil {
 				return fmt.Errorf("inserting rows: %w", err)
@@ -408,7 +459,7 @@ func (wc *writeConn) count(e *Entry, t int64) {
 	}
 }
 
-func appendRow(args []any, e *Entry, key, nameID int64, cfg *Config) []any {
+func appendRow(args []any, e *Entry, key, nameID, count int64, cfg *Config) []any {
 	client := ""
 	if a := truncateAddr(e.Client, cfg.TruncateIPv4Bits, cfg.TruncateIPv6Bits); a.IsValid() {
 		client = a.String()
@@ -416,7 +467,7 @@ func appendRow(args []any, e *Entry, key, nameID int64, cfg *Config) []any {
 	return append(args,
 		key, client, e.Device, e.Profile, nameID,
 		int64(e.QType), int64(e.Rcode), e.Action.String(), e.Reason, e.Tag,
-		e.TextString(), e.Cached, e.Transport.String(), int64(e.Duration))
+		e.TextString(), e.Cached, e.Transport.String(), int64(e.Duration), count)
 }
 
 // truncateAddr keeps the first v4 or v6 bits of a (IPv4-mapped IPv6

@@ -52,3 +52,51 @@ func TestHourlyTotals(t *testing.T) {
 		}
 	}
 }
+
+func TestRepeatsShareARow(t *testing.T) {
+	w := newWriter(t, Config{})
+	base := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	log := func(at time.Time, name string, action Action) {
+		var e Entry
+		e.Time, e.Device, e.Action = at.UnixNano(), "tablet", action
+		e.SetName([]byte(name))
+		w.Log(&e)
+	}
+	for i := range 5 {
+		log(base.Add(time.Duration(i)*time.Millisecond), "example.com", ActionAllowed)
+	}
+	log(base.Add(10*time.Millisecond), "example.com", ActionBlocked) // another answer
+	log(base.Add(20*time.Millisecond), "other.com", ActionAllowed)   // another name
+	log(base.Add(time.Second), "example.com", ActionAllowed)         // another second
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := w.Search(context.Background(), Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		name, action string
+		count        int64
+	}
+	var got []row
+	for _, r := range rows {
+		got = append(got, row{r.Name, r.Action, r.Count})
+	}
+	want := []row{{"example.com", "allowed", 1}, {"other.com", "allowed", 1}, {"example.com", "blocked", 1}, {"example.com", "allowed", 5}}
+	if len(got) != len(want) {
+		t.Fatalf("rows %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("row %d = %v, want %v", i, got[i], want[i])
+		}
+	}
+	sum, err := w.Summary(context.Background(), time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Queries != 8 || sum.Blocked != 1 {
+		t.Errorf("counters: %d queries %d blocked, want 8 and 1", sum.Queries, sum.Blocked)
+	}
+}

@@ -133,6 +133,11 @@ type Row struct {
 	Cached     bool   `json:"cached"`
 	Transport  string `json:"transport,omitempty"`
 	DurationUS uint32 `json:"duration_us"`
+	// Count is how many identical queries the row stands for: the same
+	// device asking the same name the same way within one second, with
+	// the same answer, is stored once (Time and DurationUS are the
+	// first's).
+	Count int64 `json:"count"`
 }
 
 // Search returns the rows q selects, newest first.
@@ -183,7 +188,7 @@ func (w *Writer) Search(ctx context.Context, q Query) ([]Row, error) {
 
 	var sb strings.Builder
 	sb.WriteString(`SELECT q.time, q.client, q.device, q.profile, n.name, q.qtype, q.rcode,
-		q.action, q.reason, q.tag, q.text, q.cached, q.transport, q.duration_us
+		q.action, q.reason, q.tag, q.text, q.cached, q.transport, q.duration_us, q.count
 		FROM queries q JOIN names n ON n.id = q.name_id`)
 	if len(where) > 0 {
 		sb.WriteString(" WHERE ")
@@ -204,7 +209,7 @@ func (w *Writer) Search(ctx context.Context, q Query) ([]Row, error) {
 		var r Row
 		var qtype, rcode int
 		if err := rs.Scan(&r.ID, &r.Client, &r.Device, &r.Profile, &r.Name, &qtype, &rcode,
-			&r.Action, &r.Reason, &r.Tag, &r.Text, &r.Cached, &r.Transport, &r.DurationUS); err != nil {
+			&r.Action, &r.Reason, &r.Tag, &r.Text, &r.Cached, &r.Transport, &r.DurationUS, &r.Count); err != nil {
 			return nil, fmt.Errorf("searching query log: %w", err)
 		}
 		r.Time = time.UnixMicro(r.ID).UTC()
