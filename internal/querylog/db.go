@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
 )
@@ -71,6 +72,12 @@ var schema = []string{
 }
 
 const insertColumns = 15
+
+// yieldEvery is how many entries, or counter rows, the writer handles
+// before it lets other goroutines run: on a one-core machine (or a
+// GOMAXPROCS=1 process) a batch of a second of full load would otherwise
+// hold the CPU for tens of milliseconds, and answers would wait behind it.
+const yieldEvery = 256
 
 const insertPrefix = `INSERT INTO queries (time, client, device, profile, name_id, qtype, rcode,
 	action, reason, tag, text, cached, transport, duration_us, count) VALUES `
@@ -321,7 +328,10 @@ func (wc *writeConn) writeBatch(ctx context.Context, cfg *Config, a, b []Entry) 
 	clear(wc.counts)
 	clear(wc.groups)
 	wc.groupRows = wc.groupRows[:0]
-	for _, k := range wc.order {
+	for i, k := range wc.order {
+		if i%yieldEvery == yieldEvery-1 {
+			runtime.Gosched()
+		}
 		e := entry(k)
 		id, err := wc.nameID(ctx, e)
 		if err != nil {
@@ -356,6 +366,7 @@ func (wc *writeConn) writeBatch(ctx context.Context, cfg *Config, a, b []Entry) 
 				return fmt.Errorf("inserting rows: %w", err)
 			}
 			wc.args = wc.args[:0]
+			runtime.Gosched()
 		}
 	}
 	for i := 0; i < len(wc.args); i += insertColumns {
@@ -365,7 +376,11 @@ func (wc *writeConn) writeBatch(ctx context.Context, cfg *Config, a, b []Entry) 
 	}
 	clear(wc.args[:cap(wc.args)]) // do not pin the batch's strings
 
+	n = 0
 	for k, v := range wc.counts {
+		if n++; n%yieldEvery == 0 {
+			runtime.Gosched()
+		}
 		if _, err := wc.counter.ExecContext(ctx, k.hour, k.device, k.tag, v.queries, v.blocked); err != nil {
 			return fmt.Errorf("updating counters: %w", err)
 		}
