@@ -464,3 +464,29 @@ func TestMetricsEndpoint(t *testing.T) {
 		t.Logf("/metrics:\n%s", body)
 	}
 }
+
+// TestQueryLogPrivacy: a profile that opts out keeps its devices' queries
+// out of the log, and addresses are truncated as configured.
+func TestQueryLogPrivacy(t *testing.T) {
+	e := startHTTP(t, apiConfig(t)+`profiles:
+  private: {preset: adult, query_log: false}
+devices:
+  - {name: parents, ip: 127.0.0.6, profile: private}
+query_log: {ipv4_prefix: 24}
+`, dnstest.Zone(t, policyRecords...))
+	c := newAPIClient(t, e)
+	ask(t, e, "127.0.0.6", "www.example.org")
+	ask(t, e, "127.0.0.8", "www.example.org")
+	if err := e.app.qlog.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var log struct {
+		Rows []struct{ Name, Client, Device, Profile string }
+	}
+	if code := c.do("GET", "/api/v1/querylog?name=example.org", nil, &log); code != 200 {
+		t.Fatalf("query log: %d", code)
+	}
+	if len(log.Rows) != 1 || log.Rows[0].Device == "parents" || log.Rows[0].Client != "127.0.0.0" {
+		t.Errorf("rows %+v, want only the other device's query, its address cut to 127.0.0.0", log.Rows)
+	}
+}

@@ -25,7 +25,7 @@ const schemaVersion = 1
 // device's, name's and action's rows in time order too, so every search
 // reads its rows in order and stops at the limit; no separate time index
 // slows the inserts. Queries of the same microsecond are spread over the
-// following free microseconds (writeConn.assignTimes).
+// following free microseconds (writeConn.assignKeys).
 //
 // Names repeat a lot (a household asks for the same few thousand names
 // all week), so they live once in names and queries refers to them: the

@@ -59,7 +59,9 @@ type Transport uint8
 const (
 	// TransportUnknown is stored as "".
 	TransportUnknown Transport = iota
+	// TransportUDP is plain DNS over UDP.
 	TransportUDP
+	// TransportTCP is plain DNS over TCP.
 	TransportTCP
 	// TransportDoT is DNS over TLS (RFC 7858).
 	TransportDoT

@@ -136,7 +136,8 @@ type Row struct {
 	// Count is how many identical queries the row stands for: the same
 	// device asking the same name the same way within one second, with
 	// the same answer, is stored once (Time and DurationUS are the
-	// first's).
+	// first's). At full load most queries are such repeats, and one row
+	// with a count is what lets the writer keep up.
 	Count int64 `json:"count"`
 }
 
@@ -145,6 +146,37 @@ func (w *Writer) Search(ctx context.Context, q Query) ([]Row, error) {
 	if w.isClosed() {
 		return nil, ErrClosed
 	}
+	query, args, limit, err := searchSQL(q)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := w.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("searching query log: %w", err)
+	}
+	defer rs.Close()
+	rows := make([]Row, 0, min(limit, 64))
+	for rs.Next() {
+		var r Row
+		var qtype, rcode int
+		if err := rs.Scan(&r.ID, &r.Client, &r.Device, &r.Profile, &r.Name, &qtype, &rcode,
+			&r.Action, &r.Reason, &r.Tag, &r.Text, &r.Cached, &r.Transport, &r.DurationUS, &r.Count); err != nil {
+			return nil, fmt.Errorf("searching query log: %w", err)
+		}
+		r.Time = time.UnixMicro(r.ID).UTC()
+		r.QType = qtypeString(uint16(qtype))
+		r.Rcode = rcodeString(rcode)
+		rows = append(rows, r)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("searching query log: %w", err)
+	}
+	return rows, nil
+}
+
+// searchSQL builds Search's statement and arguments, and returns the
+// limit it applies.
+func searchSQL(q Query) (string, []any, int, error) {
 	var where []string
 	var args []any
 	if q.Device != "" {
@@ -157,7 +189,7 @@ func (w *Writer) Search(ctx context.Context, q Query) ([]Row, error) {
 	}
 	if q.Action != "" {
 		if _, ok := ParseAction(q.Action); !ok {
-			return nil, fmt.Errorf("searching query log: unknown action %q", q.Action)
+			return "", nil, 0, fmt.Errorf("searching query log: unknown action %q", q.Action)
 		}
 		where = append(where, "q.action = ?")
 		args = append(args, q.Action)
@@ -196,31 +228,7 @@ func (w *Writer) Search(ctx context.Context, q Query) ([]Row, error) {
 	}
 	sb.WriteString(" ORDER BY q.time DESC LIMIT ?")
 
-	if w.planHook != nil {
-		w.planHook(sb.String(), args)
-	}
-	rs, err := w.db.QueryContext(ctx, sb.String(), args...)
-	if err != nil {
-		return nil, fmt.Errorf("searching query log: %w", err)
-	}
-	defer rs.Close()
-	rows := make([]Row, 0, min(limit, 64))
-	for rs.Next() {
-		var r Row
-		var qtype, rcode int
-		if err := rs.Scan(&r.ID, &r.Client, &r.Device, &r.Profile, &r.Name, &qtype, &rcode,
-			&r.Action, &r.Reason, &r.Tag, &r.Text, &r.Cached, &r.Transport, &r.DurationUS, &r.Count); err != nil {
-			return nil, fmt.Errorf("searching query log: %w", err)
-		}
-		r.Time = time.UnixMicro(r.ID).UTC()
-		r.QType = qtypeString(uint16(qtype))
-		r.Rcode = rcodeString(rcode)
-		rows = append(rows, r)
-	}
-	if err := rs.Err(); err != nil {
-		return nil, fmt.Errorf("searching query log: %w", err)
-	}
-	return rows, nil
+	return sb.String(), args, limit, nil
 }
 
 // escapeLike escapes LIKE's wildcards so that s matches literally.
@@ -378,17 +386,55 @@ func (w *Writer) Summary(ctx context.Context, since, until time.Time) (Summary, 
 	return s, nil
 }
 
-var qtypeNames = map[uint16]string{
-	1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 13: "HINFO", 15: "MX",
-	16: "TXT", 28: "AAAA", 33: "SRV", 35: "NAPTR", 43: "DS", 46: "RRSIG",
-	47: "NSEC", 48: "DNSKEY", 50: "NSEC3", 52: "TLSA", 64: "SVCB", 65: "HTTPS",
-	99: "SPF", 252: "AXFR", 255: "ANY", 257: "CAA",
-}
-
 // qtypeString returns the type's mnemonic, or RFC 3597's TYPEn.
 func qtypeString(t uint16) string {
-	if s, ok := qtypeNames[t]; ok {
-		return s
+	switch t {
+	case 1:
+		return "A"
+	case 2:
+		return "NS"
+	case 5:
+		return "CNAME"
+	case 6:
+		return "SOA"
+	case 12:
+		return "PTR"
+	case 13:
+		return "HINFO"
+	case 15:
+		return "MX"
+	case 16:
+		return "TXT"
+	case 28:
+		return "AAAA"
+	case 33:
+		return "SRV"
+	case 35:
+		return "NAPTR"
+	case 43:
+		return "DS"
+	case 46:
+		return "RRSIG"
+	case 47:
+		return "NSEC"
+	case 48:
+		return "DNSKEY"
+	case 50:
+		return "NSEC3"
+	case 52:
+		return "TLSA"
+	case 64:
+		return "SVCB"
+	case 65:
+		return "HTTPS"
+	case 99:
+		return "SPF"
+	case 252:
+		return "AXFR"
+	case 255:
+		return "ANY"
+	case 257:
+		return "CAA"
 	}
 	return "TYPE" + strconv.Itoa(int(t))
 }

@@ -96,7 +96,8 @@ type Stats struct {
 }
 
 // Writer is the query log: Log buffers entries, a goroutine (Start) or
-// Flush writes them, and Search, Counters and Summary read them back.
+// Flush writes them, and Search, Counters, Hourly and Summary read them
+// back.
 // All methods are safe for concurrent use.
 type Writer struct {
 	cfg    Config
@@ -123,8 +124,6 @@ type Writer struct {
 	// (Flush and the goroutine), and the name cleanup of Prune.
 	wmu   sync.Mutex
 	wconn *writeConn
-
-	planHook func(string, []any)
 
 	runMu   sync.Mutex // guards started, stop, done
 	started bool
