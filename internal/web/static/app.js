@@ -1567,7 +1567,7 @@
     return h('tr', { testid: `log-row-${row.id}`, 'data-action': row.action, 'data-name': row.name },
       h('td', { class: 'when', text: logTime(row.time) }),
       h('td', { class: 'who', text: who }),
-      h('td', { class: 'name', text: row.name }),
+      h('td', { class: 'name', text: row.count > 1 ? `${row.name} ×${row.count}` : row.name }),
       h('td', { class: 'decision' }, h('span', { class: 'badge ' + (blocked ? 'blocked' : row.action === 'allowed' ? 'allowed' : ''), testid: `log-decision-${row.id}`, text: label })),
       why);
   }
