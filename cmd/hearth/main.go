@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -132,6 +133,7 @@ func serve(args []string, stderr io.Writer) int {
 	path := fs.String("config", "", "config file (default: the embedded default config)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file until exit (for performance work)")
+	tracefile := fs.String("trace", "", "write an execution trace to this file until exit (for latency work)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -147,6 +149,20 @@ func serve(args []string, stderr io.Writer) int {
 		}
 		defer func() {
 			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
+	if *tracefile != "" {
+		f, err := os.Create(*tracefile)
+		if err == nil {
+			err = trace.Start(f)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "hearth: --trace: %v\n", err)
+			return 2
+		}
+		defer func() {
+			trace.Stop()
 			f.Close()
 		}()
 	}
