@@ -48,6 +48,9 @@ func startListening(t testing.TB, listen, extra string, upstreamHandler dns.Hand
 	e.app = a
 	addrs := a.Addrs()
 	e.udp, e.tcp = addrs.UDP[0], addrs.TCP[0]
+	if len(addrs.DoT) > 0 {
+		e.dot, e.doh = addrs.DoT[0], addrs.DoH[0]
+	}
 	return e
 }
 

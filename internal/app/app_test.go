@@ -2,7 +2,6 @@ package app
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
@@ -53,27 +52,10 @@ var upstreamRecords = append([]string{
 // config whose upstream is a local test server answering upstreamRecords.
 func start(t *testing.T, extra string, upstreamHandler dns.Handler) *env {
 	t.Helper()
-	e := &env{cert: dnstest.NewCert(t), clock: dnstest.NewClock(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))}
 	if upstreamHandler == nil {
 		upstreamHandler = dnstest.Zone(t, upstreamRecords...)
 	}
-	e.up = dnstest.NewServer(t, upstreamHandler)
-	cfg, err := config.Parse("test.yaml", []byte(testConfigDoc(t, e.cert, e.up.Addr, extra)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(cfg, nil, WithClock(e.clock.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Shutdown(context.Background()) })
-	e.app = a
-	addrs := a.Addrs()
-	e.udp, e.tcp, e.dot, e.doh = addrs.UDP[0], addrs.TCP[0], addrs.DoT[0], addrs.DoH[0]
-	return e
+	return startListening(t, `http: ""`, extra, upstreamHandler)
 }
 
 func pack(t *testing.T, m *dns.Msg) []byte {

@@ -154,17 +154,7 @@ func (s *Snapshot) nameTags(name []byte) TagSet {
 	if r.Hits() == 0 {
 		return TagSet{}
 	}
-	var tags TagSet
-	except := false
-	for i := range r.Hits() {
-		h := r.Hit(i)
-		st := &s.setTags[h.Set]
-		tags = tags.Or(st.subtree)
-		if h.Full {
-			tags = tags.Or(st.exact)
-		}
-		except = except || st.except
-	}
+	tags, except := s.hitTags(&r)
 	if except {
 		return s.tagsAfterExceptions(&r)
 	}

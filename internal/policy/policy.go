@@ -597,17 +597,7 @@ func (s *Snapshot) decideTags(p *profile, name []byte, block TagSet, d Decision)
 	if r.Hits() == 0 {
 		return d, false
 	}
-	var tags TagSet
-	except := false
-	for i := range r.Hits() {
-		h := r.Hit(i)
-		st := &s.setTags[h.Set]
-		tags = tags.Or(st.subtree)
-		if h.Full {
-			tags = tags.Or(st.exact)
-		}
-		except = except || st.except
-	}
+	tags, except := s.hitTags(&r)
 	hit := tags.And(block)
 	if hit.Empty() {
 		return d, false
@@ -638,6 +628,21 @@ func (s *Snapshot) decideTags(p *profile, name []byte, block TagSet, d Decision)
 		}
 	}
 	return d, true
+}
+
+// hitTags returns the tags of r's list sets, and whether any of them has
+// exceptions (then tagsAfterExceptions gives the exact tags).
+func (s *Snapshot) hitTags(r *domainindex.Result) (tags TagSet, except bool) {
+	for i := range r.Hits() {
+		h := r.Hit(i)
+		st := &s.setTags[h.Set]
+		tags = tags.Or(st.subtree)
+		if h.Full {
+			tags = tags.Or(st.exact)
+		}
+		except = except || st.except
+	}
+	return tags, except
 }
 
 func (s *Snapshot) tagsAfterExceptions(r *domainindex.Result) TagSet {
