@@ -45,7 +45,6 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(412, 915), // a phone
 	}
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
@@ -114,6 +113,8 @@ func TestBrowserParentFlow(t *testing.T) {
 
 	// 1. First run: password, then time zone and the new-device profile.
 	run("wizard",
+		// A phone: Chrome's windows are at least 500 px wide.
+		chromedp.EmulateViewport(412, 915, chromedp.EmulateMobile),
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(tid("screen-wizard-1")),
 		shot("01-wizard-password"),
