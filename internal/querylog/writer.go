@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -249,8 +250,18 @@ func (w *Writer) Start(ctx context.Context) {
 	go w.run(ctx, w.stop, w.done)
 }
 
+// writerNice is the writer thread's nice value (see lowerThreadPriority).
+const writerNice = 10
+
 func (w *Writer) run(ctx context.Context, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
+	// The writer has a thread of its own at a lower priority. The thread
+	// ends with the goroutine (no UnlockOSThread), so its nice value never
+	// passes to other goroutines.
+	runtime.LockOSThread()
+	if err := lowerThreadPriority(); err != nil {
+		w.log.Warn("query log writer: could not lower its priority", "err", err)
+	}
 	// A batch once begun is finished even if ctx ends meanwhile, so that
 	// shutting down does not throw away rows Close would have written.
 	wctx := context.WithoutCancel(ctx)
