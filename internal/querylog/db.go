@@ -391,6 +391,30 @@ func (wc *writeConn) writeBatch(ctx context.Context, cfg *Config, a, b []Entry) 
 	return nil
 }
 
+// addCounters adds counts to the hourly counters in one transaction: the
+// entries Log dropped still count.
+func (wc *writeConn) addCounters(ctx context.Context, counts map[counterKey]counterVal) (err error) {
+	if _, err := wc.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			if _, rerr := wc.conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("rolling back: %w", rerr))
+			}
+		}
+	}()
+	for k, v := range counts {
+		if _, err := wc.counter.ExecContext(ctx, k.hour, k.device, k.tag, v.queries, v.blocked); err != nil {
+			return fmt.Errorf("updating counters: %w", err)
+		}
+	}
+	if _, err := wc.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	return nil
+}
+
 // assignKeys sets wc.keys[i], the queries.time of the i-th entry in time
 // order: its time in microseconds, or the next free microsecond when that
 // one is taken, by the entry before it or by a stored row.

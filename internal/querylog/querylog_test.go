@@ -731,6 +731,14 @@ func TestLogDropsWhenFull(t *testing.T) {
 	if s.Written != size || s.Buffered != 0 || s.Dropped != 10 {
 		t.Errorf("stats after flush = %+v, want %d written, 0 buffered, 10 dropped", s, size)
 	}
+	// The dropped entries have no rows, but the counters count them.
+	sum, err := w.Summary(context.Background(), time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Queries != size+10 {
+		t.Errorf("counters count %d queries, want %d (10 of them dropped)", sum.Queries, size+10)
+	}
 	rows, err := w.Search(context.Background(), Query{Limit: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -808,8 +816,9 @@ func TestConcurrentLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if uint64(sum.Queries) != s.Written {
-		t.Errorf("counters total %d, rows written %d", sum.Queries, s.Written)
+	// Dropped entries still count.
+	if uint64(sum.Queries) != s.Written+s.Dropped {
+		t.Errorf("counters total %d, want %d written + %d dropped", sum.Queries, s.Written, s.Dropped)
 	}
 	// Repeats of one second share a row; the counts add up.
 	var rows int64

@@ -3,7 +3,10 @@
 // blocking or allocating; a writer goroutine stores the buffered entries
 // in SQLite in batches, with hourly per-device and per-tag counters that
 // outlive the raw rows. When the buffer is full, entries are dropped and
-// counted: the resolver never waits for the log.
+// counted, though still added to the hourly counters: the resolver never
+// waits for the log. Identical queries of one device in the same second
+// share a row with a count. The writer runs on its own OS thread at a
+// lower priority, so on a busy CPU the answers go first.
 //
 // The log is its own SQLite file, separate from the policy store, in WAL
 // mode with synchronous=NORMAL: a crash (of the machine, not of Hearth)
@@ -116,6 +119,9 @@ type Writer struct {
 	logged  uint64
 	dropped uint64
 	closed  bool
+	// overflow counts the dropped entries for the hourly counters, so
+	// the dashboard's totals stay exact when raw rows are dropped.
+	overflow map[counterKey]counterVal
 
 	wake    chan struct{}
 	written atomic.Uint64
@@ -186,24 +192,30 @@ func New(cfg Config) (*Writer, error) {
 		return nil, err
 	}
 	w := &Writer{
-		cfg:    cfg,
-		log:    log,
-		db:     db,
-		ring:   make([]Entry, cfg.Buffer),
-		wakeAt: max(1, min(maxBatch, cfg.Buffer/wakeDivisor)),
-		wake:   make(chan struct{}, 1),
-		wconn:  wc,
+		cfg:      cfg,
+		log:      log,
+		db:       db,
+		ring:     make([]Entry, cfg.Buffer),
+		overflow: map[counterKey]counterVal{},
+		wakeAt:   max(1, min(maxBatch, cfg.Buffer/wakeDivisor)),
+		wake:     make(chan struct{}, 1),
+		wconn:    wc,
 	}
 	return w, nil
 }
 
 // Log copies e into the buffer and returns at once. When the buffer is
-// full it drops e and counts it in Stats.Dropped. It does not allocate,
-// and e may be reused as soon as it returns.
+// full it drops e and counts it in Stats.Dropped; the hourly counters
+// still count it (the next Flush adds it), so the dashboard's totals stay
+// exact. It does not allocate once its device and tag have been seen in
+// the hour, and e may be reused as soon as it returns.
 func (w *Writer) Log(e *Entry) {
 	w.mu.Lock()
 	if w.n == len(w.ring) || w.closed {
 		w.dropped++
+		if !w.closed {
+			w.countDropped(e)
+		}
 		w.mu.Unlock()
 		return
 	}
@@ -221,6 +233,29 @@ func (w *Writer) Log(e *Entry) {
 		case w.wake <- struct{}{}:
 		default:
 		}
+	}
+}
+
+// countDropped adds a dropped entry to the overflow counters; w.mu is
+// held. A key seen before costs no allocation.
+func (w *Writer) countDropped(e *Entry) {
+	t := e.Time
+	if t <= 0 {
+		t = w.cfg.Now().UnixNano()
+	}
+	hour := max(t/1e9, 0)
+	hour -= hour % 3600
+	var blocked int64
+	if e.Action.Blocked() {
+		blocked = 1
+	}
+	k := counterKey{hour: hour, device: e.Device}
+	v := w.overflow[k]
+	w.overflow[k] = counterVal{v.queries + 1, v.blocked + blocked}
+	if e.Tag != "" {
+		k.tag = e.Tag
+		v := w.overflow[k]
+		w.overflow[k] = counterVal{v.queries + 1, v.blocked + blocked}
 	}
 }
 
@@ -331,9 +366,18 @@ func (w *Writer) Flush(ctx context.Context) error {
 	}
 	w.mu.Lock()
 	todo := w.n
+	overflow := w.overflow
+	if len(overflow) > 0 {
+		w.overflow = map[counterKey]counterVal{}
+	}
 	w.mu.Unlock()
-
 	var firstErr error
+	if len(overflow) > 0 {
+		if err := w.wconn.addCounters(ctx, overflow); err != nil {
+			firstErr = fmt.Errorf("counting %d dropped query log entries: %w", len(overflow), err)
+		}
+	}
+
 	for todo > 0 {
 		// The slots [head, head+k) are ours until head moves: Log writes
 		// only past head+n, and nothing else moves head.
