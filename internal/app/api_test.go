@@ -493,3 +493,82 @@ query_log: {ipv4_prefix: 24}
 		t.Errorf("rows %+v, want only the other device's query, its address cut to 127.0.0.0", log.Rows)
 	}
 }
+
+// TestAPIRoutes calls every route of this package's API once with good
+// input and once with bad, checking the status and, for the bad, that the
+// message names the field.
+func TestAPIRoutes(t *testing.T) {
+	e := startHTTP(t, apiConfig(t), dnstest.Zone(t, policyRecords...))
+	c := newAPIClient(t, e)
+	var dev apiDevice
+	if code := c.do("POST", "/api/v1/devices", map[string]any{"name": "Leo's phone", "ips": []string{"127.0.0.9"}}, &dev); code != 201 || dev.ID != "leos-phone" {
+		t.Fatalf("create device: %d %+v", code, dev)
+	}
+	type hh struct {
+		ID, Name, TimeZone string `json:",omitempty"`
+		Version            int64
+	}
+	tests := []struct {
+		method, path string
+		body         any
+		want         int
+		wantIn       string // in the answer
+	}{
+		{"GET", "/api/v1/openapi.json", nil, 200, `"openapi"`},
+		{"GET", "/api/v1/catalog", nil, 200, `"gambling"`},
+		{"GET", "/api/v1/sources", nil, 200, `"config-gambling-0"`},
+		{"GET", "/api/v1/settings", nil, 200, `"configured":false`},
+		{"PUT", "/api/v1/settings", map[string]string{"time_zone": "Mars/Olympus"}, 400, "time_zone"},
+		{"PUT", "/api/v1/settings", map[string]string{"default_profile": "nope"}, 400, "default_profile"},
+		{"PUT", "/api/v1/settings", map[string]string{"time_zone": "Europe/Paris", "default_profile": "teen"}, 200, `"configured":true`},
+		{"GET", "/api/v1/households", nil, 200, `"home"`},
+		{"POST", "/api/v1/households", map[string]string{"name": "Grandma's"}, 201, `"grandmas"`},
+		{"POST", "/api/v1/households", map[string]string{"id": "Bad Id"}, 400, "id"},
+		{"GET", "/api/v1/households/grandmas", nil, 200, `"Grandma's"`},
+		{"GET", "/api/v1/households/nobody", nil, 404, "not found"},
+		{"PUT", "/api/v1/households/grandmas", hh{ID: "grandmas", Name: "Gran", Version: 1}, 200, `"Gran"`},
+		{"PUT", "/api/v1/households/grandmas", hh{ID: "grandmas", Name: "Gran", Version: 1}, 409, "grandmas"},
+		{"DELETE", "/api/v1/households/grandmas", nil, 204, ""},
+		{"GET", "/api/v1/profiles", nil, 200, `"provisioned":true`},
+		{"GET", "/api/v1/profiles/kid", nil, 200, `"preset":"kid"`},
+		{"PUT", "/api/v1/profiles/kid", map[string]any{"id": "kid", "name": "Kid", "version": 1}, 403, "read-only"},
+		{"DELETE", "/api/v1/profiles/kid", nil, 403, "read-only"},
+		{"POST", "/api/v1/profiles", map[string]any{"name": "Bedtime test", "schedules": []map[string]any{{"name": "bed", "days": "daily", "from": "25:00", "to": "07:00", "pause": true}}}, 400, "schedules[0].from"},
+		{"POST", "/api/v1/profiles", map[string]any{"name": "Teen plus", "preset": "teen", "youtube": "loud"}, 400, "youtube"},
+		{"POST", "/api/v1/profiles", map[string]any{"name": "Teen plus", "preset": "teen", "unknown_field": 1}, 400, "unknown_field"},
+		{"POST", "/api/v1/profiles", map[string]any{"name": "Teen plus", "preset": "teen"}, 201, `"teen-plus"`},
+		{"DELETE", "/api/v1/profiles/teen-plus", nil, 204, ""},
+		{"GET", "/api/v1/devices", nil, 200, `"leos-phone"`},
+		{"GET", "/api/v1/devices/leos-phone", nil, 200, `"effective_profile":"teen"`},
+		{"POST", "/api/v1/devices", map[string]any{"name": "x", "macs": []string{"zz"}}, 400, "macs[0]"},
+		{"POST", "/api/v1/devices", map[string]any{"name": "x", "profile": "nope"}, 400, "profile"},
+		{"POST", "/api/v1/devices", map[string]any{"name": ""}, 400, "name"},
+		{"POST", "/api/v1/grants", map[string]any{"device": "leos-phone", "kind": "allow", "target": "not a name", "minutes": 5}, 400, "target"},
+		{"POST", "/api/v1/grants", map[string]any{"device": "leos-phone", "kind": "nap", "minutes": 5}, 400, "kind"},
+		{"POST", "/api/v1/grants", map[string]any{"device": "nobody", "kind": "pause", "minutes": 5}, 400, "device"},
+		{"POST", "/api/v1/grants", map[string]any{"device": "leos-phone", "kind": "allow", "target": "youtube", "minutes": 99999}, 400, "minutes"},
+		{"POST", "/api/v1/grants", map[string]any{"device": "leos-phone", "kind": "allow", "target": "youtube", "minutes": 30}, 201, `"youtube"`},
+		{"GET", "/api/v1/grants?device=leos-phone", nil, 200, `"youtube"`},
+		{"POST", "/api/v1/pause", map[string]any{"minutes": 10}, 201, `"pause"`},
+		{"POST", "/api/v1/pause", map[string]any{}, 400, "minutes"},
+		{"DELETE", "/api/v1/pause", nil, 204, ""},
+		{"GET", "/api/v1/querylog?action=sleeping", nil, 400, "action"},
+		{"GET", "/api/v1/querylog?since=yesterday", nil, 400, "since"},
+		{"GET", "/api/v1/querylog?limit=5000", nil, 400, "limit"},
+		{"GET", "/api/v1/querylog", nil, 200, `"rows"`},
+		{"GET", "/api/v1/stats?until=2020-01-01T00:00:00Z", nil, 400, "since"},
+		{"GET", "/api/v1/stats", nil, 200, `"top_blocked"`},
+		{"GET", "/api/v1/explain?name=bet365.com", nil, 400, "device"},
+		{"GET", "/api/v1/explain?name=bet365.com&device=leos-phone&type=BOGUS", nil, 400, "type"},
+		{"GET", "/api/v1/explain?name=bet365.com&device=leos-phone", nil, 200, `"category"`},
+		{"DELETE", "/api/v1/devices/leos-phone", nil, 204, ""},
+		{"GET", "/api/v1/devices/leos-phone", nil, 404, "not found"},
+	}
+	for _, tc := range tests {
+		var raw json.RawMessage
+		code := c.do(tc.method, tc.path, tc.body, &raw)
+		if code != tc.want || !strings.Contains(string(raw), tc.wantIn) {
+			t.Errorf("%s %s: %d %s, want %d containing %q", tc.method, tc.path, code, raw, tc.want, tc.wantIn)
+		}
+	}
+}
