@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,6 +18,9 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/hearth-dns/hearth/internal/app"
+	"github.com/hearth-dns/hearth/internal/config"
+	"github.com/hearth-dns/hearth/internal/store"
 	"github.com/hearth-dns/hearth/internal/testutil/dnstest"
 )
 
@@ -302,6 +306,41 @@ func TestAdminSetPasswordAndToken(t *testing.T) {
 		code := admin(tc.args, strings.NewReader(tc.stdin), &out, &errb)
 		if code != tc.wantCode || !strings.Contains(out.String()+errb.String(), tc.want) {
 			t.Errorf("admin %v: code %d, output %q%q; want %d with %q", tc.args, code, out.String(), errb.String(), tc.wantCode, tc.want)
+		}
+	}
+}
+
+// TestExplainReadsTheStore: devices and profiles made in the web UI are
+// explained from the command line too.
+func TestExplainReadsTheStore(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "gambling.txt")
+	os.WriteFile(list, []byte("bet365.com\n"), 0o644)
+	cfgPath := filepath.Join(dir, "hearth.yaml")
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf("default_profile: adult\nsources:\n  - {tag: gambling, file: %q, format: domains}\ndata_dir: %q\n", list, filepath.Join(dir, "data"))), 0o644)
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := app.OpenStore(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PutProfile(ctx, store.Profile{ID: "emma", Household: app.HomeHousehold, Name: "Emma", Preset: "kid"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PutDevice(ctx, store.Device{ID: "emmas-tablet", Household: app.HomeHousehold, Name: "Emma's tablet", Profile: "emma", IPs: []string{"192.168.1.30"}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	for _, args := range [][]string{
+		{"--config", cfgPath, "--device", "emmas-tablet", "www.bet365.com"},
+		{"--config", cfgPath, "--client", "192.168.1.30", "www.bet365.com"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(append([]string{"explain"}, args...), &out, &errb); code != 0 || !strings.Contains(out.String(), "profile:  emma") || !strings.Contains(out.String(), "action:   block") {
+			t.Errorf("explain %v: %d\n%s%s", args, code, out.String(), errb.String())
 		}
 	}
 }

@@ -1,7 +1,9 @@
 package app
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -43,8 +45,8 @@ type Explanation struct {
 }
 
 // Explain decides q against cfg's policy, with the lists as they are on
-// disk now (no download), exactly as the running server would. The store
-// is not read: devices and profiles are the config file's.
+// disk now (no download), exactly as the running server would: the config
+// file's devices and profiles, and the store's when its file exists.
 func Explain(cfg *config.Config, q ExplainQuery, log *slog.Logger) (*Explanation, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -54,8 +56,21 @@ func Explain(cfg *config.Config, q ExplainQuery, log *slog.Logger) (*Explanation
 		return nil, err
 	}
 	a := &App{log: log, cat: cat, now: func() time.Time { return q.At }, readOnly: true}
+	var st store.State
+	if _, err := os.Stat(StorePath(cfg)); err == nil {
+		ctx := context.Background()
+		s, err := OpenStore(ctx, cfg, a)
+		if err != nil {
+			return nil, err
+		}
+		defer s.Close()
+		if st, err = s.Load(ctx); err != nil {
+			return nil, fmt.Errorf("load store: %w", err)
+		}
+		a.store = s
+	}
 	b := &built{}
-	if err := a.buildPolicy(cfg, b, store.State{}); err != nil {
+	if err := a.buildPolicy(cfg, b, st); err != nil {
 		return nil, err
 	}
 	return explain(cat, b, q)
