@@ -3,10 +3,10 @@ package app
 import (
 	"context"
 	"fmt"
-	"os"
 	"io"
 	"log/slog"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
