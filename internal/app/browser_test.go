@@ -223,6 +223,23 @@ func TestBrowserParentFlow(t *testing.T) {
 	if addr, _ := ask(t, e, tablet, "www.example.org"); addr != "0.0.0.0" {
 		t.Fatalf("31 min later: %q, want bedtime again", addr)
 	}
+
+	// 5. The dashboard counts today's queries and blocks, hour by hour.
+	if err := e.app.qlog.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	run("dashboard",
+		chromedp.Click(tid("nav-dashboard")),
+		chromedp.WaitVisible(tid("dash-hourly")),
+		shot("08-dashboard-activity"),
+	)
+	blocked, err := chromedp.Run(ctx, chromedp.Text(tid("dash-blocked")))
+	if err != nil {
+		failed("dashboard-blocked", err)
+	}
+	if blocked != "2" {
+		t.Errorf("dashboard blocked count %q, want 2 (bedtime before and after the allowance)", blocked)
+	}
 }
 
 // eventually polls cond until it holds, failing after a deadline: the

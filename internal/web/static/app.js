@@ -20,7 +20,7 @@
  *               wizard-default-profile, wizard-preset-description,
  *               wizard-finish, wizard-error
  *   Login:      login-user, login-password, login-submit, login-error
- *   Dashboard:  dash-queries, dash-blocked, dash-dropped, dash-top-{tag},
+ *   Dashboard:  dash-queries, dash-blocked, dash-hourly, dash-dropped, dash-top-{tag},
  *               dash-device-{id}, dash-empty-top, pause-status,
  *               pause-all-30, pause-all-60, pause-all-tomorrow,
  *               resume-all, dashboard-error
@@ -709,6 +709,32 @@
       bar);
   }
 
+  // hourlyChart draws today's queries hour by hour from the start of the
+  // stats range, the blocked part of each bar in the warning colour.
+  function hourlyChart(stats) {
+    const start = Date.parse(stats.since);
+    const slots = Array.from({ length: 24 }, () => ({ q: 0, b: 0 }));
+    for (const c of stats.hourly || []) {
+      const i = Math.floor((Date.parse(c.hour) - start) / 3600000);
+      if (i >= 0 && i < 24) {
+        slots[i].q += c.queries || 0;
+        slots[i].b += c.blocked || 0;
+      }
+    }
+    const top = Math.max(1, ...slots.map((x) => x.q));
+    const chart = h('div', { class: 'hours', testid: 'dash-hourly', role: 'img', 'aria-label': 'Queries per hour today, blocked ones highlighted' });
+    slots.forEach((x, i) => {
+      const col = h('div', { class: 'hour', title: `${String(new Date(start + i * 3600000).getHours()).padStart(2, '0')}:00: ${count(x.q)} looked up, ${count(x.b)} blocked` });
+      const allowed = h('span', {});
+      const blocked = h('span', { class: 'blocked' });
+      allowed.style.height = ((100 * (x.q - x.b)) / top).toFixed(1) + '%';
+      blocked.style.height = ((100 * x.b) / top).toFixed(1) + '%';
+      col.append(blocked, allowed);
+      chart.append(col);
+    });
+    return chart;
+  }
+
   async function dashboardScreen(seq) {
     const [stats, devs, cat] = await Promise.all([api('GET', '/api/v1/stats'), api('GET', '/api/v1/devices'), catalog()]);
     const devices = (devs && devs.devices) || [];
@@ -723,6 +749,7 @@
       h('div', { class: 'stats' },
         h('div', { class: 'stat' }, h('div', { class: 'num', testid: 'dash-queries', text: count(queries) }), h('div', { class: 'muted', text: 'sites looked up' })),
         h('div', { class: 'stat' }, h('div', { class: 'num', testid: 'dash-blocked', text: count(blocked) }), h('div', { class: 'muted', text: `blocked (${pct}%)` }))),
+      hourlyChart(stats),
       stats.dropped_log_rows > 0 ? h('p', {
         class: 'note', testid: 'dash-dropped',
         text: `${count(stats.dropped_log_rows)} activity entries could not be recorded because Hearth was very busy, so these numbers may be a little low.`,
