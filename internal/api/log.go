@@ -97,7 +97,7 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 	resp := map[string]any{
 		"since": since.UTC(), "until": until.UTC(),
 		"queries": 0, "blocked": 0, "top_blocked": []querylog.TagCount{}, "devices": []querylog.DeviceCount{},
-		"hourly": []querylog.Counter{}, "dropped_log_rows": a.c.Backend.LogDropped(),
+		"hourly": []querylog.Counter{}, "daily": []querylog.Counter{}, "dropped_log_rows": a.c.Backend.LogDropped(),
 	}
 	if a.c.Log != nil {
 		sum, err := a.c.Log.Summary(r.Context(), since, until)
@@ -105,11 +105,19 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 			a.storeError(w, r, "stats", err)
 			return
 		}
-		hourly, err := a.c.Log.Hourly(r.Context(), querylog.CounterQuery{Since: since, Until: until, Device: r.URL.Query().Get("device")})
+		// Past two days the chart has a point a day, not an hour.
+		cq := querylog.CounterQuery{Since: since, Until: until, Device: r.URL.Query().Get("device")}
+		var hourly, daily []querylog.Counter
+		if until.Sub(since) > 48*time.Hour {
+			daily, err = a.c.Log.Daily(r.Context(), cq)
+		} else {
+			hourly, err = a.c.Log.Hourly(r.Context(), cq)
+		}
 		if err != nil {
 			a.storeError(w, r, "stats", err)
 			return
 		}
+		resp["daily"] = nonNil(daily)
 		resp["queries"], resp["blocked"] = sum.Queries, sum.Blocked
 		resp["top_blocked"], resp["devices"], resp["hourly"] = nonNil(sum.TopBlocked), nonNil(sum.Devices), nonNil(hourly)
 	}

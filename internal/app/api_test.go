@@ -558,6 +558,7 @@ func TestAPIRoutes(t *testing.T) {
 		{"GET", "/api/v1/querylog", nil, 200, `"rows"`},
 		{"GET", "/api/v1/stats?until=2020-01-01T00:00:00Z", nil, 400, "since"},
 		{"GET", "/api/v1/stats", nil, 200, `"top_blocked"`},
+		{"GET", "/api/v1/stats?since=2026-10-28T00:00:00Z", nil, 200, `"daily":[`},
 		{"GET", "/api/v1/explain?name=bet365.com", nil, 400, "device"},
 		{"GET", "/api/v1/explain?name=bet365.com&device=leos-phone&type=BOGUS", nil, 400, "type"},
 		{"GET", "/api/v1/explain?name=bet365.com&device=leos-phone", nil, 200, `"category"`},

@@ -69,6 +69,16 @@ var schema = []string{
 		blocked INTEGER NOT NULL,
 		PRIMARY KEY (hour, device, tag)
 	) WITHOUT ROWID`,
+	// daily holds the same counts by UTC day, so that a month's summary
+	// reads 30 rows a device, not 720.
+	`CREATE TABLE IF NOT EXISTS daily (
+		day     INTEGER NOT NULL,
+		device  TEXT NOT NULL,
+		tag     TEXT NOT NULL,
+		queries INTEGER NOT NULL,
+		blocked INTEGER NOT NULL,
+		PRIMARY KEY (day, device, tag)
+	) WITHOUT ROWID`,
 }
 
 const insertColumns = 15
@@ -177,6 +187,7 @@ type writeConn struct {
 	insert1  *sql.Stmt // one row
 	upsertNm *sql.Stmt
 	counter  *sql.Stmt
+	dailyUp  *sql.Stmt
 	taken    *sql.Stmt
 	nextFree *sql.Stmt
 
@@ -195,7 +206,9 @@ type writeConn struct {
 	keys   []int64
 	args   []any
 	counts map[counterKey]counterVal
-	lower  [MaxNameLen]byte
+	// daily is counts summed by day (the hour field holds the day).
+	daily map[counterKey]counterVal
+	lower [MaxNameLen]byte
 	// groups collapses identical queries of one second into one row:
 	// group index by key, and per group its first entry, name and count.
 	groups    map[groupKey]int32
@@ -231,6 +244,7 @@ func newWriteConn(ctx context.Context, conn *sql.Conn) (*writeConn, error) {
 		names:  make(map[string]int64),
 		args:   make([]any, 0, rowsPerInsert*insertColumns),
 		counts: make(map[counterKey]counterVal),
+		daily:  make(map[counterKey]counterVal),
 		groups: make(map[groupKey]int32),
 	}
 	var max sql.NullInt64
@@ -258,6 +272,10 @@ func newWriteConn(ctx context.Context, conn *sql.Conn) (*writeConn, error) {
 		ON CONFLICT (hour, device, tag) DO UPDATE SET
 			queries = queries + excluded.queries,
 			blocked = blocked + excluded.blocked`)
+	wc.dailyUp = prepare(`INSERT INTO daily (day, device, tag, queries, blocked) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (day, device, tag) DO UPDATE SET
+			queries = queries + excluded.queries,
+			blocked = blocked + excluded.blocked`)
 	wc.taken = prepare(`SELECT count(*) FROM queries WHERE time = ?`)
 	// The first free key after a run of taken ones; there is always one,
 	// after the last row.
@@ -273,7 +291,7 @@ func newWriteConn(ctx context.Context, conn *sql.Conn) (*writeConn, error) {
 
 func (wc *writeConn) close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{wc.insertN, wc.insert1, wc.upsertNm, wc.counter, wc.taken, wc.nextFree} {
+	for _, s := range []*sql.Stmt{wc.insertN, wc.insert1, wc.upsertNm, wc.counter, wc.dailyUp, wc.taken, wc.nextFree} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
@@ -376,17 +394,36 @@ func (wc *writeConn) writeBatch(ctx context.Context, cfg *Config, a, b []Entry) 
 	}
 	clear(wc.args[:cap(wc.args)]) // do not pin the batch's strings
 
-	n = 0
-	for k, v := range wc.counts {
+	if err := wc.upsertCounts(ctx, wc.counts); err != nil {
+		return err
+	}
+	if _, err := wc.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	return nil
+}
+
+// upsertCounts adds hourly counts to the hourly and the daily counters,
+// inside the caller's transaction.
+func (wc *writeConn) upsertCounts(ctx context.Context, counts map[counterKey]counterVal) error {
+	clear(wc.daily)
+	n := 0
+	for k, v := range counts {
 		if n++; n%yieldEvery == 0 {
 			runtime.Gosched()
 		}
 		if _, err := wc.counter.ExecContext(ctx, k.hour, k.device, k.tag, v.queries, v.blocked); err != nil {
 			return fmt.Errorf("updating counters: %w", err)
 		}
+		d := k
+		d.hour -= d.hour % 86400
+		dv := wc.daily[d]
+		wc.daily[d] = counterVal{dv.queries + v.queries, dv.blocked + v.blocked}
 	}
-	if _, err := wc.conn.ExecContext(ctx, "COMMIT"); err != nil {
-		return fmt.Errorf("committing: %w", err)
+	for k, v := range wc.daily {
+		if _, err := wc.dailyUp.ExecContext(ctx, k.hour, k.device, k.tag, v.queries, v.blocked); err != nil {
+			return fmt.Errorf("updating daily counters: %w", err)
+		}
 	}
 	return nil
 }
@@ -404,10 +441,8 @@ func (wc *writeConn) addCounters(ctx context.Context, counts map[counterKey]coun
 			}
 		}
 	}()
-	for k, v := range counts {
-		if _, err := wc.counter.ExecContext(ctx, k.hour, k.device, k.tag, v.queries, v.blocked); err != nil {
-			return fmt.Errorf("updating counters: %w", err)
-		}
+	if err := wc.upsertCounts(ctx, counts); err != nil {
+		return err
 	}
 	if _, err := wc.conn.ExecContext(ctx, "COMMIT"); err != nil {
 		return fmt.Errorf("committing: %w", err)

@@ -3,6 +3,7 @@ package querylog
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -36,6 +37,53 @@ func (w *Writer) Hourly(ctx context.Context, q CounterQuery) ([]Counter, error) 
 	}
 	if err := rs.Err(); err != nil {
 		return nil, fmt.Errorf("reading hourly counters: %w", err)
+	}
+	return out, nil
+}
+
+// Daily returns one Counter per UTC day of q's range (Hour holds the day's
+// start): the totals of every device, or of q.Device alone. It is the
+// chart of a range of weeks, read from the daily counters.
+func (w *Writer) Daily(ctx context.Context, q CounterQuery) ([]Counter, error) {
+	if w.isClosed() {
+		return nil, ErrClosed
+	}
+	var where []string
+	var args []any
+	if !q.Since.IsZero() {
+		where = append(where, "day > ?")
+		args = append(args, q.Since.Unix()-86400)
+	}
+	if !q.Until.IsZero() {
+		where = append(where, "day < ?")
+		args = append(args, q.Until.Unix())
+	}
+	if q.Device != "" {
+		where = append(where, "device = ?")
+		args = append(args, q.Device)
+	}
+	cond := "tag = ''"
+	if len(where) > 0 {
+		cond += " AND " + strings.Join(where, " AND ")
+	}
+	rs, err := w.db.QueryContext(ctx, `SELECT day, sum(queries), sum(blocked) FROM daily
+		WHERE `+cond+` GROUP BY day ORDER BY day`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading daily counters: %w", err)
+	}
+	defer rs.Close()
+	var out []Counter
+	for rs.Next() {
+		c := Counter{Device: q.Device}
+		var day int64
+		if err := rs.Scan(&day, &c.Queries, &c.Blocked); err != nil {
+			return nil, fmt.Errorf("reading daily counters: %w", err)
+		}
+		c.Hour = time.Unix(day, 0).UTC()
+		out = append(out, c)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("reading daily counters: %w", err)
 	}
 	return out, nil
 }

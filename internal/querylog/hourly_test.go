@@ -100,3 +100,83 @@ func TestRepeatsShareARow(t *testing.T) {
 		t.Errorf("counters: %d queries %d blocked, want 8 and 1", sum.Queries, sum.Blocked)
 	}
 }
+
+// TestSummaryAcrossDays: a summary over whole days reads the daily
+// counters and its edges the hourly ones; the totals are those of every
+// hour overlapping the range, whichever way they are read.
+func TestSummaryAcrossDays(t *testing.T) {
+	w := newWriter(t, Config{Now: func() time.Time { return time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC) }})
+	start := time.Date(2026, 11, 25, 5, 30, 0, 0, time.UTC)
+	type q struct {
+		at      time.Time
+		blocked bool
+	}
+	var all []q
+	for i := range 96 { // four days, one query an hour, every third blocked
+		e := Entry{Time: start.Add(time.Duration(i) * time.Hour).UnixNano(), Device: "tablet"}
+		e.SetName([]byte("example.com"))
+		if i%3 == 0 {
+			e.Action, e.Tag = ActionBlocked, "games"
+		}
+		w.Log(&e)
+		all = append(all, q{start.Add(time.Duration(i) * time.Hour), i%3 == 0})
+	}
+	if err := w.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	day := func(d, h int) time.Time { return time.Date(2026, 11, d, h, 0, 0, 0, time.UTC) }
+	ranges := []struct{ since, until time.Time }{
+		{day(25, 10), day(25, 20)},                     // within a day
+		{day(25, 10), day(27, 3)},                      // edges and one whole day
+		{day(26, 0), day(28, 0)},                       // whole days only
+		{day(25, 0).Add(-time.Minute), day(29, 12)},    // everything
+		{day(26, 6).Add(30 * time.Minute), day(28, 7)}, // edges inside hours
+	}
+	for _, r := range ranges {
+		var want, wantBlocked int64
+		for _, x := range all {
+			h := x.at.Truncate(time.Hour)
+			if h.Add(time.Hour).After(r.since) && h.Before(r.until) {
+				want++
+				if x.blocked {
+					wantBlocked++
+				}
+			}
+		}
+		s, err := w.Summary(context.Background(), r.since, r.until)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Queries != want || s.Blocked != wantBlocked {
+			t.Errorf("Summary(%v, %v) = %d queries %d blocked, want %d and %d", r.since, r.until, s.Queries, s.Blocked, want, wantBlocked)
+		}
+		if wantBlocked > 0 && (len(s.TopBlocked) != 1 || s.TopBlocked[0].Blocked != wantBlocked) {
+			t.Errorf("Summary(%v, %v) top blocked %+v, want games %d", r.since, r.until, s.TopBlocked, wantBlocked)
+		}
+	}
+	// The daily chart: one point a day, each the day's total.
+	days, err := w.Daily(context.Background(), CounterQuery{Since: day(25, 0), Until: day(30, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	perDay := map[int]int64{}
+	for _, x := range all {
+		perDay[x.at.Day()]++
+	}
+	if len(days) != len(perDay) {
+		t.Fatalf("Daily: %d days, want %d", len(days), len(perDay))
+	}
+	for _, d := range days {
+		if d.Queries != perDay[d.Hour.Day()] || d.Hour.Hour() != 0 {
+			t.Errorf("Daily %v: %d queries, want %d", d.Hour, d.Queries, perDay[d.Hour.Day()])
+		}
+	}
+	// Pruning takes the daily counters with the hourly ones.
+	if _, _, err := w.Prune(context.Background(), day(30, 0).Add(w.cfg.CounterRetention)); err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	if err := w.db.QueryRow(`SELECT count(*) FROM daily`).Scan(&left); err != nil || left != 0 {
+		t.Errorf("daily rows after pruning everything: %d %v", left, err)
+	}
+}

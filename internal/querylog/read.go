@@ -49,6 +49,10 @@ func (w *Writer) Prune(ctx context.Context, now time.Time) (rows, counters int, 
 		return rows, counters, fmt.Errorf("pruning query log counters: %w", err)
 	}
 	counters = int(n)
+	// A day's counts go with its last hour.
+	if _, err := w.db.ExecContext(ctx, `DELETE FROM daily WHERE day + 86400 <= ?`, counterCut); err != nil {
+		return rows, counters, fmt.Errorf("pruning query log daily counters: %w", err)
+	}
 
 	if rows > 0 {
 		if err := w.pruneNames(ctx); err != nil {
@@ -343,10 +347,10 @@ func (w *Writer) Summary(ctx context.Context, since, until time.Time) (Summary, 
 	if w.isClosed() {
 		return Summary{}, ErrClosed
 	}
-	where, args := hourRange(since, until)
+	src, args := summarySource(since, until)
 	s := Summary{TopBlocked: []TagCount{}, Devices: []DeviceCount{}}
-	rs, err := w.db.QueryContext(ctx, `SELECT device, sum(queries), sum(blocked) FROM counters
-		WHERE tag = '' AND `+where+` GROUP BY device ORDER BY sum(queries) DESC, device`, args...)
+	rs, err := w.db.QueryContext(ctx, `SELECT device, sum(queries), sum(blocked) FROM (`+src+`)
+		WHERE tag = '' GROUP BY device ORDER BY sum(queries) DESC, device`, args...)
 	if err != nil {
 		return Summary{}, fmt.Errorf("summarising query log: %w", err)
 	}
@@ -366,8 +370,8 @@ func (w *Writer) Summary(ctx context.Context, since, until time.Time) (Summary, 
 	}
 	rs.Close()
 
-	rs, err = w.db.QueryContext(ctx, `SELECT tag, sum(blocked) AS b FROM counters
-		WHERE tag <> '' AND `+where+` GROUP BY tag HAVING b > 0 ORDER BY b DESC, tag LIMIT `+
+	rs, err = w.db.QueryContext(ctx, `SELECT tag, sum(blocked) AS b FROM (`+src+`)
+		WHERE tag <> '' GROUP BY tag HAVING b > 0 ORDER BY b DESC, tag LIMIT `+
 		strconv.Itoa(TopTags), args...)
 	if err != nil {
 		return Summary{}, fmt.Errorf("summarising query log: %w", err)
@@ -384,6 +388,40 @@ func (w *Writer) Summary(ctx context.Context, since, until time.Time) (Summary, 
 		return Summary{}, fmt.Errorf("summarising query log: %w", err)
 	}
 	return s, nil
+}
+
+// summarySource returns a query of the (device, tag, queries, blocked)
+// counts of the hours that overlap [since, until): the daily counters for
+// the whole UTC days inside the range, the hourly ones for its edges, so
+// that a month reads a day's row where it would read 24 hours'.
+func summarySource(since, until time.Time) (string, []any) {
+	const cols = `SELECT device, tag, queries, blocked FROM `
+	if since.IsZero() || until.IsZero() {
+		where, args := hourRange(since, until)
+		return cols + `counters WHERE ` + where, args
+	}
+	first := since.Unix()
+	if r := first % 86400; r != 0 {
+		first += 86400 - r
+	}
+	last := until.Unix() - until.Unix()%86400
+	if first >= last {
+		where, args := hourRange(since, until)
+		return cols + `counters WHERE ` + where, args
+	}
+	parts := []string{cols + `daily WHERE day >= ? AND day < ?`}
+	args := []any{first, last}
+	if since.Unix() < first {
+		where, a := hourRange(since, time.Unix(first, 0))
+		parts = append(parts, cols+`counters WHERE `+where)
+		args = append(args, a...)
+	}
+	if until.Unix() > last {
+		where, a := hourRange(time.Unix(last, 0), until)
+		parts = append(parts, cols+`counters WHERE `+where)
+		args = append(args, a...)
+	}
+	return strings.Join(parts, " UNION ALL "), args
 }
 
 // qtypeString returns the type's mnemonic, or RFC 3597's TYPEn.
