@@ -26,7 +26,10 @@ import (
 // only reads an immutable set and, for a source not in it, offers it to a
 // small queue without waiting; one goroutine does the rest.
 type deviceRecorder struct {
-	a      *App
+	a *App
+	// store is the App's store, held so that Shutdown clearing the App's
+	// fields does not race with a recording in progress.
+	store  store.Store
 	log    *slog.Logger
 	max    int
 	leases string
@@ -50,7 +53,7 @@ type unknownSource struct {
 
 func newDeviceRecorder(a *App, cfg *config.Config, st store.State) *deviceRecorder {
 	r := &deviceRecorder{
-		a: a, log: a.log, max: cfg.NewDevices.Max,
+		a: a, store: a.store, log: a.log, max: cfg.NewDevices.Max,
 		leases: cfg.NewDevices.Leases, format: cfg.NewDevices.LeasesFormat,
 		names: localNames(cfg), queue: make(chan unknownSource, 64),
 	}
@@ -141,7 +144,7 @@ func (r *deviceRecorder) record(ctx context.Context, u unknownSource) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, deviceRecordTimeout)
 	defer cancel()
-	if _, err := r.a.store.PutDevice(ctx, d); err != nil {
+	if _, err := r.store.PutDevice(ctx, d); err != nil {
 		return err
 	}
 	r.recorded++
