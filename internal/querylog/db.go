@@ -513,23 +513,24 @@ func normalizeName(dst []byte, name []byte) int {
 	return len(name)
 }
 
-func (wc *writeConn) count(e *Entry, t int64) {
-	hour := t / 1e9
+func (wc *writeConn) count(e *Entry, t int64) { countEntry(wc.counts, e, t) }
+
+// countEntry adds e, at t (Unix nanoseconds), to its device's hourly total
+// and to its tag's count in m. A key already in m costs no allocation.
+func countEntry(m map[counterKey]counterVal, e *Entry, t int64) {
+	hour := max(t/1e9, 0)
 	hour -= hour % 3600
-	if hour < 0 {
-		hour = 0
-	}
 	var blocked int64
 	if e.Action.Blocked() {
 		blocked = 1
 	}
 	k := counterKey{hour: hour, device: e.Device}
-	v := wc.counts[k]
-	wc.counts[k] = counterVal{v.queries + 1, v.blocked + blocked}
+	v := m[k]
+	m[k] = counterVal{v.queries + 1, v.blocked + blocked}
 	if e.Tag != "" {
 		k.tag = e.Tag
-		v := wc.counts[k]
-		wc.counts[k] = counterVal{v.queries + 1, v.blocked + blocked}
+		v := m[k]
+		m[k] = counterVal{v.queries + 1, v.blocked + blocked}
 	}
 }
 

@@ -11,43 +11,14 @@ import (
 // device (Device "" in the result), or of q.Device alone. It is the
 // dashboard's chart, a few hundred points however many devices there are.
 func (w *Writer) Hourly(ctx context.Context, q CounterQuery) ([]Counter, error) {
-	if w.isClosed() {
-		return nil, ErrClosed
-	}
 	where, args := hourRange(q.Since, q.Until)
-	if q.Device != "" {
-		where += " AND device = ?"
-		args = append(args, q.Device)
-	}
-	rs, err := w.db.QueryContext(ctx, `SELECT hour, sum(queries), sum(blocked) FROM counters
-		WHERE tag = '' AND `+where+` GROUP BY hour ORDER BY hour`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("reading hourly counters: %w", err)
-	}
-	defer rs.Close()
-	var out []Counter
-	for rs.Next() {
-		c := Counter{Device: q.Device}
-		var hour int64
-		if err := rs.Scan(&hour, &c.Queries, &c.Blocked); err != nil {
-			return nil, fmt.Errorf("reading hourly counters: %w", err)
-		}
-		c.Hour = time.Unix(hour, 0).UTC()
-		out = append(out, c)
-	}
-	if err := rs.Err(); err != nil {
-		return nil, fmt.Errorf("reading hourly counters: %w", err)
-	}
-	return out, nil
+	return w.totals(ctx, "hour", "counters", where, args, q.Device)
 }
 
 // Daily returns one Counter per UTC day of q's range (Hour holds the day's
 // start): the totals of every device, or of q.Device alone. It is the
 // chart of a range of weeks, read from the daily counters.
 func (w *Writer) Daily(ctx context.Context, q CounterQuery) ([]Counter, error) {
-	if w.isClosed() {
-		return nil, ErrClosed
-	}
 	var where []string
 	var args []any
 	if !q.Since.IsZero() {
@@ -58,32 +29,40 @@ func (w *Writer) Daily(ctx context.Context, q CounterQuery) ([]Counter, error) {
 		where = append(where, "day < ?")
 		args = append(args, q.Until.Unix())
 	}
-	if q.Device != "" {
-		where = append(where, "device = ?")
-		args = append(args, q.Device)
+	if len(where) == 0 {
+		where = append(where, "1")
 	}
-	cond := "tag = ''"
-	if len(where) > 0 {
-		cond += " AND " + strings.Join(where, " AND ")
+	return w.totals(ctx, "day", "daily", strings.Join(where, " AND "), args, q.Device)
+}
+
+// totals sums the device totals (tag ”) of table by its time column
+// within where, for one device or all.
+func (w *Writer) totals(ctx context.Context, col, table, where string, args []any, device string) ([]Counter, error) {
+	if w.isClosed() {
+		return nil, ErrClosed
 	}
-	rs, err := w.db.QueryContext(ctx, `SELECT day, sum(queries), sum(blocked) FROM daily
-		WHERE `+cond+` GROUP BY day ORDER BY day`, args...)
+	if device != "" {
+		where += " AND device = ?"
+		args = append(args, device)
+	}
+	rs, err := w.db.QueryContext(ctx, `SELECT `+col+`, sum(queries), sum(blocked) FROM `+table+`
+		WHERE tag = '' AND `+where+` GROUP BY `+col+` ORDER BY `+col, args...)
 	if err != nil {
-		return nil, fmt.Errorf("reading daily counters: %w", err)
+		return nil, fmt.Errorf("reading %s counters: %w", table, err)
 	}
 	defer rs.Close()
 	var out []Counter
 	for rs.Next() {
-		c := Counter{Device: q.Device}
-		var day int64
-		if err := rs.Scan(&day, &c.Queries, &c.Blocked); err != nil {
-			return nil, fmt.Errorf("reading daily counters: %w", err)
+		c := Counter{Device: device}
+		var at int64
+		if err := rs.Scan(&at, &c.Queries, &c.Blocked); err != nil {
+			return nil, fmt.Errorf("reading %s counters: %w", table, err)
 		}
-		c.Hour = time.Unix(day, 0).UTC()
+		c.Hour = time.Unix(at, 0).UTC()
 		out = append(out, c)
 	}
 	if err := rs.Err(); err != nil {
-		return nil, fmt.Errorf("reading daily counters: %w", err)
+		return nil, fmt.Errorf("reading %s counters: %w", table, err)
 	}
 	return out, nil
 }

@@ -243,20 +243,7 @@ func (w *Writer) countDropped(e *Entry) {
 	if t <= 0 {
 		t = w.cfg.Now().UnixNano()
 	}
-	hour := max(t/1e9, 0)
-	hour -= hour % 3600
-	var blocked int64
-	if e.Action.Blocked() {
-		blocked = 1
-	}
-	k := counterKey{hour: hour, device: e.Device}
-	v := w.overflow[k]
-	w.overflow[k] = counterVal{v.queries + 1, v.blocked + blocked}
-	if e.Tag != "" {
-		k.tag = e.Tag
-		v := w.overflow[k]
-		w.overflow[k] = counterVal{v.queries + 1, v.blocked + blocked}
-	}
+	countEntry(w.overflow, e, t)
 }
 
 // Stats returns the Writer's counts.
