@@ -28,7 +28,7 @@ func startHTTP(t testing.TB, extra string, upstreamHandler dns.Handler) *env {
 }
 
 // startListening is startHTTP with listen settings of the caller's.
-func startListening(t testing.TB, listen, extra string, upstreamHandler dns.Handler) *env {
+func startListening(t testing.TB, listen, extra string, upstreamHandler dns.Handler, opts ...Option) *env {
 	t.Helper()
 	e := &env{cert: dnstest.NewCert(t), clock: dnstest.NewClock(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))}
 	e.up = dnstest.NewServer(t, upstreamHandler)
@@ -37,7 +37,7 @@ func startListening(t testing.TB, listen, extra string, upstreamHandler dns.Hand
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(cfg, nil, WithClock(e.clock.Now))
+	a, err := New(cfg, nil, append([]Option{WithClock(e.clock.Now)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,6 +52,10 @@ type App struct {
 	cat *catalog.Catalog
 	// readOnly builds without writing to the data directory (check).
 	readOnly bool
+	// afterIdentify, when set, runs on the query path between the
+	// Identify and Policy steps: tests use it to swap policy generations
+	// at the worst moment.
+	afterIdentify func()
 
 	// store holds what parents change at run time; nil when read-only.
 	store store.Store
@@ -101,18 +105,17 @@ type built struct {
 	background []func(ctx context.Context)
 	stop       context.CancelFunc
 
-	// ident is the Identify step's current identifier, swapped with the
-	// filter's snapshot when the store or the lists change.
-	ident *identity.Live
+	// view is the generation of device tables, policy and lists queries
+	// are decided against, swapped whole when the store or the lists
+	// change (see view).
+	view atomic.Pointer[view]
 	// identBase is the identifier config without devices.
 	identBase identity.Config
 	// recorder records new devices; nil when off.
 	recorder *deviceRecorder
-	// policyMu serialises policy swaps; state and merged are the store
-	// state and merged policy in effect.
+	// policyMu serialises the builders of the next view (store syncs,
+	// list refreshes); readers never take it.
 	policyMu sync.Mutex
-	state    store.State
-	merged   *merged
 }
 
 // start runs b's background work until b is closed.
@@ -143,6 +146,9 @@ func WithUpstreamTLS(c *tls.Config) Option { return func(a *App) { a.upstreamTLS
 // ReadOnly builds the app without writing anything to the data directory,
 // for validating a config.
 func ReadOnly() Option { return func(a *App) { a.readOnly = true } }
+
+// withAfterIdentify sets the afterIdentify test hook.
+func withAfterIdentify(f func()) Option { return func(a *App) { a.afterIdentify = f } }
 
 // WithClock sets the clock the cache reads, for tests.
 func WithClock(now func() time.Time) Option { return func(a *App) { a.now = now } }
@@ -288,8 +294,17 @@ func (a *App) build(cfg *config.Config) (*built, error) {
 		defer cancel()
 		return c.Shutdown(ctx)
 	})
+	identify := b.identify()
+	if hook := a.afterIdentify; hook != nil {
+		identify = func(next pipeline.Handler) pipeline.Handler {
+			return b.identify()(pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
+				hook()
+				return next.ServeDNS(ctx, w, r)
+			}))
+		}
+	}
 	b.handler = pipeline.Build(pipeline.Steps{
-		Identify: b.ident.Middleware(),
+		Identify: identify,
 		Policy:   b.filter.Middleware(),
 		Local:    local.New(records, forward).Middleware(),
 		Resolve:  c,

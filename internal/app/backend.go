@@ -105,12 +105,11 @@ func storeProfile(name string, p config.Profile) store.Profile {
 
 func (k backend) EffectiveProfile(device string) string {
 	b := k.a.cur.Load()
-	b.policyMu.Lock()
-	defer b.policyMu.Unlock()
-	if p, ok := b.merged.profileOf[device]; ok {
+	m := b.view.Load().merged
+	if p, ok := m.profileOf[device]; ok {
 		return p
 	}
-	return b.merged.def
+	return m.def
 }
 
 func (k backend) Sync(ctx context.Context) error {
@@ -142,9 +141,7 @@ func (k backend) Explain(ctx context.Context, q api.ExplainRequest) (api.Explana
 
 func (k backend) Sources() []api.Source {
 	b := k.a.cur.Load()
-	b.policyMu.Lock()
-	compiled := b.compiled
-	b.policyMu.Unlock()
+	compiled := b.view.Load().compiled
 	out := []api.Source{}
 	for _, l := range compiled.Lists {
 		out = append(out, api.Source{ID: l.ID, Tag: l.Tag, File: l.Path, Loaded: l.Loaded, Names: l.Stats.Rules, BadLines: l.Stats.Bad, Error: l.Err})

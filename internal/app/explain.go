@@ -73,7 +73,7 @@ func Explain(cfg *config.Config, q ExplainQuery, log *slog.Logger) (*Explanation
 	if err := a.buildPolicy(cfg, b, st); err != nil {
 		return nil, err
 	}
-	return explain(cat, b, q)
+	return explain(cat, b.view.Load(), q)
 }
 
 // Explain decides q with the running policy, store included.
@@ -81,19 +81,16 @@ func (a *App) Explain(q ExplainQuery) (*Explanation, error) {
 	a.mu.Lock()
 	b := a.built
 	a.mu.Unlock()
-	b.policyMu.Lock()
-	defer b.policyMu.Unlock()
-	return explain(a.cat, b, q)
+	return explain(a.cat, b.view.Load(), q)
 }
 
-// explain decides q against b's current policy; the caller keeps b's
-// policy from changing meanwhile.
-func explain(cat *catalog.Catalog, b *built, q ExplainQuery) (*Explanation, error) {
+// explain decides q against the view v.
+func explain(cat *catalog.Catalog, v *view, q ExplainQuery) (*Explanation, error) {
 	var id pipeline.Identity
 	switch {
 	case q.Device != "":
 		found := false
-		for _, d := range b.merged.devices {
+		for _, d := range v.merged.devices {
 			if d.Name == q.Device {
 				id = pipeline.Identity{Device: d.Name, Household: d.Household, Profile: d.Profile, Via: "name"}
 				found = true
@@ -104,11 +101,11 @@ func explain(cat *catalog.Catalog, b *built, q ExplainQuery) (*Explanation, erro
 		}
 	case q.Client.IsValid():
 		m := new(dns.Msg).SetQuestion(dns.Fqdn(q.Name), q.Type)
-		id = b.ident.Load().Identify(&pipeline.Request{Msg: m, Client: netip.AddrPortFrom(q.Client, 0)})
+		id = v.ident.Identify(&pipeline.Request{Msg: m, Client: netip.AddrPortFrom(q.Client, 0)})
 	default:
 		return nil, fmt.Errorf("explain: a device or a client address is needed")
 	}
-	s := b.filter.Snapshot()
+	s := v.policy
 	prof := s.ProfileOrDefault(id.Profile)
 	name := strings.TrimSuffix(strings.ToLower(q.Name), ".")
 	d := s.Decide(prof, q.At, []byte(name), q.Type)
@@ -178,5 +175,5 @@ func ListsStatus(cfg *config.Config, log *slog.Logger) (*lists.Compiled, error) 
 	if err := a.buildPolicy(cfg, b, store.State{}); err != nil {
 		return nil, err
 	}
-	return b.compiled, nil
+	return b.view.Load().compiled, nil
 }

@@ -24,8 +24,6 @@ type observer struct {
 	// table in effect (tags are the catalog's, the same in every
 	// snapshot of one catalog).
 	tagCounters atomic.Pointer[tagCounters]
-	// logOff are the profiles, by snapshot name, kept out of the log.
-	logOff atomic.Pointer[map[string]bool]
 }
 
 type tagCounters struct {
@@ -64,8 +62,6 @@ func newObserver(reg *metrics.Registry, log *querylog.Writer) *observer {
 		}
 	}
 	o.blocked = reg.CounterVec("hearth_blocked_total", "Blocked queries by the category or service that blocked them (\"none\" for pauses and deny rules).", "tag")
-	off := map[string]bool{}
-	o.logOff.Store(&off)
 	return o
 }
 
@@ -98,7 +94,7 @@ func (o *observer) Observe(ev *filter.Event) {
 		return
 	}
 	s := ev.Snapshot
-	if (*o.logOff.Load())[s.ProfileName(d.Profile)] {
+	if !s.ProfileLogged(d.Profile) {
 		return
 	}
 	var e querylog.Entry

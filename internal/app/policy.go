@@ -18,6 +18,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/filter"
 	"github.com/hearth-dns/hearth/internal/identity"
 	"github.com/hearth-dns/hearth/internal/lists"
+	"github.com/hearth-dns/hearth/internal/pipeline"
 	"github.com/hearth-dns/hearth/internal/policy"
 	"github.com/hearth-dns/hearth/internal/store"
 )
@@ -41,10 +42,8 @@ type policyPlan struct {
 	profiles []policy.ProfileSpec
 	def      string
 	blocking dnsmsg.Blocking
-	// devices are the config file's devices; logOff its profiles kept
-	// out of the query log.
+	// devices are the config file's devices.
 	devices []identity.Device
-	logOff  map[string]bool
 	// needNeighbors: some config device is known by MAC.
 	needNeighbors bool
 }
@@ -53,7 +52,7 @@ type policyPlan struct {
 // With allCategories, the catalog's default sources of every category are
 // planned, not only those of the categories the config's profiles block.
 func planPolicy(cfg *config.Config, cat *catalog.Catalog, allCategories bool) (*policyPlan, error) {
-	p := &policyPlan{cat: cat, tagIdx: map[string]policy.Tag{}, services: map[string][]policy.Tag{}, def: cfg.DefaultProfile, logOff: map[string]bool{}}
+	p := &policyPlan{cat: cat, tagIdx: map[string]policy.Tag{}, services: map[string][]policy.Tag{}, def: cfg.DefaultProfile}
 	addTag := func(id string, service bool) {
 		if _, ok := p.tagIdx[id]; !ok {
 			p.tagIdx[id] = policy.Tag(len(p.tags))
@@ -195,9 +194,6 @@ func (p *policyPlan) planProfiles(cfg *config.Config) error {
 			return err
 		}
 		p.profiles = append(p.profiles, spec)
-		if q := profiles[name].QueryLog; q != nil && !*q {
-			p.logOff[name] = true
-		}
 	}
 	for _, d := range cfg.Devices {
 		dev := identity.Device{Name: d.Name, Profile: d.Profile}
@@ -227,7 +223,7 @@ type errorf func(path, format string, args ...any) error
 // profileSpec turns a profile, config-file or store, into a policy spec.
 // Fields needing no catalog were checked by config.ValidateProfile.
 func (p *policyPlan) profileSpec(errf errorf, path, name string, prof config.Profile) (policy.ProfileSpec, error) {
-	spec := policy.ProfileSpec{Name: name}
+	spec := policy.ProfileSpec{Name: name, NoQueryLog: prof.QueryLog != nil && !*prof.QueryLog}
 	if prof.Preset != "" {
 		pre, ok := p.cat.Preset(prof.Preset)
 		if !ok {
@@ -434,18 +430,16 @@ func (a *App) buildPolicy(cfg *config.Config, b *built, st store.State) error {
 		b.identBase.Neighbors = n
 		b.background = append(b.background, func(ctx context.Context) { n.Run(ctx, 30*time.Second) })
 	}
-	snap, ident, m, err := a.policyOf(b, compiled, st)
+	v, err := a.policyOf(b, compiled, st)
 	if err != nil {
 		return err
 	}
-	b.compiled, b.state, b.merged = compiled, st, m
+	b.view.Store(v)
 	fc := filter.Config{Blocking: plan.blocking, Now: a.now, Logger: a.log}
 	if a.obs != nil {
 		fc.Observer = a.obs
-		a.obs.logOff.Store(&m.logOff)
 	}
-	b.filter = filter.New(fc, snap)
-	b.ident = identity.NewLive(ident)
+	b.filter = filter.New(fc)
 	if mgr.HasDownloads() {
 		b.background = append(b.background, func(ctx context.Context) { a.refreshLists(ctx, b, cfg.Lists.Refresh) })
 	}
@@ -463,24 +457,51 @@ func hasMACs(st store.State) bool {
 	return false
 }
 
-// policyOf builds the snapshot and identifier of b's plan and st over
-// compiled. Store items that are wrong are logged and left out.
-func (a *App) policyOf(b *built, compiled *lists.Compiled, st store.State) (*policy.Snapshot, *identity.Identifier, *merged, error) {
+// view is one immutable generation of everything a query is decided
+// against: the device tables, the policy over the compiled lists, and the
+// store state both came from. It is built whole off the query path and
+// swapped in with one pointer store (built.view), so a query identified
+// with one generation is always decided with the same one.
+type view struct {
+	ident    *identity.Identifier
+	policy   *policy.Snapshot
+	compiled *lists.Compiled
+	state    store.State
+	merged   *merged
+}
+
+// policyOf builds the view of b's plan and st over compiled. Store items
+// that are wrong are logged and left out.
+func (a *App) policyOf(b *built, compiled *lists.Compiled, st store.State) (*view, error) {
 	m := b.plan.merge(st, a.now())
 	for _, p := range m.problems {
 		a.log.Warn("store item left out", "err", p)
 	}
 	snap, err := b.plan.snapshot(compiled, m.profiles, m.def)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	c := b.identBase
 	c.Devices, c.DefaultProfile = m.devices, m.def
 	ident, err := identity.New(c)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("devices: %w", err)
+		return nil, fmt.Errorf("devices: %w", err)
 	}
-	return snap, ident, &m, nil
+	return &view{ident: ident, policy: snap, compiled: compiled, state: st, merged: &m}, nil
+}
+
+// identify is the Identify step: it loads the view once for the query,
+// identifies the device with its tables and hands its policy on in
+// r.Policy, so the Policy step decides with the same generation.
+func (b *built) identify() pipeline.Middleware {
+	return func(next pipeline.Handler) pipeline.Handler {
+		return pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
+			v := b.view.Load()
+			v.ident.Apply(r)
+			r.Policy = v.policy
+			return next.ServeDNS(ctx, w, r)
+		})
+	}
 }
 
 // applyState swaps in the policy of st, keeping b's lists: the store
@@ -488,24 +509,17 @@ func (a *App) policyOf(b *built, compiled *lists.Compiled, st store.State) (*pol
 func (a *App) applyState(b *built, st store.State) error {
 	b.policyMu.Lock()
 	defer b.policyMu.Unlock()
-	return a.swapPolicy(b, b.compiled, st)
+	return a.swapPolicy(b, b.view.Load().compiled, st)
 }
 
 // swapPolicy builds the policy of compiled and st and swaps it in; the
 // caller holds b.policyMu.
 func (a *App) swapPolicy(b *built, compiled *lists.Compiled, st store.State) error {
-	snap, ident, m, err := a.policyOf(b, compiled, st)
+	v, err := a.policyOf(b, compiled, st)
 	if err != nil {
 		return err
 	}
-	// The snapshot first: it knows every profile the new identifier can
-	// name (a device's own grant profile included).
-	b.filter.Update(snap)
-	b.ident.Store(ident)
-	b.compiled, b.state, b.merged = compiled, st, m
-	if a.obs != nil {
-		a.obs.logOff.Store(&m.logOff)
-	}
+	b.view.Store(v)
 	return nil
 }
 
@@ -513,7 +527,7 @@ func (a *App) swapPolicy(b *built, compiled *lists.Compiled, st store.State) err
 func (a *App) applyLists(b *built, c *lists.Compiled) error {
 	b.policyMu.Lock()
 	defer b.policyMu.Unlock()
-	if err := a.swapPolicy(b, c, b.state); err != nil {
+	if err := a.swapPolicy(b, c, b.view.Load().state); err != nil {
 		return err
 	}
 	a.logCompiled(c)

@@ -26,9 +26,6 @@ type merged struct {
 	def      string
 	// profileOf is each device's profile label.
 	profileOf map[string]string
-	// logOff are the profiles (by snapshot name) whose queries stay out
-	// of the query log.
-	logOff map[string]bool
 	// problems are store items left out because they are wrong; the rest
 	// serves.
 	problems []error
@@ -97,14 +94,11 @@ func (p *policyPlan) checkStoreProfile(sp store.Profile) error {
 // store cannot change them) with the store's at now. A store item that
 // is wrong is left out and reported; the rest serves.
 func (p *policyPlan) merge(st store.State, now time.Time) merged {
-	m := merged{def: p.def, logOff: map[string]bool{}, profileOf: map[string]string{}}
+	m := merged{def: p.def, profileOf: map[string]string{}}
 	specs := map[string]int{}
 	for _, spec := range p.profiles {
 		specs[spec.Name] = len(m.profiles)
 		m.profiles = append(m.profiles, spec)
-	}
-	for name, on := range p.logOff {
-		m.logOff[name] = on
 	}
 	zones := map[string]string{}
 	defaults := map[string]string{}
@@ -135,9 +129,6 @@ func (p *policyPlan) merge(st store.State, now time.Time) merged {
 		}
 		specs[sp.ID] = len(m.profiles)
 		m.profiles = append(m.profiles, spec)
-		if sp.QueryLog != nil && !*sp.QueryLog {
-			m.logOff[sp.ID] = true
-		}
 	}
 	if d := defaults[HomeHousehold]; d != "" {
 		if _, ok := specs[d]; ok {
@@ -234,9 +225,6 @@ func (p *policyPlan) merge(st store.State, now time.Time) merged {
 			} else {
 				m.profiles = append(m.profiles, own)
 				dev.Profile = own.Name
-				if m.logOff[prof] {
-					m.logOff[own.Name] = true
-				}
 			}
 		}
 		m.devices = append(m.devices, dev)

@@ -169,17 +169,13 @@ func (a *App) registerMetrics() {
 	})
 	r.GaugeFunc("hearth_index_bytes", "Memory of the compiled domain index.", func() float64 {
 		if b := a.cur.Load(); b != nil {
-			b.policyMu.Lock()
-			defer b.policyMu.Unlock()
-			return float64(b.compiled.Index.Bytes())
+			return float64(b.view.Load().compiled.Index.Bytes())
 		}
 		return 0
 	})
 	r.GaugeFunc("hearth_index_names", "Names in the compiled domain index.", func() float64 {
 		if b := a.cur.Load(); b != nil {
-			b.policyMu.Lock()
-			defer b.policyMu.Unlock()
-			return float64(b.compiled.Index.Len())
+			return float64(b.view.Load().compiled.Index.Len())
 		}
 		return 0
 	})
@@ -213,9 +209,7 @@ func (a *App) compiledLists() []listStatus {
 	if b == nil {
 		return nil
 	}
-	b.policyMu.Lock()
-	defer b.policyMu.Unlock()
-	return b.compiled.Lists
+	return b.view.Load().compiled.Lists
 }
 
 // observeUpstream records one upstream exchange.

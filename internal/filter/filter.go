@@ -11,11 +11,11 @@ package filter
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -65,18 +65,23 @@ type Event struct {
 	textBuf [256]byte
 }
 
-// Filter applies the policy snapshot to queries. Update swaps the snapshot;
-// queries never wait for it.
+// Filter applies the policy snapshot of each request (Request.Policy, set
+// by the Identify step) to it. It holds no snapshot of its own, so a query
+// is decided against the generation it was identified with.
 type Filter struct {
 	cfg      Config
 	log      *slog.Logger
-	snap     atomic.Pointer[policy.Snapshot]
 	checkers sync.Pool
 	events   sync.Pool
 }
 
-// New returns a filter that applies s.
-func New(c Config, s *policy.Snapshot) *Filter {
+// ErrNoPolicy is returned for a request that reached the Policy step
+// without a policy snapshot: the chain is miswired. The listener answers
+// SERVFAIL, so nothing is resolved unfiltered.
+var ErrNoPolicy = errors.New("filter: request has no policy snapshot")
+
+// New returns a filter.
+func New(c Config) *Filter {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -86,15 +91,8 @@ func New(c Config, s *policy.Snapshot) *Filter {
 	f := &Filter{cfg: c, log: c.Logger}
 	f.checkers.New = func() any { return new(checker) }
 	f.events.New = func() any { return new(Event) }
-	f.snap.Store(s)
 	return f
 }
-
-// Update swaps in a new snapshot for the queries that follow.
-func (f *Filter) Update(s *policy.Snapshot) { f.snap.Store(s) }
-
-// Snapshot returns the snapshot in use.
-func (f *Filter) Snapshot() *policy.Snapshot { return f.snap.Load() }
 
 // Middleware returns the Policy step.
 func (f *Filter) Middleware() pipeline.Middleware {
@@ -123,7 +121,10 @@ func lowerName(buf []byte, name string) []byte {
 }
 
 func (f *Filter) serve(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request, next pipeline.Handler) error {
-	s := f.snap.Load()
+	s := r.Policy
+	if s == nil {
+		return ErrNoPolicy
+	}
 	q := r.Msg.Question[0]
 	prof := s.ProfileOrDefault(r.Identity.Profile)
 	var buf [256]byte

@@ -110,14 +110,15 @@ func TestFilter(t *testing.T) {
 		{"badip.example.org.", dns.TypeA, "adult", dnsmsg.Blocking{TTL: 10}, dns.RcodeSuccess, []string{"192.0.2.66"}, false, ""},
 		{"cdn.example.org.", dns.TypeA, "kid", dnsmsg.Blocking{TTL: 10}, dns.RcodeSuccess, []string{"edge.example.net.", "192.0.2.77"}, false, ""},
 	}
+	snap := snapshot(t)
 	for _, tc := range tests {
 		t.Run(tc.profile+"/"+tc.name+"/"+dns.TypeToString[tc.qtype], func(t *testing.T) {
-			f := New(Config{Blocking: tc.mode}, snapshot(t))
+			f := New(Config{Blocking: tc.mode})
 			h := f.Middleware()(upstreamLike(t))
 			q := new(dns.Msg).SetQuestion(tc.name, tc.qtype)
 			q.SetEdns0(1232, false)
 			rec := &dnstest.Recorder{}
-			req := &pipeline.Request{Msg: q, EDNS: true, MaxSize: 1232, Identity: pipeline.Identity{Profile: tc.profile}}
+			req := &pipeline.Request{Msg: q, EDNS: true, MaxSize: 1232, Identity: pipeline.Identity{Profile: tc.profile}, Policy: snap}
 			if err := h.ServeDNS(context.Background(), rec, req); err != nil {
 				t.Fatal(err)
 			}

@@ -447,13 +447,20 @@ func (id *Identifier) sniClientID(sni string) (string, bool) {
 func (id *Identifier) Middleware() pipeline.Middleware {
 	return func(next pipeline.Handler) pipeline.Handler {
 		return pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
-			ident, trusted := id.identify(r)
-			r.Identity = ident
-			if r.Msg != nil {
-				r.Msg = stripPrivate(r.Msg, trusted)
-			}
+			id.Apply(r)
 			return next.ServeDNS(ctx, w, r)
 		})
+	}
+}
+
+// Apply is the work of the Identify step, for a step that loads the
+// Identifier from a larger snapshot: it sets r.Identity and strips the
+// private EDNS options as Middleware says.
+func (id *Identifier) Apply(r *pipeline.Request) {
+	ident, trusted := id.identify(r)
+	r.Identity = ident
+	if r.Msg != nil {
+		r.Msg = stripPrivate(r.Msg, trusted)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/hearth-dns/hearth/internal/policy"
 )
 
 // Transport is the protocol a query arrived on.
@@ -67,6 +69,11 @@ type Request struct {
 	Received time.Time
 	// Identity is who asked, filled by the Identify step.
 	Identity Identity
+	// Policy is the policy the query is decided against, set by the
+	// Identify step from the same immutable snapshot as Identity: a query
+	// never mixes the device tables of one generation with the profiles
+	// of another. Nil until Identify ran.
+	Policy *policy.Snapshot
 	// NoWait asks the chain to answer only if it can without waiting on
 	// I/O (an upstream exchange): a step that would wait returns
 	// ErrWouldBlock instead, having written nothing, and the listener runs

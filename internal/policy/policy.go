@@ -181,6 +181,9 @@ type ProfileSpec struct {
 	// device's own profile (with its grants) is labelled with the
 	// profile it was made from.
 	Label string
+	// NoQueryLog keeps the profile's queries out of the query log (the
+	// counters still count them).
+	NoQueryLog bool
 }
 
 // SafeSearchRule rewrites an engine's host names to its safe host.
@@ -438,6 +441,9 @@ func (s *Snapshot) ProfileName(i int) string { return s.profiles[i].Name }
 // ProfileLabel returns the name people see for profile i: for a device's
 // own profile (made for its grants), the profile it was made from.
 func (s *Snapshot) ProfileLabel(i int) string { return s.profiles[i].Label }
+
+// ProfileLogged reports whether profile i's queries go to the query log.
+func (s *Snapshot) ProfileLogged(i int) bool { return !s.profiles[i].NoQueryLog }
 
 // Tag returns the description of tag t.
 func (s *Snapshot) Tag(t Tag) TagInfo { return s.tags[t] }
