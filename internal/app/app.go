@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/cache"
 	"github.com/hearth-dns/hearth/internal/catalog"
 	"github.com/hearth-dns/hearth/internal/config"
+	"github.com/hearth-dns/hearth/internal/discovery"
 	"github.com/hearth-dns/hearth/internal/filter"
 	"github.com/hearth-dns/hearth/internal/identity"
 	"github.com/hearth-dns/hearth/internal/lists"
@@ -32,6 +34,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/metrics"
 	"github.com/hearth-dns/hearth/internal/pipeline"
 	"github.com/hearth-dns/hearth/internal/policy"
+	"github.com/hearth-dns/hearth/internal/policy/compile"
 	"github.com/hearth-dns/hearth/internal/policysync"
 	"github.com/hearth-dns/hearth/internal/querylog"
 	"github.com/hearth-dns/hearth/internal/server"
@@ -96,7 +99,7 @@ type built struct {
 	closers []func() error
 	cache   *cache.Cache
 	filter  *filter.Filter
-	plan    *policyPlan
+	plan    *compile.Plan
 	lists   *lists.Manager
 	// compiled is the index build the filter started with.
 	compiled *lists.Compiled
@@ -105,16 +108,16 @@ type built struct {
 	background []func(ctx context.Context)
 	stop       context.CancelFunc
 
-	// view is the generation of device tables, policy and lists queries
-	// are decided against, swapped whole when the store or the lists
-	// change (see view).
-	view atomic.Pointer[view]
+	// live holds the snapshot queries are decided against (device
+	// tables, policy, lists), swapped whole when the store or the lists
+	// change.
+	live compile.Live
 	// identBase is the identifier config without devices.
 	identBase identity.Config
 	// recorder records new devices; nil when off.
-	recorder *deviceRecorder
-	// policyMu serialises the builders of the next view (store syncs,
-	// list refreshes); readers never take it.
+	recorder *discovery.Recorder
+	// policyMu serialises the builders of the next snapshot (store
+	// syncs, list refreshes); readers never take it.
 	policyMu sync.Mutex
 }
 
@@ -138,6 +141,9 @@ func (b *built) close() {
 
 // Option changes how New builds the app.
 type Option func(*App)
+
+// HomeHousehold is the household of a home installation (store.HomeHousehold).
+const HomeHousehold = store.HomeHousehold
 
 // WithUpstreamTLS sets the base TLS config of encrypted upstreams, for
 // private certificate authorities.
@@ -266,8 +272,12 @@ func (a *App) build(cfg *config.Config) (*built, error) {
 			return nil, fmt.Errorf("load store: %w", err)
 		}
 		if cfg.NewDevices.Record {
-			b.recorder = newDeviceRecorder(a, cfg, st)
-			b.background = append(b.background, b.recorder.run)
+			b.recorder = discovery.New(discovery.Config{
+				Store: a.store, Max: cfg.NewDevices.Max,
+				Leases: cfg.NewDevices.Leases, LeasesFormat: cfg.NewDevices.LeasesFormat,
+				Names: localNames(cfg), Now: a.now, Logger: a.log,
+			}, st)
+			b.background = append(b.background, b.recorder.Run)
 		}
 	}
 	if err := a.buildPolicy(cfg, b, st); err != nil {
@@ -294,10 +304,10 @@ func (a *App) build(cfg *config.Config) (*built, error) {
 		defer cancel()
 		return c.Shutdown(ctx)
 	})
-	identify := b.identify()
+	identify := b.live.Identify()
 	if hook := a.afterIdentify; hook != nil {
 		identify = func(next pipeline.Handler) pipeline.Handler {
-			return b.identify()(pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
+			return b.live.Identify()(pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
 				hook()
 				return next.ServeDNS(ctx, w, r)
 			}))
@@ -468,4 +478,28 @@ func (a *App) Shutdown(ctx context.Context) error {
 	a.built.close()
 	errs = append(errs, a.closeState())
 	return errors.Join(errs...)
+}
+
+// localNames maps the addresses of the config's local A and AAAA records
+// to their names.
+func localNames(cfg *config.Config) map[netip.Addr]string {
+	names := map[netip.Addr]string{}
+	for _, rec := range cfg.Local.Records {
+		rr, err := local.ParseRecord(rec)
+		if err != nil {
+			continue
+		}
+		name := strings.TrimSuffix(rr.Header().Name, ".")
+		switch v := rr.(type) {
+		case *dns.A:
+			if a, ok := netip.AddrFromSlice(v.A); ok {
+				names[a.Unmap()] = name
+			}
+		case *dns.AAAA:
+			if a, ok := netip.AddrFromSlice(v.AAAA); ok {
+				names[a] = name
+			}
+		}
+	}
+	return names
 }

@@ -43,7 +43,7 @@ func (k backend) Catalog() api.Catalog {
 }
 
 func (k backend) CheckProfile(p store.Profile) error {
-	return k.a.cur.Load().plan.checkStoreProfile(p)
+	return k.a.cur.Load().plan.CheckProfile(p)
 }
 
 func (k backend) Provisioned() ([]store.Profile, []store.Device) {
@@ -105,11 +105,7 @@ func storeProfile(name string, p config.Profile) store.Profile {
 
 func (k backend) EffectiveProfile(device string) string {
 	b := k.a.cur.Load()
-	m := b.view.Load().merged
-	if p, ok := m.profileOf[device]; ok {
-		return p
-	}
-	return m.def
+	return b.live.Load().ProfileOf(device)
 }
 
 func (k backend) Sync(ctx context.Context) error {
@@ -141,7 +137,7 @@ func (k backend) Explain(ctx context.Context, q api.ExplainRequest) (api.Explana
 
 func (k backend) Sources() []api.Source {
 	b := k.a.cur.Load()
-	compiled := b.view.Load().compiled
+	compiled := b.live.Load().Lists
 	out := []api.Source{}
 	for _, l := range compiled.Lists {
 		out = append(out, api.Source{ID: l.ID, Tag: l.Tag, File: l.Path, Loaded: l.Loaded, Names: l.Stats.Rules, BadLines: l.Stats.Bad, Error: l.Err})

@@ -17,6 +17,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/lists"
 	"github.com/hearth-dns/hearth/internal/pipeline"
 	"github.com/hearth-dns/hearth/internal/policy"
+	"github.com/hearth-dns/hearth/internal/policy/compile"
 	"github.com/hearth-dns/hearth/internal/store"
 )
 
@@ -73,7 +74,7 @@ func Explain(cfg *config.Config, q ExplainQuery, log *slog.Logger) (*Explanation
 	if err := a.buildPolicy(cfg, b, st); err != nil {
 		return nil, err
 	}
-	return explain(cat, b.view.Load(), q)
+	return explain(cat, b.live.Load(), q)
 }
 
 // Explain decides q with the running policy, store included.
@@ -81,31 +82,26 @@ func (a *App) Explain(q ExplainQuery) (*Explanation, error) {
 	a.mu.Lock()
 	b := a.built
 	a.mu.Unlock()
-	return explain(a.cat, b.view.Load(), q)
+	return explain(a.cat, b.live.Load(), q)
 }
 
 // explain decides q against the view v.
-func explain(cat *catalog.Catalog, v *view, q ExplainQuery) (*Explanation, error) {
+func explain(cat *catalog.Catalog, v *compile.Snapshot, q ExplainQuery) (*Explanation, error) {
 	var id pipeline.Identity
 	switch {
 	case q.Device != "":
-		found := false
-		for _, d := range v.merged.devices {
-			if d.Name == q.Device {
-				id = pipeline.Identity{Device: d.Name, Household: d.Household, Profile: d.Profile, Via: "name"}
-				found = true
-			}
-		}
+		d, found := v.Device(q.Device)
+		id = pipeline.Identity{Device: d.Name, Household: d.Household, Profile: d.Profile, Via: "name"}
 		if !found {
 			return nil, fmt.Errorf("no device named %q", q.Device)
 		}
 	case q.Client.IsValid():
 		m := new(dns.Msg).SetQuestion(dns.Fqdn(q.Name), q.Type)
-		id = v.ident.Identify(&pipeline.Request{Msg: m, Client: netip.AddrPortFrom(q.Client, 0)})
+		id = v.Identity.Identify(&pipeline.Request{Msg: m, Client: netip.AddrPortFrom(q.Client, 0)})
 	default:
 		return nil, fmt.Errorf("explain: a device or a client address is needed")
 	}
-	s := v.policy
+	s := v.Policy
 	prof := s.ProfileOrDefault(id.Profile)
 	name := strings.TrimSuffix(strings.ToLower(q.Name), ".")
 	d := s.Decide(prof, q.At, []byte(name), q.Type)
@@ -175,5 +171,5 @@ func ListsStatus(cfg *config.Config, log *slog.Logger) (*lists.Compiled, error) 
 	if err := a.buildPolicy(cfg, b, store.State{}); err != nil {
 		return nil, err
 	}
-	return b.view.Load().compiled, nil
+	return b.live.Load().Lists, nil
 }

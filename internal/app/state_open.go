@@ -169,13 +169,13 @@ func (a *App) registerMetrics() {
 	})
 	r.GaugeFunc("hearth_index_bytes", "Memory of the compiled domain index.", func() float64 {
 		if b := a.cur.Load(); b != nil {
-			return float64(b.view.Load().compiled.Index.Bytes())
+			return float64(b.live.Load().Lists.Index.Bytes())
 		}
 		return 0
 	})
 	r.GaugeFunc("hearth_index_names", "Names in the compiled domain index.", func() float64 {
 		if b := a.cur.Load(); b != nil {
-			return float64(b.view.Load().compiled.Index.Len())
+			return float64(b.live.Load().Lists.Index.Len())
 		}
 		return 0
 	})
@@ -209,7 +209,7 @@ func (a *App) compiledLists() []listStatus {
 	if b == nil {
 		return nil
 	}
-	return b.view.Load().compiled.Lists
+	return b.live.Load().Lists.Lists
 }
 
 // observeUpstream records one upstream exchange.

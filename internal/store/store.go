@@ -46,6 +46,11 @@ func ValidateID(kind, id string) error {
 	return nil
 }
 
+// HomeHousehold is the household of a home installation: its default
+// profile is the profile of devices no one has claimed yet, and new
+// devices are recorded in it.
+const HomeHousehold = "home"
+
 // Change kinds: the item kinds a policy write can change.
 const (
 	KindHousehold = "household"

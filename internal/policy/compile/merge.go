@@ -1,4 +1,4 @@
-package app
+package compile
 
 import (
 	"fmt"
@@ -13,10 +13,6 @@ import (
 	"github.com/hearth-dns/hearth/internal/policy"
 	"github.com/hearth-dns/hearth/internal/store"
 )
-
-// HomeHousehold is the household of a home installation: its default
-// profile is the profile of devices no one has claimed yet.
-const HomeHousehold = "home"
 
 // merged is the policy of the config file and the store together: what a
 // snapshot and an identifier are built from.
@@ -71,9 +67,9 @@ func splitDays(s string) []string {
 	return out
 }
 
-// checkStoreProfile checks a store profile as the API receives it: every
+// CheckProfile checks a store profile as the API receives it: every
 // problem names its field.
-func (p *policyPlan) checkStoreProfile(sp store.Profile) error {
+func (p *Plan) CheckProfile(sp store.Profile) error {
 	var errs []error
 	// The API names fields from the profile's top: "block[0]".
 	bad := func(path, format string, args ...any) {
@@ -93,7 +89,7 @@ func (p *policyPlan) checkStoreProfile(sp store.Profile) error {
 // merge combines the config's profiles and devices (provisioned: the
 // store cannot change them) with the store's at now. A store item that
 // is wrong is left out and reported; the rest serves.
-func (p *policyPlan) merge(st store.State, now time.Time) merged {
+func (p *Plan) merge(st store.State, now time.Time) merged {
 	m := merged{def: p.def, profileOf: map[string]string{}}
 	specs := map[string]int{}
 	for _, spec := range p.profiles {
@@ -130,7 +126,7 @@ func (p *policyPlan) merge(st store.State, now time.Time) merged {
 		specs[sp.ID] = len(m.profiles)
 		m.profiles = append(m.profiles, spec)
 	}
-	if d := defaults[HomeHousehold]; d != "" {
+	if d := defaults[store.HomeHousehold]; d != "" {
 		if _, ok := specs[d]; ok {
 			m.def = d
 		}
@@ -234,7 +230,7 @@ func (p *policyPlan) merge(st store.State, now time.Time) merged {
 }
 
 // grantProfile is a device's own profile: base plus the device's grants.
-func (p *policyPlan) grantProfile(base policy.ProfileSpec, device string, grants []store.Grant) (policy.ProfileSpec, error) {
+func (p *Plan) grantProfile(base policy.ProfileSpec, device string, grants []store.Grant) (policy.ProfileSpec, error) {
 	own := base
 	own.Name = base.Name + "~" + device
 	own.Label = base.Name

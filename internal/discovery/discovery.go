@@ -1,4 +1,9 @@
-package app
+// Package discovery records the devices Hearth sees for the first time as
+// new devices of the home household, for a parent to name and claim. The
+// query path only offers an unknown source (Recorder.Unknown), without
+// waiting; one goroutine (Recorder.Run) names the device from the DHCP
+// leases or the local records and writes it to the store.
+package discovery
 
 import (
 	"context"
@@ -9,33 +14,41 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/miekg/dns"
-
-	"github.com/hearth-dns/hearth/internal/config"
 	"github.com/hearth-dns/hearth/internal/identity"
-	"github.com/hearth-dns/hearth/internal/local"
 	"github.com/hearth-dns/hearth/internal/store"
 )
 
-// deviceRecorder records devices seen for the first time as new devices
-// of the home household, for a parent to name and claim. The query path
-// only reads an immutable set and, for a source not in it, offers it to a
-// small queue without waiting; one goroutine does the rest.
-type deviceRecorder struct {
-	a *App
-	// store is the App's store, held so that Shutdown clearing the App's
-	// fields does not race with a recording in progress.
+// Config configures a Recorder.
+type Config struct {
+	// Store receives the new devices.
+	Store store.Store
+	// Max is the most unclaimed new devices kept; 0 means no limit.
+	Max int
+	// Leases and LeasesFormat name the DHCP leases file devices are
+	// named from ("" for none); see identity.ParseLeases.
+	Leases, LeasesFormat string
+	// Names are the local records' addresses and names, for naming a
+	// device the leases do not know.
+	Names map[netip.Addr]string
+	// Now is the clock of FirstSeen; nil means time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Recorder records devices seen for the first time. The query path only
+// reads an immutable set and, for a source not in it, offers it to a
+// small queue without waiting; Run does the rest.
+type Recorder struct {
 	store  store.Store
+	now    func() time.Time
 	log    *slog.Logger
 	max    int
 	leases string
 	format string
-	// names are the local records' addresses and names, for naming.
-	names map[netip.Addr]string
+	names  map[netip.Addr]string
 
 	// seen are the sources already offered: an immutable map, replaced
 	// whole by run (copy on write; the set stays small, bounded by max).
@@ -51,11 +64,19 @@ type unknownSource struct {
 	mac  string
 }
 
-func newDeviceRecorder(a *App, cfg *config.Config, st store.State) *deviceRecorder {
-	r := &deviceRecorder{
-		a: a, store: a.store, log: a.log, max: cfg.NewDevices.Max,
-		leases: cfg.NewDevices.Leases, format: cfg.NewDevices.LeasesFormat,
-		names: localNames(cfg), queue: make(chan unknownSource, 64),
+// New returns a Recorder; st is the store's state, for counting the
+// unclaimed devices already recorded.
+func New(c Config, st store.State) *Recorder {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Recorder{
+		store: c.Store, now: c.Now, log: c.Logger, max: c.Max,
+		leases: c.Leases, format: c.LeasesFormat,
+		names: c.Names, queue: make(chan unknownSource, 64),
 	}
 	empty := map[netip.Addr]struct{}{}
 	r.seen.Store(&empty)
@@ -69,7 +90,7 @@ func newDeviceRecorder(a *App, cfg *config.Config, st store.State) *deviceRecord
 }
 
 // Unknown implements identity.UnknownRecorder.
-func (r *deviceRecorder) Unknown(addr netip.Addr, mac string) {
+func (r *Recorder) Unknown(addr netip.Addr, mac string) {
 	if r.full.Load() {
 		return
 	}
@@ -82,8 +103,8 @@ func (r *deviceRecorder) Unknown(addr netip.Addr, mac string) {
 	}
 }
 
-// run records the offered sources until ctx ends.
-func (r *deviceRecorder) run(ctx context.Context) {
+// Run records the offered sources until ctx ends.
+func (r *Recorder) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -111,7 +132,7 @@ func (r *deviceRecorder) run(ctx context.Context) {
 
 // record adds one new device to the store; the store's change feed then
 // brings it into the policy.
-func (r *deviceRecorder) record(ctx context.Context, u unknownSource) error {
+func (r *Recorder) record(ctx context.Context, u unknownSource) error {
 	if r.max > 0 && r.recorded >= r.max {
 		r.full.Store(true)
 		r.log.Warn("new devices not recorded: the limit of unclaimed devices is reached", "max", r.max)
@@ -126,11 +147,11 @@ func (r *deviceRecorder) record(ctx context.Context, u unknownSource) error {
 	rand.Read(id)
 	d := store.Device{
 		ID:        "dev-" + hex.EncodeToString(id),
-		Household: HomeHousehold,
+		Household: store.HomeHousehold,
 		Name:      host,
 		Hostname:  host,
 		New:       true,
-		FirstSeen: r.a.now().UTC(),
+		FirstSeen: r.now().UTC(),
 	}
 	if d.Name == "" {
 		d.Name = u.addr.String()
@@ -153,7 +174,7 @@ func (r *deviceRecorder) record(ctx context.Context, u unknownSource) error {
 }
 
 // hostname names a device from the DHCP leases or the local records.
-func (r *deviceRecorder) hostname(addr netip.Addr, hw net.HardwareAddr) string {
+func (r *Recorder) hostname(addr netip.Addr, hw net.HardwareAddr) string {
 	if r.leases != "" {
 		f, err := os.Open(r.leases)
 		if err == nil {
@@ -163,7 +184,7 @@ func (r *deviceRecorder) hostname(addr netip.Addr, hw net.HardwareAddr) string {
 			if perr != nil && !errors.As(perr, &bad) {
 				r.log.Warn("reading DHCP leases", "file", r.leases, "err", perr)
 			}
-			if name, ok := identity.NewLeases(leases, r.a.now()).Hostname(addr, hw); ok {
+			if name, ok := identity.NewLeases(leases, r.now()).Hostname(addr, hw); ok {
 				return name
 			}
 		} else {
@@ -171,30 +192,6 @@ func (r *deviceRecorder) hostname(addr netip.Addr, hw net.HardwareAddr) string {
 		}
 	}
 	return r.names[addr]
-}
-
-// localNames maps the addresses of the config's local A and AAAA records
-// to their names.
-func localNames(cfg *config.Config) map[netip.Addr]string {
-	names := map[netip.Addr]string{}
-	for _, rec := range cfg.Local.Records {
-		rr, err := local.ParseRecord(rec)
-		if err != nil {
-			continue
-		}
-		name := strings.TrimSuffix(rr.Header().Name, ".")
-		switch v := rr.(type) {
-		case *dns.A:
-			if a, ok := netip.AddrFromSlice(v.A); ok {
-				names[a.Unmap()] = name
-			}
-		case *dns.AAAA:
-			if a, ok := netip.AddrFromSlice(v.AAAA); ok {
-				names[a] = name
-			}
-		}
-	}
-	return names
 }
 
 // deviceRecordTimeout bounds one store write of the recorder.
