@@ -32,6 +32,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/lists"
 	"github.com/hearth-dns/hearth/internal/local"
 	"github.com/hearth-dns/hearth/internal/metrics"
+	"github.com/hearth-dns/hearth/internal/observe"
 	"github.com/hearth-dns/hearth/internal/pipeline"
 	"github.com/hearth-dns/hearth/internal/policy"
 	"github.com/hearth-dns/hearth/internal/policy/compile"
@@ -69,7 +70,7 @@ type App struct {
 	// metrics is the Prometheus registry of /metrics; obs feeds it and
 	// the query log.
 	metrics *metrics.Registry
-	obs     *observer
+	obs     *observe.Observer
 	// upstreamSeconds times upstream exchanges.
 	upstreamSeconds *metrics.HistogramVec
 	auth            *auth.Auth
@@ -313,8 +314,17 @@ func (a *App) build(cfg *config.Config) (*built, error) {
 			}))
 		}
 	}
+	var observeStep pipeline.Middleware
+	if a.obs != nil {
+		var d observe.Discoverer
+		if b.recorder != nil {
+			d = b.recorder
+		}
+		observeStep = a.obs.Middleware(d)
+	}
 	b.handler = pipeline.Build(pipeline.Steps{
 		Identify: identify,
+		Observe:  observeStep,
 		Policy:   b.filter.Middleware(),
 		Local:    local.New(records, forward).Middleware(),
 		Resolve:  c,

@@ -57,9 +57,6 @@ func (a *App) buildPolicy(cfg *config.Config, b *built, st store.State) error {
 		ClientIDDomains:   cfg.Access.ClientIDDomains,
 		Logger:            a.log,
 	}
-	if b.recorder != nil {
-		b.identBase.Unknown = b.recorder
-	}
 	if plan.NeedNeighbors() || hasMACs(st) || (b.recorder != nil && !a.readOnly) {
 		n := identity.NewNeighbors(identity.NeighborsConfig{Logger: a.log})
 		if err := n.Refresh(); err != nil {
@@ -74,11 +71,7 @@ func (a *App) buildPolicy(cfg *config.Config, b *built, st store.State) error {
 	}
 	a.logProblems(s)
 	b.live.Store(s)
-	fc := filter.Config{Blocking: plan.Blocking(), Now: a.now, Logger: a.log}
-	if a.obs != nil {
-		fc.Observer = a.obs
-	}
-	b.filter = filter.New(fc)
+	b.filter = filter.New(filter.Config{Blocking: plan.Blocking(), Now: a.now, Logger: a.log})
 	if mgr.HasDownloads() {
 		b.background = append(b.background, func(ctx context.Context) { a.refreshLists(ctx, b, cfg.Lists.Refresh) })
 	}

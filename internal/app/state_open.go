@@ -14,6 +14,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/config"
 	"github.com/hearth-dns/hearth/internal/lists"
 	"github.com/hearth-dns/hearth/internal/metrics"
+	"github.com/hearth-dns/hearth/internal/observe"
 	"github.com/hearth-dns/hearth/internal/policysync"
 	"github.com/hearth-dns/hearth/internal/querylog"
 	"github.com/hearth-dns/hearth/internal/store"
@@ -88,7 +89,7 @@ func (a *App) openState(cfg *config.Config) error {
 		a.qlog = ql
 	}
 	a.metrics = metrics.NewRegistry()
-	a.obs = newObserver(a.metrics, a.qlog)
+	a.obs = observe.New(observe.Config{Metrics: a.metrics, Log: a.qlog, Now: a.now})
 	a.registerMetrics()
 	if a.auth, err = auth.New(auth.Config{Accounts: st, Now: a.now, Logger: a.log}); err != nil {
 		a.closeState()

@@ -34,35 +34,6 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives decisions at debug level.
 	Logger *slog.Logger
-	// Observer, when set, hears of every query the filter answered.
-	Observer Observer
-}
-
-// Observer hears of every query the Policy step answered (or saw answered
-// further down the chain), once the answer is written: the query log and
-// the metrics. Observe runs on the query path: it must not block, and must
-// not keep ev or anything it points to after returning.
-type Observer interface {
-	Observe(ev *Event)
-}
-
-// Event is one answered query.
-type Event struct {
-	Request  *pipeline.Request
-	Snapshot *policy.Snapshot
-	// Decision is what decided the answer: the name's decision, or the
-	// block of a CNAME target or answer address found in the answer.
-	Decision policy.Decision
-	// Name is the query name, lower-case; Text explains a decision other
-	// than a plain allow (nil otherwise).
-	Name, Text []byte
-	Rcode      int
-	Now        time.Time
-
-	// nameBuf and textBuf hold Name and Text: the event is pooled, so
-	// the query's own buffers stay on its stack.
-	nameBuf [256]byte
-	textBuf [256]byte
 }
 
 // Filter applies the policy snapshot of each request (Request.Policy, set
@@ -72,7 +43,6 @@ type Filter struct {
 	cfg      Config
 	log      *slog.Logger
 	checkers sync.Pool
-	events   sync.Pool
 }
 
 // ErrNoPolicy is returned for a request that reached the Policy step
@@ -90,7 +60,6 @@ func New(c Config) *Filter {
 	}
 	f := &Filter{cfg: c, log: c.Logger}
 	f.checkers.New = func() any { return new(checker) }
-	f.events.New = func() any { return new(Event) }
 	return f
 }
 
@@ -137,17 +106,7 @@ func (f *Filter) serve(ctx context.Context, w pipeline.ResponseWriter, r *pipeli
 		c := f.checkers.Get().(*checker)
 		*c = checker{f: f, s: s, prof: prof, now: now, w: w, r: r, d: d}
 		err := next.ServeDNS(ctx, c, r)
-		if c.written && f.cfg.Observer != nil {
-			var text [256]byte
-			var explained []byte
-			switch {
-			case c.text != "":
-				explained = append(text[:0], c.text...)
-			case c.d.Reason != policy.ReasonNone:
-				explained = s.AppendExplain(text[:0], c.d, unsafeString(name))
-			}
-			f.observe(r, s, c.d, name, explained, c.rcode, now)
-		}
+		r.Outcome = pipeline.Outcome{Decided: true, Written: c.written, Rcode: c.rcode, Decision: c.d, Via: c.via, Target: c.target, Text: c.text}
 		*c = checker{}
 		f.checkers.Put(c)
 		return err
@@ -170,7 +129,7 @@ func (f *Filter) serve(ctx context.Context, w pipeline.ResponseWriter, r *pipeli
 		} else {
 			err = w.WriteMsg(f.cfg.Blocking.Blocked(r.Msg, string(explained)))
 		}
-		f.observe(r, s, d, name, explained, rcode, now)
+		r.Outcome = pipeline.Outcome{Decided: true, Written: true, Rcode: rcode, Decision: d}
 		return err
 	case policy.NXDomain, policy.NoData:
 		rcode := dns.RcodeSuccess
@@ -179,34 +138,14 @@ func (f *Filter) serve(ctx context.Context, w pipeline.ResponseWriter, r *pipeli
 		}
 		text := s.Explain(d, string(name))
 		err := w.WriteMsg(f.cfg.Blocking.Negative(r.Msg, rcode, text))
-		f.observe(r, s, d, name, []byte(text), rcode, now)
+		r.Outcome = pipeline.Outcome{Decided: true, Written: true, Rcode: rcode, Decision: d}
 		return err
 	case policy.Rewrite:
 		err := f.rewrite(ctx, w, r, next, s, d, string(name))
-		if err == nil {
-			var text [256]byte
-			f.observe(r, s, d, name, s.AppendExplain(text[:0], d, unsafeString(name)), dns.RcodeSuccess, now)
-		}
+		r.Outcome = pipeline.Outcome{Decided: true, Written: err == nil, Rcode: dns.RcodeSuccess, Decision: d}
 		return err
 	}
 	return fmt.Errorf("filter: unknown action %d", d.Action)
-}
-
-// observe tells the observer of an answered query.
-func (f *Filter) observe(r *pipeline.Request, s *policy.Snapshot, d policy.Decision, name, text []byte, rcode int, now time.Time) {
-	if f.cfg.Observer == nil {
-		return
-	}
-	ev := f.events.Get().(*Event)
-	ev.Request, ev.Snapshot, ev.Decision, ev.Rcode, ev.Now = r, s, d, rcode, now
-	ev.Name = append(ev.nameBuf[:0], name...)
-	ev.Text = nil
-	if len(text) > 0 {
-		ev.Text = append(ev.textBuf[:0], text...)
-	}
-	f.cfg.Observer.Observe(ev)
-	ev.Request, ev.Snapshot = nil, nil
-	f.events.Put(ev)
 }
 
 // rewrite answers a safe-search name with a CNAME to the engine's safe
@@ -290,8 +229,9 @@ type checker struct {
 	d       policy.Decision
 	written bool
 	rcode   int
-	// text explains a block found in the answer.
-	text string
+	// text explains a block found in the answer, via says how it was
+	// found ("cname" or "answer-ip") and target names what blocked.
+	text, via, target string
 }
 
 func (c *checker) WriteMsg(m *dns.Msg) error {
@@ -394,6 +334,6 @@ func (c *checker) blockedTarget(name []byte) (policy.Decision, bool) {
 func (c *checker) block(d policy.Decision, rule, via string) error {
 	text := c.s.Explain(d, rule) + " via=" + via + ":" + c.r.Msg.Question[0].Name
 	m := c.f.cfg.Blocking.Blocked(c.r.Msg, text)
-	c.d, c.written, c.rcode, c.text = d, true, m.Rcode, text
+	c.d, c.written, c.rcode, c.text, c.via, c.target = d, true, m.Rcode, text, via, rule
 	return c.w.WriteMsg(m)
 }

@@ -82,9 +82,6 @@ type Config struct {
 	ClientIDDomains []string
 	// Neighbors maps LAN source addresses to MACs; nil for none.
 	Neighbors NeighborTable
-	// Unknown, when set, hears of every query from a source no device
-	// claims, so that new devices can be recorded (see UnknownRecorder).
-	Unknown UnknownRecorder
 	// Logger receives configuration warnings (a device that can never
 	// match); nil discards them.
 	Logger *slog.Logger
@@ -105,16 +102,6 @@ type Identifier struct {
 	// so that an unknown device's MAC costs no allocation.
 	fastNeighbors macTable
 	unknown       pipeline.Identity
-	recorder      UnknownRecorder
-}
-
-// UnknownRecorder hears of queries from unknown devices. Unknown is called
-// on the query path for every such query: it must be cheap, must not
-// block or do I/O, and must be safe for concurrent use. mac is the
-// source's MAC in text form when the neighbour table or a trusted
-// forwarder gave one, else "".
-type UnknownRecorder interface {
-	Unknown(addr netip.Addr, mac string)
 }
 
 // macTable is implemented by *Neighbors.
@@ -154,7 +141,6 @@ func New(c Config) (*Identifier, error) {
 		cidr6:      cidrTable{m: map[netip.Prefix]*device{}},
 		neighbors:  c.Neighbors,
 		unknown:    pipeline.Identity{Profile: c.DefaultProfile, Via: viaDefault},
-		recorder:   c.Unknown,
 	}
 	log := c.Logger
 	if log == nil {
@@ -376,9 +362,6 @@ func (id *Identifier) identify(r *pipeline.Request) (pipeline.Identity, bool) {
 	}
 	u := id.unknown
 	u.MAC = macText
-	if id.recorder != nil {
-		id.recorder.Unknown(src, macText)
-	}
 	return u, trusted
 }
 
@@ -459,9 +442,22 @@ func (id *Identifier) Middleware() pipeline.Middleware {
 func (id *Identifier) Apply(r *pipeline.Request) {
 	ident, trusted := id.identify(r)
 	r.Identity = ident
+	r.Source = id.source(r, trusted)
 	if r.Msg != nil {
 		r.Msg = stripPrivate(r.Msg, trusted)
 	}
+}
+
+// source returns the address identify looked r's device up by: a trusted
+// forwarder's single-host client subnet, else the client's address.
+func (id *Identifier) source(r *pipeline.Request, trusted bool) netip.Addr {
+	src := r.Client.Addr().Unmap().WithZone("")
+	if trusted && r.Msg != nil {
+		if e := readEDNS(r.Msg); e.subnet.IsValid() {
+			return e.subnet
+		}
+	}
+	return src
 }
 
 // cidrTable finds the longest prefix containing an address: one map probe

@@ -10,6 +10,11 @@ type Steps struct {
 	// before Policy, which needs them, and after Access, so that refused
 	// sources never touch identity tables.
 	Identify Middleware
+	// Observe records each answered query: counters, the query log, and
+	// new-device discovery. It runs after Identify, whose device and
+	// policy it records, and outside Policy, which reports what it decided
+	// in Request.Outcome; it records once the steps inside have answered.
+	Observe Middleware
 	// Policy decides allow, block or rewrite per device. It sits outside
 	// Local and Cache so that a device's policy applies to every answer,
 	// and so that the shared cache holds only policy-free upstream answers.
@@ -23,11 +28,11 @@ type Steps struct {
 	Resolve Handler
 }
 
-// Build returns the handler chain: Access, Identify, Policy, Local, then
-// Resolve. See Steps for why each step sits where it does.
+// Build returns the handler chain: Access, Identify, Observe, Policy,
+// Local, then Resolve. See Steps for why each step sits where it does.
 func Build(s Steps) Handler {
 	h := s.Resolve
-	for _, m := range []Middleware{s.Local, s.Policy, s.Identify, s.Access} {
+	for _, m := range []Middleware{s.Local, s.Policy, s.Observe, s.Identify, s.Access} {
 		if m != nil {
 			h = m(h)
 		}

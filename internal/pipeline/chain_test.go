@@ -27,8 +27,8 @@ func TestBuildOrder(t *testing.T) {
 		steps Steps
 		want  []string
 	}{
-		{"all", Steps{Access: step("access"), Identify: step("identify"), Policy: step("policy"), Local: step("local"), Resolve: resolve},
-			[]string{"access", "identify", "policy", "local", "resolve"}},
+		{"all", Steps{Access: step("access"), Identify: step("identify"), Observe: step("observe"), Policy: step("policy"), Local: step("local"), Resolve: resolve},
+			[]string{"access", "identify", "observe", "policy", "local", "resolve"}},
 		{"some nil", Steps{Access: step("access"), Local: step("local"), Resolve: resolve},
 			[]string{"access", "local", "resolve"}},
 		{"resolve only", Steps{Resolve: resolve}, []string{"resolve"}},

@@ -17,27 +17,36 @@ import (
 // Transport is the protocol a query arrived on.
 type Transport uint8
 
-// The transports a listener may report.
+// The transports a listener may report. This is the one transport enum:
+// the query log stores it and the metrics label by it.
 const (
-	UDP Transport = iota
+	// NoTransport is the zero value: a request no listener built (an
+	// explanation, a test).
+	NoTransport Transport = iota
+	// UDP is plain DNS over UDP.
+	UDP
+	// TCP is plain DNS over TCP.
 	TCP
+	// DoT is DNS over TLS (RFC 7858).
 	DoT
+	// DoH is DNS over HTTPS (RFC 8484).
 	DoH
+	// DoQ is DNS over QUIC (RFC 9250).
+	DoQ
+	// NumTransports is the number of transports, for tables indexed by
+	// Transport.
+	NumTransports
 )
 
-// String returns the lower-case transport name, for logs and metric labels.
+var transportNames = [NumTransports]string{"", "udp", "tcp", "dot", "doh", "doq"}
+
+// String returns the lower-case transport name ("udp", "dot"...), or ""
+// for NoTransport and unknown values.
 func (t Transport) String() string {
-	switch t {
-	case UDP:
-		return "udp"
-	case TCP:
-		return "tcp"
-	case DoT:
-		return "dot"
-	case DoH:
-		return "doh"
+	if t < NumTransports {
+		return transportNames[t]
 	}
-	return "unknown"
+	return ""
 }
 
 // Request is one query as a listener received it. Listeners fill every
@@ -69,11 +78,17 @@ type Request struct {
 	Received time.Time
 	// Identity is who asked, filled by the Identify step.
 	Identity Identity
+	// Source is the address the Identify step looked the device up by:
+	// the client's, or a trusted forwarder's single-host client subnet.
+	Source netip.Addr
 	// Policy is the policy the query is decided against, set by the
 	// Identify step from the same immutable snapshot as Identity: a query
 	// never mixes the device tables of one generation with the profiles
 	// of another. Nil until Identify ran.
 	Policy *policy.Snapshot
+	// Outcome is what the Policy step decided and answered, for the
+	// Observe step, which reads it once the rest of the chain returned.
+	Outcome Outcome
 	// NoWait asks the chain to answer only if it can without waiting on
 	// I/O (an upstream exchange): a step that would wait returns
 	// ErrWouldBlock instead, having written nothing, and the listener runs
@@ -100,6 +115,24 @@ type Identity struct {
 	// MAC is the device's hardware address when one was learned (from the
 	// neighbour table or a trusted forwarder's EDNS option), else "".
 	MAC string
+}
+
+// Outcome is what the Policy step did with a request.
+type Outcome struct {
+	// Decided is true once the Policy step decided the request.
+	Decided bool
+	// Written is true once an answer was written; Rcode is its code.
+	Written bool
+	Rcode   int
+	// Decision is what decided the answer: the name's own decision, or
+	// the block of a CNAME target or answer address found in the answer.
+	Decision policy.Decision
+	// Via is "cname" or "answer-ip" when the block was found in the
+	// answer, and Target is that CNAME target or address; both "" else.
+	Via, Target string
+	// Text explains a block found in the answer; "" otherwise, where
+	// Policy.Explain(Decision, name) is the explanation.
+	Text string
 }
 
 // Name returns the question name as the client sent it.

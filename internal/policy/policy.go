@@ -34,12 +34,24 @@ const (
 	// NoData answers NOERROR with no records: DDR (resolver.arpa), so
 	// clients do not upgrade to an encrypted resolver Hearth cannot see.
 	NoData
+	// NumActions is the number of actions, for tables indexed by Action.
+	NumActions
 )
 
 var actionNames = [...]string{"allow", "block", "rewrite", "nxdomain", "nodata"}
 
-// String returns the action's name.
-func (a Action) String() string { return actionNames[a] }
+// String returns the action's name, or "" for an unknown value.
+func (a Action) String() string {
+	if a < NumActions {
+		return actionNames[a]
+	}
+	return ""
+}
+
+// Blocks reports whether the action keeps the name from the device: a
+// block, and the NXDOMAIN and NODATA answers that stop bypasses (which
+// Explain calls blocks too: "blocked: bypass=...").
+func (a Action) Blocks() bool { return a == Block || a == NXDomain || a == NoData }
 
 // Reason says why a Decision was taken.
 type Reason uint8

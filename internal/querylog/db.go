@@ -521,7 +521,7 @@ func countEntry(m map[counterKey]counterVal, e *Entry, t int64) {
 	hour := max(t/1e9, 0)
 	hour -= hour % 3600
 	var blocked int64
-	if e.Action.Blocked() {
+	if e.Action.Blocks() {
 		blocked = 1
 	}
 	k := counterKey{hour: hour, device: e.Device}
@@ -541,7 +541,7 @@ func appendRow(args []any, e *Entry, key, nameID, count int64, cfg *Config) []an
 	}
 	return append(args,
 		key, client, e.Device, e.Profile, nameID,
-		int64(e.QType), int64(e.Rcode), e.Action.String(), e.Reason, e.Tag,
+		int64(e.QType), int64(e.Rcode), ActionLabel(e.Action), e.Reason, e.Tag,
 		e.TextString(), e.Cached, e.Transport.String(), int64(e.Duration), count)
 }
 

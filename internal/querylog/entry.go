@@ -1,45 +1,43 @@
 package querylog
 
-import "net/netip"
+import (
+	"net/netip"
 
-// Action is what Hearth did with a query. Its values mirror policy.Action
-// (allow, block, rewrite, nxdomain, nodata, in that order), so a caller
-// converts with querylog.Action(d.Action).
-type Action uint8
+	"github.com/hearth-dns/hearth/internal/pipeline"
+	"github.com/hearth-dns/hearth/internal/policy"
+)
+
+// Action is what Hearth did with a query: policy's one action enum. The
+// log stores it under its own labels (see ActionLabel).
+type Action = policy.Action
 
 // The actions an Entry can record.
 const (
 	// ActionAllowed: the query was resolved normally.
-	ActionAllowed Action = iota
+	ActionAllowed = policy.Allow
 	// ActionBlocked: the query got the blocking mode's answer.
-	ActionBlocked
+	ActionBlocked = policy.Block
 	// ActionRewritten: the query got a CNAME to a safe-search host.
-	ActionRewritten
+	ActionRewritten = policy.Rewrite
 	// ActionNXDomain: answered NXDOMAIN to turn a bypass off (Firefox
 	// canary, iCloud Private Relay).
-	ActionNXDomain
+	ActionNXDomain = policy.NXDomain
 	// ActionNoData: answered NOERROR without records to turn a bypass off
 	// (DDR).
-	ActionNoData
+	ActionNoData = policy.NoData
 )
 
 // actionNames are the labels stored in the database and returned by Search.
-var actionNames = [...]string{"allowed", "blocked", "rewritten", "nxdomain", "nodata"}
+var actionNames = [policy.NumActions]string{"allowed", "blocked", "rewritten", "nxdomain", "nodata"}
 
-// String returns the label stored in the database ("allowed", "blocked",
-// "rewritten", "nxdomain", "nodata"), or "" for an unknown value.
-func (a Action) String() string {
-	if int(a) < len(actionNames) {
+// ActionLabel returns the label the database stores for a ("allowed",
+// "blocked", "rewritten", "nxdomain", "nodata"), or "" for an unknown
+// value.
+func ActionLabel(a Action) string {
+	if a < policy.NumActions {
 		return actionNames[a]
 	}
 	return ""
-}
-
-// Blocked reports whether the action counts as blocked in the counters:
-// block, and the NXDOMAIN and NODATA answers that stop bypasses, which is
-// how policy explains them too ("blocked: bypass=...").
-func (a Action) Blocked() bool {
-	return a == ActionBlocked || a == ActionNXDomain || a == ActionNoData
 }
 
 // ParseAction returns the Action whose label is s.
@@ -52,34 +50,19 @@ func ParseAction(s string) (Action, bool) {
 	return 0, false
 }
 
-// Transport is how the query reached Hearth.
-type Transport uint8
+// Transport is how the query reached Hearth: the pipeline's one transport
+// enum, stored under its String label ("" for none).
+type Transport = pipeline.Transport
 
 // The transports an Entry can record.
 const (
-	// TransportUnknown is stored as "".
-	TransportUnknown Transport = iota
-	// TransportUDP is plain DNS over UDP.
-	TransportUDP
-	// TransportTCP is plain DNS over TCP.
-	TransportTCP
-	// TransportDoT is DNS over TLS (RFC 7858).
-	TransportDoT
-	// TransportDoH is DNS over HTTPS (RFC 8484).
-	TransportDoH
-	// TransportDoQ is DNS over QUIC (RFC 9250).
-	TransportDoQ
+	TransportUnknown = pipeline.NoTransport
+	TransportUDP     = pipeline.UDP
+	TransportTCP     = pipeline.TCP
+	TransportDoT     = pipeline.DoT
+	TransportDoH     = pipeline.DoH
+	TransportDoQ     = pipeline.DoQ
 )
-
-var transportNames = [...]string{"", "udp", "tcp", "dot", "doh", "doq"}
-
-// String returns the label stored in the database ("udp", "dot"...).
-func (t Transport) String() string {
-	if int(t) < len(transportNames) {
-		return transportNames[t]
-	}
-	return ""
-}
 
 // MaxNameLen and MaxTextLen are the capacities of Entry's inline buffers;
 // longer input is truncated.

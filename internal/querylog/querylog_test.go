@@ -989,14 +989,14 @@ func TestEntryHelpers(t *testing.T) {
 	}
 
 	for a := ActionAllowed; a <= ActionNoData; a++ {
-		if got, ok := ParseAction(a.String()); !ok || got != a {
-			t.Errorf("ParseAction(%q) = %v, %v", a.String(), got, ok)
+		if got, ok := ParseAction(ActionLabel(a)); !ok || got != a {
+			t.Errorf("ParseAction(%q) = %v, %v", ActionLabel(a), got, ok)
 		}
 	}
 	if _, ok := ParseAction("allow"); ok {
 		t.Error(`ParseAction("allow") succeeded; the stored label is "allowed"`)
 	}
-	if Action(200).String() != "" || Transport(200).String() != "" {
+	if ActionLabel(Action(200)) != "" || Transport(200).String() != "" {
 		t.Error("unknown values should have empty labels")
 	}
 }

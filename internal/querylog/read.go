@@ -197,7 +197,7 @@ func searchSQL(q Query) (string, []any, int, error) {
 		}
 		where = append(where, "q.action = ?")
 		args = append(args, q.Action)
-		if q.Action != ActionAllowed.String() {
+		if q.Action != ActionLabel(ActionAllowed) {
 			where = append(where, "q.action <> 'allowed'") // lets the partial index serve
 		}
 	}
@@ -257,7 +257,7 @@ type Counter struct {
 	// Tag is a category or service id, or "" for the device's totals.
 	Tag     string `json:"tag,omitempty"`
 	Queries int64  `json:"queries"`
-	// Blocked counts the queries whose Action.Blocked() is true.
+	// Blocked counts the queries whose Action.Blocks() is true.
 	Blocked int64 `json:"blocked"`
 }
 

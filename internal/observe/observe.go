@@ -1,0 +1,183 @@
+// Package observe is the Observe step of the query path: once the rest of
+// the chain has answered, it counts the query in the metrics, writes it to
+// the query log, and offers a source no device claims to new-device
+// discovery. It sits between Identify and Policy (see pipeline.Steps), so
+// following one query through pipeline.Build shows where it is recorded.
+//
+// Nothing here waits: the counters are atomic, the query log's Log copies
+// a fixed-size entry into a bounded buffer (dropping and counting when it
+// is full), and discovery's Unknown only offers to a small queue.
+package observe
+
+import (
+	"context"
+	"net/netip"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/hearth-dns/hearth/internal/metrics"
+	"github.com/hearth-dns/hearth/internal/pipeline"
+	"github.com/hearth-dns/hearth/internal/policy"
+	"github.com/hearth-dns/hearth/internal/querylog"
+)
+
+// Discoverer hears of queries from sources no device claims. Unknown is
+// called on the query path: it must not block or do I/O, and must be safe
+// for concurrent use. mac is the source's MAC in text form when one was
+// learned, else "".
+type Discoverer interface {
+	Unknown(addr netip.Addr, mac string)
+}
+
+// Config configures an Observer.
+type Config struct {
+	// Metrics receives the query counters; required.
+	Metrics *metrics.Registry
+	// Log is the query log; nil when it is off.
+	Log *querylog.Writer
+	// Now is the clock of the log entries; nil means time.Now.
+	Now func() time.Time
+}
+
+// Observer is the Observe step. It lives as long as the App: what depends
+// on the policy in effect (the profiles kept out of the log, the tag
+// table) is read from each request's own snapshot.
+type Observer struct {
+	log *querylog.Writer
+	now func() time.Time
+	// queries are counters by transport and action.
+	queries [pipeline.NumTransports][policy.NumActions]*metrics.Counter
+	// blocked are counters by tag id.
+	blocked *metrics.CounterVec
+	none    *metrics.Counter
+	// tagCounters caches blocked's children by policy.Tag for the tag
+	// table of one snapshot, so a block costs no label lookup.
+	tagCounters atomic.Pointer[tagCounters]
+}
+
+type tagCounters struct {
+	s  *policy.Snapshot
+	cs []*metrics.Counter
+}
+
+// counterFor returns the blocked counter of tag t in s's tag table.
+func (o *Observer) counterFor(s *policy.Snapshot, t policy.Tag) *metrics.Counter {
+	tc := o.tagCounters.Load()
+	if tc == nil || tc.s != s {
+		// A new snapshot: resolve its tags once, off the common path.
+		tc = &tagCounters{s: s, cs: make([]*metrics.Counter, s.NumTags())}
+		for i := range tc.cs {
+			tc.cs[i] = o.blocked.With(s.Tag(policy.Tag(i)).ID)
+		}
+		o.tagCounters.Store(tc)
+	}
+	return tc.cs[t]
+}
+
+// New registers the query counters and returns the Observe step.
+func New(c Config) *Observer {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	o := &Observer{log: c.Log, now: c.Now}
+	q := c.Metrics.CounterVec("hearth_queries_total", "DNS queries answered by the policy step, by transport and decision.", "transport", "decision")
+	for t := range pipeline.NumTransports {
+		label := t.String()
+		if t == pipeline.NoTransport {
+			label = "other"
+		}
+		for a := range policy.NumActions {
+			o.queries[t][a] = q.With(label, querylog.ActionLabel(a))
+		}
+	}
+	o.blocked = c.Metrics.CounterVec("hearth_blocked_total", "Blocked queries by the category or service that blocked them (\"none\" for pauses and deny rules).", "tag")
+	o.none = o.blocked.With("none")
+	return o
+}
+
+// Middleware returns the Observe step of one pipeline generation, which
+// offers unknown sources to discovery (nil for none). The step clears
+// r.Outcome, runs the rest of the chain, then records what the Policy
+// step reported there.
+func (o *Observer) Middleware(discovery Discoverer) pipeline.Middleware {
+	return func(next pipeline.Handler) pipeline.Handler {
+		return pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
+			r.Outcome = pipeline.Outcome{}
+			err := next.ServeDNS(ctx, w, r)
+			if err == pipeline.ErrWouldBlock {
+				// Nothing was answered: the listener runs the request
+				// again, and it is recorded then.
+				return err
+			}
+			if r.Identity.Device == "" && discovery != nil && r.Source.IsValid() {
+				discovery.Unknown(r.Source, r.Identity.MAC)
+			}
+			o.record(r)
+			return err
+		})
+	}
+}
+
+// record counts and logs one answered request.
+func (o *Observer) record(r *pipeline.Request) {
+	out := &r.Outcome
+	s := r.Policy
+	if !out.Decided || !out.Written || s == nil {
+		return
+	}
+	d := out.Decision
+	t := r.Transport
+	if t >= pipeline.NumTransports {
+		t = pipeline.NoTransport
+	}
+	o.queries[t][d.Action].Inc()
+	if d.Action != policy.Allow && d.Action != policy.Rewrite {
+		if d.HasTag {
+			o.counterFor(s, d.Tag).Inc()
+		} else {
+			o.none.Inc()
+		}
+	}
+	if o.log == nil || !s.ProfileLogged(d.Profile) {
+		return
+	}
+	var nameBuf, textBuf [256]byte
+	name := lowerName(nameBuf[:0], r.Msg.Question[0].Name)
+	var e querylog.Entry
+	e.Time = o.now().UnixNano()
+	e.Client = r.Client.Addr()
+	e.Device = r.Identity.Device
+	e.Profile = s.ProfileLabel(d.Profile)
+	e.Reason = d.Reason.String()
+	if d.HasTag {
+		e.Tag = s.Tag(d.Tag).ID
+	}
+	if !r.Received.IsZero() {
+		e.Duration = uint32(min(time.Since(r.Received)/time.Microsecond, 1<<32-1))
+	}
+	e.QType = r.Msg.Question[0].Qtype
+	e.Rcode = uint8(out.Rcode)
+	e.Action = d.Action
+	e.Transport = t
+	e.SetName(name)
+	switch {
+	case out.Text != "":
+		e.SetText(append(textBuf[:0], out.Text...))
+	case d.Reason != policy.ReasonNone:
+		e.SetText(s.AppendExplain(textBuf[:0], d, unsafe.String(unsafe.SliceData(name), len(name))))
+	}
+	o.log.Log(&e)
+}
+
+// lowerName copies a presentation-form name into buf, lower-cased.
+func lowerName(buf []byte, name string) []byte {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf = append(buf, c)
+	}
+	return buf
+}

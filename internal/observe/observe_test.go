@@ -1,0 +1,122 @@
+package observe
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/hearth-dns/hearth/internal/domainindex"
+	"github.com/hearth-dns/hearth/internal/metrics"
+	"github.com/hearth-dns/hearth/internal/pipeline"
+	"github.com/hearth-dns/hearth/internal/policy"
+	"github.com/hearth-dns/hearth/internal/querylog"
+)
+
+var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+func snapshot(t testing.TB) *policy.Snapshot {
+	t.Helper()
+	b := domainindex.NewBuilder(4)
+	b.Add("bet365.com", 0, domainindex.Subtree)
+	ix, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := policy.NewSnapshot(policy.Config{
+		Tags:           []policy.TagInfo{{ID: "gambling"}},
+		Lists:          []policy.ListInfo{{ID: "gambling-list", Tag: 0}},
+		Index:          ix,
+		Profiles:       []policy.ProfileSpec{{Name: "kid", Block: policy.TagSet{}.With(0)}},
+		DefaultProfile: "kid",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// discovered records what a Discoverer hears.
+type discovered struct {
+	mu    sync.Mutex
+	addrs []netip.Addr
+}
+
+func (d *discovered) Unknown(a netip.Addr, mac string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.addrs = append(d.addrs, a)
+}
+
+// TestObserveRecordsWhatPolicyReported runs the step over a fake Policy
+// step and checks the counters and discovery.
+func TestObserveRecordsWhatPolicyReported(t *testing.T) {
+	s := snapshot(t)
+	blocked := s.Decide(0, t0, []byte("bet365.com."), dns.TypeA)
+	src := netip.MustParseAddr("192.168.1.9")
+	tests := []struct {
+		name        string
+		device      string
+		outcome     pipeline.Outcome
+		err         error
+		wantQueries map[string]uint64 // transport/decision -> count
+		wantBlocked uint64
+		wantOffered int
+	}{
+		{"allowed, known device", "tab", pipeline.Outcome{Decided: true, Written: true}, nil, map[string]uint64{"udp/allowed": 1}, 0, 0},
+		{"blocked, unknown device", "", pipeline.Outcome{Decided: true, Written: true, Decision: blocked}, nil, map[string]uint64{"udp/blocked": 1}, 1, 1},
+		{"not answered yet", "", pipeline.Outcome{}, pipeline.ErrWouldBlock, map[string]uint64{}, 0, 0},
+		{"undecided", "tab", pipeline.Outcome{}, nil, map[string]uint64{}, 0, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := metrics.NewRegistry()
+			o := New(Config{Metrics: reg})
+			d := &discovered{}
+			h := o.Middleware(d)(pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
+				r.Outcome = tc.outcome
+				return tc.err
+			}))
+			r := &pipeline.Request{Msg: new(dns.Msg).SetQuestion("bet365.com.", dns.TypeA), Transport: pipeline.UDP,
+				Identity: pipeline.Identity{Device: tc.device}, Source: src, Policy: s}
+			if err := h.ServeDNS(context.Background(), nil, r); err != tc.err {
+				t.Fatalf("ServeDNS = %v, want %v", err, tc.err)
+			}
+			for tr := range pipeline.NumTransports {
+				for a := range policy.NumActions {
+					key := tr.String() + "/" + querylog.ActionLabel(a)
+					if got, want := o.queries[tr][a].Value(), tc.wantQueries[key]; got != want {
+						t.Errorf("queries %v/%v = %d, want %d", tr, a, got, want)
+					}
+				}
+			}
+			if got := o.counterFor(s, 0).Value(); got != tc.wantBlocked {
+				t.Errorf("blocked{gambling} = %d, want %d", got, tc.wantBlocked)
+			}
+			if len(d.addrs) != tc.wantOffered || tc.wantOffered > 0 && d.addrs[0] != src {
+				t.Errorf("discovery heard %v, want %d offer(s) of %v", d.addrs, tc.wantOffered, src)
+			}
+		})
+	}
+}
+
+// TestObserveAllocs guards the query path: recording a block costs no
+// allocation.
+func TestObserveAllocs(t *testing.T) {
+	s := snapshot(t)
+	o := New(Config{Metrics: metrics.NewRegistry()})
+	d := s.Decide(0, t0, []byte("bet365.com."), dns.TypeA)
+	h := o.Middleware(nil)(pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
+		r.Outcome = pipeline.Outcome{Decided: true, Written: true, Decision: d}
+		return nil
+	}))
+	r := &pipeline.Request{Msg: new(dns.Msg).SetQuestion("bet365.com.", dns.TypeA), Transport: pipeline.UDP, Policy: s}
+	ctx := context.Background()
+	h.ServeDNS(ctx, nil, r) // resolves the tag counters once
+	if n := testing.AllocsPerRun(100, func() { h.ServeDNS(ctx, nil, r) }); n != 0 {
+		t.Errorf("%v allocations per observed query, want 0", n)
+	}
+}
