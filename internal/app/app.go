@@ -47,9 +47,6 @@ import (
 // App is one running Hearth.
 type App struct {
 	log *slog.Logger
-	// upstreamTLS, when set, is the base TLS config for encrypted
-	// upstreams (tests use it to trust their own certificates).
-	upstreamTLS *tls.Config
 	// now is the clock of the cache and the policy; nil means time.Now.
 	now func() time.Time
 	// cat is the embedded catalog, loaded once.
@@ -146,10 +143,6 @@ type Option func(*App)
 // HomeHousehold is the household of a home installation (store.HomeHousehold).
 const HomeHousehold = store.HomeHousehold
 
-// WithUpstreamTLS sets the base TLS config of encrypted upstreams, for
-// private certificate authorities.
-func WithUpstreamTLS(c *tls.Config) Option { return func(a *App) { a.upstreamTLS = c } }
-
 // ReadOnly builds the app without writing anything to the data directory,
 // for validating a config.
 func ReadOnly() Option { return func(a *App) { a.readOnly = true } }
@@ -235,7 +228,6 @@ func (a *App) build(cfg *config.Config) (*built, error) {
 		Strategy:  cfg.Upstream.Strategy,
 		Bootstrap: cfg.Upstream.Bootstrap,
 		Timeout:   cfg.Upstream.Timeout,
-		TLS:       a.upstreamTLS,
 		Logger:    a.log,
 		Observe:   a.observeUpstream,
 	})
@@ -255,7 +247,7 @@ func (a *App) build(cfg *config.Config) (*built, error) {
 	}
 	forward := map[string]local.Exchanger{}
 	for domain, addr := range cfg.Local.Forward {
-		g, err := upstream.New(upstream.Config{Servers: []string{addr}, Strategy: "failover", Timeout: cfg.Upstream.Timeout, TLS: a.upstreamTLS, Logger: a.log})
+		g, err := upstream.New(upstream.Config{Servers: []string{addr}, Strategy: "failover", Timeout: cfg.Upstream.Timeout, Logger: a.log})
 		if err != nil {
 			b.close()
 			return nil, cfg.Errorf("local.forward."+domain, "%v", err)

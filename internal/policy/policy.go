@@ -463,16 +463,6 @@ func (s *Snapshot) Tag(t Tag) TagInfo { return s.tags[t] }
 // NumTags returns how many tags the snapshot's tag table holds.
 func (s *Snapshot) NumTags() int { return len(s.tags) }
 
-// TagByID returns the tag with the given id.
-func (s *Snapshot) TagByID(id string) (Tag, bool) {
-	for i, t := range s.tags {
-		if t.ID == id {
-			return Tag(i), true
-		}
-	}
-	return 0, false
-}
-
 // List returns the description of list l.
 func (s *Snapshot) List(l domainindex.ListID) ListInfo { return s.lists[l] }
 
