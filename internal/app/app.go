@@ -58,8 +58,15 @@ type App struct {
 	// at the worst moment.
 	afterIdentify func()
 
-	// store holds what parents change at run time; nil when read-only.
+	// store holds what parents change at run time; nil when read-only,
+	// or when it cannot be opened or read (see storage).
 	store store.Store
+	// storage tracks the data directory's health and the policy snapshot
+	// file; nil when read-only.
+	storage *storage
+	// writeFile writes the snapshot file; nil means
+	// policysync.WriteFileAtomic (tests inject disk errors).
+	writeFile func(path string, data []byte) error
 	// sync keeps the running policy in step with the store.
 	sync *policysync.Syncer
 	// qlog is the query log; nil when off or read-only.
@@ -146,6 +153,11 @@ const HomeHousehold = store.HomeHousehold
 // ReadOnly builds the app without writing anything to the data directory,
 // for validating a config.
 func ReadOnly() Option { return func(a *App) { a.readOnly = true } }
+
+// withSnapshotWriter sets the writer of the snapshot file, for tests.
+func withSnapshotWriter(w func(path string, data []byte) error) Option {
+	return func(a *App) { a.writeFile = w }
+}
 
 // withAfterIdentify sets the afterIdentify test hook.
 func withAfterIdentify(f func()) Option { return func(a *App) { a.afterIdentify = f } }
@@ -256,14 +268,11 @@ func (a *App) build(cfg *config.Config) (*built, error) {
 		forward[domain] = g
 	}
 
-	var st store.State
+	// Read in the build, under a.mu: a store sync waits for the swap,
+	// then applies anything newer to the new pipeline. Without a working
+	// store, the state is the saved snapshot's (or none).
+	st := a.loadState(context.Background())
 	if a.store != nil {
-		// Read in the build, under a.mu: a store sync waits for the swap,
-		// then applies anything newer to the new pipeline.
-		if st, err = a.store.Load(context.Background()); err != nil {
-			b.close()
-			return nil, fmt.Errorf("load store: %w", err)
-		}
 		if cfg.NewDevices.Record {
 			b.recorder = discovery.New(discovery.Config{
 				Store: a.store, Max: cfg.NewDevices.Max,
@@ -332,6 +341,9 @@ func (a *App) Start() error {
 		return err
 	}
 	a.built.start(a.log)
+	if a.store != nil {
+		a.saveSnapshot(context.Background(), a.built.live.Load().State)
+	}
 	if a.sync != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		a.stopBackground = cancel
@@ -378,6 +390,16 @@ func (a *App) httpHandler() http.Handler {
 		mux.Handle("/api/", a.api)
 		mux.Handle("GET /metrics", a.auth.Require(a.metrics))
 		mux.Handle("/", web.Handler())
+	} else if a.storage != nil {
+		// No store, so no accounts: the UI loads to show its banner, and
+		// /metrics is open (nothing secret can be read without a store,
+		// and the operator needs the storage gauges now).
+		mux.HandleFunc("/api/", serveUnavailable)
+		mux.Handle("GET /metrics", a.metrics)
+		mux.Handle("/", web.Handler())
+	}
+	if a.storage != nil {
+		mux.HandleFunc("GET /api/v1/status", a.serveStatus)
 	}
 	return mux
 }

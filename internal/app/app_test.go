@@ -68,12 +68,14 @@ func pack(t *testing.T, m *dns.Msg) []byte {
 }
 
 // testConfigDoc is the base test config (lines 1-3, then the upstream on
-// line 4 unless extra has its own) followed by extra.
+// line 4, each unless extra has its own) followed by extra.
 func testConfigDoc(t testing.TB, cert *dnstest.Cert, upstream, extra string) string {
 	doc := fmt.Sprintf(`listen: {dns: ["127.0.0.1:0"], dot: ["127.0.0.1:0"], doh: ["127.0.0.1:0"], http: ""}
 tls: {cert: %q, key: %q}
-data_dir: %q
-`, cert.CertFile, cert.KeyFile, t.TempDir())
+`, cert.CertFile, cert.KeyFile)
+	if !strings.Contains(extra, "data_dir:") {
+		doc += fmt.Sprintf("data_dir: %q\n", t.TempDir())
+	}
 	if !strings.Contains(extra, "upstream:") {
 		doc += fmt.Sprintf("upstream: {servers: [%q], strategy: failover, timeout: 500ms}\n", upstream)
 	}

@@ -20,7 +20,10 @@ import (
 // the filter and the first snapshot of the config's and st's policy.
 // Downloads run in the background once b starts.
 func (a *App) buildPolicy(cfg *config.Config, b *built, st store.State) error {
-	plan, err := compile.NewPlan(cfg, a.cat, a.store != nil)
+	// A serving App plans every category's lists: parents turn categories
+	// on at run time, and a policy read from the snapshot file may block
+	// any of them.
+	plan, err := compile.NewPlan(cfg, a.cat, !a.readOnly || a.store != nil)
 	if err != nil {
 		return err
 	}
@@ -107,6 +110,7 @@ func (a *App) applyState(b *built, st store.State) error {
 	}
 	a.logProblems(s)
 	b.live.Store(s)
+	a.saveSnapshot(context.Background(), st)
 	return nil
 }
 

@@ -66,11 +66,14 @@ func (a *App) openState(cfg *config.Config) error {
 		return nil
 	}
 	ctx := context.Background()
-	st, err := OpenStore(ctx, cfg, a)
-	if err != nil {
-		return err
-	}
-	a.store = st
+	// Nothing in the data directory may keep DNS from starting: a store
+	// or query log that cannot be opened is reported (log, /metrics, the
+	// UI's banner) and left out.
+	a.storage = a.newStorage(cfg)
+	a.metrics = metrics.NewRegistry()
+	a.registerStorageMetrics()
+	a.openStorage(ctx, cfg)
+	st := a.store
 	if cfg.QueryLog.Enabled {
 		ql, err := querylog.New(querylog.Config{
 			Path:             filepath.Join(cfg.DataDir, "querylog.db"),
@@ -83,14 +86,17 @@ func (a *App) openState(cfg *config.Config) error {
 			Logger:           a.log,
 		})
 		if err != nil {
-			a.closeState()
-			return cfg.Errorf("query_log", "%v", err)
+			a.storage.problem("query-log", "The query log cannot be opened; queries are answered but not logged.", cfg.Errorf("query_log", "%v", err))
+		} else {
+			a.qlog = ql
 		}
-		a.qlog = ql
 	}
-	a.metrics = metrics.NewRegistry()
 	a.obs = observe.New(observe.Config{Metrics: a.metrics, Log: a.qlog, Now: a.now})
 	a.registerMetrics()
+	if st == nil {
+		return nil
+	}
+	var err error
 	if a.auth, err = auth.New(auth.Config{Accounts: st, Now: a.now, Logger: a.log}); err != nil {
 		a.closeState()
 		return err

@@ -1751,10 +1751,43 @@
 
   // ----------------------------------------------------------------- boot
 
+  // storageBanner shows, above every page, what keeps Hearth's data
+  // directory from working (GET /api/v1/status). It returns false when
+  // the database is unavailable: then there is no setup or login to show.
+  async function storageBanner() {
+    let s;
+    try {
+      s = await api('GET', '/api/v1/status', undefined, { auth: false });
+    } catch (e) {
+      return true; // an older server, or a network error the next call reports
+    }
+    if (!s || !s.degraded) return true;
+    const banner = document.createElement('div');
+    banner.className = 'banner';
+    banner.setAttribute('role', 'alert');
+    banner.dataset.testid = 'storage-banner';
+    for (const p of s.problems || []) {
+      const line = document.createElement('p');
+      line.textContent = p;
+      banner.appendChild(line);
+    }
+    document.getElementById('top').after(banner);
+    if (!s.store_ok) {
+      const view = document.getElementById('view');
+      view.textContent = '';
+      const p = document.createElement('p');
+      p.textContent = 'Settings cannot be shown or changed until the database is restored. DNS keeps filtering with the policy shown as ' + s.policy_from + '.';
+      view.appendChild(p);
+      return false;
+    }
+    return true;
+  }
+
   async function boot() {
     document.getElementById('nav-logout').addEventListener('click', (ev) => busy(ev.currentTarget, logout));
     window.addEventListener('hashchange', () => route());
     const seq = state.seq;
+    if (!(await storageBanner())) return;
     try {
       const s = await api('GET', '/api/v1/setup', undefined, { auth: false });
       if (s && s.needed) {

@@ -1,0 +1,239 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync"
+
+	"github.com/hearth-dns/hearth/internal/config"
+	"github.com/hearth-dns/hearth/internal/metrics"
+	"github.com/hearth-dns/hearth/internal/policysync"
+	"github.com/hearth-dns/hearth/internal/store"
+)
+
+// Where the policy in effect came from (Status.PolicyFrom).
+const (
+	policyFromStore    = "store"
+	policyFromSnapshot = "snapshot"
+	policyFromDefaults = "defaults"
+)
+
+// Status is what the web UI shows in its banner, and what
+// GET /api/v1/status answers without login: whether Hearth's data
+// directory works, and where the policy in effect came from. Problems
+// are for people; details (paths, driver errors) go to the log only.
+type Status struct {
+	// Degraded is true while something below keeps Hearth from working
+	// fully; DNS keeps answering either way.
+	Degraded bool `json:"degraded"`
+	// StoreOK is false when the store could not be opened or read.
+	StoreOK bool `json:"store_ok"`
+	// PolicyFrom is "store", "snapshot" (the last policy saved in the
+	// data directory) or "defaults" (no snapshot: every device gets the
+	// default profile).
+	PolicyFrom string `json:"policy_from"`
+	// Problems are one sentence each, for the banner.
+	Problems []string `json:"problems"`
+}
+
+// storage tracks the health of the data directory: the store, the
+// snapshot file and the query log.
+type storage struct {
+	log *slog.Logger
+	// path is the snapshot file; write writes it (tests inject failures).
+	path  string
+	write func(path string, data []byte) error
+
+	// errors counts failures by operation, for /metrics.
+	errors *metrics.CounterVec
+
+	mu sync.Mutex
+	// saved is the snapshot file as last read or written.
+	saved    policysync.File
+	status   Status
+	problems map[string]string // by operation: open, load, snapshot...
+}
+
+// problem records a failure of op, logs it with its details and shows
+// text in the banner until ok(op).
+func (s *storage) problem(op, text string, err error) {
+	s.log.Error(text, "op", op, "err", err)
+	if s.errors != nil {
+		s.errors.With(op).Inc()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.problems[op] = text
+}
+
+// ok clears the problem of op.
+func (s *storage) ok(op string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.problems, op)
+}
+
+// Status returns the current status.
+func (s *storage) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.status
+	st.Problems = []string{}
+	for _, op := range []string{"open", "load", "empty", "snapshot-read", "snapshot-write", "query-log"} {
+		if p, ok := s.problems[op]; ok {
+			st.Problems = append(st.Problems, p)
+		}
+	}
+	st.Degraded = len(st.Problems) > 0 || !st.StoreOK
+	return st
+}
+
+// setPolicyFrom records where the policy in effect came from.
+func (s *storage) setPolicyFrom(storeOK bool, from string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status.StoreOK, s.status.PolicyFrom = storeOK, from
+}
+
+// openStorage reads the snapshot file and opens the store. A store that
+// cannot be opened or read, or that is empty although the snapshot says
+// setup was done, is closed and left out (a.store stays nil): DNS then
+// answers from the snapshot, the API answers 503, and setup stays shut.
+func (a *App) openStorage(ctx context.Context, cfg *config.Config) {
+	s := a.storage
+	f, err := policysync.ReadFile(s.path)
+	if err != nil {
+		s.problem("snapshot-read", "The saved policy snapshot could not be read; it is written again from the store.", err)
+	}
+	s.saved = f
+	st, err := OpenStore(ctx, cfg, a)
+	if err != nil {
+		s.problem("open", "Hearth cannot open its database. DNS keeps answering with the last saved policy; changes cannot be saved until the database is restored.", err)
+		return
+	}
+	if _, err := st.Load(ctx); err != nil {
+		st.Close()
+		s.problem("load", "Hearth cannot read its database (it may be damaged). DNS keeps answering with the last saved policy; changes cannot be saved until the database is restored.", err)
+		return
+	}
+	users, err := st.Users(ctx)
+	if err != nil {
+		st.Close()
+		s.problem("load", "Hearth cannot read its database (it may be damaged). DNS keeps answering with the last saved policy; changes cannot be saved until the database is restored.", err)
+		return
+	}
+	if len(users) == 0 && f.SetupDone {
+		st.Close()
+		s.problem("empty", "Hearth's database is empty or missing, but Hearth was set up before. DNS keeps answering with the last saved policy, and setup stays closed: restore the database, or set a password with `hearth admin password`.",
+			fmt.Errorf("store %s has no administrator but %s says setup was done", StorePath(cfg), s.path))
+		return
+	}
+	a.store = st
+}
+
+// loadState reads the store's state for a new policy generation. Without
+// a working store it is the saved snapshot's state, or nothing (every
+// device gets the default profile: fail closed, never open).
+func (a *App) loadState(ctx context.Context) store.State {
+	s := a.storage
+	if s == nil {
+		return store.State{}
+	}
+	if a.store != nil {
+		st, err := a.store.Load(ctx)
+		if err == nil {
+			s.ok("load")
+			s.setPolicyFrom(true, policyFromStore)
+			return st
+		}
+		s.problem("load", "Hearth cannot read its database (it may be damaged). DNS keeps answering with the last saved policy.", err)
+	}
+	s.mu.Lock()
+	saved := s.saved
+	s.mu.Unlock()
+	if saved.Version == 0 {
+		s.setPolicyFrom(a.store != nil, policyFromDefaults)
+		return store.State{}
+	}
+	s.setPolicyFrom(a.store != nil, policyFromSnapshot)
+	return saved.State
+}
+
+// saveSnapshot writes the store state of the policy in effect to the
+// snapshot file, with the setup marker. A failure (read-only or full
+// disk) is reported and the previous file stays whole.
+func (a *App) saveSnapshot(ctx context.Context, st store.State) {
+	s := a.storage
+	if s == nil || a.store == nil {
+		return
+	}
+	s.mu.Lock()
+	f := policysync.File{SetupDone: s.saved.SetupDone, State: st, Saved: a.now().UTC()}
+	s.mu.Unlock()
+	if !f.SetupDone {
+		if users, err := a.store.Users(ctx); err == nil && len(users) > 0 {
+			f.SetupDone = true
+		}
+	}
+	data, err := f.Encode()
+	if err == nil {
+		err = s.write(s.path, data)
+	}
+	if err != nil {
+		s.problem("snapshot-write", "Hearth cannot save its policy snapshot (is the disk full or read-only?). DNS keeps answering; after a restart it may use an older policy.", err)
+		return
+	}
+	s.ok("snapshot-write")
+	s.mu.Lock()
+	f.Version = 1
+	s.saved = f
+	s.mu.Unlock()
+}
+
+// newStorage makes the storage tracker of cfg's data directory.
+func (a *App) newStorage(cfg *config.Config) *storage {
+	w := a.writeFile
+	if w == nil {
+		w = policysync.WriteFileAtomic
+	}
+	return &storage{log: a.log, path: filepath.Join(cfg.DataDir, policysync.FileName), write: w, problems: map[string]string{}}
+}
+
+// registerStorageMetrics exposes the storage health on /metrics.
+func (a *App) registerStorageMetrics() {
+	s := a.storage
+	s.errors = a.metrics.CounterVec("hearth_storage_errors_total", "Failures of the data directory by operation (open, load, empty, snapshot-read, snapshot-write, query-log).", "op")
+	for _, op := range []string{"open", "load", "empty", "snapshot-read", "snapshot-write", "query-log"} {
+		s.errors.With(op)
+	}
+	a.metrics.GaugeFunc("hearth_store_up", "1 when the store was opened and read, 0 when DNS answers from the saved snapshot or the defaults.", func() float64 {
+		if s.Status().StoreOK {
+			return 1
+		}
+		return 0
+	})
+	a.metrics.GaugeFunc("hearth_storage_degraded", "1 while a storage problem is shown in the UI banner.", func() float64 {
+		if s.Status().Degraded {
+			return 1
+		}
+		return 0
+	})
+}
+
+// serveStatus answers GET /api/v1/status.
+func (a *App) serveStatus(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(a.storage.Status())
+}
+
+// serveUnavailable answers the API while the store is unavailable.
+func serveUnavailable(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	json.NewEncoder(w).Encode(map[string]string{"error": "the database is unavailable; see GET /api/v1/status"})
+}
