@@ -170,6 +170,16 @@ type Session struct {
 	Expires time.Time
 }
 
+// Token scopes: what a bearer token may do.
+const (
+	// ScopeAdmin may do everything its user may.
+	ScopeAdmin = "admin"
+	// ScopeRead may read the API (GET, HEAD) and /metrics.
+	ScopeRead = "read"
+	// ScopeMetrics may only read /metrics.
+	ScopeMetrics = "metrics"
+)
+
 // Token is a bearer token for automation. Only its hash is kept.
 type Token struct {
 	ID   string `json:"id"`
@@ -178,6 +188,14 @@ type Token struct {
 	// Hash is the hex SHA-256 of the token.
 	Hash    string    `json:"-"`
 	Created time.Time `json:"created"`
+	// Scope is ScopeAdmin, ScopeRead or ScopeMetrics; "" reads as
+	// ScopeAdmin (tokens made before scopes existed could do everything).
+	Scope string `json:"scope"`
+	// Expires is when the token stops working; zero means never.
+	Expires time.Time `json:"expires"`
+	// LastUsed is when the token last authenticated a request (to the
+	// precision TouchToken was called with); zero means never.
+	LastUsed time.Time `json:"last_used"`
 }
 
 // Change is one entry of the change feed: the kind of item ("household",
@@ -262,6 +280,11 @@ type Store interface {
 	User(ctx context.Context, name string) (User, error)
 	// PutUser creates or replaces a user.
 	PutUser(ctx context.Context, u User) error
+	// ChangePassword sets the password hash of an existing user and, in
+	// the same transaction, deletes the user's sessions except the one
+	// whose hash is keepSession ("" keeps none) and all the user's
+	// tokens: whoever held them may be why the password changed.
+	ChangePassword(ctx context.Context, name, hash, keepSession string) error
 
 	CreateSession(ctx context.Context, s Session) error
 	Session(ctx context.Context, hash string) (Session, error)
@@ -273,6 +296,8 @@ type Store interface {
 	Tokens(ctx context.Context) ([]Token, error)
 	TokenByHash(ctx context.Context, hash string) (Token, error)
 	DeleteToken(ctx context.Context, id string) error
+	// TouchToken records that token id was used at the time at.
+	TouchToken(ctx context.Context, id string, at time.Time) error
 
 	// Setting returns a setting's value, and false when it is not set.
 	Setting(ctx context.Context, key string) (string, bool, error)

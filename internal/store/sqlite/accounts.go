@@ -186,11 +186,25 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) (store.Token, er
 	if t.Hash == "" {
 		return store.Token{}, fmt.Errorf("create token %q: no hash: %w", t.ID, store.ErrInvalid)
 	}
+	if t.Scope == "" {
+		t.Scope = store.ScopeAdmin
+	}
+	if !validScope(t.Scope) {
+		return store.Token{}, fmt.Errorf("create token %q: scope %q: want admin, read or metrics: %w", t.ID, t.Scope, store.ErrInvalid)
+	}
 	created, err := dbTime("created", t.Created)
 	if err != nil {
 		return store.Token{}, fmt.Errorf("create token %q: %w", t.ID, err)
 	}
-	t.Created = t.Created.UTC()
+	expires, err := dbTime("expires", t.Expires)
+	if err != nil {
+		return store.Token{}, fmt.Errorf("create token %q: %w", t.ID, err)
+	}
+	lastUsed, err := dbTime("last_used", t.LastUsed)
+	if err != nil {
+		return store.Token{}, fmt.Errorf("create token %q: %w", t.ID, err)
+	}
+	t.Created, t.Expires, t.LastUsed = utc(t.Created), utc(t.Expires), utc(t.LastUsed)
 	err = s.write(ctx, func(tx *wtx) error {
 		if err := userExists(ctx, tx, t.User); err != nil {
 			return err
@@ -202,8 +216,8 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) (store.Token, er
 		if ok {
 			return fmt.Errorf("a token with that id or hash exists: %w", store.ErrConflict)
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO tokens (id, name, user_name, hash, created) VALUES (?, ?, ?, ?, ?)",
-			t.ID, t.Name, t.User, t.Hash, created)
+		_, err = tx.ExecContext(ctx, "INSERT INTO tokens (id, name, user_name, hash, created, scope, expires, last_used) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			t.ID, t.Name, t.User, t.Hash, created, t.Scope, expires, lastUsed)
 		return err
 	})
 	if err != nil {
@@ -212,18 +226,69 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) (store.Token, er
 	return t, nil
 }
 
-const tokenColumns = "id, name, user_name, hash, created"
+const tokenColumns = "id, name, user_name, hash, created, scope, expires, last_used"
 
 func scanToken(r interface{ Scan(...any) error }) (store.Token, error) {
 	var (
-		t       store.Token
-		created sql.NullInt64
+		t                          store.Token
+		created, expires, lastUsed sql.NullInt64
 	)
-	if err := r.Scan(&t.ID, &t.Name, &t.User, &t.Hash, &created); err != nil {
+	if err := r.Scan(&t.ID, &t.Name, &t.User, &t.Hash, &created, &t.Scope, &expires, &lastUsed); err != nil {
 		return store.Token{}, err
 	}
-	t.Created = goTime(created)
+	t.Created, t.Expires, t.LastUsed = goTime(created), goTime(expires), goTime(lastUsed)
 	return t, nil
+}
+
+// validScope reports whether s is one of the token scopes.
+func validScope(s string) bool {
+	return s == store.ScopeAdmin || s == store.ScopeRead || s == store.ScopeMetrics
+}
+
+// utc returns t in UTC, keeping the zero time zero.
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// TouchToken records that token id was used at the time at.
+func (s *Store) TouchToken(ctx context.Context, id string, at time.Time) error {
+	t, err := dbTime("at", at)
+	if err != nil || t == nil {
+		return fmt.Errorf("touch token %q: bad time %v: %w", id, at, store.ErrInvalid)
+	}
+	err = s.write(ctx, func(tx *wtx) error {
+		return deleted(tx.ExecContext(ctx, "UPDATE tokens SET last_used = ? WHERE id = ?", t, id))
+	})
+	if err != nil {
+		return fmt.Errorf("touch token %q: %w", id, err)
+	}
+	return nil
+}
+
+// ChangePassword sets the password hash of user name, deletes the user's
+// sessions but keepSession and all the user's tokens, in one
+// transaction.
+func (s *Store) ChangePassword(ctx context.Context, name, hash, keepSession string) error {
+	if hash == "" {
+		return fmt.Errorf("change password of %q: no hash: %w", name, store.ErrInvalid)
+	}
+	err := s.write(ctx, func(tx *wtx) error {
+		if err := deleted(tx.ExecContext(ctx, "UPDATE users SET password_hash = ? WHERE name = ?", hash, name)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE user_name = ? AND hash <> ?", name, keepSession); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "DELETE FROM tokens WHERE user_name = ?", name)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("change password of %q: %w", name, err)
+	}
+	return nil
 }
 
 // Tokens returns every token, by ID.

@@ -89,6 +89,15 @@ CREATE TABLE policy_changes (
 	at      INTEGER NOT NULL
 ) STRICT;
 `,
+	// 2: token scopes, expiry and last use. Tokens made before scopes
+	// existed could do everything, so they become admin tokens.
+	`
+ALTER TABLE tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'admin';
+ALTER TABLE tokens ADD COLUMN expires INTEGER;
+ALTER TABLE tokens ADD COLUMN last_used INTEGER;
+CREATE INDEX tokens_user ON tokens (user_name);
+CREATE INDEX sessions_user ON sessions (user_name);
+`,
 }
 
 // migrate brings the schema to len(steps), all in one write transaction

@@ -108,3 +108,35 @@ func TestNewerSchemaRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrationTokenScopes: a token made before scopes existed could do
+// everything, so after the upgrade it is an admin token that never
+// expires and was never used.
+func TestMigrationTokenScopes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hearth.db")
+	s, err := openSteps(t, path, migrations[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"INSERT INTO users (name, password_hash, created) VALUES ('admin', 'h', NULL)",
+		"INSERT INTO tokens (id, name, user_name, hash, created) VALUES ('old', 'prometheus', 'admin', 'hash-old', NULL)",
+	} {
+		if _, err := s.db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	s, err = openSteps(t, path, migrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tok, err := s.TokenByHash(context.Background(), "hash-old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.Scope != "admin" || !tok.Expires.IsZero() || !tok.LastUsed.IsZero() {
+		t.Errorf("migrated token = %+v, want scope admin, no expiry, never used", tok)
+	}
+}

@@ -112,6 +112,7 @@ func testTokens(t *testing.T, open Opener) {
 	want := in
 	want.ID = tok.ID
 	want.Created = t0.UTC()
+	want.Scope = store.ScopeAdmin // the default
 	equal(t, "created", tok, want)
 	got, err := s.TokenByHash(ctx, "hash-1")
 	must(t, "get by hash", err)
@@ -131,6 +132,7 @@ func testTokens(t *testing.T, open Opener) {
 		{"same id", store.Token{ID: "aaa", Name: "dup", User: "isp", Hash: "hash-3"}, store.ErrConflict},
 		{"missing user", store.Token{Name: "x", User: "mallory", Hash: "hash-4"}, store.ErrInvalid},
 		{"no hash", store.Token{Name: "x", User: "isp"}, store.ErrInvalid},
+		{"unknown scope", store.Token{Name: "x", User: "isp", Hash: "hash-5", Scope: "root"}, store.ErrInvalid},
 	} {
 		_, err := s.CreateToken(ctx, tc.tok)
 		wantErr(t, tc.name, err, tc.want)
@@ -148,6 +150,104 @@ func testTokens(t *testing.T, open Opener) {
 	_, err = s.TokenByHash(ctx, "hash-1")
 	wantErr(t, "get deleted", err, store.ErrNotFound)
 	wantErr(t, "delete again", s.DeleteToken(ctx, tok.ID), store.ErrNotFound)
+}
+
+func testTokenScopes(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	ctx := context.Background()
+	must(t, "create user", s.PutUser(ctx, store.User{Name: "isp", PasswordHash: "h"}))
+
+	tests := []struct {
+		name string
+		in   store.Token
+	}{
+		{"read, expiring", store.Token{ID: "r", Name: "dashboard", User: "isp", Hash: "h-r", Scope: store.ScopeRead, Created: t0, Expires: t0.Add(time.Hour)}},
+		{"metrics, never expiring", store.Token{ID: "m", Name: "prometheus", User: "isp", Hash: "h-m", Scope: store.ScopeMetrics, Created: t0}},
+		{"admin, used before", store.Token{ID: "a", Name: "ha", User: "isp", Hash: "h-a", Scope: store.ScopeAdmin, Created: t0, LastUsed: t0.Add(time.Minute)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			created, err := s.CreateToken(ctx, tc.in)
+			must(t, "create", err)
+			want := tc.in
+			want.Created, want.Expires, want.LastUsed = utc(want.Created), utc(want.Expires), utc(want.LastUsed)
+			equal(t, "created", created, want)
+			got, err := s.TokenByHash(ctx, tc.in.Hash)
+			must(t, "get", err)
+			equal(t, "read back", got, want)
+		})
+	}
+
+	used := t0.Add(2 * time.Hour)
+	must(t, "touch", s.TouchToken(ctx, "m", used))
+	got, err := s.TokenByHash(ctx, "h-m")
+	must(t, "get touched", err)
+	if !got.LastUsed.Equal(used) || got.LastUsed.Location() != time.UTC {
+		t.Errorf("last used = %v, want %v in UTC", got.LastUsed, used)
+	}
+	wantErr(t, "touch unknown", s.TouchToken(ctx, "nope", used), store.ErrNotFound)
+}
+
+func testChangePassword(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	ctx := context.Background()
+	for _, u := range []string{"alice", "bob"} {
+		must(t, "create "+u, s.PutUser(ctx, store.User{Name: u, PasswordHash: "old-" + u}))
+		for _, n := range []string{"1", "2"} {
+			must(t, "session", s.CreateSession(ctx, store.Session{Hash: u + "-s" + n, User: u, Expires: t0}))
+			_, err := s.CreateToken(ctx, store.Token{Name: n, User: u, Hash: u + "-t" + n})
+			must(t, "token", err)
+		}
+	}
+
+	must(t, "change alice's password", s.ChangePassword(ctx, "alice", "new-alice", "alice-s1"))
+	u, err := s.User(ctx, "alice")
+	must(t, "get alice", err)
+	if u.PasswordHash != "new-alice" {
+		t.Errorf("hash = %q, want new-alice", u.PasswordHash)
+	}
+	for hash, want := range map[string]error{
+		"alice-s1": nil, // the session that changed it
+		"alice-s2": store.ErrNotFound,
+		"bob-s1":   nil,
+		"bob-s2":   nil,
+	} {
+		_, err := s.Session(ctx, hash)
+		if want == nil {
+			must(t, "session "+hash, err)
+		} else {
+			wantErr(t, "session "+hash, err, want)
+		}
+	}
+	for hash, want := range map[string]error{
+		"alice-t1": store.ErrNotFound,
+		"alice-t2": store.ErrNotFound,
+		"bob-t1":   nil,
+		"bob-t2":   nil,
+	} {
+		_, err := s.TokenByHash(ctx, hash)
+		if want == nil {
+			must(t, "token "+hash, err)
+		} else {
+			wantErr(t, "token "+hash, err, want)
+		}
+	}
+
+	must(t, "change bob's, keeping no session", s.ChangePassword(ctx, "bob", "new-bob", ""))
+	for _, hash := range []string{"bob-s1", "bob-s2"} {
+		_, err := s.Session(ctx, hash)
+		wantErr(t, "session "+hash, err, store.ErrNotFound)
+	}
+	wantErr(t, "unknown user", s.ChangePassword(ctx, "mallory", "h", ""), store.ErrNotFound)
+	wantErr(t, "no hash", s.ChangePassword(ctx, "bob", "", ""), store.ErrInvalid)
+}
+
+// utc is t in UTC, the zero time staying zero.
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC()
 }
 
 func testSettings(t *testing.T, open Opener) {

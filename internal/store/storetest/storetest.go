@@ -36,6 +36,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) Opener) {
 		{"Users", testUsers},
 		{"Sessions", testSessions},
 		{"Tokens", testTokens},
+		{"TokenScopes", testTokenScopes},
+		{"ChangePassword", testChangePassword},
 		{"Settings", testSettings},
 		{"NotFound", testNotFound},
 		{"VersionConflict", testVersionConflict},
