@@ -5,7 +5,8 @@
 //	hearth explain --config FILE (--device NAME | --client IP) [--at TIME] NAME [TYPE]
 //	hearth lists [--config FILE]
 //	hearth admin set-password [--config FILE] [--user NAME] < password
-//	hearth admin token [--config FILE] [--user NAME] --name NAME
+//	hearth admin token [--config FILE] [--user NAME] --name NAME [--scope SCOPE] [--expires DURATION]
+//	hearth admin setup-code [--config FILE]
 //	hearth version
 package main
 
@@ -47,7 +48,8 @@ const usage = `usage:
   hearth explain [--config FILE] (--device NAME | --client IP) [--at TIME] NAME [TYPE]
   hearth lists [--config FILE]
   hearth admin set-password [--config FILE] [--user NAME]   (password on stdin)
-  hearth admin token [--config FILE] [--user NAME] --name NAME
+  hearth admin token [--config FILE] [--user NAME] --name NAME [--scope read|metrics|admin] [--expires 720h]
+  hearth admin setup-code [--config FILE]   (the code the first-run wizard asks for)
   hearth version
 `
 
@@ -331,10 +333,11 @@ func listsCmd(args []string, stdout, stderr io.Writer) int {
 
 // admin manages accounts in the store: set-password (the first-run
 // wizard's job, for a machine without a browser, or a forgotten
-// password) and token (a bearer token for automation such as Prometheus).
+// password), token (a bearer token for automation such as Prometheus)
+// and setup-code (the one-time code the first-run wizard asks for).
 func admin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || (args[0] != "set-password" && args[0] != "token") {
-		fmt.Fprintf(stderr, "hearth admin: want set-password or token\n%s", usage)
+	if len(args) == 0 || (args[0] != "set-password" && args[0] != "token" && args[0] != "setup-code") {
+		fmt.Fprintf(stderr, "hearth admin: want set-password, token or setup-code\n%s", usage)
 		return 2
 	}
 	sub := args[0]
@@ -343,6 +346,8 @@ func admin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	path := fs.String("config", "", "config file (default: the embedded default config)")
 	user := fs.String("user", "admin", "user name")
 	name := fs.String("name", "", "token name (token)")
+	scope := fs.String("scope", "read", "token scope: read, metrics or admin (token)")
+	expires := fs.Duration("expires", 0, "token lifetime, e.g. 720h; 0 never expires (token)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -380,12 +385,31 @@ func admin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "hearth admin token: --name is required")
 			return 2
 		}
-		tok, _, err := a.CreateToken(ctx, *user, *name)
+		if *expires < 0 {
+			fmt.Fprintln(stderr, "hearth admin token: --expires: negative")
+			return 2
+		}
+		o := auth.TokenOptions{Scope: *scope}
+		if *expires > 0 {
+			o.Expires = time.Now().Add(*expires)
+		}
+		tok, _, err := a.CreateToken(ctx, *user, *name, o)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
 		fmt.Fprintln(stdout, tok)
+	case "setup-code":
+		code, needed, err := a.SetupCode(ctx)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		if !needed {
+			fmt.Fprintln(stderr, "hearth admin setup-code: setup is done (an admin user exists); use `hearth admin set-password` to reset a password")
+			return 1
+		}
+		fmt.Fprintln(stdout, code)
 	}
 	return 0
 }

@@ -294,12 +294,18 @@ func TestAdminSetPasswordAndToken(t *testing.T) {
 		wantCode int
 		want     string
 	}{
-		{[]string{"set-password", "--config", cfg}, "short\n", 1, "at least 8"},
+		{[]string{"set-password", "--config", cfg}, "short\n", 1, "at least 10"},
+		{[]string{"set-password", "--config", cfg}, "          \n", 1, "must not be only spaces"},
+		{[]string{"set-password", "--config", cfg}, "password123\n", 1, "one of the most common passwords"},
 		{[]string{"set-password", "--config", cfg}, "correct horse battery\n", 0, "password of admin set"},
 		{[]string{"token", "--config", cfg, "--name", "prometheus"}, "", 0, "hth_"},
+		{[]string{"token", "--config", cfg, "--name", "scraper", "--scope", "metrics", "--expires", "720h"}, "", 0, "hth_"},
+		{[]string{"token", "--config", cfg, "--name", "x", "--scope", "root"}, "", 1, `scope: "root"`},
+		{[]string{"token", "--config", cfg, "--name", "x", "--expires", "-1h"}, "", 2, "--expires: negative"},
 		{[]string{"token", "--config", cfg, "--user", "nobody", "--name", "x"}, "", 1, ""},
 		{[]string{"token", "--config", cfg}, "", 2, "--name is required"},
-		{[]string{"frobnicate"}, "", 2, "want set-password or token"},
+		{[]string{"setup-code", "--config", cfg}, "", 1, "setup is done"},
+		{[]string{"frobnicate"}, "", 2, "want set-password, token or setup-code"},
 	}
 	for _, tc := range tests {
 		var out, errb bytes.Buffer
@@ -307,6 +313,25 @@ func TestAdminSetPasswordAndToken(t *testing.T) {
 		if code != tc.wantCode || !strings.Contains(out.String()+errb.String(), tc.want) {
 			t.Errorf("admin %v: code %d, output %q%q; want %d with %q", tc.args, code, out.String(), errb.String(), tc.wantCode, tc.want)
 		}
+	}
+}
+
+// TestAdminSetupCode: before setup, `hearth admin setup-code` prints the
+// same code on every call (the one `hearth serve` logs).
+func TestAdminSetupCode(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "hearth.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("data_dir: %q\n", filepath.Join(dir, "data"))), 0o644)
+	var codes []string
+	for range 2 {
+		var out, errb bytes.Buffer
+		if code := admin([]string{"setup-code", "--config", cfg}, strings.NewReader(""), &out, &errb); code != 0 {
+			t.Fatalf("setup-code: %d %s", code, errb.String())
+		}
+		codes = append(codes, strings.TrimSpace(out.String()))
+	}
+	if !regexp.MustCompile(`^[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}$`).MatchString(codes[0]) || codes[0] != codes[1] {
+		t.Errorf("codes %q, want the same XXXX-XXXX-XXXX code twice", codes)
 	}
 }
 

@@ -70,7 +70,7 @@ func scaleDataDir(b *testing.B, devices, days int) string {
 	if err := a.SetPassword(ctx, "admin", "correct horse battery"); err != nil {
 		b.Fatal(err)
 	}
-	tok, _, err := a.CreateToken(ctx, "admin", "bench")
+	tok, _, err := a.CreateToken(ctx, "admin", "bench", auth.TokenOptions{Scope: store.ScopeAdmin})
 	if err != nil {
 		b.Fatal(err)
 	}

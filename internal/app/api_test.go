@@ -68,7 +68,11 @@ func newAPIClient(t testing.TB, e *env) *apiClient {
 	jar, _ := cookiejar.New(nil)
 	c := &apiClient{t: t, base: "http://" + e.app.HTTPAddr(), http: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
 	var s struct{ CSRF string }
-	if code := c.do("POST", "/api/v1/setup", map[string]string{"password": "correct horse battery"}, &s); code != http.StatusCreated {
+	setupCode, _, err := e.app.auth.SetupCode(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := c.do("POST", "/api/v1/setup", map[string]string{"code": setupCode, "password": "correct horse battery"}, &s); code != http.StatusCreated {
 		t.Fatalf("setup: %d", code)
 	}
 	c.csrf = s.CSRF
@@ -437,7 +441,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	e := startHTTP(t, apiConfig(t)+"profiles:\n  kid2: {preset: kid}\ndevices:\n  - {name: kid-laptop, ip: 127.0.0.5, profile: kid2}\n", dnstest.Zone(t, policyRecords...))
 	c := newAPIClient(t, e)
 	var tok struct{ Token string }
-	if code := c.do("POST", "/api/v1/tokens", map[string]string{"name": "prometheus"}, &tok); code != 201 {
+	if code := c.do("POST", "/api/v1/tokens", map[string]string{"name": "prometheus", "scope": "metrics"}, &tok); code != 201 {
 		t.Fatalf("token: %d", code)
 	}
 	ask(t, e, "127.0.0.5", "bet365.com")

@@ -360,7 +360,12 @@ func (a *App) Start() error {
 			return fmt.Errorf("listen http %s: %w", addr, err)
 		}
 		a.httpA = ln.Addr().String()
-		a.http = &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+		ln, handler, err := a.secureAdmin(ln)
+		if err != nil {
+			a.srv.Shutdown(context.Background())
+			return err
+		}
+		a.http = &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 		go a.http.Serve(ln)
 	}
 	if addr := a.cfg.Listen.BlockPage; addr != "" {
@@ -388,7 +393,7 @@ func (a *App) httpHandler() http.Handler {
 	})
 	if a.api != nil {
 		mux.Handle("/api/", a.api)
-		mux.Handle("GET /metrics", a.auth.Require(a.metrics))
+		mux.Handle("GET /metrics", a.auth.RequireMetrics(metricsAccess(a.cfg), a.metrics))
 		mux.Handle("/", web.Handler())
 	} else if a.storage != nil {
 		// No store, so no accounts: the UI loads to show its banner, and

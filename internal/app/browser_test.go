@@ -111,15 +111,32 @@ func TestBrowserParentFlow(t *testing.T) {
 		}
 	}
 
-	// 1. First run: password, then time zone and the new-device profile.
-	run("wizard",
+	// 1. First run: the setup code from the log (a wrong one first, which
+	// is refused), a password, then time zone and the new-device profile.
+	setupCode, needed, err := e.app.auth.SetupCode(context.Background())
+	if err != nil || !needed {
+		t.Fatalf("setup code: %q %v %v", setupCode, needed, err)
+	}
+	run("wizard-wrong-code",
 		// A phone: Chrome's windows are at least 500 px wide.
 		chromedp.EmulateViewport(412, 915, chromedp.EmulateMobile),
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(tid("screen-wizard-1")),
-		shot("01-wizard-password"),
+		chromedp.SendKeys(tid("wizard-code"), "AAAA-BBBB-CCCC"),
 		chromedp.SendKeys(tid("wizard-password"), "correct horse battery"),
 		chromedp.SendKeys(tid("wizard-password2"), "correct horse battery"),
+		chromedp.Click(tid("wizard-next")),
+	)
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector('[data-testid="wizard-error"]').textContent.includes("wrong setup code")`,
+		chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		failed("wizard-wrong-code", err)
+	}
+	if users, err := e.app.store.Users(context.Background()); err != nil || len(users) != 0 {
+		t.Fatalf("a wrong setup code created users %v (%v)", users, err)
+	}
+	run("wizard",
+		chromedp.SetValue(tid("wizard-code"), strings.ToLower(setupCode)),
+		shot("01-wizard-password"),
 		chromedp.Click(tid("wizard-next")),
 		chromedp.WaitVisible(tid("screen-wizard-2")),
 		chromedp.SetValue(tid("wizard-timezone"), "UTC"),

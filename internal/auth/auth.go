@@ -32,6 +32,9 @@ type Accounts interface {
 	User(ctx context.Context, name string) (store.User, error)
 	// PutUser creates or replaces a user.
 	PutUser(ctx context.Context, u store.User) error
+	// ChangePassword sets an existing user's hash and deletes the user's
+	// sessions but keepSession and all the user's tokens.
+	ChangePassword(ctx context.Context, name, hash, keepSession string) error
 
 	CreateSession(ctx context.Context, s store.Session) error
 	Session(ctx context.Context, hash string) (store.Session, error)
@@ -43,6 +46,11 @@ type Accounts interface {
 	Tokens(ctx context.Context) ([]store.Token, error)
 	TokenByHash(ctx context.Context, hash string) (store.Token, error)
 	DeleteToken(ctx context.Context, id string) error
+	TouchToken(ctx context.Context, id string, at time.Time) error
+
+	// Setting and PutSetting keep the first-run setup code.
+	Setting(ctx context.Context, key string) (string, bool, error)
+	PutSetting(ctx context.Context, key, value string) error
 }
 
 var _ Accounts = store.Store(nil)
@@ -157,6 +165,11 @@ type Principal struct {
 	Session bool
 	// CSRF is the session's CSRF token, "" for a bearer token.
 	CSRF string
+	// Scope is what the credential may do: store.ScopeAdmin for a
+	// session, the token's scope for a bearer token.
+	Scope string
+	// TokenID is the bearer token's id, "" for a session.
+	TokenID string
 }
 
 type principalKey struct{}
@@ -173,8 +186,9 @@ func FromContext(ctx context.Context) (Principal, bool) {
 }
 
 // SetPassword creates user with password pw, or replaces the password of
-// an existing user (for `hearth admin set-password`). Existing sessions
-// and tokens are kept.
+// an existing user (for `hearth admin set-password`). Replacing it ends
+// every session of the user and revokes every token, as a change through
+// the API does: whoever held them may be why the password changes.
 func (a *Auth) SetPassword(ctx context.Context, user, pw string) error {
 	if err := checkUserName(user); err != nil {
 		return err
@@ -182,44 +196,79 @@ func (a *Auth) SetPassword(ctx context.Context, user, pw string) error {
 	if err := ValidatePassword(pw); err != nil {
 		return err
 	}
-	created := a.now().UTC()
-	u, err := a.accounts.User(ctx, user)
-	switch {
-	case err == nil:
-		created = u.Created
-	case !errors.Is(err, store.ErrNotFound):
+	_, err := a.accounts.User(ctx, user)
+	exists := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("read user %q: %w", user, err)
 	}
 	h, err := a.hash(ctx, pw)
 	if err != nil {
 		return err
 	}
-	if err := a.accounts.PutUser(ctx, store.User{Name: user, PasswordHash: h, Created: created}); err != nil {
+	if exists {
+		if err := a.accounts.ChangePassword(ctx, user, h, ""); err != nil {
+			return fmt.Errorf("change password of %q: %w", user, err)
+		}
+		a.log.InfoContext(ctx, "password set; sessions ended and tokens revoked", "user", user)
+		return nil
+	}
+	if err := a.accounts.PutUser(ctx, store.User{Name: user, PasswordHash: h, Created: a.now().UTC()}); err != nil {
 		return fmt.Errorf("store user %q: %w", user, err)
 	}
+	a.forgetSetupCode(ctx)
 	a.log.InfoContext(ctx, "password set", "user", user)
 	return nil
+}
+
+// TokenOptions are the optional settings of a new token.
+type TokenOptions struct {
+	// Scope is store.ScopeAdmin, store.ScopeRead or store.ScopeMetrics
+	// ("" means store.ScopeRead: a token gets no more than it asks for).
+	Scope string
+	// Expires is when it stops working; zero means never.
+	Expires time.Time
 }
 
 // CreateToken makes a bearer token named name for user and returns its
 // plaintext, which is not kept and cannot be shown again, and the stored
 // record.
-func (a *Auth) CreateToken(ctx context.Context, user, name string) (string, store.Token, error) {
+func (a *Auth) CreateToken(ctx context.Context, user, name string, o TokenOptions) (string, store.Token, error) {
 	if err := checkTokenName(name); err != nil {
 		return "", store.Token{}, err
+	}
+	if o.Scope == "" {
+		o.Scope = store.ScopeRead
+	}
+	if err := checkScope(o.Scope); err != nil {
+		return "", store.Token{}, err
+	}
+	now := a.now().UTC()
+	if !o.Expires.IsZero() && !o.Expires.After(now) {
+		return "", store.Token{}, fmt.Errorf("expires: %s is not in the future", o.Expires.UTC().Format(time.RFC3339))
 	}
 	plain := tokenPrefix + randomSecret()
 	t, err := a.accounts.CreateToken(ctx, store.Token{
 		Name:    name,
 		User:    user,
 		Hash:    hashSecret(plain),
-		Created: a.now().UTC(),
+		Created: now,
+		Scope:   o.Scope,
+		Expires: o.Expires,
 	})
 	if err != nil {
 		return "", store.Token{}, fmt.Errorf("create token %q for %q: %w", name, user, err)
 	}
-	a.log.InfoContext(ctx, "token created", "user", user, "token_id", t.ID, "token_name", name)
+	a.log.InfoContext(ctx, "token created", "user", user, "token_id", t.ID, "token_name", name, "scope", t.Scope)
 	return plain, t, nil
+}
+
+// checkScope accepts the three token scopes.
+func checkScope(s string) error {
+	switch s {
+	case store.ScopeAdmin, store.ScopeRead, store.ScopeMetrics:
+		return nil
+	}
+	return fmt.Errorf("scope: %q: want admin, read or metrics", truncate(s))
 }
 
 // PurgeExpired deletes expired sessions and forgets rate-limit entries

@@ -19,6 +19,7 @@ type fakeAccounts struct {
 	users    map[string]store.User
 	sessions map[string]store.Session
 	tokens   map[string]store.Token
+	settings map[string]string
 	nextID   int
 	err      error
 }
@@ -30,6 +31,7 @@ func newFakeAccounts() *fakeAccounts {
 		users:    map[string]store.User{},
 		sessions: map[string]store.Session{},
 		tokens:   map[string]store.Token{},
+		settings: map[string]string{},
 	}
 }
 
@@ -183,6 +185,66 @@ func (f *fakeAccounts) DeleteToken(ctx context.Context, id string) error {
 		return store.ErrNotFound
 	}
 	delete(f.tokens, id)
+	return nil
+}
+
+func (f *fakeAccounts) ChangePassword(ctx context.Context, name, hash, keep string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	u, ok := f.users[name]
+	if !ok {
+		return store.ErrNotFound
+	}
+	u.PasswordHash = hash
+	f.users[name] = u
+	for h, s := range f.sessions {
+		if s.User == name && h != keep {
+			delete(f.sessions, h)
+		}
+	}
+	for id, t := range f.tokens {
+		if t.User == name {
+			delete(f.tokens, id)
+		}
+	}
+	return nil
+}
+
+func (f *fakeAccounts) TouchToken(ctx context.Context, id string, at time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	t, ok := f.tokens[id]
+	if !ok {
+		return store.ErrNotFound
+	}
+	t.LastUsed = at
+	f.tokens[id] = t
+	return nil
+}
+
+func (f *fakeAccounts) Setting(ctx context.Context, key string) (string, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return "", false, f.err
+	}
+	v, ok := f.settings[key]
+	return v, ok, nil
+}
+
+func (f *fakeAccounts) PutSetting(ctx context.Context, key, value string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	f.settings[key] = value
 	return nil
 }
 

@@ -3,11 +3,13 @@ package auth
 import (
 	"crypto/rand"
 	"crypto/subtle"
+	_ "embed"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -25,7 +27,7 @@ const (
 
 // Password policy.
 const (
-	minPasswordChars = 8
+	minPasswordChars = 10
 	// maxPasswordBytes bounds the work a request can ask for and matches
 	// what password managers produce with room to spare.
 	maxPasswordBytes = 256
@@ -53,22 +55,75 @@ func defaultParams() argonParams {
 	return argonParams{memory: argonMemory, time: argonTime, threads: argonThreads}
 }
 
-// ValidatePassword reports whether pw meets the password policy: at least
-// 8 characters and at most 256 bytes. The error names the field
-// ("password: at least 8 characters").
+// commonPasswordsFile is the embedded list of common passwords; its
+// header records where it comes from and its licence.
+//
+//go:embed common-passwords.txt
+var commonPasswordsFile string
+
+// commonPasswords is the set of commonPasswordsFile's entries, built on
+// first use and never changed after.
+var commonPasswords = sync.OnceValue(func() map[string]struct{} {
+	m := make(map[string]struct{}, 2048)
+	for line := range strings.Lines(commonPasswordsFile) {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, "#") {
+			m[line] = struct{}{}
+		}
+	}
+	return m
+})
+
+// ValidatePassword reports whether pw may become a password: not empty
+// nor only white space, at least 10 characters and at most 256 bytes, more
+// than three distinct characters, and not one of the most common
+// passwords (compared without case). The error names the field
+// ("password: at least 10 characters"). Logins do not apply it, so a
+// password set under an older policy still works until it is changed.
 func ValidatePassword(pw string) error {
 	return checkPolicy("password", pw)
 }
 
 // checkPolicy is ValidatePassword with the name of the field to blame.
 func checkPolicy(field, pw string) error {
-	if len(pw) > maxPasswordBytes {
+	switch {
+	case pw == "":
+		return fmt.Errorf("%s: required", field)
+	case strings.TrimSpace(pw) == "":
+		return fmt.Errorf("%s: must not be only spaces", field)
+	case len(pw) > maxPasswordBytes:
 		return fmt.Errorf("%s: at most %d bytes", field, maxPasswordBytes)
-	}
-	if utf8.RuneCountInString(pw) < minPasswordChars {
+	case utf8.RuneCountInString(pw) < minPasswordChars:
 		return fmt.Errorf("%s: at least %d characters", field, minPasswordChars)
+	case distinctRunes(pw, 4) < 4:
+		return fmt.Errorf("%s: too repetitive; use at least 4 different characters", field)
+	}
+	if _, ok := commonPasswords()[strings.ToLower(strings.TrimSpace(pw))]; ok {
+		return fmt.Errorf("%s: one of the most common passwords; choose another (a few unrelated words make a good one)", field)
 	}
 	return nil
+}
+
+// distinctRunes counts the distinct runes of s, stopping at limit.
+func distinctRunes(s string, limit int) int {
+	var seen []rune
+	for _, r := range s {
+		if !containsRune(seen, r) {
+			if seen = append(seen, r); len(seen) >= limit {
+				break
+			}
+		}
+	}
+	return len(seen)
+}
+
+func containsRune(rs []rune, r rune) bool {
+	for _, x := range rs {
+		if x == r {
+			return true
+		}
+	}
+	return false
 }
 
 // HashPassword checks pw against the password policy and returns its

@@ -3,6 +3,7 @@ package auth
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // cheapParams make test users fast to check; CheckPassword reads the
@@ -83,13 +84,23 @@ func TestPasswordPolicy(t *testing.T) {
 	tests := []struct {
 		name, pw, wantErr string
 	}{
-		{"empty", "", "password: at least 8 characters"},
-		{"7 chars", "1234567", "password: at least 8 characters"},
-		{"8 chars", "12345678", ""},
-		{"8 two-byte chars", "éééééééé", ""},
-		{"7 two-byte chars are 14 bytes", "ééééééé", "password: at least 8 characters"},
-		{"256 bytes", strings.Repeat("a", 256), ""},
-		{"257 bytes", strings.Repeat("a", 257), "password: at most 256 bytes"},
+		{"empty", "", "password: required"},
+		{"one space", " ", "password: must not be only spaces"},
+		{"twelve spaces", "            ", "password: must not be only spaces"},
+		{"tabs and newlines", "\t\t\n\n\r\n\t\t  \t\t", "password: must not be only spaces"},
+		{"9 chars", "k7#mq2!xz", "password: at least 10 characters"},
+		{"10 chars", "k7#mq2!xzp", ""},
+		{"10 two-byte chars", "éàüöçñøåßé", ""},
+		{"9 two-byte chars are 18 bytes", "éàüöçñøåß", "password: at least 10 characters"},
+		{"one character repeated", "aaaaaaaaaaaa", "password: too repetitive; use at least 4 different characters"},
+		{"three characters repeated", "abcabcabcabc", "password: too repetitive; use at least 4 different characters"},
+		{"common", "password123", "password: one of the most common passwords; choose another (a few unrelated words make a good one)"},
+		{"common, other case", "QwertyUIOP", "password: one of the most common passwords; choose another (a few unrelated words make a good one)"},
+		{"common, digits", "1234567890", "password: one of the most common passwords; choose another (a few unrelated words make a good one)"},
+		{"common, added for hearth", "hearthadmin", "password: one of the most common passwords; choose another (a few unrelated words make a good one)"},
+		{"four words", "correct horse battery staple", ""},
+		{"256 bytes", strings.Repeat("abcd", 64), ""},
+		{"257 bytes", strings.Repeat("abcd", 64) + "e", "password: at most 256 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,6 +114,20 @@ func TestPasswordPolicy(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCommonPasswordsList: the embedded list loads, holds only entries
+// the length rule would not already refuse, and stays small.
+func TestCommonPasswordsList(t *testing.T) {
+	m := commonPasswords()
+	if n := len(m); n < 1000 || n > 5000 {
+		t.Errorf("%d common passwords, want 1,000 to 5,000", n)
+	}
+	for pw := range m {
+		if utf8.RuneCountInString(pw) < minPasswordChars || pw != strings.ToLower(pw) {
+			t.Errorf("entry %q: want lower case and at least %d characters", pw, minPasswordChars)
+		}
 	}
 }
 

@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// RateLimit bounds failed password attempts, counted per client address
-// and per user name in a sliding window.
+// RateLimit bounds failed password attempts, counted per (user name,
+// client address) in a sliding window, and failed setup codes per client
+// address.
 type RateLimit struct {
 	// Failures is how many failed attempts a key may make in Window
 	// before it is refused (default 5).
@@ -155,7 +156,9 @@ func addrKey(remote string) string {
 	return "addr:" + a.String()
 }
 
-// userKey is the rate-limit key of a user name.
-func userKey(name string) string {
-	return "user:" + name
+// userAddrKey is the rate-limit key of a user name tried from a client
+// address: failures lock out that pair only, so nobody can lock another
+// person out by failing on purpose from their own device.
+func userAddrKey(name, remote string) string {
+	return "user:" + name + "|" + addrKey(remote)
 }

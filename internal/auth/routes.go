@@ -29,14 +29,16 @@ const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$vhhK1Mht6mlnEePZY+sQmQ$9dVlL1D
 // Routes registers the account routes on mux:
 //
 //	GET    /api/v1/setup        {"needed": bool}, no authentication
-//	POST   /api/v1/setup        create the first user and log in; 409 once one exists
+//	POST   /api/v1/setup        {"code","user","password"}: create the first user and log in;
+//	                            403 for a wrong setup code, 409 once a user exists
 //	POST   /api/v1/login        {"user","password"} -> {"user","csrf"} and the cookie
 //	POST   /api/v1/logout       end the session, expire the cookie
 //	GET    /api/v1/session      {"user","csrf"} of the caller
-//	GET    /api/v1/tokens       {"tokens":[{"id","name","user","created"}]}
-//	POST   /api/v1/tokens       {"name"} -> {"token","id","name","user","created"}
+//	GET    /api/v1/tokens       {"tokens":[{"id","name","user","scope","created","expires","last_used","expired"}]}
+//	POST   /api/v1/tokens       {"name","scope","expires"} -> the token's record and {"token"}
 //	DELETE /api/v1/tokens/{id}  revoke a token
-//	POST   /api/v1/password     {"current","new"}: change the caller's password
+//	POST   /api/v1/password     {"current","new"}: change the caller's password; ends
+//	                            the caller's other sessions and revokes the caller's tokens
 //
 // Errors are JSON {"error": "..."}; a 400 names the bad field. Request
 // bodies must be application/json (which a cross-site form cannot send
@@ -70,6 +72,7 @@ func (a *Auth) setupStatus(w http.ResponseWriter, r *http.Request) {
 
 func (a *Auth) setup(w http.ResponseWriter, r *http.Request) {
 	var req struct {
+		Code     string `json:"code"`
 		User     string `json:"user"`
 		Password string `json:"password"`
 	}
@@ -81,6 +84,10 @@ func (a *Auth) setup(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := checkUserName(req.User); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if strings.TrimSpace(req.Code) == "" {
+		writeError(w, http.StatusBadRequest, "code: required; it is in hearth's log, or run `hearth admin setup-code`")
 		return
 	}
 	if err := ValidatePassword(req.Password); err != nil {
@@ -99,6 +106,22 @@ func (a *Auth) setup(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, "already set up")
 		return
 	}
+	// Guesses of the code count like password guesses, per address.
+	keys := []string{"setup:" + addrKey(r.RemoteAddr)}
+	if !a.reserve(w, r, req.User, keys) {
+		return
+	}
+	ok, err := a.checkSetupCode(ctx, req.Code)
+	if err != nil {
+		a.internalError(w, r, "check setup code", err)
+		return
+	}
+	if !ok {
+		a.log.WarnContext(ctx, "setup refused: wrong setup code", "remote", r.RemoteAddr)
+		writeError(w, http.StatusForbidden, "code: wrong setup code; it is in hearth's log, or run `hearth admin setup-code`")
+		return
+	}
+	a.limiter.succeed(keys...)
 	h, err := a.hash(ctx, req.Password)
 	if err != nil {
 		a.internalError(w, r, "hash password", err)
@@ -108,6 +131,7 @@ func (a *Auth) setup(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, r, "store first user", err)
 		return
 	}
+	a.forgetSetupCode(ctx)
 	a.log.InfoContext(ctx, "first user created", "user", req.User, "remote", r.RemoteAddr)
 	csrf, err := a.startSession(w, r, req.User)
 	if err != nil {
@@ -136,7 +160,9 @@ func (a *Auth) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	keys := []string{addrKey(r.RemoteAddr), userKey(req.User)}
+	// Failures count per (user, address): a kid who fails on purpose
+	// locks out only their own device, never the parent's.
+	keys := []string{userAddrKey(req.User, r.RemoteAddr)}
 	if !a.reserve(w, r, req.User, keys) {
 		return
 	}
@@ -222,16 +248,32 @@ func (a *Auth) session(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, sessionResponse{User: p.User, CSRF: p.CSRF})
 }
 
-// tokenView is a token as the API shows it: never its hash.
+// tokenView is a token as the API shows it: never its hash. Expires and
+// LastUsed are null for never.
 type tokenView struct {
-	ID      string    `json:"id"`
-	Name    string    `json:"name"`
-	User    string    `json:"user"`
-	Created time.Time `json:"created"`
+	ID       string     `json:"id"`
+	Name     string     `json:"name"`
+	User     string     `json:"user"`
+	Scope    string     `json:"scope"`
+	Created  time.Time  `json:"created"`
+	Expires  *time.Time `json:"expires"`
+	LastUsed *time.Time `json:"last_used"`
+	Expired  bool       `json:"expired"`
 }
 
-func viewToken(t store.Token) tokenView {
-	return tokenView{ID: t.ID, Name: t.Name, User: t.User, Created: t.Created}
+func (a *Auth) viewToken(t store.Token) tokenView {
+	v := tokenView{ID: t.ID, Name: t.Name, User: t.User, Scope: t.Scope, Created: t.Created}
+	if v.Scope == "" {
+		v.Scope = store.ScopeAdmin
+	}
+	if !t.Expires.IsZero() {
+		v.Expires = &t.Expires
+		v.Expired = !a.now().Before(t.Expires)
+	}
+	if !t.LastUsed.IsZero() {
+		v.LastUsed = &t.LastUsed
+	}
+	return v
 }
 
 func (a *Auth) listTokens(w http.ResponseWriter, r *http.Request) {
@@ -242,14 +284,16 @@ func (a *Auth) listTokens(w http.ResponseWriter, r *http.Request) {
 	}
 	views := make([]tokenView, 0, len(ts))
 	for _, t := range ts {
-		views = append(views, viewToken(t))
+		views = append(views, a.viewToken(t))
 	}
 	writeJSON(w, http.StatusOK, map[string][]tokenView{"tokens": views})
 }
 
 func (a *Auth) createToken(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Name string `json:"name"`
+		Name    string     `json:"name"`
+		Scope   string     `json:"scope"`
+		Expires *time.Time `json:"expires"`
 	}
 	if !decodeJSON(w, r, &req) {
 		return
@@ -259,8 +303,24 @@ func (a *Auth) createToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	o := TokenOptions{Scope: req.Scope}
+	if o.Scope == "" {
+		writeError(w, http.StatusBadRequest, "scope: required: admin, read or metrics")
+		return
+	}
+	if err := checkScope(o.Scope); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if req.Expires != nil {
+		if !req.Expires.After(a.now()) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("expires: %s is not in the future", req.Expires.UTC().Format(time.RFC3339)))
+			return
+		}
+		o.Expires = req.Expires.UTC()
+	}
 	p, _ := FromContext(r.Context())
-	plain, t, err := a.CreateToken(r.Context(), p.User, req.Name)
+	plain, t, err := a.CreateToken(r.Context(), p.User, req.Name, o)
 	if err != nil {
 		a.internalError(w, r, "create token", err)
 		return
@@ -268,7 +328,7 @@ func (a *Auth) createToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, struct {
 		Token string `json:"token"`
 		tokenView
-	}{plain, viewToken(t)})
+	}{plain, a.viewToken(t)})
 }
 
 func (a *Auth) deleteToken(w http.ResponseWriter, r *http.Request) {
@@ -307,7 +367,7 @@ func (a *Auth) changePassword(w http.ResponseWriter, r *http.Request) {
 	p, _ := FromContext(ctx)
 	// Guessing the current password through a stolen session would reveal
 	// it (and perhaps the owner's other accounts): limit it like a login.
-	keys := []string{addrKey(r.RemoteAddr), userKey(p.User)}
+	keys := []string{userAddrKey(p.User, r.RemoteAddr)}
 	if !a.reserve(w, r, p.User, keys) {
 		return
 	}
@@ -332,12 +392,17 @@ func (a *Auth) changePassword(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, r, "hash password", err)
 		return
 	}
-	u.PasswordHash = h
-	if err := a.accounts.PutUser(ctx, u); err != nil {
-		a.internalError(w, r, "store user", err)
+	// Every other session and every token of the user ends with the old
+	// password: a password is changed because someone else may know it.
+	keep := ""
+	if p.Session {
+		keep, _ = sessionHash(r)
+	}
+	if err := a.accounts.ChangePassword(ctx, p.User, h, keep); err != nil {
+		a.internalError(w, r, "change password", err)
 		return
 	}
-	a.log.InfoContext(ctx, "password changed", "user", p.User)
+	a.log.InfoContext(ctx, "password changed; other sessions ended and tokens revoked", "user", p.User)
 	w.WriteHeader(http.StatusNoContent)
 }
 

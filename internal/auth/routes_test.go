@@ -146,6 +146,22 @@ func wantError(t *testing.T, w *httptest.ResponseRecorder, status int, msg strin
 	}
 }
 
+// setupCode returns the current setup code.
+func (h *harness) setupCode() string {
+	h.t.Helper()
+	code, needed, err := h.auth.SetupCode(context.Background())
+	if err != nil || !needed {
+		h.t.Fatalf("SetupCode: %q, %v, %v", code, needed, err)
+	}
+	return code
+}
+
+// setupBody is a setup request's JSON.
+func setupBody(code, user, pw string) string {
+	b, _ := json.Marshal(map[string]string{"code": code, "user": user, "password": pw})
+	return string(b)
+}
+
 func TestSetupFlow(t *testing.T) {
 	h := newHarness(t)
 	needed := func() bool {
@@ -158,13 +174,32 @@ func TestSetupFlow(t *testing.T) {
 	if !needed() {
 		t.Fatal("setup not needed with no user")
 	}
-	wantError(t, h.do("POST", "/api/v1/setup", `{"password":"short"}`), 400, "password: at least 8 characters")
-	wantError(t, h.do("POST", "/api/v1/setup", `{"user":"a b","password":"long enough"}`), 400, `user: "a b": only letters, digits and . _ - @ allowed`)
+	code := h.setupCode()
+	if again := h.setupCode(); again != code {
+		t.Errorf("setup code changed between calls: %q then %q", code, again)
+	}
+	for _, tc := range []struct {
+		name, body string
+		status     int
+		msg        string
+	}{
+		{"no code", `{"password":"long enough"}`, 400, "code: required; it is in hearth's log, or run `hearth admin setup-code`"},
+		{"blank code", setupBody("  ", "", "long enough"), 400, "code: required; it is in hearth's log, or run `hearth admin setup-code`"},
+		{"wrong code", setupBody("AAAA-AAAA-AAAA", "", "long enough"), 403, "code: wrong setup code; it is in hearth's log, or run `hearth admin setup-code`"},
+		{"short password", setupBody(code, "", "short"), 400, "password: at least 10 characters"},
+		{"bad user", setupBody(code, "a b", "long enough"), 400, `user: "a b": only letters, digits and . _ - @ allowed`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantError(t, h.do("POST", "/api/v1/setup", tc.body), tc.status, tc.msg)
+		})
+	}
 	if !needed() {
 		t.Fatal("a refused setup created a user")
 	}
 
-	w := h.do("POST", "/api/v1/setup", `{"password":"long enough"}`)
+	// The code is accepted without dashes and in lower case.
+	typed := strings.ToLower(strings.ReplaceAll(code, "-", " "))
+	w := h.do("POST", "/api/v1/setup", setupBody(typed, "", "long enough"))
 	if w.Code != http.StatusCreated {
 		t.Fatalf("POST setup: %d %s", w.Code, w.Body)
 	}
@@ -176,6 +211,9 @@ func TestSetupFlow(t *testing.T) {
 	if needed() {
 		t.Error("setup still needed after the first user")
 	}
+	if c, needed, err := h.auth.SetupCode(context.Background()); c != "" || needed || err != nil {
+		t.Errorf("SetupCode after setup: %q, %v, %v; want none", c, needed, err)
+	}
 	// Setup logged in: the cookie works.
 	if w := h.do("GET", "/api/v1/session", "", withCookie(cookie.Value)); w.Code != 200 || body(t, w)["user"] != "admin" {
 		t.Errorf("session after setup: %d %s", w.Code, w.Body)
@@ -183,15 +221,34 @@ func TestSetupFlow(t *testing.T) {
 	// And the password was stored hashed.
 	h.login("admin", "long enough")
 
-	wantError(t, h.do("POST", "/api/v1/setup", `{"user":"mallory","password":"long enough"}`), 409, "already set up")
+	wantError(t, h.do("POST", "/api/v1/setup", setupBody(code, "mallory", "long enough")), 409, "already set up")
 	if _, ok := h.acc.user("mallory"); ok {
 		t.Error("a second setup created a user")
 	}
 }
 
+// TestSetupCodeGuessesLimited: guessing the code is limited per address
+// like a password; another address is not affected.
+func TestSetupCodeGuessesLimited(t *testing.T) {
+	h := newHarness(t)
+	code := h.setupCode()
+	for i := range defaultFailures {
+		w := h.do("POST", "/api/v1/setup", setupBody(fmt.Sprintf("AAAA-AAAA-AAA%d", i+2), "", "long enough"), from("192.0.2.9:1"))
+		if w.Code != http.StatusForbidden {
+			t.Fatalf("guess %d: %d %s", i, w.Code, w.Body)
+		}
+	}
+	if w := h.do("POST", "/api/v1/setup", setupBody(code, "", "long enough"), from("192.0.2.9:1")); w.Code != http.StatusTooManyRequests {
+		t.Errorf("right code after %d guesses from the same address: %d %s, want 429", defaultFailures, w.Code, w.Body)
+	}
+	if w := h.do("POST", "/api/v1/setup", setupBody(code, "", "long enough"), from("192.0.2.10:1")); w.Code != http.StatusCreated {
+		t.Errorf("right code from another address: %d %s, want 201", w.Code, w.Body)
+	}
+}
+
 func TestSetupNamedUser(t *testing.T) {
 	h := newHarness(t)
-	w := h.do("POST", "/api/v1/setup", `{"user":"mum","password":"long enough"}`)
+	w := h.do("POST", "/api/v1/setup", setupBody(h.setupCode(), "mum", "long enough"))
 	if w.Code != http.StatusCreated || body(t, w)["user"] != "mum" {
 		t.Fatalf("POST setup: %d %s", w.Code, w.Body)
 	}
@@ -203,12 +260,13 @@ func TestSetupNamedUser(t *testing.T) {
 // TestSetupConcurrent: of simultaneous first-run requests, one wins.
 func TestSetupConcurrent(t *testing.T) {
 	h := newHarness(t)
+	code := h.setupCode()
 	const n = 4
 	codes := make(chan int, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			codes <- h.do("POST", "/api/v1/setup", fmt.Sprintf(`{"user":"u%d","password":"long enough"}`, i)).Code
+			codes <- h.do("POST", "/api/v1/setup", setupBody(code, fmt.Sprintf("u%d", i), "long enough")).Code
 		})
 	}
 	wg.Wait()
@@ -310,33 +368,35 @@ func TestLoginRateLimitKeys(t *testing.T) {
 		other func(h *harness) *httptest.ResponseRecorder
 	}{
 		{
-			name: "per user, across addresses",
+			// A kid failing on purpose as admin from their tablet does
+			// not lock the parent, on another device, out.
+			name: "per (user, address)",
 			fail: func(h *harness, i int) *httptest.ResponseRecorder {
-				return h.do("POST", "/api/v1/login", loginBody("admin", "wrong-password"), from(fmt.Sprintf("203.0.113.%d:1", i)))
+				return h.do("POST", "/api/v1/login", loginBody("admin", "wrong-password"), from(fmt.Sprintf("203.0.113.1:%d", i+1)))
 			},
 			last: func(h *harness) *httptest.ResponseRecorder {
-				return h.do("POST", "/api/v1/login", loginBody("admin", "password123"), from("203.0.113.99:1"))
-			},
-			other: func(h *harness) *httptest.ResponseRecorder {
-				return h.do("POST", "/api/v1/login", loginBody("dad", "password456"), from("203.0.113.0:1"))
-			},
-		},
-		{
-			name: "per address, across users",
-			fail: func(h *harness, i int) *httptest.ResponseRecorder {
-				return h.do("POST", "/api/v1/login", loginBody(fmt.Sprint("user", i), "wrong-password"), from("203.0.113.1:1"))
-			},
-			last: func(h *harness) *httptest.ResponseRecorder {
-				return h.do("POST", "/api/v1/login", loginBody("admin", "password123"), from("203.0.113.1:2"))
+				return h.do("POST", "/api/v1/login", loginBody("admin", "password123"), from("203.0.113.1:99"))
 			},
 			other: func(h *harness) *httptest.ResponseRecorder {
 				return h.do("POST", "/api/v1/login", loginBody("admin", "password123"), from("203.0.113.2:1"))
 			},
 		},
 		{
+			name: "another user from the same address is not limited",
+			fail: func(h *harness, i int) *httptest.ResponseRecorder {
+				return h.do("POST", "/api/v1/login", loginBody("admin", "wrong-password"), from("203.0.113.1:1"))
+			},
+			last: func(h *harness) *httptest.ResponseRecorder {
+				return h.do("POST", "/api/v1/login", loginBody("admin", "password123"), from("203.0.113.1:2"))
+			},
+			other: func(h *harness) *httptest.ResponseRecorder {
+				return h.do("POST", "/api/v1/login", loginBody("dad", "password456"), from("203.0.113.1:3"))
+			},
+		},
+		{
 			name: "per IPv6 /64",
 			fail: func(h *harness, i int) *httptest.ResponseRecorder {
-				return h.do("POST", "/api/v1/login", loginBody(fmt.Sprint("user", i), "wrong-password"), from(fmt.Sprintf("[2001:db8:0:1::%d]:1", i)))
+				return h.do("POST", "/api/v1/login", loginBody("admin", "wrong-password"), from(fmt.Sprintf("[2001:db8:0:1::%d]:1", i)))
 			},
 			last: func(h *harness) *httptest.ResponseRecorder {
 				return h.do("POST", "/api/v1/login", loginBody("admin", "password123"), from("[2001:db8:0:1:abcd::1]:1"))
@@ -629,7 +689,7 @@ func TestRequire(t *testing.T) {
 			h.addUser("admin", "password123")
 			var c creds
 			c.cookie, c.csrf = h.login("admin", "password123")
-			tok, st, err := h.auth.CreateToken(context.Background(), "admin", "ci")
+			tok, st, err := h.auth.CreateToken(context.Background(), "admin", "ci", TokenOptions{Scope: store.ScopeAdmin})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -736,7 +796,7 @@ func TestSessionRoute(t *testing.T) {
 	h := newHarness(t)
 	h.addUser("admin", "password123")
 	cookie, csrf := h.login("admin", "password123")
-	tok, _, err := h.auth.CreateToken(context.Background(), "admin", "ci")
+	tok, _, err := h.auth.CreateToken(context.Background(), "admin", "ci", TokenOptions{Scope: store.ScopeAdmin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -765,12 +825,33 @@ func TestTokens(t *testing.T) {
 	cookie, csrf := h.login("admin", "password123")
 	auth := []reqOpt{withCookie(cookie), withCSRF(csrf)}
 
-	wantError(t, h.do("POST", "/api/v1/tokens", `{"name":"  "}`, auth...), 400, "name: required")
-	wantError(t, h.do("POST", "/api/v1/tokens", `{"name":"`+strings.Repeat("x", 101)+`"}`, auth...), 400, "name: at most 100 bytes")
-	wantError(t, h.do("POST", "/api/v1/tokens", `{"name":"a\nb"}`, auth...), 400, "name: control characters not allowed")
-	wantError(t, h.do("POST", "/api/v1/tokens", `{"name":"ci"}`, withCookie(cookie)), 403, "csrf token missing or wrong")
+	for _, tc := range []struct {
+		name, body string
+		status     int
+		msg        string
+	}{
+		{"blank name", `{"name":"  ","scope":"read"}`, 400, "name: required"},
+		{"long name", `{"name":"` + strings.Repeat("x", 101) + `","scope":"read"}`, 400, "name: at most 100 bytes"},
+		{"control character", `{"name":"a\nb","scope":"read"}`, 400, "name: control characters not allowed"},
+		{"no scope", `{"name":"ci"}`, 400, "scope: required: admin, read or metrics"},
+		{"unknown scope", `{"name":"ci","scope":"root"}`, 400, `scope: "root": want admin, read or metrics`},
+		{"expiry in the past", `{"name":"ci","scope":"read","expires":"2026-03-01T11:59:59Z"}`, 400, "expires: 2026-03-01T11:59:59Z is not in the future"},
+		{"expiry not a time", `{"name":"ci","scope":"read","expires":"tomorrow"}`, 400, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := h.do("POST", "/api/v1/tokens", tc.body, auth...)
+			if tc.msg == "" {
+				if w.Code != tc.status {
+					t.Errorf("status %d, want %d: %s", w.Code, tc.status, w.Body)
+				}
+				return
+			}
+			wantError(t, w, tc.status, tc.msg)
+		})
+	}
+	wantError(t, h.do("POST", "/api/v1/tokens", `{"name":"ci","scope":"read"}`, withCookie(cookie)), 403, "csrf token missing or wrong")
 
-	w := h.do("POST", "/api/v1/tokens", `{"name":"home assistant"}`, auth...)
+	w := h.do("POST", "/api/v1/tokens", `{"name":"home assistant","scope":"admin"}`, auth...)
 	if w.Code != http.StatusCreated {
 		t.Fatalf("create token: %d %s", w.Code, w.Body)
 	}
@@ -803,8 +884,10 @@ func TestTokens(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Tokens) != 1 || got.Tokens[0]["id"] != id || got.Tokens[0]["name"] != "home assistant" || len(got.Tokens[0]) != 4 {
-		t.Errorf("token list %s, want the one token with id, name, user, created", list)
+	if len(got.Tokens) != 1 || got.Tokens[0]["id"] != id || got.Tokens[0]["name"] != "home assistant" ||
+		got.Tokens[0]["scope"] != "admin" || got.Tokens[0]["expires"] != nil || got.Tokens[0]["expired"] != false ||
+		got.Tokens[0]["last_used"] != "2026-03-01T12:00:00Z" || len(got.Tokens[0]) != 8 {
+		t.Errorf("token list %s, want the one token with id, name, user, scope, created, expires, last_used, expired", list)
 	}
 
 	// Revoke it with the session; it stops working.
@@ -831,7 +914,7 @@ func TestChangePassword(t *testing.T) {
 	}{
 		{"no current", `{"new":"brand new pw"}`, 400, "current: required"},
 		{"wrong current", `{"current":"password124","new":"brand new pw"}`, 403, "current: wrong password"},
-		{"new too short", `{"current":"password123","new":"short"}`, 400, "new: at least 8 characters"},
+		{"new too short", `{"current":"password123","new":"short"}`, 400, "new: at least 10 characters"},
 		{"new too long", `{"current":"password123","new":"` + strings.Repeat("x", 257) + `"}`, 400, "new: at most 256 bytes"},
 		{"typo in field", `{"current":"password123","nwe":"brand new pw"}`, 400, "nwe: unknown field"},
 		{"ok", `{"current":"password123","new":"brand new pw"}`, 204, ""},
@@ -897,7 +980,7 @@ func TestSetPassword(t *testing.T) {
 	wantError(t, h.do("POST", "/api/v1/login", loginBody("admin", "first password")), 401, "wrong user name or password")
 
 	for _, tt := range []struct{ user, pw, wantErr string }{
-		{"admin", "short", "password: at least 8 characters"},
+		{"admin", "short", "password: at least 10 characters"},
 		{"", "long enough", "user: required"},
 		{"a/b", "long enough", `user: "a/b": only letters, digits and . _ - @ allowed`},
 	} {
@@ -917,7 +1000,7 @@ func TestStoreErrors(t *testing.T) {
 		useSession                 bool
 	}{
 		{"setup status", "GET", "/api/v1/setup", "", false},
-		{"setup", "POST", "/api/v1/setup", `{"password":"long enough"}`, false},
+		{"setup", "POST", "/api/v1/setup", setupBody("AAAA-AAAA-AAAA", "", "long enough"), false},
 		{"login", "POST", "/api/v1/login", loginBody("admin", "password123"), false},
 		{"authenticate", "GET", "/api/v1/session", "", true},
 	}
@@ -944,13 +1027,14 @@ func TestStoreErrors(t *testing.T) {
 func TestNoSecretsLogged(t *testing.T) {
 	h := newHarness(t)
 	const pw, newPW, wrong = "first-Secret-pw", "second-Secret-pw", "wrong-Secret-pw"
-	w := h.do("POST", "/api/v1/setup", `{"password":"`+pw+`"}`)
+	code := h.setupCode()
+	w := h.do("POST", "/api/v1/setup", setupBody(code, "", pw))
 	setupCookie := sessionCookie(t, w).Value
 	h.do("POST", "/api/v1/login", loginBody("admin", wrong))
 	h.do("POST", "/api/v1/login", loginBody("nobody", wrong))
 	cookie, csrf := h.login("admin", pw)
 	auth := []reqOpt{withCookie(cookie), withCSRF(csrf)}
-	w = h.do("POST", "/api/v1/tokens", `{"name":"ci"}`, auth...)
+	w = h.do("POST", "/api/v1/tokens", `{"name":"ci","scope":"read"}`, auth...)
 	tok := body(t, w)["token"].(string)
 	h.do("POST", "/api/v1/echo", "", withCookie(cookie))
 	h.do("GET", "/api/v1/tokens", "", withBearer(tok))
@@ -967,7 +1051,7 @@ func TestNoSecretsLogged(t *testing.T) {
 		"password": pw, "new password": newPW, "wrong password": wrong,
 		"cookie": cookie, "setup cookie": setupCookie, "cookie hash": hashSecret(cookie), "csrf": csrf,
 		"token": tok, "token body": strings.TrimPrefix(tok, tokenPrefix), "token hash": hashSecret(tok),
-		"password hash": u.PasswordHash, "argon2 marker": "$argon2id",
+		"password hash": u.PasswordHash, "argon2 marker": "$argon2id", "setup code": code,
 	} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the log contains the %s", name)

@@ -21,7 +21,30 @@ var errUnauthenticated = errors.New("authentication required")
 // can change something (not GET, HEAD or OPTIONS) must also carry the
 // session's CSRF token in X-CSRF-Token, else 403; bearer requests need
 // none, since a browser never adds an Authorization header by itself.
+// A token's scope must allow the request, else 403: admin allows
+// everything, read only GET and HEAD, metrics nothing here (it is for
+// RequireMetrics).
 func (a *Auth) Require(next http.Handler) http.Handler {
+	return a.requireScope(next, apiScope)
+}
+
+// apiScope says why p may not make API request r, or "".
+func apiScope(p Principal, r *http.Request) string {
+	switch p.Scope {
+	case store.ScopeAdmin:
+		return ""
+	case store.ScopeRead:
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			return ""
+		}
+		return "token scope read: may only read"
+	}
+	return fmt.Sprintf("token scope %s: may only read /metrics", p.Scope)
+}
+
+// requireScope is Require with the scope rule refuse, which returns why
+// a principal may not make a request, or "".
+func (a *Auth) requireScope(next http.Handler, refuse func(Principal, *http.Request) string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := a.authenticate(r)
 		if errors.Is(err, errUnauthenticated) {
@@ -36,6 +59,11 @@ func (a *Auth) Require(next http.Handler) http.Handler {
 		if p.Session && !safeMethod(r.Method) && !validCSRF(r.Header.Get(CSRFHeader), p.CSRF) {
 			a.log.WarnContext(r.Context(), "csrf check failed", "user", p.User, "method", r.Method, "path", r.URL.Path)
 			writeError(w, http.StatusForbidden, "csrf token missing or wrong")
+			return
+		}
+		if why := refuse(p, r); why != "" {
+			a.log.WarnContext(r.Context(), "token scope refused", "user", p.User, "token_id", p.TokenID, "method", r.Method, "path", truncate(r.URL.Path))
+			writeError(w, http.StatusForbidden, why)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), p)))
@@ -59,7 +87,21 @@ func (a *Auth) authenticate(r *http.Request) (Principal, error) {
 		if err != nil {
 			return Principal{}, fmt.Errorf("look up token: %w", err)
 		}
-		return Principal{User: t.User}, nil
+		now := a.now()
+		if !t.Expires.IsZero() && !now.Before(t.Expires) {
+			a.log.WarnContext(ctx, "expired token refused", "user", t.User, "token_id", t.ID, "remote", r.RemoteAddr)
+			return Principal{}, errUnauthenticated
+		}
+		if now.Sub(t.LastUsed) >= touchEvery {
+			if err := a.accounts.TouchToken(ctx, t.ID, now.UTC()); err != nil && !errors.Is(err, store.ErrNotFound) {
+				a.log.WarnContext(ctx, "record token use", "token_id", t.ID, "err", err)
+			}
+		}
+		scope := t.Scope
+		if scope == "" {
+			scope = store.ScopeAdmin
+		}
+		return Principal{User: t.User, Scope: scope, TokenID: t.ID}, nil
 	}
 	hash, ok := sessionHash(r)
 	if !ok {
@@ -78,7 +120,7 @@ func (a *Auth) authenticate(r *http.Request) (Principal, error) {
 		}
 		return Principal{}, errUnauthenticated
 	}
-	return Principal{User: s.User, Session: true, CSRF: s.CSRF}, nil
+	return Principal{User: s.User, Session: true, CSRF: s.CSRF, Scope: store.ScopeAdmin}, nil
 }
 
 // sessionHash returns the stored hash of r's session cookie. A cookie of

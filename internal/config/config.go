@@ -53,6 +53,8 @@ type Config struct {
 	NewDevices NewDevices `yaml:"new_devices"`
 	// QueryLog configures the query log.
 	QueryLog QueryLog `yaml:"query_log"`
+	// Admin secures the admin UI and API (hosts, HTTPS, /metrics access).
+	Admin Admin `yaml:"admin"`
 
 	file string     // the file name errors are reported against
 	root *yaml.Node // the parsed document, for error positions
@@ -504,6 +506,7 @@ func (c *Config) Validate() error {
 		bad("data_dir", "required")
 	}
 	c.validatePolicy(bad)
+	c.validateAdmin(bad)
 	return errors.Join(errs...)
 }
 

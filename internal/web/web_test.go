@@ -403,7 +403,7 @@ func TestTestIDsListed(t *testing.T) {
 
 	// The ids the browser test was promised.
 	for _, want := range []string{
-		"wizard-password", "wizard-password2", "wizard-next", "wizard-timezone", "wizard-default-profile", "wizard-finish",
+		"wizard-code", "wizard-password", "wizard-password2", "wizard-next", "wizard-timezone", "wizard-default-profile", "wizard-finish",
 		"login-user", "login-password", "login-submit", "nav-devices", "nav-profiles", "nav-log",
 		"device-row-{id}", "device-profile-select", "device-save", "profile-row-{id}", "schedule-add",
 		"schedule-name-{i}", "schedule-kind-{i}", "schedule-from-{i}", "schedule-to-{i}", "schedule-day-{i}-{day}",

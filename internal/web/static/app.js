@@ -15,7 +15,7 @@
  *               screen-dashboard, screen-devices, screen-device,
  *               screen-profiles, screen-profile, screen-log, screen-settings,
  *               screen-error
- *   Wizard:     wizard-password, wizard-password2, wizard-next,
+ *   Wizard:     wizard-code, wizard-password, wizard-password2, wizard-next,
  *               wizard-timezone, wizard-timezone-text,
  *               wizard-default-profile, wizard-preset-description,
  *               wizard-finish, wizard-error
@@ -60,7 +60,8 @@
  *               settings-default-profile, settings-save, settings-error,
  *               password-current, password-new, password-new2,
  *               password-submit, password-error, token-list,
- *               token-row-{id}, token-revoke-{id}, token-name,
+ *               token-row-{id}, token-facts-{id}, token-revoke-{id}, token-name,
+ *               token-scope, token-expires,
  *               token-create, token-new, token-new-value, token-copy,
  *               token-error, sources-list, logout
  *
@@ -569,14 +570,16 @@
   function wizardStep1() {
     const seq = ++state.seq;
     showNav(false);
+    const code = ctl('input', 'wizard-code', { type: 'text', autocomplete: 'one-time-code', autocapitalize: 'characters', spellcheck: false, 'data-field': 'code', placeholder: 'XXXX-XXXX-XXXX', maxLength: 32 });
     const pw = ctl('input', 'wizard-password', { type: 'password', autocomplete: 'new-password', 'data-field': 'password' });
     const pw2 = ctl('input', 'wizard-password2', { type: 'password', autocomplete: 'new-password', 'data-field': 'password2' });
     const err = errorBox('wizard-error');
     const next = h('button', { type: 'submit', class: 'primary', testid: 'wizard-next', text: 'Next' });
     const form = h('form', { novalidate: true },
+      field('Setup code', code, 'Hearth printed it in its log when it started. You can also run “hearth admin setup-code” on the machine Hearth runs on.'),
       // For password managers: the account the new password belongs to.
       h('input', { type: 'text', autocomplete: 'username', value: 'admin', hidden: true, tabIndex: -1, 'aria-hidden': 'true' }),
-      field('Choose a password', pw, 'At least 8 characters. Your user name is “admin”.'),
+      field('Choose a password', pw, 'At least 10 characters, not a common one. A few unrelated words work well. Your user name is “admin”.'),
       field('Type it again', pw2),
       err,
       h('div', { class: 'row end' }, next));
@@ -585,9 +588,11 @@
       busy(next, async () => {
         clearError(err, form);
         try {
-          if (pw.value.length < 8) throw formError('password', 'The password needs at least 8 characters.');
+          if (!code.value.trim()) throw formError('code', 'Type the setup code from Hearth’s log.');
+          if (!pw.value.trim()) throw formError('password', 'Choose a password.');
+          if ([...pw.value].length < 10) throw formError('password', 'The password needs at least 10 characters.');
           if (pw.value !== pw2.value) throw formError('password2', 'The two passwords are not the same.');
-          const s = await api('POST', '/api/v1/setup', { user: 'admin', password: pw.value }, { auth: false });
+          const s = await api('POST', '/api/v1/setup', { code: code.value.trim(), user: 'admin', password: pw.value }, { auth: false });
           state.csrf = s.csrf;
           state.user = s.user;
           await wizardStep2();
@@ -596,6 +601,7 @@
             showLogin('Hearth is already set up. Please log in.');
             return;
           }
+          if (e.status === 429) e = new APIError(429, `Too many wrong codes. Please wait ${e.retryAfter ? e.retryAfter + ' seconds' : 'a little'} and try again.`, 'code');
           showError(err, e, form);
         }
       });
@@ -605,7 +611,7 @@
       h('p', { text: 'Hearth keeps your family’s internet calm and safe. Two quick steps and you are done.' }),
       h('h2', { text: 'Step 1 of 2: your password' }),
       form));
-    pw.focus();
+    code.focus();
   }
 
   async function wizardStep2() {
@@ -1601,6 +1607,13 @@
 
   // ------------------------------------------------------------- settings
 
+  // SCOPES are what a token may do, as the Settings screen words them.
+  const SCOPES = {
+    read: 'Read only',
+    metrics: 'Read /metrics only',
+    admin: 'Everything you can do',
+  };
+
   async function settingsScreen(seq) {
     const [settings, profs, cat, toks] = await Promise.all([
       api('GET', '/api/v1/settings'), api('GET', '/api/v1/profiles'), catalog(), api('GET', '/api/v1/tokens'),
@@ -1635,7 +1648,7 @@
     const pSave = h('button', { type: 'submit', class: 'primary', testid: 'password-submit', text: 'Change password' });
     const pForm = h('form', { novalidate: true },
       h('input', { type: 'text', autocomplete: 'username', value: state.user || 'admin', hidden: true, tabIndex: -1, 'aria-hidden': 'true' }),
-      field('Current password', cur), field('New password', nw, 'At least 8 characters.'), field('New password again', nw2), pErr,
+      field('Current password', cur), field('New password', nw, 'At least 10 characters, not a common one. Changing it logs out your other browsers and revokes every API token.'), field('New password again', nw2), pErr,
       h('div', { class: 'row end' }, pSave));
     pForm.addEventListener('submit', (ev) => {
       ev.preventDefault();
@@ -1643,11 +1656,14 @@
         clearError(pErr, pForm);
         try {
           if (!cur.value) throw formError('current', 'Type your current password.');
-          if (nw.value.length < 8) throw formError('new', 'The new password needs at least 8 characters.');
+          if (!nw.value.trim()) throw formError('new', 'Choose a new password.');
+          if ([...nw.value].length < 10) throw formError('new', 'The new password needs at least 10 characters.');
           if (nw.value !== nw2.value) throw formError('new2', 'The two new passwords are not the same.');
           await api('POST', '/api/v1/password', { current: cur.value, new: nw.value });
           cur.value = nw.value = nw2.value = '';
-          toast('Password changed.');
+          toast('Password changed. Other browsers are logged out and API tokens revoked.');
+          const r = await api('GET', '/api/v1/tokens');
+          drawTokens((r && r.tokens) || []);
         } catch (e) {
           if (e.status !== 401) showError(pErr, e, pForm);
         }
@@ -1671,24 +1687,39 @@
             if (e.status !== 401) showError(tErr, e);
           }
         }));
+        const facts = [
+          `${SCOPES[t.scope] || t.scope}`,
+          t.created ? `created ${when(t.created)}` : '',
+          t.last_used ? `last used ${when(t.last_used)}` : 'never used',
+          t.expires ? `${t.expired ? 'expired' : 'expires'} ${when(t.expires)}` : 'never expires',
+        ].filter(Boolean).join(' · ');
         return h('li', { class: 'item', testid: `token-row-${t.id}` },
-          h('div', {}, h('div', { class: 'title', text: t.name || t.id }), h('div', { class: 'sub', text: t.created ? `created ${when(t.created)}` : '' })),
+          h('div', {},
+            h('div', { class: 'title', text: t.name || t.id },
+              t.expired ? h('span', { class: 'badge blocked', text: 'expired' }) : null),
+            h('div', { class: 'sub', testid: `token-facts-${t.id}`, text: facts })),
           revoke);
       }));
       if (!tokens.length) tList.append(h('li', { class: 'muted item', text: 'No tokens.' }));
     };
     drawTokens((toks && toks.tokens) || []);
     const tName = ctl('input', 'token-name', { type: 'text', 'data-field': 'name', placeholder: 'Home Assistant', maxLength: 64 });
+    const tScope = fill(ctl('select', 'token-scope', { 'data-field': 'scope' }), Object.entries(SCOPES), 'read');
+    const tExpires = fill(ctl('select', 'token-expires', { 'data-field': 'expires' }),
+      [['30', 'in 30 days'], ['90', 'in 90 days'], ['365', 'in a year'], ['', 'never']], '90');
     const tCreate = h('button', { type: 'submit', testid: 'token-create', text: 'Create token' });
     const tNew = h('div', { class: 'note hidden', testid: 'token-new' });
-    const tForm = h('form', { novalidate: true }, field('New token for', tName), h('div', { class: 'row end' }, tCreate));
+    const tForm = h('form', { novalidate: true }, field('New token for', tName), field('It may', tScope), field('It expires', tExpires),
+      h('div', { class: 'row end' }, tCreate));
     tForm.addEventListener('submit', (ev) => {
       ev.preventDefault();
       busy(tCreate, async () => {
         clearError(tErr, tForm);
         try {
           if (!tName.value.trim()) throw formError('name', 'Say what the token is for.');
-          const t = await api('POST', '/api/v1/tokens', { name: tName.value.trim() });
+          const req = { name: tName.value.trim(), scope: tScope.value };
+          if (tExpires.value) req.expires = new Date(Date.now() + Number(tExpires.value) * 86400000).toISOString();
+          const t = await api('POST', '/api/v1/tokens', req);
           const value = ctl('input', 'token-new-value', { type: 'text', readOnly: true, value: t.token || '', class: 'token' });
           const copyBtn = h('button', { type: 'button', testid: 'token-copy', text: 'Copy' });
           copyBtn.addEventListener('click', async () => {
@@ -1734,7 +1765,7 @@
         h('div', { class: 'card' }, h('h2', { text: 'Your home' }), sForm),
         h('div', { class: 'card' }, h('h2', { text: 'Password' }), pForm)),
       h('div', { class: 'card' }, h('h2', { text: 'API tokens' }),
-        h('p', { class: 'muted', text: 'For home automation and scripts. A token can do everything you can, so keep it secret.' }),
+        h('p', { class: 'muted', text: 'For home automation, scripts and Prometheus. Give each token only what it needs, and keep it secret.' }),
         tList, tForm, tNew, tErr),
       h('details', { class: 'card' }, h('summary', { text: 'Block lists' }), sources),
       h('div', { class: 'card spread' }, h('span', { class: 'muted', text: `Logged in as ${state.user || 'admin'}` }), out));
