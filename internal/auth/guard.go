@@ -46,7 +46,7 @@ func NewGuard(c GuardConfig) (*Guard, error) {
 	}
 	for i, h := range hosts {
 		n := normalizeHost(h)
-		if n == "" || strings.ContainsAny(n, "/:[] \t") && !isIP(n) {
+		if n == "" || strings.ContainsAny(h, "/ \t@?#") || strings.ContainsAny(n, ":[]") && !isIP(n) {
 			return nil, fmt.Errorf("hosts[%d]: %q: want a host name or IP address, without scheme or port", i, h)
 		}
 		g.hosts[n] = true
