@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -257,6 +258,53 @@ func TestBrowserParentFlow(t *testing.T) {
 	if blocked != "2" {
 		t.Errorf("dashboard blocked count %q, want 2 (bedtime before and after the allowance)", blocked)
 	}
+
+	// 6. Settings: a metrics-only token for Prometheus, expiring in 30
+	// days, shown once; it reads /metrics and nothing else, is listed with
+	// its scope, and is revoked with one click.
+	run("token",
+		chromedp.Click(tid("nav-settings")),
+		chromedp.WaitVisible(tid("screen-settings")),
+		chromedp.SendKeys(tid("token-name"), "prometheus"),
+		chromedp.SetValue(tid("token-scope"), "metrics"),
+		chromedp.SetValue(tid("token-expires"), "30"),
+		chromedp.Click(tid("token-create")),
+		chromedp.WaitVisible(tid("token-new-value")),
+		shot("09-token-created"),
+	)
+	secret, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('[data-testid="token-new-value"]').value`))
+	if err != nil {
+		failed("token-value", err)
+	}
+	toks, err := e.app.store.Tokens(context.Background())
+	if err != nil || len(toks) != 1 || toks[0].Scope != "metrics" || toks[0].Expires.IsZero() {
+		t.Fatalf("tokens after the Settings form: %+v %v, want one metrics token with an expiry", toks, err)
+	}
+	for path, want := range map[string]int{"/metrics": http.StatusOK, "/api/v1/devices": http.StatusForbidden} {
+		r, _ := http.NewRequest("GET", base+path, nil)
+		r.Header.Set("Authorization", "Bearer "+secret)
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("the new token on %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	run("token-listed", chromedp.WaitVisible(tid("token-facts-"+toks[0].ID)))
+	facts, err := chromedp.Run(ctx, chromedp.Text(tid("token-facts-"+toks[0].ID)))
+	if err != nil {
+		failed("token-facts", err)
+	}
+	if !strings.Contains(facts, "/metrics only") || !strings.Contains(facts, "expires") {
+		t.Errorf("token row says %q, want its scope and expiry", facts)
+	}
+	run("token-revoke", chromedp.Click(tid("token-revoke-"+toks[0].ID)))
+	eventually(t, "the token revoked", func() bool {
+		toks, err := e.app.store.Tokens(context.Background())
+		return err == nil && len(toks) == 0
+	})
 }
 
 // eventually polls cond until it holds, failing after a deadline: the
