@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -924,6 +925,11 @@ func TestChangePassword(t *testing.T) {
 			h := newHarness(t)
 			h.addUser("admin", "password123")
 			before, _ := h.acc.user("admin")
+			other, _ := h.login("admin", "password123", from("192.0.2.2:1"))
+			tok, _, err := h.auth.CreateToken(context.Background(), "admin", "ci", TokenOptions{Scope: store.ScopeAdmin})
+			if err != nil {
+				t.Fatal(err)
+			}
 			cookie, csrf := h.login("admin", "password123")
 			w := h.do("POST", "/api/v1/password", tt.body, withCookie(cookie), withCSRF(csrf))
 			if tt.wantErr != "" {
@@ -942,6 +948,13 @@ func TestChangePassword(t *testing.T) {
 			}
 			wantError(t, h.do("POST", "/api/v1/login", loginBody("admin", "password123")), 401, "wrong user name or password")
 			h.login("admin", "brand new pw")
+			// The session that changed it stays; the other one and the
+			// token end.
+			if w := h.do("GET", "/api/v1/session", "", withCookie(cookie)); w.Code != http.StatusOK {
+				t.Errorf("own session after the change: %d", w.Code)
+			}
+			wantError(t, h.do("GET", "/api/v1/session", "", withCookie(other)), 401, "authentication required")
+			wantError(t, h.do("GET", "/api/v1/session", "", withBearer(tok)), 401, "authentication required")
 		})
 	}
 }
@@ -978,6 +991,19 @@ func TestSetPassword(t *testing.T) {
 	}
 	h.login("admin", "second password")
 	wantError(t, h.do("POST", "/api/v1/login", loginBody("admin", "first password")), 401, "wrong user name or password")
+
+	// A reset from the command line (a forgotten or leaked password)
+	// ends every session and revokes every token of the user.
+	cookie, _ := h.login("admin", "second password")
+	tok, _, err := h.auth.CreateToken(ctx, "admin", "ci", TokenOptions{Scope: store.ScopeRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.auth.SetPassword(ctx, "admin", "reset password"); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, h.do("GET", "/api/v1/session", "", withCookie(cookie)), 401, "authentication required")
+	wantError(t, h.do("GET", "/api/v1/session", "", withBearer(tok)), 401, "authentication required")
 
 	for _, tt := range []struct{ user, pw, wantErr string }{
 		{"admin", "short", "password: at least 10 characters"},
@@ -1150,4 +1176,51 @@ func TestUnknownUserCostsAHash(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTokenScopesAndExpiry: what each scope may do on the API and on
+// /metrics, and that an expired token is refused.
+func TestTokenScopesAndExpiry(t *testing.T) {
+	h := newHarness(t)
+	h.addUser("admin", "password123")
+	metricsOK := h.auth.RequireMetrics(MetricsAccess{Networks: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) }))
+	h.mux.Handle("GET /metrics", metricsOK)
+	ctx := context.Background()
+	mk := func(scope string, expires time.Time) string {
+		tok, _, err := h.auth.CreateToken(ctx, "admin", scope, TokenOptions{Scope: scope, Expires: expires})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	read, metrics, admin := mk(store.ScopeRead, time.Time{}), mk(store.ScopeMetrics, time.Time{}), mk(store.ScopeAdmin, h.clock.Now().Add(time.Minute))
+	if _, _, err := h.auth.CreateToken(ctx, "admin", "late", TokenOptions{Scope: store.ScopeRead, Expires: h.clock.Now()}); err == nil {
+		t.Error("a token expiring now was created")
+	}
+	tests := []struct {
+		name, method, target string
+		opts                 []reqOpt
+		want                 int
+	}{
+		{"read token reads", "GET", "/api/v1/echo", []reqOpt{withBearer(read)}, 200},
+		{"read token cannot write", "POST", "/api/v1/echo", []reqOpt{withBearer(read)}, 403},
+		{"read token cannot delete", "DELETE", "/api/v1/echo", []reqOpt{withBearer(read)}, 403},
+		{"read token scrapes", "GET", "/metrics", []reqOpt{withBearer(read), from("203.0.113.1:1")}, http.StatusTeapot},
+		{"metrics token scrapes", "GET", "/metrics", []reqOpt{withBearer(metrics), from("203.0.113.1:1")}, http.StatusTeapot},
+		{"metrics token cannot read the API", "GET", "/api/v1/echo", []reqOpt{withBearer(metrics)}, 403},
+		{"admin token writes", "POST", "/api/v1/echo", []reqOpt{withBearer(admin)}, 200},
+		{"scrape network needs no token", "GET", "/metrics", []reqOpt{from("192.0.2.7:1")}, http.StatusTeapot},
+		{"scrape network with a bad token is refused", "GET", "/metrics", []reqOpt{withBearer("hth_nope"), from("192.0.2.7:1")}, 401},
+		{"outside the network without a token", "GET", "/metrics", []reqOpt{from("203.0.113.1:1")}, 401},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if w := h.do(tc.method, tc.target, "", tc.opts...); w.Code != tc.want {
+				t.Errorf("%s %s: %d %s, want %d", tc.method, tc.target, w.Code, w.Body, tc.want)
+			}
+		})
+	}
+	h.clock.Advance(time.Minute)
+	wantError(t, h.do("GET", "/api/v1/echo", "", withBearer(admin)), 401, "authentication required")
 }
