@@ -243,8 +243,8 @@ func (a *Auth) CreateToken(ctx context.Context, user, name string, o TokenOption
 		return "", store.Token{}, err
 	}
 	now := a.now().UTC()
-	if !o.Expires.IsZero() && !o.Expires.After(now) {
-		return "", store.Token{}, fmt.Errorf("expires: %s is not in the future", o.Expires.UTC().Format(time.RFC3339))
+	if err := checkExpiry(o.Expires, now); err != nil {
+		return "", store.Token{}, err
 	}
 	plain := tokenPrefix + randomSecret()
 	t, err := a.accounts.CreateToken(ctx, store.Token{
@@ -260,6 +260,24 @@ func (a *Auth) CreateToken(ctx context.Context, user, name string, o TokenOption
 	}
 	a.log.InfoContext(ctx, "token created", "user", user, "token_id", t.ID, "token_name", name, "scope", t.Scope)
 	return plain, t, nil
+}
+
+// maxTokenLifetime bounds a token's expiry: further than this is a
+// mistake (or an attempt to overflow the store's time range).
+const maxTokenLifetime = 10 * 365 * 24 * time.Hour
+
+// checkExpiry accepts the zero time (never) or a time after now and at
+// most maxTokenLifetime ahead.
+func checkExpiry(t, now time.Time) error {
+	switch {
+	case t.IsZero():
+		return nil
+	case !t.After(now):
+		return fmt.Errorf("expires: %s is not in the future", t.UTC().Format(time.RFC3339))
+	case t.Sub(now) > maxTokenLifetime:
+		return fmt.Errorf("expires: %s is more than 10 years ahead; leave it out for a token that never expires", t.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // checkScope accepts the three token scopes.

@@ -313,8 +313,8 @@ func (a *Auth) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Expires != nil {
-		if !req.Expires.After(a.now()) {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("expires: %s is not in the future", req.Expires.UTC().Format(time.RFC3339)))
+		if err := checkExpiry(*req.Expires, a.now()); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		o.Expires = req.Expires.UTC()

@@ -838,6 +838,7 @@ func TestTokens(t *testing.T) {
 		{"unknown scope", `{"name":"ci","scope":"root"}`, 400, `scope: "root": want admin, read or metrics`},
 		{"expiry in the past", `{"name":"ci","scope":"read","expires":"2026-03-01T11:59:59Z"}`, 400, "expires: 2026-03-01T11:59:59Z is not in the future"},
 		{"expiry not a time", `{"name":"ci","scope":"read","expires":"tomorrow"}`, 400, ""},
+		{"expiry past the store's range", `{"name":"ci","scope":"read","expires":"9999-01-01T00:00:00Z"}`, 400, "expires: 9999-01-01T00:00:00Z is more than 10 years ahead; leave it out for a token that never expires"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := h.do("POST", "/api/v1/tokens", tc.body, auth...)
