@@ -61,6 +61,9 @@ const (
 	defaultFailures   = 5
 	defaultWindow     = 15 * time.Minute
 	defaultMaxKeys    = 10000
+	// addrFailuresFactor: an address may fail this many times the
+	// per-(user, address) limit, over all user names together.
+	addrFailuresFactor = 4
 )
 
 // CookieName is the name of the session cookie.
@@ -99,7 +102,13 @@ type Auth struct {
 	now      func() time.Time
 	ttl      time.Duration
 	log      *slog.Logger
-	limiter  *limiter
+	// limiter counts failed passwords per (user, address) and setup codes
+	// per address; addrLimiter counts failed passwords per address for
+	// every user together, with addrFailuresFactor times the room, so one
+	// source cannot spray user names to push its own counts out of the
+	// bounded limiter.
+	limiter     *limiter
+	addrLimiter *limiter
 	// hashSlots bounds concurrent argon2 runs: each takes 19 MiB, so
 	// a burst of logins could otherwise exhaust memory.
 	hashSlots chan struct{}
@@ -147,11 +156,14 @@ func New(c Config) (*Auth, error) {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Auth{
-		accounts:  c.Accounts,
-		now:       c.Now,
-		ttl:       c.SessionTTL,
-		log:       c.Logger,
-		limiter:   newLimiter(r),
+		accounts: c.Accounts,
+		now:      c.Now,
+		ttl:      c.SessionTTL,
+		log:      c.Logger,
+		limiter:  newLimiter(r),
+		addrLimiter: newLimiter(RateLimit{
+			Failures: addrFailuresFactor * r.Failures, Window: r.Window, MaxKeys: r.MaxKeys,
+		}),
 		hashSlots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
 	}, nil
 }
@@ -296,6 +308,7 @@ func checkScope(s string) error {
 func (a *Auth) PurgeExpired(ctx context.Context) (int, error) {
 	now := a.now()
 	a.limiter.prune(now)
+	a.addrLimiter.prune(now)
 	n, err := a.accounts.DeleteExpiredSessions(ctx, now)
 	if err != nil {
 		return 0, fmt.Errorf("delete expired sessions: %w", err)

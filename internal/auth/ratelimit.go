@@ -8,8 +8,8 @@ import (
 )
 
 // RateLimit bounds failed password attempts, counted per (user name,
-// client address) in a sliding window, and failed setup codes per client
-// address.
+// client address) in a sliding window (and per address over all names,
+// with four times the room), and failed setup codes per client address.
 type RateLimit struct {
 	// Failures is how many failed attempts a key may make in Window
 	// before it is refused (default 5).

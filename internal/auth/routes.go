@@ -108,7 +108,7 @@ func (a *Auth) setup(w http.ResponseWriter, r *http.Request) {
 	}
 	// Guesses of the code count like password guesses, per address.
 	keys := []string{"setup:" + addrKey(r.RemoteAddr)}
-	if !a.reserve(w, r, req.User, keys) {
+	if !a.reserve(w, r, req.User, a.limiter, keys) {
 		return
 	}
 	ok, err := a.checkSetupCode(ctx, req.Code)
@@ -162,8 +162,8 @@ func (a *Auth) login(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	// Failures count per (user, address): a kid who fails on purpose
 	// locks out only their own device, never the parent's.
-	keys := []string{userAddrKey(req.User, r.RemoteAddr)}
-	if !a.reserve(w, r, req.User, keys) {
+	keys, ok := a.reservePassword(w, r, req.User)
+	if !ok {
 		return
 	}
 	ok, err := a.verify(r, req.User, req.Password)
@@ -194,10 +194,25 @@ func (a *Auth) login(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, sessionResponse{User: req.User, CSRF: csrf})
 }
 
-// reserve counts a password attempt for keys, or answers 429 and returns
+// reservePassword counts a password attempt of user from r's address,
+// or answers 429 and returns false when the (user, address) pair or the
+// address is over its limit. It returns the keys a success resets: the
+// pair's only, so the address's count of other names still ages out.
+func (a *Auth) reservePassword(w http.ResponseWriter, r *http.Request, user string) ([]string, bool) {
+	keys := []string{userAddrKey(user, r.RemoteAddr)}
+	if !a.reserve(w, r, user, a.limiter, keys) {
+		return nil, false
+	}
+	if !a.reserve(w, r, user, a.addrLimiter, []string{addrKey(r.RemoteAddr)}) {
+		return nil, false
+	}
+	return keys, true
+}
+
+// reserve counts an attempt for keys in l, or answers 429 and returns
 // false when one of them is over the limit.
-func (a *Auth) reserve(w http.ResponseWriter, r *http.Request, user string, keys []string) bool {
-	wait, ok := a.limiter.reserve(a.now(), keys...)
+func (a *Auth) reserve(w http.ResponseWriter, r *http.Request, user string, l *limiter, keys []string) bool {
+	wait, ok := l.reserve(a.now(), keys...)
 	if ok {
 		return true
 	}
@@ -367,8 +382,8 @@ func (a *Auth) changePassword(w http.ResponseWriter, r *http.Request) {
 	p, _ := FromContext(ctx)
 	// Guessing the current password through a stolen session would reveal
 	// it (and perhaps the owner's other accounts): limit it like a login.
-	keys := []string{userAddrKey(p.User, r.RemoteAddr)}
-	if !a.reserve(w, r, p.User, keys) {
+	keys, reserved := a.reservePassword(w, r, p.User)
+	if !reserved {
 		return
 	}
 	u, err := a.accounts.User(ctx, p.User)

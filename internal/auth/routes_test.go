@@ -1225,3 +1225,20 @@ func TestTokenScopesAndExpiry(t *testing.T) {
 	h.clock.Advance(time.Minute)
 	wantError(t, h.do("GET", "/api/v1/echo", "", withBearer(admin)), 401, "authentication required")
 }
+
+// TestLoginSprayLimited: one address trying many user names is limited
+// over all of them (addrFailuresFactor times the per-user room), so it
+// cannot push its own counts out of the bounded limiter; other addresses
+// are not affected.
+func TestLoginSprayLimited(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.LoginRate = RateLimit{Failures: 2, MaxKeys: 4} })
+	h.addUser("admin", "password123")
+	const sprayer = "203.0.113.9:1"
+	for i := range 2 * addrFailuresFactor {
+		wantError(t, h.do("POST", "/api/v1/login", loginBody(fmt.Sprint("name", i), "wrong-password"), from(sprayer)), 401, "wrong user name or password")
+	}
+	if w := h.do("POST", "/api/v1/login", loginBody("admin", "password123"), from(sprayer)); w.Code != http.StatusTooManyRequests {
+		t.Errorf("after spraying %d names: %d, want 429", 2*addrFailuresFactor, w.Code)
+	}
+	h.login("admin", "password123", from("203.0.113.10:1"))
+}
