@@ -3,8 +3,11 @@ package app
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 
 	"github.com/hearth-dns/hearth/internal/admintls"
 	"github.com/hearth-dns/hearth/internal/auth"
@@ -17,23 +20,38 @@ import (
 // setup is still to be done. On error it closes ln.
 func (a *App) secureAdmin(ln net.Listener) (net.Listener, http.Handler, error) {
 	cfg := a.cfg
-	g, err := auth.NewGuard(auth.GuardConfig{Hosts: cfg.Admin.Hosts, Logger: a.log})
-	if err != nil {
-		ln.Close()
-		return nil, nil, cfg.Errorf("admin.hosts", "%v", err)
-	}
-	h := g.Wrap(a.httpHandler())
+	var certNames []string
 	if mode := cfg.Admin.TLS; mode != "" && mode != config.AdminTLSOff {
+		// The certificate also covers the address listened on, when it
+		// is a specific one.
+		hosts := cfg.Admin.Hosts
+		if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil && !ap.Addr().IsUnspecified() {
+			hosts = append(hosts[:len(hosts):len(hosts)], ap.Addr().Unmap().String())
+		}
 		tc, err := admintls.Load(admintls.Config{
 			Mode: mode, CertFile: cfg.TLS.Cert, KeyFile: cfg.TLS.Key,
-			Dir: cfg.DataDir, Hosts: cfg.Admin.Hosts, Now: a.now,
+			Dir: cfg.DataDir, Hosts: hosts, Now: a.now,
 		})
 		if err != nil {
 			ln.Close()
 			return nil, nil, cfg.Errorf("admin.tls", "%v", err)
 		}
 		ln = tls.NewListener(ln, tc)
+		// A name the certificate was issued for is one parents use.
+		if leaf, err := x509.ParseCertificate(tc.Certificates[0].Certificate[0]); err == nil {
+			for _, n := range leaf.DNSNames {
+				if !strings.Contains(n, "*") {
+					certNames = append(certNames, n)
+				}
+			}
+		}
 	}
+	g, err := auth.NewGuard(auth.GuardConfig{Hosts: cfg.Admin.Hosts, ExtraHosts: certNames, Logger: a.log})
+	if err != nil {
+		ln.Close()
+		return nil, nil, cfg.Errorf("admin.hosts", "%v", err)
+	}
+	h := g.Wrap(a.httpHandler())
 	if a.auth != nil {
 		a.auth.AnnounceSetup(context.Background())
 	}

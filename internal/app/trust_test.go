@@ -609,6 +609,15 @@ func TestAdminHTTPS(t *testing.T) {
 			if resp.StatusCode != http.StatusCreated || !secure {
 				t.Errorf("setup over HTTPS: %d, Secure cookie %v", resp.StatusCode, secure)
 			}
+			// The name the DoT/DoH certificate was issued for is one of
+			// the server's names.
+			wantDNSTest := http.StatusMisdirectedRequest
+			if mode == "cert" {
+				wantDNSTest = http.StatusOK
+			}
+			if code, out, _ := parent.do("GET", "/api/v1/setup", nil, req{host: "dns.test:" + e.port}); code != wantDNSTest {
+				t.Errorf("Host dns.test: %d %v, want %d", code, out, wantDNSTest)
+			}
 			plain, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + e.app.HTTPAddr() + "/api/v1/setup")
 			if err == nil {
 				body, _ := io.ReadAll(plain.Body)

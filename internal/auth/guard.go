@@ -17,6 +17,9 @@ type GuardConfig struct {
 	// matched without case or port. "localhost" is always allowed. Empty
 	// means localhost, the machine's host name and <host name>.local.
 	Hosts []string
+	// ExtraHosts are allowed on top of Hosts or its default (the names
+	// of the admin certificate).
+	ExtraHosts []string
 	// Logger receives refused requests (default: discard).
 	Logger *slog.Logger
 }
@@ -44,6 +47,7 @@ func NewGuard(c GuardConfig) (*Guard, error) {
 			hosts = []string{name, name + ".local"}
 		}
 	}
+	hosts = append(hosts[:len(hosts):len(hosts)], c.ExtraHosts...)
 	for i, h := range hosts {
 		n := normalizeHost(h)
 		if n == "" || strings.ContainsAny(h, "/ \t@?#") || strings.ContainsAny(n, ":[]") && !isIP(n) {
