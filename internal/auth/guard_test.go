@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -69,4 +70,42 @@ func TestNewGuardRefusesBadHosts(t *testing.T) {
 			t.Errorf("host %q accepted", h)
 		}
 	}
+}
+
+// FuzzGuard sends arbitrary Host, Origin and Sec-Fetch-Site values: the
+// guard never panics, answers only 421, 403 or passes the request on,
+// never passes a Host naming another site, and never passes a change
+// that a browser marked cross-site.
+func FuzzGuard(f *testing.F) {
+	f.Add("hearth.lan:8053", "POST", "http://hearth.lan:8053", "same-origin")
+	f.Add("evil.example", "GET", "", "")
+	f.Add("[::1]:80", "DELETE", "null", "cross-site")
+	f.Add("HEARTH.LAN.", "PUT", "http://HEARTH.LAN.", "none")
+	f.Add("10.0.0.5%eth0", "POST", "", "same-site")
+	g, err := NewGuard(GuardConfig{Hosts: []string{"hearth.lan"}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	passed := false
+	h := g.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { passed = true }))
+	f.Fuzz(func(t *testing.T, host, method, origin, site string) {
+		if method == "" || strings.ContainsAny(method, " \t\r\n()<>@,;:\\\"/[]?={}") {
+			method = "POST"
+		}
+		r := httptest.NewRequest("GET", "/api/v1/x", nil)
+		r.Method, r.Host = method, host
+		r.Header.Set("Origin", origin)
+		r.Header.Set("Sec-Fetch-Site", site)
+		w := httptest.NewRecorder()
+		passed = false
+		h.ServeHTTP(w, r)
+		switch {
+		case passed && strings.Contains(strings.ToLower(host), "evil"):
+			t.Errorf("Host %q passed", host)
+		case passed && !safeMethod(method) && site != "" && site != "same-origin":
+			t.Errorf("%s with Sec-Fetch-Site %q passed", method, site)
+		case !passed && w.Code != http.StatusMisdirectedRequest && w.Code != http.StatusForbidden:
+			t.Errorf("refused with %d", w.Code)
+		}
+	})
 }

@@ -217,3 +217,18 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// FuzzSetupCode: any typed code normalises without panicking, and only
+// a code of the issued shape is ever valid.
+func FuzzSetupCode(f *testing.F) {
+	f.Add("ABCD-EFGH-JKMN")
+	f.Add("abcd efgh jkmn")
+	f.Add(strings.Repeat("-", 100))
+	f.Add("ÀBCD-EFGH-JKMN")
+	f.Fuzz(func(t *testing.T, s string) {
+		n := normalizeSetupCode(s)
+		if validSetupCode(s) && len(n) != setupCodeLen {
+			t.Errorf("%q valid but normalises to %q", s, n)
+		}
+	})
+}
