@@ -397,10 +397,10 @@ func (a *App) httpHandler() http.Handler {
 		mux.Handle("/", web.Handler())
 	} else if a.storage != nil {
 		// No store, so no accounts: the UI loads to show its banner, and
-		// /metrics is open (nothing secret can be read without a store,
-		// and the operator needs the storage gauges now).
+		// /metrics, which the operator needs for the storage gauges now,
+		// answers loopback and the configured scrape networks only.
 		mux.HandleFunc("/api/", serveUnavailable)
-		mux.Handle("GET /metrics", a.metrics)
+		mux.Handle("GET /metrics", metricsWithoutAccounts(metricsAccess(a.cfg), a.metrics))
 		mux.Handle("/", web.Handler())
 	}
 	if a.storage != nil {
