@@ -49,6 +49,10 @@ type Backend interface {
 	Sources() []Source
 	// LogDropped returns how many query-log entries were dropped.
 	LogDropped() uint64
+	// SetAside describes the store items left out of the running policy
+	// because they fail validation (an older version wrote them, or the
+	// database was edited); the rest serves. Empty when all is well.
+	SetAside() []string
 }
 
 // Catalog is the taxonomy parents choose from.
@@ -196,6 +200,7 @@ func (a *API) routes() []route {
 		{"GET /api/v1/stats", a.stats},
 		{"GET /api/v1/explain", a.explain},
 		{"GET /api/v1/sources", a.sources},
+		{"GET /api/v1/set-aside", a.setAside},
 	}
 }
 
@@ -210,6 +215,18 @@ func (a *API) catalog(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) sources(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"sources": a.c.Backend.Sources()})
+}
+
+// SetAside is what the web UI's banner shows after login: the store items
+// the running policy leaves out because they fail validation. It needs a
+// session, as it names devices and their identifiers.
+type SetAside struct {
+	// SetAside are the store items the running policy leaves out.
+	SetAside []string `json:"set_aside"`
+}
+
+func (a *API) setAside(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, SetAside{SetAside: a.c.Backend.SetAside()})
 }
 
 // writeJSON answers v as JSON.

@@ -2,13 +2,12 @@ package api
 
 import (
 	"fmt"
-	"net"
 	"net/http"
-	"net/netip"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/hearth-dns/hearth/internal/netid"
 	"github.com/hearth-dns/hearth/internal/store"
 )
 
@@ -405,32 +404,104 @@ func (a *API) getDevice(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, a.view(d, false, grants))
 }
 
-func (a *API) checkDevice(r *http.Request, d store.Device) error {
+// checkDevice checks d as the API receives it and returns it with every
+// identifier in its canonical form (package netid), so that the store
+// holds one spelling of each. A bad field answers 400 naming it; an
+// identifier another device owns answers 409 naming that device.
+func (a *API) checkDevice(r *http.Request, d store.Device) (store.Device, int, error) {
 	if err := checkID(d.ID); err != nil {
-		return err
+		return d, http.StatusBadRequest, err
 	}
 	if err := checkName(d.Name); err != nil {
-		return err
+		return d, http.StatusBadRequest, err
 	}
 	if d.Profile != "" && !a.profileExists(r, d.Profile) {
-		return fmt.Errorf("profile: no profile %q", d.Profile)
+		return d, http.StatusBadRequest, fmt.Errorf("profile: no profile %q", d.Profile)
 	}
-	for i, s := range d.IPs {
-		if _, err := netip.ParseAddr(s); err != nil {
-			return fmt.Errorf("ips[%d]: %q is not an IP address", i, s)
+	if d.Hostname != "" {
+		h, err := netid.ParseHostname(d.Hostname)
+		if err != nil {
+			return d, http.StatusBadRequest, fmt.Errorf("hostname: %v", err)
+		}
+		d.Hostname = h
+	}
+	keys, err := deviceKeys(&d)
+	if err != nil {
+		return d, http.StatusBadRequest, err
+	}
+	owners, err := a.otherOwners(r, d.ID)
+	if err != nil {
+		return d, http.StatusInternalServerError, err
+	}
+	for _, k := range keys {
+		if err := owners.Claim(d.ID, k.key); err != nil {
+			return d, http.StatusConflict, fmt.Errorf("%s: %v", k.field, err)
 		}
 	}
-	for i, s := range d.MACs {
-		if hw, err := net.ParseMAC(s); err != nil || len(hw) != 6 {
-			return fmt.Errorf("macs[%d]: %q is not a MAC address (aa:bb:cc:dd:ee:ff)", i, s)
+	return d, 0, nil
+}
+
+// fieldKey is an identifier and the field that holds it.
+type fieldKey struct {
+	field string
+	key   netid.Key
+}
+
+// deviceKeys canonicalises d's identifiers in place and returns them.
+func deviceKeys(d *store.Device) ([]fieldKey, error) {
+	var keys []fieldKey
+	for _, l := range []struct {
+		field string
+		kind  netid.Kind
+		vals  []string
+	}{{"ips", netid.KindIP, d.IPs}, {"macs", netid.KindMAC, d.MACs}, {"client_ids", netid.KindClientID, d.ClientIDs}} {
+		for i, s := range l.vals {
+			field := fmt.Sprintf("%s[%d]", l.field, i)
+			k, err := netid.KeyOf(l.kind, s)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %v", field, err)
+			}
+			l.vals[i] = k.Value
+			keys = append(keys, fieldKey{field, k})
 		}
 	}
-	for i, s := range d.ClientIDs {
-		if !idRE.MatchString(strings.ToLower(s)) {
-			return fmt.Errorf("client_ids[%d]: %q must be 1 to 63 letters, digits or hyphens", i, s)
+	return keys, nil
+}
+
+// otherOwners returns the identifiers of every named device but id: the
+// config file's and the store's.
+func (a *API) otherOwners(r *http.Request, id string) (*netid.Owners, error) {
+	owners := netid.NewOwners()
+	_, provisioned := a.c.Backend.Provisioned()
+	all, err := a.c.Store.Devices(r.Context(), "")
+	if err != nil {
+		return nil, fmt.Errorf("reading devices: %w", err)
+	}
+	for _, d := range append(provisioned, all...) {
+		// An unclaimed new device owns nothing a parent can be refused
+		// for: the device the parent names takes its address (the
+		// policy compiler gives named devices precedence).
+		if d.ID == id || d.New {
+			continue
+		}
+		for _, l := range []struct {
+			kind netid.Kind
+			vals []string
+		}{{netid.KindIP, d.IPs}, {netid.KindMAC, d.MACs}, {netid.KindClientID, d.ClientIDs}} {
+			for _, s := range l.vals {
+				kind := l.kind
+				if kind == netid.KindIP && strings.Contains(s, "/") {
+					kind = netid.KindCIDR // a config device's cidr
+				}
+				// A stored value that no longer parses is set aside at
+				// load; it owns nothing.
+				if k, err := netid.KeyOf(kind, s); err == nil {
+					owners.Claim(d.ID, k)
+				}
+			}
 		}
 	}
-	return nil
+	return owners, nil
 }
 
 func (a *API) createDevice(w http.ResponseWriter, r *http.Request) {
@@ -458,15 +529,16 @@ func (a *API) createDevice(w http.ResponseWriter, r *http.Request) {
 		d.FirstSeen = a.c.Now().UTC()
 	}
 	d.Version = 0
-	if err := a.checkDevice(r, d); err != nil {
-		fail(w, http.StatusBadRequest, "%v", err)
+	d, code, err := a.checkDevice(r, d)
+	if err != nil {
+		fail(w, code, "%v", err)
 		return
 	}
 	if err := a.ensureHome(r); err != nil {
 		a.storeError(w, r, "household", err)
 		return
 	}
-	d, err := a.c.Store.PutDevice(r.Context(), d)
+	d, err = a.c.Store.PutDevice(r.Context(), d)
 	if err != nil {
 		a.storeError(w, r, "device "+v.ID, err)
 		return
@@ -506,11 +578,12 @@ func (a *API) putDevice(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "version: required (send the version you read)")
 		return
 	}
-	if err := a.checkDevice(r, d); err != nil {
-		fail(w, http.StatusBadRequest, "%v", err)
+	d, code, err := a.checkDevice(r, d)
+	if err != nil {
+		fail(w, code, "%v", err)
 		return
 	}
-	d, err := a.c.Store.PutDevice(r.Context(), d)
+	d, err = a.c.Store.PutDevice(r.Context(), d)
 	if err != nil {
 		a.storeError(w, r, "device "+id, err)
 		return

@@ -151,3 +151,13 @@ func (k backend) LogDropped() uint64 {
 	}
 	return k.a.qlog.Stats().Dropped
 }
+
+func (k backend) SetAside() []string {
+	out := []string{}
+	if s := k.a.cur.Load().live.Load(); s != nil {
+		for _, p := range s.Problems {
+			out = append(out, p.Error())
+		}
+	}
+	return out
+}

@@ -2,14 +2,13 @@ package compile
 
 import (
 	"fmt"
-	"net"
-	"net/netip"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/hearth-dns/hearth/internal/config"
 	"github.com/hearth-dns/hearth/internal/identity"
+	"github.com/hearth-dns/hearth/internal/netid"
 	"github.com/hearth-dns/hearth/internal/policy"
 	"github.com/hearth-dns/hearth/internal/store"
 )
@@ -134,29 +133,41 @@ func (p *Plan) merge(st store.State, now time.Time) merged {
 
 	// Identifiers: the first device to claim one keeps it (the config's
 	// devices, then the claimed ones, then new ones), so a recorded
-	// device cannot take an address from a named one.
-	claimed := map[string]string{}
-	claim := func(dev, kind, id string) bool {
-		k := kind + " " + id
-		if other, ok := claimed[k]; ok && other != dev {
-			m.problems = append(m.problems, fmt.Errorf("device %s: %s %s belongs to device %s", dev, kind, id, other))
+	// device cannot take an address from a named one. Keys are netid's
+	// canonical forms, so two spellings of one identifier collide here
+	// rather than in identity.New.
+	owners := netid.NewOwners()
+	// isNew are the unclaimed new devices: a named device taking one's
+	// address is the usual way to claim it, not a problem to report.
+	isNew := map[string]bool{}
+	for _, d := range st.Devices {
+		isNew[d.ID] = d.New
+	}
+	claim := func(dev string, kind netid.Kind, id string) bool {
+		k, err := netid.KeyOf(kind, id)
+		if err == nil {
+			err = owners.Claim(dev, k)
+		}
+		if err != nil {
+			if _, dup := netid.IsDuplicate(err); !dup || !isNew[dev] {
+				m.problems = append(m.problems, fmt.Errorf("device %s: %w", dev, err))
+			}
 			return false
 		}
-		claimed[k] = dev
 		return true
 	}
 	for _, d := range p.devices {
 		for _, ip := range d.IPs {
-			claim(d.Name, "ip", ip.String())
+			claim(d.Name, netid.KindIP, ip.String())
 		}
 		for _, c := range d.CIDRs {
-			claim(d.Name, "cidr", c.String())
+			claim(d.Name, netid.KindCIDR, c.String())
 		}
 		for _, hw := range d.MACs {
-			claim(d.Name, "mac", hw.String())
+			claim(d.Name, netid.KindMAC, hw.String())
 		}
 		for _, c := range d.ClientIDs {
-			claim(d.Name, "client id", c)
+			claim(d.Name, netid.KindClientID, c)
 		}
 		m.devices = append(m.devices, d)
 		m.profileOf[d.Name] = d.Profile
@@ -178,6 +189,13 @@ func (p *Plan) merge(st store.State, now time.Time) merged {
 			m.problems = append(m.problems, fmt.Errorf("device %s: the config file defines it; the store's copy is ignored", sd.ID))
 			continue
 		}
+		// A row that fails validation (an older version wrote it, or
+		// someone edited the database) is set aside whole: its device
+		// gets the default profile, like any unknown device.
+		if err := checkStoreDevice(sd); err != nil {
+			m.problems = append(m.problems, fmt.Errorf("device %s set aside: %w", sd.ID, err))
+			continue
+		}
 		names[sd.ID] = true
 		prof := sd.Profile
 		if prof == "" {
@@ -191,27 +209,20 @@ func (p *Plan) merge(st store.State, now time.Time) merged {
 		}
 		dev := identity.Device{Name: sd.ID, Household: sd.Household, Profile: prof}
 		for _, s := range sd.IPs {
-			ip, err := netip.ParseAddr(s)
-			if err != nil {
-				m.problems = append(m.problems, fmt.Errorf("device %s: ip %q: %v", sd.ID, s, err))
-				continue
-			}
-			if claim(sd.ID, "ip", ip.Unmap().String()) {
-				dev.IPs = append(dev.IPs, ip.Unmap())
+			ip, _ := netid.ParseIP(s) // checked by checkStoreDevice
+			if claim(sd.ID, netid.KindIP, s) {
+				dev.IPs = append(dev.IPs, ip)
 			}
 		}
 		for _, s := range sd.MACs {
-			hw, err := net.ParseMAC(s)
-			if err != nil || len(hw) != 6 {
-				m.problems = append(m.problems, fmt.Errorf("device %s: mac %q is not a MAC address", sd.ID, s))
-				continue
-			}
-			if claim(sd.ID, "mac", hw.String()) {
+			hw, _ := netid.ParseMAC(s)
+			if claim(sd.ID, netid.KindMAC, s) {
 				dev.MACs = append(dev.MACs, hw)
 			}
 		}
-		for _, c := range sd.ClientIDs {
-			if claim(sd.ID, "client id", c) {
+		for _, s := range sd.ClientIDs {
+			c, _ := netid.ParseClientID(s)
+			if claim(sd.ID, netid.KindClientID, c) {
 				dev.ClientIDs = append(dev.ClientIDs, c)
 			}
 		}
@@ -227,6 +238,26 @@ func (p *Plan) merge(st store.State, now time.Time) merged {
 		m.profileOf[sd.ID] = prof
 	}
 	return m
+}
+
+// checkStoreDevice checks a store device's id and identifiers as the API
+// does (package netid).
+func checkStoreDevice(d store.Device) error {
+	if err := store.ValidateID("device", d.ID); err != nil {
+		return err
+	}
+	for _, l := range []struct {
+		field string
+		kind  netid.Kind
+		vals  []string
+	}{{"ips", netid.KindIP, d.IPs}, {"macs", netid.KindMAC, d.MACs}, {"client_ids", netid.KindClientID, d.ClientIDs}} {
+		for i, s := range l.vals {
+			if _, err := netid.KeyOf(l.kind, s); err != nil {
+				return fmt.Errorf("%s[%d]: %w", l.field, i, err)
+			}
+		}
+	}
+	return nil
 }
 
 // grantProfile is a device's own profile: base plus the device's grants.

@@ -60,6 +60,15 @@ func (p *Plan) Compile(base identity.Config, c *lists.Compiled, st store.State, 
 	ic := base
 	ic.Devices, ic.DefaultProfile = m.devices, m.def
 	ident, err := identity.New(ic)
+	if err != nil && len(p.devices) < len(m.devices) {
+		// merge sets aside whatever identity refuses (package netid);
+		// should a store device still slip through, the config's devices
+		// serve and every store device gets the default profile, rather
+		// than no policy at all.
+		m.problems = append(m.problems, fmt.Errorf("every store device set aside: %w", err))
+		ic.Devices, m.devices = p.devices, p.devices
+		ident, err = identity.New(ic)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("devices: %w", err)
 	}

@@ -10,7 +10,7 @@
  *
  * data-testid list:
  *   Shell:      loading, toast, nav-dashboard, nav-devices, nav-profiles,
- *               nav-log, nav-settings, nav-logout
+ *               nav-log, nav-settings, nav-logout, banner
  *   Screens:    screen-wizard-1, screen-wizard-2, screen-login,
  *               screen-dashboard, screen-devices, screen-device,
  *               screen-profiles, screen-profile, screen-log, screen-settings,
@@ -548,6 +548,7 @@
     const seq = ++state.seq;
     showNav(true);
     markNav(page || 'dashboard');
+    refreshBanner();
     view().replaceChildren(h('p', { class: 'loading', testid: 'loading', text: 'Loading…' }));
     window.scrollTo(0, 0);
     try {
@@ -563,6 +564,30 @@
     } catch (e) {
       if (e.status !== 401) fatal(seq, e);
     }
+  }
+
+  // refreshBanner shows what needs a parent's attention (GET
+  // /api/v1/set-aside): store items the running policy sets aside because
+  // they fail validation.
+  async function refreshBanner() {
+    const el = document.getElementById('banner');
+    let s;
+    try {
+      s = await api('GET', '/api/v1/set-aside');
+    } catch (e) {
+      return; // the screen itself reports errors
+    }
+    const items = (s && s.set_aside) || [];
+    if (items.length === 0) {
+      el.replaceChildren();
+      el.classList.add('hidden');
+      return;
+    }
+    el.replaceChildren(
+      h('strong', { text: `${items.length} saved ${items.length === 1 ? 'item is' : 'items are'} not in use because ${items.length === 1 ? 'it is' : 'they are'} invalid. ` }),
+      h('span', { text: 'Those devices get the default profile until you fix or delete them:' }),
+      h('ul', {}, ...items.map((t) => h('li', { text: t }))));
+    el.classList.remove('hidden');
   }
 
   // --------------------------------------------------------------- wizard
