@@ -2,13 +2,14 @@ package config
 
 import (
 	"fmt"
-
-	"go.yaml.in/yaml/v3"
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/hearth-dns/hearth/internal/netid"
 )
 
 // Profile is a policy in the config file. Any field left out comes from
@@ -178,6 +179,7 @@ func (c *Config) validatePolicy(bad func(path, format string, args ...any)) {
 		ValidateProfile("profiles."+name, c.Profiles[name], bad)
 	}
 	seen := map[string]int{}
+	owners := netid.NewOwners()
 	for i, d := range c.Devices {
 		path := fmt.Sprintf("devices[%d]", i)
 		if d.Name == "" {
@@ -193,19 +195,22 @@ func (c *Config) validatePolicy(bad func(path, format string, args ...any)) {
 		if d.IP == "" && d.CIDR == "" && d.MAC == "" && d.ClientID == "" {
 			bad(path, "needs an ip, cidr, mac or client_id to be recognised")
 		}
-		if d.IP != "" {
-			if _, err := netip.ParseAddr(d.IP); err != nil {
-				bad(path+".ip", "%q is not an IP address", d.IP)
+		for _, id := range []struct {
+			field string
+			kind  netid.Kind
+			val   string
+		}{{"ip", netid.KindIP, d.IP}, {"cidr", netid.KindCIDR, d.CIDR}, {"mac", netid.KindMAC, d.MAC}, {"client_id", netid.KindClientID, d.ClientID}} {
+			if id.val == "" {
+				continue
 			}
-		}
-		if d.CIDR != "" {
-			if _, err := netip.ParsePrefix(d.CIDR); err != nil {
-				bad(path+".cidr", "%q is not a network (CIDR)", d.CIDR)
+			k, err := netid.KeyOf(id.kind, id.val)
+			if err != nil {
+				bad(path+"."+id.field, "%v", err)
+				continue
 			}
-		}
-		if d.MAC != "" {
-			if hw, err := net.ParseMAC(d.MAC); err != nil || len(hw) != 6 {
-				bad(path+".mac", "%q is not a MAC address (aa:bb:cc:dd:ee:ff)", d.MAC)
+			if err := owners.Claim(path, k); err != nil {
+				dup, _ := netid.IsDuplicate(err)
+				bad(path+"."+id.field, "%s is also %s's", k, dup.Other)
 			}
 		}
 	}
@@ -224,6 +229,11 @@ func (c *Config) validatePolicy(bad func(path, format string, args ...any)) {
 		case "hosts", "domains", "domains-trimmed", "domains-onlydomains", "wildcard", "adblock", "rpz", "ip-list":
 		default:
 			bad(path+".format", "%q is not hosts, domains, wildcard, adblock, rpz or ip-list", s.Format)
+		}
+	}
+	for i, d := range c.Access.ClientIDDomains {
+		if _, err := netid.ParseHostname(d); err != nil {
+			bad(fmt.Sprintf("access.client_id_domains[%d]", i), "%v", err)
 		}
 	}
 	for i, f := range c.Access.TrustedForwarders {

@@ -2,7 +2,6 @@ package compile
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/dnsmsg"
 	"github.com/hearth-dns/hearth/internal/identity"
 	"github.com/hearth-dns/hearth/internal/lists"
+	"github.com/hearth-dns/hearth/internal/netid"
 	"github.com/hearth-dns/hearth/internal/policy"
 )
 
@@ -194,19 +194,23 @@ func (p *Plan) planProfiles(cfg *config.Config) error {
 	}
 	for _, d := range cfg.Devices {
 		dev := identity.Device{Name: d.Name, Profile: d.Profile}
+		// Every identifier was checked by config.Validate (package netid).
 		if d.IP != "" {
-			dev.IPs = append(dev.IPs, netip.MustParseAddr(d.IP).Unmap()) // checked by config.Validate
+			ip, _ := netid.ParseIP(d.IP)
+			dev.IPs = append(dev.IPs, ip)
 		}
 		if d.CIDR != "" {
-			dev.CIDRs = append(dev.CIDRs, netip.MustParsePrefix(d.CIDR))
+			c, _ := netid.ParsePrefix(d.CIDR)
+			dev.CIDRs = append(dev.CIDRs, c)
 		}
 		if d.MAC != "" {
-			hw, _ := net.ParseMAC(d.MAC)
+			hw, _ := netid.ParseMAC(d.MAC)
 			dev.MACs = append(dev.MACs, hw)
 			p.needNeighbors = true
 		}
 		if d.ClientID != "" {
-			dev.ClientIDs = append(dev.ClientIDs, d.ClientID)
+			c, _ := netid.ParseClientID(d.ClientID)
+			dev.ClientIDs = append(dev.ClientIDs, c)
 		}
 		p.devices = append(p.devices, dev)
 	}
