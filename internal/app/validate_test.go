@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/cookiejar"
 	"strings"
@@ -20,16 +21,21 @@ import (
 // one App: a test can stop it and start it again, as `hearth serve` after
 // a reboot.
 type persistent struct {
-	t   *testing.T
+	t   testing.TB
 	doc string
 	up  *dnstest.Server
 	e   *env
 }
 
 // startPersistent starts Hearth with the HTTP listener and extra config.
-func startPersistent(t *testing.T, extra string) *persistent {
+func startPersistent(t testing.TB, extra string) *persistent {
 	t.Helper()
 	p := &persistent{t: t}
+	t.Cleanup(func() {
+		if p.e != nil {
+			p.e.app.Shutdown(context.Background())
+		}
+	})
 	cert := dnstest.NewCert(t)
 	p.up = dnstest.NewServer(t, dnstest.Zone(t, policyRecords...))
 	p.doc = strings.Replace(testConfigDoc(t, cert, p.up.Addr, extra), `http: ""`, `http: "127.0.0.1:0"`, 1)
@@ -54,7 +60,6 @@ func (p *persistent) start() error {
 	if err := a.Start(); err != nil {
 		return err
 	}
-	p.t.Cleanup(func() { a.Shutdown(context.Background()) })
 	addrs := a.Addrs()
 	p.e = &env{app: a, up: p.up, clock: clock, udp: addrs.UDP[0], tcp: addrs.TCP[0]}
 	return nil
@@ -62,21 +67,22 @@ func (p *persistent) start() error {
 
 // restart stops the running App and starts a new one on the same data.
 func (p *persistent) restart() error {
-	p.t.Helper()
 	if err := p.e.app.Shutdown(context.Background()); err != nil {
-		p.t.Fatalf("shutdown: %v", err)
+		return fmt.Errorf("shutdown: %w", err)
 	}
+	p.e = nil
 	return p.start()
 }
 
-// login opens an API session on the running App (setup is done).
-func (p *persistent) login() *apiClient {
-	p.t.Helper()
+// login opens an API session on the running App (setup is done); t
+// receives the client's failures.
+func (p *persistent) login(t testing.TB) *apiClient {
+	t.Helper()
 	jar, _ := cookiejar.New(nil)
-	c := &apiClient{t: p.t, base: "http://" + p.e.app.HTTPAddr(), http: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
+	c := &apiClient{t: t, base: "http://" + p.e.app.HTTPAddr(), http: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
 	var s struct{ CSRF string }
 	if code := c.do("POST", "/api/v1/login", map[string]string{"user": "admin", "password": "correct horse battery"}, &s); code != http.StatusOK {
-		p.t.Fatalf("login: %d", code)
+		t.Fatalf("login: %d", code)
 	}
 	c.csrf = s.CSRF
 	return c
@@ -181,6 +187,7 @@ func TestBadStoreRowsAreSetAside(t *testing.T) {
 	if err := p.e.app.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	p.e = nil
 	cfg, err := config.Parse("test.yaml", []byte(p.doc))
 	if err != nil {
 		t.Fatal(err)
@@ -223,7 +230,7 @@ func TestBadStoreRowsAreSetAside(t *testing.T) {
 			t.Errorf("from %s: %q %q, want %s", tt.from, addr, text, tt.want)
 		}
 	}
-	c := p.login()
+	c := p.login(t)
 	var s struct {
 		SetAside []string `json:"set_aside"`
 	}
