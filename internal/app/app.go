@@ -53,6 +53,8 @@ type App struct {
 	cat *catalog.Catalog
 	// readOnly builds without writing to the data directory (check).
 	readOnly bool
+	// discoveryObserver, when set, hears each new-device outcome (tests).
+	discoveryObserver func(addr netip.Addr, outcome string)
 	// afterIdentify, when set, runs on the query path between the
 	// Identify and Policy steps: tests use it to swap policy generations
 	// at the worst moment.
@@ -274,12 +276,13 @@ func (a *App) build(cfg *config.Config) (*built, error) {
 	st := a.loadState(context.Background())
 	if a.store != nil {
 		if cfg.NewDevices.Record {
-			b.recorder = discovery.New(discovery.Config{
-				Store: a.store, Max: cfg.NewDevices.Max,
-				Leases: cfg.NewDevices.Leases, LeasesFormat: cfg.NewDevices.LeasesFormat,
-				Names: localNames(cfg), Now: a.now, Logger: a.log,
-			}, st)
-			b.background = append(b.background, b.recorder.Run)
+			if b.recorder, err = a.newRecorder(cfg); err != nil {
+				b.close()
+				return nil, err
+			}
+			if b.recorder != nil {
+				b.background = append(b.background, b.recorder.Run)
+			}
 		}
 	}
 	if err := a.buildPolicy(cfg, b, st); err != nil {

@@ -156,9 +156,19 @@ type NewDevices struct {
 	// Record adds a device, under the default profile, for each source
 	// address (or MAC) no device claims, for a parent to name and claim.
 	Record bool `yaml:"record"`
-	// Max stops recording past this many unclaimed devices, so a flood of
-	// sources cannot fill the store.
+	// Max is the most unclaimed new devices kept: past it, the oldest
+	// is evicted to make room, so a flood of sources cannot fill the
+	// list for good. 0 means no limit.
 	Max int `yaml:"max"`
+	// Networks are the LAN networks whose sources may create new
+	// devices; empty means the private, link-local and loopback ranges
+	// access.allow covers, never a public address.
+	Networks []string `yaml:"networks"`
+	// PerSource is how many new devices one source (an IPv4 address, an
+	// IPv6 /64) may create per Window.
+	PerSource int `yaml:"per_source"`
+	// Window is the period PerSource counts over.
+	Window time.Duration `yaml:"window"`
 	// Leases is a DHCP lease file giving new devices their host names.
 	Leases string `yaml:"leases"`
 	// LeasesFormat is "dnsmasq" or "isc" (dhcpd.leases).
@@ -222,7 +232,7 @@ func builtin() Config {
 		Lists:          Lists{Refresh: 24 * time.Hour},
 		Blocking:       Blocking{Mode: "null", TTL: 10 * time.Second},
 		DataDir:        "./hearth-data",
-		NewDevices:     NewDevices{Record: true, Max: 1000, LeasesFormat: "dnsmasq"},
+		NewDevices:     NewDevices{Record: true, Max: 1000, LeasesFormat: "dnsmasq", PerSource: 2, Window: time.Hour},
 		QueryLog: QueryLog{
 			Enabled: true, Retention: 7 * 24 * time.Hour, CountersRetention: 90 * 24 * time.Hour,
 			IPv4Prefix: 32, IPv6Prefix: 128, Buffer: 16384,

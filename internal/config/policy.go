@@ -272,6 +272,17 @@ func (c *Config) validatePolicy(bad func(path, format string, args ...any)) {
 	if c.NewDevices.Max < 0 {
 		bad("new_devices.max", "must not be negative")
 	}
+	for i, n := range c.NewDevices.Networks {
+		if _, err := ParsePrefix(n); err != nil {
+			bad(fmt.Sprintf("new_devices.networks[%d]", i), "%v", err)
+		}
+	}
+	if c.NewDevices.PerSource < 1 {
+		bad("new_devices.per_source", "must be at least 1")
+	}
+	if c.NewDevices.Window <= 0 {
+		bad("new_devices.window", "must be positive")
+	}
 	q := c.QueryLog
 	if q.Retention < time.Hour {
 		bad("query_log.retention", "%s is less than an hour", q.Retention)

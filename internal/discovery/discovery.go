@@ -3,6 +3,10 @@
 // query path only offers an unknown source (Recorder.Unknown), without
 // waiting; one goroutine (Recorder.Run) names the device from the DHCP
 // leases or the local records and writes it to the store.
+//
+// A Limiter (package devicelimit) keeps a flood of sources from filling
+// the list: only LAN sources are offered, each source has an allowance,
+// and when the list is full its oldest unclaimed device is evicted.
 package discovery
 
 import (
@@ -10,6 +14,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -17,7 +22,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hearth-dns/hearth/internal/devicelimit"
 	"github.com/hearth-dns/hearth/internal/identity"
+	"github.com/hearth-dns/hearth/internal/netid"
 	"github.com/hearth-dns/hearth/internal/store"
 )
 
@@ -25,7 +32,11 @@ import (
 type Config struct {
 	// Store receives the new devices.
 	Store store.Store
-	// Max is the most unclaimed new devices kept; 0 means no limit.
+	// Limit says which sources may create devices, and how often;
+	// required.
+	Limit *devicelimit.Limiter
+	// Max is the most unclaimed new devices kept: past it, the oldest is
+	// evicted to make room. 0 means no limit.
 	Max int
 	// Leases and LeasesFormat name the DHCP leases file devices are
 	// named from ("" for none); see identity.ParseLeases.
@@ -33,40 +44,49 @@ type Config struct {
 	// Names are the local records' addresses and names, for naming a
 	// device the leases do not know.
 	Names map[netip.Addr]string
+	// Observe, when set, hears the outcome of each offered source:
+	// "recorded", "limited" (its allowance is used up) or "failed".
+	Observe func(addr netip.Addr, outcome string)
 	// Now is the clock of FirstSeen; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
 }
 
 // Recorder records devices seen for the first time. The query path only
-// reads an immutable set and, for a source not in it, offers it to a
-// small queue without waiting; Run does the rest.
+// checks the source against the LAN networks and reads an immutable set,
+// and for a source not in it offers it to a small queue without waiting;
+// Run does the rest.
 type Recorder struct {
-	store  store.Store
-	now    func() time.Time
-	log    *slog.Logger
-	max    int
-	leases string
-	format string
-	names  map[netip.Addr]string
+	store   store.Store
+	limit   *devicelimit.Limiter
+	now     func() time.Time
+	log     *slog.Logger
+	observe func(netip.Addr, string)
+	max     int
+	leases  string
+	format  string
+	names   map[netip.Addr]string
 
-	// seen are the sources already offered: an immutable map, replaced
-	// whole by run (copy on write; the set stays small, bounded by max).
+	// seen are the sources recorded and not evicted since: an immutable
+	// map, replaced whole by Run (copy on write), reset past seenCap.
 	seen  atomic.Pointer[map[netip.Addr]struct{}]
-	full  atomic.Bool
 	queue chan unknownSource
-	// recorded counts new devices in the store, for max.
-	recorded int
 }
+
+// seenCap bounds the seen set. Forgetting costs little: a source
+// already recorded is identified by the policy and no longer offered.
+const seenCap = 4096
 
 type unknownSource struct {
 	addr netip.Addr
 	mac  string
 }
 
-// New returns a Recorder; st is the store's state, for counting the
-// unclaimed devices already recorded.
-func New(c Config, st store.State) *Recorder {
+// New returns a Recorder.
+func New(c Config) (*Recorder, error) {
+	if c.Store == nil || c.Limit == nil {
+		return nil, errors.New("discovery: store and limit are required")
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -74,24 +94,18 @@ func New(c Config, st store.State) *Recorder {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Recorder{
-		store: c.Store, now: c.Now, log: c.Logger, max: c.Max,
+		store: c.Store, limit: c.Limit, now: c.Now, log: c.Logger, observe: c.Observe, max: c.Max,
 		leases: c.Leases, format: c.LeasesFormat,
 		names: c.Names, queue: make(chan unknownSource, 64),
 	}
 	empty := map[netip.Addr]struct{}{}
 	r.seen.Store(&empty)
-	for _, d := range st.Devices {
-		if d.New {
-			r.recorded++
-		}
-	}
-	r.full.Store(r.max > 0 && r.recorded >= r.max)
-	return r
+	return r, nil
 }
 
 // Unknown implements identity.UnknownRecorder.
 func (r *Recorder) Unknown(addr netip.Addr, mac string) {
-	if r.full.Load() {
+	if !r.limit.InLAN(addr) {
 		return
 	}
 	if _, ok := (*r.seen.Load())[addr]; ok {
@@ -113,34 +127,58 @@ func (r *Recorder) Run(ctx context.Context) {
 			if _, ok := (*r.seen.Load())[u.addr]; ok {
 				continue
 			}
-			if err := r.record(ctx, u); err != nil {
+			// Refused sources stay out of seen: their next query offers
+			// them again, and the allowance decides again.
+			if !r.limit.Admit(u.addr) {
+				r.log.Debug("new device not recorded: the source's allowance is used up", "addr", u.addr)
+				r.outcome(u.addr, "limited")
+				continue
+			}
+			evicted, err := r.record(ctx, u)
+			if err != nil {
 				if ctx.Err() != nil {
 					return
 				}
 				r.log.Warn("recording a new device", "addr", u.addr, "err", err)
+				r.outcome(u.addr, "failed")
 				continue
 			}
-			next := make(map[netip.Addr]struct{}, len(*r.seen.Load())+1)
-			for k := range *r.seen.Load() {
-				next[k] = struct{}{}
+			old := *r.seen.Load()
+			next := make(map[netip.Addr]struct{}, len(old)+1)
+			if len(old) < seenCap {
+				for k := range old {
+					next[k] = struct{}{}
+				}
+			}
+			for _, a := range evicted {
+				delete(next, a)
 			}
 			next[u.addr] = struct{}{}
 			r.seen.Store(&next)
+			r.outcome(u.addr, "recorded")
 		}
 	}
 }
 
-// record adds one new device to the store; the store's change feed then
-// brings it into the policy.
-func (r *Recorder) record(ctx context.Context, u unknownSource) error {
-	if r.max > 0 && r.recorded >= r.max {
-		r.full.Store(true)
-		r.log.Warn("new devices not recorded: the limit of unclaimed devices is reached", "max", r.max)
-		return nil
+func (r *Recorder) outcome(addr netip.Addr, what string) {
+	if r.observe != nil {
+		r.observe(addr, what)
+	}
+}
+
+// record adds one new device to the store, first evicting the oldest
+// unclaimed ones if the list is full, and returns the evicted devices'
+// addresses; the store's change feed then brings it into the policy.
+func (r *Recorder) record(ctx context.Context, u unknownSource) ([]netip.Addr, error) {
+	ctx, cancel := context.WithTimeout(ctx, deviceRecordTimeout)
+	defer cancel()
+	evicted, err := r.evict(ctx)
+	if err != nil {
+		return nil, err
 	}
 	var hw net.HardwareAddr
 	if u.mac != "" {
-		hw, _ = net.ParseMAC(u.mac)
+		hw, _ = netid.ParseMAC(u.mac)
 	}
 	host := r.hostname(u.addr, hw)
 	id := make([]byte, 4)
@@ -163,14 +201,44 @@ func (r *Recorder) record(ctx context.Context, u unknownSource) error {
 	} else {
 		d.IPs = []string{u.addr.String()}
 	}
-	ctx, cancel := context.WithTimeout(ctx, deviceRecordTimeout)
-	defer cancel()
 	if _, err := r.store.PutDevice(ctx, d); err != nil {
-		return err
+		return evicted, err
 	}
-	r.recorded++
 	r.log.Info("new device", "device", d.ID, "name", d.Name, "addr", u.addr, "mac", u.mac)
-	return nil
+	return evicted, nil
+}
+
+// evict deletes the oldest unclaimed new devices so that one more fits
+// under max, and returns their addresses.
+func (r *Recorder) evict(ctx context.Context) ([]netip.Addr, error) {
+	if r.max <= 0 {
+		return nil, nil
+	}
+	devices, err := r.store.Devices(ctx, store.HomeHousehold)
+	if err != nil {
+		return nil, fmt.Errorf("listing new devices: %w", err)
+	}
+	var unclaimed []devicelimit.Unclaimed
+	byID := map[string]store.Device{}
+	for _, d := range devices {
+		if d.New {
+			unclaimed = append(unclaimed, devicelimit.Unclaimed{ID: d.ID, FirstSeen: d.FirstSeen})
+			byID[d.ID] = d
+		}
+	}
+	var addrs []netip.Addr
+	for _, id := range devicelimit.Evict(unclaimed, r.max) {
+		if err := r.store.DeleteDevice(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return addrs, fmt.Errorf("evicting new device %s: %w", id, err)
+		}
+		for _, s := range byID[id].IPs {
+			if a, err := netid.ParseIP(s); err == nil {
+				addrs = append(addrs, a)
+			}
+		}
+		r.log.Info("new device evicted: the list of unclaimed devices is full", "device", id, "max", r.max)
+	}
+	return addrs, nil
 }
 
 // hostname names a device from the DHCP leases or the local records.
