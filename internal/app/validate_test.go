@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/miekg/dns"
 
 	"github.com/hearth-dns/hearth/internal/config"
@@ -254,5 +255,52 @@ func TestBadStoreRowsAreSetAside(t *testing.T) {
 	c.do("GET", "/api/v1/set-aside", nil, &s)
 	if strings.Contains(strings.Join(s.SetAside, "\n"), "device zero") {
 		t.Errorf("zero still set aside after the fix: %v", s.SetAside)
+	}
+}
+
+// TestBrowserBannerShowsSetAside: the parent sees the set-aside rows in
+// the web page's banner after logging in.
+func TestBrowserBannerShowsSetAside(t *testing.T) {
+	ctx := browser(t)
+	p := startPersistent(t, apiConfig(t))
+	c := newAPIClient(t, p.e)
+	if code := c.do("PUT", "/api/v1/settings", map[string]string{"default_profile": "adult"}, nil); code != 200 {
+		t.Fatalf("settings: %d", code)
+	}
+	if err := p.e.app.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p.e = nil
+	cfg, err := config.Parse("test.yaml", []byte(p.doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(context.Background(), &sqlite.Config{Path: StorePath(cfg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PutDevice(context.Background(), store.Device{ID: "zero", Name: "zero", Household: HomeHousehold, MACs: []string{"00:00:00:00:00:00"}}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if err := p.start(); err != nil {
+		t.Fatalf("start with a bad row: %v", err)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Navigate("http://"+p.e.app.HTTPAddr()+"/"),
+		chromedp.WaitVisible(tid("screen-login")),
+		chromedp.SendKeys(tid("login-password"), "correct horse battery"),
+		chromedp.Click(tid("login-submit")),
+		chromedp.WaitVisible(tid("banner")),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	banner, err := chromedp.Run(ctx, chromedp.Text(tid("banner")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(banner, "device zero set aside: macs[0]") || !strings.Contains(banner, "default profile") {
+		t.Fatalf("banner %q, want the set-aside device and what it means", banner)
 	}
 }
