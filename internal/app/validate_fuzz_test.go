@@ -147,8 +147,8 @@ func FuzzAPIWritesSurviveRestart(f *testing.F) {
 		if addr, _ := ask(t, p.e, ip, "bet365.com"); addr != "0.0.0.0" {
 			t.Fatalf("the later change is not in effect: %s got %q, want the kid block", ip, addr)
 		}
-		if code := c.do("GET", "/api/v1/status", nil, nil); code != http.StatusOK {
-			t.Fatalf("status: %d", code)
+		if code := c.do("GET", "/api/v1/set-aside", nil, nil); code != http.StatusOK {
+			t.Fatalf("set-aside: %d", code)
 		}
 	})
 }
