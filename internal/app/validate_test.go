@@ -239,7 +239,7 @@ func TestBadStoreRowsAreSetAside(t *testing.T) {
 		t.Fatalf("status: %d", code)
 	}
 	all := strings.Join(s.SetAside, "\n")
-	for _, want := range []string{"device zero set aside: macs[0]", "device zoned set aside: ips[0]", "device parent: client id kid1 belongs to device kid", "device tv: ip 127.0.0.4 belongs to device tablet"} {
+	for _, want := range []string{"device zero set aside: macs[0]", "device zoned set aside: ips[0]", "device parent: a client id belongs to device kid", "device tv: ip 127.0.0.4 belongs to device tablet"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("status set_aside lacks %q:\n%s", want, all)
 		}

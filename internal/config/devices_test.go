@@ -24,7 +24,7 @@ func TestDeviceIdentifierErrors(t *testing.T) {
 		{
 			"client id differing in case",
 			"  - {name: kid, profile: kid, client_id: kid1}\n  - name: parent\n    profile: adult\n    client_id: Kid1\n",
-			"x.yaml:6: devices[1].client_id: client id kid1 is also devices[0]'s",
+			"x.yaml:6: devices[1].client_id: a client id is also devices[0]'s",
 		},
 		{
 			"same MAC spelt twice",

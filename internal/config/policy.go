@@ -210,7 +210,7 @@ func (c *Config) validatePolicy(bad func(path, format string, args ...any)) {
 			}
 			if err := owners.Claim(path, k); err != nil {
 				dup, _ := netid.IsDuplicate(err)
-				bad(path+"."+id.field, "%s is also %s's", k, dup.Other)
+				bad(path+"."+id.field, "%s is also %s's", k.Redacted(), dup.Other)
 			}
 		}
 	}

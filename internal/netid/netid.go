@@ -184,6 +184,16 @@ type Key struct {
 // String formats k as "mac aa:bb:cc:dd:ee:ff".
 func (k Key) String() string { return string(k.Kind) + " " + k.Value }
 
+// Redacted formats k for logs and other people's eyes: a client id is a
+// device's secret (the encrypted-DNS credential), so only its kind is
+// shown; other identifiers are shown whole.
+func (k Key) Redacted() string {
+	if k.Kind == KindClientID {
+		return "a client id"
+	}
+	return k.String()
+}
+
 // KeyOf parses one identifier of kind and returns its Key.
 func KeyOf(kind Kind, s string) (Key, error) {
 	var (
@@ -245,8 +255,10 @@ type DuplicateError struct {
 	Device, Other string
 }
 
+// Error names the other device, and the identifier unless it is a
+// client id (see Key.Redacted).
 func (e *DuplicateError) Error() string {
-	return fmt.Sprintf("%s belongs to device %s", e.Key, e.Other)
+	return fmt.Sprintf("%s belongs to device %s", e.Key.Redacted(), e.Other)
 }
 
 // IsDuplicate reports whether err is or wraps a *DuplicateError, and

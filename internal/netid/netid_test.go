@@ -104,6 +104,14 @@ func TestOwners(t *testing.T) {
 	if !ok || d.Other != "a" || d.Device != "b" || !strings.Contains(err.Error(), "device a") {
 		t.Fatalf("Claim by b = %v, want a duplicate naming a", err)
 	}
+	if strings.Contains(err.Error(), "kid1") {
+		t.Errorf("duplicate error %q shows the client id, a device's secret", err)
+	}
+	m, _ := KeyOf(KindMAC, "a8:bb:cc:dd:ee:01")
+	o.Claim("a", m)
+	if err := o.Claim("b", m); err == nil || !strings.Contains(err.Error(), "mac a8:bb:cc:dd:ee:01 belongs to device a") {
+		t.Errorf("duplicate MAC: %v", err)
+	}
 	if owner, _ := o.Owner(k1); owner != "a" {
 		t.Fatalf("owner %q after a refused claim, want a", owner)
 	}
