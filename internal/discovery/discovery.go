@@ -180,7 +180,13 @@ func (r *Recorder) record(ctx context.Context, u unknownSource) ([]netip.Addr, e
 	if u.mac != "" {
 		hw, _ = netid.ParseMAC(u.mac)
 	}
-	host := r.hostname(u.addr, hw)
+	// The name a DHCP client sent is the network's to choose: keep it
+	// only in the form the API accepts, so that a parent can claim the
+	// device without first correcting it.
+	host, err := netid.ParseHostname(r.hostname(u.addr, hw))
+	if err != nil {
+		host = ""
+	}
 	id := make([]byte, 4)
 	rand.Read(id)
 	d := store.Device{
@@ -193,6 +199,9 @@ func (r *Recorder) record(ctx context.Context, u unknownSource) ([]netip.Addr, e
 	}
 	if d.Name == "" {
 		d.Name = u.addr.String()
+	}
+	if len(d.Name) > maxName {
+		d.Name = d.Name[:maxName] // ASCII: a checked host name
 	}
 	// A MAC outlives DHCP address changes: when there is one, it alone
 	// identifies the device.
@@ -261,6 +270,9 @@ func (r *Recorder) hostname(addr netip.Addr, hw net.HardwareAddr) string {
 	}
 	return r.names[addr]
 }
+
+// maxName is the API's limit on a device's display name.
+const maxName = 64
 
 // deviceRecordTimeout bounds one store write of the recorder.
 const deviceRecordTimeout = 5 * time.Second
