@@ -121,12 +121,12 @@ func TestLoopbackFor(t *testing.T) {
 	}
 }
 
-var servingHTTPRE = regexp.MustCompile(`msg="hearth serving" .*http=([0-9.:]+)`)
+var servingHTTPRE = regexp.MustCompile(`msg="hearth serving" dns="?\[([0-9.:]+).*http=([0-9.:]+)`)
 
-// httpProcess is a running hearth binary with its HTTP address.
+// httpProcess is a running hearth binary with its DNS and HTTP addresses.
 type httpProcess struct {
 	*process
-	http string
+	dns, http string
 }
 
 // startProcessHTTP starts the binary and reads its HTTP address from the
@@ -151,5 +151,5 @@ func startProcessHTTP(t *testing.T, config string) *httpProcess {
 		close(p.lines)
 	}()
 	m := p.waitFor(t, servingHTTPRE)
-	return &httpProcess{process: p, http: m[1]}
+	return &httpProcess{process: p, dns: m[1], http: m[2]}
 }
