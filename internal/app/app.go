@@ -79,6 +79,9 @@ type App struct {
 	upstreamSeconds *metrics.HistogramVec
 	auth            *auth.Auth
 	api             *api.API
+	// idGuard slows down sources that guess encrypted-DNS client ids; it
+	// outlives pipeline generations.
+	idGuard *identity.Guard
 	// cur is the generation in effect, for readers that must not wait
 	// for a.mu (store syncs, the API).
 	cur atomic.Pointer[built]
@@ -183,6 +186,7 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		return nil, fmt.Errorf("embedded catalog: %w", err)
 	}
 	a.cat = cat
+	a.idGuard = identity.NewGuard(identity.GuardConfig{Now: a.now, Logger: log})
 	if err := a.openState(cfg); err != nil {
 		return nil, err
 	}
