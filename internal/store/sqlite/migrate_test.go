@@ -180,4 +180,12 @@ func TestDNSIDMigrationKeepsDevices(t *testing.T) {
 	if d, err = s.Device(ctx, "dad"); err != nil || d.DNSID == nil || d.DNSID.Hash != strings.Repeat("0f", 32) {
 		t.Fatalf("device after setting a DNS id: %+v, %v", d, err)
 	}
+	// The hash lives in its column only, which the unique index guards.
+	var data string
+	if err := s.db.QueryRow("SELECT data FROM devices WHERE id = 'dad'").Scan(&data); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(data, "0f0f") || !strings.Contains(data, `"hint":"abcd"`) {
+		t.Errorf("device data %s: want the hint and not the hash", data)
+	}
 }
