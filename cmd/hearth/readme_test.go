@@ -170,7 +170,7 @@ func checkMetrics(t *testing.T, docs map[string]string, srv docServer) {
 	for file, text := range docs {
 		for _, name := range metricNameRE.FindAllString(text, -1) {
 			named++
-			if !exposed[name] {
+			if !exposed[name] && !sparseMetrics[name] {
 				t.Errorf("%s names metric %s, which /metrics does not expose", file, name)
 			}
 		}
@@ -186,6 +186,13 @@ func checkMetrics(t *testing.T, docs map[string]string, srv docServer) {
 			t.Errorf("the Grafana dashboard has no panel for %s", name)
 		}
 	}
+}
+
+// sparseMetrics are labelled metrics with no series until something
+// happens (a source guessing client ids): a fresh server does not expose
+// them, so the docs may name them without /metrics showing them yet.
+var sparseMetrics = map[string]bool{
+	"hearth_client_id_unknown_by_source_total": true,
 }
 
 // foreignFlags are the flags the docs name that belong to other programs.
