@@ -2,6 +2,7 @@
 //
 //	hearth [serve] [--config FILE] [--log-level LEVEL]
 //	hearth check --config FILE
+//	hearth healthcheck [--config FILE | --url URL]
 //	hearth explain --config FILE (--device NAME | --client IP) [--at TIME] NAME [TYPE]
 //	hearth lists [--config FILE]
 //	hearth admin set-password [--config FILE] [--user NAME] < password
@@ -45,6 +46,7 @@ func main() {
 const usage = `usage:
   hearth [serve] [--config FILE] [--log-level debug|info|warn|error]
   hearth check --config FILE
+  hearth healthcheck [--config FILE | --url URL]
   hearth explain [--config FILE] (--device NAME | --client IP) [--at TIME] NAME [TYPE]
   hearth lists [--config FILE]
   hearth admin set-password [--config FILE] [--user NAME]   (password on stdin)
@@ -64,6 +66,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args, stderr)
 	case "check":
 		return check(args, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(args, stdout, stderr)
 	case "explain":
 		return explain(args, stdout, stderr)
 	case "lists":
@@ -100,34 +104,6 @@ func loadConfig(path string) (*config.Config, error) {
 		return config.Parse("(default)", config.DefaultYAML())
 	}
 	return config.Load(path)
-}
-
-func check(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "config file to validate")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if *path == "" {
-		fmt.Fprintln(stderr, "hearth check: --config FILE is required")
-		return 2
-	}
-	cfg, err := config.Load(*path)
-	if err == nil {
-		// Build the components too, so that errors only they can see
-		// (an unparsable upstream, a bad local record) are caught here.
-		var a *app.App
-		if a, err = app.New(cfg, nil, app.ReadOnly()); err == nil {
-			a.Shutdown(context.Background())
-		}
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "%s: ok\n", *path)
-	return 0
 }
 
 func serve(args []string, stderr io.Writer) int {

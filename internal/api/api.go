@@ -53,6 +53,31 @@ type Backend interface {
 	// because they fail validation (an older version wrote them, or the
 	// database was edited); the rest serves. Empty when all is well.
 	SetAside() []string
+	// EncryptedDNS says how devices reach Hearth's DoT and DoH, for the
+	// setup of a device's DNS id.
+	EncryptedDNS() EncryptedDNS
+	// UnknownClientIDs returns the sources that recently presented
+	// client ids no device holds.
+	UnknownClientIDs() []UnknownClientIDSource
+}
+
+// UnknownClientIDSource is a source that presented unknown client ids.
+type UnknownClientIDSource struct {
+	// Source is the address (an IPv6 source's /64 as its first address).
+	Source string `json:"source"`
+	// Tries counts its unknown ids, Refused its queries refused for them.
+	Tries   uint64    `json:"tries"`
+	Refused uint64    `json:"refused"`
+	Last    time.Time `json:"last"`
+}
+
+// EncryptedDNS is where Hearth serves encrypted DNS.
+type EncryptedDNS struct {
+	// Domain is the client id domain devices use ("dns.example.net"),
+	// "" when none is configured.
+	Domain string
+	// DoTPort and DoHPort are the listeners' ports; 0 when off.
+	DoTPort, DoHPort int
 }
 
 // Catalog is the taxonomy parents choose from.
@@ -191,6 +216,8 @@ func (a *API) routes() []route {
 		{"GET /api/v1/devices/{id}", a.getDevice},
 		{"PUT /api/v1/devices/{id}", a.putDevice},
 		{"DELETE /api/v1/devices/{id}", a.deleteDevice},
+		{"POST /api/v1/devices/{id}/dns-id", a.newDNSID},
+		{"GET /api/v1/unknown-client-ids", a.unknownClientIDs},
 		{"GET /api/v1/grants", a.listGrants},
 		{"POST /api/v1/grants", a.createGrant},
 		{"DELETE /api/v1/grants/{id}", a.deleteGrant},

@@ -340,10 +340,28 @@ type deviceView struct {
 	Provisioned      bool          `json:"provisioned"`
 	EffectiveProfile string        `json:"effective_profile"`
 	Grants           []store.Grant `json:"grants"`
+	// WeakClientIDs is true while the device is recognised over
+	// encrypted DNS by client ids people chose, which a child can type:
+	// the parent should give it a DNS id.
+	WeakClientIDs bool `json:"weak_client_ids"`
+	// DNSID shadows the store's to leave its hash out.
+	DNSID *dnsIDView `json:"dns_id,omitempty"`
+}
+
+// dnsIDView is a device's DNS id as the API shows it: never the secret
+// nor its hash.
+type dnsIDView struct {
+	Label   string    `json:"label,omitempty"`
+	Hint    string    `json:"hint"`
+	Created time.Time `json:"created"`
 }
 
 func (a *API) view(d store.Device, provisioned bool, grants []store.Grant) deviceView {
-	v := deviceView{Device: d, Provisioned: provisioned, EffectiveProfile: a.c.Backend.EffectiveProfile(d.ID), Grants: []store.Grant{}}
+	v := deviceView{Device: d, Provisioned: provisioned, EffectiveProfile: a.c.Backend.EffectiveProfile(d.ID), Grants: []store.Grant{},
+		WeakClientIDs: len(d.ClientIDs) > 0 && d.DNSID == nil}
+	if d.DNSID != nil {
+		v.DNSID = &dnsIDView{Label: d.DNSID.Label, Hint: d.DNSID.Hint, Created: d.DNSID.Created}
+	}
 	now := a.c.Now()
 	for _, g := range grants {
 		if g.Device == d.ID && g.Until.After(now) {
@@ -534,6 +552,12 @@ func (a *API) createDevice(w http.ResponseWriter, r *http.Request) {
 		fail(w, code, "%v", err)
 		return
 	}
+	if len(d.ClientIDs) > 0 {
+		fail(w, http.StatusBadRequest, "client_ids: chosen client ids are weak (a child can type them); create the device, then POST /api/v1/devices/%s/dns-id to have Hearth make a secret one", d.ID)
+		return
+	}
+	// Only POST .../dns-id makes a DNS id: it alone knows the secret.
+	d.DNSID = nil
 	if err := a.ensureHome(r); err != nil {
 		a.storeError(w, r, "household", err)
 		return
@@ -581,6 +605,15 @@ func (a *API) putDevice(w http.ResponseWriter, r *http.Request) {
 	d, code, err := a.checkDevice(r, d)
 	if err != nil {
 		fail(w, code, "%v", err)
+		return
+	}
+	cur, err := a.c.Store.Device(r.Context(), id)
+	if err != nil {
+		a.storeError(w, r, "device "+id, err)
+		return
+	}
+	if err := keepIDs(&d, cur); err != nil {
+		fail(w, http.StatusBadRequest, "%v", err)
 		return
 	}
 	d, err = a.c.Store.PutDevice(r.Context(), d)

@@ -81,11 +81,17 @@ type App struct {
 	upstreamSeconds *metrics.HistogramVec
 	auth            *auth.Auth
 	api             *api.API
+	// idGuard slows down sources that guess encrypted-DNS client ids; it
+	// outlives pipeline generations.
+	idGuard *identity.Guard
 	// cur is the generation in effect, for readers that must not wait
 	// for a.mu (store syncs, the API).
 	cur atomic.Pointer[built]
-	// stopBackground ends the App-wide background work (store sync).
+	// stopBackground ends the App-wide background work (store sync), and
+	// background is done once that work has returned: Shutdown waits for
+	// it before closing the store the work uses.
 	stopBackground context.CancelFunc
+	background     sync.WaitGroup
 
 	mu    sync.Mutex // serialises Start, Reload, Shutdown and store syncs
 	cfg   *config.Config
@@ -185,6 +191,7 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		return nil, fmt.Errorf("embedded catalog: %w", err)
 	}
 	a.cat = cat
+	a.idGuard = identity.NewGuard(identity.GuardConfig{Now: a.now, Logger: log})
 	if err := a.openState(cfg); err != nil {
 		return nil, err
 	}
@@ -350,11 +357,11 @@ func (a *App) Start() error {
 	if a.sync != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		a.stopBackground = cancel
-		go a.sync.Run(ctx)
+		a.background.Go(func() { a.sync.Run(ctx) })
 		if a.qlog != nil {
 			a.qlog.Start(ctx)
 		}
-		go a.purgeSessions(ctx)
+		a.background.Go(func() { a.purgeSessions(ctx) })
 	}
 	if addr := a.cfg.Listen.HTTP; addr != "" {
 		ln, err := net.Listen("tcp", addr)
@@ -506,6 +513,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	errs = append(errs, a.srv.Shutdown(ctx))
 	if a.stopBackground != nil {
 		a.stopBackground()
+		a.background.Wait()
 	}
 	a.built.close()
 	errs = append(errs, a.closeState())

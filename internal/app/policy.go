@@ -55,9 +55,11 @@ func (a *App) buildPolicy(cfg *config.Config, b *built, st store.State) error {
 		p, _ := config.ParsePrefix(s) // checked by config.Validate
 		trusted = append(trusted, p)
 	}
+	warnWeakClientIDs(a.log, cfg)
 	b.identBase = identity.Config{
 		TrustedForwarders: trusted,
 		ClientIDDomains:   cfg.Access.ClientIDDomains,
+		Guard:             a.idGuard,
 		Logger:            a.log,
 	}
 	if plan.NeedNeighbors() || hasMACs(st) || (b.recorder != nil && !a.readOnly) {

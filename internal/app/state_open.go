@@ -168,6 +168,7 @@ func (a *App) registerMetrics() {
 	cacheStat("hearth_cache_hits_total", "Cacheable queries answered from a fresh cache entry (this pipeline generation).", func(s cacheStats) uint64 { return s.Hits })
 	cacheStat("hearth_cache_misses_total", "Cacheable queries not answered from a fresh cache entry (this pipeline generation).", func(s cacheStats) uint64 { return s.Misses })
 	cacheStat("hearth_cache_stale_total", "Stale answers served after upstream failures (this pipeline generation).", func(s cacheStats) uint64 { return s.Stale })
+	a.registerGuardMetrics()
 	r.GaugeFunc("hearth_cache_entries", "Entries in the answer cache.", func() float64 {
 		if b := a.cur.Load(); b != nil && b.cache != nil {
 			return float64(b.cache.Len())

@@ -247,6 +247,17 @@ var unknownRE = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
 // in error messages. Every error names the file and line; validation
 // errors also name the field.
 func Parse(file string, data []byte) (*Config, error) {
+	c, err := parse(file, data)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// parse is Parse that also returns the config decoded so far when it
+// finds errors (nil only when the YAML does not parse), so that a check
+// can go on to look at the values that did decode.
+func parse(file string, data []byte) (*Config, error) {
 	c := builtin()
 	c.file = file
 	var root yaml.Node
@@ -260,12 +271,16 @@ func Parse(file string, data []byte) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
-		return nil, c.yamlError(err)
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, c.yamlError(err)
+		}
+		// A type error (an unknown key, a bad duration) leaves the other
+		// fields decoded and the bad ones at their defaults: validate
+		// those too, so that one run reports every mistake.
+		return &c, errors.Join(c.yamlError(err), c.Validate())
 	}
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	return &c, nil
+	return &c, c.Validate()
 }
 
 // yamlError rewrites the YAML library's "line N: message" errors into

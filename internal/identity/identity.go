@@ -1,10 +1,12 @@
 // Package identity owns the Identify step of the query path: which
 // household, device and profile a request belongs to. It recognises a
-// device by its client id (DoH path or TLS server name), by the EDNS
+// device by its client id (DoH path or TLS server name: a DNS id whose
+// secret Hearth made, or an older chosen id), by the EDNS
 // options a trusted forwarder adds (device id, MAC, a host-sized client
 // subnet), by the MAC the local neighbour table holds for the source, and
 // finally by source IP and CIDR. It also strips the private EDNS options
-// that carry those identities, so that they never travel upstream.
+// that carry those identities, so that they never travel upstream. A
+// Guard slows down sources that present client ids no device holds.
 //
 // The lookup tables are built once by New and never change: a new
 // configuration means a new Identifier, swapped in by the caller.
@@ -22,12 +24,14 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/hearth-dns/hearth/internal/dnsmsg"
 	"github.com/hearth-dns/hearth/internal/pipeline"
 )
 
 // Values of pipeline.Identity.Via.
 const (
 	viaClientID = "client-id"
+	viaDNSID    = "dns-id"
 	viaEDNSMAC  = "edns-mac"
 	viaMAC      = "mac"
 	viaIP       = "ip"
@@ -61,6 +65,10 @@ type Device struct {
 	// ClientIDDomain, and a trusted forwarder's EDNS device id (option
 	// 65074). Each is 1 to 63 letters, digits or hyphens.
 	ClientIDs []string
+	// DNSIDHash is the hex SHA-256 of the secret of the device's DNS id
+	// (see NewDNSID), matched like ClientIDs but by secret alone; "" for
+	// none.
+	DNSIDHash string
 }
 
 // Config configures an Identifier.
@@ -82,6 +90,10 @@ type Config struct {
 	ClientIDDomains []string
 	// Neighbors maps LAN source addresses to MACs; nil for none.
 	Neighbors NeighborTable
+	// Guard, when set, counts client ids that match no device and
+	// refuses the queries of a source that tries too many. It outlives
+	// Identifiers: pass the same one to each.
+	Guard *Guard
 	// Logger receives configuration warnings (a device that can never
 	// match); nil discards them.
 	Logger *slog.Logger
@@ -91,6 +103,8 @@ type Config struct {
 // safe for concurrent use.
 type Identifier struct {
 	byClientID map[string]*device
+	bySecret   secretTable
+	guard      *Guard
 	byMAC      map[mac]macEntry
 	byIP       map[netip.Addr]*device
 	cidr4      cidrTable
@@ -135,6 +149,8 @@ func New(c Config) (*Identifier, error) {
 	}
 	id := &Identifier{
 		byClientID: map[string]*device{},
+		bySecret:   secretTable{},
+		guard:      c.Guard,
 		byMAC:      map[mac]macEntry{},
 		byIP:       map[netip.Addr]*device{},
 		cidr4:      cidrTable{m: map[netip.Prefix]*device{}},
@@ -177,7 +193,7 @@ func New(c Config) (*Identifier, error) {
 		if cd.Profile == "" {
 			return nil, fmt.Errorf("identity: device %q: empty profile", cd.Name)
 		}
-		if len(cd.IPs)+len(cd.CIDRs)+len(cd.MACs)+len(cd.ClientIDs) == 0 {
+		if len(cd.IPs)+len(cd.CIDRs)+len(cd.MACs)+len(cd.ClientIDs) == 0 && cd.DNSIDHash == "" {
 			log.Warn("device has no identifiers and will never be recognised", "device", cd.Name)
 		}
 		d := &device{name: cd.Name, profile: cd.Profile, household: cd.Household}
@@ -200,6 +216,15 @@ func (id *Identifier) add(d *device, cd Device) error {
 			return fmt.Errorf("client id %q: want 1 to %d letters, digits or hyphens", s, maxClientID)
 		}
 		if err := claim(id.byClientID, k, d, "client id", s); err != nil {
+			return err
+		}
+	}
+	if cd.DNSIDHash != "" {
+		h, err := ParseDNSIDHash(cd.DNSIDHash)
+		if err != nil {
+			return err
+		}
+		if err := id.bySecret.add(h, d); err != nil {
 			return err
 		}
 	}
@@ -282,29 +307,49 @@ func validClientID(s string) (string, bool) {
 // came from EDNS or from a NeighborTable other than *Neighbors (which
 // keeps its MACs formatted).
 func (id *Identifier) Identify(r *pipeline.Request) pipeline.Identity {
-	ident, _ := id.identify(r)
+	ident, _, _ := id.identify(r)
 	return ident
 }
 
 // identify is Identify that also reports whether the source was a trusted
-// forwarder.
-func (id *Identifier) identify(r *pipeline.Request) (pipeline.Identity, bool) {
+// forwarder, and whether the request carried a client id (DoH path or
+// TLS server name) that no device holds.
+func (id *Identifier) identify(r *pipeline.Request) (ident pipeline.Identity, trusted, unknownID bool) {
 	src := r.Client.Addr().Unmap().WithZone("")
-	trusted := id.isTrusted(src)
+	trusted = id.isTrusted(src)
 
 	if r.ClientID != "" {
-		if d := id.lookupClientID(r.ClientID); d != nil {
-			return d.identity(viaClientID, ""), trusted
+		if d, via := id.lookupID(r.ClientID); d != nil {
+			return d.identity(via, ""), trusted, false
 		}
+		unknownID = true
 	}
 	if r.ServerName != "" {
 		if cid, ok := id.sniClientID(r.ServerName); ok {
-			if d := id.lookupClientID(cid); d != nil {
-				return d.identity(viaClientID, ""), trusted
+			if d, via := id.lookupID(cid); d != nil {
+				return d.identity(via, ""), trusted, false
 			}
+			unknownID = true
 		}
 	}
+	ident = id.identifyRest(r, src, trusted)
+	return ident, trusted, unknownID
+}
 
+// lookupID finds the device of a presented client id: a DNS id's secret
+// first, then a chosen client id.
+func (id *Identifier) lookupID(s string) (*device, string) {
+	if d := id.bySecret.lookup(s); d != nil {
+		return d, viaDNSID
+	}
+	if d := id.lookupClientID(s); d != nil {
+		return d, viaClientID
+	}
+	return nil, ""
+}
+
+// identifyRest is identify after the client ids: EDNS, MAC, IP, CIDR.
+func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted bool) pipeline.Identity {
 	// learned is a MAC known for the request, kept for Identity.MAC even
 	// when no device claims it; learnedText is its text when already made.
 	var (
@@ -315,13 +360,16 @@ func (id *Identifier) identify(r *pipeline.Request) (pipeline.Identity, bool) {
 	if trusted && r.Msg != nil {
 		e := readEDNS(r.Msg)
 		if e.deviceID != nil {
+			if d := id.bySecret.lookupBytes(e.deviceID); d != nil {
+				return d.identity(viaDNSID, "")
+			}
 			if d := id.lookupClientIDBytes(e.deviceID); d != nil {
-				return d.identity(viaClientID, ""), trusted
+				return d.identity(viaClientID, "")
 			}
 		}
 		if e.haveMAC {
 			if me, ok := id.byMAC[e.mac]; ok {
-				return me.dev.identity(viaEDNSMAC, me.text), trusted
+				return me.dev.identity(viaEDNSMAC, me.text)
 			}
 			learned, haveMAC = e.mac, true
 		}
@@ -338,7 +386,7 @@ func (id *Identifier) identify(r *pipeline.Request) (pipeline.Identity, bool) {
 		}
 		if haveMAC {
 			if me, ok := id.byMAC[learned]; ok {
-				return me.dev.identity(viaMAC, me.text), trusted
+				return me.dev.identity(viaMAC, me.text)
 			}
 		}
 	}
@@ -351,18 +399,18 @@ func (id *Identifier) identify(r *pipeline.Request) (pipeline.Identity, bool) {
 		macText = learnedText
 	}
 	if d := id.byIP[src]; d != nil {
-		return d.identity(viaIP, macText), trusted
+		return d.identity(viaIP, macText)
 	}
 	t := &id.cidr6
 	if src.Is4() {
 		t = &id.cidr4
 	}
 	if d := t.lookup(src); d != nil {
-		return d.identity(viaCIDR, macText), trusted
+		return d.identity(viaCIDR, macText)
 	}
 	u := id.unknown
 	u.MAC = macText
-	return u, trusted
+	return u
 }
 
 func (id *Identifier) isTrusted(a netip.Addr) bool {
@@ -430,7 +478,9 @@ func (id *Identifier) sniClientID(sni string) (string, bool) {
 func (id *Identifier) Middleware() pipeline.Middleware {
 	return func(next pipeline.Handler) pipeline.Handler {
 		return pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
-			id.Apply(r)
+			if !id.Apply(r) {
+				return Refuse(w, r)
+			}
 			return next.ServeDNS(ctx, w, r)
 		})
 	}
@@ -438,14 +488,30 @@ func (id *Identifier) Middleware() pipeline.Middleware {
 
 // Apply is the work of the Identify step, for a step that loads the
 // Identifier from a larger snapshot: it sets r.Identity and strips the
-// private EDNS options as Middleware says.
-func (id *Identifier) Apply(r *pipeline.Request) {
-	ident, trusted := id.identify(r)
+// private EDNS options as Middleware says. It returns false when r
+// carries a client id no device holds and its source has tried too many
+// (see Guard): the step then answers with Refuse and goes no further.
+func (id *Identifier) Apply(r *pipeline.Request) bool {
+	ident, trusted, unknownID := id.identify(r)
+	if unknownID && id.guard != nil && !id.guard.Unknown(r.Client.Addr()) {
+		return false
+	}
 	r.Identity = ident
 	r.Source = id.source(r, trusted)
 	if r.Msg != nil {
 		r.Msg = stripPrivate(r.Msg, trusted)
 	}
+	return true
+}
+
+// Refuse answers a request that Apply turned down: REFUSED with an
+// extended error (Prohibited) saying why. A source guessing ids learns
+// nothing more until the Guard lets it try again.
+func Refuse(w pipeline.ResponseWriter, r *pipeline.Request) error {
+	if r.Msg == nil {
+		return errors.New("identify: too many unknown client ids from this source")
+	}
+	return w.WriteMsg(dnsmsg.Error(r.Msg, dns.RcodeRefused, dnsmsg.EDEProhibited, "too many unknown client ids from this source"))
 }
 
 // source returns the address identify looked r's device up by: a trusted

@@ -172,6 +172,9 @@ const (
 	KindIP       Kind = "ip"
 	KindCIDR     Kind = "cidr"
 	KindClientID Kind = "client id"
+	// KindDNSID is the hash of a Hearth-made DNS id (identity checks its
+	// form); two devices must never share one.
+	KindDNSID Kind = "dns id"
 )
 
 // Key is one identifier in canonical form: two devices with an equal Key
@@ -188,8 +191,11 @@ func (k Key) String() string { return string(k.Kind) + " " + k.Value }
 // device's secret (the encrypted-DNS credential), so only its kind is
 // shown; other identifiers are shown whole.
 func (k Key) Redacted() string {
-	if k.Kind == KindClientID {
+	switch k.Kind {
+	case KindClientID:
 		return "a client id"
+	case KindDNSID:
+		return "a DNS id"
 	}
 	return k.String()
 }
@@ -212,6 +218,11 @@ func KeyOf(kind Kind, s string) (Key, error) {
 		}
 	case KindClientID:
 		v, err = ParseClientID(s)
+	case KindDNSID:
+		v = s
+		if v == "" {
+			err = errors.New("dns id: empty hash")
+		}
 	default:
 		err = fmt.Errorf("unknown identifier kind %q", kind)
 	}

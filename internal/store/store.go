@@ -122,6 +122,10 @@ type Device struct {
 	IPs       []string `json:"ips,omitempty"`
 	MACs      []string `json:"macs,omitempty"`
 	ClientIDs []string `json:"client_ids,omitempty"`
+	// DNSID is the encrypted-DNS id Hearth made for the device; nil
+	// until a parent sets one up. While it is set, ClientIDs (chosen
+	// names, which anyone can type) are empty.
+	DNSID *DNSID `json:"dns_id,omitempty"`
 	// Hostname is what DHCP or a PTR record called it when first seen.
 	Hostname string `json:"hostname,omitempty"`
 	// New is true for a device recorded from its first query and not yet
@@ -129,6 +133,23 @@ type Device struct {
 	New       bool      `json:"new"`
 	FirstSeen time.Time `json:"first_seen"`
 	Version   int64     `json:"version"`
+}
+
+// DNSID is what is kept of a device's encrypted-DNS id: never the
+// secret, which the parent sees once, only its hash and what tells it
+// apart in the UI.
+type DNSID struct {
+	// Hash is the hex SHA-256 of the secret; unique across devices.
+	// It travels with the store state (the policy snapshot file keeps
+	// it) but the API never shows it.
+	Hash string `json:"hash,omitempty"`
+	// Label is the readable part of the id ("dads-phone"); it alone
+	// identifies nothing.
+	Label string `json:"label,omitempty"`
+	// Hint is the secret's first four characters.
+	Hint string `json:"hint"`
+	// Created is when the id was made, in UTC.
+	Created time.Time `json:"created"`
 }
 
 // Grant kinds.

@@ -220,10 +220,19 @@ func (p *Plan) merge(st store.State, now time.Time) merged {
 				dev.MACs = append(dev.MACs, hw)
 			}
 		}
-		for _, s := range sd.ClientIDs {
-			c, _ := netid.ParseClientID(s)
-			if claim(sd.ID, netid.KindClientID, c) {
-				dev.ClientIDs = append(dev.ClientIDs, c)
+		if sd.DNSID != nil {
+			// Chosen ids end when Hearth makes one: a child may know them.
+			if _, err := identity.ParseDNSIDHash(sd.DNSID.Hash); err != nil {
+				m.problems = append(m.problems, fmt.Errorf("device %s: %v; make it a new DNS id", sd.ID, err))
+			} else if claim(sd.ID, netid.KindDNSID, sd.DNSID.Hash) {
+				dev.DNSIDHash = sd.DNSID.Hash
+			}
+		} else {
+			for _, s := range sd.ClientIDs {
+				c, _ := netid.ParseClientID(s)
+				if claim(sd.ID, netid.KindClientID, c) {
+					dev.ClientIDs = append(dev.ClientIDs, c)
+				}
 			}
 		}
 		if gs := grants[sd.ID]; len(gs) > 0 {

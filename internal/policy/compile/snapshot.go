@@ -203,7 +203,9 @@ func (l *Live) Identify() pipeline.Middleware {
 	return func(next pipeline.Handler) pipeline.Handler {
 		return pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
 			s := l.cur.Load()
-			s.Identity.Apply(r)
+			if !s.Identity.Apply(r) {
+				return identity.Refuse(w, r)
+			}
 			r.Policy = s.Policy
 			return next.ServeDNS(ctx, w, r)
 		})

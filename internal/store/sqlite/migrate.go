@@ -98,6 +98,14 @@ ALTER TABLE tokens ADD COLUMN last_used INTEGER;
 CREATE INDEX tokens_user ON tokens (user_name);
 CREATE INDEX sessions_user ON sessions (user_name);
 `,
+	// 3: a device's encrypted-DNS id. Only the hash of its secret is
+	// kept, in a column of its own so that no two devices share one and
+	// so that it never travels with the device's JSON; the label, hint
+	// and time stay in data.
+	`
+ALTER TABLE devices ADD COLUMN dns_id_hash TEXT;
+CREATE UNIQUE INDEX devices_dns_id_hash ON devices (dns_id_hash);
+`,
 }
 
 // migrate brings the schema to len(steps), all in one write transaction

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hearth-dns/hearth/internal/store"
 )
 
 func openSteps(t *testing.T, path string, steps []string) (*Store, error) {
@@ -138,5 +140,52 @@ func TestMigrationTokenScopes(t *testing.T) {
 	}
 	if tok.Scope != "admin" || !tok.Expires.IsZero() || !tok.LastUsed.IsZero() {
 		t.Errorf("migrated token = %+v, want scope admin, no expiry, never used", tok)
+	}
+}
+
+// TestDNSIDMigrationKeepsDevices opens a file of schema 2 holding a device
+// with a chosen client id: after migration 3 the device reads as before,
+// with no DNS id, and can be given one.
+func TestDNSIDMigrationKeepsDevices(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hearth.db")
+	s, err := openSteps(t, path, migrations[:2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO households (id, version, data) VALUES ('home', 1, '{"name":"Home"}')`,
+		`INSERT INTO devices (id, household, version, data) VALUES ('dad', 'home', 1, '{"name":"Dad","client_ids":["dad"]}')`,
+	} {
+		if _, err := s.db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+
+	s = openPath(t, path)
+	defer s.Close()
+	ctx := context.Background()
+	d, err := s.Device(ctx, "dad")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.DNSID != nil || !slices.Equal(d.ClientIDs, []string{"dad"}) || d.Version != 1 {
+		t.Fatalf("migrated device %+v, want the chosen id dad and no DNS id", d)
+	}
+	d.ClientIDs = nil
+	d.DNSID = &store.DNSID{Hash: strings.Repeat("0f", 32), Hint: "abcd"}
+	if _, err := s.PutDevice(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if d, err = s.Device(ctx, "dad"); err != nil || d.DNSID == nil || d.DNSID.Hash != strings.Repeat("0f", 32) {
+		t.Fatalf("device after setting a DNS id: %+v, %v", d, err)
+	}
+	// The hash lives in its column only, which the unique index guards.
+	var data string
+	if err := s.db.QueryRow("SELECT data FROM devices WHERE id = 'dad'").Scan(&data); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(data, "0f0f") || !strings.Contains(data, `"hint":"abcd"`) {
+		t.Errorf("device data %s: want the hint and not the hash", data)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hearth-dns/hearth/internal/store"
@@ -403,7 +404,7 @@ func (s *Store) Devices(ctx context.Context, household string) ([]store.Device, 
 
 func devices(ctx context.Context, q querier, household string) ([]store.Device, error) {
 	rows, err := q.QueryContext(ctx,
-		"SELECT id, household, version, data FROM devices WHERE ? = '' OR household = ? ORDER BY id", household, household)
+		"SELECT "+deviceColumns+" FROM devices WHERE ? = '' OR household = ? ORDER BY id", household, household)
 	if err != nil {
 		return nil, err
 	}
@@ -419,27 +420,40 @@ func devices(ctx context.Context, q querier, household string) ([]store.Device, 
 	return out, rows.Err()
 }
 
+// deviceColumns are what scanDevice reads.
+const deviceColumns = "id, household, version, data, dns_id_hash"
+
 func scanDevice(r interface{ Scan(...any) error }) (store.Device, error) {
 	var (
 		d     store.Device
 		id, h string
 		v     int64
 		data  []byte
+		hash  sql.NullString
 	)
-	if err := r.Scan(&id, &h, &v, &data); err != nil {
+	if err := r.Scan(&id, &h, &v, &data, &hash); err != nil {
 		return store.Device{}, err
 	}
 	if err := json.Unmarshal(data, &d); err != nil {
 		return store.Device{}, fmt.Errorf("decode device %q: %w", id, err)
 	}
 	d.ID, d.Household, d.Version = id, h, v
+	// A row edited by hand may have one without the other: it still
+	// loads, and the policy leaves out a DNS id without a good hash.
+	if hash.Valid && d.DNSID == nil {
+		d.DNSID = &store.DNSID{}
+	}
+	if d.DNSID != nil {
+		d.DNSID.Hash = hash.String
+		d.DNSID.Created = d.DNSID.Created.UTC()
+	}
 	d.FirstSeen = d.FirstSeen.UTC()
 	return d, nil
 }
 
 // Device returns device id.
 func (s *Store) Device(ctx context.Context, id string) (store.Device, error) {
-	d, err := scanDevice(s.db.QueryRowContext(ctx, "SELECT id, household, version, data FROM devices WHERE id = ?", id))
+	d, err := scanDevice(s.db.QueryRowContext(ctx, "SELECT "+deviceColumns+" FROM devices WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = store.ErrNotFound
 	}
@@ -458,9 +472,31 @@ func (s *Store) PutDevice(ctx context.Context, d store.Device) (store.Device, er
 		return store.Device{}, fmt.Errorf("put device %q: %w", d.ID, err)
 	}
 	d.FirstSeen = d.FirstSeen.UTC()
+	var hash string
+	if d.DNSID != nil {
+		if len(d.DNSID.Hash) != 64 || strings.Trim(d.DNSID.Hash, "0123456789abcdef") != "" {
+			return store.Device{}, fmt.Errorf("put device %q: DNS id hash: want 64 lower-case hex digits: %w", d.ID, store.ErrInvalid)
+		}
+		if _, err := dbTime("DNS id created", d.DNSID.Created); err != nil {
+			return store.Device{}, fmt.Errorf("put device %q: %w", d.ID, err)
+		}
+		id := *d.DNSID
+		id.Created = id.Created.UTC()
+		d.DNSID, hash = &id, id.Hash
+	}
 	err := s.write(ctx, func(tx *wtx) error {
 		if _, _, err := checkVersion(ctx, tx, "devices", d.ID, d.Version); err != nil {
 			return err
+		}
+		if hash != "" {
+			var other string
+			err := tx.QueryRowContext(ctx, "SELECT id FROM devices WHERE dns_id_hash = ? AND id != ?", hash, d.ID).Scan(&other)
+			if err == nil {
+				return fmt.Errorf("device %q has that DNS id: %w", other, store.ErrConflict)
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
 		}
 		if err := checkHousehold(ctx, tx, d.Household); err != nil {
 			return err
@@ -475,13 +511,22 @@ func (s *Store) PutDevice(ctx context.Context, d store.Device) (store.Device, er
 			}
 		}
 		d.Version++
-		data, err := json.Marshal(d)
+		// The hash lives in its column alone, which the unique index
+		// guards; data keeps the rest of the DNS id.
+		row := d
+		if d.DNSID != nil {
+			id := *d.DNSID
+			id.Hash = ""
+			row.DNSID = &id
+		}
+		data, err := json.Marshal(row)
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO devices (id, household, profile, version, data) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET household = excluded.household, profile = excluded.profile, version = excluded.version, data = excluded.data`,
-			d.ID, d.Household, nullable(d.Profile), d.Version, string(data))
+		_, err = tx.ExecContext(ctx, `INSERT INTO devices (id, household, profile, version, data, dns_id_hash) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET household = excluded.household, profile = excluded.profile, version = excluded.version, data = excluded.data,
+	dns_id_hash = excluded.dns_id_hash`,
+			d.ID, d.Household, nullable(d.Profile), d.Version, string(data), nullable(hash))
 		if err != nil {
 			return err
 		}

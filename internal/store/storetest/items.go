@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -234,6 +235,68 @@ func testDevices(t *testing.T, open Opener) {
 	must(t, "delete", s.DeleteDevice(ctx, "tv"))
 	_, err = s.Device(ctx, "tv")
 	wantErr(t, "get deleted", err, store.ErrNotFound)
+}
+
+// testDeviceDNSIDs checks a device's encrypted-DNS id: its hash comes
+// back, never in the device's other fields; no two devices share one; a
+// rotation replaces it and clearing it removes it.
+func testDeviceDNSIDs(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	ctx := context.Background()
+	putHousehold(t, s, "h1")
+	hashA, hashB := strings.Repeat("a1", 32), strings.Repeat("b2", 32)
+	in := store.Device{ID: "phone", Household: "h1", Name: "Dad's phone",
+		DNSID: &store.DNSID{Hash: hashA, Label: "dads-phone", Hint: "k3x7", Created: t0}}
+	d, err := s.PutDevice(ctx, in)
+	must(t, "create", err)
+	got, err := s.Device(ctx, "phone")
+	must(t, "get", err)
+	want := in
+	want.Version = 1
+	want.DNSID = &store.DNSID{Hash: hashA, Label: "dads-phone", Hint: "k3x7", Created: t0.UTC()}
+	equal(t, "created", d, want)
+	equal(t, "get", got, want)
+	st, err := s.Load(ctx)
+	must(t, "load", err)
+	equal(t, "loaded", st.Devices, []store.Device{want})
+
+	tests := []struct {
+		name string
+		d    store.Device
+		want error
+	}{
+		{"another device with the same hash", store.Device{ID: "tablet", Household: "h1", DNSID: &store.DNSID{Hash: hashA}}, store.ErrConflict},
+		{"a hash that is not SHA-256 hex", store.Device{ID: "tablet", Household: "h1", DNSID: &store.DNSID{Hash: "secret"}}, store.ErrInvalid},
+		{"an upper-case hash", store.Device{ID: "tablet", Household: "h1", DNSID: &store.DNSID{Hash: strings.ToUpper(hashB)}}, store.ErrInvalid},
+	}
+	for _, tc := range tests {
+		_, err := s.PutDevice(ctx, tc.d)
+		wantErr(t, tc.name, err, tc.want)
+	}
+	if _, err := s.Device(ctx, "tablet"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a refused device was stored: %v", err)
+	}
+
+	got.DNSID = &store.DNSID{Hash: hashB, Hint: "ab12", Created: t0}
+	rot, err := s.PutDevice(ctx, got)
+	must(t, "rotate", err)
+	got, err = s.Device(ctx, "phone")
+	must(t, "get rotated", err)
+	equal(t, "rotated", got, rot)
+	// The old hash is free again.
+	_, err = s.PutDevice(ctx, store.Device{ID: "tablet", Household: "h1", DNSID: &store.DNSID{Hash: hashA, Created: t0}})
+	must(t, "reuse the old hash", err)
+
+	got.DNSID = nil
+	_, err = s.PutDevice(ctx, got)
+	must(t, "clear", err)
+	got, err = s.Device(ctx, "phone")
+	must(t, "get cleared", err)
+	if got.DNSID != nil {
+		t.Errorf("cleared DNS id came back: %+v", got.DNSID)
+	}
+	_, err = s.PutDevice(ctx, store.Device{ID: "tv", Household: "h1", DNSID: &store.DNSID{Hash: hashB, Created: t0}})
+	must(t, "reuse the cleared hash", err)
 }
 
 // testReferences checks that no write leaves a reference dangling.

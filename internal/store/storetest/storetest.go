@@ -30,6 +30,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Opener) {
 		{"InvalidIDs", testInvalidIDs},
 		{"Profiles", testProfiles},
 		{"Devices", testDevices},
+		{"DeviceDNSIDs", testDeviceDNSIDs},
 		{"References", testReferences},
 		{"Grants", testGrants},
 		{"DeleteExpiredGrants", testDeleteExpiredGrants},

@@ -23,19 +23,23 @@
  *   Dashboard:  dash-queries, dash-blocked, dash-hourly, dash-dropped, dash-top-{tag},
  *               dash-device-{id}, dash-empty-top, pause-status,
  *               pause-all-30, pause-all-60, pause-all-tomorrow,
- *               resume-all, dashboard-error
+ *               resume-all, dashboard-error, dash-id-guesses
  *   Devices:    new-devices, new-device-{id}, new-device-name-{id},
  *               new-device-profile-{id}, new-device-claim-{id},
  *               new-device-error-{id}, device-list, device-row-{id},
  *               device-add-name, device-add-ip, device-add-mac,
- *               device-add-profile, device-add-submit, device-add-error
+ *               device-add-profile, device-add-submit, device-add-error,
+ *               device-weak-{id}
  *   Device:     device-back, device-readonly-note, device-name,
  *               device-profile-select, device-effective-profile,
  *               device-save, device-error, device-pause-30,
  *               device-pause-60, device-pause-tomorrow, device-grants,
  *               grant-row-{id}, grant-end-{id}, device-allow-target,
  *               device-allow-duration, device-allow-submit,
- *               device-grant-error, device-delete
+ *               device-grant-error, device-delete, device-dnsid,
+ *               device-dnsid-weak, device-dnsid-status, device-dnsid-rotate,
+ *               device-dnsid-error, dnsid-setup, dnsid-host, dnsid-doh-url,
+ *               dnsid-id, dnsid-qr, dnsid-mobileconfig
  *   Profiles:   profile-list, profile-row-{id}, profile-new-name,
  *               profile-new-preset, profile-new-submit, profile-new-error
  *   Profile:    profile-back, profile-readonly-note, profile-copy-name,
@@ -767,9 +771,17 @@
   }
 
   async function dashboardScreen(seq) {
-    const [stats, devs, cat] = await Promise.all([api('GET', '/api/v1/stats'), api('GET', '/api/v1/devices'), catalog()]);
+    const [stats, devs, cat, guesses] = await Promise.all([api('GET', '/api/v1/stats'), api('GET', '/api/v1/devices'), catalog(),
+      api('GET', '/api/v1/unknown-client-ids').catch(() => null)]);
     const devices = (devs && devs.devices) || [];
     const names = new Map(devices.map((d) => [d.id, deviceName(d)]));
+    // Sources slowed down for trying encrypted-DNS ids that no device has.
+    const guessers = ((guesses && guesses.sources) || []).filter((s) => s.refused > 0);
+    const weak = devices.filter((d) => d.weak_client_ids).length;
+    const guessNote = guessers.length ? h('div', { class: 'card' }, h('p', { class: 'note', testid: 'dash-id-guesses' },
+      guessers.map((s) => `${s.source} tried ${count(s.tries)} encrypted-DNS ids that no device has (last ${when(s.last)}); Hearth is slowing it down. `).join(''),
+      weak ? `Someone may be guessing a device's id: ${weak} device${weak === 1 ? ' has a chosen id' : 's have chosen ids'} that can be guessed; open ${weak === 1 ? 'it' : 'them'} and replace with a secret id.`
+        : 'Secret ids cannot be guessed this way, but a device set up with an old id would also show here.')) : null;
     const err = errorBox('dashboard-error');
     const queries = stats.queries || 0;
     const blocked = stats.blocked || 0;
@@ -846,7 +858,7 @@
         }))
         : h('p', { class: 'muted', text: 'No activity yet today.' }));
 
-    mount(seq, 'screen-dashboard', h('h1', { text: 'Your home today' }), totals, pauseCard, h('div', { class: 'grid' }, topCard, devCard));
+    mount(seq, 'screen-dashboard', h('h1', { text: 'Your home today' }), guessNote, totals, pauseCard, h('div', { class: 'grid' }, topCard, devCard));
   }
 
   // -------------------------------------------------------------- devices
@@ -857,6 +869,8 @@
     delete body.provisioned;
     delete body.effective_profile;
     delete body.grants;
+    delete body.weak_client_ids;
+    delete body.dns_id;
     return body;
   }
 
@@ -915,7 +929,8 @@
             d.new ? h('span', { class: 'badge new', text: 'new' }) : null,
             until ? h('span', { class: 'badge paused', text: `paused until ${when(until)}` }) : null,
             allows ? h('span', { class: 'badge allowed', text: `${allows} allowed for now` }) : null,
-            d.provisioned ? h('span', { class: 'badge ro', text: 'config file' }) : null),
+            d.provisioned ? h('span', { class: 'badge ro', text: 'config file' }) : null,
+            d.weak_client_ids ? h('span', { class: 'badge weak', testid: `device-weak-${d.id}`, text: 'weak DNS id' }) : null),
           h('div', { class: 'sub', text: d.profile ? profileTitle(d.profile, profiles) : defaultLabel })),
         h('span', { class: 'muted', 'aria-hidden': 'true', text: '›' })));
     }));
@@ -964,7 +979,75 @@
     renderDevice(seq, d, (profs && profs.profiles) || [], cat, settings || {});
   }
 
-  function renderDevice(seq, d, profiles, cat, settings) {
+  // dnsIDCard is the device's encrypted-DNS id: how it is set up now, the
+  // one-click rotation, and, right after one, the id and its setup (shown
+  // this once: Hearth keeps only a hash).
+  function dnsIDCard(seq, d, profiles, cat, settings, setup) {
+    const ro = !!d.provisioned;
+    const err = errorBox('device-dnsid-error');
+    const kids = [h('h2', { text: 'Encrypted DNS (phones and browsers)' })];
+    if (d.weak_client_ids) {
+      kids.push(h('p', { class: 'note', testid: 'device-dnsid-weak', text:
+        `Weak: this device is recognised over encrypted DNS by the chosen id ${(d.client_ids || []).join(', ')}. ` +
+        'Anyone on your network who types it gets this device\'s profile. ' +
+        (ro ? 'It is set in the config file; remove client_id there and add the device here to give it a secret id.' : 'Replace it with a secret id.') }));
+    } else if (d.dns_id) {
+      kids.push(h('p', { class: 'muted', testid: 'device-dnsid-status', text:
+        `Secret id made ${when(d.dns_id.created)}: ${d.dns_id.label ? d.dns_id.label + '-' : ''}${d.dns_id.hint}… (the rest is not kept).` }));
+    } else {
+      kids.push(h('p', { class: 'muted', testid: 'device-dnsid-status', text: 'Not set up. Give the device a secret id to use Hearth over DNS over TLS (Android Private DNS) or HTTPS (iPhone, iPad, Mac, browsers), also away from the home Wi-Fi.' }));
+    }
+    if (setup) {
+      kids.push(dnsIDSetupPanel(d, setup));
+    }
+    if (!ro) {
+      const label = d.dns_id ? 'Make a new id (the old one stops at once)' : (d.weak_client_ids ? 'Replace with a secret id' : 'Set up encrypted DNS');
+      const btn = h('button', { type: 'button', class: d.dns_id ? '' : 'primary', testid: 'device-dnsid-rotate', text: label });
+      btn.addEventListener('click', () => {
+        busy(btn, async () => {
+          clearError(err);
+          try {
+            const s = await api('POST', `/api/v1/devices/${enc(d.id)}/dns-id`);
+            toast(`New secret id for ${deviceName(s.device)}: it is shown only this once.`);
+            renderDevice(seq, s.device, profiles, cat, settings, s);
+          } catch (e) {
+            if (e.status !== 401) showError(err, e);
+          }
+        });
+      });
+      kids.push(err, h('div', { class: 'row end' }, btn));
+    }
+    return h('div', { class: 'card', testid: 'device-dnsid' }, kids);
+  }
+
+  // dnsIDSetupPanel shows a new id with what each kind of device needs.
+  function dnsIDSetupPanel(d, s) {
+    const row = (k, code) => h('li', { class: 'item stack' }, h('span', { class: 'muted', text: k }), code);
+    const rows = [
+      s.host ? row('Android: Settings › Network › Private DNS › host name', h('code', { class: 'token', testid: 'dnsid-host', text: s.host })) : null,
+      s.doh_url ? row('Browsers (Chrome, Firefox: secure DNS, custom) and Apple', h('code', { class: 'token', testid: 'dnsid-doh-url', text: s.doh_url })) : null,
+      row('The id', h('code', { class: 'token', testid: 'dnsid-id', text: s.id })),
+    ].filter(Boolean);
+    let download = null;
+    if (s.mobileconfig) {
+      const bin = atob(s.mobileconfig);
+      const bytes = new Uint8Array(bin.length);
+      for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+      const url = URL.createObjectURL(new Blob([bytes], { type: 'application/x-apple-aspen-config' }));
+      download = h('a', { href: url, download: `hearth-${d.id}.mobileconfig`, class: 'button', testid: 'dnsid-mobileconfig', text: 'Download the Apple profile (.mobileconfig)' });
+    }
+    return h('div', { class: 'dnsid-setup', testid: 'dnsid-setup' },
+      h('p', { class: 'note', text: 'Shown only this once: set the device up now, or write the id down. If it is lost, make a new one.' }),
+      h('ul', { class: 'list' }, rows),
+      h('figure', { class: 'qr' },
+        h('img', { src: `data:image/png;base64,${s.qr_png}`, alt: `QR code of ${s.qr_text}`, width: 192, height: 192, testid: 'dnsid-qr' }),
+        h('figcaption', { class: 'small muted', text: `Scan to copy: ${s.qr_text}` })),
+      download,
+      download ? h('p', { class: 'small muted', text: 'On the iPhone or iPad: open the file, then Settings › Profile Downloaded › Install. On a Mac: System Settings › Privacy & Security › Profiles.' }) : null,
+      (s.notes || []).map((n) => h('p', { class: 'note', text: n })));
+  }
+
+  function renderDevice(seq, d, profiles, cat, settings, setup) {
     const ro = !!d.provisioned;
     const homeDefault = settings.default_profile ? profileTitle(settings.default_profile, profiles) : 'none set';
     const choices = [['', `Home default (${homeDefault})`], ...profileChoices(profiles, cat)];
@@ -1007,7 +1090,8 @@
     const ids = [
       ['IP addresses', (d.ips || []).join(', ')],
       ['MAC addresses', (d.macs || []).join(', ')],
-      ['Client ids', (d.client_ids || []).join(', ')],
+      ['Client ids (weak: chosen names)', (d.client_ids || []).join(', ')],
+      ['Encrypted DNS', d.dns_id ? `secret id ${d.dns_id.label ? d.dns_id.label + '-' : ''}${d.dns_id.hint}…` : ''],
       ['Network name', d.hostname || ''],
       ['First seen', d.first_seen && !d.first_seen.startsWith('0001') ? when(d.first_seen) : ''],
     ].filter(([, v]) => v);
@@ -1106,6 +1190,7 @@
       ro ? h('p', { class: 'note', testid: 'device-readonly-note', text: 'This device is set in the config file, so it can only be changed there.' }) : null,
       h('div', { class: 'card' }, form),
       grantCard,
+      dnsIDCard(seq, d, profiles, cat, settings, setup),
       idCard,
       del ? h('div', { class: 'row end' }, del) : null);
   }
