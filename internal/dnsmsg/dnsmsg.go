@@ -106,7 +106,8 @@ func Refused(q *dns.Msg) *dns.Msg {
 // FromUpstream turns an upstream answer into the reply to client query q:
 // the ID and question are q's, AA is cleared (Hearth is not authoritative
 // for forwarded data), and the upstream's OPT record, with its NSID, cookies
-// and other options, is replaced by Hearth's own when q carried EDNS.
+// and other options, is replaced by Hearth's own when q carried EDNS. AD
+// stays set only if q asked for it (WantAD).
 func FromUpstream(q, resp *dns.Msg) *dns.Msg {
 	m := resp.Copy()
 	m.Id = q.Id
@@ -116,9 +117,12 @@ func FromUpstream(q, resp *dns.Msg) *dns.Msg {
 	m.RecursionDesired = q.RecursionDesired
 	m.CheckingDisabled = q.CheckingDisabled
 	StripOPT(m)
+	do := false
 	if qopt := q.IsEdns0(); qopt != nil {
-		m.SetEdns0(UDPSize, qopt.Do())
+		do = qopt.Do()
+		m.SetEdns0(UDPSize, do)
 	}
+	m.AuthenticatedData = resp.AuthenticatedData && WantAD(q, do)
 	return m
 }
 

@@ -22,6 +22,7 @@ const (
 
 	flagRD = 0x01 // third header byte
 	flagCD = 0x10 // fourth header byte
+	flagAD = 0x20 // fourth header byte
 	flagDO = 0x80 // high byte of the OPT flags, in the TTL field (RFC 6891 6.1.3)
 )
 
@@ -130,6 +131,12 @@ func SetRDCD(wire []byte, rd, cd bool) {
 	if cd {
 		wire[3] |= flagCD
 	}
+}
+
+// ClearAD clears the AD (authentic data) header bit of the packed message
+// wire, for a client that did not ask for it (RFC 6840 section 5.7).
+func ClearAD(wire []byte) {
+	wire[3] &^= flagAD
 }
 
 // AppendOPT appends an OPT record (RFC 6891) advertising buffer size size,

@@ -150,8 +150,10 @@ func (s *Server) handleWith(qs *queryState, raw []byte, m meta, snd sender, buf 
 		}
 		return
 	}
-	if q.Opcode != dns.OpcodeQuery {
-		resp.WriteMsg(dnsmsg.Reply(q, dns.RcodeNotImplemented))
+	if m := dnsmsg.Reject(q); m != nil {
+		// Unknown opcodes, duplicate OPT records, classes other than
+		// IN and CH: answered here, once, at the edge.
+		resp.WriteMsg(m)
 		return
 	}
 	if len(q.Question) != 1 || len(q.Answer) > 0 || len(q.Ns) > 0 {
