@@ -30,7 +30,8 @@ type query struct {
 }
 
 // newQuery builds the message sent upstream for client query cq without
-// modifying cq: the header flags and question of cq, and only Hearth's own
+// modifying cq: the header flags (with AD always set) and question of cq,
+// and only Hearth's own
 // OPT record (buffer size dnsmsg.UDPSize, cq's DO bit, no options). Client
 // EDNS options (cookies, ECS, MAC and device ids) never leave Hearth; the
 // answer, authority and other additional records of a query are dropped
@@ -45,9 +46,13 @@ func newQuery(cq *dns.Msg, buf []byte) (*query, error) {
 	}
 	m := dns.Msg{
 		MsgHdr: dns.MsgHdr{
-			Opcode:            cq.Opcode,
-			RecursionDesired:  cq.RecursionDesired,
-			AuthenticatedData: cq.AuthenticatedData,
+			Opcode:           cq.Opcode,
+			RecursionDesired: cq.RecursionDesired,
+			// AD is always asked for: the answer is cached and shared,
+			// so the upstream must tell us whether it validated the data
+			// whatever the first client asked; each client then sees AD
+			// only if it asked for it (dnsmsg.WantAD, RFC 6840 5.7).
+			AuthenticatedData: true,
 			CheckingDisabled:  cq.CheckingDisabled,
 		},
 		Compress: true,

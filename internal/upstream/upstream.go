@@ -206,9 +206,14 @@ func (g *Group) Close() error {
 // answer is otherwise the upstream's message as received, OPT record
 // included: dnsmsg.FromUpstream makes the client's reply from it. An
 // upstream SERVFAIL is an answer, returned when no upstream tried does
-// better. When no upstream answers, the error wraps a
-// *dnsmsg.ExtendedError: EDE 22 (No Reachable Authority) when every try
-// timed out or was cancelled, else EDE 23 (Network Error).
+// better. REFUSED, NOTAUTH and FORMERR are not: they say the upstream
+// would not serve this query, so the next upstream is tried, and if none
+// does better the error says so (as Unbound answers SERVFAIL, never
+// passing such an rcode on to a client). TTLs of 2^31 and above in the
+// answer read 0 (RFC 2181 section 8). When no upstream answers, the error
+// wraps a *dnsmsg.ExtendedError: EDE 22 (No Reachable Authority) when
+// every try timed out, was cancelled or was refused, else EDE 23 (Network
+// Error).
 func (g *Group) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 	if g.closed.Load() {
 		return nil, errors.New("upstream group is closed")
@@ -227,6 +232,7 @@ func (g *Group) Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
 		return nil, err
 	}
 	m.Id = q.Id
+	dnsmsg.FixTTLs(m)
 	return m, nil
 }
 
@@ -247,6 +253,9 @@ func (g *Group) failover(ctx context.Context, q *query) (*dns.Msg, error) {
 				continue
 			}
 			m, err := g.attempt(ctx, u, q)
+			if err == nil && refused(m) {
+				err = &refusedError{server: u.name, rcode: m.Rcode}
+			}
 			switch {
 			case err != nil:
 				errs = append(errs, err)
@@ -330,6 +339,9 @@ func (g *Group) rank(now time.Time) []ranked {
 func (g *Group) racePair(ctx context.Context, pair []ranked, q *query) (*dns.Msg, []error) {
 	if len(pair) == 1 {
 		m, err := g.attempt(ctx, pair[0].u, q)
+		if err == nil && refused(m) {
+			err = &refusedError{server: pair[0].u.name, rcode: m.Rcode}
+		}
 		if err != nil {
 			return nil, []error{err}
 		}
@@ -346,6 +358,9 @@ func (g *Group) racePair(ctx context.Context, pair []ranked, q *query) (*dns.Msg
 	for _, r := range pair {
 		go func() {
 			m, err := g.attempt(ctx, r.u, q)
+			if err == nil && refused(m) {
+				m, err = nil, &refusedError{server: r.u.name, rcode: m.Rcode}
+			}
 			results <- result{m, err}
 		}()
 	}
@@ -407,14 +422,43 @@ func noAnswer(ctx context.Context, errs []error) error {
 	if err == nil {
 		err = ctx.Err()
 	}
-	timedOut := true
+	timedOut, refusals := true, 0
 	for _, e := range errs {
-		if !isTimeout(e) && !errors.Is(e, context.Canceled) {
+		var re *refusedError
+		switch {
+		case errors.As(e, &re):
+			refusals++
+		case !isTimeout(e) && !errors.Is(e, context.Canceled):
 			timedOut = false
 		}
+	}
+	if refusals > 0 && timedOut {
+		// Refused by some, and the others timed out or were cancelled.
+		return &dnsmsg.ExtendedError{Code: dnsmsg.EDENoReachableAuthority, Text: "upstreams refused the query", Err: err}
 	}
 	if timedOut {
 		return &dnsmsg.ExtendedError{Code: dnsmsg.EDENoReachableAuthority, Text: "upstreams timed out", Err: err}
 	}
 	return &dnsmsg.ExtendedError{Code: dnsmsg.EDENetworkError, Text: "upstreams unreachable", Err: err}
+}
+
+// refused reports whether m is an answer that says the upstream will not
+// serve the query: REFUSED (an access list, or a server that does not
+// recurse), NOTAUTH, or FORMERR (it could not read our query).
+func refused(m *dns.Msg) bool {
+	switch m.Rcode {
+	case dns.RcodeRefused, dns.RcodeNotAuth, dns.RcodeFormatError:
+		return true
+	}
+	return false
+}
+
+// refusedError is an upstream's refusal to serve a query.
+type refusedError struct {
+	server string
+	rcode  int
+}
+
+func (e *refusedError) Error() string {
+	return fmt.Sprintf("upstream %s: answered %s", e.server, dns.RcodeToString[e.rcode])
 }

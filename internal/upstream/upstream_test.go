@@ -636,6 +636,9 @@ func TestQuerySentUpstream(t *testing.T) {
 				if !sent.RecursionDesired || !sent.CheckingDisabled {
 					t.Errorf("upstream query lost RD or CD: %v", sent.MsgHdr)
 				}
+				if !sent.AuthenticatedData {
+					t.Errorf("upstream query does not ask for AD, so a shared cached answer could not say whether it was validated: %v", sent.MsgHdr)
+				}
 				if q := sent.Question[0]; q != tt.q.Question[0] {
 					t.Errorf("upstream question %v, want %v", q, tt.q.Question[0])
 				}
