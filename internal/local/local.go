@@ -1,7 +1,9 @@
 // Package local answers names that belong to the home network: records
 // given in the config ("router.lan A 192.168.1.1", with their reverse PTR
-// records made automatically) and domains forwarded to a local server
-// (the home router for "lan" names).
+// records made automatically), domains forwarded to a local server (the
+// home router for "lan" names), the locally served zones that must never
+// go upstream (localhost, home.arpa, onion, private reverse zones: RFC
+// 6761, RFC 6303), and class CH queries about the server itself.
 package local
 
 import (
@@ -29,6 +31,17 @@ type Zones struct {
 	forward map[string]Exchanger
 	// maxForwardLabels bounds the suffix walk for forwarded domains.
 	maxForwardLabels int
+	specials         map[string]*specialZone
+	chaos            Chaos
+}
+
+// Option changes how New builds Zones.
+type Option func(*Zones)
+
+// WithChaos sets the answers to CH-class identity queries; without it,
+// they get REFUSED.
+func WithChaos(c Chaos) Option {
+	return func(z *Zones) { z.chaos = c }
 }
 
 // ParseRecord parses one local record in zone-file syntax; a record
@@ -51,9 +64,14 @@ func ParseRecord(s string) (dns.RR, error) {
 
 // New builds the zones from parsed records and forwarded domains (domain
 // to exchanger). A and AAAA records also answer the PTR query for their
-// address, unless a PTR record for it is given.
-func New(records []dns.RR, forward map[string]Exchanger) *Zones {
-	z := &Zones{records: map[string][]dns.RR{}, forward: map[string]Exchanger{}}
+// address, unless a PTR record for it is given. The locally served zones
+// are always present; a record or a forwarded domain takes precedence over
+// them, so that the LAN's own reverse zone can still go to the home router.
+func New(records []dns.RR, forward map[string]Exchanger, opts ...Option) *Zones {
+	z := &Zones{records: map[string][]dns.RR{}, forward: map[string]Exchanger{}, specials: specialZones()}
+	for _, o := range opts {
+		o(z)
+	}
 	explicitPTR := map[string]bool{}
 	for _, rr := range records {
 		name := strings.ToLower(dns.Fqdn(rr.Header().Name))
@@ -88,13 +106,11 @@ func New(records []dns.RR, forward map[string]Exchanger) *Zones {
 	return z
 }
 
-// Middleware answers local records and forwarded domains, passing every
-// other query to next.
+// Middleware answers class CH queries, local records, forwarded domains
+// and the locally served zones, in that order, passing every other query
+// to next.
 func (z *Zones) Middleware() pipeline.Middleware {
 	return func(next pipeline.Handler) pipeline.Handler {
-		if len(z.records) == 0 && len(z.forward) == 0 {
-			return next
-		}
 		return pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
 			return z.serve(ctx, w, r, next)
 		})
@@ -103,6 +119,12 @@ func (z *Zones) Middleware() pipeline.Middleware {
 
 func (z *Zones) serve(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request, next pipeline.Handler) error {
 	q := r.Msg.Question[0]
+	if q.Qclass == dns.ClassCHAOS {
+		return w.WriteMsg(z.chaos.answer(r.Msg))
+	}
+	if len(z.records) == 0 && len(z.forward) == 0 && !specialTLD(q.Name) {
+		return next.ServeDNS(ctx, w, r) // most queries: no allocation
+	}
 	name := strings.ToLower(q.Name)
 	if rrs, ok := z.records[name]; ok {
 		m := dnsmsg.Reply(r.Msg, dns.RcodeSuccess)
@@ -126,6 +148,11 @@ func (z *Zones) serve(ctx context.Context, w pipeline.ResponseWriter, r *pipelin
 			return w.WriteMsg(dnsmsg.ServFail(r.Msg, err))
 		}
 		return w.WriteMsg(dnsmsg.FromUpstream(r.Msg, resp))
+	}
+	if specialTLD(name) {
+		if sz := z.special(name); sz != nil {
+			return w.WriteMsg(sz.answer(r.Msg, name))
+		}
 	}
 	return next.ServeDNS(ctx, w, r)
 }
