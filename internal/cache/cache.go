@@ -2,7 +2,9 @@
 // pipeline: answers from the upstreams kept as packed wire bytes and served
 // by patching a copy (no unpacking on a hit), TTL clamping, negative caching
 // (RFC 2308), coalescing of identical in-flight misses, prefetch of popular
-// entries and serve-stale when the upstreams fail (RFC 8767).
+// entries and serve-stale when the upstreams fail (RFC 8767). It also
+// bounds what a client can make it hold or do: entries and bytes, cached
+// failures (RFC 9520), upstream queries in flight per client and in total.
 //
 // The cache is shared by every device: policy runs outside it (see
 // pipeline.Steps), so it only ever holds policy-free upstream answers.
@@ -14,6 +16,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,10 +37,12 @@ type Upstream interface {
 // Config holds the cache settings. The zero value of each field selects its
 // default.
 type Config struct {
-	// Size is the most entries the cache holds (default 100000). An entry
-	// is one packed answer, typically a few hundred bytes, so memory is
-	// bounded by Size times the answer size.
+	// Size is the most entries the cache holds (default 100000).
 	Size int
+	// MaxBytes bounds the memory the entries take, their bookkeeping
+	// included (default 64 MiB, at least 1 MiB): a client asking for
+	// large answers cannot make the cache grow past it, whatever Size.
+	MaxBytes int64
 	// MinTTL and MaxTTL clamp the time an answer is cached and the TTL
 	// clients see (defaults 0 and 24h). MaxTTL must be at least 1s.
 	MinTTL time.Duration
@@ -47,6 +52,19 @@ type Config struct {
 	// ServeStale is how long past expiry an entry may still be served
 	// when the upstreams fail (RFC 8767); 0 turns serve-stale off.
 	ServeStale time.Duration
+	// FailureTTL is how long a resolution failure (an upstream error or
+	// SERVFAIL) is remembered, during which the same question gets
+	// SERVFAIL with EDE 13 (Cached Error) without asking the upstreams
+	// again (RFC 9520 section 3.2: at least 1 s, at most 5 min); 0 turns
+	// the failure cache off. At most Size/8 failures are kept (at least 8
+	// per shard).
+	FailureTTL time.Duration
+	// MaxInflight bounds the upstream queries in flight at once, which
+	// also bounds the table of pending (coalesced) queries (default
+	// 1000). MaxInflightPerClient bounds those of one client address
+	// (default 100). A miss beyond either is answered SERVFAIL at once.
+	MaxInflight          int
+	MaxInflightPerClient int
 	// Now returns the current time; nil means time.Now. Tests pass a
 	// fake clock.
 	Now func() time.Time
@@ -67,12 +85,20 @@ type Stats struct {
 	Prefetches uint64 // background refreshes started
 	Upstream   uint64 // upstream exchanges
 	Evictions  uint64 // entries dropped to make room
+	Busy       uint64 // misses answered SERVFAIL because of an in-flight cap
+	Failures   uint64 // misses answered from a cached failure
 }
 
 const (
-	defaultSize   = 100000
-	defaultMaxTTL = 24 * time.Hour
-	maxShards     = 64
+	defaultSize      = 100000
+	defaultMaxBytes  = 64 << 20
+	minMaxBytes      = 1 << 20
+	minShardBytes    = 64 << 10 // room for 16 of the largest entries
+	defaultMaxTTL    = 24 * time.Hour
+	maxFailureTTL    = 5 * time.Minute
+	defaultInflight  = 1000
+	defaultPerClient = 100
+	maxShards        = 64
 	// maxTTL is the largest TTL RFC 2181 section 8 allows.
 	maxTTL = 1<<31 - 1
 
@@ -104,6 +130,8 @@ type Cache struct {
 	maxTTL     uint32 // seconds
 	prefetch   bool
 	serveStale time.Duration
+	failTTL    time.Duration
+	inflight   *inflight
 
 	seed   maphash.Seed
 	shards []shard
@@ -115,6 +143,8 @@ type Cache struct {
 	prefetches atomic.Uint64
 	upstream   atomic.Uint64
 	evictions  atomic.Uint64
+	busy       atomic.Uint64
+	failures   atomic.Uint64
 
 	// Background work (flights and prefetches) runs under base, which
 	// Shutdown cancels, and is counted by bg so Shutdown can wait for it.
@@ -161,6 +191,24 @@ func New(c Config, up Upstream) (*Cache, error) {
 	if c.ServeStale < 0 {
 		return nil, fmt.Errorf("cache: serve_stale %v: must not be negative", c.ServeStale)
 	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = defaultMaxBytes
+	}
+	if c.MaxBytes < minMaxBytes {
+		return nil, fmt.Errorf("cache: max_bytes %d: must be at least %d (1 MiB)", c.MaxBytes, minMaxBytes)
+	}
+	if c.FailureTTL < 0 || c.FailureTTL > maxFailureTTL {
+		return nil, fmt.Errorf("cache: servfail_ttl %v: must be between 0 (off) and %v (RFC 9520)", c.FailureTTL, maxFailureTTL)
+	}
+	if c.MaxInflight < 0 || c.MaxInflightPerClient < 0 {
+		return nil, fmt.Errorf("cache: max_inflight %d, max_inflight_per_client %d: must not be negative", c.MaxInflight, c.MaxInflightPerClient)
+	}
+	if c.MaxInflight == 0 {
+		c.MaxInflight = defaultInflight
+	}
+	if c.MaxInflightPerClient == 0 {
+		c.MaxInflightPerClient = min(defaultPerClient, c.MaxInflight)
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -168,9 +216,10 @@ func New(c Config, up Upstream) (*Cache, error) {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	// Power-of-two shards, but never more than a quarter of Size, so that
-	// every shard holds a few entries and the total is exactly Size.
+	// every shard holds a few entries and the total is exactly Size, and
+	// never so many that a shard's byte share is under minShardBytes.
 	n := maxShards
-	for n > 1 && c.Size < 4*n {
+	for n > 1 && (c.Size < 4*n || c.MaxBytes/int64(n) < minShardBytes) {
 		n /= 2
 	}
 	base, cancel := context.WithCancel(context.Background())
@@ -182,6 +231,8 @@ func New(c Config, up Upstream) (*Cache, error) {
 		maxTTL:     seconds(c.MaxTTL),
 		prefetch:   c.Prefetch,
 		serveStale: c.ServeStale,
+		failTTL:    c.FailureTTL,
+		inflight:   newInflight(c.MaxInflight, c.MaxInflightPerClient),
 		seed:       maphash.MakeSeed(),
 		shards:     make([]shard, n),
 		mask:       uint64(n - 1),
@@ -197,18 +248,38 @@ func New(c Config, up Upstream) (*Cache, error) {
 			}
 		}()
 	}
+	maxFails := max(c.Size/8/n, 8)
 	for i := range ca.shards {
 		capacity := c.Size / n
 		if i < c.Size%n {
 			capacity++
 		}
-		ca.shards[i].init(capacity)
+		ca.shards[i].init(capacity, c.MaxBytes/int64(n), maxFails)
 	}
 	return ca, nil
 }
 
 func seconds(d time.Duration) uint32 {
 	return uint32(min(d/time.Second, maxTTL))
+}
+
+// Bytes returns the memory the entries take by the cache's accounting: their
+// keys, answers and bookkeeping.
+func (c *Cache) Bytes() int64 {
+	var n int64
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.RLock()
+		n += s.bytes
+		s.mu.RUnlock()
+	}
+	return n
+}
+
+// Inflight returns the upstream queries in flight and the number of
+// clients that have one.
+func (c *Cache) Inflight() (queries, clients int) {
+	return c.inflight.counts()
 }
 
 // Len returns the number of entries held, including expired ones kept for
@@ -232,6 +303,8 @@ func (c *Cache) Stats() Stats {
 		Prefetches: c.prefetches.Load(),
 		Upstream:   c.upstream.Load(),
 		Evictions:  c.evictions.Load(),
+		Busy:       c.busy.Load(),
+		Failures:   c.failures.Load(),
 	}
 	for i := range c.shards {
 		st.Hits += c.shards[i].hits.Load()
@@ -292,8 +365,13 @@ var errShutdown = errors.New("cache is shut down")
 // if serve-stale allows and returns nil, or else writes SERVFAIL with the
 // error's Extended DNS Error and returns the error, for the caller to log.
 // Queries that cannot be cached (not opcode QUERY, not exactly one question)
-// go to the upstream uncached.
+// go to the upstream uncached. Only class IN is ever forwarded: another
+// class gets REFUSED (the listener and the local step answer them first;
+// this is the last line).
 func (c *Cache) ServeDNS(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
+	if q := r.Msg; len(q.Question) > 0 && q.Question[0].Qclass != dns.ClassINET {
+		return w.WriteMsg(dnsmsg.Reply(q, dns.RcodeRefused))
+	}
 	var kb keyBuf
 	key, ok := makeKey(&kb, r)
 	if !ok {
@@ -324,8 +402,9 @@ func (c *Cache) ServeDNS(ctx context.Context, w pipeline.ResponseWriter, r *pipe
 
 // writeEntry answers r from e by patching a pooled copy of its wire bytes:
 // the client's ID, RD and CD bits and question case, every TTL decremented
-// by the entry's age, and an OPT record if the client sent one. It does
-// not allocate (BenchmarkHitWire, TestHitDoesNotAllocate).
+// by the entry's age, AD cleared unless the client asked for it (RFC 6840
+// 5.7), and an OPT record if the client sent one. It does not allocate
+// (BenchmarkHitWire, TestHitDoesNotAllocate).
 func (c *Cache) writeEntry(w pipeline.ResponseWriter, r *pipeline.Request, e *entry, now time.Time) error {
 	bp := c.getBuf()
 	b := append((*bp)[:0], e.wire...)
@@ -333,6 +412,9 @@ func (c *Cache) writeEntry(w pipeline.ResponseWriter, r *pipeline.Request, e *en
 	dnsmsg.SetRDCD(b, r.Msg.RecursionDesired, r.Msg.CheckingDisabled)
 	dnsmsg.SetQuestionCase(b, r.Msg.Question[0].Name)
 	dnsmsg.SetTTLs(b, e.ttlOffs, e.remaining(now))
+	if !dnsmsg.WantAD(r.Msg, r.DO) {
+		dnsmsg.ClearAD(b)
+	}
 	if r.EDNS {
 		b = dnsmsg.AppendOPT(b, dnsmsg.UDPSize, r.DO)
 	}
@@ -367,7 +449,16 @@ func (c *Cache) putBuf(bp *[]byte) {
 // then from the entry it stored, or from its uncacheable reply, or, when it
 // failed, from a stale entry or with SERVFAIL.
 func (c *Cache) resolve(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request, s *shard, key string) error {
-	f, e := c.join(ctx, s, key, r.Msg, false)
+	if c.failTTL > 0 {
+		if served, err := c.tryFailure(w, r, s, key); served {
+			return err
+		}
+	}
+	f, e, err := c.join(ctx, s, key, r.Msg, clientKey(r.Client), false)
+	if err != nil { // busy: answered now, never queued
+		c.busy.Add(1)
+		return c.fail(w, r, s, key, err)
+	}
 	if e != nil { // stored by a flight that ended after our lookup
 		return c.writeEntry(w, r, e, c.now())
 	}
@@ -388,7 +479,34 @@ func (c *Cache) resolve(ctx context.Context, w pipeline.ResponseWriter, r *pipel
 			return err
 		}
 	}
-	return w.WriteMsg(dnsmsg.FromUpstream(r.Msg, f.resp))
+	return c.writeUpstream(w, r, f.resp)
+}
+
+// writeUpstream answers r with resp, an upstream answer that was not
+// cached, its TTLs read as RFC 2181 section 8 says and capped at MaxTTL
+// like those of cached answers.
+func (c *Cache) writeUpstream(w pipeline.ResponseWriter, r *pipeline.Request, resp *dns.Msg) error {
+	m := dnsmsg.FromUpstream(r.Msg, resp)
+	dnsmsg.FixTTLs(m)
+	dnsmsg.CapTTLs(m, c.maxTTL)
+	return w.WriteMsg(m)
+}
+
+// tryFailure answers r with SERVFAIL and EDE 13 (Cached Error) if a
+// failure for key is cached, or from a stale entry if serve-stale allows.
+func (c *Cache) tryFailure(w pipeline.ResponseWriter, r *pipeline.Request, s *shard, key string) (bool, error) {
+	now := c.now()
+	s.mu.RLock()
+	f, ok := s.fails[key]
+	s.mu.RUnlock()
+	if !ok || !now.Before(f.until) {
+		return false, nil
+	}
+	c.failures.Add(1)
+	if served, err := c.tryStale(w, r, s, key); served {
+		return true, err
+	}
+	return true, w.WriteMsg(dnsmsg.Error(r.Msg, dns.RcodeServerFailure, dnsmsg.EDECachedError, f.text))
 }
 
 // fail answers r after the upstream failed with err: from a fresh entry if
@@ -399,6 +517,9 @@ func (c *Cache) fail(w pipeline.ResponseWriter, r *pipeline.Request, s *shard, k
 	}
 	if werr := w.WriteMsg(dnsmsg.ServFail(r.Msg, err)); werr != nil {
 		return werr
+	}
+	if err == errBusy {
+		return nil // expected under a flood; not worth a log line each
 	}
 	return fmt.Errorf("resolving %s: %w", r.Name(), err)
 }
@@ -434,6 +555,7 @@ func (c *Cache) writeStale(w pipeline.ResponseWriter, r *pipeline.Request, e *en
 	m.Question = r.Msg.Question
 	m.RecursionDesired = r.Msg.RecursionDesired
 	m.CheckingDisabled = r.Msg.CheckingDisabled
+	m.AuthenticatedData = m.AuthenticatedData && dnsmsg.WantAD(r.Msg, r.DO)
 	for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
 		for _, rr := range sec {
 			rr.Header().Ttl = staleTTL
@@ -449,6 +571,12 @@ func (c *Cache) writeStale(w pipeline.ResponseWriter, r *pipeline.Request, e *en
 // forward answers a query the cache does not handle straight from the
 // upstream.
 func (c *Cache) forward(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
+	client := clientKey(r.Client)
+	if !c.inflight.acquire(client) {
+		c.busy.Add(1)
+		return w.WriteMsg(dnsmsg.ServFail(r.Msg, errBusy))
+	}
+	defer c.inflight.release(client)
 	c.upstream.Add(1)
 	resp, err := c.up.Exchange(ctx, r.Msg)
 	if err == nil && resp == nil {
@@ -460,7 +588,7 @@ func (c *Cache) forward(ctx context.Context, w pipeline.ResponseWriter, r *pipel
 		}
 		return fmt.Errorf("resolving uncached query: %w", err)
 	}
-	return w.WriteMsg(dnsmsg.FromUpstream(r.Msg, resp))
+	return c.writeUpstream(w, r, resp)
 }
 
 // maybePrefetch refreshes e in the background, once, when it has been hit
@@ -475,6 +603,9 @@ func (c *Cache) maybePrefetch(s *shard, e *entry, r *pipeline.Request, now time.
 	if !e.prefetched.CompareAndSwap(false, true) {
 		return
 	}
+	if _, _, err := c.join(context.Background(), s, e.key, r.Msg, netip.Addr{}, true); err != nil {
+		e.prefetched.Store(false) // busy: a later hit may try again
+		return
+	}
 	c.prefetches.Add(1)
-	c.join(context.Background(), s, e.key, r.Msg, true)
 }

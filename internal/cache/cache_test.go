@@ -241,8 +241,8 @@ func TestNegativeCaching(t *testing.T) {
 	}
 }
 
-// TestKey checks what the key includes: DO, CD, type and class do; name
-// case and EDNS without DO do not.
+// TestKey checks what the key includes: DO, CD and type do; name case and
+// EDNS without DO do not. (Only class IN is cached: TestOnlyClassIN.)
 func TestKey(t *testing.T) {
 	tests := []struct {
 		name          string
@@ -259,7 +259,6 @@ func TestKey(t *testing.T) {
 		{"non-do does not hit do", query{name: "www.example.test.", qtype: dns.TypeA, edns: true, do: true}, a("www.example.test."), false},
 		{"cd does not hit non-cd", a("www.example.test."), query{name: "www.example.test.", qtype: dns.TypeA, cd: true}, false},
 		{"type", a("www.example.test."), query{name: "www.example.test.", qtype: dns.TypeAAAA}, false},
-		{"class", query{name: "version.test.", qtype: dns.TypeTXT, qclass: dns.ClassCHAOS}, query{name: "version.test.", qtype: dns.TypeTXT}, false},
 		{"name", a("www.example.test."), a("www.example.test.example."), false},
 	}
 	for _, tc := range tests {

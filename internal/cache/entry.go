@@ -84,6 +84,7 @@ type entry struct {
 	ttlOffs []uint16
 	ttl     uint32 // seconds, clamped
 	expires time.Time
+	cost    int64 // bytes charged against the shard's MaxBytes share
 
 	slot       int         // index in the shard's ring; guarded by shard.mu
 	ref        atomic.Bool // hit since the clock hand last passed
@@ -131,7 +132,11 @@ func cacheTTL(resp *dns.Msg) (uint32, bool) {
 			if h.Rrtype == dns.TypeOPT {
 				continue
 			}
-			ttl = min(ttl, h.Ttl)
+			t := h.Ttl
+			if t > dnsmsg.MaxTTL {
+				t = 0 // RFC 2181 section 8
+			}
+			ttl = min(ttl, t)
 			if s, ok := rr.(*dns.SOA); ok && soa == nil {
 				soa = s
 			}
@@ -195,62 +200,95 @@ func (c *Cache) newEntry(key string, q, resp *dns.Msg, now time.Time) *entry {
 		ttlOffs: offs,
 		ttl:     ttl,
 		expires: now.Add(time.Duration(ttl) * time.Second),
+		cost:    int64(entryOverhead + len(key) + cap(wire) + 2*cap(offs)),
 	}
 }
 
+// entryOverhead is what an entry costs besides its key, answer and TTL
+// offsets: the entry struct, its map slot and its ring slot, rounded up.
+const entryOverhead = 192
+
 // shard is one lock's worth of the cache: entries, the flights in progress
-// for its keys, and a CLOCK ring that bounds it.
+// for its keys, cached failures, and a CLOCK ring that bounds it in
+// entries and in bytes.
 type shard struct {
 	mu      sync.RWMutex
 	entries map[string]*entry
 	flights map[string]*flight
-	// ring holds every entry once; the CLOCK hand evicts the first entry
-	// not referenced since the hand last passed it, or past serve-stale.
-	ring []*entry
-	hand int
-	size int
+	// ring holds every entry once, and nil in the slots listed in free;
+	// the CLOCK hand evicts the first entry not referenced since the
+	// hand last passed it, or past serve-stale.
+	ring     []*entry
+	free     []int
+	hand     int
+	size     int
+	bytes    int64 // the cost of every entry held
+	maxBytes int64
+	fails    map[string]failure
+	maxFails int
 
 	hits   atomic.Uint64
 	misses atomic.Uint64
 	_      [64]byte // keep neighbouring shards' locks off this cache line
 }
 
-func (s *shard) init(size int) {
+func (s *shard) init(size int, maxBytes int64, maxFails int) {
 	s.entries = make(map[string]*entry)
 	s.flights = make(map[string]*flight)
+	s.fails = make(map[string]failure)
 	s.size = size
+	s.maxBytes = maxBytes
+	s.maxFails = maxFails
 }
 
-// insert adds or replaces e, evicting an entry if the shard is full, and
-// returns how many entries it evicted. Entries past keep are evicted first.
-// The caller holds s.mu.
+// insert adds or replaces e, evicting entries until the shard has room for
+// it in entries and in bytes, and returns how many entries it evicted.
+// Entries past keep are evicted first. The caller holds s.mu.
 func (s *shard) insert(e *entry, keep time.Time) uint64 {
 	if old := s.entries[e.key]; old != nil {
-		e.slot = old.slot
-		s.ring[e.slot] = e
-		s.entries[e.key] = e
-		return 0
+		s.remove(old)
 	}
-	if len(s.ring) < s.size {
+	var evicted uint64
+	for len(s.entries) > 0 && (len(s.entries) >= s.size || s.bytes+e.cost > s.maxBytes) {
+		s.evict(keep)
+		evicted++
+	}
+	if n := len(s.free); n > 0 {
+		e.slot = s.free[n-1]
+		s.free = s.free[:n-1]
+		s.ring[e.slot] = e
+	} else {
 		e.slot = len(s.ring)
 		s.ring = append(s.ring, e)
-		s.entries[e.key] = e
-		return 0
 	}
-	// Each pass clears the bits it skips, so the hand stops within two
-	// turns of the ring.
+	s.entries[e.key] = e
+	s.bytes += e.cost
+	return evicted
+}
+
+// remove drops v from the shard. The caller holds s.mu.
+func (s *shard) remove(v *entry) {
+	delete(s.entries, v.key)
+	s.ring[v.slot] = nil
+	s.free = append(s.free, v.slot)
+	s.bytes -= v.cost
+}
+
+// evict removes one entry: the first under the CLOCK hand that was not
+// hit since the hand last passed it, or that is past keep. The shard must
+// hold an entry. Each pass clears the bits it skips, so the hand stops
+// within two turns of the ring. The caller holds s.mu.
+func (s *shard) evict(keep time.Time) {
 	for {
 		v := s.ring[s.hand]
-		if v.ref.Load() && v.expires.After(keep) {
-			v.ref.Store(false)
-			s.hand = (s.hand + 1) % len(s.ring)
-			continue
-		}
-		delete(s.entries, v.key)
-		e.slot = s.hand
-		s.ring[s.hand] = e
-		s.entries[e.key] = e
 		s.hand = (s.hand + 1) % len(s.ring)
-		return 1
+		switch {
+		case v == nil:
+		case v.ref.Load() && v.expires.After(keep):
+			v.ref.Store(false)
+		default:
+			s.remove(v)
+			return
+		}
 	}
 }

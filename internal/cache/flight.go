@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/miekg/dns"
@@ -14,26 +15,30 @@ import (
 // for that key that arrives while it runs (a small singleflight). Its
 // fields are written once, before done is closed.
 type flight struct {
-	done  chan struct{}
-	resp  *dns.Msg
-	entry *entry // the entry stored from resp, nil if not cacheable
-	err   error
+	done   chan struct{}
+	client netip.Addr // whose in-flight slot the flight holds
+	resp   *dns.Msg
+	entry  *entry // the entry stored from resp, nil if not cacheable
+	err    error
 }
 
 // join returns the flight for key in shard s, starting one for query q if
 // none is running. For a miss (refresh false) it returns instead the entry
 // for key if one became fresh since the caller looked; a refresh (a
-// prefetch) always flies.
+// prefetch) always flies. Joining a flight is free; starting one takes an
+// in-flight slot of client (the zero Addr for a prefetch), and when there
+// is none join returns errBusy and starts nothing: the flights table, the
+// pending queries, is so bounded by MaxInflight.
 //
 // The flight runs in its own goroutine with a context of its own, bounded
 // by ctx's deadline but not cancelled with it: a client that gives up must
 // not fail the others waiting on its flight. Shutdown cancels it.
-func (c *Cache) join(ctx context.Context, s *shard, key string, q *dns.Msg, refresh bool) (*flight, *entry) {
+func (c *Cache) join(ctx context.Context, s *shard, key string, q *dns.Msg, client netip.Addr, refresh bool) (*flight, *entry, error) {
 	now := c.now()
 	s.mu.Lock()
 	if e := s.entries[key]; !refresh && e != nil && now.Before(e.expires) {
 		s.mu.Unlock()
-		return nil, e
+		return nil, e, nil
 	}
 	if f := s.flights[key]; f != nil {
 		s.mu.Unlock()
@@ -41,9 +46,13 @@ func (c *Cache) join(ctx context.Context, s *shard, key string, q *dns.Msg, refr
 			c.coalesced.Add(1)
 		}
 		c.joined()
-		return f, nil
+		return f, nil, nil
 	}
-	f := &flight{done: make(chan struct{})}
+	if !c.inflight.acquire(client) {
+		s.mu.Unlock()
+		return nil, nil, errBusy
+	}
+	f := &flight{done: make(chan struct{}), client: client}
 	s.flights[key] = f
 	s.mu.Unlock()
 	c.joined()
@@ -61,7 +70,7 @@ func (c *Cache) join(ctx context.Context, s *shard, key string, q *dns.Msg, refr
 		cancel()
 		c.land(s, key, f, nil, nil, errShutdown)
 	}
-	return f, nil
+	return f, nil, nil
 }
 
 func (c *Cache) joined() {
@@ -104,12 +113,17 @@ func (c *Cache) exchange(ctx context.Context, q *dns.Msg) (resp *dns.Msg, err er
 // section, so that a miss sees either the flight or the entry, never
 // neither, and no second flight starts for an answer just stored.
 func (c *Cache) land(s *shard, key string, f *flight, resp *dns.Msg, e *entry, err error) {
+	now := c.now()
 	s.mu.Lock()
 	if e != nil {
-		c.evictions.Add(s.insert(e, c.now().Add(-c.serveStale)))
+		c.evictions.Add(s.insert(e, now.Add(-c.serveStale)))
+		delete(s.fails, key)
+	} else if text, failed := failureFor(resp, err); failed && c.failTTL > 0 {
+		s.addFailure(key, failure{until: now.Add(c.failTTL), text: text}, now)
 	}
 	delete(s.flights, key)
 	s.mu.Unlock()
+	c.inflight.release(f.client)
 	f.resp, f.entry, f.err = resp, e, err
 	close(f.done)
 }

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -142,7 +143,9 @@ type query struct {
 	do     bool
 	cd     bool
 	noRD   bool
+	ad     bool
 	id     uint16 // 0 means 4242
+	client netip.AddrPort
 }
 
 func (q query) req() *pipeline.Request {
@@ -157,12 +160,13 @@ func (q query) req() *pipeline.Request {
 	}
 	m.RecursionDesired = !q.noRD
 	m.CheckingDisabled = q.cd
+	m.AuthenticatedData = q.ad
 	if q.edns {
 		m.SetEdns0(dnsmsg.UDPSize, q.do)
 	}
 	return &pipeline.Request{
 		Msg: m, Transport: pipeline.UDP, EDNS: q.edns, DO: q.do,
-		MaxSize: dnsmsg.UDPSize, Received: t0,
+		MaxSize: dnsmsg.UDPSize, Received: t0, Client: q.client,
 	}
 }
 

@@ -22,6 +22,7 @@ const MinUDPSize = 512
 const (
 	EDEOther                uint16 = 0
 	EDEStaleAnswer          uint16 = 3
+	EDECachedError          uint16 = 13
 	EDEBlocked              uint16 = 15
 	EDEFiltered             uint16 = 17
 	EDEProhibited           uint16 = 18
