@@ -297,14 +297,19 @@ func (a *App) build(cfg *config.Config) (*built, error) {
 		return nil, err
 	}
 
+	maxBytes, _ := config.ParseBytes(cfg.Cache.MaxBytes) // checked by Validate
 	c, err := cache.New(cache.Config{
-		Size:       cfg.Cache.Size,
-		MinTTL:     cfg.Cache.MinTTL,
-		MaxTTL:     cfg.Cache.MaxTTL,
-		Prefetch:   cfg.Cache.Prefetch,
-		ServeStale: cfg.Cache.ServeStale,
-		Now:        a.now,
-		Logger:     a.log,
+		Size:                 cfg.Cache.Size,
+		MaxBytes:             maxBytes,
+		MinTTL:               cfg.Cache.MinTTL,
+		MaxTTL:               cfg.Cache.MaxTTL,
+		Prefetch:             cfg.Cache.Prefetch,
+		ServeStale:           cfg.Cache.ServeStale,
+		FailureTTL:           cfg.Cache.ServfailTTL,
+		MaxInflight:          cfg.Cache.MaxInflight,
+		MaxInflightPerClient: cfg.Cache.MaxInflightPerClient,
+		Now:                  a.now,
+		Logger:               a.log,
 	}, up)
 	if err != nil {
 		b.close()
@@ -337,7 +342,7 @@ func (a *App) build(cfg *config.Config) (*built, error) {
 		Identify: identify,
 		Observe:  observeStep,
 		Policy:   b.filter.Middleware(),
-		Local:    local.New(records, forward).Middleware(),
+		Local:    local.New(records, forward, local.WithChaos(local.Chaos(cfg.Local.Chaos))).Middleware(),
 		Resolve:  c,
 	})
 	return b, nil

@@ -109,6 +109,17 @@ type Cache struct {
 	// ServeStale is how long past expiry an answer may be served when
 	// every upstream fails (RFC 8767); 0 turns it off.
 	ServeStale time.Duration `yaml:"serve_stale"`
+	// MaxBytes bounds the cache's memory: a size with an optional unit
+	// ("64MiB", "512KiB", "1GB", or bytes). See ParseBytes.
+	MaxBytes string `yaml:"max_bytes"`
+	// ServfailTTL is how long a resolution failure is remembered and
+	// answered from the cache (RFC 9520); 0 turns it off, at most 5m.
+	ServfailTTL time.Duration `yaml:"servfail_ttl"`
+	// MaxInflight bounds the upstream queries in flight at once, and
+	// MaxInflightPerClient those of one client address; a miss beyond
+	// either gets SERVFAIL at once.
+	MaxInflight          int `yaml:"max_inflight"`
+	MaxInflightPerClient int `yaml:"max_inflight_per_client"`
 }
 
 // Access says who may query Hearth.
@@ -134,6 +145,17 @@ type Local struct {
 	// Forward sends a domain and its subdomains to another server, such
 	// as the home router for "lan" names: {"lan": "192.168.1.1"}.
 	Forward map[string]string `yaml:"forward"`
+	// Chaos answers the class CH queries asking who the server is; an
+	// empty text (the default) answers REFUSED.
+	Chaos Chaos `yaml:"chaos"`
+}
+
+// Chaos holds the TXT answers to class CH identity queries.
+type Chaos struct {
+	// Version answers version.bind and version.server.
+	Version string `yaml:"version"`
+	// Hostname answers hostname.bind and id.server.
+	Hostname string `yaml:"hostname"`
 }
 
 // Limits bound what one client or connection may use.
@@ -222,7 +244,8 @@ func builtin() Config {
 			Bootstrap: []string{"9.9.9.9", "149.112.112.112"},
 			Timeout:   2 * time.Second,
 		},
-		Cache: Cache{Size: 100000, MaxTTL: 24 * time.Hour, Prefetch: true, ServeStale: time.Hour},
+		Cache: Cache{Size: 100000, MaxTTL: 24 * time.Hour, Prefetch: true, ServeStale: time.Hour,
+			MaxBytes: "64MiB", ServfailTTL: 5 * time.Second, MaxInflight: 1000, MaxInflightPerClient: 100},
 		Access: Access{Allow: []string{
 			"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12",
 			"192.168.0.0/16", "100.64.0.0/10", "fc00::/7", "fe80::/10",
@@ -505,6 +528,22 @@ func (c *Config) Validate() error {
 	if c.Cache.ServeStale < 0 {
 		bad("cache.serve_stale", "must not be negative")
 	}
+	if n, err := ParseBytes(c.Cache.MaxBytes); err != nil {
+		bad("cache.max_bytes", "%v", err)
+	} else if n < 1<<20 {
+		bad("cache.max_bytes", "%q is less than 1MiB", c.Cache.MaxBytes)
+	}
+	if c.Cache.ServfailTTL < 0 || c.Cache.ServfailTTL > 5*time.Minute {
+		bad("cache.servfail_ttl", "%s: must be between 0s (off) and 5m (RFC 9520)", c.Cache.ServfailTTL)
+	}
+	if c.Cache.MaxInflight <= 0 {
+		bad("cache.max_inflight", "must be positive")
+	}
+	if c.Cache.MaxInflightPerClient <= 0 {
+		bad("cache.max_inflight_per_client", "must be positive")
+	} else if c.Cache.MaxInflight > 0 && c.Cache.MaxInflightPerClient > c.Cache.MaxInflight {
+		bad("cache.max_inflight_per_client", "%d is more than max_inflight %d", c.Cache.MaxInflightPerClient, c.Cache.MaxInflight)
+	}
 	if len(c.Access.Allow) == 0 {
 		bad("access.allow", "empty: no client could query; list the networks to answer")
 	}
@@ -533,6 +572,30 @@ func (c *Config) Validate() error {
 	c.validatePolicy(bad)
 	c.validateAdmin(bad)
 	return errors.Join(errs...)
+}
+
+// ParseBytes parses a size in bytes: a number with an optional unit, B,
+// KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024): "64MiB",
+// "500 KB", "1048576".
+func ParseBytes(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && '0' <= t[i] && t[i] <= '9' {
+		i++
+	}
+	n, err := strconv.ParseInt(t[:i], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a size like 64MiB", s)
+	}
+	units := map[string]int64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
+	mult, ok := units[strings.TrimSpace(t[i:])]
+	if !ok {
+		return 0, fmt.Errorf("%q: unknown unit %q (B, KB, MB, GB, KiB, MiB, GiB)", s, strings.TrimSpace(t[i:]))
+	}
+	if n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return n * mult, nil
 }
 
 // ParsePrefix parses a CIDR ("10.0.0.0/8") or a single address, which
