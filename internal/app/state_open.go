@@ -168,6 +168,14 @@ func (a *App) registerMetrics() {
 	cacheStat("hearth_cache_hits_total", "Cacheable queries answered from a fresh cache entry (this pipeline generation).", func(s cacheStats) uint64 { return s.Hits })
 	cacheStat("hearth_cache_misses_total", "Cacheable queries not answered from a fresh cache entry (this pipeline generation).", func(s cacheStats) uint64 { return s.Misses })
 	cacheStat("hearth_cache_stale_total", "Stale answers served after upstream failures (this pipeline generation).", func(s cacheStats) uint64 { return s.Stale })
+	cacheStat("hearth_cache_busy_total", "Misses answered SERVFAIL at once because a client, or all, had too many upstream queries in flight (this pipeline generation).", func(s cacheStats) uint64 { return s.Busy })
+	cacheStat("hearth_cache_failures_total", "Misses answered from a cached resolution failure, RFC 9520 (this pipeline generation).", func(s cacheStats) uint64 { return s.Failures })
+	r.GaugeFunc("hearth_cache_bytes", "Memory of the answer cache's entries, as bounded by cache.max_bytes.", func() float64 {
+		if b := a.cur.Load(); b != nil && b.cache != nil {
+			return float64(b.cache.Bytes())
+		}
+		return 0
+	})
 	a.registerGuardMetrics()
 	r.GaugeFunc("hearth_cache_entries", "Entries in the answer cache.", func() float64 {
 		if b := a.cur.Load(); b != nil && b.cache != nil {

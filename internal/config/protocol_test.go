@@ -59,3 +59,16 @@ func TestResolverBoundsKeys(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseBytes checks that ParseBytes never panics and that what it
+// accepts is a non-negative size.
+func FuzzParseBytes(f *testing.F) {
+	for _, s := range []string{"64MiB", "1", "5 MB", "", "9223372036854775807GiB", "-1", "1.5GB", "MiB"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if n, err := ParseBytes(s); err == nil && n < 0 {
+			t.Errorf("ParseBytes(%q) = %d", s, n)
+		}
+	})
+}
