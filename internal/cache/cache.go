@@ -369,7 +369,7 @@ var errShutdown = errors.New("cache is shut down")
 // class gets REFUSED (the listener and the local step answer them first;
 // this is the last line).
 func (c *Cache) ServeDNS(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
-	if q := r.Msg; len(q.Question) > 0 && q.Question[0].Qclass != dns.ClassINET {
+	if q := r.Msg; q != nil && len(q.Question) > 0 && q.Question[0].Qclass != dns.ClassINET {
 		return w.WriteMsg(dnsmsg.Reply(q, dns.RcodeRefused))
 	}
 	var kb keyBuf
