@@ -74,3 +74,20 @@ func TestHugeTTLsReadZero(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusingUpstreamGoesLast checks that an upstream refusing every
+// query is marked down like a dead one, so failover stops asking it first.
+func TestRefusingUpstreamGoesLast(t *testing.T) {
+	bad := rcodeServer(t, dns.RcodeRefused)
+	live := dnstest.NewServer(t, testZone(t))
+	g := newGroup(t, Config{Servers: []string{bad.Addr, live.Addr}, Strategy: StrategyFailover})
+	for range 5 {
+		exchange(t, g)
+	}
+	if n := bad.Queries(); n != downAfter {
+		t.Errorf("refusing upstream saw %d queries, want %d (then down)", n, downAfter)
+	}
+	if n := live.Queries(); n != 5 {
+		t.Errorf("live upstream saw %d queries, want 5", n)
+	}
+}

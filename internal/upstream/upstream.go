@@ -384,7 +384,7 @@ func (g *Group) racePair(ctx context.Context, pair []ranked, q *query) (*dns.Msg
 }
 
 // attempt runs one exchange with u under the group's timeout and records
-// its outcome in u's health.
+// its outcome in u's health; a refusal (see refused) counts as a failure.
 func (g *Group) attempt(ctx context.Context, u *upstream, q *query) (*dns.Msg, error) {
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
@@ -392,9 +392,15 @@ func (g *Group) attempt(ctx context.Context, u *upstream, q *query) (*dns.Msg, e
 	m, err := u.ex.exchange(ctx, q)
 	if err == nil {
 		took := time.Since(start)
-		u.health.success(took)
+		if refused(m) {
+			// An upstream that will not serve us is as good as down:
+			// after a few refusals it is tried last, until it answers.
+			u.health.failure(g.now(), took)
+		} else {
+			u.health.success(took)
+		}
 		if g.observe != nil {
-			g.observe(u.name, took, false)
+			g.observe(u.name, took, refused(m))
 		}
 		return m, nil
 	}
