@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -377,7 +378,12 @@ func TestRandomSubdomainFloodHurtsOnlyFlooder(t *testing.T) {
 	e := start(t, fmt.Sprintf(`upstream: {servers: [%q], strategy: failover, timeout: 10s}
 cache: {max_inflight: 25, max_inflight_per_client: 10}
 `, up.Addr), nil)
-	t.Cleanup(func() { close(done) }) // runs first: frees the upstream's handlers
+	t.Cleanup(func() {
+		// Runs first: frees the upstream's handlers, and cancels the
+		// flood's pending exchanges rather than waiting out their timeout.
+		close(done)
+		e.app.built.cache.Shutdown(context.Background())
+	})
 
 	// The flood: 500 random names from 127.0.0.2, sent without waiting.
 	flooder, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)}, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(e.udp)))
