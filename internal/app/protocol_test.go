@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -346,8 +345,16 @@ func TestCacheMaxBytesEndToEnd(t *testing.T) {
 // at once and refuses the rest. Without per-client caps the flood's
 // pending queries would take every upstream slot and other devices would
 // get SERVFAIL; with them, the flooder is held to its share, answered
-// SERVFAIL at once beyond it, and every other device is served.
+// SERVFAIL at once beyond it, and every other device is served. The same
+// holds for a domain forwarded to the home router (local.forward), whose
+// exchanges share the caps.
 func TestRandomSubdomainFloodHurtsOnlyFlooder(t *testing.T) {
+	for _, domain := range []string{"example", "lan"} {
+		t.Run(domain, func(t *testing.T) { floodTest(t, domain) })
+	}
+}
+
+func floodTest(t *testing.T, domain string) {
 	const upstreamCapacity = 30
 	var busy, floodSeen atomic.Int64
 	done := make(chan struct{})
@@ -360,12 +367,13 @@ func TestRandomSubdomainFloodHurtsOnlyFlooder(t *testing.T) {
 		}
 		defer busy.Add(-1)
 		name := q.Question[0].Name
-		if strings.HasSuffix(name, ".flood.example.") {
+		if strings.HasSuffix(name, ".flood."+domain+".") {
 			floodSeen.Add(1)
-			<-done // the victim's servers never answer
+			<-done // the victim's servers do not answer while the test runs
+			w.WriteMsg(new(dns.Msg).SetRcode(q, dns.RcodeServerFailure))
 			return
 		}
-		if strings.HasSuffix(name, ".legit.example.") {
+		if strings.HasSuffix(name, ".legit."+domain+".") {
 			m := new(dns.Msg).SetReply(q)
 			m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 77)}}
 			w.WriteMsg(m)
@@ -376,14 +384,12 @@ func TestRandomSubdomainFloodHurtsOnlyFlooder(t *testing.T) {
 	// A long upstream timeout: the flood's queries stay pending for the
 	// whole test, as they would against servers that never answer.
 	e := start(t, fmt.Sprintf(`upstream: {servers: [%q], strategy: failover, timeout: 10s}
+local: {forward: {lan: %q}}
 cache: {max_inflight: 25, max_inflight_per_client: 10}
-`, up.Addr), nil)
-	t.Cleanup(func() {
-		// Runs first: frees the upstream's handlers, and cancels the
-		// flood's pending exchanges rather than waiting out their timeout.
-		close(done)
-		e.app.built.cache.Shutdown(context.Background())
-	})
+`, up.Addr, up.Addr), nil)
+	// Runs first: the pending flood queries get their answer, so the
+	// shutdown does not wait out their timeout.
+	t.Cleanup(func() { close(done) })
 
 	// The flood: 500 random names from 127.0.0.2, sent without waiting.
 	flooder, err := net.DialUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)}, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(e.udp)))
@@ -393,7 +399,7 @@ cache: {max_inflight: 25, max_inflight_per_client: 10}
 	defer flooder.Close()
 	const floodSize = 500
 	for i := range floodSize {
-		q := query(fmt.Sprintf("x%08x.flood.example", i*7919), dns.TypeA)
+		q := query(fmt.Sprintf("x%08x.flood.%s", i*7919, domain), dns.TypeA)
 		if _, err := flooder.Write(pack(t, q)); err != nil {
 			t.Fatal(err)
 		}
@@ -434,7 +440,7 @@ cache: {max_inflight: 25, max_inflight_per_client: 10}
 	// Meanwhile another device is served, every query, new names included.
 	legit := clientFrom("127.0.0.3")
 	for i := range 50 {
-		r := exchange(t, legit, query(fmt.Sprintf("n%d.legit.example", i), dns.TypeA), e.udp)
+		r := exchange(t, legit, query(fmt.Sprintf("n%d.legit.%s", i, domain), dns.TypeA), e.udp)
 		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
 			t.Fatalf("legit query %d during the flood: %s %v", i, dns.RcodeToString[r.Rcode], r.Answer)
 		}

@@ -74,6 +74,24 @@ func (l *inflight) counts() (int, int) {
 	return l.total, len(l.byClient)
 }
 
+// AcquireUpstream takes one of client's upstream slots for an exchange the
+// cache does not make itself (a local forward to the home router), so
+// that MaxInflight and MaxInflightPerClient cover every upstream query. It
+// reports false when a cap is reached; otherwise the caller must call
+// ReleaseUpstream with the same client when the exchange ends.
+func (c *Cache) AcquireUpstream(client netip.Addr) bool {
+	if !c.inflight.acquire(client.Unmap()) {
+		c.busy.Add(1)
+		return false
+	}
+	return true
+}
+
+// ReleaseUpstream gives back a slot taken by AcquireUpstream.
+func (c *Cache) ReleaseUpstream(client netip.Addr) {
+	c.inflight.release(client.Unmap())
+}
+
 // clientKey returns the address a request's upstream queries are counted
 // against.
 func clientKey(ap netip.AddrPort) netip.Addr {

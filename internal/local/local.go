@@ -9,6 +9,7 @@ package local
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -33,6 +34,25 @@ type Zones struct {
 	maxForwardLabels int
 	specials         map[string]*specialZone
 	chaos            Chaos
+	limit            Limiter
+}
+
+// Limiter caps the upstream queries in flight per client and in total;
+// cache.Cache implements it, so that forwards and cache misses share the
+// caps.
+type Limiter interface {
+	// AcquireUpstream takes a slot for one exchange for client, or
+	// reports false when a cap is reached.
+	AcquireUpstream(client netip.Addr) bool
+	// ReleaseUpstream gives the slot back.
+	ReleaseUpstream(client netip.Addr)
+}
+
+// WithLimiter makes forwards take an upstream slot from l; a client over
+// its cap gets SERVFAIL at once, so a device flooding random names under a
+// forwarded domain cannot exhaust the home router for the others.
+func WithLimiter(l Limiter) Option {
+	return func(z *Zones) { z.limit = l }
 }
 
 // Option changes how New builds Zones.
@@ -142,6 +162,13 @@ func (z *Zones) serve(ctx context.Context, w pipeline.ResponseWriter, r *pipelin
 	if ex := z.forwarder(name); ex != nil {
 		if r.NoWait {
 			return pipeline.ErrWouldBlock
+		}
+		if z.limit != nil {
+			client := r.Client.Addr()
+			if !z.limit.AcquireUpstream(client) {
+				return w.WriteMsg(dnsmsg.Error(r.Msg, dns.RcodeServerFailure, dnsmsg.EDEOther, "too many upstream queries in flight"))
+			}
+			defer z.limit.ReleaseUpstream(client)
 		}
 		resp, err := ex.Exchange(ctx, r.Msg)
 		if err != nil {

@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"net/netip"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -194,5 +195,60 @@ func TestPassThroughDoesNotAllocate(t *testing.T) {
 	req := &pipeline.Request{Msg: new(dns.Msg).SetQuestion("www.Example.com.", dns.TypeA)}
 	if n := testing.AllocsPerRun(100, func() { h.ServeDNS(context.Background(), nil, req) }); n != 0 {
 		t.Errorf("%v allocations per query", n)
+	}
+}
+
+// fakeLimiter allows max slots in all.
+type fakeLimiter struct {
+	max, held, peak int
+	clients         []netip.Addr
+}
+
+func (l *fakeLimiter) AcquireUpstream(c netip.Addr) bool {
+	if l.held >= l.max {
+		return false
+	}
+	l.held++
+	l.peak = max(l.peak, l.held)
+	l.clients = append(l.clients, c)
+	return true
+}
+
+func (l *fakeLimiter) ReleaseUpstream(c netip.Addr) { l.held-- }
+
+// TestForwardTakesUpstreamSlot checks that a forward takes an upstream
+// slot for its client and gives it back, and that a client without one
+// gets SERVFAIL at once, the router not asked.
+func TestForwardTakesUpstreamSlot(t *testing.T) {
+	router := &fakeExchanger{name: "router"}
+	for _, tc := range []struct {
+		name      string
+		max       int
+		wantRcode int
+		wantCalls int
+	}{
+		{"slot free", 1, dns.RcodeSuccess, 1},
+		{"over the cap", 0, dns.RcodeServerFailure, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			router.calls = 0
+			l := &fakeLimiter{max: tc.max}
+			h := New(nil, map[string]Exchanger{"lan": router}, WithLimiter(l)).Middleware()(nil)
+			q := new(dns.Msg).SetQuestion("x1234.lan.", dns.TypeA)
+			rec := &dnstest.Recorder{}
+			client := netip.MustParseAddrPort("192.168.1.66:5353")
+			if err := h.ServeDNS(context.Background(), rec, &pipeline.Request{Msg: q, Client: client}); err != nil {
+				t.Fatal(err)
+			}
+			if rec.Msg.Rcode != tc.wantRcode || router.calls != tc.wantCalls {
+				t.Errorf("rcode %s, router asked %d times; want %s, %d", dns.RcodeToString[rec.Msg.Rcode], router.calls, dns.RcodeToString[tc.wantRcode], tc.wantCalls)
+			}
+			if l.held != 0 {
+				t.Errorf("%d slots still held", l.held)
+			}
+			if tc.wantCalls > 0 && (len(l.clients) != 1 || l.clients[0] != client.Addr()) {
+				t.Errorf("slot taken for %v, want %v", l.clients, client.Addr())
+			}
+		})
 	}
 }
