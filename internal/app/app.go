@@ -342,8 +342,9 @@ func (a *App) build(cfg *config.Config) (*built, error) {
 		Identify: identify,
 		Observe:  observeStep,
 		Policy:   b.filter.Middleware(),
-		Local:    local.New(records, forward, local.WithChaos(local.Chaos(cfg.Local.Chaos)), local.WithLimiter(c)).Middleware(),
-		Resolve:  c,
+		Local: local.New(records, forward, local.WithChaos(local.Chaos(cfg.Local.Chaos)),
+			local.WithLimiter(c), local.WithMaxTTL(cfg.Cache.MaxTTL)).Middleware(),
+		Resolve: c,
 	})
 	return b, nil
 }

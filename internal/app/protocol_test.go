@@ -219,7 +219,7 @@ func TestClassesAnsweredAtOnce(t *testing.T) {
 // TestTTLBoundsEndToEnd checks RFC 2181 section 8 (TTL 2^31 and above is 0)
 // and that no TTL a client sees exceeds cache.max_ttl.
 func TestTTLBoundsEndToEnd(t *testing.T) {
-	e := start(t, "cache: {max_ttl: 1h}\n", dnstest.Zone(t,
+	e := start(t, "cache: {max_ttl: 1h}\nlocal: {records: [\"nas.lan 86400 A 192.168.1.2\"]}\n", dnstest.Zone(t,
 		"huge.example. 4294967295 IN A 192.0.2.1",
 		"half.example. 2147483648 IN A 192.0.2.2",
 		"week.example. 604800 IN A 192.0.2.3",
@@ -229,7 +229,7 @@ func TestTTLBoundsEndToEnd(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		want uint32
-	}{{"huge.example", 0}, {"half.example", 0}, {"week.example", 3600}, {"max.example", 3600}} {
+	}{{"huge.example", 0}, {"half.example", 0}, {"week.example", 3600}, {"max.example", 3600}, {"nas.lan", 3600}, {"localhost", 3600}} {
 		for i := range 2 { // the miss, then the hit (or a second miss)
 			r := exchange(t, c, query(tc.name, dns.TypeA), e.udp)
 			if len(r.Answer) != 1 || r.Answer[0].Header().Ttl != tc.want {

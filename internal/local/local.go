@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -35,6 +36,22 @@ type Zones struct {
 	specials         map[string]*specialZone
 	chaos            Chaos
 	limit            Limiter
+	maxTTL           uint32 // 0: no cap
+}
+
+// WithMaxTTL caps every TTL Hearth answers from here (records, locally
+// served zones, forwarded answers) at d, like the cache's max_ttl.
+func WithMaxTTL(d time.Duration) Option {
+	return func(z *Zones) { z.maxTTL = uint32(min(d/time.Second, dnsmsg.MaxTTL)) }
+}
+
+// write sends m, its TTLs capped. m must be the caller's own: its records
+// copies, not shared ones.
+func (z *Zones) write(w pipeline.ResponseWriter, m *dns.Msg) error {
+	if z.maxTTL > 0 {
+		dnsmsg.CapTTLs(m, z.maxTTL)
+	}
+	return w.WriteMsg(m)
 }
 
 // Limiter caps the upstream queries in flight per client and in total;
@@ -157,7 +174,7 @@ func (z *Zones) serve(ctx context.Context, w pipeline.ResponseWriter, r *pipelin
 				m.Answer = append(m.Answer, c)
 			}
 		}
-		return w.WriteMsg(m)
+		return z.write(w, m)
 	}
 	if ex := z.forwarder(name); ex != nil {
 		if r.NoWait {
@@ -174,11 +191,11 @@ func (z *Zones) serve(ctx context.Context, w pipeline.ResponseWriter, r *pipelin
 		if err != nil {
 			return w.WriteMsg(dnsmsg.ServFail(r.Msg, err))
 		}
-		return w.WriteMsg(dnsmsg.FromUpstream(r.Msg, resp))
+		return z.write(w, dnsmsg.FromUpstream(r.Msg, resp))
 	}
 	if specialTLD(name) {
 		if sz := z.special(name); sz != nil {
-			return w.WriteMsg(sz.answer(r.Msg, name))
+			return z.write(w, sz.answer(r.Msg, name))
 		}
 	}
 	return next.ServeDNS(ctx, w, r)

@@ -179,7 +179,7 @@ func (sz *specialZone) answer(q *dns.Msg, name string) *dns.Msg {
 		m.Rcode = dns.RcodeNameError
 	}
 	if len(m.Answer) == 0 {
-		m.Ns = []dns.RR{sz.soa}
+		m.Ns = []dns.RR{dns.Copy(sz.soa)} // a copy: the writer may cap its TTL
 	}
 	return m
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -250,5 +251,40 @@ func TestForwardTakesUpstreamSlot(t *testing.T) {
 				t.Errorf("slot taken for %v, want %v", l.clients, client.Addr())
 			}
 		})
+	}
+}
+
+// TestMaxTTL checks that every TTL answered here is capped: records,
+// locally served zones (answers and negative SOAs) and forwarded answers.
+func TestMaxTTL(t *testing.T) {
+	rr, err := ParseRecord("nas.lan 86400 A 192.168.1.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	router := &fakeExchanger{name: "router"} // answers TTL 60
+	h := New([]dns.RR{rr}, map[string]Exchanger{"corp": router}, WithMaxTTL(30*time.Second)).Middleware()(nil)
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{{"nas.lan.", dns.TypeA}, {"localhost.", dns.TypeA}, {"x.home.arpa.", dns.TypeA}, {"host.corp.", dns.TypeTXT}} {
+		rec := &dnstest.Recorder{}
+		if err := h.ServeDNS(context.Background(), rec, &pipeline.Request{Msg: new(dns.Msg).SetQuestion(q.name, q.qtype)}); err != nil {
+			t.Fatal(err)
+		}
+		rrs := append(append([]dns.RR{}, rec.Msg.Answer...), rec.Msg.Ns...)
+		if len(rrs) == 0 {
+			t.Fatalf("%s: no records", q.name)
+		}
+		for _, rr := range rrs {
+			if rr.Header().Ttl > 30 {
+				t.Errorf("%s: TTL %d over the cap: %v", q.name, rr.Header().Ttl, rr)
+			}
+		}
+	}
+	// The zones' own records are untouched by the capping of answers.
+	rec := &dnstest.Recorder{}
+	New(nil, nil).Middleware()(nil).ServeDNS(context.Background(), rec, &pipeline.Request{Msg: new(dns.Msg).SetQuestion("x.home.arpa.", dns.TypeA)})
+	if ttl := rec.Msg.Ns[0].Header().Ttl; ttl != specialTTL {
+		t.Errorf("uncapped zone's SOA TTL %d, want %d", ttl, specialTTL)
 	}
 }
