@@ -338,13 +338,14 @@ func (a *App) build(cfg *config.Config) (*built, error) {
 		}
 		observeStep = a.obs.Middleware(d)
 	}
+	zones := local.New(records, forward, local.WithChaos(local.Chaos(cfg.Local.Chaos)),
+		local.WithLimiter(c), local.WithMaxTTL(cfg.Cache.MaxTTL))
 	b.handler = pipeline.Build(pipeline.Steps{
 		Identify: identify,
 		Observe:  observeStep,
 		Policy:   b.filter.Middleware(),
-		Local: local.New(records, forward, local.WithChaos(local.Chaos(cfg.Local.Chaos)),
-			local.WithLimiter(c), local.WithMaxTTL(cfg.Cache.MaxTTL)).Middleware(),
-		Resolve: c,
+		Local:    zones.Middleware(),
+		Resolve:  c,
 	})
 	return b, nil
 }
