@@ -27,7 +27,8 @@ type Exchanger interface {
 	Exchange(ctx context.Context, q *dns.Msg) (*dns.Msg, error)
 }
 
-// Zones is an immutable set of local records and forwarded domains.
+// Zones is an immutable set of local records, forwarded domains and the
+// locally served zones, with the answers to class CH identity queries.
 type Zones struct {
 	records map[string][]dns.RR // lower-case FQDN to its records
 	forward map[string]Exchanger
@@ -39,19 +40,13 @@ type Zones struct {
 	maxTTL           uint32 // 0: no cap
 }
 
-// WithMaxTTL caps every TTL Hearth answers from here (records, locally
-// served zones, forwarded answers) at d, like the cache's max_ttl.
-func WithMaxTTL(d time.Duration) Option {
-	return func(z *Zones) { z.maxTTL = uint32(min(d/time.Second, dnsmsg.MaxTTL)) }
-}
+// Option changes how New builds Zones.
+type Option func(*Zones)
 
-// write sends m, its TTLs capped. m must be the caller's own: its records
-// copies, not shared ones.
-func (z *Zones) write(w pipeline.ResponseWriter, m *dns.Msg) error {
-	if z.maxTTL > 0 {
-		dnsmsg.CapTTLs(m, z.maxTTL)
-	}
-	return w.WriteMsg(m)
+// WithChaos sets the answers to CH-class identity queries; without it,
+// they get REFUSED.
+func WithChaos(c Chaos) Option {
+	return func(z *Zones) { z.chaos = c }
 }
 
 // Limiter caps the upstream queries in flight per client and in total;
@@ -72,13 +67,10 @@ func WithLimiter(l Limiter) Option {
 	return func(z *Zones) { z.limit = l }
 }
 
-// Option changes how New builds Zones.
-type Option func(*Zones)
-
-// WithChaos sets the answers to CH-class identity queries; without it,
-// they get REFUSED.
-func WithChaos(c Chaos) Option {
-	return func(z *Zones) { z.chaos = c }
+// WithMaxTTL caps every TTL Hearth answers from here (records, locally
+// served zones, forwarded answers) at d, like the cache's max_ttl.
+func WithMaxTTL(d time.Duration) Option {
+	return func(z *Zones) { z.maxTTL = uint32(min(d/time.Second, dnsmsg.MaxTTL)) }
 }
 
 // ParseRecord parses one local record in zone-file syntax; a record
@@ -199,6 +191,15 @@ func (z *Zones) serve(ctx context.Context, w pipeline.ResponseWriter, r *pipelin
 		}
 	}
 	return next.ServeDNS(ctx, w, r)
+}
+
+// write sends m, its TTLs capped. m must be the caller's own: its records
+// copies, not shared ones.
+func (z *Zones) write(w pipeline.ResponseWriter, m *dns.Msg) error {
+	if z.maxTTL > 0 {
+		dnsmsg.CapTTLs(m, z.maxTTL)
+	}
+	return w.WriteMsg(m)
 }
 
 // forwarder returns the exchanger of the longest forwarded domain that
