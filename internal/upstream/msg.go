@@ -32,10 +32,10 @@ type query struct {
 // newQuery builds the message sent upstream for client query cq without
 // modifying cq: the header flags (with AD always set) and question of cq,
 // and only Hearth's own OPT record (buffer size dnsmsg.UDPSize, cq's DO
-// bit, no options). Client
-// EDNS options (cookies, ECS, MAC and device ids) never leave Hearth; the
-// answer, authority and other additional records of a query are dropped
-// too, since a TSIG or SIG(0) signature could not be valid upstream.
+// bit, no options). Client EDNS options (cookies, ECS, MAC and device ids)
+// never leave Hearth; the answer, authority and other additional records
+// of a query are dropped too, since a TSIG or SIG(0) signature could not
+// be valid upstream.
 func newQuery(cq *dns.Msg, buf []byte) (*query, error) {
 	if len(cq.Question) != 1 {
 		return nil, fmt.Errorf("query has %d questions, want 1", len(cq.Question))
