@@ -15,8 +15,11 @@ import (
 // reverse lookups and onion names to the upstreams, and make the client
 // wait on answers the root can only deny.
 var specialZoneNames = []string{
-	// RFC 6761 section 6: special-use domains.
-	"localhost.", "invalid.", "test.",
+	// RFC 6761 section 6: special-use domains. Not "test.", which
+	// Unbound serves too: RFC 6761 says only SHOULD, and developers and
+	// test setups use .test names with servers of their own behind the
+	// upstreams (a local.forward would be needed for each otherwise).
+	"localhost.", "invalid.",
 	// RFC 7686: .onion names resolve only inside Tor.
 	"onion.",
 	// RFC 8375: the home network's own names.
@@ -120,7 +123,7 @@ func specialTLD(name string) bool {
 	}
 	start := strings.LastIndexByte(name[:end], '.') + 1
 	tld := name[start:end]
-	for _, s := range [...]string{"arpa", "localhost", "invalid", "test", "onion"} {
+	for _, s := range [...]string{"arpa", "localhost", "invalid", "onion"} {
 		if strings.EqualFold(tld, s) {
 			return true
 		}

@@ -41,7 +41,7 @@ func TestSpecialZones(t *testing.T) {
 		{"localhost.", dns.TypeMX, dns.RcodeSuccess, "", "localhost.", "local"},
 		{"localhost.", dns.TypeSOA, dns.RcodeSuccess, "localhost. nobody.invalid. 1 3600 1200 604800 10800", "", "local"},
 		{"foo.invalid.", dns.TypeA, dns.RcodeNameError, "", "invalid.", "local"},
-		{"x.test.", dns.TypeA, dns.RcodeNameError, "", "test.", "local"},
+		{"x.test.", dns.TypeA, dns.RcodeSuccess, "", "", "next"},
 		{"duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion.", dns.TypeA, dns.RcodeNameError, "", "onion.", "local"},
 		{"x.home.arpa.", dns.TypeA, dns.RcodeNameError, "", "home.arpa.", "local"},
 		{"nas.home.arpa.", dns.TypeA, dns.RcodeSuccess, "192.168.1.2", "", "local"},
