@@ -1,0 +1,106 @@
+package coverage
+
+import (
+	"os"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestRun measures the small labelled lists of testdata through the real
+// policy and checks every figure against what the files say.
+func TestRun(t *testing.T) {
+	f, err := os.Open("testdata/files.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	files, err := ReadFiles(f, "files.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(Config{Dir: "testdata", Files: files})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cats := []struct {
+		category                                                   string
+		names, blocked, wwwNames, wwwBlocked, rightReason, misnamed int
+	}{
+		// porn-one.example and cdn.porn-two.example are under the source
+		// copy's ||rules; the other two names are not listed.
+		{"adult", 4, 2, 3, 2, 2, 0},
+		// tinder.com is the tinder service; the copy of ut1-dating is
+		// held out, so datingsite.example is not compiled.
+		{"dating", 2, 1, 2, 1, 1, 0},
+	}
+	if len(rep.Categories) != len(cats) {
+		t.Fatalf("got %d categories, want %d: %+v", len(rep.Categories), len(cats), rep.Categories)
+	}
+	for i, want := range cats {
+		got := rep.Categories[i]
+		misnamed := 0
+		for _, n := range got.Misnamed {
+			misnamed += n
+		}
+		if got.Category != want.category || got.Names != want.names || got.Blocked != want.blocked ||
+			got.WWWNames != want.wwwNames || got.WWWBlocked != want.wwwBlocked || got.RightReason != want.rightReason || misnamed != want.misnamed {
+			t.Errorf("category %d = %+v, want %+v", i, got, want)
+		}
+	}
+
+	profiles := []struct {
+		profile       string
+		benign, false int
+		example       string
+	}{
+		// sub.casino.example is blocked through the catalog's subtree
+		// reading of ut1-gambling, but only casino.example is labelled.
+		{"kid", 3, 1, "sub.casino.example: blocked: category=gambling source=ut1-gambling rule=casino.example profile=kid"},
+		{"teen", 3, 1, "sub.casino.example"},
+		// adult blocks only malware, phishing and scam: every popular name
+		// is benign for it, and none is blocked.
+		{"adult", 6, 0, ""},
+	}
+	for i, want := range profiles {
+		got := rep.Profiles[i]
+		if got.Profile != want.profile || got.Benign != want.benign || got.FalseBlocked != want.false {
+			t.Errorf("profile %d = %+v, want %+v", i, got, want)
+		}
+		if want.example != "" && (len(got.Examples) != 1 || !strings.HasPrefix(got.Examples[0], want.example)) {
+			t.Errorf("profile %s examples = %q, want one starting %q", want.profile, got.Examples, want.example)
+		}
+	}
+	if !slices.Equal(rep.HeldOut, []string{"ut1-dating"}) {
+		t.Errorf("held out = %q, want [ut1-dating]", rep.HeldOut)
+	}
+	if !slices.Contains(rep.Used, "hagezi-nsfw") || slices.Contains(rep.Used, "ut1-dating") {
+		t.Errorf("used = %q, want hagezi-nsfw and not ut1-dating", rep.Used)
+	}
+
+	// A fresh install compiles no source at all.
+	emb, err := Run(Config{Dir: "testdata", Files: files, EmbeddedOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(emb.Used) != 0 || emb.Categories[0].Blocked != 0 || emb.Categories[1].Blocked != 1 {
+		t.Errorf("embedded only: used %q, adult blocked %d (want 0), dating blocked %d (want 1, the service)", emb.Used, emb.Categories[0].Blocked, emb.Categories[1].Blocked)
+	}
+}
+
+func TestReadFilesErrors(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"a.txt adult test -\n", "t.tsv:1: want 6 fields"},
+		{"# c\na.txt adult test - nope exact\n", "t.tsv:2: format"},
+		{"a.txt adult test - hosts maybe\n", "t.tsv:1: field 6"},
+	} {
+		_, err := ReadFiles(strings.NewReader(tc.in), "t.tsv")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ReadFiles(%q) = %v, want %q", tc.in, err, tc.want)
+		}
+	}
+	if _, err := Run(Config{Files: []File{{Path: "x", Category: "nope", Role: RoleTest}}}); err == nil || !strings.Contains(err.Error(), `"nope" is not a category`) {
+		t.Errorf("Run with an unknown category = %v", err)
+	}
+}
