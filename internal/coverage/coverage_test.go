@@ -25,7 +25,7 @@ func TestRun(t *testing.T) {
 	}
 
 	cats := []struct {
-		category                                                   string
+		category                                                    string
 		names, blocked, wwwNames, wwwBlocked, rightReason, misnamed int
 	}{
 		// porn-one.example and cdn.porn-two.example are under the source
