@@ -31,6 +31,32 @@ const (
 	YouTubeOff      = "off"
 )
 
+// Match modes of a [Source]: what a plain entry (a name without "*.",
+// "||" or another scope of its own) matches.
+const (
+	// MatchExact: the name only (hosts files as Pi-hole reads them).
+	MatchExact = "exact"
+	// MatchWWW: the name and "www." + name.
+	MatchWWW = "www"
+	// MatchSubtree: the name and all its subdomains (UT1, squidGuard).
+	MatchSubtree = "subtree"
+)
+
+// Precedence classes of a [Category]: which reason is shown when a name
+// matches several blocked tags. Services come before every category.
+const (
+	// PrecedenceNarrow: a specific kind of site (dating, gambling, social),
+	// shown before broad categories.
+	PrecedenceNarrow = "narrow"
+	// PrecedenceBroad: a wide category (adult) that many narrow sites are
+	// also listed in; shown only when no narrow category matches.
+	PrecedenceBroad = "broad"
+	// PrecedenceSecurity: a threat (malware, phishing), shown beside the
+	// site's kind rather than instead of it, and alone only when nothing
+	// else matches.
+	PrecedenceSecurity = "security"
+)
+
 // Category is one class of sites from the fixed taxonomy (adult, gambling,
 // social, ...), with the public lists that feed it by default.
 type Category struct {
@@ -40,6 +66,12 @@ type Category struct {
 	Name string
 	// Description is one plain-language line for parents.
 	Description string
+	// Precedence is PrecedenceNarrow, PrecedenceBroad or PrecedenceSecurity.
+	Precedence string
+	// Exclude are names (with their subdomains) the category's sources
+	// must not block: a list's known mistakes, such as a developer site
+	// in an AI-chat list.
+	Exclude []string
 	// Sources are the default public lists for the category, downloaded at
 	// run time. Empty for an optional category such as newly-registered.
 	Sources []Source
@@ -56,14 +88,15 @@ type Source struct {
 	Format string
 	// Licence is the list's licence, e.g. "GPL-3.0" or "CC BY-SA 4.0".
 	Licence string
-	// Subtree says plain entries cover their subdomains (UT1 lists).
-	Subtree bool
+	// Match is MatchExact, MatchWWW or MatchSubtree: what a plain entry
+	// of the list matches.
+	Match string
 }
 
 // List returns the source as a [lists.Source] ready for the fetcher, with
 // the default size and time limits.
 func (s Source) List() lists.Source {
-	return lists.Source{ID: s.ID, URL: s.URL, Format: lists.Format(s.Format), PlainSubtree: s.Subtree}
+	return lists.Source{ID: s.ID, URL: s.URL, Format: lists.Format(s.Format), PlainSubtree: s.Match == MatchSubtree, PlainWWW: s.Match == MatchWWW}
 }
 
 // Service is one named app or site, blockable on its own.

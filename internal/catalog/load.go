@@ -74,10 +74,12 @@ type rawCatalog struct {
 }
 
 type rawCategory struct {
-	ID          at[string]  `yaml:"id"`
-	Name        at[string]  `yaml:"name"`
-	Description at[string]  `yaml:"description"`
-	Sources     []rawSource `yaml:"sources"`
+	ID          at[string]   `yaml:"id"`
+	Name        at[string]   `yaml:"name"`
+	Description at[string]   `yaml:"description"`
+	Precedence  at[string]   `yaml:"precedence"`
+	Exclude     []at[string] `yaml:"exclude"`
+	Sources     []rawSource  `yaml:"sources"`
 }
 
 type rawSource struct {
@@ -85,7 +87,7 @@ type rawSource struct {
 	URL     at[string] `yaml:"url"`
 	Format  at[string] `yaml:"format"`
 	Licence at[string] `yaml:"licence"`
-	Subtree at[bool]   `yaml:"subtree"`
+	Match   at[string] `yaml:"match"`
 }
 
 type rawService struct {
@@ -291,7 +293,21 @@ func (l *loader) categories(c *Catalog, raw []rawCategory) {
 		if l.require(catalogFile, what, line, "description", rc.Description) && strings.ContainsAny(rc.Description.V, "\r\n") {
 			l.errorf(catalogFile, rc.Description.Line, "%s: description must be one line", what)
 		}
-		cat := Category{ID: id, Name: rc.Name.V, Description: rc.Description.V}
+		cat := Category{ID: id, Name: rc.Name.V, Description: rc.Description.V, Precedence: PrecedenceNarrow}
+		switch rc.Precedence.V {
+		case "", PrecedenceNarrow:
+		case PrecedenceBroad, PrecedenceSecurity:
+			cat.Precedence = rc.Precedence.V
+		default:
+			l.errorf(catalogFile, rc.Precedence.Line, "%s: precedence %q: want narrow, broad or security", what, rc.Precedence.V)
+		}
+		for _, e := range rc.Exclude {
+			if err := checkDomain(e.V); err != nil {
+				l.errorf(catalogFile, e.Line, "%s: exclude %q: %v", what, e.V, err)
+				continue
+			}
+			cat.Exclude = append(cat.Exclude, e.V)
+		}
 		for j, rs := range rc.Sources {
 			if s, ok := l.source(rs, fmt.Sprintf("%s: sources[%d]", what, j), line, sources); ok {
 				cat.Sources = append(cat.Sources, s)
@@ -331,14 +347,19 @@ func (l *loader) source(rs rawSource, what string, itemLine int, seen map[string
 	if !l.require(catalogFile, what, line, "licence", rs.Licence) {
 		ok = false
 	}
-	if rs.Subtree.Line == 0 {
-		l.errorf(catalogFile, line, "%s: missing subtree (say true or false)", what)
+	switch rs.Match.V {
+	case MatchExact, MatchWWW, MatchSubtree:
+	case "":
+		l.errorf(catalogFile, line, "%s: missing match (exact, www or subtree)", what)
+		ok = false
+	default:
+		l.errorf(catalogFile, rs.Match.Line, "%s: match %q: want exact, www or subtree", what, rs.Match.V)
 		ok = false
 	}
 	if !ok {
 		return Source{}, false
 	}
-	s := Source{ID: rs.ID.V, URL: rs.URL.V, Format: string(format), Licence: rs.Licence.V, Subtree: rs.Subtree.V}
+	s := Source{ID: rs.ID.V, URL: rs.URL.V, Format: string(format), Licence: rs.Licence.V, Match: rs.Match.V}
 	// The fetcher's own checks (id characters, URL shape) must pass too, or
 	// the source would fail only when it is first fetched.
 	if err := s.List().Validate(); err != nil {

@@ -14,7 +14,7 @@ const (
     name: Social media
     description: Social networks.
     sources:
-      - {id: social-list, url: https://example.com/social.txt, format: domains, licence: MIT, subtree: true}
+      - {id: social-list, url: https://example.com/social.txt, format: domains, licence: MIT, match: subtree}
   - id: malware
     name: Malware
     description: Harmful software.
@@ -86,7 +86,7 @@ func TestLoadBase(t *testing.T) {
 	if len(c.SafeSearch) != 2 || c.SafeSearch[1].CNAME != "" || len(c.SafeSearch[1].A) != 1 {
 		t.Errorf("safe search = %+v", c.SafeSearch)
 	}
-	if got := c.Categories[0].Sources[0]; got.Format != "domains" || !got.Subtree || got.Licence != "MIT" {
+	if got := c.Categories[0].Sources[0]; got.Format != "domains" || got.Match != MatchSubtree || got.Licence != "MIT" {
 		t.Errorf("source = %+v", got)
 	}
 }
@@ -123,9 +123,15 @@ func TestLoadErrors(t *testing.T) {
 			`source "social-list": url "http://example.com/social.txt": want an https address`},
 		{"missing licence", "catalog.yaml", "licence: MIT, ", "",
 			`source "social-list": missing licence`},
-		{"missing subtree", "catalog.yaml", ", subtree: true}", "}",
-			`source "social-list": missing subtree`},
-		{"duplicate source id", "catalog.yaml", "sources: []", "sources:\n      - {id: social-list, url: https://example.com/m.txt, format: hosts, licence: MIT, subtree: false}",
+		{"missing match", "catalog.yaml", ", match: subtree}", "}",
+			`source "social-list": missing match (exact, www or subtree)`},
+		{"bad match", "catalog.yaml", "match: subtree}", "match: www.}",
+			`catalog.yaml:{line}: source "social-list": match "www.": want exact, www or subtree`},
+		{"bad precedence", "catalog.yaml", "    description: Harmful software.\n", "    precedence: wide\n    description: Harmful software.\n",
+			`catalog.yaml:{line}: category "malware": precedence "wide": want narrow, broad or security`},
+		{"bad exclude", "catalog.yaml", "    description: Harmful software.\n", "    exclude: [Bad..name]\n    description: Harmful software.\n",
+			`category "malware": exclude "Bad..name"`},
+		{"duplicate source id", "catalog.yaml", "sources: []", "sources:\n      - {id: social-list, url: https://example.com/m.txt, format: hosts, licence: MIT, match: www}",
 			`duplicate source id "social-list"`},
 		{"bad source id", "catalog.yaml", "id: social-list", "id: social/list",
 			`list "social/list": invalid id`},
@@ -139,7 +145,7 @@ func TestLoadErrors(t *testing.T) {
 			`catalog.yaml:{line}: cannot unmarshal !!map into a list`},
 		{"mapping expected", "catalog.yaml", "bypass:\n  file: bypass.txt", "bypass: bypass.txt\nfoo:\n  file: bypass.txt",
 			`catalog.yaml:{line}: cannot unmarshal !!str ` + "`bypass.txt`" + ` into a mapping`},
-		{"bool expected", "catalog.yaml", "subtree: true}", "subtree: maybe}",
+		{"bool expected", "catalog.yaml", "safe_search: true", "safe_search: maybe",
 			`catalog.yaml:{line}: cannot unmarshal !!str ` + "`maybe`" + ` into bool`},
 		{"yaml syntax", "catalog.yaml", "", "categories: [\n",
 			`catalog.yaml:`},

@@ -41,6 +41,9 @@ type Source struct {
 	Format Format
 	// PlainSubtree makes plain entries cover subdomains; see ParseOptions.
 	PlainSubtree bool
+	// PlainWWW makes plain exact entries match "www." + name too; see
+	// ParseOptions.
+	PlainWWW bool
 	// MaxBytes bounds the list's size after decompression; 0 means
 	// DefaultMaxBytes.
 	MaxBytes int64
@@ -80,7 +83,9 @@ func (s Source) Validate() error {
 }
 
 // ParseOptions returns the parse settings the source implies.
-func (s Source) ParseOptions() ParseOptions { return ParseOptions{PlainSubtree: s.PlainSubtree} }
+func (s Source) ParseOptions() ParseOptions {
+	return ParseOptions{PlainSubtree: s.PlainSubtree, PlainWWW: s.PlainWWW}
+}
 
 func (s Source) maxBytes() int64 {
 	if s.MaxBytes > 0 {

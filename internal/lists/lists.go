@@ -111,6 +111,11 @@ type ParseOptions struct {
 	// Entries with an explicit scope ("*.x", ".x", "||x^", "|x^") and plain
 	// names in wildcard files are not affected.
 	PlainSubtree bool
+	// PlainWWW makes each plain exact entry (hosts files, plain domains
+	// when PlainSubtree is false) also match "www." + name, which parents
+	// expect blocked when the name is listed. The extra rules are not
+	// counted in Stats.Rules.
+	PlainWWW bool
 }
 
 // MaxLineBytes bounds one line; longer lines are counted as bad and skipped

@@ -20,6 +20,9 @@ type Entry struct {
 	Tag string
 	// FS, when set, holds the list at Source.File (the embedded lists).
 	FS fs.FS
+	// Exclude are names the list must not match, with their subdomains
+	// (the catalog's exclude entries): compiled as exceptions of the list.
+	Exclude []string
 }
 
 // Status is what is known of one list after a compile.
@@ -149,6 +152,9 @@ func (m *Manager) Compile() (*Compiled, error) {
 		if err != nil {
 			st.Err = fmt.Sprintf("read list %q: %v", e.Source.ID, err)
 			continue
+		}
+		for _, n := range e.Exclude {
+			b.Add(n, list, domainindex.Exception)
 		}
 		st.Loaded, st.Path = true, path
 	}

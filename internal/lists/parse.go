@@ -46,6 +46,7 @@ func Parse(r io.Reader, f Format, opt ParseOptions, emit func(Rule)) (Stats, err
 	if opt.PlainSubtree || f.DefaultPlainSubtree() {
 		p.plainKind = Subtree
 	}
+	p.www = opt.PlainWWW && p.plainKind == Exact
 	switch f {
 	case FormatHosts:
 		p.line = p.hostsLine
@@ -68,11 +69,14 @@ func Parse(r io.Reader, f Format, opt ParseOptions, emit func(Rule)) (Stats, err
 type parser struct {
 	format    Format
 	plainKind Kind
-	emit      func(Rule)
-	line      func(s []byte)
-	stats     Stats
-	lineNo    int
-	lineBad   bool // the current line was already counted as bad
+	// www: a plain exact entry also emits "www." + name (ParseOptions.PlainWWW);
+	// plain marks the entry being emitted as plain.
+	www, plain bool
+	emit       func(Rule)
+	line       func(s []byte)
+	stats      Stats
+	lineNo     int
+	lineBad    bool // the current line was already counted as bad
 
 	name   [maxNameBytes + 1]byte // the lower-cased name being checked
 	idnBuf []byte                 // scratch space for punycode conversion
@@ -159,8 +163,13 @@ func (p *parser) emitName(n int, k Kind, exception bool) {
 	if exception {
 		p.stats.Exceptions++
 	}
-	if p.emit != nil {
-		p.emit(Rule{Name: string(p.name[:n]), Kind: k, Exception: exception})
+	if p.emit == nil {
+		return
+	}
+	name := string(p.name[:n])
+	p.emit(Rule{Name: name, Kind: k, Exception: exception})
+	if p.plain && p.www && k == Exact && !exception && n+4 <= maxNameBytes && !strings.HasPrefix(name, "www.") {
+		p.emit(Rule{Name: "www." + name, Kind: Exact})
 	}
 }
 
@@ -212,7 +221,9 @@ func (p *parser) hostsLine(s []byte) {
 			p.bad(line, reason)
 			continue
 		}
+		p.plain = true
 		p.emitName(n, p.plainKind, false)
+		p.plain = false
 		emitted++
 	}
 	switch {
@@ -252,7 +263,9 @@ func (p *parser) domainsLine(s []byte) {
 		p.unsupported()
 		return
 	}
+	p.plain = kind == p.plainKind && p.format != FormatWildcard
 	p.emitEntry(line, s, kind, false)
+	p.plain = false
 }
 
 // adblockLine handles the DNS subset of adblock syntax.

@@ -40,7 +40,7 @@ type snapshotMetaFile struct {
 func (m *Manager) fingerprint() string {
 	h := sha256.New()
 	for _, e := range m.entries {
-		fmt.Fprintf(h, "%q %q %q %v|", e.Source.ID, e.Tag, e.Source.Format, e.Source.PlainSubtree)
+		fmt.Fprintf(h, "%q %q %q %v %v %q|", e.Source.ID, e.Tag, e.Source.Format, e.Source.PlainSubtree, e.Source.PlainWWW, e.Exclude)
 		switch {
 		case e.FS != nil:
 			b, err := fs.ReadFile(e.FS, e.Source.File)

@@ -122,9 +122,14 @@ type Decision struct {
 	Reason Reason
 	// Profile is the index of the profile applied.
 	Profile int
-	// Tag is the category or service that decided, when HasTag.
+	// Tag is the category or service that decided, when HasTag: of the
+	// blocked tags the name matches, the first by the snapshot's
+	// precedence (see Config.Precedence).
 	Tag    Tag
 	HasTag bool
+	// Matched holds every tag the name matches (blocked by the profile
+	// or not, Tag included), for explanations and the query log.
+	Matched TagSet
 	// List is the list whose rule matched, when HasList.
 	List    domainindex.ListID
 	HasList bool
@@ -233,6 +238,12 @@ type Config struct {
 	// IPs are the addresses lists name: an answer holding one is decided
 	// like a name of that list (response-IP rules).
 	IPs []IPRule
+	// Precedence ranks the tags for the reason shown when a name matches
+	// several blocked ones: the first class holding a matching tag wins,
+	// and within a class the lowest tag; tags in no class come last. The
+	// catalog's order is services, narrow categories, broad categories,
+	// then security categories (DESIGN.md, Reasons).
+	Precedence []TagSet
 }
 
 // IPRule is one address of a list.
@@ -256,6 +267,8 @@ type Snapshot struct {
 	special   map[string]Reason
 	protected TagSet
 	ips       map[netip.Addr]ipEntry
+	// precedence is Config.Precedence.
+	precedence []TagSet
 }
 
 // ipEntry is the tags of one listed address, with one list per tag
@@ -312,14 +325,15 @@ func NewSnapshot(c Config) (*Snapshot, error) {
 		return nil, errors.New("policy: no profile")
 	}
 	s := &Snapshot{
-		tags:      c.Tags,
-		lists:     c.Lists,
-		index:     c.Index,
-		byName:    map[string]int{},
-		safe:      map[string]safeEntry{},
-		special:   map[string]Reason{},
-		protected: c.Protected,
-		rewrites:  c.SafeSearch,
+		tags:       c.Tags,
+		lists:      c.Lists,
+		index:      c.Index,
+		byName:     map[string]int{},
+		safe:       map[string]safeEntry{},
+		special:    map[string]Reason{},
+		protected:  c.Protected,
+		rewrites:   c.SafeSearch,
+		precedence: c.Precedence,
 	}
 	for i, l := range c.Lists {
 		if int(l.Tag) >= len(c.Tags) {
@@ -585,8 +599,8 @@ func (s *Snapshot) DecideIP(profileIdx int, now time.Time, ip netip.Addr) Decisi
 	if hit.Empty() {
 		return d
 	}
-	tag := hit.First()
-	d.Action, d.Reason, d.Tag, d.HasTag, d.RuleStart = Block, ReasonTag, tag, true, 0
+	tag := s.pick(hit)
+	d.Action, d.Reason, d.Tag, d.HasTag, d.RuleStart, d.Matched = Block, ReasonTag, tag, true, 0, e.tags
 	for _, l := range e.lists {
 		if s.listTag(l) == tag {
 			d.List, d.HasList = l, true
@@ -612,13 +626,14 @@ func (s *Snapshot) decideTags(p *profile, name []byte, block TagSet, d Decision)
 	}
 	if except {
 		// Exceptions remove single lists, so recount tag by list.
-		hit = s.tagsAfterExceptions(&r).And(block)
+		tags = s.tagsAfterExceptions(&r)
+		hit = tags.And(block)
 		if hit.Empty() {
 			return d, false
 		}
 	}
-	tag := hit.First()
-	d.Action, d.Reason, d.Tag, d.HasTag = Block, ReasonTag, tag, true
+	tag := s.pick(hit)
+	d.Action, d.Reason, d.Tag, d.HasTag, d.Matched = Block, ReasonTag, tag, true, tags
 	// Name the most specific rule of a list of that tag.
 	for i := range r.Hits() {
 		h := r.Hit(i)
@@ -636,6 +651,17 @@ func (s *Snapshot) decideTags(p *profile, name []byte, block TagSet, d Decision)
 		}
 	}
 	return d, true
+}
+
+// pick returns the tag of hit (not empty) to show: the first by the
+// snapshot's precedence classes.
+func (s *Snapshot) pick(hit TagSet) Tag {
+	for _, class := range s.precedence {
+		if x := hit.And(class); !x.Empty() {
+			return x.First()
+		}
+	}
+	return hit.First()
 }
 
 // hitTags returns the tags of r's list sets, and whether any of them has
@@ -697,6 +723,25 @@ func indexByte(b []byte, c byte) int {
 	return -1
 }
 
+// appendAlso appends " also=a,b" naming the tags d.Matched holds besides
+// d.Tag (a dating site also listed as adult, a casino also listed as
+// malware), in tag order.
+func (s *Snapshot) appendAlso(dst []byte, d Decision) []byte {
+	also := d.Matched.Without(d.Tag)
+	sep := " also="
+	for !also.Empty() {
+		t := also.First()
+		also = also.Without(t)
+		if int(t) >= len(s.tags) {
+			continue
+		}
+		dst = append(dst, sep...)
+		dst = append(dst, s.tags[t].ID...)
+		sep = ","
+	}
+	return dst
+}
+
 // Explain returns the decision as one line of text for people, the EDE
 // extra text and the query log: "blocked: category=gambling
 // source=hagezi-gambling rule=bet365.com profile=kid".
@@ -730,6 +775,7 @@ func (s *Snapshot) AppendExplain(dst []byte, d Decision, name string) []byte {
 			dst = append(dst, " category="...)
 		}
 		dst = append(dst, s.tags[d.Tag].ID...)
+		dst = s.appendAlso(dst, d)
 		if d.HasList {
 			dst = append(dst, " source="...)
 			dst = append(dst, s.lists[d.List].ID...)

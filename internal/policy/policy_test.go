@@ -101,7 +101,7 @@ func TestDecide(t *testing.T) {
 		{"kid", "ok.casino.example", Allow, ReasonNone, "allowed"}, // adblock exception
 		{"kid", "x.ok.casino.example", Allow, ReasonNone, "allowed"},
 		{"kid", "notcasino.example", Allow, ReasonNone, "allowed"},
-		{"kid", "m.youtube.com", Block, ReasonTag, "service=youtube source=service:youtube rule=youtube.com"},
+		{"kid", "m.youtube.com", Block, ReasonTag, "service=youtube also=video source=service:youtube rule=youtube.com"},
 		{"adult", "m.youtube.com", Allow, ReasonNone, "profile=adult"},
 		{"open", "evil.example", Allow, ReasonNone, "profile=open"},
 		{"adult", "www.evil.example", Block, ReasonTag, "category=malware source=malware-feed rule=evil.example"},

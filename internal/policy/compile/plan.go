@@ -104,7 +104,7 @@ func NewPlan(cfg *config.Config, cat *catalog.Catalog, allCategories bool) (*Pla
 			for _, s := range c.Sources {
 				src := s.List()
 				src.Refresh = cfg.Lists.Refresh
-				p.entries = append(p.entries, lists.Entry{Source: src, Tag: c.ID})
+				p.entries = append(p.entries, lists.Entry{Source: src, Tag: c.ID, Exclude: c.Exclude})
 			}
 		}
 	}
@@ -346,6 +346,16 @@ func (p *Plan) snapshot(c *lists.Compiled, profiles []policy.ProfileSpec, def st
 		protected = protected.With(p.tagIdx[t])
 	}
 	bypass = bypass.With(p.tagIdx["bypass"])
+	// The reason shown: a service, then narrow categories, then broad
+	// ones, then security ones (catalog.Precedence*).
+	precedence := make([]policy.TagSet, 4)
+	for _, s := range p.cat.Services {
+		precedence[0] = precedence[0].With(p.tagIdx[s.ID])
+	}
+	for _, c := range p.cat.Categories {
+		class := map[string]int{catalog.PrecedenceNarrow: 1, catalog.PrecedenceBroad: 2, catalog.PrecedenceSecurity: 3}[c.Precedence]
+		precedence[class] = precedence[class].With(p.tagIdx[c.ID])
+	}
 	ips := make([]policy.IPRule, len(c.IPs))
 	for i, r := range c.IPs {
 		ips[i] = policy.IPRule{Addr: r.Addr, List: r.List}
@@ -375,6 +385,7 @@ func (p *Plan) snapshot(c *lists.Compiled, profiles []policy.ProfileSpec, def st
 		Protected:      protected,
 		Bypass:         bypass,
 		IPs:            ips,
+		Precedence:     precedence,
 	})
 }
 
