@@ -102,10 +102,11 @@ type CategoryResult struct {
 	// Blocked counts names a profile blocking only this category blocks;
 	// WWWBlocked the same for "www." + name (names not starting with www.).
 	Blocked, WWWNames, WWWBlocked int
-	// RightReason counts the Blocked names whose shown reason is the
-	// category or one of its services (not a broader or other category).
-	RightReason int
-	// Misnamed counts, per tag shown instead, the blocked names whose
+	// AllBlocked counts names a profile blocking every category blocks;
+	// RightReason those of them whose shown reason is the category or
+	// one of its services (not a broader or another category).
+	AllBlocked, RightReason int
+	// Misnamed counts, per tag shown instead, the AllBlocked names whose
 	// reason named another tag.
 	Misnamed map[string]int
 }
@@ -201,9 +202,11 @@ func Run(c Config) (*Report, error) {
 			}
 		}
 		for _, n := range names {
-			d, ok := blocks(onlyProfile(f.Category), n)
-			if ok {
+			if _, ok := blocks(onlyProfile(f.Category), n); ok {
 				r.Blocked++
+			}
+			if d, ok := blocks(allProfile, n); ok {
+				r.AllBlocked++
 				if d.HasTag && services[pol.Tag(d.Tag).ID] {
 					r.RightReason++
 				} else if d.HasTag {
@@ -273,6 +276,10 @@ func Run(c Config) (*Report, error) {
 	return rep, nil
 }
 
+// allProfile blocks every category: the hardest test of which reason is
+// shown.
+const allProfile = "all-categories"
+
 // onlyProfile names the profile that blocks one category and its services.
 func onlyProfile(category string) string { return "only-" + category }
 
@@ -282,9 +289,12 @@ func onlyProfile(category string) string { return "only-" + category }
 func buildPolicy(c Config, cat *catalog.Catalog) (*compile.Snapshot, *Report, error) {
 	var y strings.Builder
 	y.WriteString("data_dir: /nonexistent-coverage-data\ndefault_profile: kid\nlists: {defaults: true}\nprofiles:\n")
+	var all []string
 	for _, cg := range cat.Categories {
 		fmt.Fprintf(&y, "  %s: {block: [%s]}\n", onlyProfile(cg.ID), cg.ID)
+		all = append(all, cg.ID)
 	}
+	fmt.Fprintf(&y, "  %s: {block: [%s]}\n", allProfile, strings.Join(all, ", "))
 	cfg, err := config.Parse("coverage.yaml", []byte(y.String()))
 	if err != nil {
 		return nil, nil, fmt.Errorf("coverage config: %w", err)
@@ -510,7 +520,7 @@ func (r *Report) Print(w io.Writer) {
 		}
 		slices.Sort(other)
 		fmt.Fprintf(w, "%-16s %-34s %6d %7.1f%% %7.1f%% %7.1f%%  %s\n", c.Category, c.Test, c.Names,
-			pct(c.Blocked, c.Names), pct(c.WWWBlocked, c.WWWNames), pct(c.RightReason, c.Blocked), strings.Join(other, ", "))
+			pct(c.Blocked, c.Names), pct(c.WWWBlocked, c.WWWNames), pct(c.RightReason, c.AllBlocked), strings.Join(other, ", "))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "%-8s %8s %8s %8s\n", "profile", "benign", "blocked", "share")

@@ -25,15 +25,18 @@ func TestRun(t *testing.T) {
 	}
 
 	cats := []struct {
-		category                                                    string
-		names, blocked, wwwNames, wwwBlocked, rightReason, misnamed int
+		category                                                                string
+		names, blocked, wwwNames, wwwBlocked, allBlocked, rightReason, misnamed int
 	}{
 		// porn-one.example and cdn.porn-two.example are under the source
 		// copy's ||rules; the other two names are not listed.
-		{"adult", 4, 2, 3, 2, 2, 0},
-		// tinder.com is the tinder service; the copy of ut1-dating is
-		// held out, so datingsite.example is not compiled.
-		{"dating", 2, 1, 2, 1, 1, 0},
+		{"adult", 4, 2, 3, 2, 2, 2, 0},
+		// tinder.com is the tinder service (and in the adult source: the
+		// service is named); the copy of ut1-dating is
+		// held out, so datingsite.example is not compiled; flirt.example
+		// is only in the adult source: blocked when every category is,
+		// but named adult.
+		{"dating", 3, 1, 3, 1, 2, 1, 1},
 	}
 	if len(rep.Categories) != len(cats) {
 		t.Fatalf("got %d categories, want %d: %+v", len(rep.Categories), len(cats), rep.Categories)
@@ -45,7 +48,7 @@ func TestRun(t *testing.T) {
 			misnamed += n
 		}
 		if got.Category != want.category || got.Names != want.names || got.Blocked != want.blocked ||
-			got.WWWNames != want.wwwNames || got.WWWBlocked != want.wwwBlocked || got.RightReason != want.rightReason || misnamed != want.misnamed {
+			got.WWWNames != want.wwwNames || got.WWWBlocked != want.wwwBlocked || got.RightReason != want.rightReason || misnamed != want.misnamed || got.AllBlocked != want.allBlocked {
 			t.Errorf("category %d = %+v, want %+v", i, got, want)
 		}
 	}
@@ -84,7 +87,7 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(emb.Used) != 0 || emb.Categories[0].Blocked != 0 || emb.Categories[1].Blocked != 1 {
+	if len(emb.Used) != 0 || emb.Categories[0].Blocked != 0 || emb.Categories[1].Blocked != 1 || emb.Categories[1].Misnamed["adult"] != 0 {
 		t.Errorf("embedded only: used %q, adult blocked %d (want 0), dating blocked %d (want 1, the service)", emb.Used, emb.Categories[0].Blocked, emb.Categories[1].Blocked)
 	}
 }
