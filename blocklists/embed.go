@@ -5,16 +5,20 @@
 // per service), bypass.txt (public DNS resolvers, Tor and VPN basics) and
 // safesearch.yaml (the safe-search rewrite table).
 //
-// Everything here is written by the Hearth authors. Third-party lists are only
-// referenced by URL in catalog.yaml and fetched at run time by internal/lists;
-// they are never embedded. internal/catalog parses and validates this data.
+// Everything here is written by the Hearth authors, except seed/: the most
+// popular names of the permissively licensed (MIT, Unlicense) default
+// sources, so a fresh install without network blocks the most visited sites
+// of each category. GPL and share-alike lists are only referenced by URL in
+// catalog.yaml and fetched at run time by internal/lists. internal/catalog parses and validates this data.
 package blocklists
 
 import "embed"
 
 // FS is the embedded data, rooted at this folder: catalog.yaml,
-// safesearch.yaml, bypass.txt and services/<id>.txt. An embed.FS is read-only,
+// safesearch.yaml, bypass.txt, services/<id>.txt and the offline seed,
+// seed/<category>.txt.gz (built by scripts/build-seed from permissively
+// licensed lists only; seed/SOURCES.md records them). An embed.FS is read-only,
 // so sharing it is safe.
 //
-//go:embed catalog.yaml safesearch.yaml bypass.txt services
+//go:embed catalog.yaml safesearch.yaml bypass.txt services seed
 var FS embed.FS

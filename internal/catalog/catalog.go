@@ -91,6 +91,11 @@ type Source struct {
 	// Match is MatchExact, MatchWWW or MatchSubtree: what a plain entry
 	// of the list matches.
 	Match string
+	// Embed says the licence lets the list ship inside Hearth's
+	// Apache-2.0 binary (MIT, Unlicense, CC0...), so scripts/build-seed
+	// may put its most popular names in the embedded offline seed.
+	// GPL and share-alike lists are download-only.
+	Embed bool
 }
 
 // List returns the source as a [lists.Source] ready for the fetcher, with

@@ -88,6 +88,7 @@ type rawSource struct {
 	Format  at[string] `yaml:"format"`
 	Licence at[string] `yaml:"licence"`
 	Match   at[string] `yaml:"match"`
+	Embed   at[bool]   `yaml:"embed"`
 }
 
 type rawService struct {
@@ -317,6 +318,11 @@ func (l *loader) categories(c *Catalog, raw []rawCategory) {
 	}
 }
 
+// embeddable are the licences whose lists may ship inside the binary (the
+// offline seed): permissive ones, which need at most an attribution
+// (blocklists/seed/SOURCES.md). GPL and share-alike lists stay downloads.
+var embeddable = map[string]bool{"MIT": true, "Unlicense": true, "CC0-1.0": true, "Apache-2.0": true, "BSD-2-Clause": true, "BSD-3-Clause": true}
+
 func (l *loader) source(rs rawSource, what string, itemLine int, seen map[string]int) (Source, bool) {
 	line := firstLine(rs.ID.Line, rs.URL.Line, itemLine)
 	ok := l.require(catalogFile, what, line, "id", rs.ID)
@@ -359,7 +365,11 @@ func (l *loader) source(rs rawSource, what string, itemLine int, seen map[string
 	if !ok {
 		return Source{}, false
 	}
-	s := Source{ID: rs.ID.V, URL: rs.URL.V, Format: string(format), Licence: rs.Licence.V, Match: rs.Match.V}
+	s := Source{ID: rs.ID.V, URL: rs.URL.V, Format: string(format), Licence: rs.Licence.V, Match: rs.Match.V, Embed: rs.Embed.V}
+	if s.Embed && !embeddable[s.Licence] {
+		l.errorf(catalogFile, rs.Embed.Line, "%s: embed: licence %q does not allow shipping the list inside the Apache-2.0 binary (want one of MIT, Unlicense, CC0-1.0, Apache-2.0, BSD-2-Clause, BSD-3-Clause)", what, s.Licence)
+		return Source{}, false
+	}
 	// The fetcher's own checks (id characters, URL shape) must pass too, or
 	// the source would fail only when it is first fetched.
 	if err := s.List().Validate(); err != nil {

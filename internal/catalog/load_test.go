@@ -127,6 +127,8 @@ func TestLoadErrors(t *testing.T) {
 			`source "social-list": missing match (exact, www or subtree)`},
 		{"bad match", "catalog.yaml", "match: subtree}", "match: www.}",
 			`catalog.yaml:{line}: source "social-list": match "www.": want exact, www or subtree`},
+		{"embed a GPL list", "catalog.yaml", "licence: MIT, match: subtree}", "licence: GPL-3.0, match: subtree, embed: true}",
+			`catalog.yaml:{line}: source "social-list": embed: licence "GPL-3.0" does not allow shipping`},
 		{"bad precedence", "catalog.yaml", "    description: Harmful software.\n", "    precedence: wide\n    description: Harmful software.\n",
 			`catalog.yaml:{line}: category "malware": precedence "wide": want narrow, broad or security`},
 		{"bad exclude", "catalog.yaml", "    description: Harmful software.\n", "    exclude: [Bad..name]\n    description: Harmful software.\n",

@@ -102,9 +102,10 @@ type CategoryResult struct {
 	// Blocked counts names a profile blocking only this category blocks;
 	// WWWBlocked the same for "www." + name (names not starting with www.).
 	Blocked, WWWNames, WWWBlocked int
-	// AllBlocked counts names a profile blocking every category blocks;
-	// RightReason those of them whose shown reason is the category or
-	// one of its services (not a broader or another category).
+	// AllBlocked counts the Blocked names a profile blocking every
+	// category blocks too (all of them); RightReason those of them whose
+	// shown reason is the category or one of its services, not a broader
+	// or another category the name is also listed in.
 	AllBlocked, RightReason int
 	// Misnamed counts, per tag shown instead, the AllBlocked names whose
 	// reason named another tag.
@@ -202,9 +203,10 @@ func Run(c Config) (*Report, error) {
 			}
 		}
 		for _, n := range names {
-			if _, ok := blocks(onlyProfile(f.Category), n); ok {
-				r.Blocked++
+			if _, ok := blocks(onlyProfile(f.Category), n); !ok {
+				continue
 			}
+			r.Blocked++
 			if d, ok := blocks(allProfile, n); ok {
 				r.AllBlocked++
 				if d.HasTag && services[pol.Tag(d.Tag).ID] {
@@ -213,6 +215,8 @@ func Run(c Config) (*Report, error) {
 					r.Misnamed[pol.Tag(d.Tag).ID]++
 				}
 			}
+		}
+		for _, n := range names {
 			if !strings.HasPrefix(n, "www.") {
 				r.WWWNames++
 				if _, ok := blocks(onlyProfile(f.Category), "www."+n); ok {
@@ -331,7 +335,10 @@ func buildPolicy(c Config, cat *catalog.Catalog) (*compile.Snapshot, *Report, er
 			rep.Missing = append(rep.Missing, id)
 			continue
 		}
-		e.Source.URL, e.Source.File = "", filepath.Join(c.Dir, f.Path)
+		// The copy keeps the source's match mode; its format is the
+		// copy's (StevenBlack's hosts files are mirrored without the
+		// leading address).
+		e.Source.URL, e.Source.File, e.Source.Format = "", filepath.Join(c.Dir, f.Path), f.Format
 		entries = append(entries, e)
 		rep.Used = append(rep.Used, id)
 	}

@@ -1,12 +1,14 @@
 package lists
 
 import (
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -172,7 +174,15 @@ func (m *Manager) open(e Entry) (io.ReadCloser, string, error) {
 	switch {
 	case e.FS != nil:
 		f, err := e.FS.Open(e.Source.File)
-		return f, "embedded:" + e.Source.File, err
+		if err != nil || !strings.HasSuffix(e.Source.File, ".gz") {
+			return f, "embedded:" + e.Source.File, err
+		}
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			f.Close()
+			return nil, "", fmt.Errorf("list %q: %w", e.Source.ID, err)
+		}
+		return &readCloser{Reader: zr, close: f.Close}, "embedded:" + e.Source.File, nil
 	case e.Source.File != "":
 		rc, err := Open(e.Source.File)
 		return rc, e.Source.File, err

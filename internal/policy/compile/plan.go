@@ -2,6 +2,7 @@ package compile
 
 import (
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -100,6 +101,14 @@ func NewPlan(cfg *config.Config, cat *catalog.Catalog, allCategories bool) (*Pla
 			// expect it to work at once: every category's lists load.
 			if !allCategories && !blocked.Has(p.tagIdx[c.ID]) {
 				continue
+			}
+			if seed := "seed/" + c.ID + ".txt.gz"; hasFile(blocklists.FS, seed) {
+				// The offline seed: what a fresh install blocks before
+				// its first download (scripts/build-seed).
+				p.entries = append(p.entries, lists.Entry{
+					Source: lists.Source{ID: "seed-" + c.ID, File: seed, Format: lists.FormatDomains, PlainWWW: true},
+					Tag:    c.ID, FS: blocklists.FS, Exclude: c.Exclude,
+				})
 			}
 			for _, s := range c.Sources {
 				src := s.List()
@@ -324,6 +333,12 @@ func (p *Plan) hasEngine(engine string) bool {
 		}
 	}
 	return false
+}
+
+// hasFile reports whether fsys holds name.
+func hasFile(fsys fs.FS, name string) bool {
+	_, err := fs.Stat(fsys, name)
+	return err == nil
 }
 
 // tagWithServices returns the tag id and, for a category, its services.
