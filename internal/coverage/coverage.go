@@ -110,6 +110,10 @@ type CategoryResult struct {
 	// Misnamed counts, per tag shown instead, the AllBlocked names whose
 	// reason named another tag.
 	Misnamed map[string]int
+	// Popular is the number of the test list's names (all of them, not
+	// the sample) that are in the popularity lists, the sites families
+	// actually visit; PopularBlocked how many of them the category blocks.
+	Popular, PopularBlocked int
 }
 
 // ProfileResult is the false blocks of one profile on benign names.
@@ -186,15 +190,34 @@ func Run(c Config) (*Report, error) {
 		return d, d.Action.Blocks()
 	}
 
+	var popular []string
+	seen := map[string]bool{}
+	for _, f := range c.Files {
+		if f.Role != RolePopular {
+			continue
+		}
+		names, err := readPopular(filepath.Join(c.Dir, f.Path), c.BenignTop)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			if !seen[n] {
+				seen[n] = true
+				popular = append(popular, n)
+			}
+		}
+	}
+
 	// Coverage of each test list.
 	for _, f := range c.Files {
 		if f.Role != RoleTest {
 			continue
 		}
-		names, err := sample(filepath.Join(c.Dir, f.Path), f, c.Sample)
+		all, err := sample(filepath.Join(c.Dir, f.Path), f, -1)
 		if err != nil {
 			return nil, err
 		}
+		names := all[:min(len(all), c.Sample)]
 		r := CategoryResult{Category: f.Category, Test: f.Path, Names: len(names), Misnamed: map[string]int{}}
 		services := map[string]bool{f.Category: true}
 		for _, s := range cat.Services {
@@ -216,6 +239,14 @@ func Run(c Config) (*Report, error) {
 				}
 			}
 		}
+		for _, n := range all {
+			if seen[n] || seen[strings.TrimPrefix(n, "www.")] {
+				r.Popular++
+				if _, ok := blocks(onlyProfile(f.Category), n); ok {
+					r.PopularBlocked++
+				}
+			}
+		}
 		for _, n := range names {
 			if !strings.HasPrefix(n, "www.") {
 				r.WWWNames++
@@ -231,23 +262,6 @@ func Run(c Config) (*Report, error) {
 	labels, labelTags, err := labelIndex(c, cat)
 	if err != nil {
 		return nil, err
-	}
-	var popular []string
-	seen := map[string]bool{}
-	for _, f := range c.Files {
-		if f.Role != RolePopular {
-			continue
-		}
-		names, err := readPopular(filepath.Join(c.Dir, f.Path), c.BenignTop)
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range names {
-			if !seen[n] {
-				seen[n] = true
-				popular = append(popular, n)
-			}
-		}
 	}
 	for _, prof := range c.Profiles {
 		pre, ok := cat.Preset(prof)
@@ -362,8 +376,9 @@ func buildPolicy(c Config, cat *catalog.Catalog) (*compile.Snapshot, *Report, er
 	return snap, rep, nil
 }
 
-// sample returns up to n distinct names of a test file, chosen by a hash
-// of the name so the choice is stable and spread over the whole list.
+// sample returns up to n distinct names of a test file (all for n < 0),
+// ordered by a hash of the name so the choice is stable and spread over
+// the whole list.
 func sample(path string, f File, n int) ([]string, error) {
 	rc, err := lists.Open(path)
 	if err != nil {
@@ -383,7 +398,7 @@ func sample(path string, f File, n int) ([]string, error) {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(hash(a), hash(b)) })
-	if len(names) > n {
+	if n >= 0 && len(names) > n {
 		names = names[:n]
 	}
 	return names, nil
@@ -519,15 +534,15 @@ func ReadFiles(r io.Reader, name string) ([]File, error) {
 
 // Print writes the report as plain-text tables.
 func (r *Report) Print(w io.Writer) {
-	fmt.Fprintf(w, "%-16s %-34s %6s %8s %8s %8s  %s\n", "category", "held-out test list", "names", "blocked", "www.", "reason", "shown instead")
+	fmt.Fprintf(w, "%-13s %-38s %6s %8s %8s %8s %8s %8s  %s\n", "category", "held-out test list", "names", "blocked", "www.", "popular", "blocked", "reason", "shown instead")
 	for _, c := range r.Categories {
 		var other []string
 		for t, n := range c.Misnamed {
 			other = append(other, fmt.Sprintf("%s %d", t, n))
 		}
 		slices.Sort(other)
-		fmt.Fprintf(w, "%-16s %-34s %6d %7.1f%% %7.1f%% %7.1f%%  %s\n", c.Category, c.Test, c.Names,
-			pct(c.Blocked, c.Names), pct(c.WWWBlocked, c.WWWNames), pct(c.RightReason, c.AllBlocked), strings.Join(other, ", "))
+		fmt.Fprintf(w, "%-13s %-38s %6d %7.1f%% %7.1f%% %8d %7.1f%% %7.1f%%  %s\n", c.Category, c.Test, c.Names,
+			pct(c.Blocked, c.Names), pct(c.WWWBlocked, c.WWWNames), c.Popular, pct(c.PopularBlocked, c.Popular), pct(c.RightReason, c.AllBlocked), strings.Join(other, ", "))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "%-8s %8s %8s %8s\n", "profile", "benign", "blocked", "share")

@@ -74,6 +74,13 @@ func TestRun(t *testing.T) {
 			t.Errorf("profile %s examples = %q, want one starting %q", want.profile, got.Examples, want.example)
 		}
 	}
+	// The popular names of the test lists: porn-one.example and tinder.com,
+	// both blocked.
+	for i, c := range rep.Categories {
+		if c.Popular != 1 || c.PopularBlocked != 1 {
+			t.Errorf("category %d %s: popular %d, blocked %d; want 1 and 1", i, c.Category, c.Popular, c.PopularBlocked)
+		}
+	}
 	if !slices.Equal(rep.HeldOut, []string{"ut1-dating"}) {
 		t.Errorf("held out = %q, want [ut1-dating]", rep.HeldOut)
 	}
