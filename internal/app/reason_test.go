@@ -9,6 +9,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/hearth-dns/hearth/internal/config"
 	"github.com/hearth-dns/hearth/internal/testutil/dnstest"
 )
 
@@ -67,5 +68,60 @@ sources:
 				t.Errorf("answer %v, want the block address", r.Answer)
 			}
 		})
+	}
+}
+
+// TestMatchModes (#11): a parent expects www.example.com blocked when a
+// hosts list has example.com. Hosts lists match the name and www. by
+// default; match: exact and match: subtree say otherwise.
+func TestMatchModes(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfg := fmt.Sprintf(`profiles:
+  kid: {block: [adult, gambling, drugs]}
+default_profile: kid
+sources:
+  - {id: hosts-default, tag: adult, file: %q, format: hosts}
+  - {id: hosts-exact, tag: gambling, file: %q, format: hosts, match: exact}
+  - {id: hosts-subtree, tag: drugs, file: %q, format: hosts, match: subtree}
+`, write("a.txt", "0.0.0.0 adult.example\n"), write("g.txt", "0.0.0.0 casino.example\n"), write("d.txt", "0.0.0.0 drugs.example\n"))
+	e := start(t, cfg, dnstest.Zone(t, "www.casino.example. 300 IN A 192.0.2.70", "cdn.adult.example. 300 IN A 192.0.2.71"))
+	tests := []struct {
+		name    string
+		blocked bool
+	}{
+		{"adult.example", true},
+		{"www.adult.example", true},
+		{"cdn.adult.example", false},
+		{"casino.example", true},
+		{"www.casino.example", false},
+		{"drugs.example", true},
+		{"www.drugs.example", true},
+		{"cdn.drugs.example", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			q := query(tc.name, dns.TypeA)
+			q.SetEdns0(1232, false)
+			r := exchange(t, clientFrom("127.0.0.1"), q, e.udp)
+			if got := edeText(r) != ""; got != tc.blocked {
+				t.Errorf("blocked %v (EDE %q, answer %v), want %v", got, edeText(r), r.Answer, tc.blocked)
+			}
+		})
+	}
+	for _, tc := range []struct{ src, want string }{
+		{"{tag: adult, file: /x, format: hosts, match: wide}", `sources[0].match: "wide" is not exact, www or subtree`},
+		{"{tag: adult, file: /x, format: hosts, match: www, subtree: true}", "sources[0].subtree: set match or subtree, not both"},
+	} {
+		_, err := config.Parse("t.yaml", []byte("sources:\n  - "+tc.src+"\n"))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("source %s: error %v, want %q", tc.src, err, tc.want)
+		}
 	}
 }

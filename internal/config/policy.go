@@ -142,6 +142,10 @@ type Source struct {
 	// Subtree says whether plain entries also cover subdomains (default:
 	// true for domains lists, false for hosts lists).
 	Subtree *bool `yaml:"subtree"`
+	// Match is what a plain entry matches: exact (the name), www (the name
+	// and www.name; the default for hosts lists) or subtree (the name and
+	// its subdomains; the default for domains lists). It replaces Subtree.
+	Match string `yaml:"match"`
 }
 
 // Lists configures where the category lists come from.
@@ -229,6 +233,12 @@ func (c *Config) validatePolicy(bad func(path, format string, args ...any)) {
 		case "hosts", "domains", "domains-trimmed", "domains-onlydomains", "wildcard", "adblock", "rpz", "ip-list":
 		default:
 			bad(path+".format", "%q is not hosts, domains, wildcard, adblock, rpz or ip-list", s.Format)
+		}
+		switch {
+		case s.Match != "" && s.Match != "exact" && s.Match != "www" && s.Match != "subtree":
+			bad(path+".match", "%q is not exact, www or subtree", s.Match)
+		case s.Match != "" && s.Subtree != nil:
+			bad(path+".subtree", "set match or subtree, not both")
 		}
 	}
 	for i, d := range c.Access.ClientIDDomains {

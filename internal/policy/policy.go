@@ -242,7 +242,7 @@ type Config struct {
 	// several blocked ones: the first class holding a matching tag wins,
 	// and within a class the lowest tag; tags in no class come last. The
 	// catalog's order is services, narrow categories, broad categories,
-	// then security categories (DESIGN.md, Reasons).
+	// then security categories (precedence in blocklists/catalog.yaml).
 	Precedence []TagSet
 }
 

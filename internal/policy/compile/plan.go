@@ -130,16 +130,26 @@ func NewPlan(cfg *config.Config, cat *catalog.Catalog, allCategories bool) (*Pla
 		if id == "" {
 			id = fmt.Sprintf("config-%s-%d", s.Tag, i)
 		}
-		subtree := f != lists.FormatHosts
+		// Hosts files list a site's bare name: www. is matched too unless
+		// the config says otherwise.
+		subtree, www := f != lists.FormatHosts, f == lists.FormatHosts
 		if s.Subtree != nil {
-			subtree = *s.Subtree
+			subtree, www = *s.Subtree, false
+		}
+		switch s.Match {
+		case catalog.MatchExact:
+			subtree, www = false, false
+		case catalog.MatchWWW:
+			subtree, www = false, true
+		case catalog.MatchSubtree:
+			subtree, www = true, false
 		}
 		file := s.File
 		if file != "" && !filepath.IsAbs(file) && cfg.File() != "" {
 			file = filepath.Join(filepath.Dir(cfg.File()), file)
 		}
 		p.entries = append(p.entries, lists.Entry{
-			Source: lists.Source{ID: id, URL: s.URL, File: file, Format: f, PlainSubtree: subtree, Refresh: cfg.Lists.Refresh},
+			Source: lists.Source{ID: id, URL: s.URL, File: file, Format: f, PlainSubtree: subtree, PlainWWW: www, Refresh: cfg.Lists.Refresh},
 			Tag:    s.Tag,
 		})
 	}
