@@ -1,0 +1,156 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// migrations are the schema steps, in order: migrations[i] takes the
+// schema to version i+1. Append new steps; never edit a released one.
+// Version 1 is the SQLite store's schema at its version 3 (token scopes,
+// expiry and last use; devices' DNS id hash), in PostgreSQL's words.
+var migrations = []string{
+	// 1: the first schema. Times are unix nanoseconds (NULL for the zero
+	// time): timestamptz keeps only microseconds. default_profile and
+	// devices.profile are NULL for "" and have no foreign key: they may
+	// name presets and config-file profiles. The other foreign keys back
+	// up the checks the methods make with a message. policy_feed_head's
+	// one row is the last seq handed out, which policy writes lock (see
+	// the package comment); a seq is never reused, even after the newest
+	// changes are deleted.
+	`
+CREATE TABLE households (
+	id              text PRIMARY KEY,
+	version         bigint NOT NULL,
+	default_profile text,
+	data            jsonb NOT NULL
+);
+
+CREATE TABLE profiles (
+	id        text PRIMARY KEY,
+	household text NOT NULL REFERENCES households (id),
+	version   bigint NOT NULL,
+	data      jsonb NOT NULL
+);
+CREATE INDEX profiles_household ON profiles (household);
+
+CREATE TABLE devices (
+	id          text PRIMARY KEY,
+	household   text NOT NULL REFERENCES households (id),
+	profile     text,
+	version     bigint NOT NULL,
+	data        jsonb NOT NULL,
+	dns_id_hash text UNIQUE
+);
+CREATE INDEX devices_household ON devices (household);
+CREATE INDEX devices_profile ON devices (profile);
+
+CREATE TABLE grants (
+	id         text PRIMARY KEY,
+	device     text NOT NULL REFERENCES devices (id),
+	kind       text NOT NULL,
+	target     text NOT NULL,
+	until      bigint NOT NULL,
+	created_by text NOT NULL,
+	created    bigint
+);
+CREATE INDEX grants_device ON grants (device);
+CREATE INDEX grants_until ON grants (until);
+
+CREATE TABLE users (
+	name          text PRIMARY KEY,
+	password_hash text NOT NULL,
+	created       bigint
+);
+
+CREATE TABLE sessions (
+	hash      text PRIMARY KEY,
+	user_name text NOT NULL REFERENCES users (name),
+	csrf      text NOT NULL,
+	expires   bigint NOT NULL
+);
+CREATE INDEX sessions_expires ON sessions (expires);
+CREATE INDEX sessions_user ON sessions (user_name);
+
+CREATE TABLE tokens (
+	id        text PRIMARY KEY,
+	name      text NOT NULL,
+	user_name text NOT NULL REFERENCES users (name),
+	hash      text NOT NULL UNIQUE,
+	created   bigint,
+	scope     text NOT NULL DEFAULT 'admin',
+	expires   bigint,
+	last_used bigint
+);
+CREATE INDEX tokens_user ON tokens (user_name);
+
+CREATE TABLE settings (
+	key   text PRIMARY KEY,
+	value text NOT NULL
+);
+
+CREATE TABLE policy_changes (
+	seq     bigint PRIMARY KEY,
+	kind    text NOT NULL,
+	id      text NOT NULL,
+	deleted boolean NOT NULL,
+	at      bigint NOT NULL
+);
+
+CREATE TABLE policy_feed_head (
+	id   integer PRIMARY KEY CHECK (id = 1),
+	last bigint NOT NULL
+);
+INSERT INTO policy_feed_head (id, last) VALUES (1, 0);
+`,
+}
+
+// migrateLock is the advisory lock key that migrations hold, so that
+// nodes starting together do not apply a step twice ("hearth" in ASCII).
+const migrateLock = 0x686561727468
+
+// migrate brings the schema to len(steps), all in one transaction (DDL is
+// transactional in PostgreSQL) under an advisory lock.
+func (s *Store) migrate(ctx context.Context, steps []string) error {
+	var applied []int
+	err := s.write(ctx, false, func(tx *wtx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrateLock)); err != nil {
+			return fmt.Errorf("lock for migrations: %w", err)
+		}
+		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    integer PRIMARY KEY,
+	applied_at bigint NOT NULL
+)`)
+		if err != nil {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
+		var have int
+		if err := tx.QueryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&have); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if have > len(steps) {
+			return fmt.Errorf("schema version %d is newer than this program knows (%d): use a newer Hearth or restore a backup", have, len(steps))
+		}
+		applied = applied[:0]
+		for v := have + 1; v <= len(steps); v++ {
+			if _, err := tx.Exec(ctx, steps[v-1]); err != nil {
+				return fmt.Errorf("migrate to schema version %d: %w", v, err)
+			}
+			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", v, time.Now().UnixNano())
+			if err != nil {
+				return fmt.Errorf("record schema version %d: %w", v, err)
+			}
+			applied = append(applied, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.applied = applied
+	if len(applied) > 0 {
+		s.log.Info("store schema migrated", "from", applied[0]-1, "to", applied[len(applied)-1])
+	}
+	return nil
+}

@@ -1,0 +1,383 @@
+// Package postgres is the store.Store for many resolver nodes: one
+// PostgreSQL database that every node reads and writes, through pgx v5
+// and its pool (pgxpool).
+//
+// The schema is the SQLite store's (package sqlite): households, profiles
+// and devices are one row each, the columns that constraints and queries
+// need beside the item as JSON; times are unix nanoseconds, so that they
+// come back Equal to what was stored. Open applies the embedded schema
+// migrations the database lacks.
+//
+// Policy writes (households, profiles, devices, grants) lock the one row
+// of policy_feed_head first and take their change feed seq from it, so
+// they commit one after another across every node and a seq is never
+// committed after a higher one: a node that resumes after seq n misses
+// nothing, which a plain sequence (handed out at insert, committed in any
+// order) could not promise. Each such write also runs pg_notify in its
+// transaction, so that every node's listener wakes up when it commits.
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/hearth-dns/hearth/internal/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// Channel is the LISTEN/NOTIFY channel that policy writes notify, with
+// the new feed seq as payload.
+const Channel = "hearth_policy"
+
+// Config says which database to use.
+type Config struct {
+	// DSN is a libpq connection string or URL
+	// ("postgres://hearth:pw@db:5432/hearth?sslmode=verify-full").
+	// pgxpool reads pool_max_conns and the other pool settings from it.
+	DSN string
+	// Logger receives migrations and connection problems; nil discards.
+	Logger *slog.Logger
+
+	// listened, when set, receives after each successful LISTEN (tests).
+	listened chan struct{}
+}
+
+// Store is a store.Store in a PostgreSQL database. It is safe for
+// concurrent use.
+type Store struct {
+	pool   *pgxpool.Pool
+	log    *slog.Logger
+	notify chan struct{}
+	where  string // host:port/database, for errors and logs; no password
+
+	stop      context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
+
+	// applied lists the migration versions Open applied, for tests.
+	applied []int
+}
+
+// Open connects to c.DSN, brings the schema up to date and starts the
+// listener. It refuses a database whose schema is newer than this code.
+// The DSN's password never appears in its errors.
+func Open(ctx context.Context, c *Config) (*Store, error) {
+	if c == nil || c.DSN == "" {
+		return nil, errors.New("open store: no dsn")
+	}
+	pc, err := pgxpool.ParseConfig(c.DSN)
+	if err != nil {
+		// pgx's parse errors already hide the password.
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	log := c.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	where := pc.ConnConfig.Host + ":" + strconv.Itoa(int(pc.ConnConfig.Port)) + "/" + pc.ConnConfig.Database
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", where, err)
+	}
+	s := &Store{
+		pool:   pool,
+		log:    log.With("store", where),
+		notify: make(chan struct{}, 1),
+		where:  where,
+		done:   make(chan struct{}),
+	}
+	if err := s.migrate(ctx, migrations); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open store %s: %w", where, err)
+	}
+	lctx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	go s.listen(lctx, pc.ConnConfig.Copy(), c.listened)
+	return s, nil
+}
+
+// Close stops the listener and closes the pool. Calling it again does
+// nothing.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.stop()
+		<-s.done
+		s.pool.Close()
+	})
+	return nil
+}
+
+// Notify returns the channel that receives after every committed policy
+// write, made through this Store or, through the listener, any other
+// node. It is never closed.
+func (s *Store) Notify() <-chan struct{} { return s.notify }
+
+func (s *Store) wake() {
+	select {
+	case s.notify <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+}
+
+// Listener backoff after a lost connection: doubled from the first to
+// the cap, back to the first once LISTEN succeeds.
+const (
+	backoffFirst = 100 * time.Millisecond
+	backoffMax   = 5 * time.Second
+)
+
+// listen keeps one dedicated connection in LISTEN (a pooled one would go
+// back to the pool, and other sessions' commands would interleave) and
+// wakes Notify for each notification. After a reconnect it wakes Notify
+// once: notifications sent while it was away are lost, and the reader
+// catches up with Changes.
+func (s *Store) listen(ctx context.Context, cc *pgx.ConnConfig, listened chan<- struct{}) {
+	defer close(s.done)
+	wait := backoffFirst
+	for first := true; ; first = false {
+		err := s.listenOnce(ctx, cc, func() {
+			wait = backoffFirst
+			if !first {
+				s.wake()
+			}
+			if listened != nil {
+				select {
+				case listened <- struct{}{}:
+				case <-ctx.Done():
+				}
+			}
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("store listener lost its connection; retrying", "in", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		wait = min(2*wait, backoffMax)
+	}
+}
+
+// listenOnce connects, LISTENs, calls ready, then wakes Notify for each
+// notification until the connection fails or ctx ends.
+func (s *Store) listenOnce(ctx context.Context, cc *pgx.ConnConfig, ready func()) error {
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = conn.Close(cctx) // the connection is done with either way
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	ready()
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return fmt.Errorf("wait for notification: %w", err)
+		}
+		s.wake()
+	}
+}
+
+// wtx is a write transaction. A policy write holds the feed head's lock
+// from its start and counts the changes it appends.
+type wtx struct {
+	pgx.Tx
+	policy  bool
+	seq     int64 // the feed head: the last seq handed out
+	changes int
+}
+
+// maxAttempts bounds the tries of one write: a BEGIN that fails on a
+// connection the server closed (a restart) and serialization failures
+// or deadlocks, none of which committed anything, are tried again.
+const maxAttempts = 5
+
+// write runs fn in a read-committed transaction and commits it. A policy
+// write first locks the feed head: after that, each statement sees every
+// write committed before it, so fn's checks and the versions it compares
+// are current. Serialization failures and deadlocks are retried, so
+// are BEGINs that fail.
+func (s *Store) write(ctx context.Context, policy bool, fn func(tx *wtx) error) error {
+	var err error
+	for range maxAttempts {
+		if err = ctx.Err(); err != nil {
+			return err
+		}
+		var committed bool
+		committed, err = s.writeOnce(ctx, policy, fn)
+		if err == nil || committed || !retryable(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// beginError marks an error of BEGIN: nothing of the transaction ran.
+type beginError struct{ err error }
+
+func (e beginError) Error() string { return "begin: " + e.err.Error() }
+func (e beginError) Unwrap() error { return e.err }
+
+// retryable reports whether err left nothing committed and may pass on
+// another try.
+func retryable(err error) bool {
+	var be beginError
+	if errors.As(err, &be) {
+		return true
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+func (s *Store) writeOnce(ctx context.Context, policy bool, fn func(tx *wtx) error) (committed bool, err error) {
+	pgTx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return false, beginError{err}
+	}
+	tx := &wtx{Tx: pgTx, policy: policy}
+	defer func() { _ = tx.Rollback(context.Background()) }() // after Commit, a no-op
+	if policy {
+		if err := tx.QueryRow(ctx, "SELECT last FROM policy_feed_head WHERE id = 1 FOR UPDATE").Scan(&tx.seq); err != nil {
+			return false, fmt.Errorf("lock change feed: %w", err)
+		}
+	}
+	if err := fn(tx); err != nil {
+		return false, constraint(err)
+	}
+	if tx.changes > 0 {
+		if _, err := tx.Exec(ctx, "UPDATE policy_feed_head SET last = $1 WHERE id = 1", tx.seq); err != nil {
+			return false, fmt.Errorf("advance change feed: %w", err)
+		}
+		// Delivered to the listeners when, and only if, the
+		// transaction commits.
+		if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", Channel, strconv.FormatInt(tx.seq, 10)); err != nil {
+			return false, fmt.Errorf("notify: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return false, fmt.Errorf("commit: %w", constraint(err))
+	}
+	if tx.changes > 0 {
+		s.wake() // this node need not wait for its own notification
+	}
+	return true, nil
+}
+
+// addChange appends one entry to the change feed.
+func (tx *wtx) addChange(ctx context.Context, kind, id string, deleted bool) error {
+	if !tx.policy {
+		return errors.New("append change: not a policy write") // a bug in this package
+	}
+	tx.seq++
+	_, err := tx.Exec(ctx,
+		"INSERT INTO policy_changes (seq, kind, id, deleted, at) VALUES ($1, $2, $3, $4, $5)",
+		tx.seq, kind, id, deleted, time.Now().UnixNano())
+	if err != nil {
+		return fmt.Errorf("append change: %w", err)
+	}
+	tx.changes++
+	return nil
+}
+
+// querier is what both the pool and a transaction offer, so that one
+// read function serves a lone query and Load's transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// newID returns 128 random bits in hex, for grants and tokens.
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
+}
+
+// Unix nanoseconds cover 1678 to 2262.
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// dbTime converts t to the column value: unix nanoseconds, NULL for the
+// zero time.
+func dbTime(field string, t time.Time) (*int64, error) {
+	if t.IsZero() {
+		return nil, nil
+	}
+	if t.Before(minTime) || t.After(maxTime) {
+		return nil, fmt.Errorf("%s %v: outside 1678-2262: %w", field, t, store.ErrInvalid)
+	}
+	n := t.UnixNano()
+	return &n, nil
+}
+
+// goTime converts a column value written by dbTime back to a UTC time.
+func goTime(n *int64) time.Time {
+	if n == nil {
+		return time.Time{}
+	}
+	return time.Unix(0, *n).UTC()
+}
+
+// exists reports whether query (a SELECT of one row) finds a row.
+func exists(ctx context.Context, q querier, query string, args ...any) (bool, error) {
+	var one int
+	err := q.QueryRow(ctx, query, args...).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// deleted maps a delete's result to ErrNotFound when it removed nothing.
+func deleted(tag pgconn.CommandTag, err error) error {
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// constraint maps a violated constraint to the store's errors: a unique
+// key to ErrConflict (another node created the item first), a foreign
+// key to ErrInvalid (the item referred to is gone).
+func constraint(err error) error {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	switch pe.Code {
+	case "23505":
+		return fmt.Errorf("%s: %w", pe.Message, store.ErrConflict)
+	case "23503":
+		return fmt.Errorf("%s: %w", pe.Message, store.ErrInvalid)
+	}
+	return err
+}

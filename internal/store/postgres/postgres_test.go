@@ -1,0 +1,314 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/hearth-dns/hearth/internal/store"
+	"github.com/hearth-dns/hearth/internal/store/storetest"
+)
+
+// wait bounds how long a test waits for something that should happen
+// soon; reaching it is a failure, never a way to synchronise.
+const wait = 30 * time.Second
+
+// testDSN returns the DSN of the throwaway cluster scripts/postgres
+// starts. Without one the tests skip on a laptop and fail in CI.
+func testDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv("HEARTH_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("HEARTH_TEST_POSTGRES_DSN is not set: run the tests through scripts/test or scripts/postgres")
+		}
+		t.Skip("HEARTH_TEST_POSTGRES_DSN is not set: run `scripts/postgres go test ./internal/store/postgres/` to test against a throwaway PostgreSQL")
+	}
+	return dsn
+}
+
+// newSchema creates an empty schema, dropped when the test ends, and
+// returns a DSN whose connections use it.
+func newSchema(t testing.TB) string {
+	t.Helper()
+	dsn := testDSN(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect to the test cluster: %v", err)
+	}
+	defer conn.Close(ctx)
+	name := "t_" + newID()
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+name+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", name, err)
+		}
+	})
+	// pgx sends parameters it does not know to the server.
+	sep := " "
+	if strings.Contains(dsn, "://") {
+		sep = "&"
+		if !strings.Contains(dsn, "?") {
+			sep = "?"
+		}
+	}
+	return dsn + sep + "search_path=" + name
+}
+
+// openDSN opens the store at dsn, closed when the test ends.
+func openDSN(t testing.TB, c *Config) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestSuite(t *testing.T) {
+	testDSN(t)
+	storetest.Run(t, func(t *testing.T) storetest.Opener {
+		dsn := newSchema(t)
+		return func() store.Store {
+			s, err := Open(context.Background(), &Config{DSN: dsn})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+	})
+}
+
+func TestMigrate(t *testing.T) {
+	dsn := newSchema(t)
+	ctx := context.Background()
+	s := openDSN(t, &Config{DSN: dsn})
+	if len(s.applied) != len(migrations) {
+		t.Errorf("new database: applied %v, want every one of %d steps", s.applied, len(migrations))
+	}
+	s.Close()
+	s = openDSN(t, &Config{DSN: dsn})
+	if len(s.applied) != 0 {
+		t.Errorf("second open applied %v again", s.applied)
+	}
+	// A database a newer Hearth migrated is refused, not damaged.
+	if _, err := s.pool.Exec(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, 0)", len(migrations)+1); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err := Open(ctx, &Config{DSN: dsn})
+	if err == nil || !strings.Contains(err.Error(), "newer than this program") {
+		t.Errorf("open of a newer schema: %v", err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name, dsn, want string
+	}{
+		{"empty", "", "no dsn"},
+		{"not a dsn", "postgres://h:secretpw@[bad", "open store"},
+		// Nothing listens on port 1: the error names the server, never
+		// the password.
+		{"no server", "postgres://hearth:secretpw@127.0.0.1:1/hearth?connect_timeout=5", "127.0.0.1:1/hearth"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Open(ctx, &Config{DSN: tc.dsn})
+			if err == nil {
+				s.Close()
+				t.Fatal("open succeeded")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q, want it to contain %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "secretpw") {
+				t.Errorf("error %q shows the password", err)
+			}
+		})
+	}
+}
+
+// listening waits for the listener of a store opened with c to LISTEN.
+func listening(t *testing.T, c *Config, what string) {
+	t.Helper()
+	select {
+	case <-c.listened:
+	case <-time.After(wait):
+		t.Fatalf("the listener did not LISTEN within %v %s", wait, what)
+	}
+}
+
+func notified(t *testing.T, s *Store, what string) {
+	t.Helper()
+	select {
+	case <-s.Notify():
+	case <-time.After(wait):
+		t.Fatalf("no wake-up within %v after %s", wait, what)
+	}
+}
+
+func drain(s *Store) {
+	select {
+	case <-s.Notify():
+	default:
+	}
+}
+
+// TestListenAcrossNodes: a write through one node wakes another node's
+// store, which learnt of it only through LISTEN.
+func TestListenAcrossNodes(t *testing.T) {
+	dsn := newSchema(t)
+	ctx := context.Background()
+	writer := openDSN(t, &Config{DSN: dsn})
+	rc := &Config{DSN: dsn, listened: make(chan struct{})}
+	reader := openDSN(t, rc)
+	listening(t, rc, "at open")
+	drain(reader)
+
+	tests := []struct {
+		name string
+		do   func() error
+		want store.Change
+	}{
+		{"put household", func() error { _, err := writer.PutHousehold(ctx, store.Household{ID: "h"}); return err },
+			store.Change{Seq: 1, Kind: store.KindHousehold, ID: "h"}},
+		{"put device", func() error { _, err := writer.PutDevice(ctx, store.Device{ID: "d", Household: "h"}); return err },
+			store.Change{Seq: 2, Kind: store.KindDevice, ID: "d"}},
+		{"delete device", func() error { return writer.DeleteDevice(ctx, "d") },
+			store.Change{Seq: 3, Kind: store.KindDevice, ID: "d", Deleted: true}},
+	}
+	for _, tc := range tests {
+		if err := tc.do(); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		notified(t, reader, tc.name+" on the other node")
+		cs, err := reader.Changes(ctx, tc.want.Seq-1, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs) != 1 || cs[0] != tc.want {
+			t.Errorf("after %s the other node reads the feed %+v, want [%+v]", tc.name, cs, tc.want)
+		}
+	}
+	// A write that changes no policy wakes no one.
+	if err := writer.PutUser(ctx, store.User{Name: "u"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writer.DeleteExpiredGrants(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writer.PutHousehold(ctx, store.Household{ID: "h2"}); err != nil {
+		t.Fatal(err)
+	}
+	notified(t, reader, "put household h2")
+	st, err := reader.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Households) != 2 || st.Seq != 4 {
+		t.Errorf("the other node loads %d households at seq %d, want 2 at seq 4", len(st.Households), st.Seq)
+	}
+}
+
+// TestServerRestart restarts the test cluster: the listener reconnects
+// (and says so with a wake-up, since notifications sent meanwhile are
+// lost), LISTEN works again, and both stores' pools serve writes and
+// loads on the first try although every pooled connection died.
+func TestServerRestart(t *testing.T) {
+	dsn := newSchema(t)
+	ctl := os.Getenv("HEARTH_TEST_POSTGRES_CTL")
+	if ctl == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("HEARTH_TEST_POSTGRES_CTL is not set: run the tests through scripts/test or scripts/postgres")
+		}
+		t.Skip("HEARTH_TEST_POSTGRES_CTL is not set: scripts/postgres sets it")
+	}
+	ctx := context.Background()
+	writer := openDSN(t, &Config{DSN: dsn})
+	rc := &Config{DSN: dsn, listened: make(chan struct{})}
+	reader := openDSN(t, rc)
+	listening(t, rc, "at open")
+	h, err := writer.PutHousehold(ctx, store.Household{ID: "after-not"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notified(t, reader, "the write before the restart")
+	if _, err := reader.Load(ctx); err != nil { // a pooled connection to kill
+		t.Fatal(err)
+	}
+
+	// The server inherits pg_ctl's output: a file, not a pipe that
+	// would stay open as long as the server runs.
+	out, err := os.Create(t.TempDir() + "/pg_ctl.out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	args := append(strings.Fields(ctl), "restart", "-m", "fast")
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		b, _ := os.ReadFile(out.Name())
+		t.Fatalf("restart the cluster: %v\n%s", err, b)
+	}
+
+	listening(t, rc, "after the restart")
+	notified(t, reader, "the listener reconnected")
+	h, err = writer.PutHousehold(ctx, store.Household{ID: "after"})
+	if err != nil {
+		t.Fatalf("first write after the restart: %v", err)
+	}
+	notified(t, reader, "the write after the restart")
+	st, err := reader.Load(ctx)
+	if err != nil {
+		t.Fatalf("first load after the restart: %v", err)
+	}
+	if len(st.Households) != 2 || st.Households[0].ID != h.ID {
+		t.Errorf("households after the restart: %+v", st.Households)
+	}
+}
+
+// TestConstraint: a unique key another node won is ErrConflict, a
+// reference another node removed is ErrInvalid.
+func TestConstraint(t *testing.T) {
+	tests := []struct {
+		code string
+		want error
+	}{
+		{"23505", store.ErrConflict},
+		{"23503", store.ErrInvalid},
+		{"22001", nil},
+	}
+	for _, tc := range tests {
+		got := constraint(fmt.Errorf("insert: %w", &pgconn.PgError{Code: tc.code, Message: "m"}))
+		if tc.want == nil {
+			if errors.Is(got, store.ErrConflict) || errors.Is(got, store.ErrInvalid) {
+				t.Errorf("%s: %v", tc.code, got)
+			}
+			continue
+		}
+		if !errors.Is(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.code, got, tc.want)
+		}
+	}
+}
