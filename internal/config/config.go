@@ -169,8 +169,13 @@ type Limits struct {
 // Store configures the store of households, profiles, devices, grants
 // and accounts.
 type Store struct {
+	// Driver is "sqlite" (the default) or "postgres" (see store.go).
+	Driver string `yaml:"driver"`
 	// Path is the SQLite file; "" means hearth.db in the data directory.
 	Path string `yaml:"path"`
+	// DSN is the PostgreSQL connection string; "" takes it from the
+	// environment (EnvStoreDSN), which keeps the password out of the file.
+	DSN string `yaml:"dsn"`
 }
 
 // NewDevices configures the recording of devices seen for the first time.
@@ -571,6 +576,7 @@ func (c *Config) Validate() error {
 	}
 	c.validatePolicy(bad)
 	c.validateAdmin(bad)
+	c.validateStore(bad)
 	return errors.Join(errs...)
 }
 
