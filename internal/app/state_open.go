@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/policysync"
 	"github.com/hearth-dns/hearth/internal/querylog"
 	"github.com/hearth-dns/hearth/internal/store"
+	"github.com/hearth-dns/hearth/internal/store/postgres"
 	"github.com/hearth-dns/hearth/internal/store/sqlite"
 )
 
@@ -32,18 +34,9 @@ func StorePath(cfg *config.Config) string {
 // OpenStore opens cfg's store, creating it and the home household when
 // missing.
 func OpenStore(ctx context.Context, cfg *config.Config, a *App) (store.Store, error) {
-	path := StorePath(cfg)
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, cfg.Errorf("data_dir", "%v", err)
-	}
-	var c sqlite.Config
-	c.Path = path
-	if a != nil {
-		c.Logger = a.log
-	}
-	st, err := sqlite.Open(ctx, &c)
+	st, err := openDriver(ctx, cfg, a)
 	if err != nil {
-		return nil, cfg.Errorf("store", "%v", err)
+		return nil, err
 	}
 	if _, err := st.Household(ctx, HomeHousehold); errors.Is(err, store.ErrNotFound) {
 		_, err = st.PutHousehold(ctx, store.Household{ID: HomeHousehold, Name: "Home"})
@@ -54,6 +47,30 @@ func OpenStore(ctx context.Context, cfg *config.Config, a *App) (store.Store, er
 	} else if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("read the home household: %w", err)
+	}
+	return st, nil
+}
+
+// openDriver opens the store of cfg's driver.
+func openDriver(ctx context.Context, cfg *config.Config, a *App) (store.Store, error) {
+	log := slog.New(slog.DiscardHandler)
+	if a != nil {
+		log = a.log
+	}
+	if cfg.StoreDriver() == config.DriverPostgres {
+		st, err := postgres.Open(ctx, &postgres.Config{DSN: cfg.StoreDSN(), Logger: log})
+		if err != nil {
+			return nil, cfg.Errorf("store.dsn", "%v", err)
+		}
+		return st, nil
+	}
+	path := StorePath(cfg)
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, cfg.Errorf("data_dir", "%v", err)
+	}
+	st, err := sqlite.Open(ctx, &sqlite.Config{Path: path, Logger: log})
+	if err != nil {
+		return nil, cfg.Errorf("store", "%v", err)
 	}
 	return st, nil
 }

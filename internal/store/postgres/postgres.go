@@ -55,6 +55,10 @@ type Config struct {
 	listened chan struct{}
 }
 
+// connectTimeout bounds a connection attempt when the DSN sets no
+// connect_timeout.
+const connectTimeout = 10 * time.Second
+
 // Store is a store.Store in a PostgreSQL database. It is safe for
 // concurrent use.
 type Store struct {
@@ -86,6 +90,11 @@ func Open(ctx context.Context, c *Config) (*Store, error) {
 	log := c.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	// A database that does not answer must not hold up the start for
+	// good: the DSN's connect_timeout, else connectTimeout.
+	if pc.ConnConfig.ConnectTimeout == 0 {
+		pc.ConnConfig.ConnectTimeout = connectTimeout
 	}
 	where := pc.ConnConfig.Host + ":" + strconv.Itoa(int(pc.ConnConfig.Port)) + "/" + pc.ConnConfig.Database
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
