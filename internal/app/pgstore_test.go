@@ -1,0 +1,107 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hearth-dns/hearth/internal/testutil/dnstest"
+)
+
+// pgStoreConfig returns the store section for an empty schema of the
+// throwaway cluster scripts/postgres starts; the schema is dropped when
+// the test ends. Without the cluster the test skips, and fails in CI.
+func pgStoreConfig(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("HEARTH_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("HEARTH_TEST_POSTGRES_DSN is not set: run the tests through scripts/test or scripts/postgres")
+		}
+		t.Skip("HEARTH_TEST_POSTGRES_DSN is not set: run through scripts/postgres to test the PostgreSQL store")
+	}
+	ctx := context.Background()
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	schema := "app_" + hex.EncodeToString(b[:])
+	exec := func(sql string) {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatalf("connect to the test cluster: %v", err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec("CREATE SCHEMA " + schema)
+	t.Cleanup(func() { exec("DROP SCHEMA " + schema + " CASCADE") })
+	sep := "&"
+	if !strings.Contains(dsn, "?") {
+		sep = "?"
+	}
+	return fmt.Sprintf("store: {driver: postgres, dsn: %q}\n", dsn+sep+"search_path="+schema)
+}
+
+// TestPostgresStoreServesPolicy runs Hearth on the PostgreSQL store: a
+// parent's changes through the API take effect in DNS, and a node started
+// afterwards with an empty data directory (no snapshot, no SQLite file)
+// serves them from the database.
+func TestPostgresStoreServesPolicy(t *testing.T) {
+	store := pgStoreConfig(t)
+	zone := dnstest.Zone(t, policyRecords...)
+	e := startHTTP(t, apiConfig(t)+store, zone)
+	c := newAPIClient(t, e)
+	const tablet = "127.0.0.4"
+
+	var prof struct{ ID string }
+	if code := c.do("POST", "/api/v1/profiles", map[string]any{"name": "Emma", "preset": "kid", "block": []string{"gambling"}}, &prof); code != 201 {
+		t.Fatalf("create profile: %d", code)
+	}
+	if code := c.do("POST", "/api/v1/devices", map[string]any{"name": "Emma's tablet", "profile": prof.ID, "ips": []string{tablet}}, nil); code != 201 {
+		t.Fatalf("create device: %d", code)
+	}
+	if addr, text := ask(t, e, tablet, "bet365.com"); addr != "0.0.0.0" || !strings.Contains(text, "profile=emma") {
+		t.Fatalf("after the API write: %q %q, want emma's gambling block", addr, text)
+	}
+	var st Status
+	if code := getJSON(t, e, "GET", "/api/v1/status", &st); code != 200 || !st.StoreOK || st.Degraded || st.PolicyFrom != "store" {
+		t.Errorf("status %d %+v, want the store in use", code, st)
+	}
+	if err := e.app.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	other := startHTTP(t, apiConfig(t)+store, zone) // a new data_dir
+	if addr, text := ask(t, other, tablet, "bet365.com"); addr != "0.0.0.0" || !strings.Contains(text, "profile=emma") {
+		t.Errorf("a node started later: %q %q, want emma's gambling block from the database", addr, text)
+	}
+	if code := getJSON(t, other, "GET", "/api/v1/status", &st); code != 200 || !st.StoreOK || st.PolicyFrom != "store" {
+		t.Errorf("status of the node started later %d %+v", code, st)
+	}
+}
+
+// TestPostgresStoreUnreachable: a database that cannot be reached keeps
+// nothing from answering DNS; the status says the store is missing, and
+// no message shows the DSN's password.
+func TestPostgresStoreUnreachable(t *testing.T) {
+	// Nothing listens on port 1.
+	const dsn = "postgres://hearth:hunter2secret@127.0.0.1:1/hearth?connect_timeout=5"
+	e := startHTTP(t, apiConfig(t)+fmt.Sprintf("store: {driver: postgres, dsn: %q}\n", dsn), dnstest.Zone(t, policyRecords...))
+	if addr, text := ask(t, e, "127.0.0.4", "www.example.org"); addr != "192.0.2.54" {
+		t.Fatalf("DNS without the database: %q %q", addr, text)
+	}
+	var st Status
+	if code := getJSON(t, e, "GET", "/api/v1/status", &st); code != 200 || st.StoreOK || !st.Degraded || len(st.Problems) == 0 {
+		t.Errorf("status %d %+v, want the store reported missing", code, st)
+	}
+	if strings.Contains(fmt.Sprint(st.Problems), "hunter2secret") {
+		t.Errorf("the status shows the password: %v", st.Problems)
+	}
+}
