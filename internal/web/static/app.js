@@ -1099,8 +1099,9 @@
       ids.length ? h('ul', { class: 'list' }, ids.map(([k, v]) => h('li', { class: 'item' }, h('span', { class: 'muted', text: k }), h('span', { class: 'token', text: v }))))
         : h('p', { class: 'muted', text: 'Nothing recorded.' }));
 
+    // Grants are state, not config: config-file devices take them too.
     let grantCard = null;
-    if (!ro) {
+    {
       const gErr = errorBox('device-grant-error');
       const grants = activeGrants(d);
       const pauseButtons = pauses().map((p) => {
@@ -1690,7 +1691,7 @@
     const why = h('td', { class: 'reason' },
       plain && row.text ? h('div', { text: plain }) : null,
       h('div', { class: row.text && plain ? 'small muted' : '', testid: `log-reason-${row.id}`, text: row.text || plain }));
-    if (row.action === 'blocked' && d && !d.provisioned) {
+    if (row.action === 'blocked' && d) {
       const dur = fill(ctl('select', `log-allow-duration-${row.id}`, { 'aria-label': 'For how long' }),
         ALLOW_DURATIONS.map((m) => [String(m), duration(m)]), '30');
       const btn = h('button', { type: 'button', testid: `log-allow-${row.id}`, text: 'Allow for this device' });
