@@ -125,8 +125,13 @@ func (p *Plan) merge(st store.State, now time.Time) merged {
 		specs[sp.ID] = len(m.profiles)
 		m.profiles = append(m.profiles, spec)
 	}
-	if d := defaults[store.HomeHousehold]; d != "" {
-		if _, ok := specs[d]; ok {
+	// The config file's default_profile, when written, wins over the
+	// one set in the UI: the parent is told, not overridden silently.
+	if d := defaults[store.HomeHousehold]; d != "" && d != m.def {
+		if p.defAt != "" {
+			m.problems = append(m.problems, fmt.Errorf("household %s: default_profile %q is not used: the config file's default_profile %q (%s) wins", store.HomeHousehold, d, m.def, p.defAt))
+			defaults[store.HomeHousehold] = m.def
+		} else if _, ok := specs[d]; ok {
 			m.def = d
 		}
 	}
