@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"sort"
 	"strings"
@@ -186,8 +185,8 @@ func (k backend) DeviceStates(device string, now time.Time) []api.DeviceState {
 
 func (k backend) ConfigDefaultProfile() (profile, at string) {
 	cfg := k.a.cur.Load().cfg
-	if line := cfg.Line("default_profile"); line > 0 {
-		return cfg.DefaultProfile, fmt.Sprintf("%s:%d", cfg.File(), line)
+	if at := cfg.DefaultProfileAt(); at != "" {
+		return cfg.DefaultProfile, at
 	}
 	return "", ""
 }

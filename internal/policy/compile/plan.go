@@ -55,9 +55,7 @@ type Plan struct {
 // categories the config's profiles block.
 func NewPlan(cfg *config.Config, cat *catalog.Catalog, allCategories bool) (*Plan, error) {
 	p := &Plan{cat: cat, tagIdx: map[string]policy.Tag{}, services: map[string][]policy.Tag{}, def: cfg.DefaultProfile}
-	if line := cfg.Line("default_profile"); line > 0 {
-		p.defAt = fmt.Sprintf("%s:%d", cfg.File(), line)
-	}
+	p.defAt = cfg.DefaultProfileAt()
 	addTag := func(id string, service bool) {
 		if _, ok := p.tagIdx[id]; !ok {
 			p.tagIdx[id] = policy.Tag(len(p.tags))
