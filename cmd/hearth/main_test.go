@@ -361,6 +361,8 @@ func TestExplainReadsTheStore(t *testing.T) {
 	st.Close()
 	for _, args := range [][]string{
 		{"--config", cfgPath, "--device", "emmas-tablet", "www.bet365.com"},
+		{"--config", cfgPath, "--device", "Emma's tablet", "www.bet365.com"},
+		{"--config", cfgPath, "--device", "EMMA'S TABLET", "www.bet365.com"},
 		{"--config", cfgPath, "--client", "192.168.1.30", "www.bet365.com"},
 	} {
 		var out, errb bytes.Buffer

@@ -59,6 +59,13 @@ type Backend interface {
 	// UnknownClientIDs returns the sources that recently presented
 	// client ids no device holds.
 	UnknownClientIDs() []UnknownClientIDSource
+	// DeviceStates returns the grants and schedule windows in force for
+	// device at now, with their ends (Text left empty).
+	DeviceStates(device string, now time.Time) []DeviceState
+	// ConfigDefaultProfile returns the config file's default_profile and
+	// where it is written ("hearth.yaml:12"), or "" when the file does
+	// not set it. When set, it wins over the household's.
+	ConfigDefaultProfile() (profile, at string)
 }
 
 // UnknownClientIDSource is a source that presented unknown client ids.

@@ -76,7 +76,7 @@ func (a *API) newDNSID(w http.ResponseWriter, r *http.Request) {
 	}
 	a.log.Info("device DNS id made", "device", id, "hint", nid.Hint, "by", user(r))
 	grants, _ := a.c.Store.Grants(r.Context(), d.ID)
-	writeJSON(w, http.StatusCreated, dnsIDSetup{Device: a.view(d, false, grants), Setup: setup})
+	writeJSON(w, http.StatusCreated, dnsIDSetup{Device: a.view(d, false, grants, a.homeLocation(r.Context())), Setup: setup})
 }
 
 // unknownClientIDs lists the sources that recently tried client ids no

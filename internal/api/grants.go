@@ -121,17 +121,18 @@ func (a *API) createGrant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.Until = until
-	if _, ok := a.provisionedDevice(req.Device); ok {
-		fail(w, http.StatusBadRequest, "device: %s comes from the config file; grants apply to devices managed here", req.Device)
-		return
-	}
-	if _, err := a.c.Store.Device(r.Context(), req.Device); err != nil {
-		if isNotFound(err) {
-			fail(w, http.StatusBadRequest, "device: no device %q", req.Device)
+	// Grants are state, not config: a device of the config file takes
+	// them as a store device does. The store does not know the config
+	// file's devices, so the device is checked here.
+	if _, ok := a.provisionedDevice(req.Device); !ok {
+		if _, err := a.c.Store.Device(r.Context(), req.Device); err != nil {
+			if isNotFound(err) {
+				fail(w, http.StatusBadRequest, "device: no device %q", req.Device)
+				return
+			}
+			a.storeError(w, r, "device", err)
 			return
 		}
-		a.storeError(w, r, "device", err)
-		return
 	}
 	g, err = a.c.Store.AddGrant(r.Context(), g)
 	if err != nil {
@@ -149,7 +150,7 @@ func (a *API) deleteGrant(w http.ResponseWriter, r *http.Request) {
 	a.synced(w, r, http.StatusNoContent, nil)
 }
 
-// pauseAll pauses every device of the store.
+// pauseAll pauses every device: the config file's and the store's.
 func (a *API) pauseAll(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Minutes int       `json:"minutes"`
@@ -168,8 +169,9 @@ func (a *API) pauseAll(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "devices", err)
 		return
 	}
+	_, provisioned := a.c.Backend.Provisioned()
 	out := []store.Grant{}
-	for _, d := range devices {
+	for _, d := range append(provisioned, devices...) {
 		g, err := a.c.Store.AddGrant(r.Context(), store.Grant{Device: d.ID, Kind: store.GrantPause, Until: until, By: user(r), Created: a.c.Now().UTC()})
 		if err != nil {
 			a.storeError(w, r, "grant", err)

@@ -346,6 +346,9 @@ type deviceView struct {
 	WeakClientIDs bool `json:"weak_client_ids"`
 	// DNSID shadows the store's to leave its hash out.
 	DNSID *dnsIDView `json:"dns_id,omitempty"`
+	// Now is what is in force for the device now (grants, schedule
+	// windows), worded in the household's time zone.
+	Now []DeviceState `json:"now"`
 }
 
 // dnsIDView is a device's DNS id as the API shows it: never the secret
@@ -356,9 +359,9 @@ type dnsIDView struct {
 	Created time.Time `json:"created"`
 }
 
-func (a *API) view(d store.Device, provisioned bool, grants []store.Grant) deviceView {
+func (a *API) view(d store.Device, provisioned bool, grants []store.Grant, loc *time.Location) deviceView {
 	v := deviceView{Device: d, Provisioned: provisioned, EffectiveProfile: a.c.Backend.EffectiveProfile(d.ID), Grants: []store.Grant{},
-		WeakClientIDs: len(d.ClientIDs) > 0 && d.DNSID == nil}
+		WeakClientIDs: len(d.ClientIDs) > 0 && d.DNSID == nil, Now: a.deviceStates(d.ID, loc)}
 	if d.DNSID != nil {
 		v.DNSID = &dnsIDView{Label: d.DNSID.Label, Hint: d.DNSID.Hint, Created: d.DNSID.Created}
 	}
@@ -388,9 +391,10 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, provisioned := a.c.Backend.Provisioned()
+	loc := a.homeLocation(r.Context())
 	out := []deviceView{}
 	for _, d := range provisioned {
-		out = append(out, a.view(d, true, grants))
+		out = append(out, a.view(d, true, grants, loc))
 	}
 	ds, err := a.c.Store.Devices(r.Context(), r.URL.Query().Get("household"))
 	if err != nil {
@@ -398,7 +402,7 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, d := range ds {
-		out = append(out, a.view(d, false, grants))
+		out = append(out, a.view(d, false, grants, loc))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"devices": out})
 }
@@ -411,7 +415,7 @@ func (a *API) getDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if d, ok := a.provisionedDevice(id); ok {
-		writeJSON(w, http.StatusOK, a.view(d, true, grants))
+		writeJSON(w, http.StatusOK, a.view(d, true, grants, a.homeLocation(r.Context())))
 		return
 	}
 	d, err := a.c.Store.Device(r.Context(), id)
@@ -419,7 +423,7 @@ func (a *API) getDevice(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "device "+id, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.view(d, false, grants))
+	writeJSON(w, http.StatusOK, a.view(d, false, grants, a.homeLocation(r.Context())))
 }
 
 // checkDevice checks d as the API receives it and returns it with every
@@ -577,7 +581,7 @@ func (a *API) syncedDevice(w http.ResponseWriter, r *http.Request, code int, d s
 		return
 	}
 	grants, _ := a.c.Store.Grants(r.Context(), d.ID)
-	writeJSON(w, code, a.view(d, false, grants))
+	writeJSON(w, code, a.view(d, false, grants, a.homeLocation(r.Context())))
 }
 
 func (a *API) putDevice(w http.ResponseWriter, r *http.Request) {
@@ -644,6 +648,11 @@ type settings struct {
 	TimeZone       string `json:"time_zone"`
 	DefaultProfile string `json:"default_profile"`
 	Configured     bool   `json:"configured"`
+	// ConfigDefaultProfile is the config file's default_profile when the
+	// file writes one, and ConfigDefaultProfileAt where: then it wins,
+	// and DefaultProfile may only be "" or the same.
+	ConfigDefaultProfile   string `json:"config_default_profile,omitempty"`
+	ConfigDefaultProfileAt string `json:"config_default_profile_at,omitempty"`
 }
 
 const configuredKey = "configured"
@@ -662,6 +671,7 @@ func (a *API) getSettings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Configured = v == "true"
+	s.ConfigDefaultProfile, s.ConfigDefaultProfileAt = a.c.Backend.ConfigDefaultProfile()
 	writeJSON(w, http.StatusOK, s)
 }
 
@@ -679,6 +689,13 @@ func (a *API) putSettings(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "household", err)
 		return
 	}
+	// The config file's default_profile wins: a different one here
+	// would be ignored, so it is refused rather than silently kept.
+	cfgDef, cfgAt := a.c.Backend.ConfigDefaultProfile()
+	if cfgDef != "" && s.DefaultProfile != "" && s.DefaultProfile != cfgDef {
+		fail(w, http.StatusBadRequest, "default_profile: the config file sets it to %q (%s), and the config file wins: change it there, or send \"\"", cfgDef, cfgAt)
+		return
+	}
 	h.TimeZone, h.DefaultProfile = s.TimeZone, s.DefaultProfile
 	if err := a.checkHousehold(r, h); err != nil {
 		fail(w, http.StatusBadRequest, "%v", err)
@@ -693,6 +710,7 @@ func (a *API) putSettings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Configured = true
+	s.ConfigDefaultProfile, s.ConfigDefaultProfileAt = cfgDef, cfgAt
 	a.synced(w, r, http.StatusOK, s)
 }
 

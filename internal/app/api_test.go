@@ -124,7 +124,9 @@ func apiConfig(t testing.TB) string {
 	if err := os.WriteFile(list, []byte("bet365.com\ncasino.example\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return fmt.Sprintf("default_profile: adult\nsources:\n  - {tag: gambling, file: %q, format: domains}\n", list)
+	// No default_profile: the built-in one (adult) applies, and the UI may
+	// change it (a default_profile written in the file would win).
+	return fmt.Sprintf("sources:\n  - {tag: gambling, file: %q, format: domains}\n", list)
 }
 
 // ask queries name from a source address and returns the answer's first

@@ -6,9 +6,11 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hearth-dns/hearth/internal/api"
 	"github.com/hearth-dns/hearth/internal/config"
+	"github.com/hearth-dns/hearth/internal/policy"
 	"github.com/hearth-dns/hearth/internal/store"
 )
 
@@ -61,7 +63,7 @@ func (k backend) Provisioned() ([]store.Profile, []store.Device) {
 	}
 	for _, pre := range k.a.cat.Presets {
 		if !defined[pre.ID] {
-			profiles = append(profiles, store.Profile{ID: pre.ID, Name: strings.ToUpper(pre.ID[:1]) + pre.ID[1:] + " (preset)", Preset: pre.ID})
+			profiles = append(profiles, store.Profile{ID: pre.ID, Name: strings.ToUpper(pre.ID[:1]) + pre.ID[1:], Preset: pre.ID})
 		}
 	}
 	var devices []store.Device
@@ -160,4 +162,31 @@ func (k backend) SetAside() []string {
 		}
 	}
 	return out
+}
+
+func (k backend) DeviceStates(device string, now time.Time) []api.DeviceState {
+	v := k.a.cur.Load().live.Load()
+	d, ok := v.Device(device)
+	if !ok {
+		return nil
+	}
+	s := v.Policy
+	kinds := [...]string{
+		policy.StatusPaused: api.StatePaused, policy.StatusAllowed: api.StateAllowed,
+		policy.StatusPauseWindow: api.StatePauseWindow, policy.StatusAllowWindow: api.StateAllowWindow,
+		policy.StatusBlockWindow: api.StateBlockWindow,
+	}
+	var out []api.DeviceState
+	for _, st := range s.Status(s.ProfileOrDefault(d.Profile), now) {
+		out = append(out, api.DeviceState{Kind: kinds[st.Kind], Name: st.Name, Tags: st.Tags, Until: st.Until.UTC()})
+	}
+	return out
+}
+
+func (k backend) ConfigDefaultProfile() (profile, at string) {
+	cfg := k.a.cur.Load().cfg
+	if at := cfg.DefaultProfileAt(); at != "" {
+		return cfg.DefaultProfile, at
+	}
+	return "", ""
 }

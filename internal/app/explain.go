@@ -74,7 +74,41 @@ func Explain(cfg *config.Config, q ExplainQuery, log *slog.Logger) (*Explanation
 	if err := a.buildPolicy(cfg, b, st); err != nil {
 		return nil, err
 	}
+	if q.Device != "" {
+		id, err := storeDeviceID(b.live.Load(), st.Devices, q.Device)
+		if err != nil {
+			return nil, err
+		}
+		q.Device = id
+	}
 	return explain(cat, b.live.Load(), q)
+}
+
+// storeDeviceID resolves what a parent typed after --device: a device id
+// (the config file's name or the store's id, as the API shows it) or the
+// name a device was given in the UI ("Emma's tablet"), in any case.
+func storeDeviceID(v *compile.Snapshot, devices []store.Device, typed string) (string, error) {
+	if _, ok := v.Device(typed); ok {
+		return typed, nil
+	}
+	want := strings.ToLower(strings.TrimSpace(typed))
+	var found []string
+	for _, d := range devices {
+		if d.ID == want || strings.ToLower(strings.TrimSpace(d.Name)) == want {
+			found = append(found, d.ID)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		ids := make([]string, 0, len(devices))
+		for _, d := range devices {
+			ids = append(ids, d.ID)
+		}
+		return "", fmt.Errorf("no device named %q in the config file or the store (store device ids: %s)", typed, strings.Join(ids, ", "))
+	}
+	return "", fmt.Errorf("%q names several devices (%s): give its id", typed, strings.Join(found, ", "))
 }
 
 // Explain decides q with the running policy, store included.

@@ -25,7 +25,7 @@ func TestNoAnswerMixesGenerations(t *testing.T) {
   kid: {block: [gambling]}
   strict: {block: [gambling, social, games]}
 `
-	cfg = strings.Replace(cfg, "default_profile: adult", "default_profile: strict", 1)
+	cfg += "default_profile: strict\n"
 	e := startHTTP(t, cfg, dnstest.Zone(t, policyRecords...))
 	ctx := context.Background()
 	st := e.app.store
@@ -110,7 +110,7 @@ func TestChangeBetweenIdentifyAndPolicy(t *testing.T) {
   kid: {block: [gambling]}
   strict: {block: [gambling, social, games]}
 `
-	cfg = strings.Replace(cfg, "default_profile: adult", "default_profile: strict", 1)
+	cfg += "default_profile: strict\n"
 	var hook atomic.Pointer[func()]
 	e := startListening(t, `http: "127.0.0.1:0"`, cfg, dnstest.Zone(t, policyRecords...), withAfterIdentify(func() {
 		if f := hook.Swap(nil); f != nil {

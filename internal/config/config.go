@@ -220,9 +220,24 @@ type QueryLog struct {
 	Buffer int `yaml:"buffer"`
 }
 
+// defaultFile names the embedded default configuration in messages.
+const defaultFile = "(default)"
+
+// DefaultProfileAt returns where the config file writes default_profile
+// ("hearth.yaml:12"), or "" when it does not. The embedded default config's
+// kid is only where a new home starts: the parent's choice in the wizard
+// replaces it, so it counts as not written.
+func (c *Config) DefaultProfileAt() string {
+	line := c.Line("default_profile")
+	if line == 0 || c.file == defaultFile {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d", c.file, line)
+}
+
 // Default returns the embedded default configuration.
 func Default() *Config {
-	c, err := Parse("(default)", defaultYAML)
+	c, err := Parse(defaultFile, defaultYAML)
 	if err != nil {
 		panic(fmt.Sprintf("embedded default config is invalid: %v", err))
 	}

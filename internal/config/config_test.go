@@ -109,3 +109,35 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// The embedded default config's kid is where a new home starts, not a
+// choice the parent wrote: the wizard may replace it. A file that writes
+// default_profile wins, and says where.
+func TestDefaultProfileAt(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  func(t *testing.T) *Config
+		want string
+	}{
+		{"embedded default", func(t *testing.T) *Config { return Default() }, ""},
+		{"file writes it", func(t *testing.T) *Config {
+			c, err := Parse("home.yaml", []byte("upstream: {servers: [\"127.0.0.1:53\"]}\ndefault_profile: teen\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}, "home.yaml:2"},
+		{"file leaves it out", func(t *testing.T) *Config {
+			c, err := Parse("home.yaml", []byte("upstream: {servers: [\"127.0.0.1:53\"]}\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}, ""},
+	}
+	for _, tt := range tests {
+		if got := tt.cfg(t).DefaultProfileAt(); got != tt.want {
+			t.Errorf("%s: DefaultProfileAt() = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}

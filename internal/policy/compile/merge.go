@@ -125,8 +125,13 @@ func (p *Plan) merge(st store.State, now time.Time) merged {
 		specs[sp.ID] = len(m.profiles)
 		m.profiles = append(m.profiles, spec)
 	}
-	if d := defaults[store.HomeHousehold]; d != "" {
-		if _, ok := specs[d]; ok {
+	// The config file's default_profile, when written, wins over the
+	// one set in the UI: the parent is told, not overridden silently.
+	if d := defaults[store.HomeHousehold]; d != "" && d != m.def {
+		if p.defAt != "" {
+			m.problems = append(m.problems, fmt.Errorf("household %s: default_profile %q is not used: the config file's default_profile %q (%s) wins", store.HomeHousehold, d, m.def, p.defAt))
+			defaults[store.HomeHousehold] = m.def
+		} else if _, ok := specs[d]; ok {
 			m.def = d
 		}
 	}
@@ -156,6 +161,14 @@ func (p *Plan) merge(st store.State, now time.Time) merged {
 		}
 		return true
 	}
+	// Grants are state, not config: the config file's devices take them
+	// as the store's do.
+	grants := map[string][]store.Grant{}
+	for _, g := range st.Grants {
+		if g.Until.After(now) {
+			grants[g.Device] = append(grants[g.Device], g)
+		}
+	}
 	for _, d := range p.devices {
 		for _, ip := range d.IPs {
 			claim(d.Name, netid.KindIP, ip.String())
@@ -169,20 +182,22 @@ func (p *Plan) merge(st store.State, now time.Time) merged {
 		for _, c := range d.ClientIDs {
 			claim(d.Name, netid.KindClientID, c)
 		}
-		m.devices = append(m.devices, d)
 		m.profileOf[d.Name] = d.Profile
+		if i, ok := specs[d.Profile]; ok && len(grants[d.Name]) > 0 {
+			if own, err := p.grantProfile(m.profiles[i], d.Name, grants[d.Name]); err != nil {
+				m.problems = append(m.problems, err)
+			} else {
+				m.profiles = append(m.profiles, own)
+				d.Profile = own.Name
+			}
+		}
+		m.devices = append(m.devices, d)
 	}
 	devices := append([]store.Device(nil), st.Devices...)
 	sort.SliceStable(devices, func(i, j int) bool { return !devices[i].New && devices[j].New })
 	names := map[string]bool{}
 	for _, d := range p.devices {
 		names[d.Name] = true
-	}
-	grants := map[string][]store.Grant{}
-	for _, g := range st.Grants {
-		if g.Until.After(now) {
-			grants[g.Device] = append(grants[g.Device], g)
-		}
 	}
 	for _, sd := range devices {
 		if names[sd.ID] {

@@ -38,6 +38,10 @@ type Plan struct {
 	entries  []lists.Entry
 	profiles []policy.ProfileSpec
 	def      string
+	// defAt is where the config file writes default_profile
+	// ("hearth.yaml:12"), "" when it does not: then the household's
+	// default, set in the UI, wins over the built-in one.
+	defAt    string
 	blocking dnsmsg.Blocking
 	// devices are the config file's devices.
 	devices []identity.Device
@@ -51,6 +55,7 @@ type Plan struct {
 // categories the config's profiles block.
 func NewPlan(cfg *config.Config, cat *catalog.Catalog, allCategories bool) (*Plan, error) {
 	p := &Plan{cat: cat, tagIdx: map[string]policy.Tag{}, services: map[string][]policy.Tag{}, def: cfg.DefaultProfile}
+	p.defAt = cfg.DefaultProfileAt()
 	addTag := func(id string, service bool) {
 		if _, ok := p.tagIdx[id]; !ok {
 			p.tagIdx[id] = policy.Tag(len(p.tags))

@@ -106,6 +106,27 @@ CREATE INDEX sessions_user ON sessions (user_name);
 ALTER TABLE devices ADD COLUMN dns_id_hash TEXT;
 CREATE UNIQUE INDEX devices_dns_id_hash ON devices (dns_id_hash);
 `,
+	// 4: grants name any device, the config file's too (grants are
+	// state, not config), so grants.device loses its foreign key. The
+	// API checks the device exists; DeleteDevice still removes a store
+	// device's grants. SQLite cannot drop a constraint: the table is
+	// rebuilt.
+	`
+CREATE TABLE grants_v4 (
+	id         TEXT PRIMARY KEY,
+	device     TEXT NOT NULL,
+	kind       TEXT NOT NULL,
+	target     TEXT NOT NULL,
+	until      INTEGER NOT NULL,
+	created_by TEXT NOT NULL,
+	created    INTEGER
+) STRICT;
+INSERT INTO grants_v4 SELECT id, device, kind, target, until, created_by, created FROM grants;
+DROP TABLE grants;
+ALTER TABLE grants_v4 RENAME TO grants;
+CREATE INDEX grants_device ON grants (device);
+CREATE INDEX grants_until ON grants (until);
+`,
 }
 
 // migrate brings the schema to len(steps), all in one write transaction

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hearth-dns/hearth/internal/store"
 )
@@ -187,5 +188,47 @@ func TestDNSIDMigrationKeepsDevices(t *testing.T) {
 	}
 	if strings.Contains(data, "0f0f") || !strings.Contains(data, `"hint":"abcd"`) {
 		t.Errorf("device data %s: want the hint and not the hash", data)
+	}
+}
+
+// TestGrantsMigrationKeepsGrants opens a file of schema 3 holding a
+// device's grant: after migration 4 the grant reads as before, the
+// device's deletion still removes it, and a grant may name a device of
+// the config file, which the store does not know.
+func TestGrantsMigrationKeepsGrants(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hearth.db")
+	s, err := openSteps(t, path, migrations[:3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO households (id, version, data) VALUES ('home', 1, '{"name":"Home"}')`,
+		`INSERT INTO devices (id, household, version, data) VALUES ('tablet', 'home', 1, '{"name":"Tablet"}')`,
+		`INSERT INTO grants (id, device, kind, target, until, created_by, created) VALUES ('g1', 'tablet', 'allow', 'games', 4102444800000000000, 'mum', NULL)`,
+	} {
+		if _, err := s.db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+
+	s = openPath(t, path)
+	defer s.Close()
+	ctx := context.Background()
+	gs, err := s.Grants(ctx, "tablet")
+	if err != nil || len(gs) != 1 || gs[0].ID != "g1" || gs[0].Target != "games" || gs[0].By != "mum" {
+		t.Fatalf("migrated grants %+v, %v: want g1 allowing games", gs, err)
+	}
+	if _, err := s.AddGrant(ctx, store.Grant{Device: "kids-laptop", Kind: store.GrantPause, Until: time.Unix(4102444800, 0)}); err != nil {
+		t.Fatalf("a grant for a config-file device: %v", err)
+	}
+	if err := s.DeleteDevice(ctx, "tablet"); err != nil {
+		t.Fatal(err)
+	}
+	if gs, err := s.Grants(ctx, "tablet"); err != nil || len(gs) != 0 {
+		t.Errorf("grants of the deleted device: %+v, %v", gs, err)
+	}
+	if gs, err := s.Grants(ctx, "kids-laptop"); err != nil || len(gs) != 1 {
+		t.Errorf("grants of the config device: %+v, %v", gs, err)
 	}
 }

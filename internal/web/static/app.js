@@ -10,7 +10,8 @@
  *
  * data-testid list:
  *   Shell:      loading, toast, nav-dashboard, nav-devices, nav-profiles,
- *               nav-log, nav-settings, nav-logout, banner
+ *               nav-log, nav-settings, nav-logout, banner, leave-dialog,
+ *               leave-stay, leave-discard
  *   Screens:    screen-wizard-1, screen-wizard-2, screen-login,
  *               screen-dashboard, screen-devices, screen-device,
  *               screen-profiles, screen-profile, screen-log, screen-settings,
@@ -18,12 +19,13 @@
  *   Wizard:     wizard-code, wizard-password, wizard-password2, wizard-next,
  *               wizard-timezone, wizard-timezone-text,
  *               wizard-default-profile, wizard-preset-description,
- *               wizard-finish, wizard-error
+ *               wizard-finish, wizard-error, wizard-default-profile-note
  *   Login:      login-user, login-password, login-submit, login-error
  *   Dashboard:  dash-queries, dash-blocked, dash-hourly, dash-dropped, dash-top-{tag},
  *               dash-device-{id}, dash-empty-top, pause-status,
  *               pause-all-30, pause-all-60, pause-all-tomorrow,
- *               resume-all, dashboard-error, dash-id-guesses
+ *               resume-all, dashboard-error, dash-id-guesses, dash-now,
+ *               dash-now-{id}
  *   Devices:    new-devices, new-device-{id}, new-device-name-{id},
  *               new-device-profile-{id}, new-device-claim-{id},
  *               new-device-error-{id}, device-list, device-row-{id},
@@ -58,10 +60,12 @@
  *   Query log:  log-device, log-decision, log-name, log-refresh,
  *               log-table, log-rows, log-row-{rowid}, log-decision-{rowid},
  *               log-reason-{rowid}, log-allow-duration-{rowid},
+ *               log-allow-what-{rowid},
  *               log-allow-{rowid}, log-allowed-{rowid}, log-more,
  *               log-empty, log-disabled, log-error
  *   Settings:   settings-timezone, settings-timezone-text,
- *               settings-default-profile, settings-save, settings-error,
+ *               settings-default-profile, settings-default-profile-note,
+ *               settings-save, settings-error,
  *               password-current, password-new, password-new2,
  *               password-submit, password-error, token-list,
  *               token-row-{id}, token-facts-{id}, token-revoke-{id}, token-name,
@@ -71,8 +75,10 @@
  *
  * Values a test sets: schedule-kind-{i} is "pause", "block" or
  * "allow_only"; log-decision is "", "allowed", "blocked", "rewritten",
- * "nxdomain" or "nodata"; log-allow-duration-{rowid} and
- * device-allow-duration are minutes ("30", "60", "1440"). Forms read their
+ * "nxdomain" or "nodata"; log-allow-duration-{rowid} is "30", "60",
+ * "today" or "always"; log-allow-what-{rowid} is "tag" (the service or
+ * category the block came from) or "name"; device-allow-duration is
+ * minutes ("30", "60", "1440"). Forms read their
  * controls when submitted, so setting .value without an input event works;
  * only what changes the page as you pick needs a "change" event: the
  * category checkboxes of schedule-cats-{i} show once schedule-kind-{i} is
@@ -110,6 +116,11 @@
     catalog: null,
     seq: 0,
     logFilter: { device: '', action: '', name: '' },
+    // tz is the household's time zone (see zoneOpts).
+    tz: '',
+    // guard, when set, returns why leaving the screen loses work ("" when
+    // it does not): the profile editor with unsaved edits.
+    guard: null,
   };
 
   // ---------------------------------------------------------------- DOM
@@ -368,12 +379,24 @@
     return d.name || d.hostname || d.id;
   }
 
+  // Times show in the household's time zone (Settings), not the
+  // browser's: a parent away from home sees the clock bedtime runs on.
+  // route() loads it; undefined (the browser's) only before that.
+  function zoneOpts(o) {
+    return state.tz ? Object.assign({ timeZone: state.tz }, o) : o;
+  }
+
+  // dayKey is the calendar day of d in the household's zone.
+  function dayKey(d) {
+    return d.toLocaleDateString('en-CA', zoneOpts({ year: 'numeric', month: '2-digit', day: '2-digit' }));
+  }
+
   function sameDay(a, b) {
-    return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
+    return dayKey(a) === dayKey(b);
   }
 
   function clock(d) {
-    return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    return d.toLocaleTimeString([], zoneOpts({ hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }));
   }
 
   // when says when a time is, from today's point of view: "21:30",
@@ -383,17 +406,16 @@
     if (Number.isNaN(d.getTime())) return '';
     const now = new Date();
     if (sameDay(d, now)) return clock(d);
-    const tomorrow = new Date(now);
-    tomorrow.setDate(now.getDate() + 1);
+    const tomorrow = new Date(now.getTime() + 86400000);
     if (sameDay(d, tomorrow)) return 'tomorrow ' + clock(d);
-    return d.toLocaleDateString([], { weekday: 'short', day: 'numeric', month: 'short' }) + ' ' + clock(d);
+    return d.toLocaleDateString([], zoneOpts({ weekday: 'short', day: 'numeric', month: 'short' })) + ' ' + clock(d);
   }
 
   function logTime(iso) {
     const d = new Date(iso);
     if (Number.isNaN(d.getTime())) return '';
-    const t = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
-    return sameDay(d, new Date()) ? t : d.toLocaleDateString([], { day: 'numeric', month: 'short' }) + ' ' + t;
+    const t = d.toLocaleTimeString([], zoneOpts({ hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }));
+    return sameDay(d, new Date()) ? t : d.toLocaleDateString([], zoneOpts({ day: 'numeric', month: 'short' })) + ' ' + t;
   }
 
   function duration(minutes) {
@@ -406,13 +428,29 @@
     return Number(n || 0).toLocaleString();
   }
 
-  // nextMorning is the next 07:00, local time.
+  // zoneOffset is how far the household's clock is ahead of UTC at d, in
+  // milliseconds.
+  function zoneOffset(d) {
+    const p = {};
+    for (const x of new Intl.DateTimeFormat('en-US', zoneOpts({ hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' })).formatToParts(d)) p[x.type] = Number(x.value);
+    return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - Math.floor(d.getTime() / 1000) * 1000;
+  }
+
+  // zoneClock is the instant the household's clock reads hour:minute,
+  // days after base's day there (0 today, 1 tomorrow).
+  function zoneClock(base, hour, minute, days) {
+    const [y, m, d] = dayKey(base).split('-').map(Number);
+    const wall = Date.UTC(y, m - 1, d + days, hour, minute);
+    let t = wall - zoneOffset(new Date(wall));
+    t = wall - zoneOffset(new Date(t)); // again, in case a DST change lies between
+    return new Date(t);
+  }
+
+  // nextMorning is the next 07:00 on the household's clock.
   function nextMorning() {
     const now = new Date();
-    const m = new Date(now);
-    m.setHours(7, 0, 0, 0);
-    if (m <= now) m.setDate(m.getDate() + 1);
-    return m;
+    const m = zoneClock(now, 7, 0, 0);
+    return m > now ? m : zoneClock(now, 7, 0, 1);
   }
 
   // pauses are the pause choices: minutes, or until the next morning.
@@ -520,6 +558,26 @@
     });
   }
 
+  // askLeave asks whether to leave a screen with unsaved edits for target.
+  function askLeave(message, target) {
+    const stay = h('button', { type: 'button', class: 'primary', testid: 'leave-stay', text: 'Stay and keep editing' });
+    const leave = h('button', { type: 'button', class: 'danger', testid: 'leave-discard', text: 'Leave without saving' });
+    const dlg = h('dialog', { testid: 'leave-dialog', 'aria-labelledby': 'leave-title' },
+      h('h2', { id: 'leave-title', text: 'Unsaved changes' }),
+      h('p', { text: message }),
+      h('div', { class: 'row end' }, leave, stay));
+    stay.addEventListener('click', () => dlg.close());
+    leave.addEventListener('click', () => {
+      state.guard = null;
+      dlg.close();
+      location.hash = target;
+    });
+    dlg.addEventListener('close', () => dlg.remove());
+    document.body.append(dlg);
+    dlg.showModal();
+    stay.focus();
+  }
+
   function go(hash) {
     if (location.hash === hash) route();
     else location.hash = hash;
@@ -550,9 +608,11 @@
     });
     const [page, id] = parts;
     const seq = ++state.seq;
+    state.guard = null;
     showNav(true);
     markNav(page || 'dashboard');
     refreshBanner();
+    await loadZone();
     view().replaceChildren(h('p', { class: 'loading', testid: 'loading', text: 'Loading…' }));
     window.scrollTo(0, 0);
     try {
@@ -567,6 +627,18 @@
       }
     } catch (e) {
       if (e.status !== 401) fatal(seq, e);
+    }
+  }
+
+  // loadZone reads the household's time zone, which every time shown
+  // uses; once, and again after Settings change it.
+  async function loadZone() {
+    if (state.tz) return;
+    try {
+      const s = await api('GET', '/api/v1/settings');
+      state.tz = (s && s.time_zone) || 'UTC';
+    } catch (e) {
+      // The screen reports errors; times show in UTC meanwhile.
     }
   }
 
@@ -643,15 +715,24 @@
     code.focus();
   }
 
+  // configWins says that the config file sets the profile for new
+  // devices, where, and that it wins over this screen.
+  function configWins(profile, at) {
+    return h('p', { class: 'note', text: `The config file sets the profile for new devices to ${titleCase(profile)} (default_profile, ${at}). The config file wins over this screen: change it there.` });
+  }
+
   async function wizardStep2() {
     const seq = ++state.seq;
     showNav(false);
-    const cat = await catalog();
+    const [cat, settings] = await Promise.all([catalog(), api('GET', '/api/v1/settings')]);
     if (seq !== state.seq) return;
     const zone = zonePicker('wizard', detectedZone());
+    // The config file's default_profile wins: show it, do not override it.
+    const fixed = settings && settings.config_default_profile;
     const presets = cat.presets.map((p) => [p.id, titleCase(p.id)]);
-    const initial = cat.presets.some((p) => p.id === 'kid') ? 'kid' : (presets[0] || [''])[0];
-    const profile = fill(ctl('select', 'wizard-default-profile', { 'data-field': 'default_profile' }), presets, initial);
+    if (fixed && !presets.some(([id]) => id === fixed)) presets.push([fixed, titleCase(fixed)]);
+    const initial = fixed || (cat.presets.some((p) => p.id === 'kid') ? 'kid' : (presets[0] || [''])[0]);
+    const profile = fill(ctl('select', 'wizard-default-profile', { 'data-field': 'default_profile', disabled: !!fixed }), presets, initial);
     const desc = h('p', { class: 'hint', testid: 'wizard-preset-description' });
     const describe = () => {
       const p = presetOf(cat, profile.value);
@@ -665,7 +746,8 @@
       zone.nodes,
       field('Profile for new devices', profile),
       desc,
-      h('p', { class: 'hint', text: 'Every device Hearth has not met before gets this profile until you choose another one. Kid is the safest start.' }),
+      fixed ? h('div', { testid: 'wizard-default-profile-note' }, configWins(fixed, settings.config_default_profile_at))
+        : h('p', { class: 'hint', text: 'Every device Hearth has not met before gets this profile until you choose another one. Kid is the safest start.' }),
       err,
       h('div', { class: 'row end' }, finish));
     form.addEventListener('submit', (ev) => {
@@ -673,7 +755,8 @@
       busy(finish, async () => {
         clearError(err, form);
         try {
-          await api('PUT', '/api/v1/settings', { time_zone: zone.value(), default_profile: profile.value });
+          await api('PUT', '/api/v1/settings', { time_zone: zone.value(), default_profile: fixed ? '' : profile.value });
+          state.tz = '';
           toast('All set! Hearth is looking after your home.');
           go('#/dashboard');
         } catch (e) {
@@ -759,7 +842,7 @@
     const top = Math.max(1, ...slots.map((x) => x.q));
     const chart = h('div', { class: 'hours', testid: 'dash-hourly', role: 'img', 'aria-label': 'Queries per hour today, blocked ones highlighted' });
     slots.forEach((x, i) => {
-      const col = h('div', { class: 'hour', title: `${String(new Date(start + i * 3600000).getHours()).padStart(2, '0')}:00: ${count(x.q)} looked up, ${count(x.b)} blocked` });
+      const col = h('div', { class: 'hour', title: `${clock(new Date(start + i * 3600000))}: ${count(x.q)} looked up, ${count(x.b)} blocked` });
       const allowed = h('span', {});
       const blocked = h('span', { class: 'blocked' });
       allowed.style.height = ((100 * (x.q - x.b)) / top).toFixed(1) + '%';
@@ -836,6 +919,16 @@
       h('div', { class: 'row' }, buttons, resume),
       err);
 
+    // What is in force per device now: schedules and grants, worded by
+    // the server in the household's time zone.
+    const busyNow = devices.filter((d) => (d.now || []).length);
+    const nowCard = h('div', { class: 'card', testid: 'dash-now' }, h('h2', { text: 'Right now' }),
+      busyNow.length
+        ? h('ul', { class: 'list' }, busyNow.map((d) => h('li', { class: 'item' },
+          h('a', { href: `#/devices/${enc(d.id)}`, text: deviceName(d) }),
+          h('span', { testid: `dash-now-${d.id}`, text: d.now.map((x) => x.text).join(' · ') }))))
+        : h('p', { class: 'muted', text: 'No schedule, pause or allowance is in force.' }));
+
     // Top blocked categories.
     const top = (stats.top_blocked || []).slice(0, 8);
     const topMax = Math.max(1, ...top.map((t) => t.blocked || 0));
@@ -858,7 +951,7 @@
         }))
         : h('p', { class: 'muted', text: 'No activity yet today.' }));
 
-    mount(seq, 'screen-dashboard', h('h1', { text: 'Your home today' }), guessNote, totals, pauseCard, h('div', { class: 'grid' }, topCard, devCard));
+    mount(seq, 'screen-dashboard', h('h1', { text: 'Your home today' }), guessNote, totals, nowCard, pauseCard, h('div', { class: 'grid' }, topCard, devCard));
   }
 
   // -------------------------------------------------------------- devices
@@ -1099,8 +1192,9 @@
       ids.length ? h('ul', { class: 'list' }, ids.map(([k, v]) => h('li', { class: 'item' }, h('span', { class: 'muted', text: k }), h('span', { class: 'token', text: v }))))
         : h('p', { class: 'muted', text: 'Nothing recorded.' }));
 
+    // Grants are state, not config: config-file devices take them too.
     let grantCard = null;
-    if (!ro) {
+    {
       const gErr = errorBox('device-grant-error');
       const grants = activeGrants(d);
       const pauseButtons = pauses().map((p) => {
@@ -1544,16 +1638,34 @@
         zones));
     const form = h('form', { novalidate: true, testid: 'profile-form' }, fields, err,
       ro ? null : h('div', { class: 'row end' }, save));
+    let saving = false;
+    if (!ro) {
+      // What the form would save, to tell edits from none.
+      const saved = () => {
+        try {
+          return JSON.stringify(body());
+        } catch (e) {
+          return 'invalid';
+        }
+      };
+      const initial = saved();
+      // While a save is on its way, leaving loses nothing: it completes.
+      state.guard = () => (!saving && saved() !== initial ? `Your changes to “${profileName(p)}” are not saved yet.` : '');
+    }
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
       if (ro) return;
       busy(save, async () => {
         clearError(err, form);
         try {
-          const saved = await api('PUT', `/api/v1/profiles/${enc(p.id)}`, body());
+          const b = body();
+          saving = true;
+          const saved = await api('PUT', `/api/v1/profiles/${enc(p.id)}`, b);
+          state.guard = null;
           toast(`Saved “${profileName(saved)}”.`);
           renderProfile(seq, saved, cat, settings);
         } catch (e) {
+          saving = false;
           if (e.status === 409) {
             toast('This profile was changed somewhere else, so the latest version is shown. Please make your change again.', true);
             route();
@@ -1604,6 +1716,7 @@
         busy(del, async () => {
           try {
             await api('DELETE', `/api/v1/profiles/${enc(p.id)}`);
+            state.guard = null;
             toast(`Profile “${profileName(p)}” deleted.`);
             go('#/profiles');
           } catch (e) {
@@ -1680,6 +1793,29 @@
     await load(true);
   }
 
+  // allowAlways allows a name or a tag for good in the profile device d
+  // gets, and returns the saved profile. A service or category goes into
+  // the profile's unblock list (and out of its block list): the lists
+  // keep following the service's domains, and malware protection and
+  // schedules stay. A name goes into its allow list. Presets and the
+  // config file's profiles cannot change: the parent is told to copy.
+  async function allowAlways(d, tag, target) {
+    const id = d.profile || d.effective_profile;
+    const p = await api('GET', `/api/v1/profiles/${enc(id)}`);
+    if (p.provisioned) {
+      throw new Error(`${profileName(p)} is a ready-made or config-file profile, so it cannot change for good: copy it on the Profiles screen, or allow for today.`);
+    }
+    const body = Object.assign({}, p);
+    delete body.provisioned;
+    if (tag) {
+      body.block = (p.block || []).filter((t) => t !== target);
+      if (!(body.unblock || []).includes(target)) body.unblock = [...(p.unblock || []), target];
+    } else if (!(p.allow || []).includes(target)) {
+      body.allow = [...(p.allow || []), target];
+    }
+    return api('PUT', `/api/v1/profiles/${enc(id)}`, body);
+  }
+
   function logRow(row, byID, cat) {
     const d = byID.get(row.device);
     const who = d ? deviceName(d) : row.device || row.client || 'Unknown device';
@@ -1690,17 +1826,34 @@
     const why = h('td', { class: 'reason' },
       plain && row.text ? h('div', { text: plain }) : null,
       h('div', { class: row.text && plain ? 'small muted' : '', testid: `log-reason-${row.id}`, text: row.text || plain }));
-    if (row.action === 'blocked' && d && !d.provisioned) {
+    if (row.action === 'blocked' && d) {
+      // What to allow: the name, or the service or category the block
+      // came from (tiktok.com alone leaves tiktokcdn.com blocked).
+      const fromTag = row.tag && (row.reason === 'tag' || row.reason === 'schedule');
+      const whats = [['name', `only ${row.name}`]];
+      if (fromTag) whats.unshift(['tag', `all of ${tagName(cat, row.tag)}`]);
+      const what = fill(ctl('select', `log-allow-what-${row.id}`, { 'aria-label': 'What to allow' }), whats, whats[0][0]);
       const dur = fill(ctl('select', `log-allow-duration-${row.id}`, { 'aria-label': 'For how long' }),
-        ALLOW_DURATIONS.map((m) => [String(m), duration(m)]), '30');
+        [['30', duration(30)], ['60', duration(60)], ['today', 'today'], ['always', 'always (changes the profile)']], '30');
       const btn = h('button', { type: 'button', testid: `log-allow-${row.id}`, text: 'Allow for this device' });
-      const box = h('div', { class: 'allow' }, btn, dur);
+      const box = h('div', { class: 'allow' }, btn, what, dur);
       btn.addEventListener('click', () => busy(btn, async () => {
-        const minutes = Number(dur.value) || 30;
+        const tag = what.value === 'tag';
+        const target = tag ? row.tag : row.name;
+        const label = tag ? tagName(cat, row.tag) : row.name;
         try {
-          const g = await api('POST', '/api/v1/grants', { device: d.id, kind: 'allow', target: row.name, minutes });
-          toast(`${row.name} allowed for ${who} for ${duration(minutes)}`);
-          box.replaceChildren(h('span', { class: 'badge allowed', testid: `log-allowed-${row.id}`, text: `Allowed until ${when(g.until)}` }));
+          if (dur.value === 'always') {
+            const p = await allowAlways(d, tag, target);
+            toast(`${label} allowed for good in profile ${profileName(p)}.`);
+            box.replaceChildren(h('span', { class: 'badge allowed', testid: `log-allowed-${row.id}`, text: `Allowed in profile ${profileName(p)}` }));
+            return;
+          }
+          const body = { device: d.id, kind: 'allow', target };
+          if (dur.value === 'today') body.until = zoneClock(new Date(), 0, 0, 1).toISOString();
+          else body.minutes = Number(dur.value) || 30;
+          const g = await api('POST', '/api/v1/grants', body);
+          toast(`${label} allowed for ${who} until ${when(g.until)}`);
+          box.replaceChildren(h('span', { class: 'badge allowed', testid: `log-allowed-${row.id}`, text: `${label} allowed until ${when(g.until)}` }));
         } catch (e) {
           if (e.status !== 401) toast(e.message, true);
         }
@@ -1732,16 +1885,20 @@
 
     // Home.
     const zone = zonePicker('settings', settings.time_zone || 'UTC');
-    const defProf = fill(ctl('select', 'settings-default-profile', { 'data-field': 'default_profile' }), profileChoices(profiles, cat), settings.default_profile || '');
+    const fixed = settings.config_default_profile;
+    const defProf = fill(ctl('select', 'settings-default-profile', { 'data-field': 'default_profile', disabled: !!fixed }), profileChoices(profiles, cat), fixed || settings.default_profile || '');
     const sErr = errorBox('settings-error');
     const sSave = h('button', { type: 'submit', class: 'primary', testid: 'settings-save', text: 'Save' });
-    const sForm = h('form', { novalidate: true }, zone.nodes, field('Profile for new devices', defProf), sErr, h('div', { class: 'row end' }, sSave));
+    const sForm = h('form', { novalidate: true }, zone.nodes, field('Profile for new devices', defProf),
+      fixed ? h('div', { testid: 'settings-default-profile-note' }, configWins(fixed, settings.config_default_profile_at)) : null,
+      sErr, h('div', { class: 'row end' }, sSave));
     sForm.addEventListener('submit', (ev) => {
       ev.preventDefault();
       busy(sSave, async () => {
         clearError(sErr, sForm);
         try {
-          await api('PUT', '/api/v1/settings', { time_zone: zone.value(), default_profile: defProf.value });
+          await api('PUT', '/api/v1/settings', { time_zone: zone.value(), default_profile: fixed ? '' : defProf.value });
+          state.tz = '';
           toast('Settings saved.');
           route();
         } catch (e) {
@@ -1926,7 +2083,24 @@
 
   async function boot() {
     document.getElementById('nav-logout').addEventListener('click', (ev) => busy(ev.currentTarget, logout));
-    window.addEventListener('hashchange', () => route());
+    window.addEventListener('hashchange', (ev) => {
+      // Leaving a screen with unsaved edits asks first (see state.guard):
+      // the address goes back until the parent chooses.
+      const msg = state.guard ? state.guard() : '';
+      if (msg) {
+        const target = location.hash;
+        history.replaceState(null, '', ev.oldURL);
+        askLeave(msg, target);
+        return;
+      }
+      route();
+    });
+    window.addEventListener('beforeunload', (ev) => {
+      if (state.guard && state.guard()) {
+        ev.preventDefault();
+        ev.returnValue = '';
+      }
+    });
     const seq = state.seq;
     if (!(await storageBanner())) return;
     try {
