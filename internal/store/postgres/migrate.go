@@ -48,7 +48,7 @@ CREATE INDEX devices_profile ON devices (profile);
 
 CREATE TABLE grants (
 	id         text PRIMARY KEY,
-	device     text NOT NULL REFERENCES devices (id),
+	device     text NOT NULL, -- a store device or a config file's (grants are state)
 	kind       text NOT NULL,
 	target     text NOT NULL,
 	until      bigint NOT NULL,

@@ -631,8 +631,9 @@ func grants(ctx context.Context, q querier, device string) ([]store.Grant, error
 	return out, rows.Err()
 }
 
-// AddGrant stores g, with a new random ID when g.ID is "". The device
-// must exist; Kind is store.GrantPause or store.GrantAllow (which needs a
+// AddGrant stores g, with a new random ID when g.ID is "". g.Device may
+// be a store device or one of the config file's, which the store does
+// not know: the caller checks it exists. Kind is store.GrantPause or store.GrantAllow (which needs a
 // Target); Until must be set.
 func (s *Store) AddGrant(ctx context.Context, g store.Grant) (store.Grant, error) {
 	if g.ID == "" {
@@ -660,13 +661,6 @@ func (s *Store) AddGrant(ctx context.Context, g store.Grant) (store.Grant, error
 		}
 		if ok {
 			return fmt.Errorf("already exists: %w", store.ErrConflict)
-		}
-		ok, err = exists(ctx, tx, "SELECT 1 FROM devices WHERE id = $1", g.Device)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("device %q does not exist: %w", g.Device, store.ErrInvalid)
 		}
 		_, err = tx.Exec(ctx,
 			"INSERT INTO grants (id, device, kind, target, until, created_by, created) VALUES ($1, $2, $3, $4, $5, $6, $7)",
