@@ -93,13 +93,21 @@ type process struct {
 	cmd   *exec.Cmd
 	lines chan string
 	addr  string
+	// read are the log lines waitFor has read so far.
+	read []string
 }
 
 var servingRE = regexp.MustCompile(`msg="hearth serving" dns="?\[([0-9.:]+)`)
 
 func startProcess(t *testing.T, config string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(binary, "serve", "--config", config), lines: make(chan string, 1000)}
+	return startCmd(t, exec.Command(binary, "serve", "--config", config))
+}
+
+// startCmd starts cmd, a hearth serve command, and waits until it serves.
+func startCmd(t *testing.T, cmd *exec.Cmd) *process {
+	t.Helper()
+	p := &process{cmd: cmd, lines: make(chan string, 1000)}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -131,6 +139,7 @@ func (p *process) waitFor(t *testing.T, re *regexp.Regexp) []string {
 			if !ok {
 				t.Fatalf("hearth exited while waiting for %q", re)
 			}
+			p.read = append(p.read, line)
 			if m := re.FindStringSubmatch(line); m != nil {
 				return m
 			}
