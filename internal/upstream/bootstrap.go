@@ -25,6 +25,11 @@ const (
 	// retryAddrTTL is how long stale addresses are used after a failed
 	// refresh before the next try.
 	retryAddrTTL = 10 * time.Second
+	// refreshWait bounds how long a query waits for the refresh of
+	// addresses it already has: a bootstrap server that stops answering
+	// (or whose ICMP refusal the kernel's rate limit drops) must not take
+	// the query's whole deadline, leaving none to reach the upstream.
+	refreshWait = 500 * time.Millisecond
 )
 
 // bootstrap resolves the host names of encrypted upstreams: through the
@@ -72,7 +77,13 @@ func (h *hostAddrs) get(ctx context.Context) ([]netip.Addr, error) {
 	if now.Before(h.expires) {
 		return h.addrs, nil
 	}
-	addrs, ttl, err := h.b.resolve(ctx, h.host)
+	rctx := ctx
+	if len(h.addrs) > 0 {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeout(ctx, refreshWait)
+		defer cancel()
+	}
+	addrs, ttl, err := h.b.resolve(rctx, h.host)
 	if err != nil {
 		if len(h.addrs) == 0 {
 			return nil, fmt.Errorf("resolving %q: %w", h.host, err)
