@@ -322,30 +322,27 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// waitNewDevice waits for the device recorded from addr and returns its
-// id; recording is asynchronous, so this polls the store with a deadline.
+// waitNewDevice waits until the recorder has handled the offers made so
+// far and the policy has the result, then returns the id of the device
+// recorded from addr.
 func waitNewDevice(t *testing.T, e *env, addr string) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ds, err := e.app.store.Devices(context.Background(), "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range ds {
-			if d.New && len(d.IPs) == 1 && d.IPs[0] == addr {
-				// The policy knows it once the sync has run.
-				if err := e.app.sync.Sync(context.Background()); err != nil {
-					t.Fatal(err)
-				}
-				return d.ID
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no new device recorded for %s", addr)
-		}
-		<-tick.C
+	ctx := context.Background()
+	if err := e.app.cur.Load().recorder.Flush(ctx); err != nil {
+		t.Fatal(err)
 	}
+	if err := e.app.sync.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ds, err := e.app.store.Devices(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		if d.New && len(d.IPs) == 1 && d.IPs[0] == addr {
+			return d.ID
+		}
+	}
+	t.Fatalf("no new device recorded for %s: %+v", addr, ds)
+	return ""
 }

@@ -80,6 +80,8 @@ const seenCap = 4096
 type unknownSource struct {
 	addr netip.Addr
 	mac  string
+	// done, when set, marks a Flush: Run closes it when it gets there.
+	done chan struct{}
 }
 
 // New returns a Recorder.
@@ -103,7 +105,9 @@ func New(c Config) (*Recorder, error) {
 	return r, nil
 }
 
-// Unknown implements identity.UnknownRecorder.
+// Unknown offers a source no device claims (observe.Discoverer). It runs
+// on the query path: it never waits, and drops the offer when the queue is
+// full (the source's next query offers it again).
 func (r *Recorder) Unknown(addr netip.Addr, mac string) {
 	if !r.limit.InLAN(addr) {
 		return
@@ -112,8 +116,25 @@ func (r *Recorder) Unknown(addr netip.Addr, mac string) {
 		return
 	}
 	select {
-	case r.queue <- unknownSource{addr, mac}:
+	case r.queue <- unknownSource{addr: addr, mac: mac}:
 	default: // busy: the next query from that source offers it again
+	}
+}
+
+// Flush returns once Run has handled every source offered before the
+// call (recorded it, or logged why not), or when ctx ends.
+func (r *Recorder) Flush(ctx context.Context) error {
+	done := make(chan struct{})
+	select {
+	case r.queue <- unknownSource{done: done}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -124,6 +145,10 @@ func (r *Recorder) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case u := <-r.queue:
+			if u.done != nil {
+				close(u.done)
+				continue
+			}
 			if _, ok := (*r.seen.Load())[u.addr]; ok {
 				continue
 			}

@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/hearth-dns/hearth/internal/devicelimit"
@@ -74,6 +76,84 @@ func TestRecordedDevicesPassTheAPIChecks(t *testing.T) {
 					t.Errorf("host name refused by the API: %v", err)
 				}
 			}
+		})
+	}
+}
+
+// devices is a store that keeps the devices put into it.
+type devices struct {
+	store.Store // nil: only PutDevice is called (Max is 0: no eviction)
+	mu          sync.Mutex
+	put         []store.Device
+}
+
+func (d *devices) PutDevice(ctx context.Context, dev store.Device) (store.Device, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.put = append(d.put, dev)
+	return dev, nil
+}
+
+// TestRecorderNamesDevices offers sources and checks what reaches the
+// store, inside a synctest bubble: the recorder's goroutine and clock are
+// the bubble's, and Flush says when it has handled the offers, so the
+// test never polls.
+func TestRecorderNamesDevices(t *testing.T) {
+	leases := filepath.Join(t.TempDir(), "dnsmasq.leases")
+	if err := os.WriteFile(leases, []byte("0 aa:bb:cc:00:00:07 192.168.1.7 emmas-ipad *\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a7, a8, a9 := netip.MustParseAddr("192.168.1.7"), netip.MustParseAddr("192.168.1.8"), netip.MustParseAddr("192.168.1.9")
+	type offer struct {
+		addr netip.Addr
+		mac  string
+	}
+	tests := []struct {
+		name      string
+		offers    []offer
+		wantNames []string
+		wantMACs  []string
+	}{
+		{"named from the leases, known by MAC", []offer{{a7, "aa:bb:cc:00:00:07"}}, []string{"emmas-ipad"}, []string{"aa:bb:cc:00:00:07"}},
+		{"named from the local records", []offer{{a8, ""}}, []string{"printer-lan"}, []string{""}},
+		{"unnamed: its address", []offer{{a9, ""}}, []string{"192.168.1.9"}, []string{""}},
+		{"offered twice, recorded once", []offer{{a9, ""}, {a9, ""}}, []string{"192.168.1.9"}, []string{""}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				st := &devices{}
+				limit, err := devicelimit.New(devicelimit.Config{Networks: []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, err := New(Config{Store: st, Limit: limit, Leases: leases, LeasesFormat: "dnsmasq",
+					Names: map[netip.Addr]string{a8: "printer-lan"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				go r.Run(ctx)
+				for _, o := range tc.offers {
+					r.Unknown(o.addr, o.mac)
+					if err := r.Flush(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if len(st.put) != len(tc.wantNames) {
+					t.Fatalf("recorded %+v, want %v", st.put, tc.wantNames)
+				}
+				for i, d := range st.put {
+					mac := ""
+					if len(d.MACs) > 0 {
+						mac = d.MACs[0]
+					}
+					if d.Name != tc.wantNames[i] || mac != tc.wantMACs[i] || !d.New || d.Household != store.HomeHousehold || !d.FirstSeen.Equal(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)) {
+						t.Errorf("device %d: %+v, want name %s mac %q, new, home, first seen at the bubble's start", i, d, tc.wantNames[i], tc.wantMACs[i])
+					}
+				}
+			})
 		})
 	}
 }
