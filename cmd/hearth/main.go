@@ -253,7 +253,7 @@ func explain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	e.Print(stdout, q)
+	app.PrintExplanation(stdout, e, q)
 	return 0
 }
 

@@ -230,6 +230,23 @@ func TestReloadUnderLoadLosesNoQuery(t *testing.T) {
 }
 
 func TestExplain(t *testing.T) {
+	// The upstream answers the allowed names; one hides a gambling name
+	// behind an alias (CNAME cloaking), which explain must see as the
+	// server does.
+	zone := dnstest.Zone(t, "khanacademy.org. 300 IN AAAA 2001:db8::1")
+	up := dnstest.NewServer(t, dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		if q.Question[0].Name != "cloaked.example." {
+			zone(w, q)
+			return
+		}
+		// A resolver's answer: the alias and its target's address.
+		m := new(dns.Msg).SetReply(q)
+		for _, s := range []string{"cloaked.example. 300 IN CNAME www.bet365.com.", "www.bet365.com. 300 IN A 192.0.2.50"} {
+			rr, _ := dns.NewRR(s)
+			m.Answer = append(m.Answer, rr)
+		}
+		w.WriteMsg(m)
+	}))
 	dir := t.TempDir()
 	list := filepath.Join(dir, "gambling.txt")
 	os.WriteFile(list, []byte("bet365.com\n"), 0o644)
@@ -241,8 +258,9 @@ devices:
 default_profile: adult
 sources:
   - {tag: gambling, file: %q, format: domains}
+upstream: {servers: [%q], timeout: 1s}
 data_dir: %q
-`, list, filepath.Join(dir, "data"))), 0o644)
+`, list, up.Addr, filepath.Join(dir, "data"))), 0o644)
 	tests := []struct {
 		args     []string
 		wantCode int
@@ -256,6 +274,8 @@ data_dir: %q
 			[]string{"(unknown device)", "profile:  adult", "action:   allow"}},
 		{[]string{"--config", cfg, "--client", "192.168.1.20", "www.tiktok.com"}, 0,
 			[]string{"service \"tiktok\" (TikTok) is blocked"}},
+		{[]string{"--config", cfg, "--device", "emma-tablet", "cloaked.example"}, 0,
+			[]string{"action:   block", "its answer is an alias (CNAME) of a blocked name", `category "gambling" (Gambling) is blocked and its list config-gambling-0 has bet365.com`, "via=cname:cloaked.example."}},
 		{[]string{"--config", cfg, "--device", "nobody", "x.com"}, 1, []string{`no device named "nobody"`}},
 		{[]string{"--config", cfg, "x.com"}, 2, []string{"usage"}},
 	}

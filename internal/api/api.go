@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hearth-dns/hearth/internal/auth"
+	"github.com/hearth-dns/hearth/internal/policy/compile"
 	"github.com/hearth-dns/hearth/internal/querylog"
 	"github.com/hearth-dns/hearth/internal/store"
 )
@@ -126,20 +127,9 @@ type ExplainRequest struct {
 	At     time.Time
 }
 
-// Explanation is the answer to an ExplainRequest.
-type Explanation struct {
-	Device  string `json:"device"`
-	Via     string `json:"via"`
-	Profile string `json:"profile"`
-	Action  string `json:"action"`
-	Reason  string `json:"reason"`
-	Text    string `json:"text"`
-	Tag     string `json:"tag,omitempty"`
-	TagKind string `json:"tag_kind,omitempty"`
-	TagName string `json:"tag_name,omitempty"`
-	Source  string `json:"source,omitempty"`
-	Rule    string `json:"rule,omitempty"`
-}
+// Explanation is the answer to an ExplainRequest: the one explanation
+// type, shared with the CLI and the block page.
+type Explanation = compile.Explanation
 
 // Source is one list's status.
 type Source struct {

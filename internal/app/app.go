@@ -112,8 +112,10 @@ type built struct {
 	closers []func() error
 	cache   *cache.Cache
 	filter  *filter.Filter
-	plan    *compile.Plan
-	lists   *lists.Manager
+	// local is the Local step, kept for explanations.
+	local pipeline.Middleware
+	plan  *compile.Plan
+	lists *lists.Manager
 	// compiled is the index build the filter started with.
 	compiled *lists.Compiled
 	dataDir  string
@@ -280,8 +282,12 @@ func (a *App) build(cfg *config.Config) (*built, error) {
 	// Read in the build, under a.mu: a store sync waits for the swap,
 	// then applies anything newer to the new pipeline. Without a working
 	// store, the state is the saved snapshot's (or none).
-	st := a.loadState(context.Background())
-	if a.store != nil {
+	st, err := a.loadState(context.Background())
+	if err != nil {
+		b.close()
+		return nil, fmt.Errorf("load store: %w", err)
+	}
+	if a.store != nil && !a.readOnly {
 		if cfg.NewDevices.Record {
 			if b.recorder, err = a.newRecorder(cfg); err != nil {
 				b.close()
@@ -340,11 +346,12 @@ func (a *App) build(cfg *config.Config) (*built, error) {
 	}
 	zones := local.New(records, forward, local.WithChaos(local.Chaos(cfg.Local.Chaos)),
 		local.WithLimiter(c), local.WithMaxTTL(cfg.Cache.MaxTTL))
+	b.local = zones.Middleware()
 	b.handler = pipeline.Build(pipeline.Steps{
 		Identify: identify,
 		Observe:  observeStep,
 		Policy:   b.filter.Middleware(),
-		Local:    zones.Middleware(),
+		Local:    b.local,
 		Resolve:  c,
 	})
 	return b, nil
@@ -438,11 +445,11 @@ func (a *App) blockInfo(r *http.Request) web.BlockInfo {
 	if err != nil {
 		return info
 	}
-	e, err := a.Explain(ExplainQuery{Client: ap.Addr().Unmap(), At: a.now(), Name: host, Type: dns.TypeA})
+	e, err := a.Explain(r.Context(), ExplainQuery{Client: ap.Addr().Unmap(), At: a.now(), Name: host, Type: dns.TypeA})
 	if err != nil {
 		return info
 	}
-	info.Device, info.Profile, info.Reason, info.Text, info.Category = e.Device, e.Profile, e.Decision.Reason.String(), e.Text, e.TagName
+	info.Device, info.Profile, info.Reason, info.Text, info.Category = e.Device, e.Profile, e.Reason, e.Text, e.TagName
 	if a.store != nil && e.Device != "" {
 		if d, err := a.store.Device(r.Context(), e.Device); err == nil {
 			info.Device = d.Name

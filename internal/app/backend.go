@@ -126,15 +126,11 @@ func (k backend) Explain(ctx context.Context, q api.ExplainRequest) (api.Explana
 		}
 		eq.Client = c
 	}
-	e, err := k.a.Explain(eq)
+	e, err := k.a.Explain(ctx, eq)
 	if err != nil {
 		return api.Explanation{}, err
 	}
-	return api.Explanation{
-		Device: e.Device, Via: e.Via, Profile: e.Profile, Action: e.Decision.Action.String(),
-		Reason: e.Decision.Reason.String(), Text: e.Text, Tag: e.Tag, TagKind: e.TagKind, TagName: e.TagName,
-		Source: e.Source, Rule: e.Rule,
-	}, nil
+	return *e, nil
 }
 
 func (k backend) Sources() []api.Source {

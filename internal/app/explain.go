@@ -14,6 +14,7 @@ import (
 
 	"github.com/hearth-dns/hearth/internal/catalog"
 	"github.com/hearth-dns/hearth/internal/config"
+	"github.com/hearth-dns/hearth/internal/filter"
 	"github.com/hearth-dns/hearth/internal/lists"
 	"github.com/hearth-dns/hearth/internal/pipeline"
 	"github.com/hearth-dns/hearth/internal/policy"
@@ -34,20 +35,16 @@ type ExplainQuery struct {
 	Type uint16
 }
 
-// Explanation is the answer to an ExplainQuery.
-type Explanation struct {
-	Device, Via, Profile string
-	Decision             policy.Decision
-	// Text is the one-line reason, as in the EDE of the answer.
-	Text string
-	// Tag and Source describe the matched category or service and list.
-	Tag, TagName, TagKind, Source string
-	Rule                          string
-}
+// Explanation is the answer to an ExplainQuery (compile.Explanation, the
+// one explanation type).
+type Explanation = compile.Explanation
 
-// Explain decides q against cfg's policy, with the lists as they are on
-// disk now (no download), exactly as the running server would: the config
-// file's devices and profiles, and the store's when its file exists.
+// Explain answers q as the server would, with cfg's policy and the lists
+// as they are on disk now (no download): the config file's devices and
+// profiles, and the store's when its file exists. The query goes through
+// the same steps as a served one, upstreams included, so a block found in
+// the answer (a CNAME target, an address) is explained too; when no
+// upstream answers, the name's own decision is given.
 func Explain(cfg *config.Config, q ExplainQuery, log *slog.Logger) (*Explanation, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -57,31 +54,28 @@ func Explain(cfg *config.Config, q ExplainQuery, log *slog.Logger) (*Explanation
 		return nil, err
 	}
 	a := &App{log: log, cat: cat, now: func() time.Time { return q.At }, readOnly: true}
-	var st store.State
 	if _, err := os.Stat(StorePath(cfg)); err == nil {
-		ctx := context.Background()
-		s, err := OpenStore(ctx, cfg, a)
+		s, err := OpenStore(context.Background(), cfg, a)
 		if err != nil {
 			return nil, err
 		}
 		defer s.Close()
-		if st, err = s.Load(ctx); err != nil {
-			return nil, fmt.Errorf("load store: %w", err)
-		}
 		a.store = s
 	}
-	b := &built{}
-	if err := a.buildPolicy(cfg, b, st); err != nil {
+	b, err := a.build(cfg)
+	if err != nil {
 		return nil, err
 	}
+	defer b.close()
 	if q.Device != "" {
-		id, err := storeDeviceID(b.live.Load(), st.Devices, q.Device)
+		s := b.live.Load()
+		id, err := storeDeviceID(s, s.State.Devices, q.Device)
 		if err != nil {
 			return nil, err
 		}
 		q.Device = id
 	}
-	return explain(cat, b.live.Load(), q)
+	return a.explain(context.Background(), b, q)
 }
 
 // storeDeviceID resolves what a parent typed after --device: a device id
@@ -111,58 +105,60 @@ func storeDeviceID(v *compile.Snapshot, devices []store.Device, typed string) (s
 	return "", fmt.Errorf("%q names several devices (%s): give its id", typed, strings.Join(found, ", "))
 }
 
-// Explain decides q with the running policy, store included.
-func (a *App) Explain(q ExplainQuery) (*Explanation, error) {
-	a.mu.Lock()
-	b := a.built
-	a.mu.Unlock()
-	return explain(a.cat, b.live.Load(), q)
+// Explain answers q with the running policy, store included, as Explain
+// does.
+func (a *App) Explain(ctx context.Context, q ExplainQuery) (*Explanation, error) {
+	return a.explain(ctx, a.cur.Load(), q)
 }
 
-// explain decides q against the view v.
-func explain(cat *catalog.Catalog, v *compile.Snapshot, q ExplainQuery) (*Explanation, error) {
-	var id pipeline.Identity
+// explain runs q through b's Policy, Local and Resolve steps, with the
+// identity of q's device or client from b's snapshot, and explains the
+// outcome. It is the one explanation the CLI, the API and the block page
+// share.
+func (a *App) explain(ctx context.Context, b *built, q ExplainQuery) (*Explanation, error) {
+	s := b.live.Load()
+	m := new(dns.Msg).SetQuestion(dns.Fqdn(q.Name), q.Type)
+	r := &pipeline.Request{Msg: m, MaxSize: dns.MaxMsgSize, Policy: s.Policy}
 	switch {
 	case q.Device != "":
-		d, found := v.Device(q.Device)
-		id = pipeline.Identity{Device: d.Name, Household: d.Household, Profile: d.Profile, Via: "name"}
-		if !found {
+		d, ok := s.Device(q.Device)
+		if !ok {
 			return nil, fmt.Errorf("no device named %q", q.Device)
 		}
+		r.Identity = pipeline.Identity{Device: d.Name, Household: d.Household, Profile: d.Profile, Via: "name"}
 	case q.Client.IsValid():
-		m := new(dns.Msg).SetQuestion(dns.Fqdn(q.Name), q.Type)
-		id = v.Identity.Identify(&pipeline.Request{Msg: m, Client: netip.AddrPortFrom(q.Client, 0)})
+		r.Client = netip.AddrPortFrom(q.Client, 0)
+		r.Identity = s.Identity.Identify(r)
 	default:
 		return nil, fmt.Errorf("explain: a device or a client address is needed")
 	}
-	s := v.Policy
-	prof := s.ProfileOrDefault(id.Profile)
+	// A filter of its own, at the instant asked about; the rest of the
+	// chain (local records, the cache and upstreams) is the server's.
+	f := filter.New(filter.Config{Blocking: b.plan.Blocking(), Now: func() time.Time { return q.At }, Logger: a.log})
+	h := pipeline.Build(pipeline.Steps{Policy: f.Middleware(), Local: b.local, Resolve: b.cache})
+	var w discard
+	err := h.ServeDNS(ctx, &w, r)
+	if !r.Outcome.Decided {
+		return nil, fmt.Errorf("explain %s: %w", q.Name, err)
+	}
 	name := strings.TrimSuffix(strings.ToLower(q.Name), ".")
-	d := s.Decide(prof, q.At, []byte(name), q.Type)
-	e := &Explanation{Device: id.Device, Via: id.Via, Profile: s.ProfileLabel(prof), Decision: d, Text: s.Explain(d, name)}
-	if d.RuleStart >= 0 {
-		e.Rule = name[d.RuleStart:]
+	e := s.Explain(r.Identity, name, r.Outcome)
+	e.Resolved = r.Outcome.Written && (err == nil || r.Outcome.Decision.Action != policy.Allow)
+	if err != nil && !e.Resolved {
+		e.ResolveError = err.Error()
 	}
-	if d.HasTag {
-		t := s.Tag(d.Tag)
-		e.Tag, e.TagKind = t.ID, "category"
-		if t.Service {
-			e.TagKind = "service"
-			if sv, ok := cat.Service(t.ID); ok {
-				e.TagName = sv.Name
-			}
-		} else if c, ok := cat.Category(t.ID); ok {
-			e.TagName = c.Name
-		}
-	}
-	if d.HasList {
-		e.Source = s.List(d.List).ID
-	}
-	return e, nil
+	return &e, nil
 }
 
-// Print writes the explanation for people.
-func (e *Explanation) Print(w io.Writer, q ExplainQuery) {
+// discard is a ResponseWriter that drops the answer: an explanation needs
+// only what the Policy step reported.
+type discard struct{}
+
+func (discard) WriteMsg(*dns.Msg) error { return nil }
+func (discard) WriteWire([]byte) error  { return nil }
+
+// PrintExplanation writes e for people.
+func PrintExplanation(w io.Writer, e *Explanation, q ExplainQuery) {
 	device := e.Device
 	if device == "" {
 		device = "(unknown device)"
@@ -185,8 +181,17 @@ func (e *Explanation) Print(w io.Writer, q ExplainQuery) {
 		policy.ReasonSchedule:     fmt.Sprintf("%s %q is blocked by the profile's schedule at this time", e.TagKind, e.Tag),
 		policy.ReasonGrant:        "a parent allowed it for this device for a while (a grant)",
 	}[e.Decision.Reason]
+	switch e.FoundIn {
+	case "cname":
+		why = "the name is allowed, but its answer is an alias (CNAME) of a blocked name: " + why
+	case "answer-ip":
+		why = "the name is allowed, but its answer holds a blocked address: " + why
+	}
 	fmt.Fprintf(w, "why:      %s\n", why)
 	fmt.Fprintf(w, "reason:   %s\n", e.Text)
+	if !e.Resolved {
+		fmt.Fprintf(w, "answer:   not checked (%s); the name's own decision is shown\n", e.ResolveError)
+	}
 }
 
 // ListsStatus compiles cfg's lists as the server would at start, from

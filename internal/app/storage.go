@@ -137,18 +137,23 @@ func (a *App) openStorage(ctx context.Context, cfg *config.Config) {
 
 // loadState reads the store's state for a new policy generation. Without
 // a working store it is the saved snapshot's state, or nothing (every
-// device gets the default profile: fail closed, never open).
-func (a *App) loadState(ctx context.Context) store.State {
+// device gets the default profile: fail closed, never open). A read-only
+// App (explain) reads the store as it is, if there is one, and fails
+// when it cannot.
+func (a *App) loadState(ctx context.Context) (store.State, error) {
 	s := a.storage
 	if s == nil {
-		return store.State{}
+		if a.store == nil {
+			return store.State{}, nil
+		}
+		return a.store.Load(ctx)
 	}
 	if a.store != nil {
 		st, err := a.store.Load(ctx)
 		if err == nil {
 			s.ok("load")
 			s.setPolicyFrom(true, policyFromStore)
-			return st
+			return st, nil
 		}
 		s.problem("load", "Hearth cannot read its database (it may be damaged). DNS keeps answering with the last saved policy.", err)
 	}
@@ -157,10 +162,10 @@ func (a *App) loadState(ctx context.Context) store.State {
 	s.mu.Unlock()
 	if saved.Version == 0 {
 		s.setPolicyFrom(a.store != nil, policyFromDefaults)
-		return store.State{}
+		return store.State{}, nil
 	}
 	s.setPolicyFrom(a.store != nil, policyFromSnapshot)
-	return saved.State
+	return saved.State, nil
 }
 
 // saveSnapshot writes the store state of the policy in effect to the
