@@ -112,6 +112,10 @@ func (a *App) applyState(b *built, st store.State) error {
 	}
 	a.logProblems(s)
 	b.live.Store(s)
+	if a.storage != nil {
+		a.storage.ok("load")
+		a.storage.setPolicyFrom(true, policyFromStore)
+	}
 	a.saveSnapshot(context.Background(), st)
 	return nil
 }

@@ -127,6 +127,9 @@ func (a *App) openState(cfg *config.Config) error {
 			}
 			return a.applyState(b, s)
 		},
+		Failed: func(err error) {
+			a.storage.problem("load", "Hearth cannot read its database (it may be damaged). DNS keeps answering with the policy in effect.", err)
+		},
 		Now:    a.now,
 		Logger: a.log,
 	})

@@ -294,53 +294,66 @@ func (b *atomicBool) get() bool  { return b.v.Load() }
 
 // BenchmarkStartWithCorruptedStore measures what the issue asks for: the
 // time from starting Hearth on a data directory whose database is
-// corrupted to its first DNS answer (by the saved snapshot's policy).
-// One op is New, Start, one answered query, and Shutdown.
+// corrupted to its first DNS answer (by the saved snapshot's policy),
+// beside the same start with a healthy database. One op is New, Start,
+// one answered query, and Shutdown.
 func BenchmarkStartWithCorruptedStore(b *testing.B) {
-	dataDir := b.TempDir()
-	up := dnstest.NewServer(b, dnstest.Zone(b, policyRecords...))
-	list := filepath.Join(b.TempDir(), "gambling.txt")
-	if err := os.WriteFile(list, []byte("bet365.com\n"), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	cert := dnstest.NewCert(b)
-	doc := strings.Replace(testConfigDoc(b, cert, up.Addr, fmt.Sprintf("data_dir: %q\ndefault_profile: kid\nprofiles:\n  kid: {block: [gambling]}\n  adult: {block: [malware]}\nsources:\n  - {tag: gambling, file: %q, format: domains}\n", dataDir, list)), `http: ""`, `http: "127.0.0.1:0"`, 1)
-	cfg, err := config.Parse("bench.yaml", []byte(doc))
-	if err != nil {
-		b.Fatal(err)
-	}
-	// A first run leaves a store and a snapshot, then the store breaks.
-	a, err := New(cfg, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := a.Start(); err != nil {
-		b.Fatal(err)
-	}
-	a.Shutdown(context.Background())
-	db := filepath.Join(dataDir, "hearth.db")
-	fi, err := os.Stat(db)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := os.WriteFile(db, []byte(strings.Repeat("x", int(fi.Size()))), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	q := query("bet365.com", dns.TypeA)
-	b.ResetTimer()
-	for b.Loop() {
-		a, err := New(cfg, nil)
-		if err != nil {
-			b.Fatal(err)
+	for _, corrupt := range []bool{false, true} {
+		name := "healthy"
+		if corrupt {
+			name = "corrupted"
 		}
-		if err := a.Start(); err != nil {
-			b.Fatal(err)
-		}
-		r, _, err := clientFrom("127.0.0.5").Exchange(q, a.Addrs().UDP[0])
-		if err != nil || firstAddr(r) != "0.0.0.0" {
-			b.Fatalf("first answer: %v %v", r, err)
-		}
-		a.Shutdown(context.Background())
+		b.Run(name, func(b *testing.B) {
+			dataDir := b.TempDir()
+			up := dnstest.NewServer(b, dnstest.Zone(b, policyRecords...))
+			list := filepath.Join(b.TempDir(), "gambling.txt")
+			if err := os.WriteFile(list, []byte("bet365.com\n"), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			cert := dnstest.NewCert(b)
+			doc := strings.Replace(testConfigDoc(b, cert, up.Addr, fmt.Sprintf("data_dir: %q\ndefault_profile: kid\nprofiles:\n  kid: {block: [gambling]}\n  adult: {block: [malware]}\nsources:\n  - {tag: gambling, file: %q, format: domains}\n", dataDir, list)), `http: ""`, `http: "127.0.0.1:0"`, 1)
+			cfg, err := config.Parse("bench.yaml", []byte(doc))
+			if err != nil {
+				b.Fatal(err)
+			}
+			// A first run leaves a store and a snapshot.
+			a, err := New(cfg, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := a.Start(); err != nil {
+				b.Fatal(err)
+			}
+			a.Shutdown(context.Background())
+			if corrupt {
+				db := filepath.Join(dataDir, "hearth.db")
+				fi, err := os.Stat(db)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := os.WriteFile(db, []byte(strings.Repeat("x", int(fi.Size()))), 0o644); err != nil {
+					b.Fatal(err)
+				}
+			}
+			q := query("bet365.com", dns.TypeA)
+			for b.Loop() {
+				a, err := New(cfg, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := a.Start(); err != nil {
+					b.Fatal(err)
+				}
+				r, _, err := clientFrom("127.0.0.5").Exchange(q, a.Addrs().UDP[0])
+				if err != nil || firstAddr(r) != "0.0.0.0" {
+					b.Fatalf("first answer: %v %v", r, err)
+				}
+				if up := a.storage.Status().StoreOK; up == corrupt {
+					b.Fatalf("store ok = %v with a corrupted database = %v", up, corrupt)
+				}
+				a.Shutdown(context.Background())
+			}
+		})
 	}
 }
 

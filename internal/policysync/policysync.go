@@ -28,6 +28,9 @@ type Config struct {
 	// default 1 min. (An expired grant stops applying at its end by
 	// itself; the sweep only tidies the store.)
 	GrantSweep time.Duration
+	// Failed, when set, hears of every sync Run fails (the store cannot
+	// be read, or its state not applied), after the log line.
+	Failed func(err error)
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -112,6 +115,9 @@ func (s *Syncer) Run(ctx context.Context) {
 		}
 		if err := s.Sync(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("policy sync failed; the running policy keeps serving", "err", err)
+			if s.c.Failed != nil {
+				s.c.Failed(err)
+			}
 		}
 	}
 }

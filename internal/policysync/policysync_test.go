@@ -3,6 +3,7 @@ package policysync
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -123,4 +124,40 @@ func TestRunFollowsNotifications(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// failingStore is a store whose state cannot be read.
+type failingStore struct {
+	store.Store // nil: only Load and Notify are called
+	notify      chan struct{}
+}
+
+func (f *failingStore) Load(context.Context) (store.State, error) {
+	return store.State{}, errors.New("database disk image is malformed")
+}
+func (f *failingStore) Notify() <-chan struct{} { return f.notify }
+
+// TestRunReportsFailedSync: a sync that cannot read the store is reported
+// to Failed (the app shows it in /metrics and the UI), not only logged.
+func TestRunReportsFailedSync(t *testing.T) {
+	st := &failingStore{notify: make(chan struct{}, 1)}
+	failed := make(chan error, 1)
+	s := New(Config{Store: st, Apply: func(context.Context, store.State) error { return nil }, Failed: func(err error) {
+		select {
+		case failed <- err:
+		default:
+		}
+	}, Poll: time.Hour, GrantSweep: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	st.notify <- struct{}{}
+	select {
+	case err := <-failed:
+		if !strings.Contains(err.Error(), "malformed") {
+			t.Errorf("Failed heard %v", err)
+		}
+	case <-time.After(10 * time.Second): // watchdog only
+		t.Fatal("Failed was not called")
+	}
 }
