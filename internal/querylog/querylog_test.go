@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -645,59 +646,73 @@ func TestRetention(t *testing.T) {
 	}
 }
 
+// TestPruneInBackground runs in a synctest bubble: synctest.Wait returns
+// once the writer's goroutine has pruned and sits waiting on its tickers,
+// so the test needs no polling.
 func TestPruneInBackground(t *testing.T) {
-	now := t0
-	w := newWriter(t, Config{Now: func() time.Time { return now }, Retention: time.Hour})
-	logAll(w, []q{
-		{now.Add(-2 * time.Hour), "tablet", "old.example", ActionAllowed, ""},
-		{now, "tablet", "new.example", ActionAllowed, ""},
-	})
-	flush(t, w)
-	// Start prunes once at once, with the configured clock.
-	w.Start(context.Background())
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	synctest.Test(t, func(t *testing.T) {
+		now := t0
+		w := newWriter(t, Config{Now: func() time.Time { return now }, Retention: time.Hour})
+		logAll(w, []q{
+			{now.Add(-2 * time.Hour), "tablet", "old.example", ActionAllowed, ""},
+			{now, "tablet", "new.example", ActionAllowed, ""},
+		})
+		flush(t, w)
+		// Start prunes once at once, with the configured clock.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		w.Start(ctx)
+		synctest.Wait()
 		rows, err := w.Search(context.Background(), Query{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if reflect.DeepEqual(names(rows), []string{"new.example"}) {
-			break
-		}
-		if time.Now().After(deadline) {
+		if !reflect.DeepEqual(names(rows), []string{"new.example"}) {
 			t.Fatalf("background prune did not run: rows %q", names(rows))
 		}
-		time.Sleep(5 * time.Millisecond) // polling: the goroutine has no hook to wait on
-	}
+	})
 }
 
+// TestWriterGoroutineWritesWithoutFlush runs in a synctest bubble: the
+// flush ticker's hour passes at once, and synctest.Wait returns when the
+// writer has written and waits again.
 func TestWriterGoroutineWritesWithoutFlush(t *testing.T) {
 	tests := []struct {
 		name string
 		cfg  Config
 		logs int
+		wait time.Duration // bubble time to let pass
 	}{
 		// Four entries reach a quarter of the buffer and wake the writer
 		// long before its hourly tick.
-		{"buffer filling", Config{Buffer: 16, FlushInterval: time.Hour}, 4},
+		{"buffer filling", Config{Buffer: 16, FlushInterval: time.Hour}, 4, 0},
 		// One entry waits for the tick.
-		{"tick", Config{Buffer: 16, FlushInterval: 10 * time.Millisecond}, 1},
+		{"tick", Config{Buffer: 16, FlushInterval: time.Minute}, 1, time.Minute},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWriter(t, tc.cfg)
-			w.Start(context.Background())
-			for i := range tc.logs {
-				e := q{t0, "tablet", "n" + strconv.Itoa(i), ActionAllowed, ""}.entry()
-				w.Log(&e)
-			}
-			deadline := time.Now().Add(10 * time.Second)
-			for w.Stats().Written < uint64(tc.logs) {
-				if time.Now().After(deadline) {
-					t.Fatalf("not written: %+v", w.Stats())
+			synctest.Test(t, func(t *testing.T) {
+				w := newWriter(t, tc.cfg)
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				w.Start(ctx)
+				synctest.Wait()
+				for i := range tc.logs {
+					e := q{t0, "tablet", "n" + strconv.Itoa(i), ActionAllowed, ""}.entry()
+					w.Log(&e)
 				}
-				time.Sleep(time.Millisecond) // polling: nothing to wait on
-			}
+				synctest.Wait()
+				if tc.wait > 0 {
+					if got := w.Stats().Written; got != 0 {
+						t.Fatalf("written %d before the tick, want 0", got)
+					}
+					time.Sleep(tc.wait) // bubble time: the tick fires, no real wait
+					synctest.Wait()
+				}
+				if got := w.Stats().Written; got != uint64(tc.logs) {
+					t.Fatalf("written %d, want %d: %+v", got, tc.logs, w.Stats())
+				}
+			})
 		})
 	}
 }
