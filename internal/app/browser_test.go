@@ -175,10 +175,12 @@ func TestBrowserParentFlow(t *testing.T) {
 	if msg, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector('[data-testid="profile-error"]')||{}).textContent||""`)); err == nil && msg != "" {
 		t.Logf("profile form says: %s", msg)
 	}
-	eventually(t, "the profile saved with its bedtime", func() bool {
-		p, err := e.app.store.Profile(context.Background(), "emma")
-		return err == nil && len(p.Schedules) == 1 && p.Schedules[0].Pause && p.Schedules[0].From == "11:00"
-	})
+	// The page says "Saved" once the API answered, and the API answers
+	// once the change is in effect: wait for the page, then check once.
+	run("profile-saved", chromedp.WaitVisible(toastSaying("Saved")))
+	if p, err := e.app.store.Profile(context.Background(), "emma"); err != nil || len(p.Schedules) != 1 || !p.Schedules[0].Pause || p.Schedules[0].From != "11:00" {
+		t.Fatalf("the profile saved: %+v, %v; want its bedtime", p, err)
+	}
 
 	// 3. The tablet asks once, is recorded as a new device, and the
 	// parent gives it Emma's profile.
@@ -193,10 +195,10 @@ func TestBrowserParentFlow(t *testing.T) {
 		chromedp.SetValue(tid("device-profile-select"), "emma"),
 		chromedp.Click(tid("device-save")),
 	)
-	eventually(t, "the device given Emma's profile", func() bool {
-		d, err := e.app.store.Device(context.Background(), id)
-		return err == nil && d.Profile == "emma"
-	})
+	run("device-saved", chromedp.WaitVisible(toastSaying("now gets")))
+	if d, err := e.app.store.Device(context.Background(), id); err != nil || d.Profile != "emma" {
+		t.Fatalf("the device saved: %+v, %v; want Emma's profile", d, err)
+	}
 	run("assigned", shot("05-device-assigned"))
 	addr, text := ask(t, e, tablet, "www.example.org")
 	if addr != "0.0.0.0" || !strings.Contains(text, "schedule=bedtime") {
@@ -229,11 +231,10 @@ func TestBrowserParentFlow(t *testing.T) {
 		chromedp.SetValue(tid("log-allow-duration-"+rowID), "30"),
 		chromedp.Click(tid("log-allow-"+rowID)),
 	)
-	eventually(t, "an allow grant for the tablet", func() bool {
-		gs, err := e.app.store.Grants(context.Background(), id)
-		return err == nil && len(gs) == 1 && gs[0].Kind == "allow" && gs[0].Target == "www.example.org"
-	})
-	run("allowed", chromedp.WaitVisible(tid("toast")), shot("07-allowed-30-min"))
+	run("allowed", chromedp.WaitVisible(toastSaying("allowed for")), shot("07-allowed-30-min"))
+	if gs, err := e.app.store.Grants(context.Background(), id); err != nil || len(gs) != 1 || gs[0].Kind != "allow" || gs[0].Target != "www.example.org" {
+		t.Fatalf("grants of the tablet: %+v, %v; want one allow of www.example.org", gs, err)
+	}
 	if addr, text := ask(t, e, tablet, "www.example.org"); addr != "192.0.2.54" {
 		t.Fatalf("after allowing for 30 min: %q %q, want the real answer", addr, text)
 	}
@@ -305,6 +306,11 @@ func TestBrowserParentFlow(t *testing.T) {
 		toks, err := e.app.store.Tokens(context.Background())
 		return err == nil && len(toks) == 0
 	})
+}
+
+// toastSaying is an XPath for the page's notice while it shows text.
+func toastSaying(text string) string {
+	return fmt.Sprintf(`//*[@data-testid="toast"][contains(@class,"show")][contains(., %q)]`, text)
 }
 
 // eventually polls cond until it holds, failing after a deadline: the
