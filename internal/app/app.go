@@ -21,6 +21,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/hearth-dns/hearth/internal/access"
 	"github.com/hearth-dns/hearth/internal/api"
 	"github.com/hearth-dns/hearth/internal/auth"
 	"github.com/hearth-dns/hearth/internal/cache"
@@ -84,6 +85,8 @@ type App struct {
 	// idGuard slows down sources that guess encrypted-DNS client ids; it
 	// outlives pipeline generations.
 	idGuard *identity.Guard
+	// limiter rate-limits clients; it outlives reloads.
+	limiter *access.Limiter
 	// cur is the generation in effect, for readers that must not wait
 	// for a.mu (store syncs, the API).
 	cur atomic.Pointer[built]
@@ -194,6 +197,9 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	}
 	a.cat = cat
 	a.idGuard = identity.NewGuard(identity.GuardConfig{Now: a.now, Logger: log})
+	if a.limiter, err = newLimiter(cfg, log); err != nil {
+		return nil, err
+	}
 	if err := a.openState(cfg); err != nil {
 		return nil, err
 	}
@@ -221,6 +227,9 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		Allow:          b.allow,
 		TCPIdle:        cfg.Limits.TCPIdle,
 		TCPConnections: cfg.Limits.TCPConnections,
+		TCPPerSource:   cfg.Limits.TCPPerSource,
+		DoHLimits:      ptr(dohLimits(cfg.Limits)),
+		Limiter:        a.limiter,
 		Logger:         log,
 	})
 	if err != nil {
@@ -348,6 +357,7 @@ func (a *App) build(cfg *config.Config) (*built, error) {
 		local.WithLimiter(c), local.WithMaxTTL(cfg.Cache.MaxTTL))
 	b.local = zones.Middleware()
 	b.handler = pipeline.Build(pipeline.Steps{
+		Access:   a.limiter.Middleware(),
 		Identify: identify,
 		Observe:  observeStep,
 		Policy:   b.filter.Middleware(),
@@ -384,12 +394,12 @@ func (a *App) Start() error {
 			return fmt.Errorf("listen http %s: %w", addr, err)
 		}
 		a.httpA = ln.Addr().String()
-		ln, handler, err := a.secureAdmin(ln)
+		ln, handler, err := a.secureAdmin(limitHTTP(ln, a.cfg))
 		if err != nil {
 			a.srv.Shutdown(context.Background())
 			return err
 		}
-		a.http = &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+		a.http = newHTTPServer(handler, a.cfg, a.log.With("listener", "http"))
 		go a.http.Serve(ln)
 	}
 	if addr := a.cfg.Listen.BlockPage; addr != "" {
@@ -402,8 +412,7 @@ func (a *App) Start() error {
 			return fmt.Errorf("listen block page %s: %w", addr, err)
 		}
 		a.blockA = ln.Addr().String()
-		a.block = &http.Server{Handler: web.BlockPage(a.blockInfo), ReadHeaderTimeout: 5 * time.Second}
-		go a.block.Serve(ln)
+		a.block = serveHTTP(ln, web.BlockPage(a.blockInfo), a.cfg, a.log.With("listener", "block page"))
 	}
 	a.log.Info("hearth serving", "dns", a.srv.Addrs().UDP, "dot", a.srv.Addrs().DoT, "doh", a.srv.Addrs().DoH, "http", a.httpA, "config", a.cfg.File())
 	return nil

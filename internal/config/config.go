@@ -158,14 +158,6 @@ type Chaos struct {
 	Hostname string `yaml:"hostname"`
 }
 
-// Limits bound what one client or connection may use.
-type Limits struct {
-	// TCPIdle closes idle TCP and DoT connections.
-	TCPIdle time.Duration `yaml:"tcp_idle"`
-	// TCPConnections caps open TCP and DoT connections per listener.
-	TCPConnections int `yaml:"tcp_connections"`
-}
-
 // Store configures the store of households, profiles, devices, grants
 // and accounts.
 type Store struct {
@@ -270,7 +262,7 @@ func builtin() Config {
 			"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12",
 			"192.168.0.0/16", "100.64.0.0/10", "fc00::/7", "fe80::/10",
 		}},
-		Limits:         Limits{TCPIdle: 10 * time.Second, TCPConnections: 1000},
+		Limits:         defaultLimits(),
 		DefaultProfile: "adult",
 		Lists:          Lists{Refresh: 24 * time.Hour},
 		Blocking:       Blocking{Mode: "null", TTL: 10 * time.Second},
@@ -580,12 +572,7 @@ func (c *Config) Validate() error {
 			bad("local.forward."+zone, "empty server")
 		}
 	}
-	if c.Limits.TCPIdle <= 0 {
-		bad("limits.tcp_idle", "must be positive")
-	}
-	if c.Limits.TCPConnections <= 0 {
-		bad("limits.tcp_connections", "must be positive")
-	}
+	c.validateLimits(bad)
 	if c.DataDir == "" {
 		bad("data_dir", "required")
 	}

@@ -45,6 +45,7 @@ type Listener struct {
 	bySource map[netip.Addr]int // at most caps.Total entries
 
 	rejected atomic.Uint64
+	openNow  atomic.Int64 // open, readable without the lock
 }
 
 // NewListener wraps ln. admit, when not nil, says whether a source may
@@ -83,6 +84,7 @@ func (l *Listener) take(src netip.Addr) bool {
 		return false
 	}
 	l.open++
+	l.openNow.Store(int64(l.open))
 	l.bySource[src]++
 	return true
 }
@@ -91,6 +93,7 @@ func (l *Listener) release(src netip.Addr) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.open--
+	l.openNow.Store(int64(l.open))
 	if n := l.bySource[src] - 1; n > 0 {
 		l.bySource[src] = n
 	} else {
@@ -99,11 +102,7 @@ func (l *Listener) release(src netip.Addr) {
 }
 
 // Open returns the number of connections open now.
-func (l *Listener) Open() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.open
-}
+func (l *Listener) Open() int { return int(l.openNow.Load()) }
 
 // Caps returns the listener's caps.
 func (l *Listener) Caps() Conns { return l.caps }

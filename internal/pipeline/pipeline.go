@@ -95,11 +95,19 @@ type Request struct {
 	// the request again, with NoWait false, where waiting is fine. This
 	// lets a UDP reader answer cache hits in line, with no handoff.
 	NoWait bool
+	// Retry reports that the listener runs the request a second time,
+	// after a run with NoWait was deferred: a step that counts queries
+	// (a rate limit) counts it on the first run only.
+	Retry bool
 }
 
 // ErrWouldBlock is returned by a handler asked not to wait (Request.NoWait)
 // when answering would need I/O.
 var ErrWouldBlock = errors.New("pipeline: answering needs to wait")
+
+// ErrDropped is returned by a handler that deliberately sends no answer (a
+// rate-limited UDP query); the listener then sends nothing either.
+var ErrDropped = errors.New("pipeline: query dropped")
 
 // Identity is the household, device and profile a request belongs to.
 type Identity struct {

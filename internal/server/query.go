@@ -9,6 +9,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/hearth-dns/hearth/internal/access"
 	"github.com/hearth-dns/hearth/internal/dnsmsg"
 	"github.com/hearth-dns/hearth/internal/pipeline"
 )
@@ -24,6 +25,8 @@ type meta struct {
 	client     netip.AddrPort
 	serverName string
 	clientID   string
+	// retry: the query runs again after a NoWait run was deferred.
+	retry bool
 }
 
 // responder is the pipeline.ResponseWriter for one query: it sets the
@@ -34,6 +37,9 @@ type responder struct {
 	maxSize int
 	buf     []byte
 	written bool
+	// pad: the query was padded on an encrypted transport, so the answer
+	// is padded too (RFC 7830, RFC 8467).
+	pad bool
 }
 
 // WriteMsg packs m, truncating it to the client's size, and sends it.
@@ -52,7 +58,41 @@ func (r *responder) WriteMsg(m *dns.Msg) error {
 			return fmt.Errorf("pack truncated answer: %w", err)
 		}
 	}
+	if r.pad {
+		if b, err = padded(m, len(b), r.buf); err != nil {
+			return fmt.Errorf("pack padded answer: %w", err)
+		}
+	}
 	return r.snd.send(b)
+}
+
+// padBlock is the block size padded answers are padded to (RFC 8467 4.1:
+// the recommended Block-Length Padding for responses).
+const padBlock = 468
+
+// padded packs m with an EDNS padding option that brings it to a multiple
+// of padBlock bytes, replacing any padding it had; size is m's packed
+// size without it. An answer without an OPT record, or one that padding
+// would push past the largest message, is packed as it is.
+func padded(m *dns.Msg, size int, buf []byte) ([]byte, error) {
+	opt := m.IsEdns0()
+	if opt == nil {
+		return m.PackBuffer(buf)
+	}
+	opts := make([]dns.EDNS0, 0, len(opt.Option)+1)
+	for _, o := range opt.Option {
+		if o.Option() == dns.EDNS0PADDING {
+			size -= 4 + len(o.(*dns.EDNS0_PADDING).Padding)
+			continue
+		}
+		opts = append(opts, o)
+	}
+	n := (padBlock - (size+4)%padBlock) % padBlock
+	if size+4+n <= dns.MaxMsgSize {
+		opts = append(opts, &dns.EDNS0_PADDING{Padding: make([]byte, n)})
+	}
+	opt.Option = opts
+	return m.PackBuffer(buf)
 }
 
 // WriteWire sends a packed answer, setting its ID; an answer too large for
@@ -61,7 +101,7 @@ func (r *responder) WriteWire(b []byte) error {
 	if len(b) < 12 {
 		return fmt.Errorf("write answer: %d bytes is shorter than a header", len(b))
 	}
-	if len(b) > r.maxSize {
+	if len(b) > r.maxSize || r.pad {
 		m := new(dns.Msg)
 		if err := m.Unpack(b); err != nil {
 			return fmt.Errorf("unpack answer to truncate: %w", err)
@@ -71,6 +111,16 @@ func (r *responder) WriteWire(b []byte) error {
 	r.written = true
 	binary.BigEndian.PutUint16(b, r.id)
 	return r.snd.send(b)
+}
+
+// hasPadding reports whether opt carries an EDNS padding option.
+func hasPadding(opt *dns.OPT) bool {
+	for _, o := range opt.Option {
+		if o.Option() == dns.EDNS0PADDING {
+			return true
+		}
+	}
+	return false
 }
 
 // headerOnly builds a reply carrying only a header, for queries that
@@ -94,6 +144,10 @@ const (
 	// deferred: asked not to wait, the chain needs I/O; handle the query
 	// again with noWait false.
 	deferred
+	// malformed: not a DNS query (a response, or a message that does not
+	// unpack); a FORMERR may have been sent. A stream listener closes the
+	// connection.
+	malformed
 )
 
 // queryState is what handle needs per query, kept by a listener that
@@ -121,14 +175,14 @@ func (s *Server) handleWith(qs *queryState, raw []byte, m meta, snd sender, buf 
 	// never answered, so Hearth cannot be made to loop with another
 	// server, and runts are dropped silently.
 	if len(raw) < 12 || raw[2]&0x80 != 0 {
-		return dropped
+		return malformed
 	}
 	st := s.state.Load()
 	*qs = queryState{}
 	resp := &qs.resp
 	*resp = responder{snd: snd, id: binary.BigEndian.Uint16(raw), maxSize: dns.MaxMsgSize, buf: buf}
 	defer func() {
-		if result != deferred && resp.written {
+		if result != deferred && result != malformed && resp.written {
 			result = answered
 		}
 	}()
@@ -141,12 +195,25 @@ func (s *Server) handleWith(qs *queryState, raw []byte, m meta, snd sender, buf 
 			resp.written = true
 			snd.send(headerOnly(raw, dns.RcodeFormatError))
 		}
-		return
+		return malformed
 	}
 	if !allowed(st.allow, m.client.Addr()) {
-		// Never an open resolver: strangers learn nothing but REFUSED.
-		if len(q.Question) == 1 {
+		// Never an open resolver: strangers learn nothing but REFUSED,
+		// and over UDP, where their address may be a spoofed victim's,
+		// only at a limited rate per network (RRL), the rest slipped or
+		// dropped.
+		if len(q.Question) != 1 {
+			return
+		}
+		v := access.Pass
+		if m.transport == pipeline.UDP && s.cfg.Limiter != nil {
+			v = s.cfg.Limiter.Refused(m.client.Addr())
+		}
+		switch v {
+		case access.Pass:
 			resp.WriteMsg(dnsmsg.Refused(q))
+		case access.Slip:
+			resp.WriteMsg(access.Truncated(q))
 		}
 		return
 	}
@@ -170,6 +237,7 @@ func (s *Server) handleWith(qs *queryState, raw []byte, m meta, snd sender, buf 
 		MaxSize:    dns.MaxMsgSize,
 		Received:   time.Now(),
 		NoWait:     noWait,
+		Retry:      m.retry,
 	}
 	if opt := q.IsEdns0(); opt != nil {
 		if opt.Version() != 0 {
@@ -179,6 +247,9 @@ func (s *Server) handleWith(qs *queryState, raw []byte, m meta, snd sender, buf 
 		}
 		req.EDNS = true
 		req.DO = opt.Do()
+		if m.transport == pipeline.DoT || m.transport == pipeline.DoH {
+			resp.pad = hasPadding(opt)
+		}
 		if m.transport == pipeline.UDP {
 			// The smaller of the client's buffer and ours: larger UDP
 			// answers risk fragmentation (DNS Flag Day 2020).
@@ -216,6 +287,9 @@ func (s *Server) serveChain(h pipeline.Handler, resp *responder, req *pipeline.R
 		}
 	}()
 	err := h.ServeDNS(s.ctx, resp, req)
+	if errors.Is(err, pipeline.ErrDropped) && !resp.written {
+		return false
+	}
 	if err != nil && req.NoWait && !resp.written && errors.Is(err, pipeline.ErrWouldBlock) {
 		return true
 	}

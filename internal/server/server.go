@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hearth-dns/hearth/internal/access"
+	"github.com/hearth-dns/hearth/internal/netlimit"
 	"github.com/hearth-dns/hearth/internal/pipeline"
 )
 
@@ -38,8 +40,19 @@ type Config struct {
 	Allow []netip.Prefix
 	// TCPIdle closes stream connections idle this long (default 10 s).
 	TCPIdle time.Duration
-	// TCPConnections caps open stream connections per listener (default 1000).
+	// TCPConnections caps open stream connections per listener (default
+	// 1000). Past half of it, the idle timeout shrinks.
 	TCPConnections int
+	// TCPPerSource caps open stream connections per listener from one
+	// source address (default 64).
+	TCPPerSource int
+	// DoHLimits bounds the DoH listeners' HTTP servers (default
+	// DefaultDoH).
+	DoHLimits *netlimit.HTTP
+	// Limiter rate-limits clients and answers; nil: no limits. The
+	// Access step of the pipeline (its Middleware) limits queries; the
+	// listeners use it to limit REFUSED answers to strangers.
+	Limiter *access.Limiter
 	// UDPSockets is the number of SO_REUSEPORT sockets per UDP address
 	// (default GOMAXPROCS).
 	UDPSockets int
@@ -96,6 +109,16 @@ func New(c Config) (*Server, error) {
 	}
 	if c.TCPConnections <= 0 {
 		c.TCPConnections = 1000
+	}
+	if c.TCPPerSource <= 0 {
+		c.TCPPerSource = 64
+	}
+	if c.DoHLimits == nil {
+		d := DefaultDoH()
+		c.DoHLimits = &d
+	}
+	if err := c.DoHLimits.Validate(); err != nil {
+		return nil, fmt.Errorf("server: doh limits: %w", err)
 	}
 	if c.UDPSockets <= 0 {
 		c.UDPSockets = runtime.GOMAXPROCS(0)
@@ -191,6 +214,12 @@ func (s *Server) onClose(stop, final func() error) {
 	if final != nil {
 		s.finals = append(s.finals, final)
 	}
+}
+
+// admit reports whether src is in the allowed networks now: the stream
+// listeners close other sources' connections at accept.
+func (s *Server) admit(src netip.Addr) bool {
+	return allowed(s.state.Load().allow, src)
 }
 
 // allowed reports whether src may query.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hearth-dns/hearth/internal/netlimit"
 	"github.com/hearth-dns/hearth/internal/pipeline"
 )
 
@@ -31,19 +32,26 @@ func (s *Server) listenDoT(addr string) error {
 	return nil
 }
 
-// streamListener accepts TCP or DoT connections up to the cap.
+// minIdle is the idle timeout of a stream listener at its cap.
+const minIdle = 200 * time.Millisecond
+
+// streamListener accepts TCP or DoT connections from allowed sources, up
+// to the caps in total and per source.
 type streamListener struct {
 	s         *Server
-	ln        net.Listener
+	ln        *netlimit.Listener
 	transport pipeline.Transport
-	slots     chan struct{}
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
 }
 
-func (s *Server) serveStream(ln net.Listener, t pipeline.Transport) {
-	l := &streamListener{s: s, ln: ln, transport: t, slots: make(chan struct{}, s.cfg.TCPConnections), conns: map[net.Conn]struct{}{}}
+func (s *Server) serveStream(raw net.Listener, t pipeline.Transport) {
+	// Refused sources and connections over the caps are closed at accept,
+	// before a TLS handshake or a read: idle connections, even from
+	// strangers, can then never lock allowed clients out.
+	ln := netlimit.NewListener(raw, netlimit.Conns{Total: s.cfg.TCPConnections, PerSource: s.cfg.TCPPerSource}, s.admit)
+	l := &streamListener{s: s, ln: ln, transport: t, conns: map[net.Conn]struct{}{}}
 	s.wg.Add(1)
 	go l.accept()
 	s.onClose(func() error {
@@ -81,19 +89,10 @@ func (l *streamListener) accept() {
 			time.Sleep(10 * time.Millisecond) // back off from fd exhaustion
 			continue
 		}
-		select {
-		case l.slots <- struct{}{}:
-		default:
-			// Over the connection cap: close at once rather than let a
-			// flood of idle connections starve real clients.
-			c.Close()
-			continue
-		}
 		l.mu.Lock()
 		if l.s.closing.Load() {
 			l.mu.Unlock()
 			c.Close()
-			<-l.slots
 			continue
 		}
 		l.conns[c] = struct{}{}
@@ -136,9 +135,8 @@ func (l *streamListener) serveConn(c net.Conn) {
 		l.mu.Lock()
 		delete(l.conns, c)
 		l.mu.Unlock()
-		<-l.slots
 	}()
-	idle := l.s.cfg.TCPIdle
+	conn := c
 	m := meta{transport: l.transport}
 	if ap, err := netipAddrPort(c.RemoteAddr()); err == nil {
 		m.client = ap
@@ -148,7 +146,7 @@ func (l *streamListener) serveConn(c net.Conn) {
 			tc = tls.Server(c, l.s.cfg.TLS)
 			c = tc
 		}
-		tc.SetDeadline(time.Now().Add(idle))
+		tc.SetDeadline(time.Now().Add(l.idle()))
 		if err := tc.Handshake(); err != nil {
 			l.s.log.Debug("dot handshake", "client", m.client, "err", err)
 			return
@@ -161,7 +159,7 @@ func (l *streamListener) serveConn(c net.Conn) {
 	sem := make(chan struct{}, maxPipelined)
 	var lenb [2]byte
 	for {
-		c.SetReadDeadline(time.Now().Add(idle))
+		c.SetReadDeadline(time.Now().Add(l.idle()))
 		if _, err := io.ReadFull(r, lenb[:]); err != nil {
 			return
 		}
@@ -183,7 +181,26 @@ func (l *streamListener) serveConn(c net.Conn) {
 				l.s.wg.Done()
 			}()
 			a := &streamAnswer{c: sc}
-			l.s.handle(raw, m, a, a.out, false)
+			if l.s.handle(raw, m, a, a.out, false) == malformed {
+				// A client that sends garbage gets its FORMERR and no
+				// second chance: its connection is closed at once rather
+				// than left to idle out.
+				conn.Close()
+			}
 		}()
 	}
+}
+
+// idle returns the idle timeout for a connection's next read. Past half
+// of the connection cap it shrinks linearly, down to minIdle at the cap,
+// as Unbound and Knot do: the fuller the listener, the sooner idle
+// connections make room for new ones.
+func (l *streamListener) idle() time.Duration {
+	base := l.s.cfg.TCPIdle
+	open, total := l.ln.Open(), l.ln.Caps().Total
+	if open*2 <= total {
+		return base
+	}
+	d := base * time.Duration(total-open) / time.Duration(total-total/2)
+	return max(d, minIdle)
 }

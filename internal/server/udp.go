@@ -222,9 +222,11 @@ func (u *udpSocket) read() {
 			p.addr = *ua
 			p.n = copy(p.in[:], m.Buffers[0][:m.N])
 			switch u.s.handleWith(&p.qs, p.in[:p.n], meta{transport: pipeline.UDP, client: p.addr.AddrPort()}, p, p.out[:0], true) {
-			case answered:
+			case answered, malformed:
 				if p.reply != nil {
 					done = append(done, p)
+				} else {
+					u.pool.Put(p)
 				}
 			case dropped:
 				u.pool.Put(p)
@@ -272,7 +274,7 @@ func (u *udpSocket) sendBatch(pc *ipv4.PacketConn, msgs []ipv4.Message, bufs [][
 
 func (u *udpSocket) serve(p *udpPacket) {
 	defer u.s.wg.Done()
-	if u.s.handleWith(&p.qs, p.in[:p.n], meta{transport: pipeline.UDP, client: p.addr.AddrPort()}, p, p.out[:0], false) != answered || p.reply == nil {
+	if u.s.handleWith(&p.qs, p.in[:p.n], meta{transport: pipeline.UDP, client: p.addr.AddrPort(), retry: true}, p, p.out[:0], false) != answered || p.reply == nil {
 		u.pool.Put(p) // dropped, or answered directly: nothing queued
 		return
 	}
