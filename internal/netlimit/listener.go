@@ -119,11 +119,12 @@ type conn struct {
 }
 
 func (c *conn) Close() error {
-	err := c.Conn.Close()
+	// The slot is free before the peer can see the close, so a client
+	// that reconnects at once finds it.
 	if c.closed.CompareAndSwap(false, true) {
 		c.l.release(c.src)
 	}
-	return err
+	return c.Conn.Close()
 }
 
 // remoteAddr returns the source address of c, IPv4-mapped addresses
