@@ -34,7 +34,11 @@ func (c Conns) Validate() error {
 
 // Listener is a net.Listener that closes, at once and without reading
 // from them, connections from sources admit rejects and connections over
-// its caps. A closed connection frees its slot.
+// the per-source cap. When the listener is full, a newcomer takes the
+// slot of the oldest connection of the source holding the most, unless it
+// is that source itself: many attackers together can fill the listener,
+// but never lock out a client that has fewer connections than they do. A
+// closed connection frees its slot.
 type Listener struct {
 	net.Listener
 	caps  Conns
@@ -42,7 +46,7 @@ type Listener struct {
 
 	mu       sync.Mutex
 	open     int
-	bySource map[netip.Addr]int // at most caps.Total entries
+	bySource map[netip.Addr][]*conn // oldest first; at most caps.Total entries
 
 	rejected atomic.Uint64
 	openNow  atomic.Int64 // open, readable without the lock
@@ -51,7 +55,7 @@ type Listener struct {
 // NewListener wraps ln. admit, when not nil, says whether a source may
 // connect at all (Hearth's allowed networks); c must be valid.
 func NewListener(ln net.Listener, c Conns, admit func(netip.Addr) bool) *Listener {
-	return &Listener{Listener: ln, caps: c, admit: admit, bySource: map[netip.Addr]int{}}
+	return &Listener{Listener: ln, caps: c, admit: admit, bySource: map[netip.Addr][]*conn{}}
 }
 
 // Accept returns the next connection within the caps. Connections over a
@@ -68,36 +72,76 @@ func (l *Listener) Accept() (net.Conn, error) {
 			c.Close()
 			continue
 		}
-		if !l.take(src) {
+		lc := &conn{Conn: c, l: l, src: src}
+		ok, evict := l.take(lc)
+		if evict != nil {
+			evict.Close()
+		}
+		if !ok {
 			l.rejected.Add(1)
 			c.Close()
 			continue
 		}
-		return &conn{Conn: c, l: l, src: src}, nil
+		return lc, nil
 	}
 }
 
-func (l *Listener) take(src netip.Addr) bool {
+// take counts c in, reporting false when its source is at its cap or
+// when the listener is full and no source holds more connections than
+// c's. To make room it may return a connection to close.
+func (l *Listener) take(c *conn) (ok bool, evict *conn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.open >= l.caps.Total || l.bySource[src] >= l.caps.PerSource {
-		return false
+	mine := len(l.bySource[c.src])
+	if mine >= l.caps.PerSource {
+		return false, nil
+	}
+	if l.open >= l.caps.Total {
+		var top netip.Addr
+		most := 0
+		for src, cs := range l.bySource {
+			if len(cs) > most {
+				top, most = src, len(cs)
+			}
+		}
+		if most <= mine+1 {
+			return false, nil
+		}
+		evict = l.bySource[top][0]
+		l.remove(evict) // counted out now; its Close finds it gone
 	}
 	l.open++
 	l.openNow.Store(int64(l.open))
-	l.bySource[src]++
-	return true
+	l.bySource[c.src] = append(l.bySource[c.src], c)
+	return true, evict
 }
 
-func (l *Listener) release(src netip.Addr) {
+// release counts c out when it closes.
+func (l *Listener) release(c *conn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.remove(c)
+}
+
+// remove counts c out unless it already is; l.mu is held.
+func (l *Listener) remove(c *conn) {
+	if c.out {
+		return
+	}
+	c.out = true
 	l.open--
 	l.openNow.Store(int64(l.open))
-	if n := l.bySource[src] - 1; n > 0 {
-		l.bySource[src] = n
+	cs := l.bySource[c.src]
+	for i, x := range cs {
+		if x == c {
+			cs = append(cs[:i], cs[i+1:]...)
+			break
+		}
+	}
+	if len(cs) == 0 {
+		delete(l.bySource, c.src)
 	} else {
-		delete(l.bySource, src)
+		l.bySource[c.src] = cs
 	}
 }
 
@@ -110,20 +154,19 @@ func (l *Listener) Caps() Conns { return l.caps }
 // Rejected returns how many connections were closed at accept.
 func (l *Listener) Rejected() uint64 { return l.rejected.Load() }
 
-// conn frees its listener slot once, on the first Close.
+// conn frees its listener slot once, on the first Close or when it is
+// evicted.
 type conn struct {
 	net.Conn
-	l      *Listener
-	src    netip.Addr
-	closed atomic.Bool
+	l   *Listener
+	src netip.Addr
+	out bool // counted out of l; guarded by l.mu
 }
 
 func (c *conn) Close() error {
 	// The slot is free before the peer can see the close, so a client
 	// that reconnects at once finds it.
-	if c.closed.CompareAndSwap(false, true) {
-		c.l.release(c.src)
-	}
+	c.l.release(c)
 	return c.Conn.Close()
 }
 

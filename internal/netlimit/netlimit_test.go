@@ -78,43 +78,54 @@ func get(t *testing.T, src, addr string) (int, string) {
 }
 
 // TestSlowClientsCannotLockOut opens idle connections that send half a
-// request, up to the per-source cap from one address or up to the total
-// cap from several, and checks that the connection past the cap is closed
-// at once, and that a fresh client still loads the page while one source
-// holds its whole share. Without the caps the extra connection would be
-// held open like the rest, and a flood of them would use every file
-// descriptor.
+// request and checks who gets in next: past the per-source cap the
+// source's new connection is closed at once; when the listener is full, a
+// fresh client takes the slot of the oldest connection of the source that
+// holds the most, unless no source holds more than it would. Without the
+// caps every slow client would hold a file descriptor until the server ran
+// out; without the eviction, a few attackers together would fill the
+// listener and lock everyone else out.
 func TestSlowClientsCannotLockOut(t *testing.T) {
 	tests := []struct {
-		name      string
-		holders   []string // sources that fill their slots with slow requests
-		extra     string   // the source of one more slow connection
-		freshGets bool     // whether a fresh client must still be served
+		name       string
+		conns      Conns
+		holders    []string // sources that fill their slots with slow requests
+		newcomer   string
+		wantServed bool // else the newcomer's connection is closed at once
+		evicted    int  // index of the holder that must be closed, or -1
 	}{
-		{"per source", []string{"127.0.0.2", "127.0.0.2", "127.0.0.2"}, "127.0.0.2", true},
-		{"total", []string{"127.0.0.3", "127.0.0.3", "127.0.0.3", "127.0.0.4", "127.0.0.4", "127.0.0.4"}, "127.0.0.5", false},
+		{"per source", Conns{Total: 6, PerSource: 3}, []string{"127.0.0.2", "127.0.0.2", "127.0.0.2"}, "127.0.0.2", false, -1},
+		{"full: newcomer evicts the biggest holder", Conns{Total: 5, PerSource: 3},
+			[]string{"127.0.0.3", "127.0.0.4", "127.0.0.4", "127.0.0.4", "127.0.0.5"}, "127.0.0.1", true, 1},
+		{"full of equals", Conns{Total: 3, PerSource: 3}, []string{"127.0.0.3", "127.0.0.4", "127.0.0.5"}, "127.0.0.1", false, -1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := DefaultHTTP()
 			h.HeaderTimeout = time.Hour // the caps, not the timeout, must act
-			h.Conns = Conns{Total: 6, PerSource: 3}
+			h.Conns = tc.conns
 			addr := serve(t, h, nil)
+			var held []net.Conn
 			for _, src := range tc.holders {
 				c := dialFrom(t, src, addr)
 				io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\n")
+				held = append(held, c)
 			}
 			// The kernel hands connections to Accept in order, so the
-			// extra one is accepted after every holder.
-			extra := dialFrom(t, tc.extra, addr)
-			io.WriteString(extra, "GET / HTTP/1.1\r\n")
-			if !closedByServer(extra) {
-				t.Fatalf("connection from %s past the cap was not closed", tc.extra)
-			}
-			if tc.freshGets {
-				if code, body := get(t, "127.0.0.1", addr); code != 200 || body != "login page" {
-					t.Fatalf("fresh client got %d %q", code, body)
+			// newcomer is accepted after every holder.
+			if tc.wantServed {
+				if code, body := get(t, tc.newcomer, addr); code != 200 || body != "login page" {
+					t.Fatalf("newcomer got %d %q", code, body)
 				}
+			} else {
+				c := dialFrom(t, tc.newcomer, addr)
+				io.WriteString(c, "GET / HTTP/1.1\r\n")
+				if !closedByServer(c) {
+					t.Fatalf("connection from %s past the cap was not closed", tc.newcomer)
+				}
+			}
+			if tc.evicted >= 0 && !closedByServer(held[tc.evicted]) {
+				t.Fatalf("holder %d (%s) was not evicted", tc.evicted, tc.holders[tc.evicted])
 			}
 		})
 	}

@@ -46,6 +46,10 @@ func (s *Server) listenDoH(addr string) error {
 	hs := netlimit.NewHTTPServer(s.DoHHandler(), limits, s.log.With("listener", "doh"))
 	hs.TLSConfig = s.cfg.TLS.Clone()
 	hs.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
+	if err := serveH2(hs, max(limits.Streams, 1)); err != nil {
+		raw.Close()
+		return fmt.Errorf("doh %s: %w", addr, err)
+	}
 	s.mu.Lock()
 	s.addrs.DoH = append(s.addrs.DoH, ln.Addr().String())
 	s.mu.Unlock()

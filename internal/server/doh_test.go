@@ -5,9 +5,12 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,14 +23,14 @@ import (
 	"github.com/hearth-dns/hearth/internal/testutil/dnstest"
 )
 
-// TestDoHStreamsOnOneConnection sends 600 queries at once over one
+// TestDoHStreamsOnOneConnection sends 400 queries at once over one
 // HTTP/2 connection to a handler that answers only when all of them are
 // in it together, the way 2,000 queries a second meet a slow upstream.
 // A server that capped streams at Go's default of 250, or answered one
 // connection's streams one by one, would leave them waiting (and a
 // client that does not queue would lose them).
 func TestDoHStreamsOnOneConnection(t *testing.T) {
-	const n = 600
+	const n = 400
 	var inside atomic.Int64
 	all := make(chan struct{})
 	var once sync.Once
@@ -158,3 +161,67 @@ func TestPaddedAnswers(t *testing.T) {
 }
 
 var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+
+// writeRecorder is a net.Conn that records where each write ended.
+type writeRecorder struct {
+	net.Conn
+	buf  bytes.Buffer
+	ends []int
+}
+
+func (w *writeRecorder) Write(p []byte) (int, error) {
+	w.buf.Write(p)
+	w.ends = append(w.ends, w.buf.Len())
+	return len(p), nil
+}
+
+// frame builds an HTTP/2 frame header and payload.
+func frame(typ, flags byte, stream uint32, payload int) []byte {
+	b := []byte{byte(payload >> 16), byte(payload >> 8), byte(payload), typ, flags, byte(stream >> 24), byte(stream >> 16), byte(stream >> 8), byte(stream)}
+	return append(b, bytes.Repeat([]byte{0xAB}, payload)...)
+}
+
+// TestAnswerWriterCutsAfterEachAnswer feeds the HTTP/2 server's output for
+// three answers, in chunks of several sizes, and checks that every answer
+// ends a write (so it ends a TLS record) and that no byte is lost.
+func TestAnswerWriterCutsAfterEachAnswer(t *testing.T) {
+	var stream []byte
+	var answerEnds []int
+	add := func(b []byte, endsAnswer bool) {
+		stream = append(stream, b...)
+		if endsAnswer {
+			answerEnds = append(answerEnds, len(stream))
+		}
+	}
+	add(frame(0x4, 0, 0, 18), false)            // SETTINGS
+	add(frame(frameHeaders, 0x4, 1, 40), false) // HEADERS, END_HEADERS
+	add(frame(frameData, flagEndStream, 1, 60), true)
+	add(frame(frameHeaders, 0x4, 3, 30), false)
+	add(frame(frameData, 0, 3, 100), false)                  // DATA without END_STREAM
+	add(frame(frameData, flagEndStream, 3, 0), true)         // empty END_STREAM DATA
+	add(frame(frameHeaders, 0x4|flagEndStream, 5, 20), true) // a body-less answer
+	add(frame(0x8, 0, 0, 4), false)                          // WINDOW_UPDATE
+	for _, chunk := range []int{len(stream), 1, 5, 9, 64} {
+		t.Run(fmt.Sprint("chunk ", chunk), func(t *testing.T) {
+			rec := &writeRecorder{}
+			w := &answerWriter{Conn: rec}
+			for i := 0; i < len(stream); i += chunk {
+				b := stream[i:min(i+chunk, len(stream))]
+				if n, err := w.Write(b); n != len(b) || err != nil {
+					t.Fatalf("Write = %d, %v", n, err)
+				}
+			}
+			if !bytes.Equal(rec.buf.Bytes(), stream) {
+				t.Fatal("bytes changed or lost")
+			}
+			for _, end := range answerEnds {
+				if !slices.Contains(rec.ends, end) {
+					t.Errorf("no write ends where an answer ends (%d); writes end at %v", end, rec.ends)
+				}
+			}
+			if chunk == len(stream) && len(rec.ends) != len(answerEnds)+1 {
+				t.Errorf("%d writes for one buffer of 3 answers and a trailing frame, want 4", len(rec.ends))
+			}
+		})
+	}
+}
