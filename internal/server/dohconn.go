@@ -38,11 +38,11 @@ func serveH2(hs *http.Server, streams int) error {
 // their buffer. Unbound writes answer by answer; so does Hearth now, at
 // the cost of a system call per answer instead of per batch.
 type answerWriter struct {
-	net.Conn // the *tls.Conn
-	hdr  [9]byte // the frame header being read
-	nhdr int     // bytes of hdr seen
-	left int     // payload bytes of the current frame still to pass
-	ends bool    // the current frame ends its stream
+	net.Conn         // the *tls.Conn
+	hdr      [9]byte // the frame header being read
+	nhdr     int     // bytes of hdr seen
+	left     int     // payload bytes of the current frame still to pass
+	ends     bool    // the current frame ends its stream
 }
 
 // ConnectionState lets the HTTP/2 server see the TLS connection state

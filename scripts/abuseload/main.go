@@ -225,12 +225,18 @@ func probe(ctx context.Context) {
 				d.LocalAddr = &net.UDPAddr{IP: net.ParseIP(*src)}
 			}
 			c := &dns.Client{Net: nw, Timeout: *timeout, Dialer: d}
-			add(nw, func(q *dns.Msg) bool { r, _, err := c.Exchange(q, *udpA); return err == nil && r.Rcode == dns.RcodeSuccess })
+			add(nw, func(q *dns.Msg) bool {
+				r, _, err := c.Exchange(q, *udpA)
+				return err == nil && r.Rcode == dns.RcodeSuccess
+			})
 		}
 	}
 	if *dotA != "" {
 		c := &dns.Client{Net: "tcp-tls", Timeout: *timeout, TLSConfig: insecure, Dialer: dialer(*src)}
-		add("dot", func(q *dns.Msg) bool { r, _, err := c.Exchange(q, *dotA); return err == nil && r.Rcode == dns.RcodeSuccess })
+		add("dot", func(q *dns.Msg) bool {
+			r, _, err := c.Exchange(q, *dotA)
+			return err == nil && r.Rcode == dns.RcodeSuccess
+		})
 	}
 	if *dohA != "" {
 		tr := &http2.Transport{TLSClientConfig: insecure, DialTLSContext: func(ctx context.Context, network, a string, cfg *tls.Config) (net.Conn, error) {
