@@ -359,7 +359,7 @@ func malformed() {
 
 // dohOne sends -qps queries over one HTTP/2 connection.
 func dohOne(ctx context.Context) {
-	tc, err := tls.Dial("tcp", *addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+	tc, err := tls.DialWithDialer(dialer(*src), "tcp", *addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
 	if err != nil {
 		log.Fatal(err)
 	}
