@@ -39,10 +39,12 @@ type Config struct {
 	// RepeatQPS bounds identical UDP answers (same question name and
 	// type) sent to one /24 or /56 network a second.
 	RepeatQPS int
-	// Slip: of the UDP queries over a limit, every Slip-th gets an empty
-	// truncated answer (TC=1), so a real client whose address is being
-	// spoofed retries over TCP, where it is not limited by RRL; the rest
-	// are dropped. 0 drops them all; 1 answers every one truncated.
+	// Slip: of the UDP answers over an RRL limit (RefusedQPS, RepeatQPS),
+	// every Slip-th goes out empty and truncated (TC=1), so a real client
+	// whose address is being spoofed retries over TCP, where RRL does not
+	// apply; the rest are dropped. 0 drops them all; 1 answers every one
+	// truncated. Queries over a client's own rate (QPS) are always
+	// dropped over UDP: answering half a flood would double its cost.
 	Slip int
 	// Exempt lists sources whose queries are not rate limited per
 	// client: trusted forwarders (a home router relaying every device's
@@ -148,7 +150,8 @@ func New(c Config) (*Limiter, error) {
 	return l, nil
 }
 
-// Query spends a token of src's query bucket.
+// Query spends a token of src's query bucket: Pass, or Drop when it is
+// empty.
 func (l *Limiter) Query(src netip.Addr) Verdict {
 	if l.clients == nil {
 		return Pass
@@ -161,7 +164,8 @@ func (l *Limiter) Query(src netip.Addr) Verdict {
 	if l.clients.allow(l.addrKey(src, 128), l.now().UnixNano(), l.clientIvl, l.clientBurst) {
 		return Pass
 	}
-	return l.over()
+	l.Limited.Add(1)
+	return Drop
 }
 
 // Refused spends a token of the REFUSED bucket of src's network; the
@@ -237,7 +241,8 @@ func netipPrefix(src netip.Addr, bits int) netip.Addr {
 
 // Middleware returns the Access step: the client's query rate limit on
 // every transport, then, over UDP, the limit on repeated identical
-// answers. Over UDP a query over a limit is dropped or slipped; over TCP,
+// answers. Over UDP a query over a limit is dropped (or slipped, for
+// RRL); over TCP,
 // DoT and DoH (where the source cannot be spoofed and nothing is
 // amplified) it gets REFUSED with an Extended DNS Error at once, so the
 // device's owner sees why.

@@ -89,12 +89,17 @@ func TestBuckets(t *testing.T) {
 // TestSlipEveryNth checks that of the queries over a limit every Slip-th
 // slips and the rest are dropped.
 func TestSlipEveryNth(t *testing.T) {
-	l := newLimiter(t, Config{QPS: 1, Burst: 1, Slip: 3}, dnstest.NewClock(time.Unix(1_800_000_000, 0)))
+	l := newLimiter(t, Config{RefusedQPS: 1, QPS: 1, Burst: 1, Slip: 3}, dnstest.NewClock(time.Unix(1_800_000_000, 0)))
 	src := netip.MustParseAddr("10.0.0.1")
-	l.Query(src)
+	l.Refused(src)
 	var got []Verdict
 	for range 6 {
-		got = append(got, l.Query(src))
+		got = append(got, l.Refused(src))
+	}
+	// A client over its own query rate never slips.
+	l.Query(src)
+	if v := l.Query(src); v != Drop {
+		t.Errorf("client over its rate: %v, want Drop", v)
 	}
 	want := []Verdict{Drop, Drop, Slip, Drop, Drop, Slip}
 	for i := range want {
@@ -102,7 +107,7 @@ func TestSlipEveryNth(t *testing.T) {
 			t.Fatalf("verdicts %v, want %v", got, want)
 		}
 	}
-	if l.Limited.Load() != 6 || l.Slipped.Load() != 2 {
+	if l.Limited.Load() != 7 || l.Slipped.Load() != 2 {
 		t.Errorf("counters %d limited, %d slipped", l.Limited.Load(), l.Slipped.Load())
 	}
 }

@@ -41,8 +41,10 @@ type Limits struct {
 	// per network a second. 0 turns a limit off.
 	RefusedQPS int `yaml:"refused_qps"`
 	RepeatQPS  int `yaml:"repeat_qps"`
-	// Slip: of the UDP queries over a limit, every Slip-th gets an empty
-	// truncated answer so a real client retries over TCP; 0 drops all.
+	// Slip: of the UDP answers over refused_qps or repeat_qps, every
+	// Slip-th goes out empty and truncated so a real client whose address
+	// is spoofed retries over TCP; 0 drops all. Queries over qps are
+	// always dropped over UDP.
 	Slip int `yaml:"slip"`
 	// Table is the number of buckets in each rate-limit table: memory is
 	// fixed (16 bytes a bucket) whatever clients send.

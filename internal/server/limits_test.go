@@ -207,7 +207,7 @@ func udpFrom(t *testing.T, src, addr string, q *dns.Msg, wait time.Duration) *dn
 }
 
 // TestQueryRateLimit floods from one client over UDP and TCP and checks
-// that it gets its burst, then truncated answers (UDP) or REFUSED (TCP),
+// that it gets its burst, then no answer over UDP and REFUSED over TCP,
 // while another client is answered as usual; the fake clock gives the
 // flooder one more token a second.
 func TestQueryRateLimit(t *testing.T) {
@@ -219,20 +219,23 @@ func TestQueryRateLimit(t *testing.T) {
 	allow := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	_, addrs, _ := limitServer(t, Config{Allow: allow}, lim)
 	q := func(i int) *dns.Msg { return new(dns.Msg).SetQuestion(fmtName(i), dns.TypeA) }
-	var answered, truncated int
-	for i := range 20 {
-		r := udpFrom(t, "127.0.0.5", addrs.UDP[0], q(i), 5*time.Second)
+	var answered, dropped int
+	for i := range 8 {
+		// The first five are answered at once; waiting out the client's
+		// timeout on the others is the test: nothing may come, not even a
+		// truncated answer (slip is for RRL only).
+		r := udpFrom(t, "127.0.0.5", addrs.UDP[0], q(i), 300*time.Millisecond)
 		switch {
-		case r.Truncated && len(r.Answer) == 0:
-			truncated++
+		case r == nil:
+			dropped++
 		case r.Rcode == dns.RcodeSuccess && len(r.Answer) == 1:
 			answered++
 		default:
 			t.Fatalf("unexpected answer %v", r)
 		}
 	}
-	if answered != 5 || truncated != 15 {
-		t.Fatalf("flooder: %d answered, %d truncated; want 5 and 15", answered, truncated)
+	if answered != 5 || dropped != 3 {
+		t.Fatalf("flooder: %d answered, %d dropped; want 5 and 3", answered, dropped)
 	}
 	tcp := &dns.Client{Net: "tcp", Dialer: &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.5")}}}
 	if r, _, err := tcp.Exchange(q(99), addrs.TCP[0]); err != nil || r.Rcode != dns.RcodeRefused {
