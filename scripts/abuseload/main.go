@@ -2,7 +2,8 @@
 // one attack or measurement against a DNS server on loopback and prints one
 // line of key=value results. Every mode stops by itself (-d).
 //
-//	idle      hold -n idle TCP (or -tls DoT) connections from -src
+//	idle      hold -n idle TCP (or -tls DoT) connections from -src; prints
+//	          how many are open a second after the last was dialed
 //	slowhttp  hold -n slow HTTP requests (half a header) from -srcs sources
 //	probe     a fresh client: -qps queries over UDP, TCP, DoT and DoH;
 //	          loss and p99 per transport; with -login, the login page's load time
@@ -23,6 +24,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -46,7 +48,18 @@ var (
 	dur     = flag.Duration("d", 10*time.Second, "how long to run")
 	useTLS  = flag.Bool("tls", false, "idle: DoT (TLS) connections")
 	timeout = flag.Duration("timeout", 2*time.Second, "a query is lost after this")
+	ready   = flag.String("ready", "", "idle, slowhttp: create this file once every connection was dialed")
 )
+
+// dialed waits until the dials holding sem are done, then creates -ready.
+func dialed(sem chan struct{}) {
+	for range cap(sem) {
+		sem <- struct{}{}
+	}
+	if *ready != "" {
+		os.WriteFile(*ready, nil, 0o644)
+	}
+}
 
 func main() {
 	flag.Parse()
@@ -112,8 +125,9 @@ func idle(ctx context.Context) {
 			io.Copy(io.Discard, c) // until the server or the end closes it
 		}()
 	}
-	time.Sleep(time.Until(deadline(ctx)) / 2)
-	fmt.Printf("idle_open_midway=%d\n", open.Load())
+	dialed(sem)
+	time.Sleep(time.Second) // the server's closes at accept arrive
+	fmt.Printf("idle_open=%d\n", open.Load())
 	wg.Wait()
 }
 
@@ -142,8 +156,9 @@ func slowHTTP(ctx context.Context) {
 			io.Copy(io.Discard, c)
 		}()
 	}
-	time.Sleep(time.Until(deadline(ctx)) / 2)
-	fmt.Printf("slow_open_midway=%d\n", open.Load())
+	dialed(sem)
+	time.Sleep(time.Second)
+	fmt.Printf("slow_open=%d\n", open.Load())
 	wg.Wait()
 }
 
