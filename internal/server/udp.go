@@ -29,6 +29,8 @@ const (
 	// quarter of the CPU in profiles. Only when the queue is full, because
 	// every worker waits on an upstream, does a query get its own goroutine.
 	udpQueue = 1024
+	// udpReadBuffer is the receive buffer each UDP socket asks for.
+	udpReadBuffer = 4 << 20
 )
 
 // udpPacket is one UDP query and the scratch space to answer it.
@@ -147,6 +149,13 @@ func (s *Server) bindDNS(addr string) ([]*net.UDPConn, net.Listener, error) {
 			break // one socket still serves; more are only for speed
 		}
 		conns = append(conns, pc.(*net.UDPConn))
+	}
+	for _, c := range conns {
+		// A flood, even one the rate limit drops, can outrun a reader the
+		// scheduler has paused: a larger buffer keeps the queries of
+		// other clients that share the socket from being dropped by the
+		// kernel meanwhile (capped by net.core.rmem_max).
+		c.SetReadBuffer(udpReadBuffer)
 	}
 	ln, err := net.Listen("tcp", bound)
 	if err != nil {
