@@ -63,7 +63,7 @@ type Config struct {
 // DefaultConfig returns limits sized for a home: far above what a family's
 // devices send, far below a flood.
 func DefaultConfig() Config {
-	return Config{QPS: 200, Burst: 1000, RefusedQPS: 5, RepeatQPS: 1000, Slip: 2, TableSize: 1 << 16}
+	return Config{QPS: 1000, Burst: 2000, RefusedQPS: 5, RepeatQPS: 1000, Slip: 2, TableSize: 1 << 16}
 }
 
 // Validate names the first setting out of range.

@@ -60,7 +60,7 @@ func defaultLimits() Limits {
 		HTTPHeaderTimeout: 5 * time.Second, HTTPTimeout: 30 * time.Second, HTTPIdle: 60 * time.Second,
 		HTTPMaxHeaderBytes: 16 << 10, HTTPMaxBodyBytes: 1 << 20,
 		DoHStreams: 1000,
-		QPS:        200, Burst: 1000, RefusedQPS: 5, RepeatQPS: 1000, Slip: 2, Table: 1 << 16,
+		QPS:        1000, Burst: 2000, RefusedQPS: 5, RepeatQPS: 1000, Slip: 2, Table: 1 << 16,
 	}
 }
 
