@@ -42,7 +42,10 @@ func dohLimits(l config.Limits) netlimit.HTTP {
 // most 20 lines a minute.
 func newLimiter(cfg *config.Config, log *slog.Logger) (*access.Limiter, error) {
 	l := cfg.Limits
-	var exempt []netip.Prefix
+	// The host itself is not held to the per-client rate: a forwarder
+	// running beside Hearth (dnsmasq on the router) asks from 127.0.0.1
+	// or ::1 for the whole home. Other loopback addresses are limited.
+	exempt := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}
 	for i, s := range cfg.Access.TrustedForwarders {
 		p, err := config.ParsePrefix(s)
 		if err != nil {
