@@ -31,6 +31,9 @@ func startHTTP(t testing.TB, extra string, upstreamHandler dns.Handler) *env {
 func startListening(t testing.TB, listen, extra string, upstreamHandler dns.Handler, opts ...Option) *env {
 	t.Helper()
 	e := &env{cert: dnstest.NewCert(t), clock: dnstest.NewClock(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))}
+	if upstreamHandler == nil {
+		upstreamHandler = dnstest.Zone(t, upstreamRecords...)
+	}
 	e.up = dnstest.NewServer(t, upstreamHandler)
 	doc := strings.Replace(testConfigDoc(t, e.cert, e.up.Addr, extra), `http: ""`, listen, 1)
 	cfg, err := config.Parse("test.yaml", []byte(doc))

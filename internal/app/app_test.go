@@ -52,9 +52,6 @@ var upstreamRecords = append([]string{
 // config whose upstream is a local test server answering upstreamRecords.
 func start(t *testing.T, extra string, upstreamHandler dns.Handler) *env {
 	t.Helper()
-	if upstreamHandler == nil {
-		upstreamHandler = dnstest.Zone(t, upstreamRecords...)
-	}
 	return startListening(t, `http: ""`, extra, upstreamHandler)
 }
 
