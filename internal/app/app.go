@@ -197,7 +197,7 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	}
 	a.cat = cat
 	a.idGuard = identity.NewGuard(identity.GuardConfig{Now: a.now, Logger: log})
-	if a.limiter, err = newLimiter(cfg, log); err != nil {
+	if a.limiter, err = newLimiter(cfg, log, a.now); err != nil {
 		return nil, err
 	}
 	if err := a.openState(cfg); err != nil {

@@ -38,9 +38,9 @@ func dohLimits(l config.Limits) netlimit.HTTP {
 }
 
 // newLimiter makes the rate limiter shared by the listeners and the
-// pipeline's Access step; it outlives reloads. Its warnings go to log at
+// pipeline's Access step, on the App's clock; it outlives reloads. Its warnings go to log at
 // most 20 lines a minute.
-func newLimiter(cfg *config.Config, log *slog.Logger) (*access.Limiter, error) {
+func newLimiter(cfg *config.Config, log *slog.Logger, now func() time.Time) (*access.Limiter, error) {
 	l := cfg.Limits
 	// The host itself is not held to the per-client rate: a forwarder
 	// running beside Hearth (dnsmasq on the router) asks from 127.0.0.1
@@ -56,7 +56,7 @@ func newLimiter(cfg *config.Config, log *slog.Logger) (*access.Limiter, error) {
 	lim, err := access.New(access.Config{
 		Exempt: exempt,
 		QPS:    l.QPS, Burst: l.Burst, RefusedQPS: l.RefusedQPS, RepeatQPS: l.RepeatQPS,
-		Slip: l.Slip, TableSize: l.Table,
+		Slip: l.Slip, TableSize: l.Table, Now: now,
 		Logger: slog.New(netlimit.NewRateLimitedHandler(log.Handler(), 20, time.Minute, nil)),
 	})
 	if err != nil {

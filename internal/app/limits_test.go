@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // TestSlowHTTPClientsCannotLockOutUI holds slow requests open against the
@@ -59,4 +61,49 @@ func TestSlowHTTPClientsCannotLockOutUI(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRateLimitCounted: a device over its query rate is refused over TCP,
+// on the App's clock (no refill while it stands still), and /metrics
+// counts each query limited, so the operator sees a flood.
+func TestRateLimitCounted(t *testing.T) {
+	e := startListening(t, `http: "127.0.0.1:0"`, apiConfig(t)+"limits: {qps: 1, burst: 2}\n", nil)
+	c := newAPIClient(t, e)
+	tcp := &dns.Client{Net: "tcp", Timeout: 5 * time.Second, Dialer: &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}}
+	var refused int
+	for range 5 {
+		r, _, err := tcp.Exchange(query("example.com", dns.TypeA), e.tcp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Rcode == dns.RcodeRefused {
+			refused++
+		}
+	}
+	if refused != 3 {
+		t.Errorf("%d of 5 queries refused, want 3 past the burst of 2", refused)
+	}
+	// Another device is not held back by the first one's flood.
+	if r, _, err := clientFrom("127.0.0.3").Exchange(query("example.com", dns.TypeA), e.udp); err != nil || r.Rcode != dns.RcodeSuccess {
+		t.Errorf("another device: %v %v, want an answer", r, err)
+	}
+	resp, err := c.http.Get(c.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "hearth_rate_limited_total 3\n") {
+		t.Errorf("/metrics lacks hearth_rate_limited_total 3:\n%s", grepLines(string(body), "hearth_rate_limit"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -197,6 +197,12 @@ func (a *App) registerMetrics() {
 		return 0
 	})
 	a.registerGuardMetrics()
+	r.CounterFunc("hearth_rate_limited_total", "Queries over a client's query rate or a network's response rate (limits.qps, refused_qps, repeat_qps): dropped, refused or slipped.", func() float64 {
+		return float64(a.limiter.Limited.Load())
+	})
+	r.CounterFunc("hearth_rate_limit_slipped_total", "Truncated answers (TC=1) sent in place of rate-limited ones, so a real client retries over TCP (limits.slip).", func() float64 {
+		return float64(a.limiter.Slipped.Load())
+	})
 	r.GaugeFunc("hearth_cache_entries", "Entries in the answer cache.", func() float64 {
 		if b := a.cur.Load(); b != nil && b.cache != nil {
 			return float64(b.cache.Len())
