@@ -46,8 +46,9 @@ type Backend interface {
 	Sync(ctx context.Context) error
 	// Explain answers "why is this name answered so for this device".
 	Explain(ctx context.Context, q ExplainRequest) (Explanation, error)
-	// Sources returns the lists and what they hold.
-	Sources() []Source
+	// Sources returns the lists, what they hold and how their downloads
+	// are going.
+	Sources() SourcesReport
 	// LogDropped returns how many query-log entries were dropped.
 	LogDropped() uint64
 	// SetAside describes the store items left out of the running policy
@@ -141,6 +142,48 @@ type Source struct {
 	Names    int    `json:"names"`
 	BadLines int    `json:"bad_lines"`
 	Error    string `json:"error,omitempty"`
+	// State is local (file or embedded), pending (first download not
+	// finished), fresh, stale (the last good copy kept after failed
+	// downloads, or old) or failed (never downloaded: no data).
+	State string `json:"state"`
+	// FetchedAt is when the copy in use was last confirmed current;
+	// StaleSince when it stopped being fresh.
+	FetchedAt  *time.Time `json:"fetched_at,omitempty"`
+	StaleSince *time.Time `json:"stale_since,omitempty"`
+	// Failures counts failed downloads in a row; NextAttempt is when the
+	// list is downloaded next.
+	Failures    int        `json:"failures,omitempty"`
+	NextAttempt *time.Time `json:"next_attempt,omitempty"`
+	Downloading bool       `json:"downloading,omitempty"`
+}
+
+// SourcesReport is every list's status, the progress of the downloads,
+// and the categories that are blocked but have no data.
+type SourcesReport struct {
+	Sources  []Source         `json:"sources"`
+	Progress DownloadProgress `json:"progress"`
+	// EmptyCategories are categories some profile in use blocks that
+	// have no list data at all: nothing of them is blocked.
+	EmptyCategories []EmptyCategory `json:"empty_categories"`
+}
+
+// DownloadProgress is how far the current or last round of list
+// downloads got.
+type DownloadProgress struct {
+	Total   int  `json:"total"`
+	Done    int  `json:"done"`
+	Failed  int  `json:"failed"`
+	Running bool `json:"running"`
+}
+
+// EmptyCategory is a blocked category without data, and why.
+type EmptyCategory struct {
+	ID       string   `json:"id"`
+	Name     string   `json:"name"`
+	Profiles []string `json:"profiles"`
+	// Reason says why there is no data: no list configured, or the
+	// lists' downloads failed (naming the first error).
+	Reason string `json:"reason"`
 }
 
 // Config configures the API.
@@ -238,7 +281,7 @@ func (a *API) catalog(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) sources(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"sources": a.c.Backend.Sources()})
+	writeJSON(w, http.StatusOK, a.c.Backend.Sources())
 }
 
 // SetAside is what the web UI's banner shows after login: the store items

@@ -50,6 +50,8 @@ type App struct {
 	log *slog.Logger
 	// now is the clock of the cache and the policy; nil means time.Now.
 	now func() time.Time
+	// after is the timer of list downloads; nil means time.After.
+	after func(time.Duration) <-chan time.Time
 	// cat is the embedded catalog, loaded once.
 	cat *catalog.Catalog
 	// readOnly builds without writing to the data directory (check).
@@ -177,6 +179,12 @@ func withAfterIdentify(f func()) Option { return func(a *App) { a.afterIdentify 
 
 // WithClock sets the clock the cache reads, for tests.
 func WithClock(now func() time.Time) Option { return func(a *App) { a.now = now } }
+
+// WithTimer sets the timer that schedules list downloads and their
+// retries, for tests with a fake clock.
+func WithTimer(after func(time.Duration) <-chan time.Time) Option {
+	return func(a *App) { a.after = after }
+}
 
 // New builds an App from cfg without starting it. Errors name the config
 // file, line and field.

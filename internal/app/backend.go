@@ -133,15 +133,7 @@ func (k backend) Explain(ctx context.Context, q api.ExplainRequest) (api.Explana
 	return *e, nil
 }
 
-func (k backend) Sources() []api.Source {
-	b := k.a.cur.Load()
-	compiled := b.live.Load().Lists
-	out := []api.Source{}
-	for _, l := range compiled.Lists {
-		out = append(out, api.Source{ID: l.ID, Tag: l.Tag, File: l.Path, Loaded: l.Loaded, Names: l.Stats.Rules, BadLines: l.Stats.Bad, Error: l.Err})
-	}
-	return out
-}
+func (k backend) Sources() api.SourcesReport { return k.a.sourcesReport(k.a.cur.Load()) }
 
 func (k backend) LogDropped() uint64 {
 	if k.a.qlog == nil {

@@ -36,7 +36,8 @@ func (a *App) buildPolicy(cfg *config.Config, b *built, st store.State) error {
 			break
 		}
 	}
-	mgr, err := lists.NewManager(lists.ManagerConfig{Entries: plan.Entries(), Fetcher: fetcher, Logger: a.log})
+	mgr, err := lists.NewManager(lists.ManagerConfig{Entries: plan.Entries(), Fetcher: fetcher, Logger: a.log,
+		Parallel: cfg.Lists.Parallel, Refresh: cfg.Lists.Refresh, Now: a.now, After: a.after})
 	if err != nil {
 		return cfg.Errorf("sources", "%v", err)
 	}
@@ -78,7 +79,9 @@ func (a *App) buildPolicy(cfg *config.Config, b *built, st store.State) error {
 	b.live.Store(s)
 	b.filter = filter.New(filter.Config{Blocking: plan.Blocking(), Now: a.now, Logger: a.log})
 	if mgr.HasDownloads() {
-		b.background = append(b.background, func(ctx context.Context) { a.refreshLists(ctx, b, cfg.Lists.Refresh) })
+		b.background = append(b.background, func(ctx context.Context) {
+			mgr.Run(ctx, func(ctx context.Context) { a.recompileLists(b) })
+		})
 	}
 	return nil
 }
@@ -146,25 +149,14 @@ func (a *App) logCompiled(c *lists.Compiled) {
 	a.log.Info("lists compiled", "lists", loaded, "of", len(c.Lists), "names", c.Index.Len(), "index_bytes", c.Index.Bytes(), "took", c.Took.Round(time.Millisecond), "from_snapshot", c.FromSnapshot)
 }
 
-// refreshLists downloads the lists now and then every period, and swaps
-// in a new snapshot whenever one changed.
-func (a *App) refreshLists(ctx context.Context, b *built, every time.Duration) {
-	for {
-		if b.lists.Refresh(ctx) && ctx.Err() == nil {
-			c, err := b.lists.CompileCached(filepath.Join(b.dataDir, "index"), true)
-			if err == nil {
-				err = a.applyLists(b, c)
-			}
-			if err != nil {
-				a.log.Error("list rebuild failed; the running lists keep serving", "err", err)
-			}
-		}
-		t := time.NewTimer(every)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
+// recompileLists compiles the lists after a download changed one, and
+// swaps in a new snapshot over them.
+func (a *App) recompileLists(b *built) {
+	c, err := b.lists.CompileCached(filepath.Join(b.dataDir, "index"), true)
+	if err == nil {
+		err = a.applyLists(b, c)
+	}
+	if err != nil {
+		a.log.Error("list rebuild failed; the running lists keep serving", "err", err)
 	}
 }

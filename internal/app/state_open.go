@@ -226,12 +226,28 @@ func (a *App) registerMetrics() {
 			emit(float64(l.Stats.Rules), l.ID, l.Tag)
 		}
 	})
-	r.Collect("hearth_source_age_seconds", "Age of each downloaded list source's copy in use.", metrics.TypeGauge, []string{"source"}, func(emit metrics.EmitFunc) {
+	r.Collect("hearth_list_age_seconds", "Seconds since each downloaded list's copy in use was last confirmed current.", metrics.TypeGauge, []string{"source"}, func(emit metrics.EmitFunc) {
 		now := a.now()
-		for _, l := range a.compiledLists() {
-			if !l.FetchedAt.IsZero() {
-				emit(now.Sub(l.FetchedAt).Seconds(), l.ID)
+		for _, h := range a.listHealth() {
+			if !h.FetchedAt.IsZero() {
+				emit(now.Sub(h.FetchedAt).Seconds(), h.ID)
 			}
+		}
+	})
+	r.Collect("hearth_list_failures_total", "Failed downloads of each downloaded list since start.", metrics.TypeCounter, []string{"source"}, func(emit metrics.EmitFunc) {
+		for _, h := range a.listHealth() {
+			if h.URL != "" {
+				emit(float64(h.FailuresTotal), h.ID)
+			}
+		}
+	})
+	r.Collect("hearth_lists", "Lists by state: local, pending, fresh, stale (last good copy kept) or failed (no data).", metrics.TypeGauge, []string{"state"}, func(emit metrics.EmitFunc) {
+		n := map[lists.State]int{}
+		for _, h := range a.listHealth() {
+			n[h.State]++
+		}
+		for _, st := range []lists.State{lists.StateLocal, lists.StatePending, lists.StateFresh, lists.StateStale, lists.StateFailed} {
+			emit(float64(n[st]), string(st))
 		}
 	})
 	if a.qlog != nil {
@@ -252,6 +268,15 @@ func (a *App) compiledLists() []listStatus {
 		return nil
 	}
 	return b.live.Load().Lists.Lists
+}
+
+// listHealth returns the live download state of the lists in use.
+func (a *App) listHealth() []lists.Health {
+	b := a.cur.Load()
+	if b == nil || b.lists == nil {
+		return nil
+	}
+	return b.lists.Health(a.now())
 }
 
 // observeUpstream records one upstream exchange.

@@ -155,6 +155,8 @@ type Lists struct {
 	Defaults bool `yaml:"defaults"`
 	// Refresh is how often downloaded lists are checked for changes.
 	Refresh time.Duration `yaml:"refresh"`
+	// Parallel bounds the downloads that run at once; 0 means 4.
+	Parallel int `yaml:"parallel"`
 }
 
 // Blocking configures blocked answers.
@@ -267,6 +269,9 @@ func (c *Config) validatePolicy(bad func(path, format string, args ...any)) {
 	}
 	if c.Blocking.TTL < 0 {
 		bad("blocking.ttl", "must not be negative")
+	}
+	if c.Lists.Parallel < 0 || c.Lists.Parallel > 64 {
+		bad("lists.parallel", "%d is not between 0 (the default, 4) and 64", c.Lists.Parallel)
 	}
 	if c.Lists.Refresh < time.Minute {
 		bad("lists.refresh", "%s is less than a minute", c.Lists.Refresh)

@@ -191,6 +191,27 @@ func (f *Fetcher) Cached(src Source) (path string, ok bool) {
 	return p, true
 }
 
+// FetchedAt returns when the last good copy of a URL source was last
+// confirmed current (its modification time if its metadata is lost), and
+// whether there is a copy at all.
+func (f *Fetcher) FetchedAt(src Source) (time.Time, bool) {
+	if src.File != "" {
+		return time.Time{}, false
+	}
+	path, ok := f.Cached(src)
+	if !ok {
+		return time.Time{}, false
+	}
+	if m, ok := f.readMeta(src.ID); ok && m.URL == src.URL && !m.FetchedAt.IsZero() {
+		return m.FetchedAt, true
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return fi.ModTime(), true
+}
+
 // Fetch brings the copy of src up to date. URL sources use a conditional
 // GET (If-None-Match, If-Modified-Since) and a response of at most
 // MaxBytes after decompression within Timeout; a new copy replaces the old

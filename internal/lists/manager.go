@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hearth-dns/hearth/internal/domainindex"
@@ -72,18 +73,131 @@ type ManagerConfig struct {
 	// Fetcher downloads URL sources and keeps their last good copies.
 	Fetcher *Fetcher
 	Logger  *slog.Logger
+	// Parallel bounds the downloads that run at once; 0 means
+	// DefaultParallel.
+	Parallel int
+	// Refresh is how often a list is downloaded again when its Source
+	// has no Refresh of its own; 0 means DefaultRefresh.
+	Refresh time.Duration
+	// Now and After are the clock of the download schedule; nil means the
+	// real clock. Tests pass a fake one, so retries need no sleeps.
+	Now   func() time.Time
+	After func(time.Duration) <-chan time.Time
 }
 
-// Manager compiles lists into an index and keeps URL lists fresh. It is
-// safe for concurrent use.
-type Manager struct {
-	entries []Entry
-	fetcher *Fetcher
-	log     *slog.Logger
+// Defaults of the download schedule.
+const (
+	// DefaultParallel is how many downloads run at once: enough that 47
+	// lists arrive in a few round trips, few enough not to flood a home
+	// uplink or one mirror.
+	DefaultParallel = 4
+	// DefaultRefresh is how often a list is downloaded again.
+	DefaultRefresh = 24 * time.Hour
+	// FirstRetry is the wait after a first failed download; each further
+	// failure doubles it, up to MaxRetry.
+	FirstRetry = 5 * time.Second
+	// MaxRetry bounds the wait between two attempts of a failing list.
+	MaxRetry = 15 * time.Minute
+)
 
-	mu      sync.Mutex
-	fetched map[string]time.Time // by source ID
-	errs    map[string]string    // by source ID
+// RetryDelay is the wait before the next attempt of a list whose last
+// failures downloads in a row failed: 5 s, 10 s, 20 s, ... up to 15 min.
+func RetryDelay(failures int) time.Duration {
+	if failures <= 0 {
+		return 0
+	}
+	d := FirstRetry
+	for i := 1; i < failures && d < MaxRetry; i++ {
+		d *= 2
+	}
+	return min(d, MaxRetry)
+}
+
+// Manager compiles lists into an index and keeps URL lists fresh: each one
+// is downloaded again every refresh period, and a failed download is
+// retried with backoff while the last good copy keeps serving. It is safe
+// for concurrent use.
+type Manager struct {
+	entries  []Entry
+	fetcher  *Fetcher
+	log      *slog.Logger
+	parallel int
+	refresh  time.Duration
+	now      func() time.Time
+	after    func(time.Duration) <-chan time.Time
+
+	mu       sync.Mutex
+	state    map[string]*download // by source ID, URL sources only
+	progress Progress
+}
+
+// download is the schedule and outcome of one URL source.
+type download struct {
+	// okAt is when a copy was last confirmed current (downloaded or
+	// not modified); zero when there is no copy.
+	okAt time.Time
+	// failedSince is the first failed attempt since okAt; zero when the
+	// last attempt succeeded.
+	failedSince time.Time
+	// failures counts failed attempts in a row; total counts them all.
+	failures int
+	total    uint64
+	err      string
+	// next is when the source is due; zero means now.
+	next    time.Time
+	running bool
+}
+
+// Progress is how far the current (or last) round of downloads got.
+type Progress struct {
+	// Total is the number of downloads of the round; Done of them
+	// finished, Failed of those failed.
+	Total, Done, Failed int
+	// Running reports whether the round is still going.
+	Running bool
+	// Started is when the round began; zero before the first.
+	Started time.Time
+}
+
+// State is what a parent should know about one list.
+type State string
+
+// The states of a list.
+const (
+	// StateLocal is a file or embedded list: nothing to download.
+	StateLocal State = "local"
+	// StatePending is a download that has not finished yet, with no
+	// copy from before.
+	StatePending State = "pending"
+	// StateFresh is a copy confirmed current within the refresh period.
+	StateFresh State = "fresh"
+	// StateStale is a copy kept after failed downloads or older than
+	// twice the refresh period: it still blocks, but may miss new names.
+	StateStale State = "stale"
+	// StateFailed is a list never downloaded: nothing of it is blocked.
+	StateFailed State = "failed"
+)
+
+// Health is the live download state of one list, for the UI, the API and
+// metrics.
+type Health struct {
+	ID, Tag string
+	// URL is the list's address; empty for file and embedded lists.
+	URL   string
+	State State
+	// FetchedAt is when the copy in use was last confirmed current.
+	FetchedAt time.Time
+	// StaleSince is when the copy stopped being fresh (StateStale).
+	StaleSince time.Time
+	// Err says why the last download failed; Failures counts the failed
+	// attempts in a row, FailuresTotal all of them since start.
+	Err           string
+	Failures      int
+	FailuresTotal uint64
+	// NextAttempt is when the list is downloaded next (URL lists).
+	NextAttempt time.Time
+	// Downloading reports a download in progress.
+	Downloading bool
 }
 
 // NewManager checks the entries and returns a manager for them.
@@ -109,7 +223,43 @@ func NewManager(c ManagerConfig) (*Manager, error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{entries: c.Entries, fetcher: c.Fetcher, log: c.Logger, fetched: map[string]time.Time{}, errs: map[string]string{}}, nil
+	if c.Parallel < 0 || c.Refresh < 0 {
+		return nil, fmt.Errorf("lists: negative parallel downloads or refresh period")
+	}
+	if c.Parallel == 0 {
+		c.Parallel = DefaultParallel
+	}
+	if c.Refresh == 0 {
+		c.Refresh = DefaultRefresh
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.After == nil {
+		c.After = time.After
+	}
+	m := &Manager{entries: c.Entries, fetcher: c.Fetcher, log: c.Logger, parallel: c.Parallel, refresh: c.Refresh,
+		now: c.Now, after: c.After, state: map[string]*download{}}
+	for _, e := range c.Entries {
+		if e.isDownload() {
+			d := &download{}
+			// A copy from an earlier run counts from when it was fetched.
+			d.okAt, _ = c.Fetcher.FetchedAt(e.Source)
+			m.state[e.Source.ID] = d
+		}
+	}
+	return m, nil
+}
+
+// isDownload reports whether e comes from a URL.
+func (e Entry) isDownload() bool { return e.Source.URL != "" && e.FS == nil }
+
+// refreshOf is how often e is downloaded again.
+func (m *Manager) refreshOf(e Entry) time.Duration {
+	if e.Source.Refresh > 0 {
+		return e.Source.Refresh
+	}
+	return m.refresh
 }
 
 // Compile parses every list from what is on disk now (files, the last
@@ -120,11 +270,10 @@ func (m *Manager) Compile() (*Compiled, error) {
 	start := time.Now()
 	c := &Compiled{Lists: make([]Status, len(m.entries))}
 	b := domainindex.NewBuilder(1 << 16)
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	for i, e := range m.entries {
 		st := &c.Lists[i]
-		st.ID, st.Tag, st.Err, st.FetchedAt = e.Source.ID, e.Tag, m.errs[e.Source.ID], m.fetched[e.Source.ID]
+		st.ID, st.Tag = e.Source.ID, e.Tag
+		st.Err, st.FetchedAt = m.lastDownload(e.Source.ID)
 		rc, path, err := m.open(e)
 		if err != nil {
 			if st.Err == "" {
@@ -196,39 +345,213 @@ func (m *Manager) open(e Entry) (io.ReadCloser, string, error) {
 	}
 }
 
-// Refresh downloads every URL list (conditionally: an unchanged list costs
-// one request) and reports whether any copy changed. Failures are logged
-// and kept for Status; the last good copy stays in place.
+// lastDownload returns the last download error of a list and when its
+// copy was last confirmed current.
+func (m *Manager) lastDownload(id string) (string, time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if d, ok := m.state[id]; ok {
+		return d.err, d.okAt
+	}
+	return "", time.Time{}
+}
+
+// Refresh downloads every URL list now (conditionally: an unchanged list
+// costs one request), at most Parallel at a time, and reports whether any
+// copy changed. Failures are logged and kept for Health; the last good
+// copy stays in place.
 func (m *Manager) Refresh(ctx context.Context) (changed bool) {
-	failed, tried := 0, 0
-	var firstErr error
-	defer func() {
-		if failed > 0 {
-			m.log.Warn("list downloads failed; keeping the last good copies", "failed", failed, "of", tried, "first_err", firstErr)
+	var due []int
+	for i, e := range m.entries {
+		if e.isDownload() {
+			due = append(due, i)
 		}
-	}()
-	for _, e := range m.entries {
-		if e.Source.URL == "" || e.FS != nil {
+	}
+	return m.fetchAll(ctx, due)
+}
+
+// Run keeps the URL lists fresh until ctx ends: it downloads every list at
+// once, then each again when its refresh period has passed, and a list
+// whose download failed after RetryDelay (5 s, doubling, at most 15 min),
+// so a home that starts without internet is protected minutes after the
+// link comes up rather than a day later. After a round in which some copy
+// changed, it calls changed (which recompiles) before waiting again.
+func (m *Manager) Run(ctx context.Context, changed func(ctx context.Context)) {
+	for ctx.Err() == nil {
+		if due := m.due(m.now()); len(due) > 0 {
+			if m.fetchAll(ctx, due) && ctx.Err() == nil {
+				changed(ctx)
+			}
+			continue // the round took time: look again before waiting
+		}
+		wait := m.untilNext(m.now())
+		if wait <= 0 {
 			continue
 		}
-		tried++
-		res, err := m.fetcher.Fetch(ctx, e.Source)
-		m.mu.Lock()
-		if err != nil {
-			m.errs[e.Source.ID] = err.Error()
-			failed++
-			if firstErr == nil {
-				firstErr = err
-			}
-			m.log.Debug("list download failed", "list", e.Source.ID, "err", err)
-		} else {
-			delete(m.errs, e.Source.ID)
-			m.fetched[e.Source.ID] = res.FetchedAt
-			changed = changed || res.Changed
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.after(wait):
 		}
-		m.mu.Unlock()
 	}
-	return changed
+}
+
+// due returns the entries whose download is due at now.
+func (m *Manager) due(now time.Time) []int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var due []int
+	for i, e := range m.entries {
+		if d := m.state[e.Source.ID]; d != nil && !d.running && !d.next.After(now) {
+			due = append(due, i)
+		}
+	}
+	return due
+}
+
+// untilNext returns the wait until the next download is due.
+func (m *Manager) untilNext(now time.Time) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var next time.Time
+	for _, d := range m.state {
+		if next.IsZero() || d.next.Before(next) {
+			next = d.next
+		}
+	}
+	if next.IsZero() {
+		return m.refresh // no downloads at all
+	}
+	return next.Sub(now)
+}
+
+// fetchAll downloads the entries at indexes due, at most m.parallel at a
+// time, and reports whether any copy changed.
+func (m *Manager) fetchAll(ctx context.Context, due []int) bool {
+	if len(due) == 0 {
+		return false
+	}
+	m.mu.Lock()
+	for _, i := range due {
+		m.state[m.entries[i].Source.ID].running = true
+	}
+	m.progress = Progress{Total: len(due), Running: true, Started: m.now()}
+	m.mu.Unlock()
+	m.log.Info("downloading lists", "lists", len(due), "parallel", m.parallel)
+
+	var (
+		wg      sync.WaitGroup
+		changed atomic.Bool
+		sem     = make(chan struct{}, m.parallel)
+	)
+	for _, i := range due {
+		e := m.entries[i]
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			res, err := m.fetcher.Fetch(ctx, e.Source)
+			if m.record(e, res, err) {
+				changed.Store(true)
+			}
+		}()
+	}
+	wg.Wait()
+	m.mu.Lock()
+	p := &m.progress
+	p.Running = false
+	done, failed := p.Done, p.Failed
+	m.mu.Unlock()
+	if failed > 0 {
+		m.log.Warn("list downloads failed; the last good copies keep blocking and failed lists are retried", "failed", failed, "of", done)
+	} else {
+		m.log.Info("lists downloaded", "lists", done)
+	}
+	return changed.Load()
+}
+
+// record keeps the outcome of one download and schedules the next, and
+// reports whether the copy changed.
+func (m *Manager) record(e Entry, res Result, err error) bool {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d := m.state[e.Source.ID]
+	d.running = false
+	p := &m.progress
+	p.Done++
+	if err != nil {
+		p.Failed++
+		if d.failures == 0 {
+			d.failedSince = now
+			// Once per outage, not once per retry.
+			m.log.Warn("list download failed; retrying", "list", e.Source.ID, "tag", e.Tag, "err", err, "have_copy", !d.okAt.IsZero())
+		} else {
+			m.log.Debug("list download failed again", "list", e.Source.ID, "failures", d.failures+1, "err", err)
+		}
+		d.failures++
+		d.total++
+		d.err = err.Error()
+		d.next = now.Add(RetryDelay(d.failures))
+		m.logProgress(p)
+		return false
+	}
+	if d.failures > 0 {
+		m.log.Info("list download recovered", "list", e.Source.ID, "after_failures", d.failures)
+	}
+	d.failures, d.err, d.failedSince = 0, "", time.Time{}
+	d.okAt = now
+	d.next = now.Add(m.refreshOf(e))
+	m.logProgress(p)
+	return res.Changed
+}
+
+// logProgress logs how far a round got; a round of one (a retry) only at
+// debug level, so a list retried for hours does not flood the log.
+func (m *Manager) logProgress(p *Progress) {
+	level := slog.LevelInfo
+	if p.Total == 1 {
+		level = slog.LevelDebug
+	}
+	m.log.Log(context.Background(), level, "list downloads", "done", p.Done, "of", p.Total, "failed", p.Failed)
+}
+
+// Progress returns how far the current or last round of downloads got.
+func (m *Manager) Progress() Progress {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.progress
+}
+
+// Health returns the live state of every list at now, in entry order.
+func (m *Manager) Health(now time.Time) []Health {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Health, len(m.entries))
+	for i, e := range m.entries {
+		h := &out[i]
+		h.ID, h.Tag, h.URL = e.Source.ID, e.Tag, e.Source.URL
+		d := m.state[e.Source.ID]
+		if d == nil {
+			h.State = StateLocal
+			continue
+		}
+		h.FetchedAt, h.Err, h.Failures, h.FailuresTotal, h.NextAttempt, h.Downloading = d.okAt, d.err, d.failures, d.total, d.next, d.running
+		refresh := m.refreshOf(e)
+		switch {
+		case d.okAt.IsZero() && d.failures == 0:
+			h.State = StatePending
+		case d.okAt.IsZero():
+			h.State = StateFailed
+		case d.failures > 0:
+			h.State, h.StaleSince = StateStale, d.failedSince
+		case now.Sub(d.okAt) > 2*refresh:
+			h.State, h.StaleSince = StateStale, d.okAt.Add(2*refresh)
+		default:
+			h.State = StateFresh
+		}
+	}
+	return out
 }
 
 // HasDownloads reports whether any list comes from a URL.

@@ -116,12 +116,10 @@ func (m *Manager) loadSnapshot(dir, fp string) (*Compiled, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", snapshotIndex, err)
 	}
-	m.mu.Lock()
 	for i := range meta.Lists {
 		// Download state is this process's, not the snapshot's.
-		meta.Lists[i].Err, meta.Lists[i].FetchedAt = m.errs[meta.Lists[i].ID], m.fetched[meta.Lists[i].ID]
+		meta.Lists[i].Err, meta.Lists[i].FetchedAt = m.lastDownload(meta.Lists[i].ID)
 	}
-	m.mu.Unlock()
 	return &Compiled{Index: ix, Lists: meta.Lists, IPs: meta.IPs, Rules: meta.Rules, Took: time.Since(start), FromSnapshot: true}, nil
 }
 

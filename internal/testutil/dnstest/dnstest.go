@@ -119,10 +119,59 @@ func Zone(t testing.TB, records ...string) dns.HandlerFunc {
 }
 
 // Clock is a fake clock for tests: Now returns a time that moves only when
-// Advance is called. It is safe for concurrent use.
+// Advance is called, and the channels of After fire only when Advance
+// reaches their deadline. It is safe for concurrent use.
 type Clock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu     sync.Mutex
+	now    time.Time
+	timers []fakeTimer
+	// armed receives the wait of every After call, so a test can wait
+	// until the code under test is idle instead of sleeping.
+	armed chan time.Duration
+}
+
+type fakeTimer struct {
+	at time.Time
+	ch chan time.Time
+}
+
+// After returns a channel that receives the clock's time once Advance
+// has moved it d or more past now.
+func (c *Clock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	ch := make(chan time.Time, 1)
+	c.timers = append(c.timers, fakeTimer{at: c.now.Add(d), ch: ch})
+	select {
+	case c.armedLocked() <- d:
+	default: // nobody is watching; never block the code under test
+	}
+	c.mu.Unlock()
+	return ch
+}
+
+func (c *Clock) armedLocked() chan time.Duration {
+	if c.armed == nil {
+		c.armed = make(chan time.Duration, 64)
+	}
+	return c.armed
+}
+
+// WaitAfter blocks until some goroutine calls After (or returns one such
+// call that happened before and was not waited for yet) and returns its
+// wait, or fails t when none comes within a minute, which only a broken
+// test or a hung goroutine takes.
+func (c *Clock) WaitAfter(t testing.TB) time.Duration {
+	t.Helper()
+	c.mu.Lock()
+	armed := c.armedLocked()
+	c.mu.Unlock()
+	select {
+	case d := <-armed:
+		return d
+	case <-time.After(time.Minute):
+		t.Fatal("fake clock: nothing called After within a minute")
+		return 0
+	}
 }
 
 // NewClock returns a clock standing at t.
@@ -135,9 +184,19 @@ func (c *Clock) Now() time.Time {
 	return c.now
 }
 
-// Advance moves the clock forward by d.
+// Advance moves the clock forward by d and fires the After channels whose
+// deadline it reached.
 func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
+	kept := c.timers[:0]
+	for _, tm := range c.timers {
+		if tm.at.After(c.now) {
+			kept = append(kept, tm)
+			continue
+		}
+		tm.ch <- c.now
+	}
+	c.timers = kept
 	c.mu.Unlock()
 }

@@ -25,7 +25,8 @@
  *               dash-device-{id}, dash-empty-top, pause-status,
  *               pause-all-30, pause-all-60, pause-all-tomorrow,
  *               resume-all, dashboard-error, dash-id-guesses, dash-now,
- *               dash-now-{id}
+ *               dash-now-{id}, dash-lists, lists-progress, lists-empty-{tag},
+ *               lists-problem-{source}
  *   Devices:    new-devices, new-device-{id}, new-device-name-{id},
  *               new-device-profile-{id}, new-device-claim-{id},
  *               new-device-error-{id}, device-list, device-row-{id},
@@ -71,7 +72,7 @@
  *               token-row-{id}, token-facts-{id}, token-revoke-{id}, token-name,
  *               token-scope, token-expires,
  *               token-create, token-new, token-new-value, token-copy,
- *               token-error, sources-list, logout
+ *               token-error, sources-list, source-state-{source}, logout
  *
  * Values a test sets: schedule-kind-{i} is "pause", "block" or
  * "allow_only"; log-decision is "", "allowed", "blocked", "rewritten",
@@ -757,7 +758,13 @@
         try {
           await api('PUT', '/api/v1/settings', { time_zone: zone.value(), default_profile: fixed ? '' : profile.value });
           state.tz = '';
-          toast('All set! Hearth is looking after your home.');
+          // Never "All set" while lists are missing: the dashboard shows
+          // which ones and why.
+          const lists = await api('GET', '/api/v1/sources').catch(() => null);
+          const empty = (lists && lists.empty_categories) || [];
+          if (empty.length) toast(`Set up, but ${empty.length} blocked categor${empty.length === 1 ? 'y has' : 'ies have'} no block list yet. See the dashboard.`);
+          else if (lists && lists.progress && lists.progress.running) toast('Set up. Block lists are still downloading; the dashboard shows how far.');
+          else toast('All set! Hearth is looking after your home.');
           go('#/dashboard');
         } catch (e) {
           if (e.status !== 401) showError(err, e, form);
@@ -853,9 +860,38 @@
     return chart;
   }
 
+  // listsCard warns about block lists that are downloading, failed or
+  // stale, and blocked categories without any data; null when all is well.
+  function listsCard(r, cat) {
+    if (!r) return null;
+    const p = r.progress || {};
+    const empty = r.empty_categories || [];
+    const problems = (r.sources || []).filter((s) => s.state === 'failed' || s.state === 'stale');
+    if (!p.running && !empty.length && !problems.length) return null;
+    return h('div', { class: 'card', testid: 'dash-lists' },
+      h('h2', { text: 'Block lists' }),
+      p.running ? h('p', { testid: 'lists-progress', text: `Downloading block lists: ${p.done} of ${p.total} done${p.failed ? `, ${p.failed} failed` : ''}.` }) : null,
+      empty.map((c) => h('p', { class: 'note', testid: `lists-empty-${c.id}`,
+        text: `Nothing in ${c.name || tagName(cat, c.id)} is blocked yet (profile ${c.profiles.join(', ')}): ${c.reason}.` })),
+      problems.length ? h('ul', { class: 'list' }, problems.map((s) => h('li', { class: 'item', testid: `lists-problem-${s.id}` },
+        h('div', {}, h('div', { class: 'title', text: `${tagName(cat, s.tag)}: ${s.id}` }), h('div', { class: 'sub', text: sourceStatus(s) }))))) : null);
+  }
+
+  // sourceStatus describes one list's state in words.
+  function sourceStatus(s) {
+    const retry = s.next_attempt ? ` Next try ${when(s.next_attempt)}.` : '';
+    switch (s.state) {
+      case 'failed': return `Failed, nothing blocked from it: ${s.error || 'unknown error'}.${retry}`;
+      case 'stale': return `Out of date since ${when(s.stale_since)}; the last good copy (${count(s.names)} sites) still blocks.${s.error ? ` Last error: ${s.error}.` : ''}${retry}`;
+      case 'pending': return 'Downloading…';
+      case 'fresh': return `${count(s.names)} sites, up to date (${when(s.fetched_at)})`;
+      default: return s.error ? `problem: ${s.error}` : s.loaded ? `${count(s.names)} sites` : 'not loaded';
+    }
+  }
+
   async function dashboardScreen(seq) {
-    const [stats, devs, cat, guesses] = await Promise.all([api('GET', '/api/v1/stats'), api('GET', '/api/v1/devices'), catalog(),
-      api('GET', '/api/v1/unknown-client-ids').catch(() => null)]);
+    const [stats, devs, cat, guesses, lists] = await Promise.all([api('GET', '/api/v1/stats'), api('GET', '/api/v1/devices'), catalog(),
+      api('GET', '/api/v1/unknown-client-ids').catch(() => null), api('GET', '/api/v1/sources').catch(() => null)]);
     const devices = (devs && devs.devices) || [];
     const names = new Map(devices.map((d) => [d.id, deviceName(d)]));
     // Sources slowed down for trying encrypted-DNS ids that no device has.
@@ -951,7 +987,7 @@
         }))
         : h('p', { class: 'muted', text: 'No activity yet today.' }));
 
-    mount(seq, 'screen-dashboard', h('h1', { text: 'Your home today' }), guessNote, totals, nowCard, pauseCard, h('div', { class: 'grid' }, topCard, devCard));
+    mount(seq, 'screen-dashboard', h('h1', { text: 'Your home today' }), listsCard(lists, cat), guessNote, totals, nowCard, pauseCard, h('div', { class: 'grid' }, topCard, devCard));
   }
 
   // -------------------------------------------------------------- devices
@@ -2013,10 +2049,10 @@
     const sources = h('ul', { class: 'list', testid: 'sources-list' });
     api('GET', '/api/v1/sources').then((r) => {
       for (const s of (r && r.sources) || []) {
-        const status = s.error ? `problem: ${s.error}` : s.loaded ? `${count(s.names)} sites` : 'not loaded yet';
+        const bad = s.state === 'failed' || s.state === 'stale' || (!s.state && s.error);
         sources.append(h('li', { class: 'item' },
           h('div', {}, h('div', { class: 'title', text: tagName(cat, s.tag) }), h('div', { class: 'sub', text: s.id })),
-          h('span', { class: s.error ? 'badge blocked' : 'muted', text: status })));
+          h('span', { class: bad ? 'badge blocked' : 'muted', testid: `source-state-${s.id}`, 'data-state': s.state || '', text: sourceStatus(s) })));
       }
       if (!sources.children.length) sources.append(h('li', { class: 'muted item', text: 'No lists.' }));
     }).catch(() => {

@@ -1,0 +1,251 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/hearth-dns/hearth/internal/config"
+	"github.com/hearth-dns/hearth/internal/testutil/dnstest"
+)
+
+// startWithTimer is startHTTP with the fake clock also scheduling list
+// downloads, so a test can step through retries without sleeping.
+func startWithTimer(t *testing.T, extra string, upstreamHandler dns.Handler) *env {
+	t.Helper()
+	e := &env{cert: dnstest.NewCert(t), clock: dnstest.NewClock(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))}
+	e.up = dnstest.NewServer(t, upstreamHandler)
+	doc := strings.Replace(testConfigDoc(t, e.cert, e.up.Addr, extra), `http: ""`, `http: "127.0.0.1:0"`, 1)
+	cfg, err := config.Parse("test.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, nil, WithClock(e.clock.Now), WithTimer(e.clock.After))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Shutdown(context.Background()) })
+	e.app = a
+	addrs := a.Addrs()
+	e.udp, e.tcp = addrs.UDP[0], addrs.TCP[0]
+	return e
+}
+
+// listServer is a local HTTP list mirror that can be taken down.
+type listServer struct {
+	*httptest.Server
+	down atomic.Bool
+	hits atomic.Int64
+}
+
+func newListServer(t *testing.T, files map[string]string) *listServer {
+	t.Helper()
+	s := &listServer{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.hits.Add(1)
+		if s.down.Load() {
+			http.Error(w, "mirror down", http.StatusServiceUnavailable)
+			return
+		}
+		body, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+type sourcesReport struct {
+	Sources []struct {
+		ID, State, Error string
+		Names            int
+		StaleSince       *time.Time `json:"stale_since"`
+		FetchedAt        *time.Time `json:"fetched_at"`
+		Failures         int
+	}
+	Progress struct {
+		Total, Done, Failed int
+		Running             bool
+	}
+	EmptyCategories []struct {
+		ID, Reason string
+		Profiles   []string
+	} `json:"empty_categories"`
+}
+
+func (r sourcesReport) empty(id string) (string, bool) {
+	for _, c := range r.EmptyCategories {
+		if c.ID == id {
+			return c.Reason, true
+		}
+	}
+	return "", false
+}
+
+// metricsText reads /metrics with the client's session.
+func (c *apiClient) metricsText() string {
+	c.t.Helper()
+	resp, err := c.http.Get(c.base + "/metrics")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		c.t.Fatalf("/metrics: %d %s", resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+// TestListDownloadsFailThenRecover is issue 9 section 7: every first
+// download fails. Hearth must say so (API state, empty category warning,
+// metrics), retry within seconds rather than a day, block once the mirror
+// recovers, and keep the last good copy when it fails again.
+func TestListDownloadsFailThenRecover(t *testing.T) {
+	mirror := newListServer(t, map[string]string{"/gambling.txt": "bet365.com\ncasino.example\n"})
+	mirror.down.Store(true)
+	e := startWithTimer(t, fmt.Sprintf("default_profile: kid\nsources:\n  - {id: mirror-gambling, tag: gambling, url: %q, format: domains}\n", mirror.URL+"/gambling.txt"),
+		dnstest.Zone(t, "bet365.com. 300 IN A 192.0.2.7"))
+	c := newAPIClient(t, e)
+	read := func() sourcesReport {
+		var r sourcesReport
+		if code := c.do("GET", "/api/v1/sources", nil, &r); code != 200 {
+			t.Fatalf("sources: %d", code)
+		}
+		return r
+	}
+	source := func(r sourcesReport) (state, errText string, stale *time.Time) {
+		for _, s := range r.Sources {
+			if s.ID == "mirror-gambling" {
+				return s.State, s.Error, s.StaleSince
+			}
+		}
+		t.Fatalf("no source mirror-gambling in %+v", r.Sources)
+		return
+	}
+
+	// Round 1 fails: retried in 5 s, not 24 h; the parent is told.
+	if d := e.clock.WaitAfter(t); d != 5*time.Second {
+		t.Fatalf("after a failed first download the next try is in %v, want 5s", d)
+	}
+	r := read()
+	if st, msg, _ := source(r); st != "failed" || !strings.Contains(msg, "503") {
+		t.Errorf("source after failure: state %q error %q, want failed with the status", st, msg)
+	}
+	if reason, ok := r.empty("gambling"); !ok || !strings.Contains(reason, "could not be downloaded") {
+		t.Errorf("gambling not reported as an empty blocked category: %+v", r.EmptyCategories)
+	}
+	if r.Progress.Total != 1 || r.Progress.Failed != 1 || r.Progress.Running {
+		t.Errorf("progress %+v", r.Progress)
+	}
+	if m := c.metricsText(); !strings.Contains(m, `hearth_list_failures_total{source="mirror-gambling"} 1`) || !strings.Contains(m, `hearth_lists{state="failed"} 1`) {
+		t.Errorf("metrics after one failure:\n%s", m)
+	}
+	if addr, _ := ask(t, e, "127.0.0.1", "bet365.com"); addr != "192.0.2.7" {
+		t.Fatalf("bet365.com answered %q with no list loaded", addr)
+	}
+
+	// Backoff doubles.
+	e.clock.Advance(5 * time.Second)
+	if d := e.clock.WaitAfter(t); d != 10*time.Second {
+		t.Fatalf("second retry in %v, want 10s", d)
+	}
+	if m := c.metricsText(); !strings.Contains(m, `hearth_list_failures_total{source="mirror-gambling"} 2`) {
+		t.Errorf("metrics after two failures lack the count:\n%s", m)
+	}
+
+	// The mirror recovers: the next retry loads the list and blocks.
+	mirror.down.Store(false)
+	e.clock.Advance(10 * time.Second)
+	if d := e.clock.WaitAfter(t); d != 24*time.Hour {
+		t.Fatalf("after recovery the next download is in %v, want the refresh period", d)
+	}
+	if addr, text := ask(t, e, "127.0.0.1", "bet365.com"); addr != "0.0.0.0" || !strings.Contains(text, "source=mirror-gambling") {
+		t.Fatalf("after recovery bet365.com answered %q (%q), want blocked", addr, text)
+	}
+	r = read()
+	if st, msg, _ := source(r); st != "fresh" || msg != "" {
+		t.Errorf("source after recovery: %q %q", st, msg)
+	}
+	if _, ok := r.empty("gambling"); ok {
+		t.Errorf("gambling still reported empty after recovery")
+	}
+	if m := c.metricsText(); !strings.Contains(m, `hearth_list_age_seconds{source="mirror-gambling"} 0`) {
+		t.Errorf("metrics lack the list age:\n%s", m)
+	}
+
+	// A day later the mirror fails again: the last good copy keeps
+	// blocking and the source is stale since that failure.
+	mirror.down.Store(true)
+	e.clock.Advance(24 * time.Hour)
+	failedAt := e.clock.Now()
+	if d := e.clock.WaitAfter(t); d != 5*time.Second {
+		t.Fatalf("after a failed refresh the next try is in %v, want 5s", d)
+	}
+	if st, _, stale := source(read()); st != "stale" || stale == nil || !stale.Equal(failedAt) {
+		t.Errorf("source after a failed refresh: %q stale since %v, want stale since %v", st, stale, failedAt)
+	}
+	if addr, _ := ask(t, e, "127.0.0.1", "bet365.com"); addr != "0.0.0.0" {
+		t.Errorf("a failed refresh unblocked bet365.com: %q", addr)
+	}
+	if m := c.metricsText(); !strings.Contains(m, `hearth_list_age_seconds{source="mirror-gambling"} 86400`) {
+		t.Errorf("metrics lack the stale list's age:\n%s", m)
+	}
+}
+
+// TestEmptyCategoryWarnings: a category some profile in use blocks, with
+// no list at all, is reported with the profile and a reason; a category
+// only an unused preset blocks is not.
+func TestEmptyCategoryWarnings(t *testing.T) {
+	e := startHTTP(t, apiConfig(t)+"profiles:\n  fam: {block: [gambling, dating]}\ndevices:\n  - {name: tv, ip: 127.0.0.9, profile: fam}\n", dnstest.Zone(t))
+	c := newAPIClient(t, e)
+	var r sourcesReport
+	if code := c.do("GET", "/api/v1/sources", nil, &r); code != 200 {
+		t.Fatal(code)
+	}
+	cases := []struct {
+		id        string
+		wantEmpty bool
+		profile   string
+	}{
+		{"gambling", false, ""},         // the config's file list has names
+		{"dating", true, "fam"},         // blocked by fam, no list
+		{"malware", true, "adult"},      // the default profile blocks it, no list
+		{"adult", false, ""},            // only unused presets block it
+		{"ai-chat", false, ""},          // nobody blocks it
+		{"bypass", false, ""},           // nobody in use has bypass protection
+		{"newly-registered", false, ""}, // nobody blocks it
+	}
+	for _, tc := range cases {
+		var got *struct {
+			ID, Reason string
+			Profiles   []string
+		}
+		for i := range r.EmptyCategories {
+			if r.EmptyCategories[i].ID == tc.id {
+				got = &r.EmptyCategories[i]
+			}
+		}
+		if (got != nil) != tc.wantEmpty {
+			t.Errorf("%s: reported empty = %v, want %v (%+v)", tc.id, got != nil, tc.wantEmpty, r.EmptyCategories)
+			continue
+		}
+		if got != nil && (len(got.Profiles) != 1 || got.Profiles[0] != tc.profile || !strings.Contains(got.Reason, "no list is configured")) {
+			t.Errorf("%s: %+v, want profile %s and a reason", tc.id, got, tc.profile)
+		}
+	}
+}
