@@ -41,6 +41,9 @@ func (k backend) Catalog() api.Catalog {
 			out.SearchEngines = append(out.SearchEngines, r.Engine)
 		}
 	}
+	for _, u := range cat.NoSafeSearch {
+		out.SearchEngines = append(out.SearchEngines, u.Engine) // blocked by safe search
+	}
 	return out
 }
 

@@ -180,6 +180,7 @@ func PrintExplanation(w io.Writer, e *Explanation, q ExplainQuery) {
 		policy.ReasonPaused:       "a pause window of the profile's schedule is active: only the allow list is answered",
 		policy.ReasonSchedule:     fmt.Sprintf("%s %q is blocked by the profile's schedule at this time", e.TagKind, e.Tag),
 		policy.ReasonGrant:        "a parent allowed it for this device for a while (a grant)",
+		policy.ReasonNoSafeSearch: "safe search is on, and this search engine cannot be forced into safe search by DNS, so it is blocked",
 	}[e.Decision.Reason]
 	switch e.FoundIn {
 	case "cname":

@@ -249,3 +249,69 @@ func TestEmptyCategoryWarnings(t *testing.T) {
 		}
 	}
 }
+
+// askMsg queries name of type qtype from a source address.
+func askMsg(t *testing.T, e *env, from, name string, qtype uint16) *dns.Msg {
+	t.Helper()
+	q := query(name, qtype)
+	q.SetEdns0(1232, false)
+	r, _, err := clientFrom(from).Exchange(q, e.udp)
+	if err != nil {
+		t.Fatalf("query %s from %s: %v", name, from, err)
+	}
+	return r
+}
+
+// answerText is the answer section in presentation form, one record per
+// line without TTLs, for comparing with a case table.
+func answerText(r *dns.Msg) string {
+	var b strings.Builder
+	for _, rr := range r.Answer {
+		h := rr.Header()
+		fmt.Fprintf(&b, "%s %s %s\n", h.Name, dns.TypeToString[h.Rrtype], strings.TrimPrefix(rr.String(), h.String()))
+	}
+	return b.String()
+}
+
+// TestSafeSearchGaps is issue 9 section 8: the DuckDuckGo front ends and
+// Bing China are rewritten to the engines' safe hosts, and Brave Search,
+// which has no DNS-enforced safe mode, is blocked with a reason while safe
+// search is on, and only then.
+func TestSafeSearchGaps(t *testing.T) {
+	e := start(t, "default_profile: adult\ndevices:\n  - {name: kid-tablet, ip: 127.0.0.5, profile: kid}\n", dnstest.Zone(t,
+		"safe.duckduckgo.com. 300 IN A 192.0.2.53",
+		"html.duckduckgo.com. 300 IN A 192.0.2.50",
+		"lite.duckduckgo.com. 300 IN A 192.0.2.51",
+		"strict.bing.com. 300 IN A 192.0.2.220",
+		"cn.bing.com. 300 IN A 192.0.2.221",
+		"search.brave.com. 300 IN A 192.0.2.80",
+		"www.startpage.com. 300 IN A 192.0.2.81",
+	))
+	cases := []struct {
+		from, name string
+		wantAnswer string // answer section, or "" to skip
+		wantEDE    string // substring of the EDE text, or "" for none
+	}{
+		{"127.0.0.5", "html.duckduckgo.com", "html.duckduckgo.com. CNAME safe.duckduckgo.com.\nsafe.duckduckgo.com. A 192.0.2.53\n", "17 rewritten: safe-search=duckduckgo"},
+		{"127.0.0.5", "lite.duckduckgo.com", "lite.duckduckgo.com. CNAME safe.duckduckgo.com.\nsafe.duckduckgo.com. A 192.0.2.53\n", "17 rewritten: safe-search=duckduckgo"},
+		{"127.0.0.5", "cn.bing.com", "cn.bing.com. CNAME strict.bing.com.\nstrict.bing.com. A 192.0.2.220\n", "17 rewritten: safe-search=bing"},
+		{"127.0.0.5", "search.brave.com", "search.brave.com. A 0.0.0.0\n", "no-safe-search=brave (this engine cannot be forced into safe search"},
+		{"127.0.0.5", "www.startpage.com", "www.startpage.com. A 0.0.0.0\n", "no-safe-search=startpage"},
+		// Without safe search everything resolves as is.
+		{"127.0.0.1", "search.brave.com", "search.brave.com. A 192.0.2.80\n", ""},
+		{"127.0.0.1", "html.duckduckgo.com", "html.duckduckgo.com. A 192.0.2.50\n", ""},
+		{"127.0.0.1", "cn.bing.com", "cn.bing.com. A 192.0.2.221\n", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.from+"/"+tc.name, func(t *testing.T) {
+			r := askMsg(t, e, tc.from, tc.name, dns.TypeA)
+			if got := answerText(r); got != tc.wantAnswer {
+				t.Errorf("answer:\n%s\nwant:\n%s", got, tc.wantAnswer)
+			}
+			got := edeText(r)
+			if (tc.wantEDE == "") != (got == "") || !strings.Contains(got, tc.wantEDE) {
+				t.Errorf("EDE %q, want %q", got, tc.wantEDE)
+			}
+		})
+	}
+}

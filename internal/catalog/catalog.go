@@ -156,6 +156,14 @@ type SafeSearchRule struct {
 	AAAA []netip.Addr
 }
 
+// UnsupportedEngine is a search engine with no DNS-enforced safe mode:
+// blocked while safe search is on (safesearch.yaml, unsupported).
+type UnsupportedEngine struct {
+	Engine string
+	// Names are the exact query names of the engine's search pages.
+	Names []string
+}
+
 // Bypass holds the names bypass protection handles.
 type Bypass struct {
 	// Domains are our curated bypass names (public DoH/DoT resolvers, Tor,
@@ -186,6 +194,9 @@ type Catalog struct {
 	Presets []Preset
 	// SafeSearch is the rewrite table from safesearch.yaml.
 	SafeSearch []SafeSearchRule
+	// NoSafeSearch are the engines safe search cannot force, blocked while
+	// it is on (safesearch.yaml, unsupported).
+	NoSafeSearch []UnsupportedEngine
 	// Bypass holds the names bypass protection handles.
 	Bypass Bypass
 }

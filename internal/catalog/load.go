@@ -45,7 +45,8 @@ func Load(fsys fs.FS) (*Catalog, error) {
 	}
 	var ss rawSafeSearch
 	if l.decode(safeSearchFile, &ss) {
-		l.safeSearch(c, ss.Rules)
+		owner := l.safeSearch(c, ss.Rules)
+		l.unsupported(c, ss.Unsupported, owner)
 	}
 	if err := l.err(); err != nil {
 		return nil, fmt.Errorf("loading catalog: %w", err)
@@ -115,7 +116,13 @@ type rawBypass struct {
 }
 
 type rawSafeSearch struct {
-	Rules []rawRule `yaml:"rules"`
+	Rules       []rawRule        `yaml:"rules"`
+	Unsupported []rawUnsupported `yaml:"unsupported"`
+}
+
+type rawUnsupported struct {
+	Engine at[string]   `yaml:"engine"`
+	Names  []at[string] `yaml:"names"`
 }
 
 type rawRule struct {
@@ -525,7 +532,9 @@ func (l *loader) domainFile(name, refFile string, refLine int) []string {
 	return domains
 }
 
-func (l *loader) safeSearch(c *Catalog, raw []rawRule) {
+// safeSearch checks the rewrite rules and returns which engine owns each
+// name.
+func (l *loader) safeSearch(c *Catalog, raw []rawRule) map[string]string {
 	type key struct{ engine, level string }
 	rules := map[key]int{}
 	owner := map[string]string{} // name -> engine
@@ -597,6 +606,47 @@ func (l *loader) safeSearch(c *Catalog, raw []rawRule) {
 			}
 		}
 		c.SafeSearch = append(c.SafeSearch, r)
+	}
+	return owner
+}
+
+// unsupported checks the engines without a DNS safe mode: names valid,
+// not rewritten by a rule, and each engine and name listed once.
+func (l *loader) unsupported(c *Catalog, raw []rawUnsupported, owner map[string]string) {
+	engines := map[string]bool{}
+	for _, r := range c.SafeSearch {
+		engines[r.Engine] = true
+	}
+	for i, ru := range raw {
+		what := fmt.Sprintf("unsupported[%d]", i)
+		if !l.require(safeSearchFile, what, ru.Engine.Line, "engine", ru.Engine) {
+			continue
+		}
+		if err := tagID(ru.Engine.V); err != nil {
+			l.errorf(safeSearchFile, ru.Engine.Line, "%s: %v", what, err)
+			continue
+		}
+		if engines[ru.Engine.V] {
+			l.errorf(safeSearchFile, ru.Engine.Line, "%s: engine %q is listed twice or has rewrite rules", what, ru.Engine.V)
+			continue
+		}
+		engines[ru.Engine.V] = true
+		e := UnsupportedEngine{Engine: ru.Engine.V}
+		if len(ru.Names) == 0 {
+			l.errorf(safeSearchFile, ru.Engine.Line, "%s: no names", what)
+		}
+		for _, n := range ru.Names {
+			switch err := checkDomain(n.V); {
+			case err != nil:
+				l.errorf(safeSearchFile, n.Line, "%s: %v", what, err)
+			case owner[n.V] != "":
+				l.errorf(safeSearchFile, n.Line, "%s: %q is already listed for %s", what, n.V, owner[n.V])
+			default:
+				owner[n.V] = e.Engine
+				e.Names = append(e.Names, n.V)
+			}
+		}
+		c.NoSafeSearch = append(c.NoSafeSearch, e)
 	}
 }
 

@@ -51,6 +51,9 @@ cdn-chirp.example
     level: strict
     a: [213.180.193.56]
     names: [yandex.ru]
+unsupported:
+  - engine: brave
+    names: [search.brave.com]
 `
 )
 
@@ -85,6 +88,9 @@ func TestLoadBase(t *testing.T) {
 	}
 	if len(c.SafeSearch) != 2 || c.SafeSearch[1].CNAME != "" || len(c.SafeSearch[1].A) != 1 {
 		t.Errorf("safe search = %+v", c.SafeSearch)
+	}
+	if len(c.NoSafeSearch) != 1 || c.NoSafeSearch[0].Engine != "brave" || strings.Join(c.NoSafeSearch[0].Names, " ") != "search.brave.com" {
+		t.Errorf("unsupported engines = %+v", c.NoSafeSearch)
 	}
 	if got := c.Categories[0].Sources[0]; got.Format != "domains" || got.Match != MatchSubtree || got.Licence != "MIT" {
 		t.Errorf("source = %+v", got)
@@ -179,6 +185,12 @@ func TestLoadErrors(t *testing.T) {
 			`rule yandex/strict: fallback addresses need a cname`},
 		{"safe search name twice", "safesearch.yaml", "names: [yandex.ru]", "names: [yandex.ru, google.com]",
 			`safesearch.yaml:{line}: rule yandex/strict: "google.com" is already rewritten for google`},
+		{"unsupported engine rewritten too", "safesearch.yaml", "engine: brave", "engine:   google",
+			`safesearch.yaml:{line}: unsupported[0]: engine "google" is listed twice or has rewrite rules`},
+		{"unsupported name rewritten", "safesearch.yaml", "names: [search.brave.com]", "names: [google.com]",
+			`safesearch.yaml:{line}: unsupported[0]: "google.com" is already listed for google`},
+		{"unsupported bad name", "safesearch.yaml", "names: [search.brave.com]", "names: [Search.brave.com]",
+			`unsupported[0]: domain "Search.brave.com": upper-case letter 'S'`},
 		{"safe search duplicate rule", "safesearch.yaml", "engine: yandex", "engine: google",
 			`rule google/strict: duplicate rule (first on line 2)`},
 		{"safe search bad name", "safesearch.yaml", "names: [yandex.ru]", "names: [yandex]",

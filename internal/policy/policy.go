@@ -84,9 +84,12 @@ const (
 	ReasonSchedule
 	// ReasonGrant: a grant of the device allowed the name.
 	ReasonGrant
+	// ReasonNoSafeSearch: safe search is on and the name is a search
+	// engine that has no DNS-enforced safe mode, so it is blocked.
+	ReasonNoSafeSearch
 )
 
-var reasonNames = [...]string{"none", "allow-rule", "deny-rule", "tag", "protected", "safe-search", "canary", "private-relay", "ddr", "paused", "schedule", "grant"}
+var reasonNames = [...]string{"none", "allow-rule", "deny-rule", "tag", "protected", "safe-search", "canary", "private-relay", "ddr", "paused", "schedule", "grant", "no-safe-search"}
 
 // String returns a short, bounded label for logs and metrics.
 func (r Reason) String() string { return reasonNames[r] }
@@ -136,7 +139,8 @@ type Decision struct {
 	// RuleStart is where the matched rule starts in the query name (the
 	// rule is name[RuleStart:]); -1 when no rule matched.
 	RuleStart int
-	// Rewrite is the index of the safe-search target, for Rewrite.
+	// Rewrite is the index of the safe-search target, for Rewrite; for
+	// ReasonNoSafeSearch, the index of the unsupported engine.
 	Rewrite int
 	// Window is 1 + the index of the profile's schedule window that
 	// decided (ReasonPaused, ReasonSchedule); 0 when none did.
@@ -203,6 +207,13 @@ type ProfileSpec struct {
 	NoQueryLog bool
 }
 
+// UnsupportedEngine is a search engine safe search cannot force by DNS.
+type UnsupportedEngine struct {
+	Engine string
+	// Names are its exact host names, lower-case without trailing dot.
+	Names []string
+}
+
 // SafeSearchRule rewrites an engine's host names to its safe host.
 type SafeSearchRule struct {
 	Engine string
@@ -229,6 +240,9 @@ type Config struct {
 	DefaultProfile string
 	// SafeSearch are the rewrite rules.
 	SafeSearch []SafeSearchRule
+	// NoSafeSearch are the engines without a DNS safe mode, blocked while
+	// safe search is on for them.
+	NoSafeSearch []UnsupportedEngine
 	// Canary, PrivateRelay and DDR are exact names for bypass protection.
 	Canary, PrivateRelay, DDR []string
 	// Protected are the tags (malware, phishing) only a strong allow beats.
@@ -269,6 +283,8 @@ type Snapshot struct {
 	ips       map[netip.Addr]ipEntry
 	// precedence is Config.Precedence.
 	precedence []TagSet
+	// unsupported are the engines without a DNS safe mode.
+	unsupported []UnsupportedEngine
 }
 
 // ipEntry is the tags of one listed address, with one list per tag
@@ -311,9 +327,11 @@ type setTags struct {
 
 // safeEntry holds, for one engine host name, the rewrite for each mode:
 // other engines use index [0]; YouTube uses [moderate] and [strict].
+// unsupported is 1 + the index of an engine without a DNS safe mode.
 type safeEntry struct {
-	rule    [3]int16 // index into rewrites + 1; 0 = none
-	youtube bool
+	rule        [3]int16 // index into rewrites + 1; 0 = none
+	youtube     bool
+	unsupported int16
 }
 
 // NewSnapshot checks c and compiles it.
@@ -388,6 +406,14 @@ func NewSnapshot(c Config) (*Snapshot, error) {
 			e := s.safe[n]
 			e.rule[r.YouTube] = int16(i + 1)
 			e.youtube = e.youtube || r.YouTube != YouTubeOff
+			s.safe[n] = e
+		}
+	}
+	s.unsupported = c.NoSafeSearch
+	for i, u := range c.NoSafeSearch {
+		for _, n := range u.Names {
+			e := s.safe[n]
+			e.unsupported = int16(i + 1)
 			s.safe[n] = e
 		}
 	}
@@ -555,6 +581,12 @@ func (s *Snapshot) Decide(profileIdx int, now time.Time, name []byte, qtype uint
 			}
 			if rule > 0 {
 				d.Action, d.Reason, d.RuleStart, d.Rewrite = Rewrite, ReasonSafeSearch, 0, int(rule-1)
+				return d
+			}
+			if u := e.unsupported; u > 0 && p.SafeSearch && (p.safeEngines == nil || p.safeEngines[s.unsupported[u-1].Engine]) {
+				// Nothing can force this engine's safe mode: blocking
+				// it is the only way to keep the promise.
+				d.Action, d.Reason, d.RuleStart, d.Rewrite = Block, ReasonNoSafeSearch, 0, int(u-1)
 				return d
 			}
 		}
@@ -797,6 +829,10 @@ func (s *Snapshot) AppendExplain(dst []byte, d Decision, name string) []byte {
 			dst = append(dst, " target="...)
 			dst = append(dst, r.Target...)
 		}
+	case ReasonNoSafeSearch:
+		dst = append(dst, " no-safe-search="...)
+		dst = append(dst, s.unsupported[d.Rewrite].Engine...)
+		dst = append(dst, " (this engine cannot be forced into safe search, so it is blocked while safe search is on)"...)
 	case ReasonCanary:
 		dst = append(dst, " bypass=firefox-canary"...)
 	case ReasonPrivateRelay:

@@ -72,6 +72,7 @@ func testSnapshot(t testing.TB) *Snapshot {
 			{Engine: "youtube", YouTube: YouTubeModerate, Names: []string{"www.youtube.com"}, Target: "restrictmoderate.youtube.com"},
 			{Engine: "youtube", YouTube: YouTubeStrict, Names: []string{"www.youtube.com"}, Target: "restrict.youtube.com"},
 		},
+		NoSafeSearch: []UnsupportedEngine{{Engine: "brave", Names: []string{"search.brave.com"}}},
 		Canary:       []string{"use-application-dns.net"},
 		PrivateRelay: []string{"mask.icloud.com", "mask-h2.icloud.com"},
 		DDR:          []string{"_dns.resolver.arpa"},
@@ -131,6 +132,12 @@ func TestDecide(t *testing.T) {
 		{"bing-only", "www.bing.com", Rewrite, ReasonSafeSearch, "target=strict.bing.com"},
 		{"bing-only", "www.google.com", Allow, ReasonNone, "allowed"},
 		{"kid", "www.bing.com", Rewrite, ReasonSafeSearch, "safe-search=bing"},
+		// Engines without a DNS safe mode: blocked while safe search is on
+		// for them, and the text says why.
+		{"kid", "search.brave.com", Block, ReasonNoSafeSearch, "blocked: no-safe-search=brave (this engine cannot be forced into safe search, so it is blocked while safe search is on) rule=search.brave.com profile=kid"},
+		{"kid", "x.search.brave.com", Allow, ReasonNone, "allowed"},
+		{"teen", "search.brave.com", Allow, ReasonNone, "allowed"},
+		{"bing-only", "search.brave.com", Allow, ReasonNone, "allowed"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.profile+"/"+tc.name, func(t *testing.T) {

@@ -347,6 +347,12 @@ func (p *Plan) hasEngine(engine string) bool {
 			return true
 		}
 	}
+	// An engine without a DNS safe mode: safe search blocks it.
+	for _, u := range p.cat.NoSafeSearch {
+		if u.Engine == engine {
+			return true
+		}
+	}
 	return false
 }
 
@@ -402,7 +408,12 @@ func (p *Plan) snapshot(c *lists.Compiled, profiles []policy.ProfileSpec, def st
 		}
 		safe = append(safe, rule)
 	}
+	var unsupported []policy.UnsupportedEngine
+	for _, u := range p.cat.NoSafeSearch {
+		unsupported = append(unsupported, policy.UnsupportedEngine{Engine: u.Engine, Names: u.Names})
+	}
 	return policy.NewSnapshot(policy.Config{
+		NoSafeSearch:   unsupported,
 		Tags:           p.tags,
 		Lists:          infos,
 		Index:          c.Index,
