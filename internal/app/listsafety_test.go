@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -313,5 +314,120 @@ func TestSafeSearchGaps(t *testing.T) {
 				t.Errorf("EDE %q, want %q", got, tc.wantEDE)
 			}
 		})
+	}
+}
+
+// craftedUpstream answers fixed answer sections by query name and type:
+// the crafted answers of a hostile or unusual authority, as a recursive
+// upstream would pass them on.
+func craftedUpstream(t *testing.T, answers map[string][]string) dns.HandlerFunc {
+	t.Helper()
+	parsed := map[string][]dns.RR{}
+	for k, rrs := range answers {
+		for _, s := range rrs {
+			rr, err := dns.NewRR(s)
+			if err != nil {
+				t.Fatalf("record %q: %v", s, err)
+			}
+			parsed[k] = append(parsed[k], rr)
+		}
+	}
+	return func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		m.RecursionAvailable = true
+		key := strings.ToLower(q.Question[0].Name) + " " + dns.TypeToString[q.Question[0].Qtype]
+		for _, rr := range parsed[key] {
+			m.Answer = append(m.Answer, dns.Copy(rr))
+		}
+		if opt := q.IsEdns0(); opt != nil {
+			m.SetEdns0(opt.UDPSize(), opt.Do())
+		}
+		w.WriteMsg(m)
+	}
+}
+
+// TestResponseIPGaps is issue 9 section 8: listed addresses (single and
+// CIDR ranges) must be caught in HTTPS/SVCB ipv4hint/ipv6hint, in answers
+// synthesised from DNAME, and inside DNS64 AAAA answers (the well-known
+// prefix and configured ones), on the first answer and on the cached one.
+func TestResponseIPGaps(t *testing.T) {
+	dir := t.TempDir()
+	ipList := dir + "/ips.txt"
+	names := dir + "/names.txt"
+	writeFile(t, ipList, "# a listed host and listed ranges\n192.0.2.66\n198.51.100.0/24\n2001:db8:bad::/48\n")
+	writeFile(t, names, "blocked.example\n")
+	up := craftedUpstream(t, map[string][]string{
+		"hints.example. HTTPS":     {`hints.example. 300 IN HTTPS 1 . alpn="h2" ipv4hint="192.0.2.1,192.0.2.66"`},
+		"hints6.example. HTTPS":    {`hints6.example. 300 IN HTTPS 1 . ipv6hint="2001:db8::1,2001:db8:bad::5"`},
+		"svc.example. SVCB":        {`svc.example. 300 IN SVCB 1 svc-pool.example. port="8443" ipv4hint="198.51.100.9"`},
+		"okhints.example. HTTPS":   {`okhints.example. 300 IN HTTPS 1 . alpn="h2" ipv4hint="192.0.2.1" ipv6hint="2001:db8::1"`},
+		"range.example. A":         {"range.example. 300 IN A 198.51.100.200"},
+		"range6.example. AAAA":     {"range6.example. 300 IN AAAA 2001:db8:bad:1::1"},
+		"nat64.example. AAAA":      {"nat64.example. 300 IN AAAA 64:ff9b::c000:242"},
+		"nat64range.example. AAAA": {"nat64range.example. 300 IN AAAA 64:ff9b::c633:6401"},
+		"nat64own.example. AAAA":   {"nat64own.example. 300 IN AAAA 2001:db8:64::c000:242"},
+		"nat64own64.example. AAAA": {"nat64own64.example. 300 IN AAAA 2001:db8:6464:0:c0:2:4200:0"},
+		"nat64ok.example. AAAA":    {"nat64ok.example. 300 IN AAAA 64:ff9b::c000:201"},
+		"www.innocent.example. A":  {"innocent.example. 300 IN DNAME blocked.example.", "www.innocent.example. 300 IN CNAME www.blocked.example.", "www.blocked.example. 300 IN A 192.0.2.10"},
+		"www.dnameonly.example. A": {"dnameonly.example. 300 IN DNAME blocked.example.", "www.dnameonly.example. 300 IN A 192.0.2.10"},
+		"www.dnameip.example. A":   {"dnameip.example. 300 IN DNAME elsewhere.example.", "www.dnameip.example. 300 IN CNAME www.elsewhere.example.", "www.elsewhere.example. 300 IN A 192.0.2.66"},
+		"www.dnameok.example. A":   {"dnameok.example. 300 IN DNAME fine.example.", "www.dnameok.example. 300 IN CNAME www.fine.example.", "www.fine.example. 300 IN A 192.0.2.10"},
+	})
+	e := start(t, fmt.Sprintf(`default_profile: adult
+devices:
+  - {name: kid-tablet, ip: 127.0.0.5, profile: kid}
+lists: {dns64_prefixes: ["2001:db8:64::/96", "2001:db8:6464::/64"]}
+sources:
+  - {id: bad-ips, tag: gambling, file: %q, format: ip-list}
+  - {id: bad-names, tag: gambling, file: %q, format: domains}
+`, ipList, names), up)
+	cases := []struct {
+		name    string
+		qtype   uint16
+		blocked string // substring of the block's EDE text; "" means allowed
+	}{
+		{"hints.example", dns.TypeHTTPS, "source=bad-ips rule=192.0.2.66 profile=kid via=svcb-hint"},
+		{"hints6.example", dns.TypeHTTPS, "rule=2001:db8:bad::5 profile=kid via=svcb-hint"},
+		{"svc.example", dns.TypeSVCB, "rule=198.51.100.9 profile=kid via=svcb-hint"},
+		{"okhints.example", dns.TypeHTTPS, ""},
+		{"range.example", dns.TypeA, "rule=198.51.100.200 profile=kid via=answer-ip"},
+		{"range6.example", dns.TypeAAAA, "rule=2001:db8:bad:1::1 profile=kid via=answer-ip"},
+		{"nat64.example", dns.TypeAAAA, "rule=64:ff9b::c000:242 profile=kid via=answer-ip"},
+		{"nat64range.example", dns.TypeAAAA, "rule=64:ff9b::c633:6401 profile=kid via=answer-ip"},
+		{"nat64own.example", dns.TypeAAAA, "rule=2001:db8:64::c000:242 profile=kid via=answer-ip"},
+		{"nat64own64.example", dns.TypeAAAA, "rule=2001:db8:6464:0:c0:2:4200:0 profile=kid via=answer-ip"},
+		{"nat64ok.example", dns.TypeAAAA, ""},
+		{"www.innocent.example", dns.TypeA, "source=bad-names rule=blocked.example"},
+		{"www.dnameonly.example", dns.TypeA, "source=bad-names rule=blocked.example profile=kid via=dname"},
+		{"www.dnameip.example", dns.TypeA, "rule=192.0.2.66 profile=kid via=answer-ip"},
+		{"www.dnameok.example", dns.TypeA, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// The first answer comes from the upstream, the second from
+			// the cache: both paths must check.
+			for _, round := range []string{"upstream", "cache"} {
+				r := askMsg(t, e, "127.0.0.5", tc.name, tc.qtype)
+				text := edeText(r)
+				switch {
+				case tc.blocked == "" && (text != "" || len(r.Answer) == 0):
+					t.Errorf("%s: want the answer allowed, got EDE %q answer %v", round, text, r.Answer)
+				case tc.blocked != "" && !strings.Contains(text, tc.blocked):
+					t.Errorf("%s: EDE %q, want a block containing %q (answer %v)", round, text, tc.blocked, r.Answer)
+				}
+			}
+			// Without the gambling block the same answer passes.
+			if r := askMsg(t, e, "127.0.0.1", tc.name, tc.qtype); edeText(r) != "" || len(r.Answer) == 0 {
+				t.Errorf("adult profile: EDE %q answer %v, want the upstream's answer", edeText(r), r.Answer)
+			}
+		})
+	}
+}
+
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -157,6 +157,10 @@ type Lists struct {
 	Refresh time.Duration `yaml:"refresh"`
 	// Parallel bounds the downloads that run at once; 0 means 4.
 	Parallel int `yaml:"parallel"`
+	// DNS64Prefixes are NAT64 prefixes (RFC 6052) besides 64:ff9b::/96:
+	// an AAAA answer inside one is also checked against the IPv4 address
+	// it embeds.
+	DNS64Prefixes []string `yaml:"dns64_prefixes"`
 }
 
 // Blocking configures blocked answers.
@@ -276,6 +280,11 @@ func (c *Config) validatePolicy(bad func(path, format string, args ...any)) {
 	if c.Lists.Refresh < time.Minute {
 		bad("lists.refresh", "%s is less than a minute", c.Lists.Refresh)
 	}
+	for i, s := range c.Lists.DNS64Prefixes {
+		if _, err := ParseDNS64Prefix(s); err != nil {
+			bad(fmt.Sprintf("lists.dns64_prefixes[%d]", i), "%v", err)
+		}
+	}
 	if c.DefaultProfile == "" {
 		bad("default_profile", "required")
 	}
@@ -387,4 +396,21 @@ func ParseOverride(s string) (name string, subtree bool, err error) {
 		}
 	}
 	return s, subtree, nil
+}
+
+// ParseDNS64Prefix parses a NAT64 prefix: IPv6, and 32, 40, 48, 56, 64 or
+// 96 bits long (RFC 6052 section 2.2).
+func ParseDNS64Prefix(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return p, fmt.Errorf("%q is not a prefix: %v", s, err)
+	}
+	if !p.Addr().Is6() || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+		return p, fmt.Errorf("%q is not an IPv6 prefix", s)
+	}
+	switch p.Bits() {
+	case 32, 40, 48, 56, 64, 96:
+		return p.Masked(), nil
+	}
+	return p, fmt.Errorf("%q: a DNS64 prefix is /32, /40, /48, /56, /64 or /96", s)
 }

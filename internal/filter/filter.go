@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -247,10 +248,35 @@ func (c *checker) WriteMsg(m *dns.Msg) error {
 					return c.block(d, string(target), "cname")
 				}
 				continue
+			case *dns.DNAME:
+				// Every name under the owner is redirected under the
+				// target (RFC 6672): a listed target is a listed answer,
+				// whether or not the synthesised CNAME came along.
+				target := lowerName(buf[:0], rr.Target)
+				if d, blocked := c.blockedTarget(target); blocked {
+					return c.block(d, string(target), "dname")
+				}
+				continue
 			case *dns.A:
 				ip, _ = netip.AddrFromSlice(rr.A)
 			case *dns.AAAA:
 				ip, _ = netip.AddrFromSlice(rr.AAAA)
+			case *dns.HTTPS:
+				if !ips {
+					continue
+				}
+				if d, hint, blocked := c.blockedHints(rr.Value); blocked {
+					return c.block(d, hint.String(), "svcb-hint")
+				}
+				continue
+			case *dns.SVCB:
+				if !ips {
+					continue
+				}
+				if d, hint, blocked := c.blockedHints(rr.Value); blocked {
+					return c.block(d, hint.String(), "svcb-hint")
+				}
+				continue
 			}
 			if ips && ip.IsValid() {
 				if d := c.s.DecideIP(c.prof, c.now, ip); d.Action == policy.Block {
@@ -288,19 +314,28 @@ func (c *checker) WriteWire(b []byte) error {
 		dnsmsg.WalkAnswers(b, func(rrtype uint16, rdata, rdlen int) bool {
 			var ip netip.Addr
 			switch {
-			case rrtype == dns.TypeCNAME:
+			case rrtype == dns.TypeCNAME || rrtype == dns.TypeDNAME:
 				name, _, err := dnsmsg.ReadName(b, rdata, buf[:0])
 				if err != nil {
 					return true
 				}
 				if d, blocked = c.blockedTarget(name); blocked {
 					target = string(name)
+					if rrtype == dns.TypeDNAME {
+						via = "dname"
+					}
 				}
 				return !blocked
 			case rrtype == dns.TypeA && rdlen == 4 && ips:
 				ip = netip.AddrFrom4([4]byte(b[rdata : rdata+4]))
 			case rrtype == dns.TypeAAAA && rdlen == 16 && ips:
 				ip = netip.AddrFrom16([16]byte(b[rdata : rdata+16]))
+			case (rrtype == dns.TypeHTTPS || rrtype == dns.TypeSVCB) && ips:
+				var hint netip.Addr
+				if d, hint, blocked = c.blockedWireHints(b, rdata, rdlen); blocked {
+					target, via = hint.String(), "svcb-hint"
+				}
+				return !blocked
 			default:
 				return true
 			}
@@ -321,6 +356,73 @@ func (c *checker) WriteWire(b []byte) error {
 		c.written, c.rcode = true, int(b[3]&0xF)
 	}
 	return c.w.WriteWire(b)
+}
+
+// blockedHints decides the ipv4hint and ipv6hint addresses of an HTTPS
+// or SVCB record (RFC 9460 section 7.3): a client may connect to them
+// without asking for A or AAAA at all.
+func (c *checker) blockedHints(params []dns.SVCBKeyValue) (policy.Decision, netip.Addr, bool) {
+	for _, kv := range params {
+		var hints []net.IP
+		switch kv := kv.(type) {
+		case *dns.SVCBIPv4Hint:
+			hints = kv.Hint
+		case *dns.SVCBIPv6Hint:
+			hints = kv.Hint
+		default:
+			continue
+		}
+		for _, h := range hints {
+			ip, ok := netip.AddrFromSlice(h)
+			if !ok {
+				continue
+			}
+			if d := c.s.DecideIP(c.prof, c.now, ip); d.Action == policy.Block {
+				return d, ip.Unmap(), true
+			}
+		}
+	}
+	return policy.Decision{}, netip.Addr{}, false
+}
+
+// blockedWireHints is blockedHints on the packed RDATA of an HTTPS or
+// SVCB record at b[rdata:rdata+rdlen]: priority, target name, then
+// key-length-value parameters. Malformed RDATA is left to the client.
+func (c *checker) blockedWireHints(b []byte, rdata, rdlen int) (policy.Decision, netip.Addr, bool) {
+	end := rdata + rdlen
+	if rdlen < 3 || end > len(b) {
+		return policy.Decision{}, netip.Addr{}, false
+	}
+	var buf [256]byte
+	// The target is never compressed (RFC 9460 section 2.2), so the name
+	// ends inside the RDATA.
+	_, off, err := dnsmsg.ReadName(b[:end], rdata+2, buf[:0])
+	if err != nil {
+		return policy.Decision{}, netip.Addr{}, false
+	}
+	for off+4 <= end {
+		key := binary.BigEndian.Uint16(b[off:])
+		n := int(binary.BigEndian.Uint16(b[off+2:]))
+		off += 4
+		if off+n > end {
+			break
+		}
+		size := 0
+		switch key {
+		case 4: // ipv4hint
+			size = 4
+		case 6: // ipv6hint
+			size = 16
+		}
+		for i := 0; size > 0 && i+size <= n; i += size {
+			ip, _ := netip.AddrFromSlice(b[off+i : off+i+size])
+			if d := c.s.DecideIP(c.prof, c.now, ip); d.Action == policy.Block {
+				return d, ip.Unmap(), true
+			}
+		}
+		off += n
+	}
+	return policy.Decision{}, netip.Addr{}, false
 }
 
 // blockedTarget decides a CNAME target for the same device and type.

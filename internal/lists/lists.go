@@ -91,9 +91,14 @@ type Rule struct {
 	// at most 253 bytes, labels of 1 to 63 letters, digits, '-' or '_',
 	// and at least two labels.
 	Name string
-	// IP is set for address rules (ip-list entries, bare IPs in domains
-	// lists, IP literals used as hosts-file names). Its zone is dropped.
+	// IP is set for address rules (ip-list entries, bare IPs and ranges
+	// in domains lists, IP literals used as hosts-file names). Its zone is
+	// dropped; IPv4-mapped addresses are unmapped.
 	IP netip.Addr
+	// Prefix is set, masked, for an address range ("192.0.2.0/24"); IP is
+	// then its first address. Ranges wider than /8 (IPv4) or /16 (IPv6)
+	// are bad lines.
+	Prefix netip.Prefix
 	// Kind says whether Name covers its subdomains. Unused for IP rules.
 	Kind Kind
 	// Exception marks an allow rule (adblock "@@", RPZ rpz-passthru.).
@@ -161,7 +166,7 @@ type Stats struct {
 	Bad int
 	// Unsupported counts well-formed lines this package does not apply:
 	// adblock modifiers, paths, cosmetic rules and regexes, other RPZ
-	// actions and triggers, CIDR ranges.
+	// actions and triggers.
 	Unsupported int
 	// BadExamples holds the first MaxBadExamples bad lines.
 	BadExamples []BadLine

@@ -61,10 +61,12 @@ type Compiled struct {
 	FromSnapshot bool
 }
 
-// IPRule is one address a list names.
+// IPRule is one address, or range of addresses, a list names.
 type IPRule struct {
 	Addr netip.Addr
-	List domainindex.ListID
+	// Prefix is set for a range; Addr is then its first address.
+	Prefix netip.Prefix `json:",omitzero"`
+	List   domainindex.ListID
 }
 
 // ManagerConfig configures a Manager.
@@ -285,7 +287,7 @@ func (m *Manager) Compile() (*Compiled, error) {
 		st.Stats, err = Parse(rc, e.Source.Format, e.Source.ParseOptions(), func(r Rule) {
 			if r.IsIP() {
 				if !r.Exception {
-					c.IPs = append(c.IPs, IPRule{Addr: r.IP, List: list})
+					c.IPs = append(c.IPs, IPRule{Addr: r.IP, Prefix: r.Prefix, List: list})
 				}
 				return
 			}

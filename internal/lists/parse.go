@@ -30,6 +30,15 @@ const (
 	reasonBadRecord  = "malformed record"
 	reasonBadOrigin  = "invalid $ORIGIN"
 	reasonBadAdblock = "malformed adblock rule"
+	reasonWidePrefix = "address range too wide (at most /8 for IPv4, /16 for IPv6)"
+)
+
+// Narrowest prefix lengths a list may name: a wider range would block a
+// large part of the internet, which is a broken or hostile list, not a
+// blocklist.
+const (
+	minPrefix4 = 8
+	minPrefix6 = 16
 )
 
 // Parse reads a list in format f from r, line by line, and calls emit for
@@ -180,6 +189,37 @@ func (p *parser) emitIP(a netip.Addr) {
 	}
 }
 
+// cidr emits the address range tok ("192.0.2.0/24", "2001:db8::/32") as
+// an IP rule, or counts the line bad; it reports whether tok was a range.
+func (p *parser) cidr(line, tok []byte) bool {
+	if bytes.IndexByte(tok, '/') < 0 {
+		return false
+	}
+	pfx, err := netip.ParsePrefix(string(tok))
+	if err != nil {
+		return false
+	}
+	a := pfx.Addr()
+	bits := pfx.Bits()
+	if a.Is4In6() && bits >= 96 {
+		a, bits = a.Unmap(), bits-96
+	}
+	if (a.Is4() && bits < minPrefix4) || (a.Is6() && bits < minPrefix6) {
+		p.bad(line, reasonWidePrefix)
+		return true
+	}
+	pfx = netip.PrefixFrom(a, bits).Masked()
+	if bits == a.BitLen() {
+		p.emitIP(a)
+		return true
+	}
+	p.stats.IPs++
+	if p.emit != nil {
+		p.emit(Rule{IP: pfx.Addr(), Prefix: pfx})
+	}
+	return true
+}
+
 // hostsLine: "address name [name...] [# comment]".
 func (p *parser) hostsLine(s []byte) {
 	s = trimSpace(s)
@@ -259,8 +299,7 @@ func (p *parser) domainsLine(s []byte) {
 	case len(s) > 1 && s[0] == '.':
 		s, kind = s[1:], Subtree
 	}
-	if isCIDR(s) {
-		p.unsupported()
+	if p.cidr(line, s) {
 		return
 	}
 	p.plain = kind == p.plainKind && p.format != FormatWildcard
@@ -375,8 +414,7 @@ func (p *parser) ipLine(s []byte) {
 		p.emitIP(a)
 		return
 	}
-	if isCIDR(s) {
-		p.unsupported()
+	if p.cidr(line, s) {
 		return
 	}
 	p.bad(line, reasonBadAddr)
@@ -663,15 +701,6 @@ func parseIPToken(tok []byte) (a netip.Addr, ok, isAddr bool) {
 		return a, false, true
 	}
 	return a.Unmap(), true, true
-}
-
-// isCIDR reports whether tok is an address prefix such as 10.0.0.0/8.
-func isCIDR(tok []byte) bool {
-	if bytes.IndexByte(tok, '/') < 0 {
-		return false
-	}
-	_, err := netip.ParsePrefix(string(tok))
-	return err == nil
 }
 
 func isTTL(tok []byte) bool {

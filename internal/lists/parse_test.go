@@ -13,6 +13,9 @@ import (
 // render writes a rule compactly: "name" exact, "*.name" subtree, "@@"
 // for exceptions, "ip:addr" for IP rules.
 func render(r Rule) string {
+	if r.Prefix.IsValid() {
+		return "ip:" + r.Prefix.String()
+	}
 	if r.IsIP() {
 		return "ip:" + r.IP.String()
 	}
@@ -87,8 +90,8 @@ var parseCases = []parseCase{
 	{name: "domains bare IPs are IP rules", format: FormatDomains,
 		in:   "1.2.3.4\n2001:db8::1\n::ffff:10.0.0.1\n",
 		want: []string{"ip:1.2.3.4", "ip:2001:db8::1", "ip:10.0.0.1"}},
-	{name: "domains CIDR unsupported, mangled address bad", format: FormatDomains,
-		in: "10.0.0.0/8\n1.2.3\n10.0.0.256\n", unsupported: 1, bad: 2},
+	{name: "domains CIDR ranges are IP rules, mangled address bad", format: FormatDomains,
+		in: "10.0.0.0/8\n1.2.3\n10.0.0.256\n", want: []string{"ip:10.0.0.0/8"}, bad: 2},
 	{name: "domains bad names", format: FormatDomains,
 		in: "snapchat-com\nexa mple.com\nex%ample.com\na..b.com\n" + strings.Repeat("a", 64) + ".com\n" +
 			strings.Repeat("abcdefghi.", 26) + "com\n-\n.\n",
@@ -170,8 +173,14 @@ var parseCases = []parseCase{
 	{name: "ip-list", format: FormatIPList,
 		in:   "# header\n1.1.1.1   # one.one.one.one\n2001:148f:fffe::1                       # odvr.nic.cz\n",
 		want: []string{"ip:1.1.1.1", "ip:2001:148f:fffe::1"}, comments: 1},
-	{name: "ip-list bad and unsupported", format: FormatIPList,
-		in: "example.com\n1.2.3.4 5.6.7.8\n10.0.0.0/8\n", bad: 2, unsupported: 1},
+	{name: "ip-list bad", format: FormatIPList,
+		in: "example.com\n1.2.3.4 5.6.7.8\n", bad: 2},
+	{name: "ip-list CIDR ranges", format: FormatIPList,
+		in:   "192.0.2.0/24 # doh\n198.51.100.77/24\n2001:db8:53::/48\n::ffff:203.0.113.0/120\n203.0.113.9/32\n2001:db8::1/128\n",
+		want: []string{"ip:192.0.2.0/24", "ip:198.51.100.0/24", "ip:2001:db8:53::/48", "ip:203.0.113.0/24", "ip:203.0.113.9", "ip:2001:db8::1"}},
+	{name: "ip-list ranges too wide are bad", format: FormatIPList,
+		in:   "0.0.0.0/0\n10.0.0.0/7\n::/0\n2000::/3\n10.0.0.0/8\n2001::/16\n1.2.3.0/33\n",
+		want: []string{"ip:10.0.0.0/8", "ip:2001::/16"}, bad: 5},
 
 	// line limits
 	{name: "overlong line is bad, next line still read", format: FormatDomains,

@@ -39,6 +39,8 @@ type snapshotMetaFile struct {
 // input cannot be described (then no snapshot is used).
 func (m *Manager) fingerprint() string {
 	h := sha256.New()
+	// The version of what a compile keeps: v2 added address ranges.
+	fmt.Fprintf(h, "v2|")
 	for _, e := range m.entries {
 		fmt.Fprintf(h, "%q %q %q %v %v %q|", e.Source.ID, e.Tag, e.Source.Format, e.Source.PlainSubtree, e.Source.PlainWWW, e.Exclude)
 		switch {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -249,8 +250,8 @@ type Config struct {
 	Protected TagSet
 	// Bypass are the tags a profile with bypass protection blocks.
 	Bypass TagSet
-	// IPs are the addresses lists name: an answer holding one is decided
-	// like a name of that list (response-IP rules).
+	// IPs are the addresses and ranges lists name: an answer holding one
+	// is decided like a name of that list (response-IP rules).
 	IPs []IPRule
 	// Precedence ranks the tags for the reason shown when a name matches
 	// several blocked ones: the first class holding a matching tag wins,
@@ -258,12 +259,22 @@ type Config struct {
 	// catalog's order is services, narrow categories, broad categories,
 	// then security categories (precedence in blocklists/catalog.yaml).
 	Precedence []TagSet
+	// NAT64 are the prefixes a DNS64 resolver embeds IPv4 addresses in
+	// (RFC 6052; 32, 40, 48, 56, 64 or 96 bits), besides the well-known
+	// 64:ff9b::/96 which is always checked: an AAAA answer inside one is
+	// also decided by the IPv4 address it carries.
+	NAT64 []netip.Prefix
 }
 
-// IPRule is one address of a list.
+// WellKnownNAT64 is the DNS64 prefix of RFC 6052 section 2.1.
+var WellKnownNAT64 = netip.MustParsePrefix("64:ff9b::/96")
+
+// IPRule is one address, or range of addresses, of a list.
 type IPRule struct {
 	Addr netip.Addr
-	List domainindex.ListID
+	// Prefix is set for a range; Addr is then unused.
+	Prefix netip.Prefix
+	List   domainindex.ListID
 }
 
 // Snapshot is one immutable policy: the index, the tags and lists it
@@ -283,6 +294,13 @@ type Snapshot struct {
 	ips       map[netip.Addr]ipEntry
 	// precedence is Config.Precedence.
 	precedence []TagSet
+	// ranges are the listed address ranges by masked prefix, looked up
+	// once per prefix length present (rangeBits, longest first).
+	ranges    map[netip.Prefix]ipEntry
+	rangeBits []int
+	// nat64 are the DNS64 prefixes whose AAAA answers carry an IPv4
+	// address that is checked too.
+	nat64 []netip.Prefix
 	// unsupported are the engines without a DNS safe mode.
 	unsupported []UnsupportedEngine
 }
@@ -292,6 +310,24 @@ type Snapshot struct {
 type ipEntry struct {
 	tags  TagSet
 	lists []domainindex.ListID
+}
+
+// with returns e with list's tag added.
+func (e ipEntry) with(t Tag, list domainindex.ListID) ipEntry {
+	if !e.tags.Has(t) {
+		e.tags = e.tags.With(t)
+		e.lists = append(e.lists, list)
+	}
+	return e
+}
+
+// rangeKey tells IPv4 and IPv6 prefix lengths apart: the length, plus 256
+// for IPv6.
+func rangeKey(p netip.Prefix) int {
+	if p.Addr().Is6() {
+		return 256 + p.Bits()
+	}
+	return p.Bits()
 }
 
 // profile is a ProfileSpec compiled for lookups.
@@ -424,13 +460,42 @@ func NewSnapshot(c Config) (*Snapshot, error) {
 	}
 	if len(c.IPs) > 0 {
 		s.ips = make(map[netip.Addr]ipEntry, len(c.IPs))
+		bits := map[int]bool{}
 		for _, r := range c.IPs {
-			e := s.ips[r.Addr.Unmap()]
-			if t := s.listTag(r.List); !e.tags.Has(t) {
-				e.tags = e.tags.With(t)
-				e.lists = append(e.lists, r.List)
+			if r.Prefix.IsValid() && r.Prefix.Bits() < r.Prefix.Addr().BitLen() {
+				if s.ranges == nil {
+					s.ranges = map[netip.Prefix]ipEntry{}
+				}
+				// The family is part of the key: one map serves both.
+				k := r.Prefix.Masked()
+				s.ranges[k] = s.ranges[k].with(s.listTag(r.List), r.List)
+				if !bits[rangeKey(k)] {
+					bits[rangeKey(k)] = true
+					s.rangeBits = append(s.rangeBits, rangeKey(k))
+				}
+				continue
 			}
-			s.ips[r.Addr.Unmap()] = e
+			a := r.Addr.Unmap()
+			if r.Prefix.IsValid() {
+				a = r.Prefix.Addr().Unmap()
+			}
+			s.ips[a] = s.ips[a].with(s.listTag(r.List), r.List)
+		}
+		// Longest first, so a block names the most specific range.
+		sort.Sort(sort.Reverse(sort.IntSlice(s.rangeBits)))
+	}
+	s.nat64 = []netip.Prefix{WellKnownNAT64}
+	for _, p := range c.NAT64 {
+		switch p.Bits() {
+		case 32, 40, 48, 56, 64, 96:
+		default:
+			return nil, fmt.Errorf("policy: NAT64 prefix %s: want a /32, /40, /48, /56, /64 or /96 (RFC 6052)", p)
+		}
+		if !p.Addr().Is6() || p.Addr().Is4In6() {
+			return nil, fmt.Errorf("policy: NAT64 prefix %s is not an IPv6 prefix", p)
+		}
+		if p = p.Masked(); p != WellKnownNAT64 {
+			s.nat64 = append(s.nat64, p)
 		}
 	}
 	if c.Index != nil {
@@ -616,20 +681,70 @@ func (p *profile) windowFor(tag Tag, now time.Time) int {
 
 // HasIPRules reports whether any list names addresses, so callers can
 // skip looking at answer addresses when none does.
-func (s *Snapshot) HasIPRules() bool { return len(s.ips) > 0 }
+func (s *Snapshot) HasIPRules() bool { return len(s.ips) > 0 || len(s.ranges) > 0 }
 
 // DecideIP decides an address found in an answer for profile: Block when
-// a list of a blocked tag names it, else Allow. The rule of a Block is the
-// whole address (pass its text as the name to Explain).
+// a list of a blocked tag names it, or a range holding it, else Allow. An
+// IPv6 address in a DNS64 prefix is also decided by the IPv4 address it
+// embeds, so DNS64 cannot launder a listed IPv4 address. The rule of a
+// Block is the whole address (pass its text as the name to Explain).
+// DecideIP does not allocate.
 func (s *Snapshot) DecideIP(profileIdx int, now time.Time, ip netip.Addr) Decision {
 	d := Decision{Profile: profileIdx, RuleStart: -1}
-	e, ok := s.ips[ip.Unmap()]
-	if !ok {
-		return d
+	ip = ip.Unmap()
+	if e, ok := s.lookupIP(ip); ok {
+		if bd, blocked := s.blockIP(d, e); blocked {
+			return bd
+		}
 	}
-	hit := e.tags.And(s.profiles[profileIdx].Block)
+	if ip.Is6() {
+		for _, p := range s.nat64 {
+			if !p.Contains(ip) {
+				continue
+			}
+			if e, ok := s.lookupIP(embeddedIPv4(ip, p.Bits())); ok {
+				if bd, blocked := s.blockIP(d, e); blocked {
+					return bd
+				}
+			}
+		}
+	}
+	return d
+}
+
+// lookupIP finds the entry of ip: the address itself, else the most
+// specific listed range holding it.
+func (s *Snapshot) lookupIP(ip netip.Addr) (ipEntry, bool) {
+	if e, ok := s.ips[ip]; ok {
+		return e, true
+	}
+	if len(s.ranges) == 0 {
+		return ipEntry{}, false
+	}
+	off := 0
+	if ip.Is6() {
+		off = 256
+	}
+	for _, k := range s.rangeBits {
+		if k < off || k > off+128 {
+			continue
+		}
+		p, err := ip.Prefix(k - off)
+		if err != nil {
+			continue
+		}
+		if e, ok := s.ranges[p]; ok {
+			return e, true
+		}
+	}
+	return ipEntry{}, false
+}
+
+// blockIP blocks d by e's tags that profile d.Profile blocks.
+func (s *Snapshot) blockIP(d Decision, e ipEntry) (Decision, bool) {
+	hit := e.tags.And(s.profiles[d.Profile].Block)
 	if hit.Empty() {
-		return d
+		return d, false
 	}
 	tag := s.pick(hit)
 	d.Action, d.Reason, d.Tag, d.HasTag, d.RuleStart, d.Matched = Block, ReasonTag, tag, true, 0, e.tags
@@ -638,7 +753,24 @@ func (s *Snapshot) DecideIP(profileIdx int, now time.Time, ip netip.Addr) Decisi
 			d.List, d.HasList = l, true
 		}
 	}
-	return d
+	return d, true
+}
+
+// embeddedIPv4 extracts the IPv4 address an RFC 6052 address of prefix
+// length bits carries: its 32 bits follow the prefix, skipping bits 64 to
+// 71 (the "u" octet) for prefixes shorter than /96.
+func embeddedIPv4(ip netip.Addr, bits int) netip.Addr {
+	b := ip.As16()
+	var v4 [4]byte
+	j := bits / 8
+	for i := range v4 {
+		if j == 8 {
+			j++ // the u octet
+		}
+		v4[i] = b[j]
+		j++
+	}
+	return netip.AddrFrom4(v4)
 }
 
 // decideTags looks name up in the index and blocks it when one of its

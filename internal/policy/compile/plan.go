@@ -47,6 +47,8 @@ type Plan struct {
 	devices []identity.Device
 	// needNeighbors: some config device is known by MAC.
 	needNeighbors bool
+	// nat64 are the configured DNS64 prefixes.
+	nat64 []netip.Prefix
 }
 
 // NewPlan checks the policy parts of cfg against the catalog. Errors name
@@ -174,6 +176,10 @@ func NewPlan(cfg *config.Config, cat *catalog.Catalog, allCategories bool) (*Pla
 		}
 	}
 	p.blocking.TTL = uint32(cfg.Blocking.TTL / time.Second)
+	for _, s := range cfg.Lists.DNS64Prefixes {
+		pfx, _ := config.ParseDNS64Prefix(s) // checked by config.Validate
+		p.nat64 = append(p.nat64, pfx)
+	}
 	return p, nil
 }
 
@@ -394,7 +400,7 @@ func (p *Plan) snapshot(c *lists.Compiled, profiles []policy.ProfileSpec, def st
 	}
 	ips := make([]policy.IPRule, len(c.IPs))
 	for i, r := range c.IPs {
-		ips[i] = policy.IPRule{Addr: r.Addr, List: r.List}
+		ips[i] = policy.IPRule{Addr: r.Addr, Prefix: r.Prefix, List: r.List}
 	}
 	var safe []policy.SafeSearchRule
 	for _, r := range p.cat.SafeSearch {
@@ -414,6 +420,7 @@ func (p *Plan) snapshot(c *lists.Compiled, profiles []policy.ProfileSpec, def st
 	}
 	return policy.NewSnapshot(policy.Config{
 		NoSafeSearch:   unsupported,
+		NAT64:          p.nat64,
 		Tags:           p.tags,
 		Lists:          infos,
 		Index:          c.Index,
