@@ -52,6 +52,8 @@ type App struct {
 	now func() time.Time
 	// after is the timer of list downloads; nil means time.After.
 	after func(time.Duration) <-chan time.Time
+	// listClient downloads lists; nil means a plain http.Client.
+	listClient *http.Client
 	// cat is the embedded catalog, loaded once.
 	cat *catalog.Catalog
 	// readOnly builds without writing to the data directory (check).
@@ -185,6 +187,10 @@ func WithClock(now func() time.Time) Option { return func(a *App) { a.now = now 
 func WithTimer(after func(time.Duration) <-chan time.Time) Option {
 	return func(a *App) { a.after = after }
 }
+
+// WithListClient sets the HTTP client that downloads lists, for tests
+// that serve the catalog's lists from a local server.
+func WithListClient(c *http.Client) Option { return func(a *App) { a.listClient = c } }
 
 // New builds an App from cfg without starting it. Errors name the config
 // file, line and field.

@@ -2,10 +2,13 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -14,13 +17,14 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/hearth-dns/hearth/internal/catalog"
 	"github.com/hearth-dns/hearth/internal/config"
 	"github.com/hearth-dns/hearth/internal/testutil/dnstest"
 )
 
 // startWithTimer is startHTTP with the fake clock also scheduling list
 // downloads, so a test can step through retries without sleeping.
-func startWithTimer(t *testing.T, extra string, upstreamHandler dns.Handler) *env {
+func startWithTimer(t *testing.T, extra string, upstreamHandler dns.Handler, opts ...Option) *env {
 	t.Helper()
 	e := &env{cert: dnstest.NewCert(t), clock: dnstest.NewClock(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))}
 	e.up = dnstest.NewServer(t, upstreamHandler)
@@ -29,7 +33,7 @@ func startWithTimer(t *testing.T, extra string, upstreamHandler dns.Handler) *en
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(cfg, nil, WithClock(e.clock.Now), WithTimer(e.clock.After))
+	a, err := New(cfg, nil, append([]Option{WithClock(e.clock.Now), WithTimer(e.clock.After)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,5 +433,175 @@ func writeFile(t *testing.T, path, data string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// anyAddress answers every A query with 192.0.2.99 and every AAAA query
+// with 2001:db8::99: a world in which every name resolves.
+func anyAddress() dns.HandlerFunc {
+	return func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		m.RecursionAvailable = true
+		qq := q.Question[0]
+		hdr := dns.RR_Header{Name: qq.Name, Rrtype: qq.Qtype, Class: dns.ClassINET, Ttl: 300}
+		switch qq.Qtype {
+		case dns.TypeA:
+			m.Answer = append(m.Answer, &dns.A{Hdr: hdr, A: net.ParseIP("192.0.2.99")})
+		case dns.TypeAAAA:
+			m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr, AAAA: net.ParseIP("2001:db8::99")})
+		}
+		if opt := q.IsEdns0(); opt != nil {
+			m.SetEdns0(opt.UDPSize(), opt.Do())
+		}
+		w.WriteMsg(m)
+	}
+}
+
+// TestBuiltInBypassCoversWellKnownDoH is issue 9 section 8: with only the
+// embedded bypass list (no downloads), the well-known public DoH server
+// names that used to resolve are blocked for a profile with bypass
+// protection, and still resolve for one without.
+func TestBuiltInBypassCoversWellKnownDoH(t *testing.T) {
+	e := start(t, "default_profile: adult\ndevices:\n  - {name: kid-tablet, ip: 127.0.0.5, profile: kid}\n", anyAddress())
+	for _, name := range []string{
+		// Resolved before: the 17 the trial found, and a few more.
+		"dns.google.com", "8888.google", "dns.cloudflare.com", "dns12.quad9.net", "dns-nosec.quad9.net",
+		"doh.dns.apple.com", "doh.umbrella.com", "dns.opendns.com", "familyshield.opendns.com",
+		"public-dns-a.dns.sb", "dns.switch.ch", "dns.njal.la", "family.dns.yandex.ru", "dns.surfsharkdns.com",
+		"max.rethinkdns.com", "anycast.uncensoreddns.org", "doh.ffmuc.net", "dns1.digitale-gesellschaft.ch",
+		"child-noads.joindns4.eu", "doh.la.ahadns.net", "doh-de.blahdns.com", "dns.dnshome.de",
+		"dns-doh.dnsforfamily.com", "family.dot.dns.yandex.net", "abcdef.d.adguard-dns.com",
+		// Blocked before too: must stay so.
+		"dns.google", "cloudflare-dns.com", "dns.quad9.net", "dns.nextdns.io", "doh.cleanbrowsing.org",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if addr, text := ask(t, e, "127.0.0.5", name); addr != "0.0.0.0" || !strings.Contains(text, "category=bypass source=hearth-bypass") {
+				t.Errorf("kid: %s answered %q (%q), want blocked as bypass", name, addr, text)
+			}
+			if addr, _ := ask(t, e, "127.0.0.1", name); addr != "192.0.2.99" {
+				t.Errorf("adult: %s answered %q, want the upstream's address", name, addr)
+			}
+		})
+	}
+}
+
+// catalogMirror serves every URL source of the embedded catalog from one
+// local TLS server, through a client that dials it whatever the host, so
+// the real catalog downloads without internet. Each list holds one name,
+// "<source id>.listed.example", in the list's own format.
+type catalogMirror struct {
+	*listServer
+	client  *http.Client
+	sources int
+}
+
+func newCatalogMirror(t *testing.T) *catalogMirror {
+	t.Helper()
+	cat, err := catalog.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{}
+	for _, c := range cat.Categories {
+		for _, s := range c.Sources {
+			u, err := url.Parse(s.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := s.ID + ".listed.example"
+			line := map[string]string{"hosts": "0.0.0.0 " + name, "adblock": "||" + name + "^", "wildcard": "*." + name}[s.Format]
+			if line == "" {
+				line = name
+			}
+			files[u.Path] = "# test copy\n" + line + "\n"
+		}
+	}
+	m := &catalogMirror{listServer: &listServer{}, sources: len(files)}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.hits.Add(1)
+		if m.down.Load() {
+			http.Error(w, "mirror down", http.StatusServiceUnavailable)
+			return
+		}
+		body, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, body)
+	}))
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	m.Server = srv
+	tr := srv.Client().Transport.(*http.Transport).Clone()
+	addr := srv.Listener.Addr().String()
+	tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
+	// httptest's certificate names example.com.
+	tr.TLSClientConfig = tr.TLSClientConfig.Clone()
+	tr.TLSClientConfig.ServerName = "example.com"
+	tr.TLSClientConfig.MinVersion = tls.VersionTLS12
+	m.client = &http.Client{Transport: tr}
+	return m
+}
+
+// TestCatalogFirstDownloadsAllFail is the trial of issue 9 section 7: a
+// new home with the default lists, and all 47 first downloads fail. The
+// parent is told which categories have no data, every list is retried in
+// seconds, and once the mirror answers the whole catalog loads: the public
+// DoH lists of the bypass category included.
+func TestCatalogFirstDownloadsAllFail(t *testing.T) {
+	mirror := newCatalogMirror(t)
+	mirror.down.Store(true)
+	e := startWithTimer(t, "default_profile: kid\nlists: {defaults: true, parallel: 8}\n", anyAddress(), WithListClient(mirror.client))
+	c := newAPIClient(t, e)
+	if d := e.clock.WaitAfter(t); d != 5*time.Second {
+		t.Fatalf("after the first downloads failed the next try is in %v, want 5s", d)
+	}
+	var r sourcesReport
+	c.do("GET", "/api/v1/sources", nil, &r)
+	if r.Progress.Total != mirror.sources || r.Progress.Failed != mirror.sources {
+		t.Errorf("progress %+v, want %d of %d failed", r.Progress, mirror.sources, mirror.sources)
+	}
+	failed := 0
+	for _, s := range r.Sources {
+		if s.State == "failed" {
+			failed++
+		}
+	}
+	if failed != mirror.sources {
+		t.Errorf("%d sources failed, want %d", failed, mirror.sources)
+	}
+	for _, cat := range []string{"adult", "gambling", "malware", "social"} {
+		if reason, ok := r.empty(cat); !ok || !strings.Contains(reason, "503") {
+			t.Errorf("%s: not reported empty with the download error (%q)", cat, reason)
+		}
+	}
+	if _, ok := r.empty("bypass"); ok {
+		t.Error("bypass reported empty although the embedded bypass list loads")
+	}
+
+	mirror.down.Store(false)
+	e.clock.Advance(5 * time.Second)
+	if d := e.clock.WaitAfter(t); d != 24*time.Hour {
+		t.Fatalf("after recovery the next download is in %v, want 24h", d)
+	}
+	r = sourcesReport{}
+	c.do("GET", "/api/v1/sources", nil, &r)
+	if r.Progress.Failed != 0 || r.Progress.Done != mirror.sources {
+		t.Errorf("progress after recovery %+v", r.Progress)
+	}
+	if len(r.EmptyCategories) != 0 {
+		t.Errorf("empty categories after recovery: %+v", r.EmptyCategories)
+	}
+	for _, tc := range []struct{ name, want string }{
+		{"dibdot-doh.listed.example", "category=bypass source=dibdot-doh"},
+		{"www.hagezi-doh-vpn-proxy-bypass.listed.example", "category=bypass source=hagezi-doh-vpn-proxy-bypass"},
+	} {
+		if addr, text := ask(t, e, "127.0.0.1", tc.name); addr != "0.0.0.0" || !strings.Contains(text, tc.want) {
+			t.Errorf("%s answered %q (%q), want blocked: %s", tc.name, addr, text, tc.want)
+		}
 	}
 }

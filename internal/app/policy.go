@@ -30,7 +30,7 @@ func (a *App) buildPolicy(cfg *config.Config, b *built, st store.State) error {
 	var fetcher *lists.Fetcher
 	for _, e := range plan.Entries() {
 		if e.Source.URL != "" {
-			if fetcher, err = lists.New(filepath.Join(cfg.DataDir, "lists"), nil, a.log); err != nil {
+			if fetcher, err = lists.New(filepath.Join(cfg.DataDir, "lists"), a.listClient, a.log); err != nil {
 				return cfg.Errorf("data_dir", "%v", err)
 			}
 			break

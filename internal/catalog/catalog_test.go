@@ -335,7 +335,7 @@ func TestBypass(t *testing.T) {
 		t.Errorf("bypass.txt has %d names, want at least 40", len(b.Domains))
 	}
 	for _, want := range []string{"dns.google", "cloudflare-dns.com", "one.one.one.one", "dns.quad9.net",
-		"doh.opendns.com", "dns.nextdns.io", "dns.adguard-dns.com", "doh.cleanbrowsing.org", "torproject.org"} {
+		"doh.opendns.com", "dns.nextdns.io", "adguard-dns.com", "doh.cleanbrowsing.org", "torproject.org"} {
 		if !slices.Contains(b.Domains, want) {
 			t.Errorf("bypass.txt lacks %q", want)
 		}
