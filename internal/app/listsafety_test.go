@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/miekg/dns"
 
 	"github.com/hearth-dns/hearth/internal/catalog"
@@ -603,5 +604,52 @@ func TestCatalogFirstDownloadsAllFail(t *testing.T) {
 		if addr, text := ask(t, e, "127.0.0.1", tc.name); addr != "0.0.0.0" || !strings.Contains(text, tc.want) {
 			t.Errorf("%s answered %q (%q), want blocked: %s", tc.name, addr, text, tc.want)
 		}
+	}
+}
+
+// TestBrowserWizardWarnsAboutMissingLists: a parent finishing setup while
+// the categories the chosen profile blocks have no list is not told "All
+// set"; the dashboard names each such category and why.
+func TestBrowserWizardWarnsAboutMissingLists(t *testing.T) {
+	ctx := browser(t)
+	e := startHTTP(t, apiConfig(t), dnstest.Zone(t, policyRecords...))
+	base := "http://" + e.app.HTTPAddr()
+	err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(412, 915, chromedp.EmulateMobile),
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(tid("screen-wizard-1")),
+		chromedp.SendKeys(tid("wizard-password"), "correct horse battery"),
+		chromedp.SendKeys(tid("wizard-password2"), "correct horse battery"),
+		chromedp.Click(tid("wizard-next")),
+		chromedp.WaitVisible(tid("screen-wizard-2")),
+		chromedp.SetValue(tid("wizard-timezone"), "UTC"),
+		chromedp.SetValue(tid("wizard-timezone-text"), "UTC"),
+		chromedp.SetValue(tid("wizard-default-profile"), "kid"),
+		chromedp.Click(tid("wizard-finish")),
+		chromedp.WaitVisible(tid("screen-dashboard")),
+		chromedp.WaitVisible(tid("dash-lists")),
+		chromedp.WaitVisible(tid("lists-empty-adult")),
+	)
+	if err != nil {
+		t.Fatalf("wizard to dashboard: %v", err)
+	}
+	toast, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("toast").textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(toast, "All set") || !strings.Contains(toast, "no block list yet") {
+		t.Errorf("wizard toast %q, want a warning about missing lists", toast)
+	}
+	for _, cat := range []string{"adult", "dating", "malware"} {
+		text, err := chromedp.Run(ctx, chromedp.Text(tid("lists-empty-"+cat)))
+		if err != nil {
+			t.Fatalf("%s warning: %v", cat, err)
+		}
+		if !strings.Contains(text, "is blocked yet (profile kid)") || !strings.Contains(text, "no list is configured") {
+			t.Errorf("%s warning %q", cat, text)
+		}
+	}
+	if _, err := chromedp.Run(ctx, chromedp.WaitNotPresent(tid("lists-empty-gambling"))); err != nil {
+		t.Errorf("gambling, which has a list, is reported empty: %v", err)
 	}
 }
