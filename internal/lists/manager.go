@@ -416,12 +416,13 @@ func (m *Manager) untilNext(now time.Time) time.Duration {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var next time.Time
+	found := false
 	for _, d := range m.state {
-		if next.IsZero() || d.next.Before(next) {
-			next = d.next
+		if !found || d.next.Before(next) {
+			next, found = d.next, true
 		}
 	}
-	if next.IsZero() {
+	if !found {
 		return m.refresh // no downloads at all
 	}
 	return next.Sub(now)
@@ -453,6 +454,15 @@ func (m *Manager) fetchAll(ctx context.Context, due []int) bool {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			res, err := m.fetcher.Fetch(ctx, e.Source)
+			if err != nil && ctx.Err() != nil {
+				// Shutdown or reload, not a failure of the list: the
+				// next generation downloads it again at once.
+				m.mu.Lock()
+				m.state[e.Source.ID].running = false
+				m.progress.Done++
+				m.mu.Unlock()
+				return
+			}
 			if m.record(e, res, err) {
 				changed.Store(true)
 			}
