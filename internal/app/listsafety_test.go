@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -614,6 +615,16 @@ func TestBrowserWizardWarnsAboutMissingLists(t *testing.T) {
 	ctx := browser(t)
 	e := startHTTP(t, apiConfig(t), dnstest.Zone(t, policyRecords...))
 	base := "http://" + e.app.HTTPAddr()
+	shots := artifacts(t)
+	shot := func(name string) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644)
+		})
+	}
 	err := chromedp.Do(ctx,
 		chromedp.EmulateViewport(412, 915, chromedp.EmulateMobile),
 		chromedp.Navigate(base+"/"),
@@ -622,6 +633,11 @@ func TestBrowserWizardWarnsAboutMissingLists(t *testing.T) {
 		chromedp.SendKeys(tid("wizard-password2"), "correct horse battery"),
 		chromedp.Click(tid("wizard-next")),
 		chromedp.WaitVisible(tid("screen-wizard-2")),
+		// The wizard shows the lists' state while the parent chooses: the
+		// running default profile (adult) blocks malware, which has none.
+		chromedp.WaitVisible(tid("wizard-lists")),
+		chromedp.WaitVisible(`[data-testid="wizard-lists"] [data-testid="lists-empty-malware"]`),
+		shot("lists-01-wizard"),
 		chromedp.SetValue(tid("wizard-timezone"), "UTC"),
 		chromedp.SetValue(tid("wizard-timezone-text"), "UTC"),
 		chromedp.SetValue(tid("wizard-default-profile"), "kid"),
@@ -629,6 +645,7 @@ func TestBrowserWizardWarnsAboutMissingLists(t *testing.T) {
 		chromedp.WaitVisible(tid("screen-dashboard")),
 		chromedp.WaitVisible(tid("dash-lists")),
 		chromedp.WaitVisible(tid("lists-empty-adult")),
+		shot("lists-02-dashboard"),
 	)
 	if err != nil {
 		t.Fatalf("wizard to dashboard: %v", err)
@@ -641,7 +658,7 @@ func TestBrowserWizardWarnsAboutMissingLists(t *testing.T) {
 		t.Errorf("wizard toast %q, want a warning about missing lists", toast)
 	}
 	for _, cat := range []string{"adult", "dating", "malware"} {
-		text, err := chromedp.Run(ctx, chromedp.Text(tid("lists-empty-"+cat)))
+		text, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector('[data-testid="screen-dashboard"] %s').closest('[data-testid="lists-empty"]').textContent`, tid("lists-empty-"+cat))))
 		if err != nil {
 			t.Fatalf("%s warning: %v", cat, err)
 		}

@@ -19,13 +19,15 @@
  *   Wizard:     wizard-code, wizard-password, wizard-password2, wizard-next,
  *               wizard-timezone, wizard-timezone-text,
  *               wizard-default-profile, wizard-preset-description,
- *               wizard-finish, wizard-error, wizard-default-profile-note
+ *               wizard-finish, wizard-error, wizard-default-profile-note,
+ *               wizard-lists
  *   Login:      login-user, login-password, login-submit, login-error
  *   Dashboard:  dash-queries, dash-blocked, dash-hourly, dash-dropped, dash-top-{tag},
  *               dash-device-{id}, dash-empty-top, pause-status,
  *               pause-all-30, pause-all-60, pause-all-tomorrow,
  *               resume-all, dashboard-error, dash-id-guesses, dash-now,
- *               dash-now-{id}, dash-lists, lists-progress, lists-empty-{tag},
+ *               dash-now-{id}, dash-lists, lists-progress, lists-empty,
+ *               lists-empty-{tag},
  *               lists-problem-{source}
  *   Devices:    new-devices, new-device-{id}, new-device-name-{id},
  *               new-device-profile-{id}, new-device-claim-{id},
@@ -771,10 +773,26 @@
         }
       });
     });
+    // The lists download while the parent fills this in: show how far
+    // they got and what is missing, refreshed until the step is left.
+    const lists = h('div', { testid: 'wizard-lists', class: 'hint', text: 'Checking the block lists…' });
+    const drawLists = async () => {
+      if (seq !== state.seq) return;
+      const r = await api('GET', '/api/v1/sources').catch(() => null);
+      if (seq !== state.seq || !r) return;
+      const p = r.progress || {};
+      const sources = r.sources || [];
+      const ready = sources.filter((s) => s.state === 'fresh' || s.state === 'local').length;
+      lists.replaceChildren(
+        h('p', { text: p.running ? `Downloading block lists: ${p.done} of ${p.total} done${p.failed ? `, ${p.failed} failed` : ''}.` : `${ready} of ${sources.length} block lists ready.` }),
+        listsCard(r, cat) || '');
+      setTimeout(drawLists, 3000);
+    };
+    drawLists();
     mount(seq, 'screen-wizard-2', h('div', { class: 'card narrow' },
       h('h1', { text: 'Welcome to Hearth' }),
       h('h2', { text: 'Step 2 of 2: your home' }),
-      form));
+      form, lists));
   }
 
   // ---------------------------------------------------------------- login
@@ -871,10 +889,30 @@
     return h('div', { class: 'card', testid: 'dash-lists' },
       h('h2', { text: 'Block lists' }),
       p.running ? h('p', { testid: 'lists-progress', text: `Downloading block lists: ${p.done} of ${p.total} done${p.failed ? `, ${p.failed} failed` : ''}.` }) : null,
-      empty.map((c) => h('p', { class: 'note', testid: `lists-empty-${c.id}`,
-        text: `Nothing in ${c.name || tagName(cat, c.id)} is blocked yet (profile ${c.profiles.join(', ')}): ${c.reason}.` })),
+      emptyNotes(empty, cat),
       problems.length ? h('ul', { class: 'list' }, problems.map((s) => h('li', { class: 'item', testid: `lists-problem-${s.id}` },
         h('div', {}, h('div', { class: 'title', text: `${tagName(cat, s.tag)}: ${s.id}` }), h('div', { class: 'sub', text: sourceStatus(s) }))))) : null);
+  }
+
+  // emptyNotes warns about blocked categories without data, one note per
+  // reason and profiles, each category named in a lists-empty-{tag} span.
+  function emptyNotes(empty, cat) {
+    const groups = new Map();
+    for (const c of empty) {
+      const key = `${c.profiles.join(', ')}\n${c.reason}`;
+      if (!groups.has(key)) groups.set(key, []);
+      groups.get(key).push(c);
+    }
+    return [...groups.entries()].map(([key, cs]) => {
+      const [profiles, reason] = key.split('\n');
+      const names = [];
+      cs.forEach((c, i) => {
+        if (i > 0) names.push(i === cs.length - 1 ? ' and ' : ', ');
+        names.push(h('strong', { testid: `lists-empty-${c.id}`, text: c.name || tagName(cat, c.id) }));
+      });
+      return h('p', { class: 'note', testid: 'lists-empty' },
+        'Nothing in ', names, ` is blocked yet (profile ${profiles}): ${reason}.`);
+    });
   }
 
   // sourceStatus describes one list's state in words.
