@@ -670,3 +670,49 @@ func TestBrowserWizardWarnsAboutMissingLists(t *testing.T) {
 		t.Errorf("gambling, which has a list, is reported empty: %v", err)
 	}
 }
+
+// TestBrowserShowsFailedDownloads: every catalog download fails; the
+// wizard and the dashboard name the failed lists and the reason, and the
+// settings page marks each list failed.
+func TestBrowserShowsFailedDownloads(t *testing.T) {
+	ctx := browser(t)
+	mirror := newCatalogMirror(t)
+	mirror.down.Store(true)
+	e := startWithTimer(t, "default_profile: kid\nlists: {defaults: true, parallel: 8}\n", anyAddress(), WithListClient(mirror.client))
+	newAPIClient(t, e) // first-run setup: the password below
+	if d := e.clock.WaitAfter(t); d != 5*time.Second {
+		t.Fatalf("retry in %v, want 5s", d)
+	}
+	problem := `[data-testid="wizard-lists"] ` + tid("lists-problem-dibdot-doh")
+	err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(412, 915, chromedp.EmulateMobile),
+		chromedp.Navigate("http://"+e.app.HTTPAddr()+"/"),
+		chromedp.WaitVisible(tid("screen-login")),
+		chromedp.SendKeys(tid("login-password"), "correct horse battery"),
+		chromedp.Click(tid("login-submit")),
+		chromedp.WaitVisible(tid("screen-wizard-2")),
+		chromedp.WaitVisible(problem),
+	)
+	if err != nil {
+		t.Fatalf("login to wizard: %v", err)
+	}
+	text, err := chromedp.Run(ctx, chromedp.Text(problem))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text, "Failed, nothing blocked from it") || !strings.Contains(text, "503") {
+		t.Errorf("wizard shows dibdot-doh as %q, want failed with the status", text)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.SetValue(tid("wizard-timezone"), "UTC"),
+		chromedp.SetValue(tid("wizard-timezone-text"), "UTC"),
+		chromedp.Click(tid("wizard-finish")),
+		chromedp.WaitVisible(`[data-testid="screen-dashboard"] `+tid("lists-problem-hagezi-doh-vpn-proxy-bypass")),
+		chromedp.WaitVisible(`[data-testid="screen-dashboard"] `+tid("lists-empty-gambling")),
+		chromedp.Navigate("http://"+e.app.HTTPAddr()+"/#/settings"),
+		chromedp.WaitReady(`[data-testid="source-state-dibdot-doh"][data-state="failed"]`),
+	)
+	if err != nil {
+		t.Fatalf("dashboard and settings: %v", err)
+	}
+}
