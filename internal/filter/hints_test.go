@@ -3,12 +3,14 @@ package filter
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/miekg/dns"
 
 	"github.com/hearth-dns/hearth/internal/dnsmsg"
 	"github.com/hearth-dns/hearth/internal/pipeline"
+	"github.com/hearth-dns/hearth/internal/policy"
 )
 
 // discard is a ResponseWriter that keeps nothing.
@@ -101,4 +103,44 @@ func (r *recorderMsg) WriteMsg(m *dns.Msg) error { r.msg = m; return nil }
 func (r *recorderMsg) WriteWire(b []byte) error {
 	r.msg = new(dns.Msg)
 	return r.msg.Unpack(b)
+}
+
+// FuzzCheckWire feeds arbitrary packed answers (as a cache or upstream
+// might hand over, truncated or hostile) through the answer checks: CNAME
+// and DNAME targets, addresses, HTTPS/SVCB hints. Nothing may panic or
+// read out of bounds.
+func FuzzCheckWire(f *testing.F) {
+	q := new(dns.Msg).SetQuestion("svc.example.org.", dns.TypeHTTPS)
+	for _, rrs := range [][]string{
+		{`svc.example.org. 60 IN HTTPS 1 . alpn="h2" ipv4hint="192.0.2.1,192.0.2.66" ipv6hint="2001:db8::66"`},
+		{`svc.example.org. 60 IN SVCB 1 pool.example.org. port="853" ipv4hint="192.0.2.2"`},
+		{"example.org. 60 IN DNAME tracker.example.", "svc.example.org. 60 IN CNAME svc.tracker.example.", "svc.tracker.example. 60 IN A 192.0.2.10"},
+	} {
+		m := new(dns.Msg).SetReply(q)
+		for _, s := range rrs {
+			rr, err := dns.NewRR(s)
+			if err != nil {
+				f.Fatal(err)
+			}
+			m.Answer = append(m.Answer, rr)
+		}
+		b, err := m.Pack()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	var (
+		once sync.Once
+		s    *policy.Snapshot
+	)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		once.Do(func() { s = snapshot(t) })
+		fl := New(Config{Blocking: dnsmsg.Blocking{TTL: 10}})
+		h := fl.Middleware()(pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
+			return w.WriteWire(append([]byte(nil), b...))
+		}))
+		req := &pipeline.Request{Msg: q, MaxSize: 1232, Identity: pipeline.Identity{Profile: "kid"}, Policy: s}
+		h.ServeDNS(context.Background(), &discard{}, req)
+	})
 }
