@@ -36,8 +36,12 @@ func (a *App) buildPolicy(cfg *config.Config, b *built, st store.State) error {
 			break
 		}
 	}
-	mgr, err := lists.NewManager(lists.ManagerConfig{Entries: plan.Entries(), Fetcher: fetcher, Logger: a.log,
-		Parallel: cfg.Lists.Parallel, Refresh: cfg.Lists.Refresh, Now: a.now, After: a.after})
+	mc := lists.ManagerConfig{Entries: plan.Entries(), Fetcher: fetcher, Logger: a.log,
+		Parallel: cfg.Lists.Parallel, Refresh: cfg.Lists.Refresh, Now: a.now, After: a.after}
+	if old := a.cur.Load(); old != nil {
+		mc.Previous = old.lists // a reload keeps the download schedule
+	}
+	mgr, err := lists.NewManager(mc)
 	if err != nil {
 		return cfg.Errorf("sources", "%v", err)
 	}

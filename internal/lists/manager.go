@@ -85,6 +85,11 @@ type ManagerConfig struct {
 	// real clock. Tests pass a fake one, so retries need no sleeps.
 	Now   func() time.Time
 	After func(time.Duration) <-chan time.Time
+	// Previous, when set, is the manager this one replaces (a reload): a
+	// list with the same ID and URL keeps its schedule, failure counts and
+	// error, so a reload neither resets the metrics nor downloads every
+	// list again at once.
+	Previous *Manager
 }
 
 // Defaults of the download schedule.
@@ -243,14 +248,40 @@ func NewManager(c ManagerConfig) (*Manager, error) {
 	m := &Manager{entries: c.Entries, fetcher: c.Fetcher, log: c.Logger, parallel: c.Parallel, refresh: c.Refresh,
 		now: c.Now, after: c.After, state: map[string]*download{}}
 	for _, e := range c.Entries {
-		if e.isDownload() {
-			d := &download{}
-			// A copy from an earlier run counts from when it was fetched.
-			d.okAt, _ = c.Fetcher.FetchedAt(e.Source)
-			m.state[e.Source.ID] = d
+		if !e.isDownload() {
+			continue
 		}
+		if d, ok := c.Previous.carry(e.Source); ok {
+			m.state[e.Source.ID] = &d
+			continue
+		}
+		d := &download{}
+		// A copy from an earlier run counts from when it was fetched.
+		d.okAt, _ = c.Fetcher.FetchedAt(e.Source)
+		m.state[e.Source.ID] = d
 	}
 	return m, nil
+}
+
+// carry returns the download state of src in m, if m has src at the same
+// URL; a download in progress is due again at once.
+func (m *Manager) carry(src Source) (download, bool) {
+	if m == nil {
+		return download{}, false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range m.entries {
+		if e.Source.ID != src.ID || e.Source.URL != src.URL || !e.isDownload() {
+			continue
+		}
+		d := *m.state[src.ID]
+		if d.running {
+			d.running, d.next = false, time.Time{}
+		}
+		return d, true
+	}
+	return download{}, false
 }
 
 // isDownload reports whether e comes from a URL.
@@ -425,7 +456,7 @@ func (m *Manager) untilNext(now time.Time) time.Duration {
 	if !found {
 		return m.refresh // no downloads at all
 	}
-	return next.Sub(now)
+	return max(next.Sub(now), 0)
 }
 
 // fetchAll downloads the entries at indexes due, at most m.parallel at a

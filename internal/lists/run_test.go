@@ -190,3 +190,43 @@ func TestRunBoundsParallelDownloads(t *testing.T) {
 		t.Errorf("final progress %+v", p)
 	}
 }
+
+// TestReloadKeepsDownloadState: a manager built for a reload keeps the
+// schedule and counts of lists it shares (same ID and URL) with the one
+// it replaces, and starts afresh for the others.
+func TestReloadKeepsDownloadState(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	fetcher, _ := New(t.TempDir(), srv.Client(), nil)
+	clock := dnstest.NewClock(time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC))
+	src := func(id, path string) Entry {
+		return Entry{Source: Source{ID: id, URL: srv.URL + path, Format: FormatDomains}, Tag: "ads"}
+	}
+	old, err := NewManager(ManagerConfig{Entries: []Entry{src("a", "/a"), src("b", "/b")}, Fetcher: fetcher, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Refresh(context.Background())
+	old.Refresh(context.Background())
+	m, err := NewManager(ManagerConfig{Entries: []Entry{src("a", "/a"), src("b", "/b2"), src("c", "/c")}, Fetcher: fetcher, Now: clock.Now, Previous: old})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]struct {
+		state    State
+		failures int
+	}{"a": {StateFailed, 2}, "b": {StatePending, 0}, "c": {StatePending, 0}}
+	for _, h := range m.Health(clock.Now()) {
+		if w := want[h.ID]; h.State != w.state || h.Failures != w.failures || h.FailuresTotal != uint64(w.failures) {
+			t.Errorf("%s after reload: %s, %d failures (%d total); want %s, %d", h.ID, h.State, h.Failures, h.FailuresTotal, w.state, w.failures)
+		}
+	}
+	if got := m.untilNext(clock.Now()); got != 0 {
+		t.Errorf("next download in %v, want now (the new lists)", got)
+	}
+	if due := m.due(clock.Now()); len(due) != 2 {
+		t.Errorf("due after reload: %v, want the two new lists only (a waits for its retry)", due)
+	}
+}
