@@ -625,10 +625,15 @@ func TestBrowserWizardWarnsAboutMissingLists(t *testing.T) {
 			return os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644)
 		})
 	}
-	err := chromedp.Do(ctx,
+	setupCode, _, err := e.app.auth.SetupCode(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = chromedp.Do(ctx,
 		chromedp.EmulateViewport(412, 915, chromedp.EmulateMobile),
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(tid("screen-wizard-1")),
+		chromedp.SendKeys(tid("wizard-code"), setupCode),
 		chromedp.SendKeys(tid("wizard-password"), "correct horse battery"),
 		chromedp.SendKeys(tid("wizard-password2"), "correct horse battery"),
 		chromedp.Click(tid("wizard-next")),
