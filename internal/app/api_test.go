@@ -463,11 +463,12 @@ func TestMetricsEndpoint(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{
-		`hearth_queries_total{transport="udp",decision="blocked"} 1`,
-		`hearth_queries_total{transport="udp",decision="allowed"} 1`,
+		// client_golang writes labels sorted by name.
+		`hearth_queries_total{decision="blocked",transport="udp"} 1`,
+		`hearth_queries_total{decision="allowed",transport="udp"} 1`,
 		`hearth_blocked_total{tag="gambling"} 1`,
 		`hearth_cache_misses_total 1`,
-		`hearth_upstream_duration_seconds_count{upstream=`,
+		`hearth_upstream_duration_seconds_count{result="ok",upstream=`,
 		"hearth_index_names ",
 		`hearth_source_rules{source="config-gambling-0",tag="gambling"} 2`,
 	} {

@@ -2,17 +2,18 @@ package metrics
 
 import (
 	"fmt"
-	"slices"
-	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // EmitFunc reports one series of a collected family: its value and one
 // label value per label name, in order.
 type EmitFunc func(value float64, labelValues ...string)
 
-// collectFamily is a family whose series are produced at scrape time.
-type collectFamily struct {
-	desc
+// collector is a family whose series are produced at scrape time.
+type collector struct {
+	desc    *prometheus.Desc
+	typ     prometheus.ValueType
 	collect func(emit EmitFunc)
 }
 
@@ -25,57 +26,34 @@ type collectFamily struct {
 // typ must be TypeCounter or TypeGauge. Registration panics like
 // CounterVec's. A scrape fails (ServeHTTP answers 500, WriteTo returns an
 // error) if collect emits a wrong number of label values or the same label
-// values twice.
+// values twice. Invalid UTF-8 in a label value is replaced by U+FFFD.
 func (r *Registry) Collect(name, help string, typ Type, labelNames []string, collect func(emit EmitFunc)) {
-	if typ != TypeCounter && typ != TypeGauge {
+	var vt prometheus.ValueType
+	switch typ {
+	case TypeCounter:
+		vt = prometheus.CounterValue
+	case TypeGauge:
+		vt = prometheus.GaugeValue
+	default:
 		panic(fmt.Sprintf("metrics: %s: Collect type %q, want %q or %q", name, typ, TypeCounter, TypeGauge))
 	}
 	if collect == nil {
 		panic("metrics: " + name + ": nil collect func")
 	}
-	r.register(&collectFamily{
-		desc:    desc{name: name, help: help, typ: typ, labelNames: slices.Clone(labelNames)},
-		collect: collect,
-	})
+	r.register(name, help, labelNames, &collector{desc: prometheus.NewDesc(name, help, labelNames, nil), typ: vt, collect: collect})
 }
 
-func (f *collectFamily) describe() *desc { return &f.desc }
+// Describe implements prometheus.Collector.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
-type collected struct {
-	values []string
-	v      float64
-}
-
-func (f *collectFamily) write(w *textWriter) error {
-	var (
-		samples []collected
-		err     error
-	)
-	f.collect(func(v float64, labelValues ...string) {
-		if len(labelValues) != len(f.labelNames) {
-			if err == nil {
-				err = fmt.Errorf("collect %s: emitted %d label values %q, want %d", f.name, len(labelValues), labelValues, len(f.labelNames))
-			}
-			return
+// Collect implements prometheus.Collector. A series client_golang refuses
+// becomes an invalid metric, which fails the whole scrape.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	c.collect(func(v float64, labelValues ...string) {
+		m, err := prometheus.NewConstMetric(c.desc, c.typ, v, validLabelValues(labelValues)...)
+		if err != nil {
+			m = prometheus.NewInvalidMetric(c.desc, fmt.Errorf("emitted label values %q: %w", labelValues, err))
 		}
-		samples = append(samples, collected{values: slices.Clone(labelValues), v: v})
+		ch <- m
 	})
-	if err != nil {
-		return err
-	}
-	if len(samples) == 0 {
-		return nil
-	}
-	slices.SortFunc(samples, func(a, b collected) int { return slices.Compare(a.values, b.values) })
-	for i := 1; i < len(samples); i++ {
-		if slices.Equal(samples[i-1].values, samples[i].values) {
-			return fmt.Errorf("collect %s: series {%s} emitted twice", f.name, strings.Join(samples[i].values, ","))
-		}
-	}
-	w.header(&f.desc)
-	for _, s := range samples {
-		w.series(&f.desc, "", s.values, "")
-		w.float(s.v)
-	}
-	return nil
 }

@@ -7,54 +7,106 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
-// scrape fetches r over a real loopback HTTP server and returns the body,
-// failing the test unless the status and headers are right.
-func scrape(t *testing.T, r *Registry) string {
+// scrape fetches r over a real loopback HTTP server with the given Accept
+// header ("" for none) and returns the Content-Type and body, failing the
+// test unless the status is 200.
+func scrape(t *testing.T, r *Registry, accept string) (contentType, body string) {
 	t.Helper()
 	srv := httptest.NewServer(r)
 	defer srv.Close()
-	resp, err := http.Get(srv.URL + "/metrics")
+	code, ct, b := get(t, srv.URL+"/metrics", accept)
+	if code != http.StatusOK {
+		t.Fatalf("status %d, body %q", code, b)
+	}
+	return ct, b
+}
+
+func get(t *testing.T, url, accept string) (code int, contentType, body string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("read body: %v", err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("status %d, body %q", resp.StatusCode, body)
-	}
-	if got := resp.Header.Get("Content-Type"); got != ContentType {
-		t.Errorf("Content-Type %q, want %q", got, ContentType)
-	}
-	if resp.ContentLength != int64(len(body)) {
-		t.Errorf("Content-Length %d, body %d bytes", resp.ContentLength, len(body))
-	}
-	return string(body)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
 }
 
-// render returns r's exposition without HTTP.
-func render(t *testing.T, r *Registry) string {
+// parse parses a text-format exposition with Prometheus's own parser,
+// which rejects any format mistake.
+func parse(t *testing.T, body string) map[string]*dto.MetricFamily {
+	t.Helper()
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	mfs, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("exposition does not parse: %v\n%s", err, body)
+	}
+	return mfs
+}
+
+// render returns r's exposition without HTTP, parsed.
+func render(t *testing.T, r *Registry) map[string]*dto.MetricFamily {
 	t.Helper()
 	var b strings.Builder
 	if _, err := r.WriteTo(&b); err != nil {
 		t.Fatalf("WriteTo: %v", err)
 	}
-	return b.String()
+	return parse(t, b.String())
 }
 
-// TestExpositionGolden builds a registry with every kind of family and
-// compares a scrape with the exact expected text.
-func TestExpositionGolden(t *testing.T) {
-	r := NewRegistry()
+// value returns the value of the series of family name whose labels are
+// exactly labels ("k=v" pairs, any order); for a histogram, its count. It
+// fails the test if there is no such series.
+func value(t *testing.T, mfs map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	t.Helper()
+	mf := mfs[name]
+	if mf == nil {
+		t.Fatalf("no family %s", name)
+	}
+	for _, m := range mf.GetMetric() {
+		var got []string
+		for _, l := range m.GetLabel() {
+			got = append(got, l.GetName()+"="+l.GetValue())
+		}
+		if !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(labels))) {
+			continue
+		}
+		switch mf.GetType() {
+		case dto.MetricType_COUNTER:
+			return m.GetCounter().GetValue()
+		case dto.MetricType_GAUGE:
+			return m.GetGauge().GetValue()
+		case dto.MetricType_HISTOGRAM:
+			return float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	t.Fatalf("no series %s%v", name, labels)
+	return 0
+}
+
+// buildHearthLike registers one family of every kind, as Hearth does.
+func buildHearthLike(r *Registry) {
 	r.Counter("hearth_queries_total", "DNS queries received.").Add(42)
 	blocked := r.CounterVec("hearth_blocked_total", "Queries blocked, by reason and device.", "reason", "device")
 	blocked.With("schedule", "kid-tablet").Inc()
@@ -74,259 +126,186 @@ func TestExpositionGolden(t *testing.T) {
 		ExponentialBuckets(0.125, 2, 3), "upstream")
 	hv.With("udp://9.9.9.9").Observe(1)
 	hv.With("tls://1.1.1.1").ObserveDuration(100 * time.Millisecond)
-	sources := []struct {
-		name    string
-		entries int
-		age     float64
-	}{{"oisd", 120000, 3600.5}, {"local", 35, 0}}
 	r.Collect("hearth_list_entries", "Domains in each block list source.", TypeGauge, []string{"source"},
 		func(emit EmitFunc) {
-			for _, s := range sources {
-				emit(float64(s.entries), s.name)
+			emit(120000, "oisd")
+			emit(35, "local")
+		})
+}
+
+// TestExposition scrapes every kind of family over HTTP and checks, with
+// Prometheus's parser, that each appears with its type, help and values.
+func TestExposition(t *testing.T) {
+	r := newBareRegistry()
+	buildHearthLike(r)
+	ct, body := scrape(t, r, "")
+	if want := "text/plain; version=0.0.4"; !strings.HasPrefix(ct, want) {
+		t.Errorf("Content-Type %q, want %q", ct, want)
+	}
+	mfs := parse(t, body)
+	tests := []struct {
+		name   string
+		typ    dto.MetricType
+		help   string
+		labels []string
+		want   float64
+	}{
+		{"hearth_queries_total", dto.MetricType_COUNTER, "DNS queries received.", nil, 42},
+		{"hearth_blocked_total", dto.MetricType_COUNTER, "Queries blocked, by reason and device.", []string{"reason=category", "device=kid-tablet"}, 3},
+		{"hearth_blocked_total", dto.MetricType_COUNTER, "Queries blocked, by reason and device.", []string{"reason=schedule", "device=kid-tablet"}, 1},
+		{"hearth_cache_entries", dto.MetricType_GAUGE, "Answers in the cache.", nil, 1234},
+		{"hearth_upstream_exchanges_total", dto.MetricType_COUNTER, "Exchanges sent upstream.", nil, 7},
+		{"hearth_inflight_queries", dto.MetricType_GAUGE, "Queries being answered.", nil, 1.5},
+		{"hearth_query_duration_seconds", dto.MetricType_HISTOGRAM, "Time to answer a query.", nil, 4},
+		{"hearth_upstream_duration_seconds", dto.MetricType_HISTOGRAM, "Time to get an answer, by upstream.", []string{"upstream=tls://1.1.1.1"}, 1},
+		{"hearth_list_entries", dto.MetricType_GAUGE, "Domains in each block list source.", []string{"source=oisd"}, 120000},
+		{"hearth_list_entries", dto.MetricType_GAUGE, "Domains in each block list source.", []string{"source=local"}, 35},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.name, tt.labels), func(t *testing.T) {
+			mf := mfs[tt.name]
+			if mf == nil {
+				t.Fatalf("family %s missing", tt.name)
+			}
+			if mf.GetType() != tt.typ || mf.GetHelp() != tt.help {
+				t.Errorf("type %v help %q, want %v %q", mf.GetType(), mf.GetHelp(), tt.typ, tt.help)
+			}
+			if got := value(t, mfs, tt.name, tt.labels...); got != tt.want {
+				t.Errorf("value %v, want %v", got, tt.want)
 			}
 		})
-	r.Collect("hearth_list_age_seconds", "Age of each block list source.", TypeGauge, []string{"source"},
-		func(emit EmitFunc) {
-			for _, s := range sources {
-				if s.age > 0 {
-					emit(s.age, s.name)
+	}
+	if _, ok := mfs["hearth_unused_total"]; ok {
+		t.Error("a vec with no series is exposed")
+	}
+	if len(mfs) != 8 {
+		t.Errorf("%d families, want 8: %v", len(mfs), slices.Sorted(func(yield func(string) bool) {
+			for k := range mfs {
+				if !yield(k) {
+					return
 				}
 			}
-		})
-
-	want := `# HELP hearth_blocked_total Queries blocked, by reason and device.
-# TYPE hearth_blocked_total counter
-hearth_blocked_total{reason="category",device="kid-tablet"} 3
-hearth_blocked_total{reason="category",device="laptop"} 1
-hearth_blocked_total{reason="schedule",device="kid-tablet"} 1
-# HELP hearth_cache_entries Answers in the cache.
-# TYPE hearth_cache_entries gauge
-hearth_cache_entries 1234
-# HELP hearth_inflight_queries Queries being answered.
-# TYPE hearth_inflight_queries gauge
-hearth_inflight_queries 1.5
-# HELP hearth_list_age_seconds Age of each block list source.
-# TYPE hearth_list_age_seconds gauge
-hearth_list_age_seconds{source="oisd"} 3600.5
-# HELP hearth_list_entries Domains in each block list source.
-# TYPE hearth_list_entries gauge
-hearth_list_entries{source="local"} 35
-hearth_list_entries{source="oisd"} 120000
-# HELP hearth_queries_total DNS queries received.
-# TYPE hearth_queries_total counter
-hearth_queries_total 42
-# HELP hearth_query_duration_seconds Time to answer a query.
-# TYPE hearth_query_duration_seconds histogram
-hearth_query_duration_seconds_bucket{le="0.25"} 1
-hearth_query_duration_seconds_bucket{le="1"} 3
-hearth_query_duration_seconds_bucket{le="2"} 3
-hearth_query_duration_seconds_bucket{le="+Inf"} 4
-hearth_query_duration_seconds_sum 5.75
-hearth_query_duration_seconds_count 4
-# HELP hearth_upstream_duration_seconds Time to get an answer, by upstream.
-# TYPE hearth_upstream_duration_seconds histogram
-hearth_upstream_duration_seconds_bucket{upstream="tls://1.1.1.1",le="0.125"} 1
-hearth_upstream_duration_seconds_bucket{upstream="tls://1.1.1.1",le="0.25"} 1
-hearth_upstream_duration_seconds_bucket{upstream="tls://1.1.1.1",le="0.5"} 1
-hearth_upstream_duration_seconds_bucket{upstream="tls://1.1.1.1",le="+Inf"} 1
-hearth_upstream_duration_seconds_sum{upstream="tls://1.1.1.1"} 0.1
-hearth_upstream_duration_seconds_count{upstream="tls://1.1.1.1"} 1
-hearth_upstream_duration_seconds_bucket{upstream="udp://9.9.9.9",le="0.125"} 0
-hearth_upstream_duration_seconds_bucket{upstream="udp://9.9.9.9",le="0.25"} 0
-hearth_upstream_duration_seconds_bucket{upstream="udp://9.9.9.9",le="0.5"} 0
-hearth_upstream_duration_seconds_bucket{upstream="udp://9.9.9.9",le="+Inf"} 1
-hearth_upstream_duration_seconds_sum{upstream="udp://9.9.9.9"} 1
-hearth_upstream_duration_seconds_count{upstream="udp://9.9.9.9"} 1
-# HELP hearth_upstream_exchanges_total Exchanges sent upstream.
-# TYPE hearth_upstream_exchanges_total counter
-hearth_upstream_exchanges_total 7
-`
-	got := scrape(t, r)
-	if got != want {
-		t.Errorf("exposition mismatch\n--- got\n%s--- want\n%s", got, want)
+		}))
 	}
-	if _, err := parseExposition(got); err != nil {
-		t.Errorf("exposition does not validate: %v", err)
+	// Buckets are cumulative and le is inclusive.
+	var cum []string
+	for _, b := range mfs["hearth_query_duration_seconds"].GetMetric()[0].GetHistogram().GetBucket() {
+		cum = append(cum, fmt.Sprintf("%g:%d", b.GetUpperBound(), b.GetCumulativeCount()))
 	}
-	if again := render(t, r); again != got {
-		t.Errorf("WriteTo differs from ServeHTTP\n%s", again)
+	if got, want := strings.Join(cum, " "), "0.25:1 1:3 2:3 +Inf:4"; got != want {
+		t.Errorf("buckets %s, want %s", got, want)
+	}
+	if sum := mfs["hearth_query_duration_seconds"].GetMetric()[0].GetHistogram().GetSampleSum(); sum != 5.75 {
+		t.Errorf("sum %v, want 5.75", sum)
 	}
 }
 
+// TestOpenMetrics checks that a scraper asking for OpenMetrics gets it.
+func TestOpenMetrics(t *testing.T) {
+	r := newBareRegistry()
+	buildHearthLike(r)
+	ct, body := scrape(t, r, "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
+	if !strings.HasPrefix(ct, "application/openmetrics-text") {
+		t.Errorf("Content-Type %q, want OpenMetrics", ct)
+	}
+	for _, want := range []string{
+		"# TYPE hearth_queries counter\n",
+		"hearth_queries_total 42.0\n",
+		"# TYPE hearth_query_duration_seconds histogram\n",
+		`hearth_query_duration_seconds_bucket{le="+Inf"} 4` + "\n",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("OpenMetrics body lacks %q:\n%s", want, body)
+		}
+	}
+	if !strings.HasSuffix(body, "# EOF\n") {
+		t.Errorf("OpenMetrics body does not end with # EOF")
+	}
+}
+
+// TestRuntimeCollectors checks that NewRegistry exposes the Go runtime and
+// process collectors beside Hearth's own families.
+func TestRuntimeCollectors(t *testing.T) {
+	r := NewRegistry()
+	r.Counter("hearth_queries_total", "Q.").Inc()
+	_, body := scrape(t, r, "")
+	mfs := parse(t, body)
+	for _, name := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "process_resident_memory_bytes", "process_open_fds", "hearth_queries_total"} {
+		if mfs[name] == nil {
+			t.Errorf("no %s", name)
+		}
+	}
+	if v := value(t, mfs, "process_resident_memory_bytes"); v <= 0 {
+		t.Errorf("process_resident_memory_bytes = %v", v)
+	}
+}
+
+// TestInvalidUTF8LabelValues: a label value is often a name an API user
+// typed (a list or device id). Invalid UTF-8 in one must neither panic
+// (client_golang's With does) nor fail the scrape (its const metrics do):
+// it is replaced, and every other series is still served.
+func TestInvalidUTF8LabelValues(t *testing.T) {
+	r := newBareRegistry()
+	cv := r.CounterVec("hearth_x_total", "X.", "device")
+	hv := r.HistogramVec("hearth_y_seconds", "Y.", []float64{1}, "upstream")
+	r.Collect("hearth_source_rules", "Rules.", TypeGauge, []string{"source"}, func(emit EmitFunc) {
+		emit(3, "bad\xffsource")
+		emit(4, "good")
+	})
+	if msg := catchPanic(func() {
+		cv.With("kid\xfftablet").Inc()
+		hv.With("\xc3").Observe(0.5)
+	}); msg != "" {
+		t.Fatalf("With panicked on invalid UTF-8: %s", msg)
+	}
+	mfs := parse(t, mustScrape(t, r))
+	if got := value(t, mfs, "hearth_x_total", "device=kid\uFFFDtablet"); got != 1 {
+		t.Errorf("hearth_x_total = %v, want 1", got)
+	}
+	if got := value(t, mfs, "hearth_y_seconds", "upstream=\uFFFD"); got != 1 {
+		t.Errorf("hearth_y_seconds count = %v, want 1", got)
+	}
+	if got := value(t, mfs, "hearth_source_rules", "source=bad\uFFFDsource"); got != 3 {
+		t.Errorf("bad source = %v, want 3", got)
+	}
+	if got := value(t, mfs, "hearth_source_rules", "source=good"); got != 4 {
+		t.Errorf("good source = %v, want 4", got)
+	}
+}
+
+func mustScrape(t *testing.T, r *Registry) string {
+	t.Helper()
+	_, body := scrape(t, r, "")
+	return body
+}
+
+// TestEscaping checks that help texts and label values with characters
+// the format escapes round-trip through a scrape.
 func TestEscaping(t *testing.T) {
 	tests := []struct {
-		name      string
-		in        string
-		wantLabel string // inside the quotes of a label value
-		wantHelp  string // after "# HELP name "
+		name string
+		in   string
 	}{
-		{"plain", "kid tablet", `kid tablet`, `kid tablet`},
-		{"backslash", `C:\dns`, `C:\\dns`, `C:\\dns`},
-		{"quote", `say "hi"`, `say \"hi\"`, `say "hi"`},
-		{"newline", "a\nb", `a\nb`, `a\nb`},
-		{"all", "\\\"\n", `\\\"\n`, `\\"\n`},
-		{"escape sequence is not re-read", `\n`, `\\n`, `\\n`},
-		{"utf8 kept", "Zoë's iPad", `Zoë's iPad`, `Zoë's iPad`},
-		{"invalid utf8 replaced", "a\xffb", "a\uFFFDb", "a\uFFFDb"},
-		{"tab and carriage return kept", "a\tb\rc", "a\tb\rc", "a\tb\rc"},
+		{"plain", "kid tablet"},
+		{"backslash", `C:\dns`},
+		{"quote", `say "hi"`},
+		{"newline", "a\nb"},
+		{"all", "\\\"\n"},
+		{"escape sequence is not re-read", `\n`},
+		{"utf8 kept", "Zoë's iPad"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := NewRegistry()
+			r := newBareRegistry()
 			r.CounterVec("esc_total", tt.in, "device").With(tt.in).Inc()
-			got := render(t, r)
-			wantHelp := "# HELP esc_total " + tt.wantHelp + "\n"
-			if !strings.HasPrefix(got, wantHelp) {
-				t.Errorf("HELP line: got %q, want prefix %q", got, wantHelp)
+			mfs := parse(t, mustScrape(t, r))
+			if got := mfs["esc_total"].GetHelp(); got != tt.in {
+				t.Errorf("help %q, want %q", got, tt.in)
 			}
-			wantSample := "\nesc_total{device=\"" + tt.wantLabel + "\"} 1\n"
-			if !strings.Contains(got, wantSample) {
-				t.Errorf("sample: got %q, want %q", got, wantSample)
-			}
-			samples, err := parseExposition(got)
-			if err != nil {
-				t.Fatalf("does not validate: %v\n%s", err, got)
-			}
-			// The parser unescapes; valid UTF-8 must round-trip.
-			if utf8.ValidString(tt.in) {
-				for _, s := range samples {
-					if s.labels["device"] != tt.in {
-						t.Errorf("round trip: got %q, want %q", s.labels["device"], tt.in)
-					}
-				}
+			if got := mfs["esc_total"].GetMetric()[0].GetLabel()[0].GetValue(); got != tt.in {
+				t.Errorf("label %q, want %q", got, tt.in)
 			}
 		})
-	}
-}
-
-func TestHistogramBuckets(t *testing.T) {
-	tests := []struct {
-		name      string
-		buckets   []float64
-		observe   []float64
-		wantCum   []uint64 // cumulative, one per bucket then +Inf
-		wantSum   float64
-		wantLe    []string
-		wantNaNSm bool
-	}{
-		{
-			name:    "boundaries are inclusive",
-			buckets: []float64{1, 2, 5},
-			observe: []float64{0, 1, 1.5, 2, 2.5, 5, 5.5, 100},
-			wantCum: []uint64{2, 4, 6, 8},
-			wantSum: 117.5,
-			wantLe:  []string{"1", "2", "5", "+Inf"},
-		},
-		{
-			name:    "trailing +Inf bucket is implied",
-			buckets: []float64{0.5, math.Inf(1)},
-			observe: []float64{0.25, 0.75},
-			wantCum: []uint64{1, 2},
-			wantSum: 1,
-			wantLe:  []string{"0.5", "+Inf"},
-		},
-		{
-			name:    "negative values and infinities",
-			buckets: []float64{-1, 0},
-			observe: []float64{-2, -1, -0.5, math.Inf(-1)},
-			wantCum: []uint64{3, 4, 4},
-			wantSum: math.Inf(-1),
-			wantLe:  []string{"-1", "0", "+Inf"},
-		},
-		{
-			name:      "NaN goes to +Inf",
-			buckets:   []float64{1},
-			observe:   []float64{0.5, math.NaN()},
-			wantCum:   []uint64{1, 2},
-			wantNaNSm: true,
-			wantLe:    []string{"1", "+Inf"},
-		},
-		{
-			name:    "no observations",
-			buckets: ExponentialBuckets(0.001, 10, 3),
-			wantCum: []uint64{0, 0, 0, 0},
-			wantLe:  []string{"0.001", "0.01", "0.1", "+Inf"},
-		},
-		{
-			name:    "many buckets",
-			buckets: LinearBuckets(1, 1, 20),
-			observe: []float64{1, 10, 10.5, 20, 21},
-			wantCum: []uint64{1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 4, 5},
-			wantSum: 62.5,
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := NewRegistry()
-			h := r.Histogram("h_seconds", "H.", tt.buckets)
-			for _, v := range tt.observe {
-				h.Observe(v)
-			}
-			samples, err := parseExposition(render(t, r))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var cum []uint64
-			var le []string
-			for _, s := range samples {
-				if s.name == "h_seconds_bucket" {
-					cum = append(cum, uint64(s.value))
-					le = append(le, s.labels["le"])
-				}
-			}
-			if fmt.Sprint(cum) != fmt.Sprint(tt.wantCum) {
-				t.Errorf("cumulative buckets %v, want %v", cum, tt.wantCum)
-			}
-			if tt.wantLe != nil && fmt.Sprint(le) != fmt.Sprint(tt.wantLe) {
-				t.Errorf("le %q, want %q", le, tt.wantLe)
-			}
-			n := uint64(len(tt.observe))
-			if h.Count() != n || uint64(sampleValue(t, samples, "h_seconds_count")) != n {
-				t.Errorf("count %d / %v, want %d", h.Count(), sampleValue(t, samples, "h_seconds_count"), n)
-			}
-			sum := sampleValue(t, samples, "h_seconds_sum")
-			if tt.wantNaNSm {
-				if !math.IsNaN(sum) || !math.IsNaN(h.Sum()) {
-					t.Errorf("sum %v / %v, want NaN", sum, h.Sum())
-				}
-			} else if sum != tt.wantSum || h.Sum() != tt.wantSum {
-				t.Errorf("sum %v / %v, want %v", sum, h.Sum(), tt.wantSum)
-			}
-		})
-	}
-}
-
-func sampleValue(t *testing.T, samples []sample, series string) float64 {
-	t.Helper()
-	for _, s := range samples {
-		if s.series == series {
-			return s.value
-		}
-	}
-	t.Fatalf("no series %s", series)
-	return 0
-}
-
-func TestFloatFormat(t *testing.T) {
-	tests := []struct {
-		in   float64
-		want string
-	}{
-		{0, "0"},
-		{1, "1"},
-		{-2.5, "-2.5"},
-		{0.1, "0.1"},
-		{1e-05, "1e-05"},
-		{123456, "123456"},
-		{1234567, "1.234567e+06"},
-		{math.Inf(1), "+Inf"},
-		{math.Inf(-1), "-Inf"},
-		{math.NaN(), "NaN"},
-	}
-	for _, tt := range tests {
-		if got := string(appendFloat(nil, tt.in)); got != tt.want {
-			t.Errorf("appendFloat(%v) = %q, want %q", tt.in, got, tt.want)
-		}
 	}
 }
 
@@ -336,13 +315,13 @@ func TestCollectErrors(t *testing.T) {
 		collect func(emit EmitFunc)
 		wantErr string
 	}{
-		{"too few label values", func(emit EmitFunc) { emit(1) }, "emitted 0 label values"},
-		{"too many label values", func(emit EmitFunc) { emit(1, "a", "b") }, "emitted 2 label values"},
-		{"same series twice", func(emit EmitFunc) { emit(1, "a"); emit(2, "b"); emit(3, "a") }, "{a} emitted twice"},
+		{"too few label values", func(emit EmitFunc) { emit(1) }, "inconsistent label cardinality"},
+		{"too many label values", func(emit EmitFunc) { emit(1, "a", "b") }, "inconsistent label cardinality"},
+		{"same series twice", func(emit EmitFunc) { emit(1, "a"); emit(2, "b"); emit(3, "a") }, "collected before with the same name and label values"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := NewRegistry()
+			r := newBareRegistry()
 			r.Counter("fine_total", "Fine.").Inc()
 			r.Collect("bad", "Bad.", TypeGauge, []string{"source"}, tt.collect)
 
@@ -355,10 +334,11 @@ func TestCollectErrors(t *testing.T) {
 				t.Errorf("WriteTo wrote %q despite the error", b.String())
 			}
 
-			rec := httptest.NewRecorder()
-			r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-			if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), tt.wantErr) {
-				t.Errorf("ServeHTTP %d %q, want 500 with %q", rec.Code, rec.Body.String(), tt.wantErr)
+			srv := httptest.NewServer(r)
+			defer srv.Close()
+			code, _, body := get(t, srv.URL+"/metrics", "")
+			if code != http.StatusInternalServerError || !strings.Contains(body, tt.wantErr) {
+				t.Errorf("GET /metrics %d %q, want 500 with %q", code, body, tt.wantErr)
 			}
 		})
 	}
@@ -367,15 +347,55 @@ func TestCollectErrors(t *testing.T) {
 // TestCollectEmpty checks that a collector emitting nothing leaves its
 // family out, like a vec without children.
 func TestCollectEmpty(t *testing.T) {
-	r := NewRegistry()
+	r := newBareRegistry()
 	r.Collect("empty", "Empty.", TypeCounter, nil, func(EmitFunc) {})
-	if got := render(t, r); got != "" {
+	if got := mustScrape(t, r); got != "" {
 		t.Errorf("got %q, want nothing", got)
 	}
 }
 
+// TestScrapesInFlightCapped: scrapes gather every family, so a client with
+// a metrics token must not pile them up. Scrapes beyond the cap get 503
+// while the first ones are held (by a collector waiting on a channel).
+func TestScrapesInFlightCapped(t *testing.T) {
+	r := newBareRegistry()
+	entered := make(chan struct{}, maxScrapesInFlight)
+	release := make(chan struct{})
+	r.GaugeFunc("slow", "Slow.", func() float64 {
+		entered <- struct{}{}
+		<-release
+		return 1
+	})
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+
+	var wg sync.WaitGroup
+	codes := make(chan int, maxScrapesInFlight)
+	for range maxScrapesInFlight {
+		wg.Go(func() {
+			code, _, _ := get(t, srv.URL+"/metrics", "")
+			codes <- code
+		})
+	}
+	for range maxScrapesInFlight {
+		<-entered // every held scrape is inside the registry
+	}
+	code, _, _ := get(t, srv.URL+"/metrics", "")
+	close(release)
+	wg.Wait()
+	close(codes)
+	if code != http.StatusServiceUnavailable {
+		t.Errorf("scrape beyond the cap: %d, want 503", code)
+	}
+	for c := range codes {
+		if c != http.StatusOK {
+			t.Errorf("held scrape: %d, want 200", c)
+		}
+	}
+}
+
 func TestWriteToError(t *testing.T) {
-	r := NewRegistry()
+	r := newBareRegistry()
 	r.Counter("c_total", "C.")
 	if _, err := r.WriteTo(failWriter{}); !errors.Is(err, errFail) {
 		t.Errorf("WriteTo error %v, want %v", err, errFail)
@@ -388,306 +408,47 @@ type failWriter struct{}
 
 func (failWriter) Write([]byte) (int, error) { return 0, errFail }
 
-// sample is one parsed sample line.
-type sample struct {
-	series string            // as written, e.g. `h_bucket{le="1"}`
-	name   string            // metric name
-	labels map[string]string // unescaped
-	value  float64
-}
-
-// parseExposition checks that text is well-formed text exposition format
-// 0.0.4 as this package writes it, and returns its samples in order. It is
-// deliberately strict: every family has HELP then TYPE then at least one
-// sample, families are contiguous and sorted, each sample's name belongs to
-// its family, label names are valid and unique, values are escaped, and a
-// histogram's buckets are cumulative, end with +Inf and agree with _count.
-func parseExposition(text string) ([]sample, error) {
-	if text == "" {
-		return nil, nil
-	}
-	if !strings.HasSuffix(text, "\n") {
-		return nil, errors.New("does not end in a newline")
-	}
-	var (
-		samples  []sample
-		seen     = map[string]bool{} // series
-		families = map[string]bool{}
-		family   string // current family
-		typ      string
-		help     bool
-		prevFam  string
-		nSamples int
-		// histogram state for the current series
-		lastLe  = math.Inf(-1)
-		lastCum = -1.0
-		infCum  = -1.0
-	)
-	endFamily := func() error {
-		if family != "" && nSamples == 0 {
-			return fmt.Errorf("family %s has no samples", family)
-		}
-		if infCum >= 0 || lastCum >= 0 {
-			return fmt.Errorf("histogram %s: series not finished by _count", family)
-		}
-		return nil
-	}
-	for i, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
-		fail := func(format string, a ...any) error {
-			return fmt.Errorf("line %d %q: %s", i+1, line, fmt.Sprintf(format, a...))
-		}
-		switch {
-		case strings.HasPrefix(line, "# HELP "):
-			rest := strings.TrimPrefix(line, "# HELP ")
-			name, text, ok := strings.Cut(rest, " ")
-			if !ok || !validMetricName(name) {
-				return nil, fail("bad HELP")
-			}
-			if _, err := unescape(text, false); err != nil {
-				return nil, fail("%v", err)
-			}
-			if err := endFamily(); err != nil {
-				return nil, err
-			}
-			if families[name] {
-				return nil, fail("family %s repeated", name)
-			}
-			if name < prevFam {
-				return nil, fail("family %s after %s: not sorted", name, prevFam)
-			}
-			families[name] = true
-			family, prevFam, typ, help, nSamples = name, name, "", true, 0
-		case strings.HasPrefix(line, "# TYPE "):
-			name, t, ok := strings.Cut(strings.TrimPrefix(line, "# TYPE "), " ")
-			if !ok || name != family || !help || typ != "" {
-				return nil, fail("TYPE must follow the HELP of its family")
-			}
-			switch t {
-			case "counter", "gauge", "histogram":
-				typ = t
-			default:
-				return nil, fail("unknown type %q", t)
-			}
-		case line == "" || strings.HasPrefix(line, "#"):
-			return nil, fail("unexpected blank or comment line")
-		default:
-			if typ == "" {
-				return nil, fail("sample before TYPE")
-			}
-			s, err := parseSample(line)
-			if err != nil {
-				return nil, fail("%v", err)
-			}
-			if seen[s.series] {
-				return nil, fail("duplicate series")
-			}
-			seen[s.series] = true
-			nSamples++
-			le, hasLe := s.labels["le"]
-			switch {
-			case typ != "histogram":
-				if s.name != family {
-					return nil, fail("sample name is not family %s", family)
-				}
-			case s.name == family+"_bucket":
-				if !hasLe {
-					return nil, fail("bucket without le")
-				}
-				bound, err := strconv.ParseFloat(le, 64)
-				if err != nil {
-					return nil, fail("le %q: %v", le, err)
-				}
-				if bound <= lastLe || s.value < lastCum {
-					return nil, fail("buckets not increasing or not cumulative")
-				}
-				lastLe, lastCum = bound, s.value
-				if math.IsInf(bound, 1) {
-					infCum = s.value
-				}
-			case s.name == family+"_sum":
-				if hasLe || infCum < 0 {
-					return nil, fail("_sum must follow the +Inf bucket and have no le")
-				}
-			case s.name == family+"_count":
-				if hasLe || s.value != infCum {
-					return nil, fail("_count %v does not match +Inf bucket %v", s.value, infCum)
-				}
-				lastLe, lastCum, infCum = math.Inf(-1), -1, -1
-			default:
-				return nil, fail("sample name does not belong to histogram %s", family)
-			}
-			if typ != "histogram" && hasLe {
-				return nil, fail("le label outside a histogram")
-			}
-			samples = append(samples, s)
-		}
-	}
-	if err := endFamily(); err != nil {
-		return nil, err
-	}
-	return samples, nil
-}
-
-// parseSample parses `name{label="value",...} value`.
-func parseSample(line string) (sample, error) {
-	s := sample{labels: map[string]string{}}
-	i := 0
-	for i < len(line) && line[i] != '{' && line[i] != ' ' {
-		i++
-	}
-	s.name = line[:i]
-	if !validMetricName(s.name) {
-		return s, fmt.Errorf("invalid metric name %q", s.name)
-	}
-	if i < len(line) && line[i] == '{' {
-		i++
-		for {
-			j := strings.IndexByte(line[i:], '=')
-			if j < 0 {
-				return s, errors.New("label without =")
-			}
-			name := line[i : i+j]
-			if !validLabelName(name) {
-				return s, fmt.Errorf("invalid label name %q", name)
-			}
-			if _, dup := s.labels[name]; dup {
-				return s, fmt.Errorf("duplicate label %q", name)
-			}
-			i += j + 1
-			if i >= len(line) || line[i] != '"' {
-				return s, errors.New("label value not quoted")
-			}
-			i++
-			start := i
-			for i < len(line) && line[i] != '"' {
-				if line[i] == '\\' {
-					i++
-				}
-				i++
-			}
-			if i >= len(line) {
-				return s, errors.New("unterminated label value")
-			}
-			v, err := unescape(line[start:i], true)
-			if err != nil {
-				return s, err
-			}
-			s.labels[name] = v
-			i++
-			if i < len(line) && line[i] == ',' {
-				i++
-				continue
-			}
-			if i < len(line) && line[i] == '}' {
-				i++
-				break
-			}
-			return s, errors.New("expected , or } after label")
-		}
-	}
-	s.series = line[:i]
-	if i >= len(line) || line[i] != ' ' {
-		return s, errors.New("no space before value")
-	}
-	val := line[i+1:]
-	if strings.ContainsAny(val, " \t") {
-		return s, fmt.Errorf("trailing fields after value %q", val)
-	}
-	v, err := strconv.ParseFloat(val, 64)
-	if err != nil {
-		return s, fmt.Errorf("value: %v", err)
-	}
-	s.value = v
-	return s, nil
-}
-
-// unescape undoes the format's escaping: \\ and \n, and \" in label values.
-// Any other escape, a raw newline, a bare quote in a label value or
-// invalid UTF-8 is an error.
-func unescape(s string, quoted bool) (string, error) {
-	if !utf8.ValidString(s) {
-		return "", fmt.Errorf("invalid UTF-8 in %q", s)
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\n':
-			return "", fmt.Errorf("raw newline in %q", s)
-		case c == '"' && quoted:
-			return "", fmt.Errorf("unescaped quote in %q", s)
-		case c != '\\':
-			b.WriteByte(c)
-			continue
-		}
-		if i+1 >= len(s) {
-			return "", fmt.Errorf("trailing backslash in %q", s)
-		}
-		i++
-		switch e := s[i]; {
-		case e == '\\':
-			b.WriteByte('\\')
-		case e == 'n':
-			b.WriteByte('\n')
-		case e == '"' && quoted:
-			b.WriteByte('"')
-		default:
-			return "", fmt.Errorf("bad escape \\%c in %q", e, s)
-		}
-	}
-	return b.String(), nil
-}
-
-// TestParseExpositionRejects makes sure the validator used by the other
-// tests can fail: each input has one format mistake.
-func TestParseExpositionRejects(t *testing.T) {
-	const head = "# HELP m_total M.\n# TYPE m_total counter\n"
-	const hist = "# HELP h H.\n# TYPE h histogram\n"
+func TestHistogramBuckets(t *testing.T) {
 	tests := []struct {
-		name string
-		text string
+		name      string
+		buckets   []float64
+		observe   []float64
+		wantCum   []uint64 // cumulative, one per bucket then +Inf
+		wantSum   float64
+		wantNaNSm bool
 	}{
-		{"no trailing newline", head + "m_total 1"},
-		{"no value", head + "m_total\n"},
-		{"two spaces", head + "m_total  1\n"},
-		{"timestamp", head + "m_total 1 1700000000\n"},
-		{"bad value", head + "m_total one\n"},
-		{"bad metric name", head + "9m_total 1\n"},
-		{"wrong family", head + "other_total 1\n"},
-		{"unquoted label", head + "m_total{a=b} 1\n"},
-		{"unterminated label", head + "m_total{a=\"b} 1\n"},
-		{"unescaped quote", head + "m_total{a=\"b\"c\"} 1\n"},
-		{"bad escape", head + "m_total{a=\"\\t\"} 1\n"},
-		{"trailing comma", head + "m_total{a=\"b\",} 1\n"},
-		{"bad label name", head + "m_total{a-b=\"c\"} 1\n"},
-		{"duplicate label", head + "m_total{a=\"b\",a=\"c\"} 1\n"},
-		{"duplicate series", head + "m_total 1\nm_total 2\n"},
-		{"missing TYPE", "# HELP m_total M.\nm_total 1\n"},
-		{"TYPE before HELP", "# TYPE m_total counter\n# HELP m_total M.\nm_total 1\n"},
-		{"unknown type", "# HELP m M.\n# TYPE m summaryish\nm 1\n"},
-		{"family without samples", head},
-		{"unsorted families", "# HELP z Z.\n# TYPE z gauge\nz 1\n# HELP a A.\n# TYPE a gauge\na 1\n"},
-		{"blank line", head + "\nm_total 1\n"},
-		{"HELP bad escape", "# HELP m \\q\n# TYPE m gauge\nm 1\n"},
-		{"invalid utf8", head + "m_total{a=\"\xff\"} 1\n"},
-		{"bucket without le", hist + "h_bucket 1\nh_sum 1\nh_count 1\n"},
-		{"buckets not cumulative", hist + "h_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n"},
-		{"no +Inf bucket", hist + "h_bucket{le=\"1\"} 1\nh_sum 1\nh_count 1\n"},
-		{"count disagrees", hist + "h_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 1\n"},
-		{"histogram cut short", hist + "h_bucket{le=\"+Inf\"} 1\n" + head + "m_total 1\n"},
-		{"no count", hist + "h_bucket{le=\"+Inf\"} 2\nh_sum 1\n"},
-		{"le outside histogram", head + "m_total{le=\"1\"} 1\n"},
+		{"boundaries are inclusive", []float64{1, 2, 5}, []float64{0, 1, 1.5, 2, 2.5, 5, 5.5, 100}, []uint64{2, 4, 6, 8}, 117.5, false},
+		{"trailing +Inf bucket is implied", []float64{0.5, math.Inf(1)}, []float64{0.25, 0.75}, []uint64{1, 2}, 1, false},
+		{"negative values and infinities", []float64{-1, 0}, []float64{-2, -1, -0.5, math.Inf(-1)}, []uint64{3, 4, 4}, math.Inf(-1), false},
+		{"NaN goes to +Inf", []float64{1}, []float64{0.5, math.NaN()}, []uint64{1, 2}, 0, true},
+		{"no observations", ExponentialBuckets(0.001, 10, 3), nil, []uint64{0, 0, 0, 0}, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := parseExposition(tt.text); err == nil {
-				t.Errorf("accepted:\n%s", tt.text)
+			r := newBareRegistry()
+			h := r.Histogram("h_seconds", "H.", tt.buckets)
+			for _, v := range tt.observe {
+				h.Observe(v)
+			}
+			hist := render(t, r)["h_seconds"].GetMetric()[0].GetHistogram()
+			var cum []uint64
+			for _, b := range hist.GetBucket() {
+				cum = append(cum, b.GetCumulativeCount())
+			}
+			if fmt.Sprint(cum) != fmt.Sprint(tt.wantCum) {
+				t.Errorf("cumulative buckets %v, want %v", cum, tt.wantCum)
+			}
+			n := uint64(len(tt.observe))
+			if h.Count() != n || hist.GetSampleCount() != n {
+				t.Errorf("count %d / %d, want %d", h.Count(), hist.GetSampleCount(), n)
+			}
+			if tt.wantNaNSm {
+				if !math.IsNaN(hist.GetSampleSum()) || !math.IsNaN(h.Sum()) {
+					t.Errorf("sum %v / %v, want NaN", hist.GetSampleSum(), h.Sum())
+				}
+			} else if hist.GetSampleSum() != tt.wantSum || h.Sum() != tt.wantSum {
+				t.Errorf("sum %v / %v, want %v", hist.GetSampleSum(), h.Sum(), tt.wantSum)
 			}
 		})
-	}
-	ok := hist + "h_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 3\nh_count 2\n" +
-		head + "m_total{a=\"x\\\\y\\\"z\\n\"} 1\n"
-	if _, err := parseExposition(ok); err != nil {
-		t.Errorf("rejected valid text: %v", err)
 	}
 }

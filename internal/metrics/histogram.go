@@ -4,46 +4,25 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sync/atomic"
+	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
-// Histogram counts observations in buckets. Observe is lock-free and
-// allocation-free: one atomic add on the bucket and a compare-and-swap on
-// the sum. A nil *Histogram is a valid no-op.
-//
-// A scrape reads the buckets one by one while observations continue, so
-// it may see an observation in the sum but not yet in its bucket (or the
-// reverse); _count is always the +Inf bucket, so buckets and count agree.
+// Histogram counts observations in buckets: a client_golang histogram,
+// whose Observe is lock-free and allocation-free. A nil *Histogram is a
+// valid no-op.
 type Histogram struct {
-	upper  []float64       // bucket upper bounds, ascending, without +Inf; shared
-	counts []atomic.Uint64 // per bucket (not cumulative); the last is +Inf
-	sum    atomic.Uint64   // math.Float64bits of the sum of observations
+	h prometheus.Histogram
 }
 
-func newHistogram(upper []float64) *Histogram {
-	return &Histogram{upper: upper, counts: make([]atomic.Uint64, len(upper)+1)}
-}
-
-// Observe records v. NaN lands in the +Inf bucket and turns the sum to NaN,
-// as in client_golang.
+// Observe records v. NaN lands in the +Inf bucket and turns the sum to NaN.
 func (h *Histogram) Observe(v float64) {
-	if h == nil {
-		return
+	if h != nil {
+		h.h.Observe(v)
 	}
-	// Binary search for the first bound >= v (le is inclusive); written
-	// out so that NaN, failing every comparison, falls to +Inf.
-	lo, hi := 0, len(h.upper)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if h.upper[m] >= v {
-			hi = m
-		} else {
-			lo = m + 1
-		}
-	}
-	h.counts[lo].Add(1)
-	addFloat(&h.sum, v)
 }
 
 // ObserveDuration records d in seconds, the Prometheus base unit.
@@ -51,79 +30,79 @@ func (h *Histogram) ObserveDuration(d time.Duration) {
 	h.Observe(d.Seconds())
 }
 
-// Count returns the number of observations; 0 for a nil Histogram.
+// Count returns the number of observations; 0 for a nil Histogram. It
+// allocates: it is meant for tests, not the query path.
 func (h *Histogram) Count() uint64 {
-	if h == nil {
-		return 0
-	}
-	var n uint64
-	for i := range h.counts {
-		n += h.counts[i].Load()
-	}
-	return n
+	return h.read().GetSampleCount()
 }
 
-// Sum returns the sum of observations; 0 for a nil Histogram.
+// Sum returns the sum of observations; 0 for a nil Histogram. It
+// allocates: it is meant for tests, not the query path.
 func (h *Histogram) Sum() float64 {
+	return h.read().GetSampleSum()
+}
+
+func (h *Histogram) read() *dto.Histogram {
 	if h == nil {
-		return 0
+		return nil
 	}
-	return math.Float64frombits(h.sum.Load())
+	var m dto.Metric
+	if err := h.h.Write(&m); err != nil {
+		return nil
+	}
+	return m.GetHistogram()
 }
 
 // HistogramVec is a histogram family partitioned by labels; every child
 // has the same buckets.
 type HistogramVec struct {
-	v  vec[Histogram]
-	le []string // formatted upper bounds, then "+Inf"
+	v *prometheus.HistogramVec
+	// children maps each client_golang child to the *Histogram handed out
+	// for it, as in CounterVec.
+	children sync.Map // prometheus.Observer -> *Histogram
 }
 
 // With returns the histogram for labelValues (one per label name, in
-// order), creating it on first use. It takes a lock: call it at setup and
-// keep the *Histogram for the hot path. It panics on a wrong number of
-// values.
+// order), creating it on first use. It takes a read lock: call it at setup
+// and keep the *Histogram for the hot path. It panics on a wrong number of
+// values; invalid UTF-8 in a value is replaced by U+FFFD.
 func (hv *HistogramVec) With(labelValues ...string) *Histogram {
-	return hv.v.with(labelValues)
-}
-
-func (hv *HistogramVec) describe() *desc { return &hv.v.desc }
-
-func (hv *HistogramVec) write(w *textWriter) error {
-	children := hv.v.snapshot()
-	if len(children) == 0 {
-		return nil
+	o := hv.v.WithLabelValues(validLabelValues(labelValues)...)
+	if h, ok := hv.children.Load(o); ok {
+		return h.(*Histogram)
 	}
-	d := &hv.v.desc
-	w.header(d)
-	for _, c := range children {
-		h := c.m
-		var cum uint64
-		for i := range h.counts {
-			cum += h.counts[i].Load()
-			w.series(d, "_bucket", c.values, hv.le[i])
-			w.uint(cum)
-		}
-		w.series(d, "_sum", c.values, "")
-		w.float(h.Sum())
-		w.series(d, "_count", c.values, "")
-		w.uint(cum)
-	}
-	return nil
+	h, _ := hv.children.LoadOrStore(o, &Histogram{h: o.(prometheus.Histogram)})
+	return h.(*Histogram)
 }
 
 // Histogram registers and returns an unlabelled histogram with the given
 // bucket upper bounds (see HistogramVec).
 func (r *Registry) Histogram(name, help string, buckets []float64) *Histogram {
-	return r.HistogramVec(name, help, buckets).With()
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: checkBuckets(name, buckets)})
+	r.register(name, help, nil, h)
+	return &Histogram{h: h}
 }
 
 // HistogramVec registers and returns a histogram family with the given
-// bucket upper bounds and label names. Buckets must be non-empty and
-// strictly increasing; a trailing +Inf is implied and may be omitted. It
-// panics on bad buckets, if a name is invalid or taken (the family also
-// takes name_bucket, name_sum and name_count; "le" is reserved), or if help
-// is empty.
+// bucket upper bounds and label names. Buckets must be non-empty, finite
+// and strictly increasing; a trailing +Inf is implied and may be omitted.
+// It panics on bad buckets, if a name is invalid or taken ("le" is
+// reserved), or if help is empty.
 func (r *Registry) HistogramVec(name, help string, buckets []float64, labelNames ...string) *HistogramVec {
+	if slices.Contains(labelNames, "le") {
+		// client_golang would panic only when the first child is made.
+		panic(fmt.Sprintf(`metrics: %s: label name "le" is reserved in histograms`, name))
+	}
+	v := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: checkBuckets(name, buckets)}, labelNames)
+	r.register(name, help, labelNames, v)
+	return &HistogramVec{v: v}
+}
+
+// checkBuckets returns a copy of buckets without a trailing +Inf, and
+// panics unless what is left is non-empty, finite and strictly increasing.
+// client_golang would quietly use its default buckets for an empty list
+// and accept NaN.
+func checkBuckets(name string, buckets []float64) []float64 {
 	upper := slices.Clone(buckets)
 	if n := len(upper); n > 0 && math.IsInf(upper[n-1], 1) {
 		upper = upper[:n-1]
@@ -136,45 +115,19 @@ func (r *Registry) HistogramVec(name, help string, buckets []float64, labelNames
 			panic(fmt.Sprintf("metrics: %s: buckets %v are not finite and strictly increasing", name, buckets))
 		}
 	}
-	le := make([]string, 0, len(upper)+1)
-	for _, b := range upper {
-		le = append(le, string(appendFloat(nil, b)))
-	}
-	le = append(le, "+Inf")
-
-	hv := &HistogramVec{
-		v: newVec(desc{name: name, help: help, typ: typeHistogram, labelNames: slices.Clone(labelNames)},
-			func() *Histogram { return newHistogram(upper) }),
-		le: le,
-	}
-	r.register(hv, "_bucket", "_sum", "_count")
-	return hv
+	return upper
 }
 
 // ExponentialBuckets returns count bucket bounds: start, start*factor,
 // start*factor², and so on. It panics unless start > 0, factor > 1 and
 // count >= 1.
 func ExponentialBuckets(start, factor float64, count int) []float64 {
-	if !(start > 0) || !(factor > 1) || count < 1 {
-		panic(fmt.Sprintf("metrics: ExponentialBuckets(%v, %v, %d): need start > 0, factor > 1, count >= 1", start, factor, count))
-	}
-	b := make([]float64, count)
-	for i := range b {
-		b[i] = start
-		start *= factor
-	}
-	return b
+	return prometheus.ExponentialBuckets(start, factor, count)
 }
 
 // LinearBuckets returns count bucket bounds: start, start+width,
-// start+2*width, and so on. It panics unless width > 0 and count >= 1.
+// start+2*width, and so on. It panics unless count >= 1; a width that is
+// not positive makes Histogram panic.
 func LinearBuckets(start, width float64, count int) []float64 {
-	if !(width > 0) || count < 1 || math.IsNaN(start) || math.IsInf(start, 0) {
-		panic(fmt.Sprintf("metrics: LinearBuckets(%v, %v, %d): need finite start, width > 0, count >= 1", start, width, count))
-	}
-	b := make([]float64, count)
-	for i := range b {
-		b[i] = start + float64(i)*width
-	}
-	return b
+	return prometheus.LinearBuckets(start, width, count)
 }

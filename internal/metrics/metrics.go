@@ -1,18 +1,24 @@
-// Package metrics owns Hearth's Prometheus instrumentation: counters,
-// gauges, histograms and scrape-time collectors, exposed by a Registry in
-// the Prometheus text format 0.0.4.
+// Package metrics owns Hearth's Prometheus instrumentation. It is a thin
+// layer over prometheus/client_golang that keeps the small API the rest of
+// Hearth was written against (Registry.Counter, CounterVec.With,
+// Histogram.Observe and so on) and adds what Hearth needs on top:
 //
-// It replaces client_golang so that the per-query path stays lock-free and
-// allocation-free and the binary small. Its life has three phases:
+//   - A Registry serves /metrics with promhttp: the text format 0.0.4 or,
+//     when the scraper asks for it, OpenMetrics, gzip-compressed on request,
+//     and with the Go runtime (go_*) and process (process_*) collectors.
+//   - Nil metrics are valid no-ops, so a component can take optional ones.
+//   - Label values are made valid UTF-8 before they reach client_golang,
+//     which would otherwise panic (With) or fail the scrape (Collect): a
+//     name an API user typed must never stop the server or /metrics.
+//   - Registration panics on programming errors (an invalid or duplicate
+//     name, empty help, bad buckets), so they show in the first test run.
 //
-//   - Setup: Registry.Counter, CounterVec.With and the like take locks,
-//     validate names and panic on programming errors (a duplicate or
-//     malformed name, a wrong number of label values). Resolve labelled
-//     children here and keep the *Counter or *Histogram.
-//   - Recording: Counter.Inc, Gauge.Set and Histogram.Observe are atomic
-//     operations that never lock and never allocate.
-//   - Scraping: Registry.ServeHTTP copies the list of series under short
-//     locks, then reads their atomics; it never blocks a writer.
+// Its life has three phases. Setup: Registry.Counter, CounterVec.With and
+// the like take locks; resolve labelled children here and keep the
+// *Counter or *Histogram. Recording: Counter.Inc, Gauge.Set and
+// Histogram.Observe are client_golang's atomic operations, which never
+// lock and never allocate. Scraping: ServeHTTP gathers the families and
+// never blocks a writer.
 package metrics
 
 import (
@@ -20,16 +26,22 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
-// ContentType is the media type of the text exposition format 0.0.4 that
-// Registry serves.
-const ContentType = "text/plain; version=0.0.4; charset=utf-8"
+// maxScrapesInFlight caps concurrent scrapes: a scrape gathers every
+// family, so a client holding a metrics token must not be able to pile
+// them up. Prometheus scrapes one at a time; the rest get 503.
+const maxScrapesInFlight = 4
 
-// Type is a metric family type as written on its # TYPE line.
+// Type is a metric family type, as Collect takes it.
 type Type string
 
 // The family types a Collect callback may produce.
@@ -38,162 +50,110 @@ const (
 	TypeGauge   Type = "gauge"
 )
 
-// typeHistogram is not accepted by Collect: histograms are registered with
-// Registry.Histogram.
-const typeHistogram Type = "histogram"
-
-// desc describes a family: what its # HELP and # TYPE lines say and the
-// names of its labels.
-type desc struct {
-	name       string
-	help       string
-	typ        Type
-	labelNames []string
-}
-
-// family is one registered metric family.
-type family interface {
-	describe() *desc
-	// write appends the family's lines to w. It returns an error only for
-	// a collector that produced inconsistent series; w is then discarded.
-	write(w *textWriter) error
-}
-
 // Registry holds metric families and serves them to Prometheus. Register
 // everything at setup; registration panics on a programming error. The
 // zero value is not usable: call NewRegistry.
 type Registry struct {
-	mu       sync.Mutex
-	families []family          // sorted by name
-	taken    map[string]string // family and sample names -> owning family
+	reg     *prometheus.Registry
+	handler http.Handler
 }
 
-// NewRegistry returns an empty Registry.
+// NewRegistry returns a Registry holding only the Go runtime and process
+// collectors.
 func NewRegistry() *Registry {
-	return &Registry{taken: make(map[string]string)}
+	r := newBareRegistry()
+	r.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return r
 }
 
-// register adds f, reserving its family name and the sample names it
-// writes (a histogram writes name_bucket, name_sum and name_count), so that
-// no two families can ever produce the same series.
-func (r *Registry) register(f family, suffixes ...string) {
-	d := f.describe()
-	if !validMetricName(d.name) {
-		panic(fmt.Sprintf("metrics: invalid metric name %q", d.name))
+// newBareRegistry returns a Registry without the runtime collectors, for
+// tests that compare whole expositions.
+func newBareRegistry() *Registry {
+	reg := prometheus.NewPedanticRegistry()
+	return &Registry{
+		reg: reg,
+		handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+			// A collector that produced inconsistent series fails the
+			// scrape (500), so Prometheus records it as failed rather
+			// than ingesting part of it.
+			ErrorHandling:       promhttp.HTTPErrorOnError,
+			EnableOpenMetrics:   true,
+			MaxRequestsInFlight: maxScrapesInFlight,
+		}),
 	}
-	if d.help == "" {
-		panic(fmt.Sprintf("metrics: %s: empty help", d.name))
-	}
-	seen := make(map[string]bool, len(d.labelNames))
-	for _, l := range d.labelNames {
-		switch {
-		case !validLabelName(l):
-			panic(fmt.Sprintf("metrics: %s: invalid label name %q", d.name, l))
-		case strings.HasPrefix(l, "__"):
-			panic(fmt.Sprintf("metrics: %s: label name %q is reserved (leading __)", d.name, l))
-		case d.typ == typeHistogram && l == "le":
-			panic(fmt.Sprintf("metrics: %s: label name \"le\" is reserved in histograms", d.name))
-		case seen[l]:
-			panic(fmt.Sprintf("metrics: %s: duplicate label name %q", d.name, l))
-		}
-		seen[l] = true
-	}
-	names := []string{d.name}
-	for _, s := range suffixes {
-		names = append(names, d.name+s)
-	}
-
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, n := range names {
-		if owner, ok := r.taken[n]; ok {
-			if owner == d.name {
-				panic(fmt.Sprintf("metrics: duplicate registration of %q", d.name))
-			}
-			panic(fmt.Sprintf("metrics: %q collides with family %q", d.name, owner))
-		}
-	}
-	for _, n := range names {
-		r.taken[n] = d.name
-	}
-	i, _ := slices.BinarySearchFunc(r.families, d.name, func(f family, name string) int {
-		return strings.Compare(f.describe().name, name)
-	})
-	r.families = slices.Insert(r.families, i, f)
 }
 
-// gather renders every family. Only the family list is read under the
-// registry lock; families and their series are read after it is released.
-func (r *Registry) gather() ([]byte, error) {
-	r.mu.Lock()
-	fams := slices.Clone(r.families)
-	r.mu.Unlock()
-
-	w := &textWriter{}
-	for _, f := range fams {
-		if err := f.write(w); err != nil {
-			return nil, err
+// register adds c, panicking with the family name on a programming error.
+// Names must be valid in the classic scheme ([a-zA-Z_:][a-zA-Z0-9_:]*,
+// labels without the colon), which client_golang no longer insists on
+// but which every Hearth name, dashboard and alert rule is written in.
+func (r *Registry) register(name, help string, labelNames []string, c prometheus.Collector) {
+	switch {
+	case !model.IsValidLegacyMetricName(name):
+		panic(fmt.Sprintf("metrics: invalid metric name %q", name))
+	case help == "":
+		panic(fmt.Sprintf("metrics: %s: empty help", name))
+	}
+	for _, l := range labelNames {
+		if !model.LabelName(l).IsValidLegacy() {
+			panic(fmt.Sprintf("metrics: %s: invalid label name %q", name, l))
 		}
 	}
-	return w.b, nil
+	if err := r.reg.Register(c); err != nil {
+		panic(fmt.Sprintf("metrics: registering %q: %v", name, err))
+	}
 }
 
-// WriteTo writes the text exposition of every family to w. Nothing is
+// ServeHTTP serves every family in the format the scraper negotiates, or
+// 500 if a collector produced inconsistent series.
+func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r.handler.ServeHTTP(w, req)
+}
+
+// WriteTo writes every family to w in the text format 0.0.4. Nothing is
 // written if a collector fails.
 func (r *Registry) WriteTo(w io.Writer) (int64, error) {
-	b, err := r.gather()
+	mfs, err := r.reg.Gather()
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("gathering metrics: %w", err)
 	}
-	n, err := w.Write(b)
-	if err != nil {
-		return int64(n), fmt.Errorf("write metrics: %w", err)
-	}
-	return int64(n), nil
-}
-
-// ServeHTTP serves the text exposition of every family, or 500 if a
-// collector produced inconsistent series (Prometheus then records the
-// scrape as failed rather than ingesting a partial one).
-func (r *Registry) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	b, err := r.gather()
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", ContentType)
-	h.Set("Content-Length", strconv.Itoa(len(b)))
-	// A write error means the scraper went away; there is no one to tell.
-	_, _ = w.Write(b)
-}
-
-// validMetricName reports whether s matches [a-zA-Z_:][a-zA-Z0-9_:]*.
-func validMetricName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		ok := c == '_' || c == ':' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9'
-		if !ok {
-			return false
+	cw := &countingWriter{w: w}
+	enc := expfmt.NewEncoder(cw, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return cw.n, fmt.Errorf("writing metrics: %w", err)
 		}
 	}
-	return true
+	return cw.n, nil
 }
 
-// validLabelName reports whether s matches [a-zA-Z_][a-zA-Z0-9_]*.
-func validLabelName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		ok := c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9'
-		if !ok {
-			return false
+// countingWriter counts what WriteTo wrote.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// validLabelValues returns values with invalid UTF-8 replaced by U+FFFD.
+// It copies only when something needs replacing, so the common case costs
+// a scan and no allocation.
+func validLabelValues(values []string) []string {
+	for i, v := range values {
+		if !utf8.ValidString(v) {
+			fixed := slices.Clone(values)
+			for j := i; j < len(fixed); j++ {
+				fixed[j] = strings.ToValidUTF8(fixed[j], "\uFFFD")
+			}
+			return fixed
 		}
 	}
-	return true
+	return values
 }

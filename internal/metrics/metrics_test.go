@@ -2,16 +2,20 @@ package metrics
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 func TestRegistrationPanics(t *testing.T) {
 	setup := func() *Registry {
-		r := NewRegistry()
+		r := newBareRegistry()
 		r.Counter("taken_total", "Taken.")
 		r.Histogram("lat_seconds", "Latency.", []float64{1})
 		return r
@@ -23,17 +27,12 @@ func TestRegistrationPanics(t *testing.T) {
 	}{
 		{"fresh name", func(r *Registry) { r.Counter("fresh_total", "Fresh.") }, ""},
 		{"colons allowed", func(r *Registry) { r.Gauge("hearth:ratio:5m", "Ratio.") }, ""},
-		{"duplicate counter", func(r *Registry) { r.Counter("taken_total", "Again.") }, `duplicate registration of "taken_total"`},
-		{"duplicate across kinds", func(r *Registry) { r.Gauge("taken_total", "Again.") }, "duplicate registration"},
-		{"duplicate func", func(r *Registry) { r.GaugeFunc("lat_seconds", "Again.", func() float64 { return 0 }) }, "duplicate registration"},
+		{"duplicate counter", func(r *Registry) { r.Counter("taken_total", "Again.") }, "previously registered"},
+		{"duplicate across kinds", func(r *Registry) { r.Gauge("taken_total", "Again.") }, "previously registered"},
+		{"duplicate func", func(r *Registry) { r.GaugeFunc("lat_seconds", "Again.", func() float64 { return 0 }) }, "previously registered"},
 		{"duplicate collector", func(r *Registry) {
 			r.Collect("taken_total", "Again.", TypeCounter, nil, func(EmitFunc) {})
-		}, "duplicate registration"},
-		{"collides with histogram sample", func(r *Registry) { r.Counter("lat_seconds_count", "Count.") }, `collides with family "lat_seconds"`},
-		{"histogram collides with counter", func(r *Registry) {
-			r.Histogram("taken", "Taken.", []float64{1})
-			r.Counter("taken_sum", "Sum.")
-		}, "collides"},
+		}, "previously registered"},
 		{"empty name", func(r *Registry) { r.Counter("", "Empty.") }, "invalid metric name"},
 		{"leading digit", func(r *Registry) { r.Counter("1st_total", "First.") }, "invalid metric name"},
 		{"dash in name", func(r *Registry) { r.Gauge("cache-size", "Size.") }, "invalid metric name"},
@@ -43,8 +42,8 @@ func TestRegistrationPanics(t *testing.T) {
 		{"colon in label", func(r *Registry) { r.CounterVec("x_total", "X.", "a:b") }, "invalid label name"},
 		{"leading digit label", func(r *Registry) { r.CounterVec("x_total", "X.", "0a") }, "invalid label name"},
 		{"empty label", func(r *Registry) { r.CounterVec("x_total", "X.", "") }, "invalid label name"},
-		{"reserved label", func(r *Registry) { r.CounterVec("x_total", "X.", "__name__") }, "reserved"},
-		{"duplicate label", func(r *Registry) { r.CounterVec("x_total", "X.", "a", "b", "a") }, `duplicate label name "a"`},
+		{"reserved label", func(r *Registry) { r.CounterVec("x_total", "X.", "__name__") }, `"__name__" is not a valid label name`},
+		{"duplicate label", func(r *Registry) { r.CounterVec("x_total", "X.", "a", "b", "a") }, "duplicate label names"},
 		{"le in histogram", func(r *Registry) { r.HistogramVec("x_seconds", "X.", []float64{1}, "le") }, `"le" is reserved`},
 		{"le in counter is fine", func(r *Registry) { r.CounterVec("x_total", "X.", "le") }, ""},
 		{"collector label", func(r *Registry) { r.Collect("x", "X.", TypeGauge, []string{"a b"}, func(EmitFunc) {}) }, "invalid label name"},
@@ -57,13 +56,13 @@ func TestRegistrationPanics(t *testing.T) {
 		{"repeated bucket", func(r *Registry) { r.Histogram("x", "X.", []float64{1, 1}) }, "strictly increasing"},
 		{"NaN bucket", func(r *Registry) { r.Histogram("x", "X.", []float64{math.NaN()}) }, "strictly increasing"},
 		{"-Inf bucket", func(r *Registry) { r.Histogram("x", "X.", []float64{math.Inf(-1), 1}) }, "strictly increasing"},
-		{"too few label values", func(r *Registry) { r.CounterVec("x_total", "X.", "a", "b").With("1") }, "got 1 label values, want 2"},
-		{"too many label values", func(r *Registry) { r.CounterVec("x_total", "X.", "a").With("1", "2") }, "got 2 label values, want 1"},
-		{"label values on histogram", func(r *Registry) { r.HistogramVec("x", "X.", []float64{1}).With("1") }, "got 1 label values, want 0"},
+		{"too few label values", func(r *Registry) { r.CounterVec("x_total", "X.", "a", "b").With("1") }, "expected 2 label values but got 1"},
+		{"too many label values", func(r *Registry) { r.CounterVec("x_total", "X.", "a").With("1", "2") }, "expected 1 label values but got 2"},
+		{"label values on histogram", func(r *Registry) { r.HistogramVec("x", "X.", []float64{1}).With("1") }, "expected 0 label values but got 1"},
 		{"exponential factor", func(r *Registry) { ExponentialBuckets(1, 1, 3) }, "ExponentialBuckets"},
 		{"exponential start", func(r *Registry) { ExponentialBuckets(0, 2, 3) }, "ExponentialBuckets"},
 		{"exponential count", func(r *Registry) { ExponentialBuckets(1, 2, 0) }, "ExponentialBuckets"},
-		{"linear width", func(r *Registry) { LinearBuckets(0, 0, 3) }, "LinearBuckets"},
+		{"linear width", func(r *Registry) { r.Histogram("x", "X.", LinearBuckets(0, 0, 3)) }, "strictly increasing"},
 		{"linear count", func(r *Registry) { LinearBuckets(0, 1, 0) }, "LinearBuckets"},
 	}
 	for _, tt := range tests {
@@ -77,7 +76,7 @@ func TestRegistrationPanics(t *testing.T) {
 				t.Errorf("panic %q, want one containing %q", got, tt.wantPanic)
 			}
 			// A failed registration leaves the registry usable and intact.
-			if _, err := parseExposition(render(t, r)); err != nil {
+			if _, err := r.WriteTo(io.Discard); err != nil {
 				t.Errorf("registry broken after %s: %v", tt.name, err)
 			}
 		})
@@ -98,7 +97,7 @@ func catchPanic(f func()) (msg string) {
 // TestFailedRegistrationTakesNoName checks that a registration rejected
 // for its labels or buckets does not reserve its name.
 func TestFailedRegistrationTakesNoName(t *testing.T) {
-	r := NewRegistry()
+	r := newBareRegistry()
 	if catchPanic(func() { r.CounterVec("x_total", "X.", "bad-label") }) == "" {
 		t.Fatal("no panic for a bad label")
 	}
@@ -111,7 +110,7 @@ func TestFailedRegistrationTakesNoName(t *testing.T) {
 }
 
 func TestWithReturnsSameChild(t *testing.T) {
-	r := NewRegistry()
+	r := newBareRegistry()
 	cv := r.CounterVec("x_total", "X.", "a", "b")
 	first := cv.With("p", "q")
 	if cv.With("p", "q") != first {
@@ -127,13 +126,13 @@ func TestWithReturnsSameChild(t *testing.T) {
 	values := []string{"m", "n"}
 	cv.With(values...).Inc()
 	values[0] = "changed"
-	if !strings.Contains(render(t, r), `x_total{a="m",b="n"} 1`) {
-		t.Errorf("series renamed by caller mutation:\n%s", render(t, r))
+	if got := value(t, render(t, r), "x_total", "a=m", "b=n"); got != 1 {
+		t.Errorf("x_total{a=m,b=n} = %v after caller mutation, want 1", got)
 	}
 }
 
 func TestValues(t *testing.T) {
-	r := NewRegistry()
+	r := newBareRegistry()
 	c := r.Counter("c_total", "C.")
 	c.Inc()
 	c.Add(41)
@@ -153,12 +152,9 @@ func TestValues(t *testing.T) {
 	if h.Count() != 2 || h.Sum() != 2.05 {
 		t.Errorf("histogram count %d sum %v, want 2 and 2.05", h.Count(), h.Sum())
 	}
-	samples, err := parseExposition(render(t, r))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v := sampleValue(t, samples, `h_seconds_bucket{le="0.1"}`); v != 1 {
-		t.Errorf("50ms landed in le=0.1 %v times, want 1", v)
+	b := render(t, r)["h_seconds"].GetMetric()[0].GetHistogram().GetBucket()
+	if b[1].GetUpperBound() != 0.1 || b[1].GetCumulativeCount() != 1 {
+		t.Errorf("le=0.1 bucket %v, want 1 observation", b[1])
 	}
 }
 
@@ -178,13 +174,13 @@ func TestBucketHelpers(t *testing.T) {
 		}
 	}
 	// The caller may reuse its slice: the histogram keeps a copy.
-	r := NewRegistry()
+	r := newBareRegistry()
 	b := []float64{1, 2}
 	h := r.Histogram("h", "H.", b)
 	b[0] = 100
 	h.Observe(1)
-	if !strings.Contains(render(t, r), `h_bucket{le="1"} 1`) {
-		t.Errorf("histogram changed by caller mutation:\n%s", render(t, r))
+	if got := render(t, r)["h"].GetMetric()[0].GetHistogram().GetBucket()[0]; got.GetUpperBound() != 1 || got.GetCumulativeCount() != 1 {
+		t.Errorf("histogram changed by caller mutation: first bucket %v", got)
 	}
 }
 
@@ -207,7 +203,7 @@ func TestNilMetrics(t *testing.T) {
 }
 
 func TestZeroAllocs(t *testing.T) {
-	r := NewRegistry()
+	r := newBareRegistry()
 	c := r.Counter("c_total", "C.")
 	child := r.CounterVec("v_total", "V.", "reason", "device").With("category", "kid-tablet")
 	cv := r.CounterVec("w_total", "W.", "reason")
@@ -244,7 +240,7 @@ func TestConcurrent(t *testing.T) {
 		workers = 8
 		perG    = 2000
 	)
-	r := NewRegistry()
+	r := newBareRegistry()
 	c := r.Counter("c_total", "C.")
 	cv := r.CounterVec("v_total", "V.", "device")
 	g := r.Gauge("g", "G.")
@@ -261,7 +257,8 @@ func TestConcurrent(t *testing.T) {
 			var b strings.Builder
 			_, err := r.WriteTo(&b)
 			if err == nil {
-				_, err = parseExposition(b.String())
+				p := expfmt.NewTextParser(model.LegacyValidation)
+				_, err = p.TextToMetricFamilies(strings.NewReader(b.String()))
 			}
 			select {
 			case <-stop:
@@ -312,35 +309,36 @@ func TestConcurrent(t *testing.T) {
 			le1 += workers
 		}
 	}
-	samples, err := parseExposition(render(t, r))
-	if err != nil {
-		t.Fatal(err)
+	mfs := render(t, r)
+	hist := mfs["h_seconds"].GetMetric()[0].GetHistogram()
+	if got := hist.GetBucket()[0].GetCumulativeCount(); float64(got) != le1 {
+		t.Errorf("h_seconds le=1 = %d, want %v", got, le1)
 	}
-	want := map[string]float64{
-		"c_total":                         total,
-		`v_total{device="shared"}`:        total,
-		`v_total{device="dev0"}`:          2 * perG,
-		`v_total{device="dev7"}`:          2 * perG,
-		"g":                               total,
-		`h_seconds_bucket{le="1"}`:        le1,
-		`h_seconds_count`:                 total,
-		`h_seconds_sum`:                   sum,
-		`hv_seconds_count{upstream="up"}`: total,
-		`hv_seconds_sum{upstream="up"}`:   total / 2,
-		`k{w="x"}`:                        total,
+	if hist.GetSampleCount() != total || hist.GetSampleSum() != sum {
+		t.Errorf("h_seconds count %d sum %v, want %d %v", hist.GetSampleCount(), hist.GetSampleSum(), total, sum)
 	}
-	for series, w := range want {
-		if got := sampleValue(t, samples, series); got != w {
-			t.Errorf("%s = %v, want %v", series, got, w)
+	if s := mfs["hv_seconds"].GetMetric()[0].GetHistogram().GetSampleSum(); s != total/2 {
+		t.Errorf("hv_seconds sum %v, want %v", s, total/2)
+	}
+	want := []struct {
+		name   string
+		labels []string
+		v      float64
+	}{
+		{"c_total", nil, total},
+		{"v_total", []string{"device=shared"}, total},
+		{"v_total", []string{"device=dev0"}, 2 * perG},
+		{"v_total", []string{"device=dev7"}, 2 * perG},
+		{"g", nil, total},
+		{"hv_seconds", []string{"upstream=up"}, total},
+		{"k", []string{"w=x"}, total},
+	}
+	for _, w := range want {
+		if got := value(t, mfs, w.name, w.labels...); got != w.v {
+			t.Errorf("%s%v = %v, want %v", w.name, w.labels, got, w.v)
 		}
 	}
-	n := 0
-	for _, s := range samples {
-		if s.name == "v_total" {
-			n++
-		}
-	}
-	if n != workers+1 {
+	if n := len(mfs["v_total"].GetMetric()); n != workers+1 {
 		t.Errorf("v_total has %d series, want %d", n, workers+1)
 	}
 }
