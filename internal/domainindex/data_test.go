@@ -12,23 +12,24 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hearth-dns/hearth/internal/testutil/largedata"
 )
 
-// dataPath is the shared test data (see its README) relative to this
-// package: the repository is /work/main and the data /work/shared/data, in
-// development and in CI alike.
-var dataPath = filepath.Join("..", "..", "..", "shared", "data")
+// dataPath is the external data set of the large suite (see package
+// largedata), set by the first requireData.
+var (
+	dataPath string
+	dataOnce sync.Once
+)
 
-// requireData skips the test when the shared data is missing, except in CI
-// (CI=true), where a missing folder is a failure.
+// requireData skips the test when the external data set is missing,
+// except in CI (CI=true), where a missing folder is a failure. The
+// correctness of the index is checked on built-in names by index_test.go.
 func requireData(t testing.TB) {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(dataPath, "MANIFEST.tsv")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("shared test data missing at %s with CI=true: %v", dataPath, err)
-		}
-		t.Skipf("shared test data not found at %s (%v): skipping; CI=true makes this a failure", dataPath, err)
-	}
+	dir := largedata.Dir(t)
+	dataOnce.Do(func() { dataPath = dir })
 }
 
 // listFile is one blocklist of the shared data, read by the quick reader

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hearth-dns/hearth/internal/dnsmsg"
 	"github.com/hearth-dns/hearth/internal/pipeline"
+	"github.com/hearth-dns/hearth/internal/testutil/largedata"
 )
 
 // captured records what handle sent.
@@ -113,16 +114,16 @@ func TestHandle(t *testing.T) {
 	}
 }
 
-// corpus returns BIND 9's DNS message corpus from the shared folder.
+// corpus returns BIND 9's DNS message corpus from the external data set
+// (see package largedata), or nil when it is absent outside CI.
 func corpus(tb testing.TB) [][]byte {
-	dir := filepath.Join("..", "..", "..", "shared", "fuzz-corpus", "bind9", "dns_message_parse")
+	dir := largedata.Corpus(tb, filepath.Join("bind9", "dns_message_parse"))
+	if dir == "" {
+		return nil
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("fuzz corpus missing in CI: %v", err)
-		}
-		tb.Logf("fuzz corpus %s not found, seeding with built-in messages only", dir)
-		return nil
+		tb.Fatal(err)
 	}
 	var out [][]byte
 	for _, e := range entries {
