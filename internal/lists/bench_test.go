@@ -5,13 +5,15 @@ import (
 	"io"
 	"path/filepath"
 	"testing"
+
+	"github.com/hearth-dns/hearth/internal/testutil/largedata"
 )
 
-// BenchmarkParseLargest parses the largest real lists of the shared data
+// BenchmarkParseLargest parses the largest real lists of the external data set
 // from memory, reporting lines and names per second and allocations (one
 // per emitted name is expected: the Name string).
 func BenchmarkParseLargest(b *testing.B) {
-	dir := dataDir(b)
+	dir := largedata.Dir(b)
 	for _, bc := range []struct {
 		file   string
 		format Format

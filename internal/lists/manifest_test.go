@@ -11,11 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-)
 
-// sharedData is where the shared test data lives relative to this package
-// (repo /work/main, data /work/shared/data; CI has the same layout).
-const sharedData = "../../../shared/data"
+	"github.com/hearth-dns/hearth/internal/testutil/largedata"
+)
 
 // manifestEntry is one row of MANIFEST.tsv.
 type manifestEntry struct {
@@ -24,19 +22,6 @@ type manifestEntry struct {
 	Lines   int
 	Domains int
 	IPs     int
-}
-
-// dataDir returns the shared data folder, skipping the test if it is
-// missing (failing it in CI, where it must be present).
-func dataDir(tb testing.TB) string {
-	tb.Helper()
-	if _, err := os.Stat(filepath.Join(sharedData, "MANIFEST.tsv")); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("shared test data missing at %s (CI=true): %v", sharedData, err)
-		}
-		tb.Skipf("shared test data not found at %s (expected beside the repository): %v", sharedData, err)
-	}
-	return sharedData
 }
 
 // readManifest parses MANIFEST.tsv, finding the columns by header name.
@@ -86,13 +71,17 @@ func csvToDomains(r io.Reader) io.Reader {
 	return &buf
 }
 
-// manifestDiffs are the documented differences between what Hearth emits
-// and the manifest's counts ("distinct valid host names after lower-casing",
-// IP literals and malformed entries dropped), per file: got = manifest + diff.
-var manifestDiffs = map[string]struct {
+// manifestDiff is a documented difference between what Hearth emits and
+// a manifest's counts for one file: got = manifest + diff.
+type manifestDiff struct {
 	Names, IPs int
 	Why        string
-}{
+}
+
+// manifestDiffs are the documented differences between what Hearth emits
+// and the external data set's manifest counts ("distinct valid host names after lower-casing",
+// IP literals and malformed entries dropped), per file: got = manifest + diff.
+var manifestDiffs = map[string]manifestDiff{
 	"ut1/dynamic-dns.txt.gz": {Names: 2, Why: "`.afshin.ir` and `.giswebservice.com`: a leading dot is the " +
 		"squidGuard/UT1 way to write a subtree, so Hearth keeps them as Subtree rules; the manifest counts them as malformed"},
 	"ut1/bank.txt.gz": {Names: 1, Why: "`w-w-i-s-.com`: a label ending in '-' breaks the RFC 952 host-name rule " +
@@ -104,12 +93,36 @@ var manifestDiffs = map[string]struct {
 		"for Hearth (AdGuard applies it to answers); the manifest counts IPs for domains and ip-list files only"},
 }
 
-// TestManifestCounts parses every .gz file of the shared data with the
-// format the manifest names and checks the distinct valid names and IPs
-// against the manifest's columns, allowing only the differences documented
-// in manifestDiffs.
+// testdataDiffs are the documented differences for testdata/manifest,
+// whose counts were made by hand from its files by the same rules as the
+// external data set's manifest.
+var testdataDiffs = map[string]manifestDiff{
+	"domains.txt.gz": {Names: 2, Why: "`.afshin.example` (a squidGuard subtree) and `w-w-i-s-.com` " +
+		"(a label ending in '-'), as for ut1 in manifestDiffs"},
+	"hosts.txt.gz": {Names: -1, IPs: 1, Why: "`localhost` is hosts-file boilerplate Hearth never blocks; " +
+		"`0.0.0.0 85.17.187.83` is an IP rule, as for sinfonietta in manifestDiffs"},
+	"adblock.txt.gz": {IPs: 1, Why: "`||180.215.200.9^` is an IP rule, as for hostsvn in manifestDiffs; " +
+		"`||60com^` (no dot) is malformed for both"},
+}
+
+// TestManifestCounts is the large suite's check: every .gz file of the
+// external data set (see package largedata), parsed with the format its
+// manifest names, against the manifest's counts.
 func TestManifestCounts(t *testing.T) {
-	dir := dataDir(t)
+	checkManifest(t, largedata.Dir(t), manifestDiffs)
+}
+
+// TestManifestCountsTestdata runs the same check on small files in
+// testdata/manifest, one per format, with the cases the documented
+// differences are about, so that it runs on every machine.
+func TestManifestCountsTestdata(t *testing.T) {
+	checkManifest(t, filepath.Join("testdata", "manifest"), testdataDiffs)
+}
+
+// checkManifest parses every file dir's MANIFEST.tsv lists with the format
+// it names and checks the lines, distinct valid names and IPs against the
+// manifest's columns, allowing only the differences documented in diffs.
+func checkManifest(t *testing.T, dir string, diffs map[string]manifestDiff) {
 	entries := readManifest(t, dir)
 	if len(entries) == 0 {
 		t.Fatal("MANIFEST.tsv lists no files")
@@ -118,9 +131,9 @@ func TestManifestCounts(t *testing.T) {
 	for _, e := range entries {
 		listed[e.File] = true
 	}
-	for f := range manifestDiffs {
+	for f := range diffs {
 		if !listed[f] {
-			t.Errorf("manifestDiffs names %s, which MANIFEST.tsv does not list", f)
+			t.Errorf("the documented differences name %s, which MANIFEST.tsv does not list", f)
 		}
 	}
 	for _, e := range entries {
@@ -157,7 +170,7 @@ func TestManifestCounts(t *testing.T) {
 			if st.Lines != e.Lines {
 				t.Errorf("lines = %d, manifest says %d", st.Lines, e.Lines)
 			}
-			diff := manifestDiffs[e.File]
+			diff := diffs[e.File]
 			if len(names) != e.Domains+diff.Names {
 				t.Errorf("distinct names = %d, manifest says %d, documented difference %+d", len(names), e.Domains, diff.Names)
 			}
