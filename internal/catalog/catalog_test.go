@@ -12,13 +12,14 @@ import (
 	"github.com/hearth-dns/hearth/blocklists"
 )
 
-// taxonomy is DESIGN.md's fixed category list, in catalog order.
+// taxonomy is the fixed category list (README, "Categories, devices and
+// profiles"), in catalog order.
 var taxonomy = []string{
 	"adult", "gambling", "dating", "social", "games", "video", "chat", "drugs", "violence", "piracy",
 	"malware", "phishing", "scam", "ads", "trackers", "cryptomining", "bypass", "newly-registered", "ai-chat",
 }
 
-// requiredServices must stay in the catalog: DESIGN.md, the UI and the
+// requiredServices must stay in the catalog: the README, the UI and the
 // presets name them.
 var requiredServices = []string{
 	"youtube", "tiktok", "instagram", "facebook", "snapchat", "discord", "whatsapp", "telegram", "reddit",

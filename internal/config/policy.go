@@ -120,8 +120,9 @@ func (s *SafeSearch) UnmarshalYAML(n *yaml.Node) error {
 type Device struct {
 	Name    string `yaml:"name"`
 	Profile string `yaml:"profile"`
-	// IP, CIDR, MAC and ClientID identify the device; see DESIGN.md for
-	// the order in which they are tried.
+	// IP, CIDR, MAC and ClientID identify the device; they are tried in
+	// the order client id, MAC, IP, then CIDR (README, "Categories,
+	// devices and profiles").
 	IP       string `yaml:"ip"`
 	CIDR     string `yaml:"cidr"`
 	MAC      string `yaml:"mac"`

@@ -34,7 +34,7 @@ func fourLabels(names []string, max int) []string {
 }
 
 // BenchmarkLookup looks up four-label names in the 1.64 M-name index of the
-// shared blocklists, cycling through many names so the table is not all in
+// external data set's blocklists (see package largedata), cycling through many names so the table is not all in
 // cache: listed names (hits) and popular names from the Umbrella list
 // (mostly misses, the common case on a resolver).
 func BenchmarkLookup(b *testing.B) {
@@ -116,7 +116,7 @@ func reportCPU(b *testing.B, start time.Duration) {
 	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
 }
 
-// BenchmarkBuild measures Add plus Build for the shared blocklists (2.19 M
+// BenchmarkBuild measures Add plus Build for the external data set's blocklists (2.19 M
 // entries, 1.64 M names) and for 5 M synthetic names, and reports the table
 // size per name and the growth of the heap in use per name.
 func BenchmarkBuild(b *testing.B) {

@@ -32,7 +32,7 @@ func requireData(t testing.TB) {
 	dataOnce.Do(func() { dataPath = dir })
 }
 
-// listFile is one blocklist of the shared data, read by the quick reader
+// listFile is one blocklist of the external data set, read by the quick reader
 // below (the real parsers live in internal/lists).
 type listFile struct {
 	path  string
@@ -41,7 +41,7 @@ type listFile struct {
 	names []string
 }
 
-// corpus is every blocklist of the shared data.
+// corpus is every blocklist of the external data set.
 type corpus struct {
 	files   []listFile
 	entries int
@@ -50,7 +50,7 @@ type corpus struct {
 // sampleLines caps the names read per file under the race detector.
 const sampleLines = 1500
 
-// loadCorpus reads the shared blocklists once per test binary: 1.64 M
+// loadCorpus reads the external data set's blocklists once per test binary: 1.64 M
 // distinct names, or a sample of each file under the race detector.
 var loadCorpus = sync.OnceValues(func() (*corpus, error) {
 	limit := 0
@@ -93,7 +93,7 @@ var loadCorpus = sync.OnceValues(func() (*corpus, error) {
 	return c, nil
 })
 
-// readList is a quick line reader for the list formats of the shared data.
+// readList is a quick line reader for the list formats of the external data set.
 func readList(path, format string, limit int) ([]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -212,7 +212,7 @@ func (c *corpus) addAll(add func(string, ListID, Kind)) {
 	}
 }
 
-// TestRealLists indexes every blocklist of the shared data, checks every
+// TestRealLists indexes every blocklist of the external data set, checks every
 // listed name is found by the list that holds it, and checks that popular
 // names match exactly the lists the reference model says (no false
 // matches), then logs the size figures.

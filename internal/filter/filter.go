@@ -4,8 +4,8 @@
 // the CNAME targets of allowed answers so a listed name cannot hide behind
 // an unlisted alias (CNAME cloaking).
 //
-// DESIGN.md puts Decide in package policy, which must stay free of DNS;
-// this package is the thin DNS side of it.
+// Decide lives in package policy, which stays free of DNS; this package
+// is the thin DNS side of it.
 package filter
 
 import (

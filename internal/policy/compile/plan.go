@@ -20,7 +20,7 @@ import (
 )
 
 // protectedTags are blocked even for allow-listed names unless the allow
-// entry starts with "!" (DESIGN.md, Profile). They come first in the tag
+// entry starts with "!" (see config.Profile). They come first in the tag
 // table so that a name listed as malware is explained as malware.
 var protectedTags = []string{"malware", "phishing"}
 
