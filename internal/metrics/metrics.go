@@ -19,6 +19,14 @@
 // Histogram.Observe are client_golang's atomic operations, which never
 // lock and never allocate. Scraping: ServeHTTP gathers the families and
 // never blocks a writer.
+//
+// No hand-written metric is left: bench_test.go runs client_golang side by
+// side with copies of the former hand-written counter and histogram. A
+// counter, the only metric on the per-query path (the Observe step), costs
+// the same (about 8-11 ns either way, parallel or serial, 0 allocations).
+// A histogram observation costs about twice as much (about 35 against
+// 16 ns), but histograms record upstream exchanges only, which take at
+// least tens of microseconds.
 package metrics
 
 import (
