@@ -1,6 +1,8 @@
 // Command coverage measures the catalog's category coverage and its false
 // blocks through the real policy (package internal/coverage). It reads a
-// table of labelled lists (shared-data.tsv describes ../shared/data):
+// table of labelled lists of an external data set that is not part of the
+// repository (shared-data.tsv describes it); -data defaults to
+// $HEARTH_DATA, else ../shared/data beside the repository:
 //
 //	go run ./scripts/coverage -data ../shared/data
 //	go run ./scripts/coverage -data ../shared/data -embedded-only
@@ -18,7 +20,11 @@ import (
 )
 
 func main() {
-	data := flag.String("data", "../shared/data", "folder the table's paths are relative to")
+	defData := os.Getenv("HEARTH_DATA")
+	if defData == "" {
+		defData = "../shared/data"
+	}
+	data := flag.String("data", defData, "folder the table's paths are relative to (the external data set; default $HEARTH_DATA)")
 	table := flag.String("files", "", "labelled-files table (default: shared-data.tsv beside this program)")
 	sample := flag.Int("sample", 500, "names tested per held-out list")
 	top := flag.Int("benign-top", 10000, "top names of each popularity list for the benign set")
