@@ -76,7 +76,9 @@ tls: {cert: %q, key: %q}
 	if !strings.Contains(extra, "upstream:") {
 		doc += fmt.Sprintf("upstream: {servers: [%q], strategy: failover, timeout: 500ms}\n", upstream)
 	}
-	return doc + extra
+	// An extra with its own upstream section names the test's upstream
+	// server as UPSTREAM_ADDR.
+	return doc + strings.ReplaceAll(extra, "UPSTREAM_ADDR", upstream)
 }
 
 // parseTestConfig parses the base test config with extra, for tests of
@@ -429,7 +431,10 @@ func TestConcurrentMissesCoalesce(t *testing.T) {
 	var once sync.Once
 	zone := dnstest.Zone(t, upstreamRecords...)
 	arrived := make(chan struct{})
-	e := start(t, "", dns.HandlerFunc(func(w dns.ResponseWriter, m *dns.Msg) {
+	// The upstream holds the first query until all 50 have reached the
+	// cache, which on a loaded machine can take longer than the usual
+	// 500 ms test timeout: give the exchange time enough.
+	e := start(t, `upstream: {servers: ["UPSTREAM_ADDR"], strategy: failover, timeout: 30s}`+"\n", dns.HandlerFunc(func(w dns.ResponseWriter, m *dns.Msg) {
 		once.Do(func() { close(arrived) })
 		<-release
 		zone(w, m)
