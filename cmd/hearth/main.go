@@ -355,7 +355,7 @@ func admin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "password of %s set in %s\n", *user, app.StorePath(cfg))
+		fmt.Fprintf(stdout, "password of %s set in %s\n", *user, app.StoreName(cfg))
 	case "token":
 		if *name == "" {
 			fmt.Fprintln(stderr, "hearth admin token: --name is required")

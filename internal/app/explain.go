@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
 
@@ -54,7 +53,7 @@ func Explain(cfg *config.Config, q ExplainQuery, log *slog.Logger) (*Explanation
 		return nil, err
 	}
 	a := &App{log: log, cat: cat, now: func() time.Time { return q.At }, readOnly: true}
-	if _, err := os.Stat(StorePath(cfg)); err == nil {
+	if storeMayExist(cfg) {
 		s, err := OpenStore(context.Background(), cfg, a)
 		if err != nil {
 			return nil, err

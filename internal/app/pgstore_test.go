@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/miekg/dns"
 
 	"github.com/hearth-dns/hearth/internal/testutil/dnstest"
 )
@@ -84,6 +85,15 @@ func TestPostgresStoreServesPolicy(t *testing.T) {
 	}
 	if code := getJSON(t, other, "GET", "/api/v1/status", &st); code != 200 || !st.StoreOK || st.PolicyFrom != "store" {
 		t.Errorf("status of the node started later %d %+v", code, st)
+	}
+	// `hearth explain` reads the PostgreSQL store too (it has no file to
+	// look for): the device added through the API is known by its name.
+	ex, err := Explain(other.app.cfg, ExplainQuery{Device: "Emma's tablet", At: other.clock.Now(), Name: "bet365.com", Type: dns.TypeA}, nil)
+	if err != nil {
+		t.Fatalf("explain with the PostgreSQL store: %v", err)
+	}
+	if ex.Action != "block" || ex.Profile != "emma" {
+		t.Errorf("explain: action %q profile %q, want the block of profile emma", ex.Action, ex.Profile)
 	}
 }
 

@@ -31,6 +31,26 @@ func StorePath(cfg *config.Config) string {
 	return filepath.Join(cfg.DataDir, "hearth.db")
 }
 
+// StoreName names cfg's store for people: the SQLite file, or the
+// PostgreSQL store (never its DSN, which may hold a password).
+func StoreName(cfg *config.Config) string {
+	if cfg.StoreDriver() == config.DriverPostgres {
+		return "the PostgreSQL store (store.dsn)"
+	}
+	return StorePath(cfg)
+}
+
+// storeMayExist reports whether cfg's store may hold data: a PostgreSQL
+// store always may; a SQLite one only once its file exists, so that
+// read-only commands (explain) never create one.
+func storeMayExist(cfg *config.Config) bool {
+	if cfg.StoreDriver() == config.DriverPostgres {
+		return true
+	}
+	_, err := os.Stat(StorePath(cfg))
+	return err == nil
+}
+
 // OpenStore opens cfg's store, creating it and the home household when
 // missing.
 func OpenStore(ctx context.Context, cfg *config.Config, a *App) (store.Store, error) {

@@ -129,7 +129,7 @@ func (a *App) openStorage(ctx context.Context, cfg *config.Config) {
 	if len(users) == 0 && f.SetupDone {
 		st.Close()
 		s.problem("empty", "Hearth's database is empty or missing, but Hearth was set up before. DNS keeps answering with the last saved policy, and setup stays closed: restore the database, or set a password with `hearth admin set-password`.",
-			fmt.Errorf("store %s has no administrator but %s says setup was done", StorePath(cfg), s.path))
+			fmt.Errorf("store %s has no administrator but %s says setup was done", StoreName(cfg), s.path))
 		return
 	}
 	a.store = st
