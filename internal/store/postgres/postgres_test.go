@@ -47,7 +47,7 @@ func newSchema(t testing.TB) string {
 		t.Fatalf("connect to the test cluster: %v", err)
 	}
 	defer conn.Close(ctx)
-	name := "t_" + newID()
+	name := "t_" + store.NewID()
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
 		t.Fatal(err)
 	}

@@ -178,7 +178,7 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, 
 // must be new (ErrConflict) and its User must exist.
 func (s *Store) CreateToken(ctx context.Context, t store.Token) (store.Token, error) {
 	if t.ID == "" {
-		t.ID = newID()
+		t.ID = store.NewID()
 	}
 	if err := store.ValidateID("token", t.ID); err != nil {
 		return store.Token{}, fmt.Errorf("create token: %w", err)
@@ -189,7 +189,7 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) (store.Token, er
 	if t.Scope == "" {
 		t.Scope = store.ScopeAdmin
 	}
-	if !validScope(t.Scope) {
+	if !store.ValidScope(t.Scope) {
 		return store.Token{}, fmt.Errorf("create token %q: scope %q: want admin, read or metrics: %w", t.ID, t.Scope, store.ErrInvalid)
 	}
 	created, err := dbTime("created", t.Created)
@@ -238,11 +238,6 @@ func scanToken(r interface{ Scan(...any) error }) (store.Token, error) {
 	}
 	t.Created, t.Expires, t.LastUsed = goTime(created), goTime(expires), goTime(lastUsed)
 	return t, nil
-}
-
-// validScope reports whether s is one of the token scopes.
-func validScope(s string) bool {
-	return s == store.ScopeAdmin || s == store.ScopeRead || s == store.ScopeMetrics
 }
 
 // utc returns t in UTC, keeping the zero time zero.

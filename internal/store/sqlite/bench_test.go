@@ -1,98 +1,19 @@
 package sqlite
 
 import (
-	"context"
-	"fmt"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/hearth-dns/hearth/internal/store"
+	"github.com/hearth-dns/hearth/internal/store/storetest"
 )
 
-// benchStore opens a store with one household and one profile.
-func benchStore(b *testing.B) *Store {
-	b.Helper()
-	s := openPath(b, filepath.Join(b.TempDir(), "hearth.db"))
-	b.Cleanup(func() { s.Close() })
-	ctx := context.Background()
-	if _, err := s.PutHousehold(ctx, store.Household{ID: "h"}); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := s.PutProfile(ctx, store.Profile{ID: "p", Household: "h", Block: []string{"social", "games"}}); err != nil {
-		b.Fatal(err)
-	}
-	return s
-}
-
-func benchDevice(i int) store.Device {
-	return store.Device{
-		ID:        fmt.Sprintf("device-%06d", i),
-		Household: "h",
-		Profile:   "p",
-		Name:      fmt.Sprintf("Device %d", i),
-		IPs:       []string{fmt.Sprintf("10.0.%d.%d", i/256%256, i%256)},
-		MACs:      []string{fmt.Sprintf("02:00:00:00:%02x:%02x", i/256%256, i%256)},
-		FirstSeen: time.Unix(1_770_000_000, int64(i)),
-	}
-}
-
-// BenchmarkPutDevice measures one durable create: the checks, the row,
-// the feed entry and the fsync of the WAL.
-func BenchmarkPutDevice(b *testing.B) {
-	s := benchStore(b)
-	ctx := context.Background()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if _, err := s.PutDevice(ctx, benchDevice(i)); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
-}
-
-// BenchmarkPutDeviceParallel measures creates from many goroutines, which
-// queue for the one writer.
-func BenchmarkPutDeviceParallel(b *testing.B) {
-	s := benchStore(b)
-	ctx := context.Background()
-	b.ReportAllocs()
-	var next atomic.Int64
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := s.PutDevice(ctx, benchDevice(int(next.Add(1)))); err != nil {
-				b.Error(err)
-				return
-			}
-		}
+// BenchmarkStore runs the backends' shared benchmarks on a new file: a
+// create pays the fsync of the WAL.
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) store.Store {
+		s := openPath(b, filepath.Join(b.TempDir(), "hearth.db"))
+		b.Cleanup(func() { s.Close() })
+		return s
 	})
-}
-
-// BenchmarkLoad reads a household of 1,000 devices with 100 grants.
-func BenchmarkLoad(b *testing.B) {
-	s := benchStore(b)
-	ctx := context.Background()
-	for i := range 1000 {
-		if _, err := s.PutDevice(ctx, benchDevice(i)); err != nil {
-			b.Fatal(err)
-		}
-		if i%10 == 0 {
-			g := store.Grant{Device: benchDevice(i).ID, Kind: store.GrantAllow, Target: "games", Until: time.Unix(1_780_000_000, 0)}
-			if _, err := s.AddGrant(ctx, g); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		st, err := s.Load(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if len(st.Devices) != 1000 || len(st.Grants) != 100 {
-			b.Fatalf("loaded %d devices, %d grants", len(st.Devices), len(st.Grants))
-		}
-	}
 }

@@ -161,7 +161,7 @@ func households(ctx context.Context, q querier) ([]store.Household, error) {
 	defer rows.Close()
 	var out []store.Household
 	for rows.Next() {
-		h, err := scanHousehold(rows)
+		h, err := store.ScanHousehold(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -170,26 +170,9 @@ func households(ctx context.Context, q querier) ([]store.Household, error) {
 	return out, rows.Err()
 }
 
-func scanHousehold(r interface{ Scan(...any) error }) (store.Household, error) {
-	var (
-		h    store.Household
-		id   string
-		v    int64
-		data []byte
-	)
-	if err := r.Scan(&id, &v, &data); err != nil {
-		return store.Household{}, err
-	}
-	if err := json.Unmarshal(data, &h); err != nil {
-		return store.Household{}, fmt.Errorf("decode household %q: %w", id, err)
-	}
-	h.ID, h.Version = id, v
-	return h, nil
-}
-
 // Household returns household id.
 func (s *Store) Household(ctx context.Context, id string) (store.Household, error) {
-	h, err := scanHousehold(s.db.QueryRowContext(ctx, "SELECT id, version, data FROM households WHERE id = ?", id))
+	h, err := store.ScanHousehold(s.db.QueryRowContext(ctx, "SELECT id, version, data FROM households WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = store.ErrNotFound
 	}
@@ -279,7 +262,7 @@ func profiles(ctx context.Context, q querier, household string) ([]store.Profile
 	defer rows.Close()
 	var out []store.Profile
 	for rows.Next() {
-		p, err := scanProfile(rows)
+		p, err := store.ScanProfile(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -288,26 +271,9 @@ func profiles(ctx context.Context, q querier, household string) ([]store.Profile
 	return out, rows.Err()
 }
 
-func scanProfile(r interface{ Scan(...any) error }) (store.Profile, error) {
-	var (
-		p     store.Profile
-		id, h string
-		v     int64
-		data  []byte
-	)
-	if err := r.Scan(&id, &h, &v, &data); err != nil {
-		return store.Profile{}, err
-	}
-	if err := json.Unmarshal(data, &p); err != nil {
-		return store.Profile{}, fmt.Errorf("decode profile %q: %w", id, err)
-	}
-	p.ID, p.Household, p.Version = id, h, v
-	return p, nil
-}
-
 // Profile returns profile id.
 func (s *Store) Profile(ctx context.Context, id string) (store.Profile, error) {
-	p, err := scanProfile(s.db.QueryRowContext(ctx, "SELECT id, household, version, data FROM profiles WHERE id = ?", id))
+	p, err := store.ScanProfile(s.db.QueryRowContext(ctx, "SELECT id, household, version, data FROM profiles WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = store.ErrNotFound
 	}
@@ -624,12 +590,12 @@ func grants(ctx context.Context, q querier, device string) ([]store.Grant, error
 // Target); Until must be set.
 func (s *Store) AddGrant(ctx context.Context, g store.Grant) (store.Grant, error) {
 	if g.ID == "" {
-		g.ID = newID()
+		g.ID = store.NewID()
 	}
 	if err := store.ValidateID("grant", g.ID); err != nil {
 		return store.Grant{}, fmt.Errorf("add grant: %w", err)
 	}
-	if err := validGrant(g); err != nil {
+	if err := g.Validate(); err != nil {
 		return store.Grant{}, fmt.Errorf("add grant %q: %w", g.ID, err)
 	}
 	until, err := dbTime("until", g.Until)
@@ -661,18 +627,6 @@ func (s *Store) AddGrant(ctx context.Context, g store.Grant) (store.Grant, error
 		return store.Grant{}, fmt.Errorf("add grant %q: %w", g.ID, err)
 	}
 	return g, nil
-}
-
-func validGrant(g store.Grant) error {
-	switch {
-	case g.Kind != store.GrantPause && g.Kind != store.GrantAllow:
-		return fmt.Errorf("kind %q: want %q or %q: %w", g.Kind, store.GrantPause, store.GrantAllow, store.ErrInvalid)
-	case g.Kind == store.GrantAllow && g.Target == "":
-		return fmt.Errorf("allow grant without target: %w", store.ErrInvalid)
-	case g.Until.IsZero():
-		return fmt.Errorf("no until time: %w", store.ErrInvalid)
-	}
-	return nil
 }
 
 // DeleteGrant deletes grant id.
