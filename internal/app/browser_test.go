@@ -31,8 +31,9 @@ func chromium(t *testing.T) string {
 }
 
 // browser starts headless Chromium with the flags this closed network
-// needs (no background connections) and a fresh profile.
-func browser(t *testing.T) context.Context {
+// needs (no background connections), a fresh profile and extra options
+// (a time zone, say).
+func browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium(t)),
@@ -47,11 +48,11 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(t.TempDir()),
 	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), append(opts, extra...)...)
 	t.Cleanup(cancel)
 	ctx, cancel2 := chromedp.NewContext(actx)
 	t.Cleanup(cancel2)
-	ctx, cancel3 := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancel3 := context.WithTimeout(ctx, 120*time.Second)
 	t.Cleanup(cancel3)
 	return ctx
 }
@@ -70,6 +71,17 @@ func artifacts(t *testing.T) string {
 	return dir
 }
 
+// screenshot saves a full-page PNG of the browser as dir/name.png.
+func screenshot(dir, name string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		buf, err := chromedp.FullScreenshot(100)(ctx, tg)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644)
+	})
+}
+
 // tid selects an element by its data-testid.
 func tid(id string) string { return fmt.Sprintf(`[data-testid=%q]`, id) }
 
@@ -83,15 +95,7 @@ func TestBrowserParentFlow(t *testing.T) {
 	e := startHTTP(t, apiConfig(t), dnstest.Zone(t, policyRecords...))
 	base := "http://" + e.app.HTTPAddr()
 	shots := artifacts(t)
-	shot := func(name string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644)
-		})
-	}
+	shot := func(name string) chromedp.Action[chromedp.Void] { return screenshot(shots, name) }
 	eval := func(js string) chromedp.Action[chromedp.Void] {
 		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			_, err := chromedp.Evaluate[any](js)(ctx, tg)

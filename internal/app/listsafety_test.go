@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -618,15 +617,7 @@ func TestBrowserWizardWarnsAboutMissingLists(t *testing.T) {
 	e := startHTTP(t, apiConfig(t), dnstest.Zone(t, policyRecords...))
 	base := "http://" + e.app.HTTPAddr()
 	shots := artifacts(t)
-	shot := func(name string) chromedp.Action[chromedp.Void] {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644)
-		})
-	}
+	shot := func(name string) chromedp.Action[chromedp.Void] { return screenshot(shots, name) }
 	setupCode, _, err := e.app.auth.SetupCode(context.Background())
 	if err != nil {
 		t.Fatal(err)
