@@ -74,16 +74,10 @@ func metricsAccess(cfg *config.Config) auth.MetricsAccess {
 // can be checked: to loopback and the scrape networks, never to the LAN.
 func metricsWithoutAccounts(m auth.MetricsAccess, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-			addr := ap.Addr().Unmap()
-			ok := addr.IsLoopback()
-			for _, p := range m.Networks {
-				ok = ok || p.Contains(addr)
-			}
-			if ok {
-				next.ServeHTTP(w, r)
-				return
-			}
+		ap, err := netip.ParseAddrPort(r.RemoteAddr)
+		if err == nil && ap.Addr().Unmap().IsLoopback() || m.FromNetworks(r) {
+			next.ServeHTTP(w, r)
+			return
 		}
 		http.Error(w, "the store is unavailable, so /metrics answers only loopback and admin.metrics_networks", http.StatusServiceUnavailable)
 	})

@@ -167,21 +167,29 @@ type MetricsAccess struct {
 	Networks []netip.Prefix
 }
 
+// FromNetworks reports whether r comes from one of m.Networks.
+func (m MetricsAccess) FromNetworks(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	addr := ap.Addr().Unmap()
+	for _, p := range m.Networks {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
 // RequireMetrics passes to next requests from m.Networks and requests
 // with valid credentials of any scope; others get 401.
 func (a *Auth) RequireMetrics(m MetricsAccess, next http.Handler) http.Handler {
 	authed := a.requireScope(next, func(Principal, *http.Request) string { return "" })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if len(m.Networks) > 0 && r.Header.Get("Authorization") == "" {
-			if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-				addr := ap.Addr().Unmap()
-				for _, p := range m.Networks {
-					if p.Contains(addr) {
-						next.ServeHTTP(w, r)
-						return
-					}
-				}
-			}
+		if r.Header.Get("Authorization") == "" && m.FromNetworks(r) {
+			next.ServeHTTP(w, r)
+			return
 		}
 		authed.ServeHTTP(w, r)
 	})
