@@ -58,11 +58,28 @@ func TestDoHStreamsOnOneConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc, err := (&http2.Transport{}).NewClientConn(tc)
+	// The client queues requests over the stream limit instead of
+	// failing them, and learns the server's limit (from its SETTINGS,
+	// which come before any answer) before the 400 go: until then it
+	// assumes 100, and a fast start would fail the rest as "client conn
+	// not usable" (as on a slow CI machine).
+	cc, err := (&http2.Transport{StrictMaxConcurrentStreams: true}).NewClientConn(tc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cc.Close()
+	warm, _ := http.NewRequest("GET", "https://dns.test/not-dns", nil)
+	resp, err := cc.RoundTrip(warm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET /not-dns: %s, want 404", resp.Status)
+	}
+	if st := cc.State(); st.MaxConcurrentStreams < n {
+		t.Fatalf("server allows %d streams a connection, want at least %d", st.MaxConcurrentStreams, n)
+	}
 	var wg sync.WaitGroup
 	var ok atomic.Int64
 	for i := range n {
