@@ -57,6 +57,7 @@ const (
 	KindProfile   = "profile"
 	KindDevice    = "device"
 	KindGrant     = "grant"
+	KindBinding   = "binding"
 )
 
 // Household is a tenant: one home, or one ISP subscriber.
@@ -219,6 +220,39 @@ type Token struct {
 	LastUsed time.Time `json:"last_used"`
 }
 
+// Binding kinds: what an ISP subscriber's queries are recognised by.
+const (
+	// BindIPv4 is an assigned IPv4 address ("192.0.2.7").
+	BindIPv4 = "ipv4"
+	// BindIPv6 is a delegated IPv6 prefix, /48 to /64
+	// ("2001:db8:7::/56", masked).
+	BindIPv6 = "ipv6"
+	// BindCPE is a CPE id, sent in EDNS option 65074.
+	BindCPE = "cpe"
+	// BindClientID is a DoH or DoT client id.
+	BindClientID = "client_id"
+)
+
+// Binding ties one subscriber identifier to a household: every query that
+// carries it is the household's, with its default profile unless a device
+// of the household is recognised more precisely. Kind and Key, together,
+// are unique; Key is in canonical form (package netid). Its change-feed
+// ID is BindingID(Kind, Key).
+type Binding struct {
+	Kind      string `json:"kind"`
+	Key       string `json:"key"`
+	Household string `json:"household"`
+	// Origin is who wrote it: "api", "import" or "radius".
+	Origin string `json:"origin,omitempty"`
+	// Session is the RADIUS Acct-Session-Id that made it, if any, so
+	// that a Stop removes only the binding its own session made.
+	Session string    `json:"session,omitempty"`
+	Updated time.Time `json:"updated"`
+}
+
+// BindingID is the change-feed ID of the binding of that kind and key.
+func BindingID(kind, key string) string { return kind + ":" + key }
+
 // Change is one entry of the change feed: the kind of item ("household",
 // "profile", "device", "grant") and its id, after the write numbered Seq.
 type Change struct {
@@ -237,6 +271,8 @@ type State struct {
 	Profiles   []Profile
 	Devices    []Device
 	Grants     []Grant
+	// Bindings are the ISP subscriber bindings, sorted by Kind then Key.
+	Bindings []Binding
 }
 
 // Store is the interface every backend implements. Writes are durable when

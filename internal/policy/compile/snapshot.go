@@ -88,6 +88,7 @@ type Delta struct {
 	Profiles   []store.Profile
 	Devices    []store.Device
 	Grants     []store.Grant
+	Bindings   []store.Binding
 	// Deleted are the items removed, by kind and ID (store.Change).
 	Deleted []store.Change
 	// Lists, when set, replaces the list generation.
