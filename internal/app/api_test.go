@@ -507,6 +507,35 @@ query_log: {ipv4_prefix: 24}
 	}
 }
 
+// TestQueryLogCached: the log says which answers came from the cache (it
+// said false for every row before the cache reported its hits).
+func TestQueryLogCached(t *testing.T) {
+	e := startHTTP(t, apiConfig(t), dnstest.Zone(t, policyRecords...))
+	c := newAPIClient(t, e)
+	ask(t, e, "127.0.0.8", "www.example.org")
+	ask(t, e, "127.0.0.8", "www.example.org")
+	if err := e.app.qlog.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var log struct {
+		Rows []struct {
+			Name   string
+			Time   time.Time
+			Cached bool
+		}
+	}
+	if code := c.do("GET", "/api/v1/querylog?name=www.example.org", nil, &log); code != 200 {
+		t.Fatalf("query log: %d", code)
+	}
+	if len(log.Rows) != 2 {
+		t.Fatalf("rows %+v, want the two queries", log.Rows)
+	}
+	// Newest first: the second query was answered from the cache.
+	if !log.Rows[0].Cached || log.Rows[1].Cached {
+		t.Errorf("cached: newest %v, oldest %v; want true, false", log.Rows[0].Cached, log.Rows[1].Cached)
+	}
+}
+
 // TestAPIRoutes calls every route of this package's API once with good
 // input and once with bad, checking the status and, for the bad, that the
 // message names the field.

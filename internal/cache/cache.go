@@ -391,6 +391,7 @@ func (c *Cache) ServeDNS(ctx context.Context, w pipeline.ResponseWriter, r *pipe
 		if c.prefetch {
 			c.maybePrefetch(s, e, r, now)
 		}
+		r.Outcome.Cached = true
 		return c.writeEntry(w, r, e, now)
 	}
 	if r.NoWait {
@@ -460,6 +461,7 @@ func (c *Cache) resolve(ctx context.Context, w pipeline.ResponseWriter, r *pipel
 		return c.fail(w, r, s, key, err)
 	}
 	if e != nil { // stored by a flight that ended after our lookup
+		r.Outcome.Cached = true
 		return c.writeEntry(w, r, e, c.now())
 	}
 	select {
@@ -506,6 +508,7 @@ func (c *Cache) tryFailure(w pipeline.ResponseWriter, r *pipeline.Request, s *sh
 	if served, err := c.tryStale(w, r, s, key); served {
 		return true, err
 	}
+	r.Outcome.Cached = true // a cached failure (RFC 9520)
 	return true, w.WriteMsg(dnsmsg.Error(r.Msg, dns.RcodeServerFailure, dnsmsg.EDECachedError, f.text))
 }
 
@@ -535,9 +538,11 @@ func (c *Cache) tryStale(w pipeline.ResponseWriter, r *pipeline.Request, s *shar
 	case e == nil:
 		return false, nil
 	case now.Before(e.expires):
+		r.Outcome.Cached = true
 		return true, c.writeEntry(w, r, e, now)
 	case now.Before(e.expires.Add(c.serveStale)):
 		c.stale.Add(1)
+		r.Outcome.Cached = true
 		return true, c.writeStale(w, r, e)
 	}
 	return false, nil

@@ -107,7 +107,7 @@ func (f *Filter) serve(ctx context.Context, w pipeline.ResponseWriter, r *pipeli
 		c := f.checkers.Get().(*checker)
 		*c = checker{f: f, s: s, prof: prof, now: now, w: w, r: r, d: d}
 		err := next.ServeDNS(ctx, c, r)
-		r.Outcome = pipeline.Outcome{Decided: true, Written: c.written, Rcode: c.rcode, Decision: c.d, Via: c.via, Target: c.target, Text: c.text}
+		r.Outcome = pipeline.Outcome{Decided: true, Written: c.written, Rcode: c.rcode, Decision: c.d, Via: c.via, Target: c.target, Text: c.text, Cached: r.Outcome.Cached}
 		*c = checker{}
 		f.checkers.Put(c)
 		return err

@@ -160,6 +160,7 @@ func (o *Observer) record(r *pipeline.Request) {
 	e.Rcode = uint8(out.Rcode)
 	e.Action = d.Action
 	e.Transport = t
+	e.Cached = out.Cached
 	e.SetName(name)
 	switch {
 	case out.Text != "":

@@ -141,6 +141,9 @@ type Outcome struct {
 	// Text explains a block found in the answer; "" otherwise, where
 	// Policy.Explain(Decision, name) is the explanation.
 	Text string
+	// Cached is true when the answer came from the cache (fresh or
+	// stale) without asking an upstream.
+	Cached bool
 }
 
 // Name returns the question name as the client sent it.
