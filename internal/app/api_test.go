@@ -10,6 +10,8 @@ import (
 	"net/http/cookiejar"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -475,6 +477,13 @@ func TestMetricsEndpoint(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+	// memory_limit: auto sets the runtime's limit from the budgets: at
+	// least the 64 MiB cache and the base.
+	if m := regexp.MustCompile(`(?m)^hearth_memory_limit_bytes (\S+)$`).FindSubmatch(body); m == nil {
+		t.Error("/metrics lacks hearth_memory_limit_bytes")
+	} else if v, _ := strconv.ParseFloat(string(m[1]), 64); v < memoryBase+64<<20 {
+		t.Errorf("hearth_memory_limit_bytes %s, want at least the base and the cache budget", m[1])
 	}
 	if t.Failed() {
 		t.Logf("/metrics:\n%s", body)

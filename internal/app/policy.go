@@ -50,6 +50,9 @@ func (a *App) buildPolicy(cfg *config.Config, b *built, st store.State) error {
 		return err
 	}
 	a.logCompiled(compiled)
+	if !a.readOnly {
+		setMemoryLimit(cfg, int64(compiled.Index.Bytes()))
+	}
 	// Parsing left the builder's garbage behind (about 40 bytes a name):
 	// give it back to the system now rather than keep it as RSS.
 	debug.FreeOSMemory()
@@ -137,6 +140,7 @@ func (a *App) applyLists(b *built, c *lists.Compiled) error {
 	}
 	b.live.Store(s)
 	a.logCompiled(c)
+	setMemoryLimit(b.cfg, int64(c.Index.Bytes()))
 	debug.FreeOSMemory()
 	return nil
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/hearth-dns/hearth/internal/api"
@@ -234,6 +236,12 @@ func (a *App) registerMetrics() {
 			return float64(b.live.Load().Lists.Index.Bytes())
 		}
 		return 0
+	})
+	r.GaugeFunc("hearth_memory_limit_bytes", "The Go runtime's soft memory limit (memory_limit; GOMEMLIMIT).", func() float64 {
+		if n := debug.SetMemoryLimit(-1); n < math.MaxInt64 {
+			return float64(n)
+		}
+		return 0 // none
 	})
 	r.GaugeFunc("hearth_index_names", "Names in the compiled domain index.", func() float64 {
 		if b := a.cur.Load(); b != nil {

@@ -55,6 +55,12 @@ type Config struct {
 	QueryLog QueryLog `yaml:"query_log"`
 	// Admin secures the admin UI and API (hosts, HTTPS, /metrics access).
 	Admin Admin `yaml:"admin"`
+	// MemoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT):
+	// "auto" (the default) derives it from the budgets (cache.max_bytes,
+	// the compiled lists) so that the garbage collector's headroom does
+	// not double the resident memory; "off" leaves the runtime's default;
+	// or a size ("512MiB"). A GOMEMLIMIT in the environment wins.
+	MemoryLimit string `yaml:"memory_limit"`
 
 	file string     // the file name errors are reported against
 	root *yaml.Node // the parsed document, for error positions
@@ -258,6 +264,7 @@ func builtin() Config {
 		},
 		Cache: Cache{Size: 100000, MaxTTL: 24 * time.Hour, Prefetch: true, ServeStale: time.Hour,
 			MaxBytes: "64MiB", ServfailTTL: 5 * time.Second, MaxInflight: 1000, MaxInflightPerClient: 100},
+		MemoryLimit: "auto",
 		Access: Access{Allow: []string{
 			"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12",
 			"192.168.0.0/16", "100.64.0.0/10", "fc00::/7", "fe80::/10",
@@ -544,6 +551,15 @@ func (c *Config) Validate() error {
 		bad("cache.max_bytes", "%v", err)
 	} else if n < 1<<20 {
 		bad("cache.max_bytes", "%q is less than 1MiB", c.Cache.MaxBytes)
+	}
+	switch c.MemoryLimit {
+	case "auto", "off":
+	default:
+		if n, err := ParseBytes(c.MemoryLimit); err != nil {
+			bad("memory_limit", "%v (or auto, or off)", err)
+		} else if n < 32<<20 {
+			bad("memory_limit", "%q is less than 32MiB", c.MemoryLimit)
+		}
 	}
 	if c.Cache.ServfailTTL < 0 || c.Cache.ServfailTTL > 5*time.Minute {
 		bad("cache.servfail_ttl", "%s: must be between 0s (off) and 5m (RFC 9520)", c.Cache.ServfailTTL)

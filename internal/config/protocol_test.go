@@ -20,13 +20,15 @@ func TestResolverBoundsKeys(t *testing.T) {
 		{"cache: {max_inflight: 50, max_inflight_per_client: 5}\n", func(c *Config) bool {
 			return c.Cache.MaxInflight == 50 && c.Cache.MaxInflightPerClient == 5
 		}},
+		{"memory_limit: 512MiB\n", func(c *Config) bool { return c.MemoryLimit == "512MiB" }},
+		{"memory_limit: off\n", func(c *Config) bool { return c.MemoryLimit == "off" }},
 		{"local: {chaos: {version: hearth, hostname: den}}\n", func(c *Config) bool {
 			return c.Local.Chaos == Chaos{Version: "hearth", Hostname: "den"}
 		}},
 		{"", func(c *Config) bool {
 			n, _ := ParseBytes(c.Cache.MaxBytes)
 			return n == 64<<20 && c.Cache.ServfailTTL == 5*time.Second && c.Cache.MaxInflight == 1000 &&
-				c.Cache.MaxInflightPerClient == 100 && c.Local.Chaos == Chaos{}
+				c.Cache.MaxInflightPerClient == 100 && c.Local.Chaos == Chaos{} && c.MemoryLimit == "auto"
 		}},
 	}
 	for _, tc := range good {
@@ -49,6 +51,8 @@ func TestResolverBoundsKeys(t *testing.T) {
 		{"inflight", "cache:\n  max_inflight: 0\n", "x.yaml:3: cache.max_inflight: must be positive"},
 		{"per client over total", "cache:\n  max_inflight: 10\n  max_inflight_per_client: 20\n", "x.yaml:4: cache.max_inflight_per_client: 20 is more than max_inflight 10"},
 		{"chaos key", "local:\n  chaos: {versoin: x}\n", "x.yaml:3: local.chaos.versoin: unknown field"},
+		{"memory_limit word", "memory_limit: plenty\n", `x.yaml:2: memory_limit: "plenty" is not a size like 64MiB (or auto, or off)`},
+		{"memory_limit small", "memory_limit: 1MiB\n", `x.yaml:2: memory_limit: "1MiB" is less than 32MiB`},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
