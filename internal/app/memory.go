@@ -3,25 +3,29 @@ package app
 import (
 	"os"
 	"runtime/debug"
+	"runtime/metrics"
 
 	"github.com/hearth-dns/hearth/internal/config"
 )
 
-// memoryBase is what Hearth holds besides the cache and the lists: the
-// runtime, listeners, buffers, the query log's queue, the store's pages.
-// Measured idle at 20-30 MiB of RSS (scripts/bench); the rest is room.
+// memoryBase is what Hearth holds besides the cache, the lists and the
+// policy: the runtime, listeners, buffers, the query log's queue. Idle,
+// Hearth's RSS is 20-30 MiB (scripts/bench); the rest is room.
 const memoryBase = 64 << 20
 
 // memoryLimit returns the soft memory limit for the garbage collector, in
 // bytes, or -1 to leave the runtime's own (memory_limit: off, or a
 // GOMEMLIMIT in the environment, which the runtime has read already).
-// With "auto" it is the sum of the budgets: the cache's max_bytes, twice
-// the list index (while a new one is built the old one still serves), and
-// memoryBase. Without a limit the collector lets the heap grow to twice
-// the live heap before it runs (GOGC=100), so a full cache costs twice
-// its budget in RSS; with one, it collects earlier as the heap nears the
-// limit, and the headroom is what the budgets leave.
-func memoryLimit(cfg *config.Config, indexBytes int64, env func(string) string) int64 {
+//
+// With "auto" it is the sum of the budgets: memoryBase, the cache's
+// max_bytes, twice the list index (while a new index is built the old one
+// still serves) and twice the rest of the live heap, other (the policy
+// snapshot, which a million households make large, and which is rebuilt
+// beside the one serving). Without a limit the collector lets the heap
+// grow to twice the live heap before it runs (GOGC=100), so a full cache
+// costs twice its budget in RSS; with one, it collects earlier as the heap
+// nears the limit, and the headroom is what the budgets leave.
+func memoryLimit(cfg *config.Config, indexBytes, other int64, env func(string) string) int64 {
 	if env("GOMEMLIMIT") != "" {
 		return -1
 	}
@@ -30,18 +34,37 @@ func memoryLimit(cfg *config.Config, indexBytes int64, env func(string) string) 
 		return -1
 	case "", "auto":
 		cache, _ := config.ParseBytes(cfg.Cache.MaxBytes) // checked by Validate
-		return memoryBase + cache + 2*indexBytes
+		return memoryBase + cache + 2*indexBytes + 2*max(other, 0)
 	}
 	n, _ := config.ParseBytes(cfg.MemoryLimit) // checked by Validate
 	return n
 }
 
-// setMemoryLimit sets the runtime's soft memory limit for cfg and an index
-// of indexBytes, and returns it (-1: left as it was).
-func setMemoryLimit(cfg *config.Config, indexBytes int64) int64 {
-	n := memoryLimit(cfg, indexBytes, os.Getenv)
-	if n > 0 {
+// updateMemoryLimit sets the runtime's soft memory limit for b's config,
+// index and policy. It runs after every swap of lists or policy: reading
+// the live heap costs a few microseconds.
+func (a *App) updateMemoryLimit(b *built) {
+	if a.readOnly || b.cfg == nil {
+		return
+	}
+	var index, cached int64
+	if s := b.live.Load(); s != nil && s.Lists != nil {
+		index = int64(s.Lists.Index.Bytes())
+	}
+	if b.cache != nil {
+		cached = b.cache.Bytes()
+	}
+	if n := memoryLimit(b.cfg, index, liveHeap()-index-cached, os.Getenv); n > 0 {
 		debug.SetMemoryLimit(n)
 	}
-	return n
+}
+
+// liveHeap returns the heap the last garbage collection found live.
+func liveHeap() int64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int64(s[0].Value.Uint64())
 }

@@ -50,9 +50,6 @@ func (a *App) buildPolicy(cfg *config.Config, b *built, st store.State) error {
 		return err
 	}
 	a.logCompiled(compiled)
-	if !a.readOnly {
-		setMemoryLimit(cfg, int64(compiled.Index.Bytes()))
-	}
 	// Parsing left the builder's garbage behind (about 40 bytes a name):
 	// give it back to the system now rather than keep it as RSS.
 	debug.FreeOSMemory()
@@ -84,6 +81,7 @@ func (a *App) buildPolicy(cfg *config.Config, b *built, st store.State) error {
 	}
 	a.logProblems(s)
 	b.live.Store(s)
+	a.updateMemoryLimit(b)
 	b.filter = filter.New(filter.Config{Blocking: plan.Blocking(), Now: a.now, Logger: a.log})
 	if mgr.HasDownloads() {
 		b.background = append(b.background, func(ctx context.Context) {
@@ -122,6 +120,7 @@ func (a *App) applyState(b *built, st store.State) error {
 	}
 	a.logProblems(s)
 	b.live.Store(s)
+	a.updateMemoryLimit(b)
 	if a.storage != nil {
 		a.storage.ok("load")
 		a.storage.setPolicyFrom(true, policyFromStore)
@@ -140,7 +139,7 @@ func (a *App) applyLists(b *built, c *lists.Compiled) error {
 	}
 	b.live.Store(s)
 	a.logCompiled(c)
-	setMemoryLimit(b.cfg, int64(c.Index.Bytes()))
+	a.updateMemoryLimit(b)
 	debug.FreeOSMemory()
 	return nil
 }
