@@ -87,3 +87,28 @@ func TestCertMode(t *testing.T) {
 		t.Error("unknown mode: no error")
 	}
 }
+
+func TestRedirectHost(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"hearth.local:8080", "hearth.local:8080", true},
+		{"192.168.1.2", "192.168.1.2", true},
+		{"[fd00::2]:8080", "[fd00::2]:8080", true},
+		{"fd00::2", "[fd00::2]", true},
+		{"Hearth.Local", "Hearth.Local", true},
+		{"", "", false},
+		{"a b", "", false},
+		{"evil.example\"><script>", "", false},
+		{"host:80x", "", false},
+		{"[fe80::1%eth0]:8080", "", false},
+		{"host/path", "", false},
+	}
+	for _, tc := range tests {
+		got, ok := redirectHost(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("redirectHost(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}

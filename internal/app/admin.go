@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"net"
 	"net/http"
@@ -36,7 +35,7 @@ func (a *App) secureAdmin(ln net.Listener) (net.Listener, http.Handler, error) {
 			ln.Close()
 			return nil, nil, cfg.Errorf("admin.tls", "%v", err)
 		}
-		ln = tls.NewListener(ln, tc)
+		ln = admintls.NewListener(ln, tc)
 		// A name the certificate was issued for is one parents use.
 		if leaf, err := x509.ParseCertificate(tc.Certificates[0].Certificate[0]); err == nil {
 			for _, n := range leaf.DNSNames {

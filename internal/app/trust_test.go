@@ -618,13 +618,44 @@ func TestAdminHTTPS(t *testing.T) {
 			if code, out, _ := parent.do("GET", "/api/v1/setup", nil, req{host: "dns.test:" + e.port}); code != wantDNSTest {
 				t.Errorf("Host dns.test: %d %v, want %d", code, out, wantDNSTest)
 			}
-			plain, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + e.app.HTTPAddr() + "/api/v1/setup")
-			if err == nil {
-				body, _ := io.ReadAll(plain.Body)
-				plain.Body.Close()
-				if plain.StatusCode == http.StatusOK {
-					t.Errorf("plain HTTP to the HTTPS listener answered 200: %s", body)
+			// Plain HTTP is redirected to the same URL over HTTPS, never
+			// answered.
+			noFollow := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			plain, err := noFollow.Get("http://" + e.app.HTTPAddr() + "/api/v1/setup?from=phone")
+			if err != nil {
+				t.Fatalf("plain HTTP: %v", err)
+			}
+			body, _ := io.ReadAll(plain.Body)
+			plain.Body.Close()
+			wantLoc := "https://" + e.app.HTTPAddr() + "/api/v1/setup?from=phone"
+			if plain.StatusCode != http.StatusPermanentRedirect || plain.Header.Get("Location") != wantLoc || len(body) != 0 {
+				t.Errorf("plain HTTP: %d, Location %q, body %q; want 308 to %s", plain.StatusCode, plain.Header.Get("Location"), body, wantLoc)
+			}
+			if code, _, _ := parent.do("GET", strings.TrimPrefix(wantLoc, e.base), nil, req{}); code != http.StatusOK {
+				t.Errorf("the redirect's target over HTTPS: %d", code)
+			}
+			// A Host that cannot go into a Location header is refused;
+			// so is anything else that is not TLS, and the listener goes
+			// on serving.
+			for _, raw := range []string{
+				"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+				"GET / HTTP/1.1\r\nHost: evil.example\"><script>\r\n\r\n",
+				"\x00\x01garbage\r\n\r\n",
+			} {
+				c, err := net.Dial("tcp", e.app.HTTPAddr())
+				if err != nil {
+					t.Fatal(err)
 				}
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				io.WriteString(c, raw)
+				got, _ := io.ReadAll(c)
+				c.Close()
+				if strings.Contains(string(got), "Location") || strings.Contains(string(got), "200 OK") {
+					t.Errorf("%q answered %q, want 400 or nothing", raw, got)
+				}
+			}
+			if code, _, _ := parent.do("GET", "/api/v1/setup", nil, req{}); code != http.StatusOK {
+				t.Errorf("HTTPS after the plain requests: %d", code)
 			}
 		})
 	}
