@@ -57,6 +57,17 @@ func TestPackagingFiles(t *testing.T) {
 			`    cap_add: \[NET_BIND_SERVICE\]`,
 			`      - hearth-data:/data`,
 		}},
+		{"packaging/compose/isp/compose.yaml", []string{
+			`  postgres:`,
+			`    image: postgres:\d+`,
+			`  env_file: store.env`,
+			`      condition: service_healthy`,
+			`  node1:`,
+			`  node2:`,
+			`  node3:`,
+			`      - node[123]-data:/data`,
+			`      - \./hearth\.yaml:/etc/hearth/hearth\.yaml:ro`,
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
@@ -70,6 +81,33 @@ func TestPackagingFiles(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestISPComposeConfigChecks: the nodes' config of the ISP compose
+// example passes `hearth check` with the DSN from the environment (as
+// store.env gives it), and names no DSN itself: the password stays out of
+// the file.
+func TestISPComposeConfigChecks(t *testing.T) {
+	path := filepath.Join(repoRoot, "packaging/compose/isp/hearth.yaml")
+	t.Setenv("HEARTH_STORE_DSN", "postgres://hearth:secret@postgres:5432/hearth?sslmode=disable")
+	var out, errb bytes.Buffer
+	if code := run([]string{"check", "--config", path}, &out, &errb); code != 0 {
+		t.Fatalf("check: %d %s", code, errb.String())
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Store.Driver != "postgres" || cfg.DataDir != "/data" {
+		t.Errorf("store %q, data_dir %q; want postgres and /data", cfg.Store.Driver, cfg.DataDir)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(b, []byte("postgres://")) {
+		t.Error("the config file holds a DSN; it belongs in store.env")
 	}
 }
 
