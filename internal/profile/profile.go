@@ -192,21 +192,27 @@ type wire struct {
 }
 
 // fold returns the profile w spells, old spellings read as they were
-// meant.
-func (w *wire) fold() (Profile, error) {
+// meant. When an old spelling contradicts today's, strict (the config
+// file, the API) refuses it; otherwise (a stored row, which must not
+// stop a start) today's spelling wins.
+func (w *wire) fold(strict bool) (Profile, error) {
 	p := Profile(w.plain)
 	if w.OldTimeZone != "" {
-		if p.TimeZone != "" && p.TimeZone != w.OldTimeZone {
+		switch {
+		case p.TimeZone == "":
+			p.TimeZone = w.OldTimeZone
+		case p.TimeZone != w.OldTimeZone && strict:
 			return p, fmt.Errorf("time_zone %q and timezone %q differ: write time_zone only", p.TimeZone, w.OldTimeZone)
 		}
-		p.TimeZone = w.OldTimeZone
 	}
 	if len(w.OldEngines) > 0 && p.SafeSearch != nil {
 		// Before, engines limited safe search only when it was on; off
 		// was off everywhere, and with no safe_search the preset chose.
 		switch {
 		case len(p.SafeSearch.Engines) > 0:
-			return p, fmt.Errorf("safe_search lists engines and safe_search_engines too: write the list in safe_search only")
+			if strict {
+				return p, fmt.Errorf("safe_search lists engines and safe_search_engines too: write the list in safe_search only")
+			}
 		case p.SafeSearch.On:
 			p.SafeSearch = &SafeSearch{On: true, Engines: w.OldEngines}
 		}
@@ -215,15 +221,17 @@ func (w *wire) fold() (Profile, error) {
 }
 
 // UnmarshalJSON reads a profile, in today's form or an older one (see
-// the package comment). Unknown fields are ignored, as encoding/json
-// does: a row a newer version wrote still loads. The API reads requests
-// with ParseJSON, which refuses them.
+// the package comment). It is lenient, for what was stored: unknown
+// fields are ignored, as encoding/json does, so that a row a newer
+// version wrote still loads, and where an old spelling contradicts
+// today's, today's wins. The API reads requests with ParseJSON, which
+// refuses both.
 func (p *Profile) UnmarshalJSON(b []byte) error {
 	var w wire
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	q, err := w.fold()
+	q, err := w.fold(false)
 	if err != nil {
 		return err
 	}
@@ -244,7 +252,7 @@ func ParseJSON(b []byte) (Profile, error) {
 	if dec.More() {
 		return Profile{}, fmt.Errorf("more than one JSON value")
 	}
-	return w.fold()
+	return w.fold(true)
 }
 
 // UnmarshalYAML reads a profile in the config file, in today's form or
@@ -254,7 +262,7 @@ func (p *Profile) UnmarshalYAML(n *yaml.Node) error {
 	if err := decodeYAMLStrict(n, &w, "profile.Profile"); err != nil {
 		return err
 	}
-	q, err := w.fold()
+	q, err := w.fold(true)
 	if err != nil {
 		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
 	}

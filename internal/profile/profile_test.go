@@ -124,11 +124,22 @@ func TestRefused(t *testing.T) {
 			}
 		})
 	}
-	// A row a newer version wrote, with a field this one does not know,
-	// still loads from the store.
-	var p Profile
-	if err := json.Unmarshal([]byte(`{"id": "kid", "future": 1}`), &p); err != nil || p.ID != "kid" {
-		t.Errorf("lenient read = %+v, %v", p, err)
+	// What is stored never stops a start: a row a newer version wrote,
+	// with a field this one does not know, still loads, and where an
+	// old spelling contradicts today's, today's wins.
+	lenient := []struct {
+		in   string
+		want Profile
+	}{
+		{`{"id": "kid", "future": 1}`, Profile{ID: "kid"}},
+		{`{"time_zone": "UTC", "timezone": "Europe/Paris"}`, Profile{TimeZone: "UTC"}},
+		{`{"safe_search": ["google"], "safe_search_engines": ["bing"]}`, Profile{SafeSearch: &SafeSearch{On: true, Engines: []string{"google"}}}},
+	}
+	for _, tc := range lenient {
+		var p Profile
+		if err := json.Unmarshal([]byte(tc.in), &p); err != nil || !reflect.DeepEqual(p, tc.want) {
+			t.Errorf("lenient read of %s = %+v, %v, want %+v", tc.in, p, err, tc.want)
+		}
 	}
 }
 
