@@ -1,6 +1,9 @@
 package storetest
 
 import (
+	"context"
+	"testing"
+
 	"github.com/hearth-dns/hearth/internal/profile"
 	"github.com/hearth-dns/hearth/internal/store"
 )
@@ -29,4 +32,49 @@ func OldProfiles() []store.Profile {
 			Version:   1},
 		{ID: "mia", Household: "home", Name: "Mia", Preset: "tween", QueryLog: &no, Version: 1},
 	}
+}
+
+// testProfileForms stores a profile with each form of safe search and of
+// days and reads it back the same, alone and in Load, also after a
+// reopen: the store keeps the one profile model whole.
+func testProfileForms(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	ctx := context.Background()
+	putHousehold(t, s, "h1")
+	sched := func(days ...string) []store.Schedule {
+		return []store.Schedule{{Name: "w", Days: days, From: "21:00", To: "07:00", Pause: true}}
+	}
+	tests := []store.Profile{
+		{ID: "ss-preset", Household: "h1", Name: "Preset's"},
+		{ID: "ss-on", Household: "h1", Name: "On", SafeSearch: &profile.SafeSearch{On: true}, Schedules: sched("daily")},
+		{ID: "ss-off", Household: "h1", Name: "Off", SafeSearch: &profile.SafeSearch{}, Schedules: sched("mon-fri", "sun")},
+		{ID: "ss-list", Household: "h1", Name: "List", SafeSearch: &profile.SafeSearch{On: true, Engines: []string{"google", "bing"}},
+			TimeZone: "Asia/Tokyo", Schedules: sched("sat", "sun")},
+	}
+	for _, p := range tests {
+		got, err := s.PutProfile(ctx, p)
+		must(t, "put "+p.ID, err)
+		p.Version = 1
+		equal(t, "put "+p.ID, got, p)
+		got, err = s.Profile(ctx, p.ID)
+		must(t, "get "+p.ID, err)
+		equal(t, "get "+p.ID, got, p)
+	}
+	check := func(what string, s store.Store) {
+		t.Helper()
+		st, err := s.Load(ctx)
+		must(t, what, err)
+		byID := map[string]store.Profile{}
+		for _, p := range st.Profiles {
+			byID[p.ID] = p
+		}
+		for _, p := range tests {
+			p.Version = 1
+			equal(t, what+" "+p.ID, byID[p.ID], p)
+		}
+	}
+	check("load", s)
+	must(t, "close", s.Close())
+	s = openStore(t, open)
+	check("load after reopen", s)
 }
