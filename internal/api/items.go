@@ -1,6 +1,8 @@
 package api
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -8,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hearth-dns/hearth/internal/netid"
+	"github.com/hearth-dns/hearth/internal/profile"
 	"github.com/hearth-dns/hearth/internal/store"
 )
 
@@ -183,6 +186,33 @@ type profileView struct {
 	Provisioned bool `json:"provisioned"`
 }
 
+// decodeProfile reads a profile body with profile.ParseJSON: the older
+// spellings are read (safe_search_engines, days as one string), a field
+// no version knew is refused. "provisioned", which the API's answers
+// carry, may be sent back and is ignored. On failure it answers 400 and
+// returns false.
+func decodeProfile(w http.ResponseWriter, r *http.Request) (store.Profile, bool) {
+	var fields map[string]json.RawMessage
+	if !decode(w, r, &fields) {
+		return store.Profile{}, false
+	}
+	delete(fields, "provisioned")
+	b, err := json.Marshal(fields)
+	if err == nil {
+		var p store.Profile
+		if p, err = profile.ParseJSON(b); err == nil {
+			return p, true
+		}
+	}
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		fail(w, http.StatusBadRequest, "%s: want %s", typeErr.Field, typeErr.Type)
+	} else {
+		fail(w, http.StatusBadRequest, "body: %v", err)
+	}
+	return store.Profile{}, false
+}
+
 func (a *API) profileExists(r *http.Request, id string) bool {
 	provisioned, _ := a.c.Backend.Provisioned()
 	for _, p := range provisioned {
@@ -254,11 +284,10 @@ func (a *API) checkProfile(p store.Profile) error {
 }
 
 func (a *API) createProfile(w http.ResponseWriter, r *http.Request) {
-	var v profileView
-	if !decode(w, r, &v) {
+	p, ok := decodeProfile(w, r)
+	if !ok {
 		return
 	}
-	p := v.Profile
 	if p.ID == "" {
 		p.ID = newID(p.Name, "profile", func(id string) bool { return a.profileExists(r, id) })
 	} else if a.provisionedProfile(p.ID) {
@@ -279,7 +308,7 @@ func (a *API) createProfile(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := a.c.Store.PutProfile(r.Context(), p)
 	if err != nil {
-		a.storeError(w, r, "profile "+v.ID, err)
+		a.storeError(w, r, "profile "+p.ID, err)
 		return
 	}
 	a.synced(w, r, http.StatusCreated, profileView{p, false})
@@ -291,11 +320,10 @@ func (a *API) putProfile(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusForbidden, "profile %s is a preset or comes from the config file: it is read-only; copy it to a new profile to change it", id)
 		return
 	}
-	var v profileView
-	if !decode(w, r, &v) {
+	p, ok := decodeProfile(w, r)
+	if !ok {
 		return
 	}
-	p := v.Profile
 	if p.ID != id {
 		fail(w, http.StatusBadRequest, "id: %q differs from the path's %q", p.ID, id)
 		return

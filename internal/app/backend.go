@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/hearth-dns/hearth/internal/api"
-	"github.com/hearth-dns/hearth/internal/config"
 	"github.com/hearth-dns/hearth/internal/policy"
 	"github.com/hearth-dns/hearth/internal/store"
 )
@@ -61,7 +60,12 @@ func (k backend) Provisioned() ([]store.Profile, []store.Device) {
 	sort.Strings(names)
 	defined := map[string]bool{}
 	for _, name := range names {
-		profiles = append(profiles, storeProfile(name, b.cfg.Profiles[name]))
+		p := b.cfg.Profiles[name]
+		p.ID = name
+		if p.Name == "" {
+			p.Name = name
+		}
+		profiles = append(profiles, p)
 		defined[name] = true
 	}
 	for _, pre := range k.a.cat.Presets {
@@ -87,25 +91,6 @@ func (k backend) Provisioned() ([]store.Profile, []store.Device) {
 		devices = append(devices, sd)
 	}
 	return profiles, devices
-}
-
-// storeProfile shows a config-file profile in the API's form.
-func storeProfile(name string, p config.Profile) store.Profile {
-	sp := store.Profile{
-		ID: name, Name: name, Preset: p.Preset, Block: p.Block, Unblock: p.Unblock, Allow: p.Allow, Deny: p.Deny,
-		YouTube: p.YouTube, BypassProtection: p.BypassProtection, TimeZone: p.TimeZone, QueryLog: p.QueryLog,
-	}
-	if p.SafeSearch != nil {
-		on := p.SafeSearch.On
-		sp.SafeSearch, sp.SafeSearchEngines = &on, p.SafeSearch.Engines
-	}
-	for _, s := range p.Schedules {
-		sp.Schedules = append(sp.Schedules, store.Schedule{
-			Name: s.Name, Days: strings.Join(s.Days, ","), From: s.From, To: s.To,
-			Pause: s.Pause, Block: s.Block, AllowOnly: s.AllowOnly,
-		})
-	}
-	return sp
 }
 
 func (k backend) EffectiveProfile(device string) string {

@@ -182,8 +182,16 @@ func TestBrowserParentFlow(t *testing.T) {
 	// The page says "Saved" once the API answered, and the API answers
 	// once the change is in effect: wait for the page, then check once.
 	run("profile-saved", chromedp.WaitVisible(toastSaying("Saved")))
-	if p, err := e.app.store.Profile(context.Background(), "emma"); err != nil || len(p.Schedules) != 1 || !p.Schedules[0].Pause || p.Schedules[0].From != "11:00" {
+	if p, err := e.app.store.Profile(context.Background(), "emma"); err != nil || len(p.Schedules) != 1 || !p.Schedules[0].Pause || p.Schedules[0].From != "11:00" || len(p.Schedules[0].Days) != 7 {
 		t.Fatalf("the profile saved: %+v, %v; want its bedtime", p, err)
+	}
+	// Reopened, the page reads the days back from the API's list.
+	run("profile-reopen",
+		chromedp.Navigate(base+"/#/profiles/emma"),
+		chromedp.WaitVisible(tid("schedule-day-0-sun")),
+	)
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelectorAll('[data-testid^="schedule-day-0-"]:checked').length`)); err != nil || n != 7 {
+		t.Fatalf("the reopened profile shows %v days ticked (%v), want 7", n, err)
 	}
 
 	// 3. The tablet asks once, is recorded as a new device, and the

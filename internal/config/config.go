@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/hearth-dns/hearth/internal/profile"
 )
 
 //go:embed default.yaml
@@ -35,8 +37,9 @@ type Config struct {
 	Access   Access   `yaml:"access"`
 	Local    Local    `yaml:"local"`
 	Limits   Limits   `yaml:"limits"`
-	// Profiles are the policies, by name.
-	Profiles map[string]Profile `yaml:"profiles"`
+	// Profiles are the policies, by id (package profile: the one
+	// profile model the store and the API use too).
+	Profiles map[string]profile.Profile `yaml:"profiles"`
 	// Devices are the known devices.
 	Devices []Device `yaml:"devices"`
 	// DefaultProfile applies to devices no identifier matches.
@@ -312,7 +315,9 @@ func parse(file string, data []byte) (*Config, error) {
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
+	err := dec.Decode(&c)
+	c.nameProfiles()
+	if err != nil {
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
 			return nil, c.yamlError(err)
@@ -423,7 +428,7 @@ func (c *Config) Line(path string) int {
 		switch {
 		case n.Kind == yaml.MappingNode && part.key != "":
 			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == part.key {
+				if k := n.Content[i].Value; k == part.key || k == oldSpelling(part.key) {
 					line = n.Content[i].Line
 					next = n.Content[i+1]
 					break
@@ -439,6 +444,15 @@ func (c *Config) Line(path string) int {
 		n = next
 	}
 	return line
+}
+
+// oldSpelling returns the spelling older versions wrote of key, which a
+// file may still use (package profile reads both), or "-".
+func oldSpelling(key string) string {
+	if key == "time_zone" {
+		return "timezone"
+	}
+	return "-"
 }
 
 type pathPart struct {

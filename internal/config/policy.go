@@ -7,113 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/hearth-dns/hearth/internal/netid"
+	"github.com/hearth-dns/hearth/internal/profile"
 )
-
-// Profile is a policy in the config file. Any field left out comes from
-// the preset, and a profile named after a preset needs no entry at all.
-type Profile struct {
-	// Preset is the catalog preset to start from: kid, tween, teen, adult.
-	Preset string `yaml:"preset"`
-	// Block adds categories or services (tags) to block.
-	Block []string `yaml:"block"`
-	// Unblock removes tags the preset blocks.
-	Unblock []string `yaml:"unblock"`
-	// Allow lists domains always answered ("x.com" is the name and its
-	// subdomains, "=x.com" the name alone); it beats every block except
-	// malware and phishing, unless listed with a leading "!".
-	Allow []string `yaml:"allow"`
-	// Deny lists domains always blocked, same syntax as Allow.
-	Deny []string `yaml:"deny"`
-	// SafeSearch forces safe search: true or false for every engine, or
-	// a list of engines (google, bing, duckduckgo, ecosia, yandex,
-	// pixabay); nil keeps the preset's choice. YouTube has its own field.
-	SafeSearch *SafeSearch `yaml:"safe_search"`
-	// YouTube is the YouTube restriction: strict, moderate or off.
-	YouTube string `yaml:"youtube"`
-	// BypassProtection blocks encrypted-DNS, VPN and proxy services, the
-	// Firefox canary and iCloud Private Relay; nil keeps the preset's.
-	BypassProtection *bool `yaml:"bypass_protection"`
-	// TimeZone is the IANA zone of the schedules (default UTC).
-	TimeZone string `yaml:"timezone"`
-	// Schedules are weekly windows: bedtime, homework, recreation time.
-	Schedules []Schedule `yaml:"schedules"`
-	// QueryLog false keeps the profile's queries out of the query log and
-	// its counters; nil means true.
-	QueryLog *bool `yaml:"query_log"`
-}
-
-// Schedule is one weekly window of a profile. Exactly one of Pause,
-// Block and AllowOnly says what it does.
-type Schedule struct {
-	Name string `yaml:"name"`
-	// Days are mon, tue, wed, thu, fri, sat, sun, or daily, weekdays,
-	// weekends: the days the window starts on.
-	Days []string `yaml:"days"`
-	// From and To are local times, "HH:MM"; a To at or before From ends
-	// the next day.
-	From string `yaml:"from"`
-	To   string `yaml:"to"`
-	// Pause blocks everything but the allow list (bedtime).
-	Pause bool `yaml:"pause"`
-	// Block blocks these tags too while the window lasts (homework).
-	Block []string `yaml:"block"`
-	// AllowOnly allows these tags only inside the window (recreation).
-	AllowOnly []string `yaml:"allow_only"`
-}
-
-// ParseDays returns the weekdays (index time.Weekday) a schedule names.
-func ParseDays(days []string) ([7]bool, error) {
-	var set [7]bool
-	names := map[string][]time.Weekday{
-		"sun": {time.Sunday}, "mon": {time.Monday}, "tue": {time.Tuesday}, "wed": {time.Wednesday},
-		"thu": {time.Thursday}, "fri": {time.Friday}, "sat": {time.Saturday},
-		"daily":    {0, 1, 2, 3, 4, 5, 6},
-		"weekdays": {1, 2, 3, 4, 5},
-		"weekends": {0, 6},
-	}
-	if len(days) == 0 {
-		return set, fmt.Errorf("no days (mon..sun, daily, weekdays or weekends)")
-	}
-	for _, d := range days {
-		wds, ok := names[strings.ToLower(d)]
-		if !ok {
-			return set, fmt.Errorf("%q is not a day (mon..sun, daily, weekdays or weekends)", d)
-		}
-		for _, wd := range wds {
-			set[wd] = true
-		}
-	}
-	return set, nil
-}
-
-// ParseClock returns the minutes after midnight of "HH:MM" (24:00 allowed).
-func ParseClock(s string) (int, error) {
-	var h, m int
-	if n, err := fmt.Sscanf(s, "%d:%d", &h, &m); err != nil || n != 2 || len(s) != 5 || h < 0 || m < 0 || m > 59 || h > 24 || (h == 24 && m != 0) {
-		return 0, fmt.Errorf("%q is not a time of day HH:MM", s)
-	}
-	return h*60 + m, nil
-}
-
-// SafeSearch is a profile's safe_search: a bool, or a list of engines.
-type SafeSearch struct {
-	// On is true when safe search is forced on some engine.
-	On bool
-	// Engines, when not empty, are the only engines it is forced on.
-	Engines []string
-}
-
-// UnmarshalYAML accepts true, false or a list of engine names.
-func (s *SafeSearch) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.SequenceNode {
-		s.On = true
-		return n.Decode(&s.Engines)
-	}
-	return n.Decode(&s.On)
-}
 
 // Device is a named device and how to recognise it. At least one
 // identifier is required.
@@ -175,6 +71,18 @@ type Blocking struct {
 	TTL time.Duration `yaml:"ttl"`
 }
 
+// nameProfiles gives each profile its key as id, and as name when it
+// has none: the config file writes neither.
+func (c *Config) nameProfiles() {
+	for key, p := range c.Profiles {
+		p.ID = key
+		if p.Name == "" {
+			p.Name = key
+		}
+		c.Profiles[key] = p
+	}
+}
+
 // validatePolicy checks the policy settings that need no catalog; the
 // app checks tags and presets against the catalog.
 func (c *Config) validatePolicy(bad func(path, format string, args ...any)) {
@@ -187,7 +95,7 @@ func (c *Config) validatePolicy(bad func(path, format string, args ...any)) {
 		if strings.TrimSpace(name) == "" {
 			bad("profiles", "empty profile name")
 		}
-		ValidateProfile("profiles."+name, c.Profiles[name], bad)
+		profile.Validate("profiles."+name, c.Profiles[name], bad)
 	}
 	seen := map[string]int{}
 	owners := netid.NewOwners()
@@ -324,79 +232,6 @@ func (c *Config) validatePolicy(bad func(path, format string, args ...any)) {
 	if q.Buffer < 1 {
 		bad("query_log.buffer", "must be at least 1")
 	}
-}
-
-// ValidateProfile checks the fields of profile p that need no catalog,
-// calling bad with the path of each wrong field under path ("profiles.kid"
-// in a config file; the API passes its own).
-func ValidateProfile(path string, p Profile, bad func(path, format string, args ...any)) {
-	switch p.YouTube {
-	case "", "strict", "moderate", "off":
-	default:
-		bad(path+".youtube", "%q is not strict, moderate or off", p.YouTube)
-	}
-	if p.TimeZone != "" {
-		if _, err := time.LoadLocation(p.TimeZone); err != nil {
-			bad(path+".timezone", "%q is not an IANA time zone", p.TimeZone)
-		}
-	}
-	for i, sc := range p.Schedules {
-		sp := fmt.Sprintf("%s.schedules[%d]", path, i)
-		if _, err := ParseDays(sc.Days); err != nil {
-			bad(sp+".days", "%v", err)
-		}
-		if _, err := ParseClock(sc.From); err != nil {
-			bad(sp+".from", "%v", err)
-		}
-		if _, err := ParseClock(sc.To); err != nil {
-			bad(sp+".to", "%v", err)
-		}
-		kinds := 0
-		for _, set := range []bool{sc.Pause, len(sc.Block) > 0, len(sc.AllowOnly) > 0} {
-			if set {
-				kinds++
-			}
-		}
-		if kinds != 1 {
-			bad(sp, "needs exactly one of pause, block and allow_only")
-		}
-	}
-	for _, list := range []struct {
-		field string
-		items []string
-	}{{"allow", p.Allow}, {"deny", p.Deny}} {
-		for i, d := range list.items {
-			if _, _, err := ParseOverride(d); err != nil {
-				bad(fmt.Sprintf("%s.%s[%d]", path, list.field, i), "%v", err)
-			}
-		}
-	}
-}
-
-// ParseOverride parses an allow or deny entry: "example.com" (the name
-// and its subdomains), "*.example.com" (the same), "=example.com" (the
-// name alone), with an optional leading "!" that lets an allow entry
-// beat even malware and phishing blocks. It returns the lower-case name
-// without trailing dot, and whether it covers subdomains.
-func ParseOverride(s string) (name string, subtree bool, err error) {
-	s = strings.TrimPrefix(strings.TrimSpace(s), "!")
-	subtree = true
-	switch {
-	case strings.HasPrefix(s, "="):
-		s, subtree = s[1:], false
-	case strings.HasPrefix(s, "*."):
-		s = s[2:]
-	}
-	s = strings.TrimSuffix(strings.ToLower(s), ".")
-	if s == "" || len(s) > 253 || strings.ContainsAny(s, " \t/:*=!") {
-		return "", false, fmt.Errorf("%q is not a domain name", s)
-	}
-	for _, label := range strings.Split(s, ".") {
-		if label == "" || len(label) > 63 {
-			return "", false, fmt.Errorf("%q is not a domain name", s)
-		}
-	}
-	return s, subtree, nil
 }
 
 // ParseDNS64Prefix parses a NAT64 prefix: IPv6, and 32, 40, 48, 56, 64 or

@@ -77,36 +77,19 @@ func TestPolicyErrors(t *testing.T) {
 		{"profiles:\n  kid:\n    schedules:\n      - {days: [funday], from: \"21:00\", to: \"07:00\", pause: true}\n", "x.yaml:4: profiles.kid.schedules[0].days: \"funday\" is not a day"},
 		{"profiles:\n  kid:\n    schedules:\n      - {days: [daily], from: \"9pm\", to: \"07:00\", pause: true}\n", "x.yaml:4: profiles.kid.schedules[0].from: \"9pm\" is not a time of day"},
 		{"profiles:\n  kid:\n    schedules:\n      - {days: [weekdays], from: \"16:00\", to: \"18:00\", pause: true, block: [games]}\n", "x.yaml:4: profiles.kid.schedules[0]: needs exactly one of pause, block and allow_only"},
-		{"profiles:\n  kid: {timezone: Mars/Olympus}\n", "x.yaml:2: profiles.kid.timezone: \"Mars/Olympus\" is not an IANA time zone"},
+		{"profiles:\n  kid: {timezone: Mars/Olympus}\n", "x.yaml:2: profiles.kid.time_zone: \"Mars/Olympus\" is not an IANA time zone"},
+		{"profiles:\n  kid:\n    preset: kid\n    time_zone: Mars/Olympus\n", "x.yaml:4: profiles.kid.time_zone: \"Mars/Olympus\" is not an IANA time zone"},
+		{"profiles:\n  kid:\n    preset: kid\n    timezone: Mars/Olympus\n", "x.yaml:4: profiles.kid.time_zone: \"Mars/Olympus\" is not an IANA time zone"},
+		{"profiles:\n  kid:\n    preset: kid\n    colour: blue\n", "x.yaml:4: profiles.kid.colour: unknown field"},
+		{"profiles:\n  kid:\n    schedules:\n      - days: [daily]\n        from: \"21:00\"\n        to: \"07:00\"\n        paws: true\n", "x.yaml:7: profiles.kid.schedules[0].paws: unknown field"},
+		{"profiles:\n  kid: {id: other}\n", "x.yaml:2: profiles.kid.id: unknown field"},
+		{"profiles:\n  kid:\n    timezone: UTC\n    time_zone: Europe/Paris\n", "x.yaml:3: profiles.kid.timezone: time_zone \"Europe/Paris\" and timezone \"UTC\" differ"},
 	}
 	for _, tc := range tests {
 		_, err := Parse("x.yaml", []byte(tc.doc))
 		want := tc.want
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("doc %q: error %v, want %q", tc.doc, err, want)
-		}
-	}
-}
-
-func TestParseOverride(t *testing.T) {
-	tests := []struct {
-		in      string
-		name    string
-		subtree bool
-		bad     bool
-	}{
-		{"Example.COM.", "example.com", true, false},
-		{"*.example.com", "example.com", true, false},
-		{"=www.example.com", "www.example.com", false, false},
-		{"!evil.example", "evil.example", true, false},
-		{"", "", false, true},
-		{"a..b", "", false, true},
-		{"http://x.com/", "", false, true},
-	}
-	for _, tc := range tests {
-		name, sub, err := ParseOverride(tc.in)
-		if (err != nil) != tc.bad || name != tc.name || sub != tc.subtree {
-			t.Errorf("ParseOverride(%q) = %q, %v, %v", tc.in, name, sub, err)
 		}
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/hearth-dns/hearth/internal/profile"
 )
 
 // Errors every implementation returns, matched with errors.Is.
@@ -71,46 +73,14 @@ type Household struct {
 	Version  int64  `json:"version"`
 }
 
-// Schedule is one weekly window of a profile. Exactly one of Pause,
-// Block and AllowOnly says what it does.
-type Schedule struct {
-	Name string `json:"name"`
-	// Days is "mon-fri", "sat,sun", "daily"...
-	Days string `json:"days"`
-	// From and To are "HH:MM"; To at or before From ends the next day.
-	From      string   `json:"from"`
-	To        string   `json:"to"`
-	Pause     bool     `json:"pause,omitempty"`
-	Block     []string `json:"block,omitempty"`
-	AllowOnly []string `json:"allow_only,omitempty"`
-}
+// Profile is a policy that devices are given: the one profile model
+// (package profile), which the config file and the API use too. The
+// store keeps it whole in a JSON column; rows older versions wrote are
+// rewritten to today's form by a schema migration.
+type Profile = profile.Profile
 
-// Profile is a policy that devices are given. Its fields mean what the
-// config file's profile fields mean (README, "Profiles").
-type Profile struct {
-	// ID is a short slug, unique across households; it is the name the
-	// policy snapshot and explanations use.
-	ID        string `json:"id"`
-	Household string `json:"household"`
-	// Name is what parents see ("Emma (8)").
-	Name    string   `json:"name"`
-	Preset  string   `json:"preset,omitempty"`
-	Block   []string `json:"block,omitempty"`
-	Unblock []string `json:"unblock,omitempty"`
-	Allow   []string `json:"allow,omitempty"`
-	Deny    []string `json:"deny,omitempty"`
-	// SafeSearch nil keeps the preset's; SafeSearchEngines limits it.
-	SafeSearch        *bool    `json:"safe_search,omitempty"`
-	SafeSearchEngines []string `json:"safe_search_engines,omitempty"`
-	// YouTube is "", "off", "moderate" or "strict".
-	YouTube          string     `json:"youtube,omitempty"`
-	BypassProtection *bool      `json:"bypass_protection,omitempty"`
-	TimeZone         string     `json:"time_zone,omitempty"`
-	Schedules        []Schedule `json:"schedules,omitempty"`
-	// QueryLog false keeps this profile's queries out of the query log.
-	QueryLog *bool `json:"query_log,omitempty"`
-	Version  int64 `json:"version"`
-}
+// Schedule is one weekly window of a profile (package profile).
+type Schedule = profile.Schedule
 
 // Device is a named thing a household owns, with the identifiers that
 // recognise it and the profile it gets.

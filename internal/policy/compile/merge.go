@@ -6,10 +6,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hearth-dns/hearth/internal/config"
 	"github.com/hearth-dns/hearth/internal/identity"
 	"github.com/hearth-dns/hearth/internal/netid"
 	"github.com/hearth-dns/hearth/internal/policy"
+	"github.com/hearth-dns/hearth/internal/profile"
 	"github.com/hearth-dns/hearth/internal/store"
 )
 
@@ -33,55 +33,18 @@ func plainErrorf(prefix string) errorf {
 	}
 }
 
-// ConfigProfile converts a store profile to the config form both share.
-func ConfigProfile(p store.Profile) config.Profile {
-	c := config.Profile{
-		Preset: p.Preset, Block: p.Block, Unblock: p.Unblock, Allow: p.Allow, Deny: p.Deny,
-		YouTube: p.YouTube, BypassProtection: p.BypassProtection, TimeZone: p.TimeZone, QueryLog: p.QueryLog,
+// CheckProfile checks a profile as the API receives it: every problem
+// names its field from the profile's top ("block[0]").
+func (p *Plan) CheckProfile(sp profile.Profile) error {
+	errf := func(path, format string, args ...any) error {
+		return fmt.Errorf("%s: %s", strings.TrimPrefix(path, "profile."), fmt.Sprintf(format, args...))
 	}
-	if p.SafeSearch != nil {
-		c.SafeSearch = &config.SafeSearch{On: *p.SafeSearch, Engines: p.SafeSearchEngines}
-	}
-	for _, s := range p.Schedules {
-		c.Schedules = append(c.Schedules, config.Schedule{
-			Name: s.Name, Days: splitDays(s.Days), From: s.From, To: s.To,
-			Pause: s.Pause, Block: s.Block, AllowOnly: s.AllowOnly,
-		})
-	}
-	return c
-}
-
-// splitDays turns "mon,wed" or "mon-fri"-style text into config's list.
-func splitDays(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == ',' || s[i] == ' ' {
-			if i > start {
-				out = append(out, s[start:i])
-			}
-			start = i + 1
-		}
-	}
-	return out
-}
-
-// CheckProfile checks a store profile as the API receives it: every
-// problem names its field.
-func (p *Plan) CheckProfile(sp store.Profile) error {
 	var errs []error
-	// The API names fields from the profile's top: "block[0]".
-	bad := func(path, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", strings.TrimPrefix(path, "profile."), fmt.Sprintf(format, args...)))
-	}
-	cp := ConfigProfile(sp)
-	config.ValidateProfile("profile", cp, bad)
+	profile.Validate("profile", sp, func(path, format string, args ...any) { errs = append(errs, errf(path, format, args...)) })
 	if len(errs) > 0 {
 		return errs[0]
 	}
-	_, err := p.profileSpec(func(path, format string, args ...any) error {
-		return fmt.Errorf("%s: %s", strings.TrimPrefix(path, "profile."), fmt.Sprintf(format, args...))
-	}, "profile", sp.ID, cp)
+	_, err := p.profileSpec(errf, "profile", sp)
 	return err
 }
 
@@ -105,19 +68,18 @@ func (p *Plan) merge(st store.State, now time.Time) merged {
 			m.problems = append(m.problems, fmt.Errorf("profile %s: the config file defines it; the store's copy is ignored", sp.ID))
 			continue
 		}
-		cp := ConfigProfile(sp)
-		if cp.TimeZone == "" {
-			cp.TimeZone = zones[sp.Household]
+		if sp.TimeZone == "" {
+			sp.TimeZone = zones[sp.Household]
 		}
 		var errs []error
-		config.ValidateProfile("profile", cp, func(path, format string, args ...any) {
+		profile.Validate("profile", sp, func(path, format string, args ...any) {
 			errs = append(errs, fmt.Errorf("profile %s: %s: %s", sp.ID, path, fmt.Sprintf(format, args...)))
 		})
 		if len(errs) > 0 {
 			m.problems = append(m.problems, errs...)
 			continue
 		}
-		spec, err := p.profileSpec(plainErrorf("profile "+sp.ID), "profile", sp.ID, cp)
+		spec, err := p.profileSpec(plainErrorf("profile "+sp.ID), "profile", sp)
 		if err != nil {
 			m.problems = append(m.problems, err)
 			continue
@@ -300,7 +262,7 @@ func (p *Plan) grantProfile(base policy.ProfileSpec, device string, grants []sto
 			if _, ok := p.tagIdx[g.Target]; ok {
 				pg.Kind, pg.Tags = policy.GrantAllowTags, p.tagWithServices(g.Target)
 			} else {
-				name, _, err := config.ParseOverride(g.Target)
+				name, _, err := profile.ParseOverride(g.Target)
 				if err != nil {
 					return own, fmt.Errorf("grant %s of device %s: target: %v", g.ID, device, err)
 				}

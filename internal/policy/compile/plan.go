@@ -17,10 +17,11 @@ import (
 	"github.com/hearth-dns/hearth/internal/lists"
 	"github.com/hearth-dns/hearth/internal/netid"
 	"github.com/hearth-dns/hearth/internal/policy"
+	"github.com/hearth-dns/hearth/internal/profile"
 )
 
 // protectedTags are blocked even for allow-listed names unless the allow
-// entry starts with "!" (see config.Profile). They come first in the tag
+// entry starts with "!" (see profile.Profile). They come first in the tag
 // table so that a name listed as malware is explained as malware.
 var protectedTags = []string{"malware", "phishing"}
 
@@ -186,7 +187,7 @@ func NewPlan(cfg *config.Config, cat *catalog.Catalog, allCategories bool) (*Pla
 // planProfiles turns the config's profiles, and the presets named by
 // devices or the default profile without a profile entry, into specs.
 func (p *Plan) planProfiles(cfg *config.Config) error {
-	profiles := map[string]config.Profile{}
+	profiles := map[string]profile.Profile{}
 	for name, prof := range cfg.Profiles {
 		profiles[name] = prof
 	}
@@ -194,7 +195,7 @@ func (p *Plan) planProfiles(cfg *config.Config) error {
 	// from the web UI without writing a profile first.
 	for _, pre := range p.cat.Presets {
 		if _, ok := profiles[pre.ID]; !ok {
-			profiles[pre.ID] = config.Profile{Preset: pre.ID}
+			profiles[pre.ID] = profile.Profile{ID: pre.ID, Name: pre.ID, Preset: pre.ID}
 		}
 	}
 	used := []struct{ path, name string }{{"default_profile", cfg.DefaultProfile}}
@@ -208,7 +209,7 @@ func (p *Plan) planProfiles(cfg *config.Config) error {
 		if _, ok := p.cat.Preset(u.name); !ok {
 			return cfg.Errorf(u.path, "no profile or preset named %q", u.name)
 		}
-		profiles[u.name] = config.Profile{Preset: u.name}
+		profiles[u.name] = profile.Profile{ID: u.name, Name: u.name, Preset: u.name}
 	}
 	names := make([]string, 0, len(profiles))
 	for name := range profiles {
@@ -216,7 +217,9 @@ func (p *Plan) planProfiles(cfg *config.Config) error {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		spec, err := p.profileSpec(cfg.Errorf, "profiles."+name, name, profiles[name])
+		prof := profiles[name]
+		prof.ID = name // the key is the id, however the config was made
+		spec, err := p.profileSpec(cfg.Errorf, "profiles."+name, prof)
 		if err != nil {
 			return err
 		}
@@ -251,10 +254,11 @@ func (p *Plan) planProfiles(cfg *config.Config) error {
 // a config file, a plain "path: message" for the store.
 type errorf func(path, format string, args ...any) error
 
-// profileSpec turns a profile, config-file or store, into a policy spec.
-// Fields needing no catalog were checked by config.ValidateProfile.
-func (p *Plan) profileSpec(errf errorf, path, name string, prof config.Profile) (policy.ProfileSpec, error) {
-	spec := policy.ProfileSpec{Name: name, NoQueryLog: prof.QueryLog != nil && !*prof.QueryLog}
+// profileSpec turns a profile, config-file or store, into a policy spec
+// named by its id. Fields needing no catalog were checked by
+// profile.Validate.
+func (p *Plan) profileSpec(errf errorf, path string, prof profile.Profile) (policy.ProfileSpec, error) {
+	spec := policy.ProfileSpec{Name: prof.ID, NoQueryLog: prof.QueryLog != nil && !*prof.QueryLog}
 	if prof.Preset != "" {
 		pre, ok := p.cat.Preset(prof.Preset)
 		if !ok {
@@ -311,9 +315,9 @@ func (p *Plan) profileSpec(errf errorf, path, name string, prof config.Profile) 
 		if w.Name == "" {
 			w.Name = fmt.Sprintf("schedule-%d", i+1)
 		}
-		w.Days, _ = config.ParseDays(sc.Days) // checked by config.Validate
-		w.Start, _ = config.ParseClock(sc.From)
-		w.End, _ = config.ParseClock(sc.To)
+		w.Days, _ = profile.ParseDays(sc.Days) // checked by profile.Validate
+		w.Start, _ = profile.ParseClock(sc.From)
+		w.End, _ = profile.ParseClock(sc.To)
 		tags := sc.Block
 		switch {
 		case sc.Pause:
@@ -335,7 +339,7 @@ func (p *Plan) profileSpec(errf errorf, path, name string, prof config.Profile) 
 		out   *[]policy.Override
 	}{{"allow", prof.Allow, &spec.Allow}, {"deny", prof.Deny, &spec.Deny}} {
 		for i, s := range o.in {
-			n, subtree, err := config.ParseOverride(s)
+			n, subtree, err := profile.ParseOverride(s)
 			if err != nil {
 				return spec, errf(fmt.Sprintf("%s.%s[%d]", path, o.field, i), "%v", err)
 			}

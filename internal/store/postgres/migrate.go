@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/hearth-dns/hearth/internal/profile"
 )
 
 // migrations are the schema steps, in order: migrations[i] takes the
@@ -104,6 +106,56 @@ CREATE TABLE policy_feed_head (
 );
 INSERT INTO policy_feed_head (id, last) VALUES (1, 0);
 `,
+	// 2: profiles in the one profile form (package profile): safe_search
+	// true, false or a list of engines (no safe_search_engines), a
+	// schedule's days a list. upgradeProfiles rewrites the rows after
+	// this step; the schema does not change.
+	`SELECT 1`,
+}
+
+// upgrade returns the rewrite of rows that follows schema step v, or nil.
+// Rows keep their versions and add no change to the feed: they mean what
+// they meant.
+func upgrade(v int) func(context.Context, *wtx) error {
+	if v == 2 {
+		return upgradeProfiles
+	}
+	return nil
+}
+
+// upgradeProfiles rewrites every profile row in today's form.
+func upgradeProfiles(ctx context.Context, tx *wtx) error {
+	rows, err := tx.Query(ctx, "SELECT id, data FROM profiles")
+	if err != nil {
+		return err
+	}
+	type row struct {
+		id   string
+		data []byte
+	}
+	var all []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.id, &r.data); err != nil {
+			rows.Close()
+			return err
+		}
+		all = append(all, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, r := range all {
+		data, err := profile.Upgrade(r.data)
+		if err != nil {
+			return fmt.Errorf("profile %q: %w", r.id, err)
+		}
+		if _, err := tx.Exec(ctx, "UPDATE profiles SET data = $1 WHERE id = $2", string(data), r.id); err != nil {
+			return fmt.Errorf("profile %q: %w", r.id, err)
+		}
+	}
+	return nil
 }
 
 // migrateLock is the advisory lock key that migrations hold, so that
@@ -136,6 +188,11 @@ func (s *Store) migrate(ctx context.Context, steps []string) error {
 		for v := have + 1; v <= len(steps); v++ {
 			if _, err := tx.Exec(ctx, steps[v-1]); err != nil {
 				return fmt.Errorf("migrate to schema version %d: %w", v, err)
+			}
+			if rw := upgrade(v); rw != nil {
+				if err := rw(ctx, tx); err != nil {
+					return fmt.Errorf("migrate to schema version %d: %w", v, err)
+				}
 			}
 			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", v, time.Now().UnixNano())
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hearth-dns/hearth/internal/profile"
 	"github.com/hearth-dns/hearth/internal/store"
 )
 
@@ -101,25 +102,24 @@ func testProfiles(t *testing.T, open Opener) {
 	putHousehold(t, s, "h1")
 	putHousehold(t, s, "h2")
 
-	yes, no := true, false
+	no := false
 	full := store.Profile{
-		ID:                "emma",
-		Household:         "h1",
-		Name:              "Emma (8)",
-		Preset:            "child",
-		Block:             []string{"social", "games"},
-		Unblock:           []string{"minecraft"},
-		Allow:             []string{"school.example"},
-		Deny:              []string{"bad.example"},
-		SafeSearch:        &yes,
-		SafeSearchEngines: []string{"google"},
-		YouTube:           "strict",
-		BypassProtection:  &no,
-		TimeZone:          "Europe/Paris",
+		ID:               "emma",
+		Household:        "h1",
+		Name:             "Emma (8)",
+		Preset:           "child",
+		Block:            []string{"social", "games"},
+		Unblock:          []string{"minecraft"},
+		Allow:            []string{"school.example"},
+		Deny:             []string{"bad.example"},
+		SafeSearch:       &profile.SafeSearch{On: true, Engines: []string{"google"}},
+		YouTube:          "strict",
+		BypassProtection: &no,
+		TimeZone:         "Europe/Paris",
 		Schedules: []store.Schedule{
-			{Name: "bedtime", Days: "daily", From: "20:30", To: "07:00", Pause: true},
-			{Name: "homework", Days: "mon-fri", From: "16:00", To: "18:00", Block: []string{"games"}},
-			{Name: "school", Days: "mon-fri", From: "08:00", To: "12:00", AllowOnly: []string{"school.example"}},
+			{Name: "bedtime", Days: profile.Days{"daily"}, From: "20:30", To: "07:00", Pause: true},
+			{Name: "homework", Days: profile.Days{"mon-fri"}, From: "16:00", To: "18:00", Block: []string{"games"}},
+			{Name: "school", Days: profile.Days{"mon-fri"}, From: "08:00", To: "12:00", AllowOnly: []string{"school.example"}},
 		},
 		QueryLog: &no,
 	}

@@ -29,6 +29,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Opener) {
 		{"Households", testHouseholds},
 		{"InvalidIDs", testInvalidIDs},
 		{"Profiles", testProfiles},
+		{"ProfileForms", testProfileForms},
 		{"Devices", testDevices},
 		{"DeviceDNSIDs", testDeviceDNSIDs},
 		{"References", testReferences},

@@ -1424,11 +1424,13 @@
         profiles.length ? null : h('p', { class: 'muted', text: 'No profiles yet.' })));
   }
 
-  // parseDays reads "mon,tue", "mon-fri", "daily", "weekdays", "weekends".
+  // parseDays reads a schedule's days: a list (["mon", "tue"]), or the
+  // older one string ("mon,tue"); items are days, ranges ("mon-fri"),
+  // "daily", "weekdays", "weekends".
   function parseDays(s) {
     const out = new Set();
     const idx = (t) => DAYS.indexOf(t.slice(0, 3));
-    for (const tok of String(s || '').toLowerCase().split(/[\s,]+/)) {
+    for (const tok of [].concat(s || []).join(',').toLowerCase().split(/[\s,]+/)) {
       if (!tok) continue;
       if (tok === 'daily' || tok === 'everyday') DAYS.forEach((d) => out.add(d));
       else if (tok === 'weekdays') DAYS.slice(0, 5).forEach((d) => out.add(d));
@@ -1472,7 +1474,7 @@
     if (!days.length) throw formError(`schedules[${i}].days`, `${name}: choose at least one day.`);
     if (!m.from) throw formError(`schedules[${i}].from`, `${name}: choose when it starts.`);
     if (!m.to) throw formError(`schedules[${i}].to`, `${name}: choose when it ends.`);
-    const s = { name, days: days.join(','), from: m.from, to: m.to };
+    const s = { name, days, from: m.from, to: m.to };
     if (m.kind === 'pause') s.pause = true;
     else {
       if (!m.tags.length) throw formError(`schedules[${i}].${m.kind}`, `${name}: choose at least one category.`);

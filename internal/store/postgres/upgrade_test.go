@@ -1,0 +1,80 @@
+package postgres
+
+import (
+	"context"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hearth-dns/hearth/internal/profile"
+	"github.com/hearth-dns/hearth/internal/store/storetest"
+)
+
+// TestUpgradeOldProfiles loads rows the code before the one profile
+// model wrote (testdata/v1-profiles.sql, dumped from a store at schema 1)
+// and opens the store: schema step 2 rewrites the profile rows in
+// today's form, each keeping its meaning and version, and the change
+// feed does not move.
+func TestUpgradeOldProfiles(t *testing.T) {
+	ctx := context.Background()
+	dsn := newSchema(t)
+	fixture, err := os.ReadFile("testdata/v1-profiles.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, sql := range []string{
+		"CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)",
+		migrations[0],
+		"DELETE FROM policy_feed_head", // the dump holds the row
+		string(fixture),
+	} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	s := openDSN(t, &Config{DSN: dsn})
+	if want := []int{2}; !reflect.DeepEqual(s.applied, want) {
+		t.Fatalf("applied %v, want %v: the fixture is at schema 1", s.applied, want)
+	}
+	st, err := s.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := storetest.OldProfiles(); !reflect.DeepEqual(st.Profiles, want) {
+		t.Errorf("profiles after the upgrade:\n got %+v\nwant %+v", st.Profiles, want)
+	}
+	if st.Seq != 6 {
+		t.Errorf("feed position %d, want 6: the rewrite must not look like a change", st.Seq)
+	}
+	rows, err := conn.Query(ctx, "SELECT id, data::text FROM profiles ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var id, data string
+		if err := rows.Scan(&id, &data); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if strings.Contains(data, "safe_search_engines") || strings.Contains(data, `"days": "`) {
+			t.Errorf("profile %s still in the old form: %s", id, data)
+		}
+		if _, err := profile.ParseJSON([]byte(data)); err != nil {
+			t.Errorf("profile %s: %v", id, err)
+		}
+	}
+	if n != 4 {
+		t.Errorf("%d profile rows, want 4", n)
+	}
+}
