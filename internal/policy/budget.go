@@ -148,3 +148,9 @@ func (s *Snapshot) countFor(p *profile, name []byte) uint32 {
 	}
 	return mask
 }
+
+// BudgetID returns the id of budget i of profile (Decision.Count's bit i).
+func (s *Snapshot) BudgetID(profileIdx, i int) string { return s.profiles[profileIdx].Budgets[i].ID }
+
+// Location returns the time zone of profile: its schedules' and budgets'.
+func (s *Snapshot) Location(profileIdx int) *time.Location { return s.profiles[profileIdx].loc }
