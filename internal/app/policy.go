@@ -82,7 +82,7 @@ func (a *App) buildPolicy(cfg *config.Config, b *built, st store.State) error {
 	a.logProblems(s)
 	b.live.Store(s)
 	a.updateMemoryLimit(b)
-	b.filter = filter.New(filter.Config{Blocking: plan.Blocking(), Now: a.now, Logger: a.log})
+	b.filter = filter.New(filter.Config{Blocking: plan.Blocking(), Now: a.now, Logger: a.log, Budgets: a.budgets})
 	if mgr.HasDownloads() {
 		b.background = append(b.background, func(ctx context.Context) {
 			mgr.Run(ctx, func(ctx context.Context) { a.recompileLists(b) })
