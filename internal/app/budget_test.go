@@ -3,14 +3,18 @@ package app
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/hearth-dns/hearth/internal/testutil/dnstest"
 )
@@ -242,5 +246,84 @@ func TestBudgetUsageSurvivesRestart(t *testing.T) {
 	}
 	if allowed != 15 {
 		t.Errorf("after a restart at 45 minutes: %d more allowed, want 15", allowed)
+	}
+}
+
+// TestBrowserBudgetDisplay (#15) drives the dashboard in headless
+// Chromium: a device that used up its games budget over DNS shows "time
+// budget used" with its bar full; "+15 min" gives extra time, after which
+// the dashboard shows 15 minutes left and the device's next DNS answer for
+// Roblox is allowed again.
+func TestBrowserBudgetDisplay(t *testing.T) {
+	ctx := browser(t)
+	// The browser runs on the real clock: bring the server's to it, in a
+	// zone where it is noon, so the test never crosses a midnight.
+	now := time.Now()
+	offset := (12 - now.UTC().Hour() + 24) % 24
+	if offset > 14 {
+		offset -= 24
+	}
+	zone := "Etc/GMT"
+	if offset != 0 {
+		zone = fmt.Sprintf("Etc/GMT%+d", -offset) // POSIX signs: Etc/GMT-2 is UTC+2
+	}
+	cfg := fmt.Sprintf("profiles:\n  leo:\n    preset: kid\n    timezone: %s\n    budgets: [{tag: games, minutes: 30}]\n"+
+		"devices:\n  - {name: leo-tablet, ip: 127.0.0.2, profile: leo}\ndefault_profile: leo\nlists: {defaults: false}\n", zone)
+	e := startHTTP(t, cfg, dnstest.Zone(t, budgetRecords...))
+	e.clock.Advance(time.Since(e.clock.Now()))
+	c := newAPIClient(t, e)
+	if code := c.do("PUT", "/api/v1/settings", map[string]string{"time_zone": zone}, nil); code != 200 {
+		t.Fatalf("settings: %d", code)
+	}
+	const tablet = "127.0.0.2"
+	for i := range 31 {
+		e.clock.Advance(time.Minute)
+		addr, text := ask(t, e, tablet, "www.roblox.com")
+		if (addr == "0.0.0.0") != (i == 30) {
+			t.Fatalf("minute %d: %q %q", i, addr, text)
+		}
+	}
+
+	shots := artifacts(t)
+	textRow := tid("dash-budget-text-leo-tablet-games")
+	err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(412, 915, chromedp.EmulateMobile),
+		chromedp.Navigate("http://"+e.app.HTTPAddr()+"/"),
+		chromedp.WaitVisible(tid("screen-login")),
+		chromedp.SendKeys(tid("login-password"), "correct horse battery"),
+		chromedp.Click(tid("login-submit")),
+		// Settings were saved above: no wizard.
+		chromedp.WaitVisible(textRow),
+		screenshot(shots, "budget-used"),
+	)
+	if err != nil {
+		if buf, serr := chromedp.Run(ctx, chromedp.FullScreenshot(100)); serr == nil {
+			os.WriteFile(filepath.Join(shots, "budget-failed.png"), buf, 0o644)
+		}
+		t.Fatalf("login to the dashboard: %v (screenshot budget-failed.png in %s)", err, shots)
+	}
+	row, err := chromedp.Run(ctx, chromedp.Text(tid("dash-budget-leo-tablet-games")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(row, "Games") || !strings.Contains(row, "30 of 30 min used, time budget used until 00:00") {
+		t.Errorf("dashboard budget row %q: want games used up until midnight", row)
+	}
+	err = chromedp.Do(ctx, chromedp.Click(tid("extra-leo-tablet-games-15")), chromedp.WaitVisible(tid("toast")))
+	if err == nil {
+		_, err = chromedp.Run(ctx, chromedp.Poll[bool](`(document.querySelector('[data-testid="dash-budget-text-leo-tablet-games"]') || {}).textContent === "games: 30 of 45 min used (15 extra), 15 min left"`, chromedp.WithPollingTimeout(15*time.Second)))
+	}
+	if err == nil {
+		err = chromedp.Do(ctx, screenshot(shots, "budget-extra-time"))
+	}
+	if err != nil {
+		got, _ := chromedp.Run(ctx, chromedp.Text(textRow))
+		t.Fatalf("extra time: %v (row says %q)", err, got)
+	}
+	if err := e.app.sync.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if addr, text := ask(t, e, tablet, "www.roblox.com"); addr != "192.0.2.60" {
+		t.Errorf("after extra time: %q %q, want Roblox answered", addr, text)
 	}
 }
