@@ -193,6 +193,28 @@ func (s *slot) today(sec, start, end int64) *dayBits {
 	}
 }
 
+// BridgeMinutes is the longest gap between two active minutes that is
+// counted as active too: an app in use that polls every minute or two
+// leaves minutes without a query (docs/budgets.md has the figures).
+const BridgeMinutes = 2
+
+// bridge counts the minutes before idx back to the last active one when
+// at most BridgeMinutes lie between them.
+func (b *dayBits) bridge(idx int64) {
+	has := func(i int64) bool { return i >= 0 && b.bits[i/64].Load()&(1<<(i%64)) != 0 }
+	for gap := int64(1); gap <= BridgeMinutes; gap++ {
+		if has(idx - gap) {
+			return // no gap, or one already bridged
+		}
+		if has(idx - gap - 1) {
+			for i := idx - gap; i < idx; i++ {
+				b.bits[i/64].Or(1 << (i % 64))
+			}
+			return
+		}
+	}
+}
+
 // used returns the minutes counted in b, and whether the minute holding
 // sec is one of them.
 func (b *dayBits) used(sec int64) (n int, cur bool) {
@@ -283,6 +305,7 @@ func (t *Tracker) Count(dev string, pol *policy.Snapshot, prof int, mask uint32,
 			continue
 		}
 		if w.Or(bit)&bit == 0 {
+			b.bridge(idx)
 			d.spent.Store(nil)
 			t.dirty.Store(true)
 		}

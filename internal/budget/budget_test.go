@@ -229,3 +229,31 @@ func BenchmarkSpentAndCount(b *testing.B) {
 		}
 	})
 }
+
+func TestBridgeShortGaps(t *testing.T) {
+	start := time.Date(2026, 11, 27, 15, 0, 0, 0, paris)
+	tests := []struct {
+		name    string
+		minutes []int
+		want    int
+	}{
+		{"every minute", []int{0, 1, 2, 3}, 4},
+		{"a one-minute gap", []int{0, 2}, 3},
+		{"a two-minute gap", []int{0, 3}, 4},
+		{"a three-minute gap is a pause", []int{0, 4}, 2},
+		{"out of order", []int{3, 0}, 2},
+		{"gaps after gaps", []int{0, 2, 5, 9}, 7},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := New(Config{})
+			pol := snapshot(t, 600)
+			for _, m := range tc.minutes {
+				tr.Count("tablet", pol, 0, 1, start.Add(time.Duration(m)*time.Minute))
+			}
+			if u := tr.Usage("tablet", pol, 0, start.Add(time.Hour)); u[0].Used != tc.want {
+				t.Errorf("used %d, want %d", u[0].Used, tc.want)
+			}
+		})
+	}
+}
