@@ -188,3 +188,5 @@ func (v budgetView) Spent(device string, s *policy.Snapshot, prof int, now time.
 }
 
 func (budgetView) Count(string, *policy.Snapshot, int, uint32, time.Time) {}
+
+func (budgetView) Held(string, *policy.Snapshot, int, int, time.Time) {}

@@ -92,6 +92,9 @@ type slot struct {
 type dayBits struct {
 	start, end int64 // Unix seconds of the day's two midnights
 	bits       [dayWords]atomic.Uint64
+	// held are the minutes in which the budget blocked a query: a gap
+	// holding one is not bridged.
+	held [dayWords]atomic.Uint64
 }
 
 // spentCache is a device's used-up tags, valid for one policy snapshot
@@ -203,8 +206,8 @@ const BridgeMinutes = 2
 func (b *dayBits) bridge(idx int64) {
 	has := func(i int64) bool { return i >= 0 && b.bits[i/64].Load()&(1<<(i%64)) != 0 }
 	for gap := int64(1); gap <= BridgeMinutes; gap++ {
-		if has(idx - gap) {
-			return // no gap, or one already bridged
+		if has(idx-gap) || idx-gap >= 0 && b.held[(idx-gap)/64].Load()&(1<<((idx-gap)%64)) != 0 {
+			return // no gap, one already bridged, or the budget blocked
 		}
 		if has(idx - gap - 1) {
 			for i := idx - gap; i < idx; i++ {
@@ -277,27 +280,11 @@ func (t *Tracker) Count(dev string, pol *policy.Snapshot, prof int, mask uint32,
 	if d == nil {
 		return
 	}
-	sec := now.Unix()
-	var start, end int64
 	for mask != 0 {
 		i := bits.TrailingZeros32(mask)
 		mask &^= 1 << i
-		s := t.slot(d, pol.BudgetID(prof, i))
-		if s == nil {
-			continue
-		}
-		b := s.day.Load()
-		if b == nil || sec < b.start || sec >= b.end {
-			if start == 0 {
-				st, en := policy.Day(now, pol.Location(prof))
-				start, end = st.Unix(), en.Unix()
-			}
-			if b = s.today(sec, start, end); b == nil {
-				continue
-			}
-		}
-		idx := (sec - b.start) / 60
-		if idx < 0 || idx >= dayWords*64 {
+		b, idx := t.minute(d, pol, prof, i, now)
+		if b == nil {
 			continue
 		}
 		w, bit := &b.bits[idx/64], uint64(1)<<(idx%64)
@@ -310,6 +297,42 @@ func (t *Tracker) Count(dev string, pol *policy.Snapshot, prof int, mask uint32,
 			t.dirty.Store(true)
 		}
 	}
+}
+
+// Held records that budget i of profile prof blocked a query of device
+// at now, so that the minute is never counted by bridging a gap.
+func (t *Tracker) Held(dev string, pol *policy.Snapshot, prof, i int, now time.Time) {
+	d := t.device(dev)
+	if d == nil {
+		return
+	}
+	if b, idx := t.minute(d, pol, prof, i, now); b != nil {
+		if w, bit := &b.held[idx/64], uint64(1)<<(idx%64); w.Load()&bit == 0 {
+			w.Or(bit)
+		}
+	}
+}
+
+// minute returns the day's bitmap of budget i of d at now, and the index
+// of now's minute in it; nil when it cannot be kept.
+func (t *Tracker) minute(d *device, pol *policy.Snapshot, prof, i int, now time.Time) (*dayBits, int64) {
+	s := t.slot(d, pol.BudgetID(prof, i))
+	if s == nil {
+		return nil, 0
+	}
+	sec := now.Unix()
+	b := s.day.Load()
+	if b == nil || sec < b.start || sec >= b.end {
+		st, en := policy.Day(now, pol.Location(prof))
+		if b = s.today(sec, st.Unix(), en.Unix()); b == nil {
+			return nil, 0
+		}
+	}
+	idx := (sec - b.start) / 60
+	if idx < 0 || idx >= dayWords*64 {
+		return nil, 0
+	}
+	return b, idx
 }
 
 // Use is one budget of a device on the day of an instant.

@@ -257,3 +257,17 @@ func TestBridgeShortGaps(t *testing.T) {
 		})
 	}
 }
+
+// TestNoBridgeOverABlock: a minute in which the used-up budget blocked the
+// device is not counted by bridging when extra time lets it play again.
+func TestNoBridgeOverABlock(t *testing.T) {
+	start := time.Date(2026, 11, 27, 15, 0, 0, 0, paris)
+	tr := New(Config{})
+	pol := snapshot(t, 600)
+	tr.Count("tablet", pol, 0, 1, start)
+	tr.Held("tablet", pol, 0, 0, start.Add(time.Minute))
+	tr.Count("tablet", pol, 0, 1, start.Add(2*time.Minute))
+	if u := tr.Usage("tablet", pol, 0, start.Add(time.Hour)); u[0].Used != 2 {
+		t.Errorf("used %d, want 2", u[0].Used)
+	}
+}

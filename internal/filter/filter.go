@@ -47,6 +47,8 @@ type Budgets interface {
 	Spent(device string, s *policy.Snapshot, profile int, now time.Time) policy.TagSet
 	// Count records an active minute of the budgets in mask.
 	Count(device string, s *policy.Snapshot, profile int, mask uint32, now time.Time)
+	// Held records that budget i blocked a query of the device.
+	Held(device string, s *policy.Snapshot, profile, i int, now time.Time)
 }
 
 // Filter applies the policy snapshot of each request (Request.Policy, set
@@ -134,6 +136,9 @@ func (f *Filter) serve(ctx context.Context, w pipeline.ResponseWriter, r *pipeli
 		f.checkers.Put(c)
 		return err
 	case policy.Block:
+		if budgets && d.Reason == policy.ReasonBudget && d.Budget > 0 {
+			f.cfg.Budgets.Held(r.Identity.Device, s, prof, d.Budget-1, now)
+		}
 		// Built as bytes on the stack: a blocked answer should cost no
 		// more than a cache hit.
 		var text [256]byte
