@@ -163,6 +163,16 @@ func TestTimeBudgetUsedUpOverDNS(t *testing.T) {
 	if body := blockPage(t, e, "www.roblox.com", tablet); !strings.Contains(body, "Time budget used") {
 		t.Errorf("block page:\n%s", body)
 	}
+	if err := e.app.qlog.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var logged struct {
+		Rows []struct{ Name, Action, Reason, Text string }
+	}
+	if code := c.do("GET", "/api/v1/querylog?device=leo-tablet&action=blocked&name=www.roblox.com", nil, &logged); code != 200 || len(logged.Rows) == 0 ||
+		logged.Rows[0].Reason != "budget" || !strings.Contains(logged.Rows[0].Text, "time budget used") {
+		t.Errorf("query log: %d %+v, want the block with reason budget", code, logged.Rows)
+	}
 
 	// Extra time: a parent's grant of 15 minutes, for today only.
 	for _, tc := range []struct {
