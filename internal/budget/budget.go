@@ -11,7 +11,7 @@
 // are taken only to add a device or a budget seen for the first time.
 // Memory is bounded: at most Config.MaxDevices devices (device names come
 // from the policy's device table, not from clients), at most
-// 2*policy.MaxBudgets budgets each, 200 bytes a budget.
+// 2*policy.MaxBudgets budgets each, about 400 bytes a budget.
 //
 // Usage survives restarts: Run saves the day's bitmaps in a store setting
 // once a minute when something changed, and Load reads them back.
