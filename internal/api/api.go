@@ -64,6 +64,9 @@ type Backend interface {
 	// DeviceStates returns the grants and schedule windows in force for
 	// device at now, with their ends (Text left empty).
 	DeviceStates(device string, now time.Time) []DeviceState
+	// DeviceBudgets returns device's time budgets of the day of now,
+	// with the minutes used and left (Text left empty).
+	DeviceBudgets(device string, now time.Time) []DeviceBudget
 	// ConfigDefaultProfile returns the config file's default_profile and
 	// where it is written ("hearth.yaml:12"), or "" when the file does
 	// not set it. When set, it wins over the household's.

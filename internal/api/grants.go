@@ -111,16 +111,26 @@ func (a *API) createGrant(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		g.Target = t
+	case store.GrantExtraTime:
+		// Extra time lasts until the budget resets at midnight.
+		b, err := a.extraTime(req)
+		if err != nil {
+			fail(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+		g.Target, g.Until = store.ExtraTimeTarget(b.Budget, req.Minutes), b.ResetsAt
 	default:
-		fail(w, http.StatusBadRequest, "kind: %q is not pause or allow", req.Kind)
+		fail(w, http.StatusBadRequest, "kind: %q is not pause, allow or extra-time", req.Kind)
 		return
 	}
-	until, err := a.until(req.Minutes, req.Until)
-	if err != nil {
-		fail(w, http.StatusBadRequest, "%v", err)
-		return
+	if g.Until.IsZero() {
+		until, err := a.until(req.Minutes, req.Until)
+		if err != nil {
+			fail(w, http.StatusBadRequest, "%v", err)
+			return
+		}
+		g.Until = until
 	}
-	g.Until = until
 	// Grants are state, not config: a device of the config file takes
 	// them as a store device does. The store does not know the config
 	// file's devices, so the device is checked here.
@@ -134,7 +144,7 @@ func (a *API) createGrant(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	g, err = a.c.Store.AddGrant(r.Context(), g)
+	g, err := a.c.Store.AddGrant(r.Context(), g)
 	if err != nil {
 		a.storeError(w, r, "grant", err)
 		return

@@ -377,6 +377,8 @@ type deviceView struct {
 	// Now is what is in force for the device now (grants, schedule
 	// windows), worded in the household's time zone.
 	Now []DeviceState `json:"now"`
+	// Budgets are the device's time budgets today: used and left.
+	Budgets []DeviceBudget `json:"budgets"`
 }
 
 // dnsIDView is a device's DNS id as the API shows it: never the secret
@@ -389,7 +391,7 @@ type dnsIDView struct {
 
 func (a *API) view(d store.Device, provisioned bool, grants []store.Grant, loc *time.Location) deviceView {
 	v := deviceView{Device: d, Provisioned: provisioned, EffectiveProfile: a.c.Backend.EffectiveProfile(d.ID), Grants: []store.Grant{},
-		WeakClientIDs: len(d.ClientIDs) > 0 && d.DNSID == nil, Now: a.deviceStates(d.ID, loc)}
+		WeakClientIDs: len(d.ClientIDs) > 0 && d.DNSID == nil, Now: a.deviceStates(d.ID, loc), Budgets: a.deviceBudgets(d.ID, loc)}
 	if d.DNSID != nil {
 		v.DNSID = &dnsIDView{Label: d.DNSID.Label, Hint: d.DNSID.Hint, Created: d.DNSID.Created}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/access"
 	"github.com/hearth-dns/hearth/internal/api"
 	"github.com/hearth-dns/hearth/internal/auth"
+	"github.com/hearth-dns/hearth/internal/budget"
 	"github.com/hearth-dns/hearth/internal/cache"
 	"github.com/hearth-dns/hearth/internal/catalog"
 	"github.com/hearth-dns/hearth/internal/config"
@@ -91,6 +92,9 @@ type App struct {
 	idGuard *identity.Guard
 	// limiter rate-limits clients; it outlives reloads.
 	limiter *access.Limiter
+	// budgets counts the active minutes of time budgets; it outlives
+	// reloads.
+	budgets *budget.Tracker
 	// cur is the generation in effect, for readers that must not wait
 	// for a.mu (store syncs, the API).
 	cur atomic.Pointer[built]
@@ -216,6 +220,13 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	}
 	if err := a.openState(cfg); err != nil {
 		return nil, err
+	}
+	a.budgets = budget.New(budget.Config{Now: a.now, Logger: log})
+	if a.store != nil && !a.readOnly {
+		if err := a.budgets.Load(context.Background(), a.store); err != nil {
+			// Today's counts start afresh; the parent sees it in the log.
+			log.Error("time budgets", "err", err)
+		}
 	}
 	b, err := a.build(cfg)
 	if err != nil {
@@ -400,6 +411,11 @@ func (a *App) Start() error {
 			a.qlog.Start(ctx)
 		}
 		a.background.Go(func() { a.purgeSessions(ctx) })
+		if !a.readOnly {
+			// Saved each real minute (not on the test clock's timer,
+			// which schedules list downloads).
+			a.background.Go(func() { a.budgets.Run(ctx, a.store, time.Minute, time.After) })
+		}
 	}
 	if addr := a.cfg.Listen.HTTP; addr != "" {
 		ln, err := net.Listen("tcp", addr)

@@ -166,3 +166,17 @@ func (k backend) ConfigDefaultProfile() (profile, at string) {
 	}
 	return "", ""
 }
+
+func (k backend) DeviceBudgets(device string, now time.Time) []api.DeviceBudget {
+	v := k.a.cur.Load().live.Load()
+	d, ok := v.Device(device)
+	if !ok {
+		return nil
+	}
+	s := v.Policy
+	var out []api.DeviceBudget
+	for _, u := range k.a.budgets.Usage(device, s, s.ProfileOrDefault(d.Profile), now) {
+		out = append(out, api.DeviceBudget{Budget: u.ID, Limit: u.Limit, Extra: u.Extra, Used: u.Used, Left: u.Left, Spent: u.Spent, ResetsAt: u.DayEnd.UTC()})
+	}
+	return out
+}

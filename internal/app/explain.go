@@ -11,6 +11,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/hearth-dns/hearth/internal/budget"
 	"github.com/hearth-dns/hearth/internal/catalog"
 	"github.com/hearth-dns/hearth/internal/config"
 	"github.com/hearth-dns/hearth/internal/filter"
@@ -60,6 +61,14 @@ func Explain(cfg *config.Config, q ExplainQuery, log *slog.Logger) (*Explanation
 		}
 		defer s.Close()
 		a.store = s
+	}
+	// The day's usage as the server last saved it (each minute): a
+	// budget used up is explained as such.
+	a.budgets = budget.New(budget.Config{Now: a.now, Logger: log})
+	if a.store != nil {
+		if err := a.budgets.Load(context.Background(), a.store); err != nil {
+			return nil, err
+		}
 	}
 	b, err := a.build(cfg)
 	if err != nil {
@@ -133,7 +142,11 @@ func (a *App) explain(ctx context.Context, b *built, q ExplainQuery) (*Explanati
 	}
 	// A filter of its own, at the instant asked about; the rest of the
 	// chain (local records, the cache and upstreams) is the server's.
-	f := filter.New(filter.Config{Blocking: b.plan.Blocking(), Now: func() time.Time { return q.At }, Logger: a.log})
+	fc := filter.Config{Blocking: b.plan.Blocking(), Now: func() time.Time { return q.At }, Logger: a.log}
+	if a.budgets != nil {
+		fc.Budgets = budgetView{a.budgets}
+	}
+	f := filter.New(fc)
 	h := pipeline.Build(pipeline.Steps{Policy: f.Middleware(), Local: b.local, Resolve: b.cache})
 	var w discard
 	err := h.ServeDNS(ctx, &w, r)
@@ -180,6 +193,7 @@ func PrintExplanation(w io.Writer, e *Explanation, q ExplainQuery) {
 		policy.ReasonSchedule:     fmt.Sprintf("%s %q is blocked by the profile's schedule at this time", e.TagKind, e.Tag),
 		policy.ReasonGrant:        "a parent allowed it for this device for a while (a grant)",
 		policy.ReasonNoSafeSearch: "safe search is on, and this search engine cannot be forced into safe search by DNS, so it is blocked",
+		policy.ReasonBudget:       fmt.Sprintf("time budget used: the device used up today's time for %s %q; it resets at midnight, or a parent can give extra time", e.TagKind, e.Tag),
 	}[e.Decision.Reason]
 	switch e.FoundIn {
 	case "cname":

@@ -7,10 +7,12 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/hearth-dns/hearth/internal/budget"
 	"github.com/hearth-dns/hearth/internal/config"
 	"github.com/hearth-dns/hearth/internal/filter"
 	"github.com/hearth-dns/hearth/internal/identity"
 	"github.com/hearth-dns/hearth/internal/lists"
+	"github.com/hearth-dns/hearth/internal/policy"
 	"github.com/hearth-dns/hearth/internal/policy/compile"
 	"github.com/hearth-dns/hearth/internal/store"
 )
@@ -82,7 +84,7 @@ func (a *App) buildPolicy(cfg *config.Config, b *built, st store.State) error {
 	a.logProblems(s)
 	b.live.Store(s)
 	a.updateMemoryLimit(b)
-	b.filter = filter.New(filter.Config{Blocking: plan.Blocking(), Now: a.now, Logger: a.log})
+	b.filter = filter.New(filter.Config{Blocking: plan.Blocking(), Now: a.now, Logger: a.log, Budgets: a.budgetCounter()})
 	if mgr.HasDownloads() {
 		b.background = append(b.background, func(ctx context.Context) {
 			mgr.Run(ctx, func(ctx context.Context) { a.recompileLists(b) })
@@ -167,3 +169,24 @@ func (a *App) recompileLists(b *built) {
 		a.log.Error("list rebuild failed; the running lists keep serving", "err", err)
 	}
 }
+
+// budgetCounter is the filter's view of the budget tracker: nil (budgets
+// off) when the App has none.
+func (a *App) budgetCounter() filter.Budgets {
+	if a.budgets == nil {
+		return nil
+	}
+	return a.budgets
+}
+
+// budgetView reads the budget tracker without counting: an explanation
+// is not the device's activity.
+type budgetView struct{ t *budget.Tracker }
+
+func (v budgetView) Spent(device string, s *policy.Snapshot, prof int, now time.Time) policy.TagSet {
+	return v.t.Spent(device, s, prof, now)
+}
+
+func (budgetView) Count(string, *policy.Snapshot, int, uint32, time.Time) {}
+
+func (budgetView) Held(string, *policy.Snapshot, int, int, time.Time) {}

@@ -115,6 +115,11 @@ type Service struct {
 	// Domains are the service's names from its file, in file order; each
 	// covers the name and all its subdomains.
 	Domains []string
+	// Background are names (with their subdomains) the service's apps
+	// query by themselves, in use or not: telemetry, push, presence and
+	// keep-alives. They are blocked with the service, but a query for
+	// one is not an active minute of a time budget (docs/budgets.md).
+	Background []string
 }
 
 // Preset is a ready-made profile to start from (kid, tween, teen, adult).

@@ -93,10 +93,11 @@ type rawSource struct {
 }
 
 type rawService struct {
-	ID       at[string] `yaml:"id"`
-	Name     at[string] `yaml:"name"`
-	Category at[string] `yaml:"category"`
-	File     at[string] `yaml:"file"`
+	ID         at[string]   `yaml:"id"`
+	Name       at[string]   `yaml:"name"`
+	Category   at[string]   `yaml:"category"`
+	File       at[string]   `yaml:"file"`
+	Background []at[string] `yaml:"background"`
 }
 
 type rawPreset struct {
@@ -428,6 +429,18 @@ func (l *loader) services(c *Catalog, raw []rawService) {
 				s.Domains = l.domainFile(rs.File.V, catalogFile, rs.File.Line)
 			}
 		}
+		for j, b := range rs.Background {
+			name := strings.TrimSuffix(strings.ToLower(b.V), ".")
+			if err := checkDomain(name); err != nil {
+				l.errorf(catalogFile, b.Line, "%s: background[%d]: %v", what, j, err)
+				continue
+			}
+			if !under(name, s.Domains) {
+				l.errorf(catalogFile, b.Line, "%s: background[%d]: %q is not under one of the service's domains", what, j, name)
+				continue
+			}
+			s.Background = append(s.Background, name)
+		}
 		c.Services = append(c.Services, s)
 	}
 }
@@ -667,4 +680,14 @@ func (l *loader) addrs(what string, raw []at[string], v4 bool) []netip.Addr {
 		}
 	}
 	return out
+}
+
+// under reports whether name is one of domains or a subdomain of one.
+func under(name string, domains []string) bool {
+	for _, d := range domains {
+		if name == d || strings.HasSuffix(name, "."+d) {
+			return true
+		}
+	}
+	return false
 }

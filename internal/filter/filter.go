@@ -35,6 +35,20 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives decisions at debug level.
 	Logger *slog.Logger
+	// Budgets counts active minutes of time budgets and says which are
+	// used up (package budget); nil turns budgets off.
+	Budgets Budgets
+}
+
+// Budgets is the time budget tracker as the filter uses it: on the query
+// path, so both methods must be cheap and must not block.
+type Budgets interface {
+	// Spent returns the tags of the device's used-up budgets.
+	Spent(device string, s *policy.Snapshot, profile int, now time.Time) policy.TagSet
+	// Count records an active minute of the budgets in mask.
+	Count(device string, s *policy.Snapshot, profile int, mask uint32, now time.Time)
+	// Held records that budget i blocked a query of the device.
+	Held(device string, s *policy.Snapshot, profile, i int, now time.Time)
 }
 
 // Filter applies the policy snapshot of each request (Request.Policy, set
@@ -100,18 +114,31 @@ func (f *Filter) serve(ctx context.Context, w pipeline.ResponseWriter, r *pipeli
 	var buf [256]byte
 	now := f.cfg.Now()
 	name := lowerName(buf[:0], q.Name)
-	d := s.Decide(prof, now, name, q.Qtype)
+	var spent policy.TagSet
+	budgets := f.cfg.Budgets != nil && s.HasBudgets(prof)
+	if budgets {
+		spent = f.cfg.Budgets.Spent(r.Identity.Device, s, prof, now)
+	}
+	d := s.DecideSpent(prof, now, name, q.Qtype, spent)
 	switch d.Action {
 	case policy.Allow:
+		if budgets && d.Count != 0 {
+			// An active minute: the device asked for a foreground name
+			// of a budgeted service.
+			f.cfg.Budgets.Count(r.Identity.Device, s, prof, d.Count, now)
+		}
 		// checkers are pooled: one escapes to the heap per allowed query.
 		c := f.checkers.Get().(*checker)
-		*c = checker{f: f, s: s, prof: prof, now: now, w: w, r: r, d: d}
+		*c = checker{f: f, s: s, prof: prof, now: now, w: w, r: r, d: d, spent: spent}
 		err := next.ServeDNS(ctx, c, r)
 		r.Outcome = pipeline.Outcome{Decided: true, Written: c.written, Rcode: c.rcode, Decision: c.d, Via: c.via, Target: c.target, Text: c.text, Cached: r.Outcome.Cached}
 		*c = checker{}
 		f.checkers.Put(c)
 		return err
 	case policy.Block:
+		if budgets && d.Reason == policy.ReasonBudget && d.Budget > 0 {
+			f.cfg.Budgets.Held(r.Identity.Device, s, prof, d.Budget-1, now)
+		}
 		// Built as bytes on the stack: a blocked answer should cost no
 		// more than a cache hit.
 		var text [256]byte
@@ -225,6 +252,8 @@ type checker struct {
 	now  time.Time
 	w    pipeline.ResponseWriter
 	r    *pipeline.Request
+	// spent are the tags of the device's used-up time budgets.
+	spent policy.TagSet
 	// d is the decision of the answer written; written and rcode say
 	// whether one was and with which code, for the observer.
 	d       policy.Decision
@@ -285,7 +314,7 @@ func (c *checker) WriteMsg(m *dns.Msg) error {
 			}
 		}
 	}
-	if limit, ok := c.s.TTLLimit(c.prof, c.now); ok {
+	if limit, ok := c.ttlLimit(); ok {
 		// No cached answer may outlive the profile's next schedule change.
 		for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
 			for _, rr := range sec {
@@ -348,7 +377,7 @@ func (c *checker) WriteWire(b []byte) error {
 			return c.block(d, target, via)
 		}
 	}
-	if limit, ok := c.s.TTLLimit(c.prof, c.now); ok {
+	if limit, ok := c.ttlLimit(); ok {
 		// No cached answer may outlive the profile's next schedule change.
 		dnsmsg.ClampTTLs(b, limit)
 	}
@@ -427,7 +456,7 @@ func (c *checker) blockedWireHints(b []byte, rdata, rdlen int) (policy.Decision,
 
 // blockedTarget decides a CNAME target for the same device and type.
 func (c *checker) blockedTarget(name []byte) (policy.Decision, bool) {
-	d := c.s.Decide(c.prof, c.now, name, c.r.Msg.Question[0].Qtype)
+	d := c.s.DecideSpent(c.prof, c.now, name, c.r.Msg.Question[0].Qtype, c.spent)
 	return d, d.Action == policy.Block
 }
 
@@ -438,4 +467,16 @@ func (c *checker) block(d policy.Decision, rule, via string) error {
 	m := c.f.cfg.Blocking.Blocked(c.r.Msg, text)
 	c.d, c.written, c.rcode, c.text, c.via, c.target = d, true, m.Rcode, text, via, rule
 	return c.w.WriteMsg(m)
+}
+
+// ttlLimit returns the longest TTL the answer may carry: until the
+// profile's next schedule change, and at most policy.BudgetTTL for a name
+// that counts towards a time budget, so that the device asks again each
+// minute it uses the service and a used-up budget blocks within a minute.
+func (c *checker) ttlLimit() (uint32, bool) {
+	limit, ok := c.s.TTLLimit(c.prof, c.now)
+	if c.d.Count != 0 && (!ok || limit > policy.BudgetTTL) {
+		return policy.BudgetTTL, true
+	}
+	return limit, ok
 }

@@ -19,6 +19,9 @@ const (
 	// GrantAllowName allows Name and its subdomains like an allow rule
 	// ("allow this site for 30 min").
 	GrantAllowName
+	// GrantExtraTime adds Minutes to today's time budget Budget ("15 more
+	// minutes of games"); it lasts until the budget resets.
+	GrantExtraTime
 )
 
 // Grant is a temporary, device-scoped change: the builder gives a device
@@ -33,6 +36,10 @@ type Grant struct {
 	Until time.Time
 	// Label names the grant in explanations ("allow-youtube").
 	Label string
+	// Budget is the id of the time budget GrantExtraTime extends, and
+	// Minutes the minutes it adds.
+	Budget  string
+	Minutes int
 }
 
 func (g *Grant) validate() error {
@@ -41,6 +48,9 @@ func (g *Grant) validate() error {
 	}
 	if g.Kind == GrantAllowName && g.Name == "" {
 		return fmt.Errorf("grant %q: no name to allow", g.Label)
+	}
+	if g.Kind == GrantExtraTime && (g.Budget == "" || g.Minutes < 1 || g.Minutes > 24*60) {
+		return fmt.Errorf("grant %q: extra time needs a budget and 1 to 1440 minutes", g.Label)
 	}
 	return nil
 }
@@ -57,7 +67,7 @@ func (p *profile) grants(now time.Time) grantState {
 	var st grantState
 	for i := range p.Grants {
 		g := &p.Grants[i]
-		if !now.Before(g.Until) {
+		if !now.Before(g.Until) || g.Kind == GrantExtraTime {
 			continue
 		}
 		st.any = true

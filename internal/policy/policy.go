@@ -88,9 +88,12 @@ const (
 	// ReasonNoSafeSearch: safe search is on and the name is a search
 	// engine that has no DNS-enforced safe mode, so it is blocked.
 	ReasonNoSafeSearch
+	// ReasonBudget: the tag is blocked only because the device used up
+	// today's time budget for it ("time budget used").
+	ReasonBudget
 )
 
-var reasonNames = [...]string{"none", "allow-rule", "deny-rule", "tag", "protected", "safe-search", "canary", "private-relay", "ddr", "paused", "schedule", "grant", "no-safe-search"}
+var reasonNames = [...]string{"none", "allow-rule", "deny-rule", "tag", "protected", "safe-search", "canary", "private-relay", "ddr", "paused", "schedule", "grant", "no-safe-search", "budget"}
 
 // String returns a short, bounded label for logs and metrics.
 func (r Reason) String() string { return reasonNames[r] }
@@ -149,6 +152,13 @@ type Decision struct {
 	// Grant is 1 + the index of the profile's grant that decided
 	// (ReasonGrant, or ReasonPaused by a pause grant); 0 when none did.
 	Grant int
+	// Budget is 1 + the index of the profile's used-up time budget that
+	// blocked (ReasonBudget); 0 when none did.
+	Budget int
+	// Count holds a bit per time budget of the profile (by index) that
+	// this allowed query counts towards: the caller records an active
+	// minute for each. 0 for blocks and for names no budget covers.
+	Count uint32
 }
 
 // TagInfo describes one tag of a snapshot.
@@ -206,6 +216,9 @@ type ProfileSpec struct {
 	// NoQueryLog keeps the profile's queries out of the query log (the
 	// counters still count them).
 	NoQueryLog bool
+	// Budgets are the daily time budgets, at most MaxBudgets, one per
+	// tag.
+	Budgets []Budget
 }
 
 // UnsupportedEngine is a search engine safe search cannot force by DNS.
@@ -264,6 +277,9 @@ type Config struct {
 	// 64:ff9b::/96 which is always checked: an AAAA answer inside one is
 	// also decided by the IPv4 address it carries.
 	NAT64 []netip.Prefix
+	// Background are the services' background names: queries for them
+	// do not count towards time budgets.
+	Background []BackgroundRule
 }
 
 // WellKnownNAT64 is the DNS64 prefix of RFC 6052 section 2.1.
@@ -303,6 +319,9 @@ type Snapshot struct {
 	nat64 []netip.Prefix
 	// unsupported are the engines without a DNS safe mode.
 	unsupported []UnsupportedEngine
+	// background are the background names (Config.Background): name to
+	// the tags it does not count towards.
+	background map[string]TagSet
 }
 
 // ipEntry is the tags of one listed address, with one list per tag
@@ -345,6 +364,8 @@ type profile struct {
 	// nextChange caches NextChange (a pointer, so profiles stay copyable
 	// while the snapshot is built).
 	nextChange *atomic.Pointer[cachedChange]
+	// budgetTags is the union of the budgets' tags.
+	budgetTags TagSet
 }
 
 type overrideKind uint8
@@ -411,6 +432,21 @@ func NewSnapshot(c Config) (*Snapshot, error) {
 		}
 		if cp.Label == "" {
 			cp.Label = p.Name
+		}
+		if len(p.Budgets) > MaxBudgets {
+			return nil, fmt.Errorf("policy: profile %q: %d time budgets, at most %d", p.Name, len(p.Budgets), MaxBudgets)
+		}
+		seen := map[string]bool{}
+		for i := range p.Budgets {
+			b := &p.Budgets[i]
+			if err := b.validate(); err != nil {
+				return nil, fmt.Errorf("policy: profile %q: %w", p.Name, err)
+			}
+			if seen[b.ID] {
+				return nil, fmt.Errorf("policy: profile %q: two time budgets for %q", p.Name, b.ID)
+			}
+			seen[b.ID] = true
+			cp.budgetTags = cp.budgetTags.Or(b.Tags)
 		}
 		for _, w := range p.Windows {
 			if err := w.validate(); err != nil {
@@ -483,6 +519,13 @@ func NewSnapshot(c Config) (*Snapshot, error) {
 		}
 		// Longest first, so a block names the most specific range.
 		sort.Sort(sort.Reverse(sort.IntSlice(s.rangeBits)))
+	}
+	if len(c.Background) > 0 {
+		s.background = make(map[string]TagSet, len(c.Background))
+		for _, r := range c.Background {
+			n := strings.TrimSuffix(strings.ToLower(r.Name), ".")
+			s.background[n] = s.background[n].Or(r.Tags)
+		}
 	}
 	s.nat64 = []netip.Prefix{WellKnownNAT64}
 	for _, p := range c.NAT64 {
@@ -583,6 +626,15 @@ func (s *Snapshot) Index() *domainindex.Index { return s.index }
 // name and its parents against the profile's blocked tags. now is the
 // instant schedules are evaluated at. Decide does not allocate.
 func (s *Snapshot) Decide(profileIdx int, now time.Time, name []byte, qtype uint16) Decision {
+	return s.DecideSpent(profileIdx, now, name, qtype, TagSet{})
+}
+
+// DecideSpent is Decide for a device whose used-up time budgets cover the
+// tags spent (see Budgets): they are blocked like a schedule's, with
+// ReasonBudget, after allow rules and grants (the parent's word beats a
+// budget). An allowed name that a budget of the profile covers carries
+// the budgets it counts towards in Decision.Count. It does not allocate.
+func (s *Snapshot) DecideSpent(profileIdx int, now time.Time, name []byte, qtype uint16, spent TagSet) Decision {
 	if n := len(name); n > 0 && name[n-1] == '.' {
 		name = name[:n-1]
 	}
@@ -610,6 +662,7 @@ func (s *Snapshot) Decide(profileIdx int, now time.Time, name []byte, qtype uint
 		}
 	}
 	block := p.Block
+	var scheduled TagSet
 	if len(p.Windows) > 0 {
 		st := p.state(now)
 		if st.paused {
@@ -617,8 +670,11 @@ func (s *Snapshot) Decide(profileIdx int, now time.Time, name []byte, qtype uint
 			d.Action, d.Reason, d.Window = Block, ReasonPaused, st.window+1
 			return d
 		}
+		scheduled = st.block
 		block = block.Or(st.block)
 	}
+	spent = spent.And(p.budgetTags)
+	block = block.Or(spent)
 	if start, _, ok := matchOverride(p.deny, name); ok {
 		d.Action, d.Reason, d.RuleStart = Block, ReasonDenyRule, start
 		return d
@@ -658,9 +714,16 @@ func (s *Snapshot) Decide(profileIdx int, now time.Time, name []byte, qtype uint
 	}
 	if td, blocked := s.decideTags(p, name, block, d); blocked {
 		if td.HasTag && !p.Block.Has(td.Tag) {
-			td.Reason, td.Window = ReasonSchedule, p.windowFor(td.Tag, now)
+			if scheduled.Has(td.Tag) || !spent.Has(td.Tag) {
+				td.Reason, td.Window = ReasonSchedule, p.windowFor(td.Tag, now)
+			} else {
+				td.Reason, td.Budget = ReasonBudget, p.budgetFor(td.Tag, spent)
+			}
 		}
 		return td
+	}
+	if len(p.Budgets) > 0 {
+		d.Count = s.countFor(p, name)
 	}
 	return d
 }
@@ -973,6 +1036,22 @@ func (s *Snapshot) AppendExplain(dst []byte, d Decision, name string) []byte {
 		dst = append(dst, " bypass=ddr"...)
 	case ReasonPaused:
 		dst = append(dst, " paused"...)
+	case ReasonBudget:
+		dst = append(dst, " time budget used"...)
+		if d.Budget > 0 {
+			dst = append(dst, " budget="...)
+			dst = append(dst, s.profiles[d.Profile].Budgets[d.Budget-1].ID...)
+		}
+		if s.tags[d.Tag].Service {
+			dst = append(dst, " service="...)
+		} else {
+			dst = append(dst, " category="...)
+		}
+		dst = append(dst, s.tags[d.Tag].ID...)
+		if d.HasList {
+			dst = append(dst, " source="...)
+			dst = append(dst, s.lists[d.List].ID...)
+		}
 	case ReasonGrant:
 		// " grant=<label>" below says it all.
 	case ReasonNone:

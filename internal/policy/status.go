@@ -45,7 +45,8 @@ func (s *Snapshot) Status(profileIdx int, now time.Time) []Status {
 	var out []Status
 	for i := range p.Grants {
 		g := &p.Grants[i]
-		if !now.Before(g.Until) {
+		if !now.Before(g.Until) || g.Kind == GrantExtraTime {
+			// Extra time shows with the budget it extends (Budgets).
 			continue
 		}
 		st := Status{Kind: StatusAllowed, Until: g.Until, Name: g.Name}

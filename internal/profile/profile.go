@@ -66,6 +66,9 @@ type Profile struct {
 	// QueryLog false keeps the profile's queries out of the query log and
 	// its counters; nil means true.
 	QueryLog *bool `json:"query_log,omitempty" yaml:"query_log,omitempty"`
+	// Budgets are daily time budgets per category or service, counted in
+	// active minutes from DNS (docs/budgets.md).
+	Budgets []Budget `json:"budgets,omitempty" yaml:"budgets,omitempty"`
 	// Version is the store's optimistic-concurrency version.
 	Version int64 `json:"version" yaml:"-"`
 }
@@ -86,6 +89,20 @@ type Schedule struct {
 	Block []string `json:"block,omitempty" yaml:"block,omitempty"`
 	// AllowOnly allows these tags only inside the window (recreation).
 	AllowOnly []string `json:"allow_only,omitempty" yaml:"allow_only,omitempty"`
+}
+
+// Budget is a daily time allowance for a category or a service: the
+// minutes of a day in which a device may use it. Several budgets for one
+// tag give it different allowances on different days (games 60 minutes
+// on weekdays, 120 at weekends), never two on one day.
+type Budget struct {
+	// Tag is the category or service ("games", "tiktok").
+	Tag string `json:"tag" yaml:"tag"`
+	// Minutes is the allowance per day, 0 to 1440; required.
+	Minutes *int `json:"minutes" yaml:"minutes"`
+	// Days are the days it applies, as a schedule's; none means every
+	// day.
+	Days Days `json:"days,omitempty" yaml:"days,omitempty"`
 }
 
 // SafeSearch is a profile's safe_search: true or false, or the list of

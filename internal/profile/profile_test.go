@@ -226,3 +226,29 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestBudgetMinutes(t *testing.T) {
+	sixty, twoHours, half := 60, 120, 30
+	bs := []Budget{
+		{Tag: "games", Minutes: &sixty, Days: Days{"weekdays"}},
+		{Tag: "games", Minutes: &twoHours, Days: Days{"sat-sun"}},
+		{Tag: "social", Minutes: &half},
+	}
+	var errs []string
+	Validate("profile", Profile{Budgets: bs}, func(path, format string, args ...any) { errs = append(errs, path) })
+	if len(errs) > 0 {
+		t.Fatalf("valid budgets refused: %v", errs)
+	}
+	for _, tc := range []struct {
+		tag  string
+		want [7]int
+	}{
+		{"games", [7]int{120, 60, 60, 60, 60, 60, 120}},
+		{"social", [7]int{30, 30, 30, 30, 30, 30, 30}},
+		{"video", [7]int{-1, -1, -1, -1, -1, -1, -1}},
+	} {
+		if got := BudgetMinutes(bs, tc.tag); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.tag, got, tc.want)
+		}
+	}
+}

@@ -42,6 +42,7 @@ func Validate(path string, p Profile, bad func(path, format string, args ...any)
 			bad(sp, "needs exactly one of pause, block and allow_only")
 		}
 	}
+	validateBudgets(path, p.Budgets, bad)
 	for _, list := range []struct {
 		field string
 		items []string
@@ -142,4 +143,60 @@ func ParseOverride(s string) (name string, subtree bool, err error) {
 		}
 	}
 	return s, subtree, nil
+}
+
+// validateBudgets checks a profile's budgets: a tag, minutes 0 to 1440,
+// days, and never two budgets for one tag on one day.
+func validateBudgets(path string, bs []Budget, bad func(path, format string, args ...any)) {
+	taken := map[string][7]bool{}
+	for i, b := range bs {
+		bp := fmt.Sprintf("%s.budgets[%d]", path, i)
+		if b.Tag == "" {
+			bad(bp+".tag", "required (a category or service)")
+		}
+		if b.Minutes == nil {
+			bad(bp+".minutes", "required (0 to 1440)")
+		} else if *b.Minutes < 0 || *b.Minutes > 24*60 {
+			bad(bp+".minutes", "%d is not 0 to 1440", *b.Minutes)
+		}
+		days := [7]bool{true, true, true, true, true, true, true}
+		if len(b.Days) > 0 {
+			var err error
+			if days, err = ParseDays(b.Days); err != nil {
+				bad(bp+".days", "%v", err)
+				continue
+			}
+		}
+		had := taken[b.Tag]
+		for d, on := range days {
+			if on && had[d] {
+				bad(bp+".days", "%s has two budgets for %q", time.Weekday(d), b.Tag)
+				break
+			}
+			had[d] = had[d] || on
+		}
+		taken[b.Tag] = had
+	}
+}
+
+// BudgetMinutes returns the allowance of each weekday (index
+// time.Weekday) that bs give tag, -1 for a day without one. bs must have
+// passed Validate.
+func BudgetMinutes(bs []Budget, tag string) [7]int {
+	out := [7]int{-1, -1, -1, -1, -1, -1, -1}
+	for _, b := range bs {
+		if b.Tag != tag || b.Minutes == nil {
+			continue
+		}
+		days := [7]bool{true, true, true, true, true, true, true}
+		if len(b.Days) > 0 {
+			days, _ = ParseDays(b.Days)
+		}
+		for d, on := range days {
+			if on {
+				out[d] = *b.Minutes
+			}
+		}
+	}
+	return out
 }

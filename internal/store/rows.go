@@ -21,10 +21,17 @@ func NewID() string {
 // kind, a target for an allow grant, and an end. Errors wrap ErrInvalid.
 func (g Grant) Validate() error {
 	switch {
-	case g.Kind != GrantPause && g.Kind != GrantAllow:
-		return fmt.Errorf("kind %q: want %q or %q: %w", g.Kind, GrantPause, GrantAllow, ErrInvalid)
+	case g.Kind != GrantPause && g.Kind != GrantAllow && g.Kind != GrantExtraTime:
+		return fmt.Errorf("kind %q: want %q, %q or %q: %w", g.Kind, GrantPause, GrantAllow, GrantExtraTime, ErrInvalid)
 	case g.Kind == GrantAllow && g.Target == "":
 		return fmt.Errorf("allow grant without target: %w", ErrInvalid)
+	case g.Kind == GrantExtraTime:
+		if _, _, err := ParseExtraTimeTarget(g.Target); err != nil {
+			return err
+		}
+		if g.Until.IsZero() {
+			return fmt.Errorf("no until time: %w", ErrInvalid)
+		}
 	case g.Until.IsZero():
 		return fmt.Errorf("no until time: %w", ErrInvalid)
 	}

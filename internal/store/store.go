@@ -14,6 +14,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hearth-dns/hearth/internal/profile"
@@ -130,7 +132,28 @@ const (
 	// GrantAllow allows Target: a tag (category or service id) or a
 	// domain (with its subdomains).
 	GrantAllow = "allow"
+	// GrantExtraTime adds minutes to today's time budget of a tag until
+	// it resets at midnight; Target is ExtraTimeTarget(tag, minutes).
+	GrantExtraTime = "extra-time"
 )
+
+// ExtraTimeTarget is the Target of an extra-time grant: "games+15". The
+// minutes travel in the target so that both stores keep grants in the
+// columns they have.
+func ExtraTimeTarget(tag string, minutes int) string { return fmt.Sprintf("%s+%d", tag, minutes) }
+
+// ParseExtraTimeTarget splits an extra-time grant's Target.
+func ParseExtraTimeTarget(t string) (tag string, minutes int, err error) {
+	i := strings.LastIndexByte(t, '+')
+	if i <= 0 {
+		return "", 0, fmt.Errorf("extra-time target %q: want tag+minutes: %w", t, ErrInvalid)
+	}
+	m, err := strconv.Atoi(t[i+1:])
+	if err != nil || m < 1 || m > 24*60 {
+		return "", 0, fmt.Errorf("extra-time target %q: minutes must be 1 to 1440: %w", t, ErrInvalid)
+	}
+	return t[:i], m, nil
+}
 
 // Grant is a temporary, device-scoped change that ends by itself.
 type Grant struct {

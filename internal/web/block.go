@@ -160,6 +160,11 @@ func why(info BlockInfo) string {
 		return "It is not allowed at this time of day (a schedule, like homework time)."
 	case "paused":
 		return "The internet is paused on this device right now (for example, it is bedtime)."
+	case "budget":
+		if what != "" {
+			return "Time budget used: today’s time for “" + what + "” is used up. It starts again at midnight, or a parent can give extra time."
+		}
+		return "Time budget used: today’s time for it is used up. It starts again at midnight, or a parent can give extra time."
 	case "deny-rule":
 		return "A parent put it on this device’s list of blocked sites."
 	case "protected":

@@ -268,8 +268,14 @@ func (p *Plan) grantProfile(base policy.ProfileSpec, device string, grants []sto
 				}
 				pg.Kind, pg.Name = policy.GrantAllowName, name
 			}
+		case store.GrantExtraTime:
+			tag, minutes, err := store.ParseExtraTimeTarget(g.Target)
+			if err != nil {
+				return own, fmt.Errorf("grant %s of device %s: %v", g.ID, device, err)
+			}
+			pg.Kind, pg.Budget, pg.Minutes, pg.Label = policy.GrantExtraTime, tag, minutes, "extra-time:"+g.Target
 		default:
-			return own, fmt.Errorf("grant %s of device %s: kind %q is not pause or allow", g.ID, device, g.Kind)
+			return own, fmt.Errorf("grant %s of device %s: kind %q is not pause, allow or extra-time", g.ID, device, g.Kind)
 		}
 		own.Grants = append(own.Grants, pg)
 	}

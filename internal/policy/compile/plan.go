@@ -333,6 +333,18 @@ func (p *Plan) profileSpec(errf errorf, path string, prof profile.Profile) (poli
 		}
 		spec.Windows = append(spec.Windows, w)
 	}
+	for i, b := range prof.Budgets {
+		if _, ok := p.tagIdx[b.Tag]; !ok {
+			return spec, errf(fmt.Sprintf("%s.budgets[%d].tag", path, i), "%q is not a category or service", b.Tag)
+		}
+		if slices.ContainsFunc(spec.Budgets, func(pb policy.Budget) bool { return pb.ID == b.Tag }) {
+			continue // the same tag on other days: BudgetMinutes merges them
+		}
+		if len(spec.Budgets) == policy.MaxBudgets {
+			return spec, errf(fmt.Sprintf("%s.budgets[%d]", path, i), "at most %d tags have budgets", policy.MaxBudgets)
+		}
+		spec.Budgets = append(spec.Budgets, policy.Budget{ID: b.Tag, Tags: p.tagWithServices(b.Tag), Minutes: profile.BudgetMinutes(prof.Budgets, b.Tag)})
+	}
 	for _, o := range []struct {
 		field string
 		in    []string
@@ -418,12 +430,22 @@ func (p *Plan) snapshot(c *lists.Compiled, profiles []policy.ProfileSpec, def st
 		}
 		safe = append(safe, rule)
 	}
+	var background []policy.BackgroundRule
+	for _, sv := range p.cat.Services {
+		// A service's background names count towards neither its own
+		// budget nor its category's.
+		tags := policy.TagSet{}.With(p.tagIdx[sv.ID]).With(p.tagIdx[sv.Category])
+		for _, n := range sv.Background {
+			background = append(background, policy.BackgroundRule{Name: n, Tags: tags})
+		}
+	}
 	var unsupported []policy.UnsupportedEngine
 	for _, u := range p.cat.NoSafeSearch {
 		unsupported = append(unsupported, policy.UnsupportedEngine{Engine: u.Engine, Names: u.Names})
 	}
 	return policy.NewSnapshot(policy.Config{
 		NoSafeSearch:   unsupported,
+		Background:     background,
 		NAT64:          p.nat64,
 		Tags:           p.tags,
 		Lists:          infos,

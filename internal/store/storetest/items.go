@@ -103,6 +103,7 @@ func testProfiles(t *testing.T, open Opener) {
 	putHousehold(t, s, "h2")
 
 	no := false
+	sixty, twoHours := 60, 120
 	full := store.Profile{
 		ID:               "emma",
 		Household:        "h1",
@@ -122,6 +123,7 @@ func testProfiles(t *testing.T, open Opener) {
 			{Name: "school", Days: profile.Days{"mon-fri"}, From: "08:00", To: "12:00", AllowOnly: []string{"school.example"}},
 		},
 		QueryLog: &no,
+		Budgets:  []profile.Budget{{Tag: "games", Minutes: &sixty, Days: profile.Days{"weekdays"}}, {Tag: "games", Minutes: &twoHours, Days: profile.Days{"weekends"}}},
 	}
 	p, err := s.PutProfile(ctx, full)
 	must(t, "create", err)
@@ -437,6 +439,13 @@ func testGrants(t *testing.T, open Opener) {
 		t.Errorf("two generated ids are both %q", g1.ID)
 	}
 	g3 := addGrant(t, s, "named", "d2", t0)
+	// Extra time carries its minutes in the target.
+	extra, err := s.AddGrant(ctx, store.Grant{ID: "extra", Device: "d2", Kind: store.GrantExtraTime, Target: store.ExtraTimeTarget("games", 15), Until: t0})
+	must(t, "add extra time", err)
+	if tag, m, err := store.ParseExtraTimeTarget(extra.Target); err != nil || tag != "games" || m != 15 {
+		t.Errorf("extra time target %q: %q %d %v", extra.Target, tag, m, err)
+	}
+	must(t, "delete extra time", s.DeleteGrant(ctx, extra.ID))
 
 	got, err := s.Grants(ctx, "d1")
 	must(t, "list d1", err)
@@ -470,6 +479,8 @@ func testGrants(t *testing.T, open Opener) {
 		{"duplicate id", store.Grant{ID: "named", Device: "d1", Kind: store.GrantPause, Until: t0}, store.ErrConflict},
 		{"bad kind", store.Grant{Device: "d1", Kind: "block", Until: t0}, store.ErrInvalid},
 		{"allow without target", store.Grant{Device: "d1", Kind: store.GrantAllow, Until: t0}, store.ErrInvalid},
+		{"extra time without minutes", store.Grant{Device: "d1", Kind: store.GrantExtraTime, Target: "games", Until: t0}, store.ErrInvalid},
+		{"extra time of a day and more", store.Grant{Device: "d1", Kind: store.GrantExtraTime, Target: "games+1441", Until: t0}, store.ErrInvalid},
 		{"no until", store.Grant{Device: "d1", Kind: store.GrantPause}, store.ErrInvalid},
 		{"bad id", store.Grant{ID: "Bad ID", Device: "d1", Kind: store.GrantPause, Until: t0}, store.ErrInvalid},
 	} {

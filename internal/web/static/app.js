@@ -1003,6 +1003,36 @@
           h('span', { testid: `dash-now-${d.id}`, text: d.now.map((x) => x.text).join(' · ') }))))
         : h('p', { class: 'muted', text: 'No schedule, pause or allowance is in force.' }));
 
+    // Time budgets per device: minutes used and left today, counted by
+    // the server from DNS activity, with extra time for today.
+    const budgeted = devices.filter((d) => (d.budgets || []).length);
+    const budgetCard = budgeted.length ? h('div', { class: 'card', testid: 'dash-budgets' }, h('h2', { text: 'Time budgets today' }),
+      h('p', { class: 'muted', text: 'Active minutes: minutes in which a device used the service. They reset at midnight.' }),
+      budgeted.map((d) => h('div', { class: 'budget-device' },
+        h('h3', {}, h('a', { href: `#/devices/${enc(d.id)}`, text: deviceName(d) })),
+        h('ul', { class: 'bars' }, d.budgets.map((b) => {
+          const row = barRow(`dash-budget-${d.id}-${b.budget}`, tagName(cat, b.budget),
+            b.spent ? 'time budget used' : `${b.left} min left`,
+            [[b.limit ? b.used / b.limit : 1, b.spent ? 'blocked' : '']]);
+          row.append(h('p', { class: 'muted', testid: `dash-budget-text-${d.id}-${b.budget}`, text: b.text }));
+          const extra = h('div', { class: 'row' }, [15, 30, 60].map((m) => {
+            const btn = h('button', { type: 'button', testid: `extra-${d.id}-${b.budget}-${m}`, text: `+${m} min`, 'aria-label': `${m} more minutes of ${tagName(cat, b.budget)} for ${deviceName(d)} today` });
+            btn.addEventListener('click', () => busy(btn, async () => {
+              clearError(err);
+              try {
+                await api('POST', '/api/v1/grants', { device: d.id, kind: 'extra-time', target: b.budget, minutes: m });
+                toast(`${m} more minutes of ${tagName(cat, b.budget)} for ${deviceName(d)} today`);
+                route();
+              } catch (e) {
+                if (e.status !== 401) showError(err, e);
+              }
+            }));
+            return btn;
+          }));
+          row.append(extra);
+          return row;
+        }))))) : null;
+
     // Top blocked categories.
     const top = (stats.top_blocked || []).slice(0, 8);
     const topMax = Math.max(1, ...top.map((t) => t.blocked || 0));
@@ -1025,7 +1055,7 @@
         }))
         : h('p', { class: 'muted', text: 'No activity yet today.' }));
 
-    mount(seq, 'screen-dashboard', h('h1', { text: 'Your home today' }), listsCard(lists, cat), guessNote, totals, nowCard, pauseCard, h('div', { class: 'grid' }, topCard, devCard));
+    mount(seq, 'screen-dashboard', h('h1', { text: 'Your home today' }), listsCard(lists, cat), guessNote, totals, nowCard, budgetCard, pauseCard, h('div', { class: 'grid' }, topCard, devCard));
   }
 
   // -------------------------------------------------------------- devices
@@ -1038,6 +1068,7 @@
     delete body.grants;
     delete body.weak_client_ids;
     delete body.dns_id;
+    delete body.budgets;
     return body;
   }
 
