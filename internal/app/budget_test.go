@@ -25,7 +25,7 @@ import (
 const budgetConfig = `profiles:
   leo:
     preset: kid
-    timezone: Europe/Paris
+    time_zone: Europe/Paris
     budgets:
       - {tag: games, minutes: 60, days: [weekdays]}
       - {tag: games, minutes: 120, days: [weekends]}
@@ -277,7 +277,7 @@ func TestBrowserBudgetDisplay(t *testing.T) {
 	if offset != 0 {
 		zone = fmt.Sprintf("Etc/GMT%+d", -offset) // POSIX signs: Etc/GMT-2 is UTC+2
 	}
-	cfg := fmt.Sprintf("profiles:\n  leo:\n    preset: kid\n    timezone: %s\n    budgets: [{tag: games, minutes: 30}]\n"+
+	cfg := fmt.Sprintf("profiles:\n  leo:\n    preset: kid\n    time_zone: %s\n    budgets: [{tag: games, minutes: 30}]\n"+
 		"devices:\n  - {name: leo-tablet, ip: 127.0.0.2, profile: leo}\ndefault_profile: leo\nlists: {defaults: false}\n", zone)
 	e := startHTTP(t, cfg, dnstest.Zone(t, budgetRecords...))
 	e.clock.Advance(time.Since(e.clock.Now()))
