@@ -28,7 +28,9 @@
  *               resume-all, dashboard-error, dash-id-guesses, dash-now,
  *               dash-now-{id}, dash-lists, lists-progress, lists-empty,
  *               lists-empty-{tag},
- *               lists-problem-{source}
+ *               lists-problem-{source}, dash-budgets,
+ *               dash-budget-{id}-{tag}, dash-budget-text-{id}-{tag},
+ *               extra-{id}-{tag}-15, extra-{id}-{tag}-30, extra-{id}-{tag}-60
  *   Devices:    new-devices, new-device-{id}, new-device-name-{id},
  *               new-device-profile-{id}, new-device-claim-{id},
  *               new-device-error-{id}, device-list, device-row-{id},
