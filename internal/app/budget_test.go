@@ -25,7 +25,7 @@ import (
 const budgetConfig = `profiles:
   leo:
     preset: kid
-    timezone: Europe/Paris
+    time_zone: Europe/Paris
     budgets:
       - {tag: games, minutes: 60, days: [weekdays]}
       - {tag: games, minutes: 120, days: [weekends]}
@@ -277,7 +277,7 @@ func TestBrowserBudgetDisplay(t *testing.T) {
 	if offset != 0 {
 		zone = fmt.Sprintf("Etc/GMT%+d", -offset) // POSIX signs: Etc/GMT-2 is UTC+2
 	}
-	cfg := fmt.Sprintf("profiles:\n  leo:\n    preset: kid\n    timezone: %s\n    budgets: [{tag: games, minutes: 30}]\n"+
+	cfg := fmt.Sprintf("profiles:\n  leo:\n    preset: kid\n    time_zone: %s\n    budgets: [{tag: games, minutes: 30}]\n"+
 		"devices:\n  - {name: leo-tablet, ip: 127.0.0.2, profile: leo}\ndefault_profile: leo\nlists: {defaults: false}\n", zone)
 	e := startHTTP(t, cfg, dnstest.Zone(t, budgetRecords...))
 	e.clock.Advance(time.Since(e.clock.Now()))
@@ -335,5 +335,79 @@ func TestBrowserBudgetDisplay(t *testing.T) {
 	}
 	if addr, text := ask(t, e, tablet, "www.roblox.com"); addr != "192.0.2.60" {
 		t.Errorf("after extra time: %q %q, want Roblox answered", addr, text)
+	}
+}
+
+// TestBrowserProfileBudgets (#15): a parent gives a profile made on the
+// page a time budget for social media (30 minutes on school days, 45 at
+// weekends) in its editor; the store holds it in the one profile form, and
+// the device with that profile shows the budget on the API.
+func TestBrowserProfileBudgets(t *testing.T) {
+	ctx := browser(t)
+	e := startHTTP(t, apiConfig(t), dnstest.Zone(t, budgetRecords...))
+	e.clock.Advance(time.Since(e.clock.Now()))
+	c := newAPIClient(t, e)
+	if code := c.do("PUT", "/api/v1/settings", map[string]string{"time_zone": "UTC"}, nil); code != 200 {
+		t.Fatalf("settings: %d", code)
+	}
+	if code := c.do("POST", "/api/v1/profiles", map[string]any{"name": "Mia", "preset": "teen"}, nil); code != 201 {
+		t.Fatalf("profile: %d", code)
+	}
+	if code := c.do("POST", "/api/v1/devices", map[string]any{"name": "Mia's phone", "profile": "mia", "ips": []string{"127.0.0.6"}}, nil); code != 201 {
+		t.Fatalf("device: %d", code)
+	}
+	shots := artifacts(t)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate("http://"+e.app.HTTPAddr()+"/"),
+		chromedp.WaitVisible(tid("screen-login")),
+		chromedp.SendKeys(tid("login-password"), "correct horse battery"),
+		chromedp.Click(tid("login-submit")),
+		chromedp.WaitVisible(tid("screen-dashboard")),
+		chromedp.Navigate("http://"+e.app.HTTPAddr()+"/#/profiles/mia"),
+		chromedp.WaitVisible(tid("budget-empty")),
+		chromedp.Click(tid("budget-add")),
+		chromedp.WaitVisible(tid("budget-tag-0")),
+		chromedp.SetValue(tid("budget-tag-0"), "social"),
+		chromedp.SetValue(tid("budget-school-0"), "30"),
+		chromedp.SetValue(tid("budget-weekend-0"), "45"),
+		screenshot(shots, "profile-budgets"),
+		chromedp.Click(tid("profile-save")),
+		chromedp.WaitVisible(toastSaying("Saved")),
+	)
+	if err != nil {
+		if buf, serr := chromedp.Run(ctx, chromedp.FullScreenshot(100)); serr == nil {
+			os.WriteFile(filepath.Join(shots, "profile-budgets-failed.png"), buf, 0o644)
+		}
+		t.Fatalf("profile budgets: %v", err)
+	}
+	var p struct {
+		Budgets []struct {
+			Tag     string
+			Minutes int
+			Days    []string
+		}
+	}
+	if code := c.do("GET", "/api/v1/profiles/mia", nil, &p); code != 200 {
+		t.Fatalf("profile: %d", code)
+	}
+	got := fmt.Sprint(p.Budgets)
+	if want := "[{social 30 [weekdays]} {social 45 [weekends]}]"; got != want {
+		t.Errorf("stored budgets %s, want %s", got, want)
+	}
+	if err := e.app.sync.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := 30
+	if wd := e.clock.Now().Weekday(); wd == time.Saturday || wd == time.Sunday {
+		want = 45
+	}
+	var d struct {
+		Budgets []struct {
+			Budget string
+			Limit  int
+		}
+	}
+	if code := c.do("GET", "/api/v1/devices/mias-phone", nil, &d); code != 200 || len(d.Budgets) != 1 || d.Budgets[0].Budget != "social" || d.Budgets[0].Limit != want {
+		t.Errorf("device budgets: %d %+v, want social with %d minutes today", code, d.Budgets, want)
 	}
 }

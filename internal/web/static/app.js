@@ -5,7 +5,8 @@
  *
  * Every control a test uses carries a stable data-testid (forms controls
  * also use it as their id). {id} is a device, profile, grant or token id,
- * {rowid} a query-log row id, {i} a schedule's index (0-based, in order),
+ * {rowid} a query-log row id, {i} a schedule's or a time budget's index
+ * (0-based, in order),
  * {tag} a category or service id, {day} one of mon tue wed thu fri sat sun.
  *
  * data-testid list:
@@ -28,7 +29,9 @@
  *               resume-all, dashboard-error, dash-id-guesses, dash-now,
  *               dash-now-{id}, dash-lists, lists-progress, lists-empty,
  *               lists-empty-{tag},
- *               lists-problem-{source}
+ *               lists-problem-{source}, dash-budgets,
+ *               dash-budget-{id}-{tag}, dash-budget-text-{id}-{tag},
+ *               extra-{id}-{tag}-15, extra-{id}-{tag}-30, extra-{id}-{tag}-60
  *   Devices:    new-devices, new-device-{id}, new-device-name-{id},
  *               new-device-profile-{id}, new-device-claim-{id},
  *               new-device-error-{id}, device-list, device-row-{id},
@@ -58,8 +61,10 @@
  *               schedule-{i}, schedule-name-{i}, schedule-kind-{i},
  *               schedule-day-{i}-{day}, schedule-from-{i}, schedule-to-{i},
  *               schedule-cats-{i}, schedule-cat-{i}-{tag},
- *               schedule-remove-{i}, profile-save, profile-error,
- *               profile-delete
+ *               schedule-remove-{i}, budget-list, budget-empty,
+ *               budget-add, budget-{i}, budget-tag-{i}, budget-school-{i},
+ *               budget-weekend-{i}, budget-remove-{i}, profile-save,
+ *               profile-error, profile-delete
  *   Query log:  log-device, log-decision, log-name, log-refresh,
  *               log-table, log-rows, log-row-{rowid}, log-decision-{rowid},
  *               log-reason-{rowid}, log-allow-duration-{rowid},
@@ -502,6 +507,7 @@
       case 'safe-search': return 'Safe search turned on';
       case 'canary': case 'private-relay': case 'ddr': return 'Stops a way around the filter';
       case 'grant': return 'Allowed for a while by a parent';
+      case 'budget': return tag ? `Today’s time for ${tag} is used up` : 'Time budget used';
       case 'none': return '';
       default: return row.reason || '';
     }
@@ -1514,6 +1520,73 @@
     return s;
   }
 
+  // budgetRows reads a profile's budgets into editor rows: per tag, the
+  // minutes on school days (mon-fri) and at weekends ('' for none).
+  // Budgets on other days (written in the API or the config file) are
+  // kept as they are, in kept.
+  function budgetRows(budgets) {
+    const rows = new Map();
+    const kept = [];
+    const kind = (days) => {
+      const d = (days || []).map((x) => String(x).toLowerCase().trim()).join(',');
+      if (!d || d === 'daily') return 'all';
+      if (d === 'weekdays' || d === 'mon-fri') return 'school';
+      if (d === 'weekends' || d === 'sat-sun' || d === 'sat,sun' || d === 'sun,sat') return 'weekend';
+      return '';
+    };
+    for (const b of budgets || []) {
+      const k = kind(b.days);
+      if (!k || (rows.has(b.tag) && k === 'all')) {
+        kept.push(b);
+        continue;
+      }
+      const r = rows.get(b.tag) || { tag: b.tag, school: '', weekend: '' };
+      if (k !== 'weekend') r.school = String(b.minutes);
+      if (k !== 'school') r.weekend = String(b.minutes);
+      rows.set(b.tag, r);
+    }
+    return { rows: [...rows.values()], kept };
+  }
+
+  // toBudgets turns editor rows (and the kept budgets) into the API's
+  // budgets list.
+  function toBudgets(rows, kept) {
+    const out = [...kept];
+    rows.forEach((r, i) => {
+      if (!r.tag) throw formError(`budgets[${i}].tag`, 'Choose what the time budget is for.');
+      const num = (v, what) => {
+        if (v === '') return null;
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0 || n > 1440) throw formError(`budgets[${i}].minutes`, `${what}: give whole minutes, 0 to 1440.`);
+        return n;
+      };
+      const s = num(r.school, 'School days');
+      const w = num(r.weekend, 'Weekends');
+      if (s === null && w === null) throw formError(`budgets[${i}].minutes`, 'Give minutes for school days, weekends or both.');
+      if (s !== null && s === w) out.push({ tag: r.tag, minutes: s });
+      else {
+        if (s !== null) out.push({ tag: r.tag, minutes: s, days: ['weekdays'] });
+        if (w !== null) out.push({ tag: r.tag, minutes: w, days: ['weekends'] });
+      }
+    });
+    return out;
+  }
+
+  // budgetEditor is one time budget's controls; read() returns its row.
+  function budgetEditor(i, r, cat, onRemove) {
+    const items = cat.categories.map((c) => ({ group: c.name || c.id, items: [[c.id, `${c.name || c.id} (all)`], ...(c.services || []).map((s) => [s.id, s.name || s.id])] }));
+    const tag = fill(ctl('select', `budget-tag-${i}`, { 'data-field': `budgets[${i}].tag`, 'aria-label': 'Time budget for' }), items, r.tag);
+    const school = ctl('input', `budget-school-${i}`, { type: 'number', min: 0, max: 1440, step: 1, inputMode: 'numeric', value: r.school, 'data-field': `budgets[${i}].minutes`, placeholder: 'no limit' });
+    const weekend = ctl('input', `budget-weekend-${i}`, { type: 'number', min: 0, max: 1440, step: 1, inputMode: 'numeric', value: r.weekend, 'data-field': `budgets[${i}].minutes`, placeholder: 'no limit' });
+    const remove = h('button', { type: 'button', class: 'danger', testid: `budget-remove-${i}`, text: 'Remove' });
+    remove.addEventListener('click', () => onRemove(i));
+    const el = h('div', { class: 'sched', testid: `budget-${i}` },
+      field('Time for', tag),
+      h('div', { class: 'grid' }, field('Minutes on school days (Mon–Fri)', school), field('Minutes at weekends', weekend)),
+      h('div', { class: 'row end' }, remove));
+    return { el, read: () => ({ tag: tag.value, school: school.value.trim(), weekend: weekend.value.trim() }) };
+  }
+
   // schedEditor is one schedule window's controls; read() returns its model.
   function schedEditor(i, m, cat, onRemove) {
     const name = ctl('input', `schedule-name-${i}`, { type: 'text', value: m.name, maxLength: 64, 'data-field': `schedules[${i}].name` });
@@ -1700,6 +1773,30 @@
       if (n) n.focus();
     });
 
+    // Time budgets.
+    const budgetBox = h('div', { testid: 'budget-list' });
+    const budgetStart = budgetRows(p.budgets);
+    let budgetEditors = [];
+    const drawBudgets = (rows) => {
+      budgetEditors = rows.map((r, i) => budgetEditor(i, r, cat, (at) => {
+        const cur = budgetEditors.map((e) => e.read());
+        cur.splice(at, 1);
+        drawBudgets(cur);
+      }));
+      budgetBox.replaceChildren(...budgetEditors.map((e) => e.el));
+      if (!budgetEditors.length && !budgetStart.kept.length) budgetBox.append(h('p', { class: 'muted', testid: 'budget-empty', text: 'No time budgets. Add one to limit games, social media or videos to some time a day.' }));
+      if (budgetStart.kept.length) budgetBox.append(h('p', { class: 'muted', text: `${budgetStart.kept.length} more budget${budgetStart.kept.length === 1 ? '' : 's'} on other days (set in the API or the config file) stay as they are.` }));
+    };
+    drawBudgets(budgetStart.rows);
+    const addBudget = h('button', { type: 'button', testid: 'budget-add', text: '+ Add a time budget' });
+    addBudget.addEventListener('click', () => {
+      const cur = budgetEditors.map((e) => e.read());
+      cur.push({ tag: 'games', school: '60', weekend: '120' });
+      drawBudgets(cur);
+      const n = document.getElementById(`budget-tag-${cur.length - 1}`);
+      if (n) n.focus();
+    });
+
     const save = h('button', { type: 'submit', class: 'primary', testid: 'profile-save', text: 'Save profile' });
     const body = () => {
       if (!name.value.trim()) throw formError('name', 'Please give the profile a name.');
@@ -1718,6 +1815,7 @@
         query_log: ql.box.checked === shown.ql ? p.query_log : ql.box.checked,
         time_zone: tz.value.trim(),
         schedules: editors.map((e, i) => toSchedule(e.read(), i)),
+        budgets: toBudgets(budgetEditors.map((e) => e.read()), budgetStart.kept),
       });
       delete out.provisioned;
       return out;
@@ -1742,7 +1840,11 @@
         schedBox,
         ro ? null : add,
         field('Time zone for schedules', tz),
-        zones));
+        zones),
+      h('div', { class: 'card' }, h('h2', { text: 'Time budgets' }),
+        h('p', { class: 'muted', text: 'Daily time for a category or an app, counted in minutes the device uses it. When it is used up, it is blocked until midnight; you can give extra time from the dashboard.' }),
+        budgetBox,
+        ro ? null : addBudget));
     const form = h('form', { novalidate: true, testid: 'profile-form' }, fields, err,
       ro ? null : h('div', { class: 'row end' }, save));
     let saving = false;
