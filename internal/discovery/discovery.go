@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -45,7 +46,8 @@ type Config struct {
 	// device the leases do not know.
 	Names map[netip.Addr]string
 	// Observe, when set, hears the outcome of each offered source:
-	// "recorded", "limited" (its allowance is used up) or "failed".
+	// "recorded", "known" (a stored device has it: the policy had not
+	// caught up), "limited" (its allowance is used up) or "failed".
 	Observe func(addr netip.Addr, outcome string)
 	// Now is the clock of FirstSeen; nil means time.Now.
 	Now    func() time.Time
@@ -159,7 +161,7 @@ func (r *Recorder) Run(ctx context.Context) {
 				r.outcome(u.addr, "limited")
 				continue
 			}
-			evicted, err := r.record(ctx, u)
+			evicted, known, err := r.record(ctx, u)
 			if err != nil {
 				if ctx.Err() != nil {
 					return
@@ -167,6 +169,12 @@ func (r *Recorder) Run(ctx context.Context) {
 				r.log.Warn("recording a new device", "addr", u.addr, "err", err)
 				r.outcome(u.addr, "failed")
 				continue
+			}
+			if known {
+				// A device of the store has it already: the policy in
+				// effect did not know it yet (a reload or a sync under
+				// way). Seen, so that it is not looked up again.
+				r.log.Debug("new device not recorded: a stored device has its address", "addr", u.addr)
 			}
 			old := *r.seen.Load()
 			next := make(map[netip.Addr]struct{}, len(old)+1)
@@ -180,7 +188,11 @@ func (r *Recorder) Run(ctx context.Context) {
 			}
 			next[u.addr] = struct{}{}
 			r.seen.Store(&next)
-			r.outcome(u.addr, "recorded")
+			if known {
+				r.outcome(u.addr, "known")
+			} else {
+				r.outcome(u.addr, "recorded")
+			}
 		}
 	}
 }
@@ -194,16 +206,22 @@ func (r *Recorder) outcome(addr netip.Addr, what string) {
 // record adds one new device to the store, first evicting the oldest
 // unclaimed ones if the list is full, and returns the evicted devices'
 // addresses; the store's change feed then brings it into the policy.
-func (r *Recorder) record(ctx context.Context, u unknownSource) ([]netip.Addr, error) {
+func (r *Recorder) record(ctx context.Context, u unknownSource) (evicted []netip.Addr, known bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, deviceRecordTimeout)
 	defer cancel()
-	evicted, err := r.evict(ctx)
-	if err != nil {
-		return nil, err
-	}
 	var hw net.HardwareAddr
 	if u.mac != "" {
 		hw, _ = netid.ParseMAC(u.mac)
+	}
+	// The policy in effect may lag the store (a reload builds it from a
+	// state read a moment ago): a stored device may hold the source
+	// already, and a second device for it would take its address away.
+	if known, err := r.stored(ctx, u.addr, hw); err != nil || known {
+		return nil, known, err
+	}
+	evicted, err = r.evict(ctx)
+	if err != nil {
+		return nil, false, err
 	}
 	// The name a DHCP client sent is the network's to choose: keep it
 	// only in the form the API accepts, so that a parent can claim the
@@ -236,10 +254,26 @@ func (r *Recorder) record(ctx context.Context, u unknownSource) ([]netip.Addr, e
 		d.IPs = []string{u.addr.String()}
 	}
 	if _, err := r.store.PutDevice(ctx, d); err != nil {
-		return evicted, err
+		return evicted, false, err
 	}
 	r.log.Info("new device", "device", d.ID, "name", d.Name, "addr", u.addr, "mac", u.mac)
-	return evicted, nil
+	return evicted, false, nil
+}
+
+// stored reports whether a device of the home household already has the
+// address addr or the hardware address hw.
+func (r *Recorder) stored(ctx context.Context, addr netip.Addr, hw net.HardwareAddr) (bool, error) {
+	ds, err := r.store.Devices(ctx, store.HomeHousehold)
+	if err != nil {
+		return false, err
+	}
+	ip := addr.String()
+	for _, d := range ds {
+		if hw == nil && slices.Contains(d.IPs, ip) || hw != nil && slices.Contains(d.MACs, hw.String()) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // evict deletes the oldest unclaimed new devices so that one more fits

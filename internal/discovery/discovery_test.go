@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -82,9 +83,15 @@ func TestRecordedDevicesPassTheAPIChecks(t *testing.T) {
 
 // devices is a store that keeps the devices put into it.
 type devices struct {
-	store.Store // nil: only PutDevice is called (Max is 0: no eviction)
+	store.Store // nil: only Devices and PutDevice are called (Max is 0: no eviction)
 	mu          sync.Mutex
 	put         []store.Device
+}
+
+func (d *devices) Devices(ctx context.Context, household string) ([]store.Device, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.put), nil
 }
 
 func (d *devices) PutDevice(ctx context.Context, dev store.Device) (store.Device, error) {
@@ -155,5 +162,60 @@ func TestRecorderNamesDevices(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestStoredDeviceIsNotRecordedAgain: a source the policy in effect does
+// not know yet, but a stored device holds (a reload built the policy from
+// a state read a moment before the device was written), is not recorded a
+// second time: the second device would take the first one's address.
+func TestStoredDeviceIsNotRecordedAgain(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, &sqlite.Config{Path: filepath.Join(t.TempDir(), "h.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.PutHousehold(ctx, store.Household{ID: store.HomeHousehold, Name: "Home"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []store.Device{
+		{ID: "tablet", Household: store.HomeHousehold, Name: "tablet", IPs: []string{"192.168.1.9"}},
+		{ID: "console", Household: store.HomeHousehold, Name: "console", MACs: []string{"a8:bb:cc:dd:ee:0a"}},
+	} {
+		if _, err := st.PutDevice(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := func() time.Time { return time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC) }
+	limit, err := devicelimit.New(devicelimit.Config{Networks: []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")}, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan string, 1)
+	r, err := New(Config{Store: st, Limit: limit, Max: 10, Now: now,
+		Observe: func(_ netip.Addr, outcome string) { done <- outcome }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go r.Run(ctx)
+	tests := []struct {
+		addr, mac, want string
+	}{
+		{"192.168.1.9", "", "known"},
+		{"192.168.1.10", "a8:bb:cc:dd:ee:0a", "known"},
+		{"192.168.1.11", "", "recorded"},
+	}
+	for _, tc := range tests {
+		r.Unknown(netip.MustParseAddr(tc.addr), tc.mac)
+		if got := <-done; got != tc.want {
+			t.Errorf("%s %s: outcome %q, want %q", tc.addr, tc.mac, got, tc.want)
+		}
+	}
+	ds, err := st.Devices(ctx, store.HomeHousehold)
+	if err != nil || len(ds) != 3 {
+		t.Errorf("devices %+v, %v: want the two stored and one new", ds, err)
 	}
 }
