@@ -8,6 +8,8 @@
 //	hearth admin set-password [--config FILE] [--user NAME] < password
 //	hearth admin token [--config FILE] [--user NAME] --name NAME [--scope SCOPE] [--expires DURATION]
 //	hearth admin setup-code [--config FILE]
+//	hearth admin export [--config FILE] [--out FILE]
+//	hearth admin import [--config FILE] [--replace] FILE
 //	hearth version
 package main
 
@@ -52,6 +54,8 @@ const usage = `usage:
   hearth admin set-password [--config FILE] [--user NAME]   (password on stdin)
   hearth admin token [--config FILE] [--user NAME] --name NAME [--scope read|metrics|admin] [--expires 720h]
   hearth admin setup-code [--config FILE]   (the code the first-run wizard asks for)
+  hearth admin export [--config FILE] [--out FILE]   (households, profiles, devices, settings as JSON)
+  hearth admin import [--config FILE] [--replace] FILE   (FILE "-" is stdin)
   hearth version
 `
 
@@ -312,8 +316,11 @@ func listsCmd(args []string, stdout, stderr io.Writer) int {
 // password), token (a bearer token for automation such as Prometheus)
 // and setup-code (the one-time code the first-run wizard asks for).
 func admin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "export" || args[0] == "import") {
+		return backupCmd(args[0], args[1:], stdin, stdout, stderr)
+	}
 	if len(args) == 0 || (args[0] != "set-password" && args[0] != "token" && args[0] != "setup-code") {
-		fmt.Fprintf(stderr, "hearth admin: want set-password, token or setup-code\n%s", usage)
+		fmt.Fprintf(stderr, "hearth admin: want set-password, token, setup-code, export or import\n%s", usage)
 		return 2
 	}
 	sub := args[0]

@@ -271,6 +271,8 @@ func (a *API) routes() []route {
 		{"GET /api/v1/explain", a.explain},
 		{"GET /api/v1/sources", a.sources},
 		{"GET /api/v1/set-aside", a.setAside},
+		{"GET /api/v1/export", a.export},
+		{"POST /api/v1/import", a.importState},
 	}
 }
 

@@ -95,6 +95,12 @@ func (a *API) getHousehold(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) checkHousehold(r *http.Request, h store.Household) error {
+	return checkHousehold(h, func(id string) bool { return a.profileExists(r, id) })
+}
+
+// checkHousehold checks h; profileExists says whether a profile id is
+// known.
+func checkHousehold(h store.Household, profileExists func(string) bool) error {
 	if err := checkID(h.ID); err != nil {
 		return err
 	}
@@ -103,7 +109,7 @@ func (a *API) checkHousehold(r *http.Request, h store.Household) error {
 			return fmt.Errorf("time_zone: %q is not an IANA time zone", h.TimeZone)
 		}
 	}
-	if h.DefaultProfile != "" && !a.profileExists(r, h.DefaultProfile) {
+	if h.DefaultProfile != "" && !profileExists(h.DefaultProfile) {
 		return fmt.Errorf("default_profile: no profile %q", h.DefaultProfile)
 	}
 	return nil
@@ -268,7 +274,10 @@ func (a *API) getProfile(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, profileView{p, false})
 }
 
-func (a *API) checkProfile(p store.Profile) error {
+func (a *API) checkProfile(p store.Profile) error { return checkProfile(a.c.Backend, p) }
+
+// checkProfile checks p's fields, the catalog's part with b.
+func checkProfile(b Backend, p store.Profile) error {
 	if err := checkID(p.ID); err != nil {
 		return err
 	}
@@ -280,7 +289,7 @@ func (a *API) checkProfile(p store.Profile) error {
 			return fmt.Errorf("time_zone: %q is not an IANA time zone", p.TimeZone)
 		}
 	}
-	return a.c.Backend.CheckProfile(p)
+	return b.CheckProfile(p)
 }
 
 func (a *API) createProfile(w http.ResponseWriter, r *http.Request) {
@@ -461,23 +470,7 @@ func (a *API) getDevice(w http.ResponseWriter, r *http.Request) {
 // holds one spelling of each. A bad field answers 400 naming it; an
 // identifier another device owns answers 409 naming that device.
 func (a *API) checkDevice(r *http.Request, d store.Device) (store.Device, int, error) {
-	if err := checkID(d.ID); err != nil {
-		return d, http.StatusBadRequest, err
-	}
-	if err := checkName(d.Name); err != nil {
-		return d, http.StatusBadRequest, err
-	}
-	if d.Profile != "" && !a.profileExists(r, d.Profile) {
-		return d, http.StatusBadRequest, fmt.Errorf("profile: no profile %q", d.Profile)
-	}
-	if d.Hostname != "" {
-		h, err := netid.ParseHostname(d.Hostname)
-		if err != nil {
-			return d, http.StatusBadRequest, fmt.Errorf("hostname: %v", err)
-		}
-		d.Hostname = h
-	}
-	keys, err := deviceKeys(&d)
+	d, keys, err := checkDeviceFields(d, func(id string) bool { return a.profileExists(r, id) })
 	if err != nil {
 		return d, http.StatusBadRequest, err
 	}
@@ -491,6 +484,29 @@ func (a *API) checkDevice(r *http.Request, d store.Device) (store.Device, int, e
 		}
 	}
 	return d, 0, nil
+}
+
+// checkDeviceFields checks d's own fields and returns it with every
+// identifier in canonical form, and those identifiers.
+func checkDeviceFields(d store.Device, profileExists func(string) bool) (store.Device, []fieldKey, error) {
+	if err := checkID(d.ID); err != nil {
+		return d, nil, err
+	}
+	if err := checkName(d.Name); err != nil {
+		return d, nil, err
+	}
+	if d.Profile != "" && !profileExists(d.Profile) {
+		return d, nil, fmt.Errorf("profile: no profile %q", d.Profile)
+	}
+	if d.Hostname != "" {
+		h, err := netid.ParseHostname(d.Hostname)
+		if err != nil {
+			return d, nil, fmt.Errorf("hostname: %v", err)
+		}
+		d.Hostname = h
+	}
+	keys, err := deviceKeys(&d)
+	return d, keys, err
 }
 
 // fieldKey is an identifier and the field that holds it.
@@ -529,11 +545,18 @@ func (a *API) otherOwners(r *http.Request, id string) (*netid.Owners, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading devices: %w", err)
 	}
-	for _, d := range append(provisioned, all...) {
+	claimDevices(owners, append(provisioned, all...), id)
+	return owners, nil
+}
+
+// claimDevices records in owners the identifiers of every named device
+// of ds but skip.
+func claimDevices(owners *netid.Owners, ds []store.Device, skip string) {
+	for _, d := range ds {
 		// An unclaimed new device owns nothing a parent can be refused
 		// for: the device the parent names takes its address (the
 		// policy compiler gives named devices precedence).
-		if d.ID == id || d.New {
+		if d.ID == skip || d.New {
 			continue
 		}
 		for _, l := range []struct {
@@ -553,7 +576,6 @@ func (a *API) otherOwners(r *http.Request, id string) (*netid.Owners, error) {
 			}
 		}
 	}
-	return owners, nil
 }
 
 func (a *API) createDevice(w http.ResponseWriter, r *http.Request) {
