@@ -120,7 +120,15 @@ func (a *API) importState(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "replace: want true or false, not %q", replace)
 		return
 	}
-	d, err := backup.Decode(http.MaxBytesReader(w, r.Body, backup.MaxSize))
+	// Decode reads at most backup.MaxSize bytes.
+	d, err := backup.Decode(r.Body)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		// The server's cap on bodies (limits.http_max_body_bytes) came
+		// first.
+		fail(w, http.StatusRequestEntityTooLarge, "the export is larger than %d bytes, the server's limit: raise limits.http_max_body_bytes, or use `hearth admin import`", tooLarge.Limit)
+		return
+	}
 	if err != nil {
 		fail(w, http.StatusBadRequest, "%v", err)
 		return

@@ -301,8 +301,8 @@ func Import(ctx context.Context, st store.Store, d *Document, o Options) (Result
 	}
 	if len(prev.Households) > 0 {
 		// A fresh install holds the home household (made when the store
-		// is opened, and set by the first-run wizard): the export's
-		// replaces it.
+		// is opened, and set by the first-run wizard) and may have
+		// recorded new devices: the export's items replace them.
 		if err := clearState(ctx, st, prev); err != nil {
 			// Deletes stopped part way: put back what is gone.
 			return Result{}, restoreAfter(ctx, st, prev, fmt.Errorf("import: removing the current content: %w", err))
@@ -334,15 +334,21 @@ func restoreAfter(ctx context.Context, st store.Store, prev store.State, cause e
 	return fmt.Errorf("%w; nothing was changed", cause)
 }
 
-// stateEmpty reports whether s is a fresh install's: no policy item but
-// the home household.
+// stateEmpty reports whether s is a fresh install's: nothing a parent
+// made, only the home household and the unclaimed devices recorded from
+// their first queries (and the grants of those, such as a pause of all).
 func stateEmpty(s store.State) bool {
 	for _, h := range s.Households {
 		if h.ID != store.HomeHousehold {
 			return false
 		}
 	}
-	return len(s.Profiles) == 0 && len(s.Devices) == 0 && len(s.Grants) == 0 && len(s.Bindings) == 0
+	for _, d := range s.Devices {
+		if !d.New {
+			return false
+		}
+	}
+	return len(s.Profiles) == 0 && len(s.Bindings) == 0
 }
 
 // clearState deletes every policy item of s from st, in the order references
