@@ -302,7 +302,8 @@ func Import(ctx context.Context, st store.Store, d *Document, o Options) (Result
 	if len(prev.Households) > 0 {
 		// A fresh install holds the home household (made when the store
 		// is opened, and set by the first-run wizard) and may have
-		// recorded new devices: the export's items replace them.
+		// recorded new devices: the export's items replace them (the
+		// home household is updated in place).
 		if err := clearState(ctx, st, prev); err != nil {
 			// Deletes stopped part way: put back what is gone.
 			return Result{}, restoreAfter(ctx, st, prev, fmt.Errorf("import: removing the current content: %w", err))
@@ -351,9 +352,9 @@ func stateEmpty(s store.State) bool {
 	return len(s.Profiles) == 0 && len(s.Bindings) == 0
 }
 
-// clearState deletes every policy item of s from st, in the order references
-// allow: devices (with their grants), households' default profiles,
-// profiles, households.
+// clearState deletes every policy item of s from st but the home
+// household, in the order references allow: devices (with their grants),
+// households' default profiles, profiles, households.
 func clearState(ctx context.Context, st store.Store, s store.State) error {
 	if len(s.Bindings) > 0 {
 		return fmt.Errorf("the store holds %d ISP subscriber bindings, which this Hearth cannot replace yet", len(s.Bindings))
@@ -382,6 +383,12 @@ func clearState(ctx context.Context, st store.Store, s store.State) error {
 		}
 	}
 	for _, h := range s.Households {
+		// The home household stays (write updates it): the resolver
+		// records new devices into it at any moment, and it is what
+		// every install has.
+		if h.ID == store.HomeHousehold {
+			continue
+		}
 		if err := st.DeleteHousehold(ctx, h.ID); err != nil {
 			return fmt.Errorf("deleting household %q: %w", h.ID, err)
 		}
@@ -390,11 +397,18 @@ func clearState(ctx context.Context, st store.Store, s store.State) error {
 }
 
 // write puts d's items (and grants, when undoing) into st, which holds
-// none of them: households without their default profile first, then
-// profiles, then the default profiles, then devices.
+// none of them but the home household: households without their default
+// profile first, then profiles, then the default profiles, then devices.
 func write(ctx context.Context, st store.Store, d *Document, grants ...store.Grant) error {
 	for i, h := range d.Households {
 		h.Version, h.DefaultProfile = 0, ""
+		cur, err := st.Household(ctx, h.ID)
+		switch {
+		case err == nil:
+			h.Version = cur.Version // the home household: updated
+		case !errors.Is(err, store.ErrNotFound):
+			return itemError("households", i, h.ID, err)
+		}
 		if _, err := st.PutHousehold(ctx, h); err != nil {
 			return itemError("households", i, h.ID, err)
 		}

@@ -202,7 +202,7 @@ func TestWhy(t *testing.T) {
 		{BlockInfo{}, "settings for this device"},
 	}
 	for _, c := range cases {
-		if got := why(c.Info); !strings.Contains(got, c.Want) {
+		if got := why(mustCatalog(), "en", c.Info); !strings.Contains(got, c.Want) {
 			t.Errorf("why(%+v) = %q, want it to contain %q", c.Info, got, c.Want)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"fmt"
+	"html/template"
 	"io/fs"
 	"net/http"
 	"path"
@@ -50,9 +51,20 @@ type asset struct {
 
 // ui serves the embedded UI.
 type ui struct {
-	index  asset
+	cat *catalog
+	// index is the page in each language, by code.
+	index  map[string]asset
 	static map[string]asset // by path below /static/
 }
+
+// indexPage is what index.html's template reads.
+type indexPage struct {
+	Lang string
+	cat  *catalog
+}
+
+// T translates key into the page's language (tr).
+func (p indexPage) T(key string) string { return p.cat.tr(p.Lang, key) }
 
 // Handler returns the parents' UI: "/" (and "/index.html") serve the page,
 // "/static/..." its scripts, styles and icons. Every answer carries
@@ -60,13 +72,19 @@ type ui struct {
 // picked up at once while unchanged ones cost a 304, and a strict CSP.
 // Any other path is 404; methods other than GET and HEAD are 405.
 func Handler() http.Handler {
-	u := &ui{static: map[string]asset{}}
-	index, err := staticFS.ReadFile("index.html")
+	u := &ui{cat: mustCatalog(), index: map[string]asset{}, static: map[string]asset{}}
+	// The files are embedded at build time: an error is a build bug.
+	tmpl, err := template.ParseFS(staticFS, "index.html")
 	if err != nil {
-		// The file is embedded at build time: a missing one is a build bug.
 		panic(fmt.Sprintf("web: embedded index.html: %v", err))
 	}
-	u.index = newAsset("index.html", index)
+	for _, lang := range codes() {
+		var b bytes.Buffer
+		if err := tmpl.Execute(&b, indexPage{Lang: lang, cat: u.cat}); err != nil {
+			panic(fmt.Sprintf("web: index.html in %s: %v", lang, err))
+		}
+		u.index[lang] = newAsset("index.html", b.Bytes())
+	}
 	err = fs.WalkDir(staticFS, "static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -108,7 +126,12 @@ func (u *ui) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var a asset
 	switch p := r.URL.Path; {
 	case p == "/" || p == "/index.html":
-		a = u.index
+		// The page is in the language of the menu's cookie, else of
+		// Accept-Language; app.js reads it from <html lang>.
+		lang := u.cat.lang(r, true)
+		a = u.index[lang]
+		h.Set("Content-Language", lang)
+		h.Set("Vary", "Accept-Language, Cookie")
 	case strings.HasPrefix(p, "/static/"):
 		var ok bool
 		if a, ok = u.static[strings.TrimPrefix(p, "/static/")]; !ok {

@@ -12,7 +12,7 @@
  * data-testid list:
  *   Shell:      loading, toast, nav-dashboard, nav-devices, nav-profiles,
  *               nav-log, nav-settings, nav-logout, banner, leave-dialog,
- *               leave-stay, leave-discard
+ *               leave-stay, leave-discard, lang-select
  *   Screens:    screen-wizard-1, screen-wizard-2, screen-login,
  *               screen-dashboard, screen-devices, screen-device,
  *               screen-profiles, screen-profile, screen-log, screen-settings,
@@ -79,7 +79,9 @@
  *               token-row-{id}, token-facts-{id}, token-revoke-{id}, token-name,
  *               token-scope, token-expires,
  *               token-create, token-new, token-new-value, token-copy,
- *               token-error, sources-list, source-state-{source}, logout
+ *               token-error, sources-list, source-state-{source}, logout,
+ *               backup, backup-export, backup-file, backup-replace,
+ *               backup-import, backup-error
  *
  * Values a test sets: schedule-kind-{i} is "pause", "block" or
  * "allow_only"; log-decision is "", "allowed", "blocked", "rewritten",
@@ -99,21 +101,75 @@
   'use strict';
 
   const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
-  const DAY_LABELS = { mon: 'Mon', tue: 'Tue', wed: 'Wed', thu: 'Thu', fri: 'Fri', sat: 'Sat', sun: 'Sun' };
   const ALLOW_DURATIONS = [30, 60, 1440];
-  const SCHEDULE_KINDS = [
-    ['pause', 'Bedtime: pause everything (the allow list still works)'],
-    ['block', 'Homework: block the chosen categories'],
-    ['allow_only', 'Free time: the chosen categories are allowed only then'],
-  ];
-  const DECISIONS = [
-    ['', 'Everything'],
-    ['blocked', 'Blocked'],
-    ['allowed', 'Allowed'],
-    ['rewritten', 'Safe search applied'],
-    ['nxdomain', 'Filter bypass stopped (no such site)'],
-    ['nodata', 'Filter bypass stopped (empty answer)'],
-  ];
+
+  // ------------------------------------------------------------- language
+
+  // LANG is the page's language, which the server chose (the language
+  // menu's cookie, else Accept-Language) and wrote in <html lang>.
+  const LANG = document.documentElement.lang || 'en';
+
+  // t translates an English UI string into LANG, filling {name}
+  // placeholders from vars. Its first argument is always a plain string
+  // literal, so that the catalogue test (internal/web/i18n_test.go) sees
+  // every key; see docs/translations.md. Tables of labels are functions,
+  // not constants, as the catalogue arrives after this script runs.
+  function t(key, vars) {
+    let s = (state.msgs && state.msgs[key]) || key;
+    if (vars) s = s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m));
+    return s;
+  }
+
+  // loadMessages reads LANG's catalogue; English needs none (the keys are
+  // the English text), and a failure leaves the UI in English.
+  async function loadMessages() {
+    if (LANG === 'en') return;
+    try {
+      const res = await fetch(`/static/i18n/${encodeURIComponent(LANG)}.json`, { credentials: 'same-origin' });
+      if (res.ok) state.msgs = await res.json();
+    } catch (e) {
+      // English it is.
+    }
+  }
+
+  // langMenu wires the header's language menu: a choice is kept in a
+  // cookie for this browser (the server reads it), "Automatic" removes it.
+  function langMenu() {
+    const sel = document.getElementById('lang');
+    if (!sel) return;
+    const m = /(?:^|;\s*)hearth-lang=([a-z]+)/.exec(document.cookie);
+    sel.value = m ? m[1] : '';
+    sel.addEventListener('change', () => {
+      const secure = location.protocol === 'https:' ? '; Secure' : '';
+      document.cookie = sel.value
+        ? `hearth-lang=${sel.value}; Path=/; Max-Age=31536000; SameSite=Strict${secure}`
+        : `hearth-lang=; Path=/; Max-Age=0; SameSite=Strict${secure}`;
+      location.reload();
+    });
+  }
+
+  function dayLabels() {
+    return { mon: t('Mon'), tue: t('Tue'), wed: t('Wed'), thu: t('Thu'), fri: t('Fri'), sat: t('Sat'), sun: t('Sun') };
+  }
+
+  function scheduleKinds() {
+    return [
+      ['pause', t('Bedtime: pause everything (the allow list still works)')],
+      ['block', t('Homework: block the chosen categories')],
+      ['allow_only', t('Free time: the chosen categories are allowed only then')],
+    ];
+  }
+
+  function decisions() {
+    return [
+      ['', t('Everything')],
+      ['blocked', t('Blocked')],
+      ['allowed', t('Allowed')],
+      ['rewritten', t('Safe search applied')],
+      ['nxdomain', t('Filter bypass stopped (no such site)')],
+      ['nodata', t('Filter bypass stopped (empty answer)')],
+    ];
+  }
 
   // state is the session: who is logged in, the CSRF token for changes,
   // the catalog (read once per session) and a render counter, so that a
@@ -129,6 +185,8 @@
     // guard, when set, returns why leaving the screen loses work ("" when
     // it does not): the profile editor with unsaved edits.
     guard: null,
+    // msgs is the catalogue of LANG (see t).
+    msgs: null,
   };
 
   // ---------------------------------------------------------------- DOM
@@ -217,11 +275,11 @@
 
   let toastTimer = 0;
   function toast(message, bad) {
-    const t = document.getElementById('toast');
-    t.textContent = message;
-    t.className = 'toast show' + (bad ? ' bad' : '');
+    const el = document.getElementById('toast');
+    el.textContent = message;
+    el.className = 'toast show' + (bad ? ' bad' : '');
     clearTimeout(toastTimer);
-    toastTimer = setTimeout(() => { t.className = 'toast'; }, 6000);
+    toastTimer = setTimeout(() => { el.className = 'toast'; }, 6000);
   }
 
   // busy disables a button while fn runs, so a double tap sends once.
@@ -267,7 +325,7 @@
     try {
       res = await fetch(path, init);
     } catch (e) {
-      throw new APIError(0, 'Hearth could not be reached. Check the connection and try again.');
+      throw new APIError(0, t('Hearth could not be reached. Check the connection and try again.'));
     }
     const text = await res.text();
     let data = null;
@@ -282,7 +340,7 @@
     const message = data && typeof data.error === 'string' ? data.error : `${res.status} ${res.statusText}`.trim();
     const err = new APIError(res.status, message, res.status === 400 ? fieldOf(message) : '',
       Number(res.headers.get('Retry-After')) || 0);
-    if (res.status === 401 && opt.auth !== false) loggedOut('Please log in again.');
+    if (res.status === 401 && opt.auth !== false) loggedOut(t('Please log in again.'));
     throw err;
   }
 
@@ -373,13 +431,13 @@
     const groups = { preset: [], custom: [], config: [] };
     for (const p of profiles) {
       const kind = profileKind(p, cat);
-      const suffix = kind === 'preset' ? ' (ready-made)' : kind === 'config' ? ' (config file)' : '';
+      const suffix = kind === 'preset' ? ' ' + t('(ready-made)') : kind === 'config' ? ' ' + t('(config file)') : '';
       groups[kind].push([p.id, profileName(p) + suffix]);
     }
     return [
-      { group: 'Your profiles', items: groups.custom },
-      { group: 'Ready-made presets', items: groups.preset },
-      { group: 'From the config file', items: groups.config },
+      { group: t('Your profiles'), items: groups.custom },
+      { group: t('Ready-made presets'), items: groups.preset },
+      { group: t('From the config file'), items: groups.config },
     ];
   }
 
@@ -404,7 +462,7 @@
   }
 
   function clock(d) {
-    return d.toLocaleTimeString([], zoneOpts({ hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }));
+    return d.toLocaleTimeString(LANG, zoneOpts({ hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }));
   }
 
   // when says when a time is, from today's point of view: "21:30",
@@ -415,25 +473,25 @@
     const now = new Date();
     if (sameDay(d, now)) return clock(d);
     const tomorrow = new Date(now.getTime() + 86400000);
-    if (sameDay(d, tomorrow)) return 'tomorrow ' + clock(d);
-    return d.toLocaleDateString([], zoneOpts({ weekday: 'short', day: 'numeric', month: 'short' })) + ' ' + clock(d);
+    if (sameDay(d, tomorrow)) return t('tomorrow {time}', { time: clock(d) });
+    return d.toLocaleDateString(LANG, zoneOpts({ weekday: 'short', day: 'numeric', month: 'short' })) + ' ' + clock(d);
   }
 
   function logTime(iso) {
     const d = new Date(iso);
     if (Number.isNaN(d.getTime())) return '';
-    const t = d.toLocaleTimeString([], zoneOpts({ hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }));
-    return sameDay(d, new Date()) ? t : d.toLocaleDateString([], zoneOpts({ day: 'numeric', month: 'short' })) + ' ' + t;
+    const time = d.toLocaleTimeString(LANG, zoneOpts({ hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }));
+    return sameDay(d, new Date()) ? time : d.toLocaleDateString(LANG, zoneOpts({ day: 'numeric', month: 'short' })) + ' ' + time;
   }
 
   function duration(minutes) {
-    if (minutes === 1440) return '1 day';
-    if (minutes % 60 === 0) return minutes === 60 ? '1 hour' : `${minutes / 60} hours`;
-    return `${minutes} min`;
+    if (minutes === 1440) return t('1 day');
+    if (minutes % 60 === 0) return minutes === 60 ? t('1 hour') : t('{n} hours', { n: minutes / 60 });
+    return t('{n} min', { n: minutes });
   }
 
   function count(n) {
-    return Number(n || 0).toLocaleString();
+    return Number(n || 0).toLocaleString(LANG);
   }
 
   // zoneOffset is how far the household's clock is ahead of UTC at d, in
@@ -449,9 +507,9 @@
   function zoneClock(base, hour, minute, days) {
     const [y, m, d] = dayKey(base).split('-').map(Number);
     const wall = Date.UTC(y, m - 1, d + days, hour, minute);
-    let t = wall - zoneOffset(new Date(wall));
-    t = wall - zoneOffset(new Date(t)); // again, in case a DST change lies between
-    return new Date(t);
+    let at = wall - zoneOffset(new Date(wall));
+    at = wall - zoneOffset(new Date(at)); // again, in case a DST change lies between
+    return new Date(at);
   }
 
   // nextMorning is the next 07:00 on the household's clock.
@@ -465,11 +523,11 @@
   function pauses() {
     const morning = nextMorning();
     return [
-      { key: '30', label: '30 min', body: { minutes: 30 } },
-      { key: '60', label: '1 hour', body: { minutes: 60 } },
+      { key: '30', label: t('{n} min', { n: 30 }), body: { minutes: 30 } },
+      { key: '60', label: t('1 hour'), body: { minutes: 60 } },
       {
         key: 'tomorrow',
-        label: sameDay(morning, new Date()) ? 'Until 7:00 this morning' : 'Until 7:00 tomorrow',
+        label: sameDay(morning, new Date()) ? t('Until 7:00 this morning') : t('Until 7:00 tomorrow'),
         body: { until: morning.toISOString() },
       },
     ];
@@ -489,8 +547,8 @@
   }
 
   function grantText(g, cat) {
-    if (g.kind === 'pause') return `Paused until ${when(g.until)}`;
-    return `${tagName(cat, g.target)} allowed until ${when(g.until)}`;
+    if (g.kind === 'pause') return t('Paused until {time}', { time: when(g.until) });
+    return t('{what} allowed until {time}', { what: tagName(cat, g.target), time: when(g.until) });
   }
 
   // reasonWords says in plain words why a row was answered so, for rows
@@ -498,16 +556,16 @@
   function reasonWords(row, cat) {
     const tag = row.tag ? tagName(cat, row.tag) : '';
     switch (row.reason) {
-      case 'tag': return tag ? `${tag} is blocked` : 'On a block list';
-      case 'schedule': return tag ? `${tag} is blocked at this time (schedule)` : 'Blocked by a schedule';
-      case 'paused': return 'Paused (bedtime or a pause)';
-      case 'deny-rule': return 'On the profile’s deny list';
-      case 'allow-rule': return 'On the profile’s allow list';
-      case 'protected': return tag ? `${tag} is always blocked` : 'Always blocked';
-      case 'safe-search': return 'Safe search turned on';
-      case 'canary': case 'private-relay': case 'ddr': return 'Stops a way around the filter';
-      case 'grant': return 'Allowed for a while by a parent';
-      case 'budget': return tag ? `Today’s time for ${tag} is used up` : 'Time budget used';
+      case 'tag': return tag ? t('{what} is blocked', { what: tag }) : t('On a block list');
+      case 'schedule': return tag ? t('{what} is blocked at this time (schedule)', { what: tag }) : t('Blocked by a schedule');
+      case 'paused': return t('Paused (bedtime or a pause)');
+      case 'deny-rule': return t('On the profile’s deny list');
+      case 'allow-rule': return t('On the profile’s allow list');
+      case 'protected': return tag ? t('{what} is always blocked', { what: tag }) : t('Always blocked');
+      case 'safe-search': return t('Safe search turned on');
+      case 'canary': case 'private-relay': case 'ddr': return t('Stops a way around the filter');
+      case 'grant': return t('Allowed for a while by a parent');
+      case 'budget': return tag ? t('Today’s time for {what} is used up', { what: tag }) : t('Time budget used');
       case 'none': return '';
       default: return row.reason || '';
     }
@@ -546,10 +604,10 @@
     const select = fill(ctl('select', `${prefix}-timezone`, { 'data-field': 'time_zone' }),
       zones.map((z) => [z, z.replace(/_/g, ' ')]), current || detectedZone());
     const text = ctl('input', `${prefix}-timezone-text`, {
-      type: 'text', placeholder: 'e.g. Europe/Paris', autocomplete: 'off', spellcheck: 'false',
+      type: 'text', placeholder: t('e.g. Europe/Paris'), autocomplete: 'off', spellcheck: 'false',
     });
     return {
-      nodes: [field('Time zone', select), h('label', { for: text.id, class: 'hint', text: 'Not in the list? Type it:' }), text],
+      nodes: [field(t('Time zone'), select), h('label', { for: text.id, class: 'hint', text: t('Not in the list? Type it:') }), text],
       value: () => text.value.trim() || select.value,
     };
   }
@@ -569,10 +627,10 @@
 
   // askLeave asks whether to leave a screen with unsaved edits for target.
   function askLeave(message, target) {
-    const stay = h('button', { type: 'button', class: 'primary', testid: 'leave-stay', text: 'Stay and keep editing' });
-    const leave = h('button', { type: 'button', class: 'danger', testid: 'leave-discard', text: 'Leave without saving' });
+    const stay = h('button', { type: 'button', class: 'primary', testid: 'leave-stay', text: t('Stay and keep editing') });
+    const leave = h('button', { type: 'button', class: 'danger', testid: 'leave-discard', text: t('Leave without saving') });
     const dlg = h('dialog', { testid: 'leave-dialog', 'aria-labelledby': 'leave-title' },
-      h('h2', { id: 'leave-title', text: 'Unsaved changes' }),
+      h('h2', { id: 'leave-title', text: t('Unsaved changes') }),
       h('p', { text: message }),
       h('div', { class: 'row end' }, leave, stay));
     stay.addEventListener('click', () => dlg.close());
@@ -601,9 +659,9 @@
 
   function fatal(seq, err) {
     mount(seq, 'screen-error', h('div', { class: 'card narrow' },
-      h('h1', { text: 'Something went wrong' }),
+      h('h1', { text: t('Something went wrong') }),
       h('p', { text: err && err.message ? err.message : String(err) }),
-      h('button', { type: 'button', class: 'primary', text: 'Try again', on: { click: () => location.reload() } })));
+      h('button', { type: 'button', class: 'primary', text: t('Try again'), on: { click: () => location.reload() } })));
   }
 
   async function route() {
@@ -622,7 +680,7 @@
     markNav(page || 'dashboard');
     refreshBanner();
     await loadZone();
-    view().replaceChildren(h('p', { class: 'loading', testid: 'loading', text: 'Loading…' }));
+    view().replaceChildren(h('p', { class: 'loading', testid: 'loading', text: t('Loading…') }));
     window.scrollTo(0, 0);
     try {
       switch (page) {
@@ -669,9 +727,9 @@
       return;
     }
     el.replaceChildren(
-      h('strong', { text: `${items.length} saved ${items.length === 1 ? 'item is' : 'items are'} not in use because ${items.length === 1 ? 'it is' : 'they are'} invalid. ` }),
-      h('span', { text: 'Those devices get the default profile until you fix or delete them:' }),
-      h('ul', {}, ...items.map((t) => h('li', { text: t }))));
+      h('strong', { text: (items.length === 1 ? t('1 saved item is not in use because it is invalid.') : t('{n} saved items are not in use because they are invalid.', { n: items.length })) + ' ' }),
+      h('span', { text: t('Those devices get the default profile until you fix or delete them:') }),
+      h('ul', {}, ...items.map((item) => h('li', { text: item }))));
     el.classList.remove('hidden');
   }
 
@@ -684,13 +742,13 @@
     const pw = ctl('input', 'wizard-password', { type: 'password', autocomplete: 'new-password', 'data-field': 'password' });
     const pw2 = ctl('input', 'wizard-password2', { type: 'password', autocomplete: 'new-password', 'data-field': 'password2' });
     const err = errorBox('wizard-error');
-    const next = h('button', { type: 'submit', class: 'primary', testid: 'wizard-next', text: 'Next' });
+    const next = h('button', { type: 'submit', class: 'primary', testid: 'wizard-next', text: t('Next') });
     const form = h('form', { novalidate: true },
-      field('Setup code', code, 'Hearth printed it in its log when it started. You can also run “hearth admin setup-code” on the machine Hearth runs on.'),
+      field(t('Setup code'), code, t('Hearth printed it in its log when it started. You can also run “hearth admin setup-code” on the machine Hearth runs on.')),
       // For password managers: the account the new password belongs to.
       h('input', { type: 'text', autocomplete: 'username', value: 'admin', hidden: true, tabIndex: -1, 'aria-hidden': 'true' }),
-      field('Choose a password', pw, 'At least 10 characters, not a common one. A few unrelated words work well. Your user name is “admin”.'),
-      field('Type it again', pw2),
+      field(t('Choose a password'), pw, t('At least 10 characters, not a common one. A few unrelated words work well. Your user name is “admin”.')),
+      field(t('Type it again'), pw2),
       err,
       h('div', { class: 'row end' }, next));
     form.addEventListener('submit', (ev) => {
@@ -698,28 +756,28 @@
       busy(next, async () => {
         clearError(err, form);
         try {
-          if (!code.value.trim()) throw formError('code', 'Type the setup code from Hearth’s log.');
-          if (!pw.value.trim()) throw formError('password', 'Choose a password.');
-          if ([...pw.value].length < 10) throw formError('password', 'The password needs at least 10 characters.');
-          if (pw.value !== pw2.value) throw formError('password2', 'The two passwords are not the same.');
+          if (!code.value.trim()) throw formError('code', t('Type the setup code from Hearth’s log.'));
+          if (!pw.value.trim()) throw formError('password', t('Choose a password.'));
+          if ([...pw.value].length < 10) throw formError('password', t('The password needs at least 10 characters.'));
+          if (pw.value !== pw2.value) throw formError('password2', t('The two passwords are not the same.'));
           const s = await api('POST', '/api/v1/setup', { code: code.value.trim(), user: 'admin', password: pw.value }, { auth: false });
           state.csrf = s.csrf;
           state.user = s.user;
           await wizardStep2();
         } catch (e) {
           if (e.status === 409) {
-            showLogin('Hearth is already set up. Please log in.');
+            showLogin(t('Hearth is already set up. Please log in.'));
             return;
           }
-          if (e.status === 429) e = new APIError(429, `Too many wrong codes. Please wait ${e.retryAfter ? e.retryAfter + ' seconds' : 'a little'} and try again.`, 'code');
+          if (e.status === 429) e = new APIError(429, e.retryAfter ? t('Too many wrong codes. Please wait {n} seconds and try again.', { n: e.retryAfter }) : t('Too many wrong codes. Please wait a little and try again.'), 'code');
           showError(err, e, form);
         }
       });
     });
     mount(seq, 'screen-wizard-1', h('div', { class: 'card narrow' },
-      h('h1', { text: 'Welcome to Hearth' }),
-      h('p', { text: 'Hearth keeps your family’s internet calm and safe. Two quick steps and you are done.' }),
-      h('h2', { text: 'Step 1 of 2: your password' }),
+      h('h1', { text: t('Welcome to Hearth') }),
+      h('p', { text: t('Hearth keeps your family’s internet calm and safe. Two quick steps and you are done.') }),
+      h('h2', { text: t('Step 1 of 2: your password') }),
       form));
     code.focus();
   }
@@ -727,7 +785,7 @@
   // configWins says that the config file sets the profile for new
   // devices, where, and that it wins over this screen.
   function configWins(profile, at) {
-    return h('p', { class: 'note', text: `The config file sets the profile for new devices to ${titleCase(profile)} (default_profile, ${at}). The config file wins over this screen: change it there.` });
+    return h('p', { class: 'note', text: t('The config file sets the profile for new devices to {profile} (default_profile, {at}). The config file wins over this screen: change it there.', { profile: titleCase(profile), at }) });
   }
 
   async function wizardStep2() {
@@ -750,13 +808,13 @@
     profile.addEventListener('change', describe);
     describe();
     const err = errorBox('wizard-error');
-    const finish = h('button', { type: 'submit', class: 'primary', testid: 'wizard-finish', text: 'Finish' });
+    const finish = h('button', { type: 'submit', class: 'primary', testid: 'wizard-finish', text: t('Finish') });
     const form = h('form', { novalidate: true },
       zone.nodes,
-      field('Profile for new devices', profile),
+      field(t('Profile for new devices'), profile),
       desc,
       fixed ? h('div', { testid: 'wizard-default-profile-note' }, configWins(fixed, settings.config_default_profile_at))
-        : h('p', { class: 'hint', text: 'Every device Hearth has not met before gets this profile until you choose another one. Kid is the safest start.' }),
+        : h('p', { class: 'hint', text: t('Every device Hearth has not met before gets this profile until you choose another one. Kid is the safest start.') }),
       err,
       h('div', { class: 'row end' }, finish));
     form.addEventListener('submit', (ev) => {
@@ -770,9 +828,9 @@
           // which ones and why.
           const lists = await api('GET', '/api/v1/sources').catch(() => null);
           const empty = (lists && lists.empty_categories) || [];
-          if (empty.length) toast(`Set up, but ${empty.length} blocked categor${empty.length === 1 ? 'y has' : 'ies have'} no block list yet. See the dashboard.`);
-          else if (lists && lists.progress && lists.progress.running) toast('Set up. Block lists are still downloading; the dashboard shows how far.');
-          else toast('All set! Hearth is looking after your home.');
+          if (empty.length) toast(empty.length === 1 ? t('Set up, but 1 blocked category has no block list yet. See the dashboard.') : t('Set up, but {n} blocked categories have no block list yet. See the dashboard.', { n: empty.length }));
+          else if (lists && lists.progress && lists.progress.running) toast(t('Set up. Block lists are still downloading; the dashboard shows how far.'));
+          else toast(t('All set! Hearth is looking after your home.'));
           go('#/dashboard');
         } catch (e) {
           if (e.status !== 401) showError(err, e, form);
@@ -781,7 +839,7 @@
     });
     // The lists download while the parent fills this in: show how far
     // they got and what is missing, refreshed until the step is left.
-    const lists = h('div', { testid: 'wizard-lists', class: 'hint', text: 'Checking the block lists…' });
+    const lists = h('div', { testid: 'wizard-lists', class: 'hint', text: t('Checking the block lists…') });
     const drawLists = async () => {
       if (seq !== state.seq) return;
       const r = await api('GET', '/api/v1/sources').catch(() => null);
@@ -790,15 +848,22 @@
       const sources = r.sources || [];
       const ready = sources.filter((s) => s.state === 'fresh' || s.state === 'local').length;
       lists.replaceChildren(
-        h('p', { text: p.running ? `Downloading block lists: ${p.done} of ${p.total} done${p.failed ? `, ${p.failed} failed` : ''}.` : `${ready} of ${sources.length} block lists ready.` }),
+        h('p', { text: p.running ? downloading(p) : t('{ready} of {total} block lists ready.', { ready, total: sources.length }) }),
         listsCard(r, cat) || '');
       setTimeout(drawLists, 3000);
     };
     drawLists();
     mount(seq, 'screen-wizard-2', h('div', { class: 'card narrow' },
-      h('h1', { text: 'Welcome to Hearth' }),
-      h('h2', { text: 'Step 2 of 2: your home' }),
+      h('h1', { text: t('Welcome to Hearth') }),
+      h('h2', { text: t('Step 2 of 2: your home') }),
       form, lists));
+  }
+
+  // downloading says how far the block lists' downloads are.
+  function downloading(p) {
+    return p.failed
+      ? t('Downloading block lists: {done} of {total} done, {failed} failed.', { done: p.done, total: p.total, failed: p.failed })
+      : t('Downloading block lists: {done} of {total} done.', { done: p.done, total: p.total });
   }
 
   // ---------------------------------------------------------------- login
@@ -810,8 +875,8 @@
     const pw = ctl('input', 'login-password', { type: 'password', autocomplete: 'current-password', 'data-field': 'password' });
     const err = errorBox('login-error');
     if (message) err.textContent = message;
-    const submit = h('button', { type: 'submit', class: 'primary', testid: 'login-submit', text: 'Log in' });
-    const form = h('form', { novalidate: true }, field('User name', user), field('Password', pw), err,
+    const submit = h('button', { type: 'submit', class: 'primary', testid: 'login-submit', text: t('Log in') });
+    const form = h('form', { novalidate: true }, field(t('User name'), user), field(t('Password'), pw), err,
       h('div', { class: 'row end' }, submit));
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
@@ -824,13 +889,13 @@
           pw.value = '';
           await afterLogin();
         } catch (e) {
-          if (e.status === 401) showError(err, new APIError(401, 'Wrong user name or password.'), form);
-          else if (e.status === 429) showError(err, new APIError(429, `Too many attempts. Please wait ${e.retryAfter ? e.retryAfter + ' seconds' : 'a little'} and try again.`), form);
+          if (e.status === 401) showError(err, new APIError(401, t('Wrong user name or password.')), form);
+          else if (e.status === 429) showError(err, new APIError(429, e.retryAfter ? t('Too many attempts. Please wait {n} seconds and try again.', { n: e.retryAfter }) : t('Too many attempts. Please wait a little and try again.')), form);
           else showError(err, e, form);
         }
       });
     });
-    mount(seq, 'screen-login', h('div', { class: 'card narrow' }, h('h1', { text: 'Log in to Hearth' }), form));
+    mount(seq, 'screen-login', h('div', { class: 'card narrow' }, h('h1', { text: t('Log in to Hearth') }), form));
     pw.focus();
   }
 
@@ -871,9 +936,9 @@
       }
     }
     const top = Math.max(1, ...slots.map((x) => x.q));
-    const chart = h('div', { class: 'hours', testid: 'dash-hourly', role: 'img', 'aria-label': 'Queries per hour today, blocked ones highlighted' });
+    const chart = h('div', { class: 'hours', testid: 'dash-hourly', role: 'img', 'aria-label': t('Queries per hour today, blocked ones highlighted') });
     slots.forEach((x, i) => {
-      const col = h('div', { class: 'hour', title: `${clock(new Date(start + i * 3600000))}: ${count(x.q)} looked up, ${count(x.b)} blocked` });
+      const col = h('div', { class: 'hour', title: t('{time}: {queries} looked up, {blocked} blocked', { time: clock(new Date(start + i * 3600000)), queries: count(x.q), blocked: count(x.b) }) });
       const allowed = h('span', {});
       const blocked = h('span', { class: 'blocked' });
       allowed.style.height = ((100 * (x.q - x.b)) / top).toFixed(1) + '%';
@@ -893,8 +958,8 @@
     const problems = (r.sources || []).filter((s) => s.state === 'failed' || s.state === 'stale');
     if (!p.running && !empty.length && !problems.length) return null;
     return h('div', { class: 'card', testid: 'dash-lists' },
-      h('h2', { text: 'Block lists' }),
-      p.running ? h('p', { testid: 'lists-progress', text: `Downloading block lists: ${p.done} of ${p.total} done${p.failed ? `, ${p.failed} failed` : ''}.` }) : null,
+      h('h2', { text: t('Block lists') }),
+      p.running ? h('p', { testid: 'lists-progress', text: downloading(p) }) : null,
       emptyNotes(empty, cat),
       problems.length ? h('ul', { class: 'list' }, problems.map((s) => h('li', { class: 'item', testid: `lists-problem-${s.id}` },
         h('div', {}, h('div', { class: 'title', text: `${tagName(cat, s.tag)}: ${s.id}` }), h('div', { class: 'sub', text: sourceStatus(s) }))))) : null);
@@ -913,23 +978,26 @@
       const [profiles, reason] = key.split('\n');
       const names = [];
       cs.forEach((c, i) => {
-        if (i > 0) names.push(i === cs.length - 1 ? ' and ' : ', ');
+        if (i > 0) names.push(i === cs.length - 1 ? ' ' + t('and') + ' ' : ', ');
         names.push(h('strong', { testid: `lists-empty-${c.id}`, text: c.name || tagName(cat, c.id) }));
       });
-      return h('p', { class: 'note', testid: 'lists-empty' },
-        'Nothing in ', names, ` is blocked yet (profile ${profiles}): ${reason}.`);
+      // The sentence is cut where the names go, so that each stays an
+      // element of its own.
+      const [before, after] = t('Nothing in {names} is blocked yet (profile {profiles}): {reason}.', { profiles, reason }).split('{names}');
+      return h('p', { class: 'note', testid: 'lists-empty' }, before, names, after);
     });
   }
 
   // sourceStatus describes one list's state in words.
   function sourceStatus(s) {
-    const retry = s.next_attempt ? ` Next try ${when(s.next_attempt)}.` : '';
+    const retry = s.next_attempt ? ' ' + t('Next try {time}.', { time: when(s.next_attempt) }) : '';
+    const lastError = s.error ? ' ' + t('Last error: {error}.', { error: s.error }) : '';
     switch (s.state) {
-      case 'failed': return `Failed, nothing blocked from it: ${s.error || 'unknown error'}.${retry}`;
-      case 'stale': return `Out of date since ${when(s.stale_since)}; the last good copy (${count(s.names)} sites) still blocks.${s.error ? ` Last error: ${s.error}.` : ''}${retry}`;
-      case 'pending': return 'Downloading…';
-      case 'fresh': return `${count(s.names)} sites, up to date (${when(s.fetched_at)})`;
-      default: return s.error ? `problem: ${s.error}` : s.loaded ? `${count(s.names)} sites` : 'not loaded';
+      case 'failed': return t('Failed, nothing blocked from it: {error}.', { error: s.error || t('unknown error') }) + retry;
+      case 'stale': return t('Out of date since {time}; the last good copy ({n} sites) still blocks.', { time: when(s.stale_since), n: count(s.names) }) + lastError + retry;
+      case 'pending': return t('Downloading…');
+      case 'fresh': return t('{n} sites, up to date ({time})', { n: count(s.names), time: when(s.fetched_at) });
+      default: return s.error ? t('problem: {error}', { error: s.error }) : s.loaded ? t('{n} sites', { n: count(s.names) }) : t('not loaded');
     }
   }
 
@@ -942,30 +1010,31 @@
     const guessers = ((guesses && guesses.sources) || []).filter((s) => s.refused > 0);
     const weak = devices.filter((d) => d.weak_client_ids).length;
     const guessNote = guessers.length ? h('div', { class: 'card' }, h('p', { class: 'note', testid: 'dash-id-guesses' },
-      guessers.map((s) => `${s.source} tried ${count(s.tries)} encrypted-DNS ids that no device has (last ${when(s.last)}); Hearth is slowing it down. `).join(''),
-      weak ? `Someone may be guessing a device's id: ${weak} device${weak === 1 ? ' has a chosen id' : 's have chosen ids'} that can be guessed; open ${weak === 1 ? 'it' : 'them'} and replace with a secret id.`
-        : 'Secret ids cannot be guessed this way, but a device set up with an old id would also show here.')) : null;
+      guessers.map((s) => t('{source} tried {n} encrypted-DNS ids that no device has (last {time}); Hearth is slowing it down.', { source: s.source, n: count(s.tries), time: when(s.last) }) + ' ').join(''),
+      weak === 1 ? t('Someone may be guessing a device’s id: 1 device has a chosen id that can be guessed; open it and replace it with a secret id.')
+        : weak ? t('Someone may be guessing a device’s id: {n} devices have chosen ids that can be guessed; open them and replace them with secret ids.', { n: weak })
+          : t('Secret ids cannot be guessed this way, but a device set up with an old id would also show here.'))) : null;
     const err = errorBox('dashboard-error');
     const queries = stats.queries || 0;
     const blocked = stats.blocked || 0;
     const pct = queries ? Math.round((100 * blocked) / queries) : 0;
 
     const totals = h('div', { class: 'card' },
-      h('h2', { text: 'Today' }),
+      h('h2', { text: t('Today') }),
       h('div', { class: 'stats' },
-        h('div', { class: 'stat' }, h('div', { class: 'num', testid: 'dash-queries', text: count(queries) }), h('div', { class: 'muted', text: 'sites looked up' })),
-        h('div', { class: 'stat' }, h('div', { class: 'num', testid: 'dash-blocked', text: count(blocked) }), h('div', { class: 'muted', text: `blocked (${pct}%)` }))),
+        h('div', { class: 'stat' }, h('div', { class: 'num', testid: 'dash-queries', text: count(queries) }), h('div', { class: 'muted', text: t('sites looked up') })),
+        h('div', { class: 'stat' }, h('div', { class: 'num', testid: 'dash-blocked', text: count(blocked) }), h('div', { class: 'muted', text: t('blocked ({pct}%)', { pct }) }))),
       hourlyChart(stats),
       stats.dropped_log_rows > 0 ? h('p', {
         class: 'note', testid: 'dash-dropped',
-        text: `${count(stats.dropped_log_rows)} activity entries could not be recorded because Hearth was very busy, so these numbers may be a little low.`,
+        text: t('{n} activity entries could not be recorded because Hearth was very busy, so these numbers may be a little low.', { n: count(stats.dropped_log_rows) }),
       }) : null);
 
     // Pause card.
     const paused = devices.map((d) => pausedUntil(d)).filter(Boolean).sort((a, b) => Date.parse(a) - Date.parse(b));
     const status = paused.length
-      ? `${paused.length} of ${devices.length} device${devices.length === 1 ? '' : 's'} paused, until ${when(paused[paused.length - 1])} at the latest.`
-      : 'Nothing is paused right now.';
+      ? t('{paused} of {total} devices paused, until {time} at the latest.', { paused: paused.length, total: devices.length, time: when(paused[paused.length - 1]) })
+      : t('Nothing is paused right now.');
     const buttons = pauses().map((p) => {
       const b = h('button', { type: 'button', class: 'primary', testid: `pause-all-${p.key}`, text: p.label });
       b.addEventListener('click', () => busy(b, async () => {
@@ -973,7 +1042,7 @@
         try {
           const r = await api('POST', '/api/v1/pause', p.body);
           const gs = (r && r.grants) || [];
-          toast(gs.length ? `All devices paused until ${when(gs[0].until)}` : 'There are no devices to pause yet.');
+          toast(gs.length ? t('All devices paused until {time}', { time: when(gs[0].until) }) : t('There are no devices to pause yet.'));
           route();
         } catch (e) {
           if (e.status !== 401) showError(err, e);
@@ -981,20 +1050,20 @@
       }));
       return b;
     });
-    const resume = h('button', { type: 'button', testid: 'resume-all', text: 'Resume all' });
+    const resume = h('button', { type: 'button', testid: 'resume-all', text: t('Resume all') });
     resume.addEventListener('click', () => busy(resume, async () => {
       clearError(err);
       try {
         await api('DELETE', '/api/v1/pause');
-        toast('All devices are back on.');
+        toast(t('All devices are back on.'));
         route();
       } catch (e) {
         if (e.status !== 401) showError(err, e);
       }
     }));
     const pauseCard = h('div', { class: 'card' },
-      h('h2', { text: 'Pause all devices' }),
-      h('p', { class: 'muted', text: 'Dinner, homework, bedtime: pausing stops the internet on every device you manage here. Sites on a profile’s allow list keep working.' }),
+      h('h2', { text: t('Pause all devices') }),
+      h('p', { class: 'muted', text: t('Dinner, homework, bedtime: pausing stops the internet on every device you manage here. Sites on a profile’s allow list keep working.') }),
       h('p', { testid: 'pause-status', text: status }),
       h('div', { class: 'row' }, buttons, resume),
       err);
@@ -1002,32 +1071,32 @@
     // What is in force per device now: schedules and grants, worded by
     // the server in the household's time zone.
     const busyNow = devices.filter((d) => (d.now || []).length);
-    const nowCard = h('div', { class: 'card', testid: 'dash-now' }, h('h2', { text: 'Right now' }),
+    const nowCard = h('div', { class: 'card', testid: 'dash-now' }, h('h2', { text: t('Right now') }),
       busyNow.length
         ? h('ul', { class: 'list' }, busyNow.map((d) => h('li', { class: 'item' },
           h('a', { href: `#/devices/${enc(d.id)}`, text: deviceName(d) }),
           h('span', { testid: `dash-now-${d.id}`, text: d.now.map((x) => x.text).join(' · ') }))))
-        : h('p', { class: 'muted', text: 'No schedule, pause or allowance is in force.' }));
+        : h('p', { class: 'muted', text: t('No schedule, pause or allowance is in force.') }));
 
     // Time budgets per device: minutes used and left today, counted by
     // the server from DNS activity, with extra time for today.
     const budgeted = devices.filter((d) => (d.budgets || []).length);
-    const budgetCard = budgeted.length ? h('div', { class: 'card', testid: 'dash-budgets' }, h('h2', { text: 'Time budgets today' }),
-      h('p', { class: 'muted', text: 'Active minutes: minutes in which a device used the service. They reset at midnight.' }),
+    const budgetCard = budgeted.length ? h('div', { class: 'card', testid: 'dash-budgets' }, h('h2', { text: t('Time budgets today') }),
+      h('p', { class: 'muted', text: t('Active minutes: minutes in which a device used the service. They reset at midnight.') }),
       budgeted.map((d) => h('div', { class: 'budget-device' },
         h('h3', {}, h('a', { href: `#/devices/${enc(d.id)}`, text: deviceName(d) })),
         h('ul', { class: 'bars' }, d.budgets.map((b) => {
           const row = barRow(`dash-budget-${d.id}-${b.budget}`, tagName(cat, b.budget),
-            b.spent ? 'time budget used' : `${b.left} min left`,
+            b.spent ? t('time budget used') : t('{n} min left', { n: b.left }),
             [[b.limit ? b.used / b.limit : 1, b.spent ? 'blocked' : '']]);
           row.append(h('p', { class: 'muted', testid: `dash-budget-text-${d.id}-${b.budget}`, text: b.text }));
           const extra = h('div', { class: 'row' }, [15, 30, 60].map((m) => {
-            const btn = h('button', { type: 'button', testid: `extra-${d.id}-${b.budget}-${m}`, text: `+${m} min`, 'aria-label': `${m} more minutes of ${tagName(cat, b.budget)} for ${deviceName(d)} today` });
+            const btn = h('button', { type: 'button', testid: `extra-${d.id}-${b.budget}-${m}`, text: '+' + t('{n} min', { n: m }), 'aria-label': t('{n} more minutes of {what} for {device} today', { n: m, what: tagName(cat, b.budget), device: deviceName(d) }) });
             btn.addEventListener('click', () => busy(btn, async () => {
               clearError(err);
               try {
                 await api('POST', '/api/v1/grants', { device: d.id, kind: 'extra-time', target: b.budget, minutes: m });
-                toast(`${m} more minutes of ${tagName(cat, b.budget)} for ${deviceName(d)} today`);
+                toast(t('{n} more minutes of {what} for {device} today', { n: m, what: tagName(cat, b.budget), device: deviceName(d) }));
                 route();
               } catch (e) {
                 if (e.status !== 401) showError(err, e);
@@ -1041,27 +1110,27 @@
 
     // Top blocked categories.
     const top = (stats.top_blocked || []).slice(0, 8);
-    const topMax = Math.max(1, ...top.map((t) => t.blocked || 0));
-    const topCard = h('div', { class: 'card' }, h('h2', { text: 'Most blocked today' }),
+    const topMax = Math.max(1, ...top.map((x) => x.blocked || 0));
+    const topCard = h('div', { class: 'card' }, h('h2', { text: t('Most blocked today') }),
       top.length
-        ? h('ul', { class: 'bars' }, top.map((t) => barRow(`dash-top-${t.tag || 'other'}`, t.tag ? tagName(cat, t.tag) : 'Other', count(t.blocked), [[(t.blocked || 0) / topMax, 'blocked']])))
-        : h('p', { class: 'muted', testid: 'dash-empty-top', text: 'Nothing blocked yet today.' }));
+        ? h('ul', { class: 'bars' }, top.map((x) => barRow(`dash-top-${x.tag || 'other'}`, x.tag ? tagName(cat, x.tag) : t('Other'), count(x.blocked), [[(x.blocked || 0) / topMax, 'blocked']])))
+        : h('p', { class: 'muted', testid: 'dash-empty-top', text: t('Nothing blocked yet today.') }));
 
     // Per device.
     const per = (stats.devices || []).slice().sort((a, b) => (b.queries || 0) - (a.queries || 0));
     const devMax = Math.max(1, ...per.map((d) => d.queries || 0));
-    const devCard = h('div', { class: 'card' }, h('h2', { text: 'By device' }),
+    const devCard = h('div', { class: 'card' }, h('h2', { text: t('By device') }),
       per.length
         ? h('ul', { class: 'bars' }, per.map((d) => {
           const q = d.queries || 0;
           const b = d.blocked || 0;
-          const label = d.device ? names.get(d.device) || d.device : 'Unknown devices';
-          return barRow(`dash-device-${d.device || 'unknown'}`, label, `${count(q)} · ${count(b)} blocked`,
+          const label = d.device ? names.get(d.device) || d.device : t('Unknown devices');
+          return barRow(`dash-device-${d.device || 'unknown'}`, label, t('{queries} · {blocked} blocked', { queries: count(q), blocked: count(b) }),
             [[(q - b) / devMax, ''], [b / devMax, 'blocked']]);
         }))
-        : h('p', { class: 'muted', text: 'No activity yet today.' }));
+        : h('p', { class: 'muted', text: t('No activity yet today.') }));
 
-    mount(seq, 'screen-dashboard', h('h1', { text: 'Your home today' }), listsCard(lists, cat), guessNote, totals, nowCard, budgetCard, pauseCard, h('div', { class: 'grid' }, topCard, devCard));
+    mount(seq, 'screen-dashboard', h('h1', { text: t('Your home today') }), listsCard(lists, cat), guessNote, totals, nowCard, budgetCard, pauseCard, h('div', { class: 'grid' }, topCard, devCard));
   }
 
   // -------------------------------------------------------------- devices
@@ -1084,37 +1153,37 @@
     ]);
     const devices = (devs && devs.devices) || [];
     const profiles = (profs && profs.profiles) || [];
-    const homeDefault = settings && settings.default_profile ? profileTitle(settings.default_profile, profiles) : 'none set';
-    const defaultLabel = `Home default (${homeDefault})`;
+    const homeDefault = settings && settings.default_profile ? profileTitle(settings.default_profile, profiles) : t('none set');
+    const defaultLabel = t('Home default ({profile})', { profile: homeDefault });
     const choices = [['', defaultLabel], ...profileChoices(profiles, cat)];
 
     // New devices to claim.
     const fresh = devices.filter((d) => d.new && !d.provisioned);
     const newCard = fresh.length ? h('div', { class: 'card', testid: 'new-devices' },
-      h('h2', { text: `New devices (${fresh.length})` }),
-      h('p', { class: 'muted', text: 'Hearth noticed these devices. Give each a name you recognise and choose its profile.' }),
+      h('h2', { text: t('New devices ({n})', { n: fresh.length }) }),
+      h('p', { class: 'muted', text: t('Hearth noticed these devices. Give each a name you recognise and choose its profile.') }),
       fresh.map((d) => {
         const name = ctl('input', `new-device-name-${d.id}`, { type: 'text', value: d.name || d.hostname || '', 'data-field': 'name', maxLength: 64 });
         const prof = fill(ctl('select', `new-device-profile-${d.id}`, { 'data-field': 'profile' }), choices, d.profile || '');
         const err = errorBox(`new-device-error-${d.id}`);
-        const claim = h('button', { type: 'submit', class: 'primary', testid: `new-device-claim-${d.id}`, text: 'Add to my devices' });
+        const claim = h('button', { type: 'submit', class: 'primary', testid: `new-device-claim-${d.id}`, text: t('Add to my devices') });
         const seen = [d.hostname, ...(d.ips || []), ...(d.macs || [])].filter(Boolean).join(' · ');
         const form = h('form', { class: 'sched', novalidate: true, testid: `new-device-${d.id}` },
-          h('p', { class: 'small muted', text: `${seen || d.id}${d.first_seen ? ' · first seen ' + when(d.first_seen) : ''}` }),
-          h('div', { class: 'grid' }, field('Name', name), field('Profile', prof)),
+          h('p', { class: 'small muted', text: (seen || d.id) + (d.first_seen ? ' · ' + t('first seen {time}', { time: when(d.first_seen) }) : '') }),
+          h('div', { class: 'grid' }, field(t('Name'), name), field(t('Profile'), prof)),
           err, h('div', { class: 'row end' }, claim));
         form.addEventListener('submit', (ev) => {
           ev.preventDefault();
           busy(claim, async () => {
             clearError(err, form);
             try {
-              if (!name.value.trim()) throw formError('name', 'Please give the device a name.');
+              if (!name.value.trim()) throw formError('name', t('Please give the device a name.'));
               const saved = await api('PUT', `/api/v1/devices/${enc(d.id)}`, deviceBody(d, { name: name.value.trim(), profile: prof.value, new: false }));
-              toast(`${deviceName(saved)} added, with profile ${saved.profile ? profileTitle(saved.profile, profiles) : defaultLabel}.`);
+              toast(t('{device} added, with profile {profile}.', { device: deviceName(saved), profile: saved.profile ? profileTitle(saved.profile, profiles) : defaultLabel }));
               route();
             } catch (e) {
               if (e.status === 409) {
-                toast('This device was changed somewhere else; here is the latest.', true);
+                toast(t('This device was changed somewhere else; here is the latest.'), true);
                 route();
               } else if (e.status !== 401) showError(err, e, form);
             }
@@ -1130,37 +1199,37 @@
       return h('li', {}, h('a', { class: 'item', href: `#/devices/${enc(d.id)}`, testid: `device-row-${d.id}` },
         h('div', {},
           h('div', { class: 'title' }, deviceName(d),
-            d.new ? h('span', { class: 'badge new', text: 'new' }) : null,
-            until ? h('span', { class: 'badge paused', text: `paused until ${when(until)}` }) : null,
-            allows ? h('span', { class: 'badge allowed', text: `${allows} allowed for now` }) : null,
-            d.provisioned ? h('span', { class: 'badge ro', text: 'config file' }) : null,
-            d.weak_client_ids ? h('span', { class: 'badge weak', testid: `device-weak-${d.id}`, text: 'weak DNS id' }) : null),
+            d.new ? h('span', { class: 'badge new', text: t('new') }) : null,
+            until ? h('span', { class: 'badge paused', text: t('paused until {time}', { time: when(until) }) }) : null,
+            allows ? h('span', { class: 'badge allowed', text: t('{n} allowed for now', { n: allows }) }) : null,
+            d.provisioned ? h('span', { class: 'badge ro', text: t('config file') }) : null,
+            d.weak_client_ids ? h('span', { class: 'badge weak', testid: `device-weak-${d.id}`, text: t('weak DNS id') }) : null),
           h('div', { class: 'sub', text: d.profile ? profileTitle(d.profile, profiles) : defaultLabel })),
         h('span', { class: 'muted', 'aria-hidden': 'true', text: '›' })));
     }));
 
     // Add a device by hand.
-    const addName = ctl('input', 'device-add-name', { type: 'text', 'data-field': 'name', maxLength: 64, placeholder: 'Emma’s tablet' });
+    const addName = ctl('input', 'device-add-name', { type: 'text', 'data-field': 'name', maxLength: 64, placeholder: t('Emma’s tablet') });
     const addIP = ctl('input', 'device-add-ip', { type: 'text', 'data-field': 'ips', placeholder: '192.168.1.40', inputMode: 'decimal', autocomplete: 'off' });
     const addMAC = ctl('input', 'device-add-mac', { type: 'text', 'data-field': 'macs', placeholder: 'aa:bb:cc:dd:ee:ff', autocomplete: 'off' });
     const addProf = fill(ctl('select', 'device-add-profile', { 'data-field': 'profile' }), choices, '');
     const addErr = errorBox('device-add-error');
-    const addBtn = h('button', { type: 'submit', class: 'primary', testid: 'device-add-submit', text: 'Add device' });
+    const addBtn = h('button', { type: 'submit', class: 'primary', testid: 'device-add-submit', text: t('Add device') });
     const addForm = h('form', { novalidate: true },
-      h('div', { class: 'grid' }, field('Name', addName), field('Profile', addProf), field('IP address', addIP), field('MAC address (optional)', addMAC)),
+      h('div', { class: 'grid' }, field(t('Name'), addName), field(t('Profile'), addProf), field(t('IP address'), addIP), field(t('MAC address (optional)'), addMAC)),
       addErr, h('div', { class: 'row end' }, addBtn));
     addForm.addEventListener('submit', (ev) => {
       ev.preventDefault();
       busy(addBtn, async () => {
         clearError(addErr, addForm);
         try {
-          if (!addName.value.trim()) throw formError('name', 'Please give the device a name.');
-          if (!addIP.value.trim() && !addMAC.value.trim()) throw formError('ips', 'Give its IP address or its MAC address, so Hearth can recognise it.');
+          if (!addName.value.trim()) throw formError('name', t('Please give the device a name.'));
+          if (!addIP.value.trim() && !addMAC.value.trim()) throw formError('ips', t('Give its IP address or its MAC address, so Hearth can recognise it.'));
           const body = { name: addName.value.trim(), profile: addProf.value };
           if (addIP.value.trim()) body.ips = [addIP.value.trim()];
           if (addMAC.value.trim()) body.macs = [addMAC.value.trim().toLowerCase()];
           const d = await api('POST', '/api/v1/devices', body);
-          toast(`${deviceName(d)} added.`);
+          toast(t('{device} added.', { device: deviceName(d) }));
           go(`#/devices/${enc(d.id)}`);
         } catch (e) {
           if (e.status !== 401) showError(addErr, e, addForm);
@@ -1169,11 +1238,11 @@
     });
 
     mount(seq, 'screen-devices',
-      h('h1', { text: 'Devices' }),
+      h('h1', { text: t('Devices') }),
       newCard,
-      h('div', { class: 'card' }, h('h2', { text: 'All devices' }),
-        devices.length ? list : h('p', { class: 'muted', text: 'No devices yet. They appear here as soon as they use the internet through Hearth.' })),
-      h('details', { class: 'card' }, h('summary', { text: 'Add a device by hand' }), addForm));
+      h('div', { class: 'card' }, h('h2', { text: t('All devices') }),
+        devices.length ? list : h('p', { class: 'muted', text: t('No devices yet. They appear here as soon as they use the internet through Hearth.') })),
+      h('details', { class: 'card' }, h('summary', { text: t('Add a device by hand') }), addForm));
   }
 
   async function deviceScreen(seq, id) {
@@ -1189,30 +1258,30 @@
   function dnsIDCard(seq, d, profiles, cat, settings, setup) {
     const ro = !!d.provisioned;
     const err = errorBox('device-dnsid-error');
-    const kids = [h('h2', { text: 'Encrypted DNS (phones and browsers)' })];
+    const kids = [h('h2', { text: t('Encrypted DNS (phones and browsers)') })];
     if (d.weak_client_ids) {
       kids.push(h('p', { class: 'note', testid: 'device-dnsid-weak', text:
-        `Weak: this device is recognised over encrypted DNS by the chosen id ${(d.client_ids || []).join(', ')}. ` +
-        'Anyone on your network who types it gets this device\'s profile. ' +
-        (ro ? 'It is set in the config file; remove client_id there and add the device here to give it a secret id.' : 'Replace it with a secret id.') }));
+        t('Weak: this device is recognised over encrypted DNS by the chosen id {ids}.', { ids: (d.client_ids || []).join(', ') }) + ' ' +
+        t('Anyone on your network who types it gets this device’s profile.') + ' ' +
+        (ro ? t('It is set in the config file; remove client_id there and add the device here to give it a secret id.') : t('Replace it with a secret id.')) }));
     } else if (d.dns_id) {
       kids.push(h('p', { class: 'muted', testid: 'device-dnsid-status', text:
-        `Secret id made ${when(d.dns_id.created)}: ${d.dns_id.label ? d.dns_id.label + '-' : ''}${d.dns_id.hint}… (the rest is not kept).` }));
+        t('Secret id made {time}: {hint}… (the rest is not kept).', { time: when(d.dns_id.created), hint: (d.dns_id.label ? d.dns_id.label + '-' : '') + d.dns_id.hint }) }));
     } else {
-      kids.push(h('p', { class: 'muted', testid: 'device-dnsid-status', text: 'Not set up. Give the device a secret id to use Hearth over DNS over TLS (Android Private DNS) or HTTPS (iPhone, iPad, Mac, browsers), also away from the home Wi-Fi.' }));
+      kids.push(h('p', { class: 'muted', testid: 'device-dnsid-status', text: t('Not set up. Give the device a secret id to use Hearth over DNS over TLS (Android Private DNS) or HTTPS (iPhone, iPad, Mac, browsers), also away from the home Wi-Fi.') }));
     }
     if (setup) {
       kids.push(dnsIDSetupPanel(d, setup));
     }
     if (!ro) {
-      const label = d.dns_id ? 'Make a new id (the old one stops at once)' : (d.weak_client_ids ? 'Replace with a secret id' : 'Set up encrypted DNS');
+      const label = d.dns_id ? t('Make a new id (the old one stops at once)') : (d.weak_client_ids ? t('Replace with a secret id') : t('Set up encrypted DNS'));
       const btn = h('button', { type: 'button', class: d.dns_id ? '' : 'primary', testid: 'device-dnsid-rotate', text: label });
       btn.addEventListener('click', () => {
         busy(btn, async () => {
           clearError(err);
           try {
             const s = await api('POST', `/api/v1/devices/${enc(d.id)}/dns-id`);
-            toast(`New secret id for ${deviceName(s.device)}: it is shown only this once.`);
+            toast(t('New secret id for {device}: it is shown only this once.', { device: deviceName(s.device) }));
             renderDevice(seq, s.device, profiles, cat, settings, s);
           } catch (e) {
             if (e.status !== 401) showError(err, e);
@@ -1228,9 +1297,9 @@
   function dnsIDSetupPanel(d, s) {
     const row = (k, code) => h('li', { class: 'item stack' }, h('span', { class: 'muted', text: k }), code);
     const rows = [
-      s.host ? row('Android: Settings › Network › Private DNS › host name', h('code', { class: 'token', testid: 'dnsid-host', text: s.host })) : null,
-      s.doh_url ? row('Browsers (Chrome, Firefox: secure DNS, custom) and Apple', h('code', { class: 'token', testid: 'dnsid-doh-url', text: s.doh_url })) : null,
-      row('The id', h('code', { class: 'token', testid: 'dnsid-id', text: s.id })),
+      s.host ? row(t('Android: Settings › Network › Private DNS › host name'), h('code', { class: 'token', testid: 'dnsid-host', text: s.host })) : null,
+      s.doh_url ? row(t('Browsers (Chrome, Firefox: secure DNS, custom) and Apple'), h('code', { class: 'token', testid: 'dnsid-doh-url', text: s.doh_url })) : null,
+      row(t('The id'), h('code', { class: 'token', testid: 'dnsid-id', text: s.id })),
     ].filter(Boolean);
     let download = null;
     if (s.mobileconfig) {
@@ -1238,23 +1307,23 @@
       const bytes = new Uint8Array(bin.length);
       for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
       const url = URL.createObjectURL(new Blob([bytes], { type: 'application/x-apple-aspen-config' }));
-      download = h('a', { href: url, download: `hearth-${d.id}.mobileconfig`, class: 'button', testid: 'dnsid-mobileconfig', text: 'Download the Apple profile (.mobileconfig)' });
+      download = h('a', { href: url, download: `hearth-${d.id}.mobileconfig`, class: 'button', testid: 'dnsid-mobileconfig', text: t('Download the Apple profile (.mobileconfig)') });
     }
     return h('div', { class: 'dnsid-setup', testid: 'dnsid-setup' },
-      h('p', { class: 'note', text: 'Shown only this once: set the device up now, or write the id down. If it is lost, make a new one.' }),
+      h('p', { class: 'note', text: t('Shown only this once: set the device up now, or write the id down. If it is lost, make a new one.') }),
       h('ul', { class: 'list' }, rows),
       h('figure', { class: 'qr' },
-        h('img', { src: `data:image/png;base64,${s.qr_png}`, alt: `QR code of ${s.qr_text}`, width: 192, height: 192, testid: 'dnsid-qr' }),
-        h('figcaption', { class: 'small muted', text: `Scan to copy: ${s.qr_text}` })),
+        h('img', { src: `data:image/png;base64,${s.qr_png}`, alt: t('QR code of {text}', { text: s.qr_text }), width: 192, height: 192, testid: 'dnsid-qr' }),
+        h('figcaption', { class: 'small muted', text: t('Scan to copy: {text}', { text: s.qr_text }) })),
       download,
-      download ? h('p', { class: 'small muted', text: 'On the iPhone or iPad: open the file, then Settings › Profile Downloaded › Install. On a Mac: System Settings › Privacy & Security › Profiles.' }) : null,
+      download ? h('p', { class: 'small muted', text: t('On the iPhone or iPad: open the file, then Settings › Profile Downloaded › Install. On a Mac: System Settings › Privacy & Security › Profiles.') }) : null,
       (s.notes || []).map((n) => h('p', { class: 'note', text: n })));
   }
 
   function renderDevice(seq, d, profiles, cat, settings, setup) {
     const ro = !!d.provisioned;
-    const homeDefault = settings.default_profile ? profileTitle(settings.default_profile, profiles) : 'none set';
-    const choices = [['', `Home default (${homeDefault})`], ...profileChoices(profiles, cat)];
+    const homeDefault = settings.default_profile ? profileTitle(settings.default_profile, profiles) : t('none set');
+    const choices = [['', t('Home default ({profile})', { profile: homeDefault })], ...profileChoices(profiles, cat)];
     const reload = async () => {
       const fresh = await api('GET', `/api/v1/devices/${enc(d.id)}`);
       renderDevice(seq, fresh, profiles, cat, settings);
@@ -1263,13 +1332,13 @@
     const name = ctl('input', 'device-name', { type: 'text', value: d.name || '', 'data-field': 'name', maxLength: 64 });
     const prof = fill(ctl('select', 'device-profile-select', { 'data-field': 'profile' }), choices, d.profile || '');
     const err = errorBox('device-error');
-    const save = h('button', { type: 'submit', class: 'primary', testid: 'device-save', text: 'Save' });
+    const save = h('button', { type: 'submit', class: 'primary', testid: 'device-save', text: t('Save') });
     const form = h('form', { novalidate: true },
-      h('h2', { text: 'Name and profile' }),
+      h('h2', { text: t('Name and profile') }),
       h('fieldset', { disabled: ro, class: 'plain' },
-        field('Name', name),
-        field('Profile', prof),
-        h('p', { class: 'hint', testid: 'device-effective-profile', text: `Right now it gets: ${d.effective_profile ? profileTitle(d.effective_profile, profiles) : '—'}` }),
+        field(t('Name'), name),
+        field(t('Profile'), prof),
+        h('p', { class: 'hint', testid: 'device-effective-profile', text: t('Right now it gets: {profile}', { profile: d.effective_profile ? profileTitle(d.effective_profile, profiles) : '—' }) }),
         err,
         ro ? null : h('div', { class: 'row end' }, save)));
     form.addEventListener('submit', (ev) => {
@@ -1278,13 +1347,13 @@
       busy(save, async () => {
         clearError(err, form);
         try {
-          if (!name.value.trim()) throw formError('name', 'Please give the device a name.');
+          if (!name.value.trim()) throw formError('name', t('Please give the device a name.'));
           const saved = await api('PUT', `/api/v1/devices/${enc(d.id)}`, deviceBody(d, { name: name.value.trim(), profile: prof.value, new: false }));
-          toast(`Saved. ${deviceName(saved)} now gets ${saved.profile ? profileTitle(saved.profile, profiles) : 'the home default'}.`);
+          toast(saved.profile ? t('Saved. {device} now gets {profile}.', { device: deviceName(saved), profile: profileTitle(saved.profile, profiles) }) : t('Saved. {device} now gets the home default.', { device: deviceName(saved) }));
           renderDevice(seq, saved, profiles, cat, settings);
         } catch (e) {
           if (e.status === 409) {
-            toast('This device was changed somewhere else, so the latest version is shown. Please make your change again.', true);
+            toast(t('This device was changed somewhere else, so the latest version is shown. Please make your change again.'), true);
             route();
           } else if (e.status !== 401) showError(err, e, form);
         }
@@ -1292,16 +1361,16 @@
     });
 
     const ids = [
-      ['IP addresses', (d.ips || []).join(', ')],
-      ['MAC addresses', (d.macs || []).join(', ')],
-      ['Client ids (weak: chosen names)', (d.client_ids || []).join(', ')],
-      ['Encrypted DNS', d.dns_id ? `secret id ${d.dns_id.label ? d.dns_id.label + '-' : ''}${d.dns_id.hint}…` : ''],
-      ['Network name', d.hostname || ''],
-      ['First seen', d.first_seen && !d.first_seen.startsWith('0001') ? when(d.first_seen) : ''],
+      [t('IP addresses'), (d.ips || []).join(', ')],
+      [t('MAC addresses'), (d.macs || []).join(', ')],
+      [t('Client ids (weak: chosen names)'), (d.client_ids || []).join(', ')],
+      [t('Encrypted DNS'), d.dns_id ? t('secret id {hint}…', { hint: (d.dns_id.label ? d.dns_id.label + '-' : '') + d.dns_id.hint }) : ''],
+      [t('Network name'), d.hostname || ''],
+      [t('First seen'), d.first_seen && !d.first_seen.startsWith('0001') ? when(d.first_seen) : ''],
     ].filter(([, v]) => v);
-    const idCard = h('div', { class: 'card' }, h('h2', { text: 'How Hearth recognises it' }),
+    const idCard = h('div', { class: 'card' }, h('h2', { text: t('How Hearth recognises it') }),
       ids.length ? h('ul', { class: 'list' }, ids.map(([k, v]) => h('li', { class: 'item' }, h('span', { class: 'muted', text: k }), h('span', { class: 'token', text: v }))))
-        : h('p', { class: 'muted', text: 'Nothing recorded.' }));
+        : h('p', { class: 'muted', text: t('Nothing recorded.') }));
 
     // Grants are state, not config: config-file devices take them too.
     let grantCard = null;
@@ -1314,7 +1383,7 @@
           clearError(gErr);
           try {
             const g = await api('POST', '/api/v1/grants', Object.assign({ device: d.id, kind: 'pause' }, p.body));
-            toast(`${deviceName(d)} paused until ${when(g.until)}.`);
+            toast(t('{device} paused until {time}.', { device: deviceName(d), time: when(g.until) }));
             await reload();
           } catch (e) {
             if (e.status !== 401) showError(gErr, e);
@@ -1323,12 +1392,12 @@
         return b;
       });
       const list = h('ul', { class: 'list', testid: 'device-grants' }, grants.map((g) => {
-        const end = h('button', { type: 'button', testid: `grant-end-${g.id}`, text: 'End now' });
+        const end = h('button', { type: 'button', testid: `grant-end-${g.id}`, text: t('End now') });
         end.addEventListener('click', () => busy(end, async () => {
           clearError(gErr);
           try {
             await api('DELETE', `/api/v1/grants/${enc(g.id)}`);
-            toast(g.kind === 'pause' ? `${deviceName(d)} is back on.` : `${tagName(cat, g.target)} is no longer allowed.`);
+            toast(g.kind === 'pause' ? t('{device} is back on.', { device: deviceName(d) }) : t('{what} is no longer allowed.', { what: tagName(cat, g.target) }));
             await reload();
           } catch (e) {
             if (e.status !== 401) showError(gErr, e);
@@ -1336,25 +1405,25 @@
         }));
         return h('li', { class: 'item', testid: `grant-row-${g.id}` }, h('span', { text: grantText(g, cat) }), end);
       }));
-      const target = ctl('input', 'device-allow-target', { type: 'text', 'data-field': 'target', placeholder: 'a site (youtube.com) or a category (games)', autocomplete: 'off' });
+      const target = ctl('input', 'device-allow-target', { type: 'text', 'data-field': 'target', placeholder: t('a site (youtube.com) or a category (games)'), autocomplete: 'off' });
       const dur = fill(ctl('select', 'device-allow-duration', { 'data-field': 'minutes' }), ALLOW_DURATIONS.map((m) => [String(m), duration(m)]), '30');
-      const allowBtn = h('button', { type: 'submit', testid: 'device-allow-submit', text: 'Allow' });
-      const allowForm = h('form', { novalidate: true }, h('div', { class: 'grid' }, field('Allow for a while', target), field('For', dur)), h('div', { class: 'row end' }, allowBtn));
+      const allowBtn = h('button', { type: 'submit', testid: 'device-allow-submit', text: t('Allow') });
+      const allowForm = h('form', { novalidate: true }, h('div', { class: 'grid' }, field(t('Allow for a while'), target), field(t('For'), dur)), h('div', { class: 'row end' }, allowBtn));
       allowForm.addEventListener('submit', (ev) => {
         ev.preventDefault();
         busy(allowBtn, async () => {
           clearError(gErr, allowForm);
           try {
-            let t = target.value.trim();
-            if (!t) throw formError('target', 'Type a site or a category to allow.');
-            const lower = t.toLowerCase();
+            let what = target.value.trim();
+            if (!what) throw formError('target', t('Type a site or a category to allow.'));
+            const lower = what.toLowerCase();
             for (const c of cat.categories) {
-              if (c.name && c.name.toLowerCase() === lower) t = c.id;
-              for (const s of c.services || []) if (s.name && s.name.toLowerCase() === lower) t = s.id;
+              if (c.name && c.name.toLowerCase() === lower) what = c.id;
+              for (const s of c.services || []) if (s.name && s.name.toLowerCase() === lower) what = s.id;
             }
             const minutes = Number(dur.value) || 30;
-            await api('POST', '/api/v1/grants', { device: d.id, kind: 'allow', target: t, minutes });
-            toast(`${tagName(cat, t)} allowed for ${deviceName(d)} for ${duration(minutes)}`);
+            await api('POST', '/api/v1/grants', { device: d.id, kind: 'allow', target: what, minutes });
+            toast(t('{what} allowed for {device} for {duration}', { what: tagName(cat, what), device: deviceName(d), duration: duration(minutes) }));
             await reload();
           } catch (e) {
             if (e.status !== 401) showError(gErr, e, allowForm);
@@ -1362,23 +1431,23 @@
         });
       });
       grantCard = h('div', { class: 'card' },
-        h('h2', { text: 'Pause or allow for a while' }),
+        h('h2', { text: t('Pause or allow for a while') }),
         h('div', { class: 'row' }, pauseButtons),
-        h('h3', { class: 'small muted', text: 'In force now' }),
-        grants.length ? list : h('p', { class: 'muted', testid: 'device-grants', text: 'Nothing right now.' }),
+        h('h3', { class: 'small muted', text: t('In force now') }),
+        grants.length ? list : h('p', { class: 'muted', testid: 'device-grants', text: t('Nothing right now.') }),
         allowForm,
         gErr);
     }
 
     let del = null;
     if (!ro) {
-      del = h('button', { type: 'button', class: 'danger', testid: 'device-delete', text: 'Forget this device' });
+      del = h('button', { type: 'button', class: 'danger', testid: 'device-delete', text: t('Forget this device') });
       del.addEventListener('click', () => {
-        if (!window.confirm(`Forget ${deviceName(d)}? If it uses the internet again it shows up as a new device.`)) return;
+        if (!window.confirm(t('Forget {device}? If it uses the internet again it shows up as a new device.', { device: deviceName(d) }))) return;
         busy(del, async () => {
           try {
             await api('DELETE', `/api/v1/devices/${enc(d.id)}`);
-            toast(`${deviceName(d)} forgotten.`);
+            toast(t('{device} forgotten.', { device: deviceName(d) }));
             go('#/devices');
           } catch (e) {
             if (e.status !== 401) showError(err, e);
@@ -1388,11 +1457,11 @@
     }
 
     mount(seq, 'screen-device',
-      h('a', { href: '#/devices', testid: 'device-back', text: '‹ All devices' }),
+      h('a', { href: '#/devices', testid: 'device-back', text: '‹ ' + t('All devices') }),
       h('h1', {}, deviceName(d),
-        d.new ? h('span', { class: 'badge new', text: 'new' }) : null,
-        pausedUntil(d) ? h('span', { class: 'badge paused', text: `paused until ${when(pausedUntil(d))}` }) : null),
-      ro ? h('p', { class: 'note', testid: 'device-readonly-note', text: 'This device is set in the config file, so it can only be changed there.' }) : null,
+        d.new ? h('span', { class: 'badge new', text: t('new') }) : null,
+        pausedUntil(d) ? h('span', { class: 'badge paused', text: t('paused until {time}', { time: when(pausedUntil(d)) }) }) : null),
+      ro ? h('p', { class: 'note', testid: 'device-readonly-note', text: t('This device is set in the config file, so it can only be changed there.') }) : null,
       h('div', { class: 'card' }, form),
       grantCard,
       dnsIDCard(seq, d, profiles, cat, settings, setup),
@@ -1414,37 +1483,37 @@
       const n = uses.get(p.id) || 0;
       const preset = presetOf(cat, kind === 'preset' ? p.id : p.preset);
       const sub = [
-        kind === 'preset' ? (preset && preset.description) || 'Ready-made' : p.preset ? `Starts from ${titleCase(p.preset)}` : 'Starts empty',
-        `${n} device${n === 1 ? '' : 's'}`,
+        kind === 'preset' ? (preset && preset.description) || t('Ready-made') : p.preset ? t('Starts from {preset}', { preset: titleCase(p.preset) }) : t('Starts empty'),
+        n === 1 ? t('1 device') : t('{n} devices', { n }),
       ].join(' · ');
       return h('li', {}, h('a', { class: 'item', href: `#/profiles/${enc(p.id)}`, testid: `profile-row-${p.id}` },
         h('div', {},
           h('div', { class: 'title' }, profileName(p),
-            kind === 'preset' ? h('span', { class: 'badge ro', text: 'ready-made' }) : null,
-            kind === 'config' ? h('span', { class: 'badge ro', text: 'config file' }) : null,
-            (p.schedules || []).length ? h('span', { class: 'badge', text: `${p.schedules.length} schedule${p.schedules.length === 1 ? '' : 's'}` }) : null),
+            kind === 'preset' ? h('span', { class: 'badge ro', text: t('ready-made') }) : null,
+            kind === 'config' ? h('span', { class: 'badge ro', text: t('config file') }) : null,
+            (p.schedules || []).length ? h('span', { class: 'badge', text: p.schedules.length === 1 ? t('1 schedule') : t('{n} schedules', { n: p.schedules.length }) }) : null),
           h('div', { class: 'sub', text: sub })),
         h('span', { class: 'muted', 'aria-hidden': 'true', text: '›' })));
     };
     const mine = profiles.filter((p) => profileKind(p, cat) === 'custom');
     const others = profiles.filter((p) => profileKind(p, cat) !== 'custom');
 
-    const name = ctl('input', 'profile-new-name', { type: 'text', 'data-field': 'name', maxLength: 64, placeholder: 'Emma (8)' });
+    const name = ctl('input', 'profile-new-name', { type: 'text', 'data-field': 'name', maxLength: 64, placeholder: t('Emma (8)') });
     const preset = fill(ctl('select', 'profile-new-preset', { 'data-field': 'preset' }),
-      [...cat.presets.map((p) => [p.id, `${titleCase(p.id)}: ${p.description || ''}`]), ['', 'Nothing blocked (start empty)']],
+      [...cat.presets.map((p) => [p.id, `${titleCase(p.id)}: ${p.description || ''}`]), ['', t('Nothing blocked (start empty)')]],
       cat.presets.some((p) => p.id === 'kid') ? 'kid' : '');
     const err = errorBox('profile-new-error');
-    const submit = h('button', { type: 'submit', class: 'primary', testid: 'profile-new-submit', text: 'Create profile' });
-    const form = h('form', { novalidate: true }, h('div', { class: 'grid' }, field('Name', name), field('Start from', preset)), err,
+    const submit = h('button', { type: 'submit', class: 'primary', testid: 'profile-new-submit', text: t('Create profile') });
+    const form = h('form', { novalidate: true }, h('div', { class: 'grid' }, field(t('Name'), name), field(t('Start from'), preset)), err,
       h('div', { class: 'row end' }, submit));
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
       busy(submit, async () => {
         clearError(err, form);
         try {
-          if (!name.value.trim()) throw formError('name', 'Please give the profile a name.');
+          if (!name.value.trim()) throw formError('name', t('Please give the profile a name.'));
           const p = await api('POST', '/api/v1/profiles', { name: name.value.trim(), preset: preset.value });
-          toast(`Profile “${profileName(p)}” created.`);
+          toast(t('Profile “{name}” created.', { name: profileName(p) }));
           go(`#/profiles/${enc(p.id)}`);
         } catch (e) {
           if (e.status !== 401) showError(err, e, form);
@@ -1453,12 +1522,12 @@
     });
 
     mount(seq, 'screen-profiles',
-      h('h1', { text: 'Profiles' }),
-      h('p', { class: 'muted', text: 'A profile says what a device may reach and when. Give each child their own, starting from a ready-made preset.' }),
-      h('div', { class: 'card' }, h('h2', { text: 'New profile' }), form),
+      h('h1', { text: t('Profiles') }),
+      h('p', { class: 'muted', text: t('A profile says what a device may reach and when. Give each child their own, starting from a ready-made preset.') }),
+      h('div', { class: 'card' }, h('h2', { text: t('New profile') }), form),
       h('div', { class: 'card' },
         h('ul', { class: 'list', testid: 'profile-list' }, mine.map(row), others.map(row)),
-        profiles.length ? null : h('p', { class: 'muted', text: 'No profiles yet.' })));
+        profiles.length ? null : h('p', { class: 'muted', text: t('No profiles yet.') })));
   }
 
   // parseDays reads a schedule's days: a list (["mon", "tue"]), or the
@@ -1466,7 +1535,7 @@
   // "daily", "weekdays", "weekends".
   function parseDays(s) {
     const out = new Set();
-    const idx = (t) => DAYS.indexOf(t.slice(0, 3));
+    const idx = (tok) => DAYS.indexOf(tok.slice(0, 3));
     for (const tok of [].concat(s || []).join(',').toLowerCase().split(/[\s,]+/)) {
       if (!tok) continue;
       if (tok === 'daily' || tok === 'everyday') DAYS.forEach((d) => out.add(d));
@@ -1502,19 +1571,22 @@
     };
   }
 
-  const KIND_NAMES = { pause: 'Bedtime', block: 'Homework', allow_only: 'Free time' };
+  // kindNames name a schedule its parent left unnamed.
+  function kindNames() {
+    return { pause: t('Bedtime'), block: t('Homework'), allow_only: t('Free time') };
+  }
 
   // toSchedule checks an editor model and makes the API's Schedule.
   function toSchedule(m, i) {
-    const name = m.name.trim() || KIND_NAMES[m.kind] || `Schedule ${i + 1}`;
+    const name = m.name.trim() || kindNames()[m.kind] || t('Schedule {n}', { n: i + 1 });
     const days = DAYS.filter((d) => m.days.has(d));
-    if (!days.length) throw formError(`schedules[${i}].days`, `${name}: choose at least one day.`);
-    if (!m.from) throw formError(`schedules[${i}].from`, `${name}: choose when it starts.`);
-    if (!m.to) throw formError(`schedules[${i}].to`, `${name}: choose when it ends.`);
+    if (!days.length) throw formError(`schedules[${i}].days`, t('{name}: choose at least one day.', { name }));
+    if (!m.from) throw formError(`schedules[${i}].from`, t('{name}: choose when it starts.', { name }));
+    if (!m.to) throw formError(`schedules[${i}].to`, t('{name}: choose when it ends.', { name }));
     const s = { name, days, from: m.from, to: m.to };
     if (m.kind === 'pause') s.pause = true;
     else {
-      if (!m.tags.length) throw formError(`schedules[${i}].${m.kind}`, `${name}: choose at least one category.`);
+      if (!m.tags.length) throw formError(`schedules[${i}].${m.kind}`, t('{name}: choose at least one category.', { name }));
       s[m.kind] = m.tags.slice();
     }
     return s;
@@ -1553,16 +1625,16 @@
   function toBudgets(rows, kept) {
     const out = [...kept];
     rows.forEach((r, i) => {
-      if (!r.tag) throw formError(`budgets[${i}].tag`, 'Choose what the time budget is for.');
+      if (!r.tag) throw formError(`budgets[${i}].tag`, t('Choose what the time budget is for.'));
       const num = (v, what) => {
         if (v === '') return null;
         const n = Number(v);
-        if (!Number.isInteger(n) || n < 0 || n > 1440) throw formError(`budgets[${i}].minutes`, `${what}: give whole minutes, 0 to 1440.`);
+        if (!Number.isInteger(n) || n < 0 || n > 1440) throw formError(`budgets[${i}].minutes`, t('{what}: give whole minutes, 0 to 1440.', { what }));
         return n;
       };
-      const s = num(r.school, 'School days');
-      const w = num(r.weekend, 'Weekends');
-      if (s === null && w === null) throw formError(`budgets[${i}].minutes`, 'Give minutes for school days, weekends or both.');
+      const s = num(r.school, t('School days'));
+      const w = num(r.weekend, t('Weekends'));
+      if (s === null && w === null) throw formError(`budgets[${i}].minutes`, t('Give minutes for school days, weekends or both.'));
       if (s !== null && s === w) out.push({ tag: r.tag, minutes: s });
       else {
         if (s !== null) out.push({ tag: r.tag, minutes: s, days: ['weekdays'] });
@@ -1574,15 +1646,15 @@
 
   // budgetEditor is one time budget's controls; read() returns its row.
   function budgetEditor(i, r, cat, onRemove) {
-    const items = cat.categories.map((c) => ({ group: c.name || c.id, items: [[c.id, `${c.name || c.id} (all)`], ...(c.services || []).map((s) => [s.id, s.name || s.id])] }));
-    const tag = fill(ctl('select', `budget-tag-${i}`, { 'data-field': `budgets[${i}].tag`, 'aria-label': 'Time budget for' }), items, r.tag);
-    const school = ctl('input', `budget-school-${i}`, { type: 'number', min: 0, max: 1440, step: 1, inputMode: 'numeric', value: r.school, 'data-field': `budgets[${i}].minutes`, placeholder: 'no limit' });
-    const weekend = ctl('input', `budget-weekend-${i}`, { type: 'number', min: 0, max: 1440, step: 1, inputMode: 'numeric', value: r.weekend, 'data-field': `budgets[${i}].minutes`, placeholder: 'no limit' });
-    const remove = h('button', { type: 'button', class: 'danger', testid: `budget-remove-${i}`, text: 'Remove' });
+    const items = cat.categories.map((c) => ({ group: c.name || c.id, items: [[c.id, t('{what} (all)', { what: c.name || c.id })], ...(c.services || []).map((s) => [s.id, s.name || s.id])] }));
+    const tag = fill(ctl('select', `budget-tag-${i}`, { 'data-field': `budgets[${i}].tag`, 'aria-label': t('Time budget for') }), items, r.tag);
+    const school = ctl('input', `budget-school-${i}`, { type: 'number', min: 0, max: 1440, step: 1, inputMode: 'numeric', value: r.school, 'data-field': `budgets[${i}].minutes`, placeholder: t('no limit') });
+    const weekend = ctl('input', `budget-weekend-${i}`, { type: 'number', min: 0, max: 1440, step: 1, inputMode: 'numeric', value: r.weekend, 'data-field': `budgets[${i}].minutes`, placeholder: t('no limit') });
+    const remove = h('button', { type: 'button', class: 'danger', testid: `budget-remove-${i}`, text: t('Remove') });
     remove.addEventListener('click', () => onRemove(i));
     const el = h('div', { class: 'sched', testid: `budget-${i}` },
-      field('Time for', tag),
-      h('div', { class: 'grid' }, field('Minutes on school days (Mon–Fri)', school), field('Minutes at weekends', weekend)),
+      field(t('Time for'), tag),
+      h('div', { class: 'grid' }, field(t('Minutes on school days (Mon–Fri)'), school), field(t('Minutes at weekends'), weekend)),
       h('div', { class: 'row end' }, remove));
     return { el, read: () => ({ tag: tag.value, school: school.value.trim(), weekend: weekend.value.trim() }) };
   }
@@ -1590,33 +1662,34 @@
   // schedEditor is one schedule window's controls; read() returns its model.
   function schedEditor(i, m, cat, onRemove) {
     const name = ctl('input', `schedule-name-${i}`, { type: 'text', value: m.name, maxLength: 64, 'data-field': `schedules[${i}].name` });
-    const kind = fill(ctl('select', `schedule-kind-${i}`, { 'data-field': `schedules[${i}]` }), SCHEDULE_KINDS, m.kind);
-    const dayBoxes = DAYS.map((d) => checkbox(`schedule-day-${i}-${d}`, DAY_LABELS[d], m.days.has(d), { 'data-day': d }));
+    const kind = fill(ctl('select', `schedule-kind-${i}`, { 'data-field': `schedules[${i}]` }), scheduleKinds(), m.kind);
+    const labels = dayLabels();
+    const dayBoxes = DAYS.map((d) => checkbox(`schedule-day-${i}-${d}`, labels[d], m.days.has(d), { 'data-day': d }));
     const from = ctl('input', `schedule-from-${i}`, { type: 'time', value: m.from, 'data-field': `schedules[${i}].from` });
     const to = ctl('input', `schedule-to-${i}`, { type: 'time', value: m.to, 'data-field': `schedules[${i}].to` });
     const choices = cat.categories.map((c) => [c.id, c.name || c.id]);
-    for (const t of m.tags) if (!choices.some(([id]) => id === t)) choices.push([t, tagName(cat, t)]);
-    const tagBoxes = choices.map(([t, label]) => checkbox(`schedule-cat-${i}-${t}`, label, m.tags.includes(t), { 'data-tag': t }));
+    for (const tag of m.tags) if (!choices.some(([id]) => id === tag)) choices.push([tag, tagName(cat, tag)]);
+    const tagBoxes = choices.map(([tag, label]) => checkbox(`schedule-cat-${i}-${tag}`, label, m.tags.includes(tag), { 'data-tag': tag }));
     const catsHint = h('p', { class: 'hint' });
     const cats = h('div', { class: 'svcs', testid: `schedule-cats-${i}`, 'data-field': `schedules[${i}].${m.kind}` }, tagBoxes.map((b) => b.label));
     const catsWrap = h('div', {}, catsHint, cats);
     const sync = () => {
       catsWrap.classList.toggle('hidden', kind.value === 'pause');
       catsHint.textContent = kind.value === 'allow_only'
-        ? 'Allowed only during this time (blocked the rest of the day):'
-        : 'Blocked during this time:';
+        ? t('Allowed only during this time (blocked the rest of the day):')
+        : t('Blocked during this time:');
       cats.setAttribute('data-field', `schedules[${i}].${kind.value}`);
     };
     kind.addEventListener('change', sync);
     kind.addEventListener('input', sync);
     sync();
-    const remove = h('button', { type: 'button', class: 'danger', testid: `schedule-remove-${i}`, text: 'Remove' });
+    const remove = h('button', { type: 'button', class: 'danger', testid: `schedule-remove-${i}`, text: t('Remove') });
     remove.addEventListener('click', () => onRemove(i));
     const el = h('div', { class: 'sched', testid: `schedule-${i}` },
-      h('div', { class: 'grid' }, field('Name', name), field('What happens', kind)),
-      h('div', { class: 'days', role: 'group', 'aria-label': 'Days', 'data-field': `schedules[${i}].days` }, dayBoxes.map((b) => b.label)),
-      h('div', { class: 'times' }, field('From', from), field('To', to)),
-      h('p', { class: 'hint', text: 'If “To” is earlier than “From”, it ends the next day (21:00 to 07:00 is overnight).' }),
+      h('div', { class: 'grid' }, field(t('Name'), name), field(t('What happens'), kind)),
+      h('div', { class: 'days', role: 'group', 'aria-label': t('Days'), 'data-field': `schedules[${i}].days` }, dayBoxes.map((b) => b.label)),
+      h('div', { class: 'times' }, field(t('From'), from), field(t('To'), to)),
+      h('p', { class: 'hint', text: t('If “To” is earlier than “From”, it ends the next day (21:00 to 07:00 is overnight).') }),
       catsWrap,
       h('div', { class: 'row end' }, remove));
     return {
@@ -1663,14 +1736,14 @@
     // Basics.
     const name = ctl('input', 'profile-name', { type: 'text', value: p.name || '', maxLength: 64, 'data-field': 'name' });
     const preset = fill(ctl('select', 'profile-preset', { 'data-field': 'preset' }),
-      [...cat.presets.map((x) => [x.id, titleCase(x.id)]), ['', 'Nothing (start empty)']], p.preset || '');
+      [...cat.presets.map((x) => [x.id, titleCase(x.id)]), ['', t('Nothing (start empty)')]], p.preset || '');
     const presetDesc = h('p', { class: 'hint', testid: 'profile-preset-description' });
 
     // Categories and services: checked means blocked. The effective set is
     // the preset's block list, plus block, minus unblock.
     const original = baseOf(cat, p.preset || '');
-    (p.block || []).forEach((t) => original.add(t));
-    (p.unblock || []).forEach((t) => original.delete(t));
+    (p.block || []).forEach((tag) => original.add(tag));
+    (p.unblock || []).forEach((tag) => original.delete(tag));
     const known = new Set();
     const catsBox = h('div', { class: 'cats', testid: 'profile-categories' });
     const catBoxes = [];
@@ -1692,7 +1765,7 @@
         });
         const box = h('div', { class: 'cat' + (eff.has(c.id) ? ' on' : '') }, cb.label,
           c.description ? h('p', { class: 'desc', text: c.description }) : null,
-          svcs.length ? h('details', {}, h('summary', { text: svcs.length === 1 ? '1 app or site: block it alone' : `${svcs.length} apps and sites: block one by one` }),
+          svcs.length ? h('details', {}, h('summary', { text: svcs.length === 1 ? t('1 app or site: block it alone') : t('{n} apps and sites: block one by one', { n: svcs.length }) }),
             h('div', { class: 'svcs' }, svcs.map((s) => s.label))) : null);
         cb.box.addEventListener('change', () => {
           box.classList.toggle('on', cb.box.checked);
@@ -1708,7 +1781,7 @@
     // readBlocked is the effective blocked set the toggles show. A service
     // under a blocked category keeps its own setting.
     const readBlocked = () => {
-      const eff = new Set([...original].filter((t) => !known.has(t)));
+      const eff = new Set([...original].filter((tag) => !known.has(tag)));
       for (const b of catBoxes) if (b.checked) eff.add(b.dataset.tag);
       for (const b of svcBoxes) if (b.disabled ? b.dataset.own === '1' : b.checked) eff.add(b.dataset.tag);
       return eff;
@@ -1723,15 +1796,15 @@
       bp: p.bypass_protection === undefined || p.bypass_protection === null ? shown.bp : !!p.bypass_protection,
       ql: p.query_log === undefined || p.query_log === null ? true : !!p.query_log,
     };
-    const ss = checkbox('profile-safe-search', 'Safe search (Google, Bing, DuckDuckGo… hide explicit results)', shown.ss, { 'data-field': 'safe_search' });
+    const ss = checkbox('profile-safe-search', t('Safe search (Google, Bing, DuckDuckGo… hide explicit results)'), shown.ss, { 'data-field': 'safe_search' });
     const yt = fill(ctl('select', 'profile-youtube', { 'data-field': 'youtube' }),
-      [['off', 'No restriction'], ['moderate', 'Moderate'], ['strict', 'Strict']], shown.yt);
-    const bp = checkbox('profile-bypass', 'Stop ways around the filter (VPNs, proxies, other DNS services)', shown.bp, { 'data-field': 'bypass_protection' });
-    const ql = checkbox('profile-query-log', 'Keep an activity log for this profile', shown.ql, { 'data-field': 'query_log' });
+      [['off', t('No restriction')], ['moderate', t('Moderate')], ['strict', t('Strict')]], shown.yt);
+    const bp = checkbox('profile-bypass', t('Stop ways around the filter (VPNs, proxies, other DNS services)'), shown.bp, { 'data-field': 'bypass_protection' });
+    const ql = checkbox('profile-query-log', t('Keep an activity log for this profile'), shown.ql, { 'data-field': 'query_log' });
 
     const describe = () => {
       const x = presetOf(cat, preset.value);
-      presetDesc.textContent = x ? x.description || '' : 'Nothing is blocked unless you choose it below.';
+      presetDesc.textContent = x ? x.description || '' : t('Nothing is blocked unless you choose it below.');
     };
     describe();
     preset.addEventListener('change', () => {
@@ -1747,7 +1820,7 @@
     const deny = ctl('textarea', 'profile-deny', { value: (p.deny || []).join('\n'), 'data-field': 'deny', spellcheck: 'false', autocapitalize: 'none' });
     const tz = ctl('input', 'profile-timezone', {
       type: 'text', value: p.time_zone || '', 'data-field': 'time_zone', list: 'zones', autocomplete: 'off',
-      placeholder: settings.time_zone ? `Same as the home (${settings.time_zone})` : 'Same as the home',
+      placeholder: settings.time_zone ? t('Same as the home ({zone})', { zone: settings.time_zone }) : t('Same as the home'),
     });
     const zones = h('datalist', { id: 'zones' }, allZones().map((z) => h('option', { value: z })));
 
@@ -1761,13 +1834,13 @@
         drawScheds(cur);
       }));
       schedBox.replaceChildren(...editors.map((e) => e.el));
-      if (!editors.length) schedBox.append(h('p', { class: 'muted', testid: 'schedule-empty', text: 'No schedules yet. Add bedtime, homework time or free time.' }));
+      if (!editors.length) schedBox.append(h('p', { class: 'muted', testid: 'schedule-empty', text: t('No schedules yet. Add bedtime, homework time or free time.') }));
     };
     drawScheds((p.schedules || []).map(schedModel));
-    const add = h('button', { type: 'button', testid: 'schedule-add', text: '+ Add a schedule' });
+    const add = h('button', { type: 'button', testid: 'schedule-add', text: '+ ' + t('Add a schedule') });
     add.addEventListener('click', () => {
       const cur = editors.map((e) => e.read());
-      cur.push({ name: 'Bedtime', kind: 'pause', days: new Set(DAYS), from: '21:00', to: '07:00', tags: [] });
+      cur.push({ name: t('Bedtime'), kind: 'pause', days: new Set(DAYS), from: '21:00', to: '07:00', tags: [] });
       drawScheds(cur);
       const n = document.getElementById(`schedule-name-${cur.length - 1}`);
       if (n) n.focus();
@@ -1784,11 +1857,11 @@
         drawBudgets(cur);
       }));
       budgetBox.replaceChildren(...budgetEditors.map((e) => e.el));
-      if (!budgetEditors.length && !budgetStart.kept.length) budgetBox.append(h('p', { class: 'muted', testid: 'budget-empty', text: 'No time budgets. Add one to limit games, social media or videos to some time a day.' }));
-      if (budgetStart.kept.length) budgetBox.append(h('p', { class: 'muted', text: `${budgetStart.kept.length} more budget${budgetStart.kept.length === 1 ? '' : 's'} on other days (set in the API or the config file) stay as they are.` }));
+      if (!budgetEditors.length && !budgetStart.kept.length) budgetBox.append(h('p', { class: 'muted', testid: 'budget-empty', text: t('No time budgets. Add one to limit games, social media or videos to some time a day.') }));
+      if (budgetStart.kept.length) budgetBox.append(h('p', { class: 'muted', text: budgetStart.kept.length === 1 ? t('1 more budget on other days (set in the API or the config file) stays as it is.') : t('{n} more budgets on other days (set in the API or the config file) stay as they are.', { n: budgetStart.kept.length }) }));
     };
     drawBudgets(budgetStart.rows);
-    const addBudget = h('button', { type: 'button', testid: 'budget-add', text: '+ Add a time budget' });
+    const addBudget = h('button', { type: 'button', testid: 'budget-add', text: '+ ' + t('Add a time budget') });
     addBudget.addEventListener('click', () => {
       const cur = budgetEditors.map((e) => e.read());
       cur.push({ tag: 'games', school: '60', weekend: '120' });
@@ -1797,16 +1870,16 @@
       if (n) n.focus();
     });
 
-    const save = h('button', { type: 'submit', class: 'primary', testid: 'profile-save', text: 'Save profile' });
+    const save = h('button', { type: 'submit', class: 'primary', testid: 'profile-save', text: t('Save profile') });
     const body = () => {
-      if (!name.value.trim()) throw formError('name', 'Please give the profile a name.');
+      if (!name.value.trim()) throw formError('name', t('Please give the profile a name.'));
       const base = baseOf(cat, preset.value);
       const eff = readBlocked();
       const out = Object.assign({}, p, {
         name: name.value.trim(),
         preset: preset.value,
-        block: [...eff].filter((t) => !base.has(t)),
-        unblock: [...base].filter((t) => !eff.has(t)),
+        block: [...eff].filter((tag) => !base.has(tag)),
+        unblock: [...base].filter((tag) => !eff.has(tag)),
         allow: lines(allow.value),
         deny: lines(deny.value),
         safe_search: ss.box.checked === shown.ss ? p.safe_search : ss.box.checked,
@@ -1822,27 +1895,27 @@
     };
 
     const fields = h('fieldset', { disabled: ro, class: 'plain' },
-      h('div', { class: 'card' }, h('h2', { text: 'About' }),
-        h('div', { class: 'grid' }, field('Name', name), field('Starts from', preset)),
+      h('div', { class: 'card' }, h('h2', { text: t('About') }),
+        h('div', { class: 'grid' }, field(t('Name'), name), field(t('Starts from'), preset)),
         presetDesc,
-        ro ? null : h('p', { class: 'hint', text: 'Changing the starting point resets the choices below to it.' })),
-      h('div', { class: 'card' }, h('h2', { text: 'What to block' }),
-        h('p', { class: 'muted', text: 'Ticked means blocked. Blocking a category blocks all its apps and sites.' }),
+        ro ? null : h('p', { class: 'hint', text: t('Changing the starting point resets the choices below to it.') })),
+      h('div', { class: 'card' }, h('h2', { text: t('What to block') }),
+        h('p', { class: 'muted', text: t('Ticked means blocked. Blocking a category blocks all its apps and sites.') }),
         catsBox),
-      h('div', { class: 'card' }, h('h2', { text: 'Search and YouTube' }),
-        h('div', { class: 'checks' }, ss.label), field('YouTube restricted mode', yt), h('div', { class: 'checks' }, bp.label, ql.label)),
-      h('div', { class: 'card' }, h('h2', { text: 'Always allow, always block' }),
+      h('div', { class: 'card' }, h('h2', { text: t('Search and YouTube') }),
+        h('div', { class: 'checks' }, ss.label), field(t('YouTube restricted mode'), yt), h('div', { class: 'checks' }, bp.label, ql.label)),
+      h('div', { class: 'card' }, h('h2', { text: t('Always allow, always block') }),
         h('div', { class: 'grid' },
-          field('Always allow', allow, 'One site per line, e.g. khanacademy.org (its subdomains too).'),
-          field('Always block', deny, 'One site per line.'))),
-      h('div', { class: 'card' }, h('h2', { text: 'Schedules' }),
-        h('p', { class: 'muted', text: 'Weekly times when the rules change: bedtime pauses everything, homework blocks distractions, free time opens games only then.' }),
+          field(t('Always allow'), allow, t('One site per line, e.g. khanacademy.org (its subdomains too).')),
+          field(t('Always block'), deny, t('One site per line.')))),
+      h('div', { class: 'card' }, h('h2', { text: t('Schedules') }),
+        h('p', { class: 'muted', text: t('Weekly times when the rules change: bedtime pauses everything, homework blocks distractions, free time opens games only then.') }),
         schedBox,
         ro ? null : add,
-        field('Time zone for schedules', tz),
+        field(t('Time zone for schedules'), tz),
         zones),
-      h('div', { class: 'card' }, h('h2', { text: 'Time budgets' }),
-        h('p', { class: 'muted', text: 'Daily time for a category or an app, counted in minutes the device uses it. When it is used up, it is blocked until midnight; you can give extra time from the dashboard.' }),
+      h('div', { class: 'card' }, h('h2', { text: t('Time budgets') }),
+        h('p', { class: 'muted', text: t('Daily time for a category or an app, counted in minutes the device uses it. When it is used up, it is blocked until midnight; you can give extra time from the dashboard.') }),
         budgetBox,
         ro ? null : addBudget));
     const form = h('form', { novalidate: true, testid: 'profile-form' }, fields, err,
@@ -1859,7 +1932,7 @@
       };
       const initial = saved();
       // While a save is on its way, leaving loses nothing: it completes.
-      state.guard = () => (!saving && saved() !== initial ? `Your changes to “${profileName(p)}” are not saved yet.` : '');
+      state.guard = () => (!saving && saved() !== initial ? t('Your changes to “{name}” are not saved yet.', { name: profileName(p) }) : '');
     }
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
@@ -1871,12 +1944,12 @@
           saving = true;
           const saved = await api('PUT', `/api/v1/profiles/${enc(p.id)}`, b);
           state.guard = null;
-          toast(`Saved “${profileName(saved)}”.`);
+          toast(t('Saved “{name}”.', { name: profileName(saved) }));
           renderProfile(seq, saved, cat, settings);
         } catch (e) {
           saving = false;
           if (e.status === 409) {
-            toast('This profile was changed somewhere else, so the latest version is shown. Please make your change again.', true);
+            toast(t('This profile was changed somewhere else, so the latest version is shown. Please make your change again.'), true);
             route();
           } else if (e.status !== 401) showError(err, e, form);
         }
@@ -1886,16 +1959,16 @@
     // Read-only profiles can be copied.
     let copyCard = null;
     if (ro) {
-      const copyName = ctl('input', 'profile-copy-name', { type: 'text', value: `${profileName(p)} (my copy)`, maxLength: 64, 'data-field': 'name' });
-      const copy = h('button', { type: 'submit', class: 'primary', testid: 'profile-copy', text: 'Copy to a new profile' });
+      const copyName = ctl('input', 'profile-copy-name', { type: 'text', value: t('{name} (my copy)', { name: profileName(p) }), maxLength: 64, 'data-field': 'name' });
+      const copy = h('button', { type: 'submit', class: 'primary', testid: 'profile-copy', text: t('Copy to a new profile') });
       const copyErr = errorBox('profile-copy-error');
-      const copyForm = h('form', { novalidate: true }, field('Name of the copy', copyName), copyErr, h('div', { class: 'row end' }, copy));
+      const copyForm = h('form', { novalidate: true }, field(t('Name of the copy'), copyName), copyErr, h('div', { class: 'row end' }, copy));
       copyForm.addEventListener('submit', (ev) => {
         ev.preventDefault();
         busy(copy, async () => {
           clearError(copyErr, copyForm);
           try {
-            if (!copyName.value.trim()) throw formError('name', 'Please give the copy a name.');
+            if (!copyName.value.trim()) throw formError('name', t('Please give the copy a name.'));
             const b = Object.assign({}, p, { name: copyName.value.trim() });
             if (kind === 'preset' && !b.preset) b.preset = p.id;
             delete b.id;
@@ -1903,7 +1976,7 @@
             delete b.provisioned;
             delete b.household;
             const made = await api('POST', '/api/v1/profiles', b);
-            toast(`Profile “${profileName(made)}” created.`);
+            toast(t('Profile “{name}” created.', { name: profileName(made) }));
             go(`#/profiles/${enc(made.id)}`);
           } catch (e) {
             if (e.status !== 401) showError(copyErr, e, copyForm);
@@ -1912,21 +1985,21 @@
       });
       copyCard = h('div', { class: 'card' },
         h('p', { class: 'note', testid: 'profile-readonly-note', text: kind === 'preset'
-          ? 'This is a ready-made preset, so it can’t be changed. Copy it to make your own version.'
-          : 'This profile is set in the config file, so it can only be changed there. Copy it to make a version you can change here.' }),
+          ? t('This is a ready-made preset, so it can’t be changed. Copy it to make your own version.')
+          : t('This profile is set in the config file, so it can only be changed there. Copy it to make a version you can change here.') }),
         copyForm);
     }
 
     let del = null;
     if (!ro) {
-      del = h('button', { type: 'button', class: 'danger', testid: 'profile-delete', text: 'Delete profile' });
+      del = h('button', { type: 'button', class: 'danger', testid: 'profile-delete', text: t('Delete profile') });
       del.addEventListener('click', () => {
-        if (!window.confirm(`Delete the profile “${profileName(p)}”?`)) return;
+        if (!window.confirm(t('Delete the profile “{name}”?', { name: profileName(p) }))) return;
         busy(del, async () => {
           try {
             await api('DELETE', `/api/v1/profiles/${enc(p.id)}`);
             state.guard = null;
-            toast(`Profile “${profileName(p)}” deleted.`);
+            toast(t('Profile “{name}” deleted.', { name: profileName(p) }));
             go('#/profiles');
           } catch (e) {
             if (e.status !== 401) showError(err, e);
@@ -1936,8 +2009,8 @@
     }
 
     mount(seq, 'screen-profile',
-      h('a', { href: '#/profiles', testid: 'profile-back', text: '‹ All profiles' }),
-      h('h1', {}, profileName(p), ro ? h('span', { class: 'badge ro', text: kind === 'preset' ? 'ready-made' : 'config file' }) : null),
+      h('a', { href: '#/profiles', testid: 'profile-back', text: '‹ ' + t('All profiles') }),
+      h('h1', {}, profileName(p), ro ? h('span', { class: 'badge ro', text: kind === 'preset' ? t('ready-made') : t('config file') }) : null),
       copyCard,
       form,
       del ? h('div', { class: 'row end' }, del) : null);
@@ -1951,20 +2024,20 @@
     const byID = new Map(devices.map((d) => [d.id, d]));
     const f = state.logFilter;
 
-    const dev = fill(ctl('select', 'log-device', { 'data-field': 'device' }), [['', 'All devices'], ...devices.map((d) => [d.id, deviceName(d)])], f.device);
-    const act = fill(ctl('select', 'log-decision', { 'data-field': 'action' }), DECISIONS, f.action);
-    const name = ctl('input', 'log-name', { type: 'search', value: f.name, placeholder: 'e.g. youtube', autocomplete: 'off', 'data-field': 'name' });
-    const refresh = h('button', { type: 'submit', class: 'primary', testid: 'log-refresh', text: 'Show' });
+    const dev = fill(ctl('select', 'log-device', { 'data-field': 'device' }), [['', t('All devices')], ...devices.map((d) => [d.id, deviceName(d)])], f.device);
+    const act = fill(ctl('select', 'log-decision', { 'data-field': 'action' }), decisions(), f.action);
+    const name = ctl('input', 'log-name', { type: 'search', value: f.name, placeholder: t('e.g. youtube'), autocomplete: 'off', 'data-field': 'name' });
+    const refresh = h('button', { type: 'submit', class: 'primary', testid: 'log-refresh', text: t('Show') });
     const err = errorBox('log-error');
     const form = h('form', { class: 'filters', novalidate: true },
-      field('Device', dev), field('Decision', act), field('Site name contains', name), h('div', {}, refresh));
+      field(t('Device'), dev), field(t('Decision'), act), field(t('Site name contains'), name), h('div', {}, refresh));
     const rows = h('tbody', { testid: 'log-rows' });
     const table = h('table', { testid: 'log-table' },
-      h('thead', {}, h('tr', {}, ['Time', 'Device', 'Site', 'Decision', 'Why'].map((t) => h('th', { scope: 'col', text: t })))),
+      h('thead', {}, h('tr', {}, [t('Time'), t('Device'), t('Site'), t('Decision'), t('Why')].map((col) => h('th', { scope: 'col', text: col })))),
       rows);
-    const empty = h('p', { class: 'muted hidden', testid: 'log-empty', text: 'Nothing to show.' });
-    const off = h('p', { class: 'note hidden', testid: 'log-disabled', text: 'The activity log is turned off in the config file.' });
-    const more = h('button', { type: 'button', class: 'hidden', testid: 'log-more', text: 'Load more' });
+    const empty = h('p', { class: 'muted hidden', testid: 'log-empty', text: t('Nothing to show.') });
+    const off = h('p', { class: 'note hidden', testid: 'log-disabled', text: t('The activity log is turned off in the config file.') });
+    const more = h('button', { type: 'button', class: 'hidden', testid: 'log-more', text: t('Load more') });
     let next = 0;
     let loads = 0;
 
@@ -1996,7 +2069,7 @@
     more.addEventListener('click', () => busy(more, () => load(false)));
 
     if (!mount(seq, 'screen-log',
-      h('h1', { text: 'Activity' }),
+      h('h1', { text: t('Activity') }),
       h('div', { class: 'card' }, form, err),
       h('div', { class: 'card' }, off, table, empty, h('div', { class: 'row' }, more)))) return;
     await load(true);
@@ -2012,12 +2085,12 @@
     const id = d.profile || d.effective_profile;
     const p = await api('GET', `/api/v1/profiles/${enc(id)}`);
     if (p.provisioned) {
-      throw new Error(`${profileName(p)} is a ready-made or config-file profile, so it cannot change for good: copy it on the Profiles screen, or allow for today.`);
+      throw new Error(t('{name} is a ready-made or config-file profile, so it cannot change for good: copy it on the Profiles screen, or allow for today.', { name: profileName(p) }));
     }
     const body = Object.assign({}, p);
     delete body.provisioned;
     if (tag) {
-      body.block = (p.block || []).filter((t) => t !== target);
+      body.block = (p.block || []).filter((x) => x !== target);
       if (!(body.unblock || []).includes(target)) body.unblock = [...(p.unblock || []), target];
     } else if (!(p.allow || []).includes(target)) {
       body.allow = [...(p.allow || []), target];
@@ -2027,9 +2100,9 @@
 
   function logRow(row, byID, cat) {
     const d = byID.get(row.device);
-    const who = d ? deviceName(d) : row.device || row.client || 'Unknown device';
+    const who = d ? deviceName(d) : row.device || row.client || t('Unknown device');
     const blocked = row.action === 'blocked' || row.action === 'nxdomain' || row.action === 'nodata';
-    const label = (DECISIONS.find(([v]) => v === row.action) || [row.action, row.action])[1];
+    const label = (decisions().find(([v]) => v === row.action) || [row.action, row.action])[1];
     // The plain words first, then the server's explanation text.
     const plain = reasonWords(row, cat);
     const why = h('td', { class: 'reason' },
@@ -2039,12 +2112,12 @@
       // What to allow: the name, or the service or category the block
       // came from (tiktok.com alone leaves tiktokcdn.com blocked).
       const fromTag = row.tag && (row.reason === 'tag' || row.reason === 'schedule');
-      const whats = [['name', `only ${row.name}`]];
-      if (fromTag) whats.unshift(['tag', `all of ${tagName(cat, row.tag)}`]);
-      const what = fill(ctl('select', `log-allow-what-${row.id}`, { 'aria-label': 'What to allow' }), whats, whats[0][0]);
-      const dur = fill(ctl('select', `log-allow-duration-${row.id}`, { 'aria-label': 'For how long' }),
-        [['30', duration(30)], ['60', duration(60)], ['today', 'today'], ['always', 'always (changes the profile)']], '30');
-      const btn = h('button', { type: 'button', testid: `log-allow-${row.id}`, text: 'Allow for this device' });
+      const whats = [['name', t('only {name}', { name: row.name })]];
+      if (fromTag) whats.unshift(['tag', t('all of {what}', { what: tagName(cat, row.tag) })]);
+      const what = fill(ctl('select', `log-allow-what-${row.id}`, { 'aria-label': t('What to allow') }), whats, whats[0][0]);
+      const dur = fill(ctl('select', `log-allow-duration-${row.id}`, { 'aria-label': t('For how long') }),
+        [['30', duration(30)], ['60', duration(60)], ['today', t('today')], ['always', t('always (changes the profile)')]], '30');
+      const btn = h('button', { type: 'button', testid: `log-allow-${row.id}`, text: t('Allow for this device') });
       const box = h('div', { class: 'allow' }, btn, what, dur);
       btn.addEventListener('click', () => busy(btn, async () => {
         const tag = what.value === 'tag';
@@ -2053,16 +2126,16 @@
         try {
           if (dur.value === 'always') {
             const p = await allowAlways(d, tag, target);
-            toast(`${label} allowed for good in profile ${profileName(p)}.`);
-            box.replaceChildren(h('span', { class: 'badge allowed', testid: `log-allowed-${row.id}`, text: `Allowed in profile ${profileName(p)}` }));
+            toast(t('{what} allowed for good in profile {profile}.', { what: label, profile: profileName(p) }));
+            box.replaceChildren(h('span', { class: 'badge allowed', testid: `log-allowed-${row.id}`, text: t('Allowed in profile {profile}', { profile: profileName(p) }) }));
             return;
           }
           const body = { device: d.id, kind: 'allow', target };
           if (dur.value === 'today') body.until = zoneClock(new Date(), 0, 0, 1).toISOString();
           else body.minutes = Number(dur.value) || 30;
           const g = await api('POST', '/api/v1/grants', body);
-          toast(`${label} allowed for ${who} until ${when(g.until)}`);
-          box.replaceChildren(h('span', { class: 'badge allowed', testid: `log-allowed-${row.id}`, text: `${label} allowed until ${when(g.until)}` }));
+          toast(t('{what} allowed for {device} until {time}', { what: label, device: who, time: when(g.until) }));
+          box.replaceChildren(h('span', { class: 'badge allowed', testid: `log-allowed-${row.id}`, text: t('{what} allowed until {time}', { what: label, time: when(g.until) }) }));
         } catch (e) {
           if (e.status !== 401) toast(e.message, true);
         }
@@ -2079,12 +2152,14 @@
 
   // ------------------------------------------------------------- settings
 
-  // SCOPES are what a token may do, as the Settings screen words them.
-  const SCOPES = {
-    read: 'Read only',
-    metrics: 'Read /metrics only',
-    admin: 'Everything you can do',
-  };
+  // scopes are what a token may do, as the Settings screen words them.
+  function scopes() {
+    return {
+      read: t('Read only'),
+      metrics: t('Read /metrics only'),
+      admin: t('Everything you can do'),
+    };
+  }
 
   async function settingsScreen(seq) {
     const [settings, profs, cat, toks] = await Promise.all([
@@ -2097,8 +2172,8 @@
     const fixed = settings.config_default_profile;
     const defProf = fill(ctl('select', 'settings-default-profile', { 'data-field': 'default_profile', disabled: !!fixed }), profileChoices(profiles, cat), fixed || settings.default_profile || '');
     const sErr = errorBox('settings-error');
-    const sSave = h('button', { type: 'submit', class: 'primary', testid: 'settings-save', text: 'Save' });
-    const sForm = h('form', { novalidate: true }, zone.nodes, field('Profile for new devices', defProf),
+    const sSave = h('button', { type: 'submit', class: 'primary', testid: 'settings-save', text: t('Save') });
+    const sForm = h('form', { novalidate: true }, zone.nodes, field(t('Profile for new devices'), defProf),
       fixed ? h('div', { testid: 'settings-default-profile-note' }, configWins(fixed, settings.config_default_profile_at)) : null,
       sErr, h('div', { class: 'row end' }, sSave));
     sForm.addEventListener('submit', (ev) => {
@@ -2108,7 +2183,7 @@
         try {
           await api('PUT', '/api/v1/settings', { time_zone: zone.value(), default_profile: fixed ? '' : defProf.value });
           state.tz = '';
-          toast('Settings saved.');
+          toast(t('Settings saved.'));
           route();
         } catch (e) {
           if (e.status !== 401) showError(sErr, e, sForm);
@@ -2121,23 +2196,23 @@
     const nw = ctl('input', 'password-new', { type: 'password', autocomplete: 'new-password', 'data-field': 'new' });
     const nw2 = ctl('input', 'password-new2', { type: 'password', autocomplete: 'new-password', 'data-field': 'new2' });
     const pErr = errorBox('password-error');
-    const pSave = h('button', { type: 'submit', class: 'primary', testid: 'password-submit', text: 'Change password' });
+    const pSave = h('button', { type: 'submit', class: 'primary', testid: 'password-submit', text: t('Change password') });
     const pForm = h('form', { novalidate: true },
       h('input', { type: 'text', autocomplete: 'username', value: state.user || 'admin', hidden: true, tabIndex: -1, 'aria-hidden': 'true' }),
-      field('Current password', cur), field('New password', nw, 'At least 10 characters, not a common one. Changing it logs out your other browsers and revokes every API token.'), field('New password again', nw2), pErr,
+      field(t('Current password'), cur), field(t('New password'), nw, t('At least 10 characters, not a common one. Changing it logs out your other browsers and revokes every API token.')), field(t('New password again'), nw2), pErr,
       h('div', { class: 'row end' }, pSave));
     pForm.addEventListener('submit', (ev) => {
       ev.preventDefault();
       busy(pSave, async () => {
         clearError(pErr, pForm);
         try {
-          if (!cur.value) throw formError('current', 'Type your current password.');
-          if (!nw.value.trim()) throw formError('new', 'Choose a new password.');
-          if ([...nw.value].length < 10) throw formError('new', 'The new password needs at least 10 characters.');
-          if (nw.value !== nw2.value) throw formError('new2', 'The two new passwords are not the same.');
+          if (!cur.value) throw formError('current', t('Type your current password.'));
+          if (!nw.value.trim()) throw formError('new', t('Choose a new password.'));
+          if ([...nw.value].length < 10) throw formError('new', t('The new password needs at least 10 characters.'));
+          if (nw.value !== nw2.value) throw formError('new2', t('The two new passwords are not the same.'));
           await api('POST', '/api/v1/password', { current: cur.value, new: nw.value });
           cur.value = nw.value = nw2.value = '';
-          toast('Password changed. Other browsers are logged out and API tokens revoked.');
+          toast(t('Password changed. Other browsers are logged out and API tokens revoked.'));
           const r = await api('GET', '/api/v1/tokens');
           drawTokens((r && r.tokens) || []);
         } catch (e) {
@@ -2150,13 +2225,13 @@
     const tErr = errorBox('token-error');
     const tList = h('ul', { class: 'list', testid: 'token-list' });
     const drawTokens = (tokens) => {
-      tList.replaceChildren(...tokens.map((t) => {
-        const revoke = h('button', { type: 'button', class: 'danger', testid: `token-revoke-${t.id}`, text: 'Revoke' });
+      tList.replaceChildren(...tokens.map((tok) => {
+        const revoke = h('button', { type: 'button', class: 'danger', testid: `token-revoke-${tok.id}`, text: t('Revoke') });
         revoke.addEventListener('click', () => busy(revoke, async () => {
           clearError(tErr);
           try {
-            await api('DELETE', `/api/v1/tokens/${enc(t.id)}`);
-            toast(`Token “${t.name}” revoked.`);
+            await api('DELETE', `/api/v1/tokens/${enc(tok.id)}`);
+            toast(t('Token “{name}” revoked.', { name: tok.name }));
             const r = await api('GET', '/api/v1/tokens');
             drawTokens((r && r.tokens) || []);
           } catch (e) {
@@ -2164,50 +2239,50 @@
           }
         }));
         const facts = [
-          `${SCOPES[t.scope] || t.scope}`,
-          t.created ? `created ${when(t.created)}` : '',
-          t.last_used ? `last used ${when(t.last_used)}` : 'never used',
-          t.expires ? `${t.expired ? 'expired' : 'expires'} ${when(t.expires)}` : 'never expires',
+          scopes()[tok.scope] || tok.scope,
+          tok.created ? t('created {time}', { time: when(tok.created) }) : '',
+          tok.last_used ? t('last used {time}', { time: when(tok.last_used) }) : t('never used'),
+          tok.expires ? (tok.expired ? t('expired {time}', { time: when(tok.expires) }) : t('expires {time}', { time: when(tok.expires) })) : t('never expires'),
         ].filter(Boolean).join(' · ');
-        return h('li', { class: 'item', testid: `token-row-${t.id}` },
+        return h('li', { class: 'item', testid: `token-row-${tok.id}` },
           h('div', {},
-            h('div', { class: 'title', text: t.name || t.id },
-              t.expired ? h('span', { class: 'badge blocked', text: 'expired' }) : null),
-            h('div', { class: 'sub', testid: `token-facts-${t.id}`, text: facts })),
+            h('div', { class: 'title', text: tok.name || tok.id },
+              tok.expired ? h('span', { class: 'badge blocked', text: t('expired') }) : null),
+            h('div', { class: 'sub', testid: `token-facts-${tok.id}`, text: facts })),
           revoke);
       }));
-      if (!tokens.length) tList.append(h('li', { class: 'muted item', text: 'No tokens.' }));
+      if (!tokens.length) tList.append(h('li', { class: 'muted item', text: t('No tokens.') }));
     };
     drawTokens((toks && toks.tokens) || []);
-    const tName = ctl('input', 'token-name', { type: 'text', 'data-field': 'name', placeholder: 'Home Assistant', maxLength: 64 });
-    const tScope = fill(ctl('select', 'token-scope', { 'data-field': 'scope' }), Object.entries(SCOPES), 'read');
+    const tName = ctl('input', 'token-name', { type: 'text', 'data-field': 'name', placeholder: t('Home Assistant'), maxLength: 64 });
+    const tScope = fill(ctl('select', 'token-scope', { 'data-field': 'scope' }), Object.entries(scopes()), 'read');
     const tExpires = fill(ctl('select', 'token-expires', { 'data-field': 'expires' }),
-      [['30', 'in 30 days'], ['90', 'in 90 days'], ['365', 'in a year'], ['', 'never']], '90');
-    const tCreate = h('button', { type: 'submit', testid: 'token-create', text: 'Create token' });
+      [['30', t('in {n} days', { n: 30 })], ['90', t('in {n} days', { n: 90 })], ['365', t('in a year')], ['', t('never')]], '90');
+    const tCreate = h('button', { type: 'submit', testid: 'token-create', text: t('Create token') });
     const tNew = h('div', { class: 'note hidden', testid: 'token-new' });
-    const tForm = h('form', { novalidate: true }, field('New token for', tName), field('It may', tScope), field('It expires', tExpires),
+    const tForm = h('form', { novalidate: true }, field(t('New token for'), tName), field(t('It may'), tScope), field(t('It expires'), tExpires),
       h('div', { class: 'row end' }, tCreate));
     tForm.addEventListener('submit', (ev) => {
       ev.preventDefault();
       busy(tCreate, async () => {
         clearError(tErr, tForm);
         try {
-          if (!tName.value.trim()) throw formError('name', 'Say what the token is for.');
+          if (!tName.value.trim()) throw formError('name', t('Say what the token is for.'));
           const req = { name: tName.value.trim(), scope: tScope.value };
           if (tExpires.value) req.expires = new Date(Date.now() + Number(tExpires.value) * 86400000).toISOString();
-          const t = await api('POST', '/api/v1/tokens', req);
-          const value = ctl('input', 'token-new-value', { type: 'text', readOnly: true, value: t.token || '', class: 'token' });
-          const copyBtn = h('button', { type: 'button', testid: 'token-copy', text: 'Copy' });
+          const made = await api('POST', '/api/v1/tokens', req);
+          const value = ctl('input', 'token-new-value', { type: 'text', readOnly: true, value: made.token || '', class: 'token' });
+          const copyBtn = h('button', { type: 'button', testid: 'token-copy', text: t('Copy') });
           copyBtn.addEventListener('click', async () => {
             value.select();
             try {
               await navigator.clipboard.writeText(value.value);
-              toast('Token copied.');
+              toast(t('Token copied.'));
             } catch (e) {
-              toast('Select the token and copy it by hand.');
+              toast(t('Select the token and copy it by hand.'));
             }
           });
-          tNew.replaceChildren(h('p', { text: 'Copy this token now: it will not be shown again.' }), value, h('div', { class: 'row end' }, copyBtn));
+          tNew.replaceChildren(h('p', { text: t('Copy this token now: it will not be shown again.') }), value, h('div', { class: 'row end' }, copyBtn));
           tNew.classList.remove('hidden');
           tName.value = '';
           const r = await api('GET', '/api/v1/tokens');
@@ -2227,24 +2302,64 @@
           h('div', {}, h('div', { class: 'title', text: tagName(cat, s.tag) }), h('div', { class: 'sub', text: s.id })),
           h('span', { class: bad ? 'badge blocked' : 'muted', testid: `source-state-${s.id}`, 'data-state': s.state || '', text: sourceStatus(s) })));
       }
-      if (!sources.children.length) sources.append(h('li', { class: 'muted item', text: 'No lists.' }));
+      if (!sources.children.length) sources.append(h('li', { class: 'muted item', text: t('No lists.') }));
     }).catch(() => {
-      sources.append(h('li', { class: 'muted item', text: 'Could not read the lists.' }));
+      sources.append(h('li', { class: 'muted item', text: t('Could not read the lists.') }));
     });
 
-    const out = h('button', { type: 'button', testid: 'logout', text: 'Log out' });
+    const out = h('button', { type: 'button', testid: 'logout', text: t('Log out') });
     out.addEventListener('click', () => busy(out, logout));
 
     mount(seq, 'screen-settings',
-      h('h1', { text: 'Settings' }),
+      h('h1', { text: t('Settings') }),
       h('div', { class: 'grid' },
-        h('div', { class: 'card' }, h('h2', { text: 'Your home' }), sForm),
-        h('div', { class: 'card' }, h('h2', { text: 'Password' }), pForm)),
-      h('div', { class: 'card' }, h('h2', { text: 'API tokens' }),
-        h('p', { class: 'muted', text: 'For home automation, scripts and Prometheus. Give each token only what it needs, and keep it secret.' }),
+        h('div', { class: 'card' }, h('h2', { text: t('Your home') }), sForm),
+        h('div', { class: 'card' }, h('h2', { text: t('Password') }), pForm)),
+      h('div', { class: 'card' }, h('h2', { text: t('API tokens') }),
+        h('p', { class: 'muted', text: t('For home automation, scripts and Prometheus. Give each token only what it needs, and keep it secret.') }),
         tList, tForm, tNew, tErr),
-      h('details', { class: 'card' }, h('summary', { text: 'Block lists' }), sources),
-      h('div', { class: 'card spread' }, h('span', { class: 'muted', text: `Logged in as ${state.user || 'admin'}` }), out));
+      backupCard(),
+      h('details', { class: 'card' }, h('summary', { text: t('Block lists') }), sources),
+      h('div', { class: 'card spread' }, h('span', { class: 'muted', text: t('Logged in as {user}', { user: state.user || 'admin' }) }), out));
+  }
+
+  // backupCard downloads the whole setup as a file (GET /api/v1/export,
+  // with the session cookie) and restores one (POST /api/v1/import): all
+  // of it or, when the server refuses an item, nothing.
+  function backupCard() {
+    const download = h('a', { href: '/api/v1/export', download: '', class: 'button', testid: 'backup-export', text: t('Download a backup') });
+    const file = ctl('input', 'backup-file', { type: 'file', accept: 'application/json,.json', 'data-field': 'file' });
+    const replace = checkbox('backup-replace', t('Replace the devices and profiles that are here now'), false);
+    const err = errorBox('backup-error');
+    const restore = h('button', { type: 'submit', testid: 'backup-import', text: t('Restore') });
+    const form = h('form', { novalidate: true }, field(t('Restore from a backup file'), file), h('div', { class: 'checks' }, replace.label), err,
+      h('div', { class: 'row end' }, restore));
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      busy(restore, async () => {
+        clearError(err, form);
+        try {
+          const f = file.files && file.files[0];
+          if (!f) throw formError('file', t('Choose a backup file.'));
+          let doc;
+          try {
+            doc = JSON.parse(await f.text());
+          } catch (e) {
+            throw formError('file', t('This file is not a Hearth backup.'));
+          }
+          const r = await api('POST', '/api/v1/import' + (replace.box.checked ? '?replace=true' : ''), doc);
+          state.tz = '';
+          toast(t('Restored {profiles} profiles and {devices} devices.', { profiles: r.profiles, devices: r.devices }));
+          route();
+        } catch (e) {
+          if (e.status === 409) showError(err, new APIError(409, t('Hearth already has devices or profiles. Tick “Replace the devices and profiles that are here now” to replace them with the backup.')), form);
+          else if (e.status !== 401) showError(err, e, form);
+        }
+      });
+    });
+    return h('div', { class: 'card', testid: 'backup' }, h('h2', { text: t('Backup') }),
+      h('p', { class: 'muted', text: t('A backup holds your households, profiles, devices and settings, never passwords or API tokens. Restore it into a new Hearth to move, or here to go back.') }),
+      h('div', { class: 'row' }, download), form);
   }
 
   async function logout() {
@@ -2253,7 +2368,7 @@
     } catch (e) {
       // The session is forgotten here either way.
     }
-    loggedOut('You are logged out.');
+    loggedOut(t('You are logged out.'));
   }
 
   // ----------------------------------------------------------------- boot
@@ -2283,7 +2398,7 @@
       const view = document.getElementById('view');
       view.textContent = '';
       const p = document.createElement('p');
-      p.textContent = 'Settings cannot be shown or changed until the database is restored. DNS keeps filtering with the policy shown as ' + s.policy_from + '.';
+      p.textContent = t('Settings cannot be shown or changed until the database is restored. DNS keeps filtering with the policy shown as {from}.', { from: s.policy_from });
       view.appendChild(p);
       return false;
     }
@@ -2291,6 +2406,8 @@
   }
 
   async function boot() {
+    await loadMessages();
+    langMenu();
     document.getElementById('nav-logout').addEventListener('click', (ev) => busy(ev.currentTarget, logout));
     window.addEventListener('hashchange', (ev) => {
       // Leaving a screen with unsaved edits asks first (see state.guard):
