@@ -99,6 +99,21 @@ func TestBrowserLanguagesAndBackup(t *testing.T) {
 		}
 	}
 	waitText("dashboard", "pause-status", "Gerade ist nichts pausiert.")
+	// German words are longer: on a 360 px phone the five tabs of the
+	// bottom bar and the header still fit without widening the page.
+	run("phone",
+		chromedp.EmulateViewport(360, 740, chromedp.EmulateMobile),
+		chromedp.Navigate(base+"/#/settings"),
+		chromedp.WaitVisible(tid("backup")),
+		screenshot(shots, "lang-00-phone-de"),
+	)
+	if wide, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`)); err != nil || wide {
+		t.Errorf("the German page is wider than a 360 px phone (%v)", err)
+	}
+	if over, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#nav a')].filter((a) => a.scrollWidth > a.clientWidth).map((a) => a.textContent)`)); err != nil || len(over) > 0 {
+		t.Errorf("tabs whose label overflows on a phone: %q (%v)", over, err)
+	}
+	run("desktop", chromedp.EmulateViewport(1000, 900), chromedp.Navigate(base+"/#/dashboard"), chromedp.WaitVisible(tid("screen-dashboard")))
 
 	// Emma's profile and tablet, made through the API.
 	tok, _, err := e.app.auth.CreateToken(context.Background(), "admin", "test", auth.TokenOptions{Scope: store.ScopeAdmin})
