@@ -136,7 +136,7 @@ func TestRoundTrip(t *testing.T) {
 			}
 			// What the export holds: canonical identifiers, the DNS id's
 			// hash, the setting; nothing of accounts.
-			for _, want := range []string{`"aa:bb:cc:dd:ee:01"`, `"hash": "` + strings.Repeat("ab", 32) + `"`, `"configured": "true"`} {
+			for _, want := range []string{`"aa:bb:cc:dd:ee:01"`, `"hash": "` + strings.Repeat("ab", 32) + `"`, `"configured": "true"`, `"minutes": 120`} {
 				if !bytes.Contains(got, []byte(want)) {
 					t.Errorf("export lacks %s:\n%s", want, got)
 				}
@@ -232,6 +232,9 @@ func TestImportRefusesBadItems(t *testing.T) {
 		{"duplicate device", set("devices", 1, "id", "emmas-tablet"), `devices[1] "emmas-tablet": id: a second device with this id`},
 		{"hostname", set("devices", 0, "hostname", "bad host!"), `devices[0] "emmas-tablet": hostname:`},
 		{"secret setting", setSetting("setup_code", "ABCD"), `settings: unknown key "setup_code"`},
+		{"budget of a day too long", func(m map[string]any) {
+			m["profiles"].([]any)[1].(map[string]any)["budgets"] = []any{map[string]any{"tag": "games", "minutes": 2000}}
+		}, `profiles[1] "leo":`},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
