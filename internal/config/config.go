@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/hearth-dns/hearth/internal/profile"
 )
 
 //go:embed default.yaml
@@ -39,7 +37,7 @@ type Config struct {
 	Limits   Limits   `yaml:"limits"`
 	// Profiles are the policies, by id (package profile: the one
 	// profile model the store and the API use too).
-	Profiles map[string]profile.Profile `yaml:"profiles"`
+	Profiles Profiles `yaml:"profiles"`
 	// Devices are the known devices.
 	Devices []Device `yaml:"devices"`
 	// DefaultProfile applies to devices no identifier matches.

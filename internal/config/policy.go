@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/hearth-dns/hearth/internal/netid"
 	"github.com/hearth-dns/hearth/internal/profile"
 )
@@ -69,6 +71,43 @@ type Blocking struct {
 	Address []string `yaml:"address"`
 	// TTL of blocked answers.
 	TTL time.Duration `yaml:"ttl"`
+}
+
+// Profiles are the config file's profiles by id (package profile).
+type Profiles map[string]profile.Profile
+
+// UnmarshalYAML reads the profiles, keeping each one even when some of
+// its fields are wrong, so that one run reports every mistake (yaml.v3
+// drops a map value whose decoding failed).
+func (ps *Profiles) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		var m map[string]profile.Profile
+		if err := n.Decode(&m); err != nil {
+			return err
+		}
+		*ps = m
+		return nil
+	}
+	out := make(Profiles, len(n.Content)/2)
+	var errs []string
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		var key string
+		if err := n.Content[i].Decode(&key); err != nil {
+			return err
+		}
+		p, err := profile.DecodeYAML(n.Content[i+1])
+		if te, ok := err.(*yaml.TypeError); ok {
+			errs = append(errs, te.Errors...)
+		} else if err != nil {
+			return err
+		}
+		out[key] = p
+	}
+	*ps = out
+	if len(errs) > 0 {
+		return &yaml.TypeError{Errors: errs}
+	}
+	return nil
 }
 
 // nameProfiles gives each profile its key as id, and as name when it

@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/hearth-dns/hearth/internal/profile"
@@ -11,7 +12,7 @@ import (
 // profile forms: each gives the same profiles (package profile).
 func TestProfileForms(t *testing.T) {
 	yes, no := true, false
-	want := map[string]profile.Profile{
+	want := Profiles{
 		"kid": {ID: "kid", Name: "kid", Preset: "kid", Allow: []string{"khanacademy.org"},
 			SafeSearch: &profile.SafeSearch{On: true, Engines: []string{"google", "bing"}}, YouTube: "strict", TimeZone: "Europe/Paris",
 			Schedules: []profile.Schedule{
@@ -22,7 +23,7 @@ func TestProfileForms(t *testing.T) {
 	}
 	tests := []struct {
 		file string
-		want map[string]profile.Profile
+		want Profiles
 	}{
 		{"testdata/profiles/old.yaml", want},
 		{"testdata/profiles/new.yaml", want},
@@ -35,6 +36,17 @@ func TestProfileForms(t *testing.T) {
 		}
 		if !reflect.DeepEqual(c.Profiles, tc.want) {
 			t.Errorf("%s: profiles\n got %+v\nwant %+v", tc.file, c.Profiles, tc.want)
+		}
+	}
+}
+
+// TestProfileErrorsTogether: a profile with an unknown key still has its
+// other fields checked, so that one run reports every mistake.
+func TestProfileErrorsTogether(t *testing.T) {
+	_, err := Parse("x.yaml", []byte("profiles:\n  kid:\n    colour: blue\n    youtube: loud\n"))
+	for _, want := range []string{"x.yaml:3: profiles.kid.colour: unknown field", "x.yaml:4: profiles.kid.youtube: \"loud\" is not strict, moderate or off"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want it to say %q", err, want)
 		}
 	}
 }

@@ -273,18 +273,36 @@ func ParseJSON(b []byte) (Profile, error) {
 }
 
 // UnmarshalYAML reads a profile in the config file, in today's form or
-// an older one. A key it does not know is an error naming its line.
+// an older one (see DecodeYAML).
 func (p *Profile) UnmarshalYAML(n *yaml.Node) error {
-	var w wire
-	if err := decodeYAMLStrict(n, &w, "profile.Profile"); err != nil {
-		return err
-	}
-	q, err := w.fold(true)
-	if err != nil {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
-	}
+	q, err := DecodeYAML(n)
 	*p = q
-	return nil
+	return err
+}
+
+// DecodeYAML reads profile node n, in today's form or an older one. It
+// returns the profile with every field that decoded and, as one
+// *yaml.TypeError in the library's words ("line N: ..."), every problem:
+// a key it does not know, a value of the wrong type, old and new
+// spellings that disagree. A caller that keeps the profile despite the
+// error (package config) can go on to report its other fields' problems
+// too; yaml.v3 itself drops a map value whose UnmarshalYAML failed.
+func DecodeYAML(n *yaml.Node) (Profile, error) {
+	var w wire
+	err := decodeYAMLStrict(n, &w, "profile.Profile")
+	p, ferr := w.fold(true)
+	if ferr == nil {
+		return p, err
+	}
+	te, ok := err.(*yaml.TypeError)
+	switch {
+	case err != nil && !ok:
+		return p, err
+	case te == nil:
+		te = &yaml.TypeError{}
+	}
+	te.Errors = append(te.Errors, fmt.Sprintf("line %d: %v", n.Line, ferr))
+	return p, te
 }
 
 // plainSchedule is Schedule without its methods.
