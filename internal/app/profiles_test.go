@@ -189,6 +189,10 @@ func TestProfileAPIRoundTrip(t *testing.T) {
 				t.Errorf("error %q, want one naming %q", errBody.Error, tc.wantErr)
 			}
 			if code != 201 {
+				// A refused profile leaves nothing behind.
+				if code := c.do("GET", "/api/v1/profiles/"+tc.body["id"].(string), nil, nil); code != 404 {
+					t.Errorf("GET after the refusal = %d, want 404", code)
+				}
 				return
 			}
 			var got map[string]any
