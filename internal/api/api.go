@@ -122,14 +122,10 @@ type Preset struct {
 	YouTube     string   `json:"youtube"`
 }
 
-// ExplainRequest asks why a name is answered as it is.
-type ExplainRequest struct {
-	Name   string
-	Type   uint16
-	Device string
-	Client string
-	At     time.Time
-}
+// ExplainRequest asks why a name is answered as it is
+// (compile.ExplainQuery, the one question type, shared with the CLI and
+// the block page).
+type ExplainRequest = compile.ExplainQuery
 
 // Explanation is the answer to an ExplainRequest: the one explanation
 // type, shared with the CLI and the block page.

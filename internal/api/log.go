@@ -126,7 +126,8 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) explain(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
-	q := ExplainRequest{Name: strings.TrimSpace(v.Get("name")), Device: v.Get("device"), Client: v.Get("client"), Type: dns.TypeA}
+	q := ExplainRequest{Name: strings.TrimSpace(v.Get("name")), Device: v.Get("device"), Type: dns.TypeA}
+	client := v.Get("client")
 	if q.Name == "" {
 		fail(w, http.StatusBadRequest, "name: required")
 		return
@@ -143,15 +144,17 @@ func (a *API) explain(w http.ResponseWriter, r *http.Request) {
 		}
 		q.Type = qt
 	}
-	if (q.Device == "") == (q.Client == "") {
+	if (q.Device == "") == (client == "") {
 		fail(w, http.StatusBadRequest, "device: give a device or a client address")
 		return
 	}
-	if q.Client != "" {
-		if _, err := netip.ParseAddr(q.Client); err != nil {
-			fail(w, http.StatusBadRequest, "client: %q is not an IP address", q.Client)
+	if client != "" {
+		c, err := netip.ParseAddr(client)
+		if err != nil {
+			fail(w, http.StatusBadRequest, "client: %q is not an IP address", client)
 			return
 		}
+		q.Client = c.Unmap()
 	}
 	at, err := queryTime(r, "at")
 	if err != nil {

@@ -612,6 +612,7 @@ func TestAPIRoutes(t *testing.T) {
 		{"GET", "/api/v1/stats?since=2026-10-28T00:00:00Z", nil, 200, `"daily":[`},
 		{"GET", "/api/v1/explain?name=bet365.com", nil, 400, "device"},
 		{"GET", "/api/v1/explain?name=bet365.com&device=leos-phone&type=BOGUS", nil, 400, "type"},
+		{"GET", "/api/v1/explain?name=bet365.com&client=not-an-ip", nil, 400, "client"},
 		{"GET", "/api/v1/explain?name=bet365.com&device=leos-phone", nil, 200, `"category"`},
 		{"DELETE", "/api/v1/devices/leos-phone", nil, 204, ""},
 		{"GET", "/api/v1/devices/leos-phone", nil, 404, "not found"},

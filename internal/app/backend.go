@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"errors"
-	"net/netip"
 	"sort"
 	"strings"
 	"time"
@@ -106,15 +105,7 @@ func (k backend) Sync(ctx context.Context) error {
 }
 
 func (k backend) Explain(ctx context.Context, q api.ExplainRequest) (api.Explanation, error) {
-	eq := ExplainQuery{Device: q.Device, At: q.At, Name: q.Name, Type: q.Type}
-	if q.Client != "" {
-		c, err := netip.ParseAddr(q.Client)
-		if err != nil {
-			return api.Explanation{}, err
-		}
-		eq.Client = c
-	}
-	e, err := k.a.Explain(ctx, eq)
+	e, err := k.a.Explain(ctx, q)
 	if err != nil {
 		return api.Explanation{}, err
 	}

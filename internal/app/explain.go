@@ -22,18 +22,9 @@ import (
 	"github.com/hearth-dns/hearth/internal/store"
 )
 
-// ExplainQuery is one "why is this blocked?" question.
-type ExplainQuery struct {
-	// Device names a configured device; Client is a source address.
-	// Exactly one is set.
-	Device string
-	Client netip.Addr
-	// At is the instant to decide at.
-	At time.Time
-	// Name and Type are the query.
-	Name string
-	Type uint16
-}
+// ExplainQuery is one "why is this blocked?" question
+// (compile.ExplainQuery, the one question type).
+type ExplainQuery = compile.ExplainQuery
 
 // Explanation is the answer to an ExplainQuery (compile.Explanation, the
 // one explanation type).

@@ -1,11 +1,28 @@
 package compile
 
 import (
+	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/hearth-dns/hearth/internal/pipeline"
 	"github.com/hearth-dns/hearth/internal/policy"
 )
+
+// ExplainQuery is one "why is this answered so?" question: the one
+// question type of the CLI, the API and the block page, as its edge
+// checked it.
+type ExplainQuery struct {
+	// Device names a device; Client is a source address. Exactly one is
+	// set.
+	Device string
+	Client netip.Addr
+	// At is the instant to decide at.
+	At time.Time
+	// Name and Type are the query.
+	Name string
+	Type uint16
+}
 
 // Explanation says why a query is answered as it is: the one explanation
 // type of the CLI (hearth explain), the API (GET /api/v1/explain) and the
