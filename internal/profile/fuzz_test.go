@@ -18,6 +18,7 @@ func FuzzProfile(f *testing.F) {
 		"safe_search: [google]\ntimezone: Europe/Paris\nschedules: [{days: [daily], from: '08:00', to: '09:00', block: [games]}]\n",
 		`{"schedules": [{"days": 5}]}`,
 		"preset: kid\ncolour: blue\n",
+		"budgets: [{tag: games, minutes: 60, days: [weekends]}]\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -60,6 +61,14 @@ func normal(p Profile) Profile {
 	}
 	if len(p.Schedules) == 0 {
 		p.Schedules = nil
+	}
+	if len(p.Budgets) == 0 {
+		p.Budgets = nil
+	}
+	for i := range p.Budgets {
+		if len(p.Budgets[i].Days) == 0 {
+			p.Budgets[i].Days = nil
+		}
 	}
 	for i := range p.Schedules {
 		s := &p.Schedules[i]

@@ -314,6 +314,15 @@ func (s *Schedule) UnmarshalYAML(n *yaml.Node) error {
 	return decodeYAMLStrict(n, (*plainSchedule)(s), "profile.Schedule")
 }
 
+// plainBudget is Budget without its methods.
+type plainBudget Budget
+
+// UnmarshalYAML reads a budget; a key it does not know ("day" for
+// "days") is an error naming its line, not a budget for every day.
+func (b *Budget) UnmarshalYAML(n *yaml.Node) error {
+	return decodeYAMLStrict(n, (*plainBudget)(b), "profile.Budget")
+}
+
 // decodeYAMLStrict decodes mapping n into the struct v points to,
 // refusing keys v has no field for. yaml.v3 does not pass a Decoder's
 // KnownFields to a type's own UnmarshalYAML, so the check is made here,

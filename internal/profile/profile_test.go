@@ -108,6 +108,8 @@ func TestRefused(t *testing.T) {
 		{"unknown field", "colour: blue", `{"colour": "blue"}`, "colour", "line 1: field colour not found"},
 		{"unknown schedule field", "schedules: [{days: [mon], from: '08:00', to: '09:00', paws: true}]",
 			`{"schedules": [{"days": ["mon"], "from": "08:00", "to": "09:00", "paws": true}]}`, "paws", "line 1: field paws not found"},
+		{"unknown budget field", "budgets: [{tag: games, minutes: 60, day: [mon]}]",
+			`{"budgets": [{"tag": "games", "minutes": 60, "day": ["mon"]}]}`, "day", "line 1: field day not found"},
 		{"safe search word", "safe_search: maybe", `{"safe_search": "maybe"}`, "safe_search", "line 1: cannot unmarshal"},
 		{"both engine lists", "safe_search: [google]\nsafe_search_engines: [bing]", `{"safe_search": ["google"], "safe_search_engines": ["bing"]}`, "safe_search_engines", "safe_search_engines"},
 		{"two time zones", "time_zone: UTC\ntimezone: Europe/Paris", `{"time_zone": "UTC", "timezone": "Europe/Paris"}`, "differ", "line 1: time_zone"},
