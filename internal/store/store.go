@@ -14,6 +14,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +34,10 @@ var (
 	// accept: a malformed id, a missing required field, a reference to
 	// an item that does not exist or belongs to another household.
 	ErrInvalid = errors.New("invalid")
+	// ErrUnavailable: the store could not be reached (a database server
+	// that is down or unreachable); nothing was written, and the same
+	// call may succeed later.
+	ErrUnavailable = errors.New("store unavailable")
 )
 
 // ValidateID checks the id of a household, profile, device, grant or
@@ -295,6 +301,10 @@ type Store interface {
 	// lists them in a fixed order: DeleteDevice its grants (by ID) then
 	// the device, DeleteExpiredGrants the grants by ID.
 	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
+	// Version summarises the policy state in one consistent view, cheaply
+	// (no item is read whole), for nodes to check that their copy agrees
+	// with the store: it equals Summarize(Load()).
+	Version(ctx context.Context) (Version, error)
 	// Notify returns a channel that receives (without blocking the
 	// writer: it holds at most one pending value) after every committed
 	// policy write, from this process or, for shared backends, others.
@@ -319,6 +329,8 @@ type Store interface {
 
 	// Grants returns the grants of a device, or all with device "".
 	Grants(ctx context.Context, device string) ([]Grant, error)
+	// Grant returns the grant of that id.
+	Grant(ctx context.Context, id string) (Grant, error)
 	// AddGrant stores g with a new ID when g.ID is "".
 	AddGrant(ctx context.Context, g Grant) (Grant, error)
 	DeleteGrant(ctx context.Context, id string) error
@@ -354,4 +366,62 @@ type Store interface {
 	PutSetting(ctx context.Context, key, value string) error
 
 	Close() error
+}
+
+// Version is a cheap summary of a policy state: its change-feed position
+// and, per item kind, how many items there are and the sum of their
+// versions. Two states with equal Versions almost surely hold the same
+// items; a node that missed or misapplied a change differs in a count or
+// a sum, or in Seq.
+type Version struct {
+	Seq int64 `json:"seq"`
+	// Kinds maps a change kind (KindHousehold...) to its summary. A store
+	// lists every kind it holds, even when it has no items of it.
+	Kinds map[string]KindSum `json:"kinds"`
+}
+
+// KindSum summarises the items of one kind.
+type KindSum struct {
+	Count int64 `json:"count"`
+	// Versions is the sum of the items' Version fields; 0 for kinds
+	// without one (grants, bindings).
+	Versions int64 `json:"versions"`
+}
+
+// Summarize returns the Version of st, as Store.Version would answer for
+// it.
+func Summarize(st State) Version {
+	v := Version{Seq: st.Seq, Kinds: make(map[string]KindSum, 5)}
+	var h, p, d KindSum
+	for _, x := range st.Households {
+		h.Count, h.Versions = h.Count+1, h.Versions+x.Version
+	}
+	for _, x := range st.Profiles {
+		p.Count, p.Versions = p.Count+1, p.Versions+x.Version
+	}
+	for _, x := range st.Devices {
+		d.Count, d.Versions = d.Count+1, d.Versions+x.Version
+	}
+	v.Kinds[KindHousehold], v.Kinds[KindProfile], v.Kinds[KindDevice] = h, p, d
+	v.Kinds[KindGrant] = KindSum{Count: int64(len(st.Grants))}
+	v.Kinds[KindBinding] = KindSum{Count: int64(len(st.Bindings))}
+	return v
+}
+
+// Disagrees compares the Version a node computed from its own state
+// (Summarize) with the store's, and describes the first difference, or
+// returns "" when they agree. Only the kinds the store lists are
+// compared, so that a node can run beside a store that does not hold a
+// kind yet.
+func (v Version) Disagrees(store Version) string {
+	if v.Seq != store.Seq {
+		return fmt.Sprintf("change feed at %d, store at %d", v.Seq, store.Seq)
+	}
+	for _, k := range slices.Sorted(maps.Keys(store.Kinds)) {
+		want := store.Kinds[k]
+		if got := v.Kinds[k]; got != want {
+			return fmt.Sprintf("%ss: %d (versions %d), store has %d (versions %d)", k, got.Count, got.Versions, want.Count, want.Versions)
+		}
+	}
+	return ""
 }

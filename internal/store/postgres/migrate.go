@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/hearth-dns/hearth/internal/profile"
 )
 
@@ -162,48 +164,49 @@ func upgradeProfiles(ctx context.Context, tx *wtx) error {
 // nodes starting together do not apply a step twice ("hearth" in ASCII).
 const migrateLock = 0x686561727468
 
-// migrate brings the schema to len(steps), all in one transaction (DDL is
-// transactional in PostgreSQL) under an advisory lock.
-func (s *Store) migrate(ctx context.Context, steps []string) error {
+// migrate brings the schema to len(steps), all in one transaction on
+// conn (DDL is transactional in PostgreSQL) under an advisory lock.
+func (s *Store) migrate(ctx context.Context, conn *pgx.Conn, steps []string) error {
 	var applied []int
-	err := s.write(ctx, false, func(tx *wtx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrateLock)); err != nil {
-			return fmt.Errorf("lock for migrations: %w", err)
-		}
-		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }() // after Commit, a no-op
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrateLock)); err != nil {
+		return fmt.Errorf("lock for migrations: %w", err)
+	}
+	_, err = tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    integer PRIMARY KEY,
 	applied_at bigint NOT NULL
 )`)
-		if err != nil {
-			return fmt.Errorf("create schema_migrations: %w", err)
+	if err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	var have int
+	if err := tx.QueryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&have); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if have > len(steps) {
+		return fmt.Errorf("schema version %d is newer than this program knows (%d): use a newer Hearth or restore a backup", have, len(steps))
+	}
+	for v := have + 1; v <= len(steps); v++ {
+		if _, err := tx.Exec(ctx, steps[v-1]); err != nil {
+			return fmt.Errorf("migrate to schema version %d: %w", v, err)
 		}
-		var have int
-		if err := tx.QueryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&have); err != nil {
-			return fmt.Errorf("read schema version: %w", err)
-		}
-		if have > len(steps) {
-			return fmt.Errorf("schema version %d is newer than this program knows (%d): use a newer Hearth or restore a backup", have, len(steps))
-		}
-		applied = applied[:0]
-		for v := have + 1; v <= len(steps); v++ {
-			if _, err := tx.Exec(ctx, steps[v-1]); err != nil {
+		if rw := upgrade(v); rw != nil {
+			if err := rw(ctx, &wtx{Tx: tx}); err != nil {
 				return fmt.Errorf("migrate to schema version %d: %w", v, err)
 			}
-			if rw := upgrade(v); rw != nil {
-				if err := rw(ctx, tx); err != nil {
-					return fmt.Errorf("migrate to schema version %d: %w", v, err)
-				}
-			}
-			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", v, time.Now().UnixNano())
-			if err != nil {
-				return fmt.Errorf("record schema version %d: %w", v, err)
-			}
-			applied = append(applied, v)
 		}
-		return nil
-	})
-	if err != nil {
-		return err
+		_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", v, time.Now().UnixNano())
+		if err != nil {
+			return fmt.Errorf("record schema version %d: %w", v, err)
+		}
+		applied = append(applied, v)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("migrate: commit: %w", err)
 	}
 	s.applied = applied
 	if len(applied) > 0 {

@@ -23,7 +23,7 @@ func (s *Store) Load(ctx context.Context) (store.State, error) {
 	)
 	for range maxAttempts {
 		if err = ctx.Err(); err != nil {
-			return store.State{}, fmt.Errorf("load: %w", err)
+			return store.State{}, fmt.Errorf("load: %w", unavailable(err))
 		}
 		tx, err = s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 		if err == nil {
@@ -31,28 +31,28 @@ func (s *Store) Load(ctx context.Context) (store.State, error) {
 		}
 	}
 	if err != nil {
-		return store.State{}, fmt.Errorf("load: begin: %w", err)
+		return store.State{}, fmt.Errorf("load: begin: %w", unavailable(err))
 	}
 	defer func() { _ = tx.Rollback(context.Background()) }() // after Commit, a no-op
 
 	var st store.State
 	if st.Seq, err = lastSeq(ctx, tx); err != nil {
-		return store.State{}, fmt.Errorf("load: %w", err)
+		return store.State{}, fmt.Errorf("load: %w", unavailable(err))
 	}
 	if st.Households, err = households(ctx, tx); err != nil {
-		return store.State{}, fmt.Errorf("load: %w", err)
+		return store.State{}, fmt.Errorf("load: %w", unavailable(err))
 	}
 	if st.Profiles, err = profiles(ctx, tx, ""); err != nil {
-		return store.State{}, fmt.Errorf("load: %w", err)
+		return store.State{}, fmt.Errorf("load: %w", unavailable(err))
 	}
 	if st.Devices, err = devices(ctx, tx, ""); err != nil {
-		return store.State{}, fmt.Errorf("load: %w", err)
+		return store.State{}, fmt.Errorf("load: %w", unavailable(err))
 	}
 	if st.Grants, err = grants(ctx, tx, ""); err != nil {
-		return store.State{}, fmt.Errorf("load: %w", err)
+		return store.State{}, fmt.Errorf("load: %w", unavailable(err))
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return store.State{}, fmt.Errorf("load: end: %w", err)
+		return store.State{}, fmt.Errorf("load: end: %w", unavailable(err))
 	}
 	return st, nil
 }
@@ -75,7 +75,7 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]store.Ch
 	rows, err := s.pool.Query(ctx,
 		"SELECT seq, kind, id, deleted FROM policy_changes WHERE seq > $1 ORDER BY seq LIMIT $2", after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("changes after %d: %w", after, err)
+		return nil, fmt.Errorf("changes after %d: %w", after, unavailable(err))
 	}
 	defer rows.Close()
 	var out []store.Change
@@ -87,7 +87,7 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]store.Ch
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("changes after %d: %w", after, err)
+		return nil, fmt.Errorf("changes after %d: %w", after, unavailable(err))
 	}
 	return out, nil
 }

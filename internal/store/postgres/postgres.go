@@ -21,10 +21,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
+	"net"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -48,6 +52,11 @@ type Config struct {
 	DSN string
 	// Logger receives migrations and connection problems; nil discards.
 	Logger *slog.Logger
+	// Lazy opens the store even when the database cannot be reached
+	// now (a node started during an outage): every call fails with
+	// store.ErrUnavailable until it can, and the schema is brought up to
+	// date on the first connection. Without Lazy, Open fails.
+	Lazy bool
 
 	// listened, when set, receives after each successful LISTEN (tests).
 	listened chan struct{}
@@ -69,6 +78,10 @@ type Store struct {
 	done      chan struct{}
 	closeOnce sync.Once
 
+	// migrated is set once the schema is known to be current; until
+	// then each new connection tries to migrate it (migrateMu).
+	migrated  atomic.Bool
+	migrateMu sync.Mutex
 	// applied lists the migration versions Open applied, for tests.
 	applied []int
 }
@@ -95,20 +108,43 @@ func Open(ctx context.Context, c *Config) (*Store, error) {
 		pc.ConnConfig.ConnectTimeout = connectTimeout
 	}
 	where := pc.ConnConfig.Host + ":" + strconv.Itoa(int(pc.ConnConfig.Port)) + "/" + pc.ConnConfig.Database
-	pool, err := pgxpool.NewWithConfig(ctx, pc)
-	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", where, err)
-	}
 	s := &Store{
-		pool:   pool,
 		log:    log.With("store", where),
 		notify: make(chan struct{}, 1),
 		where:  where,
 		done:   make(chan struct{}),
 	}
-	if err := s.migrate(ctx, migrations); err != nil {
+	// Every new connection checks the schema until one has brought it up
+	// to date, so that a lazily opened store migrates on its first
+	// connection; after that the check is one atomic load.
+	pc.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		if s.migrated.Load() {
+			return nil
+		}
+		s.migrateMu.Lock()
+		defer s.migrateMu.Unlock()
+		if s.migrated.Load() {
+			return nil
+		}
+		if err := s.migrate(ctx, conn, migrations); err != nil {
+			return err
+		}
+		s.migrated.Store(true)
+		return nil
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", where, err)
+	}
+	s.pool = pool
+	conn, err := pool.Acquire(ctx)
+	if err == nil {
+		conn.Release()
+	} else if err = unavailable(err); !c.Lazy || !errors.Is(err, store.ErrUnavailable) {
 		pool.Close()
 		return nil, fmt.Errorf("open store %s: %w", where, err)
+	} else {
+		s.log.Warn("the store cannot be reached; it is used once it can", "err", err)
 	}
 	lctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
@@ -171,6 +207,10 @@ func (s *Store) listen(ctx context.Context, cc *pgx.ConnConfig, listened chan<- 
 			return
 		}
 		s.log.Warn("store listener lost its connection; retrying", "in", wait, "err", err)
+		// The reader learns of the outage at once (its next read fails)
+		// rather than at its next write or poll, and tries again after
+		// each attempt of the listener's.
+		s.wake()
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
@@ -234,10 +274,10 @@ func (s *Store) write(ctx context.Context, policy bool, fn func(tx *wtx) error) 
 		var committed bool
 		committed, err = s.writeOnce(ctx, policy, fn)
 		if err == nil || committed || !retryable(err) {
-			return err
+			return unavailable(err)
 		}
 	}
-	return err
+	return unavailable(err)
 }
 
 // beginError marks an error of BEGIN: nothing of the transaction ran.
@@ -380,4 +420,32 @@ func constraint(err error) error {
 		return fmt.Errorf("%s: %w", pe.Message, store.ErrInvalid)
 	}
 	return err
+}
+
+// unavailable marks err with store.ErrUnavailable when it says the
+// database could not be reached or went away: no connection could be
+// made, the connection broke or timed out, or the server is shutting
+// down or starting (SQLSTATE classes 08 and 57P). Errors the server
+// answered with, and the store's own, are returned as they are.
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	var (
+		pe *pgconn.PgError
+		ce *pgconn.ConnectError
+		ne net.Error
+	)
+	switch {
+	case errors.As(err, &pe):
+		if !strings.HasPrefix(pe.Code, "08") && !strings.HasPrefix(pe.Code, "57P") {
+			return err
+		}
+	case errors.As(err, &ce), errors.As(err, &ne), pgconn.Timeout(err), pgconn.SafeToRetry(err),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
+		strings.Contains(err.Error(), "conn closed"), strings.Contains(err.Error(), "closed pool"):
+	default:
+		return err
+	}
+	return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 }

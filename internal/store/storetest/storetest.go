@@ -46,6 +46,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) Opener) {
 		{"ConcurrentUpdates", testConcurrentUpdates},
 		{"ConcurrentCreates", testConcurrentCreates},
 		{"ChangeFeed", testChangeFeed},
+		{"Version", testVersion},
+		{"GrantByID", testGrantByID},
 		{"Notify", testNotify},
 		{"LoadConsistent", testLoadConsistent},
 		{"Reopen", testReopen},
