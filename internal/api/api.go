@@ -309,7 +309,8 @@ func fail(w http.ResponseWriter, code int, format string, args ...any) {
 	writeJSON(w, code, map[string]string{"error": fmt.Sprintf(format, args...)})
 }
 
-// storeError answers a store error with its status: 404, 409 or 500.
+// storeError answers a store error with its status: 404, 409, 400,
+// 503 (the store cannot be reached) or 500.
 func (a *API) storeError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -318,6 +319,10 @@ func (a *API) storeError(w http.ResponseWriter, r *http.Request, what string, er
 		fail(w, http.StatusConflict, "%s: %v", what, err)
 	case errors.Is(err, store.ErrInvalid):
 		fail(w, http.StatusBadRequest, "%v", err)
+	case errors.Is(err, store.ErrUnavailable):
+		a.log.Warn("api: the store is unavailable", "what", what, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "5")
+		fail(w, http.StatusServiceUnavailable, "policy store unavailable: %s was not saved; DNS keeps answering with the last policy. Retry later.", what)
 	default:
 		a.log.Error("api", "what", what, "path", r.URL.Path, "err", err)
 		fail(w, http.StatusInternalServerError, "%s: internal error", what)

@@ -264,6 +264,10 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	}
 	a.built, a.srv = b, srv
 	a.cur.Store(b)
+	if a.sync != nil {
+		// Catch up from the snapshot file, or fail and keep serving it.
+		a.sync.Sync(context.Background())
+	}
 	return a, nil
 }
 
@@ -455,7 +459,7 @@ func (a *App) httpHandler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	if a.api != nil {
-		mux.Handle("/api/", a.api)
+		mux.Handle("/api/", a.storeGate(a.api))
 		mux.Handle("GET /metrics", a.auth.RequireMetrics(metricsAccess(a.cfg), a.metrics))
 		mux.Handle("/", web.Handler())
 	} else if a.storage != nil {
@@ -537,12 +541,11 @@ func (a *App) Reload(cfg *config.Config) error {
 	a.built, a.cfg = b, cfg
 	a.cur.Store(b)
 	b.start(a.log)
-	if a.store != nil {
-		// A store write committed while b was built may have been
-		// applied to the old generation: bring b up to date.
-		if st, err := a.store.Load(context.Background()); err == nil {
-			a.applyState(b, st)
-		}
+	if a.sync != nil {
+		// b was built from the state in effect then; a store write
+		// applied to the old generation since, or not yet applied, is
+		// applied to b now (the syncer reads the feed from b's state).
+		a.sync.Sync(context.Background())
 	}
 	// Queries that started on the old pipeline may still be talking to
 	// its upstreams: close them once those exchanges have timed out.

@@ -18,7 +18,6 @@ import (
 	"github.com/hearth-dns/hearth/internal/lists"
 	"github.com/hearth-dns/hearth/internal/metrics"
 	"github.com/hearth-dns/hearth/internal/observe"
-	"github.com/hearth-dns/hearth/internal/policysync"
 	"github.com/hearth-dns/hearth/internal/querylog"
 	"github.com/hearth-dns/hearth/internal/store"
 	"github.com/hearth-dns/hearth/internal/store/postgres"
@@ -60,17 +59,24 @@ func OpenStore(ctx context.Context, cfg *config.Config, a *App) (store.Store, er
 	if err != nil {
 		return nil, err
 	}
+	if err := ensureHome(ctx, st); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// ensureHome creates the home household when st lacks it.
+func ensureHome(ctx context.Context, st store.Store) error {
 	if _, err := st.Household(ctx, HomeHousehold); errors.Is(err, store.ErrNotFound) {
 		_, err = st.PutHousehold(ctx, store.Household{ID: HomeHousehold, Name: "Home"})
 		if err != nil && !errors.Is(err, store.ErrConflict) {
-			st.Close()
-			return nil, fmt.Errorf("create the home household: %w", err)
+			return fmt.Errorf("create the home household: %w", err)
 		}
 	} else if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("read the home household: %w", err)
+		return fmt.Errorf("read the home household: %w", err)
 	}
-	return st, nil
+	return nil
 }
 
 // openDriver opens the store of cfg's driver.
@@ -80,7 +86,9 @@ func openDriver(ctx context.Context, cfg *config.Config, a *App) (store.Store, e
 		log = a.log
 	}
 	if cfg.StoreDriver() == config.DriverPostgres {
-		st, err := postgres.Open(ctx, &postgres.Config{DSN: cfg.StoreDSN(), Logger: log})
+		// Lazy: a node started while the database is down serves from
+		// its snapshot file and uses the store once it answers.
+		st, err := postgres.Open(ctx, &postgres.Config{DSN: cfg.StoreDSN(), Logger: log, Lazy: a != nil && !a.readOnly})
 		if err != nil {
 			return nil, cfg.Errorf("store.dsn", "%v", err)
 		}
@@ -140,21 +148,7 @@ func (a *App) openState(cfg *config.Config) error {
 		a.closeState()
 		return err
 	}
-	a.sync = policysync.New(policysync.Config{
-		Store: st,
-		Apply: func(ctx context.Context, s store.State) error {
-			b := a.cur.Load()
-			if b == nil {
-				return errors.New("not started")
-			}
-			return a.applyState(b, s)
-		},
-		Failed: func(err error) {
-			a.storage.problem("load", "Hearth cannot read its database (it may be damaged). DNS keeps answering with the policy in effect.", err)
-		},
-		Now:    a.now,
-		Logger: a.log,
-	})
+	a.sync = a.newSyncer(st)
 	a.api, err = api.New(api.Config{Store: st, Auth: a.auth, Backend: backend{a}, Log: a.qlog, Now: a.now, Logger: a.log})
 	if err != nil {
 		a.closeState()

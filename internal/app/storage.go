@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -56,6 +57,42 @@ type storage struct {
 	saved    policysync.File
 	status   Status
 	problems map[string]string // by operation: open, load, snapshot...
+	// reopen is set while a store that was down at start has not
+	// answered yet: the checks of openStorage run when it does.
+	reopen bool
+}
+
+// storageOps are the operations a problem is recorded for, in the order
+// the banner shows them.
+var storageOps = []string{"open", "load", "empty", "unavailable", "snapshot-read", "snapshot-write", "query-log"}
+
+// unavailableText is the banner's and the API's message while the
+// database cannot be reached.
+const unavailableText = "Hearth cannot reach its policy database. DNS keeps answering with the last policy; changes cannot be saved until the database is back."
+
+// unavailable records that the store cannot be reached, once per outage.
+func (s *storage) unavailable(err error) {
+	s.mu.Lock()
+	_, already := s.problems["unavailable"]
+	s.status.StoreOK = false
+	s.mu.Unlock()
+	if !already {
+		s.problem("unavailable", unavailableText, err)
+	}
+}
+
+// blocked reports why the API cannot be used now, or "": the database
+// is down, or came back empty although setup was done.
+func (s *storage) blocked() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.problems["empty"]; ok {
+		return "empty"
+	}
+	if _, ok := s.problems["unavailable"]; ok {
+		return "unavailable"
+	}
+	return ""
 }
 
 // problem records a failure of op, logs it with its details and shows
@@ -83,7 +120,7 @@ func (s *storage) Status() Status {
 	defer s.mu.Unlock()
 	st := s.status
 	st.Problems = []string{}
-	for _, op := range []string{"open", "load", "empty", "snapshot-read", "snapshot-write", "query-log"} {
+	for _, op := range storageOps {
 		if p, ok := s.problems[op]; ok {
 			st.Problems = append(st.Problems, p)
 		}
@@ -110,12 +147,29 @@ func (a *App) openStorage(ctx context.Context, cfg *config.Config) {
 		s.problem("snapshot-read", "The saved policy snapshot could not be read; it is written again from the store.", err)
 	}
 	s.saved = f
-	st, err := OpenStore(ctx, cfg, a)
+	st, err := openDriver(ctx, cfg, a)
 	if err != nil {
 		s.problem("open", "Hearth cannot open its database. DNS keeps answering with the last saved policy; changes cannot be saved until the database is restored.", err)
 		return
 	}
-	if _, err := st.Load(ctx); err != nil {
+	// Version is the cheap proof that the store can be read; the state
+	// itself is read whole only when the snapshot file cannot be resumed
+	// from (loadState).
+	_, err = st.Version(ctx)
+	if errors.Is(err, store.ErrUnavailable) {
+		// A database server that is down: kept, and used once it
+		// answers (the syncer retries; storeHealth finishes the open).
+		a.store = st
+		s.mu.Lock()
+		s.reopen = true
+		s.mu.Unlock()
+		s.unavailable(err)
+		return
+	}
+	if err == nil {
+		err = ensureHome(ctx, st)
+	}
+	if err != nil {
 		st.Close()
 		s.problem("load", "Hearth cannot read its database (it may be damaged). DNS keeps answering with the last saved policy; changes cannot be saved until the database is restored.", err)
 		return
@@ -148,7 +202,22 @@ func (a *App) loadState(ctx context.Context) (store.State, error) {
 		}
 		return a.store.Load(ctx)
 	}
-	if a.store != nil {
+	if b := a.cur.Load(); b != nil {
+		// A reload keeps the state in effect; the syncer brings the new
+		// generation up to date once it is swapped in.
+		return b.live.Load().State, nil
+	}
+	s.mu.Lock()
+	saved, reopen := s.saved, s.reopen
+	s.mu.Unlock()
+	if a.store != nil && !reopen && saved.Version != 0 && a.sync != nil {
+		// Resume from the snapshot file: the syncer applies the changes
+		// made since, then checks that the node agrees with the store.
+		a.sync.CheckNext()
+		s.setPolicyFrom(true, policyFromSnapshot)
+		return saved.State, nil
+	}
+	if a.store != nil && !reopen {
 		st, err := a.store.Load(ctx)
 		if err == nil {
 			s.ok("load")
@@ -157,14 +226,12 @@ func (a *App) loadState(ctx context.Context) (store.State, error) {
 		}
 		s.problem("load", "Hearth cannot read its database (it may be damaged). DNS keeps answering with the last saved policy.", err)
 	}
-	s.mu.Lock()
-	saved := s.saved
-	s.mu.Unlock()
+	up := a.store != nil && !reopen
 	if saved.Version == 0 {
-		s.setPolicyFrom(a.store != nil, policyFromDefaults)
+		s.setPolicyFrom(up, policyFromDefaults)
 		return store.State{}, nil
 	}
-	s.setPolicyFrom(a.store != nil, policyFromSnapshot)
+	s.setPolicyFrom(up, policyFromSnapshot)
 	return saved.State, nil
 }
 
@@ -211,8 +278,8 @@ func (a *App) newStorage(cfg *config.Config) *storage {
 // registerStorageMetrics exposes the storage health on /metrics.
 func (a *App) registerStorageMetrics() {
 	s := a.storage
-	s.errors = a.metrics.CounterVec("hearth_storage_errors_total", "Failures of the data directory by operation (open, load, empty, snapshot-read, snapshot-write, query-log).", "op")
-	for _, op := range []string{"open", "load", "empty", "snapshot-read", "snapshot-write", "query-log"} {
+	s.errors = a.metrics.CounterVec("hearth_storage_errors_total", "Failures of the data directory and the store by operation (open, load, empty, unavailable, snapshot-read, snapshot-write, query-log).", "op")
+	for _, op := range storageOps {
 		s.errors.With(op)
 	}
 	a.metrics.GaugeFunc("hearth_store_up", "1 when the store was opened and read, 0 when DNS answers from the saved snapshot or the defaults.", func() float64 {

@@ -1,39 +1,109 @@
-// Package policysync is the node side of the store: it loads the policy
-// state (households, profiles, devices, grants), hands it to the builder
-// of the policy snapshot, and does so again after every change the store
-// announces, and on a slow safety poll in case an announcement was lost.
-// Queries never wait for it: the builder swaps a finished snapshot in.
+// Package policysync is the node side of the store: it keeps the policy
+// in effect in step with the store's change feed. After every change the
+// store announces (and on a slow safety poll, in case an announcement was
+// lost) it reads the feed from the last change the node applied, fetches
+// the items those changes name and hands them on as one compile.Delta.
+// The whole state is read only when the node has none, when the feed
+// cannot bring it up to date (a gap, or more than MaxBehind changes), or
+// when the periodic agreement check finds that the node's copy and the
+// store differ. Queries never wait for it: the builder swaps a finished
+// snapshot in.
 package policysync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/hearth-dns/hearth/internal/policy/compile"
 	"github.com/hearth-dns/hearth/internal/store"
+)
+
+// Defaults of Config.
+const (
+	DefaultPoll       = 30 * time.Second
+	DefaultCheck      = 5 * time.Minute
+	DefaultMaxBehind  = 10000
+	DefaultGrantSweep = time.Minute
+)
+
+// page is how many feed entries one Changes call reads.
+const page = 1000
+
+// Retry backoff after a failed sync: doubled from the first to the cap.
+const (
+	retryFirst = 100 * time.Millisecond
+	retryMax   = 5 * time.Second
 )
 
 // Config configures a Syncer.
 type Config struct {
 	Store store.Store
-	// Apply builds a policy from the state and swaps it in. When it
-	// fails, the running policy keeps serving and the error is logged;
-	// the same state is tried again at the next change or poll.
-	Apply func(ctx context.Context, st store.State) error
-	// Poll is the safety poll period; default 30 s.
+	// State returns the store state of the policy in effect (its Seq is
+	// the last change applied), and false while there is none.
+	State func() (store.State, bool)
+	// Load builds a policy from a whole state and swaps it in.
+	Load func(ctx context.Context, st store.State) error
+	// Apply builds the next policy from the one in effect and d, and
+	// swaps it in. When Load or Apply fails, the running policy keeps
+	// serving and the error is logged; the same changes are tried again
+	// at the next sync.
+	Apply func(ctx context.Context, d compile.Delta) error
+	// Poll is the safety poll period; default DefaultPoll.
 	Poll time.Duration
+	// Check is the period of the agreement check; default DefaultCheck.
+	Check time.Duration
+	// MaxBehind is how many feed entries a node applies as a delta;
+	// further behind, it reads the whole state. Default DefaultMaxBehind.
+	MaxBehind int
 	// GrantSweep is how often expired grants are deleted from the store;
-	// default 1 min. (An expired grant stops applying at its end by
-	// itself; the sweep only tidies the store.)
+	// default DefaultGrantSweep. (An expired grant stops applying at its
+	// end by itself; the sweep only tidies the store.)
 	GrantSweep time.Duration
-	// Failed, when set, hears of every sync Run fails (the store cannot
-	// be read, or its state not applied), after the log line.
-	Failed func(err error)
+	// Health, when set, hears the outcome of every sync: nil when the
+	// policy in effect is in step with the store, else why not (wrapping
+	// store.ErrUnavailable while the store cannot be reached).
+	Health func(err error)
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+}
+
+// Reasons for reading the whole state (Stats.Reloads).
+const (
+	ReloadStart    = "start"    // the node had no state
+	ReloadGap      = "gap"      // the feed misses entries after the node's
+	ReloadBehind   = "behind"   // more than MaxBehind entries to apply
+	ReloadDisagree = "disagree" // the agreement check failed
+	ReloadKind     = "kind"     // a change of a kind the store has no getter for
+)
+
+// ReloadReasons lists the reasons, for metrics.
+var ReloadReasons = []string{ReloadStart, ReloadGap, ReloadBehind, ReloadDisagree, ReloadKind}
+
+// Stats are a Syncer's counters since New.
+type Stats struct {
+	// Deltas is how many deltas were applied, Changes how many feed
+	// entries they carried.
+	Deltas, Changes uint64
+	// Reloads counts whole-state reads by reason (Reload...).
+	Reloads map[string]uint64
+	// Checks counts agreement checks made, Disagreements those that
+	// failed.
+	Checks, Disagreements uint64
+	// Failures counts syncs that failed.
+	Failures uint64
+	// Applied is the change-feed position of the policy in effect.
+	Applied int64
+	// Up is true when the last sync reached the store.
+	Up bool
+	// LastSync is when the policy was last found in step with the store.
+	LastSync time.Time
 }
 
 // Syncer keeps the running policy in step with the store.
@@ -41,18 +111,30 @@ type Syncer struct {
 	c   Config
 	log *slog.Logger
 
-	mu      sync.Mutex // serialises loads and applies
-	applied int64      // the Seq of the last state applied
-	loaded  bool
+	mu sync.Mutex // serialises syncs
+	// checkNext makes the next sync run the agreement check (a node that
+	// resumed from its snapshot file checks at once).
+	checkNext bool
+
+	deltas, changes, checks, disagreements, failures atomic.Uint64
+	reloads                                          [5]atomic.Uint64 // by ReloadReasons
+	up                                               atomic.Bool
+	lastSync                                         atomic.Int64 // unix nanoseconds
 }
 
 // New returns a Syncer; call Sync once, then Run.
 func New(c Config) *Syncer {
 	if c.Poll <= 0 {
-		c.Poll = 30 * time.Second
+		c.Poll = DefaultPoll
+	}
+	if c.Check <= 0 {
+		c.Check = DefaultCheck
+	}
+	if c.MaxBehind <= 0 {
+		c.MaxBehind = DefaultMaxBehind
 	}
 	if c.GrantSweep <= 0 {
-		c.GrantSweep = time.Minute
+		c.GrantSweep = DefaultGrantSweep
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -63,48 +145,299 @@ func New(c Config) *Syncer {
 	return &Syncer{c: c, log: c.Logger}
 }
 
-// Sync loads the state and applies it unless it is the one already
-// applied. It returns when the policy reflecting every write committed
-// before the call is serving, so an API handler can call it after a write
-// and answer only once the change is in effect.
+// CheckNext makes the next sync run the agreement check: a node that
+// starts from its snapshot file calls it, since the database may have been
+// replaced or restored while it was away.
+func (s *Syncer) CheckNext() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checkNext = true
+}
+
+// Sync brings the policy in effect up to date with the store. It returns
+// when the policy reflecting every write committed before the call is
+// serving, so an API handler can call it after a write and answer only
+// once the change is in effect.
 func (s *Syncer) Sync(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st, err := s.c.Store.Load(ctx)
+	return s.report(s.sync(ctx, s.checkNext))
+}
+
+// Check brings the policy up to date, then checks that it agrees with the
+// store (store.Version) and reads the whole state when it does not.
+func (s *Syncer) Check(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.report(s.sync(ctx, true))
+}
+
+// report records the outcome of a sync and tells Health.
+func (s *Syncer) report(err error) error {
 	if err != nil {
-		return fmt.Errorf("load policy state: %w", err)
+		s.failures.Add(1)
+	} else {
+		s.lastSync.Store(s.c.Now().UnixNano())
 	}
-	if s.loaded && st.Seq == s.applied {
-		return nil
+	s.up.Store(err == nil || !errors.Is(err, store.ErrUnavailable))
+	if s.c.Health != nil {
+		s.c.Health(err)
 	}
-	if err := s.c.Apply(ctx, st); err != nil {
-		return fmt.Errorf("apply policy state %d: %w", st.Seq, err)
+	return err
+}
+
+// Stats returns the counters.
+func (s *Syncer) Stats() Stats {
+	st := Stats{
+		Deltas: s.deltas.Load(), Changes: s.changes.Load(),
+		Checks: s.checks.Load(), Disagreements: s.disagreements.Load(),
+		Failures: s.failures.Load(), Up: s.up.Load(),
+		Reloads: make(map[string]uint64, len(ReloadReasons)),
 	}
-	s.applied, s.loaded = st.Seq, true
-	return nil
+	for i, r := range ReloadReasons {
+		st.Reloads[r] = s.reloads[i].Load()
+	}
+	if n := s.lastSync.Load(); n != 0 {
+		st.LastSync = time.Unix(0, n)
+	}
+	if cur, ok := s.c.State(); ok {
+		st.Applied = cur.Seq
+	}
+	return st
 }
 
 // Applied returns the change-feed position of the state in effect.
 func (s *Syncer) Applied() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.applied
+	cur, _ := s.c.State()
+	return cur.Seq
 }
 
-// Run syncs after every announced change and every Poll until ctx ends,
-// and deletes expired grants every GrantSweep.
+// reloadError says why the feed cannot bring the node up to date.
+type reloadError struct {
+	reason string
+	err    error
+}
+
+func (e *reloadError) Error() string { return e.reason + ": " + e.err.Error() }
+
+// sync applies the changes after the state in effect, reading the whole
+// state when they cannot be applied as a delta, then, when check is set,
+// runs the agreement check. Callers hold s.mu.
+func (s *Syncer) sync(ctx context.Context, check bool) error {
+	cur, ok := s.c.State()
+	if !ok {
+		return s.reload(ctx, ReloadStart, nil)
+	}
+	d, n, err := s.delta(ctx, cur.Seq)
+	var re *reloadError
+	if errors.As(err, &re) {
+		return s.reload(ctx, re.reason, re.err)
+	}
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		if err := s.c.Apply(ctx, d); err != nil {
+			return fmt.Errorf("apply changes %d-%d: %w", cur.Seq+1, d.Seq, err)
+		}
+		s.deltas.Add(1)
+		s.changes.Add(uint64(n))
+	}
+	if !check {
+		return nil
+	}
+	s.checkNext = false
+	return s.check(ctx)
+}
+
+// check compares the state in effect with the store's Version, and reads
+// the whole state when they differ. A store that moved on in between is
+// not a disagreement: the next check compares again.
+func (s *Syncer) check(ctx context.Context) error {
+	v, err := s.c.Store.Version(ctx)
+	if err != nil {
+		s.checkNext = true // as soon as the store answers again
+		return fmt.Errorf("agreement check: %w", err)
+	}
+	s.checks.Add(1)
+	cur, _ := s.c.State()
+	switch {
+	case v.Seq > cur.Seq:
+		return nil // written since the delta was read
+	case v.Seq < cur.Seq:
+		return s.disagree(ctx, fmt.Sprintf("the node is at change %d, the store at %d (was the database replaced or restored?)", cur.Seq, v.Seq))
+	}
+	if diff := store.Summarize(cur).Disagrees(v); diff != "" {
+		return s.disagree(ctx, diff)
+	}
+	return nil
+}
+
+func (s *Syncer) disagree(ctx context.Context, diff string) error {
+	s.disagreements.Add(1)
+	s.log.Warn("the node's policy disagrees with the store; reading the whole state", "diff", diff)
+	return s.reload(ctx, ReloadDisagree, errors.New(diff))
+}
+
+// reload reads the whole state and swaps it in.
+func (s *Syncer) reload(ctx context.Context, reason string, why error) error {
+	if why != nil {
+		s.log.Info("reading the whole policy state", "reason", reason, "why", why)
+	}
+	st, err := s.c.Store.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("load policy state: %w", err)
+	}
+	if err := s.c.Load(ctx, st); err != nil {
+		return fmt.Errorf("apply policy state %d: %w", st.Seq, err)
+	}
+	for i, r := range ReloadReasons {
+		if r == reason {
+			s.reloads[i].Add(1)
+		}
+	}
+	return nil
+}
+
+// delta reads the feed after seq and fetches the items it names: the
+// Delta to apply, and how many feed entries it carries. Each item is as
+// stored when fetched, which may be after a later change than the last
+// entry read; that later change is applied again at the next sync, to the
+// same effect. A *reloadError says the feed cannot bring the node up to
+// date.
+func (s *Syncer) delta(ctx context.Context, seq int64) (compile.Delta, int, error) {
+	var cs []store.Change
+	for after := seq; ; {
+		got, err := s.c.Store.Changes(ctx, after, page)
+		if err != nil {
+			return compile.Delta{}, 0, fmt.Errorf("read changes after %d: %w", after, err)
+		}
+		for _, c := range got {
+			// Both stores number the feed without gaps (see their
+			// package comments): an entry missing means the feed
+			// was trimmed, or belongs to another database.
+			if c.Seq != after+1 {
+				return compile.Delta{}, 0, &reloadError{ReloadGap, fmt.Errorf("change %d follows %d", c.Seq, after)}
+			}
+			after = c.Seq
+		}
+		cs = append(cs, got...)
+		if len(cs) > s.c.MaxBehind {
+			return compile.Delta{}, 0, &reloadError{ReloadBehind, fmt.Errorf("more than %d changes after %d", s.c.MaxBehind, seq)}
+		}
+		if len(got) < page {
+			break
+		}
+	}
+	if len(cs) == 0 {
+		return compile.Delta{}, 0, nil
+	}
+	d := compile.Delta{Seq: cs[len(cs)-1].Seq}
+	// The last entry of each item says what became of it.
+	last := make(map[[2]string]int, len(cs))
+	for i, c := range cs {
+		last[[2]string{c.Kind, c.ID}] = i
+	}
+	for i, c := range cs {
+		if last[[2]string{c.Kind, c.ID}] != i {
+			continue
+		}
+		if c.Deleted {
+			d.Deleted = append(d.Deleted, c)
+			continue
+		}
+		err := fetch(ctx, s.c.Store, c, &d)
+		if errors.Is(err, store.ErrNotFound) {
+			// Deleted since: a later entry says so too.
+			d.Deleted = append(d.Deleted, store.Change{Seq: c.Seq, Kind: c.Kind, ID: c.ID, Deleted: true})
+			continue
+		}
+		if errors.Is(err, errNoGetter) {
+			return compile.Delta{}, 0, &reloadError{ReloadKind, fmt.Errorf("change %d: %w", c.Seq, err)}
+		}
+		if err != nil {
+			return compile.Delta{}, 0, fmt.Errorf("change %d: %w", c.Seq, err)
+		}
+	}
+	return d, len(cs), nil
+}
+
+// errNoGetter: the store cannot fetch one item of a change's kind.
+var errNoGetter = errors.New("no getter for this kind of item")
+
+// fetch gets the item c names into d. A kind added to the change feed
+// needs one case here, and its field in compile.Delta.
+func fetch(ctx context.Context, st store.Store, c store.Change, d *compile.Delta) error {
+	switch c.Kind {
+	case store.KindHousehold:
+		return get(ctx, st.Household, c.ID, &d.Households)
+	case store.KindProfile:
+		return get(ctx, st.Profile, c.ID, &d.Profiles)
+	case store.KindDevice:
+		return get(ctx, st.Device, c.ID, &d.Devices)
+	case store.KindGrant:
+		return get(ctx, st.Grant, c.ID, &d.Grants)
+	case store.KindBinding:
+		bg, ok := st.(BindingGetter)
+		kind, key, found := strings.Cut(c.ID, ":")
+		if !ok || !found {
+			return fmt.Errorf("%s %q: %w", c.Kind, c.ID, errNoGetter)
+		}
+		return get(ctx, func(ctx context.Context, key string) (store.Binding, error) { return bg.Binding(ctx, kind, key) }, key, &d.Bindings)
+	}
+	return fmt.Errorf("%s %q: %w", c.Kind, c.ID, errNoGetter)
+}
+
+// BindingGetter is the getter of one binding, by its kind and key; a
+// store without it is read whole after a change of a binding.
+type BindingGetter interface {
+	Binding(ctx context.Context, kind, key string) (store.Binding, error)
+}
+
+// get appends the item of that id to items.
+func get[T any](ctx context.Context, getter func(context.Context, string) (T, error), id string, items *[]T) error {
+	x, err := getter(ctx, id)
+	if err != nil {
+		return err
+	}
+	*items = append(*items, x)
+	return nil
+}
+
+// Run syncs after every announced change and every Poll, checks agreement
+// every Check, retries a failed sync with backoff, and deletes expired
+// grants every GrantSweep, until ctx ends.
 func (s *Syncer) Run(ctx context.Context) {
 	poll := time.NewTicker(s.c.Poll)
 	defer poll.Stop()
+	check := time.NewTicker(s.c.Check)
+	defer check.Stop()
 	sweep := time.NewTicker(s.c.GrantSweep)
 	defer sweep.Stop()
 	notify := s.c.Store.Notify()
+	var (
+		retry  *time.Timer
+		retryC <-chan time.Time
+		wait   = retryFirst
+	)
+	defer func() {
+		if retry != nil {
+			retry.Stop()
+		}
+	}()
 	for {
+		var err error
 		select {
 		case <-ctx.Done():
 			return
 		case <-notify:
+			err = s.Sync(ctx)
 		case <-poll.C:
+			err = s.Sync(ctx)
+		case <-retryC:
+			err = s.Sync(ctx)
+		case <-check.C:
+			err = s.Check(ctx)
 		case <-sweep.C:
 			if n, err := s.c.Store.DeleteExpiredGrants(ctx, s.c.Now()); err != nil {
 				s.log.Warn("deleting expired grants", "err", err)
@@ -113,11 +446,19 @@ func (s *Syncer) Run(ctx context.Context) {
 			}
 			continue // the deletion announces itself
 		}
-		if err := s.Sync(ctx); err != nil && ctx.Err() == nil {
-			s.log.Error("policy sync failed; the running policy keeps serving", "err", err)
-			if s.c.Failed != nil {
-				s.c.Failed(err)
-			}
+		if ctx.Err() != nil {
+			return
 		}
+		if err == nil {
+			retryC, wait = nil, retryFirst
+			continue
+		}
+		s.log.Error("policy sync failed; the running policy keeps serving", "err", err, "retry_in", wait)
+		if retry == nil {
+			retry = time.NewTimer(wait)
+		} else {
+			retry.Reset(wait)
+		}
+		retryC, wait = retry.C, min(2*wait, retryMax)
 	}
 }

@@ -3,161 +3,500 @@ package policysync
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hearth-dns/hearth/internal/policy/compile"
 	"github.com/hearth-dns/hearth/internal/store"
+	"github.com/hearth-dns/hearth/internal/store/sqlite"
 )
 
-// fakeStore serves a state whose Seq the test sets; the other methods of
-// store.Store are not used by a Syncer.
-type fakeStore struct {
-	store.Store
-	mu     sync.Mutex
-	seq    int64
-	notify chan struct{}
-	swept  chan time.Time
+// wait bounds how long a test waits for what should happen at once;
+// reaching it is a failure, never a way to synchronise.
+const wait = 10 * time.Second
+
+// node is the policy side of a Syncer in these tests: it holds a store
+// state and patches it with each delta as compile.Snapshot.Apply does, and
+// records what it was handed.
+type node struct {
+	mu      sync.Mutex
+	st      store.State
+	has     bool
+	deltas  []compile.Delta
+	loads   int
+	failing error
+	applied chan int64 // the Seq after each load or delta, when set
 }
 
-func newFake() *fakeStore {
-	return &fakeStore{notify: make(chan struct{}, 1), swept: make(chan time.Time, 1)}
+func (n *node) state() (store.State, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.st, n.has
 }
 
-func (f *fakeStore) Load(ctx context.Context) (store.State, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return store.State{Seq: f.seq, Devices: []store.Device{{ID: "d"}}}, nil
-}
-
-func (f *fakeStore) Notify() <-chan struct{} { return f.notify }
-
-func (f *fakeStore) DeleteExpiredGrants(ctx context.Context, now time.Time) (int, error) {
-	select {
-	case f.swept <- now:
-	default:
+func (n *node) load(_ context.Context, st store.State) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.failing != nil {
+		return n.failing
 	}
-	return 0, nil
+	n.st, n.has = st, true
+	n.loads++
+	n.tell(st.Seq)
+	return nil
 }
 
-// write is a committed change: the seq moves and a wake-up is sent.
-func (f *fakeStore) write() {
-	f.mu.Lock()
-	f.seq++
-	f.mu.Unlock()
-	select {
-	case f.notify <- struct{}{}:
-	default:
+func (n *node) apply(_ context.Context, d compile.Delta) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.failing != nil {
+		return n.failing
 	}
-}
-
-func TestSyncAppliesEachStateOnce(t *testing.T) {
-	f := newFake()
-	var applied []int64
-	fail := false
-	s := New(Config{Store: f, Apply: func(ctx context.Context, st store.State) error {
-		if fail {
-			return errors.New("bad state")
+	st := n.st
+	st.Households = patch(st.Households, d.Households, d.Deleted, store.KindHousehold, func(x store.Household) string { return x.ID })
+	st.Profiles = patch(st.Profiles, d.Profiles, d.Deleted, store.KindProfile, func(x store.Profile) string { return x.ID })
+	st.Devices = patch(st.Devices, d.Devices, d.Deleted, store.KindDevice, func(x store.Device) string { return x.ID })
+	st.Grants = patch(st.Grants, d.Grants, d.Deleted, store.KindGrant, func(x store.Grant) string { return x.ID })
+	for _, c := range d.Deleted {
+		if c.Kind == store.KindDevice {
+			st.Grants = slices.DeleteFunc(slices.Clone(st.Grants), func(g store.Grant) bool { return g.Device == c.ID })
 		}
-		applied = append(applied, st.Seq)
+	}
+	st.Seq = d.Seq
+	n.st = st
+	n.deltas = append(n.deltas, d)
+	n.tell(st.Seq)
+	return nil
+}
+
+func (n *node) tell(seq int64) {
+	if n.applied != nil {
+		n.applied <- seq
+	}
+}
+
+func patch[T any](items, put []T, deleted []store.Change, kind string, id func(T) string) []T {
+	out := slices.Clone(items)
+	for _, p := range put {
+		i := slices.IndexFunc(out, func(x T) bool { return id(x) == id(p) })
+		if i >= 0 {
+			out[i] = p
+		} else {
+			out = append(out, p)
+		}
+	}
+	for _, c := range deleted {
+		if c.Kind == kind {
+			out = slices.DeleteFunc(out, func(x T) bool { return id(x) == c.ID })
+		}
+	}
+	slices.SortFunc(out, func(a, b T) int { return strings.Compare(id(a), id(b)) })
+	if len(out) == 0 {
 		return nil
-	}})
+	}
+	return out
+}
+
+func openSQLite(t *testing.T) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), &sqlite.Config{Path: filepath.Join(t.TempDir(), "hearth.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func newSyncer(st store.Store, n *node, c Config) *Syncer {
+	c.Store, c.State, c.Load, c.Apply = st, n.state, n.load, n.apply
+	return New(c)
+}
+
+// inStep fails unless the node holds what the store holds.
+func inStep(t *testing.T, what string, s store.Store, n *node) {
+	t.Helper()
+	want, err := s.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := n.state()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s: the node holds\n%+v\nthe store\n%+v", what, got, want)
+	}
+}
+
+// TestSyncAppliesDeltas: after the first whole read, each write reaches
+// the node as a delta of the items it changed (never a whole read), and
+// the node ends up holding what the store holds.
+func TestSyncAppliesDeltas(t *testing.T) {
 	ctx := context.Background()
-	for range 2 {
-		if err := s.Sync(ctx); err != nil {
+	s := openSQLite(t)
+	n := &node{}
+	sy := newSyncer(s, n, Config{})
+	if err := sy.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	f.write()
-	if err := s.Sync(ctx); err != nil {
-		t.Fatal(err)
+	until := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name  string
+		write func()
+		// want is the delta's items: kind/id, "-" before a deletion.
+		want []string
+	}{
+		{"household", func() { must(s.PutHousehold(ctx, store.Household{ID: "h1", Name: "H"})) }, []string{"household/h1"}},
+		{"profile", func() { must(s.PutProfile(ctx, store.Profile{ID: "kid", Household: "h1", Name: "Kid"})) }, []string{"profile/kid"}},
+		{"device", func() {
+			must(s.PutDevice(ctx, store.Device{ID: "tab", Household: "h1", Name: "Tab", Profile: "kid", IPs: []string{"192.0.2.7"}}))
+		}, []string{"device/tab"}},
+		{"grant", func() {
+			must(s.AddGrant(ctx, store.Grant{ID: "g1", Device: "tab", Kind: store.GrantPause, Until: until}))
+		}, []string{"grant/g1"}},
+		{"one item written twice", func() {
+			p, err := s.Profile(ctx, "kid")
+			must(nil, err)
+			p.Block = []string{"gambling"}
+			p, err = s.PutProfile(ctx, p)
+			must(nil, err)
+			p.Block = []string{"gambling", "adult"}
+			must(s.PutProfile(ctx, p))
+		}, []string{"profile/kid"}},
+		{"created then deleted", func() {
+			must(s.PutDevice(ctx, store.Device{ID: "tv", Household: "h1", Name: "TV"}))
+			must(nil, s.DeleteDevice(ctx, "tv"))
+		}, []string{"-device/tv"}},
+		{"device and its grants deleted", func() { must(nil, s.DeleteDevice(ctx, "tab")) }, []string{"-grant/g1", "-device/tab"}},
 	}
-	if len(applied) != 2 || applied[0] != 0 || applied[1] != 1 {
-		t.Fatalf("applied %v, want [0 1]", applied)
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.write()
+			if err := sy.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if len(n.deltas) != i+1 {
+				t.Fatalf("%d deltas, want %d", len(n.deltas), i+1)
+			}
+			d := n.deltas[i]
+			var got []string
+			for _, x := range d.Households {
+				got = append(got, "household/"+x.ID)
+			}
+			for _, x := range d.Profiles {
+				got = append(got, "profile/"+x.ID)
+			}
+			for _, x := range d.Devices {
+				got = append(got, "device/"+x.ID)
+			}
+			for _, x := range d.Grants {
+				got = append(got, "grant/"+x.ID)
+			}
+			for _, c := range d.Deleted {
+				got = append(got, "-"+c.Kind+"/"+c.ID)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("delta %v, want %v", got, tc.want)
+			}
+			inStep(t, tc.name, s, n)
+		})
 	}
-	// A state that fails to apply is reported, and tried again later.
-	f.write()
-	fail = true
-	if err := s.Sync(ctx); err == nil {
-		t.Fatal("a failing apply was not reported")
+	if n.loads != 1 {
+		t.Errorf("%d whole reads, want only the first", n.loads)
 	}
-	if s.Applied() != 1 {
-		t.Errorf("applied seq %d after a failure, want 1", s.Applied())
+	st := sy.Stats()
+	if st.Reloads[ReloadStart] != 1 || st.Deltas != uint64(len(tests)) || !st.Up {
+		t.Errorf("stats %+v", st)
 	}
-	fail = false
-	if err := s.Sync(ctx); err != nil || s.Applied() != 2 {
-		t.Fatalf("retry: %v, applied %d", err, s.Applied())
+	// Nothing new: nothing applied.
+	if err := sy.Sync(ctx); err != nil || len(n.deltas) != len(tests) {
+		t.Errorf("a sync without changes: %v, %d deltas", err, len(n.deltas))
 	}
 }
 
-func TestRunFollowsNotifications(t *testing.T) {
-	f := newFake()
-	got := make(chan int64, 16)
-	s := New(Config{Store: f, Poll: time.Hour, GrantSweep: time.Millisecond, Apply: func(ctx context.Context, st store.State) error {
-		got <- st.Seq
-		return nil
-	}})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := s.Sync(ctx); err != nil {
+// TestResumeFromSeq: a node that starts with the state of its snapshot
+// file applies only the changes after it, then checks agreement.
+func TestResumeFromSeq(t *testing.T) {
+	ctx := context.Background()
+	s := openSQLite(t)
+	if _, err := s.PutHousehold(ctx, store.Household{ID: "h1"}); err != nil {
 		t.Fatal(err)
 	}
-	<-got
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	for want := int64(1); want <= 3; want++ {
-		f.write()
-		select {
-		case seq := <-got:
-			if seq != want {
-				t.Fatalf("applied seq %d, want %d", seq, want)
+	saved, err := s.Load(ctx) // what the node wrote to its file before it stopped
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutHousehold(ctx, store.Household{ID: "h2"}); err != nil {
+		t.Fatal(err)
+	}
+	n := &node{st: saved, has: true}
+	sy := newSyncer(s, n, Config{})
+	sy.CheckNext()
+	if err := sy.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n.loads != 0 || len(n.deltas) != 1 || n.deltas[0].Seq != saved.Seq+1 {
+		t.Errorf("resume: %d whole reads, deltas %+v; want one delta to %d", n.loads, n.deltas, saved.Seq+1)
+	}
+	if st := sy.Stats(); st.Checks != 1 || st.Disagreements != 0 {
+		t.Errorf("stats %+v: want one agreement check that passed", st)
+	}
+	inStep(t, "after resuming", s, n)
+}
+
+// gapStore is a store whose feed lost its entries up to and including
+// lost.
+type gapStore struct {
+	store.Store
+	lost int64
+}
+
+func (g gapStore) Changes(ctx context.Context, after int64, limit int) ([]store.Change, error) {
+	return g.Store.Changes(ctx, max(after, g.lost), limit)
+}
+
+// kindStore's feed holds a change of a kind the node cannot fetch.
+type kindStore struct{ store.Store }
+
+func (k kindStore) Changes(ctx context.Context, after int64, limit int) ([]store.Change, error) {
+	cs, err := k.Store.Changes(ctx, after, limit)
+	for i := range cs {
+		cs[i].Kind = store.KindBinding
+	}
+	return cs, err
+}
+
+// TestSyncReloadsWhole: each way the feed cannot bring a node up to date
+// makes it read the whole state, for that reason, and ends in step.
+func TestSyncReloadsWhole(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		reason string
+		// prepare writes, and may wrap the store and change the node.
+		prepare func(s *sqlite.Store, n *node) store.Store
+		check   bool
+	}{
+		{"gap in the feed", ReloadGap, func(s *sqlite.Store, n *node) store.Store {
+			writes(t, s, 3)
+			return gapStore{s, n.st.Seq + 1}
+		}, false},
+		{"too far behind", ReloadBehind, func(s *sqlite.Store, n *node) store.Store {
+			writes(t, s, 4) // MaxBehind is 3
+			return s
+		}, false},
+		{"kind without a getter", ReloadKind, func(s *sqlite.Store, n *node) store.Store {
+			writes(t, s, 1)
+			return kindStore{s}
+		}, false},
+		{"a change missed", ReloadDisagree, func(s *sqlite.Store, n *node) store.Store {
+			writes(t, s, 1)
+			st, _ := s.Load(ctx)
+			st.Households = st.Households[1:] // the node lost one
+			n.st = st
+			return s
+		}, true},
+		{"an update missed", ReloadDisagree, func(s *sqlite.Store, n *node) store.Store {
+			st, _ := s.Load(ctx)
+			st.Households[0].Version = 7
+			n.st = st
+			return s
+		}, true},
+		{"the database was replaced", ReloadDisagree, func(s *sqlite.Store, n *node) store.Store {
+			n.st.Seq += 100 // a node ahead of its store
+			return s
+		}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openSQLite(t)
+			writes(t, s, 2)
+			n := &node{}
+			if err := newSyncer(s, n, Config{}).Sync(ctx); err != nil {
+				t.Fatal(err)
 			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("change %d never applied", want)
+			wrapped := tc.prepare(s, n)
+			sy := newSyncer(wrapped, n, Config{MaxBehind: 3})
+			sync := sy.Sync
+			if tc.check {
+				sync = sy.Check
+			}
+			if err := sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			st := sy.Stats()
+			for _, r := range ReloadReasons {
+				want := uint64(0)
+				if r == tc.reason {
+					want = 1
+				}
+				if st.Reloads[r] != want {
+					t.Errorf("reloads for %s: %d, want %d (%+v)", r, st.Reloads[r], want, st)
+				}
+			}
+			if tc.reason == ReloadDisagree && st.Disagreements != 1 {
+				t.Errorf("disagreements %d, want 1", st.Disagreements)
+			}
+			inStep(t, "after the reload", s, n)
+		})
+	}
+}
+
+// writes makes n policy writes (a household each).
+func writes(t *testing.T, s store.Store, n int) {
+	t.Helper()
+	hs, err := s.Households(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := s.PutHousehold(context.Background(), store.Household{ID: fmt.Sprintf("h%d", len(hs)+i)}); err != nil {
+			t.Fatal(err)
 		}
 	}
+}
+
+// downStore is a store that cannot be reached until up is closed.
+type downStore struct {
+	store.Store
+	up chan struct{}
+}
+
+func (d *downStore) reachable() error {
 	select {
-	case <-f.swept:
-	case <-time.After(10 * time.Second):
-		t.Fatal("expired grants never swept")
+	case <-d.up:
+		return nil
+	default:
+		return fmt.Errorf("dial tcp 127.0.0.1:5432: connection refused: %w", store.ErrUnavailable)
 	}
+}
+
+func (d *downStore) Changes(ctx context.Context, after int64, limit int) ([]store.Change, error) {
+	if err := d.reachable(); err != nil {
+		return nil, err
+	}
+	return d.Store.Changes(ctx, after, limit)
+}
+
+func (d *downStore) Load(ctx context.Context) (store.State, error) {
+	if err := d.reachable(); err != nil {
+		return store.State{}, err
+	}
+	return d.Store.Load(ctx)
+}
+
+// TestRunThroughOutage: while the store cannot be reached, Run reports it
+// to Health (the app's 503s and banner) and keeps the policy in effect;
+// it retries by itself, and once the store answers it applies what was
+// written meanwhile, without a whole read.
+func TestRunThroughOutage(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := openSQLite(t)
+	writes(t, s, 1)
+	n := &node{}
+	if err := newSyncer(s, n, Config{}).Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := n.state()
+	down := &downStore{Store: s, up: make(chan struct{})}
+	health := make(chan error, 100)
+	n.applied = make(chan int64, 100)
+	sy := newSyncer(down, n, Config{Poll: time.Hour, Check: time.Hour, GrantSweep: time.Hour, Health: func(err error) { health <- err }})
+	done := make(chan struct{})
+	go func() { sy.Run(ctx); close(done) }()
+	writes(t, s, 2) // written by another node while this one cannot see the store; it wakes Run
+	select {
+	case err := <-health:
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Fatalf("health heard %v, want store.ErrUnavailable", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("health never heard of the outage")
+	}
+	if st, _ := n.state(); st.Seq != before.Seq || sy.Stats().Up {
+		t.Errorf("during the outage: node at %d, up %v; want %d kept and down", st.Seq, sy.Stats().Up, before.Seq)
+	}
+	close(down.up) // no notification: the retry finds it
+	select {
+	case seq := <-n.applied:
+		if seq != before.Seq+2 {
+			t.Errorf("caught up to %d, want %d", seq, before.Seq+2)
+		}
+	case <-time.After(wait):
+		t.Fatal("the node never caught up")
+	}
+	if n.loads != 1 || !sy.Stats().Up {
+		t.Errorf("after the outage: %d whole reads (want the first only), up %v", n.loads, sy.Stats().Up)
+	}
+	inStep(t, "after the outage", s, n)
 	cancel()
 	<-done
 }
 
-// failingStore is a store whose state cannot be read.
-type failingStore struct {
-	store.Store // nil: only Load and Notify are called
-	notify      chan struct{}
-}
-
-func (f *failingStore) Load(context.Context) (store.State, error) {
-	return store.State{}, errors.New("database disk image is malformed")
-}
-func (f *failingStore) Notify() <-chan struct{} { return f.notify }
-
-// TestRunReportsFailedSync: a sync that cannot read the store is reported
-// to Failed (the app shows it in /metrics and the UI), not only logged.
-func TestRunReportsFailedSync(t *testing.T) {
-	st := &failingStore{notify: make(chan struct{}, 1)}
-	failed := make(chan error, 1)
-	s := New(Config{Store: st, Apply: func(context.Context, store.State) error { return nil }, Failed: func(err error) {
-		select {
-		case failed <- err:
-		default:
-		}
-	}, Poll: time.Hour, GrantSweep: time.Hour})
+// TestRunSweepsGrants: Run deletes expired grants every GrantSweep.
+func TestRunSweepsGrants(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go s.Run(ctx)
-	st.notify <- struct{}{}
-	select {
-	case err := <-failed:
-		if !strings.Contains(err.Error(), "malformed") {
-			t.Errorf("Failed heard %v", err)
-		}
-	case <-time.After(10 * time.Second): // watchdog only
-		t.Fatal("Failed was not called")
+	s := openSQLite(t)
+	if _, err := s.PutHousehold(ctx, store.Household{ID: "h1"}); err != nil {
+		t.Fatal(err)
 	}
+	if _, err := s.PutDevice(ctx, store.Device{ID: "tab", Household: "h1", Name: "Tab"}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := s.AddGrant(ctx, store.Grant{ID: "g1", Device: "tab", Kind: store.GrantPause, Until: now.Add(-time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	n := &node{applied: make(chan int64, 10)}
+	sy := newSyncer(s, n, Config{GrantSweep: time.Millisecond, Poll: time.Hour, Now: func() time.Time { return now }})
+	if err := sy.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-n.applied
+	go sy.Run(ctx)
+	// The sweep's deletion announces itself, and the node applies it.
+	select {
+	case <-n.applied:
+	case <-time.After(wait):
+		t.Fatal("the expired grant was never swept")
+	}
+	if st, _ := n.state(); len(st.Grants) != 0 {
+		t.Errorf("grants after the sweep: %+v", st.Grants)
+	}
+}
+
+// TestFailedApplyKeepsPosition: a delta that cannot be applied leaves the
+// node where it was, and the same changes are applied at the next sync.
+func TestFailedApplyKeepsPosition(t *testing.T) {
+	ctx := context.Background()
+	s := openSQLite(t)
+	n := &node{}
+	sy := newSyncer(s, n, Config{})
+	if err := sy.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	writes(t, s, 2)
+	n.failing = errors.New("bad policy")
+	if err := sy.Sync(ctx); err == nil || !strings.Contains(err.Error(), "bad policy") {
+		t.Fatalf("sync with a failing apply: %v", err)
+	}
+	if sy.Applied() != 0 || sy.Stats().Failures != 1 {
+		t.Errorf("applied %d, stats %+v after the failure", sy.Applied(), sy.Stats())
+	}
+	n.failing = nil
+	if err := sy.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	inStep(t, "after the retry", s, n)
 }
