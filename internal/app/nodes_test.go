@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hearth-dns/hearth/internal/policysync"
+	"github.com/hearth-dns/hearth/internal/store"
+	"github.com/hearth-dns/hearth/internal/store/sqlite"
 	"github.com/hearth-dns/hearth/internal/testutil/dnstest"
 )
 
@@ -182,7 +186,7 @@ func TestThreeNodes(t *testing.T) {
 	pg := newPGCluster(t)
 	// The test polls DNS every millisecond from one address, above the
 	// default per-client and repeated-answer rates.
-	storeCfg := fmt.Sprintf("store: {driver: postgres, dsn: %q}\nlimits: {qps: 100000, burst: 100000, repeat_qps: 100000}\n", pg.dsn)
+	storeCfg := fmt.Sprintf("store: {driver: postgres, dsn: %q}\nlimits: {qps: 100000, burst: 100000, repeat_qps: 100000}\nadmin: {metrics_networks: [127.0.0.0/8]}\n", pg.dsn)
 	zone := dnstest.Zone(t, policyRecords...)
 	dataDirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
 	startNode := func(i int) *env {
@@ -257,6 +261,11 @@ func TestThreeNodes(t *testing.T) {
 			t.Errorf("node %d status during the outage: %+v", i+1, st)
 		}
 	}
+	for _, want := range []string{"hearth_store_up 0", `hearth_storage_errors_total{op="unavailable"} 1`, "hearth_policy_sync_failures_total"} {
+		if m := scrape(t, nodes[1]); !strings.Contains(m, want) {
+			t.Errorf("node 2's /metrics during the outage lacks %q", want)
+		}
+	}
 	var failed struct{ Error string }
 	if code := c.do("POST", "/api/v1/devices", map[string]any{"name": "Emma's phone", "profile": emma.ID, "ips": []string{phone}}, &failed); code != http.StatusServiceUnavailable || !strings.Contains(failed.Error, "policy store unavailable") {
 		t.Errorf("a write during the outage: %d %q, want 503 and a clear message", code, failed.Error)
@@ -292,6 +301,9 @@ func TestThreeNodes(t *testing.T) {
 	for i, e := range nodes {
 		pollUntil(t, fmt.Sprintf("node %d blocks the phone added after the outage", i+1), func() bool { return blocked(e, phone) })
 	}
+	if m := scrape(t, nodes[1]); !strings.Contains(m, "hearth_store_up 1") || !strings.Contains(m, "hearth_policy_deltas_total") {
+		t.Errorf("node 2's /metrics after the outage lacks the store up and the deltas applied")
+	}
 	// Nodes 2 and 3 followed with deltas, never a whole read after the
 	// start: node 3 resumed from its file and caught up from its seq.
 	for i, e := range nodes[1:] {
@@ -303,5 +315,100 @@ func TestThreeNodes(t *testing.T) {
 		if st.Deltas == 0 || reloads != 0 {
 			t.Errorf("node %d: %+v, want deltas only", i+2, st)
 		}
+	}
+}
+
+// scrape returns e's /metrics, read from loopback (admin.metrics_networks).
+func scrape(t *testing.T, e *env) string {
+	t.Helper()
+	resp, err := http.Get("http://" + e.app.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %d %s", resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+// TestNodeResumesFromSnapshot: a node restarts from its snapshot file and
+// reads only what changed while it was stopped; a snapshot that
+// disagrees with the store (the agreement check) is replaced by a whole
+// read, rather than served.
+func TestNodeResumesFromSnapshot(t *testing.T) {
+	const tablet, phone = "127.0.0.4", "127.0.0.5"
+	tests := []struct {
+		name string
+		// whileStopped changes the store or the snapshot file of the
+		// stopped node in dataDir.
+		whileStopped             func(t *testing.T, dataDir, profile string)
+		wantDeltas               uint64
+		wantDisagree             uint64
+		wantBlocked, wantAllowed []string
+	}{
+		{"the store changed", func(t *testing.T, dataDir, profile string) {
+			st, err := sqlite.Open(context.Background(), &sqlite.Config{Path: filepath.Join(dataDir, "hearth.db")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if _, err := st.PutDevice(context.Background(), store.Device{ID: "phone", Household: HomeHousehold, Name: "Phone", Profile: profile, IPs: []string{phone}}); err != nil {
+				t.Fatal(err)
+			}
+		}, 1, 0, []string{tablet, phone}, nil},
+		{"the snapshot lost a device", func(t *testing.T, dataDir, profile string) {
+			path := filepath.Join(dataDir, policysync.FileName)
+			f, err := policysync.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.State.Devices = nil // same Seq: only the check can tell
+			b, err := f.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := policysync.WriteFileAtomic(path, b); err != nil {
+				t.Fatal(err)
+			}
+		}, 0, 1, []string{tablet}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dataDir := t.TempDir()
+			cfg := apiConfig(t) + fmt.Sprintf("data_dir: %q\n", dataDir)
+			zone := dnstest.Zone(t, policyRecords...)
+			e := startHTTP(t, cfg, zone)
+			c := newAPIClient(t, e)
+			var emma struct{ ID string }
+			if code := c.do("POST", "/api/v1/profiles", map[string]any{"name": "Emma", "preset": "kid", "block": []string{"gambling"}}, &emma); code != http.StatusCreated {
+				t.Fatalf("create profile: %d", code)
+			}
+			if code := c.do("POST", "/api/v1/devices", map[string]any{"name": "Tablet", "profile": emma.ID, "ips": []string{tablet}}, nil); code != http.StatusCreated {
+				t.Fatalf("create device: %d", code)
+			}
+			if err := e.app.Shutdown(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			tc.whileStopped(t, dataDir, emma.ID)
+
+			e = startHTTP(t, cfg, zone)
+			// New catches up before it returns: no waiting.
+			for _, from := range tc.wantBlocked {
+				if addr, text := ask(t, e, from, "bet365.com"); addr != "0.0.0.0" {
+					t.Errorf("%s after the restart: %q %q, want Emma's block", from, addr, text)
+				}
+			}
+			for _, from := range tc.wantAllowed {
+				if addr, _ := ask(t, e, from, "bet365.com"); addr == "0.0.0.0" {
+					t.Errorf("%s after the restart: blocked, want the default profile", from)
+				}
+			}
+			st := e.app.sync.Stats()
+			if st.Deltas != tc.wantDeltas || st.Disagreements != tc.wantDisagree || st.Reloads[policysync.ReloadDisagree] != tc.wantDisagree || st.Reloads[policysync.ReloadStart] != 0 || st.Checks != 1 {
+				t.Errorf("stats %+v: want %d deltas, %d disagreements, one check", st, tc.wantDeltas, tc.wantDisagree)
+			}
+		})
 	}
 }
