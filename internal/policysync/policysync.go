@@ -161,7 +161,7 @@ func (s *Syncer) CheckNext() {
 func (s *Syncer) Sync(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.report(s.sync(ctx, s.checkNext))
+	return s.report(ctx, s.sync(ctx, s.checkNext))
 }
 
 // Check brings the policy up to date, then checks that it agrees with the
@@ -169,11 +169,16 @@ func (s *Syncer) Sync(ctx context.Context) error {
 func (s *Syncer) Check(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.report(s.sync(ctx, true))
+	return s.report(ctx, s.sync(ctx, true))
 }
 
-// report records the outcome of a sync and tells Health.
-func (s *Syncer) report(err error) error {
+// report records the outcome of a sync and tells Health. A sync cut
+// short by its caller (an API client that went away, a shutdown) says
+// nothing about the store, and is not reported.
+func (s *Syncer) report(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		return err
+	}
 	if err != nil {
 		s.failures.Add(1)
 	} else {

@@ -500,3 +500,24 @@ func TestFailedApplyKeepsPosition(t *testing.T) {
 	}
 	inStep(t, "after the retry", s, n)
 }
+
+// TestCanceledSyncNotReported: a sync its caller gave up on (an API
+// client that went away) tells Health nothing: it says nothing about the
+// store, and must not put a problem in the parents' banner.
+func TestCanceledSyncNotReported(t *testing.T) {
+	s := openSQLite(t)
+	n := &node{}
+	var heard []error
+	sy := newSyncer(s, n, Config{Health: func(err error) { heard = append(heard, err) }})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := sy.Sync(ctx); err == nil {
+		t.Fatal("a sync with a canceled context succeeded")
+	}
+	if len(heard) != 0 || sy.Stats().Failures != 0 {
+		t.Errorf("health heard %v, failures %d; want nothing", heard, sy.Stats().Failures)
+	}
+	if err := sy.Sync(context.Background()); err != nil || len(heard) != 1 || heard[0] != nil {
+		t.Errorf("then a sync: %v, health heard %v", err, heard)
+	}
+}
