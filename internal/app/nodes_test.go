@@ -335,18 +335,20 @@ func scrape(t *testing.T, e *env) string {
 
 // TestNodeResumesFromSnapshot: a node restarts from its snapshot file and
 // reads only what changed while it was stopped; a snapshot that
-// disagrees with the store (the agreement check) is replaced by a whole
-// read, rather than served.
+// disagrees with the store (the agreement check), or that an older
+// Hearth wrote (its items may be in an older form), is replaced by a
+// whole read, rather than served.
 func TestNodeResumesFromSnapshot(t *testing.T) {
 	const tablet, phone = "127.0.0.4", "127.0.0.5"
 	tests := []struct {
 		name string
 		// whileStopped changes the store or the snapshot file of the
 		// stopped node in dataDir.
-		whileStopped             func(t *testing.T, dataDir, profile string)
-		wantDeltas               uint64
-		wantDisagree             uint64
-		wantBlocked, wantAllowed []string
+		whileStopped func(t *testing.T, dataDir, profile string)
+		// wantChecks is 1 when the node resumed from its file (and
+		// checked agreement), 0 when it read the store whole.
+		wantDeltas, wantDisagree, wantChecks uint64
+		wantBlocked, wantAllowed             []string
 	}{
 		{"the store changed", func(t *testing.T, dataDir, profile string) {
 			st, err := sqlite.Open(context.Background(), &sqlite.Config{Path: filepath.Join(dataDir, "hearth.db")})
@@ -357,7 +359,7 @@ func TestNodeResumesFromSnapshot(t *testing.T) {
 			if _, err := st.PutDevice(context.Background(), store.Device{ID: "phone", Household: HomeHousehold, Name: "Phone", Profile: profile, IPs: []string{phone}}); err != nil {
 				t.Fatal(err)
 			}
-		}, 1, 0, []string{tablet, phone}, nil},
+		}, 1, 0, 1, []string{tablet, phone}, nil},
 		{"the snapshot lost a device", func(t *testing.T, dataDir, profile string) {
 			path := filepath.Join(dataDir, policysync.FileName)
 			f, err := policysync.ReadFile(path)
@@ -372,7 +374,24 @@ func TestNodeResumesFromSnapshot(t *testing.T) {
 			if err := policysync.WriteFileAtomic(path, b); err != nil {
 				t.Fatal(err)
 			}
-		}, 0, 1, []string{tablet}, nil},
+		}, 0, 1, 1, []string{tablet}, nil},
+		{"the snapshot is of an older model", func(t *testing.T, dataDir, profile string) {
+			path := filepath.Join(dataDir, policysync.FileName)
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// What a Hearth before resuming wrote: no model; and a
+			// device it read in a form this one does not know.
+			old := strings.Replace(string(b), fmt.Sprintf(`,"model":%d`, policysync.Model), "", 1)
+			old = strings.Replace(old, `"ips":["127.0.0.4"]`, `"ips":[]`, 1)
+			if old == string(b) || strings.Contains(old, `"model"`) {
+				t.Fatalf("the file changed no way the test expects: %s", b)
+			}
+			if err := policysync.WriteFileAtomic(path, []byte(old)); err != nil {
+				t.Fatal(err)
+			}
+		}, 0, 0, 0, []string{tablet}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -406,8 +425,8 @@ func TestNodeResumesFromSnapshot(t *testing.T) {
 				}
 			}
 			st := e.app.sync.Stats()
-			if st.Deltas != tc.wantDeltas || st.Disagreements != tc.wantDisagree || st.Reloads[policysync.ReloadDisagree] != tc.wantDisagree || st.Reloads[policysync.ReloadStart] != 0 || st.Checks != 1 {
-				t.Errorf("stats %+v: want %d deltas, %d disagreements, one check", st, tc.wantDeltas, tc.wantDisagree)
+			if st.Deltas != tc.wantDeltas || st.Disagreements != tc.wantDisagree || st.Reloads[policysync.ReloadDisagree] != tc.wantDisagree || st.Reloads[policysync.ReloadStart] != 0 || st.Checks != tc.wantChecks {
+				t.Errorf("stats %+v: want %d deltas, %d disagreements, %d checks", st, tc.wantDeltas, tc.wantDisagree, tc.wantChecks)
 			}
 		})
 	}

@@ -210,7 +210,7 @@ func (a *App) loadState(ctx context.Context) (store.State, error) {
 	s.mu.Lock()
 	saved, reopen := s.saved, s.reopen
 	s.mu.Unlock()
-	if a.store != nil && !reopen && saved.Version != 0 && a.sync != nil {
+	if a.store != nil && !reopen && saved.Version != 0 && saved.Model == policysync.Model && a.sync != nil {
 		// Resume from the snapshot file: the syncer applies the changes
 		// made since, then checks that the node agrees with the store.
 		a.sync.CheckNext()
@@ -261,7 +261,7 @@ func (a *App) saveSnapshot(ctx context.Context, st store.State) {
 	}
 	s.ok("snapshot-write")
 	s.mu.Lock()
-	f.Version = 1
+	f.Version, f.Model = 1, policysync.Model
 	s.saved = f
 	s.mu.Unlock()
 }

@@ -19,6 +19,15 @@ const FileName = "policy-snapshot.json"
 // used.
 const fileVersion = 1
 
+// Model is the generation of the JSON form of the store items a File
+// holds. A file of another Model still serves when the store cannot be
+// read, but a node resumes from a file (applying only the changes after
+// its Seq) only when its Model is this one: the agreement check compares
+// counts and versions, not contents, so it would not notice items read
+// in an older form. Bump it whenever a store item's JSON form changes
+// meaning.
+const Model = 1
+
 // File is the local snapshot file: the last store state a policy was
 // compiled from, kept in the data directory so that DNS keeps answering
 // by the parents' rules when the store cannot be read (a corrupted or
@@ -31,8 +40,12 @@ type File struct {
 	// SetupDone is true once an administrator existed; it never goes
 	// back to false.
 	SetupDone bool `json:"setup_done"`
-	// State is the store state of the policy in effect when saved.
+	// State is the store state of the policy in effect when saved; its
+	// Seq is the last change applied, which a node resumes from.
 	State store.State `json:"state"`
+	// Model is the Model of the code that wrote the file (0 before
+	// nodes resumed from it).
+	Model int `json:"model,omitempty"`
 }
 
 // ReadFile reads the snapshot file at path. A missing file gives a zero
@@ -58,7 +71,7 @@ func ReadFile(path string) (File, error) {
 
 // Encode returns f in the file's form, with the current version.
 func (f File) Encode() ([]byte, error) {
-	f.Version = fileVersion
+	f.Version, f.Model = fileVersion, Model
 	return json.Marshal(f)
 }
 
