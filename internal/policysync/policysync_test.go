@@ -521,3 +521,57 @@ func TestCanceledSyncNotReported(t *testing.T) {
 		t.Errorf("then a sync: %v, health heard %v", err, heard)
 	}
 }
+
+// bindingStore's feed holds binding changes, and it can fetch bindings
+// one by one (as a store with bindings does).
+type bindingStore struct {
+	store.Store
+	changes []store.Change
+	held    map[string]store.Binding // by change ID
+}
+
+func (b bindingStore) Changes(ctx context.Context, after int64, limit int) ([]store.Change, error) {
+	var out []store.Change
+	for _, c := range b.changes {
+		if c.Seq > after && len(out) < limit {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func (b bindingStore) Binding(ctx context.Context, kind, key string) (store.Binding, error) {
+	if x, ok := b.held[store.BindingID(kind, key)]; ok {
+		return x, nil
+	}
+	return store.Binding{}, store.ErrNotFound
+}
+
+// TestBindingChangesAreDeltas: a binding written, or removed, reaches the
+// node in Delta.Bindings and Delta.Deleted, with its kind and key taken
+// from the change's ID (an IPv6 prefix holds colons).
+func TestBindingChangesAreDeltas(t *testing.T) {
+	moved := store.Binding{Kind: store.BindIPv6, Key: "2001:db8:7::/56", Household: "h2"}
+	bs := bindingStore{
+		changes: []store.Change{
+			{Seq: 1, Kind: store.KindBinding, ID: store.BindingID(moved.Kind, moved.Key)},
+			{Seq: 2, Kind: store.KindBinding, ID: store.BindingID(store.BindIPv4, "192.0.2.7"), Deleted: true},
+		},
+		held: map[string]store.Binding{store.BindingID(moved.Kind, moved.Key): moved},
+	}
+	n := &node{has: true}
+	sy := newSyncer(bs, n, Config{})
+	if err := sy.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(n.deltas) != 1 {
+		t.Fatalf("%d deltas, want 1", len(n.deltas))
+	}
+	d := n.deltas[0]
+	if !reflect.DeepEqual(d.Bindings, []store.Binding{moved}) || len(d.Deleted) != 1 || d.Deleted[0].ID != "ipv4:192.0.2.7" || d.Seq != 2 {
+		t.Errorf("delta %+v, want the moved binding put and the other deleted, at seq 2", d)
+	}
+	if n.loads != 0 {
+		t.Errorf("%d whole reads, want none", n.loads)
+	}
+}
