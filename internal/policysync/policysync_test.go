@@ -435,6 +435,15 @@ func TestRunThroughOutage(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatal("the node never caught up")
 	}
+	// The delta is applied before the sync reports: wait for the report.
+	for recovered := false; !recovered; {
+		select {
+		case err := <-health:
+			recovered = err == nil
+		case <-time.After(wait):
+			t.Fatal("health never heard that the store is back")
+		}
+	}
 	if n.loads != 1 || !sy.Stats().Up {
 		t.Errorf("after the outage: %d whole reads (want the first only), up %v", n.loads, sy.Stats().Up)
 	}
