@@ -75,6 +75,13 @@ type Category struct {
 	// Sources are the default public lists for the category, downloaded at
 	// run time. Empty for an optional category such as newly-registered.
 	Sources []Source
+	// CuratedFile is our own list of the category's sites that belong to
+	// no service (curated/<id>.txt), or "" for none. Like a service file
+	// it is embedded, so a fresh install blocks these names offline.
+	CuratedFile string
+	// Curated are the names of CuratedFile, in file order; each covers
+	// the name and all its subdomains.
+	Curated []string
 }
 
 // Source is one default public list of a category.

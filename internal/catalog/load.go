@@ -81,6 +81,7 @@ type rawCategory struct {
 	Precedence  at[string]   `yaml:"precedence"`
 	Exclude     []at[string] `yaml:"exclude"`
 	Sources     []rawSource  `yaml:"sources"`
+	Curated     at[string]   `yaml:"curated"`
 }
 
 type rawSource struct {
@@ -320,6 +321,16 @@ func (l *loader) categories(c *Catalog, raw []rawCategory) {
 		for j, rs := range rc.Sources {
 			if s, ok := l.source(rs, fmt.Sprintf("%s: sources[%d]", what, j), line, sources); ok {
 				cat.Sources = append(cat.Sources, s)
+			}
+		}
+		if rc.Curated.Line > 0 {
+			// One file per category, named after it, so a file can never
+			// feed two categories.
+			if want := "curated/" + id + ".txt"; rc.Curated.V != want {
+				l.errorf(catalogFile, rc.Curated.Line, "%s: curated %q: want %q", what, rc.Curated.V, want)
+			} else {
+				cat.CuratedFile = rc.Curated.V
+				cat.Curated = l.domainFile(rc.Curated.V, catalogFile, rc.Curated.Line)
 			}
 		}
 		c.Categories = append(c.Categories, cat)
