@@ -275,9 +275,19 @@ func Run(c Config) (*Report, error) {
 		if pre.BypassProtection {
 			purpose["bypass"] = true
 		}
+		// Search engines that cannot be forced into safe search are
+		// blocked on purpose while the preset's safe search is on.
+		engines := map[string]bool{}
+		if pre.SafeSearch {
+			for _, e := range cat.NoSafeSearch {
+				for _, n := range e.Names {
+					engines[n] = true
+				}
+			}
+		}
 		pr := ProfileResult{Profile: prof}
 		for _, n := range popular {
-			if labelled(labels, labelTags, n, purpose) {
+			if labelled(labels, labelTags, n, purpose) || engines[n] {
 				continue
 			}
 			pr.Benign++

@@ -30,14 +30,15 @@ func main() {
 	top := flag.Int("benign-top", 10000, "top names of each popularity list for the benign set")
 	embedded := flag.Bool("embedded-only", false, "measure only what the binary embeds (a fresh install)")
 	profiles := flag.String("profiles", "kid,teen,adult", "presets whose false blocks are counted")
+	examples := flag.Int("examples", 20, "false blocks listed per profile")
 	flag.Parse()
-	if err := run(*data, *table, *sample, *top, *embedded, strings.Split(*profiles, ",")); err != nil {
+	if err := run(*data, *table, *sample, *top, *examples, *embedded, strings.Split(*profiles, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "coverage:", err)
 		os.Exit(1)
 	}
 }
 
-func run(data, table string, sample, top int, embedded bool, profiles []string) error {
+func run(data, table string, sample, top, examples int, embedded bool, profiles []string) error {
 	if table == "" {
 		table = filepath.Join("scripts", "coverage", "shared-data.tsv")
 	}
@@ -52,7 +53,7 @@ func run(data, table string, sample, top int, embedded bool, profiles []string) 
 	}
 	rep, err := coverage.Run(coverage.Config{
 		Dir: data, Files: files, Sample: sample, BenignTop: top, EmbeddedOnly: embedded,
-		Profiles: profiles, Logger: slog.New(slog.DiscardHandler),
+		Profiles: profiles, Examples: examples, Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		return err
