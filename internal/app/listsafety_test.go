@@ -576,8 +576,10 @@ func TestCatalogFirstDownloadsAllFail(t *testing.T) {
 		t.Errorf("%d sources failed, want %d", failed, mirror.sources)
 	}
 	// The offline seed (blocklists/seed) keeps adult, gambling, social,
-	// piracy and violence partly covered; these have nothing at all.
-	for _, cat := range []string{"dating", "drugs", "malware", "phishing"} {
+	// piracy and violence partly covered, and our curated lists
+	// (blocklists/curated) dating, games and video; these have nothing at
+	// all.
+	for _, cat := range []string{"drugs", "malware", "phishing"} {
 		if reason, ok := r.empty(cat); !ok || !strings.Contains(reason, "503") {
 			t.Errorf("%s: not reported empty with the download error (%q)", cat, reason)
 		}
@@ -706,7 +708,7 @@ func TestBrowserShowsFailedDownloads(t *testing.T) {
 		chromedp.SetValue(tid("wizard-timezone-text"), "UTC"),
 		chromedp.Click(tid("wizard-finish")),
 		chromedp.WaitVisible(`[data-testid="screen-dashboard"] `+tid("lists-problem-hagezi-doh-vpn-proxy-bypass")),
-		chromedp.WaitVisible(`[data-testid="screen-dashboard"] `+tid("lists-empty-dating")),
+		chromedp.WaitVisible(`[data-testid="screen-dashboard"] `+tid("lists-empty-drugs")),
 		chromedp.Navigate("http://"+e.app.HTTPAddr()+"/#/settings"),
 		chromedp.WaitReady(`[data-testid="source-state-dibdot-doh"][data-state="failed"]`),
 	)

@@ -50,7 +50,7 @@ lists: {defaults: true}
 		{"www.pornhub.com", "15 blocked: category=adult source=seed-adult rule=www.pornhub.com profile=kid"},
 		{firstSeedName(t, "adult"), "category=adult source=seed-adult"},
 		{firstSeedName(t, "gambling"), "category=gambling source=seed-gambling"},
-		{"bet365.com", "category=gambling source=seed-gambling"},
+		{"betpawa.co.tz", "category=gambling source=seed-gambling"},
 		{"example.org", ""},
 	}
 	for _, tc := range tests {

@@ -76,8 +76,9 @@ type Category struct {
 	// run time. Empty for an optional category such as newly-registered.
 	Sources []Source
 	// CuratedFile is our own list of the category's sites that belong to
-	// no service (curated/<id>.txt), or "" for none. Like a service file
-	// it is embedded, so a fresh install blocks these names offline.
+	// no service (curated/<id>.txt), or "" for none. It is embedded and
+	// compiled with the category's default sources, so a fresh install
+	// blocks these names before its first download.
 	CuratedFile string
 	// Curated are the names of CuratedFile, in file order; each covers
 	// the name and all its subdomains.

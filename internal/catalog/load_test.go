@@ -199,6 +199,10 @@ func TestLoadErrors(t *testing.T) {
 			`rule google/strict: duplicate rule (first on line 2)`},
 		{"safe search bad name", "safesearch.yaml", "names: [yandex.ru]", "names: [yandex]",
 			`rule yandex/strict: domain "yandex": single label`},
+		{"curated file of another name", "catalog.yaml", "    description: Social networks.\n", "    curated: curated/games.txt\n    description: Social networks.\n",
+			`catalog.yaml:{line}: category "social": curated "curated/games.txt": want "curated/social.txt"`},
+		{"missing curated file", "catalog.yaml", "    description: Social networks.\n", "    curated: curated/social.txt\n    description: Social networks.\n",
+			`catalog.yaml:{line}: reading curated/social.txt`},
 		{"youtube level", "safesearch.yaml", "engine: yandex\n    level: strict", "engine: youtube\n    level: family",
 			`rule youtube/family: youtube level "family": want strict or moderate`},
 	}
@@ -335,4 +339,37 @@ func FuzzParseDomains(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLoadCurated: a category's curated file is read like a service file:
+// its names in file order, and a bad line named by file and line.
+func TestLoadCurated(t *testing.T) {
+	files := baseFiles()
+	files["catalog.yaml"] = strings.Replace(baseCatalog, "    description: Social networks.\n", "    description: Social networks.\n    curated: curated/social.txt\n", 1)
+	files["curated/social.txt"] = "# Social (curated list \"social\")\n# category: social\n# checked: 2026-12-07\nfeed.example\nphotos.example\n"
+	c, err := Load(mapFS(files))
+	if err != nil {
+		t.Fatal(err)
+	}
+	social, _ := c.Category("social")
+	if social.CuratedFile != "curated/social.txt" || strings.Join(social.Curated, " ") != "feed.example photos.example" {
+		t.Errorf("social: curated %q %q, want curated/social.txt [feed.example photos.example]", social.CuratedFile, social.Curated)
+	}
+	if malware, _ := c.Category("malware"); malware.CuratedFile != "" || malware.Curated != nil {
+		t.Errorf("malware: curated %q %q, want none", malware.CuratedFile, malware.Curated)
+	}
+
+	tests := []struct{ name, body, want string }{
+		{"duplicate", "feed.example\nfeed.example\n", `curated/social.txt:2: duplicate domain "feed.example" (first on line 1)`},
+		{"bad name", "feed.example\nFeed..example\n", `curated/social.txt:2: domain "Feed..example"`},
+		{"empty", "# nothing yet\n", `curated/social.txt: no domains`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			files["curated/social.txt"] = tt.body
+			if _, err := Load(mapFS(files)); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
 }

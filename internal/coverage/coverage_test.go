@@ -59,11 +59,13 @@ func TestRun(t *testing.T) {
 	}{
 		// sub.casino.example is blocked through the catalog's subtree
 		// reading of ut1-gambling, but only casino.example is labelled.
+		// startpage.com, a search engine with no safe mode, is blocked
+		// on purpose while kid's and teen's safe search is on: not benign.
 		{"kid", 3, 1, "sub.casino.example: blocked: category=gambling source=ut1-gambling rule=casino.example profile=kid"},
 		{"teen", 3, 1, "sub.casino.example"},
-		// adult blocks only malware, phishing and scam: every popular name
-		// is benign for it, and none is blocked.
-		{"adult", 6, 0, ""},
+		// adult blocks only malware, phishing and scam, without safe
+		// search: every popular name is benign for it, and none is blocked.
+		{"adult", 7, 0, ""},
 	}
 	for i, want := range profiles {
 		got := rep.Profiles[i]

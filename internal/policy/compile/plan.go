@@ -99,18 +99,6 @@ func NewPlan(cfg *config.Config, cat *catalog.Catalog, allCategories bool) (*Pla
 			Tag:    s.ID, FS: blocklists.FS,
 		})
 	}
-	for _, c := range cat.Categories {
-		if c.CuratedFile == "" {
-			continue
-		}
-		// Our own curated names of a category (blocklists/curated),
-		// embedded like the services: indexed whatever lists.defaults
-		// says, since they are part of the catalog, not a public source.
-		p.entries = append(p.entries, lists.Entry{
-			Source: lists.Source{ID: "curated-" + c.ID, File: c.CuratedFile, Format: lists.FormatDomains, PlainSubtree: true},
-			Tag:    c.ID, FS: blocklists.FS, Exclude: c.Exclude,
-		})
-	}
 	p.entries = append(p.entries, lists.Entry{
 		Source: lists.Source{ID: "hearth-bypass", File: "bypass.txt", Format: lists.FormatDomains, PlainSubtree: true},
 		Tag:    "bypass", FS: blocklists.FS,
@@ -121,6 +109,16 @@ func NewPlan(cfg *config.Config, cat *catalog.Catalog, allCategories bool) (*Pla
 			// expect it to work at once: every category's lists load.
 			if !allCategories && !blocked.Has(p.tagIdx[c.ID]) {
 				continue
+			}
+			if c.CuratedFile != "" {
+				// Our own curated names of the category
+				// (blocklists/curated), embedded: like the seed, part
+				// of the category's defaults, there before the first
+				// download.
+				p.entries = append(p.entries, lists.Entry{
+					Source: lists.Source{ID: "curated-" + c.ID, File: c.CuratedFile, Format: lists.FormatDomains, PlainSubtree: true},
+					Tag:    c.ID, FS: blocklists.FS, Exclude: c.Exclude,
+				})
 			}
 			if seed := "seed/" + c.ID + ".txt.gz"; hasFile(blocklists.FS, seed) {
 				// The offline seed: what a fresh install blocks before
