@@ -62,6 +62,9 @@ type Config struct {
 	// not double the resident memory; "off" leaves the runtime's default;
 	// or a size ("512MiB"). A GOMEMLIMIT in the environment wins.
 	MemoryLimit string `yaml:"memory_limit"`
+	// AskParent and Notify: asking for access, and telling parents.
+	AskParent AskParent `yaml:"ask_parent"`
+	Notify    Notify    `yaml:"notify"`
 
 	file string     // the file name errors are reported against
 	root *yaml.Node // the parsed document, for error positions
@@ -280,6 +283,8 @@ func builtin() Config {
 			Enabled: true, Retention: 7 * 24 * time.Hour, CountersRetention: 90 * 24 * time.Hour,
 			IPv4Prefix: 32, IPv6Prefix: 128, Buffer: 16384,
 		},
+		AskParent: defaultAskParent(),
+		Notify:    defaultNotify(),
 	}
 }
 
@@ -607,6 +612,7 @@ func (c *Config) Validate() error {
 	c.validatePolicy(bad)
 	c.validateAdmin(bad)
 	c.validateStore(bad)
+	c.validateNotify(bad)
 	return errors.Join(errs...)
 }
 

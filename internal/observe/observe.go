@@ -30,6 +30,15 @@ type Discoverer interface {
 	Unknown(addr netip.Addr, mac string)
 }
 
+// Watcher hears each answered query of a recognised device that matched
+// a category or service (the one that blocked it, or else the first it
+// matched), and whether it was blocked. Watch is called on the query
+// path: it must not block, allocate or do I/O, and must be safe for
+// concurrent use.
+type Watcher interface {
+	Watch(device, tag string, service, blocked bool)
+}
+
 // Config configures an Observer.
 type Config struct {
 	// Metrics receives the query counters; required.
@@ -38,14 +47,17 @@ type Config struct {
 	Log *querylog.Writer
 	// Now is the clock of the log entries; nil means time.Now.
 	Now func() time.Time
+	// Watch hears tagged queries (activity counters); nil for none.
+	Watch Watcher
 }
 
 // Observer is the Observe step. It lives as long as the App: what depends
 // on the policy in effect (the profiles kept out of the log, the tag
 // table) is read from each request's own snapshot.
 type Observer struct {
-	log *querylog.Writer
-	now func() time.Time
+	log   *querylog.Writer
+	now   func() time.Time
+	watch Watcher
 	// queries are counters by transport and action.
 	queries [pipeline.NumTransports][policy.NumActions]*metrics.Counter
 	// blocked are counters by tag id.
@@ -80,7 +92,7 @@ func New(c Config) *Observer {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	o := &Observer{log: c.Log, now: c.Now}
+	o := &Observer{log: c.Log, now: c.Now, watch: c.Watch}
 	q := c.Metrics.CounterVec("hearth_queries_total", "DNS queries answered by the policy step, by transport and decision.", "transport", "decision")
 	for t := range pipeline.NumTransports {
 		label := t.String()
@@ -137,6 +149,16 @@ func (o *Observer) record(r *pipeline.Request) {
 			o.counterFor(s, d.Tag).Inc()
 		} else {
 			o.none.Inc()
+		}
+	}
+	if o.watch != nil && r.Identity.Device != "" {
+		t, ok := d.Tag, d.HasTag
+		if !ok && !d.Matched.Empty() {
+			t, ok = d.Matched.First(), true
+		}
+		if ok {
+			ti := s.Tag(t)
+			o.watch.Watch(r.Identity.Device, ti.ID, ti.Service, d.Action.Blocks())
 		}
 	}
 	if o.log == nil || !s.ProfileLogged(d.Profile) {

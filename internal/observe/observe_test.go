@@ -2,6 +2,7 @@ package observe
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"sync"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/hearth-dns/hearth/internal/activity"
 	"github.com/hearth-dns/hearth/internal/domainindex"
 	"github.com/hearth-dns/hearth/internal/metrics"
 	"github.com/hearth-dns/hearth/internal/pipeline"
@@ -118,5 +120,54 @@ func TestObserveAllocs(t *testing.T) {
 	h.ServeDNS(ctx, nil, r) // resolves the tag counters once
 	if n := testing.AllocsPerRun(100, func() { h.ServeDNS(ctx, nil, r) }); n != 0 {
 		t.Errorf("%v allocations per observed query, want 0", n)
+	}
+}
+
+// watchRecorder records what the Observer tells its Watcher.
+type watchRecorder struct{ got []string }
+
+func (w *watchRecorder) Watch(device, tag string, service, blocked bool) {
+	w.got = append(w.got, fmt.Sprintf("%s %s service=%v blocked=%v", device, tag, service, blocked))
+}
+
+// TestObserveWatch: a recognised device's tagged query reaches the
+// Watcher with its tag and whether it was blocked; an unknown device's
+// does not. With a real activity Watcher the query path still does not
+// allocate.
+func TestObserveWatch(t *testing.T) {
+	s := snapshot(t)
+	d := s.Decide(0, t0, []byte("bet365.com."), dns.TypeA)
+	for _, tc := range []struct {
+		device string
+		want   []string
+	}{
+		{"tablet", []string{"tablet gambling service=false blocked=true"}},
+		{"", nil},
+	} {
+		rec := &watchRecorder{}
+		o := New(Config{Metrics: metrics.NewRegistry(), Watch: rec})
+		h := o.Middleware(nil)(pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
+			r.Outcome = pipeline.Outcome{Decided: true, Written: true, Decision: d}
+			return nil
+		}))
+		r := &pipeline.Request{Msg: new(dns.Msg).SetQuestion("bet365.com.", dns.TypeA), Transport: pipeline.UDP,
+			Identity: pipeline.Identity{Device: tc.device}, Policy: s}
+		h.ServeDNS(context.Background(), nil, r)
+		if fmt.Sprint(rec.got) != fmt.Sprint(tc.want) {
+			t.Errorf("device %q: watcher heard %v, want %v", tc.device, rec.got, tc.want)
+		}
+	}
+
+	o := New(Config{Metrics: metrics.NewRegistry(), Watch: activity.New(activity.Config{Buffer: 16})})
+	h := o.Middleware(nil)(pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
+		r.Outcome = pipeline.Outcome{Decided: true, Written: true, Decision: d}
+		return nil
+	}))
+	r := &pipeline.Request{Msg: new(dns.Msg).SetQuestion("bet365.com.", dns.TypeA), Transport: pipeline.UDP,
+		Identity: pipeline.Identity{Device: "tablet"}, Policy: s}
+	ctx := context.Background()
+	h.ServeDNS(ctx, nil, r)
+	if n := testing.AllocsPerRun(100, func() { h.ServeDNS(ctx, nil, r) }); n != 0 {
+		t.Errorf("%v allocations per watched query, want 0", n)
 	}
 }
