@@ -113,6 +113,8 @@ type App struct {
 	// block serves the block page; blockA is its bound address.
 	block  *http.Server
 	blockA string
+	// parents is ask a parent, notifications and the digest.
+	parents parents
 }
 
 // built is one generation of the pipeline and what it owns.
@@ -209,6 +211,8 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	if a.now == nil {
 		a.now = time.Now
 	}
+	a.log = a.tapErrors(a.log)
+	a.initActivity(cfg)
 	cat, err := catalog.Default()
 	if err != nil {
 		return nil, fmt.Errorf("embedded catalog: %w", err)
@@ -227,6 +231,10 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 			// Today's counts start afresh; the parent sees it in the log.
 			log.Error("time budgets", "err", err)
 		}
+	}
+	if err := a.openParents(cfg); err != nil {
+		a.closeState()
+		return nil, err
 	}
 	b, err := a.build(cfg)
 	if err != nil {
@@ -420,6 +428,7 @@ func (a *App) Start() error {
 			// which schedules list downloads).
 			a.background.Go(func() { a.budgets.Run(ctx, a.store, time.Minute, time.After) })
 		}
+		a.startParents(ctx)
 	}
 	if addr := a.cfg.Listen.HTTP; addr != "" {
 		ln, err := net.Listen("tcp", addr)
@@ -446,7 +455,7 @@ func (a *App) Start() error {
 			return fmt.Errorf("listen block page %s: %w", addr, err)
 		}
 		a.blockA = ln.Addr().String()
-		a.block = serveHTTP(ln, web.BlockPage(a.blockInfo), a.cfg, a.log.With("listener", "block page"))
+		a.block = serveHTTP(ln, a.blockPageHandler(), a.cfg, a.log.With("listener", "block page"))
 	}
 	a.log.Info("hearth serving", "dns", a.srv.Addrs().UDP, "dot", a.srv.Addrs().DoT, "doh", a.srv.Addrs().DoH, "http", a.httpA, "config", a.cfg.File())
 	return nil
@@ -473,6 +482,7 @@ func (a *App) httpHandler() http.Handler {
 	if a.storage != nil {
 		mux.HandleFunc("GET /api/v1/status", a.serveStatus)
 	}
+	a.mountParents(mux)
 	return mux
 }
 
@@ -483,7 +493,7 @@ func (a *App) blockInfo(r *http.Request) web.BlockInfo {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	info := web.BlockInfo{Host: host}
+	info := web.BlockInfo{Host: host, AskForm: a.askEnabled()}
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return info

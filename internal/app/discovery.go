@@ -39,6 +39,15 @@ func (a *App) newRecorder(cfg *config.Config) (*discovery.Recorder, error) {
 	return discovery.New(discovery.Config{
 		Store: a.store, Limit: limit, Max: cfg.NewDevices.Max,
 		Leases: cfg.NewDevices.Leases, LeasesFormat: cfg.NewDevices.LeasesFormat,
-		Names: localNames(cfg), Observe: a.discoveryObserver, Now: a.now, Logger: a.log,
+		Names: localNames(cfg), Observe: a.observeDiscovery, Now: a.now, Logger: a.log,
 	})
+}
+
+// observeDiscovery hears each new-device outcome: the parents are told of
+// a device recorded, and the test hook hears everything.
+func (a *App) observeDiscovery(addr netip.Addr, outcome string) {
+	a.notifyNewDevice(addr, outcome)
+	if a.discoveryObserver != nil {
+		a.discoveryObserver(addr, outcome)
+	}
 }

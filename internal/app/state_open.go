@@ -138,7 +138,7 @@ func (a *App) openState(cfg *config.Config) error {
 			a.qlog = ql
 		}
 	}
-	a.obs = observe.New(observe.Config{Metrics: a.metrics, Log: a.qlog, Now: a.now})
+	a.obs = observe.New(observe.Config{Metrics: a.metrics, Log: a.qlog, Now: a.now, Watch: a.activityWatcher()})
 	a.registerMetrics()
 	if st == nil {
 		return nil

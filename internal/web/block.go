@@ -28,6 +28,9 @@ type BlockInfo struct {
 	// Blocked is false when the name is not blocked (any more) for this
 	// device: the browser still had the block address cached.
 	Blocked bool
+	// AskForm offers the "ask for access" form, which posts to /ask on
+	// the same listener (package askparent).
+	AskForm bool
 }
 
 //go:embed block.css
@@ -54,7 +57,16 @@ var blockTmpl = template.Must(template.New("block").Parse(`<!doctype html>
 {{if .Blocked -}}
 <p class="why">{{.Why}}</p>
 {{if .Text}}<p class="text">{{.Text}}</p>{{end}}
+{{if .AskForm -}}
+<form class="ask" method="post" action="/ask">
+<input type="hidden" name="host" value="{{.Host}}">
+<label for="message">{{.Ask}} {{.T "You can add a message:"}}</label>
+<textarea id="message" name="message" rows="2" maxlength="280"></textarea>
+<button type="submit">{{.T "Ask for access"}}</button>
+</form>
+{{- else -}}
 <p class="ask">{{.Ask}}</p>
+{{- end}}
 {{- else -}}
 <p class="why">{{.T "Your device may still remember the old answer for a minute. Try reloading the page."}}</p>
 {{- end}}
@@ -88,11 +100,11 @@ const maxHost = 253
 // what is blocked for the request's client. The answer is 403 (200 when
 // lookup says the name is not blocked), never cached, with a CSP that
 // allows only the page's own inline style (by hash): no scripts, images,
-// frames or forms.
+// frames, and no forms but the ask form, which posts to this origin.
 func BlockPage(lookup func(r *http.Request) BlockInfo) http.Handler {
 	sum := sha256.Sum256([]byte(blockCSS))
 	csp := "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
-		"'; img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+		"'; img-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 	return &blockHandler{lookup: lookup, csp: csp, cat: mustCatalog()}
 }
 
