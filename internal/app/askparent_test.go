@@ -172,7 +172,7 @@ func TestAskParentRoundTrip(t *testing.T) {
 		var code int
 		var page string
 		if tc.method == "GET" {
-			code, page = readPage(t)(parent.Get("http://"+link.Host+"/ask/decide?t="+url.QueryEscape(tc.token)))
+			code, page = readPage(t)(parent.Get("http://" + link.Host + "/ask/decide?t=" + url.QueryEscape(tc.token)))
 		} else {
 			code, page = readPage(t)(parent.PostForm("http://"+link.Host+"/ask/decide", url.Values{"t": {tc.token}, "choice": {tc.choice}}))
 		}
@@ -242,7 +242,9 @@ func TestAskParentRefusals(t *testing.T) {
 			}
 		}
 	}
-	var list struct{ Requests []struct{ Host, Status string } }
+	var list struct {
+		Requests []struct{ Host, Status string }
+	}
 	if p.parent.do("GET", "/api/v1/requests", nil, &list); len(list.Requests) != 2 {
 		t.Fatalf("requests %+v, want the two accepted", list)
 	}
