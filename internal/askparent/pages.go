@@ -202,8 +202,10 @@ func (p *pages) render(w http.ResponseWriter, code int, pg page) {
 	h.Set("Content-Security-Policy", p.csp)
 	h.Set("X-Content-Type-Options", "nosniff")
 	// The decide page's URL holds the link's token: no Referer may carry
-	// it anywhere.
-	h.Set("Referrer-Policy", "no-referrer")
+	// it to another origin (the CSP loads nothing from one anyway). Not
+	// no-referrer: with it, browsers send "Origin: null" on the forms'
+	// POSTs, which the admin listener's cross-origin guard refuses.
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(code)

@@ -82,13 +82,18 @@
  *               token-error, sources-list, source-state-{source}, logout,
  *               backup, backup-export, backup-file, backup-replace,
  *               backup-import, backup-error
+ *   Requests:   screen-requests, nav-requests, requests-waiting,
+ *               requests-error, request-{id}, request-{id}-message,
+ *               request-{id}-status, request-{id}-{choice}, digest,
+ *               digest-{device}, notify-status, notify-{channel}
  *
  * Values a test sets: schedule-kind-{i} is "pause", "block" or
  * "allow_only"; log-decision is "", "allowed", "blocked", "rewritten",
  * "nxdomain" or "nodata"; log-allow-duration-{rowid} is "30", "60",
  * "today" or "always"; log-allow-what-{rowid} is "tag" (the service or
  * category the block came from) or "name"; device-allow-duration is
- * minutes ("30", "60", "1440"). Forms read their
+ * minutes ("30", "60", "1440"); a request's {choice} is "15m", "1h",
+ * "today", "always" or "deny". Forms read their
  * controls when submitted, so setting .value without an input event works;
  * only what changes the page as you pick needs a "change" event: the
  * category checkboxes of schedule-cats-{i} show once schedule-kind-{i} is
@@ -689,6 +694,7 @@
         case 'devices': await (id ? deviceScreen(seq, id) : devicesScreen(seq)); break;
         case 'profiles': await (id ? profileScreen(seq, id) : profilesScreen(seq)); break;
         case 'log': await logScreen(seq); break;
+        case 'requests': await requestsScreen(seq); break;
         case 'settings': await settingsScreen(seq); break;
         default: location.replace('#/dashboard');
       }
@@ -1131,6 +1137,93 @@
         : h('p', { class: 'muted', text: t('No activity yet today.') }));
 
     mount(seq, 'screen-dashboard', h('h1', { text: t('Your home today') }), listsCard(lists, cat), guessNote, totals, nowCard, budgetCard, pauseCard, h('div', { class: 'grid' }, topCard, devCard));
+  }
+
+  // ------------------------------------------------------------- requests
+
+  // CHOICES are the answers to a child's request, as the API names them.
+  function choices() {
+    return [['15m', t('15 min')], ['1h', t('1 hour')], ['today', t('Today')], ['always', t('Always')], ['deny', t('Deny')]];
+  }
+
+  // requestStatus words a request's answer.
+  function requestStatus(r) {
+    if (r.status === 'approved') return r.until ? t('Allowed until {time}', { time: when(r.until) }) : t('Always allowed');
+    if (r.status === 'denied') return t('Denied');
+    return t('Waiting');
+  }
+
+  // requestsScreen lists the children's requests (answer the waiting
+  // ones), the week's digest and how notifications are going.
+  async function requestsScreen(seq) {
+    const [reqs, digest, notes] = await Promise.all([api('GET', '/api/v1/requests'),
+      api('GET', '/api/v1/digest').catch(() => null), api('GET', '/api/v1/notifications').catch(() => null)]);
+    const list = (reqs && reqs.requests) || [];
+    const waiting = list.filter((r) => r.status === 'pending');
+    const answered = list.filter((r) => r.status !== 'pending');
+    const err = errorBox('requests-error');
+    const item = (r) => {
+      const asks = r.tag_name
+        ? t('{device} asks for {site} ({what})', { device: r.device_name || r.device, site: r.host, what: r.tag_name })
+        : t('{device} asks for {site}', { device: r.device_name || r.device, site: r.host });
+      const li = h('li', { class: 'item', testid: `request-${r.id}` },
+        h('div', {},
+          h('strong', { text: asks }),
+          h('span', { class: 'muted', text: ' · ' + when(r.created) }),
+          r.message ? h('p', { class: 'note', testid: `request-${r.id}-message`, text: `“${r.message}”` }) : null));
+      if (r.status !== 'pending') {
+        li.append(h('span', { class: r.status === 'denied' ? 'bad' : 'ok', testid: `request-${r.id}-status`, text: requestStatus(r) }));
+        return li;
+      }
+      const row = h('div', { class: 'row' });
+      for (const [choice, label] of choices()) {
+        const b = h('button', { type: 'button', class: choice === 'deny' ? '' : 'primary', testid: `request-${r.id}-${choice}`, text: label });
+        b.addEventListener('click', () => busy(b, async () => {
+          clearError(err);
+          try {
+            const done = await api('POST', `/api/v1/requests/${enc(r.id)}`, { choice });
+            toast(r.host + ': ' + requestStatus(done));
+            route();
+          } catch (e) {
+            if (e.status !== 401) showError(err, e);
+          }
+        }));
+        row.append(b);
+      }
+      li.append(row);
+      return li;
+    };
+    const off = reqs && reqs.enabled === false;
+    const waitCard = h('div', { class: 'card', testid: 'requests-waiting' }, h('h2', { text: t('Waiting for you') }),
+      off ? h('p', { class: 'muted', text: t('Ask a parent is off (ask_parent.enabled in the config file).') }) : null,
+      waiting.length ? h('ul', { class: 'list' }, waiting.map(item))
+        : h('p', { class: 'muted', text: t('No requests. A child can ask from the block page, or at this address’s /ask page.') }),
+      err);
+    const doneCard = answered.length ? h('div', { class: 'card' }, h('h2', { text: t('Answered') }), h('ul', { class: 'list' }, answered.map(item))) : null;
+
+    let digestCard = null;
+    if (digest) {
+      const devs = digest.devices || [];
+      const counts = (xs, key) => xs.map((x) => x.name + ' ' + count(x[key])).join(', ');
+      const line = (d) => [
+        d.services.length ? t('Used: {list}', { list: counts(d.services, 'queries') }) : '',
+        d.top_blocked.length ? t('Blocked most: {list}', { list: counts(d.top_blocked, 'blocked') }) : '',
+        d.bypass_attempts ? t('Bypass attempts: {n}', { n: d.bypass_attempts }) : ''].filter(Boolean).join(' · ') || t('Nothing counted.');
+      digestCard = h('div', { class: 'card', testid: 'digest' }, h('h2', { text: t('This week') }),
+        h('p', { class: 'muted', text: t('Counted from DNS: how often each service was looked up, not minutes of use.') }),
+        devs.length ? h('ul', { class: 'list' }, devs.map((d) => h('li', { class: 'item', testid: `digest-${d.device}` },
+          h('strong', { text: d.name || d.device }), h('span', { text: line(d) }))))
+          : h('p', { class: 'muted', text: t('Nothing counted yet this week.') }),
+        (digest.new_devices || []).length ? h('p', { text: t('New devices: {list}', { list: digest.new_devices.map((n) => n.name || n.device).join(', ') }) }) : null);
+    }
+    const chans = (notes && notes.channels) || [];
+    const notesCard = h('div', { class: 'card', testid: 'notify-status' }, h('h2', { text: t('Notifications') }),
+      chans.length ? h('ul', { class: 'list' }, chans.map((c) => h('li', { class: 'item', testid: `notify-${c.channel}` },
+        h('strong', { text: c.channel }),
+        h('span', { text: t('{sent} sent · {failed} failed · {dropped} dropped', { sent: count(c.sent), failed: count(c.failed), dropped: count(c.dropped) }) }),
+        c.last_error ? h('p', { class: 'bad', text: t('Last error {time}: {error}', { time: when(c.last_error_at), error: c.last_error }) }) : null)))
+        : h('p', { class: 'muted', text: t('No notification channel is configured (notify in the config file).') }));
+    mount(seq, 'screen-requests', h('h1', { text: t('Requests') }), waitCard, doneCard, digestCard, notesCard);
   }
 
   // -------------------------------------------------------------- devices
