@@ -59,7 +59,7 @@ func sourceProxy(t *testing.T, source string) string {
 // an hour; the tablet's next DNS answer is TikTok's address, and its
 // page shows the answer.
 func TestBrowserAskParent(t *testing.T) {
-	p := startParents(t, "")
+	p := startParents(t, "", "")
 	const tablet = "127.0.0.5"
 	kid := browser(t, chromedp.ProxyServer("http://"+sourceProxy(t, tablet)), chromedp.Flag("proxy-bypass-list", "<-loopback>"))
 	parent := browser(t)

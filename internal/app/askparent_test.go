@@ -30,8 +30,15 @@ type parentsEnv struct {
 }
 
 // startParents starts Hearth with notifications to local receivers and
-// Leo's tablet (127.0.0.5, a store profile on the kid preset).
-func startParents(t *testing.T, extra string) *parentsEnv {
+// Leo's tablet (127.0.0.5, a store profile on the kid preset). extra is
+// more config; notifyExtra more lines of the notify section.
+func startParents(t *testing.T, extra, notifyExtra string) *parentsEnv {
+	t.Helper()
+	return startParentsOn(t, `http: "127.0.0.1:0"`, extra, notifyExtra)
+}
+
+// startParentsOn is startParents with listen settings of the caller's.
+func startParentsOn(t *testing.T, listen, extra, notifyExtra string) *parentsEnv {
 	t.Helper()
 	cert := dnstest.NewCert(t)
 	p := &parentsEnv{hook: mailtest.NewWebhook(t), mail: mailtest.NewSMTP(t, cert.TLS, "hearth", "mail-pw-6f1c"), secret: "hook-secret-91ab"}
@@ -44,8 +51,8 @@ func startParents(t *testing.T, extra string) *parentsEnv {
   backoff: 1ms
   webhook: {url: %q, secret_file: %q}
   email: {host: 127.0.0.1, port: %d, username: hearth, password_file: %q, ca_file: %q, from: hearth@home.test, to: [parent@home.test], events: [access_request, digest]}
-`, p.hook.URL, secretFile, p.mail.Port, pwFile, cert.CertFile) + extra
-	p.env = startHTTP(t, doc, dnstest.Zone(t, policyRecords...))
+`, p.hook.URL, secretFile, p.mail.Port, pwFile, cert.CertFile) + notifyExtra + extra
+	p.env = startListening(t, listen, doc, dnstest.Zone(t, policyRecords...))
 	p.parent = newAPIClient(t, p.env)
 	if code := p.parent.do("POST", "/api/v1/profiles", map[string]any{"name": "Leo", "preset": "kid"}, nil); code != 201 {
 		t.Fatalf("profile: %d", code)
@@ -121,7 +128,7 @@ func (p *parentsEnv) webhookEvent(t *testing.T) notify.Event {
 // nothing until the confirm page's POST; then the next DNS answer is
 // allowed, the link cannot be used again, and the child's page says so.
 func TestAskParentRoundTrip(t *testing.T) {
-	p := startParents(t, "")
+	p := startParents(t, "", "")
 	const tablet = "127.0.0.5"
 	if addr, text := ask(t, p.env, tablet, "www.tiktok.com"); addr != "0.0.0.0" {
 		t.Fatalf("before: %q %q, want TikTok blocked", addr, text)
@@ -208,7 +215,7 @@ func TestAskParentRoundTrip(t *testing.T) {
 // from a device Hearth does not know, or more often than the rate limit
 // allows. An expired link answers nothing.
 func TestAskParentRefusals(t *testing.T) {
-	p := startParents(t, "ask_parent: {per_device: 2, window: 10m, link_ttl: 1h}\n")
+	p := startParents(t, "ask_parent: {per_device: 2, window: 10m, link_ttl: 1h}\n", "")
 	kid := newChild(t, p.env, "127.0.0.5")
 	stranger := newChild(t, p.env, "127.0.0.99")
 	for _, tc := range []struct {
@@ -275,7 +282,7 @@ func TestAskParentRefusals(t *testing.T) {
 // the name in the profile's allow list; "deny" leaves it blocked and the
 // child's page says no.
 func TestAskParentFromUI(t *testing.T) {
-	p := startParents(t, "")
+	p := startParents(t, "", "")
 	kid := newChild(t, p.env, "127.0.0.5")
 	for _, host := range []string{"bet365.com", "casino.example"} {
 		if code, page := kid.post("/ask", url.Values{"host": {host}}); code != 200 {
@@ -314,5 +321,32 @@ func TestAskParentFromUI(t *testing.T) {
 	}
 	if _, page := kid.get("/ask"); !strings.Contains(page, "A parent said no") || !strings.Contains(page, "Approved: always allowed") {
 		t.Errorf("child's page:\n%s", page)
+	}
+}
+
+// TestBlockPageAsks: the block page (blocking by address) carries the ask
+// form; posted from the device, on the block-page listener with the
+// blocked site's Host, it files the request and the parents hear of it.
+func TestBlockPageAsks(t *testing.T) {
+	p := startParentsOn(t, `http: "127.0.0.1:0", block_page: "127.0.0.1:0"`, "blocking: {mode: address, address: [127.0.0.1]}\n", "")
+	if addr, _ := ask(t, p.env, "127.0.0.5", "bet365.com"); addr != "127.0.0.1" {
+		t.Fatalf("blocked answer %q, want the block-page address", addr)
+	}
+	kid := newChild(t, p.env, "127.0.0.5")
+	kid.base = "http://" + p.app.BlockPageAddr()
+	req, _ := http.NewRequest("GET", kid.base+"/", nil)
+	req.Host = "bet365.com"
+	code, page := readPage(t)(kid.http.Do(req))
+	if code != 403 || !strings.Contains(page, `<form class="ask" method="post" action="/ask">`) || !strings.Contains(page, `value="bet365.com"`) {
+		t.Fatalf("block page: %d\n%s", code, page)
+	}
+	req, _ = http.NewRequest("POST", kid.base+"/ask", strings.NewReader(url.Values{"host": {"bet365.com"}, "message": {"please"}}.Encode()))
+	req.Host = "bet365.com"
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if code, page := readPage(t)(kid.http.Do(req)); code != 200 || !strings.Contains(page, "Waiting for a parent") {
+		t.Fatalf("asking from the block page: %d\n%s", code, page)
+	}
+	if e := p.webhookEvent(t); e.Kind != notify.KindAccessRequest || !strings.Contains(e.Text, "please") {
+		t.Errorf("event %+v", e)
 	}
 }

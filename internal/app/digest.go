@@ -99,7 +99,7 @@ func (a *App) buildDigest(ctx context.Context, now time.Time) (Digest, error) {
 			return d, fmt.Errorf("reading devices: %w", err)
 		}
 		for _, dev := range devices {
-			if !dev.FirstSeen.IsZero() && !dev.FirstSeen.Before(d.From) && dev.FirstSeen.Before(now) {
+			if !dev.FirstSeen.IsZero() && !dev.FirstSeen.Before(d.From) && !dev.FirstSeen.After(now) {
 				d.NewDevices = append(d.NewDevices, DigestNewDevice{Device: dev.ID, Name: dev.Name, FirstSeen: dev.FirstSeen})
 			}
 		}

@@ -151,21 +151,30 @@ func (o *Observer) record(r *pipeline.Request) {
 			o.none.Inc()
 		}
 	}
+	var nameBuf [256]byte
+	var name []byte
 	if o.watch != nil && r.Identity.Device != "" {
-		t, ok := d.Tag, d.HasTag
-		if !ok && !d.Matched.Empty() {
-			t, ok = d.Matched.First(), true
+		set := d.Matched
+		if d.HasTag {
+			set = policy.TagSet{}.With(d.Tag)
+		} else if set.Empty() && d.Action == policy.Allow {
+			// An allowed name's tags were not looked up by the policy:
+			// one more index probe, without allocation.
+			name = lowerName(nameBuf[:0], r.Msg.Question[0].Name)
+			set = s.NameTags(name)
 		}
-		if ok {
-			ti := s.Tag(t)
+		if !set.Empty() {
+			ti := firstTag(s, set)
 			o.watch.Watch(r.Identity.Device, ti.ID, ti.Service, d.Action.Blocks())
 		}
 	}
 	if o.log == nil || !s.ProfileLogged(d.Profile) {
 		return
 	}
-	var nameBuf, textBuf [256]byte
-	name := lowerName(nameBuf[:0], r.Msg.Question[0].Name)
+	var textBuf [256]byte
+	if name == nil {
+		name = lowerName(nameBuf[:0], r.Msg.Question[0].Name)
+	}
 	var e querylog.Entry
 	e.Time = o.now().UnixNano()
 	e.Client = r.Client.Addr()
@@ -191,6 +200,19 @@ func (o *Observer) record(r *pipeline.Request) {
 		e.SetText(s.AppendExplain(textBuf[:0], d, unsafe.String(unsafe.SliceData(name), len(name))))
 	}
 	o.log.Log(&e)
+}
+
+// firstTag returns the first service of set, or else its first tag: the
+// most specific thing a query was for (tiktok rather than social).
+func firstTag(s *policy.Snapshot, set policy.TagSet) policy.TagInfo {
+	for rest := set; !rest.Empty(); {
+		t := rest.First()
+		if ti := s.Tag(t); ti.Service {
+			return ti
+		}
+		rest = rest.Without(t)
+	}
+	return s.Tag(set.First())
 }
 
 // lowerName copies a presentation-form name into buf, lower-cased.

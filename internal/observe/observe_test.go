@@ -32,7 +32,7 @@ func snapshot(t testing.TB) *policy.Snapshot {
 		Tags:           []policy.TagInfo{{ID: "gambling"}},
 		Lists:          []policy.ListInfo{{ID: "gambling-list", Tag: 0}},
 		Index:          ix,
-		Profiles:       []policy.ProfileSpec{{Name: "kid", Block: policy.TagSet{}.With(0)}},
+		Profiles:       []policy.ProfileSpec{{Name: "kid", Block: policy.TagSet{}.With(0)}, {Name: "adult"}},
 		DefaultProfile: "kid",
 	})
 	if err != nil {
@@ -136,14 +136,16 @@ func (w *watchRecorder) Watch(device, tag string, service, blocked bool) {
 // allocate.
 func TestObserveWatch(t *testing.T) {
 	s := snapshot(t)
-	d := s.Decide(0, t0, []byte("bet365.com."), dns.TypeA)
 	for _, tc := range []struct {
-		device string
-		want   []string
+		device  string
+		profile int
+		want    []string
 	}{
-		{"tablet", []string{"tablet gambling service=false blocked=true"}},
-		{"", nil},
+		{"tablet", 0, []string{"tablet gambling service=false blocked=true"}},
+		{"laptop", 1, []string{"laptop gambling service=false blocked=false"}},
+		{"", 0, nil},
 	} {
+		d := s.Decide(tc.profile, t0, []byte("bet365.com."), dns.TypeA)
 		rec := &watchRecorder{}
 		o := New(Config{Metrics: metrics.NewRegistry(), Watch: rec})
 		h := o.Middleware(nil)(pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
@@ -158,16 +160,19 @@ func TestObserveWatch(t *testing.T) {
 		}
 	}
 
-	o := New(Config{Metrics: metrics.NewRegistry(), Watch: activity.New(activity.Config{Buffer: 16})})
-	h := o.Middleware(nil)(pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
-		r.Outcome = pipeline.Outcome{Decided: true, Written: true, Decision: d}
-		return nil
-	}))
-	r := &pipeline.Request{Msg: new(dns.Msg).SetQuestion("bet365.com.", dns.TypeA), Transport: pipeline.UDP,
-		Identity: pipeline.Identity{Device: "tablet"}, Policy: s}
-	ctx := context.Background()
-	h.ServeDNS(ctx, nil, r)
-	if n := testing.AllocsPerRun(100, func() { h.ServeDNS(ctx, nil, r) }); n != 0 {
-		t.Errorf("%v allocations per watched query, want 0", n)
+	for _, profile := range []int{0, 1} { // blocked, and allowed (one more index probe)
+		d := s.Decide(profile, t0, []byte("bet365.com."), dns.TypeA)
+		o := New(Config{Metrics: metrics.NewRegistry(), Watch: activity.New(activity.Config{Buffer: 16})})
+		h := o.Middleware(nil)(pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
+			r.Outcome = pipeline.Outcome{Decided: true, Written: true, Decision: d}
+			return nil
+		}))
+		r := &pipeline.Request{Msg: new(dns.Msg).SetQuestion("bet365.com.", dns.TypeA), Transport: pipeline.UDP,
+			Identity: pipeline.Identity{Device: "tablet"}, Policy: s}
+		ctx := context.Background()
+		h.ServeDNS(ctx, nil, r)
+		if n := testing.AllocsPerRun(100, func() { h.ServeDNS(ctx, nil, r) }); n != 0 {
+			t.Errorf("profile %d: %v allocations per watched query, want 0", profile, n)
+		}
 	}
 }

@@ -154,6 +154,12 @@ func (s *Snapshot) decideGrants(p *profile, now time.Time, name []byte, d Decisi
 	return d, false
 }
 
+// NameTags returns the tags (categories and services) whose lists list
+// name or a parent, exceptions applied; name is lower-case, with or
+// without the final dot. It does not allocate: the Observe step uses it
+// to count what an allowed query was for.
+func (s *Snapshot) NameTags(name []byte) TagSet { return s.nameTags(name) }
+
 // nameTags returns the tags of the lists that list name or a parent
 // (exceptions applied).
 func (s *Snapshot) nameTags(name []byte) TagSet {
