@@ -214,6 +214,11 @@ var sparseMetrics = map[string]bool{
 	// Per downloaded list: none until a config has a URL source.
 	"hearth_list_age_seconds":    true,
 	"hearth_list_failures_total": true,
+	// Per notification channel: none until the config sets one.
+	"hearth_notify_sent_total":    true,
+	"hearth_notify_failed_total":  true,
+	"hearth_notify_dropped_total": true,
+	"hearth_notify_retries_total": true,
 }
 
 // foreignFlags are the flags the docs name that belong to other programs.

@@ -312,7 +312,7 @@ func (a *App) serveDigest(w http.ResponseWriter, r *http.Request) {
 	writeJSONTo(w, http.StatusOK, d)
 }
 
-// sendDigestNow is POST /api/v1/digest/send: send the digest now.
+// sendDigestNow is POST /api/v1/digest: send the digest now.
 func (a *App) sendDigestNow(w http.ResponseWriter, r *http.Request) {
 	if !a.parents.notifier.Wants(notify.KindDigest) {
 		failJSON(w, http.StatusConflict, "no notification channel is configured for the digest (notify.*.events)")

@@ -76,7 +76,7 @@ func TestNotifyEvents(t *testing.T) {
 	if len(d.NewDevices) != 2 || d.NewDevices[0].Device != waitNewDevice(t, p.env, "127.0.0.66") && d.NewDevices[1].Device != waitNewDevice(t, p.env, "127.0.0.66") {
 		t.Errorf("new devices %+v", d.NewDevices)
 	}
-	if code := p.parent.do("POST", "/api/v1/digest/send", nil, nil); code != 202 {
+	if code := p.parent.do("POST", "/api/v1/digest", nil, nil); code != 202 {
 		t.Fatalf("send digest: %d", code)
 	}
 	e := p.webhookEvent(t)

@@ -262,7 +262,7 @@ func (a *App) mountParents(mux *http.ServeMux) {
 	route("POST /api/v1/requests/{id}", a.answerRequest)
 	route("GET /api/v1/notifications", a.notificationStatus)
 	route("GET /api/v1/digest", a.serveDigest)
-	route("POST /api/v1/digest/send", a.sendDigestNow)
+	route("POST /api/v1/digest", a.sendDigestNow)
 }
 
 // blockPageHandler is the block page listener's handler: the ask pages
