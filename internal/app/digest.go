@@ -13,8 +13,8 @@ import (
 	"github.com/hearth-dns/hearth/internal/api"
 	"github.com/hearth-dns/hearth/internal/askparent"
 	"github.com/hearth-dns/hearth/internal/auth"
-	"github.com/hearth-dns/hearth/internal/profile"
 	"github.com/hearth-dns/hearth/internal/notify"
+	"github.com/hearth-dns/hearth/internal/profile"
 )
 
 // Digest is the weekly digest: per device, the services it used (by
