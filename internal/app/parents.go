@@ -113,6 +113,11 @@ func (a *App) openParents(cfg *config.Config) error {
 		Book: a.parents.book, Identify: a.askWho, Decide: a.grantRequest, Asked: a.notifyRequest,
 		Location: a.householdLocation, Logger: a.log,
 	})
+	if host, _, err := net.SplitHostPort(cfg.Listen.HTTP); err == nil && cfg.AskParent.URL == "" && a.parents.notifier.Wants(notify.KindAccessRequest) {
+		if ip, err := netip.ParseAddr(host); host == "" || host == "localhost" || err == nil && (ip.IsLoopback() || ip.IsUnspecified() && len(cfg.Admin.Hosts) == 0) {
+			a.log.Warn("ask_parent.url is not set: the answer links in notifications name "+cfg.Listen.HTTP+", which a parent's phone may not reach", "field", "ask_parent.url")
+		}
+	}
 	if a.metrics != nil {
 		book := a.parents.book
 		a.metrics.GaugeFunc("hearth_ask_pending", "Ask-a-parent requests waiting for an answer.", func() float64 { return float64(book.Pending()) })
