@@ -433,7 +433,7 @@ func (a *App) Start() error {
 			a.srv.Shutdown(context.Background())
 			return err
 		}
-		a.http = newHTTPServer(handler, a.cfg, a.log.With("listener", "http"))
+		a.http = newAdminServer(handler, a.cfg, a.log.With("listener", "http"))
 		go a.http.Serve(ln)
 	}
 	if addr := a.cfg.Listen.BlockPage; addr != "" {
