@@ -40,6 +40,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/policy/compile"
 	"github.com/hearth-dns/hearth/internal/policysync"
 	"github.com/hearth-dns/hearth/internal/querylog"
+	"github.com/hearth-dns/hearth/internal/radius"
 	"github.com/hearth-dns/hearth/internal/server"
 	"github.com/hearth-dns/hearth/internal/store"
 	"github.com/hearth-dns/hearth/internal/upstream"
@@ -113,6 +114,8 @@ type App struct {
 	// block serves the block page; blockA is its bound address.
 	block  *http.Server
 	blockA string
+	// radius is the RADIUS accounting listener; nil when off.
+	radius *radius.Server
 }
 
 // built is one generation of the pipeline and what it owns.
@@ -448,6 +451,15 @@ func (a *App) Start() error {
 		a.blockA = ln.Addr().String()
 		a.block = serveHTTP(ln, web.BlockPage(a.blockInfo), a.cfg, a.log.With("listener", "block page"))
 	}
+	if err := a.startRadius(); err != nil {
+		a.srv.Shutdown(context.Background())
+		for _, s := range []*http.Server{a.http, a.block} {
+			if s != nil {
+				s.Close()
+			}
+		}
+		return err
+	}
 	a.log.Info("hearth serving", "dns", a.srv.Addrs().UDP, "dot", a.srv.Addrs().DoT, "doh", a.srv.Addrs().DoH, "http", a.httpA, "config", a.cfg.File())
 	return nil
 }
@@ -567,6 +579,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 		errs = append(errs, a.block.Shutdown(ctx))
 	}
 	errs = append(errs, a.srv.Shutdown(ctx))
+	errs = append(errs, a.stopRadius(ctx))
 	if a.stopBackground != nil {
 		a.stopBackground()
 		a.background.Wait()
