@@ -84,16 +84,30 @@ func (s *Store) PutBindings(ctx context.Context, bs []store.Binding) (int, error
 	n := 0
 	err = s.write(ctx, func(tx *wtx) error {
 		n = 0
+		// Prepared once for the batch: an import sends thousands.
+		have, err := tx.PrepareContext(ctx, "SELECT 1 FROM households WHERE id = ?")
+		if err != nil {
+			return err
+		}
+		defer have.Close()
 		known := map[string]bool{}
 		for _, b := range in {
 			if known[b.Household] {
 				continue
 			}
-			if err := checkHousehold(ctx, tx, b.Household); err != nil {
-				return fmt.Errorf("binding %s: %w", store.BindingID(b.Kind, b.Key), err)
+			var one int
+			if err := have.QueryRowContext(ctx, b.Household).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("binding %s: household %q does not exist: %w", store.BindingID(b.Kind, b.Key), b.Household, store.ErrInvalid)
+			} else if err != nil {
+				return err
 			}
 			known[b.Household] = true
 		}
+		changes, err := tx.prepareChange(ctx)
+		if err != nil {
+			return err
+		}
+		defer changes.Close()
 		// The upsert leaves an equal row alone: no write, no change.
 		up, err := tx.PrepareContext(ctx, `INSERT INTO bindings (`+bindingColumns+`) VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (kind, key) DO UPDATE SET household = excluded.household, origin = excluded.origin,
@@ -112,7 +126,7 @@ WHERE household != excluded.household OR origin != excluded.origin OR session !=
 			if c, err := res.RowsAffected(); err != nil || c == 0 {
 				continue
 			}
-			if err := tx.addChange(ctx, store.KindBinding, store.BindingID(b.Kind, b.Key), false); err != nil {
+			if err := tx.addPrepared(ctx, changes, store.KindBinding, store.BindingID(b.Kind, b.Key), false); err != nil {
 				return err
 			}
 			n++
@@ -137,6 +151,11 @@ func (s *Store) DeleteBindings(ctx context.Context, keys []store.BindingKey) (in
 	n := 0
 	err = s.write(ctx, func(tx *wtx) error {
 		n = 0
+		changes, err := tx.prepareChange(ctx)
+		if err != nil {
+			return err
+		}
+		defer changes.Close()
 		for _, k := range in {
 			res, err := tx.ExecContext(ctx, "DELETE FROM bindings WHERE kind = ? AND key = ? AND (? = '' OR session = ?)",
 				k.Kind, k.Key, k.Session, k.Session)
@@ -146,7 +165,7 @@ func (s *Store) DeleteBindings(ctx context.Context, keys []store.BindingKey) (in
 			if c, err := res.RowsAffected(); err != nil || c == 0 {
 				continue
 			}
-			if err := tx.addChange(ctx, store.KindBinding, store.BindingID(k.Kind, k.Key), true); err != nil {
+			if err := tx.addPrepared(ctx, changes, store.KindBinding, store.BindingID(k.Kind, k.Key), true); err != nil {
 				return err
 			}
 			n++
@@ -174,5 +193,20 @@ func deleteHouseholdBindings(ctx context.Context, tx *wtx, household string) err
 			return err
 		}
 	}
+	return nil
+}
+
+// prepareChange prepares addChange's statement, for a write that appends
+// many changes.
+func (tx *wtx) prepareChange(ctx context.Context) (*sql.Stmt, error) {
+	return tx.PrepareContext(ctx, "INSERT INTO policy_changes (kind, id, deleted, at) VALUES (?, ?, ?, ?)")
+}
+
+// addPrepared is addChange with the statement of prepareChange.
+func (tx *wtx) addPrepared(ctx context.Context, st *sql.Stmt, kind, id string, deleted bool) error {
+	if _, err := st.ExecContext(ctx, kind, id, deleted, time.Now().UnixNano()); err != nil {
+		return fmt.Errorf("append change: %w", err)
+	}
+	tx.changes++
 	return nil
 }
