@@ -58,8 +58,8 @@ func (c *Config) RadiusSecret(i int) ([]byte, error) {
 func (c *Config) validateRadius(bad func(path, format string, args ...any)) {
 	r := c.Radius
 	if r.Listen == "" {
-		if len(r.Clients) > 0 || r.SubscriberAttribute != "" {
-			bad("radius.listen", "required when radius is configured")
+		if len(r.Clients) > 0 {
+			bad("radius.listen", "required when radius.clients are set")
 		}
 		return
 	}

@@ -25,7 +25,7 @@ func TestRadiusConfig(t *testing.T) {
 		{name: "secret file", doc: up + "radius:\n  listen: 127.0.0.1:1813\n  clients: [{network: 192.0.2.1, secret_file: " + secretFile + "}]\n",
 			wantSecret: "from-the-file-0123456789"},
 		{name: "clients without listen", doc: up + "radius:\n  clients: [{network: 192.0.2.0/24, secret: a-long-shared-secret}]\n",
-			wantErr: "x.yaml:2: radius.listen: required when radius is configured"},
+			wantErr: "x.yaml:2: radius.listen: required when radius.clients are set"},
 		{name: "no clients", doc: up + "radius:\n  listen: 127.0.0.1:1813\n", wantErr: "radius.clients: at least one"},
 		{name: "bad listen", doc: up + "radius:\n  listen: 1813\n  clients: [{network: 192.0.2.0/24, secret: a-long-shared-secret}]\n",
 			wantErr: "x.yaml:3: radius.listen:"},
