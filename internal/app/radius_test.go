@@ -143,6 +143,22 @@ func TestRadiusBindsSubscribers(t *testing.T) {
 		t.Fatalf("after the Stop: %q, want the real address", got)
 	}
 
+	// An Interim-Update brings a new address; the Stop, naming only the
+	// new one, removes both.
+	account(t, e, accountingPacket(t, nasSecret, rfc2866.AcctStatusType_Value_Start, "smiths", "s-3", "127.0.0.7"))
+	account(t, e, accountingPacket(t, nasSecret, rfc2866.AcctStatusType_Value_InterimUpdate, "smiths", "s-3", "127.0.0.8"))
+	for _, ip := range []string{"127.0.0.7", "127.0.0.8"} {
+		if got := answer(ip); got != "blocked for kid" {
+			t.Errorf("during session s-3, %s: %q", ip, got)
+		}
+	}
+	account(t, e, accountingPacket(t, nasSecret, rfc2866.AcctStatusType_Value_Stop, "smiths", "s-3", "127.0.0.8"))
+	for _, ip := range []string{"127.0.0.7", "127.0.0.8"} {
+		if got := answer(ip); got != "192.0.2.50" {
+			t.Errorf("after session s-3's Stop, %s: %q", ip, got)
+		}
+	}
+
 	// Once the listener has stopped (waiting for its workers), the
 	// metrics count the forged packet.
 	if err := e.app.stopRadius(context.Background()); err != nil {
@@ -154,7 +170,7 @@ func TestRadiusBindsSubscribers(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	for _, want := range []string{`hearth_radius_packets_total{result="bad_authenticator"} 1`, `hearth_radius_packets_total{result="ok"} 5`} {
+	for _, want := range []string{`hearth_radius_packets_total{result="bad_authenticator"} 1`, `hearth_radius_packets_total{result="ok"} 8`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %s", want)
 		}

@@ -3,7 +3,7 @@
 // on and stops, and it keeps the subscriber's bindings (package store)
 // in step: Start and Interim-Update bind the session's Framed-IP-Address,
 // Framed-IPv6-Prefix and Delegated-IPv6-Prefix to the household the
-// subscriber attribute names; Stop removes the bindings that session
+// subscriber attribute names; Stop removes every binding that session
 // made, and no other.
 //
 // Every packet is distrusted until proven: its source must be in a
@@ -362,21 +362,19 @@ func (s *Server) apply(ctx context.Context, p *radius.Packet, status rfc2866.Acc
 	if !ok {
 		return ResultMalformed, false
 	}
-	if len(keys) == 0 {
-		return ResultIgnored, true
-	}
 	ctx, cancel := context.WithTimeout(ctx, s.c.StoreTimeout)
 	defer cancel()
 	if status == rfc2866.AcctStatusType_Value_Stop {
-		del := make([]store.BindingKey, len(keys))
-		for i, k := range keys {
-			del[i] = store.BindingKey{Kind: k.Kind, Key: k.Key, Session: session}
-		}
-		if _, err := s.c.Store.DeleteBindings(ctx, del); err != nil {
+		// Every address the session bound, whether or not the Stop
+		// names it (an Interim-Update may have brought new ones).
+		if _, err := s.c.Store.DeleteBindings(ctx, []store.BindingKey{{Session: session}}); err != nil {
 			s.log.Warn("radius: store refused a Stop; the NAS will resend it", "nas", nas, "err", err)
 			return ResultStoreError, false
 		}
 		return ResultOK, true
+	}
+	if len(keys) == 0 {
+		return ResultIgnored, true
 	}
 	household, found := s.attr.value(p)
 	if !found || store.ValidateID("household", household) != nil {

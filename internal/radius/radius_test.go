@@ -126,11 +126,7 @@ func sessionBindings(household string) []store.Binding {
 // TestHandle: what each packet does to the store, whether it is answered,
 // and how it is counted.
 func TestHandle(t *testing.T) {
-	stop := make([]store.BindingKey, len(sessionKeys))
-	for i, k := range sessionKeys {
-		k.Session = "s-1"
-		stop[i] = k
-	}
+	stop := []store.BindingKey{{Session: "s-1"}}
 	tests := []struct {
 		name       string
 		attr       string
@@ -150,6 +146,11 @@ func TestHandle(t *testing.T) {
 		}, wantResult: ResultOK, wantAnswer: true, wantPuts: [][]store.Binding{sessionBindings("smiths")}},
 		{name: "stop removes its session's bindings", packet: func(t *testing.T) []byte {
 			return accounting(t, nasSecret, rfc2866.AcctStatusType_Value_Stop, session(t))
+		}, wantResult: ResultOK, wantAnswer: true, wantDels: [][]store.BindingKey{stop}},
+		{name: "stop without addresses still removes its session's", packet: func(t *testing.T) []byte {
+			return accounting(t, nasSecret, rfc2866.AcctStatusType_Value_Stop, func(p *radius.Packet) {
+				must(t, rfc2866.AcctSessionID_SetString(p, "s-1"))
+			})
 		}, wantResult: ResultOK, wantAnswer: true, wantDels: [][]store.BindingKey{stop}},
 		{name: "the longest NAS network's secret", from: innerNAS, packet: func(t *testing.T) []byte {
 			return accounting(t, innerSecret, rfc2866.AcctStatusType_Value_Start, session(t))

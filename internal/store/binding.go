@@ -29,7 +29,8 @@ const (
 )
 
 // BindingKey names one binding. With Session set, it names the binding
-// only while that session made it (a RADIUS Stop removes only its own).
+// only while that session made it (a RADIUS Stop removes only its own);
+// with Kind and Key empty, it names every binding Session made.
 type BindingKey struct {
 	Kind    string `json:"kind"`
 	Key     string `json:"key"`
@@ -159,6 +160,13 @@ func CanonicalBindings(bs []Binding, now time.Time) ([]Binding, error) {
 func CanonicalBindingKeys(keys []BindingKey) ([]BindingKey, error) {
 	out := make([]BindingKey, 0, len(keys))
 	for i, k := range keys {
+		if k.Kind == "" && k.Key == "" {
+			if k.Session == "" {
+				return nil, fmt.Errorf("binding %d: no kind, key or session: %w", i, ErrInvalid)
+			}
+			out = append(out, k)
+			continue
+		}
 		c, err := CanonicalBindingKey(k.Kind, k.Key)
 		if err != nil {
 			return nil, fmt.Errorf("binding %d: %w", i, err)

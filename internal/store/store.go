@@ -356,9 +356,10 @@ type Store interface {
 	// one Kind and Key wins. It returns how many bindings changed; the
 	// feed lists them by Kind then Key.
 	PutBindings(ctx context.Context, bs []Binding) (int, error)
-	// DeleteBindings deletes the bindings named, in one transaction,
-	// skipping those that do not exist (or, for a key with a Session,
-	// that another session made), and returns how many it deleted.
+	// DeleteBindings deletes the bindings named (see BindingKey), in one
+	// transaction, skipping those that do not exist (or, for a key with
+	// a Session, that another session made), and returns how many it
+	// deleted.
 	DeleteBindings(ctx context.Context, keys []BindingKey) (int, error)
 
 	Users(ctx context.Context) ([]User, error)

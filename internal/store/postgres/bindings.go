@@ -185,9 +185,13 @@ func (s *Store) DeleteBindings(ctx context.Context, keys []store.BindingKey) (in
 	if len(in) == 0 {
 		return 0, nil
 	}
-	kinds, ks, sessions := make([]string, len(in)), make([]string, len(in)), make([]string, len(in))
-	for i, k := range in {
-		kinds[i], ks[i], sessions[i] = k.Kind, k.Key, k.Session
+	var kinds, ks, sessions, whole []string
+	for _, k := range in {
+		if k.Kind == "" {
+			whole = append(whole, k.Session) // every binding of the session
+			continue
+		}
+		kinds, ks, sessions = append(kinds, k.Kind), append(ks, k.Key), append(sessions, k.Session)
 	}
 	n := 0
 	err = s.write(ctx, true, func(tx *wtx) error {
@@ -200,6 +204,20 @@ RETURNING b.kind, b.key`, kinds, ks, sessions)
 		gone, err := scanKeys(rows)
 		if err != nil {
 			return err
+		}
+		if len(whole) > 0 {
+			rows, err := tx.Query(ctx, "DELETE FROM bindings WHERE session = ANY($1::text[]) RETURNING kind, key", whole)
+			if err != nil {
+				return err
+			}
+			more, err := scanKeys(rows)
+			if err != nil {
+				return err
+			}
+			gone = append(gone, more...)
+			slices.SortFunc(gone, func(a, b store.BindingKey) int {
+				return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Key, b.Key))
+			})
 		}
 		gone = slices.Compact(gone)
 		n = len(gone)

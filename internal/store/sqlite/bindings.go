@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hearth-dns/hearth/internal/store"
@@ -150,26 +152,49 @@ func (s *Store) DeleteBindings(ctx context.Context, keys []store.BindingKey) (in
 	}
 	n := 0
 	err = s.write(ctx, func(tx *wtx) error {
-		n = 0
+		var gone []store.BindingKey
+		for _, k := range in {
+			var (
+				rows *sql.Rows
+				err  error
+			)
+			if k.Kind == "" { // every binding of the session
+				rows, err = tx.QueryContext(ctx, "DELETE FROM bindings WHERE session = ? RETURNING kind, key", k.Session)
+			} else {
+				rows, err = tx.QueryContext(ctx, "DELETE FROM bindings WHERE kind = ? AND key = ? AND (? = '' OR session = ?) RETURNING kind, key",
+					k.Kind, k.Key, k.Session, k.Session)
+			}
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var g store.BindingKey
+				if err := rows.Scan(&g.Kind, &g.Key); err != nil {
+					rows.Close()
+					return err
+				}
+				gone = append(gone, g)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		// The feed lists them by kind then key, as PostgreSQL's does.
+		slices.SortFunc(gone, func(a, b store.BindingKey) int {
+			return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Key, b.Key))
+		})
 		changes, err := tx.prepareChange(ctx)
 		if err != nil {
 			return err
 		}
 		defer changes.Close()
-		for _, k := range in {
-			res, err := tx.ExecContext(ctx, "DELETE FROM bindings WHERE kind = ? AND key = ? AND (? = '' OR session = ?)",
-				k.Kind, k.Key, k.Session, k.Session)
-			if err != nil {
+		for _, g := range gone {
+			if err := tx.addPrepared(ctx, changes, store.KindBinding, store.BindingID(g.Kind, g.Key), true); err != nil {
 				return err
 			}
-			if c, err := res.RowsAffected(); err != nil || c == 0 {
-				continue
-			}
-			if err := tx.addPrepared(ctx, changes, store.KindBinding, store.BindingID(k.Kind, k.Key), true); err != nil {
-				return err
-			}
-			n++
 		}
+		n = len(gone)
 		return nil
 	})
 	if err != nil {

@@ -112,6 +112,32 @@ func testBindings(t *testing.T, open Opener) {
 	}
 	_, err = s.DeleteBindings(ctx, []store.BindingKey{{Kind: store.BindIPv6, Key: "2001:db8::/32"}})
 	wantErr(t, "delete a /32", err, store.ErrInvalid)
+	_, err = s.DeleteBindings(ctx, []store.BindingKey{{}})
+	wantErr(t, "delete without kind, key or session", err, store.ErrInvalid)
+
+	// A session's Stop without addresses removes all it made, and only
+	// that: with a key of the same batch, each once in the feed.
+	n, err = s.PutBindings(ctx, []store.Binding{
+		{Kind: store.BindIPv4, Key: "203.0.113.9", Household: "h2", Origin: store.OriginRADIUS, Session: "s-3"},
+		{Kind: store.BindIPv6, Key: "2001:db8:9::/48", Household: "h2", Origin: store.OriginRADIUS, Session: "s-3"},
+		{Kind: store.BindIPv4, Key: "203.0.113.10", Household: "h2", Origin: store.OriginRADIUS, Session: "s-4"},
+	})
+	must(t, "put session bindings", err)
+	if n != 3 {
+		t.Errorf("put session bindings changed %d, want 3", n)
+	}
+	n, err = s.DeleteBindings(ctx, []store.BindingKey{{Session: "s-3"}, {Kind: store.BindIPv4, Key: "203.0.113.9"}})
+	must(t, "delete a session's bindings", err)
+	if n != 2 {
+		t.Errorf("deleting session s-3 deleted %d, want 2", n)
+	}
+	_, err = s.Binding(ctx, store.BindIPv4, "203.0.113.10")
+	must(t, "another session's binding stays", err)
+	n, err = s.DeleteBindings(ctx, []store.BindingKey{{Session: "s-4"}})
+	must(t, "delete session s-4", err)
+	if n != 1 {
+		t.Errorf("deleting session s-4 deleted %d, want 1", n)
+	}
 
 	// Deleting a household takes its bindings with it.
 	must(t, "delete h1", s.DeleteHousehold(ctx, "h1"))
@@ -125,6 +151,9 @@ func testBindings(t *testing.T, open Opener) {
 		put("client_id:smith-family"), put("cpe:cpe-0042"), put("ipv4:192.0.2.7"), put("ipv4:198.51.100.1"), put("ipv6:2001:db8:7::/56"),
 		put("ipv4:192.0.2.7"),
 		del("cpe:cpe-0042"), del("ipv4:192.0.2.7"),
+		put("ipv4:203.0.113.10"), put("ipv4:203.0.113.9"), put("ipv6:2001:db8:9::/48"),
+		del("ipv4:203.0.113.9"), del("ipv6:2001:db8:9::/48"),
+		del("ipv4:203.0.113.10"),
 		del("ipv6:2001:db8:7::/56"), {store.KindHousehold, "h1", true},
 	})
 	st, err = s.Load(ctx)
