@@ -219,6 +219,9 @@ var sparseMetrics = map[string]bool{
 	"hearth_notify_failed_total":  true,
 	"hearth_notify_dropped_total": true,
 	"hearth_notify_retries_total": true,
+
+	// Only while the RADIUS listener is on (radius.listen).
+	"hearth_radius_packets_total": true,
 }
 
 // foreignFlags are the flags the docs name that belong to other programs.
@@ -229,6 +232,9 @@ var foreignFlags = map[string]string{
 	"--pipe":    "systemd-run",
 	"--wait":    "systemd-run",
 	"--quiet":   "systemd-run",
+
+	// The bindings import in the README.
+	"--data-binary": "curl",
 }
 
 // hearthCommands are the commands `hearth` takes; admin has subcommands.
@@ -336,6 +342,9 @@ var adminFiles = map[string]string{
 	"/etc/systemd/resolved.conf.d/hearth.conf": "written by the README's tee command",
 	"/etc/prometheus/hearth.token":             "written by docs/grafana.md's tee command",
 	"/var/lib/private/hearth":                  "systemd's DynamicUser home of StateDirectory=hearth",
+
+	// docs/operator.md's RADIUS example.
+	"/etc/hearth/nas.secret": "the operator's RADIUS shared secret",
 }
 
 func checkFiles(t *testing.T, docs map[string]string, srv docServer) {

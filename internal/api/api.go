@@ -269,6 +269,11 @@ func (a *API) routes() []route {
 		{"GET /api/v1/set-aside", a.setAside},
 		{"GET /api/v1/export", a.export},
 		{"POST /api/v1/import", a.importState},
+		{"GET /api/v1/bindings", a.listBindings},
+		{"GET /api/v1/bindings/{kind}/{key...}", a.getBinding},
+		{"PUT /api/v1/bindings/{kind}/{key...}", a.putBinding},
+		{"DELETE /api/v1/bindings/{kind}/{key...}", a.deleteBinding},
+		{"POST " + ImportBindingsPath, a.importBindings},
 	}
 }
 

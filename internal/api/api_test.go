@@ -37,7 +37,8 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	served := map[string]bool{}
 	for _, r := range (&API{}).routes() {
-		served[r.pattern] = true
+		// A rest-of-path wildcard ({key...}) is one parameter to OpenAPI.
+		served[strings.ReplaceAll(r.pattern, "...}", "}")] = true
 	}
 	for _, r := range authRoutes {
 		served[r] = true

@@ -40,6 +40,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/policy/compile"
 	"github.com/hearth-dns/hearth/internal/policysync"
 	"github.com/hearth-dns/hearth/internal/querylog"
+	"github.com/hearth-dns/hearth/internal/radius"
 	"github.com/hearth-dns/hearth/internal/server"
 	"github.com/hearth-dns/hearth/internal/store"
 	"github.com/hearth-dns/hearth/internal/upstream"
@@ -115,6 +116,8 @@ type App struct {
 	blockA string
 	// parents is ask a parent, notifications and the digest.
 	parents parents
+	// radius is the RADIUS accounting listener; nil when off.
+	radius *radius.Server
 }
 
 // built is one generation of the pipeline and what it owns.
@@ -442,7 +445,7 @@ func (a *App) Start() error {
 			a.srv.Shutdown(context.Background())
 			return err
 		}
-		a.http = newHTTPServer(handler, a.cfg, a.log.With("listener", "http"))
+		a.http = newAdminServer(handler, a.cfg, a.log.With("listener", "http"))
 		go a.http.Serve(ln)
 	}
 	if addr := a.cfg.Listen.BlockPage; addr != "" {
@@ -456,6 +459,15 @@ func (a *App) Start() error {
 		}
 		a.blockA = ln.Addr().String()
 		a.block = serveHTTP(ln, a.blockPageHandler(), a.cfg, a.log.With("listener", "block page"))
+	}
+	if err := a.startRadius(); err != nil {
+		a.srv.Shutdown(context.Background())
+		for _, s := range []*http.Server{a.http, a.block} {
+			if s != nil {
+				s.Close()
+			}
+		}
+		return err
 	}
 	a.log.Info("hearth serving", "dns", a.srv.Addrs().UDP, "dot", a.srv.Addrs().DoT, "doh", a.srv.Addrs().DoH, "http", a.httpA, "config", a.cfg.File())
 	return nil
@@ -577,6 +589,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 		errs = append(errs, a.block.Shutdown(ctx))
 	}
 	errs = append(errs, a.srv.Shutdown(ctx))
+	errs = append(errs, a.stopRadius(ctx))
 	if a.stopBackground != nil {
 		a.stopBackground()
 		a.background.Wait()

@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/hearth-dns/hearth/internal/access"
+	"github.com/hearth-dns/hearth/internal/api"
 	"github.com/hearth-dns/hearth/internal/config"
 	"github.com/hearth-dns/hearth/internal/netlimit"
 )
@@ -75,6 +76,14 @@ func limitHTTP(ln net.Listener, cfg *config.Config) net.Listener {
 // newHTTPServer returns an HTTP server for h with the HTTP limits of cfg.
 func newHTTPServer(h http.Handler, cfg *config.Config, log *slog.Logger) *http.Server {
 	return netlimit.NewHTTPServer(h, httpLimits(cfg.Limits), log)
+}
+
+// newAdminServer is newHTTPServer for the API and UI, whose bindings
+// import streams a body larger than the others (api.ImportBindingsPath).
+func newAdminServer(h http.Handler, cfg *config.Config, log *slog.Logger) *http.Server {
+	l := httpLimits(cfg.Limits)
+	l.BulkBodyBytes = map[string]int64{api.ImportBindingsPath: api.MaxImportBytes}
+	return netlimit.NewHTTPServer(h, l, log)
 }
 
 // serveHTTP serves h on ln with the HTTP limits of cfg and returns the

@@ -18,7 +18,7 @@ import (
 // pgStoreConfig returns the store section for an empty schema of the
 // throwaway cluster scripts/postgres starts; the schema is dropped when
 // the test ends. Without the cluster the test skips, and fails in CI.
-func pgStoreConfig(t *testing.T) string {
+func pgStoreConfig(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv("HEARTH_TEST_POSTGRES_DSN")
 	if dsn == "" {

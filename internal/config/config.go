@@ -50,6 +50,9 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// Store is where run-time changes (the web UI's, the API's) live.
 	Store Store `yaml:"store"`
+	// Radius is the RADIUS accounting listener that binds ISP
+	// subscribers' addresses to households (radius.go).
+	Radius Radius `yaml:"radius"`
 	// NewDevices says how devices seen for the first time are recorded.
 	NewDevices NewDevices `yaml:"new_devices"`
 	// QueryLog configures the query log.
@@ -613,6 +616,7 @@ func (c *Config) Validate() error {
 	c.validateAdmin(bad)
 	c.validateStore(bad)
 	c.validateNotify(bad)
+	c.validateRadius(bad)
 	return errors.Join(errs...)
 }
 

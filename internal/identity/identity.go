@@ -90,6 +90,10 @@ type Config struct {
 	ClientIDDomains []string
 	// Neighbors maps LAN source addresses to MACs; nil for none.
 	Neighbors NeighborTable
+	// Bindings recognise ISP subscribers' queries (by client id, CPE id
+	// or source address) as their household's; nil for none. See
+	// Identify for how they rank beside devices.
+	Bindings BindingTable
 	// Guard, when set, counts client ids that match no device and
 	// refuses the queries of a source that tries too many. It outlives
 	// Identifiers: pass the same one to each.
@@ -112,6 +116,7 @@ type Identifier struct {
 	trusted    []netip.Prefix
 	domains    []string // lower case, no trailing dot
 	neighbors  NeighborTable
+	bindings   BindingTable
 	// fastNeighbors is neighbors when it can return a preformatted MAC,
 	// so that an unknown device's MAC costs no allocation.
 	fastNeighbors macTable
@@ -156,6 +161,7 @@ func New(c Config) (*Identifier, error) {
 		cidr4:      cidrTable{m: map[netip.Prefix]*device{}},
 		cidr6:      cidrTable{m: map[netip.Prefix]*device{}},
 		neighbors:  c.Neighbors,
+		bindings:   c.Bindings,
 		unknown:    pipeline.Identity{Profile: c.DefaultProfile, Via: viaDefault},
 	}
 	log := c.Logger
@@ -302,6 +308,14 @@ func validClientID(s string) (string, bool) {
 // forwarder's client subnet option of a single host (/32 or /128) stands
 // in for the source address in the last three steps.
 //
+// ISP subscriber bindings (Config.Bindings) rank: client id, then CPE id
+// (a trusted forwarder's option 65074 that no device holds), then source
+// address (IPv4 exact, IPv6 longest prefix). A query that carries a
+// binding is its household's: a device recognised by MAC, IP or CIDR
+// still wins, but only a device of that household (another household's
+// cannot claim the subscriber's traffic); a device's own client id or DNS
+// id always wins. Else the query gets the household's default profile.
+//
 // Identify only reads r and the Identifier's immutable tables. It
 // allocates nothing, except to format a MAC that no device claims when it
 // came from EDNS or from a NeighborTable other than *Neighbors (which
@@ -322,12 +336,18 @@ func (id *Identifier) identify(r *pipeline.Request) (ident pipeline.Identity, tr
 		if d, via := id.lookupID(r.ClientID); d != nil {
 			return d.identity(via, ""), trusted, false
 		}
+		if s, ok := id.boundClientID(r.ClientID); ok {
+			return s.identity(viaBindClientID, ""), trusted, false
+		}
 		unknownID = true
 	}
 	if r.ServerName != "" {
 		if cid, ok := id.sniClientID(r.ServerName); ok {
 			if d, via := id.lookupID(cid); d != nil {
 				return d.identity(via, ""), trusted, false
+			}
+			if s, ok := id.boundClientID(cid); ok {
+				return s.identity(viaBindClientID, ""), trusted, false
 			}
 			unknownID = true
 		}
@@ -356,9 +376,15 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 		learned     mac
 		haveMAC     bool
 		learnedText string
+		// sub is the subscriber a binding recognised; a device of
+		// another household does not take its queries.
+		sub      Subscriber
+		bound    bool
+		boundVia string
+		e        ednsIdentity
 	)
 	if trusted && r.Msg != nil {
-		e := readEDNS(r.Msg)
+		e = readEDNS(r.Msg)
 		if e.deviceID != nil {
 			if d := id.bySecret.lookupBytes(e.deviceID); d != nil {
 				return d.identity(viaDNSID, "")
@@ -367,15 +393,25 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 				return d.identity(viaClientID, "")
 			}
 		}
-		if e.haveMAC {
-			if me, ok := id.byMAC[e.mac]; ok {
-				return me.dev.identity(viaEDNSMAC, me.text)
-			}
-			learned, haveMAC = e.mac, true
-		}
 		if e.subnet.IsValid() {
 			src = e.subnet
 		}
+	}
+	if id.bindings != nil {
+		if e.deviceID != nil {
+			sub, bound = id.bindings.CPE(e.deviceID)
+			boundVia = viaBindCPE
+		}
+		if !bound {
+			sub, bound = id.bindings.Addr(src)
+			boundVia = viaBindIP
+		}
+	}
+	if e.haveMAC {
+		if me, ok := id.byMAC[e.mac]; ok && owns(bound, sub, me.dev) {
+			return me.dev.identity(viaEDNSMAC, me.text)
+		}
+		learned, haveMAC = e.mac, true
 	}
 
 	if !haveMAC && id.neighbors != nil {
@@ -385,7 +421,7 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 			learned, haveMAC = macFrom(hw)
 		}
 		if haveMAC {
-			if me, ok := id.byMAC[learned]; ok {
+			if me, ok := id.byMAC[learned]; ok && owns(bound, sub, me.dev) {
 				return me.dev.identity(viaMAC, me.text)
 			}
 		}
@@ -398,19 +434,40 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 		}
 		macText = learnedText
 	}
-	if d := id.byIP[src]; d != nil {
+	if d := id.byIP[src]; d != nil && owns(bound, sub, d) {
 		return d.identity(viaIP, macText)
 	}
 	t := &id.cidr6
 	if src.Is4() {
 		t = &id.cidr4
 	}
-	if d := t.lookup(src); d != nil {
+	if d := t.lookup(src); d != nil && owns(bound, sub, d) {
 		return d.identity(viaCIDR, macText)
+	}
+	if bound {
+		return sub.identity(boundVia, macText)
 	}
 	u := id.unknown
 	u.MAC = macText
 	return u
+}
+
+// boundClientID looks a client id up in the bindings.
+func (id *Identifier) boundClientID(s string) (Subscriber, bool) {
+	if id.bindings == nil {
+		return Subscriber{}, false
+	}
+	return id.bindings.ClientID(s)
+}
+
+// owns reports whether device d may take a query: any device when no
+// binding recognised the query, else only a device of its household.
+func owns(bound bool, sub Subscriber, d *device) bool {
+	return !bound || d.household == sub.Household
+}
+
+func (s Subscriber) identity(via, mac string) pipeline.Identity {
+	return pipeline.Identity{Household: s.Household, Profile: s.Profile, Via: via, MAC: mac}
 }
 
 func (id *Identifier) isTrusted(a netip.Addr) bool {

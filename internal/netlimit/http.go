@@ -28,6 +28,10 @@ type HTTP struct {
 	// Streams caps concurrent HTTP/2 streams per connection (0: Go's
 	// default of 250).
 	Streams int
+	// BulkBodyBytes lifts MaxBodyBytes for POSTs to these exact paths:
+	// handlers that read their body as a stream, never whole, and extend
+	// their own read deadline as it arrives (a bulk import).
+	BulkBodyBytes map[string]int64
 }
 
 // DefaultHTTP returns limits sized for a home: a few browsers and phones.
@@ -72,7 +76,7 @@ func NewHTTPServer(handler http.Handler, h HTTP, log *slog.Logger) *http.Server 
 	}
 	rl := NewRateLimitedHandler(log.Handler(), logBurst, time.Minute, nil)
 	s := &http.Server{
-		Handler:           http.MaxBytesHandler(handler, h.MaxBodyBytes),
+		Handler:           bodyLimit(handler, h.MaxBodyBytes, h.BulkBodyBytes),
 		ReadHeaderTimeout: h.HeaderTimeout,
 		ReadTimeout:       h.Timeout,
 		WriteTimeout:      h.Timeout,
@@ -84,6 +88,22 @@ func NewHTTPServer(handler http.Handler, h HTTP, log *slog.Logger) *http.Server 
 		s.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: h.Streams}
 	}
 	return s
+}
+
+// bodyLimit is http.MaxBytesHandler with a larger cap for bulk paths.
+func bodyLimit(next http.Handler, n int64, bulk map[string]int64) http.Handler {
+	if len(bulk) == 0 {
+		return http.MaxBytesHandler(next, n)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		limit := n
+		if b, ok := bulk[r.URL.Path]; ok && r.Method == http.MethodPost {
+			limit = b
+		}
+		r2 := *r
+		r2.Body = http.MaxBytesReader(w, r.Body, limit)
+		next.ServeHTTP(w, &r2)
+	})
 }
 
 // logBurst is how many lines an HTTP server's error log writes a minute.

@@ -122,7 +122,9 @@ func (o *Observer) Middleware(discovery Discoverer) pipeline.Middleware {
 				// again, and it is recorded then.
 				return err
 			}
-			if r.Identity.Device == "" && discovery != nil && r.Source.IsValid() {
+			// A query a subscriber binding recognised (a household but
+			// no device) is no new device of the home.
+			if r.Identity.Device == "" && r.Identity.Household == "" && discovery != nil && r.Source.IsValid() {
 				discovery.Unknown(r.Source, r.Identity.MAC)
 			}
 			o.record(r)

@@ -253,7 +253,7 @@ type Binding struct {
 func BindingID(kind, key string) string { return kind + ":" + key }
 
 // Change is one entry of the change feed: the kind of item ("household",
-// "profile", "device", "grant") and its id, after the write numbered Seq.
+// "profile", "device", "grant", "binding") and its id, after the write numbered Seq.
 type Change struct {
 	Seq  int64  `json:"seq"`
 	Kind string `json:"kind"`
@@ -313,6 +313,9 @@ type Store interface {
 	Households(ctx context.Context) ([]Household, error)
 	Household(ctx context.Context, id string) (Household, error)
 	PutHousehold(ctx context.Context, h Household) (Household, error)
+	// DeleteHousehold deletes a household that owns no profile and no
+	// device (ErrConflict); its bindings go with it, in the feed before
+	// the household (by Kind then Key).
 	DeleteHousehold(ctx context.Context, id string) error
 
 	Profiles(ctx context.Context, household string) ([]Profile, error)
@@ -337,6 +340,27 @@ type Store interface {
 	// DeleteExpiredGrants removes the grants whose Until is not after now
 	// and returns how many it removed.
 	DeleteExpiredGrants(ctx context.Context, now time.Time) (int, error)
+
+	// Bindings returns the bindings of household, or all with "",
+	// sorted by Kind then Key.
+	Bindings(ctx context.Context, household string) ([]Binding, error)
+	// Binding returns the binding of kind and key (any spelling netid
+	// accepts).
+	Binding(ctx context.Context, kind, key string) (Binding, error)
+	// PutBindings creates or replaces bindings by Kind and Key, all in
+	// one transaction: each must pass Binding.Canonical and name an
+	// existing household (ErrInvalid), or none is stored. A binding
+	// moving to another household is one change. A zero Updated is the
+	// time of the write. A binding equal to the stored one (SameBinding)
+	// is not written again and appends no change. Within bs, the last of
+	// one Kind and Key wins. It returns how many bindings changed; the
+	// feed lists them by Kind then Key.
+	PutBindings(ctx context.Context, bs []Binding) (int, error)
+	// DeleteBindings deletes the bindings named (see BindingKey), in one
+	// transaction, skipping those that do not exist (or, for a key with
+	// a Session, that another session made), and returns how many it
+	// deleted.
+	DeleteBindings(ctx context.Context, keys []BindingKey) (int, error)
 
 	Users(ctx context.Context) ([]User, error)
 	User(ctx context.Context, name string) (User, error)

@@ -59,6 +59,9 @@ func (p *Plan) Compile(base identity.Config, c *lists.Compiled, st store.State, 
 	}
 	ic := base
 	ic.Devices, ic.DefaultProfile = m.devices, m.def
+	var bindProblems []error
+	ic.Bindings, bindProblems = bindingTable(st, &m)
+	m.problems = append(m.problems, bindProblems...)
 	ident, err := identity.New(ic)
 	if err != nil && len(p.devices) < len(m.devices) {
 		// merge sets aside whatever identity refuses (package netid);
@@ -107,6 +110,7 @@ func (s *Snapshot) Apply(d Delta, now time.Time) (*Snapshot, error) {
 	st.Profiles = patch(st.Profiles, d.Profiles, d.Deleted, store.KindProfile, func(p store.Profile) string { return p.ID })
 	st.Devices = patch(st.Devices, d.Devices, d.Deleted, store.KindDevice, func(d store.Device) string { return d.ID })
 	st.Grants = patch(st.Grants, d.Grants, d.Deleted, store.KindGrant, func(g store.Grant) string { return g.ID })
+	st.Bindings = patch(st.Bindings, d.Bindings, d.Deleted, store.KindBinding, func(b store.Binding) string { return store.BindingID(b.Kind, b.Key) })
 	// Deleting a device deletes its grants (store.Store.DeleteDevice).
 	for _, c := range d.Deleted {
 		if c.Kind == store.KindDevice {

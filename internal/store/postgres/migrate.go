@@ -113,6 +113,21 @@ INSERT INTO policy_feed_head (id, last) VALUES (1, 0);
 	// schedule's days a list. upgradeProfiles rewrites the rows after
 	// this step; the schema does not change.
 	`SELECT 1`,
+	// 3: ISP subscriber bindings (SQLite's version 6), one row per kind
+	// and key. session is '' when no RADIUS session made the binding.
+	`
+CREATE TABLE bindings (
+	kind      text NOT NULL,
+	key       text NOT NULL,
+	household text NOT NULL REFERENCES households (id),
+	origin    text NOT NULL,
+	session   text NOT NULL,
+	updated   bigint,
+	PRIMARY KEY (kind, key)
+);
+CREATE INDEX bindings_household ON bindings (household);
+CREATE INDEX bindings_session ON bindings (session) WHERE session != '';
+`,
 }
 
 // upgrade returns the rewrite of rows that follows schema step v, or nil.

@@ -13,7 +13,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/store"
 )
 
-// Load reads households, profiles, devices, grants and the feed position
+// Load reads households, profiles, devices, grants, bindings and the feed position
 // in one repeatable-read transaction, so that they agree with each other.
 // A BEGIN that fails (a connection the server closed) is tried again.
 func (s *Store) Load(ctx context.Context) (store.State, error) {
@@ -50,6 +50,9 @@ func (s *Store) Load(ctx context.Context) (store.State, error) {
 	}
 	if st.Grants, err = grants(ctx, tx, ""); err != nil {
 		return store.State{}, fmt.Errorf("load: %w", unavailable(err))
+	}
+	if st.Bindings, err = bindings(ctx, tx, ""); err != nil {
+		return store.State{}, fmt.Errorf("load: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return store.State{}, fmt.Errorf("load: end: %w", unavailable(err))
@@ -230,7 +233,7 @@ ON CONFLICT (id) DO UPDATE SET version = excluded.version, default_profile = exc
 }
 
 // DeleteHousehold deletes household id, which must own no profile and no
-// device (ErrConflict).
+// device (ErrConflict), and its bindings.
 func (s *Store) DeleteHousehold(ctx context.Context, id string) error {
 	err := s.write(ctx, true, func(tx *wtx) error {
 		for _, t := range []struct{ table, kind string }{{"profiles", "profile"}, {"devices", "device"}} {
@@ -242,6 +245,9 @@ func (s *Store) DeleteHousehold(ctx context.Context, id string) error {
 			if !errors.Is(err, pgx.ErrNoRows) {
 				return err
 			}
+		}
+		if err := deleteHouseholdBindings(ctx, tx, id); err != nil {
+			return err
 		}
 		if err := deleted(tx.Exec(ctx, "DELETE FROM households WHERE id = $1", id)); err != nil {
 			return err

@@ -134,6 +134,23 @@ CREATE INDEX grants_until ON grants (until);
 	// schedule's days a list. upgradeProfiles rewrites the rows after
 	// this step; the schema does not change.
 	`SELECT 1`,
+	// 6: ISP subscriber bindings, one row per kind and key. The
+	// household's foreign key backs up PutBindings' check; session is
+	// '' when no RADIUS session made the binding, and indexed so that a
+	// Stop finds its session's bindings.
+	`
+CREATE TABLE bindings (
+	kind      TEXT NOT NULL,
+	key       TEXT NOT NULL,
+	household TEXT NOT NULL REFERENCES households (id),
+	origin    TEXT NOT NULL,
+	session   TEXT NOT NULL,
+	updated   INTEGER,
+	PRIMARY KEY (kind, key)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX bindings_household ON bindings (household);
+CREATE INDEX bindings_session ON bindings (session) WHERE session != '';
+`,
 }
 
 // upgrade returns the rewrite of rows that follows schema step v, or nil.

@@ -12,7 +12,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/store"
 )
 
-// Load reads households, profiles, devices, grants and the feed position
+// Load reads households, profiles, devices, grants, bindings and the feed position
 // in one read transaction, so that they agree with each other.
 func (s *Store) Load(ctx context.Context) (store.State, error) {
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
@@ -35,6 +35,9 @@ func (s *Store) Load(ctx context.Context) (store.State, error) {
 		return store.State{}, fmt.Errorf("load: %w", err)
 	}
 	if st.Grants, err = grants(ctx, tx, ""); err != nil {
+		return store.State{}, fmt.Errorf("load: %w", err)
+	}
+	if st.Bindings, err = bindings(ctx, tx, ""); err != nil {
 		return store.State{}, fmt.Errorf("load: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -220,7 +223,7 @@ ON CONFLICT (id) DO UPDATE SET version = excluded.version, default_profile = exc
 }
 
 // DeleteHousehold deletes household id, which must own no profile and no
-// device (ErrConflict).
+// device (ErrConflict), and its bindings.
 func (s *Store) DeleteHousehold(ctx context.Context, id string) error {
 	err := s.write(ctx, func(tx *wtx) error {
 		for _, t := range []struct{ table, kind string }{{"profiles", "profile"}, {"devices", "device"}} {
@@ -232,6 +235,9 @@ func (s *Store) DeleteHousehold(ctx context.Context, id string) error {
 			if !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
+		}
+		if err := deleteHouseholdBindings(ctx, tx, id); err != nil {
+			return err
 		}
 		if err := deleted(tx.ExecContext(ctx, "DELETE FROM households WHERE id = ?", id)); err != nil {
 			return err

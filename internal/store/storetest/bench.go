@@ -16,6 +16,26 @@ func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 	b.Run("PutDevice", func(b *testing.B) { benchPutDevice(b, benchStore(b, open)) })
 	b.Run("PutDeviceParallel", func(b *testing.B) { benchPutDeviceParallel(b, benchStore(b, open)) })
 	b.Run("Load", func(b *testing.B) { benchLoad(b, benchStore(b, open)) })
+	b.Run("PutBindings1000", func(b *testing.B) { benchPutBindings(b, benchStore(b, open)) })
+}
+
+// benchPutBindings measures one batch of an import: 1000 new IPv4
+// bindings in one transaction, with their feed entries. ns/op divided by
+// 1000 is the cost of one binding.
+func benchPutBindings(b *testing.B, s store.Store) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	batch := make([]store.Binding, 1000)
+	n := 0
+	for b.Loop() {
+		for j := range batch {
+			batch[j] = store.Binding{Kind: store.BindIPv4, Key: fmt.Sprintf("10.%d.%d.%d", n>>16&255, n>>8&255, n&255), Household: "h", Origin: store.OriginImport}
+			n++
+		}
+		if _, err := s.PutBindings(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // benchStore opens a store with one household and one profile.

@@ -35,6 +35,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) Opener) {
 		{"References", testReferences},
 		{"Grants", testGrants},
 		{"DeleteExpiredGrants", testDeleteExpiredGrants},
+		{"Bindings", testBindings},
+		{"InvalidBindings", testInvalidBindings},
 		{"Users", testUsers},
 		{"Sessions", testSessions},
 		{"Tokens", testTokens},
