@@ -113,6 +113,15 @@ INSERT INTO policy_feed_head (id, last) VALUES (1, 0);
 	// schedule's days a list. upgradeProfiles rewrites the rows after
 	// this step; the schema does not change.
 	`SELECT 1`,
+	// 3: roles, as the SQLite store's version 6. A user or token with a
+	// household sees and changes only that household; '' is an
+	// operator's, as every earlier one was.
+	`
+ALTER TABLE users ADD COLUMN household text NOT NULL DEFAULT '';
+ALTER TABLE tokens ADD COLUMN household text NOT NULL DEFAULT '';
+CREATE INDEX users_household ON users (household);
+CREATE INDEX tokens_household ON tokens (household);
+`,
 }
 
 // upgrade returns the rewrite of rows that follows schema step v, or nil.

@@ -243,6 +243,21 @@ func (s *Store) DeleteHousehold(ctx context.Context, id string) error {
 				return err
 			}
 		}
+		// A household's users and tokens would see the next household
+		// made with its id.
+		for _, t := range []struct{ query, kind string }{
+			{"SELECT name FROM users WHERE household = $1 ORDER BY name LIMIT 1", "user"},
+			{"SELECT id FROM tokens WHERE household = $1 ORDER BY id LIMIT 1", "token"},
+		} {
+			var other string
+			err := tx.QueryRow(ctx, t.query, id).Scan(&other)
+			if err == nil {
+				return fmt.Errorf("it has %s %q: %w", t.kind, other, store.ErrConflict)
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+		}
 		if err := deleted(tx.Exec(ctx, "DELETE FROM households WHERE id = $1", id)); err != nil {
 			return err
 		}

@@ -134,6 +134,14 @@ CREATE INDEX grants_until ON grants (until);
 	// schedule's days a list. upgradeProfiles rewrites the rows after
 	// this step; the schema does not change.
 	`SELECT 1`,
+	// 6: roles. A user or token with a household sees and changes only
+	// that household; '' is an operator's, as every earlier one was.
+	`
+ALTER TABLE users ADD COLUMN household TEXT NOT NULL DEFAULT '';
+ALTER TABLE tokens ADD COLUMN household TEXT NOT NULL DEFAULT '';
+CREATE INDEX users_household ON users (household);
+CREATE INDEX tokens_household ON tokens (household);
+`,
 }
 
 // upgrade returns the rewrite of rows that follows schema step v, or nil.

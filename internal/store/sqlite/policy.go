@@ -233,6 +233,21 @@ func (s *Store) DeleteHousehold(ctx context.Context, id string) error {
 				return err
 			}
 		}
+		// A household's users and tokens would see the next household
+		// made with its id.
+		for _, t := range []struct{ query, kind string }{
+			{"SELECT name FROM users WHERE household = ? ORDER BY name LIMIT 1", "user"},
+			{"SELECT id FROM tokens WHERE household = ? ORDER BY id LIMIT 1", "token"},
+		} {
+			var other string
+			err := tx.QueryRowContext(ctx, t.query, id).Scan(&other)
+			if err == nil {
+				return fmt.Errorf("it has %s %q: %w", t.kind, other, store.ErrConflict)
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
 		if err := deleted(tx.ExecContext(ctx, "DELETE FROM households WHERE id = ?", id)); err != nil {
 			return err
 		}
