@@ -11,7 +11,7 @@ import (
 var authRoutes = []string{
 	"GET /api/v1/setup", "POST /api/v1/setup", "POST /api/v1/login", "POST /api/v1/logout",
 	"GET /api/v1/session", "GET /api/v1/tokens", "POST /api/v1/tokens", "DELETE /api/v1/tokens/{id}",
-	"POST /api/v1/password",
+	"POST /api/v1/password", "GET /api/v1/users", "POST /api/v1/users", "DELETE /api/v1/users/{name}",
 }
 
 // TestOpenAPIMatchesRoutes: the document describes exactly the routes the
