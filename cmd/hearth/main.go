@@ -39,8 +39,8 @@ import (
 
 	"github.com/hearth-dns/hearth/internal/app"
 	"github.com/hearth-dns/hearth/internal/auth"
-	"github.com/hearth-dns/hearth/internal/store"
 	"github.com/hearth-dns/hearth/internal/config"
+	"github.com/hearth-dns/hearth/internal/store"
 )
 
 func main() {
