@@ -62,6 +62,12 @@ type Config struct {
 	// not double the resident memory; "off" leaves the runtime's default;
 	// or a size ("512MiB"). A GOMEMLIMIT in the environment wins.
 	MemoryLimit string `yaml:"memory_limit"`
+	// Mode is "home" (the default) or "isp" (see isp.go).
+	Mode string `yaml:"mode"`
+	// ISP sizes what ISP mode keeps.
+	ISP ISP `yaml:"isp"`
+	// Dnstap sends answered queries to a dnstap collector.
+	Dnstap Dnstap `yaml:"dnstap"`
 
 	file string     // the file name errors are reported against
 	root *yaml.Node // the parsed document, for error positions
@@ -309,6 +315,7 @@ func parse(file string, data []byte) (*Config, error) {
 	}
 	c.root = &root
 	if len(root.Content) == 0 {
+		c.applyMode()
 		return &c, c.Validate()
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -323,8 +330,10 @@ func parse(file string, data []byte) (*Config, error) {
 		// A type error (an unknown key, a bad duration) leaves the other
 		// fields decoded and the bad ones at their defaults: validate
 		// those too, so that one run reports every mistake.
+		c.applyMode()
 		return &c, errors.Join(c.yamlError(err), c.Validate())
 	}
+	c.applyMode()
 	return &c, c.Validate()
 }
 
@@ -607,6 +616,7 @@ func (c *Config) Validate() error {
 	c.validatePolicy(bad)
 	c.validateAdmin(bad)
 	c.validateStore(bad)
+	c.validateISP(bad)
 	return errors.Join(errs...)
 }
 
