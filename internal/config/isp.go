@@ -128,7 +128,6 @@ func (d Dnstap) DnstapLogs() (queries, responses bool) {
 	return d.LogQueries == nil || *d.LogQueries, d.LogResponses == nil || *d.LogResponses
 }
 
-
 // written reports whether the file writes the key at a dotted path of
 // mapping keys ("query_log.enabled"), whatever its value.
 func (c *Config) written(path string) bool {

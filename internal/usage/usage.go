@@ -155,7 +155,6 @@ type Counts struct {
 	ByCategory map[string]uint64 `json:"blocked_by_category"`
 }
 
-
 // Get returns household's counters; a household without queries has
 // zero counts (it is not an error to ask).
 func (t *Table) Get(household string) Counts {
