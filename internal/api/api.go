@@ -21,6 +21,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/policy/compile"
 	"github.com/hearth-dns/hearth/internal/querylog"
 	"github.com/hearth-dns/hearth/internal/store"
+	"github.com/hearth-dns/hearth/internal/usage"
 )
 
 //go:embed openapi.json
@@ -191,7 +192,9 @@ type Config struct {
 	Auth    *auth.Auth
 	Backend Backend
 	// Log is the query log; nil when it is off.
-	Log    *querylog.Writer
+	Log *querylog.Writer
+	// Usage is the per-household counter table; nil keeps none.
+	Usage  *usage.Table
 	Now    func() time.Time
 	Logger *slog.Logger
 }
@@ -254,6 +257,7 @@ func (a *API) routes() []route {
 		{"GET /api/v1/households/{id}", a.getHousehold, hh},
 		{"PUT /api/v1/households/{id}", a.putHousehold, hh},
 		{"DELETE /api/v1/households/{id}", a.deleteHousehold, operatorOnly},
+		{"GET /api/v1/households/{id}/counters", a.householdCounters, hh},
 		{"GET /api/v1/profiles", a.listProfiles, hh},
 		{"POST /api/v1/profiles", a.createProfile, hh},
 		{"GET /api/v1/profiles/{id}", a.getProfile, hh},

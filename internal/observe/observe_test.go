@@ -12,6 +12,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/domainindex"
 	"github.com/hearth-dns/hearth/internal/metrics"
 	"github.com/hearth-dns/hearth/internal/pipeline"
+	"github.com/hearth-dns/hearth/internal/usage"
 	"github.com/hearth-dns/hearth/internal/policy"
 	"github.com/hearth-dns/hearth/internal/querylog"
 )
@@ -103,11 +104,15 @@ func TestObserveRecordsWhatPolicyReported(t *testing.T) {
 	}
 }
 
-// TestObserveAllocs guards the query path: recording a block costs no
-// allocation.
+// TestObserveAllocs guards the query path: recording a block, counted
+// per household too, costs no allocation.
 func TestObserveAllocs(t *testing.T) {
 	s := snapshot(t)
-	o := New(Config{Metrics: metrics.NewRegistry()})
+	u, err := usage.New(usage.Config{Households: 16, Categories: []string{"gambling"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := New(Config{Metrics: metrics.NewRegistry(), Usage: u, HomeHousehold: "home"})
 	d := s.Decide(0, t0, []byte("bet365.com."), dns.TypeA)
 	h := o.Middleware(nil)(pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
 		r.Outcome = pipeline.Outcome{Decided: true, Written: true, Decision: d}
@@ -118,5 +123,8 @@ func TestObserveAllocs(t *testing.T) {
 	h.ServeDNS(ctx, nil, r) // resolves the tag counters once
 	if n := testing.AllocsPerRun(100, func() { h.ServeDNS(ctx, nil, r) }); n != 0 {
 		t.Errorf("%v allocations per observed query, want 0", n)
+	}
+	if c := u.Get("home"); c.Queries != 102 || c.Blocked != 102 || c.ByCategory["gambling"] != 102 {
+		t.Errorf("home's counts %+v, want 102 blocked gambling queries", c)
 	}
 }
