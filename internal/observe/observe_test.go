@@ -12,9 +12,9 @@ import (
 	"github.com/hearth-dns/hearth/internal/domainindex"
 	"github.com/hearth-dns/hearth/internal/metrics"
 	"github.com/hearth-dns/hearth/internal/pipeline"
-	"github.com/hearth-dns/hearth/internal/usage"
 	"github.com/hearth-dns/hearth/internal/policy"
 	"github.com/hearth-dns/hearth/internal/querylog"
+	"github.com/hearth-dns/hearth/internal/usage"
 )
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
