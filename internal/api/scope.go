@@ -24,7 +24,8 @@ import (
 //     store.ErrNotFound: 404, worded as for an id that does not exist,
 //     so that guessing ids learns nothing.
 //
-// TestEveryRouteIsScoped walks every route as a household user.
+// TestHouseholdIsolation (package app) walks every route as a household
+// user.
 
 // access says who may use a route.
 type access int
