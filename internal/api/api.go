@@ -221,7 +221,7 @@ func New(c Config) (*API, error) {
 	c.Auth.Routes(a.mux)
 	for _, r := range a.routes() {
 		// The one place a route's access is decided (see scope.go).
-		if r.access == householdScoped {
+		if householdRoute(r.pattern) {
 			a.mux.Handle(r.pattern, c.Auth.RequireHousehold(r.handler))
 			continue
 		}
@@ -236,52 +236,49 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.mux.ServeHTTP(w, r)
 }
 
-// route is one authenticated route. access left out means operators
-// only.
 type route struct {
 	pattern string
 	handler http.HandlerFunc
-	access  access
 }
 
 // routes are the authenticated routes of this package (auth adds its own).
+// They are for operators unless householdRoute (scope.go) lists them.
 func (a *API) routes() []route {
-	const hh = householdScoped
 	return []route{
-		{"GET /api/v1/openapi.json", a.openAPI, hh},
-		{"GET /api/v1/catalog", a.catalog, hh},
-		{"GET /api/v1/settings", a.getSettings, hh},
-		{"PUT /api/v1/settings", a.putSettings, hh},
-		{"GET /api/v1/households", a.listHouseholds, operatorOnly},
-		{"POST /api/v1/households", a.createHousehold, operatorOnly},
-		{"GET /api/v1/households/{id}", a.getHousehold, hh},
-		{"PUT /api/v1/households/{id}", a.putHousehold, hh},
-		{"DELETE /api/v1/households/{id}", a.deleteHousehold, operatorOnly},
-		{"GET /api/v1/households/{id}/counters", a.householdCounters, hh},
-		{"GET /api/v1/profiles", a.listProfiles, hh},
-		{"POST /api/v1/profiles", a.createProfile, hh},
-		{"GET /api/v1/profiles/{id}", a.getProfile, hh},
-		{"PUT /api/v1/profiles/{id}", a.putProfile, hh},
-		{"DELETE /api/v1/profiles/{id}", a.deleteProfile, hh},
-		{"GET /api/v1/devices", a.listDevices, hh},
-		{"POST /api/v1/devices", a.createDevice, hh},
-		{"GET /api/v1/devices/{id}", a.getDevice, hh},
-		{"PUT /api/v1/devices/{id}", a.putDevice, hh},
-		{"DELETE /api/v1/devices/{id}", a.deleteDevice, hh},
-		{"POST /api/v1/devices/{id}/dns-id", a.newDNSID, hh},
-		{"GET /api/v1/unknown-client-ids", a.unknownClientIDs, operatorOnly},
-		{"GET /api/v1/grants", a.listGrants, hh},
-		{"POST /api/v1/grants", a.createGrant, hh},
-		{"DELETE /api/v1/grants/{id}", a.deleteGrant, hh},
-		{"POST /api/v1/pause", a.pauseAll, hh},
-		{"DELETE /api/v1/pause", a.resumeAll, hh},
-		{"GET /api/v1/querylog", a.queryLog, hh},
-		{"GET /api/v1/stats", a.stats, hh},
-		{"GET /api/v1/explain", a.explain, hh},
-		{"GET /api/v1/sources", a.sources, operatorOnly},
-		{"GET /api/v1/set-aside", a.setAside, operatorOnly},
-		{"GET /api/v1/export", a.export, operatorOnly},
-		{"POST /api/v1/import", a.importState, operatorOnly},
+		{"GET /api/v1/openapi.json", a.openAPI},
+		{"GET /api/v1/catalog", a.catalog},
+		{"GET /api/v1/settings", a.getSettings},
+		{"PUT /api/v1/settings", a.putSettings},
+		{"GET /api/v1/households", a.listHouseholds},
+		{"POST /api/v1/households", a.createHousehold},
+		{"GET /api/v1/households/{id}", a.getHousehold},
+		{"PUT /api/v1/households/{id}", a.putHousehold},
+		{"DELETE /api/v1/households/{id}", a.deleteHousehold},
+		{"GET /api/v1/households/{id}/counters", a.householdCounters},
+		{"GET /api/v1/profiles", a.listProfiles},
+		{"POST /api/v1/profiles", a.createProfile},
+		{"GET /api/v1/profiles/{id}", a.getProfile},
+		{"PUT /api/v1/profiles/{id}", a.putProfile},
+		{"DELETE /api/v1/profiles/{id}", a.deleteProfile},
+		{"GET /api/v1/devices", a.listDevices},
+		{"POST /api/v1/devices", a.createDevice},
+		{"GET /api/v1/devices/{id}", a.getDevice},
+		{"PUT /api/v1/devices/{id}", a.putDevice},
+		{"DELETE /api/v1/devices/{id}", a.deleteDevice},
+		{"POST /api/v1/devices/{id}/dns-id", a.newDNSID},
+		{"GET /api/v1/unknown-client-ids", a.unknownClientIDs},
+		{"GET /api/v1/grants", a.listGrants},
+		{"POST /api/v1/grants", a.createGrant},
+		{"DELETE /api/v1/grants/{id}", a.deleteGrant},
+		{"POST /api/v1/pause", a.pauseAll},
+		{"DELETE /api/v1/pause", a.resumeAll},
+		{"GET /api/v1/querylog", a.queryLog},
+		{"GET /api/v1/stats", a.stats},
+		{"GET /api/v1/explain", a.explain},
+		{"GET /api/v1/sources", a.sources},
+		{"GET /api/v1/set-aside", a.setAside},
+		{"GET /api/v1/export", a.export},
+		{"POST /api/v1/import", a.importState},
 	}
 }
 

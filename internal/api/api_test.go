@@ -77,3 +77,27 @@ func TestSlug(t *testing.T) {
 		}
 	}
 }
+
+// TestHouseholdRoutesExist: every route householdRoutes opens to
+// households is served: a renamed route would otherwise silently become
+// operators only while its old name stayed listed.
+func TestHouseholdRoutesExist(t *testing.T) {
+	served := map[string]bool{}
+	for _, r := range (&API{}).routes() {
+		served[r.pattern] = true
+	}
+	for _, p := range householdRoutes() {
+		if !served[p] {
+			t.Errorf("householdRoutes lists %q, which is not served", p)
+		}
+	}
+	// The role model keeps these for operators (issue #13).
+	for _, p := range []string{
+		"GET /api/v1/households", "POST /api/v1/households", "DELETE /api/v1/households/{id}",
+		"GET /api/v1/sources", "GET /api/v1/set-aside", "GET /api/v1/unknown-client-ids",
+	} {
+		if householdRoute(p) {
+			t.Errorf("%s is open to households; it is for operators", p)
+		}
+	}
+}
