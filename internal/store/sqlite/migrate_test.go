@@ -234,7 +234,8 @@ func TestGrantsMigrationKeepsGrants(t *testing.T) {
 }
 
 // TestRolesMigrationKeepsOperators opens a file of schema 4 with a user
-// and a token: after migration 5 both are an operator's (household ""),
+// and a token: after the roles migration (6) both are an operator's
+// (household ""),
 // as they could manage everything before.
 func TestRolesMigrationKeepsOperators(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hearth.db")
