@@ -215,9 +215,9 @@ func TestDnstapDoesNotBlockQueries(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() }) // never accepted: the kernel queues the connection
-	e := startHTTP(t, apiConfig(t)+fmt.Sprintf("dnstap: {tcp: %q, queue: 1, timeout: 2s}\n", ln.Addr().String()), dnstest.Zone(t, policyRecords...))
+	e := startHTTP(t, apiConfig(t)+fmt.Sprintf("dnstap: {tcp: %q, queue: 1, timeout: 6s}\n", ln.Addr().String()), dnstest.Zone(t, policyRecords...))
 	c := clientFrom("127.0.0.41")
-	c.Timeout = time.Second
+	c.Timeout = 3 * time.Second // below dnstap's 6 s: a query held by a stalled handshake fails
 	for i := range 100 {
 		if _, _, err := c.Exchange(query(fmt.Sprintf("n%d.example.org", i), dns.TypeA), e.udp); err != nil {
 			t.Fatalf("query %d with the collector down: %v", i, err)
