@@ -10,6 +10,7 @@
 //	hearth admin setup-code [--config FILE]
 //	hearth admin export [--config FILE] [--out FILE]
 //	hearth admin import [--config FILE] [--replace] FILE
+//	hearth admin add-user [--config FILE] --user NAME [--household ID] < password
 //	hearth version
 package main
 
@@ -39,6 +40,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/app"
 	"github.com/hearth-dns/hearth/internal/auth"
 	"github.com/hearth-dns/hearth/internal/config"
+	"github.com/hearth-dns/hearth/internal/store"
 )
 
 func main() {
@@ -56,6 +58,8 @@ const usage = `usage:
   hearth admin setup-code [--config FILE]   (the code the first-run wizard asks for)
   hearth admin export [--config FILE] [--out FILE]   (households, profiles, devices, settings as JSON)
   hearth admin import [--config FILE] [--replace] FILE   (FILE "-" is stdin)
+  hearth admin add-user [--config FILE] --user NAME [--household ID]   (password on stdin; with
+      --household the user sees and changes only that household, else an operator)
   hearth version
 `
 
@@ -319,8 +323,8 @@ func admin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && (args[0] == "export" || args[0] == "import") {
 		return backupCmd(args[0], args[1:], stdin, stdout, stderr)
 	}
-	if len(args) == 0 || (args[0] != "set-password" && args[0] != "token" && args[0] != "setup-code") {
-		fmt.Fprintf(stderr, "hearth admin: want set-password, token, setup-code, export or import\n%s", usage)
+	if len(args) == 0 || (args[0] != "set-password" && args[0] != "token" && args[0] != "setup-code" && args[0] != "add-user") {
+		fmt.Fprintf(stderr, "hearth admin: want set-password, token, setup-code, add-user, export or import\n%s", usage)
 		return 2
 	}
 	sub := args[0]
@@ -331,6 +335,7 @@ func admin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	name := fs.String("name", "", "token name (token)")
 	scope := fs.String("scope", "read", "token scope: read, metrics or admin (token)")
 	expires := fs.Duration("expires", 0, "token lifetime, e.g. 720h; 0 never expires (token)")
+	household := fs.String("household", "", "the one household the user or token manages; \"\" for an operator (add-user, token)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -372,7 +377,7 @@ func admin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "hearth admin token: --expires: negative")
 			return 2
 		}
-		o := auth.TokenOptions{Scope: *scope}
+		o := auth.TokenOptions{Scope: *scope, Household: *household}
 		if *expires > 0 {
 			o.Expires = time.Now().Add(*expires)
 		}
@@ -382,6 +387,24 @@ func admin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 1
 		}
 		fmt.Fprintln(stdout, tok)
+	case "add-user":
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			fmt.Fprintln(stderr, "read password:", err)
+			return 1
+		}
+		if err := a.CreateUser(ctx, *user, strings.TrimRight(line, "\r\n"), *household); err != nil {
+			if errors.Is(err, store.ErrInvalid) {
+				err = fmt.Errorf("household %q: no such household in %s", *household, app.StoreName(cfg))
+			}
+			fmt.Fprintln(stderr, "hearth admin add-user:", err)
+			return 1
+		}
+		role := "operator"
+		if *household != "" {
+			role = "user of household " + *household
+		}
+		fmt.Fprintf(stdout, "%s added to %s as %s\n", *user, app.StoreName(cfg), role)
 	case "setup-code":
 		code, needed, err := a.SetupCode(ctx)
 		if err != nil {

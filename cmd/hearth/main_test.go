@@ -337,7 +337,7 @@ func TestAdminSetPasswordAndToken(t *testing.T) {
 		{[]string{"token", "--config", cfg, "--user", "nobody", "--name", "x"}, "", 1, ""},
 		{[]string{"token", "--config", cfg}, "", 2, "--name is required"},
 		{[]string{"setup-code", "--config", cfg}, "", 1, "setup is done"},
-		{[]string{"frobnicate"}, "", 2, "want set-password, token, setup-code, export or import"},
+		{[]string{"frobnicate"}, "", 2, "want set-password, token, setup-code, add-user, export or import"},
 	}
 	for _, tc := range tests {
 		var out, errb bytes.Buffer

@@ -21,6 +21,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/policy/compile"
 	"github.com/hearth-dns/hearth/internal/querylog"
 	"github.com/hearth-dns/hearth/internal/store"
+	"github.com/hearth-dns/hearth/internal/usage"
 )
 
 //go:embed openapi.json
@@ -191,7 +192,9 @@ type Config struct {
 	Auth    *auth.Auth
 	Backend Backend
 	// Log is the query log; nil when it is off.
-	Log    *querylog.Writer
+	Log *querylog.Writer
+	// Usage is the per-household counter table; nil keeps none.
+	Usage  *usage.Table
 	Now    func() time.Time
 	Logger *slog.Logger
 }
@@ -217,6 +220,11 @@ func New(c Config) (*API, error) {
 	a := &API{c: c, log: c.Logger, mux: http.NewServeMux()}
 	c.Auth.Routes(a.mux)
 	for _, r := range a.routes() {
+		// The one place a route's access is decided (see scope.go).
+		if householdRoute(r.pattern) {
+			a.mux.Handle(r.pattern, c.Auth.RequireHousehold(r.handler))
+			continue
+		}
 		a.mux.Handle(r.pattern, c.Auth.Require(r.handler))
 	}
 	return a, nil
@@ -234,6 +242,7 @@ type route struct {
 }
 
 // routes are the authenticated routes of this package (auth adds its own).
+// They are for operators unless householdRoute (scope.go) lists them.
 func (a *API) routes() []route {
 	return []route{
 		{"GET /api/v1/openapi.json", a.openAPI},
@@ -245,6 +254,7 @@ func (a *API) routes() []route {
 		{"GET /api/v1/households/{id}", a.getHousehold},
 		{"PUT /api/v1/households/{id}", a.putHousehold},
 		{"DELETE /api/v1/households/{id}", a.deleteHousehold},
+		{"GET /api/v1/households/{id}/counters", a.householdCounters},
 		{"GET /api/v1/profiles", a.listProfiles},
 		{"POST /api/v1/profiles", a.createProfile},
 		{"GET /api/v1/profiles/{id}", a.getProfile},

@@ -11,7 +11,7 @@ import (
 var authRoutes = []string{
 	"GET /api/v1/setup", "POST /api/v1/setup", "POST /api/v1/login", "POST /api/v1/logout",
 	"GET /api/v1/session", "GET /api/v1/tokens", "POST /api/v1/tokens", "DELETE /api/v1/tokens/{id}",
-	"POST /api/v1/password",
+	"POST /api/v1/password", "GET /api/v1/users", "POST /api/v1/users", "DELETE /api/v1/users/{name}",
 }
 
 // TestOpenAPIMatchesRoutes: the document describes exactly the routes the
@@ -75,6 +75,30 @@ func TestSlug(t *testing.T) {
 	for _, tc := range tests {
 		if got := slug(tc.in); got != tc.want {
 			t.Errorf("slug(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestHouseholdRoutesExist: every route householdRoutes opens to
+// households is served: a renamed route would otherwise silently become
+// operators only while its old name stayed listed.
+func TestHouseholdRoutesExist(t *testing.T) {
+	served := map[string]bool{}
+	for _, r := range (&API{}).routes() {
+		served[r.pattern] = true
+	}
+	for _, p := range householdRoutes() {
+		if !served[p] {
+			t.Errorf("householdRoutes lists %q, which is not served", p)
+		}
+	}
+	// The role model keeps these for operators (issue #13).
+	for _, p := range []string{
+		"GET /api/v1/households", "POST /api/v1/households", "DELETE /api/v1/households/{id}",
+		"GET /api/v1/sources", "GET /api/v1/set-aside", "GET /api/v1/unknown-client-ids",
+	} {
+		if householdRoute(p) {
+			t.Errorf("%s is open to households; it is for operators", p)
 		}
 	}
 }

@@ -38,13 +38,13 @@ func keepIDs(d *store.Device, cur store.Device) error {
 // so the old id no longer identifies the device by then.
 func (a *API) newDNSID(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, ok := a.provisionedDevice(id); ok {
-		fail(w, http.StatusForbidden, "device %s comes from the config file: its client_id is set there", id)
-		return
-	}
-	d, err := a.c.Store.Device(r.Context(), id)
+	d, provisioned, err := a.scopedDevice(r, id)
 	if err != nil {
 		a.storeError(w, r, "device "+id, err)
+		return
+	}
+	if provisioned {
+		fail(w, http.StatusForbidden, "device %s comes from the config file: its client_id is set there", id)
 		return
 	}
 	nid, err := identity.NewDNSID(d.Name)

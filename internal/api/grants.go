@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -73,7 +74,19 @@ func (a *API) checkTarget(target string) (string, error) {
 }
 
 func (a *API) listGrants(w http.ResponseWriter, r *http.Request) {
-	gs, err := a.c.Store.Grants(r.Context(), r.URL.Query().Get("device"))
+	device := r.URL.Query().Get("device")
+	if device != "" {
+		if _, _, err := a.scopedDevice(r, device); err != nil {
+			a.storeError(w, r, "device "+device, err)
+			return
+		}
+	}
+	visible, err := a.visibleDevice(r)
+	if err != nil {
+		a.storeError(w, r, "devices", err)
+		return
+	}
+	gs, err := a.c.Store.Grants(r.Context(), device)
 	if err != nil {
 		a.storeError(w, r, "grants", err)
 		return
@@ -81,7 +94,7 @@ func (a *API) listGrants(w http.ResponseWriter, r *http.Request) {
 	now := a.c.Now()
 	out := []store.Grant{}
 	for _, g := range gs {
-		if g.Until.After(now) {
+		if g.Until.After(now) && visible(g.Device) {
 			out = append(out, g)
 		}
 	}
@@ -133,16 +146,14 @@ func (a *API) createGrant(w http.ResponseWriter, r *http.Request) {
 	}
 	// Grants are state, not config: a device of the config file takes
 	// them as a store device does. The store does not know the config
-	// file's devices, so the device is checked here.
-	if _, ok := a.provisionedDevice(req.Device); !ok {
-		if _, err := a.c.Store.Device(r.Context(), req.Device); err != nil {
-			if isNotFound(err) {
-				fail(w, http.StatusBadRequest, "device: no device %q", req.Device)
-				return
-			}
-			a.storeError(w, r, "device", err)
+	// file's devices, so the device is checked here, in r's scope.
+	if _, _, err := a.scopedDevice(r, req.Device); err != nil {
+		if isNotFound(err) {
+			fail(w, http.StatusBadRequest, "device: no device %q", req.Device)
 			return
 		}
+		a.storeError(w, r, "device", err)
+		return
 	}
 	g, err := a.c.Store.AddGrant(r.Context(), g)
 	if err != nil {
@@ -153,6 +164,25 @@ func (a *API) createGrant(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) deleteGrant(w http.ResponseWriter, r *http.Request) {
+	if !scopeOf(r).all() {
+		// A grant of another household's device is as missing as one
+		// that never existed.
+		gs, err := a.c.Store.Grants(r.Context(), "")
+		if err != nil {
+			a.storeError(w, r, "grants", err)
+			return
+		}
+		visible, err := a.visibleDevice(r)
+		if err != nil {
+			a.storeError(w, r, "devices", err)
+			return
+		}
+		id := r.PathValue("id")
+		if !slices.ContainsFunc(gs, func(g store.Grant) bool { return g.ID == id && visible(g.Device) }) {
+			a.storeError(w, r, "grant "+id, store.ErrNotFound)
+			return
+		}
+	}
 	if err := a.c.Store.DeleteGrant(r.Context(), r.PathValue("id")); err != nil {
 		a.storeError(w, r, "grant "+r.PathValue("id"), err)
 		return
@@ -174,14 +204,13 @@ func (a *API) pauseAll(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	devices, err := a.c.Store.Devices(r.Context(), "")
+	devices, err := a.scopedDevices(r)
 	if err != nil {
 		a.storeError(w, r, "devices", err)
 		return
 	}
-	_, provisioned := a.c.Backend.Provisioned()
 	out := []store.Grant{}
-	for _, d := range append(provisioned, devices...) {
+	for _, d := range devices {
 		g, err := a.c.Store.AddGrant(r.Context(), store.Grant{Device: d.ID, Kind: store.GrantPause, Until: until, By: user(r), Created: a.c.Now().UTC()})
 		if err != nil {
 			a.storeError(w, r, "grant", err)
@@ -192,15 +221,20 @@ func (a *API) pauseAll(w http.ResponseWriter, r *http.Request) {
 	a.synced(w, r, http.StatusCreated, map[string]any{"grants": out})
 }
 
-// resumeAll ends every pause grant.
+// resumeAll ends every pause grant of the devices in r's scope.
 func (a *API) resumeAll(w http.ResponseWriter, r *http.Request) {
 	gs, err := a.c.Store.Grants(r.Context(), "")
 	if err != nil {
 		a.storeError(w, r, "grants", err)
 		return
 	}
+	visible, err := a.visibleDevice(r)
+	if err != nil {
+		a.storeError(w, r, "devices", err)
+		return
+	}
 	for _, g := range gs {
-		if g.Kind != store.GrantPause {
+		if g.Kind != store.GrantPause || !visible(g.Device) {
 			continue
 		}
 		if err := a.c.Store.DeleteGrant(r.Context(), g.ID); err != nil && !isNotFound(err) {
@@ -209,6 +243,20 @@ func (a *API) resumeAll(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a.synced(w, r, http.StatusNoContent, nil)
+}
+
+// visibleDevice returns whether a device id is in r's scope: every id
+// for an operator (grants may outlive their device), the household's
+// devices otherwise.
+func (a *API) visibleDevice(r *http.Request) (func(string) bool, error) {
+	ids, err := a.scopedDeviceIDs(r)
+	if err != nil {
+		return nil, err
+	}
+	if ids == nil {
+		return func(string) bool { return true }, nil
+	}
+	return func(id string) bool { return slices.Contains(ids, id) }, nil
 }
 
 // queryTime parses an optional RFC 3339 query parameter.

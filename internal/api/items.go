@@ -74,6 +74,25 @@ func newID(name, prefix string, taken func(string) bool) string {
 	return id
 }
 
+// newScopedID is newID for r's scope. Ids are unique across households,
+// so a household principal's new items get a random suffix: "emma-2"
+// would tell that another household has an "emma".
+func newScopedID(r *http.Request, name, prefix string, taken func(string) bool) string {
+	if scopeOf(r).all() {
+		return newID(name, prefix, taken)
+	}
+	base := slug(name)
+	if base == "" {
+		base = prefix
+	}
+	base = strings.TrimRight(base[:min(len(base), 40)], "-")
+	for {
+		if id := base + "-" + store.NewID()[:8]; !taken(id) {
+			return id
+		}
+	}
+}
+
 // ---- households
 
 func (a *API) listHouseholds(w http.ResponseWriter, r *http.Request) {
@@ -86,6 +105,10 @@ func (a *API) listHouseholds(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) getHousehold(w http.ResponseWriter, r *http.Request) {
+	if !scopeOf(r).sees(r.PathValue("id")) {
+		a.storeError(w, r, "household "+r.PathValue("id"), store.ErrNotFound)
+		return
+	}
 	h, err := a.c.Store.Household(r.Context(), r.PathValue("id"))
 	if err != nil {
 		a.storeError(w, r, "household "+r.PathValue("id"), err)
@@ -140,6 +163,10 @@ func (a *API) createHousehold(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) putHousehold(w http.ResponseWriter, r *http.Request) {
+	if !scopeOf(r).sees(r.PathValue("id")) {
+		a.storeError(w, r, "household "+r.PathValue("id"), store.ErrNotFound)
+		return
+	}
 	var h store.Household
 	if !decode(w, r, &h) {
 		return
@@ -219,12 +246,18 @@ func decodeProfile(w http.ResponseWriter, r *http.Request) (store.Profile, bool)
 	return store.Profile{}, false
 }
 
+// profileExists reports whether id names a profile r's scope may give a
+// device or a household: one of its own, or a preset.
 func (a *API) profileExists(r *http.Request, id string) bool {
-	provisioned, _ := a.c.Backend.Provisioned()
-	for _, p := range provisioned {
-		if p.ID == id {
-			return true
-		}
+	_, _, err := a.scopedProfile(r, id)
+	return err == nil
+}
+
+// profileTaken reports whether any household's profile, or a provisioned
+// one, has id: ids are unique across households.
+func (a *API) profileTaken(r *http.Request, id string) bool {
+	if a.provisionedProfile(id) {
+		return true
 	}
 	_, err := a.c.Store.Profile(r.Context(), id)
 	return err == nil
@@ -241,12 +274,20 @@ func (a *API) provisionedProfile(id string) bool {
 }
 
 func (a *API) listProfiles(w http.ResponseWriter, r *http.Request) {
+	s := scopeOf(r)
+	household, err := s.filter(r.URL.Query().Get("household"))
+	if err != nil {
+		a.storeError(w, r, "household "+r.URL.Query().Get("household"), err)
+		return
+	}
 	provisioned, _ := a.c.Backend.Provisioned()
 	out := []profileView{}
 	for _, p := range provisioned {
-		out = append(out, profileView{p, true})
+		if a.visibleProvisioned(s, p) {
+			out = append(out, profileView{p, true})
+		}
 	}
-	ps, err := a.c.Store.Profiles(r.Context(), r.URL.Query().Get("household"))
+	ps, err := a.c.Store.Profiles(r.Context(), household)
 	if err != nil {
 		a.storeError(w, r, "profiles", err)
 		return
@@ -259,19 +300,12 @@ func (a *API) listProfiles(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) getProfile(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	provisioned, _ := a.c.Backend.Provisioned()
-	for _, p := range provisioned {
-		if p.ID == id {
-			writeJSON(w, http.StatusOK, profileView{p, true})
-			return
-		}
-	}
-	p, err := a.c.Store.Profile(r.Context(), id)
+	p, provisioned, err := a.scopedProfile(r, id)
 	if err != nil {
 		a.storeError(w, r, "profile "+id, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, profileView{p, false})
+	writeJSON(w, http.StatusOK, profileView{p, provisioned})
 }
 
 func (a *API) checkProfile(p store.Profile) error { return checkProfile(a.c.Backend, p) }
@@ -298,14 +332,17 @@ func (a *API) createProfile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.ID == "" {
-		p.ID = newID(p.Name, "profile", func(id string) bool { return a.profileExists(r, id) })
+		p.ID = newScopedID(r, p.Name, "profile", func(id string) bool { return a.profileTaken(r, id) })
 	} else if a.provisionedProfile(p.ID) {
 		fail(w, http.StatusConflict, "id: %q is a preset or a profile of the config file", p.ID)
 		return
 	}
-	if p.Household == "" {
-		p.Household = HomeHousehold
+	household, err := scopeOf(r).newItemHousehold(p.Household)
+	if err != nil {
+		fail(w, http.StatusForbidden, "%v", err)
+		return
 	}
+	p.Household = household
 	p.Version = 0
 	if err := a.checkProfile(p); err != nil {
 		fail(w, http.StatusBadRequest, "%v", err)
@@ -315,7 +352,7 @@ func (a *API) createProfile(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "household", err)
 		return
 	}
-	p, err := a.c.Store.PutProfile(r.Context(), p)
+	p, err = a.c.Store.PutProfile(r.Context(), p)
 	if err != nil {
 		a.storeError(w, r, "profile "+p.ID, err)
 		return
@@ -325,6 +362,10 @@ func (a *API) createProfile(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) putProfile(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	if _, _, err := a.scopedProfile(r, id); err != nil {
+		a.storeError(w, r, "profile "+id, err)
+		return
+	}
 	if a.provisionedProfile(id) {
 		fail(w, http.StatusForbidden, "profile %s is a preset or comes from the config file: it is read-only; copy it to a new profile to change it", id)
 		return
@@ -337,9 +378,12 @@ func (a *API) putProfile(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "id: %q differs from the path's %q", p.ID, id)
 		return
 	}
-	if p.Household == "" {
-		p.Household = HomeHousehold
+	household, err := scopeOf(r).newItemHousehold(p.Household)
+	if err != nil {
+		fail(w, http.StatusForbidden, "%v", err)
+		return
 	}
+	p.Household = household
 	if p.Version == 0 {
 		fail(w, http.StatusBadRequest, "version: required (send the version you read)")
 		return
@@ -348,7 +392,7 @@ func (a *API) putProfile(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	p, err := a.c.Store.PutProfile(r.Context(), p)
+	p, err = a.c.Store.PutProfile(r.Context(), p)
 	if err != nil {
 		a.storeError(w, r, "profile "+id, err)
 		return
@@ -358,6 +402,10 @@ func (a *API) putProfile(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) deleteProfile(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	if _, _, err := a.scopedProfile(r, id); err != nil {
+		a.storeError(w, r, "profile "+id, err)
+		return
+	}
 	if a.provisionedProfile(id) {
 		fail(w, http.StatusForbidden, "profile %s is a preset or comes from the config file: it is read-only", id)
 		return
@@ -429,13 +477,21 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "grants", err)
 		return
 	}
-	_, provisioned := a.c.Backend.Provisioned()
+	s := scopeOf(r)
+	household, err := s.filter(r.URL.Query().Get("household"))
+	if err != nil {
+		a.storeError(w, r, "household "+r.URL.Query().Get("household"), err)
+		return
+	}
 	loc := a.homeLocation(r.Context())
 	out := []deviceView{}
-	for _, d := range provisioned {
-		out = append(out, a.view(d, true, grants, loc))
+	if s.all() {
+		_, provisioned := a.c.Backend.Provisioned()
+		for _, d := range provisioned {
+			out = append(out, a.view(d, true, grants, loc))
+		}
 	}
-	ds, err := a.c.Store.Devices(r.Context(), r.URL.Query().Get("household"))
+	ds, err := a.c.Store.Devices(r.Context(), household)
 	if err != nil {
 		a.storeError(w, r, "devices", err)
 		return
@@ -448,21 +504,17 @@ func (a *API) listDevices(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) getDevice(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	d, provisioned, err := a.scopedDevice(r, id)
+	if err != nil {
+		a.storeError(w, r, "device "+id, err)
+		return
+	}
 	grants, err := a.c.Store.Grants(r.Context(), id)
 	if err != nil {
 		a.storeError(w, r, "grants", err)
 		return
 	}
-	if d, ok := a.provisionedDevice(id); ok {
-		writeJSON(w, http.StatusOK, a.view(d, true, grants, a.homeLocation(r.Context())))
-		return
-	}
-	d, err := a.c.Store.Device(r.Context(), id)
-	if err != nil {
-		a.storeError(w, r, "device "+id, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, a.view(d, false, grants, a.homeLocation(r.Context())))
+	writeJSON(w, http.StatusOK, a.view(d, provisioned, grants, a.homeLocation(r.Context())))
 }
 
 // checkDevice checks d as the API receives it and returns it with every
@@ -480,6 +532,11 @@ func (a *API) checkDevice(r *http.Request, d store.Device) (store.Device, int, e
 	}
 	for _, k := range keys {
 		if err := owners.Claim(d.ID, k.key); err != nil {
+			if !scopeOf(r).all() {
+				// The owner may be another household's device: its id
+				// is none of this household's business.
+				return d, http.StatusConflict, fmt.Errorf("%s: %q is in use by another device", k.field, k.key.Value)
+			}
 			return d, http.StatusConflict, fmt.Errorf("%s: %v", k.field, err)
 		}
 	}
@@ -585,7 +642,7 @@ func (a *API) createDevice(w http.ResponseWriter, r *http.Request) {
 	}
 	d := v.Device
 	if d.ID == "" {
-		d.ID = newID(d.Name, "device", func(id string) bool {
+		d.ID = newScopedID(r, d.Name, "device", func(id string) bool {
 			if _, ok := a.provisionedDevice(id); ok {
 				return true
 			}
@@ -596,9 +653,12 @@ func (a *API) createDevice(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusConflict, "id: %q is a device of the config file", d.ID)
 		return
 	}
-	if d.Household == "" {
-		d.Household = HomeHousehold
+	household, err := scopeOf(r).newItemHousehold(d.Household)
+	if err != nil {
+		fail(w, http.StatusForbidden, "%v", err)
+		return
 	}
+	d.Household = household
 	if d.FirstSeen.IsZero() {
 		d.FirstSeen = a.c.Now().UTC()
 	}
@@ -638,6 +698,10 @@ func (a *API) syncedDevice(w http.ResponseWriter, r *http.Request, code int, d s
 
 func (a *API) putDevice(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	if _, _, err := a.scopedDevice(r, id); err != nil {
+		a.storeError(w, r, "device "+id, err)
+		return
+	}
 	if _, ok := a.provisionedDevice(id); ok {
 		fail(w, http.StatusForbidden, "device %s comes from the config file: it is read-only", id)
 		return
@@ -651,9 +715,12 @@ func (a *API) putDevice(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "id: %q differs from the path's %q", d.ID, id)
 		return
 	}
-	if d.Household == "" {
-		d.Household = HomeHousehold
+	household, err := scopeOf(r).newItemHousehold(d.Household)
+	if err != nil {
+		fail(w, http.StatusForbidden, "%v", err)
+		return
 	}
+	d.Household = household
 	if d.Version == 0 {
 		fail(w, http.StatusBadRequest, "version: required (send the version you read)")
 		return
@@ -682,6 +749,10 @@ func (a *API) putDevice(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) deleteDevice(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	if _, _, err := a.scopedDevice(r, id); err != nil {
+		a.storeError(w, r, "device "+id, err)
+		return
+	}
 	if _, ok := a.provisionedDevice(id); ok {
 		fail(w, http.StatusForbidden, "device %s comes from the config file: it is read-only", id)
 		return
@@ -695,7 +766,8 @@ func (a *API) deleteDevice(w http.ResponseWriter, r *http.Request) {
 
 // ---- settings
 
-// settings are the home's settings, kept in its household.
+// settings are the household's settings, kept in its household: the
+// home's for an operator, a household principal's own otherwise.
 type settings struct {
 	TimeZone       string `json:"time_zone"`
 	DefaultProfile string `json:"default_profile"`
@@ -709,9 +781,17 @@ type settings struct {
 
 const configuredKey = "configured"
 
+// settingsHousehold is the household whose settings r reads and writes.
+func settingsHousehold(r *http.Request) string {
+	if s := scopeOf(r); !s.all() {
+		return s.household
+	}
+	return HomeHousehold
+}
+
 func (a *API) getSettings(w http.ResponseWriter, r *http.Request) {
 	var s settings
-	h, err := a.c.Store.Household(r.Context(), HomeHousehold)
+	h, err := a.c.Store.Household(r.Context(), settingsHousehold(r))
 	if err != nil && !isNotFound(err) {
 		a.storeError(w, r, "settings", err)
 		return
@@ -722,7 +802,9 @@ func (a *API) getSettings(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "settings", err)
 		return
 	}
-	s.Configured = v == "true"
+	// The first-run wizard is the operator's: a household's parents
+	// start from a server that is set up.
+	s.Configured = v == "true" || !scopeOf(r).all()
 	s.ConfigDefaultProfile, s.ConfigDefaultProfileAt = a.c.Backend.ConfigDefaultProfile()
 	writeJSON(w, http.StatusOK, s)
 }
@@ -732,11 +814,13 @@ func (a *API) putSettings(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &s) {
 		return
 	}
-	if err := a.ensureHome(r); err != nil {
-		a.storeError(w, r, "household", err)
-		return
+	if scopeOf(r).all() {
+		if err := a.ensureHome(r); err != nil {
+			a.storeError(w, r, "household", err)
+			return
+		}
 	}
-	h, err := a.c.Store.Household(r.Context(), HomeHousehold)
+	h, err := a.c.Store.Household(r.Context(), settingsHousehold(r))
 	if err != nil {
 		a.storeError(w, r, "household", err)
 		return
@@ -757,9 +841,11 @@ func (a *API) putSettings(w http.ResponseWriter, r *http.Request) {
 		a.storeError(w, r, "settings", err)
 		return
 	}
-	if err := a.c.Store.PutSetting(r.Context(), configuredKey, "true"); err != nil {
-		a.storeError(w, r, "settings", err)
-		return
+	if scopeOf(r).all() {
+		if err := a.c.Store.PutSetting(r.Context(), configuredKey, "true"); err != nil {
+			a.storeError(w, r, "settings", err)
+			return
+		}
 	}
 	s.Configured = true
 	s.ConfigDefaultProfile, s.ConfigDefaultProfileAt = cfgDef, cfgAt

@@ -42,6 +42,16 @@ func (a *API) queryLog(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "%v", err)
 		return
 	}
+	if q.Device != "" {
+		if _, _, err := a.scopedDevice(r, q.Device); err != nil {
+			a.storeError(w, r, "device "+q.Device, err)
+			return
+		}
+	}
+	if q.Devices, err = a.scopedDeviceIDs(r); err != nil {
+		a.storeError(w, r, "devices", err)
+		return
+	}
 	if a.c.Log == nil {
 		writeJSON(w, http.StatusOK, map[string]any{"rows": []querylog.Row{}, "disabled": true})
 		return
@@ -80,13 +90,20 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 	if until.IsZero() {
 		until = now
 	}
-	if since.IsZero() {
-		loc := time.UTC
-		if h, err := a.c.Store.Household(r.Context(), HomeHousehold); err == nil && h.TimeZone != "" {
-			if l, err := time.LoadLocation(h.TimeZone); err == nil {
-				loc = l
-			}
+	device := r.URL.Query().Get("device")
+	if device != "" {
+		if _, _, err := a.scopedDevice(r, device); err != nil {
+			a.storeError(w, r, "device "+device, err)
+			return
 		}
+	}
+	devices, err := a.scopedDeviceIDs(r)
+	if err != nil {
+		a.storeError(w, r, "devices", err)
+		return
+	}
+	if since.IsZero() {
+		loc := a.homeLocation(r.Context())
 		y, m, d := now.In(loc).Date()
 		since = time.Date(y, m, d, 0, 0, 0, 0, loc)
 	}
@@ -97,16 +114,20 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 	resp := map[string]any{
 		"since": since.UTC(), "until": until.UTC(),
 		"queries": 0, "blocked": 0, "top_blocked": []querylog.TagCount{}, "devices": []querylog.DeviceCount{},
-		"hourly": []querylog.Counter{}, "daily": []querylog.Counter{}, "dropped_log_rows": a.c.Backend.LogDropped(),
+		"hourly": []querylog.Counter{}, "daily": []querylog.Counter{}, "dropped_log_rows": uint64(0),
+	}
+	if scopeOf(r).all() {
+		// The writer's drops are every household's: operators only.
+		resp["dropped_log_rows"] = a.c.Backend.LogDropped()
 	}
 	if a.c.Log != nil {
-		sum, err := a.c.Log.Summary(r.Context(), since, until)
+		sum, err := a.c.Log.SummaryOf(r.Context(), since, until, devices)
 		if err != nil {
 			a.storeError(w, r, "stats", err)
 			return
 		}
 		// Past two days the chart has a point a day, not an hour.
-		cq := querylog.CounterQuery{Since: since, Until: until, Device: r.URL.Query().Get("device")}
+		cq := querylog.CounterQuery{Since: since, Until: until, Device: device, Devices: devices}
 		var hourly, daily []querylog.Counter
 		if until.Sub(since) > 48*time.Hour {
 			daily, err = a.c.Log.Daily(r.Context(), cq)
@@ -146,6 +167,17 @@ func (a *API) explain(w http.ResponseWriter, r *http.Request) {
 	}
 	if (q.Device == "") == (client == "") {
 		fail(w, http.StatusBadRequest, "device: give a device or a client address")
+		return
+	}
+	if q.Device != "" {
+		if _, _, err := a.scopedDevice(r, q.Device); err != nil {
+			a.storeError(w, r, "device "+q.Device, err)
+			return
+		}
+	}
+	if client != "" && !scopeOf(r).all() {
+		// An address may be another household's device.
+		fail(w, http.StatusForbidden, "client: operators only; give one of your devices")
 		return
 	}
 	if client != "" {

@@ -32,10 +32,14 @@ type DeviceState struct {
 	Text string `json:"text"`
 }
 
-// homeLocation is the household's time zone: what the UI shows times in.
-// UTC when none is set.
+// homeLocation is the time zone of the caller's household (the home's
+// for an operator): what the UI shows times in. UTC when none is set.
 func (a *API) homeLocation(ctx context.Context) *time.Location {
-	if h, err := a.c.Store.Household(ctx, HomeHousehold); err == nil && h.TimeZone != "" {
+	household := HomeHousehold
+	if s := scopeOfContext(ctx); !s.all() {
+		household = s.household
+	}
+	if h, err := a.c.Store.Household(ctx, household); err == nil && h.TimeZone != "" {
 		if l, err := time.LoadLocation(h.TimeZone); err == nil {
 			return l
 		}

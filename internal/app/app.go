@@ -29,6 +29,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/catalog"
 	"github.com/hearth-dns/hearth/internal/config"
 	"github.com/hearth-dns/hearth/internal/discovery"
+	"github.com/hearth-dns/hearth/internal/dnstap"
 	"github.com/hearth-dns/hearth/internal/filter"
 	"github.com/hearth-dns/hearth/internal/identity"
 	"github.com/hearth-dns/hearth/internal/lists"
@@ -44,6 +45,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/server"
 	"github.com/hearth-dns/hearth/internal/store"
 	"github.com/hearth-dns/hearth/internal/upstream"
+	"github.com/hearth-dns/hearth/internal/usage"
 	"github.com/hearth-dns/hearth/internal/web"
 )
 
@@ -84,6 +86,10 @@ type App struct {
 	// the query log.
 	metrics *metrics.Registry
 	obs     *observe.Observer
+	// usage counts queries per household; tap is the dnstap output (nil
+	// when off). See isp.go.
+	usage *usage.Table
+	tap   *dnstap.Tap
 	// upstreamSeconds times upstream exchanges.
 	upstreamSeconds *metrics.HistogramVec
 	auth            *auth.Auth
@@ -399,7 +405,7 @@ func (a *App) build(cfg *config.Config) (*built, error) {
 	b.handler = pipeline.Build(pipeline.Steps{
 		Access:   a.limiter.Middleware(),
 		Identify: identify,
-		Observe:  observeStep,
+		Observe:  withTap(observeStep, a.tap),
 		Policy:   b.filter.Middleware(),
 		Local:    b.local,
 		Resolve:  c,
@@ -411,6 +417,9 @@ func (a *App) build(cfg *config.Config) (*built, error) {
 func (a *App) Start() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if err := a.startTap(); err != nil {
+		return err
+	}
 	if err := a.srv.Start(); err != nil {
 		return err
 	}
@@ -590,6 +599,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	}
 	errs = append(errs, a.srv.Shutdown(ctx))
 	errs = append(errs, a.stopRadius(ctx))
+	errs = append(errs, a.stopTap(ctx))
 	if a.stopBackground != nil {
 		a.stopBackground()
 		a.background.Wait()

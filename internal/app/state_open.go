@@ -138,18 +138,28 @@ func (a *App) openState(cfg *config.Config) error {
 			a.qlog = ql
 		}
 	}
-	a.obs = observe.New(observe.Config{Metrics: a.metrics, Log: a.qlog, Now: a.now, Watch: a.activityWatcher()})
+	usageTable, categoryOf, err := a.openUsage(cfg)
+	if err != nil {
+		a.closeState()
+		return err
+	}
+	a.usage = usageTable
+	if a.tap, err = a.openTap(cfg); err != nil {
+		a.closeState()
+		return err
+	}
+	a.obs = observe.New(observe.Config{Metrics: a.metrics, Log: a.qlog, Now: a.now,
+		Usage: a.usage, CategoryOf: categoryOf, HomeHousehold: HomeHousehold, Watch: a.activityWatcher()})
 	a.registerMetrics()
 	if st == nil {
 		return nil
 	}
-	var err error
 	if a.auth, err = auth.New(auth.Config{Accounts: st, Now: a.now, Logger: a.log}); err != nil {
 		a.closeState()
 		return err
 	}
 	a.sync = a.newSyncer(st)
-	a.api, err = api.New(api.Config{Store: st, Auth: a.auth, Backend: backend{a}, Log: a.qlog, Now: a.now, Logger: a.log})
+	a.api, err = api.New(api.Config{Store: st, Auth: a.auth, Backend: backend{a}, Log: a.qlog, Usage: a.usage, Now: a.now, Logger: a.log})
 	if err != nil {
 		a.closeState()
 		return err

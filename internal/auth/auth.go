@@ -32,6 +32,8 @@ type Accounts interface {
 	User(ctx context.Context, name string) (store.User, error)
 	// PutUser creates or replaces a user.
 	PutUser(ctx context.Context, u store.User) error
+	// DeleteUser deletes a user with its sessions and tokens.
+	DeleteUser(ctx context.Context, name string) error
 	// ChangePassword sets an existing user's hash and deletes the user's
 	// sessions but keepSession and all the user's tokens.
 	ChangePassword(ctx context.Context, name, hash, keepSession string) error
@@ -182,7 +184,14 @@ type Principal struct {
 	Scope string
 	// TokenID is the bearer token's id, "" for a session.
 	TokenID string
+	// Household is "" for an operator, who manages every household, or
+	// the one household this principal sees and changes: its user's,
+	// or its token's.
+	Household string
 }
+
+// Operator reports whether p manages every household.
+func (p Principal) Operator() bool { return p.Household == "" }
 
 type principalKey struct{}
 
@@ -232,6 +241,43 @@ func (a *Auth) SetPassword(ctx context.Context, user, pw string) error {
 	return nil
 }
 
+// CreateUser creates user with password pw, bound to household ("" makes
+// an operator, who manages every household). It fails when the user
+// exists: a household user is never turned into another household's by
+// mistake. The household must exist.
+func (a *Auth) CreateUser(ctx context.Context, user, pw, household string) error {
+	if err := checkUserName(user); err != nil {
+		return err
+	}
+	if err := ValidatePassword(pw); err != nil {
+		return err
+	}
+	if household != "" {
+		if err := store.ValidateID("household", household); err != nil {
+			return fmt.Errorf("household: %w", err)
+		}
+	}
+	switch _, err := a.accounts.User(ctx, user); {
+	case err == nil:
+		return fmt.Errorf("user %q: %w", user, ErrUserExists)
+	case !errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("read user %q: %w", user, err)
+	}
+	h, err := a.hash(ctx, pw)
+	if err != nil {
+		return err
+	}
+	if err := a.accounts.PutUser(ctx, store.User{Name: user, PasswordHash: h, Created: a.now().UTC(), Household: household}); err != nil {
+		return fmt.Errorf("store user %q: %w", user, err)
+	}
+	a.forgetSetupCode(ctx)
+	a.log.InfoContext(ctx, "user created", "user", user, "household", household)
+	return nil
+}
+
+// ErrUserExists is CreateUser's error for a name already taken.
+var ErrUserExists = errors.New("user exists")
+
 // TokenOptions are the optional settings of a new token.
 type TokenOptions struct {
 	// Scope is store.ScopeAdmin, store.ScopeRead or store.ScopeMetrics
@@ -239,6 +285,11 @@ type TokenOptions struct {
 	Scope string
 	// Expires is when it stops working; zero means never.
 	Expires time.Time
+	// Household binds the token to one household. A household user's
+	// tokens are always bound to the user's household: "" means that
+	// one, and another is refused. An operator's token is bound when
+	// this is set.
+	Household string
 }
 
 // CreateToken makes a bearer token named name for user and returns its
@@ -258,19 +309,33 @@ func (a *Auth) CreateToken(ctx context.Context, user, name string, o TokenOption
 	if err := checkExpiry(o.Expires, now); err != nil {
 		return "", store.Token{}, err
 	}
+	u, err := a.accounts.User(ctx, user)
+	if err != nil {
+		return "", store.Token{}, fmt.Errorf("create token %q for %q: %w", name, user, err)
+	}
+	switch {
+	case u.Household != "" && o.Household == "":
+		o.Household = u.Household
+	case u.Household != "" && o.Household != u.Household:
+		return "", store.Token{}, fmt.Errorf("household: %q: a user of household %q makes tokens of that household only", truncate(o.Household), u.Household)
+	}
+	if o.Household != "" && o.Scope == store.ScopeMetrics {
+		return "", store.Token{}, errors.New("scope: metrics: a household token cannot read /metrics, which counts every household")
+	}
 	plain := tokenPrefix + randomSecret()
 	t, err := a.accounts.CreateToken(ctx, store.Token{
-		Name:    name,
-		User:    user,
-		Hash:    hashSecret(plain),
-		Created: now,
-		Scope:   o.Scope,
-		Expires: o.Expires,
+		Name:      name,
+		User:      user,
+		Hash:      hashSecret(plain),
+		Created:   now,
+		Scope:     o.Scope,
+		Expires:   o.Expires,
+		Household: o.Household,
 	})
 	if err != nil {
 		return "", store.Token{}, fmt.Errorf("create token %q for %q: %w", name, user, err)
 	}
-	a.log.InfoContext(ctx, "token created", "user", user, "token_id", t.ID, "token_name", name, "scope", t.Scope)
+	a.log.InfoContext(ctx, "token created", "user", user, "token_id", t.ID, "token_name", name, "scope", t.Scope, "household", t.Household)
 	return plain, t, nil
 }
 

@@ -78,6 +78,29 @@ func (f *fakeAccounts) PutUser(ctx context.Context, u store.User) error {
 	return nil
 }
 
+func (f *fakeAccounts) DeleteUser(ctx context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	if _, ok := f.users[name]; !ok {
+		return store.ErrNotFound
+	}
+	delete(f.users, name)
+	for h, s := range f.sessions {
+		if s.User == name {
+			delete(f.sessions, h)
+		}
+	}
+	for id, t := range f.tokens {
+		if t.User == name {
+			delete(f.tokens, id)
+		}
+	}
+	return nil
+}
+
 func (f *fakeAccounts) CreateSession(ctx context.Context, s store.Session) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

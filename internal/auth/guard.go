@@ -183,9 +183,16 @@ func (m MetricsAccess) FromNetworks(r *http.Request) bool {
 }
 
 // RequireMetrics passes to next requests from m.Networks and requests
-// with valid credentials of any scope; others get 401.
+// with an operator's valid credentials of any scope; others get 401, and
+// a household's credentials 403.
 func (a *Auth) RequireMetrics(m MetricsAccess, next http.Handler) http.Handler {
-	authed := a.requireScope(next, func(Principal, *http.Request) string { return "" })
+	// /metrics counts every household: a household's credentials get 403.
+	authed := a.requireScope(next, func(p Principal, _ *http.Request) string {
+		if !p.Operator() {
+			return "operator only: /metrics counts every household"
+		}
+		return ""
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") == "" && m.FromNetworks(r) {
 			next.ServeHTTP(w, r)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,12 @@ const dummyHash = "$argon2id$v=19$m=19456,t=2,p=1$vhhK1Mht6mlnEePZY+sQmQ$9dVlL1D
 //	DELETE /api/v1/tokens/{id}  revoke a token
 //	POST   /api/v1/password     {"current","new"}: change the caller's password; ends
 //	                            the caller's other sessions and revokes the caller's tokens
+//	GET    /api/v1/users        {"users":[{"name","created","household"}]}, operators only
+//	POST   /api/v1/users        {"name","password","household"}: a new user, operators only
+//	DELETE /api/v1/users/{name} delete a user, its sessions and tokens, operators only
+//
+// A household's user or token sees and revokes only its own user's
+// tokens, and its tokens are bound to its household.
 //
 // Errors are JSON {"error": "..."}; a 400 names the bad field. Request
 // bodies must be application/json (which a cross-site form cannot send
@@ -47,18 +54,39 @@ func (a *Auth) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/setup", a.setupStatus)
 	mux.HandleFunc("POST /api/v1/setup", a.setup)
 	mux.HandleFunc("POST /api/v1/login", a.login)
-	mux.Handle("POST /api/v1/logout", a.Require(http.HandlerFunc(a.logout)))
-	mux.Handle("GET /api/v1/session", a.Require(http.HandlerFunc(a.session)))
-	mux.Handle("GET /api/v1/tokens", a.Require(http.HandlerFunc(a.listTokens)))
-	mux.Handle("POST /api/v1/tokens", a.Require(http.HandlerFunc(a.createToken)))
-	mux.Handle("DELETE /api/v1/tokens/{id}", a.Require(http.HandlerFunc(a.deleteToken)))
-	mux.Handle("POST /api/v1/password", a.Require(http.HandlerFunc(a.changePassword)))
+	mux.Handle("POST /api/v1/logout", a.RequireHousehold(http.HandlerFunc(a.logout)))
+	mux.Handle("GET /api/v1/session", a.RequireHousehold(http.HandlerFunc(a.session)))
+	mux.Handle("GET /api/v1/tokens", a.RequireHousehold(http.HandlerFunc(a.listTokens)))
+	mux.Handle("POST /api/v1/tokens", a.RequireHousehold(http.HandlerFunc(a.createToken)))
+	mux.Handle("DELETE /api/v1/tokens/{id}", a.RequireHousehold(http.HandlerFunc(a.deleteToken)))
+	mux.Handle("POST /api/v1/password", a.RequireHousehold(http.HandlerFunc(a.changePassword)))
+	mux.Handle("GET /api/v1/users", a.Require(http.HandlerFunc(a.listUsers)))
+	mux.Handle("POST /api/v1/users", a.Require(http.HandlerFunc(a.createUser)))
+	mux.Handle("DELETE /api/v1/users/{name}", a.Require(http.HandlerFunc(a.deleteUser)))
 }
 
 // sessionResponse answers setup, login and GET session.
 type sessionResponse struct {
 	User string `json:"user"`
 	CSRF string `json:"csrf"`
+	// Household is the caller's household, "" for an operator; the UI
+	// shows a household only its own things.
+	Household string `json:"household,omitempty"`
+	// Role is "operator" or "household".
+	Role string `json:"role"`
+}
+
+// Roles, as sessionResponse.Role says them.
+const (
+	RoleOperator  = "operator"
+	RoleHousehold = "household"
+)
+
+func role(household string) string {
+	if household == "" {
+		return RoleOperator
+	}
+	return RoleHousehold
 }
 
 func (a *Auth) setupStatus(w http.ResponseWriter, r *http.Request) {
@@ -138,7 +166,7 @@ func (a *Auth) setup(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, r, "start session", err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, sessionResponse{User: req.User, CSRF: csrf})
+	writeJSON(w, http.StatusCreated, sessionResponse{User: req.User, CSRF: csrf, Role: RoleOperator})
 }
 
 func (a *Auth) login(w http.ResponseWriter, r *http.Request) {
@@ -191,7 +219,12 @@ func (a *Auth) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.InfoContext(ctx, "login", "user", req.User, "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, sessionResponse{User: req.User, CSRF: csrf})
+	u, err := a.accounts.User(ctx, req.User)
+	if err != nil {
+		a.internalError(w, r, "read user", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sessionResponse{User: req.User, CSRF: csrf, Household: u.Household, Role: role(u.Household)})
 }
 
 // reservePassword counts a password attempt of user from r's address,
@@ -260,7 +293,7 @@ func (a *Auth) logout(w http.ResponseWriter, r *http.Request) {
 
 func (a *Auth) session(w http.ResponseWriter, r *http.Request) {
 	p, _ := FromContext(r.Context())
-	writeJSON(w, http.StatusOK, sessionResponse{User: p.User, CSRF: p.CSRF})
+	writeJSON(w, http.StatusOK, sessionResponse{User: p.User, CSRF: p.CSRF, Household: p.Household, Role: role(p.Household)})
 }
 
 // tokenView is a token as the API shows it: never its hash. Expires and
@@ -274,10 +307,12 @@ type tokenView struct {
 	Expires  *time.Time `json:"expires"`
 	LastUsed *time.Time `json:"last_used"`
 	Expired  bool       `json:"expired"`
+	// Household is the household the token is bound to, "" for none.
+	Household string `json:"household,omitempty"`
 }
 
 func (a *Auth) viewToken(t store.Token) tokenView {
-	v := tokenView{ID: t.ID, Name: t.Name, User: t.User, Scope: t.Scope, Created: t.Created}
+	v := tokenView{ID: t.ID, Name: t.Name, User: t.User, Scope: t.Scope, Created: t.Created, Household: t.Household}
 	if v.Scope == "" {
 		v.Scope = store.ScopeAdmin
 	}
@@ -297,18 +332,22 @@ func (a *Auth) listTokens(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, r, "list tokens", err)
 		return
 	}
+	p, _ := FromContext(r.Context())
 	views := make([]tokenView, 0, len(ts))
 	for _, t := range ts {
-		views = append(views, a.viewToken(t))
+		if p.Operator() || t.User == p.User && t.Household == p.Household {
+			views = append(views, a.viewToken(t))
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string][]tokenView{"tokens": views})
 }
 
 func (a *Auth) createToken(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Name    string     `json:"name"`
-		Scope   string     `json:"scope"`
-		Expires *time.Time `json:"expires"`
+		Name      string     `json:"name"`
+		Scope     string     `json:"scope"`
+		Expires   *time.Time `json:"expires"`
+		Household string     `json:"household"`
 	}
 	if !decodeJSON(w, r, &req) {
 		return
@@ -318,7 +357,7 @@ func (a *Auth) createToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	o := TokenOptions{Scope: req.Scope}
+	o := TokenOptions{Scope: req.Scope, Household: req.Household}
 	if o.Scope == "" {
 		writeError(w, http.StatusBadRequest, "scope: required: admin, read or metrics")
 		return
@@ -335,7 +374,30 @@ func (a *Auth) createToken(w http.ResponseWriter, r *http.Request) {
 		o.Expires = req.Expires.UTC()
 	}
 	p, _ := FromContext(r.Context())
+	if !p.Operator() && o.Household != "" && o.Household != p.Household {
+		writeError(w, http.StatusForbidden, fmt.Sprintf("household: %q: you may only make tokens of your household", truncate(o.Household)))
+		return
+	}
+	if !p.Operator() && o.Scope == store.ScopeMetrics {
+		writeError(w, http.StatusForbidden, "scope: metrics: /metrics counts every household; operators only")
+		return
+	}
+	if !p.Operator() {
+		// An operator's token bound to a household makes tokens of that
+		// household only, never one of its operator's.
+		o.Household = p.Household
+	}
+	if o.Household != "" {
+		if err := store.ValidateID("household", o.Household); err != nil {
+			writeError(w, http.StatusBadRequest, "household: "+err.Error())
+			return
+		}
+	}
 	plain, t, err := a.CreateToken(r.Context(), p.User, req.Name, o)
+	if errors.Is(err, store.ErrInvalid) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("household: %q: no such household", truncate(o.Household)))
+		return
+	}
 	if err != nil {
 		a.internalError(w, r, "create token", err)
 		return
@@ -348,6 +410,20 @@ func (a *Auth) createToken(w http.ResponseWriter, r *http.Request) {
 
 func (a *Auth) deleteToken(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	p, _ := FromContext(r.Context())
+	if !p.Operator() {
+		// Another user's token is as missing as one that never existed:
+		// the answer must not tell them apart.
+		ts, err := a.accounts.Tokens(r.Context())
+		if err != nil {
+			a.internalError(w, r, "list tokens", err)
+			return
+		}
+		if !slices.ContainsFunc(ts, func(t store.Token) bool { return t.ID == id && t.User == p.User && t.Household == p.Household }) {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("token %q: not found", truncate(id)))
+			return
+		}
+	}
 	err := a.accounts.DeleteToken(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("token %q: not found", truncate(id)))
@@ -357,7 +433,6 @@ func (a *Auth) deleteToken(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, r, "delete token", err)
 		return
 	}
-	p, _ := FromContext(r.Context())
 	a.log.InfoContext(r.Context(), "token deleted", "user", p.User, "token_id", id)
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -391,6 +466,10 @@ func (a *Auth) changePassword(w http.ResponseWriter, r *http.Request) {
 		a.internalError(w, r, "read user", err)
 		return
 	}
+	if u.Household != p.Household {
+		writeError(w, http.StatusForbidden, "a token bound to a household cannot change its operator's password")
+		return
+	}
 	ok, err := a.check(ctx, u.PasswordHash, req.Current)
 	if err != nil {
 		a.internalError(w, r, "check password", err)
@@ -418,6 +497,90 @@ func (a *Auth) changePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.InfoContext(ctx, "password changed; other sessions ended and tokens revoked", "user", p.User)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// userView is a user as the API shows it: never the password hash.
+type userView struct {
+	Name      string    `json:"name"`
+	Created   time.Time `json:"created"`
+	Household string    `json:"household,omitempty"`
+	Role      string    `json:"role"`
+}
+
+func (a *Auth) listUsers(w http.ResponseWriter, r *http.Request) {
+	us, err := a.accounts.Users(r.Context())
+	if err != nil {
+		a.internalError(w, r, "list users", err)
+		return
+	}
+	views := make([]userView, 0, len(us))
+	for _, u := range us {
+		views = append(views, userView{Name: u.Name, Created: u.Created, Household: u.Household, Role: role(u.Household)})
+	}
+	writeJSON(w, http.StatusOK, map[string][]userView{"users": views})
+}
+
+func (a *Auth) createUser(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name      string `json:"name"`
+		Password  string `json:"password"`
+		Household string `json:"household"`
+	}
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	if err := checkUserName(req.Name); err != nil {
+		writeError(w, http.StatusBadRequest, "name: "+strings.TrimPrefix(err.Error(), "user: "))
+		return
+	}
+	if err := ValidatePassword(req.Password); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if req.Household != "" {
+		if err := store.ValidateID("household", req.Household); err != nil {
+			writeError(w, http.StatusBadRequest, "household: "+err.Error())
+			return
+		}
+	}
+	err := a.CreateUser(r.Context(), req.Name, req.Password, req.Household)
+	switch {
+	case errors.Is(err, ErrUserExists):
+		writeError(w, http.StatusConflict, fmt.Sprintf("name: user %q exists", req.Name))
+		return
+	case errors.Is(err, store.ErrInvalid):
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("household: %q: no such household", truncate(req.Household)))
+		return
+	case err != nil:
+		a.internalError(w, r, "create user", err)
+		return
+	}
+	u, err := a.accounts.User(r.Context(), req.Name)
+	if err != nil {
+		a.internalError(w, r, "read user", err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, userView{Name: u.Name, Created: u.Created, Household: u.Household, Role: role(u.Household)})
+}
+
+func (a *Auth) deleteUser(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	p, _ := FromContext(r.Context())
+	if name == p.User {
+		writeError(w, http.StatusConflict, "you cannot delete yourself")
+		return
+	}
+	err := a.accounts.DeleteUser(r.Context(), name)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("user %q: not found", truncate(name)))
+		return
+	}
+	if err != nil {
+		a.internalError(w, r, "delete user", err)
+		return
+	}
+	a.log.InfoContext(r.Context(), "user deleted", "user", name, "by", p.User)
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -814,8 +814,8 @@ func TestSessionRoute(t *testing.T) {
 		if w.Code != 200 {
 			t.Fatalf("%s: %d %s", tt.name, w.Code, w.Body)
 		}
-		if b := body(t, w); b["user"] != "admin" || b["csrf"] != tt.wantCSRF || len(b) != 2 {
-			t.Errorf("%s: %s, want user admin and csrf %q", tt.name, w.Body, tt.wantCSRF)
+		if b := body(t, w); b["user"] != "admin" || b["csrf"] != tt.wantCSRF || b["role"] != RoleOperator || len(b) != 3 {
+			t.Errorf("%s: %s, want user admin, csrf %q and role operator", tt.name, w.Body, tt.wantCSRF)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -24,7 +25,23 @@ var errUnauthenticated = errors.New("authentication required")
 // A token's scope must allow the request, else 403: admin allows
 // everything, read only GET and HEAD, metrics nothing here (it is for
 // RequireMetrics).
+//
+// Require admits operators only: a household's user or token gets 403.
+// A route that a household may use says so with RequireHousehold, so a
+// route that forgets to choose is closed to households.
 func (a *Auth) Require(next http.Handler) http.Handler {
+	return a.requireScope(next, func(p Principal, r *http.Request) string {
+		if !p.Operator() {
+			return "operator only: a household's login or token cannot use this"
+		}
+		return apiScope(p, r)
+	})
+}
+
+// RequireHousehold is Require that also admits household principals.
+// next must then confine what it reads and changes to
+// Principal.Household (FromContext).
+func (a *Auth) RequireHousehold(next http.Handler) http.Handler {
 	return a.requireScope(next, apiScope)
 }
 
@@ -62,7 +79,8 @@ func (a *Auth) requireScope(next http.Handler, refuse func(Principal, *http.Requ
 			return
 		}
 		if why := refuse(p, r); why != "" {
-			a.log.WarnContext(r.Context(), "token scope refused", "user", p.User, "token_id", p.TokenID, "method", r.Method, "path", truncate(r.URL.Path))
+			a.log.WarnContext(r.Context(), "request refused", "reason", why, "user", p.User, "household", p.Household,
+				"token_id", p.TokenID, "method", r.Method, "path", truncate(r.URL.Path))
 			writeError(w, http.StatusForbidden, why)
 			return
 		}
@@ -101,7 +119,11 @@ func (a *Auth) authenticate(r *http.Request) (Principal, error) {
 		if scope == "" {
 			scope = store.ScopeAdmin
 		}
-		return Principal{User: t.User, Scope: scope, TokenID: t.ID}, nil
+		household, err := a.household(ctx, t.User, t.Household)
+		if err != nil {
+			return Principal{}, err
+		}
+		return Principal{User: t.User, Scope: scope, TokenID: t.ID, Household: household}, nil
 	}
 	hash, ok := sessionHash(r)
 	if !ok {
@@ -120,7 +142,34 @@ func (a *Auth) authenticate(r *http.Request) (Principal, error) {
 		}
 		return Principal{}, errUnauthenticated
 	}
-	return Principal{User: s.User, Session: true, CSRF: s.CSRF, Scope: store.ScopeAdmin}, nil
+	household, err := a.household(ctx, s.User, "")
+	if err != nil {
+		return Principal{}, err
+	}
+	return Principal{User: s.User, Session: true, CSRF: s.CSRF, Scope: store.ScopeAdmin, Household: household}, nil
+}
+
+// household returns the household a credential of user, bound to
+// bound ("" for none), may act for: the user's when the user has one,
+// else bound. It fails closed: a missing user, or a token bound to
+// another household than its user's (which CreateToken never makes),
+// authenticates nothing.
+func (a *Auth) household(ctx context.Context, user, bound string) (string, error) {
+	u, err := a.accounts.User(ctx, user)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", errUnauthenticated
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up user: %w", err)
+	}
+	if u.Household == "" {
+		return bound, nil
+	}
+	if bound != "" && bound != u.Household {
+		a.log.WarnContext(ctx, "token refused: bound to another household than its user's", "user", user)
+		return "", errUnauthenticated
+	}
+	return u.Household, nil
 }
 
 // sessionHash returns the stored hash of r's session cookie. A cookie of

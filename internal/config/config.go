@@ -68,6 +68,12 @@ type Config struct {
 	// AskParent and Notify: asking for access, and telling parents.
 	AskParent AskParent `yaml:"ask_parent"`
 	Notify    Notify    `yaml:"notify"`
+	// Mode is "home" (the default) or "isp" (see isp.go).
+	Mode string `yaml:"mode"`
+	// ISP sizes what ISP mode keeps.
+	ISP ISP `yaml:"isp"`
+	// Dnstap sends answered queries to a dnstap collector.
+	Dnstap Dnstap `yaml:"dnstap"`
 
 	file string     // the file name errors are reported against
 	root *yaml.Node // the parsed document, for error positions
@@ -317,6 +323,7 @@ func parse(file string, data []byte) (*Config, error) {
 	}
 	c.root = &root
 	if len(root.Content) == 0 {
+		c.applyMode()
 		return &c, c.Validate()
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -331,8 +338,10 @@ func parse(file string, data []byte) (*Config, error) {
 		// A type error (an unknown key, a bad duration) leaves the other
 		// fields decoded and the bad ones at their defaults: validate
 		// those too, so that one run reports every mistake.
+		c.applyMode()
 		return &c, errors.Join(c.yamlError(err), c.Validate())
 	}
+	c.applyMode()
 	return &c, c.Validate()
 }
 
@@ -617,6 +626,7 @@ func (c *Config) Validate() error {
 	c.validateStore(bad)
 	c.validateNotify(bad)
 	c.validateRadius(bad)
+	c.validateISP(bad)
 	return errors.Join(errs...)
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/pipeline"
 	"github.com/hearth-dns/hearth/internal/policy"
 	"github.com/hearth-dns/hearth/internal/querylog"
+	"github.com/hearth-dns/hearth/internal/usage"
 )
 
 // Discoverer hears of queries from sources no device claims. Unknown is
@@ -49,6 +50,15 @@ type Config struct {
 	Now func() time.Time
 	// Watch hears tagged queries (activity counters); nil for none.
 	Watch Watcher
+	// Usage counts queries per household (ISP mode's replacement for
+	// the raw log); nil counts none.
+	Usage *usage.Table
+	// CategoryOf returns the category a tag (a category or service id)
+	// belongs to, for Usage's blocked-by-category counts; "" for none.
+	CategoryOf func(tag string) string
+	// HomeHousehold is the household Usage counts queries of devices
+	// without one under (a home installation's).
+	HomeHousehold string
 }
 
 // Observer is the Observe step. It lives as long as the App: what depends
@@ -66,6 +76,35 @@ type Observer struct {
 	// tagCounters caches blocked's children by policy.Tag for the tag
 	// table of one snapshot, so a block costs no label lookup.
 	tagCounters atomic.Pointer[tagCounters]
+	usage       *usage.Table
+	categoryOf  func(string) string
+	home        string
+	// tagCategories caches the usage category index of each tag of one
+	// snapshot, as tagCounters does.
+	tagCategories atomic.Pointer[tagCategories]
+}
+
+type tagCategories struct {
+	s   *policy.Snapshot
+	idx []int
+}
+
+// categoryFor returns the usage category index of tag t in s's tag
+// table.
+func (o *Observer) categoryFor(s *policy.Snapshot, t policy.Tag) int {
+	tc := o.tagCategories.Load()
+	if tc == nil || tc.s != s {
+		tc = &tagCategories{s: s, idx: make([]int, s.NumTags())}
+		for i := range tc.idx {
+			id := s.Tag(policy.Tag(i)).ID
+			if o.categoryOf != nil {
+				id = o.categoryOf(id)
+			}
+			tc.idx[i] = o.usage.Category(id)
+		}
+		o.tagCategories.Store(tc)
+	}
+	return tc.idx[t]
 }
 
 type tagCounters struct {
@@ -92,7 +131,7 @@ func New(c Config) *Observer {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	o := &Observer{log: c.Log, now: c.Now, watch: c.Watch}
+	o := &Observer{log: c.Log, now: c.Now, watch: c.Watch, usage: c.Usage, categoryOf: c.CategoryOf, home: c.HomeHousehold}
 	q := c.Metrics.CounterVec("hearth_queries_total", "DNS queries answered by the policy step, by transport and decision.", "transport", "decision")
 	for t := range pipeline.NumTransports {
 		label := t.String()
@@ -146,7 +185,8 @@ func (o *Observer) record(r *pipeline.Request) {
 		t = pipeline.NoTransport
 	}
 	o.queries[t][d.Action].Inc()
-	if d.Action != policy.Allow && d.Action != policy.Rewrite {
+	blocked := d.Action != policy.Allow && d.Action != policy.Rewrite
+	if blocked {
 		if d.HasTag {
 			o.counterFor(s, d.Tag).Inc()
 		} else {
@@ -169,6 +209,17 @@ func (o *Observer) record(r *pipeline.Request) {
 			ti := firstTag(s, set)
 			o.watch.Watch(r.Identity.Device, ti.ID, ti.Service, d.Action.Blocks())
 		}
+	}
+	if o.usage != nil {
+		household := r.Identity.Household
+		if household == "" {
+			household = o.home
+		}
+		category := usage.NoCategory
+		if blocked && d.HasTag {
+			category = o.categoryFor(s, d.Tag)
+		}
+		o.usage.Count(household, blocked, category)
 	}
 	if o.log == nil || !s.ProfileLogged(d.Profile) {
 		return

@@ -16,6 +16,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/pipeline"
 	"github.com/hearth-dns/hearth/internal/policy"
 	"github.com/hearth-dns/hearth/internal/querylog"
+	"github.com/hearth-dns/hearth/internal/usage"
 )
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
@@ -105,11 +106,15 @@ func TestObserveRecordsWhatPolicyReported(t *testing.T) {
 	}
 }
 
-// TestObserveAllocs guards the query path: recording a block costs no
-// allocation.
+// TestObserveAllocs guards the query path: recording a block, counted
+// per household too, costs no allocation.
 func TestObserveAllocs(t *testing.T) {
 	s := snapshot(t)
-	o := New(Config{Metrics: metrics.NewRegistry()})
+	u, err := usage.New(usage.Config{Households: 16, Categories: []string{"gambling"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := New(Config{Metrics: metrics.NewRegistry(), Usage: u, HomeHousehold: "home"})
 	d := s.Decide(0, t0, []byte("bet365.com."), dns.TypeA)
 	h := o.Middleware(nil)(pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
 		r.Outcome = pipeline.Outcome{Decided: true, Written: true, Decision: d}
@@ -120,6 +125,43 @@ func TestObserveAllocs(t *testing.T) {
 	h.ServeDNS(ctx, nil, r) // resolves the tag counters once
 	if n := testing.AllocsPerRun(100, func() { h.ServeDNS(ctx, nil, r) }); n != 0 {
 		t.Errorf("%v allocations per observed query, want 0", n)
+	}
+	if c := u.Get("home"); c.Queries != 102 || c.Blocked != 102 || c.ByCategory["gambling"] != 102 {
+		t.Errorf("home's counts %+v, want 102 blocked gambling queries", c)
+	}
+}
+
+// BenchmarkObserve records a blocked query, without and with the
+// per-household counters (households of a table sized for a million).
+func BenchmarkObserve(b *testing.B) {
+	s := snapshot(b)
+	d := s.Decide(0, t0, []byte("bet365.com."), dns.TypeA)
+	u, err := usage.New(usage.Config{Households: 1_000_000, Categories: []string{"gambling"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	households := make([]string, 1<<14)
+	for i := range households {
+		households[i] = fmt.Sprintf("subscriber-%d", i*61)
+	}
+	for _, bc := range []struct {
+		name string
+		u    *usage.Table
+	}{{"without-usage", nil}, {"with-usage", u}} {
+		b.Run(bc.name, func(b *testing.B) {
+			o := New(Config{Metrics: metrics.NewRegistry(), Usage: bc.u, HomeHousehold: "home"})
+			h := o.Middleware(nil)(pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
+				r.Outcome = pipeline.Outcome{Decided: true, Written: true, Decision: d}
+				return nil
+			}))
+			r := &pipeline.Request{Msg: new(dns.Msg).SetQuestion("bet365.com.", dns.TypeA), Transport: pipeline.UDP, Policy: s}
+			ctx := context.Background()
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				r.Identity.Household = households[i&(len(households)-1)]
+				h.ServeDNS(ctx, nil, r)
+			}
+		})
 	}
 }
 

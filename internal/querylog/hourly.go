@@ -12,7 +12,7 @@ import (
 // dashboard's chart, a few hundred points however many devices there are.
 func (w *Writer) Hourly(ctx context.Context, q CounterQuery) ([]Counter, error) {
 	where, args := hourRange(q.Since, q.Until)
-	return w.totals(ctx, "hour", "counters", where, args, q.Device)
+	return w.totals(ctx, "hour", "counters", where, args, q)
 }
 
 // Daily returns one Counter per UTC day of q's range (Hour holds the day's
@@ -32,18 +32,24 @@ func (w *Writer) Daily(ctx context.Context, q CounterQuery) ([]Counter, error) {
 	if len(where) == 0 {
 		where = append(where, "1")
 	}
-	return w.totals(ctx, "day", "daily", strings.Join(where, " AND "), args, q.Device)
+	return w.totals(ctx, "day", "daily", strings.Join(where, " AND "), args, q)
 }
 
 // totals sums the device totals (tag ”) of table by its time column
-// within where, for one device or all.
-func (w *Writer) totals(ctx context.Context, col, table, where string, args []any, device string) ([]Counter, error) {
+// within where, for q's device or devices, or all.
+func (w *Writer) totals(ctx context.Context, col, table, where string, args []any, q CounterQuery) ([]Counter, error) {
 	if w.isClosed() {
 		return nil, ErrClosed
 	}
+	device := q.Device
 	if device != "" {
 		where += " AND device = ?"
 		args = append(args, device)
+	}
+	if q.Devices != nil {
+		in, a := deviceIn("device", q.Devices)
+		where += " AND " + in
+		args = append(args, a...)
 	}
 	rs, err := w.db.QueryContext(ctx, `SELECT `+col+`, sum(queries), sum(blocked) FROM `+table+`
 		WHERE tag = '' AND `+where+` GROUP BY `+col+` ORDER BY `+col, args...)

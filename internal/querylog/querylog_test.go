@@ -133,6 +133,9 @@ func TestSearch(t *testing.T) {
 		{name: "device", q: Query{Device: "laptop"}, want: []string{
 			"examplexcom.net", "_dns.resolver.arpa", "www.google.com", "www.example.org"}},
 		{name: "unknown device", q: Query{Device: "phone"}, want: []string{}},
+		{name: "devices of a household", q: Query{Devices: []string{"laptop", "phone"}}, want: []string{
+			"examplexcom.net", "_dns.resolver.arpa", "www.google.com", "www.example.org"}},
+		{name: "a household without devices sees nothing", q: Query{Devices: []string{}}, want: []string{}},
 		{name: "name substring ignores case", q: Query{Name: "EXAMPLE."}, want: []string{
 			"cdn.example.com", "www.example.org", "www.example.com"}},
 		{name: "underscore is literal", q: Query{Name: "_dns"}, want: []string{"_dns.resolver.arpa"}},
@@ -534,6 +537,37 @@ func TestCountersAndSummarySurvivePrune(t *testing.T) {
 	}
 	if !reflect.DeepEqual(sum, wantSum) {
 		t.Errorf("Summary:\n got %+v\nwant %+v", sum, wantSum)
+	}
+	// One household's dashboard: its devices alone, or nothing.
+	sum, err = w.SummaryOf(ctx, t0.Add(-7*days), t0, []string{"laptop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSum = Summary{Queries: 3, Blocked: 1, TopBlocked: []TagCount{{"tiktok", 1}}, Devices: []DeviceCount{{"laptop", 3, 1}}}
+	if !reflect.DeepEqual(sum, wantSum) {
+		t.Errorf("SummaryOf(laptop):\n got %+v\nwant %+v", sum, wantSum)
+	}
+	sum, err = w.SummaryOf(ctx, t0.Add(-7*days), t0, []string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Queries != 0 || len(sum.Devices) != 0 || len(sum.TopBlocked) != 0 {
+		t.Errorf("SummaryOf(no devices) = %+v, want nothing", sum)
+	}
+	hourly, err := w.Hourly(ctx, CounterQuery{Since: hour0, Until: t0, Devices: []string{}})
+	if err != nil || len(hourly) != 0 {
+		t.Errorf("Hourly(no devices) = %+v, %v; want nothing", hourly, err)
+	}
+	hourly, err = w.Hourly(ctx, CounterQuery{Since: hour0, Until: t0, Devices: []string{"laptop"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var laptop int64
+	for _, c := range hourly {
+		laptop += c.Queries
+	}
+	if laptop != 3 {
+		t.Errorf("Hourly(laptop) counts %d queries, want 3", laptop)
 	}
 	sum, err = w.Summary(ctx, t0.Add(-time.Hour), time.Time{})
 	if err != nil {

@@ -95,6 +95,9 @@ const (
 type Query struct {
 	// Device is a device id.
 	Device string
+	// Devices, when not nil, keeps the rows of these devices only: an
+	// empty, non-nil list keeps none (a household without devices).
+	Devices []string
 	// Name matches names containing it, ignoring ASCII case.
 	Name string
 	// Action is an action label: "allowed", "blocked", "rewritten",
@@ -187,6 +190,10 @@ func searchSQL(q Query) (string, []any, int, error) {
 		where = append(where, "q.device = ?")
 		args = append(args, q.Device)
 	}
+	if q.Devices != nil {
+		w, a := deviceIn("q.device", q.Devices)
+		where, args = append(where, w), append(args, a...)
+	}
 	if q.Name != "" {
 		where = append(where, `q.name_id IN (SELECT id FROM names WHERE name LIKE ? ESCAPE '\')`)
 		args = append(args, "%"+escapeLike(strings.ToLower(q.Name))+"%")
@@ -246,6 +253,22 @@ type CounterQuery struct {
 	Since, Until time.Time
 	// Device is a device id.
 	Device string
+	// Devices, when not nil, keeps the counters of these devices only;
+	// an empty, non-nil list keeps none.
+	Devices []string
+}
+
+// deviceIn returns the condition that col is one of devices: false for
+// none.
+func deviceIn(col string, devices []string) (string, []any) {
+	if len(devices) == 0 {
+		return "0", nil
+	}
+	args := make([]any, len(devices))
+	for i, d := range devices {
+		args[i] = d
+	}
+	return col + " IN (?" + strings.Repeat(",?", len(devices)-1) + ")", args
 }
 
 // Counter is one device's queries in one hour, in total (Tag "") or for
@@ -290,6 +313,11 @@ func (w *Writer) Counters(ctx context.Context, q CounterQuery) ([]Counter, error
 	if q.Device != "" {
 		where += " AND device = ?"
 		args = append(args, q.Device)
+	}
+	if q.Devices != nil {
+		in, a := deviceIn("device", q.Devices)
+		where += " AND " + in
+		args = append(args, a...)
 	}
 	rs, err := w.db.QueryContext(ctx, `SELECT hour, device, tag, queries, blocked FROM counters
 		WHERE `+where+` ORDER BY hour, device, tag`, args...)
@@ -344,10 +372,21 @@ type DeviceCount struct {
 // Summary totals the counters of the hours that overlap [since, until);
 // zero times do not bound the range.
 func (w *Writer) Summary(ctx context.Context, since, until time.Time) (Summary, error) {
+	return w.SummaryOf(ctx, since, until, nil)
+}
+
+// SummaryOf is Summary of the devices listed alone when devices is not
+// nil (none when it is empty): one household's dashboard.
+func (w *Writer) SummaryOf(ctx context.Context, since, until time.Time, devices []string) (Summary, error) {
 	if w.isClosed() {
 		return Summary{}, ErrClosed
 	}
 	src, args := summarySource(since, until)
+	if devices != nil {
+		in, a := deviceIn("device", devices)
+		src = `SELECT * FROM (` + src + `) WHERE ` + in
+		args = append(args, a...)
+	}
 	s := Summary{TopBlocked: []TagCount{}, Devices: []DeviceCount{}}
 	rs, err := w.db.QueryContext(ctx, `SELECT device, sum(queries), sum(blocked) FROM (`+src+`)
 		WHERE tag = '' GROUP BY device ORDER BY sum(queries) DESC, device`, args...)

@@ -173,12 +173,15 @@ type Grant struct {
 	Created time.Time `json:"created"`
 }
 
-// User is an administrator account.
+// User is an account of the admin API and web UI.
 type User struct {
 	Name string `json:"name"`
 	// PasswordHash is a PHC string ("$argon2id$v=19$...").
 	PasswordHash string    `json:"-"`
 	Created      time.Time `json:"created"`
+	// Household is "" for an operator, who manages every household, or
+	// the id of the one household the user sees and changes.
+	Household string `json:"household,omitempty"`
 }
 
 // Session is a logged-in browser. Only the hash of its cookie is kept.
@@ -217,6 +220,9 @@ type Token struct {
 	// LastUsed is when the token last authenticated a request (to the
 	// precision TouchToken was called with); zero means never.
 	LastUsed time.Time `json:"last_used"`
+	// Household is "" for an operator's token, or the id of the one
+	// household the token sees and changes.
+	Household string `json:"household,omitempty"`
 }
 
 // Binding kinds: what an ISP subscriber's queries are recognised by.
@@ -287,7 +293,8 @@ type State struct {
 // profile of the same household, or a name the store does not hold (a
 // preset, or a profile of the config file: the caller checks those); so
 // is a household's DefaultProfile. A grant needs an
-// existing Device, a session and a token an existing User. A reference
+// existing Device, a session and a token an existing User. A user's and a
+// token's Household is "" or an existing household. A reference
 // that does not hold is ErrInvalid; a delete or a move (a profile changing
 // household) that would break one is ErrConflict.
 //
@@ -313,9 +320,9 @@ type Store interface {
 	Households(ctx context.Context) ([]Household, error)
 	Household(ctx context.Context, id string) (Household, error)
 	PutHousehold(ctx context.Context, h Household) (Household, error)
-	// DeleteHousehold deletes a household that owns no profile and no
-	// device (ErrConflict); its bindings go with it, in the feed before
-	// the household (by Kind then Key).
+	// DeleteHousehold deletes a household that owns no profile, no
+	// device, no user and no token (ErrConflict); its bindings go with
+	// it, in the feed before the household (by Kind then Key).
 	DeleteHousehold(ctx context.Context, id string) error
 
 	Profiles(ctx context.Context, household string) ([]Profile, error)
@@ -366,6 +373,8 @@ type Store interface {
 	User(ctx context.Context, name string) (User, error)
 	// PutUser creates or replaces a user.
 	PutUser(ctx context.Context, u User) error
+	// DeleteUser deletes a user with its sessions and tokens.
+	DeleteUser(ctx context.Context, name string) error
 	// ChangePassword sets the password hash of an existing user and, in
 	// the same transaction, deletes the user's sessions except the one
 	// whose hash is keepSession ("" keeps none) and all the user's

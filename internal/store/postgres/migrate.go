@@ -128,6 +128,15 @@ CREATE TABLE bindings (
 CREATE INDEX bindings_household ON bindings (household);
 CREATE INDEX bindings_session ON bindings (session) WHERE session != '';
 `,
+	// 4: roles, as the SQLite store's version 7. A user or token with a
+	// household sees and changes only that household; '' is an
+	// operator's, as every earlier one was.
+	`
+ALTER TABLE users ADD COLUMN household text NOT NULL DEFAULT '';
+ALTER TABLE tokens ADD COLUMN household text NOT NULL DEFAULT '';
+CREATE INDEX users_household ON users (household);
+CREATE INDEX tokens_household ON tokens (household);
+`,
 }
 
 // upgrade returns the rewrite of rows that follows schema step v, or nil.

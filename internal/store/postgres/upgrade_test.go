@@ -42,7 +42,7 @@ func TestUpgradeOldProfiles(t *testing.T) {
 	}
 
 	s := openDSN(t, &Config{DSN: dsn})
-	// Step 2 and every step after it (3: bindings).
+	// Step 2 and every step after it (3: bindings, 4: roles).
 	if want := stepsFrom(2); !reflect.DeepEqual(s.applied, want) {
 		t.Fatalf("applied %v, want %v: the fixture is at schema 1", s.applied, want)
 	}

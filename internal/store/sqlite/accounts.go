@@ -12,7 +12,7 @@ import (
 
 // Users returns every user, by name.
 func (s *Store) Users(ctx context.Context) ([]store.User, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT name, password_hash, created FROM users ORDER BY name")
+	rows, err := s.db.QueryContext(ctx, "SELECT name, password_hash, created, household FROM users ORDER BY name")
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -36,7 +36,7 @@ func scanUser(r interface{ Scan(...any) error }) (store.User, error) {
 		u       store.User
 		created sql.NullInt64
 	)
-	if err := r.Scan(&u.Name, &u.PasswordHash, &created); err != nil {
+	if err := r.Scan(&u.Name, &u.PasswordHash, &created, &u.Household); err != nil {
 		return store.User{}, err
 	}
 	u.Created = goTime(created)
@@ -45,7 +45,7 @@ func scanUser(r interface{ Scan(...any) error }) (store.User, error) {
 
 // User returns the user called name.
 func (s *Store) User(ctx context.Context, name string) (store.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, "SELECT name, password_hash, created FROM users WHERE name = ?", name))
+	u, err := scanUser(s.db.QueryRowContext(ctx, "SELECT name, password_hash, created, household FROM users WHERE name = ?", name))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = store.ErrNotFound
 	}
@@ -67,13 +67,49 @@ func (s *Store) PutUser(ctx context.Context, u store.User) error {
 	err = s.write(ctx, func(tx *wtx) error {
 		// An upsert, not INSERT OR REPLACE: replacing would delete the
 		// row, which the sessions and tokens refer to.
-		_, err := tx.ExecContext(ctx, `INSERT INTO users (name, password_hash, created) VALUES (?, ?, ?)
-ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, created = excluded.created`,
-			u.Name, u.PasswordHash, created)
+		if err := householdExists(ctx, tx, u.Household); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO users (name, password_hash, created, household) VALUES (?, ?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, created = excluded.created, household = excluded.household`,
+			u.Name, u.PasswordHash, created, u.Household)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("put user %q: %w", u.Name, err)
+	}
+	return nil
+}
+
+// householdExists returns ErrInvalid unless id is "" (an operator's) or
+// an existing household.
+func householdExists(ctx context.Context, tx querier, id string) error {
+	if id == "" {
+		return nil
+	}
+	ok, err := exists(ctx, tx, "SELECT 1 FROM households WHERE id = ?", id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("household %q does not exist: %w", id, store.ErrInvalid)
+	}
+	return nil
+}
+
+// DeleteUser deletes user name with its sessions and tokens.
+func (s *Store) DeleteUser(ctx context.Context, name string) error {
+	err := s.write(ctx, func(tx *wtx) error {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE user_name = ?", name); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM tokens WHERE user_name = ?", name); err != nil {
+			return err
+		}
+		return deleted(tx.ExecContext(ctx, "DELETE FROM users WHERE name = ?", name))
+	})
+	if err != nil {
+		return fmt.Errorf("delete user %q: %w", name, err)
 	}
 	return nil
 }
@@ -216,8 +252,11 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) (store.Token, er
 		if ok {
 			return fmt.Errorf("a token with that id or hash exists: %w", store.ErrConflict)
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO tokens (id, name, user_name, hash, created, scope, expires, last_used) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-			t.ID, t.Name, t.User, t.Hash, created, t.Scope, expires, lastUsed)
+		if err := householdExists(ctx, tx, t.Household); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO tokens (id, name, user_name, hash, created, scope, expires, last_used, household) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			t.ID, t.Name, t.User, t.Hash, created, t.Scope, expires, lastUsed, t.Household)
 		return err
 	})
 	if err != nil {
@@ -226,14 +265,14 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) (store.Token, er
 	return t, nil
 }
 
-const tokenColumns = "id, name, user_name, hash, created, scope, expires, last_used"
+const tokenColumns = "id, name, user_name, hash, created, scope, expires, last_used, household"
 
 func scanToken(r interface{ Scan(...any) error }) (store.Token, error) {
 	var (
 		t                          store.Token
 		created, expires, lastUsed sql.NullInt64
 	)
-	if err := r.Scan(&t.ID, &t.Name, &t.User, &t.Hash, &created, &t.Scope, &expires, &lastUsed); err != nil {
+	if err := r.Scan(&t.ID, &t.Name, &t.User, &t.Hash, &created, &t.Scope, &expires, &lastUsed, &t.Household); err != nil {
 		return store.Token{}, err
 	}
 	t.Created, t.Expires, t.LastUsed = goTime(created), goTime(expires), goTime(lastUsed)

@@ -151,6 +151,14 @@ CREATE TABLE bindings (
 CREATE INDEX bindings_household ON bindings (household);
 CREATE INDEX bindings_session ON bindings (session) WHERE session != '';
 `,
+	// 7: roles. A user or token with a household sees and changes only
+	// that household; '' is an operator's, as every earlier one was.
+	`
+ALTER TABLE users ADD COLUMN household TEXT NOT NULL DEFAULT '';
+ALTER TABLE tokens ADD COLUMN household TEXT NOT NULL DEFAULT '';
+CREATE INDEX users_household ON users (household);
+CREATE INDEX tokens_household ON tokens (household);
+`,
 }
 
 // upgrade returns the rewrite of rows that follows schema step v, or nil.

@@ -232,3 +232,40 @@ func TestGrantsMigrationKeepsGrants(t *testing.T) {
 		t.Errorf("grants of the config device: %+v, %v", gs, err)
 	}
 }
+
+// TestRolesMigrationKeepsOperators opens a file of schema 4 with a user
+// and a token: after the roles migration (6) both are an operator's
+// (household ""), as they could manage everything before.
+func TestRolesMigrationKeepsOperators(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hearth.db")
+	s, err := openSteps(t, path, migrations[:4])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"INSERT INTO users (name, password_hash, created) VALUES ('admin', 'h', NULL)",
+		"INSERT INTO tokens (id, name, user_name, hash, created, scope) VALUES ('old', 'ha', 'admin', 'hash-old', NULL, 'admin')",
+	} {
+		if _, err := s.db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	s, err = openSteps(t, path, migrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	u, err := s.User(ctx, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.TokenByHash(ctx, "hash-old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Household != "" || tok.Household != "" {
+		t.Errorf("migrated user household %q, token household %q: want both \"\" (operator)", u.Household, tok.Household)
+	}
+}

@@ -222,13 +222,28 @@ ON CONFLICT (id) DO UPDATE SET version = excluded.version, default_profile = exc
 	return h, nil
 }
 
-// DeleteHousehold deletes household id, which must own no profile and no
-// device (ErrConflict), and its bindings.
+// DeleteHousehold deletes household id, which must own no profile, no
+// device, no user and no token (ErrConflict), and its bindings.
 func (s *Store) DeleteHousehold(ctx context.Context, id string) error {
 	err := s.write(ctx, func(tx *wtx) error {
 		for _, t := range []struct{ table, kind string }{{"profiles", "profile"}, {"devices", "device"}} {
 			var other string
 			err := tx.QueryRowContext(ctx, "SELECT id FROM "+t.table+" WHERE household = ? ORDER BY id LIMIT 1", id).Scan(&other)
+			if err == nil {
+				return fmt.Errorf("it has %s %q: %w", t.kind, other, store.ErrConflict)
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		// A household's users and tokens would see the next household
+		// made with its id.
+		for _, t := range []struct{ query, kind string }{
+			{"SELECT name FROM users WHERE household = ? ORDER BY name LIMIT 1", "user"},
+			{"SELECT id FROM tokens WHERE household = ? ORDER BY id LIMIT 1", "token"},
+		} {
+			var other string
+			err := tx.QueryRowContext(ctx, t.query, id).Scan(&other)
 			if err == nil {
 				return fmt.Errorf("it has %s %q: %w", t.kind, other, store.ErrConflict)
 			}

@@ -30,7 +30,7 @@ func TestUpgradeOldProfiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	// Step 5 and every step after it (6: bindings).
+	// Step 5 and every step after it (6: bindings, 7: roles).
 	if want := stepsFrom(5); !reflect.DeepEqual(s.applied, want) {
 		t.Fatalf("applied %v, want %v: the fixture is at schema 4", s.applied, want)
 	}

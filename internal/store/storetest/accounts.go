@@ -332,3 +332,55 @@ func testNotFound(t *testing.T, open Opener) {
 		}
 	}
 }
+
+// testRoles checks users and tokens bound to a household: the binding is
+// kept, must name an existing household, and keeps the household from
+// being deleted; DeleteUser takes the user's sessions and tokens along.
+func testRoles(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	ctx := context.Background()
+	_, err := s.PutHousehold(ctx, store.Household{ID: "smith", Name: "Smith"})
+	must(t, "create household", err)
+
+	cases := []struct {
+		name string
+		user store.User
+		want error
+	}{
+		{"operator", store.User{Name: "op", PasswordHash: "h"}, nil},
+		{"household user", store.User{Name: "anna", PasswordHash: "h", Household: "smith"}, nil},
+		{"missing household", store.User{Name: "eve", PasswordHash: "h", Household: "jones"}, store.ErrInvalid},
+	}
+	for _, tc := range cases {
+		err := s.PutUser(ctx, tc.user)
+		if tc.want != nil {
+			wantErr(t, tc.name, err, tc.want)
+			continue
+		}
+		must(t, tc.name, err)
+		got, err := s.User(ctx, tc.user.Name)
+		must(t, "get "+tc.name, err)
+		equal(t, tc.name, got, tc.user)
+	}
+
+	tok, err := s.CreateToken(ctx, store.Token{Name: "portal", User: "anna", Hash: "h-anna", Household: "smith", Created: t0})
+	must(t, "create household token", err)
+	got, err := s.TokenByHash(ctx, "h-anna")
+	must(t, "get household token", err)
+	if got.Household != "smith" {
+		t.Errorf("token household = %q, want smith", got.Household)
+	}
+	_, err = s.CreateToken(ctx, store.Token{Name: "x", User: "op", Hash: "h-x", Household: "jones"})
+	wantErr(t, "token of a missing household", err, store.ErrInvalid)
+
+	wantErr(t, "delete household with a user", s.DeleteHousehold(ctx, "smith"), store.ErrConflict)
+
+	must(t, "create session", s.CreateSession(ctx, store.Session{Hash: "s-anna", User: "anna", Expires: t0}))
+	must(t, "delete user", s.DeleteUser(ctx, "anna"))
+	wantErr(t, "delete user again", s.DeleteUser(ctx, "anna"), store.ErrNotFound)
+	_, err = s.Session(ctx, "s-anna")
+	wantErr(t, "session of the deleted user", err, store.ErrNotFound)
+	_, err = s.TokenByHash(ctx, tok.Hash)
+	wantErr(t, "token of the deleted user", err, store.ErrNotFound)
+	must(t, "delete household without users", s.DeleteHousehold(ctx, "smith"))
+}

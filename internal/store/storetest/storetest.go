@@ -42,6 +42,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Opener) {
 		{"Tokens", testTokens},
 		{"TokenScopes", testTokenScopes},
 		{"ChangePassword", testChangePassword},
+		{"Roles", testRoles},
 		{"Settings", testSettings},
 		{"NotFound", testNotFound},
 		{"VersionConflict", testVersionConflict},

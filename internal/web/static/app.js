@@ -182,6 +182,9 @@
   const state = {
     csrf: '',
     user: '',
+    // household is the one household a household's login manages, ''
+    // for an operator (who manages every household).
+    household: '',
     catalog: null,
     seq: 0,
     logFilter: { device: '', action: '', name: '' },
@@ -658,6 +661,7 @@
   function loggedOut(message) {
     state.csrf = '';
     state.user = '';
+    state.household = '';
     state.catalog = null;
     showLogin(message);
   }
@@ -722,7 +726,8 @@
     const el = document.getElementById('banner');
     let s;
     try {
-      s = await api('GET', '/api/v1/set-aside');
+      // Operators only: it names every household's devices.
+      s = state.household ? null : await api('GET', '/api/v1/set-aside');
     } catch (e) {
       return; // the screen itself reports errors
     }
@@ -769,6 +774,7 @@
           const s = await api('POST', '/api/v1/setup', { code: code.value.trim(), user: 'admin', password: pw.value }, { auth: false });
           state.csrf = s.csrf;
           state.user = s.user;
+          state.household = s.household || '';
           await wizardStep2();
         } catch (e) {
           if (e.status === 409) {
@@ -892,6 +898,7 @@
           const s = await api('POST', '/api/v1/login', { user: user.value.trim(), password: pw.value }, { auth: false });
           state.csrf = s.csrf;
           state.user = s.user;
+          state.household = s.household || '';
           pw.value = '';
           await afterLogin();
         } catch (e) {
@@ -1009,7 +1016,9 @@
 
   async function dashboardScreen(seq) {
     const [stats, devs, cat, guesses, lists] = await Promise.all([api('GET', '/api/v1/stats'), api('GET', '/api/v1/devices'), catalog(),
-      api('GET', '/api/v1/unknown-client-ids').catch(() => null), api('GET', '/api/v1/sources').catch(() => null)]);
+      // Operators only: a household's login skips them.
+      state.household ? null : api('GET', '/api/v1/unknown-client-ids').catch(() => null),
+      state.household ? null : api('GET', '/api/v1/sources').catch(() => null)]);
     const devices = (devs && devs.devices) || [];
     const names = new Map(devices.map((d) => [d.id, deviceName(d)]));
     // Sources slowed down for trying encrypted-DNS ids that no device has.
@@ -2348,7 +2357,9 @@
     };
     drawTokens((toks && toks.tokens) || []);
     const tName = ctl('input', 'token-name', { type: 'text', 'data-field': 'name', placeholder: t('Home Assistant'), maxLength: 64 });
-    const tScope = fill(ctl('select', 'token-scope', { 'data-field': 'scope' }), Object.entries(scopes()), 'read');
+    const tScope = fill(ctl('select', 'token-scope', { 'data-field': 'scope' }),
+      // /metrics counts every household: a household's tokens cannot read it.
+      Object.entries(scopes()).filter(([k]) => !state.household || k !== 'metrics'), 'read');
     const tExpires = fill(ctl('select', 'token-expires', { 'data-field': 'expires' }),
       [['30', t('in {n} days', { n: 30 })], ['90', t('in {n} days', { n: 90 })], ['365', t('in a year')], ['', t('never')]], '90');
     const tCreate = h('button', { type: 'submit', testid: 'token-create', text: t('Create token') });
@@ -2388,7 +2399,7 @@
 
     // Lists, read-only; the page works without them.
     const sources = h('ul', { class: 'list', testid: 'sources-list' });
-    api('GET', '/api/v1/sources').then((r) => {
+    (state.household ? Promise.resolve(null) : api('GET', '/api/v1/sources')).then((r) => {
       for (const s of (r && r.sources) || []) {
         const bad = s.state === 'failed' || s.state === 'stale' || (!s.state && s.error);
         sources.append(h('li', { class: 'item' },
@@ -2411,8 +2422,10 @@
       h('div', { class: 'card' }, h('h2', { text: t('API tokens') }),
         h('p', { class: 'muted', text: t('For home automation, scripts and Prometheus. Give each token only what it needs, and keep it secret.') }),
         tList, tForm, tNew, tErr),
-      backupCard(),
-      h('details', { class: 'card' }, h('summary', { text: t('Block lists') }), sources),
+      // Backups and the lists are the operator's: a household's login
+      // cannot read them.
+      state.household ? null : backupCard(),
+      state.household ? null : h('details', { class: 'card' }, h('summary', { text: t('Block lists') }), sources),
       h('div', { class: 'card spread' }, h('span', { class: 'muted', text: t('Logged in as {user}', { user: state.user || 'admin' }) }), out));
   }
 
@@ -2536,6 +2549,7 @@
       const s = await api('GET', '/api/v1/session', undefined, { auth: false });
       state.csrf = s.csrf;
       state.user = s.user;
+      state.household = s.household || '';
     } catch (e) {
       if (e.status === 401) showLogin('');
       else fatal(seq, e);
