@@ -253,7 +253,24 @@ func (a *App) listRequests(w http.ResponseWriter, r *http.Request) {
 		writeJSONTo(w, http.StatusOK, map[string]any{"enabled": false, "requests": []askparent.Request{}, "pending": 0})
 		return
 	}
-	writeJSONTo(w, http.StatusOK, map[string]any{"enabled": true, "requests": a.parents.book.List(""), "pending": a.parents.book.Pending()})
+	if p, ok := auth.FromContext(r.Context()); ok && p.Operator() {
+		writeJSONTo(w, http.StatusOK, map[string]any{"enabled": true, "requests": a.parents.book.List(""), "pending": a.parents.book.Pending()})
+		return
+	}
+	// A household's parents: only their devices' requests, and only
+	// those counted as pending.
+	reqs := []askparent.Request{}
+	pending := 0
+	for _, q := range a.parents.book.List("") {
+		if !a.requestVisible(r, q.Device) {
+			continue
+		}
+		reqs = append(reqs, q)
+		if q.Status == askparent.Pending {
+			pending++
+		}
+	}
+	writeJSONTo(w, http.StatusOK, map[string]any{"enabled": true, "requests": reqs, "pending": pending})
 }
 
 // answerRequest is POST /api/v1/requests/{id} {"choice": "1h"}.
@@ -273,6 +290,11 @@ func (a *App) answerRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	if !askparent.ValidChoice(body.Choice) {
 		failJSON(w, http.StatusBadRequest, "choice: %q is not 15m, 1h, today, always or deny", body.Choice)
+		return
+	}
+	// Another household's request answers as one that does not exist.
+	if q, err := a.parents.book.Get(r.PathValue("id")); err == nil && !a.requestVisible(r, q.Device) {
+		failJSON(w, http.StatusNotFound, "request %q: not found", r.PathValue("id"))
 		return
 	}
 	by := "a parent"

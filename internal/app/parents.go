@@ -23,6 +23,7 @@ import (
 
 	"github.com/hearth-dns/hearth/internal/activity"
 	"github.com/hearth-dns/hearth/internal/askparent"
+	"github.com/hearth-dns/hearth/internal/auth"
 	"github.com/hearth-dns/hearth/internal/config"
 	"github.com/hearth-dns/hearth/internal/notify"
 	"github.com/hearth-dns/hearth/internal/observe"
@@ -257,17 +258,44 @@ func (a *App) mountParents(mux *http.ServeMux) {
 	if a.auth == nil {
 		return
 	}
-	route := func(pattern string, h http.HandlerFunc) {
-		mux.Handle(pattern, a.auth.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// The requests are a household's parents' too: they see and answer
+	// those of their household's devices (requestVisible). The channels'
+	// status and the digest (the home household's) are for operators.
+	route := func(pattern string, h http.HandlerFunc, household bool) {
+		inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Cache-Control", "no-store")
 			h(w, r)
-		})))
+		})
+		if household {
+			mux.Handle(pattern, a.auth.RequireHousehold(inner))
+			return
+		}
+		mux.Handle(pattern, a.auth.Require(inner))
 	}
-	route("GET /api/v1/requests", a.listRequests)
-	route("POST /api/v1/requests/{id}", a.answerRequest)
-	route("GET /api/v1/notifications", a.notificationStatus)
-	route("GET /api/v1/digest", a.serveDigest)
-	route("POST /api/v1/digest", a.sendDigestNow)
+	route("GET /api/v1/requests", a.listRequests, true)
+	route("POST /api/v1/requests/{id}", a.answerRequest, true)
+	route("GET /api/v1/notifications", a.notificationStatus, false)
+	route("GET /api/v1/digest", a.serveDigest, false)
+	route("POST /api/v1/digest", a.sendDigestNow, false)
+}
+
+// requestVisible reports whether r's principal sees a request of device:
+// an operator sees every one, a household principal those of its
+// household's devices (the config file's devices are the home's, so
+// operators only).
+func (a *App) requestVisible(r *http.Request, device string) bool {
+	p, ok := auth.FromContext(r.Context())
+	if !ok {
+		return false
+	}
+	if p.Operator() {
+		return true
+	}
+	if a.store == nil {
+		return false
+	}
+	d, err := a.store.Device(r.Context(), device)
+	return err == nil && d.Household == p.Household
 }
 
 // blockPageHandler is the block page listener's handler: the ask pages

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"sort"
 	"strings"
 	"testing"
@@ -260,6 +261,19 @@ func isolationByName(t *testing.T, op *roleClient, a, b *tenant) {
 		{"set aside", "GET", "/api/v1/set-aside", nil, 403},
 		{"unknown client ids", "GET", "/api/v1/unknown-client-ids", nil, 403},
 		{"metrics", "GET", "/metrics", nil, 403},
+		// Subscriber bindings, backup and the parents' channels and
+		// digest are the operator's.
+		{"list bindings", "GET", "/api/v1/bindings", nil, 403},
+		{"list bravo's bindings", "GET", "/api/v1/bindings?household=bravo", nil, 403},
+		{"read binding", "GET", "/api/v1/bindings/ipv4/" + b.deviceIP, nil, 403},
+		{"bind address to alpha", "PUT", "/api/v1/bindings/ipv4/" + b.deviceIP, map[string]string{"household": "alpha"}, 403},
+		{"unbind address", "DELETE", "/api/v1/bindings/ipv4/" + b.deviceIP, nil, 403},
+		{"import bindings", "POST", "/api/v1/bindings:import", map[string]string{"kind": "ipv4", "key": b.deviceIP, "household": "alpha"}, 403},
+		{"export", "GET", "/api/v1/export", nil, 403},
+		{"import", "POST", "/api/v1/import", map[string]any{}, 403},
+		{"notifications", "GET", "/api/v1/notifications", nil, 403},
+		{"digest", "GET", "/api/v1/digest", nil, 403},
+		{"send digest", "POST", "/api/v1/digest", nil, 403},
 		// Lists answer, with alpha's things only.
 		{"list devices", "GET", "/api/v1/devices", nil, 200},
 		{"list profiles", "GET", "/api/v1/profiles", nil, 200},
@@ -413,5 +427,83 @@ func everyRouteIsScoped(t *testing.T, op *roleClient, a, b *tenant) {
 	}
 	if after := snapshot(op, b); after != before {
 		t.Errorf("bravo changed:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+// TestHouseholdAskParentScoped: a household's parents see and answer the
+// access requests of their own devices in the API; another household's
+// request answers 404 as one that does not exist and stays pending, and
+// the home's requests are the operator's.
+func TestHouseholdAskParentScoped(t *testing.T) {
+	p := startParents(t, "", "")
+	op := &roleClient{t: t, base: p.parent.base, http: p.parent.http, csrf: p.parent.csrf}
+	users, devices := map[string]*roleClient{}, map[string]string{}
+	for _, h := range []struct{ id, ip, host string }{{"alpha", "127.0.0.11", "bet365.com"}, {"bravo", "127.0.0.12", "casino.example"}} {
+		op.must("POST", "/api/v1/households", map[string]string{"id": h.id, "name": h.id}, 201, nil)
+		op.must("POST", "/api/v1/users", map[string]string{"name": h.id + "-parent", "password": rolesPassword, "household": h.id}, 201, nil)
+		c := loginAs(t, p.env, h.id+"-parent", rolesPassword)
+		var prof struct{ ID string }
+		c.must("POST", "/api/v1/profiles", map[string]any{"name": h.id + " kid", "preset": "kid"}, 201, &prof)
+		var dev struct{ ID string }
+		c.must("POST", "/api/v1/devices", map[string]any{"name": h.id + " tablet", "profile": prof.ID, "ips": []string{h.ip}}, 201, &dev)
+		devices[h.id] = dev.ID
+		if code, page := newChild(t, p.env, h.ip).post("/ask", url.Values{"host": {h.host}}); code != 200 {
+			t.Fatalf("%s asks: %d\n%s", h.id, code, page)
+		}
+		users[h.id] = c
+	}
+	// Leo's tablet is the home's (the operator's).
+	if code, page := newChild(t, p.env, "127.0.0.5").post("/ask", url.Values{"host": {"casino.example"}}); code != 200 {
+		t.Fatalf("home asks: %d\n%s", code, page)
+	}
+	type list struct {
+		Requests []struct{ ID, Device, Status string }
+		Pending  int
+	}
+	idOf := func(l list, device string) string {
+		for _, r := range l.Requests {
+			if r.Device == device {
+				return r.ID
+			}
+		}
+		t.Fatalf("no request of %s in %+v", device, l)
+		return ""
+	}
+	var all list
+	op.must("GET", "/api/v1/requests", nil, 200, &all)
+	if len(all.Requests) != 3 || all.Pending != 3 {
+		t.Fatalf("operator's requests %+v, want all three pending", all)
+	}
+	bravoID, homeID := idOf(all, devices["bravo"]), idOf(all, "leos-tablet")
+
+	for _, cl := range []struct {
+		name string
+		c    *roleClient
+	}{{"session", users["alpha"]}, {"token", users["alpha"].withToken("admin")}} {
+		t.Run(cl.name, func(t *testing.T) {
+			var own list
+			cl.c.must("GET", "/api/v1/requests", nil, 200, &own)
+			if len(own.Requests) != 1 || own.Requests[0].Device != devices["alpha"] || own.Pending != 1 {
+				t.Errorf("alpha's requests %+v, want its own one, pending", own)
+			}
+			for _, id := range []string{bravoID, homeID} {
+				if code, body := cl.c.send("POST", "/api/v1/requests/"+id, map[string]string{"choice": "always"}); code != 404 || strings.Contains(body, devices["bravo"]) || strings.Contains(body, "casino") {
+					t.Errorf("answer request %s: %d %s, want 404 naming nothing", id, code, body)
+				}
+			}
+		})
+	}
+	var own list
+	users["alpha"].must("GET", "/api/v1/requests", nil, 200, &own)
+	users["alpha"].must("POST", "/api/v1/requests/"+own.Requests[0].ID, map[string]string{"choice": "1h"}, 200, nil)
+	op.must("GET", "/api/v1/requests", nil, 200, &all)
+	for _, r := range all.Requests {
+		want := "pending"
+		if r.Device == devices["alpha"] {
+			want = "approved"
+		}
+		if r.Status != want {
+			t.Errorf("request of %s is %q, want %q", r.Device, r.Status, want)
+		}
 	}
 }

@@ -234,7 +234,7 @@ func TestGrantsMigrationKeepsGrants(t *testing.T) {
 }
 
 // TestRolesMigrationKeepsOperators opens a file of schema 4 with a user
-// and a token: after the roles migration (6) both are an operator's
+// and a token: after the roles migration (7) both are an operator's
 // (household ""), as they could manage everything before.
 func TestRolesMigrationKeepsOperators(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hearth.db")
