@@ -1165,8 +1165,11 @@
   // requestsScreen lists the children's requests (answer the waiting
   // ones), the week's digest and how notifications are going.
   async function requestsScreen(seq) {
+    // The digest and the channels are the operator's: a household's
+    // login sees its own devices' requests only.
     const [reqs, digest, notes] = await Promise.all([api('GET', '/api/v1/requests'),
-      api('GET', '/api/v1/digest').catch(() => null), api('GET', '/api/v1/notifications').catch(() => null)]);
+      state.household ? null : api('GET', '/api/v1/digest').catch(() => null),
+      state.household ? null : api('GET', '/api/v1/notifications').catch(() => null)]);
     const list = (reqs && reqs.requests) || [];
     const waiting = list.filter((r) => r.status === 'pending');
     const answered = list.filter((r) => r.status !== 'pending');
