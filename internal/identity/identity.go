@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -47,7 +46,9 @@ const maxClientID = 63
 type Device struct {
 	// Name identifies the device in decisions and logs; unique.
 	Name string
-	// Profile is the name of the profile that applies to the device.
+	// Profile is the name of the profile that applies to the device; ""
+	// for a device of a household means the household's default profile
+	// (see Config.Households), resolved per query.
 	Profile string
 	// Household is the tenant the device belongs to ("" at home).
 	Household string
@@ -94,6 +95,12 @@ type Config struct {
 	// refuses the queries of a source that tries too many. It outlives
 	// Identifiers: pass the same one to each.
 	Guard *Guard
+	// Households are the households' default profiles, for the devices
+	// without a profile of their own and for the subscriber bindings.
+	Households []Household
+	// Bindings recognise an ISP subscriber's household by the line its
+	// queries arrive on, after every device identifier.
+	Bindings []Binding
 	// Logger receives configuration warnings (a device that can never
 	// match); nil discards them.
 	Logger *slog.Logger
@@ -102,16 +109,11 @@ type Config struct {
 // Identifier maps requests to identities. It is immutable after New and
 // safe for concurrent use.
 type Identifier struct {
-	byClientID map[string]*device
-	bySecret   secretTable
-	guard      *Guard
-	byMAC      map[mac]macEntry
-	byIP       map[netip.Addr]*device
-	cidr4      cidrTable
-	cidr6      cidrTable
-	trusted    []netip.Prefix
-	domains    []string // lower case, no trailing dot
-	neighbors  NeighborTable
+	tables
+	guard     *Guard
+	trusted   []netip.Prefix
+	domains   []string // lower case, no trailing dot
+	neighbors NeighborTable
 	// fastNeighbors is neighbors when it can return a preformatted MAC,
 	// so that an unknown device's MAC costs no allocation.
 	fastNeighbors macTable
@@ -128,8 +130,15 @@ type device struct {
 	name, profile, household string
 }
 
-func (d *device) identity(via, mac string) pipeline.Identity {
-	return pipeline.Identity{Household: d.household, Device: d.name, Profile: d.profile, Via: via, MAC: mac}
+// identity is d's identity. A device without a profile of its own gets
+// its household's default profile, looked up now so that changing that
+// default changes no device entry.
+func (id *Identifier) identity(d *device, via, mac string) pipeline.Identity {
+	p := d.profile
+	if p == "" {
+		p = id.householdProfile(d.household)
+	}
+	return pipeline.Identity{Household: d.household, Device: d.name, Profile: p, Via: via, MAC: mac}
 }
 
 // macEntry is a configured MAC with its text form, made once.
@@ -148,15 +157,10 @@ func New(c Config) (*Identifier, error) {
 		return nil, errors.New("identity: default profile is empty")
 	}
 	id := &Identifier{
-		byClientID: map[string]*device{},
-		bySecret:   secretTable{},
-		guard:      c.Guard,
-		byMAC:      map[mac]macEntry{},
-		byIP:       map[netip.Addr]*device{},
-		cidr4:      cidrTable{m: map[netip.Prefix]*device{}},
-		cidr6:      cidrTable{m: map[netip.Prefix]*device{}},
-		neighbors:  c.Neighbors,
-		unknown:    pipeline.Identity{Profile: c.DefaultProfile, Via: viaDefault},
+		tables:    newTables(len(c.Devices), len(c.Bindings)),
+		guard:     c.Guard,
+		neighbors: c.Neighbors,
+		unknown:   pipeline.Identity{Profile: c.DefaultProfile, Via: viaDefault},
 	}
 	log := c.Logger
 	if log == nil {
@@ -181,6 +185,10 @@ func New(c Config) (*Identifier, error) {
 		}
 		id.domains = append(id.domains, n)
 	}
+	e := id.tables.edit()
+	for _, h := range c.Households {
+		e.households.Put(h.ID, h.DefaultProfile)
+	}
 	names := map[string]bool{}
 	for i, cd := range c.Devices {
 		if cd.Name == "" {
@@ -190,85 +198,20 @@ func New(c Config) (*Identifier, error) {
 			return nil, fmt.Errorf("identity: device %q: duplicate name", cd.Name)
 		}
 		names[cd.Name] = true
-		if cd.Profile == "" {
-			return nil, fmt.Errorf("identity: device %q: empty profile", cd.Name)
-		}
 		if len(cd.IPs)+len(cd.CIDRs)+len(cd.MACs)+len(cd.ClientIDs) == 0 && cd.DNSIDHash == "" {
 			log.Warn("device has no identifiers and will never be recognised", "device", cd.Name)
 		}
-		d := &device{name: cd.Name, profile: cd.Profile, household: cd.Household}
-		if err := id.add(d, cd); err != nil {
-			return nil, fmt.Errorf("identity: device %q: %w", cd.Name, err)
+		if err := e.add(cd); err != nil {
+			return nil, err
 		}
 	}
-	id.cidr4.sort()
-	id.cidr6.sort()
+	for _, b := range c.Bindings {
+		if err := e.bind(b); err != nil {
+			return nil, err
+		}
+	}
+	id.tables = e.done()
 	return id, nil
-}
-
-// add indexes the identifiers of one device. Repeating an identifier
-// within a device is harmless; sharing it with another device is an error,
-// as the match would depend on configuration order.
-func (id *Identifier) add(d *device, cd Device) error {
-	for _, s := range cd.ClientIDs {
-		k, ok := validClientID(s)
-		if !ok {
-			return fmt.Errorf("client id %q: want 1 to %d letters, digits or hyphens", s, maxClientID)
-		}
-		if err := claim(id.byClientID, k, d, "client id", s); err != nil {
-			return err
-		}
-	}
-	if cd.DNSIDHash != "" {
-		h, err := ParseDNSIDHash(cd.DNSIDHash)
-		if err != nil {
-			return err
-		}
-		if err := id.bySecret.add(h, d); err != nil {
-			return err
-		}
-	}
-	for _, hw := range cd.MACs {
-		m, ok := macFrom(hw)
-		if !ok {
-			return fmt.Errorf("MAC %q: want a non-zero 6-byte address", hw)
-		}
-		if prev, dup := id.byMAC[m]; dup && prev.dev != d {
-			return fmt.Errorf("MAC %q: already claimed by device %q", m, prev.dev.name)
-		}
-		id.byMAC[m] = macEntry{dev: d, text: m.String()}
-	}
-	for _, a := range cd.IPs {
-		if !a.IsValid() {
-			return errors.New("IP: invalid (zero) address")
-		}
-		if err := claim(id.byIP, a.Unmap().WithZone(""), d, "IP", a.String()); err != nil {
-			return err
-		}
-	}
-	for _, p := range cd.CIDRs {
-		if !p.IsValid() {
-			return fmt.Errorf("CIDR %q: invalid prefix", p)
-		}
-		p = canonicalPrefix(p)
-		t := &id.cidr6
-		if p.Addr().Is4() {
-			t = &id.cidr4
-		}
-		if err := claim(t.m, p, d, "CIDR", p.String()); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// claim records that key belongs to d, or says which device has it.
-func claim[K comparable](m map[K]*device, key K, d *device, what, text string) error {
-	if prev, dup := m[key]; dup && prev != d {
-		return fmt.Errorf("%s %q: already claimed by device %q", what, text, prev.name)
-	}
-	m[key] = d
-	return nil
 }
 
 // canonicalPrefix masks p and turns an IPv4-mapped IPv6 prefix into the
@@ -320,14 +263,20 @@ func (id *Identifier) identify(r *pipeline.Request) (ident pipeline.Identity, tr
 
 	if r.ClientID != "" {
 		if d, via := id.lookupID(r.ClientID); d != nil {
-			return d.identity(via, ""), trusted, false
+			return id.identity(d, via, ""), trusted, false
+		}
+		if h, ok := id.boundClientID(r.ClientID); ok {
+			return id.householdIdentity(h), trusted, false
 		}
 		unknownID = true
 	}
 	if r.ServerName != "" {
 		if cid, ok := id.sniClientID(r.ServerName); ok {
 			if d, via := id.lookupID(cid); d != nil {
-				return d.identity(via, ""), trusted, false
+				return id.identity(d, via, ""), trusted, false
+			}
+			if h, ok := id.boundClientID(cid); ok {
+				return id.householdIdentity(h), trusted, false
 			}
 			unknownID = true
 		}
@@ -348,7 +297,10 @@ func (id *Identifier) lookupID(s string) (*device, string) {
 	return nil, ""
 }
 
-// identifyRest is identify after the client ids: EDNS, MAC, IP, CIDR.
+// identifyRest is identify after the client ids: EDNS, MAC, IP, CIDR,
+// then the subscriber bindings (CPE id, IPv4 address, IPv6 prefix): a
+// device the household named is recognised more precisely than the line
+// its queries arrive on.
 func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted bool) pipeline.Identity {
 	// learned is a MAC known for the request, kept for Identity.MAC even
 	// when no device claims it; learnedText is its text when already made.
@@ -356,20 +308,22 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 		learned     mac
 		haveMAC     bool
 		learnedText string
+		cpe         []byte
 	)
 	if trusted && r.Msg != nil {
 		e := readEDNS(r.Msg)
+		cpe = e.deviceID
 		if e.deviceID != nil {
 			if d := id.bySecret.lookupBytes(e.deviceID); d != nil {
-				return d.identity(viaDNSID, "")
+				return id.identity(d, viaDNSID, "")
 			}
 			if d := id.lookupClientIDBytes(e.deviceID); d != nil {
-				return d.identity(viaClientID, "")
+				return id.identity(d, viaClientID, "")
 			}
 		}
 		if e.haveMAC {
-			if me, ok := id.byMAC[e.mac]; ok {
-				return me.dev.identity(viaEDNSMAC, me.text)
+			if me, ok := id.byMAC.Get(e.mac); ok {
+				return id.identity(me.dev, viaEDNSMAC, me.text)
 			}
 			learned, haveMAC = e.mac, true
 		}
@@ -385,8 +339,8 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 			learned, haveMAC = macFrom(hw)
 		}
 		if haveMAC {
-			if me, ok := id.byMAC[learned]; ok {
-				return me.dev.identity(viaMAC, me.text)
+			if me, ok := id.byMAC.Get(learned); ok {
+				return id.identity(me.dev, viaMAC, me.text)
 			}
 		}
 	}
@@ -398,15 +352,20 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 		}
 		macText = learnedText
 	}
-	if d := id.byIP[src]; d != nil {
-		return d.identity(viaIP, macText)
+	if d, _ := id.byIP.Get(src); d != nil {
+		return id.identity(d, viaIP, macText)
 	}
 	t := &id.cidr6
 	if src.Is4() {
 		t = &id.cidr4
 	}
-	if d := t.lookup(src); d != nil {
-		return d.identity(viaCIDR, macText)
+	if d, _ := t.lookup(src); d != nil {
+		return id.identity(d, viaCIDR, macText)
+	}
+	if h, ok := id.bindSource(cpe, src); ok {
+		ident := id.householdIdentity(h)
+		ident.MAC = macText
+		return ident
 	}
 	u := id.unknown
 	u.MAC = macText
@@ -432,7 +391,8 @@ func (id *Identifier) lookupClientID(s string) *device {
 	for i := 0; i < len(s); i++ {
 		buf[i] = lower(s[i])
 	}
-	return id.byClientID[string(buf[:len(s)])]
+	d, _ := id.byClientID.Get(view(buf[:len(s)]))
+	return d
 }
 
 // lookupClientIDBytes is lookupClientID for an EDNS option's bytes.
@@ -444,7 +404,8 @@ func (id *Identifier) lookupClientIDBytes(b []byte) *device {
 	for i, c := range b {
 		buf[i] = lower(c)
 	}
-	return id.byClientID[string(buf[:len(b)])]
+	d, _ := id.byClientID.Get(view(buf[:len(b)]))
+	return d
 }
 
 func lower(c byte) byte {
@@ -524,37 +485,4 @@ func (id *Identifier) source(r *pipeline.Request, trusted bool) netip.Addr {
 		}
 	}
 	return src
-}
-
-// cidrTable finds the longest prefix containing an address: one map probe
-// per distinct prefix length in use, longest first, so its cost grows
-// with the number of lengths, not of prefixes.
-type cidrTable struct {
-	bits []int // distinct prefix lengths, longest first
-	m    map[netip.Prefix]*device
-}
-
-func (t *cidrTable) sort() {
-	seen := map[int]bool{}
-	for p := range t.m {
-		if !seen[p.Bits()] {
-			seen[p.Bits()] = true
-			t.bits = append(t.bits, p.Bits())
-		}
-	}
-	slices.Sort(t.bits)
-	slices.Reverse(t.bits)
-}
-
-func (t *cidrTable) lookup(a netip.Addr) *device {
-	for _, b := range t.bits {
-		p, err := a.Prefix(b)
-		if err != nil {
-			return nil
-		}
-		if d := t.m[p]; d != nil {
-			return d
-		}
-	}
-	return nil
 }
