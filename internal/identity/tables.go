@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"unsafe"
 
+	"github.com/hearth-dns/hearth/internal/netid"
 	"github.com/hearth-dns/hearth/internal/pipeline"
 	"github.com/hearth-dns/hearth/internal/shardmap"
 )
@@ -488,4 +489,45 @@ func (e *prefixEditor[V]) done() prefixTable[V] {
 		}
 	}
 	return t
+}
+
+// Owner returns the name of the device k recognises, if any.
+func (id *Identifier) Owner(k netid.Key) (string, bool) {
+	var d *device
+	switch k.Kind {
+	case netid.KindIP:
+		if a, err := netip.ParseAddr(k.Value); err == nil {
+			d, _ = id.byIP.Get(a.Unmap().WithZone(""))
+		}
+	case netid.KindMAC:
+		if hw, err := netid.ParseMAC(k.Value); err == nil {
+			if m, ok := macFrom(hw); ok {
+				me, _ := id.byMAC.Get(m)
+				d = me.dev
+			}
+		}
+	case netid.KindClientID:
+		if c, ok := validClientID(k.Value); ok {
+			d, _ = id.byClientID.Get(c)
+		}
+	case netid.KindDNSID:
+		if h, err := ParseDNSIDHash(k.Value); err == nil {
+			if e, ok := id.bySecret.m.Get(secretKey(h)); ok && e.hash == h {
+				d = e.dev
+			}
+		}
+	case netid.KindCIDR:
+		if p, err := netip.ParsePrefix(k.Value); err == nil {
+			p = canonicalPrefix(p)
+			t := &id.cidr6
+			if p.Addr().Is4() {
+				t = &id.cidr4
+			}
+			d, _ = t.m.Get(p)
+		}
+	}
+	if d == nil {
+		return "", false
+	}
+	return d.name, true
 }

@@ -218,3 +218,7 @@ func (s *Snapshot) WithLists(c Config) (*Snapshot, error) {
 
 // NumProfiles returns the number of profiles.
 func (s *Snapshot) NumProfiles() int { return s.profiles.len() }
+
+// ProfileSpec returns the spec profile i was compiled from (with the
+// bypass tags in Block when it protects against bypass).
+func (s *Snapshot) ProfileSpec(i int) ProfileSpec { return s.profiles.at(i).ProfileSpec }
