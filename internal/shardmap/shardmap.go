@@ -32,6 +32,10 @@ type Map[K comparable, V any] struct {
 	shards []map[K]V // nil for an empty shard
 	mask   uint64
 	n      int
+	// per is the size an empty shard is made at on its first write:
+	// shards made at their final size are fuller than shards grown by
+	// doubling (a Go map grows at 7/8 full, to half that).
+	per int
 }
 
 // New returns an empty Map sized for about sizeHint entries.
@@ -40,7 +44,11 @@ func New[K comparable, V any](sizeHint int) *Map[K, V] {
 	for bits < maxBits && sizeHint > shardSize<<bits {
 		bits++
 	}
-	return &Map[K, V]{seed: maphash.MakeSeed(), shards: make([]map[K]V, 1<<bits), mask: 1<<bits - 1}
+	m := &Map[K, V]{seed: maphash.MakeSeed(), shards: make([]map[K]V, 1<<bits), mask: 1<<bits - 1}
+	if per := sizeHint >> bits; per > 0 {
+		m.per = per + per/16
+	}
+	return m
 }
 
 // shard returns the index of k's shard.
@@ -105,10 +113,10 @@ func (e *Editor[K, V]) writable(k K) map[K]V {
 	i := e.next.shard(k)
 	if !e.owned[i] {
 		e.owned[i] = true
-		if s := e.next.shards[i]; s != nil {
+		if s := e.next.shards[i]; len(s) > 0 {
 			e.next.shards[i] = maps.Clone(s)
 		} else {
-			e.next.shards[i] = map[K]V{}
+			e.next.shards[i] = make(map[K]V, e.next.per)
 		}
 	}
 	return e.next.shards[i]

@@ -21,10 +21,10 @@ import (
 type items struct {
 	households *shardmap.Map[string, store.Household]
 	profiles   *shardmap.Map[string, store.Profile]
-	devices    *shardmap.Map[string, store.Device]
+	devices    packed[store.Device]
 	grants     *shardmap.Map[string, store.Grant]
 	// bindings are keyed by store.BindingID.
-	bindings *shardmap.Map[string, store.Binding]
+	bindings packed[store.Binding]
 	// grantsOf are each device's grant ids.
 	grantsOf *shardmap.Map[string, []string]
 	// hhProfiles are each household's store profile ids: a household's
@@ -52,9 +52,9 @@ func newItems() items {
 	return items{
 		households: shardmap.New[string, store.Household](0),
 		profiles:   shardmap.New[string, store.Profile](0),
-		devices:    shardmap.New[string, store.Device](0),
+		devices:    newPacked(0, encodeDevice, decodeDevice),
 		grants:     shardmap.New[string, store.Grant](0),
-		bindings:   shardmap.New[string, store.Binding](0),
+		bindings:   newPacked(0, encodeBinding, decodeBinding),
 		grantsOf:   shardmap.New[string, []string](0),
 		hhProfiles: shardmap.New[string, []string](0),
 		grantDevs:  shardmap.New[string, []string](0),
@@ -70,9 +70,9 @@ func sized(d Delta) items {
 	return items{
 		households: shardmap.New[string, store.Household](len(d.Households)),
 		profiles:   shardmap.New[string, store.Profile](len(d.Profiles)),
-		devices:    shardmap.New[string, store.Device](len(d.Devices)),
+		devices:    newPacked(len(d.Devices), encodeDevice, decodeDevice),
 		grants:     shardmap.New[string, store.Grant](len(d.Grants)),
-		bindings:   shardmap.New[string, store.Binding](len(d.Bindings)),
+		bindings:   newPacked(len(d.Bindings), encodeBinding, decodeBinding),
 		grantsOf:   shardmap.New[string, []string](len(d.Grants)),
 		hhProfiles: shardmap.New[string, []string](len(d.Profiles)),
 		grantDevs:  shardmap.New[string, []string](len(d.Grants)),
@@ -87,9 +87,9 @@ func sized(d Delta) items {
 type itemEditor struct {
 	households *shardmap.Editor[string, store.Household]
 	profiles   *shardmap.Editor[string, store.Profile]
-	devices    *shardmap.Editor[string, store.Device]
+	devices    *packedEditor[store.Device]
 	grants     *shardmap.Editor[string, store.Grant]
-	bindings   *shardmap.Editor[string, store.Binding]
+	bindings   *packedEditor[store.Binding]
 	grantsOf   *shardmap.Editor[string, []string]
 	hhProfiles *shardmap.Editor[string, []string]
 	grantDevs  *shardmap.Editor[string, []string]

@@ -17,6 +17,7 @@ package compile
 import (
 	"context"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -27,7 +28,6 @@ import (
 	"github.com/hearth-dns/hearth/internal/netid"
 	"github.com/hearth-dns/hearth/internal/pipeline"
 	"github.com/hearth-dns/hearth/internal/policy"
-	"github.com/hearth-dns/hearth/internal/shardmap"
 	"github.com/hearth-dns/hearth/internal/store"
 )
 
@@ -147,7 +147,10 @@ func (s *Snapshot) State() store.State {
 }
 
 // sortedValues returns m's values sorted by key, nil for none.
-func sortedValues[V any](m *shardmap.Map[string, V], key func(V) string) []V {
+func sortedValues[V any](m interface {
+	Len() int
+	All() iter.Seq2[string, V]
+}, key func(V) string) []V {
 	if m.Len() == 0 {
 		return nil
 	}

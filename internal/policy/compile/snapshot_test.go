@@ -18,7 +18,7 @@ import (
 
 // testPlan plans a small config over the embedded catalog and compiles
 // its (embedded) lists.
-func testPlan(t *testing.T) (*Plan, *lists.Compiled) {
+func testPlan(t testing.TB) (*Plan, *lists.Compiled) {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte("data_dir: "+t.TempDir()+"\ndefault_profile: adult\nlists: {defaults: false}\n"))
 	if err != nil {
