@@ -4,10 +4,13 @@
 // one change to a snapshot copies a few small shards instead of the whole
 // table, and the old Map keeps serving the queries that loaded it.
 //
-// A Map splits its entries over a power-of-two number of Go maps by a
-// seeded hash of the key (hash/maphash). The number of shards is chosen
-// from the size when the Map is built or grows past four times its
-// shards' target size, so that an edit copies about shardSize entries.
+// A Map splits its entries over a power-of-two number of small Go maps by
+// a seeded hash of the key (hash/maphash), held in a two-level directory
+// of at most 256 by 256 shards. An edit copies the directory's top (256
+// pointers at most), the leaf it touches (as many) and the shard (about
+// shardSize entries): a few microseconds whatever the size of the Map.
+// The number of shards is chosen from the size when the Map is built, and
+// the Map is split again when it grows past four times that.
 package shardmap
 
 import (
@@ -16,22 +19,27 @@ import (
 	"maps"
 )
 
-// shardSize is the number of entries a shard aims at. An edit clones the
-// shards it touches: at 1,024 entries a clone costs some 10 µs, and the
-// shard table of a 5-million-entry map (4,096 pointers) 32 KB to copy.
-const shardSize = 1024
+// shardSize is the number of entries a shard aims at: cloning one costs
+// a few microseconds.
+const shardSize = 128
 
-// maxBits caps the shard table at 65,536 shards.
-const maxBits = 16
+// leafBits splits a shard index into the directory's top and leaf;
+// maxBits caps the shards at 65,536 (76 entries each at 5 million).
+const (
+	leafBits = 8
+	maxBits  = 16
+)
 
 // Map is an immutable map from K to V. The zero value is not usable; make
 // one with New. A Map is safe for concurrent use: nothing changes it after
 // Editor.Map returned it.
 type Map[K comparable, V any] struct {
-	seed   maphash.Seed
-	shards []map[K]V // nil for an empty shard
-	mask   uint64
-	n      int
+	seed maphash.Seed
+	// dir[i>>leafBits][i&leafMask] is shard i, nil when empty.
+	dir      [][]map[K]V
+	bits     uint
+	leafBits uint
+	n        int
 	// per is the size an empty shard is made at on its first write:
 	// shards made at their final size are fuller than shards grown by
 	// doubling (a Go map grows at 7/8 full, to half that).
@@ -40,23 +48,31 @@ type Map[K comparable, V any] struct {
 
 // New returns an empty Map sized for about sizeHint entries.
 func New[K comparable, V any](sizeHint int) *Map[K, V] {
-	bits := 0
+	bits := uint(0)
 	for bits < maxBits && sizeHint > shardSize<<bits {
 		bits++
 	}
-	m := &Map[K, V]{seed: maphash.MakeSeed(), shards: make([]map[K]V, 1<<bits), mask: 1<<bits - 1}
+	lb := min(bits, leafBits)
+	m := &Map[K, V]{seed: maphash.MakeSeed(), bits: bits, leafBits: lb, dir: make([][]map[K]V, 1<<(bits-lb))}
+	for i := range m.dir {
+		m.dir[i] = make([]map[K]V, 1<<lb)
+	}
 	if per := sizeHint >> bits; per > 0 {
 		m.per = per + per/16
 	}
 	return m
 }
 
-// shard returns the index of k's shard.
-func (m *Map[K, V]) shard(k K) uint64 { return maphash.Comparable(m.seed, k) & m.mask }
+// shard returns the directory position of k's shard.
+func (m *Map[K, V]) shard(k K) (top, leaf uint64) {
+	h := maphash.Comparable(m.seed, k) & (1<<m.bits - 1)
+	return h >> m.leafBits, h & (1<<m.leafBits - 1)
+}
 
 // Get returns the value of k. It does not allocate.
 func (m *Map[K, V]) Get(k K) (V, bool) {
-	v, ok := m.shards[m.shard(k)][k]
+	t, l := m.shard(k)
+	v, ok := m.dir[t][l][k]
 	return v, ok
 }
 
@@ -64,15 +80,17 @@ func (m *Map[K, V]) Get(k K) (V, bool) {
 func (m *Map[K, V]) Len() int { return m.n }
 
 // Shards returns the number of shards, for tests and benchmarks.
-func (m *Map[K, V]) Shards() int { return len(m.shards) }
+func (m *Map[K, V]) Shards() int { return 1 << m.bits }
 
 // All yields every entry, in no particular order.
 func (m *Map[K, V]) All() iter.Seq2[K, V] {
 	return func(yield func(K, V) bool) {
-		for _, s := range m.shards {
-			for k, v := range s {
-				if !yield(k, v) {
-					return
+		for _, leaf := range m.dir {
+			for _, s := range leaf {
+				for k, v := range s {
+					if !yield(k, v) {
+						return
+					}
 				}
 			}
 		}
@@ -89,10 +107,11 @@ func (m *Map[K, V]) Edit() *Editor[K, V] {
 // use, and must not be used after Map.
 type Editor[K comparable, V any] struct {
 	m *Map[K, V]
-	// next is the Map being made, nil until the first write; owned marks
-	// the shards next holds its own copy of.
-	next  *Map[K, V]
-	owned []bool
+	// next is the Map being made, nil until the first write. ownLeaf
+	// marks the leaves next holds its own copy of, ownShard the shards.
+	next     *Map[K, V]
+	ownLeaf  map[uint64]bool
+	ownShard map[uint64]bool
 }
 
 // Get returns the value of k as the edits so far leave it.
@@ -103,23 +122,28 @@ func (e *Editor[K, V]) Get(k K) (V, bool) {
 	return e.m.Get(k)
 }
 
-// writable returns k's shard in the new Map, cloned on first write.
+// writable returns k's shard in the new Map, copying the directory, the
+// leaf and the shard on their first write.
 func (e *Editor[K, V]) writable(k K) map[K]V {
 	if e.next == nil {
 		next := *e.m
-		next.shards = append([]map[K]V(nil), e.m.shards...)
-		e.next, e.owned = &next, make([]bool, len(next.shards))
+		next.dir = append([][]map[K]V(nil), e.m.dir...)
+		e.next, e.ownLeaf, e.ownShard = &next, map[uint64]bool{}, map[uint64]bool{}
 	}
-	i := e.next.shard(k)
-	if !e.owned[i] {
-		e.owned[i] = true
-		if s := e.next.shards[i]; len(s) > 0 {
-			e.next.shards[i] = maps.Clone(s)
+	t, l := e.next.shard(k)
+	if !e.ownLeaf[t] {
+		e.ownLeaf[t] = true
+		e.next.dir[t] = append([]map[K]V(nil), e.next.dir[t]...)
+	}
+	if i := t<<e.next.leafBits | l; !e.ownShard[i] {
+		e.ownShard[i] = true
+		if s := e.next.dir[t][l]; len(s) > 0 {
+			e.next.dir[t][l] = maps.Clone(s)
 		} else {
-			e.next.shards[i] = make(map[K]V, e.next.per)
+			e.next.dir[t][l] = make(map[K]V, e.next.per)
 		}
 	}
-	return e.next.shards[i]
+	return e.next.dir[t][l]
 }
 
 // Put sets the value of k.
@@ -149,8 +173,8 @@ func (e *Editor[K, V]) Map() *Map[K, V] {
 		return e.m
 	}
 	m := e.next
-	e.next, e.owned = nil, nil
-	if len(m.shards) < 1<<maxBits && m.n > 4*shardSize*len(m.shards) {
+	e.next, e.ownLeaf, e.ownShard = nil, nil, nil
+	if m.bits < maxBits && m.n > 4*shardSize<<m.bits {
 		grown := New[K, V](m.n)
 		ge := grown.Edit()
 		for k, v := range m.All() {
