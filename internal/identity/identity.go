@@ -266,7 +266,7 @@ func (id *Identifier) identify(r *pipeline.Request) (ident pipeline.Identity, tr
 			return id.identity(d, via, ""), trusted, false
 		}
 		if h, ok := id.boundClientID(r.ClientID); ok {
-			return id.householdIdentity(h), trusted, false
+			return id.householdIdentity(h, viaBindClientID), trusted, false
 		}
 		unknownID = true
 	}
@@ -276,7 +276,7 @@ func (id *Identifier) identify(r *pipeline.Request) (ident pipeline.Identity, tr
 				return id.identity(d, via, ""), trusted, false
 			}
 			if h, ok := id.boundClientID(cid); ok {
-				return id.householdIdentity(h), trusted, false
+				return id.householdIdentity(h, viaBindClientID), trusted, false
 			}
 			unknownID = true
 		}
@@ -308,11 +308,10 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 		learned     mac
 		haveMAC     bool
 		learnedText string
-		cpe         []byte
+		e           ednsIdentity
 	)
 	if trusted && r.Msg != nil {
-		e := readEDNS(r.Msg)
-		cpe = e.deviceID
+		e = readEDNS(r.Msg)
 		if e.deviceID != nil {
 			if d := id.bySecret.lookupBytes(e.deviceID); d != nil {
 				return id.identity(d, viaDNSID, "")
@@ -321,17 +320,23 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 				return id.identity(d, viaClientID, "")
 			}
 		}
-		if e.haveMAC {
-			if me, ok := id.byMAC.Get(e.mac); ok {
-				return id.identity(me.dev, viaEDNSMAC, me.text)
-			}
-			learned, haveMAC = e.mac, true
-		}
 		if e.subnet.IsValid() {
 			src = e.subnet
 		}
 	}
+	// A subscriber's line (CPE id, then address) makes the query its
+	// household's: a device recognised by MAC, IP or CIDR still wins,
+	// but only a device of that household, so that another household
+	// cannot take over the subscriber's queries by claiming an address.
+	h, bound, via := id.bindSource(e.deviceID, src)
+	owns := func(d *device) bool { return !bound || d.household == h }
 
+	if e.haveMAC {
+		if me, ok := id.byMAC.Get(e.mac); ok && owns(me.dev) {
+			return id.identity(me.dev, viaEDNSMAC, me.text)
+		}
+		learned, haveMAC = e.mac, true
+	}
 	if !haveMAC && id.neighbors != nil {
 		if id.fastNeighbors != nil {
 			learned, learnedText, haveMAC = id.fastNeighbors.lookupMAC(src)
@@ -339,7 +344,7 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 			learned, haveMAC = macFrom(hw)
 		}
 		if haveMAC {
-			if me, ok := id.byMAC.Get(learned); ok {
+			if me, ok := id.byMAC.Get(learned); ok && owns(me.dev) {
 				return id.identity(me.dev, viaMAC, me.text)
 			}
 		}
@@ -352,18 +357,18 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 		}
 		macText = learnedText
 	}
-	if d, _ := id.byIP.Get(src); d != nil {
+	if d, _ := id.byIP.Get(src); d != nil && owns(d) {
 		return id.identity(d, viaIP, macText)
 	}
 	t := &id.cidr6
 	if src.Is4() {
 		t = &id.cidr4
 	}
-	if d, _ := t.lookup(src); d != nil {
+	if d, _ := t.lookup(src); d != nil && owns(d) {
 		return id.identity(d, viaCIDR, macText)
 	}
-	if h, ok := id.bindSource(cpe, src); ok {
-		ident := id.householdIdentity(h)
+	if bound {
+		ident := id.householdIdentity(h, via)
 		ident.MAC = macText
 		return ident
 	}

@@ -11,8 +11,13 @@ import (
 	"github.com/hearth-dns/hearth/internal/shardmap"
 )
 
-// Values of pipeline.Identity.Via for the subscriber bindings.
-const viaBinding = "binding"
+// Values of pipeline.Identity.Via for a query recognised by an ISP
+// subscriber binding rather than by a device.
+const (
+	viaBindClientID = "binding-client-id"
+	viaBindCPE      = "binding-cpe"
+	viaBindIP       = "binding-ip"
+)
 
 // Household is what the identity tables keep of a household: the profile
 // of its devices without one of their own and of its bindings.
@@ -381,8 +386,8 @@ func (id *Identifier) householdProfile(h string) string {
 }
 
 // householdIdentity is the identity of a query bound to household h.
-func (id *Identifier) householdIdentity(h string) pipeline.Identity {
-	return pipeline.Identity{Household: h, Profile: id.householdProfile(h), Via: viaBinding}
+func (id *Identifier) householdIdentity(h, via string) pipeline.Identity {
+	return pipeline.Identity{Household: h, Profile: id.householdProfile(h), Via: via}
 }
 
 // boundClientID finds the household bound to client id s, ignoring case,
@@ -401,16 +406,18 @@ func (id *Identifier) boundClientID(s string) (string, bool) {
 // bindSource finds the household bound to a trusted forwarder's CPE id,
 // else to the source address: its IPv4 address, or the longest delegated
 // IPv6 prefix holding it.
-func (id *Identifier) bindSource(cpe []byte, src netip.Addr) (string, bool) {
+func (id *Identifier) bindSource(cpe []byte, src netip.Addr) (h string, ok bool, via string) {
 	if len(cpe) > 0 && id.bindCPE.Len() > 0 {
 		if h, ok := id.bindCPE.Get(view(cpe)); ok {
-			return h, true
+			return h, true, viaBindCPE
 		}
 	}
 	if src.Is4() {
-		return id.bind4.Get(src)
+		h, ok = id.bind4.Get(src)
+	} else {
+		h, ok = id.bind6.lookup(src)
 	}
-	return id.bind6.lookup(src)
+	return h, ok, viaBindIP
 }
 
 // view returns b as a string without copying, for a lookup key that lives

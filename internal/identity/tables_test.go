@@ -18,10 +18,14 @@ func ispConfig() Config {
 		Devices: []Device{
 			{Name: "h1-console", Household: "h1", Profile: "tween", IPs: addrs("198.51.100.7")},
 			{Name: "h2-laptop", Household: "h2", IPs: addrs("198.51.100.8")},
+			{Name: "h2-squatter", Household: "h2", IPs: addrs("198.51.100.11"), ClientIDs: []string{"squatter"}},
 		},
 		Bindings: []Binding{
 			{Household: "h1", Addr: netip.MustParseAddr("198.51.100.7")},
 			{Household: "h2", Addr: netip.MustParseAddr("198.51.100.9")},
+			// h3's line, where h2 claims a device: h2 cannot take h3's
+			// queries.
+			{Household: "h3", Addr: netip.MustParseAddr("198.51.100.11")},
 			{Household: "h1", Prefix: netip.MustParsePrefix("2001:db8:1::/48")},
 			{Household: "h2", Prefix: netip.MustParsePrefix("2001:db8:1:200::/56")},
 			{Household: "h3", Prefix: netip.MustParsePrefix("2001:db8:3:4::/64")},
@@ -32,7 +36,11 @@ func ispConfig() Config {
 }
 
 func bound(h, profile string) pipeline.Identity {
-	return pipeline.Identity{Household: h, Profile: profile, Via: viaBinding}
+	return pipeline.Identity{Household: h, Profile: profile, Via: viaBindIP}
+}
+
+func boundVia(h, profile, via string) pipeline.Identity {
+	return pipeline.Identity{Household: h, Profile: profile, Via: via}
 }
 
 // TestBindings checks that a subscriber's queries get their household's
@@ -55,9 +63,11 @@ func TestBindings(t *testing.T) {
 		{name: "longest IPv6 prefix wins", client: "[2001:db8:1:2ff::1]:5353", want: bound("h2", "teen")},
 		{name: "IPv6 /64", client: "[2001:db8:3:4::99]:5353", want: bound("h3", "new-device")},
 		{name: "outside the /64", client: "[2001:db8:3:5::99]:5353", want: want("", "", "")},
-		{name: "CPE id from a trusted forwarder", client: forwarder, opts: []string{"cpe-00042"}, want: bound("h2", "teen")},
+		{name: "another household's device cannot take a line", client: "198.51.100.11:5353", want: bound("h3", "new-device")},
+		{name: "a device's own client id wins on any line", client: "198.51.100.11:5353", clientID: "squatter", want: pipeline.Identity{Household: "h2", Device: "h2-squatter", Profile: "teen", Via: "client-id"}},
+		{name: "CPE id from a trusted forwarder", client: forwarder, opts: []string{"cpe-00042"}, want: boundVia("h2", "teen", viaBindCPE)},
 		{name: "CPE id from anyone else is ignored", client: "198.51.100.10:5353", opts: []string{"cpe-00042"}, want: want("", "", "")},
-		{name: "client id binding, any case", client: stranger, clientID: "line-0001", want: bound("h1", "kid")},
+		{name: "client id binding, any case", client: stranger, clientID: "line-0001", want: boundVia("h1", "kid", viaBindClientID)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
