@@ -138,13 +138,15 @@ func removeFrom[K comparable](e *shardmap.Editor[K, []string], k K, v string) {
 	}
 }
 
-// setProblems records the problems of one item.
-func (e *itemEditor) setProblems(key string, errs []error) {
+// setProblems records the problems of one item, for this build's
+// Problems too.
+func (a *applying) setProblems(key string, errs []error) {
 	if len(errs) == 0 {
-		e.problems.Delete(key)
-	} else {
-		e.problems.Put(key, errs)
+		a.e.problems.Delete(key)
+		return
 	}
+	a.e.problems.Put(key, errs)
+	a.problemKeys = append(a.problemKeys, key)
 }
 
 // applying is one Apply in progress.
@@ -164,7 +166,7 @@ type applying struct {
 	// lost are devices whose identifiers another device took or gave up.
 	lost map[string]bool
 	iu   identity.Update
-	// problemKeys are the items whose problems this apply set.
+	// problemKeys are the items this apply found problems with.
 	problemKeys []string
 }
 
@@ -264,7 +266,6 @@ func (a *applying) record(d Delta) {
 				}
 			}
 			e.problems.Delete("binding " + c.ID)
-			a.problemKeys = append(a.problemKeys, "binding "+c.ID)
 		}
 	}
 	for _, h := range d.Households {
@@ -304,7 +305,6 @@ func (a *applying) record(d Delta) {
 	for _, b := range d.Bindings {
 		id := store.BindingID(b.Kind, b.Key)
 		key := "binding " + id
-		a.problemKeys = append(a.problemKeys, key)
 		if old, ok := e.bindings.Get(id); ok {
 			if ib, err := identityBinding(old); err == nil {
 				a.iu.RemoveBindings = append(a.iu.RemoveBindings, ib)
@@ -315,7 +315,7 @@ func (a *applying) record(d Delta) {
 			// Kept, so that the state saved and compared is the store's,
 			// but it binds nothing.
 			e.bindings.Put(id, b)
-			e.setProblems(key, []error{fmt.Errorf("binding %s set aside: %w", id, err)})
+			a.setProblems(key, []error{fmt.Errorf("binding %s set aside: %w", id, err)})
 			continue
 		}
 		e.bindings.Put(id, b)
@@ -389,7 +389,6 @@ func (a *applying) compileProfiles() error {
 	var remove []string
 	for _, id := range sortedKeys(a.profs) {
 		key := "profile " + id
-		a.problemKeys = append(a.problemKeys, key)
 		us, _ := e.users.Get(id)
 		for _, u := range us {
 			if u[0] == 'd' {
@@ -409,11 +408,11 @@ func (a *applying) compileProfiles() error {
 		a.hhEntry[sp.Household] = true
 		a.touchGrantDevs(sp.Household)
 		if a.s.plan.hasProfile(sp.ID) {
-			e.setProblems(key, []error{fmt.Errorf("profile %s: the config file defines it; the store's copy is ignored", sp.ID)})
+			a.setProblems(key, []error{fmt.Errorf("profile %s: the config file defines it; the store's copy is ignored", sp.ID)})
 			continue
 		}
 		spec, errs := a.profileSpec(sp)
-		e.setProblems(key, errs)
+		a.setProblems(key, errs)
 		if errs != nil {
 			remove = append(remove, id)
 			continue
@@ -470,7 +469,6 @@ func (a *applying) compileHouseholds() error {
 	for _, id := range sortedKeys(a.hhEntry) {
 		a.touchGrantDevs(id)
 		key := "household " + id
-		a.problemKeys = append(a.problemKeys, key)
 		e.problems.Delete(key)
 		h, ok := e.households.Get(id)
 		if !ok {
@@ -482,7 +480,7 @@ func (a *applying) compileHouseholds() error {
 			// the one set in the UI: the parent is told, not overridden
 			// silently.
 			if a.s.plan.defAt != "" {
-				e.setProblems(key, []error{fmt.Errorf("household %s: default_profile %q is not used: the config file's default_profile %q (%s) wins", store.HomeHousehold, def, a.s.plan.def, a.s.plan.defAt)})
+				a.setProblems(key, []error{fmt.Errorf("household %s: default_profile %q is not used: the config file's default_profile %q (%s) wins", store.HomeHousehold, def, a.s.plan.def, a.s.plan.defAt)})
 				def = ""
 			}
 		}
@@ -692,7 +690,6 @@ func (a *applying) compileDevices() error {
 func (a *applying) compileDevice(n string) (put *policy.ProfileSpec, remove string) {
 	e, p := a.e, a.s.plan
 	key := "device " + n
-	a.problemKeys = append(a.problemKeys, key)
 	var problems []error
 	oldGrant, hadGrant := a.s.items.grantProf.Get(n)
 	oldHH := ""
@@ -768,7 +765,7 @@ func (a *applying) compileDevice(n string) (put *policy.ProfileSpec, remove stri
 	if exist {
 		a.iu.Put = append(a.iu.Put, dev)
 	}
-	e.setProblems(key, problems)
+	a.setProblems(key, problems)
 	return put, remove
 }
 
