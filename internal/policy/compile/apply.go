@@ -645,11 +645,20 @@ func (a *applying) compileDevices() error {
 			}
 		}
 	}
-	slices.SortFunc(names, func(x, y string) int {
-		rx, _ := a.rank(x)
-		ry, _ := a.rank(y)
-		return cmp.Or(cmp.Compare(rx, ry), cmp.Compare(x, y))
-	})
+	// Ranked once each: a rank reads the device.
+	type ranked struct {
+		rank int
+		name string
+	}
+	order := make([]ranked, len(names))
+	for i, n := range names {
+		order[i].rank, order[i].name = a.rank(n)
+	}
+	slices.SortFunc(order, func(x, y ranked) int { return cmp.Or(cmp.Compare(x.rank, y.rank), cmp.Compare(x.name, y.name)) })
+	for i := range order {
+		names[i] = order[i].name
+	}
+	order = nil
 	for _, n := range names {
 		if d, ok := storeDevice(e.devices, p, n); ok {
 			for _, k := range keys(d) {
