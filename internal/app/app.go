@@ -416,7 +416,7 @@ func (a *App) Start() error {
 	}
 	a.built.start(a.log)
 	if a.store != nil {
-		a.saveSnapshot(context.Background(), a.built.live.Load().State)
+		a.saveSnapshot(context.Background(), a.built.live.Load().State())
 	}
 	if a.sync != nil {
 		ctx, cancel := context.WithCancel(context.Background())

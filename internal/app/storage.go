@@ -205,7 +205,7 @@ func (a *App) loadState(ctx context.Context) (store.State, error) {
 	if b := a.cur.Load(); b != nil {
 		// A reload keeps the state in effect; the syncer brings the new
 		// generation up to date once it is swapped in.
-		return b.live.Load().State, nil
+		return b.live.Load().State(), nil
 	}
 	s.mu.Lock()
 	saved, reopen := s.saved, s.reopen
