@@ -69,10 +69,15 @@ type key struct {
 	Day    int64 // Unix days
 }
 
-// count is a key's queries and blocked queries.
+// count is a key's queries and blocked queries, and for a service the
+// minutes in which the device asked for it and was answered (active
+// minutes, as time budgets count them, background names included).
 type count struct {
 	Queries, Blocked int64
 	Service          bool
+	Minutes          int64 `json:",omitempty"`
+	// LastMinute is the Unix minute last counted in Minutes.
+	LastMinute int64 `json:",omitempty"`
 }
 
 // streak tracks one device's blocked queries of one tag in a window.
@@ -186,6 +191,9 @@ func (w *Watcher) count(s seen) {
 	c.Service = s.service
 	if s.blocked {
 		c.Blocked++
+	} else if m := now.Unix() / 60; s.service && m != c.LastMinute {
+		c.Minutes++
+		c.LastMinute = m
 	}
 	w.counts[k] = c
 	var report int
@@ -230,17 +238,20 @@ func (w *Watcher) expire(today int64) {
 	}
 }
 
-// TagCount is a tag's queries and blocked queries.
+// TagCount is a tag's queries and blocked queries, and for a service its
+// active minutes.
 type TagCount struct {
 	Tag     string `json:"tag"`
 	Queries int64  `json:"queries"`
 	Blocked int64  `json:"blocked"`
+	Minutes int64  `json:"minutes"`
 }
 
 // DeviceWeek is one device's last seven days.
 type DeviceWeek struct {
 	Device string `json:"device"`
-	// Services are the services it used, by queries, most first.
+	// Services are the services it used, by active minutes, then
+	// queries, most first.
 	Services []TagCount `json:"services"`
 	// Blocked are the categories and services blocked for it, by
 	// blocked queries, most first.
@@ -274,6 +285,7 @@ func (w *Watcher) Week(until time.Time) []DeviceWeek {
 		}
 		tc.Queries += c.Queries
 		tc.Blocked += c.Blocked
+		tc.Minutes += c.Minutes
 		services[k.Tag] = c.Service
 	}
 	attempts := map[string]int64{}
@@ -290,7 +302,7 @@ func (w *Watcher) Week(until time.Time) []DeviceWeek {
 		dw := DeviceWeek{Device: dev, Services: []TagCount{}, Blocked: []TagCount{}, BypassAttempts: attempts[dev]}
 		for tag, tc := range m {
 			if services[tag] && tc.Queries > tc.Blocked {
-				dw.Services = append(dw.Services, TagCount{Tag: tag, Queries: tc.Queries - tc.Blocked})
+				dw.Services = append(dw.Services, TagCount{Tag: tag, Queries: tc.Queries - tc.Blocked, Minutes: tc.Minutes})
 			}
 			if tc.Blocked > 0 {
 				dw.Blocked = append(dw.Blocked, TagCount{Tag: tag, Queries: tc.Queries, Blocked: tc.Blocked})
@@ -298,6 +310,9 @@ func (w *Watcher) Week(until time.Time) []DeviceWeek {
 		}
 		sort.Slice(dw.Services, func(i, j int) bool {
 			a, b := dw.Services[i], dw.Services[j]
+			if a.Minutes != b.Minutes {
+				return a.Minutes > b.Minutes
+			}
 			return a.Queries > b.Queries || a.Queries == b.Queries && a.Tag < b.Tag
 		})
 		sort.Slice(dw.Blocked, func(i, j int) bool {
@@ -366,7 +381,7 @@ func (w *Watcher) Load(path string) error {
 			w.bypass[c.key] += c.Bypass
 			continue
 		}
-		if c.Queries < 0 || c.Blocked < 0 {
+		if c.Queries < 0 || c.Blocked < 0 || c.Minutes < 0 || c.Minutes > 1440 {
 			continue
 		}
 		w.counts[c.key] = c.count

@@ -87,7 +87,7 @@ func TestWeekAndPersistence(t *testing.T) {
 			t.Fatalf("%s: %+v", name, weeks)
 		}
 		got := fmt.Sprint(weeks[0].Services, weeks[0].Blocked)
-		want := "[{youtube 3 0} {roblox 1 0}] [{tiktok 1 1}]"
+		want := "[{youtube 3 0 1} {roblox 1 0 1}] [{tiktok 1 1 0}]"
 		if got != want {
 			t.Errorf("%s: %s, want %s", name, got, want)
 		}
@@ -107,4 +107,54 @@ func TestWeekAndPersistence(t *testing.T) {
 	if err := activity.New(activity.Config{Now: clock.Now}).Load(path); err == nil {
 		t.Error("a damaged file loaded without an error")
 	}
+}
+
+// TestActiveMinutes: a service's minutes are the minutes in which the
+// device asked for it and was answered; a blocked query, a category and
+// the same minute again add none; the week sorts services by minutes and
+// the minutes survive Save and Load.
+func TestActiveMinutes(t *testing.T) {
+	w, clock, _ := start(t, activity.Config{})
+	ctx := context.Background()
+	for _, q := range []struct {
+		advance time.Duration
+		tag     string
+		service bool
+		blocked bool
+	}{
+		{0, "tiktok", true, false},
+		{10 * time.Second, "tiktok", true, false}, // same minute
+		{time.Minute, "tiktok", true, false},
+		{time.Minute, "tiktok", true, true}, // blocked: not a minute of use
+		{0, "games", false, false},          // a category
+		{0, "youtube", true, false},
+		{time.Minute, "youtube", true, false},
+		{time.Minute, "youtube", true, false},
+	} {
+		clock.Advance(q.advance)
+		w.Watch("tablet", q.tag, q.service, q.blocked)
+		w.Flush(ctx) // counted at the clock's time when Run takes it
+	}
+	check := func(w *activity.Watcher, when string) {
+		t.Helper()
+		week := w.Week(clock.Now())
+		if len(week) != 1 {
+			t.Fatalf("%s: week %+v, want one device", when, week)
+		}
+		got := fmt.Sprint(week[0].Services)
+		want := "[{youtube 3 0 3} {tiktok 3 0 2}]"
+		if got != want {
+			t.Errorf("%s: services %s, want %s", when, got, want)
+		}
+	}
+	check(w, "counted")
+	path := filepath.Join(t.TempDir(), "activity.json")
+	if err := w.Save(func(b []byte) error { return os.WriteFile(path, b, 0o600) }); err != nil {
+		t.Fatal(err)
+	}
+	w2, _, _ := start(t, activity.Config{})
+	if err := w2.Load(path); err != nil {
+		t.Fatal(err)
+	}
+	check(w2, "after Save and Load")
 }

@@ -49,6 +49,9 @@ type DigestCount struct {
 	Name    string `json:"name"`
 	Queries int64  `json:"queries"`
 	Blocked int64  `json:"blocked,omitempty"`
+	// Minutes are a service's active minutes: minutes in which the
+	// device asked for it (see docs/budgets.md for what DNS can tell).
+	Minutes int64 `json:"minutes,omitempty"`
 }
 
 // DigestNewDevice is a device that joined.
@@ -83,7 +86,7 @@ func (a *App) buildDigest(ctx context.Context, now time.Time) (Digest, error) {
 			if i == 10 {
 				break
 			}
-			dd.Services = append(dd.Services, DigestCount{ID: s.Tag, Name: tagName(s.Tag), Queries: s.Queries})
+			dd.Services = append(dd.Services, DigestCount{ID: s.Tag, Name: tagName(s.Tag), Queries: s.Queries, Minutes: s.Minutes})
 		}
 		for i, b := range w.Blocked {
 			if i == 5 {
@@ -122,9 +125,9 @@ func (d Digest) Text() string {
 	for _, dev := range d.Devices {
 		fmt.Fprintf(&b, "\n%s (profile %s)\n", dev.Name, dev.Profile)
 		if len(dev.Services) > 0 {
-			b.WriteString("  Services used (DNS queries):\n")
+			b.WriteString("  Services used (active minutes, DNS queries):\n")
 			for _, s := range dev.Services {
-				fmt.Fprintf(&b, "    %-20s %d\n", s.Name, s.Queries)
+				fmt.Fprintf(&b, "    %-20s %4d min %8d\n", s.Name, s.Minutes, s.Queries)
 			}
 		}
 		if len(dev.TopBlocked) > 0 {

@@ -1206,11 +1206,11 @@
       const devs = digest.devices || [];
       const counts = (xs, key) => xs.map((x) => x.name + ' ' + count(x[key])).join(', ');
       const line = (d) => [
-        d.services.length ? t('Used: {list}', { list: counts(d.services, 'queries') }) : '',
+        d.services.length ? t('Used: {list}', { list: d.services.map((x) => x.name + ' ' + t('{n} min', { n: x.minutes || 0 })).join(', ') }) : '',
         d.top_blocked.length ? t('Blocked most: {list}', { list: counts(d.top_blocked, 'blocked') }) : '',
         d.bypass_attempts ? t('Bypass attempts: {n}', { n: d.bypass_attempts }) : ''].filter(Boolean).join(' · ') || t('Nothing counted.');
       digestCard = h('div', { class: 'card', testid: 'digest' }, h('h2', { text: t('This week') }),
-        h('p', { class: 'muted', text: t('Counted from DNS: how often each service was looked up, not minutes of use.') }),
+        h('p', { class: 'muted', text: t('Counted from DNS: the minutes in which a device asked for a service, not screen time.') }),
         devs.length ? h('ul', { class: 'list' }, devs.map((d) => h('li', { class: 'item', testid: `digest-${d.device}` },
           h('strong', { text: d.name || d.device }), h('span', { text: line(d) }))))
           : h('p', { class: 'muted', text: t('Nothing counted yet this week.') }),
