@@ -292,6 +292,14 @@ func (w *Writer) run(ctx context.Context, stop <-chan struct{}, done chan<- stru
 	defer flush.Stop()
 	prune := time.NewTicker(w.cfg.PruneInterval)
 	defer prune.Stop()
+	// A version 1 file's rows are moved a chunk at a time while nothing
+	// else is due: a closed channel is always ready, nil never.
+	var migrate <-chan struct{}
+	if w.hasLegacy() {
+		c := make(chan struct{})
+		close(c)
+		migrate = c
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -312,8 +320,24 @@ func (w *Writer) run(ctx context.Context, stop <-chan struct{}, done chan<- stru
 			w.flushAndLog(wctx)
 		case <-prune.C:
 			w.pruneAndLog(wctx)
+		case <-migrate:
+			more, err := w.migrateStep(wctx)
+			if err != nil {
+				// The rows left wait for the next start, and expire.
+				w.log.Error("upgrading query log", "err", err)
+			}
+			if !more {
+				migrate = nil
+			}
 		}
 	}
+}
+
+// hasLegacy reports whether version 1 rows are waiting to be moved.
+func (w *Writer) hasLegacy() bool {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	return w.wconn != nil && w.wconn.legacy
 }
 
 func (w *Writer) buffered() int {
