@@ -103,7 +103,7 @@ const insertColumns = 5
 // hold the CPU for tens of milliseconds, and answers would wait behind it.
 const yieldEvery = 256
 
-const insertPrefix = `INSERT INTO log (time, device, name_id, action, rec) VALUES `
+const insertPrefix = `INSERT OR ROLLBACK INTO log (time, device, name_id, action, rec) VALUES `
 
 // rowsPerInsert is how many rows one INSERT statement carries; measured
 // with BenchmarkWriterThroughput (bigger gains little, and a statement
@@ -125,7 +125,7 @@ func insertSQL(rows int) string {
 // openDB opens the database with pragmas fit for a log, creates the
 // schema and pins the connection the writer uses.
 func openDB(path string) (*sql.DB, *writeConn, error) {
-	dsn := path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+	dsn := path + "?_pragma=page_size(8192)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
 		"&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-8000)" +
 		"&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
@@ -167,6 +167,14 @@ func openDB(path string) (*sql.DB, *writeConn, error) {
 	// The writer's connection gets a bigger page cache: its index inserts
 	// land all over the name and device indexes.
 	if _, err := conn.ExecContext(ctx, "PRAGMA cache_size = -32000"); err != nil {
+		conn.Close()
+		return fail(err)
+	}
+	// Checkpoint every 32 MB of WAL rather than 4 MB: the index pages a
+	// batch touches are touched again by the next ones, and a page is
+	// copied into the file once per checkpoint however often it changed
+	// (5% of the writer's time at 4 MB).
+	if _, err := conn.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 8192"); err != nil {
 		conn.Close()
 		return fail(err)
 	}

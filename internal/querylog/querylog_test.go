@@ -13,6 +13,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/hearth-dns/hearth/internal/policy"
 )
 
 // t0 is the tests' "now": a Monday, 10:00 UTC.
@@ -1041,5 +1043,17 @@ func TestEntryHelpers(t *testing.T) {
 	}
 	if ActionLabel(Action(200)) != "" || Transport(200).String() != "" {
 		t.Error("unknown values should have empty labels")
+	}
+}
+
+func TestActionCodes(t *testing.T) {
+	for a := range policy.NumActions {
+		code := actionCode(a)
+		if got := codeLabel(code); got != ActionLabel(a) {
+			t.Errorf("action %d: code %d reads back as %q, want %q", a, code, got, ActionLabel(a))
+		}
+		if c, ok := actionLabelCode(ActionLabel(a)); !ok || c != code {
+			t.Errorf("label %q: code %d, %v, want %d", ActionLabel(a), c, ok, code)
+		}
 	}
 }

@@ -109,13 +109,17 @@ func (r *rec) decode(b []byte) error {
 var actionCodes = [...]string{"allowed", "blocked", "rewritten", "nxdomain", "nodata"}
 
 // actionCode returns a's code in log.action; an unknown action is stored
-// as allowed, as ActionLabel's "" would not be found.
+// as allowed.
 func actionCode(a Action) int64 {
-	l := ActionLabel(a)
-	for i, s := range actionCodes {
-		if s == l {
-			return int64(i)
-		}
+	switch a {
+	case ActionBlocked:
+		return 1
+	case ActionRewritten:
+		return 2
+	case ActionNXDomain:
+		return 3
+	case ActionNoData:
+		return 4
 	}
 	return 0
 }
