@@ -28,7 +28,8 @@ func threadCPU(b *testing.B) time.Duration {
 // were free when it began (a Flush frees its slots only as its batches
 // commit, so this counts a little more than production would); those that
 // do not are counted as dropped. The writer flushes when the buffer
-// reaches Buffer/4 or FlushInterval passed, as the writer goroutine does.
+// reaches Buffer/4, and commits maxCommitDelay after its first write or
+// when FlushInterval passed, as the writer goroutine does.
 // writer-cpu/s is the writer's CPU-seconds per second of traffic: the
 // share of one core the log costs at this rate. Run with -benchtime 60x
 // for the 60 s.
@@ -43,7 +44,8 @@ func BenchmarkSustainedFakeTime(b *testing.B) {
 			const tick = time.Millisecond
 			end := time.Duration(b.N) * time.Second
 			due := func(at time.Duration) int { return int(int64(at) * int64(rate) / int64(time.Second)) }
-			var now, lastFlush, busy time.Duration
+			var now, lastFlush, busy, txStart time.Duration
+			txOpen := false
 			logged, dropped := 0, 0
 			logUntil := func(at time.Duration, free int) {
 				n := due(at) - logged
@@ -63,18 +65,32 @@ func BenchmarkSustainedFakeTime(b *testing.B) {
 			for now < end {
 				now += tick
 				logUntil(now, w.cfg.Buffer)
-				if w.buffered() < w.wakeAt && now-lastFlush < w.cfg.FlushInterval {
+				tick := now-lastFlush >= w.cfg.FlushInterval
+				commit := txOpen && now-txStart >= maxCommitDelay
+				if w.buffered() < w.wakeAt && !tick && !commit {
 					continue
 				}
 				free := w.cfg.Buffer - w.buffered()
 				c0 := threadCPU(b)
-				if err := w.Flush(ctx); err != nil {
-					b.Fatal(err)
+				if tick || commit {
+					if err := w.Flush(ctx); err != nil {
+						b.Fatal(err)
+					}
+					txOpen = false
+				} else {
+					if err := w.write(ctx, false); err != nil {
+						b.Fatal(err)
+					}
+					if !txOpen {
+						txOpen, txStart = true, now
+					}
 				}
 				d := threadCPU(b) - c0
 				busy += d
 				now += d
-				lastFlush = now
+				if tick {
+					lastFlush = now
+				}
 				logUntil(now, free)
 			}
 			b.StopTimer()

@@ -230,6 +230,8 @@ type writeConn struct {
 	maxTime int64
 	// legacy reports whether the version 1 table is still there.
 	legacy bool
+	// inTx reports whether a write transaction is open.
+	inTx bool
 
 	// names caches names.id by name, strs strs.id by string. They are
 	// cleared when a transaction that may have added to them rolls back,
@@ -396,33 +398,55 @@ func (wc *writeConn) close() error {
 	return errors.Join(errs...)
 }
 
-// begin starts a write transaction; end commits it when *err is nil and
-// rolls it back otherwise, emptying the id caches, which may hold ids the
-// rollback removed.
+// begin starts a write transaction unless one is open. The writer keeps
+// its transaction open across batches (Writer.write): every commit
+// rewrites each index page the batch touched into the WAL, and at full
+// rate the batches of one second touch mostly the same pages.
 func (wc *writeConn) begin(ctx context.Context) error {
+	if wc.inTx {
+		return nil
+	}
 	if _, err := wc.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	wc.inTx = true
+	return nil
+}
+
+// commit commits the open transaction, if any; when that fails it rolls
+// back.
+func (wc *writeConn) commit(ctx context.Context) error {
+	if !wc.inTx {
+		return nil
+	}
+	if _, err := wc.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		err = fmt.Errorf("committing: %w", err)
+		return errors.Join(err, wc.rollback(ctx))
+	}
+	wc.inTx = false
+	return nil
+}
+
+// rollback rolls the open transaction back and empties the id caches,
+// which may hold ids it removed. After a failed INSERT OR ROLLBACK SQLite
+// has already rolled back, and the ROLLBACK's own error is not reported.
+func (wc *writeConn) rollback(ctx context.Context) error {
+	clear(wc.names)
+	clear(wc.strs)
+	if !wc.inTx {
+		return nil
+	}
+	wc.inTx = false
+	_, err := wc.conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+	if err != nil && !strings.Contains(err.Error(), "no transaction is active") {
+		return fmt.Errorf("rolling back: %w", err)
 	}
 	return nil
 }
 
-func (wc *writeConn) end(ctx context.Context, err *error) {
-	if *err == nil {
-		if _, cerr := wc.conn.ExecContext(ctx, "COMMIT"); cerr == nil {
-			return
-		} else {
-			*err = fmt.Errorf("committing: %w", cerr)
-		}
-	}
-	clear(wc.names)
-	clear(wc.strs)
-	if _, rerr := wc.conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
-		*err = errors.Join(*err, fmt.Errorf("rolling back: %w", rerr))
-	}
-}
-
-// writeBatch stores the entries of a and then b in one transaction, in
-// time order, with their counters.
+// writeBatch stores the entries of a and then b, in time order, with
+// their counters, in the open transaction (begun if none is). On error
+// the caller rolls back.
 func (wc *writeConn) writeBatch(ctx context.Context, cfg *Config, a, b []Entry) (err error) {
 	entry := func(k int32) *Entry {
 		if int(k) < len(a) {
@@ -452,7 +476,6 @@ func (wc *writeConn) writeBatch(ctx context.Context, cfg *Config, a, b []Entry) 
 	if err := wc.begin(ctx); err != nil {
 		return err
 	}
-	defer wc.end(ctx, &err)
 
 	// Collapse repeats, keeping time order by first occurrence; every
 	// entry still counts in the hourly counters.
@@ -589,13 +612,13 @@ func (wc *writeConn) upsertCounts(ctx context.Context, counts map[counterKey]cou
 	return nil
 }
 
-// addCounters adds counts to the hourly counters in one transaction: the
-// entries Log dropped still count.
-func (wc *writeConn) addCounters(ctx context.Context, counts map[counterKey]counterVal) (err error) {
+// addCounters adds counts to the hourly counters in the open transaction
+// (begun if none is): the entries Log dropped still count. On error the
+// caller rolls back.
+func (wc *writeConn) addCounters(ctx context.Context, counts map[counterKey]counterVal) error {
 	if err := wc.begin(ctx); err != nil {
 		return err
 	}
-	defer wc.end(ctx, &err)
 	return wc.upsertCounts(ctx, counts)
 }
 

@@ -2,6 +2,7 @@ package querylog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 )
@@ -28,7 +29,17 @@ func (w *Writer) migrateStep(ctx context.Context) (more bool, err error) {
 	if !w.wconn.legacy {
 		return false, nil
 	}
+	// Commit the open batches first: a failed move rolls back its own
+	// rows only.
+	if err := w.commitLocked(ctx); err != nil {
+		return false, err
+	}
 	moved, err := w.wconn.migrate(ctx)
+	if err == nil {
+		err = w.wconn.commit(ctx)
+	} else {
+		err = errors.Join(err, w.wconn.rollback(ctx))
+	}
 	if err != nil {
 		return false, fmt.Errorf("moving version 1 query log rows: %w", err)
 	}
@@ -39,14 +50,13 @@ func (w *Writer) migrateStep(ctx context.Context) (more bool, err error) {
 }
 
 // migrate moves the newest migrateChunk rows of the version 1 table into
-// log in one transaction, or drops the table when it is empty, and
+// log in a transaction the caller ends, or drops the table when it is empty, and
 // returns how many rows it moved. A row whose time a newer row already
 // took (the clock went back across the upgrade) is dropped.
 func (wc *writeConn) migrate(ctx context.Context) (moved int, err error) {
 	if err := wc.begin(ctx); err != nil {
 		return 0, err
 	}
-	defer wc.end(ctx, &err)
 	rs, err := wc.conn.QueryContext(ctx, `SELECT time, client, device, profile, name_id, qtype, rcode,
 		action, reason, tag, text, cached, transport, duration_us, count
 		FROM `+legacyTable+` ORDER BY time DESC LIMIT ?`, migrateChunk)

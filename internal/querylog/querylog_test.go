@@ -714,8 +714,9 @@ func TestWriterGoroutineWritesWithoutFlush(t *testing.T) {
 		wait time.Duration // bubble time to let pass
 	}{
 		// Four entries reach a quarter of the buffer and wake the writer
-		// long before its hourly tick.
-		{"buffer filling", Config{Buffer: 16, FlushInterval: time.Hour}, 4, 0},
+		// long before its hourly tick; it writes them at once and commits
+		// them within maxCommitDelay.
+		{"buffer filling", Config{Buffer: 16, FlushInterval: time.Hour}, 4, maxCommitDelay},
 		// One entry waits for the tick.
 		{"tick", Config{Buffer: 16, FlushInterval: time.Minute}, 1, time.Minute},
 	}
@@ -735,6 +736,9 @@ func TestWriterGoroutineWritesWithoutFlush(t *testing.T) {
 				if tc.wait > 0 {
 					if got := w.Stats().Written; got != 0 {
 						t.Fatalf("written %d before the tick, want 0", got)
+					}
+					if tc.wait < tc.cfg.FlushInterval && w.buffered() != 0 {
+						t.Fatalf("%d entries still in the buffer after the wake", w.buffered())
 					}
 					time.Sleep(tc.wait) // bubble time: the tick fires, no real wait
 					synctest.Wait()

@@ -20,6 +20,11 @@ func (w *Writer) Prune(ctx context.Context, now time.Time) (rows, counters int, 
 	if w.isClosed() {
 		return 0, 0, ErrClosed
 	}
+	// The DELETEs below take the write lock, which the writer's open
+	// transaction holds.
+	if err := w.commitPending(ctx); err != nil {
+		return 0, 0, err
+	}
 	rowCut := now.Add(-w.cfg.Retention).UnixMicro()
 	for {
 		res, err := w.db.ExecContext(ctx,
