@@ -1061,3 +1061,48 @@ func TestActionCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedBatchRollsBackTheTransaction makes a batch fail after earlier
+// ones were written into the open transaction: all of them are counted as
+// failed, none is half stored, and the names they added are not reused
+// by later rows (the id caches are emptied with the rollback).
+func TestFailedBatchRollsBackTheTransaction(t *testing.T) {
+	ctx := context.Background()
+	w := newWriter(t, Config{})
+	if _, err := w.db.Exec(`CREATE TRIGGER fail BEFORE INSERT ON log
+		WHEN (SELECT name FROM names WHERE id = NEW.name_id) = 'fail.example'
+		BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`); err != nil {
+		t.Fatal(err)
+	}
+	logAll(w, []q{{t0, "tablet", "a.example", ActionAllowed, ""}, {t0.Add(time.Second), "tablet", "b.example", ActionBlocked, "ads"}})
+	if err := w.write(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	logAll(w, []q{{t0.Add(2 * time.Second), "phone", "fail.example", ActionAllowed, ""}})
+	if err := w.write(ctx, false); err == nil || !strings.Contains(err.Error(), "refused by the test") {
+		t.Fatalf("write = %v, want the trigger's error", err)
+	}
+	if s := w.Stats(); s.Failed != 3 || s.Written != 0 || s.Buffered != 0 {
+		t.Errorf("stats after the failure %+v, want 3 failed, none written or buffered", s)
+	}
+	if _, err := w.db.Exec(`DROP TRIGGER fail`); err != nil {
+		t.Fatal(err)
+	}
+	logAll(w, []q{{t0.Add(3 * time.Second), "tv", "b.example", ActionAllowed, ""}, {t0.Add(4 * time.Second), "tv", "c.example", ActionAllowed, ""}})
+	flush(t, w)
+	rows, err := w.Search(ctx, Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(rows), []string{"c.example", "b.example"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("rows = %q, want %q", got, want)
+	}
+	for _, r := range rows {
+		if r.Device != "tv" {
+			t.Errorf("row %s: device %q, want tv", r.Name, r.Device)
+		}
+	}
+	if s := w.Stats(); s.Written != 2 || s.Failed != 3 {
+		t.Errorf("stats %+v, want 2 written, 3 failed", s)
+	}
+}
