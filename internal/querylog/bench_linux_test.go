@@ -46,6 +46,7 @@ func BenchmarkSustainedFakeTime(b *testing.B) {
 			due := func(at time.Duration) int { return int(int64(at) * int64(rate) / int64(time.Second)) }
 			var now, lastFlush, busy, txStart time.Duration
 			txOpen := false
+			var maxD, maxW time.Duration
 			logged, dropped := 0, 0
 			logUntil := func(at time.Duration, free int) {
 				n := due(at) - logged
@@ -86,6 +87,11 @@ func BenchmarkSustainedFakeTime(b *testing.B) {
 					}
 				}
 				d := threadCPU(b) - c0
+				if tick || commit {
+					maxD = max(maxD, d)
+				} else {
+					maxW = max(maxW, d)
+				}
 				busy += d
 				now += d
 				if tick {
@@ -100,6 +106,8 @@ func BenchmarkSustainedFakeTime(b *testing.B) {
 			b.ReportMetric(float64(dropped), "dropped")
 			b.ReportMetric(float64(s.Written), "written")
 			b.ReportMetric(busy.Seconds()/now.Seconds(), "writer-cpu/s")
+			b.ReportMetric(float64(maxD.Milliseconds()), "max-commit-ms")
+			b.ReportMetric(float64(maxW.Milliseconds()), "max-write-ms")
 			if rate <= 50_000 && (dropped != 0 || s.Failed != 0) {
 				b.Errorf("at %d/s: %d dropped, %+v; want none", rate, dropped, s)
 			}
