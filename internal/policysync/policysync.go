@@ -112,6 +112,17 @@ type Syncer struct {
 	log *slog.Logger
 
 	mu sync.Mutex // serialises syncs
+	// started numbers the syncs Sync runs (incremented under mu as one
+	// starts); completed is the number of the last one finished and
+	// lastErr its outcome (both under mu). A caller needs a sync that
+	// started after its call, not one of its own: concurrent writers
+	// share the next sync instead of queueing one each.
+	started   atomic.Uint64
+	completed uint64
+	lastErr   error
+	// waiting counts Sync callers that hold a ticket and wait for the
+	// lock (tests watch it).
+	waiting atomic.Int32
 	// checkNext makes the next sync run the agreement check (a node that
 	// resumed from its snapshot file checks at once).
 	checkNext bool
@@ -158,10 +169,30 @@ func (s *Syncer) CheckNext() {
 // when the policy reflecting every write committed before the call is
 // serving, so an API handler can call it after a write and answer only
 // once the change is in effect.
+//
+// Callers that arrive while a sync runs share the next one: a sync
+// started after a call has read every change committed before it, so
+// under a burst of writes each API handler waits for at most two syncs,
+// and the node runs one sync per burst rather than one per write.
 func (s *Syncer) Sync(ctx context.Context) error {
+	ticket := s.started.Load() + 1 // the first sync that starts after this call
+	s.waiting.Add(1)
 	s.mu.Lock()
+	s.waiting.Add(-1)
 	defer s.mu.Unlock()
-	return s.report(ctx, s.sync(ctx, s.checkNext))
+	if s.completed >= ticket {
+		// Another caller's sync started after this call and finished
+		// while this one waited for the lock.
+		return s.lastErr
+	}
+	n := s.started.Add(1)
+	err := s.report(ctx, s.sync(ctx, s.checkNext))
+	if ctx.Err() != nil {
+		// Cut short by its caller: not an outcome to share.
+		return err
+	}
+	s.completed, s.lastErr = n, err
+	return err
 }
 
 // Check brings the policy up to date, then checks that it agrees with the

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -582,5 +584,90 @@ func TestBindingChangesAreDeltas(t *testing.T) {
 	}
 	if n.loads != 0 {
 		t.Errorf("%d whole reads, want none", n.loads)
+	}
+}
+
+// heldStore counts Changes calls; while hold is set, the next call
+// reports on entered and waits for release.
+type heldStore struct {
+	store.Store
+	calls   atomic.Int32
+	hold    atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *heldStore) Changes(ctx context.Context, after int64, limit int) ([]store.Change, error) {
+	h.calls.Add(1)
+	if h.hold.CompareAndSwap(true, false) {
+		h.entered <- struct{}{}
+		<-h.release
+	}
+	return h.Store.Changes(ctx, after, limit)
+}
+
+// TestConcurrentSyncsShare: API writers that call Sync while a sync runs
+// share the next one instead of queueing one sync each (a burst of k
+// writes cost k+1 syncs, each a read of the feed, before), and each
+// returns only once its own write is in effect.
+func TestConcurrentSyncsShare(t *testing.T) {
+	for _, k := range []int{1, 8, 64} {
+		t.Run(fmt.Sprint(k), func(t *testing.T) {
+			ctx := context.Background()
+			h := &heldStore{Store: openSQLite(t), entered: make(chan struct{}), release: make(chan struct{})}
+			n := &node{}
+			sy := newSyncer(h, n, Config{})
+			if err := sy.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			writes(t, h, 1)
+			h.hold.Store(true)
+			first := make(chan error)
+			go func() { first <- sy.Sync(ctx) }()
+			<-h.entered // the first sync is reading the feed
+			before := h.calls.Load()
+
+			writes(t, h, k) // committed after the running sync read the feed
+			v, err := h.Version(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			errs := make(chan error, k)
+			for range k {
+				go func() {
+					if err := sy.Sync(ctx); err != nil {
+						errs <- err
+						return
+					}
+					if got, _ := n.state(); got.Seq < v.Seq {
+						errs <- fmt.Errorf("Sync returned at change %d, before the write of change %d", got.Seq, v.Seq)
+						return
+					}
+					errs <- nil
+				}()
+			}
+			deadline := time.Now().Add(wait)
+			for sy.waiting.Load() < int32(k) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d callers waiting, want %d", sy.waiting.Load(), k)
+				}
+				runtime.Gosched() // the event is a caller taking its ticket
+			}
+			close(h.release)
+			if err := <-first; err != nil {
+				t.Fatal(err)
+			}
+			for range k {
+				if err := <-errs; err != nil {
+					t.Error(err)
+				}
+			}
+			// The held sync read the feed once; the k callers share one
+			// sync, which reads it once more (its changes fit one page).
+			if got := h.calls.Load() - before; got != 1 {
+				t.Errorf("%d callers made %d more reads of the feed, want 1", k, got)
+			}
+			inStep(t, "after the burst", h, n)
+		})
 	}
 }
