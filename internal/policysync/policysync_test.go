@@ -671,3 +671,101 @@ func TestConcurrentSyncsShare(t *testing.T) {
 		})
 	}
 }
+
+// manyStore is a store with ManyGetter that counts its round trips: the
+// batch calls, and the one-item getters it must no longer be asked.
+type manyStore struct {
+	store.Store
+	batches, singles atomic.Int32
+}
+
+func (m *manyStore) Device(ctx context.Context, id string) (store.Device, error) {
+	m.singles.Add(1)
+	return m.Store.Device(ctx, id)
+}
+
+func (m *manyStore) Grant(ctx context.Context, id string) (store.Grant, error) {
+	m.singles.Add(1)
+	return m.Store.Grant(ctx, id)
+}
+
+func (m *manyStore) DevicesByID(ctx context.Context, ids []string) ([]store.Device, error) {
+	m.batches.Add(1)
+	var out []store.Device
+	for _, id := range ids {
+		d, err := m.Store.Device(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func (m *manyStore) GrantsByID(ctx context.Context, ids []string) ([]store.Grant, error) {
+	m.batches.Add(1)
+	var out []store.Grant
+	for _, id := range ids {
+		g, err := m.Store.Grant(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// TestDeltaFetchesManyAtOnce: with a store that fetches many items at
+// once, a delta of k device and grant changes costs two round trips
+// (one per kind) instead of k, and items gone since their change (a
+// grant added then deleted within the delta's feed, read as its last
+// entry) leave the node in step with the store.
+func TestDeltaFetchesManyAtOnce(t *testing.T) {
+	for _, k := range []int{1, 10, 200} {
+		t.Run(fmt.Sprint(k), func(t *testing.T) {
+			ctx := context.Background()
+			m := &manyStore{Store: openSQLite(t)}
+			n := &node{}
+			sy := newSyncer(m, n, Config{})
+			if _, err := m.PutHousehold(ctx, store.Household{ID: "h1", Name: "H"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := sy.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			until := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+			for i := range k {
+				id := fmt.Sprintf("d%d", i)
+				if _, err := m.PutDevice(ctx, store.Device{ID: id, Household: "h1", Name: id}); err != nil {
+					t.Fatal(err)
+				}
+				g, err := m.AddGrant(ctx, store.Grant{Device: id, Kind: store.GrantPause, Until: until})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i%2 == 1 { // paused and resumed before the node syncs
+					if err := m.DeleteGrant(ctx, g.ID); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			m.batches.Store(0)
+			if err := sy.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := m.batches.Load(); got != 2 {
+				t.Errorf("%d devices and grants fetched in %d batches, want 2", k, got)
+			}
+			if got := m.singles.Load(); got != 0 {
+				t.Errorf("%d items fetched one by one, want none", got)
+			}
+			inStep(t, "after the delta", m, n)
+		})
+	}
+}
