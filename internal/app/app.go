@@ -422,6 +422,9 @@ func (a *App) Start() error {
 		ctx, cancel := context.WithCancel(context.Background())
 		a.stopBackground = cancel
 		a.background.Go(func() { a.sync.Run(ctx) })
+		if a.storage != nil {
+			a.background.Go(func() { a.snapshotWriter(ctx) })
+		}
 		if a.qlog != nil {
 			a.qlog.Start(ctx)
 		}

@@ -58,7 +58,7 @@ func (a *App) applyDelta(b *built, d compile.Delta) error {
 	}
 	a.logProblems(s)
 	b.live.Store(s)
-	a.saveSnapshot(context.Background(), s.State())
+	a.saveSnapshotLater(s.State())
 	return nil
 }
 
