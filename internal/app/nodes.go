@@ -58,7 +58,7 @@ func (a *App) applyDelta(b *built, d compile.Delta) error {
 	}
 	a.logProblems(s)
 	b.live.Store(s)
-	a.saveSnapshotLater(s.State())
+	a.saveSnapshotLater(s)
 	return nil
 }
 

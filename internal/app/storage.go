@@ -14,6 +14,7 @@ import (
 
 	"github.com/hearth-dns/hearth/internal/config"
 	"github.com/hearth-dns/hearth/internal/metrics"
+	"github.com/hearth-dns/hearth/internal/policy/compile"
 	"github.com/hearth-dns/hearth/internal/policysync"
 	"github.com/hearth-dns/hearth/internal/store"
 )
@@ -66,7 +67,7 @@ type storage struct {
 	// next is the state the snapshot writer writes next (nil: none),
 	// and kick wakes it: deltas are saved off the apply path, and a
 	// burst of them costs one write of the file (see saveSnapshotLater).
-	next atomic.Pointer[store.State]
+	next atomic.Pointer[compile.Snapshot]
 	kick chan struct{}
 }
 
@@ -274,7 +275,7 @@ func (a *App) saveSnapshot(ctx context.Context, st store.State) {
 	s.mu.Unlock()
 }
 
-// saveSnapshotLater has the snapshot writer save st. The file holds the
+// saveSnapshotLater has the snapshot writer save snap's state. The file holds the
 // whole state, so writing it after every delta made each change cost a
 // full encode, fsync and rename on the path that swaps it in (at 1,000
 // changes a second, more than the changes themselves); the writer keeps
@@ -282,12 +283,15 @@ func (a *App) saveSnapshot(ctx context.Context, st store.State) {
 // that crashes in between resumes from an older seq and applies the
 // changes since as a delta, which is safe: the file's seq is always
 // that of the state it holds.
-func (a *App) saveSnapshotLater(st store.State) {
+func (a *App) saveSnapshotLater(snap *compile.Snapshot) {
 	s := a.storage
 	if s == nil || a.store == nil {
 		return
 	}
-	s.next.Store(&st)
+	// The snapshot, not its State(): copying a million households'
+	// items out is the writer's work, once a second at most, not each
+	// delta's.
+	s.next.Store(snap)
 	select {
 	case s.kick <- struct{}{}:
 	default: // the writer is already due to run
@@ -300,8 +304,8 @@ func (a *App) saveSnapshotLater(st store.State) {
 func (a *App) snapshotWriter(ctx context.Context) {
 	s := a.storage
 	flush := func() {
-		if st := s.next.Swap(nil); st != nil {
-			a.saveSnapshot(context.Background(), *st)
+		if snap := s.next.Swap(nil); snap != nil {
+			a.saveSnapshot(context.Background(), snap.State())
 		}
 	}
 	for {
