@@ -425,12 +425,15 @@ func (a *App) Start() error {
 	}
 	a.built.start(a.log)
 	if a.store != nil {
-		a.saveSnapshot(context.Background(), a.built.live.Load().State)
+		a.saveSnapshot(context.Background(), a.built.live.Load().State())
 	}
 	if a.sync != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		a.stopBackground = cancel
 		a.background.Go(func() { a.sync.Run(ctx) })
+		if a.storage != nil {
+			a.background.Go(func() { a.snapshotWriter(ctx) })
+		}
 		if a.qlog != nil {
 			a.qlog.Start(ctx)
 		}

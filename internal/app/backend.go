@@ -124,7 +124,7 @@ func (k backend) LogDropped() uint64 {
 func (k backend) SetAside() []string {
 	out := []string{}
 	if s := k.a.cur.Load().live.Load(); s != nil {
-		for _, p := range s.Problems {
+		for _, p := range s.AllProblems() {
 			out = append(out, p.Error())
 		}
 	}

@@ -68,7 +68,7 @@ func Explain(cfg *config.Config, q ExplainQuery, log *slog.Logger) (*Explanation
 	defer b.close()
 	if q.Device != "" {
 		s := b.live.Load()
-		id, err := storeDeviceID(s, s.State.Devices, q.Device)
+		id, err := storeDeviceID(s, s.State().Devices, q.Device)
 		if err != nil {
 			return nil, err
 		}

@@ -24,7 +24,7 @@ func (a *App) newSyncer(st store.Store) *policysync.Syncer {
 			if b == nil {
 				return store.State{}, false
 			}
-			return b.live.Load().State, true
+			return b.live.Load().State(), true
 		},
 		Load: func(ctx context.Context, s store.State) error {
 			b := a.cur.Load()
@@ -58,7 +58,7 @@ func (a *App) applyDelta(b *built, d compile.Delta) error {
 	}
 	a.logProblems(s)
 	b.live.Store(s)
-	a.saveSnapshot(context.Background(), s.State)
+	a.saveSnapshotLater(s)
 	return nil
 }
 

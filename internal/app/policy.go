@@ -126,6 +126,9 @@ func (a *App) applyState(b *built, st store.State) error {
 	if a.storage != nil {
 		a.storage.ok("load")
 		a.storage.setPolicyFrom(true, policyFromStore)
+		// A delta still waiting for the snapshot writer is older
+		// than st: it must not be written over it.
+		a.storage.next.Store(nil)
 	}
 	a.saveSnapshot(context.Background(), st)
 	return nil

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -228,6 +229,12 @@ func TestSnapshotWriteFailure(t *testing.T) {
 		t.Errorf("snapshot file changed or lost by a failed write: %v", err)
 	}
 	var st Status
+	// The snapshot writer saves deltas off the apply path: the failure
+	// is reported once it has tried.
+	pollUntil(t, "the failed snapshot write is reported", func() bool {
+		getJSON(t, e, "GET", "/api/v1/status", &st)
+		return st.Degraded
+	})
 	if getJSON(t, e, "GET", "/api/v1/status", &st); !st.Degraded || !st.StoreOK || len(st.Problems) != 1 || !strings.Contains(st.Problems[0], "snapshot") {
 		t.Errorf("status %+v, want one snapshot problem, store ok", st)
 	}
@@ -246,9 +253,10 @@ func TestSnapshotWriteFailure(t *testing.T) {
 	if err := e.app.sync.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if getJSON(t, e, "GET", "/api/v1/status", &st); st.Degraded {
-		t.Errorf("status %+v after a good write, want not degraded", st)
-	}
+	pollUntil(t, "a good snapshot write clears the banner", func() bool {
+		getJSON(t, e, "GET", "/api/v1/status", &st)
+		return !st.Degraded
+	})
 	f, err := policysync.ReadFile(filepath.Join(dataDir, policysync.FileName))
 	if err != nil || !f.SetupDone || len(f.State.Devices) != 1 || f.State.Devices[0].Profile != "adult" {
 		t.Errorf("snapshot file after a good write: %+v %v", f, err)
@@ -371,4 +379,87 @@ func firstAddr(r *dns.Msg) string {
 		}
 	}
 	return ""
+}
+
+// TestSnapshotWriteOffApplyPath: a slow disk (here a snapshot write that
+// blocks) no longer holds up changes. Before, every delta rewrote the
+// whole file on the path that swaps the policy in, so a write through
+// the API waited for the disk; now the API answers and DNS follows while
+// the writer is stuck, the writer then saves only the latest state, and
+// after a clean stop the file holds the state the node served.
+func TestSnapshotWriteOffApplyPath(t *testing.T) {
+	dataDir := t.TempDir()
+	cfg := storageConfig(t, dataDir)
+	firstRun(t, cfg)
+	var stuck atomicBool
+	entered := make(chan struct{}, 1)
+	release := make(chan struct{})
+	var unstick sync.Once // a failing test must not leave the writer stuck
+	var mu sync.Mutex
+	var saved []int64 // the seq of each file written
+	e := startListening(t, `http: "127.0.0.1:0"`, cfg, dnstest.Zone(t, policyRecords...), withSnapshotWriter(func(path string, data []byte) error {
+		if stuck.get() {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+			<-release
+		}
+		var f policysync.File
+		if err := json.Unmarshal(data, &f); err != nil {
+			return err
+		}
+		mu.Lock()
+		saved = append(saved, f.State.Seq)
+		mu.Unlock()
+		return policysync.WriteFileAtomic(path, data)
+	}))
+	t.Cleanup(func() { unstick.Do(func() { close(release) }) })
+	ctx := context.Background()
+	stuck.set(true)
+	setProfile := func(profile string) {
+		t.Helper()
+		d, err := e.app.store.Device(ctx, "tablet")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Profile = profile
+		if _, err := e.app.store.PutDevice(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- e.app.sync.Sync(ctx) }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the change to %s waited for the snapshot file", profile)
+		}
+	}
+	setProfile("kid")
+	<-entered // the writer is stuck on the first delta's file
+	profiles := []string{"adult", "kid", "adult", "kid"}
+	for _, p := range profiles {
+		setProfile(p)
+	}
+	if addr, _ := ask(t, e, "127.0.0.5", "bet365.com"); addr != "0.0.0.0" {
+		t.Errorf("with the disk stuck, the tablet got %q, want kid's block", addr)
+	}
+	stuck.set(false)
+	unstick.Do(func() { close(release) })
+	want := e.app.sync.Applied()
+	if err := e.app.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f, err := policysync.ReadFile(filepath.Join(dataDir, policysync.FileName))
+	if err != nil || f.State.Seq != want || len(f.State.Devices) != 1 || f.State.Devices[0].Profile != "kid" {
+		t.Errorf("snapshot file after a clean stop: seq %d devices %+v, %v; want seq %d with the tablet on kid", f.State.Seq, f.State.Devices, err, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := len(saved); n > 3 {
+		t.Errorf("%d deltas made %d snapshot writes %v, want the stuck one and the latest (at most 3)", 1+len(profiles), n, saved)
+	}
 }

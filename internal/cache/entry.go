@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/miekg/dns"
 
@@ -77,18 +78,23 @@ func makeKey(kb *keyBuf, r *pipeline.Request) ([]byte, bool) {
 // before the entry is published and never change, so a hit reads them
 // without a lock.
 type entry struct {
+	// key and wire share one exactly sized allocation (newEntry).
 	key string
 	// wire is the packed answer with ID 0, AA clear, RA set and no OPT
 	// record; ttlOffs are the offsets of its records' TTL fields.
 	wire    []byte
 	ttlOffs []uint16
-	ttl     uint32 // seconds, clamped
 	expires time.Time
-	cost    int64 // bytes charged against the shard's MaxBytes share
+	ttl     uint32 // seconds, clamped
+	// cost is the bytes charged against the shard's MaxBytes share; an
+	// entry is at most about 5 KiB (maxEntryWire, maxKeyName).
+	cost int32
 
-	slot       int         // index in the shard's ring; guarded by shard.mu
-	ref        atomic.Bool // hit since the clock hand last passed
+	// The small fields come last and are 32 bits or less, so the struct
+	// fits the 112-byte size class instead of 128 (BenchmarkEntryMemory).
+	slot       int32 // index in the shard's ring; guarded by shard.mu
 	hits       atomic.Uint32
+	ref        atomic.Bool // hit since the clock hand last passed
 	prefetched atomic.Bool
 }
 
@@ -194,13 +200,20 @@ func (c *Cache) newEntry(key string, q, resp *dns.Msg, now time.Time) *entry {
 		c.log.Debug("not caching unpackable answer", slog.String("qname", q.Question[0].Name), slog.Any("err", err))
 		return nil
 	}
+	// Pack allocates for the uncompressed message, often half again the
+	// packed size, and the key was a separate string: keep both in one
+	// allocation of the exact size. The bytes are never written again, so
+	// the key may alias them.
+	buf := make([]byte, len(wire)+len(key))
+	n := copy(buf, wire)
+	copy(buf[n:], key)
 	return &entry{
-		key:     key,
-		wire:    wire,
+		key:     unsafe.String(unsafe.SliceData(buf[n:]), len(key)),
+		wire:    buf[:n:n],
 		ttlOffs: offs,
 		ttl:     ttl,
 		expires: now.Add(time.Duration(ttl) * time.Second),
-		cost:    int64(entryOverhead + len(key) + cap(wire) + 2*cap(offs)),
+		cost:    int32(entryOverhead + len(buf) + 2*cap(offs)),
 	}
 }
 
@@ -219,7 +232,7 @@ type shard struct {
 	// the CLOCK hand evicts the first entry not referenced since the
 	// hand last passed it, or past serve-stale.
 	ring     []*entry
-	free     []int
+	free     []int32
 	hand     int
 	size     int
 	bytes    int64 // the cost of every entry held
@@ -249,7 +262,7 @@ func (s *shard) insert(e *entry, keep time.Time) uint64 {
 		s.remove(old)
 	}
 	var evicted uint64
-	for len(s.entries) > 0 && (len(s.entries) >= s.size || s.bytes+e.cost > s.maxBytes) {
+	for len(s.entries) > 0 && (len(s.entries) >= s.size || s.bytes+int64(e.cost) > s.maxBytes) {
 		s.evict(keep)
 		evicted++
 	}
@@ -258,11 +271,11 @@ func (s *shard) insert(e *entry, keep time.Time) uint64 {
 		s.free = s.free[:n-1]
 		s.ring[e.slot] = e
 	} else {
-		e.slot = len(s.ring)
+		e.slot = int32(len(s.ring))
 		s.ring = append(s.ring, e)
 	}
 	s.entries[e.key] = e
-	s.bytes += e.cost
+	s.bytes += int64(e.cost)
 	return evicted
 }
 
@@ -271,7 +284,7 @@ func (s *shard) remove(v *entry) {
 	delete(s.entries, v.key)
 	s.ring[v.slot] = nil
 	s.free = append(s.free, v.slot)
-	s.bytes -= v.cost
+	s.bytes -= int64(v.cost)
 }
 
 // evict removes one entry: the first under the CLOCK hand that was not

@@ -93,7 +93,7 @@ func (b *Builder) Build() (*Index, error) {
 		}
 	}
 	homes := slotCount(names)
-	ix := &Index{homes: uint64(homes), slots: make([]uint64, homes, homes+64)}
+	ix := &Index{homes: uint64(homes), slots: newSlots(homes, homes+64)}
 	sb := newSetBuilder()
 	for i := 0; i < len(ents); {
 		j := i + 1

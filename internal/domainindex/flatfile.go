@@ -205,7 +205,7 @@ func read(r io.Reader) (*Index, error) {
 		sets:    make([]setRec, nSets),
 		flags:   make([]uint8, nSets),
 		members: make([]ListID, nMembers),
-		slots:   make([]uint64, nSlots),
+		slots:   newSlots(int(nSlots), int(nSlots)),
 	}
 	var off uint64
 	for i := range ix.sets {

@@ -28,7 +28,9 @@
 // The table is one []uint64 of slots: a 48-bit fingerprint of the lower-cased
 // name and a 16-bit list-set id, in an open-addressing table with linear
 // probing at a load of at most 0.8 (about 10 bytes per name). It holds no
-// pointers, so the garbage collector never scans it. The names themselves
+// pointers, so the garbage collector never scans it; on Linux it asks for
+// transparent huge pages, so the few random slots a lookup reads do not
+// each also miss the TLB (newSlots). The names themselves
 // are not stored; a match is reported as a suffix of the query. List-set ids
 // index a small table of the distinct (exact, subtree, exception) list
 // combinations, at most 65536 of them.

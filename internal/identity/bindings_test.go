@@ -14,17 +14,7 @@ import (
 // profile family) and the Joneses (household joneses, profile teens).
 // The Smiths' own devices: a laptop by IP on their address and a tablet
 // by client id; the Joneses' router claims a MAC.
-func bindingConfig(t testing.TB) Config {
-	x, problems := NewBindingIndex([]Binding{
-		{Kind: BindIPv4, Key: "198.51.100.7", Household: "smiths", Profile: "family"},
-		{Kind: BindIPv6, Key: "2001:db8:7::/48", Household: "smiths", Profile: "family"},
-		{Kind: BindIPv6, Key: "2001:db8:7:42::/64", Household: "joneses", Profile: "teens"},
-		{Kind: BindCPE, Key: "cpe-jones", Household: "joneses", Profile: "teens"},
-		{Kind: BindClientID, Key: "smith-home", Household: "smiths", Profile: "family"},
-	})
-	if len(problems) > 0 {
-		t.Fatal(problems)
-	}
+func bindingConfig() Config {
 	return Config{
 		Devices: []Device{
 			{Name: "smith-laptop", Profile: "adult", Household: "smiths", IPs: addrs("2001:db8:7::10")},
@@ -35,7 +25,14 @@ func bindingConfig(t testing.TB) Config {
 		DefaultProfile:    "new-device",
 		TrustedForwarders: prefixes("127.0.0.2/32"),
 		ClientIDDomains:   []string{"dns.example.net"},
-		Bindings:          x,
+		Households:        []Household{{ID: "smiths", DefaultProfile: "family"}, {ID: "joneses", DefaultProfile: "teens"}},
+		Bindings: []Binding{
+			{Household: "smiths", Addr: netip.MustParseAddr("198.51.100.7")},
+			{Household: "smiths", Prefix: netip.MustParsePrefix("2001:db8:7::/48")},
+			{Household: "joneses", Prefix: netip.MustParsePrefix("2001:db8:7:42::/64")},
+			{Household: "joneses", CPE: "cpe-jones"},
+			{Household: "smiths", ClientID: "smith-home"},
+		},
 	}
 }
 
@@ -50,7 +47,7 @@ func dev(name, household, profile, via, mac string) pipeline.Identity {
 // TestIdentifyBindings: a query carrying a binding is its household's,
 // in the documented order, and only that household's devices take it.
 func TestIdentifyBindings(t *testing.T) {
-	id := newTestIdentifier(t, bindingConfig(t))
+	id := newTestIdentifier(t, bindingConfig())
 	tests := []struct {
 		name       string
 		client     string
@@ -92,7 +89,7 @@ func TestIdentifyBindings(t *testing.T) {
 
 // TestIdentifyBindingsAllocs: a binding lookup allocates nothing.
 func TestIdentifyBindingsAllocs(t *testing.T) {
-	id := newTestIdentifier(t, bindingConfig(t))
+	id := newTestIdentifier(t, bindingConfig())
 	for _, r := range []*pipeline.Request{
 		request(query(), "198.51.100.7:5353"),
 		request(query(), "[2001:db8:7:42::5]:5353"),
@@ -109,27 +106,8 @@ func TestIdentifyBindingsAllocs(t *testing.T) {
 	}
 }
 
-// TestBindingIndexProblems: keys that do not parse are set aside and
-// named; the rest are indexed.
-func TestBindingIndexProblems(t *testing.T) {
-	x, problems := NewBindingIndex([]Binding{
-		{Kind: BindIPv4, Key: "198.51.100.7", Household: "h", Profile: "p"},
-		{Kind: BindIPv4, Key: "2001:db8::1", Household: "h", Profile: "p"},
-		{Kind: BindIPv6, Key: "2001:db8::/32", Household: "h", Profile: "p"},
-		{Kind: BindCPE, Key: "bad id!", Household: "h", Profile: "p"},
-		{Kind: "mac", Key: "aa:bb:cc:dd:ee:ff", Household: "h", Profile: "p"},
-		{Kind: BindClientID, Key: "ok", Household: "", Profile: "p"},
-	})
-	if x.Len() != 1 || len(problems) != 5 {
-		t.Fatalf("indexed %d, problems %v: want 1 indexed and 5 problems", x.Len(), problems)
-	}
-	if _, ok := x.Addr(netip.MustParseAddr("198.51.100.7")); !ok {
-		t.Error("the good binding is not found")
-	}
-}
-
 func BenchmarkIdentifyBinding(b *testing.B) {
-	id := newTestIdentifier(b, bindingConfig(b))
+	id := newTestIdentifier(b, bindingConfig())
 	for _, bc := range []struct {
 		name string
 		r    *pipeline.Request

@@ -9,6 +9,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+
+	"github.com/hearth-dns/hearth/internal/shardmap"
 )
 
 // A DNS id is the encrypted-DNS client id that Hearth makes for a device:
@@ -106,7 +108,9 @@ func ParseDNSIDHash(s string) ([sha256.Size]byte, error) {
 // indexed by the hash's first 8 bytes and confirms with a constant-time
 // comparison of the whole hash, so the time a lookup takes says nothing
 // about which secrets exist: an attacker controls the secret, not its hash.
-type secretTable map[uint64]secretEntry
+type secretTable struct {
+	m *shardmap.Map[uint64, secretEntry]
+}
 
 type secretEntry struct {
 	hash [sha256.Size]byte
@@ -114,20 +118,23 @@ type secretEntry struct {
 }
 
 // add records that hash belongs to d.
-func (t secretTable) add(hash [sha256.Size]byte, d *device) error {
-	k := binary.BigEndian.Uint64(hash[:8])
-	if prev, dup := t[k]; dup && prev.dev != d {
+func add(e *shardmap.Editor[uint64, secretEntry], hash [sha256.Size]byte, d *device) error {
+	k := secretKey(hash)
+	if prev, dup := e.Get(k); dup && prev.dev.name != d.name {
 		return fmt.Errorf("DNS id: already claimed by device %q", prev.dev.name)
 	}
-	t[k] = secretEntry{hash: hash, dev: d}
+	e.Put(k, secretEntry{hash: hash, dev: d})
 	return nil
 }
+
+// secretKey is the table key of a secret's hash: its first 8 bytes.
+func secretKey(hash [sha256.Size]byte) uint64 { return binary.BigEndian.Uint64(hash[:8]) }
 
 // lookup finds the device of the DNS id s (label, hyphen, secret; any
 // case) without allocating. It returns nil when s does not have a
 // secret's shape or no device holds it.
 func (t secretTable) lookup(s string) *device {
-	if len(t) == 0 || len(s) < SecretLen || len(s) > maxClientID {
+	if t.m.Len() == 0 || len(s) < SecretLen || len(s) > maxClientID {
 		return nil
 	}
 	if len(s) > SecretLen && s[len(s)-SecretLen-1] != '-' {
@@ -140,7 +147,7 @@ func (t secretTable) lookup(s string) *device {
 
 // lookupBytes is lookup for an EDNS option's bytes.
 func (t secretTable) lookupBytes(b []byte) *device {
-	if len(t) == 0 || len(b) < SecretLen || len(b) > maxClientID {
+	if t.m.Len() == 0 || len(b) < SecretLen || len(b) > maxClientID {
 		return nil
 	}
 	if len(b) > SecretLen && b[len(b)-SecretLen-1] != '-' {
@@ -161,7 +168,7 @@ func (t secretTable) find(secret *[SecretLen]byte) *device {
 		secret[i] = c
 	}
 	sum := sha256.Sum256(secret[:])
-	e, ok := t[binary.BigEndian.Uint64(sum[:8])]
+	e, ok := t.m.Get(binary.BigEndian.Uint64(sum[:8]))
 	if !ok || subtle.ConstantTimeCompare(e.hash[:], sum[:]) != 1 {
 		return nil
 	}

@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -47,7 +46,9 @@ const maxClientID = 63
 type Device struct {
 	// Name identifies the device in decisions and logs; unique.
 	Name string
-	// Profile is the name of the profile that applies to the device.
+	// Profile is the name of the profile that applies to the device; ""
+	// for a device of a household means the household's default profile
+	// (see Config.Households), resolved per query.
 	Profile string
 	// Household is the tenant the device belongs to ("" at home).
 	Household string
@@ -90,14 +91,16 @@ type Config struct {
 	ClientIDDomains []string
 	// Neighbors maps LAN source addresses to MACs; nil for none.
 	Neighbors NeighborTable
-	// Bindings recognise ISP subscribers' queries (by client id, CPE id
-	// or source address) as their household's; nil for none. See
-	// Identify for how they rank beside devices.
-	Bindings BindingTable
 	// Guard, when set, counts client ids that match no device and
 	// refuses the queries of a source that tries too many. It outlives
 	// Identifiers: pass the same one to each.
 	Guard *Guard
+	// Households are the households' default profiles, for the devices
+	// without a profile of their own and for the subscriber bindings.
+	Households []Household
+	// Bindings recognise an ISP subscriber's household by the line its
+	// queries arrive on, after every device identifier.
+	Bindings []Binding
 	// Logger receives configuration warnings (a device that can never
 	// match); nil discards them.
 	Logger *slog.Logger
@@ -106,17 +109,11 @@ type Config struct {
 // Identifier maps requests to identities. It is immutable after New and
 // safe for concurrent use.
 type Identifier struct {
-	byClientID map[string]*device
-	bySecret   secretTable
-	guard      *Guard
-	byMAC      map[mac]macEntry
-	byIP       map[netip.Addr]*device
-	cidr4      cidrTable
-	cidr6      cidrTable
-	trusted    []netip.Prefix
-	domains    []string // lower case, no trailing dot
-	neighbors  NeighborTable
-	bindings   BindingTable
+	tables
+	guard     *Guard
+	trusted   []netip.Prefix
+	domains   []string // lower case, no trailing dot
+	neighbors NeighborTable
 	// fastNeighbors is neighbors when it can return a preformatted MAC,
 	// so that an unknown device's MAC costs no allocation.
 	fastNeighbors macTable
@@ -133,8 +130,15 @@ type device struct {
 	name, profile, household string
 }
 
-func (d *device) identity(via, mac string) pipeline.Identity {
-	return pipeline.Identity{Household: d.household, Device: d.name, Profile: d.profile, Via: via, MAC: mac}
+// identity is d's identity. A device without a profile of its own gets
+// its household's default profile, looked up now so that changing that
+// default changes no device entry.
+func (id *Identifier) identity(d *device, via, mac string) pipeline.Identity {
+	p := d.profile
+	if p == "" {
+		p = id.householdProfile(d.household)
+	}
+	return pipeline.Identity{Household: d.household, Device: d.name, Profile: p, Via: via, MAC: mac}
 }
 
 // macEntry is a configured MAC with its text form, made once.
@@ -153,16 +157,10 @@ func New(c Config) (*Identifier, error) {
 		return nil, errors.New("identity: default profile is empty")
 	}
 	id := &Identifier{
-		byClientID: map[string]*device{},
-		bySecret:   secretTable{},
-		guard:      c.Guard,
-		byMAC:      map[mac]macEntry{},
-		byIP:       map[netip.Addr]*device{},
-		cidr4:      cidrTable{m: map[netip.Prefix]*device{}},
-		cidr6:      cidrTable{m: map[netip.Prefix]*device{}},
-		neighbors:  c.Neighbors,
-		bindings:   c.Bindings,
-		unknown:    pipeline.Identity{Profile: c.DefaultProfile, Via: viaDefault},
+		tables:    newTables(len(c.Devices), len(c.Bindings)),
+		guard:     c.Guard,
+		neighbors: c.Neighbors,
+		unknown:   pipeline.Identity{Profile: c.DefaultProfile, Via: viaDefault},
 	}
 	log := c.Logger
 	if log == nil {
@@ -187,6 +185,10 @@ func New(c Config) (*Identifier, error) {
 		}
 		id.domains = append(id.domains, n)
 	}
+	e := id.tables.edit()
+	for _, h := range c.Households {
+		e.households.Put(h.ID, h.DefaultProfile)
+	}
 	names := map[string]bool{}
 	for i, cd := range c.Devices {
 		if cd.Name == "" {
@@ -196,85 +198,20 @@ func New(c Config) (*Identifier, error) {
 			return nil, fmt.Errorf("identity: device %q: duplicate name", cd.Name)
 		}
 		names[cd.Name] = true
-		if cd.Profile == "" {
-			return nil, fmt.Errorf("identity: device %q: empty profile", cd.Name)
-		}
 		if len(cd.IPs)+len(cd.CIDRs)+len(cd.MACs)+len(cd.ClientIDs) == 0 && cd.DNSIDHash == "" {
 			log.Warn("device has no identifiers and will never be recognised", "device", cd.Name)
 		}
-		d := &device{name: cd.Name, profile: cd.Profile, household: cd.Household}
-		if err := id.add(d, cd); err != nil {
-			return nil, fmt.Errorf("identity: device %q: %w", cd.Name, err)
+		if err := e.add(cd); err != nil {
+			return nil, err
 		}
 	}
-	id.cidr4.sort()
-	id.cidr6.sort()
+	for _, b := range c.Bindings {
+		if err := e.bind(b); err != nil {
+			return nil, err
+		}
+	}
+	id.tables = e.done()
 	return id, nil
-}
-
-// add indexes the identifiers of one device. Repeating an identifier
-// within a device is harmless; sharing it with another device is an error,
-// as the match would depend on configuration order.
-func (id *Identifier) add(d *device, cd Device) error {
-	for _, s := range cd.ClientIDs {
-		k, ok := validClientID(s)
-		if !ok {
-			return fmt.Errorf("client id %q: want 1 to %d letters, digits or hyphens", s, maxClientID)
-		}
-		if err := claim(id.byClientID, k, d, "client id", s); err != nil {
-			return err
-		}
-	}
-	if cd.DNSIDHash != "" {
-		h, err := ParseDNSIDHash(cd.DNSIDHash)
-		if err != nil {
-			return err
-		}
-		if err := id.bySecret.add(h, d); err != nil {
-			return err
-		}
-	}
-	for _, hw := range cd.MACs {
-		m, ok := macFrom(hw)
-		if !ok {
-			return fmt.Errorf("MAC %q: want a non-zero 6-byte address", hw)
-		}
-		if prev, dup := id.byMAC[m]; dup && prev.dev != d {
-			return fmt.Errorf("MAC %q: already claimed by device %q", m, prev.dev.name)
-		}
-		id.byMAC[m] = macEntry{dev: d, text: m.String()}
-	}
-	for _, a := range cd.IPs {
-		if !a.IsValid() {
-			return errors.New("IP: invalid (zero) address")
-		}
-		if err := claim(id.byIP, a.Unmap().WithZone(""), d, "IP", a.String()); err != nil {
-			return err
-		}
-	}
-	for _, p := range cd.CIDRs {
-		if !p.IsValid() {
-			return fmt.Errorf("CIDR %q: invalid prefix", p)
-		}
-		p = canonicalPrefix(p)
-		t := &id.cidr6
-		if p.Addr().Is4() {
-			t = &id.cidr4
-		}
-		if err := claim(t.m, p, d, "CIDR", p.String()); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// claim records that key belongs to d, or says which device has it.
-func claim[K comparable](m map[K]*device, key K, d *device, what, text string) error {
-	if prev, dup := m[key]; dup && prev != d {
-		return fmt.Errorf("%s %q: already claimed by device %q", what, text, prev.name)
-	}
-	m[key] = d
-	return nil
 }
 
 // canonicalPrefix masks p and turns an IPv4-mapped IPv6 prefix into the
@@ -308,14 +245,6 @@ func validClientID(s string) (string, bool) {
 // forwarder's client subnet option of a single host (/32 or /128) stands
 // in for the source address in the last three steps.
 //
-// ISP subscriber bindings (Config.Bindings) rank: client id, then CPE id
-// (a trusted forwarder's option 65074 that no device holds), then source
-// address (IPv4 exact, IPv6 longest prefix). A query that carries a
-// binding is its household's: a device recognised by MAC, IP or CIDR
-// still wins, but only a device of that household (another household's
-// cannot claim the subscriber's traffic); a device's own client id or DNS
-// id always wins. Else the query gets the household's default profile.
-//
 // Identify only reads r and the Identifier's immutable tables. It
 // allocates nothing, except to format a MAC that no device claims when it
 // came from EDNS or from a NeighborTable other than *Neighbors (which
@@ -334,20 +263,20 @@ func (id *Identifier) identify(r *pipeline.Request) (ident pipeline.Identity, tr
 
 	if r.ClientID != "" {
 		if d, via := id.lookupID(r.ClientID); d != nil {
-			return d.identity(via, ""), trusted, false
+			return id.identity(d, via, ""), trusted, false
 		}
-		if s, ok := id.boundClientID(r.ClientID); ok {
-			return s.identity(viaBindClientID, ""), trusted, false
+		if h, ok := id.boundClientID(r.ClientID); ok {
+			return id.householdIdentity(h, viaBindClientID), trusted, false
 		}
 		unknownID = true
 	}
 	if r.ServerName != "" {
 		if cid, ok := id.sniClientID(r.ServerName); ok {
 			if d, via := id.lookupID(cid); d != nil {
-				return d.identity(via, ""), trusted, false
+				return id.identity(d, via, ""), trusted, false
 			}
-			if s, ok := id.boundClientID(cid); ok {
-				return s.identity(viaBindClientID, ""), trusted, false
+			if h, ok := id.boundClientID(cid); ok {
+				return id.householdIdentity(h, viaBindClientID), trusted, false
 			}
 			unknownID = true
 		}
@@ -368,7 +297,10 @@ func (id *Identifier) lookupID(s string) (*device, string) {
 	return nil, ""
 }
 
-// identifyRest is identify after the client ids: EDNS, MAC, IP, CIDR.
+// identifyRest is identify after the client ids: EDNS, MAC, IP, CIDR,
+// then the subscriber bindings (CPE id, IPv4 address, IPv6 prefix): a
+// device the household named is recognised more precisely than the line
+// its queries arrive on.
 func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted bool) pipeline.Identity {
 	// learned is a MAC known for the request, kept for Identity.MAC even
 	// when no device claims it; learnedText is its text when already made.
@@ -376,44 +308,35 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 		learned     mac
 		haveMAC     bool
 		learnedText string
-		// sub is the subscriber a binding recognised; a device of
-		// another household does not take its queries.
-		sub      Subscriber
-		bound    bool
-		boundVia string
-		e        ednsIdentity
+		e           ednsIdentity
 	)
 	if trusted && r.Msg != nil {
 		e = readEDNS(r.Msg)
 		if e.deviceID != nil {
 			if d := id.bySecret.lookupBytes(e.deviceID); d != nil {
-				return d.identity(viaDNSID, "")
+				return id.identity(d, viaDNSID, "")
 			}
 			if d := id.lookupClientIDBytes(e.deviceID); d != nil {
-				return d.identity(viaClientID, "")
+				return id.identity(d, viaClientID, "")
 			}
 		}
 		if e.subnet.IsValid() {
 			src = e.subnet
 		}
 	}
-	if id.bindings != nil {
-		if e.deviceID != nil {
-			sub, bound = id.bindings.CPE(e.deviceID)
-			boundVia = viaBindCPE
-		}
-		if !bound {
-			sub, bound = id.bindings.Addr(src)
-			boundVia = viaBindIP
-		}
-	}
+	// A subscriber's line (CPE id, then address) makes the query its
+	// household's: a device recognised by MAC, IP or CIDR still wins,
+	// but only a device of that household, so that another household
+	// cannot take over the subscriber's queries by claiming an address.
+	h, bound, via := id.bindSource(e.deviceID, src)
+	owns := func(d *device) bool { return !bound || d.household == h }
+
 	if e.haveMAC {
-		if me, ok := id.byMAC[e.mac]; ok && owns(bound, sub, me.dev) {
-			return me.dev.identity(viaEDNSMAC, me.text)
+		if me, ok := id.byMAC.Get(e.mac); ok && owns(me.dev) {
+			return id.identity(me.dev, viaEDNSMAC, me.text)
 		}
 		learned, haveMAC = e.mac, true
 	}
-
 	if !haveMAC && id.neighbors != nil {
 		if id.fastNeighbors != nil {
 			learned, learnedText, haveMAC = id.fastNeighbors.lookupMAC(src)
@@ -421,8 +344,8 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 			learned, haveMAC = macFrom(hw)
 		}
 		if haveMAC {
-			if me, ok := id.byMAC[learned]; ok && owns(bound, sub, me.dev) {
-				return me.dev.identity(viaMAC, me.text)
+			if me, ok := id.byMAC.Get(learned); ok && owns(me.dev) {
+				return id.identity(me.dev, viaMAC, me.text)
 			}
 		}
 	}
@@ -434,40 +357,24 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 		}
 		macText = learnedText
 	}
-	if d := id.byIP[src]; d != nil && owns(bound, sub, d) {
-		return d.identity(viaIP, macText)
+	if d, _ := id.byIP.Get(src); d != nil && owns(d) {
+		return id.identity(d, viaIP, macText)
 	}
 	t := &id.cidr6
 	if src.Is4() {
 		t = &id.cidr4
 	}
-	if d := t.lookup(src); d != nil && owns(bound, sub, d) {
-		return d.identity(viaCIDR, macText)
+	if d, _ := t.lookup(src); d != nil && owns(d) {
+		return id.identity(d, viaCIDR, macText)
 	}
 	if bound {
-		return sub.identity(boundVia, macText)
+		ident := id.householdIdentity(h, via)
+		ident.MAC = macText
+		return ident
 	}
 	u := id.unknown
 	u.MAC = macText
 	return u
-}
-
-// boundClientID looks a client id up in the bindings.
-func (id *Identifier) boundClientID(s string) (Subscriber, bool) {
-	if id.bindings == nil {
-		return Subscriber{}, false
-	}
-	return id.bindings.ClientID(s)
-}
-
-// owns reports whether device d may take a query: any device when no
-// binding recognised the query, else only a device of its household.
-func owns(bound bool, sub Subscriber, d *device) bool {
-	return !bound || d.household == sub.Household
-}
-
-func (s Subscriber) identity(via, mac string) pipeline.Identity {
-	return pipeline.Identity{Household: s.Household, Profile: s.Profile, Via: via, MAC: mac}
 }
 
 func (id *Identifier) isTrusted(a netip.Addr) bool {
@@ -489,7 +396,8 @@ func (id *Identifier) lookupClientID(s string) *device {
 	for i := 0; i < len(s); i++ {
 		buf[i] = lower(s[i])
 	}
-	return id.byClientID[string(buf[:len(s)])]
+	d, _ := id.byClientID.Get(view(buf[:len(s)]))
+	return d
 }
 
 // lookupClientIDBytes is lookupClientID for an EDNS option's bytes.
@@ -501,7 +409,8 @@ func (id *Identifier) lookupClientIDBytes(b []byte) *device {
 	for i, c := range b {
 		buf[i] = lower(c)
 	}
-	return id.byClientID[string(buf[:len(b)])]
+	d, _ := id.byClientID.Get(view(buf[:len(b)]))
+	return d
 }
 
 func lower(c byte) byte {
@@ -581,37 +490,4 @@ func (id *Identifier) source(r *pipeline.Request, trusted bool) netip.Addr {
 		}
 	}
 	return src
-}
-
-// cidrTable finds the longest prefix containing an address: one map probe
-// per distinct prefix length in use, longest first, so its cost grows
-// with the number of lengths, not of prefixes.
-type cidrTable struct {
-	bits []int // distinct prefix lengths, longest first
-	m    map[netip.Prefix]*device
-}
-
-func (t *cidrTable) sort() {
-	seen := map[int]bool{}
-	for p := range t.m {
-		if !seen[p.Bits()] {
-			seen[p.Bits()] = true
-			t.bits = append(t.bits, p.Bits())
-		}
-	}
-	slices.Sort(t.bits)
-	slices.Reverse(t.bits)
-}
-
-func (t *cidrTable) lookup(a netip.Addr) *device {
-	for _, b := range t.bits {
-		p, err := a.Prefix(b)
-		if err != nil {
-			return nil
-		}
-		if d := t.m[p]; d != nil {
-			return d
-		}
-	}
-	return nil
 }

@@ -349,7 +349,8 @@ func TestNew(t *testing.T) {
 		{"no default profile", func(c *Config) { c.DefaultProfile = "" }, "default profile is empty"},
 		{"empty name", func(c *Config) { c.Devices = append(c.Devices, Device{Profile: "kid"}) }, "device 8: empty name"},
 		{"duplicate name", func(c *Config) { c.Devices = append(c.Devices, Device{Name: "tv", Profile: "kid"}) }, `device "tv": duplicate name`},
-		{"empty profile", func(c *Config) { c.Devices[2].Profile = "" }, `device "tv": empty profile`},
+		{"empty profile", func(c *Config) { c.Devices[2].Profile, c.Devices[2].Household = "", "" }, `device "tv": empty profile`},
+		{"empty profile of a household device", func(c *Config) { c.Devices[2].Profile = "" }, ""},
 		{"IP claimed twice", func(c *Config) { c.Devices = append(c.Devices, okDevice("new-tv")) },
 			`device "new-tv": IP "192.168.1.10": already claimed by device "emma-tablet"`},
 		{"mapped IP claimed twice", func(c *Config) {

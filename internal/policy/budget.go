@@ -73,7 +73,7 @@ type BudgetState struct {
 // the profile's time zone), with their limits. It is for the usage
 // tracker and the dashboard, not the query path.
 func (s *Snapshot) Budgets(profileIdx int, now time.Time) []BudgetState {
-	p := &s.profiles[profileIdx]
+	p := s.profiles.at(profileIdx)
 	if len(p.Budgets) == 0 {
 		return nil
 	}
@@ -108,7 +108,7 @@ func Day(now time.Time, loc *time.Location) (start, end time.Time) {
 
 // HasBudgets reports whether profile has time budgets, so that callers
 // skip the usage tracker for the others.
-func (s *Snapshot) HasBudgets(profileIdx int) bool { return len(s.profiles[profileIdx].Budgets) > 0 }
+func (s *Snapshot) HasBudgets(profileIdx int) bool { return len(s.profiles.at(profileIdx).Budgets) > 0 }
 
 // budgetFor returns 1 + the index of the first budget of p holding tag.
 func (p *profile) budgetFor(tag Tag, spent TagSet) int {
@@ -150,7 +150,7 @@ func (s *Snapshot) countFor(p *profile, name []byte) uint32 {
 }
 
 // BudgetID returns the id of budget i of profile (Decision.Count's bit i).
-func (s *Snapshot) BudgetID(profileIdx, i int) string { return s.profiles[profileIdx].Budgets[i].ID }
+func (s *Snapshot) BudgetID(profileIdx, i int) string { return s.profiles.at(profileIdx).Budgets[i].ID }
 
 // Location returns the time zone of profile: its schedules' and budgets'.
-func (s *Snapshot) Location(profileIdx int) *time.Location { return s.profiles[profileIdx].loc }
+func (s *Snapshot) Location(profileIdx int) *time.Location { return s.profiles.at(profileIdx).loc }

@@ -296,12 +296,14 @@ type IPRule struct {
 // Snapshot is one immutable policy: the index, the tags and lists it
 // names, and the profiles. Build a new one for any change and swap it in.
 type Snapshot struct {
-	tags      []TagInfo
-	lists     []ListInfo
-	index     *domainindex.Index
-	profiles  []profile
-	byName    map[string]int
+	tags  []TagInfo
+	lists []ListInfo
+	index *domainindex.Index
+	// profiles are the compiled profiles by index (Decision.Profile),
+	// shared with the snapshots WithProfiles and WithLists make.
+	profiles  profileTable
 	fallback  int
+	bypass    TagSet
 	setTags   []setTags
 	rewrites  []SafeSearchRule
 	safe      map[string]safeEntry
@@ -403,7 +405,6 @@ func NewSnapshot(c Config) (*Snapshot, error) {
 		tags:       c.Tags,
 		lists:      c.Lists,
 		index:      c.Index,
-		byName:     map[string]int{},
 		safe:       map[string]safeEntry{},
 		special:    map[string]Reason{},
 		protected:  c.Protected,
@@ -415,60 +416,20 @@ func NewSnapshot(c Config) (*Snapshot, error) {
 			return nil, fmt.Errorf("policy: list %d %q: tag %d out of range", i, l.ID, l.Tag)
 		}
 	}
+	s.bypass = c.Bypass
+	pe := profileTable{}.edit()
 	for _, p := range c.Profiles {
-		if _, dup := s.byName[p.Name]; dup {
+		if _, dup := pe.lookup(p.Name); dup {
 			return nil, fmt.Errorf("policy: profile %q defined twice", p.Name)
 		}
-		cp := profile{ProfileSpec: p, allow: overrides(p.Allow), deny: overrides(p.Deny)}
-		cp.nextChange = new(atomic.Pointer[cachedChange])
-		cp.loc = p.Location
-		if cp.loc == nil {
-			cp.loc = time.UTC
+		cp, err := compileProfile(p, c.Bypass)
+		if err != nil {
+			return nil, err
 		}
-		for i := range p.Grants {
-			if err := p.Grants[i].validate(); err != nil {
-				return nil, fmt.Errorf("policy: profile %q: %w", p.Name, err)
-			}
-		}
-		if cp.Label == "" {
-			cp.Label = p.Name
-		}
-		if len(p.Budgets) > MaxBudgets {
-			return nil, fmt.Errorf("policy: profile %q: %d time budgets, at most %d", p.Name, len(p.Budgets), MaxBudgets)
-		}
-		seen := map[string]bool{}
-		for i := range p.Budgets {
-			b := &p.Budgets[i]
-			if err := b.validate(); err != nil {
-				return nil, fmt.Errorf("policy: profile %q: %w", p.Name, err)
-			}
-			if seen[b.ID] {
-				return nil, fmt.Errorf("policy: profile %q: two time budgets for %q", p.Name, b.ID)
-			}
-			seen[b.ID] = true
-			cp.budgetTags = cp.budgetTags.Or(b.Tags)
-		}
-		for _, w := range p.Windows {
-			if err := w.validate(); err != nil {
-				return nil, fmt.Errorf("policy: profile %q: %w", p.Name, err)
-			}
-			if w.Kind == AllowOnly {
-				cp.allowOnly = cp.allowOnly.Or(w.Tags)
-			}
-		}
-		if len(p.SafeSearchEngines) > 0 {
-			cp.safeEngines = map[string]bool{}
-			for _, e := range p.SafeSearchEngines {
-				cp.safeEngines[e] = true
-			}
-		}
-		if p.BypassProtection {
-			cp.Block = cp.Block.Or(c.Bypass)
-		}
-		s.byName[p.Name] = len(s.profiles)
-		s.profiles = append(s.profiles, cp)
+		pe.put(cp)
 	}
-	def, ok := s.byName[c.DefaultProfile]
+	s.profiles = pe.done()
+	def, ok := s.profiles.lookup(c.DefaultProfile)
 	if !ok {
 		return nil, fmt.Errorf("policy: default profile %q is not defined", c.DefaultProfile)
 	}
@@ -582,28 +543,27 @@ func overrides(list []Override) map[string]overrideKind {
 
 // Profile returns the index of the named profile.
 func (s *Snapshot) Profile(name string) (int, bool) {
-	i, ok := s.byName[name]
-	return i, ok
+	return s.profiles.lookup(name)
 }
 
 // ProfileOrDefault returns the index of the named profile, or of the
 // default profile when there is none of that name.
 func (s *Snapshot) ProfileOrDefault(name string) int {
-	if i, ok := s.byName[name]; ok {
+	if i, ok := s.profiles.lookup(name); ok {
 		return i
 	}
 	return s.fallback
 }
 
 // ProfileName returns the name of profile i.
-func (s *Snapshot) ProfileName(i int) string { return s.profiles[i].Name }
+func (s *Snapshot) ProfileName(i int) string { return s.profiles.at(i).Name }
 
 // ProfileLabel returns the name people see for profile i: for a device's
 // own profile (made for its grants), the profile it was made from.
-func (s *Snapshot) ProfileLabel(i int) string { return s.profiles[i].Label }
+func (s *Snapshot) ProfileLabel(i int) string { return s.profiles.at(i).Label }
 
 // ProfileLogged reports whether profile i's queries go to the query log.
-func (s *Snapshot) ProfileLogged(i int) bool { return !s.profiles[i].NoQueryLog }
+func (s *Snapshot) ProfileLogged(i int) bool { return !s.profiles.at(i).NoQueryLog }
 
 // Tag returns the description of tag t.
 func (s *Snapshot) Tag(t Tag) TagInfo { return s.tags[t] }
@@ -638,7 +598,7 @@ func (s *Snapshot) DecideSpent(profileIdx int, now time.Time, name []byte, qtype
 	if n := len(name); n > 0 && name[n-1] == '.' {
 		name = name[:n-1]
 	}
-	p := &s.profiles[profileIdx]
+	p := s.profiles.at(profileIdx)
 	d := Decision{Profile: profileIdx, RuleStart: -1}
 
 	if start, kind, ok := matchOverride(p.allow, name); ok {
@@ -805,7 +765,7 @@ func (s *Snapshot) lookupIP(ip netip.Addr) (ipEntry, bool) {
 
 // blockIP blocks d by e's tags that profile d.Profile blocks.
 func (s *Snapshot) blockIP(d Decision, e ipEntry) (Decision, bool) {
-	hit := e.tags.And(s.profiles[d.Profile].Block)
+	hit := e.tags.And(s.profiles.at(d.Profile).Block)
 	if hit.Empty() {
 		return d, false
 	}
@@ -1040,7 +1000,7 @@ func (s *Snapshot) AppendExplain(dst []byte, d Decision, name string) []byte {
 		dst = append(dst, " time budget used"...)
 		if d.Budget > 0 {
 			dst = append(dst, " budget="...)
-			dst = append(dst, s.profiles[d.Profile].Budgets[d.Budget-1].ID...)
+			dst = append(dst, s.profiles.at(d.Profile).Budgets[d.Budget-1].ID...)
 		}
 		if s.tags[d.Tag].Service {
 			dst = append(dst, " service="...)
@@ -1059,16 +1019,16 @@ func (s *Snapshot) AppendExplain(dst []byte, d Decision, name string) []byte {
 	}
 	if d.Window > 0 {
 		dst = append(dst, " schedule="...)
-		dst = append(dst, s.profiles[d.Profile].Windows[d.Window-1].Name...)
+		dst = append(dst, s.profiles.at(d.Profile).Windows[d.Window-1].Name...)
 	}
 	if d.Grant > 0 {
 		dst = append(dst, " grant="...)
-		dst = append(dst, s.profiles[d.Profile].Grants[d.Grant-1].Label...)
+		dst = append(dst, s.profiles.at(d.Profile).Grants[d.Grant-1].Label...)
 	}
 	if rule != "" && d.Reason != ReasonPaused {
 		dst = append(dst, " rule="...)
 		dst = append(dst, rule...)
 	}
 	dst = append(dst, " profile="...)
-	return append(dst, s.profiles[d.Profile].Label...)
+	return append(dst, s.profiles.at(d.Profile).Label...)
 }

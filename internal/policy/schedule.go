@@ -102,7 +102,7 @@ func (p *profile) state(now time.Time) scheduleState {
 // that (no cached answer outlives bedtime). It returns the zero time when
 // the profile has no windows.
 func (s *Snapshot) NextChange(profileIdx int, now time.Time) time.Time {
-	p := &s.profiles[profileIdx]
+	p := s.profiles.at(profileIdx)
 	if len(p.Windows) == 0 && len(p.Grants) == 0 {
 		return time.Time{}
 	}

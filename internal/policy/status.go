@@ -41,7 +41,7 @@ type Status struct {
 // then its active schedule windows, each with its end. It is for the
 // dashboard, not the query path.
 func (s *Snapshot) Status(profileIdx int, now time.Time) []Status {
-	p := &s.profiles[profileIdx]
+	p := s.profiles.at(profileIdx)
 	var out []Status
 	for i := range p.Grants {
 		g := &p.Grants[i]

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -582,5 +584,188 @@ func TestBindingChangesAreDeltas(t *testing.T) {
 	}
 	if n.loads != 0 {
 		t.Errorf("%d whole reads, want none", n.loads)
+	}
+}
+
+// heldStore counts Changes calls; while hold is set, the next call
+// reports on entered and waits for release.
+type heldStore struct {
+	store.Store
+	calls   atomic.Int32
+	hold    atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *heldStore) Changes(ctx context.Context, after int64, limit int) ([]store.Change, error) {
+	h.calls.Add(1)
+	if h.hold.CompareAndSwap(true, false) {
+		h.entered <- struct{}{}
+		<-h.release
+	}
+	return h.Store.Changes(ctx, after, limit)
+}
+
+// TestConcurrentSyncsShare: API writers that call Sync while a sync runs
+// share the next one instead of queueing one sync each (a burst of k
+// writes cost k+1 syncs, each a read of the feed, before), and each
+// returns only once its own write is in effect.
+func TestConcurrentSyncsShare(t *testing.T) {
+	for _, k := range []int{1, 8, 64} {
+		t.Run(fmt.Sprint(k), func(t *testing.T) {
+			ctx := context.Background()
+			h := &heldStore{Store: openSQLite(t), entered: make(chan struct{}), release: make(chan struct{})}
+			n := &node{}
+			sy := newSyncer(h, n, Config{})
+			if err := sy.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			writes(t, h, 1)
+			h.hold.Store(true)
+			first := make(chan error)
+			go func() { first <- sy.Sync(ctx) }()
+			<-h.entered // the first sync is reading the feed
+			before := h.calls.Load()
+
+			writes(t, h, k) // committed after the running sync read the feed
+			v, err := h.Version(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			errs := make(chan error, k)
+			for range k {
+				go func() {
+					if err := sy.Sync(ctx); err != nil {
+						errs <- err
+						return
+					}
+					if got, _ := n.state(); got.Seq < v.Seq {
+						errs <- fmt.Errorf("Sync returned at change %d, before the write of change %d", got.Seq, v.Seq)
+						return
+					}
+					errs <- nil
+				}()
+			}
+			deadline := time.Now().Add(wait)
+			for sy.waiting.Load() < int32(k) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d callers waiting, want %d", sy.waiting.Load(), k)
+				}
+				runtime.Gosched() // the event is a caller taking its ticket
+			}
+			close(h.release)
+			if err := <-first; err != nil {
+				t.Fatal(err)
+			}
+			for range k {
+				if err := <-errs; err != nil {
+					t.Error(err)
+				}
+			}
+			// The held sync read the feed once; the k callers share one
+			// sync, which reads it once more (its changes fit one page).
+			if got := h.calls.Load() - before; got != 1 {
+				t.Errorf("%d callers made %d more reads of the feed, want 1", k, got)
+			}
+			inStep(t, "after the burst", h, n)
+		})
+	}
+}
+
+// manyStore is a store with ManyGetter that counts its round trips: the
+// batch calls, and the one-item getters it must no longer be asked.
+type manyStore struct {
+	store.Store
+	batches, singles atomic.Int32
+}
+
+func (m *manyStore) Device(ctx context.Context, id string) (store.Device, error) {
+	m.singles.Add(1)
+	return m.Store.Device(ctx, id)
+}
+
+func (m *manyStore) Grant(ctx context.Context, id string) (store.Grant, error) {
+	m.singles.Add(1)
+	return m.Store.Grant(ctx, id)
+}
+
+func (m *manyStore) DevicesByID(ctx context.Context, ids []string) ([]store.Device, error) {
+	m.batches.Add(1)
+	var out []store.Device
+	for _, id := range ids {
+		d, err := m.Store.Device(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func (m *manyStore) GrantsByID(ctx context.Context, ids []string) ([]store.Grant, error) {
+	m.batches.Add(1)
+	var out []store.Grant
+	for _, id := range ids {
+		g, err := m.Store.Grant(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// TestDeltaFetchesManyAtOnce: with a store that fetches many items at
+// once, a delta of k device and grant changes costs two round trips
+// (one per kind) instead of k, and items gone since their change (a
+// grant added then deleted within the delta's feed, read as its last
+// entry) leave the node in step with the store.
+func TestDeltaFetchesManyAtOnce(t *testing.T) {
+	for _, k := range []int{1, 10, 200} {
+		t.Run(fmt.Sprint(k), func(t *testing.T) {
+			ctx := context.Background()
+			m := &manyStore{Store: openSQLite(t)}
+			n := &node{}
+			sy := newSyncer(m, n, Config{})
+			if _, err := m.PutHousehold(ctx, store.Household{ID: "h1", Name: "H"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := sy.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			until := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+			for i := range k {
+				id := fmt.Sprintf("d%d", i)
+				if _, err := m.PutDevice(ctx, store.Device{ID: id, Household: "h1", Name: id}); err != nil {
+					t.Fatal(err)
+				}
+				g, err := m.AddGrant(ctx, store.Grant{Device: id, Kind: store.GrantPause, Until: until})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i%2 == 1 { // paused and resumed before the node syncs
+					if err := m.DeleteGrant(ctx, g.ID); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			m.batches.Store(0)
+			if err := sy.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := m.batches.Load(); got != 2 {
+				t.Errorf("%d devices and grants fetched in %d batches, want 2", k, got)
+			}
+			if got := m.singles.Load(); got != 0 {
+				t.Errorf("%d items fetched one by one, want none", got)
+			}
+			inStep(t, "after the delta", m, n)
+		})
 	}
 }

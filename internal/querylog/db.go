@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math"
@@ -13,12 +14,17 @@ import (
 	"strings"
 )
 
-// schemaVersion is stored in PRAGMA user_version.
-const schemaVersion = 1
+// schemaVersion is stored in PRAGMA user_version. Version 1 kept every
+// field of a row in its own TEXT or INTEGER column (table queries);
+// version 2 keeps the searched fields as integers and the rest in one
+// blob (table log), which halves the writer's cost per row
+// (docs/querylog.md). A version 1 file is upgraded in place: see
+// legacyTable.
+const schemaVersion = 2
 
 // The schema.
 //
-// A row's key is its time: queries.time is the INTEGER PRIMARY KEY (the
+// A row's key is its time: log.time is the INTEGER PRIMARY KEY (the
 // rowid), in Unix microseconds, so the table is stored in time order.
 // Listing newest first, a time range, paging and pruning are all rowid
 // ranges, and the secondary indexes, which end in the rowid, hold each
@@ -28,37 +34,37 @@ const schemaVersion = 1
 // following free microseconds (writeConn.assignKeys).
 //
 // Names repeat a lot (a household asks for the same few thousand names
-// all week), so they live once in names and queries refers to them: the
+// all week), so they live once in names and log refers to them: the
 // table stays small, and a substring search scans the short names table
-// and then follows the name_id index instead of scanning every row.
+// and then follows the name_id index instead of scanning every row. The
+// few other strings (device, profile, reason, tag and transport ids) live
+// once in strs. Only the columns a search filters on are columns of
+// their own; the rest of a row is one blob (see encodeRec), which the
+// writer binds as one value and SQLite stores without looking inside.
 var schema = []string{
 	`CREATE TABLE IF NOT EXISTS names (
 		id   INTEGER PRIMARY KEY,
 		name TEXT NOT NULL UNIQUE
 	)`,
-	`CREATE TABLE IF NOT EXISTS queries (
-		time        INTEGER PRIMARY KEY, -- Unix microseconds, unique
-		client      TEXT NOT NULL,       -- truncated address, '' when not kept
-		device      TEXT NOT NULL,
-		profile     TEXT NOT NULL,
-		name_id     INTEGER NOT NULL,    -- names.id
-		qtype       INTEGER NOT NULL,
-		rcode       INTEGER NOT NULL,
-		action      TEXT NOT NULL,       -- allowed, blocked, rewritten, nxdomain, nodata
-		reason      TEXT NOT NULL,
-		tag         TEXT NOT NULL,
-		text        TEXT NOT NULL,
-		cached      INTEGER NOT NULL,
-		transport   TEXT NOT NULL,
-		duration_us INTEGER NOT NULL,
-		count       INTEGER NOT NULL DEFAULT 1 -- identical queries of the same second
+	`CREATE TABLE IF NOT EXISTS strs (
+		id INTEGER PRIMARY KEY,
+		s  TEXT NOT NULL UNIQUE
 	)`,
-	`CREATE INDEX IF NOT EXISTS queries_device ON queries(device)`,
-	`CREATE INDEX IF NOT EXISTS queries_name ON queries(name_id)`,
+	// strs.id 0 is "", the id of a field left empty.
+	`INSERT OR IGNORE INTO strs (id, s) VALUES (0, '')`,
+	`CREATE TABLE IF NOT EXISTS log (
+		time    INTEGER PRIMARY KEY, -- Unix microseconds, unique
+		device  INTEGER NOT NULL,    -- strs.id
+		name_id INTEGER NOT NULL,    -- names.id
+		action  INTEGER NOT NULL,    -- actionCode: 0 allowed, 1 blocked, 2 rewritten, 3 nxdomain, 4 nodata
+		rec     BLOB NOT NULL        -- the other fields: encodeRec
+	)`,
+	`CREATE INDEX IF NOT EXISTS log_device ON log(device)`,
+	`CREATE INDEX IF NOT EXISTS log_name ON log(name_id)`,
 	// Most rows are allowed: indexing only the others keeps inserts cheap,
 	// and allowed rows are found near the top anyway. Search repeats the
 	// index's condition so that the planner may use it.
-	`CREATE INDEX IF NOT EXISTS queries_action ON queries(action) WHERE action <> 'allowed'`,
+	`CREATE INDEX IF NOT EXISTS log_action ON log(action) WHERE action <> 0`,
 	// hour is the Unix second the hour starts; tag '' holds the device's
 	// totals, other tags the queries that tag decided.
 	`CREATE TABLE IF NOT EXISTS counters (
@@ -81,7 +87,15 @@ var schema = []string{
 	) WITHOUT ROWID`,
 }
 
-const insertColumns = 15
+// legacyTable is version 1's table of rows. A version 1 file keeps it
+// (and its indexes) when opened: the writer goroutine moves its rows into
+// log a chunk at a time, newest first, and drops it when it is empty
+// (Writer.migrateChunk), so a large history does not delay the start.
+// Until then Prune prunes it too and its names are kept.
+const legacyTable = "queries"
+
+// insertColumns is how many values one row of log binds.
+const insertColumns = 5
 
 // yieldEvery is how many entries, or counter rows, the writer handles
 // before it lets other goroutines run: on a one-core machine (or a
@@ -89,8 +103,7 @@ const insertColumns = 15
 // hold the CPU for tens of milliseconds, and answers would wait behind it.
 const yieldEvery = 256
 
-const insertPrefix = `INSERT INTO queries (time, client, device, profile, name_id, qtype, rcode,
-	action, reason, tag, text, cached, transport, duration_us, count) VALUES `
+const insertPrefix = `INSERT OR ROLLBACK INTO log (time, device, name_id, action, rec) VALUES `
 
 // rowsPerInsert is how many rows one INSERT statement carries; measured
 // with BenchmarkWriterThroughput (bigger gains little, and a statement
@@ -104,7 +117,7 @@ func insertSQL(rows int) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+		b.WriteString("(?,?,?,?,?)")
 	}
 	return b.String()
 }
@@ -112,7 +125,7 @@ func insertSQL(rows int) string {
 // openDB opens the database with pragmas fit for a log, creates the
 // schema and pins the connection the writer uses.
 func openDB(path string) (*sql.DB, *writeConn, error) {
-	dsn := path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+	dsn := path + "?_pragma=page_size(8192)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
 		"&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-8000)" +
 		"&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
@@ -157,6 +170,14 @@ func openDB(path string) (*sql.DB, *writeConn, error) {
 		conn.Close()
 		return fail(err)
 	}
+	// Checkpoint every 8,192 pages of WAL (64 MB) rather than 1,000: the index pages a
+	// batch touches are touched again by the next ones, and a page is
+	// copied into the file once per checkpoint however often it changed
+	// (5% of the writer's time at 1,000 pages).
+	if _, err := conn.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 8192"); err != nil {
+		conn.Close()
+		return fail(err)
+	}
 	wc, err := newWriteConn(ctx, conn)
 	if err != nil {
 		conn.Close()
@@ -176,35 +197,57 @@ type counterVal struct {
 	queries, blocked int64
 }
 
-// maxCachedNames bounds writeConn.names; past it the cache starts over.
+// maxCachedNames bounds writeConn.names and writeConn.strs; past it a
+// cache starts over.
 const maxCachedNames = 100_000
+
+// execStmt is a statement prepared on the driver's connection: the
+// writer binds its rows' values as driver.NamedValues directly, which
+// skips database/sql's conversion of every value (a fifth of the
+// writer's time before).
+type execStmt interface {
+	driver.Stmt
+	driver.StmtExecContext
+}
 
 // writeConn is the writer's connection, its prepared statements and its
 // scratch space. It is used under Writer.wmu only.
 type writeConn struct {
-	conn     *sql.Conn
-	insertN  *sql.Stmt // rowsPerInsert rows
-	insert1  *sql.Stmt // one row
-	upsertNm *sql.Stmt
-	counter  *sql.Stmt
-	dailyUp  *sql.Stmt
-	taken    *sql.Stmt
-	nextFree *sql.Stmt
+	conn *sql.Conn
+	// insertN and insert1 are prepared on the driver's connection and
+	// used only inside conn.Raw.
+	insertN   execStmt // rowsPerInsert rows
+	insert1   execStmt // one row
+	upsertNm  *sql.Stmt
+	upsertStr *sql.Stmt
+	counter   *sql.Stmt
+	dailyUp   *sql.Stmt
+	taken     *sql.Stmt
+	nextFree  *sql.Stmt
 
-	// maxTime is at least the greatest queries.time stored: a key above
-	// it is free without asking the database.
+	// maxTime is at least the greatest log.time stored: a key above it
+	// is free without asking the database.
 	maxTime int64
+	// legacy reports whether the version 1 table is still there.
+	legacy bool
+	// inTx reports whether a write transaction is open.
+	inTx bool
 
-	// names caches names.id by name. It is cleared when a transaction
-	// that may have added names rolls back, and when Prune deletes names.
+	// names caches names.id by name, strs strs.id by string. They are
+	// cleared when a transaction that may have added to them rolls back,
+	// and names when Prune deletes names.
 	names map[string]int64
+	strs  map[string]int64
 
 	// Per batch: the entries' times in nanoseconds (Time, or now when it
 	// is not set), their order by time, their keys in microseconds.
-	times  []int64
-	order  []int32
-	keys   []int64
-	args   []any
+	times []int64
+	order []int32
+	keys  []int64
+	// vals are the bound values of one INSERT, their ordinals set once.
+	vals []driver.NamedValue
+	// recs holds the batch's encoded rows, groupRow.rec their ends.
+	recs   []byte
 	counts map[counterKey]counterVal
 	// daily is counts summed by day (the hour field holds the day).
 	daily map[counterKey]counterVal
@@ -236,19 +279,36 @@ type groupRow struct {
 	entry  int32 // index of the first entry, for entry()
 	nameID int64
 	count  int64
+	device int64 // strs.id
+	rec    int   // end of its record in writeConn.recs
 }
 
 func newWriteConn(ctx context.Context, conn *sql.Conn) (*writeConn, error) {
 	wc := &writeConn{
 		conn:   conn,
 		names:  make(map[string]int64),
-		args:   make([]any, 0, rowsPerInsert*insertColumns),
+		strs:   make(map[string]int64),
+		vals:   make([]driver.NamedValue, rowsPerInsert*insertColumns),
 		counts: make(map[counterKey]counterVal),
 		daily:  make(map[counterKey]counterVal),
 		groups: make(map[groupKey]int32),
 	}
+	for i := range wc.vals {
+		wc.vals[i].Ordinal = i%(rowsPerInsert*insertColumns) + 1
+	}
+	var n int
+	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master
+		WHERE type = 'table' AND name = '`+legacyTable+`'`).Scan(&n); err != nil {
+		return nil, fmt.Errorf("looking for version 1 rows: %w", err)
+	}
+	wc.legacy = n > 0
+	maxQuery := `SELECT max(time) FROM log`
+	if wc.legacy {
+		maxQuery = `SELECT max(coalesce((SELECT max(time) FROM log), 0),
+			coalesce((SELECT max(time) FROM ` + legacyTable + `), 0))`
+	}
 	var max sql.NullInt64
-	if err := conn.QueryRowContext(ctx, `SELECT max(time) FROM queries`).Scan(&max); err != nil {
+	if err := conn.QueryRowContext(ctx, maxQuery).Scan(&max); err != nil {
 		return nil, fmt.Errorf("reading the last row: %w", err)
 	}
 	wc.maxTime = max.Int64
@@ -264,10 +324,37 @@ func newWriteConn(ctx context.Context, conn *sql.Conn) (*writeConn, error) {
 		}
 		return s
 	}
-	wc.insertN = prepare(insertSQL(rowsPerInsert))
-	wc.insert1 = prepare(insertSQL(1))
+	prepareRaw := func(q string) execStmt {
+		if err != nil {
+			return nil
+		}
+		var s execStmt
+		err = conn.Raw(func(dc any) error {
+			p, ok := dc.(driver.ConnPrepareContext)
+			if !ok {
+				return fmt.Errorf("driver connection %T cannot prepare", dc)
+			}
+			ds, err := p.PrepareContext(ctx, q)
+			if err != nil {
+				return err
+			}
+			if s, ok = ds.(execStmt); !ok {
+				ds.Close()
+				return fmt.Errorf("driver statement %T cannot execute with a context", ds)
+			}
+			return nil
+		})
+		if err != nil {
+			err = fmt.Errorf("preparing %.40q: %w", q, err)
+		}
+		return s
+	}
+	wc.insertN = prepareRaw(insertSQL(rowsPerInsert))
+	wc.insert1 = prepareRaw(insertSQL(1))
 	wc.upsertNm = prepare(`INSERT INTO names (name) VALUES (?)
 		ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`)
+	wc.upsertStr = prepare(`INSERT INTO strs (s) VALUES (?)
+		ON CONFLICT (s) DO UPDATE SET s = excluded.s RETURNING id`)
 	wc.counter = prepare(`INSERT INTO counters (hour, device, tag, queries, blocked) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (hour, device, tag) DO UPDATE SET
 			queries = queries + excluded.queries,
@@ -276,12 +363,12 @@ func newWriteConn(ctx context.Context, conn *sql.Conn) (*writeConn, error) {
 		ON CONFLICT (day, device, tag) DO UPDATE SET
 			queries = queries + excluded.queries,
 			blocked = blocked + excluded.blocked`)
-	wc.taken = prepare(`SELECT count(*) FROM queries WHERE time = ?`)
+	wc.taken = prepare(`SELECT count(*) FROM log WHERE time = ?`)
 	// The first free key after a run of taken ones; there is always one,
 	// after the last row.
-	wc.nextFree = prepare(`SELECT q.time + 1 FROM queries q WHERE q.time >= ?
-		AND NOT EXISTS (SELECT 1 FROM queries r WHERE r.time = q.time + 1)
-		ORDER BY q.time LIMIT 1`)
+	wc.nextFree = prepare(`SELECT l.time + 1 FROM log l WHERE l.time >= ?
+		AND NOT EXISTS (SELECT 1 FROM log r WHERE r.time = l.time + 1)
+		ORDER BY l.time LIMIT 1`)
 	if err != nil {
 		wc.close()
 		return nil, err
@@ -291,7 +378,18 @@ func newWriteConn(ctx context.Context, conn *sql.Conn) (*writeConn, error) {
 
 func (wc *writeConn) close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{wc.insertN, wc.insert1, wc.upsertNm, wc.counter, wc.dailyUp, wc.taken, wc.nextFree} {
+	if wc.insertN != nil || wc.insert1 != nil {
+		errs = append(errs, wc.conn.Raw(func(any) error {
+			var errs []error
+			for _, s := range []execStmt{wc.insertN, wc.insert1} {
+				if s != nil {
+					errs = append(errs, s.Close())
+				}
+			}
+			return errors.Join(errs...)
+		}))
+	}
+	for _, s := range []*sql.Stmt{wc.upsertNm, wc.upsertStr, wc.counter, wc.dailyUp, wc.taken, wc.nextFree} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
@@ -300,8 +398,55 @@ func (wc *writeConn) close() error {
 	return errors.Join(errs...)
 }
 
-// writeBatch stores the entries of a and then b in one transaction, in
-// time order, with their counters.
+// begin starts a write transaction unless one is open. The writer keeps
+// its transaction open across batches (Writer.write): every commit
+// rewrites each index page the batch touched into the WAL, and at full
+// rate the batches of one second touch mostly the same pages.
+func (wc *writeConn) begin(ctx context.Context) error {
+	if wc.inTx {
+		return nil
+	}
+	if _, err := wc.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	wc.inTx = true
+	return nil
+}
+
+// commit commits the open transaction, if any; when that fails it rolls
+// back.
+func (wc *writeConn) commit(ctx context.Context) error {
+	if !wc.inTx {
+		return nil
+	}
+	if _, err := wc.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		err = fmt.Errorf("committing: %w", err)
+		return errors.Join(err, wc.rollback(ctx))
+	}
+	wc.inTx = false
+	return nil
+}
+
+// rollback rolls the open transaction back and empties the id caches,
+// which may hold ids it removed. After a failed INSERT OR ROLLBACK SQLite
+// has already rolled back, and the ROLLBACK's own error is not reported.
+func (wc *writeConn) rollback(ctx context.Context) error {
+	clear(wc.names)
+	clear(wc.strs)
+	if !wc.inTx {
+		return nil
+	}
+	wc.inTx = false
+	_, err := wc.conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+	if err != nil && !strings.Contains(err.Error(), "no transaction is active") {
+		return fmt.Errorf("rolling back: %w", err)
+	}
+	return nil
+}
+
+// writeBatch stores the entries of a and then b, in time order, with
+// their counters, in the open transaction (begun if none is). On error
+// the caller rolls back.
 func (wc *writeConn) writeBatch(ctx context.Context, cfg *Config, a, b []Entry) (err error) {
 	entry := func(k int32) *Entry {
 		if int(k) < len(a) {
@@ -328,18 +473,9 @@ func (wc *writeConn) writeBatch(ctx context.Context, cfg *Config, a, b []Entry) 
 	// answer comes after quicker later ones.
 	slices.SortStableFunc(wc.order, func(x, y int32) int { return cmp.Compare(wc.times[x], wc.times[y]) })
 
-	if _, err := wc.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return fmt.Errorf("beginning transaction: %w", err)
+	if err := wc.begin(ctx); err != nil {
+		return err
 	}
-	defer func() {
-		if err != nil {
-			// The names added by this transaction are rolled back too.
-			clear(wc.names)
-			if _, rerr := wc.conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
-				err = errors.Join(err, fmt.Errorf("rolling back: %w", rerr))
-			}
-		}
-	}()
 
 	// Collapse repeats, keeping time order by first occurrence; every
 	// entry still counts in the hourly counters.
@@ -375,32 +511,80 @@ func (wc *writeConn) writeBatch(ctx context.Context, cfg *Config, a, b []Entry) 
 	if err := wc.assignKeys(ctx); err != nil {
 		return err
 	}
-	wc.args = wc.args[:0]
-	for i, g := range wc.groupRows {
+	// Encode the rows; the counts are final now.
+	wc.recs = wc.recs[:0]
+	for i := range wc.groupRows {
+		g := &wc.groupRows[i]
 		e := entry(g.entry)
-		wc.args = appendRow(wc.args, e, wc.keys[i], g.nameID, g.count, cfg)
-		if len(wc.args) == cap(wc.args) {
-			if _, err := wc.insertN.ExecContext(ctx, wc.args...); err != nil {
-				return fmt.Errorf("inserting rows: %w", err)
-			}
-			wc.args = wc.args[:0]
-			runtime.Gosched()
+		var r rec
+		if r.device, err = wc.strID(ctx, e.Device); err != nil {
+			return err
 		}
-	}
-	for i := 0; i < len(wc.args); i += insertColumns {
-		if _, err := wc.insert1.ExecContext(ctx, wc.args[i:i+insertColumns]...); err != nil {
-			return fmt.Errorf("inserting row: %w", err)
+		if r.profile, err = wc.strID(ctx, e.Profile); err != nil {
+			return err
 		}
+		if r.reason, err = wc.strID(ctx, e.Reason); err != nil {
+			return err
+		}
+		if r.tag, err = wc.strID(ctx, e.Tag); err != nil {
+			return err
+		}
+		if r.transport, err = wc.strID(ctx, e.Transport.String()); err != nil {
+			return err
+		}
+		r.client = truncateAddr(e.Client, cfg.TruncateIPv4Bits, cfg.TruncateIPv6Bits)
+		r.qtype, r.rcode, r.cached = e.QType, e.Rcode, e.Cached
+		r.duration, r.count = e.Duration, g.count
+		r.text = e.Text[:e.TextLen]
+		g.device = r.device
+		wc.recs = r.append(wc.recs)
+		g.rec = len(wc.recs)
 	}
-	clear(wc.args[:cap(wc.args)]) // do not pin the batch's strings
-
-	if err := wc.upsertCounts(ctx, wc.counts); err != nil {
+	if err := wc.insertRows(ctx, entry); err != nil {
 		return err
 	}
-	if _, err := wc.conn.ExecContext(ctx, "COMMIT"); err != nil {
-		return fmt.Errorf("committing: %w", err)
-	}
-	return nil
+	return wc.upsertCounts(ctx, wc.counts)
+}
+
+// insertRows inserts the batch's encoded rows, rowsPerInsert to a
+// statement, binding through the driver.
+func (wc *writeConn) insertRows(ctx context.Context, entry func(int32) *Entry) error {
+	// A context that is never done: the driver would start a goroutine per
+	// statement to watch a cancellable one, and a batch begun is finished.
+	ctx = context.WithoutCancel(ctx)
+	return wc.conn.Raw(func(any) error {
+		start, k := 0, 0
+		for i, g := range wc.groupRows {
+			v := wc.vals[k*insertColumns : (k+1)*insertColumns]
+			v[0].Value = wc.keys[i]
+			v[1].Value = g.device
+			v[2].Value = g.nameID
+			v[3].Value = actionCode(entry(g.entry).Action)
+			v[4].Value = wc.recs[start:g.rec]
+			start = g.rec
+			if k++; k == rowsPerInsert {
+				if _, err := wc.insertN.ExecContext(ctx, wc.vals); err != nil {
+					return fmt.Errorf("inserting rows: %w", err)
+				}
+				k = 0
+				runtime.Gosched()
+			}
+		}
+		// The rest one by one, each moved to the first row's place.
+		for j := range k {
+			copy(wc.vals[:insertColumns], wc.vals[j*insertColumns:(j+1)*insertColumns])
+			for c := range insertColumns {
+				wc.vals[c].Ordinal = c + 1
+			}
+			if _, err := wc.insert1.ExecContext(ctx, wc.vals[:insertColumns]); err != nil {
+				return fmt.Errorf("inserting row: %w", err)
+			}
+		}
+		for i := range wc.vals {
+			wc.vals[i].Value = nil // do not pin the batch's records
+		}
+		return nil
+	})
 }
 
 // upsertCounts adds hourly counts to the hourly and the daily counters,
@@ -428,26 +612,14 @@ func (wc *writeConn) upsertCounts(ctx context.Context, counts map[counterKey]cou
 	return nil
 }
 
-// addCounters adds counts to the hourly counters in one transaction: the
-// entries Log dropped still count.
-func (wc *writeConn) addCounters(ctx context.Context, counts map[counterKey]counterVal) (err error) {
-	if _, err := wc.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return fmt.Errorf("beginning transaction: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			if _, rerr := wc.conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
-				err = errors.Join(err, fmt.Errorf("rolling back: %w", rerr))
-			}
-		}
-	}()
-	if err := wc.upsertCounts(ctx, counts); err != nil {
+// addCounters adds counts to the hourly counters in the open transaction
+// (begun if none is): the entries Log dropped still count. On error the
+// caller rolls back.
+func (wc *writeConn) addCounters(ctx context.Context, counts map[counterKey]counterVal) error {
+	if err := wc.begin(ctx); err != nil {
 		return err
 	}
-	if _, err := wc.conn.ExecContext(ctx, "COMMIT"); err != nil {
-		return fmt.Errorf("committing: %w", err)
-	}
-	return nil
+	return wc.upsertCounts(ctx, counts)
 }
 
 // assignKeys sets wc.keys[i], the queries.time of the i-th entry in time
@@ -497,6 +669,25 @@ func (wc *writeConn) nameID(ctx context.Context, e *Entry) (int64, error) {
 	return id, nil
 }
 
+// strID returns the strs.id of s, adding it if new.
+func (wc *writeConn) strID(ctx context.Context, s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if id, ok := wc.strs[s]; ok {
+		return id, nil
+	}
+	var id int64
+	if err := wc.upsertStr.QueryRowContext(ctx, s).Scan(&id); err != nil {
+		return 0, fmt.Errorf("adding string %q: %w", s, err)
+	}
+	if len(wc.strs) >= maxCachedNames {
+		clear(wc.strs)
+	}
+	wc.strs[s] = id
+	return id, nil
+}
+
 // normalizeName writes name lower-cased (ASCII only, as DNS compares
 // names) and without its trailing dot into dst, and returns its length.
 // The root stays ".".
@@ -532,17 +723,6 @@ func countEntry(m map[counterKey]counterVal, e *Entry, t int64) {
 		v := m[k]
 		m[k] = counterVal{v.queries + 1, v.blocked + blocked}
 	}
-}
-
-func appendRow(args []any, e *Entry, key, nameID, count int64, cfg *Config) []any {
-	client := ""
-	if a := truncateAddr(e.Client, cfg.TruncateIPv4Bits, cfg.TruncateIPv6Bits); a.IsValid() {
-		client = a.String()
-	}
-	return append(args,
-		key, client, e.Device, e.Profile, nameID,
-		int64(e.QType), int64(e.Rcode), ActionLabel(e.Action), e.Reason, e.Tag,
-		e.TextString(), e.Cached, e.Transport.String(), int64(e.Duration), count)
 }
 
 // truncateAddr keeps the first v4 or v6 bits of a (IPv4-mapped IPv6

@@ -26,15 +26,15 @@ func TestSearchUsesIndexes(t *testing.T) {
 		want     []string
 		mayNotBe string
 	}{
-		{"newest", Query{}, []string{"SCAN q"}, "TEMP B-TREE"},
-		{"device", Query{Device: "device-1"}, []string{"USING INDEX queries_device (device=?)"}, "TEMP B-TREE"},
+		{"newest", Query{}, []string{"SCAN l"}, "TEMP B-TREE"},
+		{"device", Query{Device: "device-1"}, []string{"USING INDEX log_device (device=?)"}, "TEMP B-TREE"},
 		{"device and range", Query{Device: "device-1", Since: t0, Until: t0.Add(time.Hour)},
-			[]string{"USING INDEX queries_device (device=? AND rowid>? AND rowid<?)"}, "TEMP B-TREE"},
-		{"blocked", Query{Action: "blocked"}, []string{"USING INDEX queries_action (action=?)"}, "TEMP B-TREE"},
+			[]string{"USING INDEX log_device (device=? AND rowid>? AND rowid<?)"}, "TEMP B-TREE"},
+		{"blocked", Query{Action: "blocked"}, []string{"USING INDEX log_action (action=?)"}, "TEMP B-TREE"},
 		{"range", Query{Since: t0, Until: t0.Add(time.Hour)}, []string{"USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"}, "TEMP B-TREE"},
 		{"page", Query{Before: t0.UnixMicro()}, []string{"USING INTEGER PRIMARY KEY (rowid<?)"}, "TEMP B-TREE"},
 		// Several names may match; their rows are merged by time.
-		{"name", Query{Name: "host12"}, []string{"SCAN names", "USING INDEX queries_name (name_id=?)"}, ""},
+		{"name", Query{Name: "host12"}, []string{"SCAN names", "USING INDEX log_name (name_id=?)"}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

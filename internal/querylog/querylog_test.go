@@ -13,6 +13,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/hearth-dns/hearth/internal/policy"
 )
 
 // t0 is the tests' "now": a Monday, 10:00 UTC.
@@ -83,6 +85,32 @@ func flush(t testing.TB, w *Writer) {
 	if err := w.Flush(context.Background()); err != nil {
 		t.Fatalf("Flush: %v", err)
 	}
+}
+
+// storedRecs returns the decoded records of every row in log.
+func storedRecs(t testing.TB, w *Writer) []rec {
+	t.Helper()
+	rs, err := w.db.Query(`SELECT rec FROM log`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	var out []rec
+	for rs.Next() {
+		var b []byte
+		var r rec
+		if err := rs.Scan(&b); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.decode(b); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func names(rows []Row) []string {
@@ -443,12 +471,14 @@ func TestTruncationIsStored(t *testing.T) {
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("clients = %q, want %q", got, tc.want)
 			}
-			// The full address must not be anywhere in the file.
+			// The full address must not be in any stored record.
 			if tc.v4 < 32 {
-				var n int
-				err := w.db.QueryRow(`SELECT count(*) FROM queries WHERE client LIKE '%30.40%' OR client LIKE '%::9'`).Scan(&n)
-				if err != nil || n != 0 {
-					t.Errorf("full address stored: %d rows, err %v", n, err)
+				full4 := netip.MustParseAddr("10.20.30.40").As4()
+				full6 := netip.MustParseAddr("2001:db8:1:2::9").As16()
+				for _, r := range storedRecs(t, w) {
+					if r.client.As16() == full6 || (r.client.Is4() && r.client.As4() == full4) {
+						t.Errorf("full address stored: %v", r.client)
+					}
 				}
 			}
 		})
@@ -718,8 +748,9 @@ func TestWriterGoroutineWritesWithoutFlush(t *testing.T) {
 		wait time.Duration // bubble time to let pass
 	}{
 		// Four entries reach a quarter of the buffer and wake the writer
-		// long before its hourly tick.
-		{"buffer filling", Config{Buffer: 16, FlushInterval: time.Hour}, 4, 0},
+		// long before its hourly tick; it writes them at once and commits
+		// them within maxCommitDelay.
+		{"buffer filling", Config{Buffer: 16, FlushInterval: time.Hour}, 4, maxCommitDelay},
 		// One entry waits for the tick.
 		{"tick", Config{Buffer: 16, FlushInterval: time.Minute}, 1, time.Minute},
 	}
@@ -739,6 +770,9 @@ func TestWriterGoroutineWritesWithoutFlush(t *testing.T) {
 				if tc.wait > 0 {
 					if got := w.Stats().Written; got != 0 {
 						t.Fatalf("written %d before the tick, want 0", got)
+					}
+					if tc.wait < tc.cfg.FlushInterval && w.buffered() != 0 {
+						t.Fatalf("%d entries still in the buffer after the wake", w.buffered())
 					}
 					time.Sleep(tc.wait) // bubble time: the tick fires, no real wait
 					synctest.Wait()
@@ -871,8 +905,8 @@ func TestConcurrentLog(t *testing.T) {
 	}
 	// Repeats of one second share a row; the counts add up.
 	var rows int64
-	if err := w.db.QueryRow(`SELECT sum(count) FROM queries`).Scan(&rows); err != nil {
-		t.Fatal(err)
+	for _, r := range storedRecs(t, w) {
+		rows += r.count
 	}
 	if uint64(rows) != s.Written {
 		t.Errorf("rows in the table count %d queries, %d written", rows, s.Written)
@@ -1047,5 +1081,62 @@ func TestEntryHelpers(t *testing.T) {
 	}
 	if ActionLabel(Action(200)) != "" || Transport(200).String() != "" {
 		t.Error("unknown values should have empty labels")
+	}
+}
+
+func TestActionCodes(t *testing.T) {
+	for a := range policy.NumActions {
+		code := actionCode(a)
+		if got := codeLabel(code); got != ActionLabel(a) {
+			t.Errorf("action %d: code %d reads back as %q, want %q", a, code, got, ActionLabel(a))
+		}
+		if c, ok := actionLabelCode(ActionLabel(a)); !ok || c != code {
+			t.Errorf("label %q: code %d, %v, want %d", ActionLabel(a), c, ok, code)
+		}
+	}
+}
+
+// TestFailedBatchRollsBackTheTransaction makes a batch fail after earlier
+// ones were written into the open transaction: all of them are counted as
+// failed, none is half stored, and the names they added are not reused
+// by later rows (the id caches are emptied with the rollback).
+func TestFailedBatchRollsBackTheTransaction(t *testing.T) {
+	ctx := context.Background()
+	w := newWriter(t, Config{})
+	if _, err := w.db.Exec(`CREATE TRIGGER fail BEFORE INSERT ON log
+		WHEN (SELECT name FROM names WHERE id = NEW.name_id) = 'fail.example'
+		BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`); err != nil {
+		t.Fatal(err)
+	}
+	logAll(w, []q{{t0, "tablet", "a.example", ActionAllowed, ""}, {t0.Add(time.Second), "tablet", "b.example", ActionBlocked, "ads"}})
+	if err := w.write(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	logAll(w, []q{{t0.Add(2 * time.Second), "phone", "fail.example", ActionAllowed, ""}})
+	if err := w.write(ctx, false); err == nil || !strings.Contains(err.Error(), "refused by the test") {
+		t.Fatalf("write = %v, want the trigger's error", err)
+	}
+	if s := w.Stats(); s.Failed != 3 || s.Written != 0 || s.Buffered != 0 {
+		t.Errorf("stats after the failure %+v, want 3 failed, none written or buffered", s)
+	}
+	if _, err := w.db.Exec(`DROP TRIGGER fail`); err != nil {
+		t.Fatal(err)
+	}
+	logAll(w, []q{{t0.Add(3 * time.Second), "tv", "b.example", ActionAllowed, ""}, {t0.Add(4 * time.Second), "tv", "c.example", ActionAllowed, ""}})
+	flush(t, w)
+	rows, err := w.Search(ctx, Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(rows), []string{"c.example", "b.example"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("rows = %q, want %q", got, want)
+	}
+	for _, r := range rows {
+		if r.Device != "tv" {
+			t.Errorf("row %s: device %q, want tv", r.Name, r.Device)
+		}
+	}
+	if s := w.Stats(); s.Written != 2 || s.Failed != 3 {
+		t.Errorf("stats %+v, want 2 written, 3 failed", s)
 	}
 }

@@ -20,10 +20,15 @@ func (w *Writer) Prune(ctx context.Context, now time.Time) (rows, counters int, 
 	if w.isClosed() {
 		return 0, 0, ErrClosed
 	}
+	// The DELETEs below take the write lock, which the writer's open
+	// transaction holds.
+	if err := w.commitPending(ctx); err != nil {
+		return 0, 0, err
+	}
 	rowCut := now.Add(-w.cfg.Retention).UnixMicro()
 	for {
 		res, err := w.db.ExecContext(ctx,
-			`DELETE FROM queries WHERE time IN (SELECT time FROM queries WHERE time < ? ORDER BY time LIMIT ?)`,
+			`DELETE FROM log WHERE time IN (SELECT time FROM log WHERE time < ? ORDER BY time LIMIT ?)`,
 			rowCut, pruneChunk)
 		if err != nil {
 			return rows, counters, fmt.Errorf("pruning query log rows: %w", err)
@@ -37,6 +42,11 @@ func (w *Writer) Prune(ctx context.Context, now time.Time) (rows, counters int, 
 			break
 		}
 	}
+	legacyRows, err := w.pruneLegacy(ctx, rowCut)
+	if err != nil {
+		return rows, counters, err
+	}
+	rows += legacyRows
 
 	// An hour's counter goes once the whole hour is older than the cut.
 	counterCut := now.Add(-w.cfg.CounterRetention).Unix()
@@ -71,12 +81,37 @@ func (w *Writer) pruneNames(ctx context.Context) error {
 		return ErrClosed
 	}
 	clear(w.wconn.names)
-	_, err := w.wconn.conn.ExecContext(ctx,
-		`DELETE FROM names WHERE NOT EXISTS (SELECT 1 FROM queries WHERE queries.name_id = names.id)`)
-	if err != nil {
+	q := `DELETE FROM names WHERE NOT EXISTS (SELECT 1 FROM log WHERE log.name_id = names.id)`
+	if w.wconn.legacy {
+		q += ` AND NOT EXISTS (SELECT 1 FROM ` + legacyTable + ` r WHERE r.name_id = names.id)`
+	}
+	if _, err := w.wconn.conn.ExecContext(ctx, q); err != nil {
 		return fmt.Errorf("pruning query log names: %w", err)
 	}
 	return nil
+}
+
+// pruneLegacy deletes the version 1 rows older than cut (Unix
+// microseconds) that are still waiting to be moved. It holds wmu, under
+// which the move drops the table.
+func (w *Writer) pruneLegacy(ctx context.Context, cut int64) (int, error) {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if w.wconn == nil {
+		return 0, ErrClosed
+	}
+	if !w.wconn.legacy {
+		return 0, nil
+	}
+	res, err := w.wconn.conn.ExecContext(ctx, `DELETE FROM `+legacyTable+` WHERE time < ?`, cut)
+	if err != nil {
+		return 0, fmt.Errorf("pruning version 1 query log rows: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("pruning version 1 query log rows: %w", err)
+	}
+	return int(n), nil
 }
 
 func (w *Writer) isClosed() bool {
@@ -148,7 +183,9 @@ type Row struct {
 	Count int64 `json:"count"`
 }
 
-// Search returns the rows q selects, newest first.
+// Search returns the rows q selects, newest first. While a version 1
+// file is being upgraded (see legacyTable), its rows appear as they are
+// moved, newest first.
 func (w *Writer) Search(ctx context.Context, q Query) ([]Row, error) {
 	if w.isClosed() {
 		return nil, ErrClosed
@@ -163,22 +200,90 @@ func (w *Writer) Search(ctx context.Context, q Query) ([]Row, error) {
 	}
 	defer rs.Close()
 	rows := make([]Row, 0, min(limit, 64))
+	// The ids of the strings in the records, resolved in one query after.
+	type strRefs struct{ profile, reason, tag, transport int64 }
+	var refs []strRefs
+	ids := map[int64]string{0: ""}
 	for rs.Next() {
 		var r Row
-		var qtype, rcode int
-		if err := rs.Scan(&r.ID, &r.Client, &r.Device, &r.Profile, &r.Name, &qtype, &rcode,
-			&r.Action, &r.Reason, &r.Tag, &r.Text, &r.Cached, &r.Transport, &r.DurationUS, &r.Count); err != nil {
+		var action int64
+		var blob []byte
+		if err := rs.Scan(&r.ID, &r.Device, &r.Name, &action, &blob); err != nil {
 			return nil, fmt.Errorf("searching query log: %w", err)
 		}
+		var x rec
+		if err := x.decode(blob); err != nil {
+			return nil, fmt.Errorf("searching query log: row %d: %w", r.ID, err)
+		}
 		r.Time = time.UnixMicro(r.ID).UTC()
-		r.QType = qtypeString(uint16(qtype))
-		r.Rcode = rcodeString(rcode)
+		if x.client.IsValid() {
+			r.Client = x.client.String()
+		}
+		r.QType = qtypeString(x.qtype)
+		r.Rcode = rcodeString(int(x.rcode))
+		r.Action = codeLabel(action)
+		r.Text = string(x.text)
+		r.Cached = x.cached
+		r.DurationUS = x.duration
+		r.Count = x.count
 		rows = append(rows, r)
+		refs = append(refs, strRefs{x.profile, x.reason, x.tag, x.transport})
+		for _, id := range []int64{x.profile, x.reason, x.tag, x.transport} {
+			if _, ok := ids[id]; !ok {
+				ids[id] = ""
+			}
+		}
 	}
 	if err := rs.Err(); err != nil {
 		return nil, fmt.Errorf("searching query log: %w", err)
 	}
+	rs.Close()
+	if err := w.resolveStrs(ctx, ids); err != nil {
+		return nil, err
+	}
+	for i := range rows {
+		r := &rows[i]
+		r.Profile, r.Reason, r.Tag, r.Transport = ids[refs[i].profile], ids[refs[i].reason], ids[refs[i].tag], ids[refs[i].transport]
+	}
 	return rows, nil
+}
+
+// resolveStrs fills in the strings of the strs ids that are ids' keys.
+func (w *Writer) resolveStrs(ctx context.Context, ids map[int64]string) error {
+	if len(ids) <= 1 {
+		return nil
+	}
+	var sb strings.Builder
+	args := make([]any, 0, len(ids))
+	sb.WriteString(`SELECT id, s FROM strs WHERE id IN (`)
+	for id := range ids {
+		if id == 0 {
+			continue
+		}
+		if len(args) > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteByte('?')
+		args = append(args, id)
+	}
+	sb.WriteByte(')')
+	rs, err := w.db.QueryContext(ctx, sb.String(), args...)
+	if err != nil {
+		return fmt.Errorf("searching query log: %w", err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var id int64
+		var s string
+		if err := rs.Scan(&id, &s); err != nil {
+			return fmt.Errorf("searching query log: %w", err)
+		}
+		ids[id] = s
+	}
+	if err := rs.Err(); err != nil {
+		return fmt.Errorf("searching query log: %w", err)
+	}
+	return nil
 }
 
 // searchSQL builds Search's statement and arguments, and returns the
@@ -187,7 +292,7 @@ func searchSQL(q Query) (string, []any, int, error) {
 	var where []string
 	var args []any
 	if q.Device != "" {
-		where = append(where, "q.device = ?")
+		where = append(where, "l.device = (SELECT id FROM strs WHERE s = ?)")
 		args = append(args, q.Device)
 	}
 	if q.Devices != nil {
@@ -195,29 +300,30 @@ func searchSQL(q Query) (string, []any, int, error) {
 		where, args = append(where, w), append(args, a...)
 	}
 	if q.Name != "" {
-		where = append(where, `q.name_id IN (SELECT id FROM names WHERE name LIKE ? ESCAPE '\')`)
+		where = append(where, `l.name_id IN (SELECT id FROM names WHERE name LIKE ? ESCAPE '\')`)
 		args = append(args, "%"+escapeLike(strings.ToLower(q.Name))+"%")
 	}
 	if q.Action != "" {
-		if _, ok := ParseAction(q.Action); !ok {
+		code, ok := actionLabelCode(q.Action)
+		if !ok {
 			return "", nil, 0, fmt.Errorf("searching query log: unknown action %q", q.Action)
 		}
-		where = append(where, "q.action = ?")
-		args = append(args, q.Action)
-		if q.Action != ActionLabel(ActionAllowed) {
-			where = append(where, "q.action <> 'allowed'") // lets the partial index serve
+		where = append(where, "l.action = ?")
+		args = append(args, code)
+		if code != 0 {
+			where = append(where, "l.action <> 0") // lets the partial index serve
 		}
 	}
 	if !q.Since.IsZero() {
-		where = append(where, "q.time >= ?")
+		where = append(where, "l.time >= ?")
 		args = append(args, q.Since.UnixMicro())
 	}
 	if !q.Until.IsZero() {
-		where = append(where, "q.time < ?")
+		where = append(where, "l.time < ?")
 		args = append(args, q.Until.UnixMicro())
 	}
 	if q.Before != 0 {
-		where = append(where, "q.time < ?")
+		where = append(where, "l.time < ?")
 		args = append(args, q.Before)
 	}
 	limit := q.Limit
@@ -230,14 +336,13 @@ func searchSQL(q Query) (string, []any, int, error) {
 	args = append(args, limit)
 
 	var sb strings.Builder
-	sb.WriteString(`SELECT q.time, q.client, q.device, q.profile, n.name, q.qtype, q.rcode,
-		q.action, q.reason, q.tag, q.text, q.cached, q.transport, q.duration_us, q.count
-		FROM queries q JOIN names n ON n.id = q.name_id`)
+	sb.WriteString(`SELECT l.time, d.s, n.name, l.action, l.rec
+		FROM log l JOIN names n ON n.id = l.name_id JOIN strs d ON d.id = l.device`)
 	if len(where) > 0 {
 		sb.WriteString(" WHERE ")
 		sb.WriteString(strings.Join(where, " AND "))
 	}
-	sb.WriteString(" ORDER BY q.time DESC LIMIT ?")
+	sb.WriteString(" ORDER BY l.time DESC LIMIT ?")
 
 	return sb.String(), args, limit, nil
 }

@@ -126,6 +126,9 @@ type Writer struct {
 	wake    chan struct{}
 	written atomic.Uint64
 	failed  atomic.Uint64
+	// pending counts the rows in the open transaction, written when it
+	// commits.
+	pending atomic.Int64
 
 	// wmu serialises everything that writes through wconn: batches
 	// (Flush and the goroutine), and the name cleanup of Prune.
@@ -253,6 +256,7 @@ func (w *Writer) Stats() Stats {
 	w.mu.Unlock()
 	s.Written = w.written.Load()
 	s.Failed = w.failed.Load()
+	s.Buffered += int(w.pending.Load())
 	return s
 }
 
@@ -272,6 +276,10 @@ func (w *Writer) Start(ctx context.Context) {
 	go w.run(ctx, w.stop, w.done)
 }
 
+// maxCommitDelay bounds how long rows written on a wake wait for their
+// commit, and so how late Search sees them.
+const maxCommitDelay = time.Second
+
 // writerNice is the writer thread's nice value (see lowerThreadPriority).
 const writerNice = 10
 
@@ -287,11 +295,30 @@ func (w *Writer) run(ctx context.Context, stop <-chan struct{}, done chan<- stru
 	// A batch once begun is finished even if ctx ends meanwhile, so that
 	// shutting down does not throw away rows Close would have written.
 	wctx := context.WithoutCancel(ctx)
+	// Rows left in the open transaction are committed on the way out.
+	defer func() {
+		if err := w.commitPending(wctx); err != nil && !errors.Is(err, ErrClosed) {
+			w.log.Error("writing query log", "err", err)
+		}
+	}()
 	w.pruneAndLog(wctx)
+	// Batches written on a wake stay in an open transaction until commit
+	// fires, at most commitDelay after the first: at full rate a second's
+	// batches share one commit (see writeConn.begin).
+	commitDelay := min(w.cfg.FlushInterval, maxCommitDelay)
+	var commit <-chan time.Time
 	flush := time.NewTicker(w.cfg.FlushInterval)
 	defer flush.Stop()
 	prune := time.NewTicker(w.cfg.PruneInterval)
 	defer prune.Stop()
+	// A version 1 file's rows are moved a chunk at a time while nothing
+	// else is due: a closed channel is always ready, nil never.
+	var migrate <-chan struct{}
+	if w.hasLegacy() {
+		c := make(chan struct{})
+		close(c)
+		migrate = c
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -301,19 +328,43 @@ func (w *Writer) run(ctx context.Context, stop <-chan struct{}, done chan<- stru
 		case <-w.wake:
 			// Keep writing while entries arrive faster than one batch.
 			for w.buffered() >= w.wakeAt && ctx.Err() == nil {
-				w.flushAndLog(wctx)
+				if err := w.write(wctx, false); err != nil {
+					w.log.Error("writing query log", "err", err)
+				}
 				select {
 				case <-stop:
 					return
 				default:
 				}
 			}
+			if commit == nil && w.pending.Load() > 0 {
+				commit = time.After(commitDelay)
+			}
+		case <-commit:
+			commit = nil
+			w.flushAndLog(wctx)
 		case <-flush.C:
 			w.flushAndLog(wctx)
 		case <-prune.C:
 			w.pruneAndLog(wctx)
+		case <-migrate:
+			more, err := w.migrateStep(wctx)
+			if err != nil {
+				// The rows left wait for the next start, and expire.
+				w.log.Error("upgrading query log", "err", err)
+			}
+			if !more {
+				migrate = nil
+			}
 		}
 	}
+}
+
+// hasLegacy reports whether version 1 rows are waiting to be moved.
+func (w *Writer) hasLegacy() bool {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	return w.wconn != nil && w.wconn.legacy
 }
 
 func (w *Writer) buffered() int {
@@ -342,10 +393,22 @@ func (w *Writer) pruneAndLog(ctx context.Context) {
 }
 
 // Flush writes every entry buffered when it is called, in batches of up
-// to 8192 rows per transaction, and returns once they are committed. A
-// batch that fails to commit is discarded and counted in Stats.Failed;
-// Flush returns the first error.
+// to 8192 rows, and returns once they are committed. When a batch fails,
+// the transaction is rolled back and its entries, with those of the
+// batches the writer goroutine wrote before it in the same transaction,
+// are counted in Stats.Failed; Flush returns the first error.
 func (w *Writer) Flush(ctx context.Context) error {
+	return w.write(ctx, true)
+}
+
+// maxTxRows is how many rows the writer goroutine lets wait in its open
+// transaction before it commits without waiting for commitDelay.
+const maxTxRows = 1 << 16
+
+// write writes every entry buffered when it is called. With commit, or
+// past maxTxRows, it commits; otherwise it leaves the transaction open
+// for the next batches, and the caller commits within commitDelay.
+func (w *Writer) write(ctx context.Context, commit bool) error {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
 	if w.wconn == nil {
@@ -361,7 +424,7 @@ func (w *Writer) Flush(ctx context.Context) error {
 	var firstErr error
 	if len(overflow) > 0 {
 		if err := w.wconn.addCounters(ctx, overflow); err != nil {
-			firstErr = fmt.Errorf("counting %d dropped query log entries: %w", len(overflow), err)
+			firstErr = w.abortLocked(ctx, fmt.Errorf("counting %d dropped query log entries: %w", len(overflow), err), 0)
 		}
 	}
 
@@ -376,16 +439,16 @@ func (w *Writer) Flush(ctx context.Context) error {
 		if len(a) < k {
 			b = w.ring[:k-len(a)]
 		}
-		err := w.wconn.writeBatch(ctx, &w.cfg, a, b)
-		if err != nil {
-			w.failed.Add(uint64(k))
+		if err := w.wconn.writeBatch(ctx, &w.cfg, a, b); err != nil {
+			err = w.abortLocked(ctx, fmt.Errorf("writing %d query log rows: %w", k, err), k)
 			if firstErr == nil {
-				firstErr = fmt.Errorf("writing %d query log rows: %w", k, err)
+				firstErr = err
 			}
 		} else {
-			w.written.Add(uint64(k))
+			w.pending.Add(int64(k))
 		}
-		// Drop the slots' string references so they do not pin memory.
+		// The rows are in the transaction (or lost): free the slots, and
+		// drop their string references so they do not pin memory.
 		clear(a)
 		clear(b)
 		w.mu.Lock()
@@ -397,7 +460,42 @@ func (w *Writer) Flush(ctx context.Context) error {
 			return errors.Join(firstErr, ctx.Err())
 		}
 	}
+	if commit || w.pending.Load() >= maxTxRows {
+		if err := w.commitLocked(ctx); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
 	return firstErr
+}
+
+// commitLocked commits the open transaction and counts its rows as
+// written; wmu is held.
+func (w *Writer) commitLocked(ctx context.Context) error {
+	if err := w.wconn.commit(ctx); err != nil {
+		return w.abortLocked(ctx, err, 0)
+	}
+	w.written.Add(uint64(w.pending.Swap(0)))
+	return nil
+}
+
+// abortLocked rolls the open transaction back after err and counts its
+// rows, and lost more, as failed; wmu is held. It returns err with the
+// rollback's error, if any.
+func (w *Writer) abortLocked(ctx context.Context, err error, lost int) error {
+	err = errors.Join(err, w.wconn.rollback(ctx))
+	w.failed.Add(uint64(w.pending.Swap(0)) + uint64(lost))
+	return err
+}
+
+// commitPending commits the rows the writer goroutine left in its open
+// transaction.
+func (w *Writer) commitPending(ctx context.Context) error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if w.wconn == nil {
+		return ErrClosed
+	}
+	return w.commitLocked(ctx)
 }
 
 // Close stops the writer goroutine, writes what is buffered, and closes

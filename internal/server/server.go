@@ -53,8 +53,10 @@ type Config struct {
 	// Access step of the pipeline (its Middleware) limits queries; the
 	// listeners use it to limit REFUSED answers to strangers.
 	Limiter *access.Limiter
-	// UDPSockets is the number of SO_REUSEPORT sockets per UDP address
-	// (default GOMAXPROCS).
+	// UDPSockets is the number of SO_REUSEPORT sockets per UDP address,
+	// each with a reader that waits in the kernel and holds one of the
+	// runtime's Ps meanwhile (default GOMAXPROCS-1, at least 1, so one P
+	// stays free for upstream answers, workers and timers).
 	UDPSockets int
 	// Logger receives listener and per-query failure logs.
 	Logger *slog.Logger
@@ -121,7 +123,7 @@ func New(c Config) (*Server, error) {
 		return nil, fmt.Errorf("server: doh limits: %w", err)
 	}
 	if c.UDPSockets <= 0 {
-		c.UDPSockets = runtime.GOMAXPROCS(0)
+		c.UDPSockets = max(1, runtime.GOMAXPROCS(0)-1)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

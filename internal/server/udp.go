@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
-	"time"
-
-	"golang.org/x/net/ipv4"
-	"golang.org/x/sys/unix"
 
 	"github.com/hearth-dns/hearth/internal/pipeline"
 )
@@ -33,10 +30,43 @@ const (
 	udpReadBuffer = 4 << 20
 )
 
+// udpIO reads and sends the datagrams of one UDP socket in batches. On
+// Linux it is a socket outside Go's netpoller whose reader waits in the
+// kernel (udpfd_linux.go); elsewhere a net.UDPConn (udpfd_other.go).
+type udpIO interface {
+	// read waits for datagrams and fills ms from the front, returning
+	// how many. It may return 0 and no error after a while without any,
+	// so the reader can check for Shutdown.
+	read(ms []udpIn) (int, error)
+	// write sends the replies of ps to their peers, returning how many
+	// were sent before an error. The reader and the writer call it
+	// concurrently.
+	write(ps []*udpPacket) (int, error)
+	// interrupt makes a waiting read return soon: the first step of
+	// Shutdown. Sends still work.
+	interrupt() error
+	// close releases the socket once no read or send uses it.
+	close() error
+	// localAddr is the bound address, for logs.
+	localAddr() string
+}
+
+// udpIn is one datagram read by udpIO.read into buf.
+type udpIn struct {
+	buf   []byte
+	n     int
+	trunc bool // larger than buf: the rest was cut off
+	from  netip.AddrPort
+	peer  udpPeer     // fdIO's
+	ua    net.UDPAddr // netIO's
+}
+
 // udpPacket is one UDP query and the scratch space to answer it.
 type udpPacket struct {
 	sock  *udpSocket
-	addr  net.UDPAddr
+	from  netip.AddrPort
+	peer  udpPeer     // fdIO's
+	ua    net.UDPAddr // netIO's
 	n     int
 	reply []byte // set by send: the answer, in out
 	qs    queryState
@@ -55,7 +85,9 @@ func (p *udpPacket) send(b []byte) error {
 	if len(b) > len(p.out) {
 		// Larger than any UDP answer Hearth sends (1232 bytes at most):
 		// send it directly rather than queue a copy.
-		_, err := p.sock.conn.WriteToUDP(b, &p.addr)
+		p.reply = b
+		_, err := p.sock.io.write([]*udpPacket{p})
+		p.reply = nil
 		return err
 	}
 	if len(b) > 0 && &b[0] == &p.out[0] {
@@ -68,7 +100,7 @@ func (p *udpPacket) send(b []byte) error {
 
 type udpSocket struct {
 	s      *Server
-	conn   *net.UDPConn
+	io     udpIO
 	pool   *sync.Pool
 	work   chan *udpPacket
 	writes chan *udpPacket
@@ -84,9 +116,6 @@ const udpWriteBatch = 64
 // last call and sends them with one sendmmsg, so under load the cost of a
 // system call (and of waking the client) is shared by many answers.
 func (u *udpSocket) write() {
-	pc := ipv4.NewPacketConn(u.conn)
-	msgs := make([]ipv4.Message, udpWriteBatch)
-	bufs := make([][1][]byte, udpWriteBatch)
 	batch := make([]*udpPacket, 0, udpWriteBatch)
 	for {
 		var p *udpPacket
@@ -105,7 +134,7 @@ func (u *udpSocket) write() {
 				break fill
 			}
 		}
-		u.sendBatch(pc, msgs, bufs, batch)
+		u.sendBatch(batch)
 		for _, q := range batch {
 			q.reply = nil
 			u.pool.Put(q)
@@ -121,7 +150,7 @@ func (s *Server) listenDNS(addr string) error {
 	_, port, _ := net.SplitHostPort(addr)
 	var err error
 	for range 20 {
-		var conns []*net.UDPConn
+		var conns []udpIO
 		var ln net.Listener
 		conns, ln, err = s.bindDNS(addr)
 		if err == nil {
@@ -135,54 +164,50 @@ func (s *Server) listenDNS(addr string) error {
 	return err
 }
 
-func (s *Server) bindDNS(addr string) ([]*net.UDPConn, net.Listener, error) {
+// bindDNS binds the UDP sockets of addr (the first through package net,
+// which resolves the address and picks a port for ":0"; openUDP makes the
+// rest alike) and the TCP listener on the same port.
+func (s *Server) bindDNS(addr string) ([]udpIO, net.Listener, error) {
 	lc := net.ListenConfig{Control: reusePort}
 	first, err := lc.ListenPacket(context.Background(), "udp", addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen udp %s: %w", addr, err)
 	}
 	bound := first.LocalAddr().String()
-	conns := []*net.UDPConn{first.(*net.UDPConn)}
-	for len(conns) < s.cfg.UDPSockets {
-		pc, err := lc.ListenPacket(context.Background(), "udp", bound)
-		if err != nil {
-			break // one socket still serves; more are only for speed
-		}
-		conns = append(conns, pc.(*net.UDPConn))
-	}
-	for _, c := range conns {
-		// A flood, even one the rate limit drops, can outrun a reader the
-		// scheduler has paused: a larger buffer keeps the queries of
-		// other clients that share the socket from being dropped by the
-		// kernel meanwhile (capped by net.core.rmem_max).
-		c.SetReadBuffer(udpReadBuffer)
-	}
 	ln, err := net.Listen("tcp", bound)
 	if err != nil {
-		for _, c := range conns {
-			c.Close()
-		}
+		first.Close()
 		return nil, nil, fmt.Errorf("listen tcp %s: %w", bound, err)
+	}
+	// A flood, even one the rate limit drops, can outrun a reader the
+	// scheduler has paused: a larger buffer keeps the queries of other
+	// clients that share the socket from being dropped by the kernel
+	// meanwhile (capped by net.core.rmem_max).
+	conns, err := openUDP(first.(*net.UDPConn), s.cfg.UDPSockets, udpReadBuffer)
+	if err != nil {
+		first.Close()
+		ln.Close()
+		return nil, nil, fmt.Errorf("listen udp %s: %w", bound, err)
 	}
 	return conns, ln, nil
 }
 
-func (s *Server) serveDNS(conns []*net.UDPConn, ln net.Listener) {
+func (s *Server) serveDNS(conns []udpIO, ln net.Listener) {
 	pool := &sync.Pool{New: func() any { return new(udpPacket) }}
 	for _, c := range conns {
-		u := &udpSocket{s: s, conn: c, pool: pool, work: make(chan *udpPacket, udpQueue), writes: make(chan *udpPacket, udpQueue), stop: make(chan struct{})}
+		u := &udpSocket{s: s, io: c, pool: pool, work: make(chan *udpPacket, udpQueue), writes: make(chan *udpPacket, udpQueue), stop: make(chan struct{})}
 		s.wg.Add(1)
 		go u.read()
 		go u.write()
-		s.onClose(func() error { return u.conn.SetReadDeadline(time.Now()) }, func() error {
+		s.onClose(u.io.interrupt, func() error {
 			// Every query and queued write is done, unless Shutdown gave
 			// up waiting; then late answers are dropped.
 			close(u.stop)
-			return u.conn.Close()
+			return u.io.close()
 		})
 	}
 	s.mu.Lock()
-	s.addrs.UDP = append(s.addrs.UDP, conns[0].LocalAddr().String())
+	s.addrs.UDP = append(s.addrs.UDP, conns[0].localAddr())
 	s.addrs.TCP = append(s.addrs.TCP, ln.Addr().String())
 	s.mu.Unlock()
 	s.serveStream(ln, pipeline.TCP)
@@ -203,34 +228,33 @@ func (u *udpSocket) read() {
 			}
 		}()
 	}
-	pc := ipv4.NewPacketConn(u.conn)
-	msgs := make([]ipv4.Message, udpBatch)
+	msgs := make([]udpIn, udpBatch)
 	for i := range msgs {
-		msgs[i].Buffers = [][]byte{make([]byte, maxUDPQuery)}
+		msgs[i].buf = make([]byte, maxUDPQuery)
 	}
-	outMsgs := make([]ipv4.Message, udpBatch)
-	outBufs := make([][1][]byte, udpBatch)
 	done := make([]*udpPacket, 0, udpBatch)
 	for {
-		n, err := pc.ReadBatch(msgs, 0)
+		n, err := u.io.read(msgs)
+		if u.s.closing.Load() {
+			return
+		}
 		if err != nil {
-			if u.s.closing.Load() || errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			u.s.log.Warn("udp read", "addr", u.conn.LocalAddr(), "err", err)
+			u.s.log.Warn("udp read", "addr", u.io.localAddr(), "err", err)
 			continue
 		}
 		for i := range msgs[:n] {
 			m := &msgs[i]
-			ua, ok := m.Addr.(*net.UDPAddr)
-			if !ok || m.Flags&unix.MSG_TRUNC != 0 {
+			if m.trunc || !m.from.IsValid() {
 				continue // oversized datagram: not a query we answer
 			}
 			p := u.pool.Get().(*udpPacket)
 			p.sock = u
-			p.addr = *ua
-			p.n = copy(p.in[:], m.Buffers[0][:m.N])
-			switch u.s.handleWith(&p.qs, p.in[:p.n], meta{transport: pipeline.UDP, client: p.addr.AddrPort()}, p, p.out[:0], true) {
+			p.from, p.peer, p.ua = m.from, m.peer, m.ua
+			p.n = copy(p.in[:], m.buf[:m.n])
+			switch u.s.handleWith(&p.qs, p.in[:p.n], meta{transport: pipeline.UDP, client: p.from}, p, p.out[:0], true) {
 			case answered, malformed:
 				if p.reply != nil {
 					done = append(done, p)
@@ -250,7 +274,7 @@ func (u *udpSocket) read() {
 			}
 		}
 		if len(done) > 0 {
-			u.sendBatch(pc, outMsgs, outBufs, done)
+			u.sendBatch(done)
 			for i, p := range done {
 				p.reply = nil
 				done[i] = nil
@@ -263,31 +287,26 @@ func (u *udpSocket) read() {
 
 // sendBatch sends the answers of packets with as few sendmmsg calls as
 // the kernel allows.
-func (u *udpSocket) sendBatch(pc *ipv4.PacketConn, msgs []ipv4.Message, bufs [][1][]byte, packets []*udpPacket) {
-	for i, p := range packets {
-		bufs[i][0] = p.reply
-		msgs[i] = ipv4.Message{Buffers: bufs[i][:], Addr: &p.addr}
-	}
+func (u *udpSocket) sendBatch(packets []*udpPacket) {
 	for sent := 0; sent < len(packets); {
-		n, err := pc.WriteBatch(msgs[sent:len(packets)], 0)
+		n, err := u.io.write(packets[sent:])
 		if err != nil {
-			u.s.log.Debug("udp write", "addr", u.conn.LocalAddr(), "err", err)
-			n = max(n, 1) // skip the answer that failed
+			u.s.log.Debug("udp write", "addr", u.io.localAddr(), "err", err)
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			n++ // skip the answer that failed
 		}
 		sent += n
-	}
-	for i := range packets {
-		msgs[i] = ipv4.Message{}
 	}
 }
 
 func (u *udpSocket) serve(p *udpPacket) {
 	defer u.s.wg.Done()
-	if u.s.handleWith(&p.qs, p.in[:p.n], meta{transport: pipeline.UDP, client: p.addr.AddrPort(), retry: true}, p, p.out[:0], false) != answered || p.reply == nil {
+	if u.s.handleWith(&p.qs, p.in[:p.n], meta{transport: pipeline.UDP, client: p.from, retry: true}, p, p.out[:0], false) != answered || p.reply == nil {
 		u.pool.Put(p) // dropped, or answered directly: nothing queued
 		return
 	}
 	u.s.wg.Add(1) // the write is pending work for Shutdown
 	u.writes <- p // the writer returns p to the pool
-
 }

@@ -154,10 +154,21 @@ func (l *load) setup(ctx context.Context, n, workers int) error {
 					return
 				}
 				d := l.devices[i]
-				code, err := l.call(ctx, "POST", "/api/v1/devices", map[string]any{
-					"id": d.id, "name": d.id, "ips": []string{d.src.String()},
-				}, nil)
-				if err != nil && code != http.StatusConflict {
+				// Setup is not measured: a create that timed out on
+				// a busy machine is tried again (409 when the first
+				// try was stored after all).
+				var err error
+				for try := 0; try < 3; try++ {
+					var code int
+					code, err = l.call(ctx, "POST", "/api/v1/devices", map[string]any{
+						"id": d.id, "name": d.id, "ips": []string{d.src.String()},
+					}, nil)
+					if err == nil || code == http.StatusConflict {
+						err = nil
+						break
+					}
+				}
+				if err != nil {
 					once.Do(func() { firstErr = err })
 					return
 				}

@@ -14,15 +14,26 @@ func (s *Snapshot) BlockingProfiles(tag string) []string {
 	if !ok {
 		return nil
 	}
-	inUse := map[string]bool{s.merged.def: true}
-	for _, p := range s.merged.profileOf {
-		inUse[p] = true
+	// Profiles in use: the default, the config file's devices', the
+	// households' defaults and the store devices'. One pass over the
+	// devices: this serves the list health page, not queries.
+	inUse := map[string]bool{s.def: true}
+	for _, d := range s.plan.devices {
+		inUse[d.Profile] = true
+	}
+	for _, h := range s.items.households.All() {
+		inUse[h.DefaultProfile] = true
+	}
+	for _, d := range s.items.devices.All() {
+		inUse[d.Profile] = true
 	}
 	var out []string
-	for _, spec := range s.merged.profiles {
-		if !inUse[spec.Name] {
+	for name := range inUse {
+		i, ok := s.Policy.Profile(name)
+		if !ok || name == "" {
 			continue
 		}
+		spec := s.Policy.ProfileSpec(i)
 		blocks := spec.Block.Has(t) || (tag == "bypass" && spec.BypassProtection)
 		for _, w := range spec.Windows {
 			blocks = blocks || (w.Kind != policy.Pause && w.Tags.Has(t))

@@ -50,6 +50,21 @@ type Plan struct {
 	needNeighbors bool
 	// nat64 are the configured DNS64 prefixes.
 	nat64 []netip.Prefix
+	// profileNames and deviceIdx index profiles and devices by name.
+	profileNames map[string]bool
+	deviceIdx    map[string]int
+}
+
+// hasProfile reports whether the config file (or the catalog's presets)
+// defines the named profile.
+func (p *Plan) hasProfile(name string) bool { return p.profileNames[name] }
+
+// device returns the config file's device of that name, or nil.
+func (p *Plan) device(name string) *identity.Device {
+	if i, ok := p.deviceIdx[name]; ok {
+		return &p.devices[i]
+	}
+	return nil
 }
 
 // NewPlan checks the policy parts of cfg against the catalog. Errors name
@@ -81,6 +96,13 @@ func NewPlan(cfg *config.Config, cat *catalog.Catalog, allCategories bool) (*Pla
 
 	if err := p.planProfiles(cfg); err != nil {
 		return nil, err
+	}
+	p.profileNames, p.deviceIdx = map[string]bool{}, map[string]int{}
+	for _, prof := range p.profiles {
+		p.profileNames[prof.Name] = true
+	}
+	for i, d := range p.devices {
+		p.deviceIdx[d.Name] = i
 	}
 	blocked := policy.TagSet{}
 	for _, prof := range p.profiles {
@@ -403,8 +425,9 @@ func (p *Plan) tagWithServices(id string) policy.TagSet {
 	return set
 }
 
-// snapshot builds the policy snapshot of profiles over a compiled index.
-func (p *Plan) snapshot(c *lists.Compiled, profiles []policy.ProfileSpec, def string) (*policy.Snapshot, error) {
+// policyConfig is the policy configuration over a compiled index, without
+// profiles.
+func (p *Plan) policyConfig(c *lists.Compiled) (policy.Config, error) {
 	infos := make([]policy.ListInfo, len(c.Lists))
 	for i, l := range c.Lists {
 		infos[i] = policy.ListInfo{ID: l.ID, Tag: p.tagIdx[l.Tag]}
@@ -434,7 +457,7 @@ func (p *Plan) snapshot(c *lists.Compiled, profiles []policy.ProfileSpec, def st
 		if r.Engine == "youtube" {
 			mode, err := policy.ParseYouTubeMode(r.Level)
 			if err != nil {
-				return nil, fmt.Errorf("catalog: safe search: %w", err)
+				return policy.Config{}, fmt.Errorf("catalog: safe search: %w", err)
 			}
 			rule.YouTube = mode
 		}
@@ -453,24 +476,22 @@ func (p *Plan) snapshot(c *lists.Compiled, profiles []policy.ProfileSpec, def st
 	for _, u := range p.cat.NoSafeSearch {
 		unsupported = append(unsupported, policy.UnsupportedEngine{Engine: u.Engine, Names: u.Names})
 	}
-	return policy.NewSnapshot(policy.Config{
-		NoSafeSearch:   unsupported,
-		Background:     background,
-		NAT64:          p.nat64,
-		Tags:           p.tags,
-		Lists:          infos,
-		Index:          c.Index,
-		Profiles:       profiles,
-		DefaultProfile: def,
-		SafeSearch:     safe,
-		Canary:         p.cat.Bypass.Canary,
-		PrivateRelay:   p.cat.Bypass.PrivateRelay,
-		DDR:            p.cat.Bypass.DDR,
-		Protected:      protected,
-		Bypass:         bypass,
-		IPs:            ips,
-		Precedence:     precedence,
-	})
+	return policy.Config{
+		NoSafeSearch: unsupported,
+		Background:   background,
+		NAT64:        p.nat64,
+		Tags:         p.tags,
+		Lists:        infos,
+		Index:        c.Index,
+		SafeSearch:   safe,
+		Canary:       p.cat.Bypass.Canary,
+		PrivateRelay: p.cat.Bypass.PrivateRelay,
+		DDR:          p.cat.Bypass.DDR,
+		Protected:    protected,
+		Bypass:       bypass,
+		IPs:          ips,
+		Precedence:   precedence,
+	}, nil
 }
 
 // Entries are the lists to compile, in the order of the tag table.

@@ -1,24 +1,31 @@
 // Package compile is the policy compiler: it turns the config file's and
-// the store's profiles, devices and grants, checked against the catalog,
-// and a compiled list index into one immutable Snapshot, the generation of
-// policy every query is decided against, and holds the one in effect.
+// the store's profiles, devices, grants and subscriber bindings, checked
+// against the catalog, and a compiled list index into one immutable
+// Snapshot, the generation of policy every query is decided against, and
+// holds the one in effect.
 //
-// A Snapshot is built whole off the query path and swapped in with one
-// pointer store (Live), so a query identified with one generation is
-// always decided with the same one. Apply builds the next Snapshot from
-// the previous one and a Delta, the shape a store's change feed and a
-// list refresh arrive in.
+// A Snapshot is built off the query path and swapped in with one pointer
+// store (Live), so a query identified with one generation is always
+// decided with the same one. Apply builds the next Snapshot from the
+// previous one and a Delta, the shape a store's change feed and a list
+// refresh arrive in, and rebuilds only what the delta touches: the tables
+// are persistent (package shardmap, policy.Snapshot.WithProfiles,
+// identity.Identifier.Update), so at a million households one change
+// costs about what it costs at ten.
 package compile
 
 import (
 	"context"
 	"fmt"
+	"iter"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/hearth-dns/hearth/internal/identity"
 	"github.com/hearth-dns/hearth/internal/lists"
+	"github.com/hearth-dns/hearth/internal/netid"
 	"github.com/hearth-dns/hearth/internal/pipeline"
 	"github.com/hearth-dns/hearth/internal/policy"
 	"github.com/hearth-dns/hearth/internal/store"
@@ -26,8 +33,8 @@ import (
 
 // Snapshot is one immutable generation of everything a query is decided
 // against: the device tables, the policy over the compiled lists, and the
-// store state both came from. Nothing in it changes after Compile; the
-// caller must not modify what it points to.
+// store items both came from. Nothing in it changes after Compile or
+// Apply; the caller must not modify what it points to.
 type Snapshot struct {
 	// Identity recognises devices.
 	Identity *identity.Identifier
@@ -35,153 +42,178 @@ type Snapshot struct {
 	Policy *policy.Snapshot
 	// Lists is the list generation Policy was compiled over.
 	Lists *lists.Compiled
-	// State is the store state the snapshot was compiled from; its Seq
-	// is the change feed position it includes.
-	State store.State
-	// Problems are the store items left out because they are wrong (the
-	// rest serves), for the log and the parents' UI.
+	// Problems are the store items this build left out, or partly out,
+	// because they are wrong (the rest serves): every one for Compile,
+	// those of the items a delta touched for Apply. AllProblems has them
+	// all.
 	Problems []error
 
-	plan   *Plan
-	base   identity.Config
-	merged *merged
+	plan *Plan
+	base identity.Config
+	seq  int64
+	// def is the default profile in effect: the config file's, or the
+	// home household's when the config file does not write one.
+	def   string
+	items items
 }
 
 // Compile builds the snapshot of p and st over the compiled lists, at now
 // (for grant expiry). base is the identifier's config without devices.
 // Store items that are wrong are left out and listed in Problems; an error
 // means nothing could be built (the previous snapshot keeps serving).
+//
+// Compile is Apply of the whole state to the snapshot of the config file
+// alone, so a snapshot built by deltas and one compiled whole agree.
 func (p *Plan) Compile(base identity.Config, c *lists.Compiled, st store.State, now time.Time) (*Snapshot, error) {
-	m := p.merge(st, now)
-	pol, err := p.snapshot(c, m.profiles, m.def)
+	empty, err := p.empty(base, c)
+	if err != nil {
+		return nil, err
+	}
+	d := Delta{Seq: st.Seq, Households: st.Households, Profiles: st.Profiles, Devices: st.Devices, Grants: st.Grants, Bindings: st.Bindings}
+	s, err := empty.Apply(d, now)
+	if err != nil && len(st.Devices) > 0 {
+		// Apply checks what identity refuses (package netid); should a
+		// store device still slip through, the config's devices serve
+		// and every store device gets the default profile, rather than
+		// no policy at all.
+		d.Devices, d.Grants = nil, nil
+		var err2 error
+		if s, err2 = empty.Apply(d, now); err2 == nil {
+			s.Problems = append(s.Problems, fmt.Errorf("every store device set aside: %w", err))
+			err = nil
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// empty is the snapshot of the config file alone.
+func (p *Plan) empty(base identity.Config, c *lists.Compiled) (*Snapshot, error) {
+	pc, err := p.policyConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	pc.Profiles, pc.DefaultProfile = p.profiles, p.def
+	pol, err := policy.NewSnapshot(pc)
 	if err != nil {
 		return nil, err
 	}
 	ic := base
-	ic.Devices, ic.DefaultProfile = m.devices, m.def
-	var bindProblems []error
-	ic.Bindings, bindProblems = bindingTable(st, &m)
-	m.problems = append(m.problems, bindProblems...)
+	ic.Devices, ic.DefaultProfile = p.devices, p.def
 	ident, err := identity.New(ic)
-	if err != nil && len(p.devices) < len(m.devices) {
-		// merge sets aside whatever identity refuses (package netid);
-		// should a store device still slip through, the config's devices
-		// serve and every store device gets the default profile, rather
-		// than no policy at all.
-		m.problems = append(m.problems, fmt.Errorf("every store device set aside: %w", err))
-		ic.Devices, m.devices = p.devices, p.devices
-		ident, err = identity.New(ic)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("devices: %w", err)
 	}
-	return &Snapshot{Identity: ident, Policy: pol, Lists: c, State: st, Problems: m.problems, plan: p, base: base, merged: &m}, nil
+	return &Snapshot{Identity: ident, Policy: pol, Lists: c, plan: p, base: base, def: p.def, items: newItems()}, nil
 }
 
 // Delta is a change to a Snapshot: items the store wrote after the
-// snapshot's State.Seq, items it deleted, and a new list generation. Any
-// part may be empty.
+// snapshot's Seq, items it deleted, and a new list generation. Any part
+// may be empty.
 type Delta struct {
 	// Seq is the change feed position the delta brings the state to; 0
 	// keeps the snapshot's.
 	Seq int64
-	// Households, Profiles, Devices and Grants were created or replaced
-	// (matched by ID).
+	// Households, Profiles, Devices, Grants and Bindings were created or
+	// replaced (matched by ID; a binding by store.BindingID).
 	Households []store.Household
 	Profiles   []store.Profile
 	Devices    []store.Device
 	Grants     []store.Grant
 	Bindings   []store.Binding
 	// Deleted are the items removed, by kind and ID (store.Change).
+	// Deleting a device deletes its grants, as the store does.
 	Deleted []store.Change
 	// Lists, when set, replaces the list generation.
 	Lists *lists.Compiled
 }
 
-// Apply returns the snapshot after d, leaving s as it is. The items d
-// changes are patched into a copy of s's state, and the tables are
-// compiled again from it: at home they hold tens of items, so the whole
-// build costs well under a millisecond of work beside the lists, which are
-// reused unless d brings new ones. A backend with millions of households
-// can rebuild only the households d touches behind this same signature.
-func (s *Snapshot) Apply(d Delta, now time.Time) (*Snapshot, error) {
-	st := s.State
-	st.Households = patch(st.Households, d.Households, d.Deleted, store.KindHousehold, func(h store.Household) string { return h.ID })
-	st.Profiles = patch(st.Profiles, d.Profiles, d.Deleted, store.KindProfile, func(p store.Profile) string { return p.ID })
-	st.Devices = patch(st.Devices, d.Devices, d.Deleted, store.KindDevice, func(d store.Device) string { return d.ID })
-	st.Grants = patch(st.Grants, d.Grants, d.Deleted, store.KindGrant, func(g store.Grant) string { return g.ID })
-	st.Bindings = patch(st.Bindings, d.Bindings, d.Deleted, store.KindBinding, func(b store.Binding) string { return store.BindingID(b.Kind, b.Key) })
-	// Deleting a device deletes its grants (store.Store.DeleteDevice).
-	for _, c := range d.Deleted {
-		if c.Kind == store.KindDevice {
-			// A copy: DeleteFunc works in place, and s.State is immutable.
-			st.Grants = slices.DeleteFunc(slices.Clone(st.Grants), func(g store.Grant) bool { return g.Device == c.ID })
-		}
-	}
-	if d.Seq != 0 {
-		st.Seq = d.Seq
-	}
-	c := s.Lists
-	if d.Lists != nil {
-		c = d.Lists
-	}
-	return s.plan.Compile(s.base, c, st, now)
+// Seq returns the change feed position the snapshot includes.
+func (s *Snapshot) Seq() int64 { return s.seq }
+
+// State returns the store items the snapshot was built from, sorted as
+// the store lists them. It copies every item: it is for saving and
+// explaining, not for the query path.
+func (s *Snapshot) State() store.State {
+	st := store.State{Seq: s.seq}
+	st.Households = sortedValues(s.items.households, func(h store.Household) string { return h.ID })
+	st.Profiles = sortedValues(s.items.profiles, func(p store.Profile) string { return p.ID })
+	st.Devices = sortedValues(s.items.devices, func(d store.Device) string { return d.ID })
+	st.Grants = sortedValues(s.items.grants, func(g store.Grant) string { return g.ID })
+	st.Bindings = sortedValues(s.items.bindings, func(b store.Binding) string { return b.Kind + "\x00" + b.Key })
+	return st
 }
 
-// patch returns items with put replacing or adding items by ID and the
-// deleted ones of kind removed, sorted by ID as the store lists them. The
-// input slices are not modified.
-func patch[T any](items, put []T, deleted []store.Change, kind string, id func(T) string) []T {
-	if len(put) == 0 && !slices.ContainsFunc(deleted, func(c store.Change) bool { return c.Kind == kind }) {
-		return items
+// sortedValues returns m's values sorted by key, nil for none.
+func sortedValues[V any](m interface {
+	Len() int
+	All() iter.Seq2[string, V]
+}, key func(V) string) []V {
+	if m.Len() == 0 {
+		return nil
 	}
-	byID := make(map[string]T, len(items)+len(put))
-	for _, it := range items {
-		byID[id(it)] = it
+	out := make([]V, 0, m.Len())
+	for _, v := range m.All() {
+		out = append(out, v)
 	}
-	for _, it := range put {
-		byID[id(it)] = it
+	slices.SortFunc(out, func(a, b V) int { return strings.Compare(key(a), key(b)) })
+	return out
+}
+
+// AllProblems returns the problems of every item the snapshot holds,
+// sorted by item.
+func (s *Snapshot) AllProblems() []error {
+	keys := make([]string, 0, s.items.problems.Len())
+	for k := range s.items.problems.All() {
+		keys = append(keys, k)
 	}
-	for _, c := range deleted {
-		if c.Kind == kind {
-			delete(byID, c.ID)
-		}
+	slices.Sort(keys)
+	var out []error
+	for _, k := range keys {
+		errs, _ := s.items.problems.Get(k)
+		out = append(out, errs...)
 	}
-	out := make([]T, 0, len(byID))
-	for _, it := range byID {
-		out = append(out, it)
-	}
-	slices.SortFunc(out, func(a, b T) int {
-		switch x, y := id(a), id(b); {
-		case x < y:
-			return -1
-		case x > y:
-			return 1
-		}
-		return 0
-	})
 	return out
 }
 
 // ProfileOf returns the profile a device gets (before grants), and the
 // default profile for a device the snapshot does not know.
 func (s *Snapshot) ProfileOf(device string) string {
-	if p, ok := s.merged.profileOf[device]; ok {
-		return p
+	for _, d := range s.plan.devices {
+		if d.Name == device {
+			return d.Profile
+		}
 	}
-	return s.merged.def
+	if d, ok := s.items.devices.Get(device); ok && checkStoreDevice(d) == nil {
+		return s.baseProfile(s.Policy, d)
+	}
+	return s.def
 }
 
 // Device returns the device of that name, from the config file or the
 // store, with the profile it gets (its own grant profile when it has
 // grants).
 func (s *Snapshot) Device(name string) (identity.Device, bool) {
-	for _, d := range s.merged.devices {
+	for _, d := range s.plan.devices {
 		if d.Name == name {
+			if gp, ok := s.items.grantProf.Get(name); ok {
+				d.Profile = gp
+			}
 			return d, true
 		}
 	}
-	return identity.Device{}, false
+	sd, ok := s.items.devices.Get(name)
+	if !ok || checkStoreDevice(sd) != nil {
+		return identity.Device{}, false
+	}
+	d := s.identityDevice(sd, func(netid.Key) bool { return true })
+	d.Profile = s.baseProfile(s.Policy, sd)
+	if gp, ok := s.items.grantProf.Get(name); ok {
+		d.Profile = gp
+	}
+	return d, true
 }
 
 // Plan returns the plan the snapshot was compiled with.

@@ -18,7 +18,7 @@ import (
 
 // testPlan plans a small config over the embedded catalog and compiles
 // its (embedded) lists.
-func testPlan(t *testing.T) (*Plan, *lists.Compiled) {
+func testPlan(t testing.TB) (*Plan, *lists.Compiled) {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte("data_dir: "+t.TempDir()+"\ndefault_profile: adult\nlists: {defaults: false}\n"))
 	if err != nil {
@@ -100,8 +100,8 @@ func TestApplyEqualsCompile(t *testing.T) {
 					t.Errorf("%s: applied gives %s, compiled whole gives %s, want %s", addr, g, w, want)
 				}
 			}
-			if got.State.Seq != tc.want.Seq || len(got.State.Devices) != len(tc.want.Devices) || len(got.State.Grants) != len(tc.want.Grants) {
-				t.Errorf("state after apply: %+v, want %+v", got.State, tc.want)
+			if got.State().Seq != tc.want.Seq || len(got.State().Devices) != len(tc.want.Devices) || len(got.State().Grants) != len(tc.want.Grants) {
+				t.Errorf("state after apply: %+v, want %+v", got.State(), tc.want)
 			}
 			if identify(prev, "192.168.1.10") != "kid~tab" {
 				t.Error("Apply changed the previous snapshot")
@@ -124,7 +124,8 @@ func TestIdentifySetsPolicyOfSameSnapshot(t *testing.T) {
 	var got *pipeline.Request
 	h := l.Identify()(pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
 		// A new generation arrives while the query is between steps.
-		if s2, err = s1.Apply(Delta{Seq: 1}, t0); err != nil {
+		d := Delta{Seq: 1, Households: []store.Household{{ID: "h1"}}, Profiles: []store.Profile{{ID: "h1-kid", Household: "h1", Preset: "kid"}}}
+		if s2, err = s1.Apply(d, t0); err != nil {
 			return err
 		}
 		l.Store(s2)

@@ -1,0 +1,77 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"runtime"
+	"testing"
+	"unsafe"
+
+	"github.com/miekg/dns"
+)
+
+// BenchmarkEntryMemory fills a cache with n distinct answers (one A record
+// each, the common case) and reports the live heap each entry holds,
+// measured with runtime.ReadMemStats after a GC before and after the fill
+// (heapB/entry), beside what the cache's own accounting charges per entry
+// against MaxBytes (costB/entry). The accounting must not undercount: a
+// client filling the cache would otherwise grow it past MaxBytes.
+func BenchmarkEntryMemory(b *testing.B) {
+	const n = 100_000
+	up := &fakeUpstream{reply: func(q *dns.Msg) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		m.RecursionAvailable = true
+		m.Answer = []dns.RR{&dns.A{
+			Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300},
+			A:   net.IPv4(192, 0, 2, 1).To4(),
+		}}
+		return m
+	}}
+	reqs := make([]query, n)
+	for i := range reqs {
+		reqs[i] = query{name: fmt.Sprintf("host%d.example%d.test.", i, i%1000), qtype: dns.TypeA, edns: true}
+	}
+	var heap, cost float64
+	for b.Loop() {
+		c, err := New(Config{Size: 2 * n, MaxBytes: 1 << 30}, up)
+		if err != nil {
+			b.Fatal(err)
+		}
+		before := liveHeap()
+		for _, q := range reqs {
+			if err := c.ServeDNS(context.Background(), &nopWriter{}, q.req()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		after := liveHeap()
+		if got := c.Len(); got != n {
+			b.Fatalf("cache holds %d entries, want %d", got, n)
+		}
+		heap = float64(after-before) / n
+		cost = float64(c.Bytes()) / n
+		if cost < heap {
+			b.Errorf("the cache charges %.0f B per entry but each holds %.0f B of heap", cost, heap)
+		}
+		runtime.KeepAlive(c)
+		c.Shutdown(context.Background())
+	}
+	b.ReportMetric(heap, "heapB/entry")
+	b.ReportMetric(cost, "costB/entry")
+}
+
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// TestEntrySize keeps the entry struct in the 112-byte size class: every
+// cached answer pays for it.
+func TestEntrySize(t *testing.T) {
+	if got := unsafe.Sizeof(entry{}); got > 112 {
+		t.Errorf("entry is %d bytes, want at most 112", got)
+	}
+}

@@ -1,0 +1,861 @@
+package compile
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/hearth-dns/hearth/internal/identity"
+	"github.com/hearth-dns/hearth/internal/netid"
+	"github.com/hearth-dns/hearth/internal/policy"
+	"github.com/hearth-dns/hearth/internal/profile"
+	"github.com/hearth-dns/hearth/internal/shardmap"
+	"github.com/hearth-dns/hearth/internal/store"
+)
+
+// items are the store items a snapshot was built from, and the indexes
+// Apply needs to find what a change touches. Every table is a
+// shardmap.Map: a delta copies only the shards it touches.
+type items struct {
+	households *shardmap.Map[string, store.Household]
+	profiles   *shardmap.Map[string, store.Profile]
+	devices    packed[store.Device]
+	grants     *shardmap.Map[string, store.Grant]
+	// bindings are keyed by store.BindingID.
+	bindings packed[store.Binding]
+	// grantsOf are each device's grant ids.
+	grantsOf *shardmap.Map[string, []string]
+	// hhProfiles are each household's store profile ids: a household's
+	// time zone is theirs unless they set one.
+	hhProfiles *shardmap.Map[string, []string]
+	// grantDevs are each household's devices with a grant profile (""
+	// for the config file's devices): their base is the household's
+	// default or one of its profiles.
+	grantDevs *shardmap.Map[string, []string]
+	// grantProf is the name of each device's grant profile.
+	grantProf *shardmap.Map[string, string]
+	// users are, for each profile name the config file does not define,
+	// the store devices ("d id") and households ("h id") that name it:
+	// they change when it comes, goes or becomes valid.
+	users *shardmap.Map[string, []string]
+	// contested are the identifiers more than one device claims: the
+	// claimants that do not own them. The owner is the one the identity
+	// tables name.
+	contested *shardmap.Map[netid.Key, []string]
+	// problems are each item's problems, by "kind id".
+	problems *shardmap.Map[string, []error]
+}
+
+func newItems() items {
+	return items{
+		households: shardmap.New[string, store.Household](0),
+		profiles:   shardmap.New[string, store.Profile](0),
+		devices:    newPacked(0, encodeDevice, decodeDevice),
+		grants:     shardmap.New[string, store.Grant](0),
+		bindings:   newPacked(0, encodeBinding, decodeBinding),
+		grantsOf:   shardmap.New[string, []string](0),
+		hhProfiles: shardmap.New[string, []string](0),
+		grantDevs:  shardmap.New[string, []string](0),
+		grantProf:  shardmap.New[string, string](0),
+		users:      shardmap.New[string, []string](0),
+		contested:  shardmap.New[netid.Key, []string](0),
+		problems:   shardmap.New[string, []error](0),
+	}
+}
+
+// sized returns empty items sized for d, for a cold build.
+func sized(d Delta) items {
+	return items{
+		households: shardmap.New[string, store.Household](len(d.Households)),
+		profiles:   shardmap.New[string, store.Profile](len(d.Profiles)),
+		devices:    newPacked(len(d.Devices), encodeDevice, decodeDevice),
+		grants:     shardmap.New[string, store.Grant](len(d.Grants)),
+		bindings:   newPacked(len(d.Bindings), encodeBinding, decodeBinding),
+		grantsOf:   shardmap.New[string, []string](len(d.Grants)),
+		hhProfiles: shardmap.New[string, []string](len(d.Profiles)),
+		grantDevs:  shardmap.New[string, []string](len(d.Grants)),
+		grantProf:  shardmap.New[string, string](len(d.Grants)),
+		users:      shardmap.New[string, []string](len(d.Profiles)),
+		contested:  shardmap.New[netid.Key, []string](0),
+		problems:   shardmap.New[string, []error](0),
+	}
+}
+
+// itemEditor edits every table of items.
+type itemEditor struct {
+	households *shardmap.Editor[string, store.Household]
+	profiles   *shardmap.Editor[string, store.Profile]
+	devices    *packedEditor[store.Device]
+	grants     *shardmap.Editor[string, store.Grant]
+	bindings   *packedEditor[store.Binding]
+	grantsOf   *shardmap.Editor[string, []string]
+	hhProfiles *shardmap.Editor[string, []string]
+	grantDevs  *shardmap.Editor[string, []string]
+	grantProf  *shardmap.Editor[string, string]
+	users      *shardmap.Editor[string, []string]
+	contested  *shardmap.Editor[netid.Key, []string]
+	problems   *shardmap.Editor[string, []error]
+}
+
+func (it items) edit() *itemEditor {
+	return &itemEditor{
+		households: it.households.Edit(), profiles: it.profiles.Edit(), devices: it.devices.Edit(),
+		grants: it.grants.Edit(), bindings: it.bindings.Edit(), grantsOf: it.grantsOf.Edit(),
+		hhProfiles: it.hhProfiles.Edit(), grantDevs: it.grantDevs.Edit(), grantProf: it.grantProf.Edit(),
+		users: it.users.Edit(), contested: it.contested.Edit(), problems: it.problems.Edit(),
+	}
+}
+
+func (e *itemEditor) done() items {
+	return items{
+		households: e.households.Map(), profiles: e.profiles.Map(), devices: e.devices.Map(),
+		grants: e.grants.Map(), bindings: e.bindings.Map(), grantsOf: e.grantsOf.Map(),
+		hhProfiles: e.hhProfiles.Map(), grantDevs: e.grantDevs.Map(), grantProf: e.grantProf.Map(),
+		users: e.users.Map(), contested: e.contested.Map(), problems: e.problems.Map(),
+	}
+}
+
+// addTo and removeFrom keep a list-valued index; lists are copied, never
+// changed in place, since older snapshots share them.
+func addTo[K comparable](e *shardmap.Editor[K, []string], k K, v string) {
+	l, _ := e.Get(k)
+	if !slices.Contains(l, v) {
+		e.Put(k, append(slices.Clip(l), v))
+	}
+}
+
+func removeFrom[K comparable](e *shardmap.Editor[K, []string], k K, v string) {
+	l, _ := e.Get(k)
+	i := slices.Index(l, v)
+	switch {
+	case i < 0:
+	case len(l) == 1:
+		e.Delete(k)
+	default:
+		e.Put(k, slices.Delete(slices.Clone(l), i, i+1))
+	}
+}
+
+// setProblems records the problems of one item, for this build's
+// Problems too.
+func (a *applying) setProblems(key string, errs []error) {
+	if len(errs) == 0 {
+		a.e.problems.Delete(key)
+		return
+	}
+	a.e.problems.Put(key, errs)
+	a.problemKeys = append(a.problemKeys, key)
+}
+
+// applying is one Apply in progress.
+type applying struct {
+	s   *Snapshot
+	now time.Time
+	e   *itemEditor
+	pol *policy.Snapshot
+	def string
+	// owner overlays the identity tables with the identifiers this
+	// apply gave to a device ("" for none).
+	owner map[netid.Key]string
+	// touched: households whose item changed; households whose identity
+	// entry may change; profiles and devices to compile again.
+	hhItem, hhEntry map[string]bool
+	profs, devs     map[string]bool
+	// lost are devices whose identifiers another device took or gave up.
+	lost map[string]bool
+	iu   identity.Update
+	// problemKeys are the items this apply found problems with.
+	problemKeys []string
+}
+
+// Apply returns the snapshot after d, leaving s as it is. Only what d
+// touches is compiled again: the households, profiles and devices it
+// names, and what depends on them (a household's profiles without a time
+// zone of their own, the devices with grants whose base profile changed,
+// the devices that gain or lose an identifier another device gave up or
+// claimed). Everything else is shared with s. An error leaves s serving.
+func (s *Snapshot) Apply(d Delta, now time.Time) (*Snapshot, error) {
+	it := s.items
+	if it.devices.Len() == 0 && it.households.Len() == 0 && len(d.Devices)+len(d.Households) > 1000 {
+		it = sized(d)
+	}
+	a := &applying{
+		s: s, now: now, e: it.edit(), pol: s.Policy, def: s.def, owner: map[netid.Key]string{},
+		hhItem: map[string]bool{}, hhEntry: map[string]bool{}, profs: map[string]bool{}, devs: map[string]bool{}, lost: map[string]bool{},
+	}
+	c := s.Lists
+	if d.Lists != nil {
+		pc, err := s.plan.policyConfig(d.Lists)
+		if err != nil {
+			return nil, err
+		}
+		if a.pol, err = a.pol.WithLists(pc); err != nil {
+			return nil, err
+		}
+		c = d.Lists
+	}
+	a.record(d)
+	if err := a.compileProfiles(); err != nil {
+		return nil, err
+	}
+	if err := a.compileHouseholds(); err != nil {
+		return nil, err
+	}
+	if err := a.compileDevices(); err != nil {
+		return nil, err
+	}
+	ident, err := s.Identity.Update(a.iu)
+	if err != nil {
+		return nil, fmt.Errorf("devices: %w", err)
+	}
+	next := &Snapshot{Identity: ident, Policy: a.pol, Lists: c, plan: s.plan, base: s.base, seq: s.seq, def: a.def, items: a.e.done()}
+	if d.Seq != 0 {
+		next.seq = d.Seq
+	}
+	slices.Sort(a.problemKeys)
+	for _, k := range slices.Compact(a.problemKeys) {
+		errs, _ := next.items.problems.Get(k)
+		next.Problems = append(next.Problems, errs...)
+	}
+	return next, nil
+}
+
+// record writes d's items into the tables and notes what they touch.
+func (a *applying) record(d Delta) {
+	e := a.e
+	for _, c := range d.Deleted {
+		switch c.Kind {
+		case store.KindHousehold:
+			if h, ok := e.households.Get(c.ID); ok {
+				a.unuse(h.DefaultProfile, "h "+c.ID)
+			}
+			e.households.Delete(c.ID)
+			a.hhItem[c.ID] = true
+			a.iu.RemoveHouseholds = append(a.iu.RemoveHouseholds, c.ID)
+		case store.KindProfile:
+			if p, ok := e.profiles.Get(c.ID); ok {
+				removeFrom(e.hhProfiles, p.Household, p.ID)
+				a.hhEntry[p.Household] = true
+				e.profiles.Delete(c.ID)
+			}
+			a.profs[c.ID] = true
+		case store.KindDevice:
+			gs, _ := e.grantsOf.Get(c.ID)
+			for _, g := range gs {
+				e.grants.Delete(g)
+			}
+			e.grantsOf.Delete(c.ID)
+			if dev, ok := e.devices.Get(c.ID); ok {
+				a.unuse(dev.Profile, "d "+c.ID)
+			}
+			e.devices.Delete(c.ID)
+			a.devs[c.ID] = true
+		case store.KindGrant:
+			if g, ok := e.grants.Get(c.ID); ok {
+				e.grants.Delete(c.ID)
+				removeFrom(e.grantsOf, g.Device, g.ID)
+				a.devs[g.Device] = true
+			}
+		case store.KindBinding:
+			if b, ok := e.bindings.Get(c.ID); ok {
+				e.bindings.Delete(c.ID)
+				if ib, err := identityBinding(b); err == nil {
+					a.iu.RemoveBindings = append(a.iu.RemoveBindings, ib)
+				}
+			}
+			e.problems.Delete("binding " + c.ID)
+		}
+	}
+	for _, h := range d.Households {
+		if old, ok := e.households.Get(h.ID); ok {
+			a.unuse(old.DefaultProfile, "h "+h.ID)
+		}
+		a.use(h.DefaultProfile, "h "+h.ID)
+		e.households.Put(h.ID, h)
+		a.hhItem[h.ID] = true
+	}
+	for _, p := range d.Profiles {
+		if old, ok := e.profiles.Get(p.ID); ok && old.Household != p.Household {
+			removeFrom(e.hhProfiles, old.Household, p.ID)
+			a.hhEntry[old.Household] = true
+		}
+		addTo(e.hhProfiles, p.Household, p.ID)
+		e.profiles.Put(p.ID, p)
+		a.profs[p.ID] = true
+	}
+	for _, dev := range d.Devices {
+		if old, ok := e.devices.Get(dev.ID); ok {
+			a.unuse(old.Profile, "d "+dev.ID)
+		}
+		a.use(dev.Profile, "d "+dev.ID)
+		e.devices.Put(dev.ID, dev)
+		a.devs[dev.ID] = true
+	}
+	for _, g := range d.Grants {
+		if old, ok := e.grants.Get(g.ID); ok && old.Device != g.Device {
+			removeFrom(e.grantsOf, old.Device, g.ID)
+			a.devs[old.Device] = true
+		}
+		e.grants.Put(g.ID, g)
+		addTo(e.grantsOf, g.Device, g.ID)
+		a.devs[g.Device] = true
+	}
+	for _, b := range d.Bindings {
+		id := store.BindingID(b.Kind, b.Key)
+		key := "binding " + id
+		if old, ok := e.bindings.Get(id); ok {
+			if ib, err := identityBinding(old); err == nil {
+				a.iu.RemoveBindings = append(a.iu.RemoveBindings, ib)
+			}
+		}
+		ib, err := identityBinding(b)
+		if err != nil {
+			// Kept, so that the state saved and compared is the store's,
+			// but it binds nothing.
+			e.bindings.Put(id, b)
+			a.setProblems(key, []error{fmt.Errorf("binding %s set aside: %w", id, err)})
+			continue
+		}
+		e.bindings.Put(id, b)
+		e.problems.Delete(key)
+		a.iu.Bindings = append(a.iu.Bindings, ib)
+	}
+}
+
+// use and unuse keep the users index of profile names.
+func (a *applying) use(profile, user string) {
+	if profile != "" && !a.s.plan.hasProfile(profile) {
+		addTo(a.e.users, profile, user)
+	}
+}
+
+func (a *applying) unuse(profile, user string) {
+	if profile != "" && !a.s.plan.hasProfile(profile) {
+		removeFrom(a.e.users, profile, user)
+	}
+}
+
+// identityBinding checks a store binding (package netid's canonical
+// forms) and converts it.
+func identityBinding(b store.Binding) (identity.Binding, error) {
+	if err := store.ValidateID("household", b.Household); err != nil {
+		return identity.Binding{}, err
+	}
+	ib := identity.Binding{Household: b.Household}
+	switch b.Kind {
+	case store.BindIPv4:
+		a, err := netip.ParseAddr(b.Key)
+		if err != nil || !a.Is4() {
+			return ib, fmt.Errorf("key %q: not an IPv4 address", b.Key)
+		}
+		ib.Addr = a
+	case store.BindIPv6:
+		p, err := netip.ParsePrefix(b.Key)
+		if err != nil || !p.Addr().Is6() || p.Addr().Is4In6() || p.Bits() < 48 || p.Bits() > 64 {
+			return ib, fmt.Errorf("key %q: not an IPv6 prefix of /48 to /64", b.Key)
+		}
+		ib.Prefix = p.Masked()
+	case store.BindCPE:
+		if b.Key == "" || len(b.Key) > 63 {
+			return ib, fmt.Errorf("key %q: want a CPE id of 1 to 63 bytes", b.Key)
+		}
+		ib.CPE = b.Key
+	case store.BindClientID:
+		c, err := netid.ParseClientID(b.Key)
+		if err != nil {
+			return ib, err
+		}
+		ib.ClientID = c
+	default:
+		return ib, fmt.Errorf("kind %q: want ipv4, ipv6, cpe or client_id", b.Kind)
+	}
+	return ib, nil
+}
+
+// compileProfiles compiles the touched store profiles, and those of the
+// households whose item changed (their time zone), into the policy.
+func (a *applying) compileProfiles() error {
+	e := a.e
+	for h := range a.hhItem {
+		ps, _ := e.hhProfiles.Get(h)
+		for _, p := range ps {
+			a.profs[p] = true
+		}
+		a.hhEntry[h] = true
+	}
+	var put []policy.ProfileSpec
+	var remove []string
+	for _, id := range sortedKeys(a.profs) {
+		key := "profile " + id
+		us, _ := e.users.Get(id)
+		for _, u := range us {
+			if u[0] == 'd' {
+				a.devs[u[2:]] = true
+			} else {
+				a.hhEntry[u[2:]] = true
+			}
+		}
+		sp, ok := e.profiles.Get(id)
+		if !ok {
+			e.problems.Delete(key)
+			if !a.s.plan.hasProfile(id) {
+				remove = append(remove, id)
+			}
+			continue
+		}
+		a.hhEntry[sp.Household] = true
+		a.touchGrantDevs(sp.Household)
+		if a.s.plan.hasProfile(sp.ID) {
+			a.setProblems(key, []error{fmt.Errorf("profile %s: the config file defines it; the store's copy is ignored", sp.ID)})
+			continue
+		}
+		spec, errs := a.profileSpec(sp)
+		a.setProblems(key, errs)
+		if errs != nil {
+			remove = append(remove, id)
+			continue
+		}
+		put = append(put, spec)
+	}
+	if len(put)+len(remove) == 0 {
+		return nil
+	}
+	pol, err := a.pol.WithProfiles(put, remove, "")
+	if err != nil {
+		return err
+	}
+	a.pol = pol
+	return nil
+}
+
+// profileSpec checks and compiles one store profile, in its household's
+// time zone unless it has its own.
+func (a *applying) profileSpec(sp store.Profile) (policy.ProfileSpec, []error) {
+	if sp.TimeZone == "" {
+		if h, ok := a.e.households.Get(sp.Household); ok {
+			sp.TimeZone = h.TimeZone
+		}
+	}
+	var errs []error
+	profile.Validate("profile", sp, func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("profile %s: %s: %s", sp.ID, path, fmt.Sprintf(format, args...)))
+	})
+	if len(errs) > 0 {
+		return policy.ProfileSpec{}, errs
+	}
+	spec, err := a.s.plan.profileSpec(plainErrorf("profile "+sp.ID), "profile", sp)
+	if err != nil {
+		return spec, []error{err}
+	}
+	return spec, nil
+}
+
+// touchGrantDevs marks the devices with grants of household h for
+// compiling again: their base profile may have changed.
+func (a *applying) touchGrantDevs(h string) {
+	ds, _ := a.e.grantDevs.Get(h)
+	for _, d := range ds {
+		a.devs[d] = true
+	}
+}
+
+// compileHouseholds sets the identity tables' entry of each touched
+// household: the default profile its devices without one of their own,
+// and its bindings, get. The home household's may become the default.
+func (a *applying) compileHouseholds() error {
+	e := a.e
+	for _, id := range sortedKeys(a.hhEntry) {
+		a.touchGrantDevs(id)
+		key := "household " + id
+		e.problems.Delete(key)
+		h, ok := e.households.Get(id)
+		if !ok {
+			continue
+		}
+		def := h.DefaultProfile
+		if id == store.HomeHousehold && def != "" && def != a.s.plan.def {
+			// The config file's default_profile, when written, wins over
+			// the one set in the UI: the parent is told, not overridden
+			// silently.
+			if a.s.plan.defAt != "" {
+				a.setProblems(key, []error{fmt.Errorf("household %s: default_profile %q is not used: the config file's default_profile %q (%s) wins", store.HomeHousehold, def, a.s.plan.def, a.s.plan.defAt)})
+				def = ""
+			}
+		}
+		if _, valid := a.pol.Profile(def); !valid {
+			def = ""
+		}
+		a.iu.Households = append(a.iu.Households, identity.Household{ID: id, DefaultProfile: def})
+	}
+	if a.hhEntry[store.HomeHousehold] || a.hhItem[store.HomeHousehold] {
+		def := a.s.plan.def
+		if h, ok := e.households.Get(store.HomeHousehold); ok && a.s.plan.defAt == "" && h.DefaultProfile != "" {
+			if _, valid := a.pol.Profile(h.DefaultProfile); valid {
+				def = h.DefaultProfile
+			}
+		}
+		if def != a.def {
+			pol, err := a.pol.WithProfiles(nil, nil, def)
+			if err != nil {
+				return err
+			}
+			a.pol, a.def, a.iu.DefaultProfile = pol, def, def
+			// Grant profiles made from the default change with it.
+			for _, ds := range a.s.items.grantDevs.All() { // devices not compiled yet: unchanged
+				for _, d := range ds {
+					a.devs[d] = true
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// rank orders the claimants of one identifier: the config file's devices,
+// then the devices a parent named, then new ones, each by id. The first
+// keeps it, whatever order the changes came in.
+func (a *applying) rank(name string) (int, string) {
+	if a.s.plan.device(name) != nil {
+		return 0, name
+	}
+	if d, ok := a.e.devices.Get(name); ok && d.New {
+		return 2, name
+	}
+	return 1, name
+}
+
+func (a *applying) before(x, y string) bool {
+	rx, nx := a.rank(x)
+	ry, ny := a.rank(y)
+	return rx < ry || rx == ry && nx < ny
+}
+
+// ownerOf returns the device owning k.
+func (a *applying) ownerOf(k netid.Key) string {
+	if o, ok := a.owner[k]; ok {
+		return o
+	}
+	o, _ := a.s.Identity.Owner(k)
+	return o
+}
+
+// release gives up dev's claim on k; the best other claimant gets it.
+func (a *applying) release(k netid.Key, dev string) {
+	if a.ownerOf(k) != dev {
+		removeFrom(a.e.contested, k, dev)
+		return
+	}
+	others, _ := a.e.contested.Get(k)
+	if len(others) == 0 {
+		a.owner[k] = ""
+		return
+	}
+	best := others[0]
+	for _, o := range others[1:] {
+		if a.before(o, best) {
+			best = o
+		}
+	}
+	removeFrom(a.e.contested, k, best)
+	a.owner[k] = best
+	a.lost[best] = true
+	a.touchContenders(k)
+}
+
+// touchContenders marks the claimants of k that do not own it for
+// compiling again: their problems name the owner, which changed.
+func (a *applying) touchContenders(k netid.Key) {
+	others, _ := a.e.contested.Get(k)
+	for _, o := range others {
+		a.lost[o] = true
+	}
+}
+
+// claim records dev's claim on k: it owns k unless a better claimant
+// does (see rank).
+func (a *applying) claim(k netid.Key, dev string) {
+	switch o := a.ownerOf(k); {
+	case o == "" || o == dev:
+		a.owner[k] = dev
+	case a.before(dev, o):
+		a.owner[k] = dev
+		addTo(a.e.contested, k, o)
+		a.touchContenders(k)
+	default:
+		addTo(a.e.contested, k, dev)
+	}
+}
+
+// storeDevice returns a store device as the tables take it: false when it
+// is missing, or shadowed by a config file device, or set aside.
+func storeDevice(m interface {
+	Get(string) (store.Device, bool)
+}, p *Plan, name string) (store.Device, bool) {
+	d, ok := m.Get(name)
+	if !ok || p.device(name) != nil || checkStoreDevice(d) != nil {
+		return store.Device{}, false
+	}
+	return d, true
+}
+
+// keys returns the identifiers a store device claims, in canonical form:
+// its addresses and MACs, and its DNS id or else its chosen client ids.
+// checkStoreDevice has checked them.
+func keys(d store.Device) []netid.Key {
+	var out []netid.Key
+	add := func(kind netid.Kind, s string) {
+		if k, err := netid.KeyOf(kind, s); err == nil {
+			out = append(out, k)
+		}
+	}
+	for _, s := range d.IPs {
+		add(netid.KindIP, s)
+	}
+	for _, s := range d.MACs {
+		add(netid.KindMAC, s)
+	}
+	if d.DNSID != nil {
+		if _, err := identity.ParseDNSIDHash(d.DNSID.Hash); err == nil {
+			add(netid.KindDNSID, d.DNSID.Hash)
+		}
+	} else {
+		for _, s := range d.ClientIDs {
+			add(netid.KindClientID, s)
+		}
+	}
+	return out
+}
+
+// compileDevices compiles the touched devices: their identifiers (ranked
+// claims), profile and grant profile, into the identity update and the
+// policy.
+func (a *applying) compileDevices() error {
+	e, p := a.e, a.s.plan
+	old := a.s.items.devices
+	names := sortedKeys(a.devs)
+	// Every touched device gives up what it held, then claims what it
+	// holds now, best first, so the outcome does not depend on the order
+	// of the changes.
+	for _, n := range names {
+		if d, ok := storeDevice(old, p, n); ok {
+			for _, k := range keys(d) {
+				a.release(k, n)
+			}
+		}
+	}
+	// Ranked once each: a rank reads the device.
+	type ranked struct {
+		rank int
+		name string
+	}
+	order := make([]ranked, len(names))
+	for i, n := range names {
+		order[i].rank, order[i].name = a.rank(n)
+	}
+	slices.SortFunc(order, func(x, y ranked) int { return cmp.Or(cmp.Compare(x.rank, y.rank), cmp.Compare(x.name, y.name)) })
+	for i := range order {
+		names[i] = order[i].name
+	}
+	order = nil
+	for _, n := range names {
+		if d, ok := storeDevice(e.devices, p, n); ok {
+			for _, k := range keys(d) {
+				a.claim(k, n)
+			}
+		}
+	}
+	for n := range a.lost {
+		if !a.devs[n] {
+			names = append(names, n)
+		}
+	}
+	var put []policy.ProfileSpec
+	var remove []string
+	for _, n := range names {
+		spec, drop := a.compileDevice(n)
+		if spec != nil {
+			put = append(put, *spec)
+		}
+		if drop != "" {
+			remove = append(remove, drop)
+		}
+	}
+	if len(put)+len(remove) == 0 {
+		return nil
+	}
+	pol, err := a.pol.WithProfiles(put, remove, "")
+	if err != nil {
+		return err
+	}
+	a.pol = pol
+	return nil
+}
+
+// compileDevice compiles one device into the identity update, and
+// returns its new grant profile, if any, and the name of the one it no
+// longer has.
+func (a *applying) compileDevice(n string) (put *policy.ProfileSpec, remove string) {
+	e, p := a.e, a.s.plan
+	key := "device " + n
+	var problems []error
+	oldGrant, hadGrant := a.s.items.grantProf.Get(n)
+	oldHH := ""
+	if d, ok := storeDevice(a.s.items.devices, p, n); ok {
+		a.iu.Remove = append(a.iu.Remove, a.s.identityDevice(d, nil))
+		oldHH = d.Household
+	}
+	var (
+		dev   identity.Device
+		hh    string
+		exist bool
+	)
+	if cd := p.device(n); cd != nil {
+		if _, ok := e.devices.Get(n); ok {
+			problems = append(problems, fmt.Errorf("device %s: the config file defines it; the store's copy is ignored", n))
+		}
+		dev, exist = *cd, true
+		a.iu.Remove = append(a.iu.Remove, dev)
+	} else if sd, ok := e.devices.Get(n); ok {
+		if err := checkStoreDevice(sd); err != nil {
+			problems = append(problems, fmt.Errorf("device %s set aside: %w", n, err))
+		} else {
+			exist, hh = true, sd.Household
+			dev = a.s.identityDevice(sd, func(k netid.Key) bool { return a.ownerOf(k) == n })
+			problems = append(problems, a.deviceProblems(sd)...)
+			if sd.Profile != "" {
+				if _, ok := a.pol.Profile(sd.Profile); !ok {
+					// The policy gives an unknown profile's devices the
+					// default profile, whichever it is when they query.
+					problems = append(problems, fmt.Errorf("device %s: no profile %q; it gets the default profile", n, sd.Profile))
+				}
+			}
+		}
+	}
+	var grants []store.Grant
+	if exist {
+		ids, _ := e.grantsOf.Get(n)
+		for _, id := range ids {
+			if g, ok := e.grants.Get(id); ok && g.Until.After(a.now) {
+				grants = append(grants, g)
+			}
+		}
+		slices.SortFunc(grants, func(x, y store.Grant) int { return cmp.Compare(x.ID, y.ID) })
+	}
+	if len(grants) > 0 {
+		base := dev.Profile
+		if sd, ok := storeDevice(e.devices, p, n); ok {
+			base = a.s.baseProfileIn(a.pol, e.households, a.def, sd)
+		}
+		i, _ := a.pol.Profile(base)
+		own, err := p.grantProfile(a.pol.ProfileSpec(i), n, grants)
+		if err != nil {
+			problems = append(problems, err)
+		} else {
+			put, dev.Profile = &own, own.Name
+		}
+	}
+	switch {
+	case put != nil:
+		e.grantProf.Put(n, put.Name)
+		if hadGrant && oldGrant != put.Name {
+			remove = oldGrant
+		}
+		if hadGrant && oldHH != hh {
+			removeFrom(e.grantDevs, oldHH, n)
+		}
+		addTo(e.grantDevs, hh, n)
+	case hadGrant:
+		e.grantProf.Delete(n)
+		remove = oldGrant
+		removeFrom(e.grantDevs, oldHH, n)
+	}
+	if exist {
+		a.iu.Put = append(a.iu.Put, dev)
+	}
+	a.setProblems(key, problems)
+	return put, remove
+}
+
+// deviceProblems are a store device's identifiers that it does not get:
+// a DNS id whose hash is wrong, identifiers a better claimant holds. A
+// new (unclaimed) device losing an address to a named one is how a
+// parent claims it, not a problem.
+func (a *applying) deviceProblems(d store.Device) []error {
+	var out []error
+	if d.DNSID != nil {
+		if _, err := identity.ParseDNSIDHash(d.DNSID.Hash); err != nil {
+			out = append(out, fmt.Errorf("device %s: %v; make it a new DNS id", d.ID, err))
+		}
+	}
+	if d.New {
+		return out
+	}
+	for _, k := range keys(d) {
+		if o := a.ownerOf(k); o != d.ID {
+			out = append(out, fmt.Errorf("device %s: %w", d.ID, &netid.DuplicateError{Key: k, Device: d.ID, Other: o}))
+		}
+	}
+	return out
+}
+
+// identityDevice converts a checked store device with the identifiers
+// owns says it holds (all when owns is nil). Its profile is its own, or
+// "" for its household's default, looked up per query.
+func (s *Snapshot) identityDevice(d store.Device, owns func(netid.Key) bool) identity.Device {
+	dev := identity.Device{Name: d.ID, Household: d.Household, Profile: d.Profile}
+	for _, k := range keys(d) {
+		if owns != nil && !owns(k) {
+			continue
+		}
+		switch k.Kind {
+		case netid.KindIP:
+			ip, _ := netid.ParseIP(k.Value)
+			dev.IPs = append(dev.IPs, ip)
+		case netid.KindMAC:
+			hw, _ := netid.ParseMAC(k.Value)
+			dev.MACs = append(dev.MACs, hw)
+		case netid.KindDNSID:
+			dev.DNSIDHash = k.Value
+		case netid.KindClientID:
+			dev.ClientIDs = append(dev.ClientIDs, k.Value)
+		}
+	}
+	if dev.Household == "" && dev.Profile == "" {
+		dev.Profile = s.def
+	}
+	return dev
+}
+
+// baseProfile is the profile a store device gets before grants: its own,
+// else its household's default, else the default; each only if pol has
+// it.
+func (s *Snapshot) baseProfile(pol *policy.Snapshot, d store.Device) string {
+	return s.baseProfileIn(pol, s.items.households, s.def, d)
+}
+
+func (s *Snapshot) baseProfileIn(pol *policy.Snapshot, hh interface {
+	Get(string) (store.Household, bool)
+}, def string, d store.Device) string {
+	p := d.Profile
+	if p == "" {
+		if h, ok := hh.Get(d.Household); ok && (d.Household != store.HomeHousehold || s.plan.defAt == "") {
+			p = h.DefaultProfile
+		}
+	}
+	if _, ok := pol.Profile(p); ok && p != "" {
+		return p
+	}
+	return def
+}
+
+// sortedKeys returns the keys of m, sorted.
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

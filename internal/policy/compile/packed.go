@@ -1,0 +1,205 @@
+package compile
+
+import (
+	"encoding/binary"
+	"iter"
+	"strings"
+	"time"
+
+	"github.com/hearth-dns/hearth/internal/shardmap"
+	"github.com/hearth-dns/hearth/internal/store"
+)
+
+// packed is a table of store items kept encoded, one string per item:
+// a store.Device is some 200 bytes of headers (strings, slices, times)
+// before its text, and an ISP node keeps five million of them, while
+// Apply reads only the few a change touches. Encoded, a device costs its
+// text plus a few bytes (see the At ISP scale section of
+// docs/ARCHITECTURE.md for the measured figures).
+type packed[V any] struct {
+	m   *shardmap.Map[string, string]
+	enc func(V) string
+	dec func(key, blob string) V
+}
+
+func newPacked[V any](sizeHint int, enc func(V) string, dec func(string, string) V) packed[V] {
+	return packed[V]{m: shardmap.New[string, string](sizeHint), enc: enc, dec: dec}
+}
+
+// Get returns the item of key, decoded.
+func (p packed[V]) Get(key string) (V, bool) {
+	blob, ok := p.m.Get(key)
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	return p.dec(key, blob), true
+}
+
+// Len returns the number of items.
+func (p packed[V]) Len() int { return p.m.Len() }
+
+// All yields every item, decoded, in no particular order.
+func (p packed[V]) All() iter.Seq2[string, V] {
+	return func(yield func(string, V) bool) {
+		for k, blob := range p.m.All() {
+			if !yield(k, p.dec(k, blob)) {
+				return
+			}
+		}
+	}
+}
+
+// Edit returns an editor for the next table.
+func (p packed[V]) Edit() *packedEditor[V] { return &packedEditor[V]{e: p.m.Edit(), p: p} }
+
+// packedEditor edits a packed table.
+type packedEditor[V any] struct {
+	e *shardmap.Editor[string, string]
+	p packed[V]
+}
+
+func (e *packedEditor[V]) Get(key string) (V, bool) {
+	blob, ok := e.e.Get(key)
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	return e.p.dec(key, blob), true
+}
+
+func (e *packedEditor[V]) Put(key string, v V) { e.e.Put(key, e.p.enc(v)) }
+func (e *packedEditor[V]) Delete(key string)   { e.e.Delete(key) }
+
+func (e *packedEditor[V]) Map() packed[V] {
+	p := e.p
+	p.m = e.e.Map()
+	return p
+}
+
+// buf encodes fields: strings with their length, numbers as varints.
+type buf []byte
+
+func (b buf) str(s string) buf { return append(binary.AppendUvarint(b, uint64(len(s))), s...) }
+
+func (b buf) strs(l []string) buf {
+	b = binary.AppendUvarint(b, uint64(len(l)))
+	for _, s := range l {
+		b = b.str(s)
+	}
+	return b
+}
+
+func (b buf) num(n int64) buf { return binary.AppendVarint(b, n) }
+
+// when encodes a time as flag, seconds and nanoseconds; the store's
+// times are UTC, and come back so.
+func (b buf) when(t time.Time) buf {
+	if t.IsZero() {
+		return append(b, 0)
+	}
+	return binary.AppendUvarint(binary.AppendVarint(append(b, 1), t.Unix()), uint64(t.Nanosecond()))
+}
+
+// reader decodes what buf encoded. The blobs are ours: a short one is a
+// bug, and reads as empty fields rather than a panic on the query path's
+// builder.
+type reader struct{ s string }
+
+func (r *reader) uvarint() uint64 {
+	v, n := binary.Uvarint([]byte(r.s[:min(len(r.s), binary.MaxVarintLen64)]))
+	if n <= 0 {
+		r.s = ""
+		return 0
+	}
+	r.s = r.s[n:]
+	return v
+}
+
+func (r *reader) num() int64 {
+	v, n := binary.Varint([]byte(r.s[:min(len(r.s), binary.MaxVarintLen64)]))
+	if n <= 0 {
+		r.s = ""
+		return 0
+	}
+	r.s = r.s[n:]
+	return v
+}
+
+// str returns a string sharing the blob's bytes.
+func (r *reader) str() string {
+	n := int(min(r.uvarint(), uint64(len(r.s))))
+	s := r.s[:n]
+	r.s = r.s[n:]
+	return s
+}
+
+func (r *reader) strs() []string {
+	n := int(min(r.uvarint(), uint64(len(r.s))))
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = r.str()
+	}
+	return out
+}
+
+func (r *reader) when() time.Time {
+	if r.s == "" || r.s[0] == 0 {
+		r.s = r.s[min(1, len(r.s)):]
+		return time.Time{}
+	}
+	r.s = r.s[1:]
+	sec := r.num()
+	return time.Unix(sec, int64(r.uvarint())).UTC()
+}
+
+func encodeDevice(d store.Device) string {
+	var b buf
+	b = b.str(d.Household).str(d.Name).str(d.Profile).strs(d.IPs).strs(d.MACs).strs(d.ClientIDs)
+	if d.DNSID != nil {
+		b = append(b, 1).str(d.DNSID.Hash).str(d.DNSID.Label).str(d.DNSID.Hint).when(d.DNSID.Created)
+	} else {
+		b = append(b, 0)
+	}
+	isNew := byte(0)
+	if d.New {
+		isNew = 1
+	}
+	b = append(b.str(d.Hostname), isNew).when(d.FirstSeen).num(d.Version)
+	return string(b)
+}
+
+// decodeDevice decodes a device; its ID is the table's key, so that the
+// identity tables share those bytes.
+func decodeDevice(id, blob string) store.Device {
+	r := reader{blob}
+	d := store.Device{ID: id, Household: r.str(), Name: r.str(), Profile: r.str(), IPs: r.strs(), MACs: r.strs(), ClientIDs: r.strs()}
+	if r.s != "" && r.s[0] == 1 {
+		r.s = r.s[1:]
+		d.DNSID = &store.DNSID{Hash: r.str(), Label: r.str(), Hint: r.str(), Created: r.when()}
+	} else if r.s != "" {
+		r.s = r.s[1:]
+	}
+	d.Hostname = r.str()
+	if r.s != "" {
+		d.New, r.s = r.s[0] == 1, r.s[1:]
+	}
+	d.FirstSeen = r.when()
+	d.Version = r.num()
+	return d
+}
+
+// A binding's table key is store.BindingID (kind:key); its blob holds the
+// rest.
+func encodeBinding(b store.Binding) string {
+	return string(buf(nil).str(b.Household).str(b.Origin).str(b.Session).when(b.Updated))
+}
+
+func decodeBinding(id, blob string) store.Binding {
+	r := reader{blob}
+	kind, key, _ := strings.Cut(id, ":")
+	return store.Binding{Kind: kind, Key: key, Household: r.str(), Origin: r.str(), Session: r.str(), Updated: r.when()}
+}

@@ -1,0 +1,116 @@
+package querylog
+
+import (
+	"context"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// threadCPU returns the calling OS thread's CPU time so far.
+func threadCPU(b *testing.B) time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkSustainedFakeTime logs rate entries a second for b.N seconds
+// of fake time into a Writer with the default buffer, and counts the
+// entries that would be dropped, the target being 0. It models one core
+// for the writer: time passes in 1 ms ticks while the writer is idle, and
+// by the CPU time a Flush took (measured on its thread) while it writes.
+// The entries that arrive during a Flush must fit into the slots that
+// were free when it began (a Flush frees its slots only as its batches
+// commit, so this counts a little more than production would); those that
+// do not are counted as dropped. The writer flushes when the buffer
+// reaches Buffer/4, and commits maxCommitDelay after its first write or
+// when FlushInterval passed, as the writer goroutine does.
+// writer-cpu/s is the writer's CPU-seconds per second of traffic: the
+// share of one core the log costs at this rate. Run with -benchtime 60x
+// for the 60 s.
+func BenchmarkSustainedFakeTime(b *testing.B) {
+	for _, rate := range []int{50_000, 100_000} {
+		b.Run("rate="+strconv.Itoa(rate), func(b *testing.B) {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			w := newWriter(b, Config{TruncateIPv4Bits: 24})
+			ctx := context.Background()
+			entries := benchEntries(rate, 5000)
+			const tick = time.Millisecond
+			end := time.Duration(b.N) * time.Second
+			due := func(at time.Duration) int { return int(int64(at) * int64(rate) / int64(time.Second)) }
+			var now, lastFlush, busy, txStart time.Duration
+			txOpen := false
+			var maxD, maxW time.Duration
+			logged, dropped := 0, 0
+			logUntil := func(at time.Duration, free int) {
+				n := due(at) - logged
+				if n > free {
+					dropped += n - free
+					logged += n - free
+					n = free
+				}
+				for range n {
+					e := &entries[logged%len(entries)]
+					e.Time = t0.UnixNano() + int64(logged)*int64(time.Second)/int64(rate)
+					w.Log(e)
+					logged++
+				}
+			}
+			b.ResetTimer()
+			for now < end {
+				now += tick
+				logUntil(now, w.cfg.Buffer)
+				tick := now-lastFlush >= w.cfg.FlushInterval
+				commit := txOpen && now-txStart >= maxCommitDelay
+				if w.buffered() < w.wakeAt && !tick && !commit {
+					continue
+				}
+				free := w.cfg.Buffer - w.buffered()
+				c0 := threadCPU(b)
+				if tick || commit {
+					if err := w.Flush(ctx); err != nil {
+						b.Fatal(err)
+					}
+					txOpen = false
+				} else {
+					if err := w.write(ctx, false); err != nil {
+						b.Fatal(err)
+					}
+					if !txOpen {
+						txOpen, txStart = true, now
+					}
+				}
+				d := threadCPU(b) - c0
+				if tick || commit {
+					maxD = max(maxD, d)
+				} else {
+					maxW = max(maxW, d)
+				}
+				busy += d
+				now += d
+				if tick {
+					lastFlush = now
+				}
+				logUntil(now, free)
+			}
+			b.StopTimer()
+			flush(b, w)
+			s := w.Stats()
+			dropped += int(s.Dropped)
+			b.ReportMetric(float64(dropped), "dropped")
+			b.ReportMetric(float64(s.Written), "written")
+			b.ReportMetric(busy.Seconds()/now.Seconds(), "writer-cpu/s")
+			b.ReportMetric(float64(maxD.Milliseconds()), "max-commit-ms")
+			b.ReportMetric(float64(maxW.Milliseconds()), "max-write-ms")
+			if rate <= 50_000 && (dropped != 0 || s.Failed != 0) {
+				b.Errorf("at %d/s: %d dropped, %+v; want none", rate, dropped, s)
+			}
+		})
+	}
+}

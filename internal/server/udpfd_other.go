@@ -1,0 +1,14 @@
+//go:build !linux
+
+package server
+
+import "net"
+
+// udpPeer is empty where fdIO is not used.
+type udpPeer struct{}
+
+// openUDP serves c alone: SO_REUSEPORT balancing and readers that wait in
+// the kernel are used only on Linux.
+func openUDP(c *net.UDPConn, n int, rcvbuf int) ([]udpIO, error) {
+	return []udpIO{newNetIO(c, rcvbuf)}, nil
+}

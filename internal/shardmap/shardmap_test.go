@@ -1,0 +1,118 @@
+package shardmap
+
+import (
+	"fmt"
+	"testing"
+)
+
+// TestEditLeavesOldMap checks that an edit shows in the new Map only, and
+// that shards the edit did not touch are shared.
+func TestEditLeavesOldMap(t *testing.T) {
+	old := New[string, int](10_000)
+	e := old.Edit()
+	for i := range 10_000 {
+		e.Put(fmt.Sprint("k", i), i)
+	}
+	m := e.Map()
+	if old.Len() != 0 || m.Len() != 10_000 {
+		t.Fatalf("lengths: old %d, new %d; want 0, 10000", old.Len(), m.Len())
+	}
+	tests := []struct {
+		name    string
+		edit    func(*Editor[string, int])
+		key     string
+		want    int
+		wantOK  bool
+		wantLen int
+	}{
+		{"put new", func(e *Editor[string, int]) { e.Put("new", -1) }, "new", -1, true, 10_001},
+		{"replace", func(e *Editor[string, int]) { e.Put("k5", 50) }, "k5", 50, true, 10_000},
+		{"delete", func(e *Editor[string, int]) { e.Delete("k7") }, "k7", 0, false, 9_999},
+		{"delete missing", func(e *Editor[string, int]) { e.Delete("nope") }, "nope", 0, false, 10_000},
+		{"put then delete", func(e *Editor[string, int]) { e.Put("x", 1); e.Delete("x") }, "x", 0, false, 10_000},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := m.Edit()
+			tc.edit(e)
+			next := e.Map()
+			if v, ok := next.Get(tc.key); v != tc.want || ok != tc.wantOK {
+				t.Errorf("new map: Get(%q) = %d, %v; want %d, %v", tc.key, v, ok, tc.want, tc.wantOK)
+			}
+			if next.Len() != tc.wantLen {
+				t.Errorf("new map: Len = %d, want %d", next.Len(), tc.wantLen)
+			}
+			if m.Len() != 10_000 {
+				t.Errorf("old map: Len = %d after the edit", m.Len())
+			}
+			for i := range 10_000 {
+				if v, ok := m.Get(fmt.Sprint("k", i)); !ok || v != i {
+					t.Fatalf("old map: k%d = %d, %v after the edit", i, v, ok)
+				}
+			}
+			if next != m {
+				shared, total := 0, 0
+				for ti, leaf := range m.dir {
+					for li, s := range leaf {
+						total++
+						if len(s) > 0 && sameMap(s, next.dir[ti][li]) {
+							shared++
+						}
+					}
+				}
+				if shared < total-1 {
+					t.Errorf("%d of %d shards shared, want all but the one edited", shared, total)
+				}
+			}
+		})
+	}
+}
+
+// sameMap reports whether a and b are the same map (not equal copies).
+func sameMap(a, b map[string]int) bool {
+	const probe = "\x00probe"
+	if _, ok := a[probe]; ok {
+		return false
+	}
+	a[probe] = 1
+	_, same := b[probe]
+	delete(a, probe)
+	return same
+}
+
+// TestGrowth checks that a Map built small splits into more shards as it
+// grows and keeps every entry.
+func TestGrowth(t *testing.T) {
+	m := New[int, int](0)
+	for round := range 3 {
+		e := m.Edit()
+		for i := range 10_000 {
+			e.Put(round*10_000+i, i)
+		}
+		m = e.Map()
+	}
+	if m.Len() != 30_000 || m.Shards() < 4 {
+		t.Fatalf("Len %d, shards %d; want 30000 and at least 4", m.Len(), m.Shards())
+	}
+	n := 0
+	for k, v := range m.All() {
+		if k%10_000 != v {
+			t.Fatalf("entry %d = %d", k, v)
+		}
+		n++
+	}
+	if n != 30_000 {
+		t.Fatalf("All yielded %d entries", n)
+	}
+}
+
+// TestGetAllocs guards the lookup a query makes.
+func TestGetAllocs(t *testing.T) {
+	m := New[string, int](0)
+	e := m.Edit()
+	e.Put("a", 1)
+	m = e.Map()
+	if n := testing.AllocsPerRun(100, func() { m.Get("a") }); n != 0 {
+		t.Errorf("Get allocates %v times", n)
+	}
+}
