@@ -296,8 +296,9 @@ func searchSQL(q Query) (string, []any, int, error) {
 		args = append(args, q.Device)
 	}
 	if q.Devices != nil {
-		w, a := deviceIn("q.device", q.Devices)
-		where, args = append(where, w), append(args, a...)
+		// The log keeps device ids as numbers of the strs table.
+		in, a := deviceIn("s", q.Devices)
+		where, args = append(where, "l.device IN (SELECT id FROM strs WHERE "+in+")"), append(args, a...)
 	}
 	if q.Name != "" {
 		where = append(where, `l.name_id IN (SELECT id FROM names WHERE name LIKE ? ESCAPE '\')`)
