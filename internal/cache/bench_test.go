@@ -105,18 +105,19 @@ func BenchmarkHitWireParallel(b *testing.B) {
 func (c *Cache) hitUnpackPack(w pipeline.ResponseWriter, r *pipeline.Request) error {
 	var kb keyBuf
 	key, _ := makeKey(&kb, r)
-	s := &c.shards[maphash.Bytes(c.seed, key)&c.mask]
-	now := c.now()
+	h := maphash.Bytes(c.seed, key)
+	s := &c.shards[h&c.mask]
+	now := c.clock(c.now())
 	s.mu.RLock()
-	e := s.entries[string(key)]
+	e := s.lookup(h, key)
 	s.mu.RUnlock()
-	if e == nil || !now.Before(e.expires) {
+	if e == nil || !e.fresh(now) {
 		return errors.New("miss")
 	}
 	s.hits.Add(1)
 	e.touch()
 	m := new(dns.Msg)
-	if err := m.Unpack(e.wire); err != nil {
+	if err := m.Unpack(e.wire()); err != nil {
 		return err
 	}
 	m.Id = r.Msg.Id

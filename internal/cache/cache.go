@@ -134,6 +134,11 @@ type Cache struct {
 	inflight   *inflight
 
 	seed   maphash.Seed
+	// epoch is when the cache was made: entries expire at a number of
+	// nanoseconds since it (clock), measured on the monotonic clock when
+	// now is time.Now, so that a jump of the wall clock (a router setting
+	// its time at boot) does not expire or prolong answers.
+	epoch  time.Time
 	shards []shard
 	mask   uint64
 	bufs   sync.Pool // of *[]byte, answer buffers for the hit path
@@ -234,6 +239,7 @@ func New(c Config, up Upstream) (*Cache, error) {
 		failTTL:    c.FailureTTL,
 		inflight:   newInflight(c.MaxInflight, c.MaxInflightPerClient),
 		seed:       maphash.MakeSeed(),
+		epoch:      c.Now(),
 		shards:     make([]shard, n),
 		mask:       uint64(n - 1),
 		base:       base,
@@ -257,6 +263,12 @@ func New(c Config, up Upstream) (*Cache, error) {
 		ca.shards[i].init(capacity, c.MaxBytes/int64(n), maxFails)
 	}
 	return ca, nil
+}
+
+// clock returns t as the entries' expiry times count it: nanoseconds
+// since the cache's epoch.
+func (c *Cache) clock(t time.Time) int64 {
+	return int64(t.Sub(c.epoch))
 }
 
 func seconds(d time.Duration) uint32 {
@@ -380,12 +392,13 @@ func (c *Cache) ServeDNS(ctx context.Context, w pipeline.ResponseWriter, r *pipe
 		}
 		return c.forward(ctx, w, r)
 	}
-	s := &c.shards[maphash.Bytes(c.seed, key)&c.mask]
-	now := c.now()
+	h := maphash.Bytes(c.seed, key)
+	s := &c.shards[h&c.mask]
+	now := c.clock(c.now())
 	s.mu.RLock()
-	e := s.entries[string(key)]
+	e := s.lookup(h, key)
 	s.mu.RUnlock()
-	if e != nil && now.Before(e.expires) {
+	if e != nil && e.fresh(now) {
 		s.hits.Add(1)
 		e.touch()
 		if c.prefetch {
@@ -398,7 +411,7 @@ func (c *Cache) ServeDNS(ctx context.Context, w pipeline.ResponseWriter, r *pipe
 		return pipeline.ErrWouldBlock // asked again, where it may wait
 	}
 	s.misses.Add(1)
-	return c.resolve(ctx, w, r, s, string(key))
+	return c.resolve(ctx, w, r, s, h, string(key))
 }
 
 // writeEntry answers r from e by patching a pooled copy of its wire bytes:
@@ -406,13 +419,13 @@ func (c *Cache) ServeDNS(ctx context.Context, w pipeline.ResponseWriter, r *pipe
 // by the entry's age, AD cleared unless the client asked for it (RFC 6840
 // 5.7), and an OPT record if the client sent one. It does not allocate
 // (BenchmarkHitWire, TestHitDoesNotAllocate).
-func (c *Cache) writeEntry(w pipeline.ResponseWriter, r *pipeline.Request, e *entry, now time.Time) error {
+func (c *Cache) writeEntry(w pipeline.ResponseWriter, r *pipeline.Request, e *entry, now int64) error {
 	bp := c.getBuf()
-	b := append((*bp)[:0], e.wire...)
+	b := append((*bp)[:0], e.wire()...)
 	dnsmsg.SetID(b, r.Msg.Id)
 	dnsmsg.SetRDCD(b, r.Msg.RecursionDesired, r.Msg.CheckingDisabled)
 	dnsmsg.SetQuestionCase(b, r.Msg.Question[0].Name)
-	dnsmsg.SetTTLs(b, e.ttlOffs, e.remaining(now))
+	dnsmsg.SetTTLs(b, e.ttlOffs(), e.remaining(now))
 	if !dnsmsg.WantAD(r.Msg, r.DO) {
 		dnsmsg.ClearAD(b)
 	}
@@ -449,35 +462,35 @@ func (c *Cache) putBuf(bp *[]byte) {
 // resolve answers a miss: through the flight for key, joined or started,
 // then from the entry it stored, or from its uncacheable reply, or, when it
 // failed, from a stale entry or with SERVFAIL.
-func (c *Cache) resolve(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request, s *shard, key string) error {
+func (c *Cache) resolve(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request, s *shard, h uint64, key string) error {
 	if c.failTTL > 0 {
-		if served, err := c.tryFailure(w, r, s, key); served {
+		if served, err := c.tryFailure(w, r, s, h, key); served {
 			return err
 		}
 	}
-	f, e, err := c.join(ctx, s, key, r.Msg, clientKey(r.Client), false)
+	f, e, err := c.join(ctx, s, h, key, r.Msg, clientKey(r.Client), false)
 	if err != nil { // busy: answered now, never queued
 		c.busy.Add(1)
-		return c.fail(w, r, s, key, err)
+		return c.fail(w, r, s, h, key, err)
 	}
 	if e != nil { // stored by a flight that ended after our lookup
 		r.Outcome.Cached = true
-		return c.writeEntry(w, r, e, c.now())
+		return c.writeEntry(w, r, e, c.clock(c.now()))
 	}
 	select {
 	case <-f.done:
 	case <-ctx.Done():
-		return c.fail(w, r, s, key, ctx.Err())
+		return c.fail(w, r, s, h, key, ctx.Err())
 	}
 	switch {
 	case f.err != nil:
-		return c.fail(w, r, s, key, f.err)
+		return c.fail(w, r, s, h, key, f.err)
 	case f.entry != nil:
-		return c.writeEntry(w, r, f.entry, c.now())
+		return c.writeEntry(w, r, f.entry, c.clock(c.now()))
 	case f.resp.Rcode == dns.RcodeServerFailure && c.serveStale > 0:
 		// RFC 8767 section 5: an upstream SERVFAIL is a failure to
 		// refresh too.
-		if served, err := c.tryStale(w, r, s, key); served {
+		if served, err := c.tryStale(w, r, s, h, key); served {
 			return err
 		}
 	}
@@ -496,7 +509,7 @@ func (c *Cache) writeUpstream(w pipeline.ResponseWriter, r *pipeline.Request, re
 
 // tryFailure answers r with SERVFAIL and EDE 13 (Cached Error) if a
 // failure for key is cached, or from a stale entry if serve-stale allows.
-func (c *Cache) tryFailure(w pipeline.ResponseWriter, r *pipeline.Request, s *shard, key string) (bool, error) {
+func (c *Cache) tryFailure(w pipeline.ResponseWriter, r *pipeline.Request, s *shard, h uint64, key string) (bool, error) {
 	now := c.now()
 	s.mu.RLock()
 	f, ok := s.fails[key]
@@ -505,7 +518,7 @@ func (c *Cache) tryFailure(w pipeline.ResponseWriter, r *pipeline.Request, s *sh
 		return false, nil
 	}
 	c.failures.Add(1)
-	if served, err := c.tryStale(w, r, s, key); served {
+	if served, err := c.tryStale(w, r, s, h, key); served {
 		return true, err
 	}
 	r.Outcome.Cached = true // a cached failure (RFC 9520)
@@ -514,8 +527,8 @@ func (c *Cache) tryFailure(w pipeline.ResponseWriter, r *pipeline.Request, s *sh
 
 // fail answers r after the upstream failed with err: from a fresh entry if
 // another flight stored one meanwhile, else from a stale one, else SERVFAIL.
-func (c *Cache) fail(w pipeline.ResponseWriter, r *pipeline.Request, s *shard, key string, err error) error {
-	if served, werr := c.tryStale(w, r, s, key); served {
+func (c *Cache) fail(w pipeline.ResponseWriter, r *pipeline.Request, s *shard, h uint64, key string, err error) error {
+	if served, werr := c.tryStale(w, r, s, h, key); served {
 		return werr
 	}
 	if werr := w.WriteMsg(dnsmsg.ServFail(r.Msg, err)); werr != nil {
@@ -529,18 +542,18 @@ func (c *Cache) fail(w pipeline.ResponseWriter, r *pipeline.Request, s *shard, k
 
 // tryStale answers r from the entry for key if it is fresh, or expired for
 // less than ServeStale.
-func (c *Cache) tryStale(w pipeline.ResponseWriter, r *pipeline.Request, s *shard, key string) (bool, error) {
-	now := c.now()
+func (c *Cache) tryStale(w pipeline.ResponseWriter, r *pipeline.Request, s *shard, h uint64, key string) (bool, error) {
+	now := c.clock(c.now())
 	s.mu.RLock()
-	e := s.entries[key]
+	e := s.lookupString(h, key)
 	s.mu.RUnlock()
 	switch {
 	case e == nil:
 		return false, nil
-	case now.Before(e.expires):
+	case e.fresh(now):
 		r.Outcome.Cached = true
 		return true, c.writeEntry(w, r, e, now)
-	case now.Before(e.expires.Add(c.serveStale)):
+	case now < e.expires+int64(c.serveStale):
 		c.stale.Add(1)
 		r.Outcome.Cached = true
 		return true, c.writeStale(w, r, e)
@@ -553,7 +566,7 @@ func (c *Cache) tryStale(w pipeline.ResponseWriter, r *pipeline.Request, s *shar
 // this path unpacks.
 func (c *Cache) writeStale(w pipeline.ResponseWriter, r *pipeline.Request, e *entry) error {
 	m := new(dns.Msg)
-	if err := m.Unpack(e.wire); err != nil {
+	if err := m.Unpack(e.wire()); err != nil {
 		return fmt.Errorf("unpacking stale entry for %s: %w", r.Name(), err)
 	}
 	m.Id = r.Msg.Id
@@ -600,16 +613,16 @@ func (c *Cache) forward(ctx context.Context, w pipeline.ResponseWriter, r *pipel
 // at least prefetchHits times and less than a tenth of its TTL remains.
 // The refresh goes through the flight for e's key, so it also serves any
 // miss that arrives meanwhile.
-func (c *Cache) maybePrefetch(s *shard, e *entry, r *pipeline.Request, now time.Time) {
+func (c *Cache) maybePrefetch(s *shard, e *entry, r *pipeline.Request, now int64) {
 	ttl := time.Duration(e.ttl) * time.Second
-	if e.hits.Add(1) < prefetchHits || ttl < prefetchMinTTL || e.expires.Sub(now) >= ttl/10 {
+	if e.hits.Add(1) < prefetchHits || ttl < prefetchMinTTL || time.Duration(e.expires-now) >= ttl/10 {
 		return
 	}
-	if !e.prefetched.CompareAndSwap(false, true) {
+	if !e.startPrefetch() {
 		return
 	}
-	if _, _, err := c.join(context.Background(), s, e.key, r.Msg, netip.Addr{}, true); err != nil {
-		e.prefetched.Store(false) // busy: a later hit may try again
+	if _, _, err := c.join(context.Background(), s, e.hash, e.key(), r.Msg, netip.Addr{}, true); err != nil {
+		e.flags.And(^uint32(flagPrefetched)) // busy: a later hit may try again
 		return
 	}
 	c.prefetches.Add(1)

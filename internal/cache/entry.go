@@ -3,6 +3,7 @@ package cache
 import (
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,42 +75,114 @@ func makeKey(kb *keyBuf, r *pipeline.Request) ([]byte, bool) {
 	return kb[:n+5], true
 }
 
-// entry is one cached answer. All fields but the atomics and slot are set
-// before the entry is published and never change, so a hit reads them
-// without a lock.
+// entry is one cached answer, packed with its data into one allocation
+// that holds no pointers: this header, then the offsets of the records'
+// TTL fields, the wire answer and the key. The garbage collector marks
+// such an allocation without scanning it, and a full cache of a million
+// answers is then cheap to mark: with an entry struct pointing at its key,
+// answer and offsets, each collection walked four objects per answer, and
+// near the memory limit the misses waited in mark assists (issue #14).
+//
+// All fields but the atomics and slot are set before the entry is
+// published and never change, so a hit reads them without a lock.
 type entry struct {
-	// key and wire share one exactly sized allocation (newEntry).
-	key string
-	// wire is the packed answer with ID 0, AA clear, RA set and no OPT
-	// record; ttlOffs are the offsets of its records' TTL fields.
-	wire    []byte
-	ttlOffs []uint16
-	expires time.Time
+	hash    uint64 // of the key; the shard's map is keyed by it
+	expires int64  // nanoseconds since the cache's epoch (Cache.clock)
 	ttl     uint32 // seconds, clamped
-	// cost is the bytes charged against the shard's MaxBytes share; an
-	// entry is at most about 5 KiB (maxEntryWire, maxKeyName).
-	cost int32
+	slot    int32  // index in the shard's ring; guarded by shard.mu
+	hits    atomic.Uint32
+	size    uint16 // bytes allocated, this header included
+	nOffs   uint16 // TTL offsets
+	wireLen uint16
+	keyLen  uint16
+	flags   atomic.Uint32 // flagRef, flagPrefetched
+}
 
-	// The small fields come last and are 32 bits or less, so the struct
-	// fits the 112-byte size class instead of 128 (BenchmarkEntryMemory).
-	slot       int32 // index in the shard's ring; guarded by shard.mu
-	hits       atomic.Uint32
-	ref        atomic.Bool // hit since the clock hand last passed
-	prefetched atomic.Bool
+// Bits of entry.flags.
+const (
+	flagRef        = 1 << iota // hit since the clock hand last passed
+	flagPrefetched             // a prefetch of the entry started
+)
+
+// entryHeader is the size of the header before an entry's data; a
+// multiple of 8, so the data and the next allocation stay aligned.
+const entryHeader = unsafe.Sizeof(entry{})
+
+// packEntry allocates an entry holding offs, wire and key, with the
+// header fields set but expires, ttl and slot. The allocation is a
+// []uint64, pointer-free and 8-byte aligned for the header's fields,
+// rounded up to its size class so that size is what the heap holds.
+func packEntry(hash uint64, offs []uint16, wire []byte, key string) *entry {
+	n := int(entryHeader) + 2*len(offs) + len(wire) + len(key)
+	words := (n + 7) / 8
+	// Grow rounds the capacity up to the allocator's size class.
+	buf := slices.Grow([]uint64(nil), words)[:words]
+	e := (*entry)(unsafe.Pointer(&buf[0]))
+	e.hash = hash
+	e.size = uint16(8 * cap(buf))
+	e.nOffs = uint16(len(offs))
+	e.wireLen = uint16(len(wire))
+	e.keyLen = uint16(len(key))
+	copy(e.ttlOffs(), offs)
+	copy(e.wire(), wire)
+	copy(unsafe.Slice(e.keyData(), e.keyLen), key)
+	return e
+}
+
+func (e *entry) data() unsafe.Pointer {
+	return unsafe.Add(unsafe.Pointer(e), entryHeader)
+}
+
+// ttlOffs returns the offsets of the wire answer's TTL fields.
+func (e *entry) ttlOffs() []uint16 {
+	return unsafe.Slice((*uint16)(e.data()), e.nOffs)
+}
+
+// wire returns the packed answer: ID 0, AA clear, RA set and no OPT
+// record. It must not be modified.
+func (e *entry) wire() []byte {
+	return unsafe.Slice((*byte)(unsafe.Add(e.data(), 2*int(e.nOffs))), e.wireLen)
+}
+
+func (e *entry) keyData() *byte {
+	return (*byte)(unsafe.Add(e.data(), 2*int(e.nOffs)+int(e.wireLen)))
+}
+
+// key returns the entry's cache key (makeKey).
+func (e *entry) key() string {
+	return unsafe.String(e.keyData(), e.keyLen)
+}
+
+// cost returns the bytes charged against the shard's MaxBytes share: the
+// allocation and the entry's map and ring slots.
+func (e *entry) cost() int64 {
+	return entryOverhead + int64(e.size)
+}
+
+// startPrefetch reports whether no prefetch of e started yet, and marks
+// one started.
+func (e *entry) startPrefetch() bool {
+	return e.flags.Or(flagPrefetched)&flagPrefetched == 0
 }
 
 // touch marks e as recently used for the CLOCK eviction. It writes only if
 // the bit is clear, so hot entries do not bounce their cache line.
 func (e *entry) touch() {
-	if !e.ref.Load() {
-		e.ref.Store(true)
+	if e.flags.Load()&flagRef == 0 {
+		e.flags.Or(flagRef)
 	}
 }
 
-// remaining returns the TTL to serve at now: the whole seconds left, but at
-// least 1 so that a client never caches a still-valid answer for 0 s.
-func (e *entry) remaining(now time.Time) uint32 {
-	d := e.expires.Sub(now)
+// fresh reports whether e has not expired at now (Cache.clock).
+func (e *entry) fresh(now int64) bool {
+	return now < e.expires
+}
+
+// remaining returns the TTL to serve at now (Cache.clock): the whole
+// seconds left, but at least 1 so that a client never caches a
+// still-valid answer for 0 s.
+func (e *entry) remaining(now int64) uint32 {
+	d := time.Duration(e.expires - now)
 	if d < time.Second {
 		return 1
 	}
@@ -163,7 +236,7 @@ func cacheTTL(resp *dns.Msg) (uint32, bool) {
 
 // newEntry returns the entry for resp, the upstream's answer to q, or nil
 // if it must not be cached.
-func (c *Cache) newEntry(key string, q, resp *dns.Msg, now time.Time) *entry {
+func (c *Cache) newEntry(hash uint64, key string, q, resp *dns.Msg, now time.Time) *entry {
 	ttl, ok := cacheTTL(resp)
 	if !ok {
 		return nil
@@ -201,32 +274,30 @@ func (c *Cache) newEntry(key string, q, resp *dns.Msg, now time.Time) *entry {
 		return nil
 	}
 	// Pack allocates for the uncompressed message, often half again the
-	// packed size, and the key was a separate string: keep both in one
-	// allocation of the exact size. The bytes are never written again, so
-	// the key may alias them.
-	buf := make([]byte, len(wire)+len(key))
-	n := copy(buf, wire)
-	copy(buf[n:], key)
-	return &entry{
-		key:     unsafe.String(unsafe.SliceData(buf[n:]), len(key)),
-		wire:    buf[:n:n],
-		ttlOffs: offs,
-		ttl:     ttl,
-		expires: now.Add(time.Duration(ttl) * time.Second),
-		cost:    int32(entryOverhead + len(buf) + 2*cap(offs)),
-	}
+	// packed size: the entry keeps an exactly sized copy, with its key
+	// and offsets, in one allocation.
+	e := packEntry(hash, offs, wire, key)
+	e.ttl = ttl
+	e.expires = c.clock(now) + int64(ttl)*int64(time.Second)
+	return e
 }
 
-// entryOverhead is what an entry costs besides its key, answer and TTL
-// offsets: the entry struct, its map slot and its ring slot, rounded up.
-const entryOverhead = 192
+// entryOverhead is what an entry costs besides its allocation: its slot
+// in the shard's map (a 16-byte key and value and a control byte, at a
+// load of 7/8 down to half after the map grows) and in the ring, the free
+// list and the growth of both, rounded up (BenchmarkEntryMemory checks it).
+const entryOverhead = 64
 
 // shard is one lock's worth of the cache: entries, the flights in progress
 // for its keys, cached failures, and a CLOCK ring that bounds it in
 // entries and in bytes.
 type shard struct {
-	mu      sync.RWMutex
-	entries map[string]*entry
+	mu sync.RWMutex
+	// entries maps the hash of each entry's key to its slot in ring.
+	// Neither holds a pointer to a key, so the collector scans only the
+	// ring, one pointer per entry. Two keys with one hash cannot both be
+	// held: the later replaces the earlier (lookup compares the key).
+	entries map[uint64]int32
 	flights map[string]*flight
 	// ring holds every entry once, and nil in the slots listed in free;
 	// the CLOCK hand evicts the first entry not referenced since the
@@ -246,7 +317,7 @@ type shard struct {
 }
 
 func (s *shard) init(size int, maxBytes int64, maxFails int) {
-	s.entries = make(map[string]*entry)
+	s.entries = make(map[uint64]int32)
 	s.flights = make(map[string]*flight)
 	s.fails = make(map[string]failure)
 	s.size = size
@@ -254,15 +325,37 @@ func (s *shard) init(size int, maxBytes int64, maxFails int) {
 	s.maxFails = maxFails
 }
 
+// lookup returns the entry for key, whose hash is h, or nil. The caller
+// holds s.mu.
+func (s *shard) lookup(h uint64, key []byte) *entry {
+	if i, ok := s.entries[h]; ok {
+		if e := s.ring[i]; e.key() == string(key) {
+			return e
+		}
+	}
+	return nil
+}
+
+// lookupString is lookup for a key held as a string.
+func (s *shard) lookupString(h uint64, key string) *entry {
+	if i, ok := s.entries[h]; ok {
+		if e := s.ring[i]; e.key() == key {
+			return e
+		}
+	}
+	return nil
+}
+
 // insert adds or replaces e, evicting entries until the shard has room for
 // it in entries and in bytes, and returns how many entries it evicted.
-// Entries past keep are evicted first. The caller holds s.mu.
-func (s *shard) insert(e *entry, keep time.Time) uint64 {
-	if old := s.entries[e.key]; old != nil {
-		s.remove(old)
+// Entries that expired before keep (Cache.clock) are evicted first. The
+// caller holds s.mu.
+func (s *shard) insert(e *entry, keep int64) uint64 {
+	if i, ok := s.entries[e.hash]; ok {
+		s.remove(s.ring[i])
 	}
 	var evicted uint64
-	for len(s.entries) > 0 && (len(s.entries) >= s.size || s.bytes+int64(e.cost) > s.maxBytes) {
+	for len(s.entries) > 0 && (len(s.entries) >= s.size || s.bytes+e.cost() > s.maxBytes) {
 		s.evict(keep)
 		evicted++
 	}
@@ -274,31 +367,31 @@ func (s *shard) insert(e *entry, keep time.Time) uint64 {
 		e.slot = int32(len(s.ring))
 		s.ring = append(s.ring, e)
 	}
-	s.entries[e.key] = e
-	s.bytes += int64(e.cost)
+	s.entries[e.hash] = e.slot
+	s.bytes += e.cost()
 	return evicted
 }
 
 // remove drops v from the shard. The caller holds s.mu.
 func (s *shard) remove(v *entry) {
-	delete(s.entries, v.key)
+	delete(s.entries, v.hash)
 	s.ring[v.slot] = nil
 	s.free = append(s.free, v.slot)
-	s.bytes -= int64(v.cost)
+	s.bytes -= v.cost()
 }
 
 // evict removes one entry: the first under the CLOCK hand that was not
-// hit since the hand last passed it, or that is past keep. The shard must
-// hold an entry. Each pass clears the bits it skips, so the hand stops
-// within two turns of the ring. The caller holds s.mu.
-func (s *shard) evict(keep time.Time) {
+// hit since the hand last passed it, or that expired before keep. The
+// shard must hold an entry. Each pass clears the bits it skips, so the
+// hand stops within two turns of the ring. The caller holds s.mu.
+func (s *shard) evict(keep int64) {
 	for {
 		v := s.ring[s.hand]
 		s.hand = (s.hand + 1) % len(s.ring)
 		switch {
 		case v == nil:
-		case v.ref.Load() && v.expires.After(keep):
-			v.ref.Store(false)
+		case v.flags.Load()&flagRef != 0 && v.expires > keep:
+			v.flags.And(^uint32(flagRef))
 		default:
 			s.remove(v)
 			return

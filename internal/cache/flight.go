@@ -33,10 +33,10 @@ type flight struct {
 // The flight runs in its own goroutine with a context of its own, bounded
 // by ctx's deadline but not cancelled with it: a client that gives up must
 // not fail the others waiting on its flight. Shutdown cancels it.
-func (c *Cache) join(ctx context.Context, s *shard, key string, q *dns.Msg, client netip.Addr, refresh bool) (*flight, *entry, error) {
-	now := c.now()
+func (c *Cache) join(ctx context.Context, s *shard, h uint64, key string, q *dns.Msg, client netip.Addr, refresh bool) (*flight, *entry, error) {
+	now := c.clock(c.now())
 	s.mu.Lock()
-	if e := s.entries[key]; !refresh && e != nil && now.Before(e.expires) {
+	if e := s.lookupString(h, key); !refresh && e != nil && e.fresh(now) {
 		s.mu.Unlock()
 		return nil, e, nil
 	}
@@ -65,7 +65,7 @@ func (c *Cache) join(ctx context.Context, s *shard, key string, q *dns.Msg, clie
 	q = q.Copy() // the listener may reuse the caller's query once it is answered
 	if !c.goBackground(func() {
 		defer cancel()
-		c.fly(fctx, s, key, q, f, refresh)
+		c.fly(fctx, s, h, key, q, f, refresh)
 	}) {
 		cancel()
 		c.land(s, key, f, nil, nil, errShutdown)
@@ -80,12 +80,12 @@ func (c *Cache) joined() {
 }
 
 // fly asks the upstream and lands the flight.
-func (c *Cache) fly(ctx context.Context, s *shard, key string, q *dns.Msg, f *flight, refresh bool) {
+func (c *Cache) fly(ctx context.Context, s *shard, h uint64, key string, q *dns.Msg, f *flight, refresh bool) {
 	c.upstream.Add(1)
 	resp, err := c.exchange(ctx, q)
 	var e *entry
 	if err == nil {
-		e = c.newEntry(key, q, resp, c.now())
+		e = c.newEntry(h, key, q, resp, c.now())
 	} else if refresh {
 		c.log.Debug("prefetch failed", slog.String("qname", q.Question[0].Name), slog.Any("err", err))
 	}
@@ -116,7 +116,7 @@ func (c *Cache) land(s *shard, key string, f *flight, resp *dns.Msg, e *entry, e
 	now := c.now()
 	s.mu.Lock()
 	if e != nil {
-		c.evictions.Add(s.insert(e, now.Add(-c.serveStale)))
+		c.evictions.Add(s.insert(e, c.clock(now)-int64(c.serveStale)))
 		delete(s.fails, key)
 	} else if text, failed := failureFor(resp, err); failed && c.failTTL > 0 {
 		s.addFailure(key, failure{until: now.Add(c.failTTL), text: text}, now)
