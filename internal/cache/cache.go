@@ -133,7 +133,7 @@ type Cache struct {
 	failTTL    time.Duration
 	inflight   *inflight
 
-	seed   maphash.Seed
+	seed maphash.Seed
 	// epoch is when the cache was made: entries expire at a number of
 	// nanoseconds since it (clock), measured on the monotonic clock when
 	// now is time.Now, so that a jump of the wall clock (a router setting
