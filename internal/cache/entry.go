@@ -286,7 +286,7 @@ func (c *Cache) newEntry(hash uint64, key string, q, resp *dns.Msg, now time.Tim
 // in the shard's map (a 16-byte key and value and a control byte, at a
 // load of 7/8 down to half after the map grows) and in the ring, the free
 // list and the growth of both, rounded up (BenchmarkEntryMemory checks it).
-const entryOverhead = 64
+const entryOverhead = 48
 
 // shard is one lock's worth of the cache: entries, the flights in progress
 // for its keys, cached failures, and a CLOCK ring that bounds it in
