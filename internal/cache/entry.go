@@ -261,7 +261,11 @@ func (c *Cache) newEntry(hash uint64, key string, q, resp *dns.Msg, now time.Tim
 			m.Extra = append(m.Extra, rr)
 		}
 	}
-	wire, err := m.Pack()
+	// Packed into a pooled buffer (Pack would allocate one for the
+	// uncompressed message, garbage at every miss); packEntry copies it.
+	bp := c.getBuf()
+	defer c.putBuf(bp)
+	wire, err := m.PackBuffer((*bp)[:cap(*bp)])
 	if err == nil && len(wire) > maxEntryWire {
 		return nil
 	}
@@ -273,9 +277,6 @@ func (c *Cache) newEntry(hash uint64, key string, q, resp *dns.Msg, now time.Tim
 		c.log.Debug("not caching unpackable answer", slog.String("qname", q.Question[0].Name), slog.Any("err", err))
 		return nil
 	}
-	// Pack allocates for the uncompressed message, often half again the
-	// packed size: the entry keeps an exactly sized copy, with its key
-	// and offsets, in one allocation.
 	e := packEntry(hash, offs, wire, key)
 	e.ttl = ttl
 	e.expires = c.clock(now) + int64(ttl)*int64(time.Second)
