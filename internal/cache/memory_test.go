@@ -67,7 +67,7 @@ func liveHeap() uint64 {
 // collection scan 170 bytes per answer, and near the memory limit
 // the misses waited in mark assists: miss throughput halved (issue #14).
 func TestEntriesAreNotScanned(t *testing.T) {
-	const n = 20_000
+	const n = 10_000
 	c, err := New(Config{Size: 2 * n, MaxBytes: 1 << 30}, oneAddress())
 	if err != nil {
 		t.Fatal(err)
