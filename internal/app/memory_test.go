@@ -40,3 +40,30 @@ func TestMemoryLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestGCPercent: memory_limit auto sets GOGC 50, unless GOGC is in the
+// environment or the limit is set by hand or off.
+func TestGCPercent(t *testing.T) {
+	tests := []struct {
+		limit, gogc string
+		want        int
+	}{
+		{"auto", "", autoGCPercent},
+		{"", "", autoGCPercent},
+		{"auto", "100", -1},
+		{"512MiB", "", -1},
+		{"off", "", -1},
+	}
+	for _, tc := range tests {
+		cfg := &config.Config{MemoryLimit: tc.limit}
+		env := func(k string) string {
+			if k == "GOGC" {
+				return tc.gogc
+			}
+			return ""
+		}
+		if got := gcPercent(cfg, env); got != tc.want {
+			t.Errorf("memory_limit %q, GOGC %q: gcPercent = %d, want %d", tc.limit, tc.gogc, got, tc.want)
+		}
+	}
+}

@@ -62,8 +62,9 @@ type Config struct {
 	// MemoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT):
 	// "auto" (the default) derives it from the budgets (cache.max_bytes,
 	// the compiled lists) so that the garbage collector's headroom does
-	// not double the resident memory; "off" leaves the runtime's default;
-	// or a size ("512MiB"). A GOMEMLIMIT in the environment wins.
+	// not double the resident memory, and sets GOGC 50; "off" leaves the
+	// runtime's defaults; or a size ("512MiB"). GOMEMLIMIT and GOGC in
+	// the environment win.
 	MemoryLimit string `yaml:"memory_limit"`
 	// AskParent and Notify: asking for access, and telling parents.
 	AskParent AskParent `yaml:"ask_parent"`
