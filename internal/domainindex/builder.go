@@ -289,7 +289,10 @@ func sortEntries(chunks [][]entry) []entry {
 // setBuilder interns list sets: each distinct (exact, subtree, exception)
 // combination gets one SetID, in order of first appearance.
 type setBuilder struct {
-	single  map[uint32]SetID // one list: kind<<16 | list
+	// single holds 1 + the id of each set of one list, by kind<<16 |
+	// list (0: not interned yet): most names are in one list, and a
+	// table lookup is a fraction of a map's.
+	single  []uint32
 	multi   map[string]SetID // encoded counts and lists
 	sets    []setRec
 	flags   []uint8
@@ -300,7 +303,7 @@ type setBuilder struct {
 }
 
 func newSetBuilder() *setBuilder {
-	return &setBuilder{single: make(map[uint32]SetID), multi: make(map[string]SetID)}
+	return &setBuilder{single: make([]uint32, (uint32(Exception)+1)<<16), multi: make(map[string]SetID)}
 }
 
 // set returns the lists of an interned set, like Index.Set.
@@ -343,8 +346,8 @@ func (sb *setBuilder) union(a, b SetID) (SetID, error) {
 // internOne interns a set of one list.
 func (sb *setBuilder) internOne(list ListID, kind Kind) (SetID, error) {
 	k := uint32(kind)<<16 | uint32(list)
-	if id, ok := sb.single[k]; ok {
-		return id, nil
+	if id := sb.single[k]; id != 0 {
+		return SetID(id - 1), nil
 	}
 	l := []ListID{list}
 	var id SetID
@@ -358,7 +361,7 @@ func (sb *setBuilder) internOne(list ListID, kind Kind) (SetID, error) {
 		id, err = sb.newSet(nil, nil, l)
 	}
 	if err == nil {
-		sb.single[k] = id
+		sb.single[k] = uint32(id) + 1
 	}
 	return id, err
 }

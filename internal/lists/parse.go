@@ -606,15 +606,27 @@ func (p *parser) normName(tok []byte) (int, string) {
 	if len(tok) == 0 {
 		return 0, reasonBadName
 	}
-	for _, c := range tok {
-		if c >= utf8.RuneSelf {
-			return p.normIDN(tok)
+	// checkASCII refuses every non-ASCII byte, so a name it accepts is
+	// ASCII; only a refused one is looked at again for an IDN. One pass
+	// over the common name instead of two.
+	if len(tok) <= maxNameBytes {
+		if n, reason := p.checkASCII(tok); reason == "" || !hasNonASCII(tok) {
+			return n, reason
 		}
-	}
-	if len(tok) > maxNameBytes {
+	} else if !hasNonASCII(tok) {
 		return 0, reasonNameLen
 	}
-	return p.checkASCII(tok)
+	return p.normIDN(tok)
+}
+
+// hasNonASCII reports whether tok has a byte outside ASCII.
+func hasNonASCII(tok []byte) bool {
+	for _, c := range tok {
+		if c >= utf8.RuneSelf {
+			return true
+		}
+	}
+	return false
 }
 
 // checkASCII lower-cases an ASCII name into p.name and validates it.
@@ -761,7 +773,8 @@ func asciiEqualFold(b []byte, s string) bool {
 }
 
 func isSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'
+	// Most bytes are above ' ': one comparison settles them.
+	return c <= ' ' && (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f')
 }
 
 func trimRight(s []byte) []byte {
