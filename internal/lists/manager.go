@@ -301,38 +301,34 @@ func (m *Manager) refreshOf(e Entry) time.Duration {
 // touches the network, so it is fast at start and works offline. A list
 // that cannot be read is reported in its Status and left out.
 //
-// Lists are parsed on up to GOMAXPROCS goroutines, each into a Builder of
-// its own, merged before the build; the index does not depend on which
-// goroutine parsed which list, and the result is the same as parsing them
-// one after the other.
+// Lists are parsed on up to GOMAXPROCS goroutines, each list into a
+// Builder of its own, merged in list order before the build (merging moves
+// chunks, not entries), so the result is the same as parsing the lists one
+// after the other, whichever goroutine parsed which.
 func (m *Manager) Compile() (*Compiled, error) {
 	start := time.Now()
 	c := &Compiled{Lists: make([]Status, len(m.entries))}
 	ips := make([][]IPRule, len(m.entries))
 	rules := make([]int, len(m.entries))
-	workers := max(1, min(runtime.GOMAXPROCS(0), len(m.entries)))
-	builders := make([]*domainindex.Builder, workers)
+	builders := make([]*domainindex.Builder, len(m.entries))
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for w := range builders {
-		b := domainindex.NewBuilder(1 << 16)
-		builders[w] = b
+	for range max(1, min(runtime.GOMAXPROCS(0), len(m.entries))) {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(m.entries) {
 					return
 				}
-				rules[i], ips[i] = m.compileOne(i, &c.Lists[i], b)
+				builders[i] = domainindex.NewBuilder(0)
+				rules[i], ips[i] = m.compileOne(i, &c.Lists[i], builders[i])
 			}
 		})
 	}
 	wg.Wait()
-	b := builders[0]
-	for _, o := range builders[1:] {
+	b := domainindex.NewBuilder(0)
+	for i, o := range builders {
 		b.Merge(o)
-	}
-	for i := range m.entries {
 		c.Rules += rules[i]
 		c.IPs = append(c.IPs, ips[i]...)
 	}
