@@ -236,3 +236,108 @@ func TestCompileMatchesSerialParse(t *testing.T) {
 		}
 	}
 }
+
+// TestCompileCachedRejectsBadSnapshots damages the saved index in every
+// way a disk, a crash or two racing saves can, and checks that each is
+// detected, compiled afresh (never served) and saved again.
+func TestCompileCachedRejectsBadSnapshots(t *testing.T) {
+	newManager := func(t *testing.T, dir, content string) *Manager {
+		file := filepath.Join(dir, "list.txt")
+		if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		m, err := NewManager(ManagerConfig{Entries: []Entry{{Source: Source{ID: "l", File: file, Format: FormatDomains, PlainSubtree: true}, Tag: "t"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	var names strings.Builder
+	for i := range 2000 {
+		fmt.Fprintf(&names, "n%d.casino.example\n", i)
+	}
+	flip := func(off func(size int) int) func(t *testing.T, snap string) {
+		return func(t *testing.T, snap string) {
+			p := filepath.Join(snap, snapshotIndex)
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b[off(len(b))] ^= 0x40
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, snap string)
+	}{
+		{"header byte", flip(func(int) int { return 20 })},
+		{"slot byte", flip(func(n int) int { return n - 40 })},
+		{"checksum byte", flip(func(n int) int { return n - 1 })},
+		{"truncated", func(t *testing.T, snap string) {
+			p := filepath.Join(snap, snapshotIndex)
+			fi, _ := os.Stat(p)
+			if err := os.Truncate(p, fi.Size()-100); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"empty index", func(t *testing.T, snap string) {
+			if err := os.WriteFile(filepath.Join(snap, snapshotIndex), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"index missing", func(t *testing.T, snap string) {
+			if err := os.Remove(filepath.Join(snap, snapshotIndex)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"meta not JSON", func(t *testing.T, snap string) {
+			if err := os.WriteFile(filepath.Join(snap, snapshotMeta), []byte("{\"Fingerprint\": "), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"index of other lists", func(t *testing.T, snap string) {
+			// A valid index file, saved for other lists, beside this
+			// meta file: what two saves that raced can leave.
+			other := t.TempDir()
+			if _, err := newManager(t, other, "bet.example\n").CompileCached(filepath.Join(other, "index"), true); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(filepath.Join(other, "index", snapshotIndex))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(snap, snapshotIndex), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			m := newManager(t, dir, names.String())
+			snap := filepath.Join(dir, "index")
+			if c, err := m.CompileCached(snap, true); err != nil || c.FromSnapshot {
+				t.Fatalf("first compile: %v", err)
+			}
+			if c, err := m.CompileCached(snap, true); err != nil || !c.FromSnapshot {
+				t.Fatalf("the intact snapshot was not used: %v", err)
+			}
+			tc.damage(t, snap)
+			c, err := m.CompileCached(snap, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.FromSnapshot {
+				t.Fatal("a damaged snapshot was served")
+			}
+			if r := c.Index.Lookup("www.n1999.casino.example"); !r.Matched() || c.Index.Len() != 2000 {
+				t.Errorf("the recompiled index is wrong: Len %d", c.Index.Len())
+			}
+			if c, err := m.CompileCached(snap, true); err != nil || !c.FromSnapshot || c.Index.Len() != 2000 {
+				t.Errorf("the snapshot was not saved again: %v", err)
+			}
+		})
+	}
+}
