@@ -417,6 +417,47 @@ func devices(ctx context.Context, q querier, household string) ([]store.Device, 
 	return out, rows.Err()
 }
 
+var _ store.DeviceIdentifiers = (*Store)(nil)
+
+// DevicesWithIdentifiers returns the devices holding any of those
+// identifiers (store.DeviceIdentifiers), through the devices_identifiers
+// index.
+func (s *Store) DevicesWithIdentifiers(ctx context.Context, ips, macs, clientIDs []string) ([]store.Device, error) {
+	if len(ips)+len(macs)+len(clientIDs) == 0 {
+		return nil, nil
+	}
+	// ?| is "holds any of these strings" on a JSON array; nil arrays
+	// match nothing.
+	rows, err := s.pool.Query(ctx, "SELECT "+deviceColumns+" FROM devices"+
+		" WHERE data -> 'ips' ?| $1::text[] OR data -> 'macs' ?| $2::text[] OR data -> 'client_ids' ?| $3::text[]",
+		nonNil(ips), nonNil(macs), nonNil(clientIDs))
+	if err != nil {
+		return nil, fmt.Errorf("find devices by identifier: %w", unavailable(err))
+	}
+	defer rows.Close()
+	var out []store.Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("find devices by identifier: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find devices by identifier: %w", unavailable(err))
+	}
+	return out, nil
+}
+
+// nonNil returns s, or an empty slice for nil (pgx sends nil as NULL, and
+// NULL ?| matches nothing but reads as unknown).
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
 // deviceColumns are what scanDevice reads.
 const deviceColumns = "id, household, version, data, dns_id_hash"
 
