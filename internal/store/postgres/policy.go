@@ -682,24 +682,14 @@ func (s *Store) AddGrant(ctx context.Context, g store.Grant) (store.Grant, error
 		return store.Grant{}, fmt.Errorf("add grant %q: %w", g.ID, err)
 	}
 	g.Until, g.Created = g.Until.UTC(), g.Created.UTC()
-	// A grant's checks are its own row's (a second grant of the same
-	// id fails the primary key), so it locks the feed only to append.
-	err = s.writeLate(ctx, func(tx *wtx) error {
-		ok, err := exists(ctx, tx, "SELECT 1 FROM grants WHERE id = $1", g.ID)
-		if err != nil {
-			return err
-		}
-		if ok {
-			return fmt.Errorf("already exists: %w", store.ErrConflict)
-		}
-		_, err = tx.Exec(ctx,
-			"INSERT INTO grants (id, device, kind, target, until, created_by, created) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-			g.ID, g.Device, g.Kind, g.Target, until, g.By, created)
-		if err != nil {
-			return err
-		}
-		return tx.addChange(ctx, store.KindGrant, g.ID, false)
-	})
+	// A grant's only check is its own row's (a second grant of the same
+	// id fails the primary key), so the whole write is one statement
+	// (feedOne): no BEGIN, no COMMIT, and the feed head locked for no
+	// round trip at all.
+	err = s.feedOne(ctx, `item AS (
+	INSERT INTO grants (id, device, kind, target, until, created_by, created) VALUES ($5, $6, $7, $8, $9, $10, $11)
+	RETURNING true AS ok
+)`, store.KindGrant, g.ID, false, g.ID, g.Device, g.Kind, g.Target, until, g.By, created)
 	if err != nil {
 		return store.Grant{}, fmt.Errorf("add grant %q: %w", g.ID, err)
 	}
@@ -708,12 +698,9 @@ func (s *Store) AddGrant(ctx context.Context, g store.Grant) (store.Grant, error
 
 // DeleteGrant deletes grant id.
 func (s *Store) DeleteGrant(ctx context.Context, id string) error {
-	err := s.writeLate(ctx, func(tx *wtx) error {
-		if err := deleted(tx.Exec(ctx, "DELETE FROM grants WHERE id = $1", id)); err != nil {
-			return err
-		}
-		return tx.addChange(ctx, store.KindGrant, id, true)
-	})
+	err := s.feedOne(ctx, `item AS (
+	DELETE FROM grants WHERE id = $5 RETURNING true AS ok
+)`, store.KindGrant, id, true, id)
 	if err != nil {
 		return fmt.Errorf("delete grant %q: %w", id, err)
 	}

@@ -15,10 +15,11 @@
 // misses nothing, which a plain sequence (handed out at insert,
 // committed in any order) could not promise. Most lock it first, so that
 // their checks see every write before them; adding and deleting a grant,
-// whose checks are their own row's, lock it only to append their change
-// (writeLate), so that writes queue on the lock for two round trips, not
-// for the whole transaction. Each such write also runs pg_notify in its
-// transaction, so that every node's listener wakes up when it commits.
+// whose only check is their own row's, are one statement each that
+// writes the grant and takes the lock to append its change (feedOne), so
+// that writes queue on the lock for no round trip. Each such write also
+// runs pg_notify in its transaction, so that every node's listener wakes
+// up when it commits.
 package postgres
 
 import (
@@ -251,9 +252,8 @@ func (s *Store) listenOnce(ctx context.Context, cc *pgx.ConnConfig, ready func()
 }
 
 // wtx is a write transaction. A policy write holds the feed head's lock
-// from its start (or, written with writeLate, from its end) and collects
-// the changes it appends; they reach the feed at its end, with one round
-// trip (feed).
+// from its start and collects the changes it appends; they reach the
+// feed at its end, with one round trip (feed).
 type wtx struct {
 	pgx.Tx
 	policy  bool
@@ -280,16 +280,51 @@ func (s *Store) write(ctx context.Context, policy bool, fn func(tx *wtx) error) 
 	return s.retry(ctx, func() (bool, error) { return s.writeOnce(ctx, policy, policy, fn) })
 }
 
-// writeLate runs fn as a policy write that takes the feed head's lock
-// only at its end, when it appends its changes: for writes whose checks
-// need no view of other writes (the store's constraints decide, as for
-// a grant), so that the writes of every node queue on the lock for two
-// round trips (the feed's statements and COMMIT) rather than for all of
-// fn's. Policy writes still commit in seq order. One that waits for the
-// lock while holding a row lock another policy write wants is a deadlock
-// PostgreSQL breaks, and is tried again.
-func (s *Store) writeLate(ctx context.Context, fn func(tx *wtx) error) error {
-	return s.retry(ctx, func() (bool, error) { return s.writeOnce(ctx, true, false, fn) })
+// feedOne makes a policy write of one item as a single statement, in
+// the implicit transaction of that statement: item is a WITH query
+// named item that writes the item and returns one row (ok) when it
+// wrote it. The statement then advances the feed head, appends the
+// change (kind, id, deleted) and notifies, only if the item was
+// written; ErrNotFound when it was not. Its parameters are $1-$4 for
+// feedOne's and $5 on for item's args.
+//
+// The head's lock is taken by the statement's UPDATE and held until its
+// COMMIT, on the server: writes from every node queue on it for no round
+// trip. For items whose checks are their own row's (a grant); the
+// others lock the head first (write).
+func (s *Store) feedOne(ctx context.Context, item string, kind, id string, del bool, args ...any) error {
+	sql := "WITH " + item + `,
+head AS (
+	UPDATE policy_feed_head SET last = last + 1 WHERE id = 1 AND EXISTS (SELECT 1 FROM item) RETURNING last
+),
+added AS (
+	INSERT INTO policy_changes (seq, kind, id, deleted, at) SELECT last, $1, $2, $3, $4 FROM head
+),
+notified AS (
+	SELECT pg_notify('` + Channel + `', last::text) FROM head
+)
+SELECT (SELECT count(*) FROM item), (SELECT count(*) FROM notified)`
+	args = append([]any{kind, id, del, time.Now().UnixNano()}, args...)
+	var written, notified int
+	err := s.retry(ctx, func() (bool, error) {
+		err := s.pool.QueryRow(ctx, sql, args...).Scan(&written, &notified)
+		if err != nil {
+			if pgconn.SafeToRetry(err) {
+				// Not sent: a pooled connection the server closed.
+				return false, beginError{err}
+			}
+			return false, constraint(err)
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	if written == 0 {
+		return store.ErrNotFound
+	}
+	s.wake() // this node need not wait for its own notification
+	return nil
 }
 
 // retry runs once until it succeeds, commits, fails for good, or has run

@@ -384,8 +384,8 @@ func TestNodesWriteConcurrently(t *testing.T) {
 	}
 }
 
-// TestFeedInCommitOrder: grants (which lock the feed head only to
-// append, writeLate) and devices (which lock it first) written at once
+// TestFeedInCommitOrder: grants (one statement each that locks the feed
+// head only to append, feedOne) and devices (which lock it first) written at once
 // from two nodes reach the feed numbered in commit order: a reader that
 // follows the feed while they are written never sees a seq before the
 // one after its position has committed, and in the end the feed holds
