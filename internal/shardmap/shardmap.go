@@ -46,22 +46,32 @@ type slot[K comparable, V any] struct {
 	v V
 }
 
-// shard is an open-addressing table: a power-of-two number of slots, at
-// most 3/4 full, searched linearly from the slot the hash names. It is
-// never changed once a Map holds it; an Editor changes its own copy.
+// shard is an open-addressing table: slots at most 3/4 full, searched
+// linearly (wrapping around) from the slot the hash names. Any number of
+// slots works (the hash is scaled to it, not masked), so a shard is made
+// at 2/3 full for its expected size rather than rounded up to a power of
+// two, which would leave it between 3/8 and 3/4 full. It is never changed
+// once a Map holds it; an Editor changes its own copy.
 type shard[K comparable, V any] struct {
 	slots []slot[K, V]
 	n     int
 }
 
 // home returns the slot where a search for h starts.
-func (s *shard[K, V]) home(h uint32) int { return int(h>>1) & (len(s.slots) - 1) }
+func (s *shard[K, V]) home(h uint32) int { return int(uint64(h) * uint64(len(s.slots)) >> 32) }
+
+// next returns the slot after p, wrapping around.
+func (s *shard[K, V]) next(p int) int {
+	if p++; p == len(s.slots) {
+		return 0
+	}
+	return p
+}
 
 // find returns the slot holding k, or the empty slot where it would go,
 // and whether k is there. s must have slots.
 func (s *shard[K, V]) find(h uint32, k K) (int, bool) {
-	mask := len(s.slots) - 1
-	for p := s.home(h); ; p = (p + 1) & mask {
+	for p := s.home(h); ; p = s.next(p) {
 		sl := &s.slots[p]
 		if sl.h == 0 {
 			return p, false
@@ -82,15 +92,10 @@ func (s *shard[K, V]) get(h uint32, k K) (V, bool) {
 	return zero, false
 }
 
-// slotsFor returns the number of slots that hold n entries at most 3/4
-// full.
-func slotsFor(n int) int {
-	c := 8
-	for c*3 < n*4 {
-		c *= 2
-	}
-	return c
-}
+// slotsFor returns the number of slots a shard is made with for n
+// entries: 2/3 full, so that a search for a missing key (a bound
+// address has no device) scans three slots on average, not eight.
+func slotsFor(n int) int { return max(8, n*3/2) }
 
 // put sets k to v in s, which the caller owns, and reports whether k is
 // new.
@@ -116,14 +121,13 @@ func (s *shard[K, V]) put(h uint32, k K, v V, sizeHint int) bool {
 func (s *shard[K, V]) grow() {
 	old := s.slots
 	s.slots = make([]slot[K, V], 2*len(old))
-	mask := len(s.slots) - 1
 	for _, sl := range old {
 		if sl.h == 0 {
 			continue
 		}
 		p := s.home(sl.h)
 		for s.slots[p].h != 0 {
-			p = (p + 1) & mask
+			p = s.next(p)
 		}
 		s.slots[p] = sl
 	}
@@ -139,8 +143,7 @@ func (s *shard[K, V]) delete(h uint32, k K) bool {
 	if !ok {
 		return false
 	}
-	mask := len(s.slots) - 1
-	for j := (hole + 1) & mask; s.slots[j].h != 0; j = (j + 1) & mask {
+	for j := s.next(hole); s.slots[j].h != 0; j = s.next(j) {
 		// The entry at j may fill the hole unless its home lies
 		// cyclically in (hole, j].
 		home := s.home(s.slots[j].h)
