@@ -39,7 +39,7 @@ func BenchmarkColdStartPostgres(b *testing.B) {
 	now := t0
 	fill := time.Now()
 	copyState(b, dsn, synthState(n, now))
-	b.ReportMetric(time.Since(fill).Seconds(), "fill-wall-s")
+	filled := time.Since(fill)
 	p, c := testPlan(b)
 	base := identity.Config{DefaultProfile: "adult", TrustedForwarders: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}}
 	heap0 := heapBytes()
@@ -57,6 +57,7 @@ func BenchmarkColdStartPostgres(b *testing.B) {
 		if len(snap.Problems) > 0 || snap.Identity == nil {
 			b.Fatalf("%d problems, the first: %v", len(snap.Problems), snap.Problems[0])
 		}
+		b.ReportMetric(filled.Seconds(), "fill-wall-s")
 		b.ReportMetric(loaded.Sub(start).Seconds(), "load-wall-s")
 		b.ReportMetric((loadCPU - cpu).Seconds(), "load-cpu-s")
 		b.ReportMetric(time.Since(loaded).Seconds(), "build-wall-s")
