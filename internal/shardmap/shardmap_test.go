@@ -2,6 +2,8 @@ package shardmap
 
 import (
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -55,7 +57,7 @@ func TestEditLeavesOldMap(t *testing.T) {
 				for ti, leaf := range m.dir {
 					for li, s := range leaf {
 						total++
-						if len(s) > 0 && sameMap(s, next.dir[ti][li]) {
+						if len(s.slots) > 0 && &s.slots[0] == &next.dir[ti][li].slots[0] {
 							shared++
 						}
 					}
@@ -66,18 +68,6 @@ func TestEditLeavesOldMap(t *testing.T) {
 			}
 		})
 	}
-}
-
-// sameMap reports whether a and b are the same map (not equal copies).
-func sameMap(a, b map[string]int) bool {
-	const probe = "\x00probe"
-	if _, ok := a[probe]; ok {
-		return false
-	}
-	a[probe] = 1
-	_, same := b[probe]
-	delete(a, probe)
-	return same
 }
 
 // TestGrowth checks that a Map built small splits into more shards as it
@@ -114,5 +104,59 @@ func TestGetAllocs(t *testing.T) {
 	m = e.Map()
 	if n := testing.AllocsPerRun(100, func() { m.Get("a") }); n != 0 {
 		t.Errorf("Get allocates %v times", n)
+	}
+}
+
+// TestAgreesWithGoMap applies random puts and deletes, in edits of
+// random sizes, to a Map and to a Go map, and checks that every older Map
+// still holds what it held: deleting shifts entries back within a
+// shard, which must never lose one or change a shared shard.
+func TestAgreesWithGoMap(t *testing.T) {
+	for _, keys := range []int{50, 5_000} {
+		t.Run(fmt.Sprint(keys, " keys"), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(1, uint64(keys)))
+			m, want := New[int, int](keys/2), map[int]int{}
+			type gen struct {
+				m    *Map[int, int]
+				want map[int]int
+			}
+			var gens []gen
+			for step := range 200 {
+				e := m.Edit()
+				for range r.IntN(200) {
+					k := r.IntN(keys)
+					if r.IntN(3) == 0 {
+						e.Delete(k)
+						delete(want, k)
+					} else {
+						e.Put(k, step)
+						want[k] = step
+					}
+				}
+				m = e.Map()
+				gens = append(gens, gen{m, maps.Clone(want)})
+			}
+			for i, g := range gens {
+				if g.m.Len() != len(g.want) {
+					t.Fatalf("generation %d: Len %d, want %d", i, g.m.Len(), len(g.want))
+				}
+				for k := range keys {
+					v, ok := g.m.Get(k)
+					if wv, wok := g.want[k]; v != wv || ok != wok {
+						t.Fatalf("generation %d: Get(%d) = %d, %v; want %d, %v", i, k, v, ok, wv, wok)
+					}
+				}
+				n := 0
+				for k, v := range g.m.All() {
+					if g.want[k] != v {
+						t.Fatalf("generation %d: All yields %d = %d, want %d", i, k, v, g.want[k])
+					}
+					n++
+				}
+				if n != len(g.want) {
+					t.Fatalf("generation %d: All yields %d entries, want %d", i, n, len(g.want))
+				}
+			}
+		})
 	}
 }

@@ -192,6 +192,15 @@ func decodeDevice(id, blob string) store.Device {
 	return d
 }
 
+// packedDeviceProfile returns the Profile of an encoded device without
+// decoding the rest (see encodeDevice's order), sharing the blob's bytes.
+func packedDeviceProfile(blob string) string {
+	r := reader{blob}
+	r.str() // household
+	r.str() // name
+	return r.str()
+}
+
 // A binding's table key is store.BindingID (kind:key); its blob holds the
 // rest.
 func encodeBinding(b store.Binding) string {

@@ -23,6 +23,9 @@ func TestPackedRoundTrip(t *testing.T) {
 		if got := decodeDevice(d.ID, encodeDevice(d)); !reflect.DeepEqual(got, d) {
 			t.Errorf("device:\n got  %+v\n want %+v", got, d)
 		}
+		if got := packedDeviceProfile(encodeDevice(d)); got != d.Profile {
+			t.Errorf("device %s: packed profile %q, want %q", d.ID, got, d.Profile)
+		}
 	}
 	bindings := []store.Binding{
 		{Kind: store.BindIPv4, Key: "192.0.2.7", Household: "h1"},
