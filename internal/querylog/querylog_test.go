@@ -1112,8 +1112,10 @@ func TestFailedBatchRollsBackTheTransaction(t *testing.T) {
 	if err := w.write(ctx, false); err != nil {
 		t.Fatal(err)
 	}
+	// The row is held until its second is over or the transaction
+	// commits: the commit fails.
 	logAll(w, []q{{t0.Add(2 * time.Second), "phone", "fail.example", ActionAllowed, ""}})
-	if err := w.write(ctx, false); err == nil || !strings.Contains(err.Error(), "refused by the test") {
+	if err := w.write(ctx, true); err == nil || !strings.Contains(err.Error(), "refused by the test") {
 		t.Fatalf("write = %v, want the trigger's error", err)
 	}
 	if s := w.Stats(); s.Failed != 3 || s.Written != 0 || s.Buffered != 0 {
@@ -1138,5 +1140,66 @@ func TestFailedBatchRollsBackTheTransaction(t *testing.T) {
 	}
 	if s := w.Stats(); s.Written != 2 || s.Failed != 3 {
 		t.Errorf("stats %+v, want 2 written, 3 failed", s)
+	}
+}
+
+// TestRepeatsShareARowAcrossBatches: identical queries of one second
+// collapse into one row across the batches of the open transaction; a
+// second's rows are inserted once two later seconds have begun, and an
+// entry of a second already inserted gets a row of its own.
+func TestRepeatsShareARowAcrossBatches(t *testing.T) {
+	ctx := context.Background()
+	w := newWriter(t, Config{})
+	write := func(qs ...q) {
+		t.Helper()
+		logAll(w, qs)
+		if err := w.write(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := q{t0, "tablet", "a.example", ActionAllowed, ""}
+	write(a, a, a)
+	write(a, a)
+	b := q{t0.Add(time.Second), "tablet", "a.example", ActionAllowed, ""}
+	write(b)
+	if got := len(w.wconn.held); got != 2 || w.wconn.txRows != 0 {
+		t.Fatalf("after two seconds: %d rows held, %d inserted; want 2, 0", got, w.wconn.txRows)
+	}
+	c := q{t0.Add(2 * time.Second), "phone", "c.example", ActionBlocked, "ads"}
+	write(c)
+	if got := len(w.wconn.held); got != 2 || w.wconn.txRows != 1 {
+		t.Fatalf("after three seconds: %d rows held, %d inserted; want 2, 1", got, w.wconn.txRows)
+	}
+	late := a
+	late.at = t0.Add(time.Millisecond)
+	write(late)
+	if s := w.Stats(); s.Buffered != 8 || s.Written != 0 {
+		t.Errorf("stats before the commit %+v, want 8 buffered", s)
+	}
+	flush(t, w)
+	if s := w.Stats(); s.Buffered != 0 || s.Written != 8 {
+		t.Errorf("stats after the commit %+v, want 8 written", s)
+	}
+	rows, err := w.Search(ctx, Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		name  string
+		at    time.Time
+		count int
+	}
+	var got []row
+	for _, r := range rows {
+		got = append(got, row{r.Name, r.Time.Truncate(time.Millisecond), int(r.Count)})
+	}
+	want := []row{
+		{"c.example", c.at, 1},
+		{"a.example", b.at, 1},
+		{"a.example", late.at, 1},
+		{"a.example", t0, 5},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("rows = %v, want %v", got, want)
 	}
 }

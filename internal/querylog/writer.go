@@ -194,6 +194,7 @@ func New(cfg Config) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
+	wc.v4bits, wc.v6bits = cfg.TruncateIPv4Bits, cfg.TruncateIPv6Bits
 	w := &Writer{
 		cfg:      cfg,
 		log:      log,
@@ -401,8 +402,9 @@ func (w *Writer) Flush(ctx context.Context) error {
 	return w.write(ctx, true)
 }
 
-// maxTxRows is how many rows the writer goroutine lets wait in its open
-// transaction before it commits without waiting for commitDelay.
+// maxTxRows is how many rows (inserted or held) the writer goroutine lets
+// wait in its open transaction before it commits without waiting for
+// commitDelay.
 const maxTxRows = 1 << 16
 
 // write writes every entry buffered when it is called. With commit, or
@@ -460,7 +462,7 @@ func (w *Writer) write(ctx context.Context, commit bool) error {
 			return errors.Join(firstErr, ctx.Err())
 		}
 	}
-	if commit || w.pending.Load() >= maxTxRows {
+	if commit || w.wconn.txRows+len(w.wconn.held) >= maxTxRows {
 		if err := w.commitLocked(ctx); err != nil && firstErr == nil {
 			firstErr = err
 		}
