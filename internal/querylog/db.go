@@ -258,21 +258,21 @@ type writeConn struct {
 	lower [MaxNameLen]byte
 
 	// The held rows: identical queries of one second are collapsed into
-	// one row with a count across every batch of the open transaction,
-	// not only within a batch (a batch is a quarter of the buffer, a
-	// fraction of a second at full rate). A row is held in memory until
-	// its second is over (see insertClosed) or the transaction commits;
-	// groups finds a held row by its key. texts holds the held rows'
-	// explanations.
+	// one row with a count across every batch, not only within a batch (a
+	// batch is a quarter of the buffer, a fraction of a second at full
+	// rate). A row is held in memory until its second is over
+	// (Writer.write) or Flush; groups finds a held row by its key. texts
+	// holds the held rows' explanations.
 	groups map[groupKey]int32
 	held   []heldRow
 	texts  []byte
-	// lastSec is the latest second of an entry held; rows of seconds
-	// before lastSec-1 are inserted on the next batch.
+	// lastSec is the latest second of an entry held.
 	lastSec int64
-	// txRows counts the rows inserted in the open transaction.
-	txRows int
-	// Scratch for insertClosed.
+	// txRows counts the rows inserted in the open transaction, txEntries
+	// the entries they stand for.
+	txRows    int
+	txEntries int64
+	// Scratch for insertBefore.
 	keep    []heldRow
 	keepTxt []byte
 	ins     []int32
@@ -442,20 +442,18 @@ func (wc *writeConn) begin(ctx context.Context) error {
 }
 
 // commit commits the open transaction, if any; when that fails it rolls
-// back.
+// back. Held rows stay held: the caller inserts them first if they must
+// be in this commit.
 func (wc *writeConn) commit(ctx context.Context) error {
 	if !wc.inTx {
 		return nil
-	}
-	if err := wc.insertHeld(ctx); err != nil {
-		return errors.Join(err, wc.rollback(ctx))
 	}
 	if _, err := wc.conn.ExecContext(ctx, "COMMIT"); err != nil {
 		err = fmt.Errorf("committing: %w", err)
 		return errors.Join(err, wc.rollback(ctx))
 	}
 	wc.inTx = false
-	wc.txRows = 0
+	wc.txRows, wc.txEntries = 0, 0
 	return nil
 }
 
@@ -466,7 +464,7 @@ func (wc *writeConn) rollback(ctx context.Context) error {
 	clear(wc.names)
 	clear(wc.strs)
 	wc.dropHeld()
-	wc.txRows = 0
+	wc.txRows, wc.txEntries = 0, 0
 	if !wc.inTx {
 		return nil
 	}
@@ -478,11 +476,11 @@ func (wc *writeConn) rollback(ctx context.Context) error {
 	return nil
 }
 
-// writeBatch adds the entries of a and then b, in time order, to the
-// held rows and their counters to the open transaction (begun if none
-// is), and inserts the held rows of the seconds that are over. On error
-// the caller rolls back.
-func (wc *writeConn) writeBatch(ctx context.Context, cfg *Config, a, b []Entry) (err error) {
+// addBatch adds the entries of a and then b, in time order, to the held
+// rows, and their counts to the counters in the open transaction (begun
+// if none is). It inserts no row: see insertBefore. On error the caller
+// rolls back.
+func (wc *writeConn) addBatch(ctx context.Context, cfg *Config, a, b []Entry) (err error) {
 	entry := func(k int32) *Entry {
 		if int(k) < len(a) {
 			return &a[k]
@@ -542,32 +540,20 @@ func (wc *writeConn) writeBatch(ctx context.Context, cfg *Config, a, b []Entry) 
 			text0: int32(t0), text1: int32(len(wc.texts)), count: 1})
 		wc.lastSec = max(wc.lastSec, gk.sec)
 	}
-	if err := wc.upsertCounts(ctx, wc.counts); err != nil {
-		return err
-	}
-	if len(wc.held) >= maxHeld {
-		return wc.insertHeld(ctx)
-	}
-	return wc.insertClosed(ctx)
+	return wc.upsertCounts(ctx, wc.counts)
 }
 
 // insertHeld inserts every held row into the open transaction.
 func (wc *writeConn) insertHeld(ctx context.Context) error {
-	return wc.insertBefore(ctx, math.MaxInt64)
+	return wc.insertBefore(ctx, math.MaxInt64, nil)
 }
 
-// insertClosed inserts the held rows of the seconds before lastSec-1:
-// the current and the previous second stay open for the entries still
-// to come (an entry is logged when answered, which can be a slow
-// upstream's time after it was asked). A later entry of a second already
-// inserted starts a row of its own.
-func (wc *writeConn) insertClosed(ctx context.Context) error {
-	return wc.insertBefore(ctx, wc.lastSec-1)
-}
-
-// insertBefore inserts the held rows of the seconds before sec, in time
-// order, and keeps the others held.
-func (wc *writeConn) insertBefore(ctx context.Context, sec int64) error {
+// insertBefore inserts the held rows of the seconds before sec into the
+// open transaction, in time order, rowsPerInsert to a statement, and
+// keeps the others held. Between statements it calls between (if not
+// nil), which may add rows (addBatch): they stay held. A later entry of a
+// second already inserted starts a row of its own.
+func (wc *writeConn) insertBefore(ctx context.Context, sec int64, between func() error) error {
 	wc.ins = wc.ins[:0]
 	for i := range wc.held {
 		if wc.held[i].key.sec < sec {
@@ -581,21 +567,28 @@ func (wc *writeConn) insertBefore(ctx context.Context, sec int64) error {
 	// entries older than the one before it.
 	slices.SortStableFunc(wc.ins, func(x, y int32) int { return cmp.Compare(wc.held[x].time, wc.held[y].time) })
 	for start := 0; start < len(wc.ins); start += rowsPerInsert {
-		if err := wc.insertRows(ctx, wc.ins[start:min(start+rowsPerInsert, len(wc.ins))]); err != nil {
+		rows := wc.ins[start:min(start+rowsPerInsert, len(wc.ins))]
+		if err := wc.insertRows(ctx, rows); err != nil {
 			return err
 		}
-		runtime.Gosched()
+		for _, i := range rows {
+			wc.txEntries += wc.held[i].count
+			wc.held[i].count = 0 // inserted
+		}
+		wc.txRows += len(rows)
+		if between != nil {
+			if err := between(); err != nil {
+				return err
+			}
+		} else {
+			runtime.Gosched()
+		}
 	}
-	wc.txRows += len(wc.ins)
-	if len(wc.ins) == len(wc.held) {
-		wc.dropHeld()
-		return nil
-	}
-	// Keep the rest, their explanations moved to the front.
+	// Keep the rows not inserted, their explanations moved to the front.
 	wc.keep, wc.keepTxt = wc.keep[:0], wc.keepTxt[:0]
 	for i := range wc.held {
 		h := wc.held[i]
-		if h.key.sec < sec {
+		if h.count == 0 {
 			delete(wc.groups, h.key)
 			continue
 		}
@@ -605,6 +598,7 @@ func (wc *writeConn) insertBefore(ctx context.Context, sec int64) error {
 		wc.groups[h.key] = int32(len(wc.keep))
 		wc.keep = append(wc.keep, h)
 	}
+	clear(wc.held) // do not pin the keys' strings
 	wc.held, wc.keep = wc.keep, wc.held[:0]
 	wc.texts, wc.keepTxt = wc.keepTxt, wc.texts[:0]
 	return nil

@@ -1109,13 +1109,13 @@ func TestFailedBatchRollsBackTheTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	logAll(w, []q{{t0, "tablet", "a.example", ActionAllowed, ""}, {t0.Add(time.Second), "tablet", "b.example", ActionBlocked, "ads"}})
-	if err := w.write(ctx, false); err != nil {
+	if err := w.write(ctx, keepOpen); err != nil {
 		t.Fatal(err)
 	}
 	// The row is held until its second is over or the transaction
 	// commits: the commit fails.
 	logAll(w, []q{{t0.Add(2 * time.Second), "phone", "fail.example", ActionAllowed, ""}})
-	if err := w.write(ctx, true); err == nil || !strings.Contains(err.Error(), "refused by the test") {
+	if err := w.write(ctx, commitAll); err == nil || !strings.Contains(err.Error(), "refused by the test") {
 		t.Fatalf("write = %v, want the trigger's error", err)
 	}
 	if s := w.Stats(); s.Failed != 3 || s.Written != 0 || s.Buffered != 0 {
@@ -1144,16 +1144,18 @@ func TestFailedBatchRollsBackTheTransaction(t *testing.T) {
 }
 
 // TestRepeatsShareARowAcrossBatches: identical queries of one second
-// collapse into one row across the batches of the open transaction; a
-// second's rows are inserted once two later seconds have begun, and an
-// entry of a second already inserted gets a row of its own.
+// collapse into one row across batches; a second's rows are inserted once
+// two later seconds have begun, and an entry of a second already inserted
+// gets a row of its own. The writer goroutine's tick closes the seconds
+// by the clock too, so rows do not wait for more traffic.
 func TestRepeatsShareARowAcrossBatches(t *testing.T) {
 	ctx := context.Background()
-	w := newWriter(t, Config{})
+	now := t0
+	w := newWriter(t, Config{Now: func() time.Time { return now }})
 	write := func(qs ...q) {
 		t.Helper()
 		logAll(w, qs)
-		if err := w.write(ctx, false); err != nil {
+		if err := w.write(ctx, keepOpen); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1176,9 +1178,18 @@ func TestRepeatsShareARowAcrossBatches(t *testing.T) {
 	if s := w.Stats(); s.Buffered != 8 || s.Written != 0 {
 		t.Errorf("stats before the commit %+v, want 8 buffered", s)
 	}
-	flush(t, w)
+	if err := w.write(ctx, commitClosed); err != nil {
+		t.Fatal(err)
+	}
+	if s := w.Stats(); s.Buffered != 2 || s.Written != 6 {
+		t.Errorf("stats after committing the first second %+v, want 6 written, 2 held", s)
+	}
+	now = t0.Add(10 * time.Second)
+	if err := w.write(ctx, commitClosed); err != nil {
+		t.Fatal(err)
+	}
 	if s := w.Stats(); s.Buffered != 0 || s.Written != 8 {
-		t.Errorf("stats after the commit %+v, want 8 written", s)
+		t.Errorf("stats after the clock moved on %+v, want 8 written", s)
 	}
 	rows, err := w.Search(ctx, Query{})
 	if err != nil {

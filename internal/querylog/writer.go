@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
 	"strings"
 	"sync"
@@ -126,9 +127,12 @@ type Writer struct {
 	wake    chan struct{}
 	written atomic.Uint64
 	failed  atomic.Uint64
-	// pending counts the rows in the open transaction, written when it
-	// commits.
+	// pending counts the entries taken from the ring and not committed
+	// yet: held, or inserted in the open transaction.
 	pending atomic.Int64
+	// hook, when set (by BenchmarkSustainedFakeTime), is called between
+	// two INSERTs, where entries that arrived meanwhile are moved.
+	hook func()
 
 	// wmu serialises everything that writes through wconn: batches
 	// (Flush and the goroutine), and the name cleanup of Prune.
@@ -329,7 +333,7 @@ func (w *Writer) run(ctx context.Context, stop <-chan struct{}, done chan<- stru
 		case <-w.wake:
 			// Keep writing while entries arrive faster than one batch.
 			for w.buffered() >= w.wakeAt && ctx.Err() == nil {
-				if err := w.write(wctx, false); err != nil {
+				if err := w.write(wctx, keepOpen); err != nil {
 					w.log.Error("writing query log", "err", err)
 				}
 				select {
@@ -343,9 +347,9 @@ func (w *Writer) run(ctx context.Context, stop <-chan struct{}, done chan<- stru
 			}
 		case <-commit:
 			commit = nil
-			w.flushAndLog(wctx)
+			w.tickAndLog(wctx)
 		case <-flush.C:
-			w.flushAndLog(wctx)
+			w.tickAndLog(wctx)
 		case <-prune.C:
 			w.pruneAndLog(wctx)
 		case <-migrate:
@@ -374,8 +378,10 @@ func (w *Writer) buffered() int {
 	return w.n
 }
 
-func (w *Writer) flushAndLog(ctx context.Context) {
-	if err := w.Flush(ctx); err != nil && ctx.Err() == nil {
+// tickAndLog writes the buffer and commits the rows of the seconds that
+// are over (the writer goroutine's commit and flush ticks).
+func (w *Writer) tickAndLog(ctx context.Context) {
+	if err := w.write(ctx, commitClosed); err != nil && ctx.Err() == nil {
 		w.log.Error("writing query log", "err", err)
 	}
 }
@@ -394,12 +400,12 @@ func (w *Writer) pruneAndLog(ctx context.Context) {
 }
 
 // Flush writes every entry buffered when it is called, in batches of up
-// to 8192 rows, and returns once they are committed. When a batch fails,
-// the transaction is rolled back and its entries, with those of the
+// to 8192 entries, and returns once they are committed. When a batch
+// fails, the transaction is rolled back and its entries, with those of the
 // batches the writer goroutine wrote before it in the same transaction,
 // are counted in Stats.Failed; Flush returns the first error.
 func (w *Writer) Flush(ctx context.Context) error {
-	return w.write(ctx, true)
+	return w.write(ctx, commitAll)
 }
 
 // maxTxRows is how many rows (inserted or held) the writer goroutine lets
@@ -407,10 +413,33 @@ func (w *Writer) Flush(ctx context.Context) error {
 // commitDelay.
 const maxTxRows = 1 << 16
 
-// write writes every entry buffered when it is called. With commit, or
-// past maxTxRows, it commits; otherwise it leaves the transaction open
-// for the next batches, and the caller commits within commitDelay.
-func (w *Writer) write(ctx context.Context, commit bool) error {
+// writeMode is what Writer.write commits.
+type writeMode int
+
+const (
+	// keepOpen leaves the transaction open for the next batches (unless
+	// past maxTxRows); the writer goroutine commits within commitDelay.
+	keepOpen writeMode = iota
+	// commitClosed commits the rows of the seconds that are over and keeps
+	// the rows of the last two seconds held for their repeats.
+	commitClosed
+	// commitAll inserts and commits every row.
+	commitAll
+)
+
+// write moves the buffered entries into the held rows, inserts the rows
+// of the seconds that are over (every held row with commitAll) and
+// commits as mode says.
+//
+// The buffer never waits for SQLite longer than one INSERT: moving
+// entries into held rows is cheap (a few map lookups each, no SQL but for
+// a new name), and between two INSERTs of rowsPerInsert rows, entries
+// that arrived meanwhile are moved too once they pass the wake level. A
+// second is over when two later seconds have begun, by the entries'
+// times or by the clock, so an answer logged up to a second late still
+// joins its row; rows are searchable at most about three seconds after
+// their query (two seconds held, then commitDelay).
+func (w *Writer) write(ctx context.Context, mode writeMode) error {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
 	if w.wconn == nil {
@@ -429,7 +458,49 @@ func (w *Writer) write(ctx context.Context, commit bool) error {
 			firstErr = w.abortLocked(ctx, fmt.Errorf("counting %d dropped query log entries: %w", len(overflow), err), 0)
 		}
 	}
+	if err := w.drainLocked(ctx, todo); err != nil {
+		return errors.Join(firstErr, err)
+	}
 
+	wc := w.wconn
+	before := int64(math.MaxInt64)
+	if mode != commitAll {
+		before = max(wc.lastSec, w.cfg.Now().Unix()) - 1
+	}
+	if len(wc.held) >= maxHeld {
+		before = math.MaxInt64
+	}
+	between := func() error {
+		if w.hook != nil {
+			w.hook()
+		}
+		if n := w.buffered(); n >= w.wakeAt {
+			return w.drainLocked(ctx, n)
+		}
+		return nil
+	}
+	if err := wc.insertBefore(ctx, before, between); err != nil {
+		return errors.Join(firstErr, w.abortLocked(ctx, fmt.Errorf("writing query log rows: %w", err), 0))
+	}
+	if mode == commitAll {
+		// Entries moved between INSERTs above.
+		if err := wc.insertHeld(ctx); err != nil {
+			return errors.Join(firstErr, w.abortLocked(ctx, fmt.Errorf("writing query log rows: %w", err), 0))
+		}
+	}
+	if mode != keepOpen || wc.txRows+len(wc.held) >= maxTxRows {
+		if err := w.commitInserted(ctx); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// drainLocked moves todo buffered entries into the held rows, maxBatch at
+// a time, and frees their slots; wmu is held. A batch that fails rolls
+// the transaction back.
+func (w *Writer) drainLocked(ctx context.Context, todo int) error {
+	var firstErr error
 	for todo > 0 {
 		// The slots [head, head+k) are ours until head moves: Log writes
 		// only past head+n, and nothing else moves head.
@@ -441,16 +512,16 @@ func (w *Writer) write(ctx context.Context, commit bool) error {
 		if len(a) < k {
 			b = w.ring[:k-len(a)]
 		}
-		if err := w.wconn.writeBatch(ctx, &w.cfg, a, b); err != nil {
-			err = w.abortLocked(ctx, fmt.Errorf("writing %d query log rows: %w", k, err), k)
+		if err := w.wconn.addBatch(ctx, &w.cfg, a, b); err != nil {
+			err = w.abortLocked(ctx, fmt.Errorf("writing %d query log entries: %w", k, err), k)
 			if firstErr == nil {
 				firstErr = err
 			}
 		} else {
 			w.pending.Add(int64(k))
 		}
-		// The rows are in the transaction (or lost): free the slots, and
-		// drop their string references so they do not pin memory.
+		// The entries are held (or lost): free the slots, and drop their
+		// string references so they do not pin memory.
 		clear(a)
 		clear(b)
 		w.mu.Lock()
@@ -462,21 +533,28 @@ func (w *Writer) write(ctx context.Context, commit bool) error {
 			return errors.Join(firstErr, ctx.Err())
 		}
 	}
-	if commit || w.wconn.txRows+len(w.wconn.held) >= maxTxRows {
-		if err := w.commitLocked(ctx); err != nil && firstErr == nil {
-			firstErr = err
-		}
-	}
 	return firstErr
 }
 
-// commitLocked commits the open transaction and counts its rows as
-// written; wmu is held.
+// commitLocked inserts the held rows, commits the open transaction and
+// counts its entries as written; wmu is held.
 func (w *Writer) commitLocked(ctx context.Context) error {
+	if err := w.wconn.insertHeld(ctx); err != nil {
+		return w.abortLocked(ctx, fmt.Errorf("writing query log rows: %w", err), 0)
+	}
+	return w.commitInserted(ctx)
+}
+
+// commitInserted commits the open transaction, leaving the held rows
+// held, and counts the entries of the rows inserted as written; wmu is
+// held.
+func (w *Writer) commitInserted(ctx context.Context) error {
+	n := w.wconn.txEntries
 	if err := w.wconn.commit(ctx); err != nil {
 		return w.abortLocked(ctx, err, 0)
 	}
-	w.written.Add(uint64(w.pending.Swap(0)))
+	w.written.Add(uint64(n))
+	w.pending.Add(-n)
 	return nil
 }
 
