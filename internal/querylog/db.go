@@ -170,11 +170,10 @@ func openDB(path string) (*sql.DB, *writeConn, error) {
 		conn.Close()
 		return fail(err)
 	}
-	// Checkpoint every 8,192 pages of WAL (64 MB) rather than 1,000: the index pages a
-	// batch touches are touched again by the next ones, and a page is
-	// copied into the file once per checkpoint however often it changed
-	// (5% of the writer's time at 1,000 pages).
-	if _, err := conn.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 8192"); err != nil {
+	// Without the writer goroutine (Flush only), the writer's connection
+	// checkpoints itself every walAutoCheckpoint pages; the goroutine
+	// moves checkpoints to a goroutine of their own (Writer.checkpoints).
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", walAutoCheckpoint)); err != nil {
 		conn.Close()
 		return fail(err)
 	}
@@ -185,6 +184,13 @@ func openDB(path string) (*sql.DB, *writeConn, error) {
 	}
 	return db, wc, nil
 }
+
+// walAutoCheckpoint is the writer connection's wal_autocheckpoint when no
+// checkpoint goroutine runs: 8,192 pages of WAL (64 MB) rather than
+// 1,000, because the index pages a batch touches are touched again by the
+// next ones, and a page is copied into the file once per checkpoint
+// however often it changed (5% of the writer's time at 1,000 pages).
+const walAutoCheckpoint = 8192
 
 // counterKey and counterVal aggregate one batch's counters in memory.
 type counterKey struct {

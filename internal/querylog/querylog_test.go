@@ -1214,3 +1214,44 @@ func TestRepeatsShareARowAcrossBatches(t *testing.T) {
 		t.Errorf("rows = %v, want %v", got, want)
 	}
 }
+
+// TestCheckpointsOffTheWriter: while the checkpoint goroutine runs, the
+// writer's commits do not checkpoint (wal_autocheckpoint 0 on its
+// connection), a checkpoint on another connection copies what they
+// committed, and the writer checkpoints itself again once it stops.
+func TestCheckpointsOffTheWriter(t *testing.T) {
+	ctx := context.Background()
+	w := newWriter(t, Config{})
+	auto := func() int {
+		t.Helper()
+		w.wmu.Lock()
+		defer w.wmu.Unlock()
+		var n int
+		if err := w.wconn.conn.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if got := auto(); got != walAutoCheckpoint {
+		t.Fatalf("wal_autocheckpoint before = %d, want %d", got, walAutoCheckpoint)
+	}
+	stop := w.startCheckpoints(ctx)
+	if got := auto(); got != 0 {
+		t.Errorf("wal_autocheckpoint with the goroutine = %d, want 0", got)
+	}
+	for i := range 50 {
+		logAll(w, []q{{t0.Add(time.Duration(i) * time.Second), "tablet", "n" + strconv.Itoa(i) + ".example", ActionAllowed, ""}})
+		flush(t, w)
+	}
+	wal, copied, err := w.checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wal == 0 || copied != wal {
+		t.Errorf("checkpoint: %d pages in the WAL, %d copied; want all of some", wal, copied)
+	}
+	stop()
+	if got := auto(); got != walAutoCheckpoint {
+		t.Errorf("wal_autocheckpoint after = %d, want %d", got, walAutoCheckpoint)
+	}
+}

@@ -127,6 +127,8 @@ type Writer struct {
 	wake    chan struct{}
 	written atomic.Uint64
 	failed  atomic.Uint64
+	// commits counts the writer's commits, for the checkpoint goroutine.
+	commits atomic.Uint64
 	// pending counts the entries taken from the ring and not committed
 	// yet: held, or inserted in the open transaction.
 	pending atomic.Int64
@@ -300,6 +302,9 @@ func (w *Writer) run(ctx context.Context, stop <-chan struct{}, done chan<- stru
 	// A batch once begun is finished even if ctx ends meanwhile, so that
 	// shutting down does not throw away rows Close would have written.
 	wctx := context.WithoutCancel(ctx)
+	// Checkpoints run beside the writer, not after its commits; they stop
+	// after the last commit below (deferred calls run last first).
+	defer w.startCheckpoints(wctx)()
 	// Rows left in the open transaction are committed on the way out.
 	defer func() {
 		if err := w.commitPending(wctx); err != nil && !errors.Is(err, ErrClosed) {
@@ -363,6 +368,88 @@ func (w *Writer) run(ctx context.Context, stop <-chan struct{}, done chan<- stru
 			}
 		}
 	}
+}
+
+// checkpointInterval is how often the checkpoint goroutine copies the
+// WAL's committed pages into the database file, if anything was
+// committed since.
+const checkpointInterval = 2 * time.Second
+
+// startCheckpoints turns the writer connection's automatic checkpoints
+// off and starts a goroutine that checkpoints every checkpointInterval
+// on another connection; the function it returns stops it and turns them
+// back on.
+//
+// An automatic checkpoint runs in the COMMIT that crosses
+// wal_autocheckpoint pages: it copied up to 64 MB of pages on the
+// writer's thread, the longest pause of the writer (BenchmarkSustainedFakeTime's
+// max-commit-ms), while Log filled the buffer. A PASSIVE checkpoint
+// runs beside the writer (WAL mode lets them), and the WAL starts over
+// from its beginning at the first commit after a checkpoint that copied
+// everything.
+func (w *Writer) startCheckpoints(ctx context.Context) (stop func()) {
+	if err := w.setAutoCheckpoint(ctx, 0); err != nil {
+		w.log.Warn("query log: checkpoints stay on the writer", "err", err)
+		return func() {}
+	}
+	quit, done := make(chan struct{}), make(chan struct{})
+	go w.checkpoints(ctx, quit, done)
+	return func() {
+		close(quit)
+		<-done
+		if err := w.setAutoCheckpoint(ctx, walAutoCheckpoint); err != nil && !errors.Is(err, ErrClosed) {
+			w.log.Error("query log: turning automatic checkpoints back on", "err", err)
+		}
+	}
+}
+
+// setAutoCheckpoint sets the writer connection's wal_autocheckpoint.
+func (w *Writer) setAutoCheckpoint(ctx context.Context, pages int) error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if w.wconn == nil {
+		return ErrClosed
+	}
+	if _, err := w.wconn.conn.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", pages)); err != nil {
+		return fmt.Errorf("setting wal_autocheckpoint: %w", err)
+	}
+	return nil
+}
+
+func (w *Writer) checkpoints(ctx context.Context, quit <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	// Like the writer, on its own thread at a lower priority.
+	runtime.LockOSThread()
+	if err := lowerThreadPriority(); err != nil {
+		w.log.Warn("query log checkpoints: could not lower their priority", "err", err)
+	}
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	var last uint64
+	for {
+		select {
+		case <-quit:
+			return
+		case <-t.C:
+		}
+		if n := w.commits.Load(); n != last {
+			last = n
+			if _, _, err := w.checkpoint(ctx); err != nil {
+				w.log.Error("query log checkpoint", "err", err)
+			}
+		}
+	}
+}
+
+// checkpoint copies the WAL's committed pages into the database file
+// without waiting for the writer or readers (PASSIVE), and returns how
+// many pages the WAL holds and how many of them are copied.
+func (w *Writer) checkpoint(ctx context.Context) (walPages, copied int, err error) {
+	var busy int
+	if err := w.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &walPages, &copied); err != nil {
+		return 0, 0, fmt.Errorf("checkpointing query log: %w", err)
+	}
+	return walPages, copied, nil
 }
 
 // hasLegacy reports whether version 1 rows are waiting to be moved.
@@ -555,6 +642,7 @@ func (w *Writer) commitInserted(ctx context.Context) error {
 	}
 	w.written.Add(uint64(n))
 	w.pending.Add(-n)
+	w.commits.Add(1)
 	return nil
 }
 
