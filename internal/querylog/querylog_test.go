@@ -1255,3 +1255,42 @@ func TestCheckpointsOffTheWriter(t *testing.T) {
 		t.Errorf("wal_autocheckpoint after = %d, want %d", got, walAutoCheckpoint)
 	}
 }
+
+// TestHashCollisionKeepsRowsApart: held rows are found by their key's
+// hash; when the row found has another key (two keys of one hash), the
+// entry gets a row of its own rather than counting in the wrong one.
+func TestHashCollisionKeepsRowsApart(t *testing.T) {
+	ctx := context.Background()
+	w := newWriter(t, Config{Now: func() time.Time { return t0 }})
+	a := q{t0, "tablet", "a.example", ActionAllowed, ""}
+	b := q{t0, "phone", "b.example", ActionBlocked, "ads"}
+	logAll(w, []q{a, b})
+	if err := w.write(ctx, keepOpen); err != nil {
+		t.Fatal(err)
+	}
+	wc := w.wconn
+	if len(wc.held) != 2 {
+		t.Fatalf("%d rows held, want 2", len(wc.held))
+	}
+	// Make b's hash lead to a's row, as a collision would.
+	wc.groups[wc.held[1].hash] = 0
+	logAll(w, []q{b})
+	if err := w.write(ctx, keepOpen); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, w)
+	rows, err := w.Search(ctx, Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, r := range rows {
+		got[r.Device+" "+r.Name] += r.Count
+	}
+	if want := map[string]int64{"tablet a.example": 1, "phone b.example": 2}; !reflect.DeepEqual(got, want) {
+		t.Errorf("counts = %v, want %v", got, want)
+	}
+	if len(rows) != 3 {
+		t.Errorf("%d rows, want 3 (b twice)", len(rows))
+	}
+}
