@@ -636,13 +636,15 @@ func (w *Writer) commitLocked(ctx context.Context) error {
 // held, and counts the entries of the rows inserted as written; wmu is
 // held.
 func (w *Writer) commitInserted(ctx context.Context) error {
-	n := w.wconn.txEntries
+	n, open := w.wconn.txEntries, w.wconn.inTx
 	if err := w.wconn.commit(ctx); err != nil {
 		return w.abortLocked(ctx, err, 0)
 	}
 	w.written.Add(uint64(n))
 	w.pending.Add(-n)
-	w.commits.Add(1)
+	if open {
+		w.commits.Add(1) // an idle log is not checkpointed
+	}
 	return nil
 }
 
