@@ -7,6 +7,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"net/netip"
 	"runtime"
@@ -170,11 +171,10 @@ func openDB(path string) (*sql.DB, *writeConn, error) {
 		conn.Close()
 		return fail(err)
 	}
-	// Checkpoint every 8,192 pages of WAL (64 MB) rather than 1,000: the index pages a
-	// batch touches are touched again by the next ones, and a page is
-	// copied into the file once per checkpoint however often it changed
-	// (5% of the writer's time at 1,000 pages).
-	if _, err := conn.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 8192"); err != nil {
+	// Without the writer goroutine (Flush only), the writer's connection
+	// checkpoints itself every walAutoCheckpoint pages; the goroutine
+	// moves checkpoints to a goroutine of their own (Writer.checkpoints).
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", walAutoCheckpoint)); err != nil {
 		conn.Close()
 		return fail(err)
 	}
@@ -185,6 +185,13 @@ func openDB(path string) (*sql.DB, *writeConn, error) {
 	}
 	return db, wc, nil
 }
+
+// walAutoCheckpoint is the writer connection's wal_autocheckpoint when no
+// checkpoint goroutine runs: 8,192 pages of WAL (64 MB) rather than
+// 1,000, because the index pages a batch touches are touched again by the
+// next ones, and a page is copied into the file once per checkpoint
+// however often it changed (5% of the writer's time at 1,000 pages).
+const walAutoCheckpoint = 8192
 
 // counterKey and counterVal aggregate one batch's counters in memory.
 type counterKey struct {
@@ -210,20 +217,31 @@ type execStmt interface {
 	driver.StmtExecContext
 }
 
+// queryStmt is a statement prepared on the driver's connection that
+// returns rows.
+type queryStmt interface {
+	driver.Stmt
+	driver.StmtQueryContext
+}
+
 // writeConn is the writer's connection, its prepared statements and its
 // scratch space. It is used under Writer.wmu only.
 type writeConn struct {
 	conn *sql.Conn
 	// insertN and insert1 are prepared on the driver's connection and
 	// used only inside conn.Raw.
-	insertN   execStmt // rowsPerInsert rows
-	insert1   execStmt // one row
-	upsertNm  *sql.Stmt
-	upsertStr *sql.Stmt
-	counter   *sql.Stmt
-	dailyUp   *sql.Stmt
-	taken     *sql.Stmt
-	nextFree  *sql.Stmt
+	insertN execStmt // rowsPerInsert rows
+	insert1 execStmt // one row
+	// upsertName adds a name (addName), prepared on the driver's
+	// connection, with its argument and result.
+	upsertName queryStmt
+	nameArg    [1]driver.NamedValue
+	nameDest   [1]driver.Value
+	upsertStr  *sql.Stmt
+	counter    *sql.Stmt
+	dailyUp    *sql.Stmt
+	taken      *sql.Stmt
+	nextFree   *sql.Stmt
 
 	// maxTime is at least the greatest log.time stored: a key above it
 	// is free without asking the database.
@@ -232,6 +250,8 @@ type writeConn struct {
 	legacy bool
 	// inTx reports whether a write transaction is open.
 	inTx bool
+	// v4bits and v6bits are Config's TruncateIPv4Bits and TruncateIPv6Bits.
+	v4bits, v6bits int
 
 	// names caches names.id by name, strs strs.id by string. They are
 	// cleared when a transaction that may have added to them rolls back,
@@ -240,22 +260,43 @@ type writeConn struct {
 	strs  map[string]int64
 
 	// Per batch: the entries' times in nanoseconds (Time, or now when it
-	// is not set), their order by time, their keys in microseconds.
+	// is not set) and their order by time.
 	times []int64
 	order []int32
-	keys  []int64
-	// vals are the bound values of one INSERT, their ordinals set once.
-	vals []driver.NamedValue
-	// recs holds the batch's encoded rows, groupRow.rec their ends.
+	// Per insert: the rows' keys in microseconds, their bound values
+	// (ordinals set once), their encoded records and where each ends.
+	keys   []int64
+	vals   []driver.NamedValue
 	recs   []byte
+	recEnd []int
+	devs   []int64
 	counts map[counterKey]counterVal
 	// daily is counts summed by day (the hour field holds the day).
 	daily map[counterKey]counterVal
 	lower [MaxNameLen]byte
-	// groups collapses identical queries of one second into one row:
-	// group index by key, and per group its first entry, name and count.
-	groups    map[groupKey]int32
-	groupRows []groupRow
+
+	// The held rows: identical queries of one second are collapsed into
+	// one row with a count across every batch, not only within a batch (a
+	// batch is a quarter of the buffer, a fraction of a second at full
+	// rate). A row is held in memory until its second is over
+	// (Writer.write) or Flush; groups finds a held row by its key's hash
+	// (seed). texts
+	// holds the held rows' explanations.
+	groups map[uint64]int32
+	spare  map[uint64]int32 // the next groups, built by insertBefore
+	seed   maphash.Seed
+	held   []heldRow
+	texts  []byte
+	// lastSec is the latest second of an entry held.
+	lastSec int64
+	// txRows counts the rows inserted in the open transaction, txEntries
+	// the entries they stand for.
+	txRows    int
+	txEntries int64
+	// Scratch for insertBefore.
+	keep    []heldRow
+	keepTxt []byte
+	ins     []int32
 }
 
 // groupKey is what makes two entries the same row: one device asking the
@@ -275,13 +316,21 @@ type groupKey struct {
 	cached               bool
 }
 
-type groupRow struct {
-	entry  int32 // index of the first entry, for entry()
-	nameID int64
-	count  int64
-	device int64 // strs.id
-	rec    int   // end of its record in writeConn.recs
+// heldRow is a row waiting for its second to end: the first entry's
+// fields (its key), its time and duration, the explanation's place in
+// writeConn.texts, and how many entries it stands for.
+type heldRow struct {
+	key          groupKey
+	hash         uint64 // of key, its index in writeConn.groups
+	time         int64  // Unix nanoseconds of the first entry
+	duration     uint32
+	text0, text1 int32
+	count        int64
 }
+
+// maxHeld bounds the rows held in memory (about 150 bytes each plus the
+// explanation); past it every held row is inserted at once.
+const maxHeld = 1 << 16
 
 func newWriteConn(ctx context.Context, conn *sql.Conn) (*writeConn, error) {
 	wc := &writeConn{
@@ -291,7 +340,10 @@ func newWriteConn(ctx context.Context, conn *sql.Conn) (*writeConn, error) {
 		vals:   make([]driver.NamedValue, rowsPerInsert*insertColumns),
 		counts: make(map[counterKey]counterVal),
 		daily:  make(map[counterKey]counterVal),
-		groups: make(map[groupKey]int32),
+		groups: make(map[uint64]int32),
+		spare:  make(map[uint64]int32),
+		seed:   maphash.MakeSeed(),
+		keys:   make([]int64, 0, rowsPerInsert),
 	}
 	for i := range wc.vals {
 		wc.vals[i].Ordinal = i%(rowsPerInsert*insertColumns) + 1
@@ -351,8 +403,14 @@ func newWriteConn(ctx context.Context, conn *sql.Conn) (*writeConn, error) {
 	}
 	wc.insertN = prepareRaw(insertSQL(rowsPerInsert))
 	wc.insert1 = prepareRaw(insertSQL(1))
-	wc.upsertNm = prepare(`INSERT INTO names (name) VALUES (?)
-		ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`)
+	if st := prepareRaw(`INSERT INTO names (name) VALUES (?)
+		ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`); st != nil {
+		if q, ok := st.(queryStmt); ok {
+			wc.upsertName = q
+		} else if err == nil {
+			err = fmt.Errorf("driver statement %T cannot query with a context", st)
+		}
+	}
 	wc.upsertStr = prepare(`INSERT INTO strs (s) VALUES (?)
 		ON CONFLICT (s) DO UPDATE SET s = excluded.s RETURNING id`)
 	wc.counter = prepare(`INSERT INTO counters (hour, device, tag, queries, blocked) VALUES (?, ?, ?, ?, ?)
@@ -386,10 +444,13 @@ func (wc *writeConn) close() error {
 					errs = append(errs, s.Close())
 				}
 			}
+			if wc.upsertName != nil {
+				errs = append(errs, wc.upsertName.Close())
+			}
 			return errors.Join(errs...)
 		}))
 	}
-	for _, s := range []*sql.Stmt{wc.upsertNm, wc.upsertStr, wc.counter, wc.dailyUp, wc.taken, wc.nextFree} {
+	for _, s := range []*sql.Stmt{wc.upsertStr, wc.counter, wc.dailyUp, wc.taken, wc.nextFree} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
@@ -414,7 +475,8 @@ func (wc *writeConn) begin(ctx context.Context) error {
 }
 
 // commit commits the open transaction, if any; when that fails it rolls
-// back.
+// back. Held rows stay held: the caller inserts them first if they must
+// be in this commit.
 func (wc *writeConn) commit(ctx context.Context) error {
 	if !wc.inTx {
 		return nil
@@ -424,6 +486,7 @@ func (wc *writeConn) commit(ctx context.Context) error {
 		return errors.Join(err, wc.rollback(ctx))
 	}
 	wc.inTx = false
+	wc.txRows, wc.txEntries = 0, 0
 	return nil
 }
 
@@ -433,6 +496,8 @@ func (wc *writeConn) commit(ctx context.Context) error {
 func (wc *writeConn) rollback(ctx context.Context) error {
 	clear(wc.names)
 	clear(wc.strs)
+	wc.dropHeld()
+	wc.txRows, wc.txEntries = 0, 0
 	if !wc.inTx {
 		return nil
 	}
@@ -444,10 +509,11 @@ func (wc *writeConn) rollback(ctx context.Context) error {
 	return nil
 }
 
-// writeBatch stores the entries of a and then b, in time order, with
-// their counters, in the open transaction (begun if none is). On error
-// the caller rolls back.
-func (wc *writeConn) writeBatch(ctx context.Context, cfg *Config, a, b []Entry) (err error) {
+// addBatch adds the entries of a and then b, in time order, to the held
+// rows, and their counts to the counters in the open transaction (begun
+// if none is). It inserts no row: see insertBefore. On error the caller
+// rolls back.
+func (wc *writeConn) addBatch(ctx context.Context, cfg *Config, a, b []Entry) (err error) {
 	entry := func(k int32) *Entry {
 		if int(k) < len(a) {
 			return &a[k]
@@ -477,11 +543,9 @@ func (wc *writeConn) writeBatch(ctx context.Context, cfg *Config, a, b []Entry) 
 		return err
 	}
 
-	// Collapse repeats, keeping time order by first occurrence; every
-	// entry still counts in the hourly counters.
+	// Collapse repeats into the held rows, keeping time order by first
+	// occurrence; every entry still counts in the hourly counters.
 	clear(wc.counts)
-	clear(wc.groups)
-	wc.groupRows = wc.groupRows[:0]
 	for i, k := range wc.order {
 		if i%yieldEvery == yieldEvery-1 {
 			runtime.Gosched()
@@ -491,87 +555,174 @@ func (wc *writeConn) writeBatch(ctx context.Context, cfg *Config, a, b []Entry) 
 		if err != nil {
 			return err
 		}
-		wc.count(e, wc.times[k])
+		t := wc.times[k]
+		wc.count(e, t)
 		gk := groupKey{
-			sec: wc.times[k] / 1e9, nameID: id, client: e.Client, device: e.Device, profile: e.Profile,
+			sec: t / 1e9, nameID: id, client: e.Client, device: e.Device, profile: e.Profile,
 			tag: e.Tag, reason: e.Reason, qtype: e.QType, rcode: e.Rcode, action: e.Action,
 			transport: e.Transport, cached: e.Cached,
 		}
-		if g, ok := wc.groups[gk]; ok {
-			wc.groupRows[g].count++
+		// The index is by the key's hash: a map of small keys stays in
+		// the CPU's cache, where one of groupKeys (120 bytes) did not
+		// (60 % of this loop's time). Two keys of one hash (never seen in
+		// practice) make two rows.
+		h := maphash.Comparable(wc.seed, gk)
+		g, ok := wc.groups[h]
+		if ok && wc.held[g].key == gk {
+			wc.held[g].count++
 			continue
 		}
-		wc.groups[gk] = int32(len(wc.groupRows))
-		wc.groupRows = append(wc.groupRows, groupRow{entry: k, nameID: id, count: 1})
-	}
-	wc.order = wc.order[:0]
-	for _, g := range wc.groupRows {
-		wc.order = append(wc.order, g.entry)
-	}
-	if err := wc.assignKeys(ctx); err != nil {
-		return err
-	}
-	// Encode the rows; the counts are final now.
-	wc.recs = wc.recs[:0]
-	for i := range wc.groupRows {
-		g := &wc.groupRows[i]
-		e := entry(g.entry)
-		var r rec
-		if r.device, err = wc.strID(ctx, e.Device); err != nil {
-			return err
+		if !ok {
+			wc.groups[h] = int32(len(wc.held))
 		}
-		if r.profile, err = wc.strID(ctx, e.Profile); err != nil {
-			return err
-		}
-		if r.reason, err = wc.strID(ctx, e.Reason); err != nil {
-			return err
-		}
-		if r.tag, err = wc.strID(ctx, e.Tag); err != nil {
-			return err
-		}
-		if r.transport, err = wc.strID(ctx, e.Transport.String()); err != nil {
-			return err
-		}
-		r.client = truncateAddr(e.Client, cfg.TruncateIPv4Bits, cfg.TruncateIPv6Bits)
-		r.qtype, r.rcode, r.cached = e.QType, e.Rcode, e.Cached
-		r.duration, r.count = e.Duration, g.count
-		r.text = e.Text[:e.TextLen]
-		g.device = r.device
-		wc.recs = r.append(wc.recs)
-		g.rec = len(wc.recs)
-	}
-	if err := wc.insertRows(ctx, entry); err != nil {
-		return err
+		t0 := len(wc.texts)
+		wc.texts = append(wc.texts, e.Text[:e.TextLen]...)
+		wc.held = append(wc.held, heldRow{key: gk, hash: h, time: t, duration: e.Duration,
+			text0: int32(t0), text1: int32(len(wc.texts)), count: 1})
+		wc.lastSec = max(wc.lastSec, gk.sec)
 	}
 	return wc.upsertCounts(ctx, wc.counts)
 }
 
-// insertRows inserts the batch's encoded rows, rowsPerInsert to a
-// statement, binding through the driver.
-func (wc *writeConn) insertRows(ctx context.Context, entry func(int32) *Entry) error {
+// insertHeld inserts every held row into the open transaction.
+func (wc *writeConn) insertHeld(ctx context.Context) error {
+	return wc.insertBefore(ctx, math.MaxInt64, nil)
+}
+
+// insertBefore inserts the held rows of the seconds before sec into the
+// open transaction, in time order, rowsPerInsert to a statement, and
+// keeps the others held. Between statements it calls between (if not
+// nil), which may add rows (addBatch): they stay held. A later entry of a
+// second already inserted starts a row of its own.
+func (wc *writeConn) insertBefore(ctx context.Context, sec int64, between func() error) error {
+	wc.ins = wc.ins[:0]
+	for i := range wc.held {
+		if wc.held[i].key.sec < sec {
+			wc.ins = append(wc.ins, int32(i))
+		}
+	}
+	if len(wc.ins) == 0 {
+		return nil
+	}
+	// Held rows are in time order within a batch; a batch can hold
+	// entries older than the one before it.
+	slices.SortStableFunc(wc.ins, func(x, y int32) int { return cmp.Compare(wc.held[x].time, wc.held[y].time) })
+	for start := 0; start < len(wc.ins); start += rowsPerInsert {
+		rows := wc.ins[start:min(start+rowsPerInsert, len(wc.ins))]
+		if err := wc.insertRows(ctx, rows); err != nil {
+			return err
+		}
+		for _, i := range rows {
+			wc.txEntries += wc.held[i].count
+			wc.held[i].count = 0 // inserted
+		}
+		wc.txRows += len(rows)
+		if between != nil {
+			if err := between(); err != nil {
+				return err
+			}
+		} else {
+			runtime.Gosched()
+		}
+	}
+	// Keep the rows not inserted, their explanations moved to the front,
+	// in the spare map: deleting the inserted rows' keys one by one would
+	// leave tombstones that lengthen every later lookup (a fifth of the
+	// writer's time in BenchmarkSustainedFakeTime).
+	wc.keep, wc.keepTxt = wc.keep[:0], wc.keepTxt[:0]
+	clear(wc.spare)
+	for i := range wc.held {
+		h := wc.held[i]
+		if h.count == 0 {
+			continue
+		}
+		t0 := len(wc.keepTxt)
+		wc.keepTxt = append(wc.keepTxt, wc.texts[h.text0:h.text1]...)
+		h.text0, h.text1 = int32(t0), int32(len(wc.keepTxt))
+		if _, ok := wc.spare[h.hash]; !ok {
+			wc.spare[h.hash] = int32(len(wc.keep))
+		}
+		wc.keep = append(wc.keep, h)
+	}
+	clear(wc.held) // do not pin the keys' strings
+	wc.held, wc.keep = wc.keep, wc.held[:0]
+	wc.texts, wc.keepTxt = wc.keepTxt, wc.texts[:0]
+	wc.groups, wc.spare = wc.spare, wc.groups
+	return nil
+}
+
+// dropHeld forgets every held row.
+func (wc *writeConn) dropHeld() {
+	clear(wc.groups)
+	clear(wc.held) // do not pin the keys' strings
+	wc.held = wc.held[:0]
+	wc.texts = wc.texts[:0]
+}
+
+// insertRows inserts the held rows rows (at most rowsPerInsert, in time
+// order), binding through the driver.
+func (wc *writeConn) insertRows(ctx context.Context, rows []int32) error {
+	if err := wc.assignKeys(ctx, rows); err != nil {
+		return err
+	}
+	// Encode the rows.
+	wc.recs, wc.recEnd = wc.recs[:0], wc.recEnd[:0]
+	wc.devs = wc.devs[:0]
+	for _, i := range rows {
+		h := &wc.held[i]
+		var r rec
+		var err error
+		if r.device, err = wc.strID(ctx, h.key.device); err != nil {
+			return err
+		}
+		if r.profile, err = wc.strID(ctx, h.key.profile); err != nil {
+			return err
+		}
+		if r.reason, err = wc.strID(ctx, h.key.reason); err != nil {
+			return err
+		}
+		if r.tag, err = wc.strID(ctx, h.key.tag); err != nil {
+			return err
+		}
+		if r.transport, err = wc.strID(ctx, h.key.transport.String()); err != nil {
+			return err
+		}
+		r.client = truncateAddr(h.key.client, wc.v4bits, wc.v6bits)
+		r.qtype, r.rcode, r.cached = h.key.qtype, h.key.rcode, h.key.cached
+		r.duration, r.count = h.duration, h.count
+		r.text = wc.texts[h.text0:h.text1]
+		wc.recs = r.append(wc.recs)
+		wc.recEnd = append(wc.recEnd, len(wc.recs))
+		wc.devs = append(wc.devs, r.device)
+	}
 	// A context that is never done: the driver would start a goroutine per
 	// statement to watch a cancellable one, and a batch begun is finished.
 	ctx = context.WithoutCancel(ctx)
 	return wc.conn.Raw(func(any) error {
-		start, k := 0, 0
-		for i, g := range wc.groupRows {
-			v := wc.vals[k*insertColumns : (k+1)*insertColumns]
-			v[0].Value = wc.keys[i]
-			v[1].Value = g.device
-			v[2].Value = g.nameID
-			v[3].Value = actionCode(entry(g.entry).Action)
-			v[4].Value = wc.recs[start:g.rec]
-			start = g.rec
-			if k++; k == rowsPerInsert {
-				if _, err := wc.insertN.ExecContext(ctx, wc.vals); err != nil {
-					return fmt.Errorf("inserting rows: %w", err)
-				}
-				k = 0
-				runtime.Gosched()
-			}
+		start := 0
+		for j, i := range rows {
+			h := &wc.held[i]
+			v := wc.vals[j*insertColumns : (j+1)*insertColumns]
+			v[0].Value = wc.keys[j]
+			v[1].Value = wc.devs[j]
+			v[2].Value = h.key.nameID
+			v[3].Value = actionCode(h.key.action)
+			v[4].Value = wc.recs[start:wc.recEnd[j]]
+			start = wc.recEnd[j]
 		}
-		// The rest one by one, each moved to the first row's place.
-		for j := range k {
+		defer func() {
+			for i := range wc.vals {
+				wc.vals[i].Value = nil // do not pin the records
+			}
+		}()
+		if len(rows) == rowsPerInsert {
+			if _, err := wc.insertN.ExecContext(ctx, wc.vals); err != nil {
+				return fmt.Errorf("inserting rows: %w", err)
+			}
+			return nil
+		}
+		// Fewer: one by one, each moved to the first row's place.
+		for j := range rows {
 			copy(wc.vals[:insertColumns], wc.vals[j*insertColumns:(j+1)*insertColumns])
 			for c := range insertColumns {
 				wc.vals[c].Ordinal = c + 1
@@ -579,9 +730,6 @@ func (wc *writeConn) insertRows(ctx context.Context, entry func(int32) *Entry) e
 			if _, err := wc.insert1.ExecContext(ctx, wc.vals[:insertColumns]); err != nil {
 				return fmt.Errorf("inserting row: %w", err)
 			}
-		}
-		for i := range wc.vals {
-			wc.vals[i].Value = nil // do not pin the batch's records
 		}
 		return nil
 	})
@@ -622,14 +770,14 @@ func (wc *writeConn) addCounters(ctx context.Context, counts map[counterKey]coun
 	return wc.upsertCounts(ctx, counts)
 }
 
-// assignKeys sets wc.keys[i], the queries.time of the i-th entry in time
-// order: its time in microseconds, or the next free microsecond when that
-// one is taken, by the entry before it or by a stored row.
-func (wc *writeConn) assignKeys(ctx context.Context) error {
+// assignKeys sets wc.keys[j], the log.time of the held row rows[j] (in
+// time order): its time in microseconds, or the next free microsecond
+// when that one is taken, by the row before it or by a stored row.
+func (wc *writeConn) assignKeys(ctx context.Context, rows []int32) error {
 	wc.keys = wc.keys[:0]
 	prev := int64(math.MinInt64)
-	for _, k := range wc.order {
-		key := max(wc.times[k]/1000, prev+1)
+	for _, i := range rows {
+		key := max(wc.held[i].time/1000, prev+1)
 		if key <= wc.maxTime {
 			// Older than a stored row: it may collide.
 			var taken int
@@ -644,9 +792,9 @@ func (wc *writeConn) assignKeys(ctx context.Context) error {
 		}
 		wc.keys = append(wc.keys, key)
 		prev = key
+		// A rollback leaves maxTime too high, which only costs lookups.
+		wc.maxTime = max(wc.maxTime, key)
 	}
-	// A rollback leaves maxTime too high, which only costs lookups.
-	wc.maxTime = max(wc.maxTime, prev)
 	return nil
 }
 
@@ -658,8 +806,8 @@ func (wc *writeConn) nameID(ctx context.Context, e *Entry) (int64, error) {
 		return id, nil
 	}
 	s := string(name)
-	var id int64
-	if err := wc.upsertNm.QueryRowContext(ctx, s).Scan(&id); err != nil {
+	id, err := wc.addName(ctx, s)
+	if err != nil {
 		return 0, fmt.Errorf("adding name %q: %w", s, err)
 	}
 	if len(wc.names) >= maxCachedNames {
@@ -667,6 +815,30 @@ func (wc *writeConn) nameID(ctx context.Context, e *Entry) (int64, error) {
 	}
 	wc.names[s] = id
 	return id, nil
+}
+
+// addName upserts name into names and returns its id, through the
+// driver's connection: database/sql's statement, rows and scan were half
+// of a new name's cost (BenchmarkWriterThroughput/names=all-new).
+func (wc *writeConn) addName(ctx context.Context, name string) (id int64, err error) {
+	err = wc.conn.Raw(func(any) error {
+		wc.nameArg[0] = driver.NamedValue{Ordinal: 1, Value: name}
+		// Never done, as for the INSERTs: no watcher goroutine.
+		rows, err := wc.upsertName.QueryContext(context.WithoutCancel(ctx), wc.nameArg[:])
+		wc.nameArg[0].Value = nil
+		if err != nil {
+			return err
+		}
+		err = rows.Next(wc.nameDest[:])
+		if err == nil {
+			var ok bool
+			if id, ok = wc.nameDest[0].(int64); !ok {
+				err = fmt.Errorf("id of type %T", wc.nameDest[0])
+			}
+		}
+		return errors.Join(err, rows.Close())
+	})
+	return id, err
 }
 
 // strID returns the strs.id of s, adding it if new.

@@ -1109,11 +1109,13 @@ func TestFailedBatchRollsBackTheTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	logAll(w, []q{{t0, "tablet", "a.example", ActionAllowed, ""}, {t0.Add(time.Second), "tablet", "b.example", ActionBlocked, "ads"}})
-	if err := w.write(ctx, false); err != nil {
+	if err := w.write(ctx, keepOpen); err != nil {
 		t.Fatal(err)
 	}
+	// The row is held until its second is over or the transaction
+	// commits: the commit fails.
 	logAll(w, []q{{t0.Add(2 * time.Second), "phone", "fail.example", ActionAllowed, ""}})
-	if err := w.write(ctx, false); err == nil || !strings.Contains(err.Error(), "refused by the test") {
+	if err := w.write(ctx, commitAll); err == nil || !strings.Contains(err.Error(), "refused by the test") {
 		t.Fatalf("write = %v, want the trigger's error", err)
 	}
 	if s := w.Stats(); s.Failed != 3 || s.Written != 0 || s.Buffered != 0 {
@@ -1138,5 +1140,157 @@ func TestFailedBatchRollsBackTheTransaction(t *testing.T) {
 	}
 	if s := w.Stats(); s.Written != 2 || s.Failed != 3 {
 		t.Errorf("stats %+v, want 2 written, 3 failed", s)
+	}
+}
+
+// TestRepeatsShareARowAcrossBatches: identical queries of one second
+// collapse into one row across batches; a second's rows are inserted once
+// two later seconds have begun, and an entry of a second already inserted
+// gets a row of its own. The writer goroutine's tick closes the seconds
+// by the clock too, so rows do not wait for more traffic.
+func TestRepeatsShareARowAcrossBatches(t *testing.T) {
+	ctx := context.Background()
+	now := t0
+	w := newWriter(t, Config{Now: func() time.Time { return now }})
+	write := func(qs ...q) {
+		t.Helper()
+		logAll(w, qs)
+		if err := w.write(ctx, keepOpen); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := q{t0, "tablet", "a.example", ActionAllowed, ""}
+	write(a, a, a)
+	write(a, a)
+	b := q{t0.Add(time.Second), "tablet", "a.example", ActionAllowed, ""}
+	write(b)
+	if got := len(w.wconn.held); got != 2 || w.wconn.txRows != 0 {
+		t.Fatalf("after two seconds: %d rows held, %d inserted; want 2, 0", got, w.wconn.txRows)
+	}
+	c := q{t0.Add(2 * time.Second), "phone", "c.example", ActionBlocked, "ads"}
+	write(c)
+	if got := len(w.wconn.held); got != 2 || w.wconn.txRows != 1 {
+		t.Fatalf("after three seconds: %d rows held, %d inserted; want 2, 1", got, w.wconn.txRows)
+	}
+	late := a
+	late.at = t0.Add(time.Millisecond)
+	write(late)
+	if s := w.Stats(); s.Buffered != 8 || s.Written != 0 {
+		t.Errorf("stats before the commit %+v, want 8 buffered", s)
+	}
+	if err := w.write(ctx, commitClosed); err != nil {
+		t.Fatal(err)
+	}
+	if s := w.Stats(); s.Buffered != 2 || s.Written != 6 {
+		t.Errorf("stats after committing the first second %+v, want 6 written, 2 held", s)
+	}
+	now = t0.Add(10 * time.Second)
+	if err := w.write(ctx, commitClosed); err != nil {
+		t.Fatal(err)
+	}
+	if s := w.Stats(); s.Buffered != 0 || s.Written != 8 {
+		t.Errorf("stats after the clock moved on %+v, want 8 written", s)
+	}
+	rows, err := w.Search(ctx, Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		name  string
+		at    time.Time
+		count int
+	}
+	var got []row
+	for _, r := range rows {
+		got = append(got, row{r.Name, r.Time.Truncate(time.Millisecond), int(r.Count)})
+	}
+	want := []row{
+		{"c.example", c.at, 1},
+		{"a.example", b.at, 1},
+		{"a.example", late.at, 1},
+		{"a.example", t0, 5},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("rows = %v, want %v", got, want)
+	}
+}
+
+// TestCheckpointsOffTheWriter: while the checkpoint goroutine runs, the
+// writer's commits do not checkpoint (wal_autocheckpoint 0 on its
+// connection), a checkpoint on another connection copies what they
+// committed, and the writer checkpoints itself again once it stops.
+func TestCheckpointsOffTheWriter(t *testing.T) {
+	ctx := context.Background()
+	w := newWriter(t, Config{})
+	auto := func() int {
+		t.Helper()
+		w.wmu.Lock()
+		defer w.wmu.Unlock()
+		var n int
+		if err := w.wconn.conn.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if got := auto(); got != walAutoCheckpoint {
+		t.Fatalf("wal_autocheckpoint before = %d, want %d", got, walAutoCheckpoint)
+	}
+	stop := w.startCheckpoints(ctx)
+	if got := auto(); got != 0 {
+		t.Errorf("wal_autocheckpoint with the goroutine = %d, want 0", got)
+	}
+	for i := range 50 {
+		logAll(w, []q{{t0.Add(time.Duration(i) * time.Second), "tablet", "n" + strconv.Itoa(i) + ".example", ActionAllowed, ""}})
+		flush(t, w)
+	}
+	wal, copied, err := w.checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wal == 0 || copied != wal {
+		t.Errorf("checkpoint: %d pages in the WAL, %d copied; want all of some", wal, copied)
+	}
+	stop()
+	if got := auto(); got != walAutoCheckpoint {
+		t.Errorf("wal_autocheckpoint after = %d, want %d", got, walAutoCheckpoint)
+	}
+}
+
+// TestHashCollisionKeepsRowsApart: held rows are found by their key's
+// hash; when the row found has another key (two keys of one hash), the
+// entry gets a row of its own rather than counting in the wrong one.
+func TestHashCollisionKeepsRowsApart(t *testing.T) {
+	ctx := context.Background()
+	w := newWriter(t, Config{Now: func() time.Time { return t0 }})
+	a := q{t0, "tablet", "a.example", ActionAllowed, ""}
+	b := q{t0, "phone", "b.example", ActionBlocked, "ads"}
+	logAll(w, []q{a, b})
+	if err := w.write(ctx, keepOpen); err != nil {
+		t.Fatal(err)
+	}
+	wc := w.wconn
+	if len(wc.held) != 2 {
+		t.Fatalf("%d rows held, want 2", len(wc.held))
+	}
+	// Make b's hash lead to a's row, as a collision would.
+	wc.groups[wc.held[1].hash] = 0
+	logAll(w, []q{b})
+	if err := w.write(ctx, keepOpen); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, w)
+	rows, err := w.Search(ctx, Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, r := range rows {
+		got[r.Device+" "+r.Name] += r.Count
+	}
+	if want := map[string]int64{"tablet a.example": 1, "phone b.example": 2}; !reflect.DeepEqual(got, want) {
+		t.Errorf("counts = %v, want %v", got, want)
+	}
+	if len(rows) != 3 {
+		t.Errorf("%d rows, want 3 (b twice)", len(rows))
 	}
 }

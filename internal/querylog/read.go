@@ -80,6 +80,11 @@ func (w *Writer) pruneNames(ctx context.Context) error {
 	if w.wconn == nil {
 		return ErrClosed
 	}
+	// Held rows may use names added in the open transaction: insert and
+	// commit them first.
+	if err := w.commitLocked(ctx); err != nil {
+		return err
+	}
 	clear(w.wconn.names)
 	q := `DELETE FROM names WHERE NOT EXISTS (SELECT 1 FROM log WHERE log.name_id = names.id)`
 	if w.wconn.legacy {

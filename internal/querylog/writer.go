@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
 	"strings"
 	"sync"
@@ -126,9 +127,14 @@ type Writer struct {
 	wake    chan struct{}
 	written atomic.Uint64
 	failed  atomic.Uint64
-	// pending counts the rows in the open transaction, written when it
-	// commits.
+	// commits counts the writer's commits, for the checkpoint goroutine.
+	commits atomic.Uint64
+	// pending counts the entries taken from the ring and not committed
+	// yet: held, or inserted in the open transaction.
 	pending atomic.Int64
+	// hook, when set (by BenchmarkSustainedFakeTime), is called between
+	// two INSERTs, where entries that arrived meanwhile are moved.
+	hook func()
 
 	// wmu serialises everything that writes through wconn: batches
 	// (Flush and the goroutine), and the name cleanup of Prune.
@@ -194,6 +200,7 @@ func New(cfg Config) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
+	wc.v4bits, wc.v6bits = cfg.TruncateIPv4Bits, cfg.TruncateIPv6Bits
 	w := &Writer{
 		cfg:      cfg,
 		log:      log,
@@ -295,6 +302,9 @@ func (w *Writer) run(ctx context.Context, stop <-chan struct{}, done chan<- stru
 	// A batch once begun is finished even if ctx ends meanwhile, so that
 	// shutting down does not throw away rows Close would have written.
 	wctx := context.WithoutCancel(ctx)
+	// Checkpoints run beside the writer, not after its commits; they stop
+	// after the last commit below (deferred calls run last first).
+	defer w.startCheckpoints(wctx)()
 	// Rows left in the open transaction are committed on the way out.
 	defer func() {
 		if err := w.commitPending(wctx); err != nil && !errors.Is(err, ErrClosed) {
@@ -328,7 +338,7 @@ func (w *Writer) run(ctx context.Context, stop <-chan struct{}, done chan<- stru
 		case <-w.wake:
 			// Keep writing while entries arrive faster than one batch.
 			for w.buffered() >= w.wakeAt && ctx.Err() == nil {
-				if err := w.write(wctx, false); err != nil {
+				if err := w.write(wctx, keepOpen); err != nil {
 					w.log.Error("writing query log", "err", err)
 				}
 				select {
@@ -342,9 +352,9 @@ func (w *Writer) run(ctx context.Context, stop <-chan struct{}, done chan<- stru
 			}
 		case <-commit:
 			commit = nil
-			w.flushAndLog(wctx)
+			w.tickAndLog(wctx)
 		case <-flush.C:
-			w.flushAndLog(wctx)
+			w.tickAndLog(wctx)
 		case <-prune.C:
 			w.pruneAndLog(wctx)
 		case <-migrate:
@@ -360,6 +370,88 @@ func (w *Writer) run(ctx context.Context, stop <-chan struct{}, done chan<- stru
 	}
 }
 
+// checkpointInterval is how often the checkpoint goroutine copies the
+// WAL's committed pages into the database file, if anything was
+// committed since.
+const checkpointInterval = 2 * time.Second
+
+// startCheckpoints turns the writer connection's automatic checkpoints
+// off and starts a goroutine that checkpoints every checkpointInterval
+// on another connection; the function it returns stops it and turns them
+// back on.
+//
+// An automatic checkpoint runs in the COMMIT that crosses
+// wal_autocheckpoint pages: it copied up to 64 MB of pages on the
+// writer's thread, the longest pause of the writer (BenchmarkSustainedFakeTime's
+// max-commit-ms), while Log filled the buffer. A PASSIVE checkpoint
+// runs beside the writer (WAL mode lets them), and the WAL starts over
+// from its beginning at the first commit after a checkpoint that copied
+// everything.
+func (w *Writer) startCheckpoints(ctx context.Context) (stop func()) {
+	if err := w.setAutoCheckpoint(ctx, 0); err != nil {
+		w.log.Warn("query log: checkpoints stay on the writer", "err", err)
+		return func() {}
+	}
+	quit, done := make(chan struct{}), make(chan struct{})
+	go w.checkpoints(ctx, quit, done)
+	return func() {
+		close(quit)
+		<-done
+		if err := w.setAutoCheckpoint(ctx, walAutoCheckpoint); err != nil && !errors.Is(err, ErrClosed) {
+			w.log.Error("query log: turning automatic checkpoints back on", "err", err)
+		}
+	}
+}
+
+// setAutoCheckpoint sets the writer connection's wal_autocheckpoint.
+func (w *Writer) setAutoCheckpoint(ctx context.Context, pages int) error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if w.wconn == nil {
+		return ErrClosed
+	}
+	if _, err := w.wconn.conn.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", pages)); err != nil {
+		return fmt.Errorf("setting wal_autocheckpoint: %w", err)
+	}
+	return nil
+}
+
+func (w *Writer) checkpoints(ctx context.Context, quit <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	// Like the writer, on its own thread at a lower priority.
+	runtime.LockOSThread()
+	if err := lowerThreadPriority(); err != nil {
+		w.log.Warn("query log checkpoints: could not lower their priority", "err", err)
+	}
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	var last uint64
+	for {
+		select {
+		case <-quit:
+			return
+		case <-t.C:
+		}
+		if n := w.commits.Load(); n != last {
+			last = n
+			if _, _, err := w.checkpoint(ctx); err != nil {
+				w.log.Error("query log checkpoint", "err", err)
+			}
+		}
+	}
+}
+
+// checkpoint copies the WAL's committed pages into the database file
+// without waiting for the writer or readers (PASSIVE), and returns how
+// many pages the WAL holds and how many of them are copied.
+func (w *Writer) checkpoint(ctx context.Context) (walPages, copied int, err error) {
+	var busy int
+	if err := w.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &walPages, &copied); err != nil {
+		return 0, 0, fmt.Errorf("checkpointing query log: %w", err)
+	}
+	return walPages, copied, nil
+}
+
 // hasLegacy reports whether version 1 rows are waiting to be moved.
 func (w *Writer) hasLegacy() bool {
 	w.wmu.Lock()
@@ -373,8 +465,10 @@ func (w *Writer) buffered() int {
 	return w.n
 }
 
-func (w *Writer) flushAndLog(ctx context.Context) {
-	if err := w.Flush(ctx); err != nil && ctx.Err() == nil {
+// tickAndLog writes the buffer and commits the rows of the seconds that
+// are over (the writer goroutine's commit and flush ticks).
+func (w *Writer) tickAndLog(ctx context.Context) {
+	if err := w.write(ctx, commitClosed); err != nil && ctx.Err() == nil {
 		w.log.Error("writing query log", "err", err)
 	}
 }
@@ -393,22 +487,46 @@ func (w *Writer) pruneAndLog(ctx context.Context) {
 }
 
 // Flush writes every entry buffered when it is called, in batches of up
-// to 8192 rows, and returns once they are committed. When a batch fails,
-// the transaction is rolled back and its entries, with those of the
+// to 8192 entries, and returns once they are committed. When a batch
+// fails, the transaction is rolled back and its entries, with those of the
 // batches the writer goroutine wrote before it in the same transaction,
 // are counted in Stats.Failed; Flush returns the first error.
 func (w *Writer) Flush(ctx context.Context) error {
-	return w.write(ctx, true)
+	return w.write(ctx, commitAll)
 }
 
-// maxTxRows is how many rows the writer goroutine lets wait in its open
-// transaction before it commits without waiting for commitDelay.
+// maxTxRows is how many rows (inserted or held) the writer goroutine lets
+// wait in its open transaction before it commits without waiting for
+// commitDelay.
 const maxTxRows = 1 << 16
 
-// write writes every entry buffered when it is called. With commit, or
-// past maxTxRows, it commits; otherwise it leaves the transaction open
-// for the next batches, and the caller commits within commitDelay.
-func (w *Writer) write(ctx context.Context, commit bool) error {
+// writeMode is what Writer.write commits.
+type writeMode int
+
+const (
+	// keepOpen leaves the transaction open for the next batches (unless
+	// past maxTxRows); the writer goroutine commits within commitDelay.
+	keepOpen writeMode = iota
+	// commitClosed commits the rows of the seconds that are over and keeps
+	// the rows of the last two seconds held for their repeats.
+	commitClosed
+	// commitAll inserts and commits every row.
+	commitAll
+)
+
+// write moves the buffered entries into the held rows, inserts the rows
+// of the seconds that are over (every held row with commitAll) and
+// commits as mode says.
+//
+// The buffer never waits for SQLite longer than one INSERT: moving
+// entries into held rows is cheap (a few map lookups each, no SQL but for
+// a new name), and between two INSERTs of rowsPerInsert rows, entries
+// that arrived meanwhile are moved too once they pass the wake level. A
+// second is over when two later seconds have begun, by the entries'
+// times or by the clock, so an answer logged up to a second late still
+// joins its row; rows are searchable at most about three seconds after
+// their query (two seconds held, then commitDelay).
+func (w *Writer) write(ctx context.Context, mode writeMode) error {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
 	if w.wconn == nil {
@@ -427,7 +545,49 @@ func (w *Writer) write(ctx context.Context, commit bool) error {
 			firstErr = w.abortLocked(ctx, fmt.Errorf("counting %d dropped query log entries: %w", len(overflow), err), 0)
 		}
 	}
+	if err := w.drainLocked(ctx, todo); err != nil {
+		return errors.Join(firstErr, err)
+	}
 
+	wc := w.wconn
+	before := int64(math.MaxInt64)
+	if mode != commitAll {
+		before = max(wc.lastSec, w.cfg.Now().Unix()) - 1
+	}
+	if len(wc.held) >= maxHeld {
+		before = math.MaxInt64
+	}
+	between := func() error {
+		if w.hook != nil {
+			w.hook()
+		}
+		if n := w.buffered(); n >= w.wakeAt {
+			return w.drainLocked(ctx, n)
+		}
+		return nil
+	}
+	if err := wc.insertBefore(ctx, before, between); err != nil {
+		return errors.Join(firstErr, w.abortLocked(ctx, fmt.Errorf("writing query log rows: %w", err), 0))
+	}
+	if mode == commitAll {
+		// Entries moved between INSERTs above.
+		if err := wc.insertHeld(ctx); err != nil {
+			return errors.Join(firstErr, w.abortLocked(ctx, fmt.Errorf("writing query log rows: %w", err), 0))
+		}
+	}
+	if mode != keepOpen || wc.txRows+len(wc.held) >= maxTxRows {
+		if err := w.commitInserted(ctx); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// drainLocked moves todo buffered entries into the held rows, maxBatch at
+// a time, and frees their slots; wmu is held. A batch that fails rolls
+// the transaction back.
+func (w *Writer) drainLocked(ctx context.Context, todo int) error {
+	var firstErr error
 	for todo > 0 {
 		// The slots [head, head+k) are ours until head moves: Log writes
 		// only past head+n, and nothing else moves head.
@@ -439,16 +599,16 @@ func (w *Writer) write(ctx context.Context, commit bool) error {
 		if len(a) < k {
 			b = w.ring[:k-len(a)]
 		}
-		if err := w.wconn.writeBatch(ctx, &w.cfg, a, b); err != nil {
-			err = w.abortLocked(ctx, fmt.Errorf("writing %d query log rows: %w", k, err), k)
+		if err := w.wconn.addBatch(ctx, &w.cfg, a, b); err != nil {
+			err = w.abortLocked(ctx, fmt.Errorf("writing %d query log entries: %w", k, err), k)
 			if firstErr == nil {
 				firstErr = err
 			}
 		} else {
 			w.pending.Add(int64(k))
 		}
-		// The rows are in the transaction (or lost): free the slots, and
-		// drop their string references so they do not pin memory.
+		// The entries are held (or lost): free the slots, and drop their
+		// string references so they do not pin memory.
 		clear(a)
 		clear(b)
 		w.mu.Lock()
@@ -460,21 +620,31 @@ func (w *Writer) write(ctx context.Context, commit bool) error {
 			return errors.Join(firstErr, ctx.Err())
 		}
 	}
-	if commit || w.pending.Load() >= maxTxRows {
-		if err := w.commitLocked(ctx); err != nil && firstErr == nil {
-			firstErr = err
-		}
-	}
 	return firstErr
 }
 
-// commitLocked commits the open transaction and counts its rows as
-// written; wmu is held.
+// commitLocked inserts the held rows, commits the open transaction and
+// counts its entries as written; wmu is held.
 func (w *Writer) commitLocked(ctx context.Context) error {
+	if err := w.wconn.insertHeld(ctx); err != nil {
+		return w.abortLocked(ctx, fmt.Errorf("writing query log rows: %w", err), 0)
+	}
+	return w.commitInserted(ctx)
+}
+
+// commitInserted commits the open transaction, leaving the held rows
+// held, and counts the entries of the rows inserted as written; wmu is
+// held.
+func (w *Writer) commitInserted(ctx context.Context) error {
+	n, open := w.wconn.txEntries, w.wconn.inTx
 	if err := w.wconn.commit(ctx); err != nil {
 		return w.abortLocked(ctx, err, 0)
 	}
-	w.written.Add(uint64(w.pending.Swap(0)))
+	w.written.Add(uint64(n))
+	w.pending.Add(-n)
+	if open {
+		w.commits.Add(1) // an idle log is not checkpointed
+	}
 	return nil
 }
 
