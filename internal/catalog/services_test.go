@@ -47,9 +47,26 @@ func TestServiceCoverage(t *testing.T) {
 		{"boards.4chan.org", "4chan"},
 		{"wizzapp.com", "wizz"},
 		{"huggingface.co", ""},
+		// Names seen in the Umbrella top-10k that the services missed.
+		{"fb.watch", "facebook"},
+		{"chat.hingeprod.net", "hinge"},
+		{"media.hingenexus.com", "hinge"},
+		{"grindr.mobi", "grindr"},
+		{"tiktoklinksafety.com", "tiktok"},
+		{"v16m.tiktokcdn-us.com.akamaized.net", "tiktok"},
+		{"pinterest.map.fastly.net", "pinterest"},
+		{"linkedin.map.fastly.net", "linkedin"},
+		{"matrix.redditspace.com", "reddit"},
+		{"sun1-1.vkuserphoto.ru", "vk"},
+		{"epicgamescdn.com", "epic-games"},
+		{"steamconnecttest.com", "steam"},
+		{"squadbustersgame.com", "supercell"},
+		{"h2-img.twitch.map.fastly.net", "twitch"},
 		// Shared infrastructure stays out of every service.
 		{"akamaihd.net", ""},
 		{"akamaized.net", ""},
+		{"map.fastly.net", ""},
+		{"storage.googleapis.com", ""},
 	}
 	for _, tc := range tests {
 		if got := serviceOf(tc.name); got != tc.want {
