@@ -526,7 +526,7 @@ func (a *API) checkDevice(r *http.Request, d store.Device) (store.Device, int, e
 	if err != nil {
 		return d, http.StatusBadRequest, err
 	}
-	owners, err := a.otherOwners(r, d.ID)
+	owners, err := a.otherOwners(r, d.ID, keys)
 	if err != nil {
 		return d, http.StatusInternalServerError, err
 	}
@@ -593,16 +593,37 @@ func deviceKeys(d *store.Device) ([]fieldKey, error) {
 	return keys, nil
 }
 
-// otherOwners returns the identifiers of every named device but id: the
-// config file's and the store's.
-func (a *API) otherOwners(r *http.Request, id string) (*netid.Owners, error) {
+// otherOwners returns the identifiers of every named device but id that
+// could clash with keys: the config file's devices and the store's. A
+// store with an identifier index (store.DeviceIdentifiers) returns only
+// the devices holding one of keys; otherwise every device is read.
+func (a *API) otherOwners(r *http.Request, id string, keys []fieldKey) (*netid.Owners, error) {
 	owners := netid.NewOwners()
 	_, provisioned := a.c.Backend.Provisioned()
-	all, err := a.c.Store.Devices(r.Context(), "")
+	var (
+		stored []store.Device
+		err    error
+	)
+	if ix, ok := a.c.Store.(store.DeviceIdentifiers); ok {
+		var ips, macs, clientIDs []string
+		for _, k := range keys {
+			switch k.key.Kind {
+			case netid.KindIP:
+				ips = append(ips, k.key.Value)
+			case netid.KindMAC:
+				macs = append(macs, k.key.Value)
+			case netid.KindClientID:
+				clientIDs = append(clientIDs, k.key.Value)
+			}
+		}
+		stored, err = ix.DevicesWithIdentifiers(r.Context(), ips, macs, clientIDs)
+	} else {
+		stored, err = a.c.Store.Devices(r.Context(), "")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading devices: %w", err)
 	}
-	claimDevices(owners, append(provisioned, all...), id)
+	claimDevices(owners, append(provisioned, stored...), id)
 	return owners, nil
 }
 

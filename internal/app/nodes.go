@@ -26,6 +26,14 @@ func (a *App) newSyncer(st store.Store) *policysync.Syncer {
 			}
 			return b.live.Load().State(), true
 		},
+		// Not State's: that copies every item, and each sync asks.
+		Seq: func() (int64, bool) {
+			b := a.cur.Load()
+			if b == nil {
+				return 0, false
+			}
+			return b.live.Load().Seq(), true
+		},
 		Load: func(ctx context.Context, s store.State) error {
 			b := a.cur.Load()
 			if b == nil {

@@ -68,6 +68,11 @@ func TestPostgresStoreServesPolicy(t *testing.T) {
 	if code := c.do("POST", "/api/v1/devices", map[string]any{"name": "Emma's tablet", "profile": prof.ID, "ips": []string{tablet}}, nil); code != 201 {
 		t.Fatalf("create device: %d", code)
 	}
+	// The address check asks the store's identifier index
+	// (store.DeviceIdentifiers), not a read of every device.
+	if code := c.do("POST", "/api/v1/devices", map[string]any{"name": "Other tablet", "ips": []string{tablet}}, nil); code != 409 {
+		t.Errorf("a second device with the tablet's address: %d, want 409", code)
+	}
 	if addr, text := ask(t, e, tablet, "bet365.com"); addr != "0.0.0.0" || !strings.Contains(text, "profile=emma") {
 		t.Fatalf("after the API write: %q %q, want emma's gambling block", addr, text)
 	}

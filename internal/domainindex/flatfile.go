@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"unsafe"
 )
 
 // The flat file is little-endian:
@@ -79,8 +80,15 @@ func (ix *Index) WriteTo(w io.Writer) (int64, error) {
 	for _, m := range ix.members {
 		bw.u16(uint16(m))
 	}
-	for _, s := range ix.slots {
-		bw.u64(s)
+	if b, ok := slotBytes(ix.slots); ok {
+		// The slots are already in file order: write them as they are
+		// (at 5 M names, 52 MB; encoding them one by one cost a tenth of
+		// a cold start).
+		bw.raw(b)
+	} else {
+		for _, s := range ix.slots {
+			bw.u64(s)
+		}
 	}
 	bw.flush()
 	err := bw.err
@@ -109,6 +117,25 @@ func (bw *bodyWriter) flush() {
 		_, bw.err = bw.w.Write(bw.buf)
 	}
 	bw.buf = bw.buf[:0]
+}
+
+// raw writes b, which must not be in bw.buf, after flushing the buffer.
+func (bw *bodyWriter) raw(b []byte) {
+	bw.flush()
+	if bw.err == nil {
+		bw.crc = crc32.Update(bw.crc, bw.tab, b)
+		_, bw.err = bw.w.Write(b)
+	}
+}
+
+// slotBytes returns the memory of slots as bytes when that is their file
+// form (a little-endian machine), so they are written and read without
+// encoding each one.
+func slotBytes(slots []uint64) ([]byte, bool) {
+	if len(slots) == 0 || binary.NativeEndian.Uint16([]byte{1, 0}) != 1 {
+		return nil, false
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(slots))), 8*len(slots)), true
 }
 
 func (bw *bodyWriter) u16(v uint16) {
@@ -235,7 +262,11 @@ func read(r io.Reader) (*Index, error) {
 	}); err != nil {
 		return nil, truncated(err, "member lists")
 	}
-	if err := readChunks(len(ix.slots), 8, next, func(i int, b []byte) {
+	if b, ok := slotBytes(ix.slots); ok {
+		if _, err := io.ReadFull(body, b); err != nil {
+			return nil, truncated(err, "slots")
+		}
+	} else if err := readChunks(len(ix.slots), 8, next, func(i int, b []byte) {
 		ix.slots[i] = binary.LittleEndian.Uint64(b)
 	}); err != nil {
 		return nil, truncated(err, "slots")

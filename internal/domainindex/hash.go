@@ -74,7 +74,7 @@ func home(pos uint32, size uint64) uint64 {
 // hashName validates and hashes a whole name as Builder.Add receives it:
 // ASCII case is folded, one trailing dot is dropped, and names that are
 // empty, longer than maxNameLen or have an empty label are refused.
-func hashName(name string) (fp uint64, pos uint32, ok bool) {
+func hashName[T string | []byte](name T) (fp uint64, pos uint32, ok bool) {
 	n := len(name)
 	if n > 0 && name[n-1] == '.' {
 		n--

@@ -346,10 +346,8 @@ func TestSetsAndHits(t *testing.T) {
 func TestMergedFingerprints(t *testing.T) {
 	b := NewBuilder(0)
 	fp, pos := uint64(0xabcdef123456), uint32(1<<31)
-	b.entries = append(b.entries,
-		entry{w0: uint64(pos)<<32 | fp>>16, w1: fp<<48 | uint64(Exact)<<16 | 1},
-		entry{w0: uint64(pos+1)<<32 | fp>>16, w1: fp<<48 | uint64(Subtree)<<16 | 2},
-	)
+	b.push(entry{w0: uint64(pos)<<32 | fp>>16, w1: fp<<48 | uint64(Exact)<<16 | 1})
+	b.push(entry{w0: uint64(pos+1)<<32 | fp>>16, w1: fp<<48 | uint64(Subtree)<<16 | 2})
 	ix, err := b.Build()
 	if err != nil {
 		t.Fatal(err)
@@ -454,6 +452,111 @@ func TestBuildIsOrderIndependent(t *testing.T) {
 	}
 	if !bytes.Equal(files[0], files[1]) || !bytes.Equal(files[0], files[2]) {
 		t.Error("the same entries in another order give another file")
+	}
+}
+
+// TestBuildAcrossChunksAndMerges checks that an index built from more
+// entries than one chunk holds, and from several Builders merged (as
+// parallel list parsing does), is byte-identical to one built in a single
+// Builder, and that Merge carries Skipped and errors.
+func TestBuildAcrossChunksAndMerges(t *testing.T) {
+	n := chunkLen + chunkLen/2
+	if raceEnabled {
+		n = chunkLen + 100
+	}
+	var want bytes.Buffer
+	one := NewBuilder(0)
+	parts := []*Builder{NewBuilder(0), NewBuilder(10), NewBuilder(chunkLen)}
+	for i := range n {
+		name := fmt.Sprintf("h%d.example%d.com", i/2, i%5)
+		list, kind := ListID(i%7), Kind(i%3)
+		one.Add(name, list, kind)
+		parts[i%len(parts)].Add(name, list, kind)
+	}
+	one.Add("bad..name", 1, Exact)
+	parts[1].Add("bad..name", 1, Exact)
+	if got := one.Len(); got != n {
+		t.Fatalf("Len() = %d, want %d", got, n)
+	}
+	ix, err := one.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ix.WriteTo(&want); err != nil {
+		t.Fatal(err)
+	}
+	merged := NewBuilder(0)
+	for _, p := range parts {
+		merged.Merge(p)
+		if p.Len() != 0 {
+			t.Fatalf("a merged Builder still holds %d entries", p.Len())
+		}
+	}
+	if merged.Len() != n || merged.Skipped() != 1 {
+		t.Fatalf("merged Len, Skipped = %d, %d; want %d, 1", merged.Len(), merged.Skipped(), n)
+	}
+	ix2, err := merged.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if _, err := ix2.WriteTo(&got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Error("merged Builders give another index than one Builder")
+	}
+
+	bad := NewBuilder(0)
+	bad.Add("x.example", 1, Kind(9))
+	withErr := NewBuilder(0)
+	withErr.Merge(bad)
+	if _, err := withErr.Build(); err == nil {
+		t.Error("Merge dropped the merged Builder's error")
+	}
+}
+
+// TestSortEntries checks the radix sort on the position key against a
+// plain comparison sort, with many equal position keys and equal w0.
+func TestSortEntries(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1, 2, 3, 100, 5000} {
+		var chunks [][]entry
+		var all []entry
+		for len(all) < n {
+			c := make([]entry, 0, 1+rng.IntN(40))
+			for len(c) < cap(c) && len(all) < n {
+				e := entry{w0: rng.Uint64(), w1: rng.Uint64()}
+				switch rng.IntN(4) {
+				case 0: // a position key shared with another entry
+					if len(all) > 0 {
+						e.w0 = all[rng.IntN(len(all))].w0&^0xffffffff | e.w0&0xffffffff
+					}
+				case 1: // the same name again, another list
+					if len(all) > 0 {
+						e.w0 = all[rng.IntN(len(all))].w0
+					}
+				case 2: // keys that differ only in the high digits
+					e.w0 = uint64(rng.IntN(4))<<54 | e.w0&0xffffffff
+				}
+				c = append(c, e)
+				all = append(all, e)
+			}
+			chunks = append(chunks, c)
+		}
+		want := slices.Clone(all)
+		slices.SortFunc(want, func(x, y entry) int {
+			if c := cmp.Compare(x.w0, y.w0); c != 0 {
+				return c
+			}
+			return cmp.Compare(x.w1, y.w1)
+		})
+		if got := sortEntries(chunks); !slices.Equal(got, want) {
+			t.Errorf("n = %d: sortEntries differs from a comparison sort", n)
+		}
+	}
+	if got := sortEntries(nil); len(got) != 0 {
+		t.Errorf("sortEntries(nil) = %v", got)
 	}
 }
 

@@ -232,7 +232,15 @@ func TestFetchFailureKeepsCopy(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ls, srv := newListServer(t)
 			f, dir := newFetcher(t)
-			src := Source{ID: "list-1", URL: srv.URL, Format: FormatDomains, MaxBytes: 1000, Timeout: 200 * time.Millisecond}
+			// Only the timeout case waits for the timeout; the others get
+			// one that a loaded machine (and the race detector) cannot
+			// hit: 200 ms for every case made them fail with "deadline
+			// exceeded" at a load average of 33.
+			timeout := 30 * time.Second
+			if tc.name == "timeout" {
+				timeout = 200 * time.Millisecond
+			}
+			src := Source{ID: "list-1", URL: srv.URL, Format: FormatDomains, MaxBytes: 1000, Timeout: timeout}
 			ls.set(serveETag(good, `"g"`))
 			first, err := f.Fetch(context.Background(), src)
 			if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -299,48 +300,37 @@ func (m *Manager) refreshOf(e Entry) time.Duration {
 // good copies of downloads, embedded lists) and builds the index. It never
 // touches the network, so it is fast at start and works offline. A list
 // that cannot be read is reported in its Status and left out.
+//
+// Lists are parsed on up to GOMAXPROCS goroutines, each list into a
+// Builder of its own, merged in list order before the build (merging moves
+// chunks, not entries), so the result is the same as parsing the lists one
+// after the other, whichever goroutine parsed which.
 func (m *Manager) Compile() (*Compiled, error) {
 	start := time.Now()
 	c := &Compiled{Lists: make([]Status, len(m.entries))}
-	b := domainindex.NewBuilder(1 << 16)
-	for i, e := range m.entries {
-		st := &c.Lists[i]
-		st.ID, st.Tag = e.Source.ID, e.Tag
-		st.Err, st.FetchedAt = m.lastDownload(e.Source.ID)
-		rc, path, err := m.open(e)
-		if err != nil {
-			if st.Err == "" {
-				st.Err = err.Error()
-			}
-			continue
-		}
-		list := domainindex.ListID(i)
-		st.Stats, err = Parse(rc, e.Source.Format, e.Source.ParseOptions(), func(r Rule) {
-			if r.IsIP() {
-				if !r.Exception {
-					c.IPs = append(c.IPs, IPRule{Addr: r.IP, Prefix: r.Prefix, List: list})
+	ips := make([][]IPRule, len(m.entries))
+	rules := make([]int, len(m.entries))
+	builders := make([]*domainindex.Builder, len(m.entries))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range max(1, min(runtime.GOMAXPROCS(0), len(m.entries))) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(m.entries) {
+					return
 				}
-				return
+				builders[i] = domainindex.NewBuilder(0)
+				rules[i], ips[i] = m.compileOne(i, &c.Lists[i], builders[i])
 			}
-			kind := domainindex.Exact
-			switch {
-			case r.Exception:
-				kind = domainindex.Exception
-			case r.Kind == Subtree:
-				kind = domainindex.Subtree
-			}
-			b.Add(r.Name, list, kind)
-			c.Rules++
 		})
-		rc.Close()
-		if err != nil {
-			st.Err = fmt.Sprintf("read list %q: %v", e.Source.ID, err)
-			continue
-		}
-		for _, n := range e.Exclude {
-			b.Add(n, list, domainindex.Exception)
-		}
-		st.Loaded, st.Path = true, path
+	}
+	wg.Wait()
+	b := domainindex.NewBuilder(0)
+	for i, o := range builders {
+		b.Merge(o)
+		c.Rules += rules[i]
+		c.IPs = append(c.IPs, ips[i]...)
 	}
 	ix, err := b.Build()
 	if err != nil {
@@ -349,6 +339,51 @@ func (m *Manager) Compile() (*Compiled, error) {
 	c.Index = ix
 	c.Took = time.Since(start)
 	return c, nil
+}
+
+// compileOne parses list i into b and fills in its status; it returns the
+// names added and the list's address rules.
+func (m *Manager) compileOne(i int, st *Status, b *domainindex.Builder) (rules int, ips []IPRule) {
+	e := m.entries[i]
+	st.ID, st.Tag = e.Source.ID, e.Tag
+	st.Err, st.FetchedAt = m.lastDownload(e.Source.ID)
+	rc, path, err := m.open(e)
+	if err != nil {
+		if st.Err == "" {
+			st.Err = err.Error()
+		}
+		return 0, nil
+	}
+	defer rc.Close()
+	list := domainindex.ListID(i)
+	// Names go straight from the parser's buffer into the builder's
+	// hash records: no string per name (5 M of them at ISP scale).
+	st.Stats, err = ParseNames(rc, e.Source.Format, e.Source.ParseOptions(), func(name []byte, k Kind, exception bool) {
+		kind := domainindex.Exact
+		switch {
+		case exception:
+			kind = domainindex.Exception
+		case k == Subtree:
+			kind = domainindex.Subtree
+		}
+		b.AddBytes(name, list, kind)
+		rules++
+	}, func(r Rule) {
+		if !r.Exception {
+			ips = append(ips, IPRule{Addr: r.IP, Prefix: r.Prefix, List: list})
+		}
+	})
+	if err != nil {
+		// What was read before the error is in b already: it stays, as
+		// it always has, but the list is reported as not loaded.
+		st.Err = fmt.Sprintf("read list %q: %v", e.Source.ID, err)
+		return rules, ips
+	}
+	for _, n := range e.Exclude {
+		b.Add(n, list, domainindex.Exception)
+	}
+	st.Loaded, st.Path = true, path
+	return rules, ips
 }
 
 // open returns a reader for the copy of e to compile.

@@ -1,14 +1,20 @@
 package lists
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/fstest"
+
+	"github.com/hearth-dns/hearth/internal/domainindex"
 )
 
 func TestManager(t *testing.T) {
@@ -143,5 +149,195 @@ func TestCompileCached(t *testing.T) {
 	fourth, err := m.CompileCached(snap, true)
 	if err != nil || fourth.FromSnapshot {
 		t.Fatalf("corrupt snapshot used: %+v, %v", fourth, err)
+	}
+}
+
+// TestCompileMatchesSerialParse checks that Compile, which parses lists on
+// several goroutines, gives exactly the index, address rules, counts and
+// statuses of parsing the lists one after the other into one Builder.
+func TestCompileMatchesSerialParse(t *testing.T) {
+	dir := t.TempDir()
+	var entries []Entry
+	for i := range 24 {
+		var sb strings.Builder
+		for j := range 300 {
+			// Names shared between lists, so sets have several members.
+			fmt.Fprintf(&sb, "h%d.example%d.com\n", (i*37+j)%500, j%4)
+		}
+		fmt.Fprintf(&sb, "192.0.2.%d\n", i)
+		file := filepath.Join(dir, fmt.Sprintf("l%d.txt", i))
+		if err := os.WriteFile(file, []byte(sb.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		e := Entry{Source: Source{ID: fmt.Sprintf("l%d", i), File: file, Format: FormatDomains, PlainSubtree: i%2 == 0}, Tag: "t"}
+		if i%5 == 0 {
+			e.Exclude = []string{"h1.example1.com"}
+		}
+		entries = append(entries, e)
+	}
+	m, err := NewManager(ManagerConfig{Entries: entries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A list that disappears after the manager is made is left out.
+	if err := os.Remove(entries[7].Source.File); err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	b := domainindex.NewBuilder(0)
+	var ips []IPRule
+	rules := 0
+	for i, e := range entries {
+		rc, err := Open(e.Source.File)
+		if err != nil {
+			continue
+		}
+		list := domainindex.ListID(i)
+		_, err = Parse(rc, e.Source.Format, e.Source.ParseOptions(), func(r Rule) {
+			switch {
+			case r.IsIP():
+				ips = append(ips, IPRule{Addr: r.IP, List: list})
+			case r.Kind == Subtree:
+				b.Add(r.Name, list, domainindex.Subtree)
+				rules++
+			default:
+				b.Add(r.Name, list, domainindex.Exact)
+				rules++
+			}
+		})
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range e.Exclude {
+			b.Add(n, list, domainindex.Exception)
+		}
+	}
+	want, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotFile, wantFile bytes.Buffer
+	got.Index.WriteTo(&gotFile)
+	want.WriteTo(&wantFile)
+	if !bytes.Equal(gotFile.Bytes(), wantFile.Bytes()) {
+		t.Error("Compile built another index than a serial parse")
+	}
+	if !reflect.DeepEqual(got.IPs, ips) || got.Rules != rules {
+		t.Errorf("IPs, Rules = %v, %d; want %v, %d", got.IPs, got.Rules, ips, rules)
+	}
+	for i, st := range got.Lists {
+		if st.ID != entries[i].Source.ID || st.Loaded != (i != 7) || (i == 7) != (st.Err != "") {
+			t.Errorf("list %d: status %+v", i, st)
+		}
+	}
+}
+
+// TestCompileCachedRejectsBadSnapshots damages the saved index in every
+// way a disk, a crash or two racing saves can, and checks that each is
+// detected, compiled afresh (never served) and saved again.
+func TestCompileCachedRejectsBadSnapshots(t *testing.T) {
+	newManager := func(t *testing.T, dir, content string) *Manager {
+		file := filepath.Join(dir, "list.txt")
+		if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		m, err := NewManager(ManagerConfig{Entries: []Entry{{Source: Source{ID: "l", File: file, Format: FormatDomains, PlainSubtree: true}, Tag: "t"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	var names strings.Builder
+	for i := range 2000 {
+		fmt.Fprintf(&names, "n%d.casino.example\n", i)
+	}
+	flip := func(off func(size int) int) func(t *testing.T, snap string) {
+		return func(t *testing.T, snap string) {
+			p := filepath.Join(snap, snapshotIndex)
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b[off(len(b))] ^= 0x40
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		damage func(t *testing.T, snap string)
+	}{
+		{"header byte", flip(func(int) int { return 20 })},
+		{"slot byte", flip(func(n int) int { return n - 40 })},
+		{"checksum byte", flip(func(n int) int { return n - 1 })},
+		{"truncated", func(t *testing.T, snap string) {
+			p := filepath.Join(snap, snapshotIndex)
+			fi, _ := os.Stat(p)
+			if err := os.Truncate(p, fi.Size()-100); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"empty index", func(t *testing.T, snap string) {
+			if err := os.WriteFile(filepath.Join(snap, snapshotIndex), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"index missing", func(t *testing.T, snap string) {
+			if err := os.Remove(filepath.Join(snap, snapshotIndex)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"meta not JSON", func(t *testing.T, snap string) {
+			if err := os.WriteFile(filepath.Join(snap, snapshotMeta), []byte("{\"Fingerprint\": "), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"index of other lists", func(t *testing.T, snap string) {
+			// A valid index file, saved for other lists, beside this
+			// meta file: what two saves that raced can leave.
+			other := t.TempDir()
+			if _, err := newManager(t, other, "bet.example\n").CompileCached(filepath.Join(other, "index"), true); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(filepath.Join(other, "index", snapshotIndex))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(snap, snapshotIndex), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			m := newManager(t, dir, names.String())
+			snap := filepath.Join(dir, "index")
+			if c, err := m.CompileCached(snap, true); err != nil || c.FromSnapshot {
+				t.Fatalf("first compile: %v", err)
+			}
+			if c, err := m.CompileCached(snap, true); err != nil || !c.FromSnapshot {
+				t.Fatalf("the intact snapshot was not used: %v", err)
+			}
+			tc.damage(t, snap)
+			c, err := m.CompileCached(snap, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.FromSnapshot {
+				t.Fatal("a damaged snapshot was served")
+			}
+			if r := c.Index.Lookup("www.n1999.casino.example"); !r.Matched() || c.Index.Len() != 2000 {
+				t.Errorf("the recompiled index is wrong: Len %d", c.Index.Len())
+			}
+			if c, err := m.CompileCached(snap, true); err != nil || !c.FromSnapshot || c.Index.Len() != 2000 {
+				t.Errorf("the snapshot was not saved again: %v", err)
+			}
+		})
 	}
 }

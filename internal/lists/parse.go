@@ -51,7 +51,21 @@ const (
 // emit may be nil (to count only). It is called synchronously; the Rule it
 // gets may be kept (Name is a fresh string, the only allocation per rule).
 func Parse(r io.Reader, f Format, opt ParseOptions, emit func(Rule)) (Stats, error) {
-	p := parser{format: f, emit: emit}
+	if emit == nil {
+		return ParseNames(r, f, opt, nil, nil)
+	}
+	return ParseNames(r, f, opt, func(name []byte, k Kind, exception bool) {
+		emit(Rule{Name: string(name), Kind: k, Exception: exception})
+	}, emit)
+}
+
+// ParseNames is Parse without an allocation per name, for a caller that
+// only hashes or copies each name (the index builder): names gets every
+// name rule, with the name in the parser's own buffer, valid only during
+// the call; ips gets every address rule. Either may be nil. The rules, the
+// order and the Stats are those of Parse.
+func ParseNames(r io.Reader, f Format, opt ParseOptions, names func(name []byte, k Kind, exception bool), ips func(Rule)) (Stats, error) {
+	p := parser{format: f, names: names, emit: ips}
 	if opt.PlainSubtree || f.DefaultPlainSubtree() {
 		p.plainKind = Subtree
 	}
@@ -81,13 +95,15 @@ type parser struct {
 	// www: a plain exact entry also emits "www." + name (ParseOptions.PlainWWW);
 	// plain marks the entry being emitted as plain.
 	www, plain bool
-	emit       func(Rule)
+	names      func(name []byte, k Kind, exception bool)
+	emit       func(Rule) // address rules
 	line       func(s []byte)
 	stats      Stats
 	lineNo     int
 	lineBad    bool // the current line was already counted as bad
 
 	name   [maxNameBytes + 1]byte // the lower-cased name being checked
+	wwwBuf [maxNameBytes + 1]byte // "www." + name, for PlainWWW
 	idnBuf []byte                 // scratch space for punycode conversion
 
 	// RPZ zone-file state.
@@ -172,13 +188,15 @@ func (p *parser) emitName(n int, k Kind, exception bool) {
 	if exception {
 		p.stats.Exceptions++
 	}
-	if p.emit == nil {
+	if p.names == nil {
 		return
 	}
-	name := string(p.name[:n])
-	p.emit(Rule{Name: name, Kind: k, Exception: exception})
-	if p.plain && p.www && k == Exact && !exception && n+4 <= maxNameBytes && !strings.HasPrefix(name, "www.") {
-		p.emit(Rule{Name: "www." + name, Kind: Exact})
+	name := p.name[:n]
+	p.names(name, k, exception)
+	if p.plain && p.www && k == Exact && !exception && n+4 <= maxNameBytes && !bytes.HasPrefix(name, []byte("www.")) {
+		copy(p.wwwBuf[:], "www.")
+		copy(p.wwwBuf[4:], name)
+		p.names(p.wwwBuf[:n+4], Exact, false)
 	}
 }
 
@@ -588,15 +606,27 @@ func (p *parser) normName(tok []byte) (int, string) {
 	if len(tok) == 0 {
 		return 0, reasonBadName
 	}
-	for _, c := range tok {
-		if c >= utf8.RuneSelf {
-			return p.normIDN(tok)
+	// checkASCII refuses every non-ASCII byte, so a name it accepts is
+	// ASCII; only a refused one is looked at again for an IDN. One pass
+	// over the common name instead of two.
+	if len(tok) <= maxNameBytes {
+		if n, reason := p.checkASCII(tok); reason == "" || !hasNonASCII(tok) {
+			return n, reason
 		}
-	}
-	if len(tok) > maxNameBytes {
+	} else if !hasNonASCII(tok) {
 		return 0, reasonNameLen
 	}
-	return p.checkASCII(tok)
+	return p.normIDN(tok)
+}
+
+// hasNonASCII reports whether tok has a byte outside ASCII.
+func hasNonASCII(tok []byte) bool {
+	for _, c := range tok {
+		if c >= utf8.RuneSelf {
+			return true
+		}
+	}
+	return false
 }
 
 // checkASCII lower-cases an ASCII name into p.name and validates it.
@@ -743,7 +773,8 @@ func asciiEqualFold(b []byte, s string) bool {
 }
 
 func isSpace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'
+	// Most bytes are above ' ': one comparison settles them.
+	return c <= ' ' && (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f')
 }
 
 func trimRight(s []byte) []byte {

@@ -3,6 +3,7 @@ package lists
 import (
 	"errors"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -348,5 +349,67 @@ func TestParseAllocs(t *testing.T) {
 	// 1000 names, plus the reader buffer, the parser and 5 examples.
 	if allocs > 1000+20 {
 		t.Errorf("%.0f allocations for 1000 names, want about 1000", allocs)
+	}
+}
+
+// TestParseNamesAllocs guards the builder's path: ParseNames allocates
+// nothing per name, only per call.
+func TestParseNamesAllocs(t *testing.T) {
+	var sb strings.Builder
+	for range 1000 {
+		sb.WriteString("# comment\n0.0.0.0 ads.example.com\nnodot\n")
+	}
+	in := sb.String()
+	names := 0
+	allocs := testing.AllocsPerRun(5, func() {
+		names = 0
+		if _, err := ParseNames(strings.NewReader(in), FormatHosts, ParseOptions{}, func([]byte, Kind, bool) { names++ }, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if names != 1000 {
+		t.Fatalf("%d names, want 1000", names)
+	}
+	// The reader buffer, the parser and 5 examples.
+	if allocs > 20 {
+		t.Errorf("%.0f allocations for 1000 names, want a few per call", allocs)
+	}
+}
+
+// TestParseNamesAgreesWithParse checks that both entry points report the
+// same rules in the same order, for every format, including the "www."
+// names PlainWWW adds.
+func TestParseNamesAgreesWithParse(t *testing.T) {
+	for _, tc := range []struct {
+		format Format
+		opt    ParseOptions
+		in     string
+	}{
+		{FormatHosts, ParseOptions{PlainWWW: true}, "0.0.0.0 Ads.Example.com www.x.org 192.0.2.1\n127.0.0.1 a.b c.d # x\n"},
+		{FormatDomains, ParseOptions{PlainSubtree: true}, "a.example\n*.b.example\n.c.example\n192.0.2.0/24\nbad..name\n"},
+		{FormatWildcard, ParseOptions{}, "*.w.example\nx.example\n"},
+		{FormatAdblock, ParseOptions{}, "[Adblock Plus]\n||ads.example^\n@@||good.ads.example^\n|exact.example^\n"},
+		{FormatRPZ, ParseOptions{}, "$ORIGIN rpz.\nbad.example CNAME .\n*.bad2.example CNAME .\nok.example CNAME rpz-passthru.\n"},
+		{FormatIPList, ParseOptions{}, "192.0.2.7 # x\n2001:db8::1\n"},
+	} {
+		var want, got []Rule
+		wst, err := Parse(strings.NewReader(tc.in), tc.format, tc.opt, func(r Rule) { want = append(want, r) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		gst, err := ParseNames(strings.NewReader(tc.in), tc.format, tc.opt,
+			func(name []byte, k Kind, exception bool) {
+				got = append(got, Rule{Name: string(name), Kind: k, Exception: exception})
+			},
+			func(r Rule) { got = append(got, r) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(gst, wst) {
+			t.Errorf("%s: ParseNames gave %+v (%+v), Parse %+v (%+v)", tc.format, got, gst, want, wst)
+		}
+		if len(want) == 0 {
+			t.Errorf("%s: no rules: the case tests nothing", tc.format)
+		}
 	}
 }

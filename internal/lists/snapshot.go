@@ -3,6 +3,7 @@ package lists
 import (
 	"bufio"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -20,8 +21,10 @@ import (
 // the same lists loads it in a fraction of a second instead of parsing
 // every list again. It is keyed by a fingerprint of the inputs: each list's
 // id, tag, format and options, and the size and modification time of the
-// copy compiled (the content, for embedded lists). Any change, or a file
-// that fails its checksum, means a full compile.
+// copy compiled (the content, for embedded lists). The meta file also
+// names the size and checksum of the index file it describes. Any change,
+// a file that fails its checksums, or an index file that is not the one
+// the meta file describes, means a full compile.
 const (
 	snapshotIndex = "index.bin"
 	snapshotMeta  = "index.json"
@@ -33,6 +36,33 @@ type snapshotMetaFile struct {
 	Lists       []Status
 	IPs         []IPRule
 	Rules       int
+	// IndexSize and IndexSum identify the index file this meta file
+	// describes: its size and its last four bytes (the CRC-32C of its
+	// body). An index file from another compile, left beside this meta
+	// file by two saves that raced or by hand, does not match, so it is
+	// compiled afresh rather than served for the wrong lists.
+	IndexSize int64
+	IndexSum  uint32
+}
+
+// sumWriter counts the bytes written through it and keeps the last four.
+type sumWriter struct {
+	w    io.Writer
+	n    int64
+	last [4]byte
+}
+
+func (t *sumWriter) Write(p []byte) (int, error) {
+	n, err := t.w.Write(p)
+	b := p[:n]
+	if len(b) >= 4 {
+		copy(t.last[:], b[len(b)-4:])
+	} else {
+		k := copy(t.last[:], t.last[len(b):])
+		copy(t.last[k:], b)
+	}
+	t.n += int64(n)
+	return n, err
 }
 
 // fingerprint describes the current inputs of the manager; "" when some
@@ -114,6 +144,20 @@ func (m *Manager) loadSnapshot(dir, fp string) (*Compiled, error) {
 		return nil, err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	var sum [4]byte
+	if fi.Size() != meta.IndexSize || fi.Size() < 4 {
+		return nil, fmt.Errorf("%s is %d bytes, %s describes one of %d", snapshotIndex, fi.Size(), snapshotMeta, meta.IndexSize)
+	}
+	if _, err := f.ReadAt(sum[:], fi.Size()-4); err != nil {
+		return nil, fmt.Errorf("read %s: %w", snapshotIndex, err)
+	}
+	if got := binary.LittleEndian.Uint32(sum[:]); got != meta.IndexSum {
+		return nil, fmt.Errorf("%s has checksum %08x, %s describes %08x", snapshotIndex, got, snapshotMeta, meta.IndexSum)
+	}
 	ix, err := domainindex.Read(bufio.NewReaderSize(f, 1<<20))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", snapshotIndex, err)
@@ -154,10 +198,16 @@ func (m *Manager) saveSnapshot(dir, fp string, c *Compiled) error {
 	if err := os.Remove(filepath.Join(dir, snapshotMeta)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if err := write(snapshotIndex, func(w io.Writer) error { _, err := c.Index.WriteTo(w); return err }); err != nil {
+	sw := &sumWriter{}
+	if err := write(snapshotIndex, func(w io.Writer) error {
+		sw.w = w
+		_, err := c.Index.WriteTo(sw)
+		return err
+	}); err != nil {
 		return err
 	}
 	return write(snapshotMeta, func(w io.Writer) error {
-		return json.NewEncoder(w).Encode(snapshotMetaFile{Fingerprint: fp, Lists: c.Lists, IPs: c.IPs, Rules: c.Rules})
+		return json.NewEncoder(w).Encode(snapshotMetaFile{Fingerprint: fp, Lists: c.Lists, IPs: c.IPs, Rules: c.Rules,
+			IndexSize: sw.n, IndexSum: binary.LittleEndian.Uint32(sw.last[:])})
 	})
 }

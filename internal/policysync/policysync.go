@@ -47,6 +47,10 @@ type Config struct {
 	// State returns the store state of the policy in effect (its Seq is
 	// the last change applied), and false while there is none.
 	State func() (store.State, bool)
+	// Seq returns the change-feed position of the policy in effect (the
+	// Seq of State), and false while there is none. Every sync asks it,
+	// so it must not copy the state, as State may; nil means State's.
+	Seq func() (int64, bool)
 	// Load builds a policy from a whole state and swaps it in.
 	Load func(ctx context.Context, st store.State) error
 	// Apply builds the next policy from the one in effect and d, and
@@ -150,6 +154,13 @@ func New(c Config) *Syncer {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Seq == nil {
+		state := c.State
+		c.Seq = func() (int64, bool) {
+			st, ok := state()
+			return st.Seq, ok
+		}
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -236,16 +247,16 @@ func (s *Syncer) Stats() Stats {
 	if n := s.lastSync.Load(); n != 0 {
 		st.LastSync = time.Unix(0, n)
 	}
-	if cur, ok := s.c.State(); ok {
-		st.Applied = cur.Seq
+	if seq, ok := s.c.Seq(); ok {
+		st.Applied = seq
 	}
 	return st
 }
 
 // Applied returns the change-feed position of the state in effect.
 func (s *Syncer) Applied() int64 {
-	cur, _ := s.c.State()
-	return cur.Seq
+	seq, _ := s.c.Seq()
+	return seq
 }
 
 // reloadError says why the feed cannot bring the node up to date.
@@ -260,11 +271,11 @@ func (e *reloadError) Error() string { return e.reason + ": " + e.err.Error() }
 // state when they cannot be applied as a delta, then, when check is set,
 // runs the agreement check. Callers hold s.mu.
 func (s *Syncer) sync(ctx context.Context, check bool) error {
-	cur, ok := s.c.State()
+	seq, ok := s.c.Seq()
 	if !ok {
 		return s.reload(ctx, ReloadStart, nil)
 	}
-	d, n, err := s.delta(ctx, cur.Seq)
+	d, n, err := s.delta(ctx, seq)
 	var re *reloadError
 	if errors.As(err, &re) {
 		return s.reload(ctx, re.reason, re.err)
@@ -274,7 +285,7 @@ func (s *Syncer) sync(ctx context.Context, check bool) error {
 	}
 	if n > 0 {
 		if err := s.c.Apply(ctx, d); err != nil {
-			return fmt.Errorf("apply changes %d-%d: %w", cur.Seq+1, d.Seq, err)
+			return fmt.Errorf("apply changes %d-%d: %w", seq+1, d.Seq, err)
 		}
 		s.deltas.Add(1)
 		s.changes.Add(uint64(n))

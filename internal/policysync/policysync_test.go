@@ -769,3 +769,52 @@ func TestDeltaFetchesManyAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncReadsSeqNotState: with Config.Seq set, a sync and Stats ask
+// only for the position (State copies every item of the policy: on a
+// node at a thousand changes a second that copy was half its CPU); the
+// agreement check alone reads the state.
+func TestSyncReadsSeqNotState(t *testing.T) {
+	ctx := context.Background()
+	s := openSQLite(t)
+	n := &node{}
+	var states, seqs atomic.Int64
+	sy := New(Config{
+		Store: s, Load: n.load, Apply: n.apply,
+		State: func() (store.State, bool) { states.Add(1); return n.state() },
+		Seq: func() (int64, bool) {
+			seqs.Add(1)
+			st, ok := n.state()
+			return st.Seq, ok
+		},
+	})
+	tests := []struct {
+		name       string
+		run        func() error
+		wantStates int64
+	}{
+		{"first sync", func() error { return sy.Sync(ctx) }, 0},
+		{"sync after a write", func() error {
+			if _, err := s.PutHousehold(ctx, store.Household{ID: "h1", Name: "H"}); err != nil {
+				return err
+			}
+			return sy.Sync(ctx)
+		}, 0},
+		{"stats", func() error { sy.Stats(); sy.Applied(); return nil }, 0},
+		{"agreement check", func() error { return sy.Check(ctx) }, 1},
+	}
+	for _, tc := range tests {
+		states.Store(0)
+		seqs.Store(0)
+		if err := tc.run(); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := states.Load(); got != tc.wantStates {
+			t.Errorf("%s: State called %d times, want %d", tc.name, got, tc.wantStates)
+		}
+		if tc.name != "agreement check" && seqs.Load() == 0 {
+			t.Errorf("%s: Seq never called", tc.name)
+		}
+	}
+	inStep(t, "after the syncs", s, n)
+}

@@ -401,6 +401,19 @@ type Store interface {
 	Close() error
 }
 
+// DeviceIdentifiers is a store that finds the devices holding given
+// identifiers through an index. The API checks that a device's addresses,
+// MACs and client ids are no other device's before it writes one; without
+// this, that check reads every device, which at thousands of devices is
+// most of a device write's cost.
+type DeviceIdentifiers interface {
+	// DevicesWithIdentifiers returns, in any order, every device whose
+	// IPs hold one of ips, whose MACs one of macs or whose ClientIDs one
+	// of clientIDs (values as stored: the API stores canonical forms,
+	// netid.KeyOf).
+	DevicesWithIdentifiers(ctx context.Context, ips, macs, clientIDs []string) ([]Device, error)
+}
+
 // Version is a cheap summary of a policy state: its change-feed position
 // and, per item kind, how many items there are and the sum of their
 // versions. Two states with equal Versions almost surely hold the same

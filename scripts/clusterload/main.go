@@ -29,6 +29,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -70,6 +71,13 @@ func main() {
 	log.Printf("clusterload: %d changes/s for %d s through %s, polling %s", *rate, *seconds, l.api, strings.Join(l.nodes, ", "))
 	l.run(ctx, *rate, time.Duration(*seconds)*time.Second, *workers)
 	l.report(*rate, *seconds)
+	// The load generator shares the machine with the nodes: its own CPU
+	// says whether it, rather than they, was the limit.
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+		cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		fmt.Printf("clusterload CPU: %.1f s (setup included)\n", cpu.Seconds())
+	}
 }
 
 // device is one device of the load and its pause state.
@@ -89,9 +97,13 @@ type load struct {
 	hc         *http.Client
 	devices    []*device
 
-	mu       sync.Mutex
-	effect   [][]time.Duration // per node
-	writes   []time.Duration
+	mu     sync.Mutex
+	effect [][]time.Duration // per node
+	writes []time.Duration
+	// polls are the round trips of single DNS polls: the floor under
+	// change-to-effect that the machine (its load, the scheduler) sets,
+	// measured in the same run.
+	polls    []time.Duration
 	errors   atomic.Int64
 	timeouts atomic.Int64
 	skipped  atomic.Int64
@@ -271,9 +283,19 @@ func (l *load) watch(node string, src netip.Addr, wantBlocked bool, acked time.T
 	c := &dns.Client{Net: "udp", Timeout: 500 * time.Millisecond,
 		Dialer: &net.Dialer{LocalAddr: &net.UDPAddr{IP: src.AsSlice()}}}
 	q := new(dns.Msg).SetQuestion(l.probe, dns.TypeA)
+	var rtts []time.Duration
+	defer func() {
+		l.mu.Lock()
+		l.polls = append(l.polls, rtts...)
+		l.mu.Unlock()
+	}()
 	for {
+		sent := time.Now()
 		r, _, err := c.Exchange(q, node)
 		now := time.Now()
+		if err == nil {
+			rtts = append(rtts, now.Sub(sent))
+		}
 		if err == nil && blocked(r) == wantBlocked {
 			return now.Sub(acked), true
 		}
@@ -308,6 +330,9 @@ func (l *load) report(rate, seconds int) {
 	slices.Sort(l.writes)
 	fmt.Printf("API write (pause or resume) acknowledged: p50 %s, p99 %s, max %s\n",
 		pct(l.writes, .5).Round(time.Microsecond), pct(l.writes, .99).Round(time.Microsecond), pct(l.writes, 1).Round(time.Microsecond))
+	slices.Sort(l.polls)
+	fmt.Printf("one DNS poll's round trip (%d polls): p50 %s, p90 %s, p99 %s, max %s\n", len(l.polls),
+		pct(l.polls, .5).Round(time.Microsecond), pct(l.polls, .9).Round(time.Microsecond), pct(l.polls, .99).Round(time.Microsecond), pct(l.polls, 1).Round(time.Microsecond))
 	for i, node := range l.nodes {
 		e := l.effect[i]
 		slices.Sort(e)

@@ -149,30 +149,13 @@ func scanKeys(rows pgx.Rows) ([]store.BindingKey, error) {
 	return out, nil
 }
 
-// addBindingChanges appends one change per key, in order, with one
-// statement.
+// addBindingChanges appends one change per key, in order.
 func (tx *wtx) addBindingChanges(ctx context.Context, keys []store.BindingKey, deleted bool) error {
-	if len(keys) == 0 {
-		return nil
+	for _, k := range keys {
+		if err := tx.addChange(ctx, store.KindBinding, store.BindingID(k.Kind, k.Key), deleted); err != nil {
+			return err
+		}
 	}
-	if !tx.policy {
-		return errors.New("append change: not a policy write") // a bug in this package
-	}
-	var (
-		seqs = make([]int64, len(keys))
-		ids  = make([]string, len(keys))
-		at   = time.Now().UnixNano()
-	)
-	for i, k := range keys {
-		tx.seq++
-		seqs[i], ids[i] = tx.seq, store.BindingID(k.Kind, k.Key)
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO policy_changes (seq, kind, id, deleted, at)
-SELECT s, $2, i, $3, $4 FROM unnest($1::bigint[], $5::text[]) AS u(s, i)`, seqs, store.KindBinding, deleted, at, ids)
-	if err != nil {
-		return fmt.Errorf("append change: %w", err)
-	}
-	tx.changes += len(keys)
 	return nil
 }
 

@@ -137,6 +137,12 @@ ALTER TABLE tokens ADD COLUMN household text NOT NULL DEFAULT '';
 CREATE INDEX users_household ON users (household);
 CREATE INDEX tokens_household ON tokens (household);
 `,
+	// 5: an index of the devices' identifiers, so that the API's check
+	// that a new device's addresses are no other device's
+	// (store.DeviceIdentifiers) does not read every device.
+	`
+CREATE INDEX devices_identifiers ON devices USING gin ((data -> 'ips'), (data -> 'macs'), (data -> 'client_ids'));
+`,
 }
 
 // upgrade returns the rewrite of rows that follows schema step v, or nil.

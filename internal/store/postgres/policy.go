@@ -417,6 +417,47 @@ func devices(ctx context.Context, q querier, household string) ([]store.Device, 
 	return out, rows.Err()
 }
 
+var _ store.DeviceIdentifiers = (*Store)(nil)
+
+// DevicesWithIdentifiers returns the devices holding any of those
+// identifiers (store.DeviceIdentifiers), through the devices_identifiers
+// index.
+func (s *Store) DevicesWithIdentifiers(ctx context.Context, ips, macs, clientIDs []string) ([]store.Device, error) {
+	if len(ips)+len(macs)+len(clientIDs) == 0 {
+		return nil, nil
+	}
+	// ?| is "holds any of these strings" on a JSON array; nil arrays
+	// match nothing.
+	rows, err := s.pool.Query(ctx, "SELECT "+deviceColumns+" FROM devices"+
+		" WHERE data -> 'ips' ?| $1::text[] OR data -> 'macs' ?| $2::text[] OR data -> 'client_ids' ?| $3::text[]",
+		nonNil(ips), nonNil(macs), nonNil(clientIDs))
+	if err != nil {
+		return nil, fmt.Errorf("find devices by identifier: %w", unavailable(err))
+	}
+	defer rows.Close()
+	var out []store.Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("find devices by identifier: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find devices by identifier: %w", unavailable(err))
+	}
+	return out, nil
+}
+
+// nonNil returns s, or an empty slice for nil (pgx sends nil as NULL, and
+// NULL ?| matches nothing but reads as unknown).
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
 // deviceColumns are what scanDevice reads.
 const deviceColumns = "id, household, version, data, dns_id_hash"
 
@@ -641,22 +682,14 @@ func (s *Store) AddGrant(ctx context.Context, g store.Grant) (store.Grant, error
 		return store.Grant{}, fmt.Errorf("add grant %q: %w", g.ID, err)
 	}
 	g.Until, g.Created = g.Until.UTC(), g.Created.UTC()
-	err = s.write(ctx, true, func(tx *wtx) error {
-		ok, err := exists(ctx, tx, "SELECT 1 FROM grants WHERE id = $1", g.ID)
-		if err != nil {
-			return err
-		}
-		if ok {
-			return fmt.Errorf("already exists: %w", store.ErrConflict)
-		}
-		_, err = tx.Exec(ctx,
-			"INSERT INTO grants (id, device, kind, target, until, created_by, created) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-			g.ID, g.Device, g.Kind, g.Target, until, g.By, created)
-		if err != nil {
-			return err
-		}
-		return tx.addChange(ctx, store.KindGrant, g.ID, false)
-	})
+	// A grant's only check is its own row's (a second grant of the same
+	// id fails the primary key), so the whole write is one statement
+	// (feedOne): no BEGIN, no COMMIT, and the feed head locked for no
+	// round trip at all.
+	err = s.feedOne(ctx, `item AS (
+	INSERT INTO grants (id, device, kind, target, until, created_by, created) VALUES ($5, $6, $7, $8, $9, $10, $11)
+	RETURNING true AS ok
+)`, store.KindGrant, g.ID, false, g.ID, g.Device, g.Kind, g.Target, until, g.By, created)
 	if err != nil {
 		return store.Grant{}, fmt.Errorf("add grant %q: %w", g.ID, err)
 	}
@@ -665,12 +698,9 @@ func (s *Store) AddGrant(ctx context.Context, g store.Grant) (store.Grant, error
 
 // DeleteGrant deletes grant id.
 func (s *Store) DeleteGrant(ctx context.Context, id string) error {
-	err := s.write(ctx, true, func(tx *wtx) error {
-		if err := deleted(tx.Exec(ctx, "DELETE FROM grants WHERE id = $1", id)); err != nil {
-			return err
-		}
-		return tx.addChange(ctx, store.KindGrant, id, true)
-	})
+	err := s.feedOne(ctx, `item AS (
+	DELETE FROM grants WHERE id = $5 RETURNING true AS ok
+)`, store.KindGrant, id, true, id)
 	if err != nil {
 		return fmt.Errorf("delete grant %q: %w", id, err)
 	}

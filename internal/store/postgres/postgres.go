@@ -8,13 +8,18 @@
 // come back Equal to what was stored. Open applies the embedded schema
 // migrations the database lacks.
 //
-// Policy writes (households, profiles, devices, grants) lock the one row
-// of policy_feed_head first and take their change feed seq from it, so
-// they commit one after another across every node and a seq is never
-// committed after a higher one: a node that resumes after seq n misses
-// nothing, which a plain sequence (handed out at insert, committed in any
-// order) could not promise. Each such write also runs pg_notify in its
-// transaction, so that every node's listener wakes up when it commits.
+// Policy writes (households, profiles, devices, grants, bindings) lock
+// the one row of policy_feed_head and take their change feed seqs from
+// it, so they commit one after another across every node and a seq is
+// never committed after a higher one: a node that resumes after seq n
+// misses nothing, which a plain sequence (handed out at insert,
+// committed in any order) could not promise. Most lock it first, so that
+// their checks see every write before them; adding and deleting a grant,
+// whose only check is their own row's, are one statement each that
+// writes the grant and takes the lock to append its change (feedOne), so
+// that writes queue on the lock for no round trip. Each such write also
+// runs pg_notify in its transaction, so that every node's listener wakes
+// up when it commits.
 package postgres
 
 import (
@@ -247,12 +252,18 @@ func (s *Store) listenOnce(ctx context.Context, cc *pgx.ConnConfig, ready func()
 }
 
 // wtx is a write transaction. A policy write holds the feed head's lock
-// from its start and counts the changes it appends.
+// from its start and collects the changes it appends; they reach the
+// feed at its end, with one round trip (feed).
 type wtx struct {
 	pgx.Tx
 	policy  bool
-	seq     int64 // the feed head: the last seq handed out
-	changes int
+	changes []change
+}
+
+// change is an entry of the change feed that a write appends.
+type change struct {
+	kind, id string
+	deleted  bool
 }
 
 // maxAttempts bounds the tries of one write: a BEGIN that fails on a
@@ -266,13 +277,66 @@ const maxAttempts = 5
 // are current. Serialization failures and deadlocks are retried, so
 // are BEGINs that fail.
 func (s *Store) write(ctx context.Context, policy bool, fn func(tx *wtx) error) error {
+	return s.retry(ctx, func() (bool, error) { return s.writeOnce(ctx, policy, policy, fn) })
+}
+
+// feedOne makes a policy write of one item as a single statement, in
+// the implicit transaction of that statement: item is a WITH query
+// named item that writes the item and returns one row (ok) when it
+// wrote it. The statement then advances the feed head, appends the
+// change (kind, id, deleted) and notifies, only if the item was
+// written; ErrNotFound when it was not. Its parameters are $1-$4 for
+// feedOne's and $5 on for item's args.
+//
+// The head's lock is taken by the statement's UPDATE and held until its
+// COMMIT, on the server: writes from every node queue on it for no round
+// trip. For items whose checks are their own row's (a grant); the
+// others lock the head first (write).
+func (s *Store) feedOne(ctx context.Context, item string, kind, id string, del bool, args ...any) error {
+	sql := "WITH " + item + `,
+head AS (
+	UPDATE policy_feed_head SET last = last + 1 WHERE id = 1 AND EXISTS (SELECT 1 FROM item) RETURNING last
+),
+added AS (
+	INSERT INTO policy_changes (seq, kind, id, deleted, at) SELECT last, $1, $2, $3, $4 FROM head
+),
+notified AS (
+	SELECT pg_notify('` + Channel + `', last::text) FROM head
+)
+SELECT (SELECT count(*) FROM item), (SELECT count(*) FROM notified)`
+	args = append([]any{kind, id, del, time.Now().UnixNano()}, args...)
+	var written, notified int
+	err := s.retry(ctx, func() (bool, error) {
+		err := s.pool.QueryRow(ctx, sql, args...).Scan(&written, &notified)
+		if err != nil {
+			if pgconn.SafeToRetry(err) {
+				// Not sent: a pooled connection the server closed.
+				return false, beginError{err}
+			}
+			return false, constraint(err)
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	if written == 0 {
+		return store.ErrNotFound
+	}
+	s.wake() // this node need not wait for its own notification
+	return nil
+}
+
+// retry runs once until it succeeds, commits, fails for good, or has run
+// maxAttempts times.
+func (s *Store) retry(ctx context.Context, once func() (committed bool, err error)) error {
 	var err error
 	for range maxAttempts {
 		if err = ctx.Err(); err != nil {
 			return err
 		}
 		var committed bool
-		committed, err = s.writeOnce(ctx, policy, fn)
+		committed, err = once()
 		if err == nil || committed || !retryable(err) {
 			return unavailable(err)
 		}
@@ -297,53 +361,79 @@ func retryable(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
 }
 
-func (s *Store) writeOnce(ctx context.Context, policy bool, fn func(tx *wtx) error) (committed bool, err error) {
+func (s *Store) writeOnce(ctx context.Context, policy, lockFirst bool, fn func(tx *wtx) error) (committed bool, err error) {
 	pgTx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return false, beginError{err}
 	}
 	tx := &wtx{Tx: pgTx, policy: policy}
 	defer func() { _ = tx.Rollback(context.Background()) }() // after Commit, a no-op
-	if policy {
-		if err := tx.QueryRow(ctx, "SELECT last FROM policy_feed_head WHERE id = 1 FOR UPDATE").Scan(&tx.seq); err != nil {
+	if lockFirst {
+		if _, err := tx.Exec(ctx, "SELECT last FROM policy_feed_head WHERE id = 1 FOR UPDATE"); err != nil {
 			return false, fmt.Errorf("lock change feed: %w", err)
 		}
 	}
 	if err := fn(tx); err != nil {
 		return false, constraint(err)
 	}
-	if tx.changes > 0 {
-		if _, err := tx.Exec(ctx, "UPDATE policy_feed_head SET last = $1 WHERE id = 1", tx.seq); err != nil {
-			return false, fmt.Errorf("advance change feed: %w", err)
-		}
-		// Delivered to the listeners when, and only if, the
-		// transaction commits.
-		if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", Channel, strconv.FormatInt(tx.seq, 10)); err != nil {
-			return false, fmt.Errorf("notify: %w", err)
+	if len(tx.changes) > 0 {
+		if err := tx.feed(ctx); err != nil {
+			return false, err
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return false, fmt.Errorf("commit: %w", constraint(err))
 	}
-	if tx.changes > 0 {
+	if len(tx.changes) > 0 {
 		s.wake() // this node need not wait for its own notification
 	}
 	return true, nil
 }
 
-// addChange appends one entry to the change feed.
-func (tx *wtx) addChange(ctx context.Context, kind, id string, deleted bool) error {
+// feedSQL advances the feed head by the changes of the write (taking, or
+// holding, its lock until COMMIT) and appends them with the seqs after
+// the old head, in order.
+const feedSQL = `WITH head AS (
+	UPDATE policy_feed_head SET last = last + cardinality($1::text[]) WHERE id = 1 RETURNING last
+)
+INSERT INTO policy_changes (seq, kind, id, deleted, at)
+SELECT head.last - cardinality($1::text[]) + c.n, c.kind, c.id, c.deleted, $4
+FROM head, unnest($1::text[], $2::text[], $3::boolean[]) WITH ORDINALITY AS c(kind, id, deleted, n)`
+
+// feed appends tx's changes to the change feed and notifies the new head
+// (delivered to the listeners when, and only if, the transaction
+// commits), both in one round trip.
+func (tx *wtx) feed(ctx context.Context) error {
+	kinds := make([]string, len(tx.changes))
+	ids := make([]string, len(tx.changes))
+	deleted := make([]bool, len(tx.changes))
+	for i, c := range tx.changes {
+		kinds[i], ids[i], deleted[i] = c.kind, c.id, c.deleted
+	}
+	var b pgx.Batch
+	b.Queue(feedSQL, kinds, ids, deleted, time.Now().UnixNano())
+	b.Queue("SELECT pg_notify($1, last::text) FROM policy_feed_head WHERE id = 1", Channel)
+	br := tx.SendBatch(ctx, &b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return fmt.Errorf("append %d changes: %w", len(tx.changes), err)
+	}
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return fmt.Errorf("notify: %w", err)
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("append %d changes: %w", len(tx.changes), err)
+	}
+	return nil
+}
+
+// addChange appends one entry to the change feed (at the write's end).
+func (tx *wtx) addChange(_ context.Context, kind, id string, deleted bool) error {
 	if !tx.policy {
 		return errors.New("append change: not a policy write") // a bug in this package
 	}
-	tx.seq++
-	_, err := tx.Exec(ctx,
-		"INSERT INTO policy_changes (seq, kind, id, deleted, at) VALUES ($1, $2, $3, $4, $5)",
-		tx.seq, kind, id, deleted, time.Now().UnixNano())
-	if err != nil {
-		return fmt.Errorf("append change: %w", err)
-	}
-	tx.changes++
+	tx.changes = append(tx.changes, change{kind, id, deleted})
 	return nil
 }
 
