@@ -158,6 +158,8 @@ type queryState struct {
 	req  pipeline.Request
 	resp responder
 	msg  dns.Msg
+	// scratch holds the question and OPT record of msg (UnpackQuery).
+	scratch dnsmsg.QueryScratch
 }
 
 // handle answers one query read from a listener. raw is not kept after it
@@ -190,7 +192,7 @@ func (s *Server) handleWith(qs *queryState, raw []byte, m meta, snd sender, buf 
 		resp.maxSize = dnsmsg.MinUDPSize
 	}
 	q := &qs.msg
-	if err := q.Unpack(raw); err != nil {
+	if err := dnsmsg.UnpackQuery(q, raw, &qs.scratch); err != nil {
 		if allowed(st.allow, m.client.Addr()) {
 			resp.written = true
 			snd.send(headerOnly(raw, dns.RcodeFormatError))

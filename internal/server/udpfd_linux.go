@@ -19,6 +19,10 @@ import (
 // Shutdown at least this often even if shutdown(2) did not wake it.
 const udpBlockTimeout = 100 * time.Millisecond
 
+// udpReschedule is how often a busy reader passes through Go's scheduler:
+// well under sysmon's 10 ms, however long sysmon sleeps between looks.
+const udpReschedule = 4 * time.Millisecond
+
 // udpPeer is a client's socket address as the kernel gave it, kept to send
 // the answer back unchanged (an IPv6 scope ID included).
 type udpPeer struct {
@@ -56,6 +60,8 @@ type fdIO struct {
 	hs    []mmsghdr
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet6
+	// scheduled is when the reader last called runtime.Gosched.
+	scheduled time.Time
 }
 
 // openUDP returns the sockets that serve c's address. With GOMAXPROCS 2
@@ -180,6 +186,18 @@ func (u *fdIO) read(ms []udpIn) (int, error) {
 			Iov:     &u.iovs[i],
 		}}
 		u.hs[i].hdr.SetIovlen(1)
+	}
+	// Pass through the scheduler now and then. The reader never parks,
+	// so its P would otherwise run this one goroutine for good; the
+	// runtime's monitor (sysmon) treats a P that has not scheduled for
+	// 10 ms as stuck and takes it from the reader's next system call,
+	// which restarts the monitor's 20 us polling and makes the reader
+	// wake it (a futex) to get a P back: at 5 k QPS a fifth of the
+	// server's CPU (docs/performance.md). Not on every read: Gosched
+	// also wakes an idle P's thread, a futex and a context switch.
+	if now := time.Now(); now.Sub(u.scheduled) >= udpReschedule {
+		u.scheduled = now
+		runtime.Gosched()
 	}
 	u.mu.RLock()
 	if u.closed || u.stopped.Load() {
