@@ -165,12 +165,15 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	if cfg.QueryLog.Enabled && runtime.GOMAXPROCS(0) < 2 {
-		// On one CPU the query log's writer thread still needs a P of
-		// its own: then the kernel, which runs that thread at a lower
-		// priority, rather than Go's scheduler, decides between it and
-		// the answers (p99 at 50k QPS: 24 ms to 3 ms). Without the log,
-		// one P is best (a second one spins on the lone CPU).
+	if runtime.GOMAXPROCS(0) < 2 {
+		// On one CPU, two Ps: a UDP reader waits in the kernel on its own
+		// socket while it holds one (internal/server, udpfd_linux.go), and
+		// the query log's writer thread gets the other, so the kernel,
+		// which runs that thread at a lower priority, rather than Go's
+		// scheduler, decides between it and the answers. With the log off,
+		// one P meant the netpoller path: 64-70 us of CPU per query at
+		// 5 k QPS against 38-40 with two, and 10.5 against 8.2 at 50 k
+		// (QUERY_LOG=false scripts/bench-cpu-vs, docs/performance.md).
 		runtime.GOMAXPROCS(2)
 	}
 	a, err := app.New(cfg, log)
