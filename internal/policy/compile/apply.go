@@ -48,22 +48,8 @@ type items struct {
 	problems *shardmap.Map[string, []error]
 }
 
-func newItems() items {
-	return items{
-		households: shardmap.New[string, store.Household](0),
-		profiles:   shardmap.New[string, store.Profile](0),
-		devices:    newPacked(0, encodeDevice, decodeDevice),
-		grants:     shardmap.New[string, store.Grant](0),
-		bindings:   newPacked(0, encodeBinding, decodeBinding),
-		grantsOf:   shardmap.New[string, []string](0),
-		hhProfiles: shardmap.New[string, []string](0),
-		grantDevs:  shardmap.New[string, []string](0),
-		grantProf:  shardmap.New[string, string](0),
-		users:      shardmap.New[string, []string](0),
-		contested:  shardmap.New[netid.Key, []string](0),
-		problems:   shardmap.New[string, []error](0),
-	}
-}
+// newItems returns empty items, for a snapshot with no store state.
+func newItems() items { return sized(Delta{}) }
 
 // sized returns empty items sized for d, for a cold build.
 func sized(d Delta) items {
