@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hearth-dns/hearth/internal/store"
+	"github.com/hearth-dns/hearth/internal/store/sqlstore"
 )
 
 // Bindings are written a whole batch per statement (unnest of arrays):
@@ -55,7 +56,7 @@ func scanBinding(r store.Scanner) (store.Binding, error) {
 	if err := r.Scan(&b.Kind, &b.Key, &b.Household, &b.Origin, &b.Session, &updated); err != nil {
 		return store.Binding{}, err
 	}
-	b.Updated = goTime(updated)
+	b.Updated = sqlstore.GoTime(updated)
 	return b, nil
 }
 
@@ -89,7 +90,7 @@ func (s *Store) PutBindings(ctx context.Context, bs []store.Binding) (int, error
 		updated                                    = make([]*int64, len(in))
 	)
 	for i, b := range in {
-		if updated[i], err = dbTime("updated", b.Updated); err != nil {
+		if updated[i], err = sqlstore.DBTime("updated", b.Updated); err != nil {
 			return 0, fmt.Errorf("put bindings: %s: %w", store.BindingID(b.Kind, b.Key), err)
 		}
 		kinds[i], keys[i], households[i], origins[i], sessions[i] = b.Kind, b.Key, b.Household, b.Origin, b.Session

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hearth-dns/hearth/internal/store"
+	"github.com/hearth-dns/hearth/internal/store/sqlstore"
 )
 
 // Load reads households, profiles, devices, grants, bindings and the feed position
@@ -509,7 +510,7 @@ func (s *Store) PutDevice(ctx context.Context, d store.Device) (store.Device, er
 	if err := store.ValidateID("device", d.ID); err != nil {
 		return store.Device{}, fmt.Errorf("put device: %w", err)
 	}
-	if _, err := dbTime("first seen", d.FirstSeen); err != nil {
+	if _, err := sqlstore.DBTime("first seen", d.FirstSeen); err != nil {
 		return store.Device{}, fmt.Errorf("put device %q: %w", d.ID, err)
 	}
 	d.FirstSeen = d.FirstSeen.UTC()
@@ -518,7 +519,7 @@ func (s *Store) PutDevice(ctx context.Context, d store.Device) (store.Device, er
 		if len(d.DNSID.Hash) != 64 || strings.Trim(d.DNSID.Hash, "0123456789abcdef") != "" {
 			return store.Device{}, fmt.Errorf("put device %q: DNS id hash: want 64 lower-case hex digits: %w", d.ID, store.ErrInvalid)
 		}
-		if _, err := dbTime("DNS id created", d.DNSID.Created); err != nil {
+		if _, err := sqlstore.DBTime("DNS id created", d.DNSID.Created); err != nil {
 			return store.Device{}, fmt.Errorf("put device %q: %w", d.ID, err)
 		}
 		id := *d.DNSID
@@ -653,7 +654,7 @@ func grants(ctx context.Context, q querier, device string) ([]store.Grant, error
 		if err := rows.Scan(&g.ID, &g.Device, &g.Kind, &g.Target, &until, &g.By, &created); err != nil {
 			return nil, err
 		}
-		g.Until, g.Created = goTime(until), goTime(created)
+		g.Until, g.Created = sqlstore.GoTime(until), sqlstore.GoTime(created)
 		out = append(out, g)
 	}
 	return out, rows.Err()
@@ -673,11 +674,11 @@ func (s *Store) AddGrant(ctx context.Context, g store.Grant) (store.Grant, error
 	if err := g.Validate(); err != nil {
 		return store.Grant{}, fmt.Errorf("add grant %q: %w", g.ID, err)
 	}
-	until, err := dbTime("until", g.Until)
+	until, err := sqlstore.DBTime("until", g.Until)
 	if err != nil {
 		return store.Grant{}, fmt.Errorf("add grant %q: %w", g.ID, err)
 	}
-	created, err := dbTime("created", g.Created)
+	created, err := sqlstore.DBTime("created", g.Created)
 	if err != nil {
 		return store.Grant{}, fmt.Errorf("add grant %q: %w", g.ID, err)
 	}
@@ -709,7 +710,7 @@ func (s *Store) DeleteGrant(ctx context.Context, id string) error {
 
 // DeleteExpiredGrants deletes the grants whose Until is at or before now.
 func (s *Store) DeleteExpiredGrants(ctx context.Context, now time.Time) (int, error) {
-	at, err := dbTime("now", now)
+	at, err := sqlstore.DBTime("now", now)
 	if err != nil || at == nil {
 		return 0, fmt.Errorf("delete grants expired at %v: bad time: %w", now, store.ErrInvalid)
 	}
@@ -766,7 +767,7 @@ func (s *Store) GrantsByID(ctx context.Context, ids []string) ([]store.Grant, er
 		if err := rows.Scan(&g.ID, &g.Device, &g.Kind, &g.Target, &until, &g.By, &created); err != nil {
 			return nil, fmt.Errorf("get %d grants: %w", len(ids), err)
 		}
-		g.Until, g.Created = goTime(until), goTime(created)
+		g.Until, g.Created = sqlstore.GoTime(until), sqlstore.GoTime(created)
 		out = append(out, g)
 	}
 	if err := rows.Err(); err != nil {

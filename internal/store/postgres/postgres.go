@@ -24,11 +24,11 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -39,8 +39,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/hearth-dns/hearth/internal/store"
+	"github.com/hearth-dns/hearth/internal/store/sqlstore"
 )
 
 var _ store.Store = (*Store)(nil)
@@ -74,7 +76,12 @@ const connectTimeout = 10 * time.Second
 // Store is a store.Store in a PostgreSQL database. It is safe for
 // concurrent use.
 type Store struct {
+	// Store holds the users, sessions, tokens and settings (package
+	// sqlstore, which the SQLite store shares), through db.
+	*sqlstore.Store
+
 	pool   *pgxpool.Pool
+	db     *sql.DB // database/sql over pool (pgx's stdlib adapter)
 	log    *slog.Logger
 	notify chan struct{}
 	where  string // host:port/database, for errors and logs; no password
@@ -142,10 +149,13 @@ func Open(ctx context.Context, c *Config) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", where, err)
 	}
 	s.pool = pool
+	s.db = stdlib.OpenDBFromPool(pool)
+	s.Store = sqlstore.New(sqlstore.DB{SQL: s.db, Write: s.writeSQL, Err: unavailable})
 	conn, err := pool.Acquire(ctx)
 	if err == nil {
 		conn.Release()
 	} else if err = unavailable(err); !c.Lazy || !errors.Is(err, store.ErrUnavailable) {
+		s.db.Close()
 		pool.Close()
 		return nil, fmt.Errorf("open store %s: %w", where, err)
 	} else {
@@ -163,6 +173,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stop()
 		<-s.done
+		_ = s.db.Close() // closes no connection: the pool owns them
 		s.pool.Close()
 	})
 	return nil
@@ -361,6 +372,25 @@ func retryable(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
 }
 
+// writeSQL is write for the statements of package sqlstore: a write
+// that appends nothing to the change feed, through database/sql.
+func (s *Store) writeSQL(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.retry(ctx, func() (bool, error) {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return false, beginError{err}
+		}
+		defer func() { _ = tx.Rollback() }() // after Commit, a no-op
+		if err := fn(tx); err != nil {
+			return false, constraint(err)
+		}
+		if err := tx.Commit(); err != nil {
+			return false, fmt.Errorf("commit: %w", constraint(err))
+		}
+		return true, nil
+	})
+}
+
 func (s *Store) writeOnce(ctx context.Context, policy, lockFirst bool, fn func(tx *wtx) error) (committed bool, err error) {
 	pgTx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -442,33 +472,6 @@ func (tx *wtx) addChange(_ context.Context, kind, id string, deleted bool) error
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-// Unix nanoseconds cover 1678 to 2262.
-var (
-	minTime = time.Unix(0, math.MinInt64)
-	maxTime = time.Unix(0, math.MaxInt64)
-)
-
-// dbTime converts t to the column value: unix nanoseconds, NULL for the
-// zero time.
-func dbTime(field string, t time.Time) (*int64, error) {
-	if t.IsZero() {
-		return nil, nil
-	}
-	if t.Before(minTime) || t.After(maxTime) {
-		return nil, fmt.Errorf("%s %v: outside 1678-2262: %w", field, t, store.ErrInvalid)
-	}
-	n := t.UnixNano()
-	return &n, nil
-}
-
-// goTime converts a column value written by dbTime back to a UTC time.
-func goTime(n *int64) time.Time {
-	if n == nil {
-		return time.Time{}
-	}
-	return time.Unix(0, *n).UTC()
 }
 
 // exists reports whether query (a SELECT of one row) finds a row.

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hearth-dns/hearth/internal/store"
+	"github.com/hearth-dns/hearth/internal/store/sqlstore"
 )
 
 // Grant returns the grant of that id.
@@ -25,7 +26,7 @@ func (s *Store) Grant(ctx context.Context, id string) (store.Grant, error) {
 	if err != nil {
 		return store.Grant{}, fmt.Errorf("grant %q: %w", id, unavailable(err))
 	}
-	g.Until, g.Created = goTime(until), goTime(created)
+	g.Until, g.Created = sqlstore.GoTime(until), sqlstore.GoTime(created)
 	return g, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hearth-dns/hearth/internal/store"
+	"github.com/hearth-dns/hearth/internal/store/sqlstore"
 )
 
 // Bindings returns the bindings of household, or all with "".
@@ -23,7 +24,7 @@ func (s *Store) Bindings(ctx context.Context, household string) ([]store.Binding
 
 const bindingColumns = "kind, key, household, origin, session, updated"
 
-func bindings(ctx context.Context, q querier, household string) ([]store.Binding, error) {
+func bindings(ctx context.Context, q sqlstore.Querier, household string) ([]store.Binding, error) {
 	rows, err := q.QueryContext(ctx,
 		"SELECT "+bindingColumns+" FROM bindings WHERE ? = '' OR household = ? ORDER BY kind, key", household, household)
 	if err != nil {
@@ -44,12 +45,12 @@ func bindings(ctx context.Context, q querier, household string) ([]store.Binding
 func scanBinding(r store.Scanner) (store.Binding, error) {
 	var (
 		b       store.Binding
-		updated sql.NullInt64
+		updated *int64
 	)
 	if err := r.Scan(&b.Kind, &b.Key, &b.Household, &b.Origin, &b.Session, &updated); err != nil {
 		return store.Binding{}, err
 	}
-	b.Updated = goTime(updated)
+	b.Updated = sqlstore.GoTime(updated)
 	return b, nil
 }
 
@@ -76,7 +77,7 @@ func (s *Store) PutBindings(ctx context.Context, bs []store.Binding) (int, error
 		return 0, fmt.Errorf("put bindings: %w", err)
 	}
 	for _, b := range in {
-		if _, err := dbTime("updated", b.Updated); err != nil {
+		if _, err := sqlstore.DBTime("updated", b.Updated); err != nil {
 			return 0, fmt.Errorf("put bindings: %s: %w", store.BindingID(b.Kind, b.Key), err)
 		}
 	}
@@ -120,7 +121,7 @@ WHERE household != excluded.household OR origin != excluded.origin OR session !=
 		}
 		defer up.Close()
 		for _, b := range in {
-			updated, _ := dbTime("updated", b.Updated) // checked above
+			updated, _ := sqlstore.DBTime("updated", b.Updated) // checked above
 			res, err := up.ExecContext(ctx, b.Kind, b.Key, b.Household, b.Origin, b.Session, updated)
 			if err != nil {
 				return fmt.Errorf("binding %s: %w", store.BindingID(b.Kind, b.Key), err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hearth-dns/hearth/internal/store"
+	"github.com/hearth-dns/hearth/internal/store/sqlstore"
 )
 
 func openSteps(t *testing.T, path string, steps []string) (*Store, error) {
@@ -18,7 +19,7 @@ func openSteps(t *testing.T, path string, steps []string) (*Store, error) {
 
 func tableExists(t *testing.T, s *Store, name string) bool {
 	t.Helper()
-	ok, err := exists(context.Background(), s.db, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?", name)
+	ok, err := sqlstore.Exists(context.Background(), s.db, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?", name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hearth-dns/hearth/internal/store"
+	"github.com/hearth-dns/hearth/internal/store/sqlstore"
 )
 
 // Load reads households, profiles, devices, grants, bindings and the feed position
@@ -48,7 +49,7 @@ func (s *Store) Load(ctx context.Context) (store.State, error) {
 
 // lastSeq reads the newest seq ever handed out, from AUTOINCREMENT's own
 // counter so that it stays right if the feed is ever trimmed.
-func lastSeq(ctx context.Context, q querier) (int64, error) {
+func lastSeq(ctx context.Context, q sqlstore.Querier) (int64, error) {
 	var seq int64
 	err := q.QueryRowContext(ctx, "SELECT seq FROM sqlite_sequence WHERE name = 'policy_changes'").Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -115,7 +116,7 @@ func checkVersion(ctx context.Context, tx *wtx, table, id string, version int64)
 // profileHousehold returns the household of profile id, or "" when the
 // store does not hold it (a preset or a config-file profile, which the
 // caller checks).
-func profileHousehold(ctx context.Context, tx querier, id, referrer string) (string, error) {
+func profileHousehold(ctx context.Context, tx sqlstore.Querier, id, referrer string) (string, error) {
 	var h string
 	err := tx.QueryRowContext(ctx, "SELECT household FROM profiles WHERE id = ?", id).Scan(&h)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -125,11 +126,11 @@ func profileHousehold(ctx context.Context, tx querier, id, referrer string) (str
 }
 
 // checkHousehold returns ErrInvalid unless household id exists.
-func checkHousehold(ctx context.Context, tx querier, id string) error {
+func checkHousehold(ctx context.Context, tx sqlstore.Querier, id string) error {
 	if id == "" {
 		return fmt.Errorf("no household: %w", store.ErrInvalid)
 	}
-	ok, err := exists(ctx, tx, "SELECT 1 FROM households WHERE id = ?", id)
+	ok, err := sqlstore.Exists(ctx, tx, "SELECT 1 FROM households WHERE id = ?", id)
 	if err != nil {
 		return err
 	}
@@ -156,7 +157,7 @@ func (s *Store) Households(ctx context.Context) ([]store.Household, error) {
 	return hs, nil
 }
 
-func households(ctx context.Context, q querier) ([]store.Household, error) {
+func households(ctx context.Context, q sqlstore.Querier) ([]store.Household, error) {
 	rows, err := q.QueryContext(ctx, "SELECT id, version, data FROM households ORDER BY id")
 	if err != nil {
 		return nil, err
@@ -254,7 +255,7 @@ func (s *Store) DeleteHousehold(ctx context.Context, id string) error {
 		if err := deleteHouseholdBindings(ctx, tx, id); err != nil {
 			return err
 		}
-		if err := deleted(tx.ExecContext(ctx, "DELETE FROM households WHERE id = ?", id)); err != nil {
+		if err := sqlstore.Deleted(tx.ExecContext(ctx, "DELETE FROM households WHERE id = ?", id)); err != nil {
 			return err
 		}
 		return tx.addChange(ctx, store.KindHousehold, id, true)
@@ -274,7 +275,7 @@ func (s *Store) Profiles(ctx context.Context, household string) ([]store.Profile
 	return ps, nil
 }
 
-func profiles(ctx context.Context, q querier, household string) ([]store.Profile, error) {
+func profiles(ctx context.Context, q sqlstore.Querier, household string) ([]store.Profile, error) {
 	rows, err := q.QueryContext(ctx,
 		"SELECT id, household, version, data FROM profiles WHERE ? = '' OR household = ? ORDER BY id", household, household)
 	if err != nil {
@@ -343,7 +344,7 @@ ON CONFLICT (id) DO UPDATE SET household = excluded.household, version = exclude
 
 // profileUnused returns ErrConflict naming a device or household that
 // refers to profile id.
-func profileUnused(ctx context.Context, tx querier, id string) error {
+func profileUnused(ctx context.Context, tx sqlstore.Querier, id string) error {
 	var user string
 	err := tx.QueryRowContext(ctx, "SELECT id FROM devices WHERE profile = ? ORDER BY id LIMIT 1", id).Scan(&user)
 	if err == nil {
@@ -369,7 +370,7 @@ func (s *Store) DeleteProfile(ctx context.Context, id string) error {
 		if err := profileUnused(ctx, tx, id); err != nil {
 			return err
 		}
-		if err := deleted(tx.ExecContext(ctx, "DELETE FROM profiles WHERE id = ?", id)); err != nil {
+		if err := sqlstore.Deleted(tx.ExecContext(ctx, "DELETE FROM profiles WHERE id = ?", id)); err != nil {
 			return err
 		}
 		return tx.addChange(ctx, store.KindProfile, id, true)
@@ -389,7 +390,7 @@ func (s *Store) Devices(ctx context.Context, household string) ([]store.Device, 
 	return ds, nil
 }
 
-func devices(ctx context.Context, q querier, household string) ([]store.Device, error) {
+func devices(ctx context.Context, q sqlstore.Querier, household string) ([]store.Device, error) {
 	rows, err := q.QueryContext(ctx,
 		"SELECT "+deviceColumns+" FROM devices WHERE ? = '' OR household = ? ORDER BY id", household, household)
 	if err != nil {
@@ -455,7 +456,7 @@ func (s *Store) PutDevice(ctx context.Context, d store.Device) (store.Device, er
 	if err := store.ValidateID("device", d.ID); err != nil {
 		return store.Device{}, fmt.Errorf("put device: %w", err)
 	}
-	if _, err := dbTime("first seen", d.FirstSeen); err != nil {
+	if _, err := sqlstore.DBTime("first seen", d.FirstSeen); err != nil {
 		return store.Device{}, fmt.Errorf("put device %q: %w", d.ID, err)
 	}
 	d.FirstSeen = d.FirstSeen.UTC()
@@ -464,7 +465,7 @@ func (s *Store) PutDevice(ctx context.Context, d store.Device) (store.Device, er
 		if len(d.DNSID.Hash) != 64 || strings.Trim(d.DNSID.Hash, "0123456789abcdef") != "" {
 			return store.Device{}, fmt.Errorf("put device %q: DNS id hash: want 64 lower-case hex digits: %w", d.ID, store.ErrInvalid)
 		}
-		if _, err := dbTime("DNS id created", d.DNSID.Created); err != nil {
+		if _, err := sqlstore.DBTime("DNS id created", d.DNSID.Created); err != nil {
 			return store.Device{}, fmt.Errorf("put device %q: %w", d.ID, err)
 		}
 		id := *d.DNSID
@@ -531,7 +532,7 @@ func (s *Store) DeleteDevice(ctx context.Context, id string) error {
 		if _, err := deleteGrants(ctx, tx, "device = ?", id); err != nil {
 			return err
 		}
-		if err := deleted(tx.ExecContext(ctx, "DELETE FROM devices WHERE id = ?", id)); err != nil {
+		if err := sqlstore.Deleted(tx.ExecContext(ctx, "DELETE FROM devices WHERE id = ?", id)); err != nil {
 			return err
 		}
 		return tx.addChange(ctx, store.KindDevice, id, true)
@@ -582,7 +583,7 @@ func (s *Store) Grants(ctx context.Context, device string) ([]store.Grant, error
 	return gs, nil
 }
 
-func grants(ctx context.Context, q querier, device string) ([]store.Grant, error) {
+func grants(ctx context.Context, q sqlstore.Querier, device string) ([]store.Grant, error) {
 	rows, err := q.QueryContext(ctx,
 		"SELECT id, device, kind, target, until, created_by, created FROM grants WHERE ? = '' OR device = ? ORDER BY id",
 		device, device)
@@ -594,12 +595,12 @@ func grants(ctx context.Context, q querier, device string) ([]store.Grant, error
 	for rows.Next() {
 		var (
 			g              store.Grant
-			until, created sql.NullInt64
+			until, created *int64
 		)
 		if err := rows.Scan(&g.ID, &g.Device, &g.Kind, &g.Target, &until, &g.By, &created); err != nil {
 			return nil, err
 		}
-		g.Until, g.Created = goTime(until), goTime(created)
+		g.Until, g.Created = sqlstore.GoTime(until), sqlstore.GoTime(created)
 		out = append(out, g)
 	}
 	return out, rows.Err()
@@ -619,17 +620,17 @@ func (s *Store) AddGrant(ctx context.Context, g store.Grant) (store.Grant, error
 	if err := g.Validate(); err != nil {
 		return store.Grant{}, fmt.Errorf("add grant %q: %w", g.ID, err)
 	}
-	until, err := dbTime("until", g.Until)
+	until, err := sqlstore.DBTime("until", g.Until)
 	if err != nil {
 		return store.Grant{}, fmt.Errorf("add grant %q: %w", g.ID, err)
 	}
-	created, err := dbTime("created", g.Created)
+	created, err := sqlstore.DBTime("created", g.Created)
 	if err != nil {
 		return store.Grant{}, fmt.Errorf("add grant %q: %w", g.ID, err)
 	}
 	g.Until, g.Created = g.Until.UTC(), g.Created.UTC()
 	err = s.write(ctx, func(tx *wtx) error {
-		ok, err := exists(ctx, tx, "SELECT 1 FROM grants WHERE id = ?", g.ID)
+		ok, err := sqlstore.Exists(ctx, tx, "SELECT 1 FROM grants WHERE id = ?", g.ID)
 		if err != nil {
 			return err
 		}
@@ -653,7 +654,7 @@ func (s *Store) AddGrant(ctx context.Context, g store.Grant) (store.Grant, error
 // DeleteGrant deletes grant id.
 func (s *Store) DeleteGrant(ctx context.Context, id string) error {
 	err := s.write(ctx, func(tx *wtx) error {
-		if err := deleted(tx.ExecContext(ctx, "DELETE FROM grants WHERE id = ?", id)); err != nil {
+		if err := sqlstore.Deleted(tx.ExecContext(ctx, "DELETE FROM grants WHERE id = ?", id)); err != nil {
 			return err
 		}
 		return tx.addChange(ctx, store.KindGrant, id, true)
@@ -666,7 +667,7 @@ func (s *Store) DeleteGrant(ctx context.Context, id string) error {
 
 // DeleteExpiredGrants deletes the grants whose Until is at or before now.
 func (s *Store) DeleteExpiredGrants(ctx context.Context, now time.Time) (int, error) {
-	at, err := dbTime("now", now)
+	at, err := sqlstore.DBTime("now", now)
 	if err != nil || at == nil {
 		return 0, fmt.Errorf("delete grants expired at %v: bad time: %w", now, store.ErrInvalid)
 	}

@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +26,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/hearth-dns/hearth/internal/store"
+	"github.com/hearth-dns/hearth/internal/store/sqlstore"
 )
 
 var _ store.Store = (*Store)(nil)
@@ -46,6 +46,10 @@ type Config struct {
 // Store is a store.Store in one SQLite file. It is safe for concurrent
 // use.
 type Store struct {
+	// Store holds the users, sessions, tokens and settings (package
+	// sqlstore, which the PostgreSQL store shares).
+	*sqlstore.Store
+
 	db     *sql.DB
 	log    *slog.Logger
 	path   string
@@ -116,6 +120,7 @@ func open(ctx context.Context, c *Config, steps []string) (*Store, error) {
 		sem:    make(chan struct{}, 1),
 		notify: make(chan struct{}, 1),
 	}
+	s.Store = sqlstore.New(sqlstore.DB{SQL: db, Write: s.writeSQL})
 	if err := s.check(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %q: %w", c.Path, err)
@@ -192,6 +197,11 @@ func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
 	return nil
 }
 
+// writeSQL is write for the statements of package sqlstore.
+func (s *Store) writeSQL(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.write(ctx, func(tx *wtx) error { return fn(tx.Tx) })
+}
+
 // addChange appends one entry to the change feed.
 func (tx *wtx) addChange(ctx context.Context, kind, id string, deleted bool) error {
 	_, err := tx.ExecContext(ctx,
@@ -201,66 +211,5 @@ func (tx *wtx) addChange(ctx context.Context, kind, id string, deleted bool) err
 		return fmt.Errorf("append change: %w", err)
 	}
 	tx.changes++
-	return nil
-}
-
-// querier is what both *sql.DB and *sql.Tx offer, so that one read
-// function serves a lone query and Load's transaction.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// Unix nanoseconds cover 1678 to 2262.
-var (
-	minTime = time.Unix(0, math.MinInt64)
-	maxTime = time.Unix(0, math.MaxInt64)
-)
-
-// dbTime converts t to the column value: unix nanoseconds, NULL for the
-// zero time.
-func dbTime(field string, t time.Time) (any, error) {
-	if t.IsZero() {
-		return nil, nil
-	}
-	if t.Before(minTime) || t.After(maxTime) {
-		return nil, fmt.Errorf("%s %v: outside 1678-2262: %w", field, t, store.ErrInvalid)
-	}
-	return t.UnixNano(), nil
-}
-
-// goTime converts a column value written by dbTime back to a UTC time.
-func goTime(n sql.NullInt64) time.Time {
-	if !n.Valid {
-		return time.Time{}
-	}
-	return time.Unix(0, n.Int64).UTC()
-}
-
-// exists reports whether query (a SELECT of one row) finds a row.
-func exists(ctx context.Context, q querier, query string, args ...any) (bool, error) {
-	var one int
-	err := q.QueryRowContext(ctx, query, args...).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return true, nil
-}
-
-// deleted maps a delete's result to ErrNotFound when it removed nothing.
-func deleted(res sql.Result, err error) error {
-	if err != nil {
-		return err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return store.ErrNotFound
-	}
 	return nil
 }

@@ -7,13 +7,14 @@ import (
 	"fmt"
 
 	"github.com/hearth-dns/hearth/internal/store"
+	"github.com/hearth-dns/hearth/internal/store/sqlstore"
 )
 
 // Grant returns the grant of that id.
 func (s *Store) Grant(ctx context.Context, id string) (store.Grant, error) {
 	var (
 		g              store.Grant
-		until, created sql.NullInt64
+		until, created *int64
 	)
 	err := s.db.QueryRowContext(ctx,
 		"SELECT id, device, kind, target, until, created_by, created FROM grants WHERE id = ?", id,
@@ -24,7 +25,7 @@ func (s *Store) Grant(ctx context.Context, id string) (store.Grant, error) {
 	if err != nil {
 		return store.Grant{}, fmt.Errorf("grant %q: %w", id, err)
 	}
-	g.Until, g.Created = goTime(until), goTime(created)
+	g.Until, g.Created = sqlstore.GoTime(until), sqlstore.GoTime(created)
 	return g, nil
 }
 

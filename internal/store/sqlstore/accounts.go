@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -10,47 +10,49 @@ import (
 	"github.com/hearth-dns/hearth/internal/store"
 )
 
+// Store is what the SQL backends share of a store.Store: users,
+// sessions, API tokens and settings. A backend embeds it.
+type Store struct {
+	db DB
+}
+
+// New returns the shared part of a store over db.
+func New(db DB) *Store { return &Store{db: db} }
+
 // Users returns every user, by name.
 func (s *Store) Users(ctx context.Context) ([]store.User, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT name, password_hash, created, household FROM users ORDER BY name")
+	rows, err := s.db.SQL.QueryContext(ctx, "SELECT name, password_hash, created, household FROM users ORDER BY name")
 	if err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
+		return nil, fmt.Errorf("list users: %w", s.db.err(err))
 	}
 	defer rows.Close()
-	var out []store.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list users: %w", err)
-		}
-		out = append(out, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
+	out, err := Collect(rows, scanUser)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", s.db.err(err))
 	}
 	return out, nil
 }
 
-func scanUser(r interface{ Scan(...any) error }) (store.User, error) {
+func scanUser(r store.Scanner) (store.User, error) {
 	var (
 		u       store.User
-		created sql.NullInt64
+		created *int64
 	)
 	if err := r.Scan(&u.Name, &u.PasswordHash, &created, &u.Household); err != nil {
 		return store.User{}, err
 	}
-	u.Created = goTime(created)
+	u.Created = GoTime(created)
 	return u, nil
 }
 
 // User returns the user called name.
 func (s *Store) User(ctx context.Context, name string) (store.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, "SELECT name, password_hash, created, household FROM users WHERE name = ?", name))
+	u, err := scanUser(s.db.SQL.QueryRowContext(ctx, "SELECT name, password_hash, created, household FROM users WHERE name = $1", name))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = store.ErrNotFound
 	}
 	if err != nil {
-		return store.User{}, fmt.Errorf("get user %q: %w", name, err)
+		return store.User{}, fmt.Errorf("get user %q: %w", name, s.db.err(err))
 	}
 	return u, nil
 }
@@ -60,17 +62,17 @@ func (s *Store) PutUser(ctx context.Context, u store.User) error {
 	if u.Name == "" {
 		return fmt.Errorf("put user: no name: %w", store.ErrInvalid)
 	}
-	created, err := dbTime("created", u.Created)
+	created, err := DBTime("created", u.Created)
 	if err != nil {
 		return fmt.Errorf("put user %q: %w", u.Name, err)
 	}
-	err = s.write(ctx, func(tx *wtx) error {
+	err = s.db.Write(ctx, func(tx *sql.Tx) error {
 		// An upsert, not INSERT OR REPLACE: replacing would delete the
 		// row, which the sessions and tokens refer to.
-		if err := householdExists(ctx, tx, u.Household); err != nil {
+		if err := HouseholdExists(ctx, tx, u.Household); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO users (name, password_hash, created, household) VALUES (?, ?, ?, ?)
+		_, err := tx.ExecContext(ctx, `INSERT INTO users (name, password_hash, created, household) VALUES ($1, $2, $3, $4)
 ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, created = excluded.created, household = excluded.household`,
 			u.Name, u.PasswordHash, created, u.Household)
 		return err
@@ -81,32 +83,16 @@ ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, created
 	return nil
 }
 
-// householdExists returns ErrInvalid unless id is "" (an operator's) or
-// an existing household.
-func householdExists(ctx context.Context, tx querier, id string) error {
-	if id == "" {
-		return nil
-	}
-	ok, err := exists(ctx, tx, "SELECT 1 FROM households WHERE id = ?", id)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("household %q does not exist: %w", id, store.ErrInvalid)
-	}
-	return nil
-}
-
 // DeleteUser deletes user name with its sessions and tokens.
 func (s *Store) DeleteUser(ctx context.Context, name string) error {
-	err := s.write(ctx, func(tx *wtx) error {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE user_name = ?", name); err != nil {
+	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE user_name = $1", name); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM tokens WHERE user_name = ?", name); err != nil {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM tokens WHERE user_name = $1", name); err != nil {
 			return err
 		}
-		return deleted(tx.ExecContext(ctx, "DELETE FROM users WHERE name = ?", name))
+		return Deleted(tx.ExecContext(ctx, "DELETE FROM users WHERE name = $1", name))
 	})
 	if err != nil {
 		return fmt.Errorf("delete user %q: %w", name, err)
@@ -115,8 +101,8 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 }
 
 // userExists returns ErrInvalid unless user name exists.
-func userExists(ctx context.Context, tx querier, name string) error {
-	ok, err := exists(ctx, tx, "SELECT 1 FROM users WHERE name = ?", name)
+func userExists(ctx context.Context, tx Querier, name string) error {
+	ok, err := Exists(ctx, tx, "SELECT 1 FROM users WHERE name = $1", name)
 	if err != nil {
 		return err
 	}
@@ -132,22 +118,22 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	if sess.Hash == "" {
 		return fmt.Errorf("create session: no hash: %w", store.ErrInvalid)
 	}
-	expires, err := dbTime("expires", sess.Expires)
+	expires, err := DBTime("expires", sess.Expires)
 	if err != nil || expires == nil {
 		return fmt.Errorf("create session of user %q: expires %v: %w", sess.User, sess.Expires, store.ErrInvalid)
 	}
-	err = s.write(ctx, func(tx *wtx) error {
+	err = s.db.Write(ctx, func(tx *sql.Tx) error {
 		if err := userExists(ctx, tx, sess.User); err != nil {
 			return err
 		}
-		ok, err := exists(ctx, tx, "SELECT 1 FROM sessions WHERE hash = ?", sess.Hash)
+		ok, err := Exists(ctx, tx, "SELECT 1 FROM sessions WHERE hash = $1", sess.Hash)
 		if err != nil {
 			return err
 		}
 		if ok {
 			return fmt.Errorf("session already exists: %w", store.ErrConflict)
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO sessions (hash, user_name, csrf, expires) VALUES (?, ?, ?, ?)",
+		_, err = tx.ExecContext(ctx, "INSERT INTO sessions (hash, user_name, csrf, expires) VALUES ($1, $2, $3, $4)",
 			sess.Hash, sess.User, sess.CSRF, expires)
 		return err
 	})
@@ -163,24 +149,24 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 func (s *Store) Session(ctx context.Context, hash string) (store.Session, error) {
 	var (
 		sess    store.Session
-		expires sql.NullInt64
+		expires *int64
 	)
-	err := s.db.QueryRowContext(ctx, "SELECT hash, user_name, csrf, expires FROM sessions WHERE hash = ?", hash).
+	err := s.db.SQL.QueryRowContext(ctx, "SELECT hash, user_name, csrf, expires FROM sessions WHERE hash = $1", hash).
 		Scan(&sess.Hash, &sess.User, &sess.CSRF, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = store.ErrNotFound
 	}
 	if err != nil {
-		return store.Session{}, fmt.Errorf("get session: %w", err)
+		return store.Session{}, fmt.Errorf("get session: %w", s.db.err(err))
 	}
-	sess.Expires = goTime(expires)
+	sess.Expires = GoTime(expires)
 	return sess, nil
 }
 
 // DeleteSession deletes the session whose cookie hashes to hash.
 func (s *Store) DeleteSession(ctx context.Context, hash string) error {
-	err := s.write(ctx, func(tx *wtx) error {
-		return deleted(tx.ExecContext(ctx, "DELETE FROM sessions WHERE hash = ?", hash))
+	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+		return Deleted(tx.ExecContext(ctx, "DELETE FROM sessions WHERE hash = $1", hash))
 	})
 	if err != nil {
 		return fmt.Errorf("delete session: %w", err)
@@ -191,13 +177,13 @@ func (s *Store) DeleteSession(ctx context.Context, hash string) error {
 // DeleteExpiredSessions deletes the sessions whose Expires is at or
 // before now and returns how many it deleted.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
-	at, err := dbTime("now", now)
+	at, err := DBTime("now", now)
 	if err != nil || at == nil {
 		return 0, fmt.Errorf("delete sessions expired at %v: bad time: %w", now, store.ErrInvalid)
 	}
 	var n int64
-	err = s.write(ctx, func(tx *wtx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE expires <= ?", at)
+	err = s.db.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE expires <= $1", at)
 		if err != nil {
 			return err
 		}
@@ -228,34 +214,34 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) (store.Token, er
 	if !store.ValidScope(t.Scope) {
 		return store.Token{}, fmt.Errorf("create token %q: scope %q: want admin, read or metrics: %w", t.ID, t.Scope, store.ErrInvalid)
 	}
-	created, err := dbTime("created", t.Created)
+	created, err := DBTime("created", t.Created)
 	if err != nil {
 		return store.Token{}, fmt.Errorf("create token %q: %w", t.ID, err)
 	}
-	expires, err := dbTime("expires", t.Expires)
+	expires, err := DBTime("expires", t.Expires)
 	if err != nil {
 		return store.Token{}, fmt.Errorf("create token %q: %w", t.ID, err)
 	}
-	lastUsed, err := dbTime("last_used", t.LastUsed)
+	lastUsed, err := DBTime("last_used", t.LastUsed)
 	if err != nil {
 		return store.Token{}, fmt.Errorf("create token %q: %w", t.ID, err)
 	}
-	t.Created, t.Expires, t.LastUsed = utc(t.Created), utc(t.Expires), utc(t.LastUsed)
-	err = s.write(ctx, func(tx *wtx) error {
+	t.Created, t.Expires, t.LastUsed = UTC(t.Created), UTC(t.Expires), UTC(t.LastUsed)
+	err = s.db.Write(ctx, func(tx *sql.Tx) error {
 		if err := userExists(ctx, tx, t.User); err != nil {
 			return err
 		}
-		ok, err := exists(ctx, tx, "SELECT 1 FROM tokens WHERE id = ? OR hash = ?", t.ID, t.Hash)
+		ok, err := Exists(ctx, tx, "SELECT 1 FROM tokens WHERE id = $1 OR hash = $2", t.ID, t.Hash)
 		if err != nil {
 			return err
 		}
 		if ok {
 			return fmt.Errorf("a token with that id or hash exists: %w", store.ErrConflict)
 		}
-		if err := householdExists(ctx, tx, t.Household); err != nil {
+		if err := HouseholdExists(ctx, tx, t.Household); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, "INSERT INTO tokens (id, name, user_name, hash, created, scope, expires, last_used, household) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		_, err = tx.ExecContext(ctx, "INSERT INTO tokens (id, name, user_name, hash, created, scope, expires, last_used, household) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
 			t.ID, t.Name, t.User, t.Hash, created, t.Scope, expires, lastUsed, t.Household)
 		return err
 	})
@@ -267,34 +253,26 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) (store.Token, er
 
 const tokenColumns = "id, name, user_name, hash, created, scope, expires, last_used, household"
 
-func scanToken(r interface{ Scan(...any) error }) (store.Token, error) {
+func scanToken(r store.Scanner) (store.Token, error) {
 	var (
 		t                          store.Token
-		created, expires, lastUsed sql.NullInt64
+		created, expires, lastUsed *int64
 	)
 	if err := r.Scan(&t.ID, &t.Name, &t.User, &t.Hash, &created, &t.Scope, &expires, &lastUsed, &t.Household); err != nil {
 		return store.Token{}, err
 	}
-	t.Created, t.Expires, t.LastUsed = goTime(created), goTime(expires), goTime(lastUsed)
+	t.Created, t.Expires, t.LastUsed = GoTime(created), GoTime(expires), GoTime(lastUsed)
 	return t, nil
-}
-
-// utc returns t in UTC, keeping the zero time zero.
-func utc(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.Time{}
-	}
-	return t.UTC()
 }
 
 // TouchToken records that token id was used at the time at.
 func (s *Store) TouchToken(ctx context.Context, id string, at time.Time) error {
-	t, err := dbTime("at", at)
+	t, err := DBTime("at", at)
 	if err != nil || t == nil {
 		return fmt.Errorf("touch token %q: bad time %v: %w", id, at, store.ErrInvalid)
 	}
-	err = s.write(ctx, func(tx *wtx) error {
-		return deleted(tx.ExecContext(ctx, "UPDATE tokens SET last_used = ? WHERE id = ?", t, id))
+	err = s.db.Write(ctx, func(tx *sql.Tx) error {
+		return Deleted(tx.ExecContext(ctx, "UPDATE tokens SET last_used = $1 WHERE id = $2", t, id))
 	})
 	if err != nil {
 		return fmt.Errorf("touch token %q: %w", id, err)
@@ -309,14 +287,14 @@ func (s *Store) ChangePassword(ctx context.Context, name, hash, keepSession stri
 	if hash == "" {
 		return fmt.Errorf("change password of %q: no hash: %w", name, store.ErrInvalid)
 	}
-	err := s.write(ctx, func(tx *wtx) error {
-		if err := deleted(tx.ExecContext(ctx, "UPDATE users SET password_hash = ? WHERE name = ?", hash, name)); err != nil {
+	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+		if err := Deleted(tx.ExecContext(ctx, "UPDATE users SET password_hash = $1 WHERE name = $2", hash, name)); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE user_name = ? AND hash <> ?", name, keepSession); err != nil {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE user_name = $1 AND hash <> $2", name, keepSession); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, "DELETE FROM tokens WHERE user_name = ?", name)
+		_, err := tx.ExecContext(ctx, "DELETE FROM tokens WHERE user_name = $1", name)
 		return err
 	})
 	if err != nil {
@@ -327,41 +305,34 @@ func (s *Store) ChangePassword(ctx context.Context, name, hash, keepSession stri
 
 // Tokens returns every token, by ID.
 func (s *Store) Tokens(ctx context.Context) ([]store.Token, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+tokenColumns+" FROM tokens ORDER BY id")
+	rows, err := s.db.SQL.QueryContext(ctx, "SELECT "+tokenColumns+" FROM tokens ORDER BY id")
 	if err != nil {
-		return nil, fmt.Errorf("list tokens: %w", err)
+		return nil, fmt.Errorf("list tokens: %w", s.db.err(err))
 	}
 	defer rows.Close()
-	var out []store.Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list tokens: %w", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list tokens: %w", err)
+	out, err := Collect(rows, scanToken)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", s.db.err(err))
 	}
 	return out, nil
 }
 
 // TokenByHash returns the token that hashes to hash.
 func (s *Store) TokenByHash(ctx context.Context, hash string) (store.Token, error) {
-	t, err := scanToken(s.db.QueryRowContext(ctx, "SELECT "+tokenColumns+" FROM tokens WHERE hash = ?", hash))
+	t, err := scanToken(s.db.SQL.QueryRowContext(ctx, "SELECT "+tokenColumns+" FROM tokens WHERE hash = $1", hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = store.ErrNotFound
 	}
 	if err != nil {
-		return store.Token{}, fmt.Errorf("get token by hash: %w", err)
+		return store.Token{}, fmt.Errorf("get token by hash: %w", s.db.err(err))
 	}
 	return t, nil
 }
 
 // DeleteToken deletes token id.
 func (s *Store) DeleteToken(ctx context.Context, id string) error {
-	err := s.write(ctx, func(tx *wtx) error {
-		return deleted(tx.ExecContext(ctx, "DELETE FROM tokens WHERE id = ?", id))
+	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+		return Deleted(tx.ExecContext(ctx, "DELETE FROM tokens WHERE id = $1", id))
 	})
 	if err != nil {
 		return fmt.Errorf("delete token %q: %w", id, err)
@@ -372,12 +343,12 @@ func (s *Store) DeleteToken(ctx context.Context, id string) error {
 // Setting returns the value of key, and false when it is not set.
 func (s *Store) Setting(ctx context.Context, key string) (string, bool, error) {
 	var v string
-	err := s.db.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = ?", key).Scan(&v)
+	err := s.db.SQL.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = $1", key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("get setting %q: %w", key, err)
+		return "", false, fmt.Errorf("get setting %q: %w", key, s.db.err(err))
 	}
 	return v, true, nil
 }
@@ -387,8 +358,8 @@ func (s *Store) PutSetting(ctx context.Context, key, value string) error {
 	if key == "" {
 		return fmt.Errorf("put setting: no key: %w", store.ErrInvalid)
 	}
-	err := s.write(ctx, func(tx *wtx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?)
+	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ($1, $2)
 ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
 		return err
 	})
