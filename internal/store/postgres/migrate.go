@@ -148,7 +148,7 @@ CREATE INDEX devices_identifiers ON devices USING gin ((data -> 'ips'), (data ->
 // upgrade returns the rewrite of rows that follows schema step v, or nil.
 // Rows keep their versions and add no change to the feed: they mean what
 // they meant.
-func upgrade(v int) func(context.Context, *wtx) error {
+func upgrade(v int) func(context.Context, pgx.Tx) error {
 	if v == 2 {
 		return upgradeProfiles
 	}
@@ -156,7 +156,7 @@ func upgrade(v int) func(context.Context, *wtx) error {
 }
 
 // upgradeProfiles rewrites every profile row in today's form.
-func upgradeProfiles(ctx context.Context, tx *wtx) error {
+func upgradeProfiles(ctx context.Context, tx pgx.Tx) error {
 	rows, err := tx.Query(ctx, "SELECT id, data FROM profiles")
 	if err != nil {
 		return err
@@ -225,7 +225,7 @@ func (s *Store) migrate(ctx context.Context, conn *pgx.Conn, steps []string) err
 			return fmt.Errorf("migrate to schema version %d: %w", v, err)
 		}
 		if rw := upgrade(v); rw != nil {
-			if err := rw(ctx, &wtx{Tx: tx}); err != nil {
+			if err := rw(ctx, tx); err != nil {
 				return fmt.Errorf("migrate to schema version %d: %w", v, err)
 			}
 		}

@@ -2,11 +2,7 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -40,25 +36,37 @@ func (s *Store) Load(ctx context.Context) (store.State, error) {
 	if st.Seq, err = lastSeq(ctx, tx); err != nil {
 		return store.State{}, fmt.Errorf("load: %w", unavailable(err))
 	}
-	if st.Households, err = households(ctx, tx); err != nil {
+	if st.Households, err = list(ctx, tx, store.ScanHousehold, sqlstore.HouseholdsQuery); err != nil {
 		return store.State{}, fmt.Errorf("load: %w", unavailable(err))
 	}
-	if st.Profiles, err = profiles(ctx, tx, ""); err != nil {
+	if st.Profiles, err = list(ctx, tx, store.ScanProfile, sqlstore.ProfilesQuery, ""); err != nil {
 		return store.State{}, fmt.Errorf("load: %w", unavailable(err))
 	}
-	if st.Devices, err = devices(ctx, tx, ""); err != nil {
+	if st.Devices, err = list(ctx, tx, sqlstore.ScanDevice, sqlstore.DevicesQuery, ""); err != nil {
 		return store.State{}, fmt.Errorf("load: %w", unavailable(err))
 	}
-	if st.Grants, err = grants(ctx, tx, ""); err != nil {
+	if st.Grants, err = list(ctx, tx, sqlstore.ScanGrant, sqlstore.GrantsQuery, ""); err != nil {
 		return store.State{}, fmt.Errorf("load: %w", unavailable(err))
 	}
-	if st.Bindings, err = bindings(ctx, tx, ""); err != nil {
-		return store.State{}, fmt.Errorf("load: %w", err)
+	if st.Bindings, err = list(ctx, tx, sqlstore.ScanBinding, sqlstore.BindingsQuery(byteOrder), ""); err != nil {
+		return store.State{}, fmt.Errorf("load: %w", unavailable(err))
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return store.State{}, fmt.Errorf("load: end: %w", unavailable(err))
 	}
 	return st, nil
+}
+
+// list sends query through pgx itself (not database/sql), which the cold
+// start of a node reads a million rows with, and reads its rows with
+// scan.
+func list[T any](ctx context.Context, q querier, scan func(store.Scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return sqlstore.Collect(rows, scan)
 }
 
 // lastSeq reads the newest seq ever handed out, from the feed head so
@@ -96,328 +104,6 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]store.Ch
 	return out, nil
 }
 
-// checkVersion decides whether a Put of table's item id at version may
-// proceed: version 0 creates, n updates the stored version n. It returns
-// the stored household (for tables that have one) and whether the item
-// exists.
-func checkVersion(ctx context.Context, tx *wtx, table, id string, version int64) (household string, found bool, err error) {
-	var stored int64
-	col := "household"
-	if table == "households" {
-		col = "id"
-	}
-	err = tx.QueryRow(ctx, "SELECT version, "+col+" FROM "+table+" WHERE id = $1", id).Scan(&stored, &household)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		if version != 0 {
-			return "", false, fmt.Errorf("version %d: %w", version, store.ErrNotFound)
-		}
-		return "", false, nil
-	case err != nil:
-		return "", false, err
-	case version == 0:
-		return "", false, fmt.Errorf("already exists: %w", store.ErrConflict)
-	case version != stored:
-		return "", false, fmt.Errorf("version %d, stored is %d: %w", version, stored, store.ErrConflict)
-	}
-	return household, true, nil
-}
-
-// profileHousehold returns the household of profile id, or "" when the
-// store does not hold it (a preset or a config-file profile, which the
-// caller checks).
-func profileHousehold(ctx context.Context, tx querier, id, referrer string) (string, error) {
-	var h string
-	err := tx.QueryRow(ctx, "SELECT household FROM profiles WHERE id = $1", id).Scan(&h)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
-	}
-	return h, err
-}
-
-// checkHousehold returns ErrInvalid unless household id exists.
-func checkHousehold(ctx context.Context, tx querier, id string) error {
-	if id == "" {
-		return fmt.Errorf("no household: %w", store.ErrInvalid)
-	}
-	ok, err := exists(ctx, tx, "SELECT 1 FROM households WHERE id = $1", id)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("household %q does not exist: %w", id, store.ErrInvalid)
-	}
-	return nil
-}
-
-// nullable maps "" to NULL for the optional reference columns.
-func nullable(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-// Households returns every household.
-func (s *Store) Households(ctx context.Context) ([]store.Household, error) {
-	hs, err := households(ctx, s.pool)
-	if err != nil {
-		return nil, fmt.Errorf("list households: %w", err)
-	}
-	return hs, nil
-}
-
-func households(ctx context.Context, q querier) ([]store.Household, error) {
-	rows, err := q.Query(ctx, "SELECT id, version, data FROM households ORDER BY id")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Household
-	for rows.Next() {
-		h, err := store.ScanHousehold(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, h)
-	}
-	return out, rows.Err()
-}
-
-// Household returns household id.
-func (s *Store) Household(ctx context.Context, id string) (store.Household, error) {
-	h, err := store.ScanHousehold(s.pool.QueryRow(ctx, "SELECT id, version, data FROM households WHERE id = $1", id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		err = store.ErrNotFound
-	}
-	if err != nil {
-		return store.Household{}, fmt.Errorf("get household %q: %w", id, err)
-	}
-	return h, nil
-}
-
-// PutHousehold creates or updates h (see store.Store).
-func (s *Store) PutHousehold(ctx context.Context, h store.Household) (store.Household, error) {
-	if err := store.ValidateID("household", h.ID); err != nil {
-		return store.Household{}, fmt.Errorf("put household: %w", err)
-	}
-	err := s.write(ctx, true, func(tx *wtx) error {
-		if _, _, err := checkVersion(ctx, tx, "households", h.ID, h.Version); err != nil {
-			return err
-		}
-		if h.DefaultProfile != "" {
-			ph, err := profileHousehold(ctx, tx, h.DefaultProfile, "default profile")
-			if err != nil {
-				return err
-			}
-			if ph != "" && ph != h.ID {
-				return fmt.Errorf("default profile %q belongs to household %q: %w", h.DefaultProfile, ph, store.ErrInvalid)
-			}
-		}
-		h.Version++
-		data, err := json.Marshal(h)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO households (id, version, default_profile, data) VALUES ($1, $2, $3, $4)
-ON CONFLICT (id) DO UPDATE SET version = excluded.version, default_profile = excluded.default_profile, data = excluded.data`,
-			h.ID, h.Version, nullable(h.DefaultProfile), data)
-		if err != nil {
-			return err
-		}
-		return tx.addChange(ctx, store.KindHousehold, h.ID, false)
-	})
-	if err != nil {
-		return store.Household{}, fmt.Errorf("put household %q: %w", h.ID, err)
-	}
-	return h, nil
-}
-
-// DeleteHousehold deletes household id, which must own no profile, no
-// device, no user and no token (ErrConflict), and its bindings.
-func (s *Store) DeleteHousehold(ctx context.Context, id string) error {
-	err := s.write(ctx, true, func(tx *wtx) error {
-		for _, t := range []struct{ table, kind string }{{"profiles", "profile"}, {"devices", "device"}} {
-			var other string
-			err := tx.QueryRow(ctx, "SELECT id FROM "+t.table+" WHERE household = $1 ORDER BY id LIMIT 1", id).Scan(&other)
-			if err == nil {
-				return fmt.Errorf("it has %s %q: %w", t.kind, other, store.ErrConflict)
-			}
-			if !errors.Is(err, pgx.ErrNoRows) {
-				return err
-			}
-		}
-		// A household's users and tokens would see the next household
-		// made with its id.
-		for _, t := range []struct{ query, kind string }{
-			{"SELECT name FROM users WHERE household = $1 ORDER BY name LIMIT 1", "user"},
-			{"SELECT id FROM tokens WHERE household = $1 ORDER BY id LIMIT 1", "token"},
-		} {
-			var other string
-			err := tx.QueryRow(ctx, t.query, id).Scan(&other)
-			if err == nil {
-				return fmt.Errorf("it has %s %q: %w", t.kind, other, store.ErrConflict)
-			}
-			if !errors.Is(err, pgx.ErrNoRows) {
-				return err
-			}
-		}
-		if err := deleteHouseholdBindings(ctx, tx, id); err != nil {
-			return err
-		}
-		if err := deleted(tx.Exec(ctx, "DELETE FROM households WHERE id = $1", id)); err != nil {
-			return err
-		}
-		return tx.addChange(ctx, store.KindHousehold, id, true)
-	})
-	if err != nil {
-		return fmt.Errorf("delete household %q: %w", id, err)
-	}
-	return nil
-}
-
-// Profiles returns the profiles of household, or all with "".
-func (s *Store) Profiles(ctx context.Context, household string) ([]store.Profile, error) {
-	ps, err := profiles(ctx, s.pool, household)
-	if err != nil {
-		return nil, fmt.Errorf("list profiles of household %q: %w", household, err)
-	}
-	return ps, nil
-}
-
-func profiles(ctx context.Context, q querier, household string) ([]store.Profile, error) {
-	rows, err := q.Query(ctx,
-		"SELECT id, household, version, data FROM profiles WHERE $1 = '' OR household = $2 ORDER BY id", household, household)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Profile
-	for rows.Next() {
-		p, err := store.ScanProfile(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
-}
-
-// Profile returns profile id.
-func (s *Store) Profile(ctx context.Context, id string) (store.Profile, error) {
-	p, err := store.ScanProfile(s.pool.QueryRow(ctx, "SELECT id, household, version, data FROM profiles WHERE id = $1", id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		err = store.ErrNotFound
-	}
-	if err != nil {
-		return store.Profile{}, fmt.Errorf("get profile %q: %w", id, err)
-	}
-	return p, nil
-}
-
-// PutProfile creates or updates p (see store.Store).
-func (s *Store) PutProfile(ctx context.Context, p store.Profile) (store.Profile, error) {
-	if err := store.ValidateID("profile", p.ID); err != nil {
-		return store.Profile{}, fmt.Errorf("put profile: %w", err)
-	}
-	err := s.write(ctx, true, func(tx *wtx) error {
-		was, found, err := checkVersion(ctx, tx, "profiles", p.ID, p.Version)
-		if err != nil {
-			return err
-		}
-		if err := checkHousehold(ctx, tx, p.Household); err != nil {
-			return err
-		}
-		if found && was != p.Household {
-			if err := profileUnused(ctx, tx, p.ID); err != nil {
-				return fmt.Errorf("move to household %q: %w", p.Household, err)
-			}
-		}
-		p.Version++
-		data, err := json.Marshal(p)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO profiles (id, household, version, data) VALUES ($1, $2, $3, $4)
-ON CONFLICT (id) DO UPDATE SET household = excluded.household, version = excluded.version, data = excluded.data`,
-			p.ID, p.Household, p.Version, data)
-		if err != nil {
-			return err
-		}
-		return tx.addChange(ctx, store.KindProfile, p.ID, false)
-	})
-	if err != nil {
-		return store.Profile{}, fmt.Errorf("put profile %q: %w", p.ID, err)
-	}
-	return p, nil
-}
-
-// profileUnused returns ErrConflict naming a device or household that
-// refers to profile id.
-func profileUnused(ctx context.Context, tx querier, id string) error {
-	var user string
-	err := tx.QueryRow(ctx, "SELECT id FROM devices WHERE profile = $1 ORDER BY id LIMIT 1", id).Scan(&user)
-	if err == nil {
-		return fmt.Errorf("device %q uses it: %w", user, store.ErrConflict)
-	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return err
-	}
-	err = tx.QueryRow(ctx, "SELECT id FROM households WHERE default_profile = $1 ORDER BY id LIMIT 1", id).Scan(&user)
-	if err == nil {
-		return fmt.Errorf("household %q has it as default profile: %w", user, store.ErrConflict)
-	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return err
-	}
-	return nil
-}
-
-// DeleteProfile deletes profile id, which no device may use and no
-// household have as default (ErrConflict).
-func (s *Store) DeleteProfile(ctx context.Context, id string) error {
-	err := s.write(ctx, true, func(tx *wtx) error {
-		if err := profileUnused(ctx, tx, id); err != nil {
-			return err
-		}
-		if err := deleted(tx.Exec(ctx, "DELETE FROM profiles WHERE id = $1", id)); err != nil {
-			return err
-		}
-		return tx.addChange(ctx, store.KindProfile, id, true)
-	})
-	if err != nil {
-		return fmt.Errorf("delete profile %q: %w", id, err)
-	}
-	return nil
-}
-
-// Devices returns the devices of household, or all with "".
-func (s *Store) Devices(ctx context.Context, household string) ([]store.Device, error) {
-	ds, err := devices(ctx, s.pool, household)
-	if err != nil {
-		return nil, fmt.Errorf("list devices of household %q: %w", household, err)
-	}
-	return ds, nil
-}
-
-func devices(ctx context.Context, q querier, household string) ([]store.Device, error) {
-	rows, err := q.Query(ctx,
-		"SELECT "+deviceColumns+" FROM devices WHERE $1 = '' OR household = $2 ORDER BY id", household, household)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Device
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
-}
-
 var _ store.DeviceIdentifiers = (*Store)(nil)
 
 // DevicesWithIdentifiers returns the devices holding any of those
@@ -429,22 +115,10 @@ func (s *Store) DevicesWithIdentifiers(ctx context.Context, ips, macs, clientIDs
 	}
 	// ?| is "holds any of these strings" on a JSON array; nil arrays
 	// match nothing.
-	rows, err := s.pool.Query(ctx, "SELECT "+deviceColumns+" FROM devices"+
+	out, err := list(ctx, s.pool, sqlstore.ScanDevice, "SELECT "+sqlstore.DeviceColumns+" FROM devices"+
 		" WHERE data -> 'ips' ?| $1::text[] OR data -> 'macs' ?| $2::text[] OR data -> 'client_ids' ?| $3::text[]",
 		nonNil(ips), nonNil(macs), nonNil(clientIDs))
 	if err != nil {
-		return nil, fmt.Errorf("find devices by identifier: %w", unavailable(err))
-	}
-	defer rows.Close()
-	var out []store.Device
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, fmt.Errorf("find devices by identifier: %w", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("find devices by identifier: %w", unavailable(err))
 	}
 	return out, nil
@@ -457,207 +131,6 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-// deviceColumns are what scanDevice reads.
-const deviceColumns = "id, household, version, data, dns_id_hash"
-
-func scanDevice(r interface{ Scan(...any) error }) (store.Device, error) {
-	var (
-		d     store.Device
-		id, h string
-		v     int64
-		data  []byte
-		hash  *string
-	)
-	if err := r.Scan(&id, &h, &v, &data, &hash); err != nil {
-		return store.Device{}, err
-	}
-	if err := json.Unmarshal(data, &d); err != nil {
-		return store.Device{}, fmt.Errorf("decode device %q: %w", id, err)
-	}
-	d.ID, d.Household, d.Version = id, h, v
-	// A row edited by hand may have one without the other: it still
-	// loads, and the policy leaves out a DNS id without a good hash.
-	if hash != nil && d.DNSID == nil {
-		d.DNSID = &store.DNSID{}
-	}
-	if d.DNSID != nil {
-		d.DNSID.Hash = ""
-		if hash != nil {
-			d.DNSID.Hash = *hash
-		}
-		d.DNSID.Created = d.DNSID.Created.UTC()
-	}
-	d.FirstSeen = d.FirstSeen.UTC()
-	return d, nil
-}
-
-// Device returns device id.
-func (s *Store) Device(ctx context.Context, id string) (store.Device, error) {
-	d, err := scanDevice(s.pool.QueryRow(ctx, "SELECT "+deviceColumns+" FROM devices WHERE id = $1", id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		err = store.ErrNotFound
-	}
-	if err != nil {
-		return store.Device{}, fmt.Errorf("get device %q: %w", id, err)
-	}
-	return d, nil
-}
-
-// PutDevice creates or updates d (see store.Store).
-func (s *Store) PutDevice(ctx context.Context, d store.Device) (store.Device, error) {
-	if err := store.ValidateID("device", d.ID); err != nil {
-		return store.Device{}, fmt.Errorf("put device: %w", err)
-	}
-	if _, err := sqlstore.DBTime("first seen", d.FirstSeen); err != nil {
-		return store.Device{}, fmt.Errorf("put device %q: %w", d.ID, err)
-	}
-	d.FirstSeen = d.FirstSeen.UTC()
-	var hash string
-	if d.DNSID != nil {
-		if len(d.DNSID.Hash) != 64 || strings.Trim(d.DNSID.Hash, "0123456789abcdef") != "" {
-			return store.Device{}, fmt.Errorf("put device %q: DNS id hash: want 64 lower-case hex digits: %w", d.ID, store.ErrInvalid)
-		}
-		if _, err := sqlstore.DBTime("DNS id created", d.DNSID.Created); err != nil {
-			return store.Device{}, fmt.Errorf("put device %q: %w", d.ID, err)
-		}
-		id := *d.DNSID
-		id.Created = id.Created.UTC()
-		d.DNSID, hash = &id, id.Hash
-	}
-	err := s.write(ctx, true, func(tx *wtx) error {
-		if _, _, err := checkVersion(ctx, tx, "devices", d.ID, d.Version); err != nil {
-			return err
-		}
-		if hash != "" {
-			var other string
-			err := tx.QueryRow(ctx, "SELECT id FROM devices WHERE dns_id_hash = $1 AND id != $2", hash, d.ID).Scan(&other)
-			if err == nil {
-				return fmt.Errorf("device %q has that DNS id: %w", other, store.ErrConflict)
-			}
-			if !errors.Is(err, pgx.ErrNoRows) {
-				return err
-			}
-		}
-		if err := checkHousehold(ctx, tx, d.Household); err != nil {
-			return err
-		}
-		if d.Profile != "" {
-			ph, err := profileHousehold(ctx, tx, d.Profile, "profile")
-			if err != nil {
-				return err
-			}
-			if ph != "" && ph != d.Household {
-				return fmt.Errorf("profile %q belongs to household %q: %w", d.Profile, ph, store.ErrInvalid)
-			}
-		}
-		d.Version++
-		// The hash lives in its column alone, which the unique index
-		// guards; data keeps the rest of the DNS id.
-		row := d
-		if d.DNSID != nil {
-			id := *d.DNSID
-			id.Hash = ""
-			row.DNSID = &id
-		}
-		data, err := json.Marshal(row)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO devices (id, household, profile, version, data, dns_id_hash) VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (id) DO UPDATE SET household = excluded.household, profile = excluded.profile, version = excluded.version, data = excluded.data,
-	dns_id_hash = excluded.dns_id_hash`,
-			d.ID, d.Household, nullable(d.Profile), d.Version, string(data), nullable(hash))
-		if err != nil {
-			return err
-		}
-		return tx.addChange(ctx, store.KindDevice, d.ID, false)
-	})
-	if err != nil {
-		return store.Device{}, fmt.Errorf("put device %q: %w", d.ID, err)
-	}
-	return d, nil
-}
-
-// DeleteDevice deletes device id and its grants.
-func (s *Store) DeleteDevice(ctx context.Context, id string) error {
-	err := s.write(ctx, true, func(tx *wtx) error {
-		if _, err := deleteGrants(ctx, tx, "device = $1", id); err != nil {
-			return err
-		}
-		if err := deleted(tx.Exec(ctx, "DELETE FROM devices WHERE id = $1", id)); err != nil {
-			return err
-		}
-		return tx.addChange(ctx, store.KindDevice, id, true)
-	})
-	if err != nil {
-		return fmt.Errorf("delete device %q: %w", id, err)
-	}
-	return nil
-}
-
-// deleteGrants deletes the grants matching where, recording each in the
-// feed in ID order, and returns how many it deleted.
-func deleteGrants(ctx context.Context, tx *wtx, where string, arg any) (int, error) {
-	rows, err := tx.Query(ctx, "SELECT id FROM grants WHERE "+where+" ORDER BY id", arg)
-	if err != nil {
-		return 0, err
-	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	for _, id := range ids {
-		if _, err := tx.Exec(ctx, "DELETE FROM grants WHERE id = $1", id); err != nil {
-			return 0, err
-		}
-		if err := tx.addChange(ctx, store.KindGrant, id, true); err != nil {
-			return 0, err
-		}
-	}
-	return len(ids), nil
-}
-
-// Grants returns the grants of device, or all with "".
-func (s *Store) Grants(ctx context.Context, device string) ([]store.Grant, error) {
-	gs, err := grants(ctx, s.pool, device)
-	if err != nil {
-		return nil, fmt.Errorf("list grants of device %q: %w", device, err)
-	}
-	return gs, nil
-}
-
-func grants(ctx context.Context, q querier, device string) ([]store.Grant, error) {
-	rows, err := q.Query(ctx,
-		"SELECT id, device, kind, target, until, created_by, created FROM grants WHERE $1 = '' OR device = $2 ORDER BY id",
-		device, device)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Grant
-	for rows.Next() {
-		var (
-			g              store.Grant
-			until, created *int64
-		)
-		if err := rows.Scan(&g.ID, &g.Device, &g.Kind, &g.Target, &until, &g.By, &created); err != nil {
-			return nil, err
-		}
-		g.Until, g.Created = sqlstore.GoTime(until), sqlstore.GoTime(created)
-		out = append(out, g)
-	}
-	return out, rows.Err()
 }
 
 // AddGrant stores g, with a new random ID when g.ID is "". g.Device may
@@ -708,43 +181,13 @@ func (s *Store) DeleteGrant(ctx context.Context, id string) error {
 	return nil
 }
 
-// DeleteExpiredGrants deletes the grants whose Until is at or before now.
-func (s *Store) DeleteExpiredGrants(ctx context.Context, now time.Time) (int, error) {
-	at, err := sqlstore.DBTime("now", now)
-	if err != nil || at == nil {
-		return 0, fmt.Errorf("delete grants expired at %v: bad time: %w", now, store.ErrInvalid)
-	}
-	var n int
-	err = s.write(ctx, true, func(tx *wtx) error {
-		var err error
-		n, err = deleteGrants(ctx, tx, "until <= $1", at)
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("delete grants expired at %v: %w", now, err)
-	}
-	return n, nil
-}
-
 // DevicesByID returns the devices of those ids that exist, in one query
 // (policysync.ManyGetter: a node fetches the items a burst of changes
 // names in one round trip per kind, not one per item).
 func (s *Store) DevicesByID(ctx context.Context, ids []string) ([]store.Device, error) {
-	rows, err := s.pool.Query(ctx, "SELECT "+deviceColumns+" FROM devices WHERE id = ANY($1)", ids)
+	out, err := list(ctx, s.pool, sqlstore.ScanDevice, "SELECT "+sqlstore.DeviceColumns+" FROM devices WHERE id = ANY($1)", ids)
 	if err != nil {
 		return nil, fmt.Errorf("get %d devices: %w", len(ids), unavailable(err))
-	}
-	defer rows.Close()
-	var out []store.Device
-	for rows.Next() {
-		d, err := scanDevice(rows)
-		if err != nil {
-			return nil, fmt.Errorf("get %d devices: %w", len(ids), err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("get %d devices: %w", len(ids), err)
 	}
 	return out, nil
 }
@@ -752,26 +195,9 @@ func (s *Store) DevicesByID(ctx context.Context, ids []string) ([]store.Device, 
 // GrantsByID returns the grants of those ids that exist, in one query
 // (policysync.ManyGetter).
 func (s *Store) GrantsByID(ctx context.Context, ids []string) ([]store.Grant, error) {
-	rows, err := s.pool.Query(ctx,
-		"SELECT id, device, kind, target, until, created_by, created FROM grants WHERE id = ANY($1)", ids)
+	out, err := list(ctx, s.pool, sqlstore.ScanGrant, "SELECT "+sqlstore.GrantColumns+" FROM grants WHERE id = ANY($1)", ids)
 	if err != nil {
 		return nil, fmt.Errorf("get %d grants: %w", len(ids), unavailable(err))
-	}
-	defer rows.Close()
-	var out []store.Grant
-	for rows.Next() {
-		var (
-			g              store.Grant
-			until, created *int64
-		)
-		if err := rows.Scan(&g.ID, &g.Device, &g.Kind, &g.Target, &until, &g.By, &created); err != nil {
-			return nil, fmt.Errorf("get %d grants: %w", len(ids), err)
-		}
-		g.Until, g.Created = sqlstore.GoTime(until), sqlstore.GoTime(created)
-		out = append(out, g)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("get %d grants: %w", len(ids), err)
 	}
 	return out, nil
 }

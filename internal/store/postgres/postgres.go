@@ -2,6 +2,16 @@
 // PostgreSQL database that every node reads and writes, through pgx v5
 // and its pool (pgxpool).
 //
+// Most of the store is package sqlstore's, which the SQLite store
+// shares: its statements run through database/sql, over pgx's stdlib
+// adapter on the same pool. What stays here is PostgreSQL's own: the
+// schema and its migrations, the write transaction (retries, the feed
+// head's lock, the feed appended and notified in one statement),
+// LISTEN/NOTIFY, the bulk statements of bindings (unnest of arrays), the
+// one-statement grant writes (feedOne), and the reads a node's start and
+// its change feed make often or in bulk (Load, Changes, DevicesByID,
+// GrantsByID), which go through pgx itself.
+//
 // The schema is the SQLite store's (package sqlite): households, profiles
 // and devices are one row each, the columns that constraints and queries
 // need beside the item as JSON; times are unix nanoseconds, so that they
@@ -69,6 +79,10 @@ type Config struct {
 	listened chan struct{}
 }
 
+// byteOrder makes ORDER BY of a text column sort by bytes, as SQLite's
+// and Go's (sqlstore.DB.ByteOrder).
+const byteOrder = ` COLLATE "C"`
+
 // connectTimeout bounds a connection attempt when the DSN sets no
 // connect_timeout.
 const connectTimeout = 10 * time.Second
@@ -76,8 +90,9 @@ const connectTimeout = 10 * time.Second
 // Store is a store.Store in a PostgreSQL database. It is safe for
 // concurrent use.
 type Store struct {
-	// Store holds the users, sessions, tokens and settings (package
-	// sqlstore, which the SQLite store shares), through db.
+	// Store is what the SQL backends share (package sqlstore), through
+	// db. Methods of this package's own (AddGrant, DeleteGrant) take
+	// the place of its.
 	*sqlstore.Store
 
 	pool   *pgxpool.Pool
@@ -150,7 +165,7 @@ func Open(ctx context.Context, c *Config) (*Store, error) {
 	}
 	s.pool = pool
 	s.db = stdlib.OpenDBFromPool(pool)
-	s.Store = sqlstore.New(sqlstore.DB{SQL: s.db, Write: s.writeSQL, Err: unavailable})
+	s.Store = sqlstore.New(sqlstore.DB{SQL: s.db, Write: s.write, ByteOrder: byteOrder, Err: unavailable})
 	conn, err := pool.Acquire(ctx)
 	if err == nil {
 		conn.Release()
@@ -262,21 +277,6 @@ func (s *Store) listenOnce(ctx context.Context, cc *pgx.ConnConfig, ready func()
 	}
 }
 
-// wtx is a write transaction. A policy write holds the feed head's lock
-// from its start and collects the changes it appends; they reach the
-// feed at its end, with one round trip (feed).
-type wtx struct {
-	pgx.Tx
-	policy  bool
-	changes []change
-}
-
-// change is an entry of the change feed that a write appends.
-type change struct {
-	kind, id string
-	deleted  bool
-}
-
 // maxAttempts bounds the tries of one write: a BEGIN that fails on a
 // connection the server closed (a restart) and serialization failures
 // or deadlocks, none of which committed anything, are tried again.
@@ -287,8 +287,10 @@ const maxAttempts = 5
 // write committed before it, so fn's checks and the versions it compares
 // are current. Serialization failures and deadlocks are retried, so
 // are BEGINs that fail.
-func (s *Store) write(ctx context.Context, policy bool, fn func(tx *wtx) error) error {
-	return s.retry(ctx, func() (bool, error) { return s.writeOnce(ctx, policy, policy, fn) })
+// It is the sqlstore.DB's Write: the statements are database/sql's,
+// through pgx's stdlib adapter over the pool.
+func (s *Store) write(ctx context.Context, policy bool, fn func(tx *sqlstore.Tx) error) error {
+	return s.retry(ctx, func() (bool, error) { return s.writeOnce(ctx, policy, fn) })
 }
 
 // feedOne makes a policy write of one item as a single statement, in
@@ -372,98 +374,61 @@ func retryable(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
 }
 
-// writeSQL is write for the statements of package sqlstore: a write
-// that appends nothing to the change feed, through database/sql.
-func (s *Store) writeSQL(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return s.retry(ctx, func() (bool, error) {
-		tx, err := s.db.BeginTx(ctx, nil)
-		if err != nil {
-			return false, beginError{err}
-		}
-		defer func() { _ = tx.Rollback() }() // after Commit, a no-op
-		if err := fn(tx); err != nil {
-			return false, constraint(err)
-		}
-		if err := tx.Commit(); err != nil {
-			return false, fmt.Errorf("commit: %w", constraint(err))
-		}
-		return true, nil
-	})
-}
-
-func (s *Store) writeOnce(ctx context.Context, policy, lockFirst bool, fn func(tx *wtx) error) (committed bool, err error) {
-	pgTx, err := s.pool.Begin(ctx)
+func (s *Store) writeOnce(ctx context.Context, policy bool, fn func(tx *sqlstore.Tx) error) (committed bool, err error) {
+	sqlTx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return false, beginError{err}
 	}
-	tx := &wtx{Tx: pgTx, policy: policy}
-	defer func() { _ = tx.Rollback(context.Background()) }() // after Commit, a no-op
-	if lockFirst {
-		if _, err := tx.Exec(ctx, "SELECT last FROM policy_feed_head WHERE id = 1 FOR UPDATE"); err != nil {
+	defer func() { _ = sqlTx.Rollback() }() // after Commit, a no-op
+	tx := &sqlstore.Tx{Tx: sqlTx, Policy: policy}
+	if policy {
+		if _, err := tx.ExecContext(ctx, "SELECT last FROM policy_feed_head WHERE id = 1 FOR UPDATE"); err != nil {
 			return false, fmt.Errorf("lock change feed: %w", err)
 		}
 	}
 	if err := fn(tx); err != nil {
 		return false, constraint(err)
 	}
-	if len(tx.changes) > 0 {
-		if err := tx.feed(ctx); err != nil {
+	if len(tx.Changes) > 0 {
+		if err := feed(ctx, tx); err != nil {
 			return false, err
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("commit: %w", constraint(err))
 	}
-	if len(tx.changes) > 0 {
+	if len(tx.Changes) > 0 {
 		s.wake() // this node need not wait for its own notification
 	}
 	return true, nil
 }
 
-// feedSQL advances the feed head by the changes of the write (taking, or
-// holding, its lock until COMMIT) and appends them with the seqs after
-// the old head, in order.
+// feedSQL advances the feed head by the changes of the write (holding
+// its lock until COMMIT), appends them with the seqs after the old head,
+// in order, and notifies the new head (delivered to the listeners when,
+// and only if, the transaction commits).
 const feedSQL = `WITH head AS (
 	UPDATE policy_feed_head SET last = last + cardinality($1::text[]) WHERE id = 1 RETURNING last
+),
+added AS (
+	INSERT INTO policy_changes (seq, kind, id, deleted, at)
+	SELECT head.last - cardinality($1::text[]) + c.n, c.kind, c.id, c.deleted, $4
+	FROM head, unnest($1::text[], $2::text[], $3::boolean[]) WITH ORDINALITY AS c(kind, id, deleted, n)
 )
-INSERT INTO policy_changes (seq, kind, id, deleted, at)
-SELECT head.last - cardinality($1::text[]) + c.n, c.kind, c.id, c.deleted, $4
-FROM head, unnest($1::text[], $2::text[], $3::boolean[]) WITH ORDINALITY AS c(kind, id, deleted, n)`
+SELECT pg_notify('` + Channel + `', last::text) FROM head`
 
-// feed appends tx's changes to the change feed and notifies the new head
-// (delivered to the listeners when, and only if, the transaction
-// commits), both in one round trip.
-func (tx *wtx) feed(ctx context.Context) error {
-	kinds := make([]string, len(tx.changes))
-	ids := make([]string, len(tx.changes))
-	deleted := make([]bool, len(tx.changes))
-	for i, c := range tx.changes {
-		kinds[i], ids[i], deleted[i] = c.kind, c.id, c.deleted
+// feed appends tx's changes to the change feed and notifies, in one
+// statement.
+func feed(ctx context.Context, tx *sqlstore.Tx) error {
+	kinds := make([]string, len(tx.Changes))
+	ids := make([]string, len(tx.Changes))
+	deleted := make([]bool, len(tx.Changes))
+	for i, c := range tx.Changes {
+		kinds[i], ids[i], deleted[i] = c.Kind, c.ID, c.Deleted
 	}
-	var b pgx.Batch
-	b.Queue(feedSQL, kinds, ids, deleted, time.Now().UnixNano())
-	b.Queue("SELECT pg_notify($1, last::text) FROM policy_feed_head WHERE id = 1", Channel)
-	br := tx.SendBatch(ctx, &b)
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return fmt.Errorf("append %d changes: %w", len(tx.changes), err)
+	if _, err := tx.ExecContext(ctx, feedSQL, kinds, ids, deleted, time.Now().UnixNano()); err != nil {
+		return fmt.Errorf("append %d changes: %w", len(tx.Changes), err)
 	}
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return fmt.Errorf("notify: %w", err)
-	}
-	if err := br.Close(); err != nil {
-		return fmt.Errorf("append %d changes: %w", len(tx.changes), err)
-	}
-	return nil
-}
-
-// addChange appends one entry to the change feed (at the write's end).
-func (tx *wtx) addChange(_ context.Context, kind, id string, deleted bool) error {
-	if !tx.policy {
-		return errors.New("append change: not a policy write") // a bug in this package
-	}
-	tx.changes = append(tx.changes, change{kind, id, deleted})
 	return nil
 }
 
@@ -472,30 +437,6 @@ func (tx *wtx) addChange(_ context.Context, kind, id string, deleted bool) error
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-// exists reports whether query (a SELECT of one row) finds a row.
-func exists(ctx context.Context, q querier, query string, args ...any) (bool, error) {
-	var one int
-	err := q.QueryRow(ctx, query, args...).Scan(&one)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return true, nil
-}
-
-// deleted maps a delete's result to ErrNotFound when it removed nothing.
-func deleted(tag pgconn.CommandTag, err error) error {
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return store.ErrNotFound
-	}
-	return nil
 }
 
 // constraint maps a violated constraint to the store's errors: a unique

@@ -2,33 +2,12 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hearth-dns/hearth/internal/store"
-	"github.com/hearth-dns/hearth/internal/store/sqlstore"
 )
-
-// Grant returns the grant of that id.
-func (s *Store) Grant(ctx context.Context, id string) (store.Grant, error) {
-	var (
-		g              store.Grant
-		until, created *int64
-	)
-	err := s.pool.QueryRow(ctx,
-		"SELECT id, device, kind, target, until, created_by, created FROM grants WHERE id = $1", id,
-	).Scan(&g.ID, &g.Device, &g.Kind, &g.Target, &until, &g.By, &created)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Grant{}, fmt.Errorf("grant %q: %w", id, store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Grant{}, fmt.Errorf("grant %q: %w", id, unavailable(err))
-	}
-	g.Until, g.Created = sqlstore.GoTime(until), sqlstore.GoTime(created)
-	return g, nil
-}
 
 // versionQuery counts the items of each kind and sums their versions, in
 // one statement so that it reads one view.

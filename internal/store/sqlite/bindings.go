@@ -1,74 +1,15 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/hearth-dns/hearth/internal/store"
 	"github.com/hearth-dns/hearth/internal/store/sqlstore"
 )
-
-// Bindings returns the bindings of household, or all with "".
-func (s *Store) Bindings(ctx context.Context, household string) ([]store.Binding, error) {
-	bs, err := bindings(ctx, s.db, household)
-	if err != nil {
-		return nil, fmt.Errorf("list bindings of household %q: %w", household, err)
-	}
-	return bs, nil
-}
-
-const bindingColumns = "kind, key, household, origin, session, updated"
-
-func bindings(ctx context.Context, q sqlstore.Querier, household string) ([]store.Binding, error) {
-	rows, err := q.QueryContext(ctx,
-		"SELECT "+bindingColumns+" FROM bindings WHERE ? = '' OR household = ? ORDER BY kind, key", household, household)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Binding
-	for rows.Next() {
-		b, err := scanBinding(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, b)
-	}
-	return out, rows.Err()
-}
-
-func scanBinding(r store.Scanner) (store.Binding, error) {
-	var (
-		b       store.Binding
-		updated *int64
-	)
-	if err := r.Scan(&b.Kind, &b.Key, &b.Household, &b.Origin, &b.Session, &updated); err != nil {
-		return store.Binding{}, err
-	}
-	b.Updated = sqlstore.GoTime(updated)
-	return b, nil
-}
-
-// Binding returns the binding of kind and key.
-func (s *Store) Binding(ctx context.Context, kind, key string) (store.Binding, error) {
-	k, err := store.CanonicalBindingKey(kind, key)
-	if err != nil {
-		return store.Binding{}, fmt.Errorf("get binding: %w", err)
-	}
-	b, err := scanBinding(s.db.QueryRowContext(ctx, "SELECT "+bindingColumns+" FROM bindings WHERE kind = ? AND key = ?", kind, k))
-	if errors.Is(err, sql.ErrNoRows) {
-		err = store.ErrNotFound
-	}
-	if err != nil {
-		return store.Binding{}, fmt.Errorf("get binding %s: %w", store.BindingID(kind, k), err)
-	}
-	return b, nil
-}
 
 // PutBindings creates or replaces bs in one transaction (see store.Store).
 func (s *Store) PutBindings(ctx context.Context, bs []store.Binding) (int, error) {
@@ -85,7 +26,7 @@ func (s *Store) PutBindings(ctx context.Context, bs []store.Binding) (int, error
 		return 0, nil
 	}
 	n := 0
-	err = s.write(ctx, func(tx *wtx) error {
+	err = s.write(ctx, true, func(tx *sqlstore.Tx) error {
 		n = 0
 		// Prepared once for the batch: an import sends thousands.
 		have, err := tx.PrepareContext(ctx, "SELECT 1 FROM households WHERE id = ?")
@@ -106,13 +47,8 @@ func (s *Store) PutBindings(ctx context.Context, bs []store.Binding) (int, error
 			}
 			known[b.Household] = true
 		}
-		changes, err := tx.prepareChange(ctx)
-		if err != nil {
-			return err
-		}
-		defer changes.Close()
 		// The upsert leaves an equal row alone: no write, no change.
-		up, err := tx.PrepareContext(ctx, `INSERT INTO bindings (`+bindingColumns+`) VALUES (?, ?, ?, ?, ?, ?)
+		up, err := tx.PrepareContext(ctx, `INSERT INTO bindings (`+sqlstore.BindingColumns+`) VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (kind, key) DO UPDATE SET household = excluded.household, origin = excluded.origin,
 	session = excluded.session, updated = excluded.updated
 WHERE household != excluded.household OR origin != excluded.origin OR session != excluded.session`)
@@ -129,7 +65,7 @@ WHERE household != excluded.household OR origin != excluded.origin OR session !=
 			if c, err := res.RowsAffected(); err != nil || c == 0 {
 				continue
 			}
-			if err := tx.addPrepared(ctx, changes, store.KindBinding, store.BindingID(b.Kind, b.Key), false); err != nil {
+			if err := tx.AddChange(store.KindBinding, store.BindingID(b.Kind, b.Key), false); err != nil {
 				return err
 			}
 			n++
@@ -152,7 +88,7 @@ func (s *Store) DeleteBindings(ctx context.Context, keys []store.BindingKey) (in
 		return 0, nil
 	}
 	n := 0
-	err = s.write(ctx, func(tx *wtx) error {
+	err = s.write(ctx, true, func(tx *sqlstore.Tx) error {
 		var gone []store.BindingKey
 		for _, k := range in {
 			var (
@@ -182,57 +118,12 @@ func (s *Store) DeleteBindings(ctx context.Context, keys []store.BindingKey) (in
 			}
 		}
 		// The feed lists them by kind then key, as PostgreSQL's does.
-		slices.SortFunc(gone, func(a, b store.BindingKey) int {
-			return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Key, b.Key))
-		})
-		changes, err := tx.prepareChange(ctx)
-		if err != nil {
-			return err
-		}
-		defer changes.Close()
-		for _, g := range gone {
-			if err := tx.addPrepared(ctx, changes, store.KindBinding, store.BindingID(g.Kind, g.Key), true); err != nil {
-				return err
-			}
-		}
+		sqlstore.SortKeys(gone)
 		n = len(gone)
-		return nil
+		return tx.AddBindingChanges(gone, true)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("delete bindings: %w", err)
 	}
 	return n, nil
-}
-
-// deleteHouseholdBindings deletes household's bindings, recording each in
-// the feed by kind then key.
-func deleteHouseholdBindings(ctx context.Context, tx *wtx, household string) error {
-	bs, err := bindings(ctx, tx, household)
-	if err != nil {
-		return err
-	}
-	for _, b := range bs {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM bindings WHERE kind = ? AND key = ?", b.Kind, b.Key); err != nil {
-			return err
-		}
-		if err := tx.addChange(ctx, store.KindBinding, store.BindingID(b.Kind, b.Key), true); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// prepareChange prepares addChange's statement, for a write that appends
-// many changes.
-func (tx *wtx) prepareChange(ctx context.Context) (*sql.Stmt, error) {
-	return tx.PrepareContext(ctx, "INSERT INTO policy_changes (kind, id, deleted, at) VALUES (?, ?, ?, ?)")
-}
-
-// addPrepared is addChange with the statement of prepareChange.
-func (tx *wtx) addPrepared(ctx context.Context, st *sql.Stmt, kind, id string, deleted bool) error {
-	if _, err := st.ExecContext(ctx, kind, id, deleted, time.Now().UnixNano()); err != nil {
-		return fmt.Errorf("append change: %w", err)
-	}
-	tx.changes++
-	return nil
 }

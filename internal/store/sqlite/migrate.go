@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hearth-dns/hearth/internal/profile"
+	"github.com/hearth-dns/hearth/internal/store/sqlstore"
 )
 
 // migrations are the schema steps, in order: migrations[i] takes the
@@ -164,7 +165,7 @@ CREATE INDEX tokens_household ON tokens (household);
 // upgrade returns the rewrite of rows that follows schema step v, or nil.
 // Rows keep their versions and add no change to the feed: they mean what
 // they meant.
-func upgrade(v int) func(context.Context, *wtx) error {
+func upgrade(v int) func(context.Context, *sqlstore.Tx) error {
 	if v == 5 {
 		return upgradeProfiles
 	}
@@ -172,7 +173,7 @@ func upgrade(v int) func(context.Context, *wtx) error {
 }
 
 // upgradeProfiles rewrites every profile row in today's form.
-func upgradeProfiles(ctx context.Context, tx *wtx) error {
+func upgradeProfiles(ctx context.Context, tx *sqlstore.Tx) error {
 	rows, err := tx.QueryContext(ctx, "SELECT id, data FROM profiles")
 	if err != nil {
 		return err
@@ -207,7 +208,7 @@ func upgradeProfiles(ctx context.Context, tx *wtx) error {
 // so that two processes opening a new file do not both apply a step.
 func (s *Store) migrate(ctx context.Context, steps []string) error {
 	var applied []int
-	err := s.write(ctx, func(tx *wtx) error {
+	err := s.write(ctx, false, func(tx *sqlstore.Tx) error {
 		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    INTEGER PRIMARY KEY,
 	applied_at INTEGER NOT NULL

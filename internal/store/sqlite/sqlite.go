@@ -11,6 +11,11 @@
 // Households, profiles and devices are one row each: the columns that
 // constraints and queries need (id, household, profile, version) beside
 // the item as JSON. Open applies the schema migrations the file lacks.
+//
+// Most of the store is package sqlstore's, which the PostgreSQL store
+// shares; what stays here is SQLite's own: opening the file, its schema
+// and migrations, the write transaction (and the feed it appends to),
+// Load, Changes and the bindings' batch writes.
 package sqlite
 
 import (
@@ -46,8 +51,7 @@ type Config struct {
 // Store is a store.Store in one SQLite file. It is safe for concurrent
 // use.
 type Store struct {
-	// Store holds the users, sessions, tokens and settings (package
-	// sqlstore, which the PostgreSQL store shares).
+	// Store is what the SQL backends share (package sqlstore).
 	*sqlstore.Store
 
 	db     *sql.DB
@@ -120,7 +124,7 @@ func open(ctx context.Context, c *Config, steps []string) (*Store, error) {
 		sem:    make(chan struct{}, 1),
 		notify: make(chan struct{}, 1),
 	}
-	s.Store = sqlstore.New(sqlstore.DB{SQL: db, Write: s.writeSQL})
+	s.Store = sqlstore.New(sqlstore.DB{SQL: db, Write: s.write})
 	if err := s.check(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %q: %w", c.Path, err)
@@ -159,16 +163,10 @@ func (s *Store) Close() error {
 // write made through this Store. It is never closed.
 func (s *Store) Notify() <-chan struct{} { return s.notify }
 
-// wtx is a write transaction that counts the changes it appended to the
-// feed, so that write knows whether to notify.
-type wtx struct {
-	*sql.Tx
-	changes int
-}
-
-// write runs fn in a write transaction, after the writers before it.
-// It signals Notify when fn appended changes and the commit succeeded.
-func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
+// write runs fn in a write transaction, after the writers before it,
+// appends the changes fn added to the feed and commits (see
+// sqlstore.DB.Write). It signals Notify when changes were committed.
+func (s *Store) write(ctx context.Context, policy bool, fn func(tx *sqlstore.Tx) error) error {
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -180,15 +178,18 @@ func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx := &wtx{Tx: sqlTx}
+	defer func() { _ = sqlTx.Rollback() }() // after Commit, a no-op
+	tx := &sqlstore.Tx{Tx: sqlTx, Policy: policy}
 	if err := fn(tx); err != nil {
-		_ = tx.Rollback() // the error that matters is fn's
+		return err
+	}
+	if err := appendChanges(ctx, tx); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	if tx.changes > 0 {
+	if len(tx.Changes) > 0 {
 		select {
 		case s.notify <- struct{}{}:
 		default: // a wake-up is already pending
@@ -197,19 +198,31 @@ func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
 	return nil
 }
 
-// writeSQL is write for the statements of package sqlstore.
-func (s *Store) writeSQL(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return s.write(ctx, func(tx *wtx) error { return fn(tx.Tx) })
-}
-
-// addChange appends one entry to the change feed.
-func (tx *wtx) addChange(ctx context.Context, kind, id string, deleted bool) error {
-	_, err := tx.ExecContext(ctx,
-		"INSERT INTO policy_changes (kind, id, deleted, at) VALUES (?, ?, ?, ?)",
-		kind, id, deleted, time.Now().UnixNano())
-	if err != nil {
-		return fmt.Errorf("append change: %w", err)
+// appendChanges appends tx's changes to the feed, whose AUTOINCREMENT
+// numbers them in order; the statement is prepared once for a write of
+// many (an import sends thousands).
+func appendChanges(ctx context.Context, tx *sqlstore.Tx) error {
+	if len(tx.Changes) == 0 {
+		return nil
 	}
-	tx.changes++
+	const insert = "INSERT INTO policy_changes (kind, id, deleted, at) VALUES ($1, $2, $3, $4)"
+	at := time.Now().UnixNano()
+	if len(tx.Changes) == 1 {
+		c := tx.Changes[0]
+		if _, err := tx.ExecContext(ctx, insert, c.Kind, c.ID, c.Deleted, at); err != nil {
+			return fmt.Errorf("append change: %w", err)
+		}
+		return nil
+	}
+	st, err := tx.PrepareContext(ctx, insert)
+	if err != nil {
+		return fmt.Errorf("append %d changes: %w", len(tx.Changes), err)
+	}
+	defer st.Close()
+	for _, c := range tx.Changes {
+		if _, err := st.ExecContext(ctx, c.Kind, c.ID, c.Deleted, at); err != nil {
+			return fmt.Errorf("append %d changes: %w", len(tx.Changes), err)
+		}
+	}
 	return nil
 }

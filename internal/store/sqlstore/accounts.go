@@ -10,8 +10,10 @@ import (
 	"github.com/hearth-dns/hearth/internal/store"
 )
 
-// Store is what the SQL backends share of a store.Store: users,
-// sessions, API tokens and settings. A backend embeds it.
+// Store is what the SQL backends share of a store.Store: everything but
+// Load, Changes, Version, Notify, Close and the bindings' batch writes
+// (PutBindings, DeleteBindings), which a backend adds. A backend embeds
+// it, and may replace a method with its own.
 type Store struct {
 	db DB
 }
@@ -66,7 +68,7 @@ func (s *Store) PutUser(ctx context.Context, u store.User) error {
 	if err != nil {
 		return fmt.Errorf("put user %q: %w", u.Name, err)
 	}
-	err = s.db.Write(ctx, func(tx *sql.Tx) error {
+	err = s.db.Write(ctx, false, func(tx *Tx) error {
 		// An upsert, not INSERT OR REPLACE: replacing would delete the
 		// row, which the sessions and tokens refer to.
 		if err := HouseholdExists(ctx, tx, u.Household); err != nil {
@@ -85,7 +87,7 @@ ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, created
 
 // DeleteUser deletes user name with its sessions and tokens.
 func (s *Store) DeleteUser(ctx context.Context, name string) error {
-	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+	err := s.db.Write(ctx, false, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE user_name = $1", name); err != nil {
 			return err
 		}
@@ -122,7 +124,7 @@ func (s *Store) CreateSession(ctx context.Context, sess store.Session) error {
 	if err != nil || expires == nil {
 		return fmt.Errorf("create session of user %q: expires %v: %w", sess.User, sess.Expires, store.ErrInvalid)
 	}
-	err = s.db.Write(ctx, func(tx *sql.Tx) error {
+	err = s.db.Write(ctx, false, func(tx *Tx) error {
 		if err := userExists(ctx, tx, sess.User); err != nil {
 			return err
 		}
@@ -165,7 +167,7 @@ func (s *Store) Session(ctx context.Context, hash string) (store.Session, error)
 
 // DeleteSession deletes the session whose cookie hashes to hash.
 func (s *Store) DeleteSession(ctx context.Context, hash string) error {
-	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+	err := s.db.Write(ctx, false, func(tx *Tx) error {
 		return Deleted(tx.ExecContext(ctx, "DELETE FROM sessions WHERE hash = $1", hash))
 	})
 	if err != nil {
@@ -182,7 +184,7 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, 
 		return 0, fmt.Errorf("delete sessions expired at %v: bad time: %w", now, store.ErrInvalid)
 	}
 	var n int64
-	err = s.db.Write(ctx, func(tx *sql.Tx) error {
+	err = s.db.Write(ctx, false, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE expires <= $1", at)
 		if err != nil {
 			return err
@@ -227,7 +229,7 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) (store.Token, er
 		return store.Token{}, fmt.Errorf("create token %q: %w", t.ID, err)
 	}
 	t.Created, t.Expires, t.LastUsed = UTC(t.Created), UTC(t.Expires), UTC(t.LastUsed)
-	err = s.db.Write(ctx, func(tx *sql.Tx) error {
+	err = s.db.Write(ctx, false, func(tx *Tx) error {
 		if err := userExists(ctx, tx, t.User); err != nil {
 			return err
 		}
@@ -271,7 +273,7 @@ func (s *Store) TouchToken(ctx context.Context, id string, at time.Time) error {
 	if err != nil || t == nil {
 		return fmt.Errorf("touch token %q: bad time %v: %w", id, at, store.ErrInvalid)
 	}
-	err = s.db.Write(ctx, func(tx *sql.Tx) error {
+	err = s.db.Write(ctx, false, func(tx *Tx) error {
 		return Deleted(tx.ExecContext(ctx, "UPDATE tokens SET last_used = $1 WHERE id = $2", t, id))
 	})
 	if err != nil {
@@ -287,7 +289,7 @@ func (s *Store) ChangePassword(ctx context.Context, name, hash, keepSession stri
 	if hash == "" {
 		return fmt.Errorf("change password of %q: no hash: %w", name, store.ErrInvalid)
 	}
-	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+	err := s.db.Write(ctx, false, func(tx *Tx) error {
 		if err := Deleted(tx.ExecContext(ctx, "UPDATE users SET password_hash = $1 WHERE name = $2", hash, name)); err != nil {
 			return err
 		}
@@ -331,7 +333,7 @@ func (s *Store) TokenByHash(ctx context.Context, hash string) (store.Token, erro
 
 // DeleteToken deletes token id.
 func (s *Store) DeleteToken(ctx context.Context, id string) error {
-	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+	err := s.db.Write(ctx, false, func(tx *Tx) error {
 		return Deleted(tx.ExecContext(ctx, "DELETE FROM tokens WHERE id = $1", id))
 	})
 	if err != nil {
@@ -358,7 +360,7 @@ func (s *Store) PutSetting(ctx context.Context, key, value string) error {
 	if key == "" {
 		return fmt.Errorf("put setting: no key: %w", store.ErrInvalid)
 	}
-	err := s.db.Write(ctx, func(tx *sql.Tx) error {
+	err := s.db.Write(ctx, false, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ($1, $2)
 ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
 		return err

@@ -29,11 +29,41 @@ import (
 type DB struct {
 	// SQL runs the reads.
 	SQL *sql.DB
-	// Write runs fn in a read-write transaction and commits it, after
-	// the writers before it. Its errors are the store's (Err's).
-	Write func(ctx context.Context, fn func(tx *sql.Tx) error) error
+	// Write runs fn in a read-write transaction and, when fn returns
+	// nil, appends the changes fn added (Tx.AddChange) to the feed, in
+	// order, and commits. policy says whether fn may add changes; a
+	// policy write starts after every policy write before it has
+	// committed, so its checks see them. It signals the store's Notify
+	// when changes were committed. Its errors are the store's (Err's).
+	Write func(ctx context.Context, policy bool, fn func(tx *Tx) error) error
+	// ByteOrder follows a text column in ORDER BY so that it sorts by
+	// bytes, as Go does: ` COLLATE "C"` for PostgreSQL, "" for SQLite
+	// (whose default is).
+	ByteOrder string
 	// Err maps an error of a read to the store's errors; nil keeps it.
 	Err func(error) error
+}
+
+// Tx is a write transaction, which collects the changes a policy write
+// appends to the feed; the backend's DB.Write writes them before it
+// commits (SQLite's AUTOINCREMENT and PostgreSQL's feed head number them
+// their own way).
+type Tx struct {
+	*sql.Tx
+	// Policy is set for a write that may add changes.
+	Policy bool
+	// Changes are the changes added, in order; their Seq is 0.
+	Changes []store.Change
+}
+
+// AddChange adds an entry to the change feed, written at the end of the
+// write.
+func (tx *Tx) AddChange(kind, id string, deleted bool) error {
+	if !tx.Policy {
+		return errors.New("append change: not a policy write") // a bug in this package
+	}
+	tx.Changes = append(tx.Changes, store.Change{Kind: kind, ID: id, Deleted: deleted})
+	return nil
 }
 
 // err maps a read's error through d.Err.
