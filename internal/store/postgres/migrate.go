@@ -3,11 +3,10 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/hearth-dns/hearth/internal/profile"
+	"github.com/hearth-dns/hearth/internal/store/sqlstore"
 )
 
 // migrations are the schema steps, in order: migrations[i] takes the
@@ -146,48 +145,27 @@ CREATE INDEX devices_identifiers ON devices USING gin ((data -> 'ips'), (data ->
 }
 
 // upgrade returns the rewrite of rows that follows schema step v, or nil.
-// Rows keep their versions and add no change to the feed: they mean what
-// they meant.
-func upgrade(v int) func(context.Context, pgx.Tx) error {
+func upgrade(v int) func(context.Context, sqlstore.Migration) error {
 	if v == 2 {
-		return upgradeProfiles
+		return sqlstore.UpgradeProfiles
 	}
 	return nil
 }
 
-// upgradeProfiles rewrites every profile row in today's form.
-func upgradeProfiles(ctx context.Context, tx pgx.Tx) error {
-	rows, err := tx.Query(ctx, "SELECT id, data FROM profiles")
+// migration is the sqlstore.Migration of a pgx transaction.
+type migration struct{ tx pgx.Tx }
+
+func (m migration) Exec(ctx context.Context, query string, args ...any) error {
+	_, err := m.tx.Exec(ctx, query, args...)
+	return err
+}
+
+func (m migration) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, func(), error) {
+	rows, err := m.tx.Query(ctx, query, args...)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	type row struct {
-		id   string
-		data []byte
-	}
-	var all []row
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.id, &r.data); err != nil {
-			rows.Close()
-			return err
-		}
-		all = append(all, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, r := range all {
-		data, err := profile.Upgrade(r.data)
-		if err != nil {
-			return fmt.Errorf("profile %q: %w", r.id, err)
-		}
-		if _, err := tx.Exec(ctx, "UPDATE profiles SET data = $1 WHERE id = $2", string(data), r.id); err != nil {
-			return fmt.Errorf("profile %q: %w", r.id, err)
-		}
-	}
-	return nil
+	return rows, rows.Close, nil
 }
 
 // migrateLock is the advisory lock key that migrations hold, so that
@@ -197,7 +175,6 @@ const migrateLock = 0x686561727468
 // migrate brings the schema to len(steps), all in one transaction on
 // conn (DDL is transactional in PostgreSQL) under an advisory lock.
 func (s *Store) migrate(ctx context.Context, conn *pgx.Conn, steps []string) error {
-	var applied []int
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: begin: %w", err)
@@ -206,34 +183,12 @@ func (s *Store) migrate(ctx context.Context, conn *pgx.Conn, steps []string) err
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrateLock)); err != nil {
 		return fmt.Errorf("lock for migrations: %w", err)
 	}
-	_, err = tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	applied, err := sqlstore.Migrate(ctx, migration{tx}, `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    integer PRIMARY KEY,
 	applied_at bigint NOT NULL
-)`)
+)`, steps, upgrade)
 	if err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
-	}
-	var have int
-	if err := tx.QueryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&have); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if have > len(steps) {
-		return fmt.Errorf("schema version %d is newer than this program knows (%d): use a newer Hearth or restore a backup", have, len(steps))
-	}
-	for v := have + 1; v <= len(steps); v++ {
-		if _, err := tx.Exec(ctx, steps[v-1]); err != nil {
-			return fmt.Errorf("migrate to schema version %d: %w", v, err)
-		}
-		if rw := upgrade(v); rw != nil {
-			if err := rw(ctx, tx); err != nil {
-				return fmt.Errorf("migrate to schema version %d: %w", v, err)
-			}
-		}
-		_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", v, time.Now().UnixNano())
-		if err != nil {
-			return fmt.Errorf("record schema version %d: %w", v, err)
-		}
-		applied = append(applied, v)
+		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("migrate: commit: %w", err)

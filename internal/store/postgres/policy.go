@@ -84,21 +84,8 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]store.Ch
 	if limit <= 0 {
 		return nil, fmt.Errorf("changes after %d: limit %d: %w", after, limit, store.ErrInvalid)
 	}
-	rows, err := s.pool.Query(ctx,
-		"SELECT seq, kind, id, deleted FROM policy_changes WHERE seq > $1 ORDER BY seq LIMIT $2", after, limit)
+	out, err := list(ctx, s.pool, sqlstore.ScanChange, sqlstore.ChangesQuery, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("changes after %d: %w", after, unavailable(err))
-	}
-	defer rows.Close()
-	var out []store.Change
-	for rows.Next() {
-		var c store.Change
-		if err := rows.Scan(&c.Seq, &c.Kind, &c.ID, &c.Deleted); err != nil {
-			return nil, fmt.Errorf("changes after %d: %w", after, err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("changes after %d: %w", after, unavailable(err))
 	}
 	return out, nil
@@ -138,24 +125,10 @@ func nonNil(s []string) []string {
 // not know: the caller checks it exists. Kind is store.GrantPause or store.GrantAllow (which needs a
 // Target); Until must be set.
 func (s *Store) AddGrant(ctx context.Context, g store.Grant) (store.Grant, error) {
-	if g.ID == "" {
-		g.ID = store.NewID()
-	}
-	if err := store.ValidateID("grant", g.ID); err != nil {
-		return store.Grant{}, fmt.Errorf("add grant: %w", err)
-	}
-	if err := g.Validate(); err != nil {
-		return store.Grant{}, fmt.Errorf("add grant %q: %w", g.ID, err)
-	}
-	until, err := sqlstore.DBTime("until", g.Until)
+	g, until, created, err := sqlstore.NewGrant(g)
 	if err != nil {
-		return store.Grant{}, fmt.Errorf("add grant %q: %w", g.ID, err)
+		return store.Grant{}, err
 	}
-	created, err := sqlstore.DBTime("created", g.Created)
-	if err != nil {
-		return store.Grant{}, fmt.Errorf("add grant %q: %w", g.ID, err)
-	}
-	g.Until, g.Created = g.Until.UTC(), g.Created.UTC()
 	// A grant's only check is its own row's (a second grant of the same
 	// id fails the primary key), so the whole write is one statement
 	// (feedOne): no BEGIN, no COMMIT, and the feed head locked for no

@@ -2,10 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"fmt"
-	"time"
 
-	"github.com/hearth-dns/hearth/internal/profile"
 	"github.com/hearth-dns/hearth/internal/store/sqlstore"
 )
 
@@ -163,43 +160,9 @@ CREATE INDEX tokens_household ON tokens (household);
 }
 
 // upgrade returns the rewrite of rows that follows schema step v, or nil.
-// Rows keep their versions and add no change to the feed: they mean what
-// they meant.
-func upgrade(v int) func(context.Context, *sqlstore.Tx) error {
+func upgrade(v int) func(context.Context, sqlstore.Migration) error {
 	if v == 5 {
-		return upgradeProfiles
-	}
-	return nil
-}
-
-// upgradeProfiles rewrites every profile row in today's form.
-func upgradeProfiles(ctx context.Context, tx *sqlstore.Tx) error {
-	rows, err := tx.QueryContext(ctx, "SELECT id, data FROM profiles")
-	if err != nil {
-		return err
-	}
-	type row struct{ id, data string }
-	var all []row
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.id, &r.data); err != nil {
-			rows.Close()
-			return err
-		}
-		all = append(all, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, r := range all {
-		data, err := profile.Upgrade([]byte(r.data))
-		if err != nil {
-			return fmt.Errorf("profile %q: %w", r.id, err)
-		}
-		if _, err := tx.ExecContext(ctx, "UPDATE profiles SET data = ? WHERE id = ?", string(data), r.id); err != nil {
-			return fmt.Errorf("profile %q: %w", r.id, err)
-		}
+		return sqlstore.UpgradeProfiles
 	}
 	return nil
 }
@@ -209,36 +172,12 @@ func upgradeProfiles(ctx context.Context, tx *sqlstore.Tx) error {
 func (s *Store) migrate(ctx context.Context, steps []string) error {
 	var applied []int
 	err := s.write(ctx, false, func(tx *sqlstore.Tx) error {
-		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		var err error
+		applied, err = sqlstore.Migrate(ctx, sqlstore.TxMigration{Tx: tx}, `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    INTEGER PRIMARY KEY,
 	applied_at INTEGER NOT NULL
-) STRICT`)
-		if err != nil {
-			return fmt.Errorf("create schema_migrations: %w", err)
-		}
-		var have int
-		if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&have); err != nil {
-			return fmt.Errorf("read schema version: %w", err)
-		}
-		if have > len(steps) {
-			return fmt.Errorf("schema version %d is newer than this program knows (%d): use a newer Hearth or restore a backup", have, len(steps))
-		}
-		for v := have + 1; v <= len(steps); v++ {
-			if _, err := tx.ExecContext(ctx, steps[v-1]); err != nil {
-				return fmt.Errorf("migrate to schema version %d: %w", v, err)
-			}
-			if rw := upgrade(v); rw != nil {
-				if err := rw(ctx, tx); err != nil {
-					return fmt.Errorf("migrate to schema version %d: %w", v, err)
-				}
-			}
-			_, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", v, time.Now().UnixNano())
-			if err != nil {
-				return fmt.Errorf("record schema version %d: %w", v, err)
-			}
-			applied = append(applied, v)
-		}
-		return nil
+) STRICT`, steps, upgrade)
+		return err
 	})
 	if err != nil {
 		return err

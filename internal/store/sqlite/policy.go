@@ -51,21 +51,13 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]store.Ch
 	if limit <= 0 {
 		return nil, fmt.Errorf("changes after %d: limit %d: %w", after, limit, store.ErrInvalid)
 	}
-	rows, err := s.db.QueryContext(ctx,
-		"SELECT seq, kind, id, deleted FROM policy_changes WHERE seq > ? ORDER BY seq LIMIT ?", after, limit)
+	rows, err := s.db.QueryContext(ctx, sqlstore.ChangesQuery, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("changes after %d: %w", after, err)
 	}
 	defer rows.Close()
-	var out []store.Change
-	for rows.Next() {
-		var c store.Change
-		if err := rows.Scan(&c.Seq, &c.Kind, &c.ID, &c.Deleted); err != nil {
-			return nil, fmt.Errorf("changes after %d: %w", after, err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := sqlstore.Collect(rows, sqlstore.ScanChange)
+	if err != nil {
 		return nil, fmt.Errorf("changes after %d: %w", after, err)
 	}
 	return out, nil

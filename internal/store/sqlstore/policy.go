@@ -535,29 +535,38 @@ func (s *Store) Grant(ctx context.Context, id string) (store.Grant, error) {
 	return g, nil
 }
 
+// NewGrant checks g for AddGrant, gives it a new random ID when g.ID is
+// "", and returns it as stored (times in UTC) with its until and
+// created column values. Its errors say "add grant".
+func NewGrant(g store.Grant) (_ store.Grant, until, created *int64, err error) {
+	if g.ID == "" {
+		g.ID = store.NewID()
+	}
+	if err := store.ValidateID("grant", g.ID); err != nil {
+		return store.Grant{}, nil, nil, fmt.Errorf("add grant: %w", err)
+	}
+	if err := g.Validate(); err != nil {
+		return store.Grant{}, nil, nil, fmt.Errorf("add grant %q: %w", g.ID, err)
+	}
+	if until, err = DBTime("until", g.Until); err != nil {
+		return store.Grant{}, nil, nil, fmt.Errorf("add grant %q: %w", g.ID, err)
+	}
+	if created, err = DBTime("created", g.Created); err != nil {
+		return store.Grant{}, nil, nil, fmt.Errorf("add grant %q: %w", g.ID, err)
+	}
+	g.Until, g.Created = g.Until.UTC(), g.Created.UTC()
+	return g, until, created, nil
+}
+
 // AddGrant stores g, with a new random ID when g.ID is "". g.Device
 // may be a store device or one of the config file's, which the store
 // does not know: the caller checks it exists. Kind is store.GrantPause or store.GrantAllow (which needs a
 // Target); Until must be set.
 func (s *Store) AddGrant(ctx context.Context, g store.Grant) (store.Grant, error) {
-	if g.ID == "" {
-		g.ID = store.NewID()
-	}
-	if err := store.ValidateID("grant", g.ID); err != nil {
-		return store.Grant{}, fmt.Errorf("add grant: %w", err)
-	}
-	if err := g.Validate(); err != nil {
-		return store.Grant{}, fmt.Errorf("add grant %q: %w", g.ID, err)
-	}
-	until, err := DBTime("until", g.Until)
+	g, until, created, err := NewGrant(g)
 	if err != nil {
-		return store.Grant{}, fmt.Errorf("add grant %q: %w", g.ID, err)
+		return store.Grant{}, err
 	}
-	created, err := DBTime("created", g.Created)
-	if err != nil {
-		return store.Grant{}, fmt.Errorf("add grant %q: %w", g.ID, err)
-	}
-	g.Until, g.Created = g.Until.UTC(), g.Created.UTC()
 	err = s.db.Write(ctx, true, func(tx *Tx) error {
 		ok, err := Exists(ctx, tx, "SELECT 1 FROM grants WHERE id = $1", g.ID)
 		if err != nil {
@@ -610,6 +619,16 @@ func (s *Store) DeleteExpiredGrants(ctx context.Context, now time.Time) (int, er
 		return 0, fmt.Errorf("delete grants expired at %v: %w", now, err)
 	}
 	return n, nil
+}
+
+// ChangesQuery selects at most $2 changes after seq $1, oldest first,
+// in the columns ScanChange reads.
+const ChangesQuery = "SELECT seq, kind, id, deleted FROM policy_changes WHERE seq > $1 ORDER BY seq LIMIT $2"
+
+// ScanChange reads a row of ChangesQuery.
+func ScanChange(r store.Scanner) (store.Change, error) {
+	var c store.Change
+	return c, r.Scan(&c.Seq, &c.Kind, &c.ID, &c.Deleted)
 }
 
 // ReadState reads the households, profiles, devices, grants and
