@@ -18,21 +18,15 @@ import (
 
 // PutBindings creates or replaces bs in one transaction (see store.Store).
 func (s *Store) PutBindings(ctx context.Context, bs []store.Binding) (int, error) {
-	in, err := store.CanonicalBindings(bs, time.Now())
+	in, updated, err := sqlstore.CanonicalBindings(bs, time.Now())
 	if err != nil {
-		return 0, fmt.Errorf("put bindings: %w", err)
+		return 0, err
 	}
 	if len(in) == 0 {
 		return 0, nil
 	}
-	var (
-		kinds, keys, households, origins, sessions = make([]string, len(in)), make([]string, len(in)), make([]string, len(in)), make([]string, len(in)), make([]string, len(in))
-		updated                                    = make([]*int64, len(in))
-	)
+	kinds, keys, households, origins, sessions := make([]string, len(in)), make([]string, len(in)), make([]string, len(in)), make([]string, len(in)), make([]string, len(in))
 	for i, b := range in {
-		if updated[i], err = sqlstore.DBTime("updated", b.Updated); err != nil {
-			return 0, fmt.Errorf("put bindings: %s: %w", store.BindingID(b.Kind, b.Key), err)
-		}
 		kinds[i], keys[i], households[i], origins[i], sessions[i] = b.Kind, b.Key, b.Household, b.Origin, b.Session
 	}
 	n := 0

@@ -4,12 +4,10 @@ import (
 	"context"
 	"os"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/hearth-dns/hearth/internal/profile"
 	"github.com/hearth-dns/hearth/internal/store/storetest"
 )
 
@@ -43,7 +41,7 @@ func TestUpgradeOldProfiles(t *testing.T) {
 
 	s := openDSN(t, &Config{DSN: dsn})
 	// Step 2 and every step after it (3: bindings, 4: roles).
-	if want := stepsFrom(2); !reflect.DeepEqual(s.applied, want) {
+	if want := storetest.Steps(2, len(migrations)); !reflect.DeepEqual(s.applied, want) {
 		t.Fatalf("applied %v, want %v: the fixture is at schema 1", s.applied, want)
 	}
 	st, err := s.Load(ctx)
@@ -61,30 +59,5 @@ func TestUpgradeOldProfiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	n := 0
-	for rows.Next() {
-		var id, data string
-		if err := rows.Scan(&id, &data); err != nil {
-			t.Fatal(err)
-		}
-		n++
-		if strings.Contains(data, "safe_search_engines") || strings.Contains(data, `"days": "`) {
-			t.Errorf("profile %s still in the old form: %s", id, data)
-		}
-		if _, err := profile.ParseJSON([]byte(data)); err != nil {
-			t.Errorf("profile %s: %v", id, err)
-		}
-	}
-	if n != 4 {
-		t.Errorf("%d profile rows, want 4", n)
-	}
-}
-
-// stepsFrom lists the schema steps from first to the newest.
-func stepsFrom(first int) []int {
-	var out []int
-	for v := first; v <= len(migrations); v++ {
-		out = append(out, v)
-	}
-	return out
+	storetest.CheckUpgradedRows(t, rows)
 }

@@ -13,14 +13,9 @@ import (
 
 // PutBindings creates or replaces bs in one transaction (see store.Store).
 func (s *Store) PutBindings(ctx context.Context, bs []store.Binding) (int, error) {
-	in, err := store.CanonicalBindings(bs, time.Now())
+	in, updated, err := sqlstore.CanonicalBindings(bs, time.Now())
 	if err != nil {
-		return 0, fmt.Errorf("put bindings: %w", err)
-	}
-	for _, b := range in {
-		if _, err := sqlstore.DBTime("updated", b.Updated); err != nil {
-			return 0, fmt.Errorf("put bindings: %s: %w", store.BindingID(b.Kind, b.Key), err)
-		}
+		return 0, err
 	}
 	if len(in) == 0 {
 		return 0, nil
@@ -56,9 +51,8 @@ WHERE household != excluded.household OR origin != excluded.origin OR session !=
 			return err
 		}
 		defer up.Close()
-		for _, b := range in {
-			updated, _ := sqlstore.DBTime("updated", b.Updated) // checked above
-			res, err := up.ExecContext(ctx, b.Kind, b.Key, b.Household, b.Origin, b.Session, updated)
+		for i, b := range in {
+			res, err := up.ExecContext(ctx, b.Kind, b.Key, b.Household, b.Origin, b.Session, updated[i])
 			if err != nil {
 				return fmt.Errorf("binding %s: %w", store.BindingID(b.Kind, b.Key), err)
 			}

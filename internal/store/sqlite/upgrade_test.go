@@ -5,10 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 
-	"github.com/hearth-dns/hearth/internal/profile"
 	"github.com/hearth-dns/hearth/internal/store/storetest"
 )
 
@@ -31,7 +29,7 @@ func TestUpgradeOldProfiles(t *testing.T) {
 	}
 	defer s.Close()
 	// Step 5 and every step after it (6: bindings, 7: roles).
-	if want := stepsFrom(5); !reflect.DeepEqual(s.applied, want) {
+	if want := storetest.Steps(5, len(migrations)); !reflect.DeepEqual(s.applied, want) {
 		t.Fatalf("applied %v, want %v: the fixture is at schema 4", s.applied, want)
 	}
 
@@ -58,23 +56,7 @@ func TestUpgradeOldProfiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	n := 0
-	for rows.Next() {
-		var id, data string
-		if err := rows.Scan(&id, &data); err != nil {
-			t.Fatal(err)
-		}
-		n++
-		if strings.Contains(data, "safe_search_engines") || strings.Contains(data, `"days":"`) {
-			t.Errorf("profile %s still in the old form: %s", id, data)
-		}
-		if _, err := profile.ParseJSON([]byte(data)); err != nil {
-			t.Errorf("profile %s: %v", id, err)
-		}
-	}
-	if n != 4 {
-		t.Errorf("%d profile rows, want 4", n)
-	}
+	storetest.CheckUpgradedRows(t, rows)
 
 	// A write after the upgrade reads back the same.
 	emma := st.Profiles[0]
@@ -86,13 +68,4 @@ func TestUpgradeOldProfiles(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, put) {
 		t.Errorf("after a write: %+v, %v, want %+v", got, err, put)
 	}
-}
-
-// stepsFrom lists the schema steps from first to the newest.
-func stepsFrom(first int) []int {
-	var out []int
-	for v := first; v <= len(migrations); v++ {
-		out = append(out, v)
-	}
-	return out
 }

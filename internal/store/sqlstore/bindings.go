@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/hearth-dns/hearth/internal/store"
 )
@@ -61,6 +62,23 @@ func (s *Store) Binding(ctx context.Context, kind, key string) (store.Binding, e
 		return store.Binding{}, fmt.Errorf("get binding %s: %w", store.BindingID(kind, k), s.db.err(err))
 	}
 	return b, nil
+}
+
+// CanonicalBindings is what PutBindings does before it writes:
+// store.CanonicalBindings of bs at now, and the updated column of each.
+// Its errors say "put bindings".
+func CanonicalBindings(bs []store.Binding, now time.Time) ([]store.Binding, []*int64, error) {
+	in, err := store.CanonicalBindings(bs, now)
+	if err != nil {
+		return nil, nil, fmt.Errorf("put bindings: %w", err)
+	}
+	updated := make([]*int64, len(in))
+	for i, b := range in {
+		if updated[i], err = DBTime("updated", b.Updated); err != nil {
+			return nil, nil, fmt.Errorf("put bindings: %s: %w", store.BindingID(b.Kind, b.Key), err)
+		}
+	}
+	return in, updated, nil
 }
 
 // ScanKeys reads rows of (kind, key), closes rows and returns the keys

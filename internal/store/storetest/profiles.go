@@ -2,10 +2,12 @@ package storetest
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/hearth-dns/hearth/internal/profile"
 	"github.com/hearth-dns/hearth/internal/store"
+	"github.com/hearth-dns/hearth/internal/store/sqlstore"
 )
 
 // OldProfiles are the profiles of the stores' old-form fixtures
@@ -77,4 +79,41 @@ func testProfileForms(t *testing.T, open Opener) {
 	must(t, "close", s.Close())
 	s = openStore(t, open)
 	check("load after reopen", s)
+}
+
+// CheckUpgradedRows checks the rows of (id, data as text) that a store
+// holds for OldProfiles after its upgrade: all four, each in today's
+// form (a strict reader of the new form alone reads it, and no old
+// spelling is left). rows is *sql.Rows or pgx.Rows; the caller closes it.
+func CheckUpgradedRows(t *testing.T, rows sqlstore.Rows) {
+	t.Helper()
+	n := 0
+	for rows.Next() {
+		var id, data string
+		if err := rows.Scan(&id, &data); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if strings.Contains(data, "safe_search_engines") || strings.Contains(data, `"days":"`) || strings.Contains(data, `"days": "`) {
+			t.Errorf("profile %s still in the old form: %s", id, data)
+		}
+		if _, err := profile.ParseJSON([]byte(data)); err != nil {
+			t.Errorf("profile %s: %v", id, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n != 4 {
+		t.Errorf("%d profile rows, want 4", n)
+	}
+}
+
+// Steps lists the schema versions from first to last.
+func Steps(first, last int) []int {
+	var out []int
+	for v := first; v <= last; v++ {
+		out = append(out, v)
+	}
+	return out
 }
