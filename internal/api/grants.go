@@ -167,18 +167,12 @@ func (a *API) deleteGrant(w http.ResponseWriter, r *http.Request) {
 	if !scopeOf(r).all() {
 		// A grant of another household's device is as missing as one
 		// that never existed.
-		gs, err := a.c.Store.Grants(r.Context(), "")
-		if err != nil {
-			a.storeError(w, r, "grants", err)
-			return
-		}
-		visible, err := a.visibleDevice(r)
-		if err != nil {
-			a.storeError(w, r, "devices", err)
+		gs, ok := a.grantsInScope(w, r)
+		if !ok {
 			return
 		}
 		id := r.PathValue("id")
-		if !slices.ContainsFunc(gs, func(g store.Grant) bool { return g.ID == id && visible(g.Device) }) {
+		if !slices.ContainsFunc(gs, func(g store.Grant) bool { return g.ID == id }) {
 			a.storeError(w, r, "grant "+id, store.ErrNotFound)
 			return
 		}
@@ -223,18 +217,12 @@ func (a *API) pauseAll(w http.ResponseWriter, r *http.Request) {
 
 // resumeAll ends every pause grant of the devices in r's scope.
 func (a *API) resumeAll(w http.ResponseWriter, r *http.Request) {
-	gs, err := a.c.Store.Grants(r.Context(), "")
-	if err != nil {
-		a.storeError(w, r, "grants", err)
-		return
-	}
-	visible, err := a.visibleDevice(r)
-	if err != nil {
-		a.storeError(w, r, "devices", err)
+	gs, ok := a.grantsInScope(w, r)
+	if !ok {
 		return
 	}
 	for _, g := range gs {
-		if g.Kind != store.GrantPause || !visible(g.Device) {
+		if g.Kind != store.GrantPause {
 			continue
 		}
 		if err := a.c.Store.DeleteGrant(r.Context(), g.ID); err != nil && !isNotFound(err) {
@@ -243,6 +231,22 @@ func (a *API) resumeAll(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a.synced(w, r, http.StatusNoContent, nil)
+}
+
+// grantsInScope returns the grants of the devices in r's scope, or
+// answers the request with the error and returns false.
+func (a *API) grantsInScope(w http.ResponseWriter, r *http.Request) ([]store.Grant, bool) {
+	gs, err := a.c.Store.Grants(r.Context(), "")
+	if err != nil {
+		a.storeError(w, r, "grants", err)
+		return nil, false
+	}
+	visible, err := a.visibleDevice(r)
+	if err != nil {
+		a.storeError(w, r, "devices", err)
+		return nil, false
+	}
+	return slices.DeleteFunc(gs, func(g store.Grant) bool { return !visible(g.Device) }), true
 }
 
 // visibleDevice returns whether a device id is in r's scope: every id

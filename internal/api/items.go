@@ -360,14 +360,24 @@ func (a *API) createProfile(w http.ResponseWriter, r *http.Request) {
 	a.synced(w, r, http.StatusCreated, profileView{p, false})
 }
 
-func (a *API) putProfile(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+// writableProfile answers the request and returns false unless profile
+// id is in the request's scope and is the store's, not a preset's or the
+// config file's; more ends the message of that refusal.
+func (a *API) writableProfile(w http.ResponseWriter, r *http.Request, id, more string) bool {
 	if _, _, err := a.scopedProfile(r, id); err != nil {
 		a.storeError(w, r, "profile "+id, err)
-		return
+		return false
 	}
 	if a.provisionedProfile(id) {
-		fail(w, http.StatusForbidden, "profile %s is a preset or comes from the config file: it is read-only; copy it to a new profile to change it", id)
+		fail(w, http.StatusForbidden, "profile %s is a preset or comes from the config file: it is read-only%s", id, more)
+		return false
+	}
+	return true
+}
+
+func (a *API) putProfile(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !a.writableProfile(w, r, id, "; copy it to a new profile to change it") {
 		return
 	}
 	p, ok := decodeProfile(w, r)
@@ -402,12 +412,7 @@ func (a *API) putProfile(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) deleteProfile(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if _, _, err := a.scopedProfile(r, id); err != nil {
-		a.storeError(w, r, "profile "+id, err)
-		return
-	}
-	if a.provisionedProfile(id) {
-		fail(w, http.StatusForbidden, "profile %s is a preset or comes from the config file: it is read-only", id)
+	if !a.writableProfile(w, r, id, "") {
 		return
 	}
 	if err := a.c.Store.DeleteProfile(r.Context(), id); err != nil {

@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/hearth-dns/hearth/internal/store"
 	"github.com/hearth-dns/hearth/internal/store/storetest"
+	"github.com/hearth-dns/hearth/internal/testutil/pgtest"
 )
 
 // wait bounds how long a test waits for something that should happen
@@ -24,54 +24,11 @@ const wait = 30 * time.Second
 
 // testDSN returns the DSN of the throwaway cluster scripts/postgres
 // starts. Without one the tests skip on a laptop and fail in CI.
-func testDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("HEARTH_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("HEARTH_TEST_POSTGRES_DSN is not set: run the tests through scripts/test or scripts/postgres")
-		}
-		t.Skip("HEARTH_TEST_POSTGRES_DSN is not set: run `scripts/postgres go test ./internal/store/postgres/` to test against a throwaway PostgreSQL")
-	}
-	return dsn
-}
+func testDSN(t testing.TB) string { return pgtest.Cluster(t) }
 
 // newSchema creates an empty schema, dropped when the test ends, and
 // returns a DSN whose connections use it.
-func newSchema(t testing.TB) string {
-	t.Helper()
-	dsn := testDSN(t)
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to the test cluster: %v", err)
-	}
-	defer conn.Close(ctx)
-	name := "t_" + store.NewID()
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", name, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+name+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", name, err)
-		}
-	})
-	// pgx sends parameters it does not know to the server.
-	sep := " "
-	if strings.Contains(dsn, "://") {
-		sep = "&"
-		if !strings.Contains(dsn, "?") {
-			sep = "?"
-		}
-	}
-	return dsn + sep + "search_path=" + name
-}
+func newSchema(t testing.TB) string { return pgtest.DSN(t) }
 
 // openDSN opens the store at dsn, closed when the test ends.
 func openDSN(t testing.TB, c *Config) *Store {

@@ -205,8 +205,10 @@ func appendChanges(ctx context.Context, tx *sqlstore.Tx) error {
 	if len(tx.Changes) == 0 {
 		return nil
 	}
-	const insert = "INSERT INTO policy_changes (kind, id, deleted, at) VALUES ($1, $2, $3, $4)"
-	at := time.Now().UnixNano()
+	// "?", not "$1": the driver reads a numbered parameter's name, a
+	// string it allocates, at every execution.
+	const insert = "INSERT INTO policy_changes (kind, id, deleted, at) VALUES (?, ?, ?, ?)"
+	at := any(time.Now().UnixNano()) // boxed once for every change
 	if len(tx.Changes) == 1 {
 		c := tx.Changes[0]
 		if _, err := tx.ExecContext(ctx, insert, c.Kind, c.ID, c.Deleted, at); err != nil {

@@ -13,10 +13,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// DSN returns a DSN whose connections use a new, empty schema, dropped when
-// the test ends. Without the cluster the test skips on a laptop and fails
-// in CI (CI=true).
-func DSN(t testing.TB) string {
+// Cluster returns the DSN of the throwaway cluster itself. Without the
+// cluster the test skips on a laptop and fails in CI (CI=true).
+func Cluster(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv("HEARTH_TEST_POSTGRES_DSN")
 	if dsn == "" {
@@ -25,6 +24,15 @@ func DSN(t testing.TB) string {
 		}
 		t.Skip("HEARTH_TEST_POSTGRES_DSN is not set: run through scripts/postgres to test the PostgreSQL store")
 	}
+	return dsn
+}
+
+// DSN returns a DSN whose connections use a new, empty schema, dropped when
+// the test ends. Without the cluster the test skips on a laptop and fails
+// in CI (CI=true).
+func DSN(t testing.TB) string {
+	t.Helper()
+	dsn := Cluster(t)
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	schema := "t_" + hex.EncodeToString(b[:])
