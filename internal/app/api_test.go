@@ -84,28 +84,36 @@ func newAPIClient(t testing.TB, e *env) *apiClient {
 	return c
 }
 
-// do sends a JSON request and decodes the answer into out (when not nil),
-// returning the status code.
-func (c *apiClient) do(method, path string, body, out any) int {
-	c.t.Helper()
+// jsonRequest builds a request whose body is body as JSON (nil sends
+// none), with the CSRF header when csrf is not "".
+func jsonRequest(t testing.TB, method, url string, body any, csrf string) *http.Request {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			c.t.Fatal(err)
+			t.Fatal(err)
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, c.base+path, rd)
+	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if c.csrf != "" {
-		req.Header.Set("X-CSRF-Token", c.csrf)
+	if csrf != "" {
+		req.Header.Set("X-CSRF-Token", csrf)
 	}
+	return req
+}
+
+// do sends a JSON request and decodes the answer into out (when not nil),
+// returning the status code.
+func (c *apiClient) do(method, path string, body, out any) int {
+	c.t.Helper()
+	req := jsonRequest(c.t, method, c.base+path, body, c.csrf)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)

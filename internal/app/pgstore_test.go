@@ -2,17 +2,14 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/miekg/dns"
 
 	"github.com/hearth-dns/hearth/internal/testutil/dnstest"
+	"github.com/hearth-dns/hearth/internal/testutil/pgtest"
 )
 
 // pgStoreConfig returns the store section for an empty schema of the
@@ -20,34 +17,7 @@ import (
 // the test ends. Without the cluster the test skips, and fails in CI.
 func pgStoreConfig(t testing.TB) string {
 	t.Helper()
-	dsn := os.Getenv("HEARTH_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("HEARTH_TEST_POSTGRES_DSN is not set: run the tests through scripts/test or scripts/postgres")
-		}
-		t.Skip("HEARTH_TEST_POSTGRES_DSN is not set: run through scripts/postgres to test the PostgreSQL store")
-	}
-	ctx := context.Background()
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	schema := "app_" + hex.EncodeToString(b[:])
-	exec := func(sql string) {
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Fatalf("connect to the test cluster: %v", err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	exec("CREATE SCHEMA " + schema)
-	t.Cleanup(func() { exec("DROP SCHEMA " + schema + " CASCADE") })
-	sep := "&"
-	if !strings.Contains(dsn, "?") {
-		sep = "?"
-	}
-	return fmt.Sprintf("store: {driver: postgres, dsn: %q}\n", dsn+sep+"search_path="+schema)
+	return fmt.Sprintf("store: {driver: postgres, dsn: %q}\n", pgtest.DSN(t))
 }
 
 // TestPostgresStoreServesPolicy runs Hearth on the PostgreSQL store: a
