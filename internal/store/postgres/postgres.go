@@ -286,9 +286,8 @@ const maxAttempts = 5
 // write first locks the feed head: after that, each statement sees every
 // write committed before it, so fn's checks and the versions it compares
 // are current. Serialization failures and deadlocks are retried, so
-// are BEGINs that fail.
-// It is the sqlstore.DB's Write: the statements are database/sql's,
-// through pgx's stdlib adapter over the pool.
+// are BEGINs that fail. It is the sqlstore.DB's Write: the statements
+// are database/sql's, through pgx's stdlib adapter over the pool.
 func (s *Store) write(ctx context.Context, policy bool, fn func(tx *sqlstore.Tx) error) error {
 	return s.retry(ctx, func() (bool, error) { return s.writeOnce(ctx, policy, fn) })
 }
