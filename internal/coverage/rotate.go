@@ -2,9 +2,11 @@ package coverage
 
 import (
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"slices"
 
+	"github.com/hearth-dns/hearth/blocklists"
 	"github.com/hearth-dns/hearth/internal/catalog"
 )
 
@@ -30,8 +32,9 @@ type Rotation struct {
 // source (not [File.OneService]), one [Rotation] per such list, in table
 // order. With embedded set (a fresh install), a rotation that would hold
 // out a list whose names the shipped offline seed holds is marked Skip: the
-// seed is built from every embeddable source except the table's test lists
-// (scripts/build-seed -exclude), so only those are independent of it.
+// seed of a category (blocklists/seed/<category>.txt.gz) is built from its
+// embeddable sources except the table's test lists (scripts/build-seed
+// -exclude), so only those are independent of it.
 func Rotations(dir string, files []File, cat *catalog.Catalog, embedded bool) ([]Rotation, error) {
 	if cat == nil {
 		var err error
@@ -60,7 +63,10 @@ func Rotations(dir string, files []File, cat *catalog.Catalog, embedded bool) ([
 		}
 		byCat[f.Category] = append(byCat[f.Category], f)
 	}
-	inSeed := func(f File) bool { return embeds[f.Source] && !tested[f.Source] }
+	inSeed := func(f File) bool {
+		_, err := fs.Stat(blocklists.FS, "seed/"+f.Category+".txt.gz")
+		return err == nil && embeds[f.Source] && !tested[f.Source]
+	}
 
 	var rots []Rotation
 	for _, c := range order {
