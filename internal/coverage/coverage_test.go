@@ -10,15 +10,7 @@ import (
 // TestRun measures the small labelled lists of testdata through the real
 // policy and checks every figure against what the files say.
 func TestRun(t *testing.T) {
-	f, err := os.Open("testdata/files.tsv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	files, err := ReadFiles(f, "files.tsv")
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := readTable(t, "files.tsv")
 	rep, err := Run(Config{Dir: "testdata", Files: files})
 	if err != nil {
 		t.Fatal(err)
@@ -120,15 +112,7 @@ func TestReadFilesErrors(t *testing.T) {
 // TestRotations holds out each list of a category in turn, with its
 // copies, and skips what the offline seed holds for a fresh install.
 func TestRotations(t *testing.T) {
-	f, err := os.Open("testdata/rotate.tsv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	files, err := ReadFiles(f, "rotate.tsv")
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := readTable(t, "rotate.tsv")
 	if !files[6].OneService || files[5].OneService {
 		t.Fatalf("one-service read as %v, %v; want only the facebook list", files[5].OneService, files[6].OneService)
 	}
@@ -204,4 +188,19 @@ func TestRotations(t *testing.T) {
 	if len(rep.Categories) != 2 || rep.Categories[0].Test != "adult-source.txt" || rep.Categories[1].Test != "dating-copy.txt" {
 		t.Errorf("run 2 measured %+v, want adult-source.txt and dating-copy.txt", rep.Categories)
 	}
+}
+
+// readTable reads a labelled-files table of testdata.
+func readTable(t *testing.T, name string) []File {
+	t.Helper()
+	f, err := os.Open("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	files, err := ReadFiles(f, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }
