@@ -190,12 +190,12 @@ func openDB(path string) (*sql.DB, *writeConn, error) {
 
 // The page caches, in KiB, are most of the memory the log takes: they
 // stay full once filled. The writer's holds the index pages its inserts
-// touch: 8 MiB wrote as fast as 32 MiB did in BenchmarkWriterThroughput,
-// 4 MiB was 10-25 % slower (docs/querylog.md). The other connections
-// (searches, pruning, checkpoints) read a page from the operating system's
-// cache when theirs misses; theirs were 8 MiB each.
+// touch: 16 MiB cost no more writer CPU than 32 MiB in 60 s of
+// BenchmarkSustainedFakeTime, 8 MiB 20-60 % more (docs/querylog.md). The
+// other connections (searches, pruning, checkpoints) read a page from the
+// operating system's cache when theirs misses; theirs were 8 MiB each.
 const (
-	writerCacheKiB = 8192
+	writerCacheKiB = 16384
 	readerCacheKiB = 2048
 )
 
