@@ -93,6 +93,7 @@ const (
 	defaultSize      = 100000
 	defaultMaxBytes  = 64 << 20
 	minMaxBytes      = 1 << 20
+	maxMaxBytes      = 1 << 40  // a shard's ring places fit 32 bits of 8-byte words
 	minShardBytes    = 64 << 10 // room for 16 of the largest entries
 	defaultMaxTTL    = 24 * time.Hour
 	maxFailureTTL    = 5 * time.Minute
@@ -202,6 +203,9 @@ func New(c Config, up Upstream) (*Cache, error) {
 	if c.MaxBytes < minMaxBytes {
 		return nil, fmt.Errorf("cache: max_bytes %d: must be at least %d (1 MiB)", c.MaxBytes, minMaxBytes)
 	}
+	if c.MaxBytes > maxMaxBytes {
+		return nil, fmt.Errorf("cache: max_bytes %d: must be at most %d (1 TiB)", c.MaxBytes, int64(maxMaxBytes))
+	}
 	if c.FailureTTL < 0 || c.FailureTTL > maxFailureTTL {
 		return nil, fmt.Errorf("cache: servfail_ttl %v: must be between 0 (off) and %v (RFC 9520)", c.FailureTTL, maxFailureTTL)
 	}
@@ -275,8 +279,8 @@ func seconds(d time.Duration) uint32 {
 	return uint32(min(d/time.Second, maxTTL))
 }
 
-// Bytes returns the memory the entries take by the cache's accounting: their
-// keys, answers and bookkeeping.
+// Bytes returns the memory the entries take by the cache's accounting: the
+// shards' segments, filled or not, and their maps' slots.
 func (c *Cache) Bytes() int64 {
 	var n int64
 	for i := range c.shards {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"testing"
 	"unsafe"
@@ -137,4 +138,45 @@ func TestEntrySize(t *testing.T) {
 	if got := unsafe.Sizeof(entry{}); got > 40 || got%8 != 0 {
 		t.Errorf("entry header is %d bytes, want at most 40 and a multiple of 8", got)
 	}
+}
+
+// BenchmarkMissFullCache measures misses with the cache full and the heap
+// near its limit, as `memory_limit: auto` sets it for a server whose
+// memory is mostly the cache (64 MiB + MaxBytes, GOGC 50): where the
+// collector marking one object per cached answer made misses collapse
+// (issue #14). It reports the collector's CPU per miss (gc-ns/op, from
+// runtime/metrics: background marking, assists, pauses) beside ns/op.
+func BenchmarkMissFullCache(b *testing.B) {
+	const maxBytes = 128 << 20
+	c, err := New(Config{Size: 1 << 24, MaxBytes: maxBytes}, oneAddress())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Shutdown(context.Background())
+	defer debug.SetGCPercent(debug.SetGCPercent(50))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(64<<20 + maxBytes))
+	w := &nopWriter{}
+	ask := func(i int) {
+		r := query{name: fmt.Sprintf("u%09d.miss.test.", i), qtype: dns.TypeA, edns: true}.req()
+		if err := c.ServeDNS(context.Background(), w, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	i := 0
+	for c.Stats().Evictions == 0 { // fill
+		ask(i)
+		i++
+	}
+	gc := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(gc)
+	before := gc[0].Value.Float64()
+	b.ResetTimer()
+	for range b.N {
+		ask(i)
+		i++
+	}
+	b.StopTimer()
+	metrics.Read(gc)
+	b.ReportMetric((gc[0].Value.Float64()-before)*1e9/float64(b.N), "gc-ns/op")
+	b.ReportMetric(float64(c.Len()), "entries")
 }
