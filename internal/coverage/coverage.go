@@ -50,6 +50,11 @@ const (
 	// those labelled with a category a profile blocks, are that profile's
 	// benign names.
 	RolePopular Role = "popular"
+	// RoleHeld is a list left out of the run together with its category's
+	// test list, because one is mostly a copy of the other (see
+	// [Rotations]): like a test list it is never compiled, but no names
+	// are sampled from it.
+	RoleHeld Role = "held"
 )
 
 // File is one labelled list.
@@ -67,6 +72,10 @@ type File struct {
 	// cover their subdomains (UT1), as its publisher means them.
 	Format  lists.Format
 	Subtree bool
+	// OneService says the list names one service's domains (Block List
+	// Project's facebook list), not a sample of its category, so
+	// [Rotations] never holds it out.
+	OneService bool
 }
 
 // Config says what to measure.
@@ -169,7 +178,7 @@ func Run(c Config) (*Report, error) {
 			}
 		}
 		switch f.Role {
-		case RoleTest, RoleSource, RoleLabel, RolePopular:
+		case RoleTest, RoleSource, RoleLabel, RolePopular, RoleHeld:
 		default:
 			return nil, fmt.Errorf("file %d %q: unknown role %q", i, f.Path, f.Role)
 		}
@@ -336,7 +345,7 @@ func buildPolicy(c Config, cat *catalog.Catalog) (*compile.Snapshot, *Report, er
 		switch {
 		case f.Role == RoleSource && f.Source != "":
 			copies[f.Source] = f
-		case f.Role == RoleTest && f.Source != "":
+		case (f.Role == RoleTest || f.Role == RoleHeld) && f.Source != "":
 			heldOut[f.Source] = true
 		}
 	}
@@ -506,8 +515,9 @@ func readPopular(path string, top int) ([]string, error) {
 }
 
 // ReadFiles reads a labelled-files table: tab-separated lines of path,
-// category (or "-"), role, source id (or "-"), format and "subtree" or
-// "exact"; "#" starts a comment line.
+// category (or "-"), role, source id (or "-"), format, "subtree" or
+// "exact" and, optionally, "one-service" ([File.OneService]); "#" starts a
+// comment line.
 func ReadFiles(r io.Reader, name string) ([]File, error) {
 	b, err := io.ReadAll(io.LimitReader(r, 1<<20))
 	if err != nil {
@@ -520,8 +530,8 @@ func ReadFiles(r io.Reader, name string) ([]File, error) {
 			continue
 		}
 		f := strings.Fields(line)
-		if len(f) != 6 {
-			return nil, fmt.Errorf("%s:%d: want 6 fields (path category role source format subtree|exact), got %d", name, i+1, len(f))
+		if len(f) != 6 && (len(f) != 7 || f[6] != "one-service") {
+			return nil, fmt.Errorf("%s:%d: want 6 fields (path category role source format subtree|exact) and optionally one-service, got %q", name, i+1, line)
 		}
 		format, err := lists.ParseFormat(f[4])
 		if err != nil && Role(f[2]) != RolePopular {
@@ -530,7 +540,7 @@ func ReadFiles(r io.Reader, name string) ([]File, error) {
 		if f[5] != "subtree" && f[5] != "exact" {
 			return nil, fmt.Errorf("%s:%d: field 6 is %q, want subtree or exact", name, i+1, f[5])
 		}
-		file := File{Path: f[0], Category: f[1], Role: Role(f[2]), Source: f[3], Format: format, Subtree: f[5] == "subtree"}
+		file := File{Path: f[0], Category: f[1], Role: Role(f[2]), Source: f[3], Format: format, Subtree: f[5] == "subtree", OneService: len(f) == 7}
 		if file.Category == "-" {
 			file.Category = ""
 		}

@@ -10,15 +10,7 @@ import (
 // TestRun measures the small labelled lists of testdata through the real
 // policy and checks every figure against what the files say.
 func TestRun(t *testing.T) {
-	f, err := os.Open("testdata/files.tsv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	files, err := ReadFiles(f, "files.tsv")
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := readTable(t, "files.tsv")
 	rep, err := Run(Config{Dir: "testdata", Files: files})
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +95,7 @@ func TestRun(t *testing.T) {
 func TestReadFilesErrors(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"a.txt adult test -\n", "t.tsv:1: want 6 fields"},
+		{"a.txt adult test - hosts exact other\n", "t.tsv:1: want 6 fields"},
 		{"# c\na.txt adult test - nope exact\n", "t.tsv:2: format"},
 		{"a.txt adult test - hosts maybe\n", "t.tsv:1: field 6"},
 	} {
@@ -114,4 +107,100 @@ func TestReadFilesErrors(t *testing.T) {
 	if _, err := Run(Config{Files: []File{{Path: "x", Category: "nope", Role: RoleTest}}}); err == nil || !strings.Contains(err.Error(), `"nope" is not a category`) {
 		t.Errorf("Run with an unknown category = %v", err)
 	}
+}
+
+// TestRotations holds out each list of a category in turn, with its
+// copies, and skips what the offline seed holds for a fresh install.
+func TestRotations(t *testing.T) {
+	files := readTable(t, "rotate.tsv")
+	if !files[6].OneService || files[5].OneService {
+		t.Fatalf("one-service read as %v, %v; want only the facebook list", files[5].OneService, files[6].OneService)
+	}
+	type rot struct{ test, copies, skip string }
+	describe := func(rs []Rotation) []rot {
+		var out []rot
+		for _, r := range rs {
+			var c []string
+			for _, f := range r.Copies {
+				c = append(c, f.Path)
+			}
+			skip := ""
+			if r.Skip != "" {
+				skip = "skip"
+			}
+			out = append(out, rot{r.Test.Path, strings.Join(c, " "), skip})
+		}
+		return out
+	}
+
+	rots, err := Rotations("testdata", files, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// social has one list that may be held out: no rotation.
+	want := []rot{
+		{"adult-test.txt", "", ""},
+		{"adult-source.txt", "adult-copy.txt", ""},
+		{"adult-copy.txt", "adult-source.txt", ""},
+		{"dating-test.txt", "", ""},
+		{"dating-copy.txt", "", ""},
+	}
+	if got := describe(rots); !slices.Equal(got, want) {
+		t.Fatalf("rotations = %v, want %v", got, want)
+	}
+
+	// A fresh install: stevenblack-porn is embeddable and not a test list,
+	// so the seed holds its names; holding out hagezi-nsfw holds out its
+	// copy too. The tests' own lists stay measurable.
+	emb, err := Rotations("testdata", files, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want[1].skip, want[2].skip = "skip", "skip"
+	if got := describe(emb); !slices.Equal(got, want) {
+		t.Fatalf("embedded rotations = %v, want %v", got, want)
+	}
+
+	tables, runs := RotationTables(files, rots)
+	if len(tables) != 3 || len(runs[0]) != 2 || len(runs[1]) != 2 || len(runs[2]) != 1 {
+		t.Fatalf("got %d runs %v, want 3 runs of 2, 2 and 1 rotations", len(tables), runs)
+	}
+	roles := func(fs []File) string {
+		var r []string
+		for _, f := range fs {
+			r = append(r, string(f.Role))
+		}
+		return strings.Join(r, " ")
+	}
+	// Run 2 holds out adult-source.txt (and its copy) and dating-copy.txt;
+	// the former test lists become a label (no catalog source) and a
+	// source; social is not measured.
+	if got, want := roles(tables[1]), "label test held source test label source popular"; got != want {
+		t.Errorf("run 2 roles = %s, want %s", got, want)
+	}
+	rep, err := Run(Config{Dir: "testdata", Files: tables[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(rep.HeldOut, "hagezi-nsfw") || !slices.Contains(rep.HeldOut, "stevenblack-porn") || slices.Contains(rep.Used, "stevenblack-porn") {
+		t.Errorf("run 2: held out %q, used %q; want both adult sources held out", rep.HeldOut, rep.Used)
+	}
+	if len(rep.Categories) != 2 || rep.Categories[0].Test != "adult-source.txt" || rep.Categories[1].Test != "dating-copy.txt" {
+		t.Errorf("run 2 measured %+v, want adult-source.txt and dating-copy.txt", rep.Categories)
+	}
+}
+
+// readTable reads a labelled-files table of testdata.
+func readTable(t *testing.T, name string) []File {
+	t.Helper()
+	f, err := os.Open("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	files, err := ReadFiles(f, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }
