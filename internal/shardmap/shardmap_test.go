@@ -54,12 +54,11 @@ func TestEditLeavesOldMap(t *testing.T) {
 			}
 			if next != m {
 				shared, total := 0, 0
-				for ti, leaf := range m.dir {
-					for li, s := range leaf {
-						total++
-						if len(s.slots) > 0 && &s.slots[0] == &next.dir[ti][li].slots[0] {
-							shared++
-						}
+				for i := range uint64(m.Shards()) {
+					s := m.shard(i)
+					total++
+					if len(s.slots) > 0 && &s.slots[0] == &next.shard(i).slots[0] {
+						shared++
 					}
 				}
 				if shared < total-1 {
@@ -112,10 +111,13 @@ func TestGetAllocs(t *testing.T) {
 // still holds what it held: deleting shifts entries back within a
 // shard, which must never lose one or change a shared shard.
 func TestAgreesWithGoMap(t *testing.T) {
-	for _, keys := range []int{50, 5_000} {
-		t.Run(fmt.Sprint(keys, " keys"), func(t *testing.T) {
+	// The last case spreads the keys over 2,048 shards (two top entries), so that an edit
+	// writes under several entries of the directory's top.
+	for _, tc := range []struct{ keys, hint int }{{50, 25}, {5_000, 2_500}, {5_000, 1 << 18}} {
+		keys := tc.keys
+		t.Run(fmt.Sprint(keys, " keys, sized for ", tc.hint), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(1, uint64(keys)))
-			m, want := New[int, int](keys/2), map[int]int{}
+			m, want := New[int, int](tc.hint), map[int]int{}
 			type gen struct {
 				m    *Map[int, int]
 				want map[int]int
