@@ -5,13 +5,10 @@
 // table, and the old Map keeps serving the queries that loaded it.
 //
 // A Map splits its entries over a power-of-two number of small shards by
-// a seeded hash of the key (hash/maphash), held in a three-level
-// directory: a top of at most 64 pointers, mid nodes of 32 pointers and
-// leaves of 32 shards. An edit copies the top, the mid node and the leaf
-// above each shard it writes (about 2 KB at most) and the shard (about
+// a seeded hash of the key (hash/maphash), held in a two-level directory
+// of at most 256 by 256 shards. An edit copies the directory's top (256
+// entries at most), the leaf it touches (as many) and the shard (about
 // shardSize entries): a few microseconds whatever the size of the Map.
-// The top and mid nodes (17 KB at most) stay in the CPU caches, so a
-// lookup misses on the leaf and the slots, as it would with two levels.
 // The number of shards is chosen from the size when the Map is built, and
 // the Map is split again when it grows past four times that.
 //
@@ -34,12 +31,10 @@ import (
 // a few microseconds.
 const shardSize = 128
 
-// A shard index is split into the directory's top, mid and leaf levels,
-// nodeBits each below the top; maxBits caps the shards at 65,536 (76
-// entries each at 5 million), so the top has at most 64 entries.
+// leafBits splits a shard index into the directory's top and leaf;
+// maxBits caps the shards at 65,536 (76 entries each at 5 million).
 const (
-	nodeBits = 5
-	nodeMask = 1<<nodeBits - 1
+	leafBits = 8
 	maxBits  = 16
 )
 
@@ -168,32 +163,15 @@ func (s *shard[K, V]) delete(h uint32, k K) bool {
 // Editor.Map returned it.
 type Map[K comparable, V any] struct {
 	seed maphash.Seed
-	// top[i>>(2*nodeBits)].leaves[i>>nodeBits&nodeMask].shards[i&nodeMask]
-	// is shard i.
-	top  []*mid[K, V]
-	bits uint
-	n    int
+	// dir[i>>leafBits][i&leafMask] is shard i.
+	dir      [][]shard[K, V]
+	bits     uint
+	leafBits uint
+	n        int
 	// per is the number of entries an empty shard is made for on its
 	// first write: shards made at their final size are not grown.
 	per int
 }
-
-// mid and leaf are the directory's nodes below its top. Each is copied
-// on an edit's first write below it, and owner is the Editor that made
-// the copy (nil for New's), so that the Editor writes its own copies in
-// place and never copies one twice. owned marks the shards of a leaf
-// whose slots its owner has copied.
-type (
-	mid[K comparable, V any] struct {
-		owner  *Editor[K, V]
-		leaves [1 << nodeBits]*leaf[K, V]
-	}
-	leaf[K comparable, V any] struct {
-		owner  *Editor[K, V]
-		owned  uint32
-		shards [1 << nodeBits]shard[K, V]
-	}
-)
 
 // New returns an empty Map sized for about sizeHint entries.
 func New[K comparable, V any](sizeHint int) *Map[K, V] {
@@ -201,14 +179,10 @@ func New[K comparable, V any](sizeHint int) *Map[K, V] {
 	for bits < maxBits && sizeHint > shardSize<<bits {
 		bits++
 	}
-	m := &Map[K, V]{seed: maphash.MakeSeed(), bits: bits, top: make([]*mid[K, V], 1<<max(0, int(bits)-2*nodeBits))}
-	// Only the nodes the shard indexes reach are made.
-	leaves := 1 << max(0, int(bits)-nodeBits)
-	for i := range m.top {
-		m.top[i] = new(mid[K, V])
-		for j := range min(leaves, 1<<nodeBits) {
-			m.top[i].leaves[j] = new(leaf[K, V])
-		}
+	lb := min(bits, leafBits)
+	m := &Map[K, V]{seed: maphash.MakeSeed(), bits: bits, leafBits: lb, dir: make([][]shard[K, V], 1<<(bits-lb))}
+	for i := range m.dir {
+		m.dir[i] = make([]shard[K, V], 1<<lb)
 	}
 	if per := sizeHint >> bits; per > 0 {
 		m.per = per + per/16
@@ -216,21 +190,18 @@ func New[K comparable, V any](sizeHint int) *Map[K, V] {
 	return m
 }
 
-// locate returns k's shard index and the hash kept in k's slot.
-func (m *Map[K, V]) locate(k K) (i uint64, h uint32) {
+// locate returns the directory position of k's shard and the hash kept
+// in k's slot.
+func (m *Map[K, V]) locate(k K) (top, leaf uint64, h uint32) {
 	full := maphash.Comparable(m.seed, k)
-	return full & (1<<m.bits - 1), uint32(full>>32) | 1
-}
-
-// shard returns shard i of m.
-func (m *Map[K, V]) shard(i uint64) *shard[K, V] {
-	return &m.top[i>>(2*nodeBits)].leaves[i>>nodeBits&nodeMask].shards[i&nodeMask]
+	i := full & (1<<m.bits - 1)
+	return i >> m.leafBits, i & (1<<m.leafBits - 1), uint32(full>>32) | 1
 }
 
 // Get returns the value of k. It does not allocate.
 func (m *Map[K, V]) Get(k K) (V, bool) {
-	i, h := m.locate(k)
-	return m.shard(i).get(h, k)
+	t, l, h := m.locate(k)
+	return m.dir[t][l].get(h, k)
 }
 
 // Len returns the number of entries.
@@ -242,10 +213,12 @@ func (m *Map[K, V]) Shards() int { return 1 << m.bits }
 // All yields every entry, in no particular order.
 func (m *Map[K, V]) All() iter.Seq2[K, V] {
 	return func(yield func(K, V) bool) {
-		for i := range uint64(1) << m.bits {
-			for _, sl := range m.shard(i).slots {
-				if sl.h != 0 && !yield(sl.k, sl.v) {
-					return
+		for _, leaf := range m.dir {
+			for i := range leaf {
+				for _, sl := range leaf[i].slots {
+					if sl.h != 0 && !yield(sl.k, sl.v) {
+						return
+					}
 				}
 			}
 		}
@@ -262,9 +235,12 @@ func (m *Map[K, V]) Edit() *Editor[K, V] {
 // use, and must not be used after Map.
 type Editor[K comparable, V any] struct {
 	m *Map[K, V]
-	// next is the Map being made, nil until the first write; its top
-	// is its own, and the nodes whose owner is this Editor.
-	next *Map[K, V]
+	// next is the Map being made, nil until the first write. owned[t]
+	// is nil until next holds its own copy of leaf t, then marks the
+	// shards of that leaf next holds its own copy of (so an edit's
+	// bookkeeping grows with the leaves it touches, not the Map).
+	next  *Map[K, V]
+	owned []*[1 << leafBits / 64]uint64
 }
 
 // Get returns the value of k as the edits so far leave it.
@@ -276,32 +252,23 @@ func (e *Editor[K, V]) Get(k K) (V, bool) {
 }
 
 // writable returns k's shard in the new Map and k's slot hash, copying
-// the top, the mid and leaf nodes above the shard and the shard's slots
-// on their first write: about 2 KB beside the slots, whatever the size of
-// the Map.
+// the directory, the leaf and the shard on their first write.
 func (e *Editor[K, V]) writable(k K) (*shard[K, V], uint32) {
 	if e.next == nil {
 		next := *e.m
-		next.top = slices.Clone(e.m.top)
-		e.next = &next
+		next.dir = slices.Clone(e.m.dir)
+		e.next, e.owned = &next, make([]*[1 << leafBits / 64]uint64, len(next.dir))
 	}
-	i, h := e.next.locate(k)
-	mp := &e.next.top[i>>(2*nodeBits)]
-	if (*mp).owner != e {
-		c := **mp
-		c.owner = e
-		*mp = &c
+	t, l, h := e.next.locate(k)
+	own := e.owned[t]
+	if own == nil {
+		own = new([1 << leafBits / 64]uint64)
+		e.owned[t] = own
+		e.next.dir[t] = slices.Clone(e.next.dir[t])
 	}
-	lp := &(*mp).leaves[i>>nodeBits&nodeMask]
-	if (*lp).owner != e {
-		c := **lp
-		c.owner, c.owned = e, 0
-		*lp = &c
-	}
-	l := *lp
-	s := &l.shards[i&nodeMask]
-	if bit := uint32(1) << (i & nodeMask); l.owned&bit == 0 {
-		l.owned |= bit
+	s := &e.next.dir[t][l]
+	if own[l/64]&(1<<(l%64)) == 0 {
+		own[l/64] |= 1 << (l % 64)
 		s.slots = slices.Clone(s.slots)
 	}
 	return s, h
@@ -330,13 +297,11 @@ func (e *Editor[K, V]) Delete(k K) {
 // A Map that outgrew its shards is split again here, a cost paid once
 // each time the table quadruples.
 func (e *Editor[K, V]) Map() *Map[K, V] {
-	m := e.next
-	if m == nil {
+	if e.next == nil {
 		return e.m
 	}
-	// The nodes this Editor copied name it as their owner: it must not
-	// keep the Map it started from, and the Maps before it, alive.
-	e.m, e.next = nil, nil
+	m := e.next
+	e.next, e.owned = nil, nil
 	if m.bits < maxBits && m.n > 4*shardSize<<m.bits {
 		grown := New[K, V](m.n)
 		ge := grown.Edit()

@@ -54,11 +54,12 @@ func TestEditLeavesOldMap(t *testing.T) {
 			}
 			if next != m {
 				shared, total := 0, 0
-				for i := range uint64(m.Shards()) {
-					s := m.shard(i)
-					total++
-					if len(s.slots) > 0 && &s.slots[0] == &next.shard(i).slots[0] {
-						shared++
+				for ti, leaf := range m.dir {
+					for li, s := range leaf {
+						total++
+						if len(s.slots) > 0 && &s.slots[0] == &next.dir[ti][li].slots[0] {
+							shared++
+						}
 					}
 				}
 				if shared < total-1 {
