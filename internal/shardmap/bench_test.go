@@ -55,7 +55,7 @@ func threadCPU() time.Duration {
 }
 
 // BenchmarkEditOne makes the next Map after one Put in a table of ISP
-// size (4 M entries, the directory at its full 256 by 256), as applying
+// size (4 M entries in 32,768 shards), as applying
 // one change does for each table it touches: B/op is what the edit copies
 // (and the collector then scans and frees).
 func BenchmarkEditOne(b *testing.B) {
