@@ -112,8 +112,8 @@ func TestGetAllocs(t *testing.T) {
 // still holds what it held: deleting shifts entries back within a
 // shard, which must never lose one or change a shared shard.
 func TestAgreesWithGoMap(t *testing.T) {
-	// The last case spreads the keys over 2,048 shards (two top entries), so that an edit
-	// writes under several entries of the directory's top.
+	// The last case spreads the keys over 2,048 shards (eight entries of
+	// the directory's top), so that an edit writes under several of them.
 	for _, tc := range []struct{ keys, hint, steps int }{{50, 25, 200}, {5_000, 2_500, 200}, {5_000, 1 << 18, 40}} {
 		keys := tc.keys
 		t.Run(fmt.Sprint(keys, " keys, sized for ", tc.hint), func(t *testing.T) {
