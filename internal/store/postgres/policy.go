@@ -97,7 +97,11 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]store.Ch
 
 // ChangesWithGrants returns the changes after seq, oldest first, at most
 // limit, with the grants they name, in one statement
-// (policysync.FeedReader).
+// (policysync.FeedReader). The grants are joined LATERAL with a LIMIT,
+// which keeps the subquery from being pulled up into a plain join: with
+// one, the generic plan of the prepared statement hashes the whole grants
+// table for every page (366 ms at 200,000 grants, against 0.1 ms
+// through the primary key).
 func (s *Store) ChangesWithGrants(ctx context.Context, after int64, limit int) (store.FeedPage, error) {
 	if limit <= 0 {
 		return store.FeedPage{}, fmt.Errorf("changes after %d: limit %d: %w", after, limit, store.ErrInvalid)
@@ -105,7 +109,7 @@ func (s *Store) ChangesWithGrants(ctx context.Context, after int64, limit int) (
 	rows, err := s.pool.Query(ctx, `SELECT c.seq, c.kind, c.id, c.deleted, c.at,
 	g.id, g.device, g.kind, g.target, g.until, g.created_by, g.created
 FROM (SELECT seq, kind, id, deleted, at FROM policy_changes WHERE seq > $1 ORDER BY seq LIMIT $2) c
-LEFT JOIN grants g ON c.kind = $3 AND NOT c.deleted AND g.id = c.id
+LEFT JOIN LATERAL (SELECT * FROM grants WHERE id = c.id AND c.kind = $3 AND NOT c.deleted LIMIT 1) g ON true
 ORDER BY c.seq`, after, limit, store.KindGrant)
 	if err != nil {
 		return store.FeedPage{}, fmt.Errorf("changes after %d: %w", after, unavailable(err))
