@@ -268,12 +268,14 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) (store.Token, er
 
 const tokenColumns = "id, name, user_name, hash, created, scope, expires, last_used, household"
 
-func scanToken(r interface{ Scan(...any) error }) (store.Token, error) {
+// scanToken scans tokenColumns, then the columns after them into more.
+func scanToken(r interface{ Scan(...any) error }, more ...any) (store.Token, error) {
 	var (
 		t                          store.Token
 		created, expires, lastUsed *int64
 	)
-	if err := r.Scan(&t.ID, &t.Name, &t.User, &t.Hash, &created, &t.Scope, &expires, &lastUsed, &t.Household); err != nil {
+	dest := append([]any{&t.ID, &t.Name, &t.User, &t.Hash, &created, &t.Scope, &expires, &lastUsed, &t.Household}, more...)
+	if err := r.Scan(dest...); err != nil {
 		return store.Token{}, err
 	}
 	t.Created, t.Expires, t.LastUsed = goTime(created), goTime(expires), goTime(lastUsed)
@@ -357,6 +359,30 @@ func (s *Store) TokenByHash(ctx context.Context, hash string) (store.Token, erro
 		return store.Token{}, fmt.Errorf("get token by hash: %w", err)
 	}
 	return t, nil
+}
+
+// tokenUserColumns are tokenColumns, then the user's columns, of
+// "tokens t JOIN users u".
+const tokenUserColumns = "t.id, t.name, t.user_name, t.hash, t.created, t.scope, t.expires, t.last_used, t.household," +
+	" u.name, u.password_hash, u.created, u.household"
+
+// TokenWithUser returns the token that hashes to hash and its user, in
+// one query.
+func (s *Store) TokenWithUser(ctx context.Context, hash string) (store.Token, store.User, error) {
+	row := s.pool.QueryRow(ctx, "SELECT "+tokenUserColumns+" FROM tokens t JOIN users u ON u.name = t.user_name WHERE t.hash = $1", hash)
+	var (
+		u       store.User
+		created *int64
+	)
+	t, err := scanToken(row, &u.Name, &u.PasswordHash, &created, &u.Household)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return store.Token{}, store.User{}, fmt.Errorf("get token and user by hash: %w", err)
+	}
+	u.Created = goTime(created)
+	return t, u, nil
 }
 
 // DeleteToken deletes token id.

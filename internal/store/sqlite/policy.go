@@ -407,6 +407,51 @@ func devices(ctx context.Context, q querier, household string) ([]store.Device, 
 	return out, rows.Err()
 }
 
+var _ store.DeviceIdentifiers = (*Store)(nil)
+
+// DevicesWithIdentifiers returns the devices holding any of those
+// identifiers (store.DeviceIdentifiers), through the device_identifiers
+// index (schema 8).
+func (s *Store) DevicesWithIdentifiers(ctx context.Context, ips, macs, clientIDs []string) ([]store.Device, error) {
+	if len(ips)+len(macs)+len(clientIDs) == 0 {
+		return nil, nil
+	}
+	var (
+		where strings.Builder
+		args  []any
+	)
+	for _, k := range []struct {
+		kind   string
+		values []string
+	}{{"ips", ips}, {"macs", macs}, {"client_ids", clientIDs}} {
+		for _, v := range k.values {
+			if where.Len() > 0 {
+				where.WriteString(" OR ")
+			}
+			where.WriteString("(kind = ? AND value = ?)")
+			args = append(args, k.kind, v)
+		}
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT "+deviceColumns+" FROM devices WHERE id IN"+
+		" (SELECT device FROM device_identifiers WHERE "+where.String()+")", args...)
+	if err != nil {
+		return nil, fmt.Errorf("find devices by identifier: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("find devices by identifier: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find devices by identifier: %w", err)
+	}
+	return out, nil
+}
+
 // deviceColumns are what scanDevice reads.
 const deviceColumns = "id, household, version, data, dns_id_hash"
 
