@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/hearth-dns/hearth/internal/metrics"
 	"github.com/hearth-dns/hearth/internal/policy/compile"
@@ -153,6 +154,19 @@ func (a *App) registerSyncMetrics(sy *policysync.Syncer) {
 	}
 	r.GaugeFunc("hearth_policy_applied_seq", "Change-feed position of the policy in effect.", func() float64 {
 		return float64(sy.Stats().Applied)
+	})
+	r.GaugeFunc("hearth_policy_heard_seq", "Newest change-feed position the node has heard of (the store's notifications, or a read of the feed).", func() float64 {
+		return float64(sy.Stats().Heard)
+	})
+	r.GaugeFunc("hearth_policy_lag_changes", "Changes the node has heard of but not applied yet (hearth_policy_heard_seq - hearth_policy_applied_seq).", func() float64 {
+		st := sy.Stats()
+		return float64(st.Heard - st.Applied)
+	})
+	r.GaugeFunc("hearth_policy_applied_change_age_seconds", "Seconds since the newest change applied as a delta was written, by the writing node's clock (0: none yet). It grows while no one writes; with a lag above 0 it is how late the node is.", func() float64 {
+		if t := sy.Stats().AppliedAt; !t.IsZero() {
+			return time.Since(t).Seconds() // the writer's clock: a real one, not a.now (tests)
+		}
+		return 0
 	})
 	r.CounterFunc("hearth_policy_deltas_total", "Store changes applied as deltas to the policy in effect.", func() float64 {
 		return float64(sy.Stats().Deltas)

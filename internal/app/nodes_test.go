@@ -183,6 +183,7 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 // It logs the change-to-effect latency (API write answered to the DNS
 // answer changed on nodes 2 and 3), p50 and p99.
 func TestThreeNodes(t *testing.T) {
+	start := time.Now()
 	pg := newPGCluster(t)
 	// The test polls DNS every millisecond from one address, above the
 	// default per-client and repeated-answer rates.
@@ -242,6 +243,25 @@ func TestThreeNodes(t *testing.T) {
 		}
 	}
 	t.Logf("change-to-effect on nodes 2 and 3 over %d observations: p50 %v, p99 %v", len(lat), percentile(lat, 0.50), percentile(lat, 0.99))
+	// The propagation metrics followed: each following node heard of
+	// the last write and applied it, and knows when it was written.
+	last := float64(nodes[0].app.sync.Stats().Applied)
+	for i, e := range nodes[1:] {
+		value := func(name string) float64 {
+			f, err := strconv.ParseFloat(metricValue(t, e, nil, name), 64)
+			if err != nil {
+				t.Fatalf("node %d: %s: %v", i+2, name, err)
+			}
+			return f
+		}
+		heard, applied, lag := value("hearth_policy_heard_seq"), value("hearth_policy_applied_seq"), value("hearth_policy_lag_changes")
+		if heard != last || applied != last || lag != 0 {
+			t.Errorf("node %d: heard seq %v, applied %v, lag %v; want %v, %v, 0", i+2, heard, applied, lag, last, last)
+		}
+		if age := value("hearth_policy_applied_change_age_seconds"); age <= 0 || age > time.Since(start).Seconds() {
+			t.Errorf("node %d: the newest applied change is %v s old, want within the test's %v", i+2, age, time.Since(start))
+		}
+	}
 	for i, e := range nodes {
 		pollUntil(t, fmt.Sprintf("node %d blocks the tablet", i+1), func() bool { return blocked(e, tablet) })
 	}

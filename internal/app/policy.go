@@ -56,6 +56,11 @@ func (a *App) buildPolicy(cfg *config.Config, b *built, st store.State) error {
 	// give it back to the system now rather than keep it as RSS.
 	debug.FreeOSMemory()
 	b.plan, b.lists, b.dataDir = plan, mgr, cfg.DataDir
+	// The compiled index is saved in the background once the server
+	// answers (off the way to the first answer); closing waits for the
+	// save, so the next start finds it.
+	b.background = append(b.background, func(context.Context) { mgr.StartSaving() })
+	b.closers = append(b.closers, func() error { mgr.WaitSaved(); return nil })
 
 	var trusted []netip.Prefix
 	for _, s := range cfg.Access.TrustedForwarders {

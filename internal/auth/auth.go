@@ -46,7 +46,9 @@ type Accounts interface {
 	// CreateToken stores t with a new ID when t.ID is "".
 	CreateToken(ctx context.Context, t store.Token) (store.Token, error)
 	Tokens(ctx context.Context) ([]store.Token, error)
-	TokenByHash(ctx context.Context, hash string) (store.Token, error)
+	// TokenWithUser returns the token that hashes to hash and its user
+	// in one query; ErrNotFound when either is missing.
+	TokenWithUser(ctx context.Context, hash string) (store.Token, store.User, error)
 	DeleteToken(ctx context.Context, id string) error
 	TouchToken(ctx context.Context, id string, at time.Time) error
 

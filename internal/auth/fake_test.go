@@ -22,6 +22,9 @@ type fakeAccounts struct {
 	settings map[string]string
 	nextID   int
 	err      error
+	// reads counts the calls of the methods that read a credential or
+	// its user, by method name (the token check's queries).
+	reads map[string]int
 }
 
 var _ Accounts = (*fakeAccounts)(nil)
@@ -32,7 +35,20 @@ func newFakeAccounts() *fakeAccounts {
 		sessions: map[string]store.Session{},
 		tokens:   map[string]store.Token{},
 		settings: map[string]string{},
+		reads:    map[string]int{},
 	}
+}
+
+// count records a read by method; callers hold f.mu.
+func (f *fakeAccounts) count(method string) { f.reads[method]++ }
+
+// readCounts returns a copy of the reads so far and resets them.
+func (f *fakeAccounts) readCounts() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.reads
+	f.reads = map[string]int{}
+	return r
 }
 
 func (f *fakeAccounts) fail(err error) {
@@ -58,6 +74,7 @@ func (f *fakeAccounts) Users(ctx context.Context) ([]store.User, error) {
 func (f *fakeAccounts) User(ctx context.Context, name string) (store.User, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.count("User")
 	if f.err != nil {
 		return store.User{}, f.err
 	}
@@ -184,9 +201,30 @@ func (f *fakeAccounts) Tokens(ctx context.Context) ([]store.Token, error) {
 	return ts, nil
 }
 
+func (f *fakeAccounts) TokenWithUser(ctx context.Context, hash string) (store.Token, store.User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.count("TokenWithUser")
+	if f.err != nil {
+		return store.Token{}, store.User{}, f.err
+	}
+	for _, t := range f.tokens {
+		if t.Hash != hash {
+			continue
+		}
+		u, ok := f.users[t.User]
+		if !ok {
+			break
+		}
+		return t, u, nil
+	}
+	return store.Token{}, store.User{}, store.ErrNotFound
+}
+
 func (f *fakeAccounts) TokenByHash(ctx context.Context, hash string) (store.Token, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.count("TokenByHash")
 	if f.err != nil {
 		return store.Token{}, f.err
 	}

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -143,4 +144,52 @@ func TestUserRoutes(t *testing.T) {
 	}
 	wantError(t, h.do("DELETE", "/api/v1/users/anna", "", withBearer(tok)), http.StatusNotFound, `user "anna": not found`)
 	wantError(t, h.do("DELETE", "/api/v1/users/op", "", withBearer(tok)), http.StatusConflict, "you cannot delete yourself")
+}
+
+// TestTokenCheckOneQuery checks that a bearer token is checked with one
+// read of the store (the token and its user together), for an operator's
+// and a household's token, and that nothing of it is kept: a deleted
+// token or user stops authenticating at the next request.
+func TestTokenCheckOneQuery(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	h.addUser("op", "password123")
+	h.acc.PutUser(ctx, store.User{Name: "anna", PasswordHash: hashWith(cheapParams(), "password123"), Household: "smith"})
+	opTok, opRec, err := h.auth.CreateToken(ctx, "op", "ci", TokenOptions{Scope: store.ScopeAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	annaTok, _, err := h.auth.CreateToken(ctx, "anna", "phone", TokenOptions{Scope: store.ScopeAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		tok  string
+		want int
+	}{
+		{"operator", opTok, http.StatusOK},
+		{"household", annaTok, http.StatusForbidden}, // authenticated, then refused the operator route
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h.acc.readCounts()
+			if w := h.do("GET", "/api/v1/echo", "", withBearer(tc.tok)); w.Code != tc.want {
+				t.Fatalf("echo: %d %s, want %d", w.Code, w.Body, tc.want)
+			}
+			if got, want := h.acc.readCounts(), map[string]int{"TokenWithUser": 1}; !maps.Equal(got, want) {
+				t.Errorf("reads of one token check: %v, want %v", got, want)
+			}
+		})
+	}
+
+	// Revocation takes effect at the next request.
+	if err := h.acc.DeleteToken(ctx, opRec.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, h.do("GET", "/api/v1/echo", "", withBearer(opTok)), http.StatusUnauthorized, "authentication required")
+	if err := h.acc.DeleteUser(ctx, "anna"); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, h.do("GET", "/api/v1/session", "", withBearer(annaTok)), http.StatusUnauthorized, "authentication required")
 }

@@ -111,21 +111,23 @@ func (c *Cache) hitUnpackPack(w pipeline.ResponseWriter, r *pipeline.Request) er
 	now := c.clock(c.now())
 	s.mu.RLock()
 	e := s.lookup(h, key)
-	s.mu.RUnlock()
 	if e == nil || !e.fresh(now) {
+		s.mu.RUnlock()
 		return errors.New("miss")
 	}
 	s.hits.Add(1)
 	e.touch()
+	ttl := e.remaining(now)
 	m := new(dns.Msg)
-	if err := m.Unpack(e.wire()); err != nil {
+	err := m.Unpack(e.wire())
+	s.mu.RUnlock()
+	if err != nil {
 		return err
 	}
 	m.Id = r.Msg.Id
 	m.Question = r.Msg.Question
 	m.RecursionDesired = r.Msg.RecursionDesired
 	m.CheckingDisabled = r.Msg.CheckingDisabled
-	ttl := e.remaining(now)
 	for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
 		for _, rr := range sec {
 			rr.Header().Ttl = ttl

@@ -93,6 +93,7 @@ const (
 	defaultSize      = 100000
 	defaultMaxBytes  = 64 << 20
 	minMaxBytes      = 1 << 20
+	maxMaxBytes      = 1 << 40  // a shard's ring places fit 32 bits of 8-byte words
 	minShardBytes    = 64 << 10 // room for 16 of the largest entries
 	defaultMaxTTL    = 24 * time.Hour
 	maxFailureTTL    = 5 * time.Minute
@@ -202,6 +203,9 @@ func New(c Config, up Upstream) (*Cache, error) {
 	if c.MaxBytes < minMaxBytes {
 		return nil, fmt.Errorf("cache: max_bytes %d: must be at least %d (1 MiB)", c.MaxBytes, minMaxBytes)
 	}
+	if c.MaxBytes > maxMaxBytes {
+		return nil, fmt.Errorf("cache: max_bytes %d: must be at most %d (1 TiB)", c.MaxBytes, int64(maxMaxBytes))
+	}
 	if c.FailureTTL < 0 || c.FailureTTL > maxFailureTTL {
 		return nil, fmt.Errorf("cache: servfail_ttl %v: must be between 0 (off) and %v (RFC 9520)", c.FailureTTL, maxFailureTTL)
 	}
@@ -275,14 +279,14 @@ func seconds(d time.Duration) uint32 {
 	return uint32(min(d/time.Second, maxTTL))
 }
 
-// Bytes returns the memory the entries take by the cache's accounting: their
-// keys, answers and bookkeeping.
+// Bytes returns the memory the entries take by the cache's accounting: the
+// shards' segments, filled or not, and their maps' slots.
 func (c *Cache) Bytes() int64 {
 	var n int64
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.RLock()
-		n += s.bytes
+		n += s.bytes()
 		s.mu.RUnlock()
 	}
 	return n
@@ -396,17 +400,22 @@ func (c *Cache) ServeDNS(ctx context.Context, w pipeline.ResponseWriter, r *pipe
 	s := &c.shards[h&c.mask]
 	now := c.clock(c.now())
 	s.mu.RLock()
-	e := s.lookup(h, key)
-	s.mu.RUnlock()
-	if e != nil && e.fresh(now) {
-		s.hits.Add(1)
+	if e := s.lookup(h, key); e != nil && e.fresh(now) {
+		// The entry may move once the lock is released: the answer is
+		// copied and patched under it.
 		e.touch()
-		if c.prefetch {
-			c.maybePrefetch(s, e, r, now)
+		prefetch := c.prefetch && c.wantPrefetch(e, now)
+		bp := c.getBuf()
+		*bp = appendAnswer((*bp)[:0], r, e, now)
+		s.mu.RUnlock()
+		s.hits.Add(1)
+		if prefetch {
+			c.startPrefetch(s, h, key, r)
 		}
 		r.Outcome.Cached = true
-		return c.writeEntry(w, r, e, now)
+		return c.writeBuf(w, bp)
 	}
+	s.mu.RUnlock()
 	if r.NoWait {
 		return pipeline.ErrWouldBlock // asked again, where it may wait
 	}
@@ -414,26 +423,40 @@ func (c *Cache) ServeDNS(ctx context.Context, w pipeline.ResponseWriter, r *pipe
 	return c.resolve(ctx, w, r, s, h, string(key))
 }
 
-// writeEntry answers r from e by patching a pooled copy of its wire bytes:
-// the client's ID, RD and CD bits and question case, every TTL decremented
-// by the entry's age, AD cleared unless the client asked for it (RFC 6840
-// 5.7), and an OPT record if the client sent one. It does not allocate
-// (BenchmarkHitWire, TestHitDoesNotAllocate).
-func (c *Cache) writeEntry(w pipeline.ResponseWriter, r *pipeline.Request, e *entry, now int64) error {
-	bp := c.getBuf()
-	b := append((*bp)[:0], e.wire()...)
-	dnsmsg.SetID(b, r.Msg.Id)
-	dnsmsg.SetRDCD(b, r.Msg.RecursionDesired, r.Msg.CheckingDisabled)
-	dnsmsg.SetQuestionCase(b, r.Msg.Question[0].Name)
-	dnsmsg.SetTTLs(b, e.ttlOffs(), e.remaining(now))
+// appendAnswer appends to b the answer to r from e: a copy of its wire
+// bytes patched with the client's ID, RD and CD bits and question case,
+// every TTL decremented by the entry's age, AD cleared unless the client
+// asked for it (RFC 6840 5.7), and an OPT record if the client sent one.
+// With b from the pool it does not allocate (BenchmarkHitWire,
+// TestHitDoesNotAllocate).
+func appendAnswer(b []byte, r *pipeline.Request, e *entry, now int64) []byte {
+	start := len(b)
+	b = append(b, e.wire()...)
+	a := b[start:]
+	dnsmsg.SetID(a, r.Msg.Id)
+	dnsmsg.SetRDCD(a, r.Msg.RecursionDesired, r.Msg.CheckingDisabled)
+	dnsmsg.SetQuestionCase(a, r.Msg.Question[0].Name)
+	dnsmsg.SetTTLs(a, e.ttlOffs(), e.remaining(now))
 	if !dnsmsg.WantAD(r.Msg, r.DO) {
-		dnsmsg.ClearAD(b)
+		dnsmsg.ClearAD(a)
 	}
 	if r.EDNS {
 		b = dnsmsg.AppendOPT(b, dnsmsg.UDPSize, r.DO)
 	}
-	err := w.WriteWire(b)
-	*bp = b
+	return b
+}
+
+// writeEntry answers r from e, an entry no writer can move: a flight's or
+// a clone.
+func (c *Cache) writeEntry(w pipeline.ResponseWriter, r *pipeline.Request, e *entry, now int64) error {
+	bp := c.getBuf()
+	*bp = appendAnswer((*bp)[:0], r, e, now)
+	return c.writeBuf(w, bp)
+}
+
+// writeBuf writes the answer in bp and returns bp to the pool.
+func (c *Cache) writeBuf(w pipeline.ResponseWriter, bp *[]byte) error {
+	err := w.WriteWire(*bp)
 	c.putBuf(bp)
 	return err
 }
@@ -546,6 +569,9 @@ func (c *Cache) tryStale(w pipeline.ResponseWriter, r *pipeline.Request, s *shar
 	now := c.clock(c.now())
 	s.mu.RLock()
 	e := s.lookupString(h, key)
+	if e != nil {
+		e = e.clone() // rare: a failed upstream
+	}
 	s.mu.RUnlock()
 	switch {
 	case e == nil:
@@ -609,20 +635,29 @@ func (c *Cache) forward(ctx context.Context, w pipeline.ResponseWriter, r *pipel
 	return c.writeUpstream(w, r, resp)
 }
 
-// maybePrefetch refreshes e in the background, once, when it has been hit
-// at least prefetchHits times and less than a tenth of its TTL remains.
-// The refresh goes through the flight for e's key, so it also serves any
-// miss that arrives meanwhile.
-func (c *Cache) maybePrefetch(s *shard, e *entry, r *pipeline.Request, now int64) {
+// wantPrefetch counts a hit of e and reports whether to refresh it now, in
+// the background: once, when it has been hit at least prefetchHits times
+// and less than a tenth of its TTL remains. The caller holds the shard's
+// read lock.
+func (c *Cache) wantPrefetch(e *entry, now int64) bool {
 	ttl := time.Duration(e.ttl) * time.Second
 	if e.hits.Add(1) < prefetchHits || ttl < prefetchMinTTL || time.Duration(e.expires-now) >= ttl/10 {
-		return
+		return false
 	}
-	if !e.startPrefetch() {
-		return
-	}
-	if _, _, err := c.join(context.Background(), s, e.hash, e.key(), r.Msg, netip.Addr{}, true); err != nil {
-		e.flags.And(^uint32(flagPrefetched)) // busy: a later hit may try again
+	return e.startPrefetch()
+}
+
+// startPrefetch refreshes the entry for key, whose hash is h, through the
+// flight for key, so that the refresh also serves any miss that arrives
+// meanwhile.
+func (c *Cache) startPrefetch(s *shard, h uint64, key []byte, r *pipeline.Request) {
+	if _, _, err := c.join(context.Background(), s, h, string(key), r.Msg, netip.Addr{}, true); err != nil {
+		// Busy: a later hit may try again.
+		s.mu.RLock()
+		if e := s.lookup(h, key); e != nil {
+			e.flags.And(^uint32(flagPrefetched))
+		}
+		s.mu.RUnlock()
 		return
 	}
 	c.prefetches.Add(1)

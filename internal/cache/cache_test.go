@@ -43,6 +43,8 @@ func TestNewValidates(t *testing.T) {
 		{"max ttl below 1s", Config{MaxTTL: time.Millisecond}, u, false},
 		{"min above max", Config{MinTTL: 2 * time.Hour, MaxTTL: time.Hour}, u, false},
 		{"negative serve stale", Config{ServeStale: -time.Second}, u, false},
+		{"max bytes 1 TiB", Config{MaxBytes: 1 << 40}, u, true},
+		{"max bytes over 1 TiB", Config{MaxBytes: 1<<40 + 1}, u, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"math"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -75,51 +74,61 @@ func makeKey(kb *keyBuf, r *pipeline.Request) ([]byte, bool) {
 	return kb[:n+5], true
 }
 
-// entry is one cached answer, packed with its data into one allocation
-// that holds no pointers: this header, then the offsets of the records'
-// TTL fields, the wire answer and the key. The garbage collector marks
-// such an allocation without scanning it, and a full cache of a million
-// answers is then cheap to mark: with an entry struct pointing at its key,
-// answer and offsets, each collection walked four objects per answer, and
-// near the memory limit the misses waited in mark assists (issue #14).
+// entry is the header of one cached answer, followed by the offsets of
+// the records' TTL fields, the wire answer and the key. The shard keeps
+// its entries back to back in a few large pointer-free segments (see
+// arena.go), so the garbage collector has no object per cached answer to
+// mark; a flight builds its entry in a heap buffer of its own (packEntry),
+// which the shard copies in and the flight's waiters answer from.
 //
-// All fields but the atomics and slot are set before the entry is
-// published and never change, so a hit reads them without a lock.
+// All fields but the atomics are set before the entry is stored and do
+// not change while it stays where it is, so a reader holding the shard's
+// read lock reads them without another.
 type entry struct {
+	record
 	hash    uint64 // of the key; the shard's map is keyed by it
 	expires int64  // nanoseconds since the cache's epoch (Cache.clock)
 	ttl     uint32 // seconds, clamped
-	slot    int32  // index in the shard's ring; guarded by shard.mu
 	hits    atomic.Uint32
-	size    uint16 // bytes allocated, this header included
 	nOffs   uint16 // TTL offsets
 	wireLen uint16
 	keyLen  uint16
-	flags   atomic.Uint32 // flagRef, flagPrefetched
+	_       uint16
 }
 
-// Bits of entry.flags.
+// record is what every record in a shard's ring starts with, an entry or
+// padding (which may be just that long).
+type record struct {
+	size  uint32        // bytes the record takes, this header included; a multiple of 8
+	flags atomic.Uint32 // flagRef, flagPrefetched, flagPad
+}
+
+// Bits of record.flags.
 const (
-	flagRef        = 1 << iota // hit since the clock hand last passed
+	flagRef        = 1 << iota // hit since it was stored or last kept by the eviction
 	flagPrefetched             // a prefetch of the entry started
+	flagPad                    // not an entry: size bytes of padding at a segment's end
 )
 
 // entryHeader is the size of the header before an entry's data; a
-// multiple of 8, so the data and the next allocation stay aligned.
+// multiple of 8, so the data and the next entry stay aligned.
 const entryHeader = unsafe.Sizeof(entry{})
 
-// packEntry allocates an entry holding offs, wire and key, with the
-// header fields set but expires, ttl and slot. The allocation is a
-// []uint64, pointer-free and 8-byte aligned for the header's fields,
-// rounded up to its size class so that size is what the heap holds.
+// entrySize returns the bytes an entry of nOffs TTL offsets, wireLen bytes
+// of answer and keyLen bytes of key takes, rounded up to 8.
+func entrySize(nOffs, wireLen, keyLen int) int {
+	return (int(entryHeader) + 2*nOffs + wireLen + keyLen + 7) &^ 7
+}
+
+// packEntry returns a heap entry holding offs, wire and key, with the
+// header fields set but expires and ttl. The buffer is a []uint64,
+// pointer-free and 8-byte aligned for the header's fields.
 func packEntry(hash uint64, offs []uint16, wire []byte, key string) *entry {
-	n := int(entryHeader) + 2*len(offs) + len(wire) + len(key)
-	words := (n + 7) / 8
-	// Grow rounds the capacity up to the allocator's size class.
-	buf := slices.Grow([]uint64(nil), words)[:words]
+	n := entrySize(len(offs), len(wire), len(key))
+	buf := make([]uint64, n/8)
 	e := (*entry)(unsafe.Pointer(&buf[0]))
 	e.hash = hash
-	e.size = uint16(8 * cap(buf))
+	e.size = uint32(n)
 	e.nOffs = uint16(len(offs))
 	e.wireLen = uint16(len(wire))
 	e.keyLen = uint16(len(key))
@@ -127,6 +136,18 @@ func packEntry(hash uint64, offs []uint16, wire []byte, key string) *entry {
 	copy(e.wire(), wire)
 	copy(unsafe.Slice(e.keyData(), e.keyLen), key)
 	return e
+}
+
+// words returns e's memory, header included.
+func (e *entry) words() []uint64 {
+	return unsafe.Slice((*uint64)(unsafe.Pointer(e)), e.size/8)
+}
+
+// clone returns a heap copy of e, for a reader that must use it after
+// releasing the shard's lock (the rare stale and late-flight paths).
+func (e *entry) clone() *entry {
+	buf := slices.Clone(e.words())
+	return (*entry)(unsafe.Pointer(&buf[0]))
 }
 
 func (e *entry) data() unsafe.Pointer {
@@ -148,15 +169,9 @@ func (e *entry) keyData() *byte {
 	return (*byte)(unsafe.Add(e.data(), 2*int(e.nOffs)+int(e.wireLen)))
 }
 
-// key returns the entry's cache key (makeKey).
+// key returns the entry's cache key (makeKey). It points into the entry.
 func (e *entry) key() string {
 	return unsafe.String(e.keyData(), e.keyLen)
-}
-
-// cost returns the bytes charged against the shard's MaxBytes share: the
-// allocation and the entry's map and ring slots.
-func (e *entry) cost() int64 {
-	return entryOverhead + int64(e.size)
 }
 
 // startPrefetch reports whether no prefetch of e started yet, and marks
@@ -281,121 +296,4 @@ func (c *Cache) newEntry(hash uint64, key string, q, resp *dns.Msg, now time.Tim
 	e.ttl = ttl
 	e.expires = c.clock(now) + int64(ttl)*int64(time.Second)
 	return e
-}
-
-// entryOverhead is what an entry costs besides its allocation: its slot
-// in the shard's map (a 16-byte key and value and a control byte, at a
-// load of 7/8 down to half after the map grows) and in the ring, the free
-// list and the growth of both, rounded up (BenchmarkEntryMemory checks it).
-const entryOverhead = 48
-
-// shard is one lock's worth of the cache: entries, the flights in progress
-// for its keys, cached failures, and a CLOCK ring that bounds it in
-// entries and in bytes.
-type shard struct {
-	mu sync.RWMutex
-	// entries maps the hash of each entry's key to its slot in ring.
-	// Neither holds a pointer to a key, so the collector scans only the
-	// ring, one pointer per entry. Two keys with one hash cannot both be
-	// held: the later replaces the earlier (lookup compares the key).
-	entries map[uint64]int32
-	flights map[string]*flight
-	// ring holds every entry once, and nil in the slots listed in free;
-	// the CLOCK hand evicts the first entry not referenced since the
-	// hand last passed it, or past serve-stale.
-	ring     []*entry
-	free     []int32
-	hand     int
-	size     int
-	bytes    int64 // the cost of every entry held
-	maxBytes int64
-	fails    map[string]failure
-	maxFails int
-
-	hits   atomic.Uint64
-	misses atomic.Uint64
-	_      [64]byte // keep neighbouring shards' locks off this cache line
-}
-
-func (s *shard) init(size int, maxBytes int64, maxFails int) {
-	s.entries = make(map[uint64]int32)
-	s.flights = make(map[string]*flight)
-	s.fails = make(map[string]failure)
-	s.size = size
-	s.maxBytes = maxBytes
-	s.maxFails = maxFails
-}
-
-// lookup returns the entry for key, whose hash is h, or nil. The caller
-// holds s.mu.
-func (s *shard) lookup(h uint64, key []byte) *entry {
-	if i, ok := s.entries[h]; ok {
-		if e := s.ring[i]; e.key() == string(key) {
-			return e
-		}
-	}
-	return nil
-}
-
-// lookupString is lookup for a key held as a string.
-func (s *shard) lookupString(h uint64, key string) *entry {
-	if i, ok := s.entries[h]; ok {
-		if e := s.ring[i]; e.key() == key {
-			return e
-		}
-	}
-	return nil
-}
-
-// insert adds or replaces e, evicting entries until the shard has room for
-// it in entries and in bytes, and returns how many entries it evicted.
-// Entries that expired before keep (Cache.clock) are evicted first. The
-// caller holds s.mu.
-func (s *shard) insert(e *entry, keep int64) uint64 {
-	if i, ok := s.entries[e.hash]; ok {
-		s.remove(s.ring[i])
-	}
-	var evicted uint64
-	for len(s.entries) > 0 && (len(s.entries) >= s.size || s.bytes+e.cost() > s.maxBytes) {
-		s.evict(keep)
-		evicted++
-	}
-	if n := len(s.free); n > 0 {
-		e.slot = s.free[n-1]
-		s.free = s.free[:n-1]
-		s.ring[e.slot] = e
-	} else {
-		e.slot = int32(len(s.ring))
-		s.ring = append(s.ring, e)
-	}
-	s.entries[e.hash] = e.slot
-	s.bytes += e.cost()
-	return evicted
-}
-
-// remove drops v from the shard. The caller holds s.mu.
-func (s *shard) remove(v *entry) {
-	delete(s.entries, v.hash)
-	s.ring[v.slot] = nil
-	s.free = append(s.free, v.slot)
-	s.bytes -= v.cost()
-}
-
-// evict removes one entry: the first under the CLOCK hand that was not
-// hit since the hand last passed it, or that expired before keep. The
-// shard must hold an entry. Each pass clears the bits it skips, so the
-// hand stops within two turns of the ring. The caller holds s.mu.
-func (s *shard) evict(keep int64) {
-	for {
-		v := s.ring[s.hand]
-		s.hand = (s.hand + 1) % len(s.ring)
-		switch {
-		case v == nil:
-		case v.flags.Load()&flagRef != 0 && v.expires > keep:
-			v.flags.And(^uint32(flagRef))
-		default:
-			s.remove(v)
-			return
-		}
-	}
 }

@@ -37,6 +37,7 @@ func (c *Cache) join(ctx context.Context, s *shard, h uint64, key string, q *dns
 	now := c.clock(c.now())
 	s.mu.Lock()
 	if e := s.lookupString(h, key); !refresh && e != nil && e.fresh(now) {
+		e = e.clone() // rare: stored by a flight that ended after the caller looked
 		s.mu.Unlock()
 		return nil, e, nil
 	}

@@ -32,10 +32,12 @@ import (
 // The header has its own checksum so that a damaged size field is caught
 // before it is used to allocate.
 const (
-	magic         = "HEARTHIX"
-	formatVersion = 1 // bump when the layout or the name hash changes
+	magic = "HEARTHIX"
+	// formatVersion: bump when the layout, the table's size or the name
+	// hash changes. 2: a load of 0.7 (slotCount), not 0.8.
+	formatVersion = 2
 	headerSize    = 64
-	// maxFileNames bounds the names a file may claim (a 2.7 GB table), so
+	// maxFileNames bounds the names a file may claim (a 3.1 GB table), so
 	// a crafted header cannot make Read allocate without limit.
 	maxFileNames = 1 << 28
 )

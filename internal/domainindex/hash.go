@@ -65,7 +65,7 @@ func key(a, b uint64) (fp uint64, pos uint32) {
 
 // home maps a position key onto a table of size slots (Lemire's fast range
 // reduction), so the table need not be a power of two: that is what keeps
-// the load near 0.8 for every name count instead of between 0.4 and 0.8.
+// the load near 0.7 for every name count instead of between 0.35 and 0.7.
 // It is monotone in pos, which the builder relies on.
 func home(pos uint32, size uint64) uint64 {
 	return (uint64(pos) * size) >> 32

@@ -27,7 +27,7 @@
 //
 // The table is one []uint64 of slots: a 48-bit fingerprint of the lower-cased
 // name and a 16-bit list-set id, in an open-addressing table with linear
-// probing at a load of at most 0.8 (about 10 bytes per name). It holds no
+// probing at a load of at most 0.7 (about 11.4 bytes per name). It holds no
 // pointers, so the garbage collector never scans it; on Linux it asks for
 // transparent huge pages, so the few random slots a lookup reads do not
 // each also miss the TLB (newSlots). The names themselves
@@ -42,10 +42,10 @@
 // home slot (lane B) come from independent 64-bit hash lanes, so the
 // fingerprints on the path are unrelated to the probed one. With linear
 // probing at load a, an unsuccessful search inspects on average
-// (1 + 1/(1-a)^2)/2 slots (Knuth, TAOCP 6.4): 13 at a = 0.8. The chance that a
+// (1 + 1/(1-a)^2)/2 slots (Knuth, TAOCP 6.4): 6 at a = 0.7. The chance that a
 // suffix that is not listed falsely matches is therefore about
-// 13 / 2^48 = 4.6e-14, whatever the number of names, and a query probes one
-// suffix per label: about 1.8e-13 (1 in 5 * 10^12) for a four-label name.
+// 6 / 2^48 = 2.2e-14, whatever the number of names, and a query probes one
+// suffix per label: about 9e-14 (1 in 10^13) for a four-label name.
 // A false match only ever adds a list (it never hides one), and a profile's
 // allow overrides are checked before the index, so a parent can undo it.
 //
@@ -143,9 +143,11 @@ type Index struct {
 }
 
 // slotCount is the number of home slots for n names: a load of
-// n/(n + n/4 + 1) < 0.8.
+// n/(n + 3n/7 + 1) < 0.7. At 0.8 (format version 1) a lookup of a
+// four-label name read 7.0 cache lines of the table on average over the
+// shared lists, 5.2 at 0.7 (docs/performance.md).
 func slotCount(n int) int {
-	return n + n/4 + 1
+	return n + n*3/7 + 1
 }
 
 // Len returns the number of distinct names in the index.

@@ -137,6 +137,16 @@ type Manager struct {
 	mu       sync.Mutex
 	state    map[string]*download // by source ID, URL sources only
 	progress Progress
+
+	// saveMu is held from the start of CompileCached until the snapshot
+	// it writes in the background is saved, so that a compile never reads
+	// a snapshot another is still writing (see CompileCached).
+	saveMu sync.Mutex
+	// gateMu guards serving and gate: until StartSaving, a save waits for
+	// gate to close.
+	gateMu  sync.Mutex
+	serving bool
+	gate    chan struct{}
 }
 
 // download is the schedule and outcome of one URL source.

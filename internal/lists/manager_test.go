@@ -3,12 +3,15 @@ package lists
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -117,6 +120,7 @@ func TestCompileCached(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(m.WaitSaved) // before t.TempDir removes the directory
 	snap := filepath.Join(dir, "index")
 	first, err := m.CompileCached(snap, true)
 	if err != nil || first.FromSnapshot {
@@ -142,6 +146,7 @@ func TestCompileCached(t *testing.T) {
 		t.Error("recompiled index lacks the new name")
 	}
 	// A corrupt index file is not trusted.
+	m.WaitSaved()
 	idx := filepath.Join(snap, snapshotIndex)
 	b, _ := os.ReadFile(idx)
 	b[len(b)/2] ^= 0xff
@@ -149,6 +154,57 @@ func TestCompileCached(t *testing.T) {
 	fourth, err := m.CompileCached(snap, true)
 	if err != nil || fourth.FromSnapshot {
 		t.Fatalf("corrupt snapshot used: %+v, %v", fourth, err)
+	}
+}
+
+// TestCompileCachedSavesInBackground checks that the snapshot is not
+// written before StartSaving (the server answers first), and what the save
+// leaves behind: the index and its description, and no temporary file, not
+// even one an interrupted save of an earlier process left.
+func TestCompileCachedSavesInBackground(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "list.txt")
+	if err := os.WriteFile(file, []byte("casino.example\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewManager(ManagerConfig{Entries: []Entry{{Source: Source{ID: "l", File: file, Format: FormatDomains}, Tag: "gambling"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := filepath.Join(dir, "index")
+	if err := os.MkdirAll(snap, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(snap, snapshotIndex+".tmp123")
+	if err := os.WriteFile(stale, []byte("half an index"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := m.CompileCached(snap, true); err != nil || c.FromSnapshot {
+		t.Fatalf("first compile: %+v, %v", c, err)
+	}
+	if _, err := os.Stat(filepath.Join(snap, snapshotMeta)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the snapshot was written before StartSaving: %v", err)
+	}
+	m.StartSaving()
+	m.WaitSaved()
+	got, err := os.ReadDir(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range got {
+		names = append(names, e.Name())
+	}
+	if want := []string{snapshotIndex, snapshotMeta}; !slices.Equal(names, want) {
+		t.Errorf("after the save the directory holds %q, want %q", names, want)
+	}
+	// Another manager (the next start) loads it.
+	m2, err := NewManager(ManagerConfig{Entries: []Entry{{Source: Source{ID: "l", File: file, Format: FormatDomains}, Tag: "gambling"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := m2.CompileCached(snap, false); err != nil || !c.FromSnapshot {
+		t.Fatalf("the next start did not load the saved snapshot: %+v, %v", c, err)
 	}
 }
 
@@ -250,6 +306,7 @@ func TestCompileCachedRejectsBadSnapshots(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(m.WaitSaved) // before t.TempDir removes the directory
 		return m
 	}
 	var names strings.Builder
@@ -302,9 +359,11 @@ func TestCompileCachedRejectsBadSnapshots(t *testing.T) {
 			// A valid index file, saved for other lists, beside this
 			// meta file: what two saves that raced can leave.
 			other := t.TempDir()
-			if _, err := newManager(t, other, "bet.example\n").CompileCached(filepath.Join(other, "index"), true); err != nil {
+			om := newManager(t, other, "bet.example\n")
+			if _, err := om.CompileCached(filepath.Join(other, "index"), true); err != nil {
 				t.Fatal(err)
 			}
+			om.WaitSaved()
 			b, err := os.ReadFile(filepath.Join(other, "index", snapshotIndex))
 			if err != nil {
 				t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/hearth-dns/hearth/internal/domainindex"
@@ -106,7 +107,22 @@ func (m *Manager) fingerprint() string {
 // lists are compiled and, when save is true, the result saved for next
 // time. A snapshot that cannot be read or written is not an error: the
 // lists are compiled.
+//
+// The snapshot is written in the background, after CompileCached returns,
+// and not before StartSaving is called: at a cold start, writing a 5 M-name
+// index (about 50 MB) would otherwise delay the first answer, or, on one
+// core, take CPU from it. Calls are serialised: the next CompileCached lets
+// the last save start and waits for it, and WaitSaved does the same before
+// the process exits, so that the next start finds the snapshot.
 func (m *Manager) CompileCached(dir string, save bool) (*Compiled, error) {
+	m.openGate()
+	m.saveMu.Lock()
+	saving := false
+	defer func() {
+		if !saving {
+			m.saveMu.Unlock()
+		}
+	}()
 	fp := m.fingerprint()
 	if c, err := m.loadSnapshot(dir, fp); err == nil {
 		return c, nil
@@ -120,10 +136,58 @@ func (m *Manager) CompileCached(dir string, save bool) (*Compiled, error) {
 	if !save {
 		return c, nil
 	}
-	if err := m.saveSnapshot(dir, fp, c); err != nil {
-		m.log.Warn("saving compiled lists snapshot", "dir", dir, "err", err)
+	// The copy keeps the save independent of what the caller does with
+	// c's slices; the index itself is immutable.
+	meta := snapshotMetaFile{Fingerprint: fp, Lists: slices.Clone(c.Lists), IPs: slices.Clone(c.IPs), Rules: c.Rules}
+	var gate chan struct{}
+	m.gateMu.Lock()
+	if !m.serving {
+		gate = make(chan struct{})
+		m.gate = gate
 	}
+	m.gateMu.Unlock()
+	saving = true
+	go func() {
+		defer m.saveMu.Unlock()
+		if gate != nil {
+			<-gate
+		}
+		start := time.Now()
+		if err := saveSnapshot(dir, meta, c.Index); err != nil {
+			m.log.Warn("saving compiled lists snapshot", "dir", dir, "err", err)
+			return
+		}
+		m.log.Debug("compiled lists snapshot saved", "dir", dir, "took", time.Since(start).Round(time.Millisecond))
+	}()
 	return c, nil
+}
+
+// StartSaving tells m that the server is answering queries: a snapshot
+// save that CompileCached left waiting starts now, and later ones start at
+// once.
+func (m *Manager) StartSaving() {
+	m.gateMu.Lock()
+	m.serving = true
+	m.gateMu.Unlock()
+	m.openGate()
+}
+
+// WaitSaved lets a waiting snapshot save start and waits until it is done
+// (see CompileCached). Call it before the process exits.
+func (m *Manager) WaitSaved() {
+	m.openGate()
+	m.saveMu.Lock()
+	defer m.saveMu.Unlock()
+}
+
+// openGate lets the save that waits for StartSaving, if any, start.
+func (m *Manager) openGate() {
+	m.gateMu.Lock()
+	defer m.gateMu.Unlock()
+	if m.gate != nil {
+		close(m.gate)
+		m.gate = nil
+	}
 }
 
 func (m *Manager) loadSnapshot(dir, fp string) (*Compiled, error) {
@@ -169,9 +233,19 @@ func (m *Manager) loadSnapshot(dir, fp string) (*Compiled, error) {
 	return &Compiled{Index: ix, Lists: meta.Lists, IPs: meta.IPs, Rules: meta.Rules, Took: time.Since(start), FromSnapshot: true}, nil
 }
 
-func (m *Manager) saveSnapshot(dir, fp string, c *Compiled) error {
+// saveSnapshot writes ix and meta (which it completes with the size and
+// checksum of the index file) to dir.
+func saveSnapshot(dir string, meta snapshotMetaFile, ix *domainindex.Index) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
+	}
+	// Saves are serialised (saveMu), so a temporary file left here is
+	// from a process that stopped in the middle of one: never renamed,
+	// never read, only in the way.
+	if stale, err := filepath.Glob(filepath.Join(dir, "*.tmp*")); err == nil {
+		for _, f := range stale {
+			os.Remove(f)
+		}
 	}
 	write := func(name string, fill func(io.Writer) error) error {
 		tmp, err := os.CreateTemp(dir, name+".tmp*")
@@ -201,13 +275,13 @@ func (m *Manager) saveSnapshot(dir, fp string, c *Compiled) error {
 	sw := &sumWriter{}
 	if err := write(snapshotIndex, func(w io.Writer) error {
 		sw.w = w
-		_, err := c.Index.WriteTo(sw)
+		_, err := ix.WriteTo(sw)
 		return err
 	}); err != nil {
 		return err
 	}
+	meta.IndexSize, meta.IndexSum = sw.n, binary.LittleEndian.Uint32(sw.last[:])
 	return write(snapshotMeta, func(w io.Writer) error {
-		return json.NewEncoder(w).Encode(snapshotMetaFile{Fingerprint: fp, Lists: c.Lists, IPs: c.IPs, Rules: c.Rules,
-			IndexSize: sw.n, IndexSum: binary.LittleEndian.Uint32(sw.last[:])})
+		return json.NewEncoder(w).Encode(meta)
 	})
 }

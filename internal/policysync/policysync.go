@@ -104,6 +104,14 @@ type Stats struct {
 	Failures uint64
 	// Applied is the change-feed position of the policy in effect.
 	Applied int64
+	// Heard is the newest change-feed position the node has heard of:
+	// from the store's announcements (a store with HeardSeq) or from
+	// reading the feed. Heard - Applied is how far behind the node is.
+	Heard int64
+	// AppliedAt is when the newest change applied as a delta was written
+	// (by the writing node's clock; a store with FeedReader), zero when
+	// not known.
+	AppliedAt time.Time
 	// Up is true when the last sync reached the store.
 	Up bool
 	// LastSync is when the policy was last found in step with the store.
@@ -135,6 +143,9 @@ type Syncer struct {
 	reloads                                          [5]atomic.Uint64 // by ReloadReasons
 	up                                               atomic.Bool
 	lastSync                                         atomic.Int64 // unix nanoseconds
+	// readSeq is the newest feed position a sync read; appliedAt the write
+	// time of the newest change applied as a delta (unix nanoseconds).
+	readSeq, appliedAt atomic.Int64
 }
 
 // New returns a Syncer; call Sync once, then Run.
@@ -250,7 +261,20 @@ func (s *Syncer) Stats() Stats {
 	if seq, ok := s.c.Seq(); ok {
 		st.Applied = seq
 	}
+	st.Heard = max(st.Applied, s.readSeq.Load())
+	if h, ok := s.c.Store.(HeardSeq); ok {
+		st.Heard = max(st.Heard, h.HeardSeq())
+	}
+	if n := s.appliedAt.Load(); n != 0 {
+		st.AppliedAt = time.Unix(0, n)
+	}
 	return st
+}
+
+// HeardSeq is a store that knows the newest change-feed position it was
+// told of (PostgreSQL's notifications carry it), for Stats.Heard.
+type HeardSeq interface {
+	HeardSeq() int64
 }
 
 // Applied returns the change-feed position of the state in effect.
@@ -275,7 +299,7 @@ func (s *Syncer) sync(ctx context.Context, check bool) error {
 	if !ok {
 		return s.reload(ctx, ReloadStart, nil)
 	}
-	d, n, err := s.delta(ctx, seq)
+	d, n, at, err := s.delta(ctx, seq)
 	var re *reloadError
 	if errors.As(err, &re) {
 		return s.reload(ctx, re.reason, re.err)
@@ -289,6 +313,9 @@ func (s *Syncer) sync(ctx context.Context, check bool) error {
 		}
 		s.deltas.Add(1)
 		s.changes.Add(uint64(n))
+		if !at.IsZero() {
+			s.appliedAt.Store(at.UnixNano())
+		}
 	}
 	if !check {
 		return nil
@@ -347,37 +374,15 @@ func (s *Syncer) reload(ctx context.Context, reason string, why error) error {
 }
 
 // delta reads the feed after seq and fetches the items it names: the
-// Delta to apply, and how many feed entries it carries. Each item is as
-// stored when fetched, which may be after a later change than the last
-// entry read; that later change is applied again at the next sync, to the
-// same effect. A *reloadError says the feed cannot bring the node up to
-// date.
-func (s *Syncer) delta(ctx context.Context, seq int64) (compile.Delta, int, error) {
-	var cs []store.Change
-	for after := seq; ; {
-		got, err := s.c.Store.Changes(ctx, after, page)
-		if err != nil {
-			return compile.Delta{}, 0, fmt.Errorf("read changes after %d: %w", after, err)
-		}
-		for _, c := range got {
-			// Both stores number the feed without gaps (see their
-			// package comments): an entry missing means the feed
-			// was trimmed, or belongs to another database.
-			if c.Seq != after+1 {
-				return compile.Delta{}, 0, &reloadError{ReloadGap, fmt.Errorf("change %d follows %d", c.Seq, after)}
-			}
-			after = c.Seq
-		}
-		cs = append(cs, got...)
-		if len(cs) > s.c.MaxBehind {
-			return compile.Delta{}, 0, &reloadError{ReloadBehind, fmt.Errorf("more than %d changes after %d", s.c.MaxBehind, seq)}
-		}
-		if len(got) < page {
-			break
-		}
-	}
-	if len(cs) == 0 {
-		return compile.Delta{}, 0, nil
+// Delta to apply, how many feed entries it carries, and when its last one
+// was written (zero when the store does not say). Each item is as stored
+// when fetched, which may be after a later change than the last entry
+// read; that later change is applied again at the next sync, to the same
+// effect. A *reloadError says the feed cannot bring the node up to date.
+func (s *Syncer) delta(ctx context.Context, seq int64) (compile.Delta, int, time.Time, error) {
+	cs, withGrants, at, err := s.read(ctx, seq)
+	if err != nil || len(cs) == 0 {
+		return compile.Delta{}, 0, time.Time{}, err
 	}
 	d := compile.Delta{Seq: cs[len(cs)-1].Seq}
 	// The last entry of each item says what became of it.
@@ -399,7 +404,7 @@ func (s *Syncer) delta(ctx context.Context, seq int64) (compile.Delta, int, erro
 			devices = append(devices, c)
 			continue
 		}
-		if many && c.Kind == store.KindGrant {
+		if (many || withGrants != nil) && c.Kind == store.KindGrant {
 			grants = append(grants, c)
 			continue
 		}
@@ -410,27 +415,97 @@ func (s *Syncer) delta(ctx context.Context, seq int64) (compile.Delta, int, erro
 			continue
 		}
 		if errors.Is(err, errNoGetter) {
-			return compile.Delta{}, 0, &reloadError{ReloadKind, fmt.Errorf("change %d: %w", c.Seq, err)}
+			return compile.Delta{}, 0, time.Time{}, &reloadError{ReloadKind, fmt.Errorf("change %d: %w", c.Seq, err)}
 		}
 		if err != nil {
-			return compile.Delta{}, 0, fmt.Errorf("change %d: %w", c.Seq, err)
+			return compile.Delta{}, 0, time.Time{}, fmt.Errorf("change %d: %w", c.Seq, err)
 		}
 	}
 	if len(devices) > 0 {
 		got, err := fetchMany(ctx, mg.DevicesByID, devices, func(x store.Device) string { return x.ID }, &d)
 		if err != nil {
-			return compile.Delta{}, 0, err
+			return compile.Delta{}, 0, time.Time{}, err
 		}
 		d.Devices = append(d.Devices, got...)
 	}
 	if len(grants) > 0 {
-		got, err := fetchMany(ctx, mg.GrantsByID, grants, func(x store.Grant) string { return x.ID }, &d)
+		var getter func(context.Context, []string) ([]store.Grant, error)
+		if withGrants == nil {
+			getter = mg.GrantsByID
+		} else {
+			// Read with the feed already.
+			getter = func(_ context.Context, ids []string) ([]store.Grant, error) {
+				got := make([]store.Grant, 0, len(ids))
+				for _, id := range ids {
+					if g, ok := withGrants[id]; ok {
+						got = append(got, g)
+					}
+				}
+				return got, nil
+			}
+		}
+		got, err := fetchMany(ctx, getter, grants, func(x store.Grant) string { return x.ID }, &d)
 		if err != nil {
-			return compile.Delta{}, 0, err
+			return compile.Delta{}, 0, time.Time{}, err
 		}
 		d.Grants = append(d.Grants, got...)
 	}
-	return d, len(cs), nil
+	return d, len(cs), at, nil
+}
+
+// read reads the feed after seq, in pages. With a FeedReader store it
+// also returns the grants the feed names, by id (non-nil then), and
+// when the last entry was written.
+func (s *Syncer) read(ctx context.Context, seq int64) (cs []store.Change, grants map[string]store.Grant, at time.Time, err error) {
+	fr, withGrants := s.c.Store.(FeedReader)
+	if withGrants {
+		grants = make(map[string]store.Grant)
+	}
+	for after := seq; ; {
+		var got []store.Change
+		if withGrants {
+			p, err := fr.ChangesWithGrants(ctx, after, page)
+			if err != nil {
+				return nil, nil, time.Time{}, fmt.Errorf("read changes after %d: %w", after, err)
+			}
+			got = p.Changes
+			for _, g := range p.Grants {
+				grants[g.ID] = g // a later page's read is the newer
+			}
+			if !p.At.IsZero() {
+				at = p.At
+			}
+		} else if got, err = s.c.Store.Changes(ctx, after, page); err != nil {
+			return nil, nil, time.Time{}, fmt.Errorf("read changes after %d: %w", after, err)
+		}
+		for _, c := range got {
+			// Both stores number the feed without gaps (see their
+			// package comments): an entry missing means the feed
+			// was trimmed, or belongs to another database.
+			if c.Seq != after+1 {
+				return nil, nil, time.Time{}, &reloadError{ReloadGap, fmt.Errorf("change %d follows %d", c.Seq, after)}
+			}
+			after = c.Seq
+		}
+		if after > s.readSeq.Load() {
+			s.readSeq.Store(after) // under s.mu: no other sync writes it
+		}
+		cs = append(cs, got...)
+		if len(cs) > s.c.MaxBehind {
+			return nil, nil, time.Time{}, &reloadError{ReloadBehind, fmt.Errorf("more than %d changes after %d", s.c.MaxBehind, seq)}
+		}
+		if len(got) < page {
+			return cs, grants, at, nil
+		}
+	}
+}
+
+// FeedReader reads a page of the change feed with the grants it names
+// in one round trip (store.FeedPage). With it a node's sync of a burst of
+// grants (pauses, allowances: the busiest writes) is one query per page
+// instead of two.
+type FeedReader interface {
+	ChangesWithGrants(ctx context.Context, after int64, limit int) (store.FeedPage, error)
 }
 
 // ManyGetter fetches the items of many ids of one kind at once. A store

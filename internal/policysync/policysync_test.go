@@ -739,22 +739,7 @@ func TestDeltaFetchesManyAtOnce(t *testing.T) {
 			if err := sy.Sync(ctx); err != nil {
 				t.Fatal(err)
 			}
-			until := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-			for i := range k {
-				id := fmt.Sprintf("d%d", i)
-				if _, err := m.PutDevice(ctx, store.Device{ID: id, Household: "h1", Name: id}); err != nil {
-					t.Fatal(err)
-				}
-				g, err := m.AddGrant(ctx, store.Grant{Device: id, Kind: store.GrantPause, Until: until})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if i%2 == 1 { // paused and resumed before the node syncs
-					if err := m.DeleteGrant(ctx, g.ID); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
+			devicesWithPauses(t, m, k, 1)
 			m.batches.Store(0)
 			if err := sy.Sync(ctx); err != nil {
 				t.Fatal(err)
@@ -817,4 +802,138 @@ func TestSyncReadsSeqNotState(t *testing.T) {
 		}
 	}
 	inStep(t, "after the syncs", s, n)
+}
+
+// feedStore is a manyStore that also reads the feed with its grants
+// (FeedReader) and says what it heard of (HeardSeq). It counts the feed
+// reads of each kind; each page's At is at, plus the page's last seq in
+// seconds.
+type feedStore struct {
+	manyStore
+	pages, plainReads atomic.Int32
+	heard             atomic.Int64
+}
+
+var at0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func (f *feedStore) Changes(ctx context.Context, after int64, limit int) ([]store.Change, error) {
+	f.plainReads.Add(1)
+	return f.manyStore.Changes(ctx, after, limit)
+}
+
+func (f *feedStore) ChangesWithGrants(ctx context.Context, after int64, limit int) (store.FeedPage, error) {
+	f.pages.Add(1)
+	cs, err := f.manyStore.Changes(ctx, after, limit)
+	if err != nil {
+		return store.FeedPage{}, err
+	}
+	p := store.FeedPage{Changes: cs}
+	for _, c := range cs {
+		if c.Kind != store.KindGrant || c.Deleted {
+			continue
+		}
+		g, err := f.manyStore.Store.Grant(ctx, c.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return store.FeedPage{}, err
+		}
+		p.Grants = append(p.Grants, g)
+	}
+	if len(cs) > 0 {
+		p.At = at0.Add(time.Duration(cs[len(cs)-1].Seq) * time.Second)
+	}
+	return p, nil
+}
+
+func (f *feedStore) HeardSeq() int64 { return f.heard.Load() }
+
+// TestDeltaReadsFeedWithGrants: with a FeedReader store, a delta's feed
+// and its grants come in one read per page of the feed (Changes and
+// GrantsByID are not asked), the node ends up in step, and Stats reports
+// the position heard of and when the newest applied change was written.
+func TestDeltaReadsFeedWithGrants(t *testing.T) {
+	for _, k := range []int{1, 10, 400} {
+		t.Run(fmt.Sprint(k), func(t *testing.T) {
+			ctx := context.Background()
+			f := &feedStore{manyStore: manyStore{Store: openSQLite(t)}}
+			n := &node{}
+			sy := newSyncer(f, n, Config{})
+			if _, err := f.PutHousehold(ctx, store.Household{ID: "h1", Name: "H"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := sy.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			devicesWithPauses(t, f, k, 2)
+			head, err := f.Version(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Heard of more than the store holds yet: a notification
+			// that arrived before its write is visible here.
+			f.heard.Store(head.Seq + 3)
+			if st := sy.Stats(); st.Heard != head.Seq+3 || st.Applied != 1 || !st.AppliedAt.IsZero() {
+				t.Errorf("before the sync: heard %d, applied %d at %v; want %d, 1, zero", st.Heard, st.Applied, st.AppliedAt, head.Seq+3)
+			}
+			f.pages.Store(0)
+			f.plainReads.Store(0)
+			f.batches.Store(0)
+			if err := sy.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			changes := int(head.Seq - 1)
+			if got, want := f.pages.Load(), int32(changes/page+1); got != want {
+				t.Errorf("%d changes read in %d pages, want %d", changes, got, want)
+			}
+			if got := f.plainReads.Load(); got != 0 {
+				t.Errorf("Changes asked %d times, want none", got)
+			}
+			if got := f.batches.Load(); got != 1 {
+				t.Errorf("%d batch fetches, want 1 (devices; grants came with the feed)", got)
+			}
+			if got := f.singles.Load(); got != 0 {
+				t.Errorf("%d items fetched one by one, want none", got)
+			}
+			inStep(t, "after the delta", f, n)
+			st := sy.Stats()
+			if want := at0.Add(time.Duration(head.Seq) * time.Second); st.Applied != head.Seq || !st.AppliedAt.Equal(want) {
+				t.Errorf("after the sync: applied %d at %v, want %d at %v", st.Applied, st.AppliedAt, head.Seq, want)
+			}
+			if st.Heard != head.Seq+3 {
+				t.Errorf("after the sync: heard %d, want %d", st.Heard, head.Seq+3)
+			}
+			f.heard.Store(0) // a store that heard nothing: the feed read says
+			if st := sy.Stats(); st.Heard != head.Seq {
+				t.Errorf("heard %d with no announcement, want the feed's %d", st.Heard, head.Seq)
+			}
+		})
+	}
+}
+
+// devicesWithPauses writes k devices d0... of household h1, each with
+// pauses grants; the pauses of every other device end (are deleted) at
+// once, as if paused and resumed before a node syncs.
+func devicesWithPauses(t *testing.T, s store.Store, k, pauses int) {
+	t.Helper()
+	ctx := context.Background()
+	until := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range k {
+		id := fmt.Sprintf("d%d", i)
+		if _, err := s.PutDevice(ctx, store.Device{ID: id, Household: "h1", Name: id}); err != nil {
+			t.Fatal(err)
+		}
+		for range pauses {
+			g, err := s.AddGrant(ctx, store.Grant{Device: id, Kind: store.GrantPause, Until: until})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i%2 == 1 {
+				if err := s.DeleteGrant(ctx, g.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
 }

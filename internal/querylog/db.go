@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"io"
 	"math"
 	"net/netip"
 	"runtime"
@@ -127,7 +128,8 @@ func insertSQL(rows int) string {
 // schema and pins the connection the writer uses.
 func openDB(path string) (*sql.DB, *writeConn, error) {
 	dsn := path + "?_pragma=page_size(8192)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-8000)" +
+		"&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)" +
+		fmt.Sprintf("&_pragma=cache_size(-%d)", readerCacheKiB) +
 		"&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -167,7 +169,7 @@ func openDB(path string) (*sql.DB, *writeConn, error) {
 	}
 	// The writer's connection gets a bigger page cache: its index inserts
 	// land all over the name and device indexes.
-	if _, err := conn.ExecContext(ctx, "PRAGMA cache_size = -32000"); err != nil {
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = -%d", writerCacheKiB)); err != nil {
 		conn.Close()
 		return fail(err)
 	}
@@ -185,6 +187,17 @@ func openDB(path string) (*sql.DB, *writeConn, error) {
 	}
 	return db, wc, nil
 }
+
+// The page caches, in KiB, are most of the memory the log takes: they
+// stay full once filled. The writer's holds the index pages its inserts
+// touch: 16 MiB cost no more writer CPU than 32 MiB in 60 s of
+// BenchmarkSustainedFakeTime, 8 MiB 20-60 % more (docs/querylog.md). The
+// other connections (searches, pruning, checkpoints) read a page from the
+// operating system's cache when theirs misses; theirs were 8 MiB each.
+const (
+	writerCacheKiB = 16384
+	readerCacheKiB = 2048
+)
 
 // walAutoCheckpoint is the writer connection's wal_autocheckpoint when no
 // checkpoint goroutine runs: 8,192 pages of WAL (64 MB) rather than
@@ -232,16 +245,16 @@ type writeConn struct {
 	// used only inside conn.Raw.
 	insertN execStmt // rowsPerInsert rows
 	insert1 execStmt // one row
-	// upsertName adds a name (addName), prepared on the driver's
-	// connection, with its argument and result.
-	upsertName queryStmt
-	nameArg    [1]driver.NamedValue
-	nameDest   [1]driver.Value
-	upsertStr  *sql.Stmt
-	counter    *sql.Stmt
-	dailyUp    *sql.Stmt
-	taken      *sql.Stmt
-	nextFree   *sql.Stmt
+	// upsertNames adds namesPerUpsert names (addNames), prepared on the
+	// driver's connection, with its arguments and a result row.
+	upsertNames queryStmt
+	nameArgs    []driver.NamedValue
+	nameDest    [2]driver.Value
+	upsertStr   *sql.Stmt
+	counter     *sql.Stmt
+	dailyUp     *sql.Stmt
+	taken       *sql.Stmt
+	nextFree    *sql.Stmt
 
 	// maxTime is at least the greatest log.time stored: a key above it
 	// is free without asking the database.
@@ -293,6 +306,12 @@ type writeConn struct {
 	// the entries they stand for.
 	txRows    int
 	txEntries int64
+	// Per batch (resolveNames): each entry's names.id, or -1-i for the
+	// i-th name of newNames, which pending indexes, until it is added.
+	ids      []int64
+	newNames []string
+	newIDs   []int64
+	pending  map[string]int32
 	// Scratch for insertBefore.
 	keep    []heldRow
 	keepTxt []byte
@@ -344,9 +363,15 @@ func newWriteConn(ctx context.Context, conn *sql.Conn) (*writeConn, error) {
 		spare:  make(map[uint64]int32),
 		seed:   maphash.MakeSeed(),
 		keys:   make([]int64, 0, rowsPerInsert),
+
+		pending:  make(map[string]int32),
+		nameArgs: make([]driver.NamedValue, namesPerUpsert),
 	}
 	for i := range wc.vals {
 		wc.vals[i].Ordinal = i%(rowsPerInsert*insertColumns) + 1
+	}
+	for i := range wc.nameArgs {
+		wc.nameArgs[i].Ordinal = i + 1
 	}
 	var n int
 	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master
@@ -403,10 +428,9 @@ func newWriteConn(ctx context.Context, conn *sql.Conn) (*writeConn, error) {
 	}
 	wc.insertN = prepareRaw(insertSQL(rowsPerInsert))
 	wc.insert1 = prepareRaw(insertSQL(1))
-	if st := prepareRaw(`INSERT INTO names (name) VALUES (?)
-		ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id`); st != nil {
+	if st := prepareRaw(upsertNamesSQL); st != nil {
 		if q, ok := st.(queryStmt); ok {
-			wc.upsertName = q
+			wc.upsertNames = q
 		} else if err == nil {
 			err = fmt.Errorf("driver statement %T cannot query with a context", st)
 		}
@@ -444,8 +468,8 @@ func (wc *writeConn) close() error {
 					errs = append(errs, s.Close())
 				}
 			}
-			if wc.upsertName != nil {
-				errs = append(errs, wc.upsertName.Close())
+			if wc.upsertNames != nil {
+				errs = append(errs, wc.upsertNames.Close())
 			}
 			return errors.Join(errs...)
 		}))
@@ -542,6 +566,9 @@ func (wc *writeConn) addBatch(ctx context.Context, cfg *Config, a, b []Entry) (e
 	if err := wc.begin(ctx); err != nil {
 		return err
 	}
+	if err := wc.resolveNames(ctx, n, entry); err != nil {
+		return err
+	}
 
 	// Collapse repeats into the held rows, keeping time order by first
 	// occurrence; every entry still counts in the hourly counters.
@@ -551,10 +578,7 @@ func (wc *writeConn) addBatch(ctx context.Context, cfg *Config, a, b []Entry) (e
 			runtime.Gosched()
 		}
 		e := entry(k)
-		id, err := wc.nameID(ctx, e)
-		if err != nil {
-			return err
-		}
+		id := wc.ids[k]
 		t := wc.times[k]
 		wc.count(e, t)
 		gk := groupKey{
@@ -798,47 +822,111 @@ func (wc *writeConn) assignKeys(ctx context.Context, rows []int32) error {
 	return nil
 }
 
-// nameID returns the names.id of e's name, lower-cased and without the
-// trailing dot, adding it if new.
-func (wc *writeConn) nameID(ctx context.Context, e *Entry) (int64, error) {
-	name := wc.lower[:normalizeName(wc.lower[:], e.Name[:e.NameLen])]
-	if id, ok := wc.names[string(name)]; ok {
-		return id, nil
+// namesPerUpsert is how many names one statement adds: a statement per
+// new name cost more than the name's insert (BenchmarkWriterThroughput,
+// names=all-new; docs/querylog.md).
+const namesPerUpsert = 64
+
+// unknownID marks a name whose id addNames has not read yet.
+const unknownID = math.MinInt64
+
+var upsertNamesSQL = `INSERT INTO names (name) VALUES (?)` + strings.Repeat(`,(?)`, namesPerUpsert-1) +
+	` ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id, name`
+
+// resolveNames sets wc.ids[k] to the names.id of entry k's name (lower
+// case, without the trailing dot) for the n entries, adding the names
+// the cache lacks to names, namesPerUpsert to a statement.
+func (wc *writeConn) resolveNames(ctx context.Context, n int, entry func(int32) *Entry) error {
+	wc.ids = wc.ids[:0]
+	wc.newNames = wc.newNames[:0]
+	clear(wc.pending)
+	for k := range int32(n) {
+		e := entry(k)
+		name := wc.lower[:normalizeName(wc.lower[:], e.Name[:e.NameLen])]
+		if id, ok := wc.names[string(name)]; ok {
+			wc.ids = append(wc.ids, id)
+			continue
+		}
+		i, ok := wc.pending[string(name)]
+		if !ok {
+			s := string(name)
+			i = int32(len(wc.newNames))
+			wc.pending[s] = i
+			wc.newNames = append(wc.newNames, s)
+		}
+		wc.ids = append(wc.ids, -1-int64(i))
 	}
-	s := string(name)
-	id, err := wc.addName(ctx, s)
-	if err != nil {
-		return 0, fmt.Errorf("adding name %q: %w", s, err)
+	if len(wc.newNames) == 0 {
+		return nil
 	}
-	if len(wc.names) >= maxCachedNames {
+	if err := wc.addNames(ctx); err != nil {
+		return err
+	}
+	if len(wc.names)+len(wc.newNames) > maxCachedNames {
 		clear(wc.names)
 	}
-	wc.names[s] = id
-	return id, nil
+	for i, s := range wc.newNames {
+		wc.names[s] = wc.newIDs[i]
+	}
+	for k, id := range wc.ids {
+		if id < 0 {
+			wc.ids[k] = wc.newIDs[-1-id]
+		}
+	}
+	return nil
 }
 
-// addName upserts name into names and returns its id, through the
-// driver's connection: database/sql's statement, rows and scan were half
-// of a new name's cost (BenchmarkWriterThroughput/names=all-new).
-func (wc *writeConn) addName(ctx context.Context, name string) (id int64, err error) {
-	err = wc.conn.Raw(func(any) error {
-		wc.nameArg[0] = driver.NamedValue{Ordinal: 1, Value: name}
-		// Never done, as for the INSERTs: no watcher goroutine.
-		rows, err := wc.upsertName.QueryContext(context.WithoutCancel(ctx), wc.nameArg[:])
-		wc.nameArg[0].Value = nil
-		if err != nil {
-			return err
-		}
-		err = rows.Next(wc.nameDest[:])
-		if err == nil {
-			var ok bool
-			if id, ok = wc.nameDest[0].(int64); !ok {
-				err = fmt.Errorf("id of type %T", wc.nameDest[0])
+// addNames upserts wc.newNames into names and sets wc.newIDs to their
+// ids, through the driver's connection: database/sql's statement, rows
+// and scan were half of a new name's cost. The last statement repeats
+// its last name to fill its arguments.
+func (wc *writeConn) addNames(ctx context.Context) error {
+	wc.newIDs = slices.Grow(wc.newIDs[:0], len(wc.newNames))[:len(wc.newNames)]
+	return wc.conn.Raw(func(any) error {
+		for start := 0; start < len(wc.newNames); start += namesPerUpsert {
+			chunk := wc.newNames[start:min(start+namesPerUpsert, len(wc.newNames))]
+			for i := range wc.nameArgs {
+				wc.nameArgs[i].Value = chunk[min(i, len(chunk)-1)]
+			}
+			// Never done, as for the INSERTs: no watcher goroutine.
+			rows, err := wc.upsertNames.QueryContext(context.WithoutCancel(ctx), wc.nameArgs)
+			for i := range wc.nameArgs {
+				wc.nameArgs[i].Value = nil
+			}
+			if err != nil {
+				return fmt.Errorf("adding names: %w", err)
+			}
+			for i := range chunk {
+				wc.newIDs[start+i] = unknownID
+			}
+			for {
+				if err = rows.Next(wc.nameDest[:]); err != nil {
+					break
+				}
+				id, ok := wc.nameDest[0].(int64)
+				name, ok2 := wc.nameDest[1].(string)
+				i, ok3 := wc.pending[name]
+				if !ok || !ok2 || !ok3 {
+					err = fmt.Errorf("adding names: unexpected row (%T %v, %T %v)",
+						wc.nameDest[0], wc.nameDest[0], wc.nameDest[1], wc.nameDest[1])
+					break
+				}
+				wc.newIDs[i] = id
+			}
+			if err == io.EOF {
+				err = nil
+			}
+			if err = errors.Join(err, rows.Close()); err != nil {
+				return fmt.Errorf("adding names: %w", err)
+			}
+			for i, id := range wc.newIDs[start : start+len(chunk)] {
+				if id == unknownID {
+					return fmt.Errorf("adding names: no id for %q", chunk[i])
+				}
 			}
 		}
-		return errors.Join(err, rows.Close())
+		return nil
 	})
-	return id, err
 }
 
 // strID returns the strs.id of s, adding it if new.

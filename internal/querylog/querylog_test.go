@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -1292,5 +1294,48 @@ func TestHashCollisionKeepsRowsApart(t *testing.T) {
 	}
 	if len(rows) != 3 {
 		t.Errorf("%d rows, want 3 (b twice)", len(rows))
+	}
+}
+
+// TestNewNamesInOneBatch logs more new names than one statement adds
+// (namesPerUpsert), repeated and in mixed case within the batch, and
+// checks that every row gets its own name and every name one id.
+func TestNewNamesInOneBatch(t *testing.T) {
+	w := newWriter(t, Config{})
+	logAll(w, []q{{at: t0, device: "d", name: "known.example."}})
+	flush(t, w)
+
+	const distinct = 2*namesPerUpsert + 2 // the last statement is padded
+	var qs []q
+	var want []string
+	for i := range distinct + 20 {
+		k := i % distinct
+		name := fmt.Sprintf("N%03d.Example.COM.", k)
+		if i >= distinct {
+			name = strings.ToLower(name) // same name, other case
+		}
+		qs = append(qs, q{at: t0.Add(time.Duration(i+1) * time.Second), device: "d", name: name})
+		want = append(want, fmt.Sprintf("n%03d.example.com", k))
+	}
+	qs = append(qs, q{at: t0.Add(time.Hour), device: "d", name: "KNOWN.example"})
+	want = append(want, "known.example")
+	logAll(w, qs)
+	flush(t, w)
+
+	rows, err := w.Search(context.Background(), Query{Since: t0.Add(time.Second), Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := names(rows)
+	slices.Reverse(got) // Search is newest first
+	if !slices.Equal(got, want) {
+		t.Errorf("names of the rows:\n got %q\nwant %q", got, want)
+	}
+	var n int
+	if err := w.db.QueryRow(`SELECT count(*) FROM names`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != distinct+1 {
+		t.Errorf("%d names stored, want %d", n, distinct+1)
 	}
 }

@@ -53,3 +53,27 @@ func threadCPU() time.Duration {
 	}
 	return time.Duration(ts.Nano())
 }
+
+// BenchmarkEditOne makes the next Map after one Put in a table of ISP
+// size (4 M entries in 32,768 shards), as applying
+// one change does for each table it touches: B/op is what the edit copies
+// (and the collector then scans and frees).
+func BenchmarkEditOne(b *testing.B) {
+	const n = 1 << 22
+	m := New[uint64, uint64](n)
+	e := m.Edit()
+	for i := range uint64(n) {
+		e.Put(i, i)
+	}
+	m = e.Map()
+	r := rand.New(rand.NewPCG(1, 2))
+	b.ReportAllocs()
+	for b.Loop() {
+		e := m.Edit()
+		k := r.Uint64N(n)
+		e.Put(k, k+1)
+		if next := e.Map(); next.Len() != n {
+			b.Fatalf("%d entries after replacing one of %d", next.Len(), n)
+		}
+	}
+}

@@ -112,16 +112,19 @@ func TestGetAllocs(t *testing.T) {
 // still holds what it held: deleting shifts entries back within a
 // shard, which must never lose one or change a shared shard.
 func TestAgreesWithGoMap(t *testing.T) {
-	for _, keys := range []int{50, 5_000} {
-		t.Run(fmt.Sprint(keys, " keys"), func(t *testing.T) {
+	// The last case spreads the keys over 2,048 shards (eight entries of
+	// the directory's top), so that an edit writes under several of them.
+	for _, tc := range []struct{ keys, hint, steps int }{{50, 25, 200}, {5_000, 2_500, 200}, {5_000, 1 << 18, 40}} {
+		keys := tc.keys
+		t.Run(fmt.Sprint(keys, " keys, sized for ", tc.hint), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(1, uint64(keys)))
-			m, want := New[int, int](keys/2), map[int]int{}
+			m, want := New[int, int](tc.hint), map[int]int{}
 			type gen struct {
 				m    *Map[int, int]
 				want map[int]int
 			}
 			var gens []gen
-			for step := range 200 {
+			for step := range tc.steps {
 				e := m.Edit()
 				for range r.IntN(200) {
 					k := r.IntN(keys)

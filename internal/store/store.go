@@ -268,6 +268,21 @@ type Change struct {
 	Deleted bool `json:"deleted"`
 }
 
+// FeedPage is a page of the change feed with the grants it names, read
+// in one statement by a store that can (policysync.FeedReader): grants
+// are the busiest writes, and a node following the feed then needs one
+// round trip per page instead of two.
+type FeedPage struct {
+	Changes []Change
+	// Grants are the stored grants that the page's entries of KindGrant
+	// name (those not Deleted), each once, as stored when read; a grant
+	// named but missing was deleted since.
+	Grants []Grant
+	// At is when the page's last change was written, by the clock of
+	// the node that wrote it; zero for an empty page.
+	At time.Time
+}
+
 // State is everything policy is built from, read in one transaction.
 type State struct {
 	// Seq is the change feed position the state includes.
@@ -390,6 +405,10 @@ type Store interface {
 	CreateToken(ctx context.Context, t Token) (Token, error)
 	Tokens(ctx context.Context) ([]Token, error)
 	TokenByHash(ctx context.Context, hash string) (Token, error)
+	// TokenWithUser returns the token that hashes to hash and its user,
+	// read in one query (a bearer token is checked on every API request).
+	// A token whose user is missing is ErrNotFound.
+	TokenWithUser(ctx context.Context, hash string) (Token, User, error)
 	DeleteToken(ctx context.Context, id string) error
 	// TouchToken records that token id was used at the time at.
 	TouchToken(ctx context.Context, id string, at time.Time) error

@@ -19,10 +19,10 @@ import (
 // Apply needs to find what a change touches. Every table is a
 // shardmap.Map: a delta copies only the shards it touches.
 type items struct {
-	households *shardmap.Map[string, store.Household]
+	households packed[store.Household]
 	profiles   *shardmap.Map[string, store.Profile]
 	devices    packed[store.Device]
-	grants     *shardmap.Map[string, store.Grant]
+	grants     packed[store.Grant]
 	// bindings are keyed by store.BindingID.
 	bindings packed[store.Binding]
 	// grantsOf are each device's grant ids.
@@ -54,10 +54,10 @@ func newItems() items { return sized(Delta{}) }
 // sized returns empty items sized for d, for a cold build.
 func sized(d Delta) items {
 	return items{
-		households: shardmap.New[string, store.Household](len(d.Households)),
+		households: newPacked(len(d.Households), encodeHousehold, decodeHousehold),
 		profiles:   shardmap.New[string, store.Profile](len(d.Profiles)),
 		devices:    newPacked(len(d.Devices), encodeDevice, decodeDevice),
-		grants:     shardmap.New[string, store.Grant](len(d.Grants)),
+		grants:     newPacked(len(d.Grants), encodeGrant, decodeGrant),
 		bindings:   newPacked(len(d.Bindings), encodeBinding, decodeBinding),
 		grantsOf:   shardmap.New[string, []string](len(d.Grants)),
 		hhProfiles: shardmap.New[string, []string](len(d.Profiles)),
@@ -71,10 +71,10 @@ func sized(d Delta) items {
 
 // itemEditor edits every table of items.
 type itemEditor struct {
-	households *shardmap.Editor[string, store.Household]
+	households *packedEditor[store.Household]
 	profiles   *shardmap.Editor[string, store.Profile]
 	devices    *packedEditor[store.Device]
-	grants     *shardmap.Editor[string, store.Grant]
+	grants     *packedEditor[store.Grant]
 	bindings   *packedEditor[store.Binding]
 	grantsOf   *shardmap.Editor[string, []string]
 	hhProfiles *shardmap.Editor[string, []string]

@@ -8,8 +8,8 @@ import (
 	"github.com/hearth-dns/hearth/internal/store"
 )
 
-// TestPackedRoundTrip checks that every field of a device and a binding
-// comes back from the packed tables as it went in.
+// TestPackedRoundTrip checks that every field of a device, a binding, a
+// household and a grant comes back from the packed tables as it went in.
 func TestPackedRoundTrip(t *testing.T) {
 	at := time.Date(2026, 12, 6, 23, 0, 0, 123456789, time.UTC)
 	devices := []store.Device{
@@ -34,6 +34,26 @@ func TestPackedRoundTrip(t *testing.T) {
 	for _, b := range bindings {
 		if got := decodeBinding(store.BindingID(b.Kind, b.Key), encodeBinding(b)); !reflect.DeepEqual(got, b) {
 			t.Errorf("binding:\n got  %+v\n want %+v", got, b)
+		}
+	}
+	households := []store.Household{
+		{ID: "home"},
+		{ID: "h1", Name: "Müller ✓", DefaultProfile: "kid", TimeZone: "Europe/Berlin", Version: 7},
+		{ID: "h2", Version: -3},
+	}
+	for _, h := range households {
+		if got := decodeHousehold(h.ID, encodeHousehold(h)); got != h {
+			t.Errorf("household:\n got  %+v\n want %+v", got, h)
+		}
+	}
+	grants := []store.Grant{
+		{ID: "g0"},
+		{ID: "g1", Device: "tab", Kind: store.GrantAllow, Target: "social", Until: at, By: "anna", Created: at.Add(-time.Hour)},
+		{ID: "g2", Device: "tv", Kind: store.GrantPause, Until: at},
+	}
+	for _, g := range grants {
+		if got := decodeGrant(g.ID, encodeGrant(g)); got != g {
+			t.Errorf("grant:\n got  %+v\n want %+v", got, g)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -92,57 +93,83 @@ func equalJSON(t *testing.T, a, b any) bool {
 	return string(x) == string(y)
 }
 
-// TestDevicesWithIdentifiers: the indexed lookup finds exactly the
-// devices holding one of the identifiers asked for, by each kind.
-func TestDevicesWithIdentifiers(t *testing.T) {
+var _ policysync.FeedReader = (*Store)(nil)
+
+// TestChangesWithGrants: ChangesWithGrants returns what Changes returns,
+// the grants those changes name that still exist, as Grant returns them,
+// and when the page's last change was written.
+func TestChangesWithGrants(t *testing.T) {
 	ctx := context.Background()
 	s := openDSN(t, &Config{DSN: newSchema(t)})
+	start := time.Now()
 	if _, err := s.PutHousehold(ctx, store.Household{ID: "h1", Name: "H"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []store.Device{
-		{ID: "a", IPs: []string{"192.0.2.1", "2001:db8::1"}},
-		{ID: "b", MACs: []string{"02:00:00:00:00:0b"}},
-		{ID: "c", ClientIDs: []string{"kitchen"}, IPs: []string{"192.0.2.3"}},
-		{ID: "d"},
-	} {
-		d.Household, d.Name = "h1", d.ID
-		if _, err := s.PutDevice(ctx, d); err != nil {
+	until := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	var gids []string
+	for _, id := range []string{"a", "b", "c"} {
+		if _, err := s.PutDevice(ctx, store.Device{ID: id, Household: "h1", Name: id}); err != nil {
 			t.Fatal(err)
 		}
+		g, err := s.AddGrant(ctx, store.Grant{Device: id, Kind: store.GrantPause, Until: until})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gids = append(gids, g.ID)
 	}
+	if err := s.DeleteGrant(ctx, gids[2]); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now()
+	// The feed: h1, a, grant a, b, grant b, c, grant c, grant c deleted.
 	tests := []struct {
-		name                 string
-		ips, macs, clientIDs []string
-		want                 []string
+		name   string
+		after  int64
+		limit  int
+		grants []string
 	}{
-		{"nothing asked", nil, nil, nil, nil},
-		{"one address", []string{"192.0.2.1"}, nil, nil, []string{"a"}},
-		{"second address", []string{"2001:db8::1"}, nil, nil, []string{"a"}},
-		{"mac", nil, []string{"02:00:00:00:00:0b"}, nil, []string{"b"}},
-		{"client id", nil, nil, []string{"kitchen"}, []string{"c"}},
-		{"several kinds", []string{"192.0.2.3", "192.0.2.9"}, []string{"02:00:00:00:00:0b"}, nil, []string{"b", "c"}},
-		{"no holder", []string{"192.0.2.9"}, []string{"02:00:00:00:00:99"}, []string{"garage"}, nil},
-		{"kinds do not mix", nil, []string{"192.0.2.1"}, []string{"192.0.2.1"}, nil},
+		{"all", 0, 100, gids[:2]},
+		{"first page", 0, 3, gids[:1]},
+		{"a later page", 3, 2, gids[1:2]},
+		{"a deleted grant", 5, 100, nil},
+		{"past the end", 8, 100, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ds, err := s.DevicesWithIdentifiers(ctx, tc.ips, tc.macs, tc.clientIDs)
+			p, err := s.ChangesWithGrants(ctx, tc.after, tc.limit)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []string
-			for _, d := range ds {
-				want, err := s.Device(ctx, d.ID)
-				if err != nil || !equalJSON(t, d, want) {
-					t.Errorf("device %q: got %+v, Device gives %+v (%v)", d.ID, d, want, err)
-				}
-				got = append(got, d.ID)
+			want, err := s.Changes(ctx, tc.after, tc.limit)
+			if err != nil {
+				t.Fatal(err)
 			}
+			if !slices.Equal(p.Changes, want) {
+				t.Errorf("changes %+v, want %+v", p.Changes, want)
+			}
+			var got []string
+			for _, g := range p.Grants {
+				want, err := s.Grant(ctx, g.ID)
+				if err != nil || !equalJSON(t, g, want) {
+					t.Errorf("grant %q: got %+v, Grant gives %+v (%v)", g.ID, g, want, err)
+				}
+				got = append(got, g.ID)
+			}
+			wantIDs := slices.Clone(tc.grants)
 			slices.Sort(got)
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("devices %v, want %v", got, tc.want)
+			slices.Sort(wantIDs)
+			if !slices.Equal(got, wantIDs) {
+				t.Errorf("grants %v, want %v", got, wantIDs)
+			}
+			switch {
+			case len(p.Changes) == 0 && !p.At.IsZero():
+				t.Errorf("an empty page has At %v", p.At)
+			case len(p.Changes) > 0 && (p.At.Before(start) || p.At.After(end)):
+				t.Errorf("At %v, not between the first write %v and the last %v", p.At, start, end)
 			}
 		})
+	}
+	if _, err := s.ChangesWithGrants(ctx, 0, 0); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("limit 0: %v, want ErrInvalid", err)
 	}
 }

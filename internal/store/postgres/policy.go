@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -89,6 +90,60 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]store.Ch
 		return nil, fmt.Errorf("changes after %d: %w", after, unavailable(err))
 	}
 	return out, nil
+}
+
+// ChangesWithGrants returns the changes after seq, oldest first, at most
+// limit, with the grants they name, in one statement
+// (policysync.FeedReader). The grants are joined LATERAL with a LIMIT,
+// which keeps the subquery from being pulled up into a plain join: with
+// one, the generic plan of the prepared statement hashes the whole grants
+// table for every page (366 ms at 200,000 grants, against 0.1 ms
+// through the primary key).
+func (s *Store) ChangesWithGrants(ctx context.Context, after int64, limit int) (store.FeedPage, error) {
+	if limit <= 0 {
+		return store.FeedPage{}, fmt.Errorf("changes after %d: limit %d: %w", after, limit, store.ErrInvalid)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT c.seq, c.kind, c.id, c.deleted, c.at,
+	g.id, g.device, g.kind, g.target, g.until, g.created_by, g.created
+FROM (SELECT seq, kind, id, deleted, at FROM policy_changes WHERE seq > $1 ORDER BY seq LIMIT $2) c
+LEFT JOIN LATERAL (SELECT * FROM grants WHERE id = c.id AND c.kind = $3 AND NOT c.deleted LIMIT 1) g ON true
+ORDER BY c.seq`, after, limit, store.KindGrant)
+	if err != nil {
+		return store.FeedPage{}, fmt.Errorf("changes after %d: %w", after, unavailable(err))
+	}
+	defer rows.Close()
+	var (
+		p    store.FeedPage
+		at   int64
+		seen map[string]bool // grant ids in p.Grants
+	)
+	for rows.Next() {
+		var (
+			c                            store.Change
+			id, device, kind, target, by *string
+			until, created               *int64
+		)
+		if err := rows.Scan(&c.Seq, &c.Kind, &c.ID, &c.Deleted, &at, &id, &device, &kind, &target, &until, &by, &created); err != nil {
+			return store.FeedPage{}, fmt.Errorf("changes after %d: %w", after, err)
+		}
+		p.Changes = append(p.Changes, c)
+		if id == nil || seen[*id] {
+			continue
+		}
+		if seen == nil {
+			seen = make(map[string]bool)
+		}
+		seen[*id] = true
+		p.Grants = append(p.Grants, store.Grant{ID: *id, Device: *device, Kind: *kind, Target: *target,
+			Until: sqlstore.GoTime(until), By: *by, Created: sqlstore.GoTime(created)})
+	}
+	if err := rows.Err(); err != nil {
+		return store.FeedPage{}, fmt.Errorf("changes after %d: %w", after, unavailable(err))
+	}
+	if len(p.Changes) > 0 {
+		p.At = time.Unix(0, at).UTC()
+	}
+	return p, nil
 }
 
 var _ store.DeviceIdentifiers = (*Store)(nil)

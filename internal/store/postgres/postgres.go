@@ -9,8 +9,8 @@
 // head's lock, the feed appended and notified in one statement),
 // LISTEN/NOTIFY, the bulk statements of bindings (unnest of arrays), the
 // one-statement grant writes (feedOne), and the reads a node's start and
-// its change feed make often or in bulk (Load, Changes, DevicesByID,
-// GrantsByID), which go through pgx itself.
+// its change feed make often or in bulk (Load, Changes, ChangesWithGrants,
+// DevicesByID, GrantsByID), which go through pgx itself.
 //
 // The schema is the SQLite store's (package sqlite): households, profiles
 // and devices are one row each, the columns that constraints and queries
@@ -111,6 +111,8 @@ type Store struct {
 	migrateMu sync.Mutex
 	// applied lists the migration versions Open applied, for tests.
 	applied []int
+	// heard is the newest feed position a notification carried.
+	heard atomic.Int64
 }
 
 // Open connects to c.DSN, brings the schema up to date and starts the
@@ -270,12 +272,33 @@ func (s *Store) listenOnce(ctx context.Context, cc *pgx.ConnConfig, ready func()
 	}
 	ready()
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
 			return fmt.Errorf("wait for notification: %w", err)
 		}
+		s.hear(n.Payload)
 		s.wake()
 	}
 }
+
+// hear records the feed position a notification's payload carries (a
+// write's last seq); other payloads are ignored.
+func (s *Store) hear(payload string) {
+	seq, err := strconv.ParseInt(payload, 10, 64)
+	if err != nil {
+		return
+	}
+	for {
+		cur := s.heard.Load()
+		if seq <= cur || s.heard.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// HeardSeq returns the newest change-feed position the store's
+// notifications announced (policysync.HeardSeq), 0 before the first.
+func (s *Store) HeardSeq() int64 { return s.heard.Load() }
 
 // maxAttempts bounds the tries of one write: a BEGIN that fails on a
 // connection the server closed (a restart) and serialization failures

@@ -133,7 +133,8 @@ func drain(s *Store) {
 }
 
 // TestListenAcrossNodes: a write through one node wakes another node's
-// store, which learnt of it only through LISTEN.
+// store, which learnt of it (and of its seq, HeardSeq) only through
+// LISTEN.
 func TestListenAcrossNodes(t *testing.T) {
 	dsn := newSchema(t)
 	ctx := context.Background()
@@ -160,6 +161,9 @@ func TestListenAcrossNodes(t *testing.T) {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 		notified(t, reader, tc.name+" on the other node")
+		if got := reader.HeardSeq(); got != tc.want.Seq {
+			t.Errorf("after %s the other node heard of seq %d, want %d", tc.name, got, tc.want.Seq)
+		}
 		cs, err := reader.Changes(ctx, tc.want.Seq-1, 100)
 		if err != nil {
 			t.Fatal(err)

@@ -157,6 +157,41 @@ ALTER TABLE tokens ADD COLUMN household TEXT NOT NULL DEFAULT '';
 CREATE INDEX users_household ON users (household);
 CREATE INDEX tokens_household ON tokens (household);
 `,
+	// 8: an index of the devices' identifiers (store.DeviceIdentifiers),
+	// as PostgreSQL's schema 5: the API checks that a device's
+	// addresses, MACs and client ids are no other device's without
+	// reading every device. Triggers keep it, so every write of a device
+	// row does; the rows of earlier versions are indexed here.
+	`
+CREATE TABLE device_identifiers (
+	kind   TEXT NOT NULL, -- ips, macs or client_ids: the device's JSON field
+	value  TEXT NOT NULL,
+	device TEXT NOT NULL,
+	PRIMARY KEY (kind, value, device)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX device_identifiers_device ON device_identifiers (device);
+
+CREATE VIEW device_identifiers_of AS
+SELECT d.id AS device, f.kind AS kind, j.value AS value
+FROM devices d, (SELECT 'ips' AS kind UNION ALL SELECT 'macs' UNION ALL SELECT 'client_ids') f,
+	json_each(d.data, '$.' || f.kind) j;
+
+CREATE TRIGGER devices_identifiers_insert AFTER INSERT ON devices BEGIN
+	INSERT OR IGNORE INTO device_identifiers (kind, value, device)
+	SELECT kind, value, device FROM device_identifiers_of WHERE device = NEW.id;
+END;
+CREATE TRIGGER devices_identifiers_update AFTER UPDATE ON devices BEGIN
+	DELETE FROM device_identifiers WHERE device = OLD.id;
+	INSERT OR IGNORE INTO device_identifiers (kind, value, device)
+	SELECT kind, value, device FROM device_identifiers_of WHERE device = NEW.id;
+END;
+CREATE TRIGGER devices_identifiers_delete AFTER DELETE ON devices BEGIN
+	DELETE FROM device_identifiers WHERE device = OLD.id;
+END;
+
+INSERT OR IGNORE INTO device_identifiers (kind, value, device)
+SELECT kind, value, device FROM device_identifiers_of;
+`,
 }
 
 // upgrade returns the rewrite of rows that follows schema step v, or nil.

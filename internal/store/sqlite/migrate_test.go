@@ -117,25 +117,10 @@ func TestNewerSchemaRefused(t *testing.T) {
 // everything, so after the upgrade it is an admin token that never
 // expires and was never used.
 func TestMigrationTokenScopes(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "hearth.db")
-	s, err := openSteps(t, path, migrations[:1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
+	s := migrated(t, 1,
 		"INSERT INTO users (name, password_hash, created) VALUES ('admin', 'h', NULL)",
 		"INSERT INTO tokens (id, name, user_name, hash, created) VALUES ('old', 'prometheus', 'admin', 'hash-old', NULL)",
-	} {
-		if _, err := s.db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.Close()
-	s, err = openSteps(t, path, migrations)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	)
 	tok, err := s.TokenByHash(context.Background(), "hash-old")
 	if err != nil {
 		t.Fatal(err)
@@ -238,25 +223,10 @@ func TestGrantsMigrationKeepsGrants(t *testing.T) {
 // and a token: after the roles migration (7) both are an operator's
 // (household ""), as they could manage everything before.
 func TestRolesMigrationKeepsOperators(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "hearth.db")
-	s, err := openSteps(t, path, migrations[:4])
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
+	s := migrated(t, 4,
 		"INSERT INTO users (name, password_hash, created) VALUES ('admin', 'h', NULL)",
 		"INSERT INTO tokens (id, name, user_name, hash, created, scope) VALUES ('old', 'ha', 'admin', 'hash-old', NULL, 'admin')",
-	} {
-		if _, err := s.db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.Close()
-	s, err = openSteps(t, path, migrations)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	)
 	ctx := context.Background()
 	u, err := s.User(ctx, "admin")
 	if err != nil {
@@ -269,4 +239,55 @@ func TestRolesMigrationKeepsOperators(t *testing.T) {
 	if u.Household != "" || tok.Household != "" {
 		t.Errorf("migrated user household %q, token household %q: want both \"\" (operator)", u.Household, tok.Household)
 	}
+}
+
+// TestIdentifierIndexMigration opens a file of schema 7 holding a device:
+// the identifier index (8) holds the identifiers of the devices written
+// before it.
+func TestIdentifierIndexMigration(t *testing.T) {
+	s := migrated(t, 7,
+		`INSERT INTO households (id, version, data) VALUES ('home', 1, '{"name":"Home"}')`,
+		`INSERT INTO devices (id, household, version, data) VALUES ('dad', 'home', 1, '{"name":"Dad","ips":["192.0.2.5"],"macs":["02:00:00:00:00:0d"],"client_ids":["dad"]}')`,
+		`INSERT INTO devices (id, household, version, data) VALUES ('tv', 'home', 1, '{"name":"TV"}')`,
+	)
+	for _, tc := range []struct {
+		name                 string
+		ips, macs, clientIDs []string
+	}{
+		{"address", []string{"192.0.2.5"}, nil, nil},
+		{"mac", nil, []string{"02:00:00:00:00:0d"}, nil},
+		{"client id", nil, nil, []string{"dad"}},
+	} {
+		ds, err := s.DevicesWithIdentifiers(context.Background(), tc.ips, tc.macs, tc.clientIDs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) != 1 || ds[0].ID != "dad" {
+			t.Errorf("%s: found %+v, want the device dad", tc.name, ds)
+		}
+	}
+}
+
+// migrated returns a store of a new file that held schema version
+// steps and the rows that inserts wrote, then was opened by this code
+// (every migration after steps applied). It is closed when the test ends.
+func migrated(t *testing.T, steps int, inserts ...string) *Store {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "hearth.db")
+	s, err := openSteps(t, path, migrations[:steps])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range inserts {
+		if _, err := s.db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	s, err = openSteps(t, path, migrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

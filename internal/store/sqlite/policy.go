@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/hearth-dns/hearth/internal/store"
 	"github.com/hearth-dns/hearth/internal/store/sqlstore"
@@ -59,6 +60,44 @@ func (s *Store) Changes(ctx context.Context, after int64, limit int) ([]store.Ch
 	out, err := sqlstore.Collect(rows, sqlstore.ScanChange)
 	if err != nil {
 		return nil, fmt.Errorf("changes after %d: %w", after, err)
+	}
+	return out, nil
+}
+
+var _ store.DeviceIdentifiers = (*Store)(nil)
+
+// DevicesWithIdentifiers returns the devices holding any of those
+// identifiers (store.DeviceIdentifiers), through the device_identifiers
+// index (schema 8).
+func (s *Store) DevicesWithIdentifiers(ctx context.Context, ips, macs, clientIDs []string) ([]store.Device, error) {
+	if len(ips)+len(macs)+len(clientIDs) == 0 {
+		return nil, nil
+	}
+	var (
+		where strings.Builder
+		args  []any
+	)
+	for _, k := range []struct {
+		kind   string
+		values []string
+	}{{"ips", ips}, {"macs", macs}, {"client_ids", clientIDs}} {
+		for _, v := range k.values {
+			if where.Len() > 0 {
+				where.WriteString(" OR ")
+			}
+			where.WriteString("(kind = ? AND value = ?)")
+			args = append(args, k.kind, v)
+		}
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT "+sqlstore.DeviceColumns+" FROM devices WHERE id IN"+
+		" (SELECT device FROM device_identifiers WHERE "+where.String()+")", args...)
+	if err != nil {
+		return nil, fmt.Errorf("find devices by identifier: %w", err)
+	}
+	defer rows.Close()
+	out, err := sqlstore.Collect(rows, sqlstore.ScanDevice)
+	if err != nil {
+		return nil, fmt.Errorf("find devices by identifier: %w", err)
 	}
 	return out, nil
 }

@@ -255,12 +255,14 @@ func (s *Store) CreateToken(ctx context.Context, t store.Token) (store.Token, er
 
 const tokenColumns = "id, name, user_name, hash, created, scope, expires, last_used, household"
 
-func scanToken(r store.Scanner) (store.Token, error) {
+// scanToken scans tokenColumns, then the columns after them into more.
+func scanToken(r store.Scanner, more ...any) (store.Token, error) {
 	var (
 		t                          store.Token
 		created, expires, lastUsed *int64
 	)
-	if err := r.Scan(&t.ID, &t.Name, &t.User, &t.Hash, &created, &t.Scope, &expires, &lastUsed, &t.Household); err != nil {
+	dest := append([]any{&t.ID, &t.Name, &t.User, &t.Hash, &created, &t.Scope, &expires, &lastUsed, &t.Household}, more...)
+	if err := r.Scan(dest...); err != nil {
 		return store.Token{}, err
 	}
 	t.Created, t.Expires, t.LastUsed = GoTime(created), GoTime(expires), GoTime(lastUsed)
@@ -312,7 +314,7 @@ func (s *Store) Tokens(ctx context.Context) ([]store.Token, error) {
 		return nil, fmt.Errorf("list tokens: %w", s.db.err(err))
 	}
 	defer rows.Close()
-	out, err := Collect(rows, scanToken)
+	out, err := Collect(rows, func(r store.Scanner) (store.Token, error) { return scanToken(r) })
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", s.db.err(err))
 	}
@@ -329,6 +331,30 @@ func (s *Store) TokenByHash(ctx context.Context, hash string) (store.Token, erro
 		return store.Token{}, fmt.Errorf("get token by hash: %w", s.db.err(err))
 	}
 	return t, nil
+}
+
+// tokenUserColumns are tokenColumns, then the user's columns, of
+// "tokens t JOIN users u".
+const tokenUserColumns = "t.id, t.name, t.user_name, t.hash, t.created, t.scope, t.expires, t.last_used, t.household," +
+	" u.name, u.password_hash, u.created, u.household"
+
+// TokenWithUser returns the token that hashes to hash and its user, in
+// one query.
+func (s *Store) TokenWithUser(ctx context.Context, hash string) (store.Token, store.User, error) {
+	row := s.db.SQL.QueryRowContext(ctx, "SELECT "+tokenUserColumns+" FROM tokens t JOIN users u ON u.name = t.user_name WHERE t.hash = $1", hash)
+	var (
+		u       store.User
+		created *int64
+	)
+	t, err := scanToken(row, &u.Name, &u.PasswordHash, &created, &u.Household)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return store.Token{}, store.User{}, fmt.Errorf("get token and user by hash: %w", s.db.err(err))
+	}
+	u.Created = GoTime(created)
+	return t, u, nil
 }
 
 // DeleteToken deletes token id.

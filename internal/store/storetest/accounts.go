@@ -117,6 +117,10 @@ func testTokens(t *testing.T, open Opener) {
 	got, err := s.TokenByHash(ctx, "hash-1")
 	must(t, "get by hash", err)
 	equal(t, "by hash", got, want)
+	got, gotUser, err := s.TokenWithUser(ctx, "hash-1")
+	must(t, "get with user", err)
+	equal(t, "with user: token", got, want)
+	equal(t, "with user: user", gotUser, store.User{Name: "isp", PasswordHash: "h"})
 
 	named, err := s.CreateToken(ctx, store.Token{ID: "aaa", Name: "backup", User: "isp", Hash: "hash-2"})
 	must(t, "create named", err)
@@ -149,6 +153,10 @@ func testTokens(t *testing.T, open Opener) {
 	must(t, "delete", s.DeleteToken(ctx, tok.ID))
 	_, err = s.TokenByHash(ctx, "hash-1")
 	wantErr(t, "get deleted", err, store.ErrNotFound)
+	_, _, err = s.TokenWithUser(ctx, "hash-1")
+	wantErr(t, "get deleted with user", err, store.ErrNotFound)
+	_, _, err = s.TokenWithUser(ctx, "hash-9")
+	wantErr(t, "get unknown hash with user", err, store.ErrNotFound)
 	wantErr(t, "delete again", s.DeleteToken(ctx, tok.ID), store.ErrNotFound)
 }
 
@@ -369,6 +377,11 @@ func testRoles(t *testing.T, open Opener) {
 	must(t, "get household token", err)
 	if got.Household != "smith" {
 		t.Errorf("token household = %q, want smith", got.Household)
+	}
+	got, gotUser, err := s.TokenWithUser(ctx, "h-anna")
+	must(t, "get household token with user", err)
+	if got.Household != "smith" || gotUser.Name != "anna" || gotUser.Household != "smith" {
+		t.Errorf("token with user: household %q, user %q of household %q; want smith, anna of smith", got.Household, gotUser.Name, gotUser.Household)
 	}
 	_, err = s.CreateToken(ctx, store.Token{Name: "x", User: "op", Hash: "h-x", Household: "jones"})
 	wantErr(t, "token of a missing household", err, store.ErrInvalid)

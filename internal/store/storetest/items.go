@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -575,4 +576,60 @@ func testVersionConflict(t *testing.T, open Opener) {
 	got.Version = 7
 	_, err = s.PutProfile(ctx, got)
 	wantErr(t, "save with a future version", err, store.ErrConflict)
+}
+
+// testDeviceIdentifiers: the identifier index (store.DeviceIdentifiers)
+// finds exactly the devices holding one of the identifiers asked for, by
+// each kind, and follows updates and deletions of devices.
+func testDeviceIdentifiers(t *testing.T, open Opener) {
+	s := openStore(t, open)
+	ctx := context.Background()
+	ix, ok := s.(store.DeviceIdentifiers)
+	if !ok {
+		t.Fatalf("%T has no identifier index (store.DeviceIdentifiers)", s)
+	}
+	putHousehold(t, s, "h1")
+	stored := map[string]store.Device{}
+	for _, d := range []store.Device{
+		{ID: "a", IPs: []string{"192.0.2.1", "2001:db8::1"}},
+		{ID: "b", MACs: []string{"02:00:00:00:00:0b"}},
+		{ID: "c", ClientIDs: []string{"kitchen"}, IPs: []string{"192.0.2.3"}},
+		{ID: "d"},
+	} {
+		d.Household, d.Name = "h1", d.ID
+		got, err := s.PutDevice(ctx, d)
+		must(t, "put device "+d.ID, err)
+		stored[d.ID] = got
+	}
+	find := func(what string, ips, macs, clientIDs []string, want ...string) {
+		t.Helper()
+		ds, err := ix.DevicesWithIdentifiers(ctx, ips, macs, clientIDs)
+		must(t, what, err)
+		var got []string
+		for _, d := range ds {
+			want, err := s.Device(ctx, d.ID)
+			must(t, what+": get "+d.ID, err)
+			equal(t, what+": device "+d.ID, d, want)
+			got = append(got, d.ID)
+		}
+		slices.Sort(got)
+		equal(t, what, got, want)
+	}
+	find("nothing asked", nil, nil, nil)
+	find("one address", []string{"192.0.2.1"}, nil, nil, "a")
+	find("second address", []string{"2001:db8::1"}, nil, nil, "a")
+	find("mac", nil, []string{"02:00:00:00:00:0b"}, nil, "b")
+	find("client id", nil, nil, []string{"kitchen"}, "c")
+	find("several kinds", []string{"192.0.2.3", "192.0.2.9"}, []string{"02:00:00:00:00:0b"}, nil, "b", "c")
+	find("no holder", []string{"192.0.2.9"}, []string{"02:00:00:00:00:99"}, []string{"garage"})
+	find("kinds do not mix", nil, []string{"192.0.2.1"}, []string{"192.0.2.1"})
+
+	a := stored["a"]
+	a.IPs = []string{"192.0.2.7"}
+	_, err := s.PutDevice(ctx, a)
+	must(t, "update a", err)
+	find("an address the update removed", []string{"192.0.2.1"}, nil, nil)
+	find("an address the update added", []string{"192.0.2.7"}, nil, nil, "a")
+	must(t, "delete c", s.DeleteDevice(ctx, "c"))
+	find("a deleted device's client id", nil, nil, []string{"kitchen"})
 }

@@ -32,6 +32,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Opener) {
 		{"ProfileForms", testProfileForms},
 		{"Devices", testDevices},
 		{"DeviceDNSIDs", testDeviceDNSIDs},
+		{"DeviceIdentifiers", testDeviceIdentifiers},
 		{"References", testReferences},
 		{"Grants", testGrants},
 		{"DeleteExpiredGrants", testDeleteExpiredGrants},
