@@ -11,13 +11,7 @@ import (
 // of the shapes it leaves to miekg/dns, by name.
 func queryWires(t testing.TB) map[string][]byte {
 	t.Helper()
-	pack := func(m *dns.Msg) []byte {
-		b, err := m.Pack()
-		if err != nil {
-			t.Fatalf("pack: %v", err)
-		}
-		return b
-	}
+	pack := func(m *dns.Msg) []byte { return mustPack(t, m) }
 	plain := new(dns.Msg).SetQuestion("www.Example.com.", dns.TypeA)
 	edns := new(dns.Msg).SetQuestion("example.com.", dns.TypeAAAA)
 	edns.SetEdns0(1232, true)

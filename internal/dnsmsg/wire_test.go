@@ -20,13 +20,7 @@ func mustRR(t testing.TB, s string) dns.RR {
 // all three sections, an OPT record, a negative answer, an empty reply.
 func sampleMsgs(t testing.TB) map[string][]byte {
 	t.Helper()
-	pack := func(m *dns.Msg) []byte {
-		b, err := m.Pack()
-		if err != nil {
-			t.Fatalf("pack: %v", err)
-		}
-		return b
-	}
+	pack := func(m *dns.Msg) []byte { return mustPack(t, m) }
 	q := new(dns.Msg)
 	q.SetQuestion("www.example.com.", dns.TypeA)
 
@@ -281,4 +275,14 @@ func FuzzTTLOffsets(f *testing.F) {
 			AppendOPT(b, UDPSize, true)
 		}
 	})
+}
+
+// mustPack packs m or fails the test.
+func mustPack(t testing.TB, m *dns.Msg) []byte {
+	t.Helper()
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatalf("pack: %v", err)
+	}
+	return b
 }

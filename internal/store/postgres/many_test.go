@@ -19,21 +19,7 @@ var _ policysync.ManyGetter = (*Store)(nil)
 func TestManyByID(t *testing.T) {
 	ctx := context.Background()
 	s := openDSN(t, &Config{DSN: newSchema(t)})
-	if _, err := s.PutHousehold(ctx, store.Household{ID: "h1", Name: "H"}); err != nil {
-		t.Fatal(err)
-	}
-	until := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	var gids []string
-	for _, id := range []string{"a", "b", "c"} {
-		if _, err := s.PutDevice(ctx, store.Device{ID: id, Household: "h1", Name: id}); err != nil {
-			t.Fatal(err)
-		}
-		g, err := s.AddGrant(ctx, store.Grant{Device: id, Kind: store.GrantPause, Until: until})
-		if err != nil {
-			t.Fatal(err)
-		}
-		gids = append(gids, g.ID)
-	}
+	gids := putDevicesWithGrants(t, s)
 	tests := []struct {
 		name       string
 		devices    []string
@@ -102,21 +88,7 @@ func TestChangesWithGrants(t *testing.T) {
 	ctx := context.Background()
 	s := openDSN(t, &Config{DSN: newSchema(t)})
 	start := time.Now()
-	if _, err := s.PutHousehold(ctx, store.Household{ID: "h1", Name: "H"}); err != nil {
-		t.Fatal(err)
-	}
-	until := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	var gids []string
-	for _, id := range []string{"a", "b", "c"} {
-		if _, err := s.PutDevice(ctx, store.Device{ID: id, Household: "h1", Name: id}); err != nil {
-			t.Fatal(err)
-		}
-		g, err := s.AddGrant(ctx, store.Grant{Device: id, Kind: store.GrantPause, Until: until})
-		if err != nil {
-			t.Fatal(err)
-		}
-		gids = append(gids, g.ID)
-	}
+	gids := putDevicesWithGrants(t, s)
 	if err := s.DeleteGrant(ctx, gids[2]); err != nil {
 		t.Fatal(err)
 	}
@@ -172,4 +144,27 @@ func TestChangesWithGrants(t *testing.T) {
 	if _, err := s.ChangesWithGrants(ctx, 0, 0); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("limit 0: %v, want ErrInvalid", err)
 	}
+}
+
+// putDevicesWithGrants puts household h1 with devices a, b and c, each
+// paused by a grant, and returns the grants' ids in that order.
+func putDevicesWithGrants(t *testing.T, s *Store) []string {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := s.PutHousehold(ctx, store.Household{ID: "h1", Name: "H"}); err != nil {
+		t.Fatal(err)
+	}
+	until := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	var gids []string
+	for _, id := range []string{"a", "b", "c"} {
+		if _, err := s.PutDevice(ctx, store.Device{ID: id, Household: "h1", Name: id}); err != nil {
+			t.Fatal(err)
+		}
+		g, err := s.AddGrant(ctx, store.Grant{Device: id, Kind: store.GrantPause, Until: until})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gids = append(gids, g.ID)
+	}
+	return gids
 }

@@ -23,12 +23,7 @@ func New(db DB) *Store { return &Store{db: db} }
 
 // Users returns every user, by name.
 func (s *Store) Users(ctx context.Context) ([]store.User, error) {
-	rows, err := s.db.SQL.QueryContext(ctx, "SELECT name, password_hash, created, household FROM users ORDER BY name")
-	if err != nil {
-		return nil, fmt.Errorf("list users: %w", s.db.err(err))
-	}
-	defer rows.Close()
-	out, err := Collect(rows, scanUser)
+	out, err := queryAll(ctx, s.db.SQL, scanUser, "SELECT name, password_hash, created, household FROM users ORDER BY name")
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", s.db.err(err))
 	}
@@ -309,12 +304,8 @@ func (s *Store) ChangePassword(ctx context.Context, name, hash, keepSession stri
 
 // Tokens returns every token, by ID.
 func (s *Store) Tokens(ctx context.Context) ([]store.Token, error) {
-	rows, err := s.db.SQL.QueryContext(ctx, "SELECT "+tokenColumns+" FROM tokens ORDER BY id")
-	if err != nil {
-		return nil, fmt.Errorf("list tokens: %w", s.db.err(err))
-	}
-	defer rows.Close()
-	out, err := Collect(rows, func(r store.Scanner) (store.Token, error) { return scanToken(r) })
+	out, err := queryAll(ctx, s.db.SQL, func(r store.Scanner) (store.Token, error) { return scanToken(r) },
+		"SELECT "+tokenColumns+" FROM tokens ORDER BY id")
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", s.db.err(err))
 	}

@@ -14,12 +14,7 @@ import (
 
 // Bindings returns the bindings of household, or all with "".
 func (s *Store) Bindings(ctx context.Context, household string) ([]store.Binding, error) {
-	rows, err := s.db.SQL.QueryContext(ctx, BindingsQuery(s.db.ByteOrder), household)
-	if err != nil {
-		return nil, fmt.Errorf("list bindings of household %q: %w", household, s.db.err(err))
-	}
-	defer rows.Close()
-	bs, err := Collect(rows, ScanBinding)
+	bs, err := queryAll(ctx, s.db.SQL, ScanBinding, BindingsQuery(s.db.ByteOrder), household)
 	if err != nil {
 		return nil, fmt.Errorf("list bindings of household %q: %w", household, s.db.err(err))
 	}

@@ -95,12 +95,7 @@ func (s *Store) Households(ctx context.Context) ([]store.Household, error) {
 }
 
 func households(ctx context.Context, q Querier) ([]store.Household, error) {
-	rows, err := q.QueryContext(ctx, HouseholdsQuery)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return Collect(rows, store.ScanHousehold)
+	return queryAll(ctx, q, store.ScanHousehold, HouseholdsQuery)
 }
 
 // Household returns household id.
@@ -205,12 +200,7 @@ func (s *Store) Profiles(ctx context.Context, household string) ([]store.Profile
 }
 
 func profiles(ctx context.Context, q Querier, household string) ([]store.Profile, error) {
-	rows, err := q.QueryContext(ctx, ProfilesQuery, household)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return Collect(rows, store.ScanProfile)
+	return queryAll(ctx, q, store.ScanProfile, ProfilesQuery, household)
 }
 
 // Profile returns profile id.
@@ -311,12 +301,7 @@ func (s *Store) Devices(ctx context.Context, household string) ([]store.Device, 
 }
 
 func devices(ctx context.Context, q Querier, household string) ([]store.Device, error) {
-	rows, err := q.QueryContext(ctx, DevicesQuery, household)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return Collect(rows, ScanDevice)
+	return queryAll(ctx, q, ScanDevice, DevicesQuery, household)
 }
 
 // DeviceColumns are what ScanDevice reads.
@@ -499,12 +484,7 @@ func (s *Store) Grants(ctx context.Context, device string) ([]store.Grant, error
 }
 
 func grants(ctx context.Context, q Querier, device string) ([]store.Grant, error) {
-	rows, err := q.QueryContext(ctx, GrantsQuery, device)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return Collect(rows, ScanGrant)
+	return queryAll(ctx, q, ScanGrant, GrantsQuery, device)
 }
 
 // GrantColumns are what ScanGrant reads.
@@ -648,12 +628,7 @@ func (s *Store) ReadState(ctx context.Context, q Querier, st *store.State) error
 	if st.Grants, err = grants(ctx, q, ""); err != nil {
 		return s.db.err(err)
 	}
-	rows, err := q.QueryContext(ctx, BindingsQuery(s.db.ByteOrder), "")
-	if err != nil {
-		return s.db.err(err)
-	}
-	defer rows.Close()
-	if st.Bindings, err = Collect(rows, ScanBinding); err != nil {
+	if st.Bindings, err = queryAll(ctx, q, ScanBinding, BindingsQuery(s.db.ByteOrder), ""); err != nil {
 		return s.db.err(err)
 	}
 	return nil

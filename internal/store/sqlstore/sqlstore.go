@@ -101,6 +101,16 @@ func Collect[T any, R Rows](rows R, scan func(store.Scanner) (T, error)) ([]T, e
 	return out, rows.Err()
 }
 
+// queryAll runs query on q and scans every row with scan.
+func queryAll[T any](ctx context.Context, q Querier, scan func(store.Scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return Collect(rows, scan)
+}
+
 // Unix nanoseconds cover 1678 to 2262.
 var (
 	minTime = time.Unix(0, math.MinInt64)
