@@ -24,8 +24,9 @@ func TestSearchUsesIndexes(t *testing.T) {
 	const spans = "SEARCH s USING PRIMARY KEY (kind=? AND id=? AND bucket>? AND bucket<?)"
 	const also = "SEARCH t EXISTS USING PRIMARY KEY (kind=? AND id=? AND bucket=?)"
 	tests := []struct {
-		name string
-		q    Query
+		name    string
+		q       Query
+		nameIDs []int64
 		// wantBuckets are substrings of the bucket query's plan, empty
 		// when the search reads no buckets.
 		wantBuckets []string
@@ -34,22 +35,24 @@ func TestSearchUsesIndexes(t *testing.T) {
 		// rows.
 		bucketsMayNotBe string
 	}{
-		{"newest", Query{}, nil, ""},
-		{"range", Query{Since: t0, Until: t0.Add(time.Hour)}, nil, ""},
-		{"page", Query{Before: t0.UnixMicro()}, nil, ""},
-		{"allowed", Query{Action: "allowed"}, nil, ""},
-		{"device", Query{Device: "device-1"}, []string{spans}, "TEMP B-TREE"},
-		{"device and range", Query{Device: "device-1", Since: t0, Until: t0.Add(time.Hour)}, []string{spans}, "TEMP B-TREE"},
-		{"devices", Query{Devices: []string{"device-1", "device-2"}}, []string{spans}, ""},
-		{"blocked", Query{Action: "blocked"}, []string{spans}, "TEMP B-TREE"},
+		{"newest", Query{}, nil, nil, ""},
+		{"range", Query{Since: t0, Until: t0.Add(time.Hour)}, nil, nil, ""},
+		{"page", Query{Before: t0.UnixMicro()}, nil, nil, ""},
+		{"allowed", Query{Action: "allowed"}, nil, nil, ""},
+		{"device", Query{Device: "device-1"}, nil, []string{spans}, "TEMP B-TREE"},
+		{"device and range", Query{Device: "device-1", Since: t0, Until: t0.Add(time.Hour)}, nil, []string{spans}, "TEMP B-TREE"},
+		{"devices", Query{Devices: []string{"device-1", "device-2"}}, nil, []string{spans}, ""},
+		{"blocked", Query{Action: "blocked"}, nil, []string{spans}, "TEMP B-TREE"},
 		// Several names may match; their buckets are merged.
-		{"name", Query{Name: "host12"}, []string{"SCAN names", spans}, ""},
-		{"name on a device, blocked", Query{Name: "host12", Device: "device-1", Action: "blocked"},
+		{"name", Query{Name: "host12"}, nil, []string{"SCAN names", spans}, ""},
+		{"name, ids read", Query{Name: "host12"}, []int64{13, 121, 122}, []string{spans}, ""},
+		{"name on a device, blocked", Query{Name: "host12", Device: "device-1", Action: "blocked"}, nil,
 			[]string{"SCAN names", spans, also}, ""},
+		{"name on a device, ids read", Query{Name: "host12", Device: "device-1"}, []int64{13}, []string{spans, also}, "TEMP B-TREE"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := searchSQL(tc.q)
+			p, err := searchSQL(tc.q, tc.nameIDs)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -235,7 +235,16 @@ func (w *Writer) Search(ctx context.Context, q Query) ([]Row, error) {
 	if w.isClosed() {
 		return nil, ErrClosed
 	}
-	p, err := searchSQL(q)
+	// The ids of the names that match, read once rather than by each of
+	// the statements below (a scan of names each).
+	var nameIDs []int64
+	if q.Name != "" {
+		var err error
+		if nameIDs, err = w.matchNames(ctx, q.Name); err != nil {
+			return nil, err
+		}
+	}
+	p, err := searchSQL(q, nameIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -266,6 +275,42 @@ func (w *Writer) Search(ctx context.Context, q Query) ([]Row, error) {
 		r.Profile, r.Reason, r.Tag, r.Transport = res.ids[ref.profile], res.ids[ref.reason], res.ids[ref.tag], res.ids[ref.transport]
 	}
 	return res.rows, nil
+}
+
+// maxNameIDs is how many matching names' ids Search passes as values;
+// past it the statements select them from names themselves.
+const maxNameIDs = 500
+
+// matchNames returns the ids of the names containing name (ignoring
+// ASCII case), or nil when more than maxNameIDs do; an empty, non-nil
+// list when none do.
+func (w *Writer) matchNames(ctx context.Context, name string) ([]int64, error) {
+	rs, err := w.db.QueryContext(ctx, `SELECT id FROM names WHERE name LIKE ? ESCAPE '\' LIMIT ?`,
+		likePattern(name), maxNameIDs+1)
+	if err != nil {
+		return nil, fmt.Errorf("searching query log: %w", err)
+	}
+	defer rs.Close()
+	ids := []int64{}
+	for rs.Next() {
+		var id int64
+		if err := rs.Scan(&id); err != nil {
+			return nil, fmt.Errorf("searching query log: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("searching query log: %w", err)
+	}
+	if len(ids) > maxNameIDs {
+		return nil, nil
+	}
+	return ids, nil
+}
+
+// likePattern is the LIKE pattern of the names containing name.
+func likePattern(name string) string {
+	return "%" + escapeLike(strings.ToLower(name)) + "%"
 }
 
 // searchWindow is how many buckets Search reads from spans at a time.
@@ -434,8 +479,9 @@ type searchPlan struct {
 	none bool
 }
 
-// searchSQL plans Search's statements for q.
-func searchSQL(q Query) (searchPlan, error) {
+// searchSQL plans Search's statements for q. nameIDs, when not nil, are
+// the ids of the names q.Name matches.
+func searchSQL(q Query, nameIDs []int64) (searchPlan, error) {
 	p := searchPlan{lo: math.MinInt64, hi: math.MaxInt64}
 	// Each filter is a condition on the rows and, for spans, the ids of
 	// its kind.
@@ -461,12 +507,22 @@ func searchSQL(q Query) (searchPlan, error) {
 		spanFilters = append(spanFilters, spanFilter{spanDevice, "IN (SELECT id FROM strs WHERE " + in + ")", a})
 	}
 	if q.Name != "" {
-		pattern := "%" + escapeLike(strings.ToLower(q.Name)) + "%"
 		names := `(SELECT id FROM names WHERE name LIKE ? ESCAPE '\')`
+		args := []any{likePattern(q.Name)}
+		if nameIDs != nil {
+			if len(nameIDs) == 0 {
+				p.none = true
+			}
+			names = "(" + strings.TrimPrefix(strings.Repeat(",?", len(nameIDs)), ",") + ")"
+			args = args[:0]
+			for _, id := range nameIDs {
+				args = append(args, id)
+			}
+		}
 		where = append(where, `l.name_id IN `+names)
-		p.args = append(p.args, pattern)
+		p.args = append(p.args, args...)
 		// The name first: it is the rarest, and drives the search.
-		spanFilters = append([]spanFilter{{spanName, "IN " + names, []any{pattern}}}, spanFilters...)
+		spanFilters = append([]spanFilter{{spanName, "IN " + names, args}}, spanFilters...)
 	}
 	if q.Action != "" {
 		code, ok := actionLabelCode(q.Action)

@@ -1,0 +1,82 @@
+package querylog
+
+import (
+	"context"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// searchBenchRows is the size of BenchmarkSearch's log.
+const searchBenchRows = 1_000_000
+
+// BenchmarkSearch times searches over a log of searchBenchRows rows
+// (benchEntries: 5,000 names over 10 devices, a quarter blocked), written
+// at rate rows a second of the entries' time, in which rare.example is 5
+// rows spread over the log. A rare name is the worst case of schema 3:
+// each bucket that holds it is scanned whole, and a bucket holds
+// rate*4.2 s rows.
+func BenchmarkSearch(b *testing.B) {
+	for _, rate := range []int{20_000, 200} {
+		b.Run("rate="+strconv.Itoa(rate), func(b *testing.B) {
+			w := searchBenchLog(b, rate)
+			for _, bc := range []struct {
+				name string
+				q    Query
+			}{
+				{"device", Query{Device: "device-3"}},
+				{"device-blocked", Query{Device: "device-2", Action: "blocked"}},
+				{"rare-name", Query{Name: "rare.example"}},
+				{"name-substring", Query{Name: "host12"}},
+			} {
+				b.Run(bc.name, func(b *testing.B) {
+					ctx := context.Background()
+					var rows int
+					b.ReportAllocs()
+					b.ResetTimer()
+					cpu0 := cpuTime()
+					for range b.N {
+						got, err := w.Search(ctx, bc.q)
+						if err != nil {
+							b.Fatal(err)
+						}
+						rows = len(got)
+					}
+					b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-us/op")
+					b.ReportMetric(float64(rows), "rows")
+				})
+			}
+		})
+	}
+}
+
+func searchBenchLog(b *testing.B, rate int) *Writer {
+	b.Helper()
+	w, err := New(Config{Path: filepath.Join(b.TempDir(), "q.db"), TruncateIPv4Bits: 24})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { w.Close() })
+	entries := benchEntries(65536, 5000)
+	rare := make([]byte, 0, 16)
+	rare = append(rare, "rare.example."...)
+	ctx := context.Background()
+	step := int64(time.Second) / int64(rate)
+	for i := 0; i < searchBenchRows; {
+		n := min(searchBenchRows-i, DefaultBuffer)
+		for j := range n {
+			e := entries[(i+j)%len(entries)]
+			e.Time = t0.UnixNano() + int64(i+j)*step
+			if (i+j)%(searchBenchRows/5) == searchBenchRows/10 {
+				e.SetName(rare)
+			}
+			w.Log(&e)
+		}
+		if err := w.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		i += n
+	}
+	return w
+}
