@@ -190,7 +190,7 @@ func TestPruneTrimsSpans(t *testing.T) {
 	cut := base.Add(width / 2)
 	logAll(w, []q{
 		{base.Add(-3 * width), "tablet", "gone.example", ActionBlocked, "ads"},
-		{base.Add(time.Second), "phone", "early.example", ActionAllowed, ""},      // the cut's bucket, before it
+		{base.Add(time.Second), "phone", "early.example", ActionAllowed, ""},  // the cut's bucket, before it
 		{cut.Add(-time.Microsecond), "tv", "kept.example", ActionAllowed, ""}, // before it too
 		{cut, "tablet", "kept.example", ActionAllowed, ""},
 		{cut.Add(time.Second), "tv", "late.example", ActionNXDomain, ""},
