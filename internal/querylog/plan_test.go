@@ -111,3 +111,30 @@ func explain(t *testing.T, w *Writer, query string, args ...any) string {
 	}
 	return strings.Join(plan, "\n")
 }
+
+// TestPruneSeeksSpans checks the plans of Prune's statements on spans and
+// names: each seeks spans's key by kind and id (a seek per name or
+// device), and the only scans are of names and strs, and of log's rows
+// in the cut's bucket.
+func TestPruneSeeksSpans(t *testing.T) {
+	w := newWriter(t, Config{})
+	for _, kind := range []int{spanDevice, spanName, spanAction} {
+		before, edge := pruneSpansSQL(kind)
+		for _, tc := range []struct {
+			query string
+			args  []any
+		}{{before, []any{1}}, {edge, []any{1, 1 << bucketShift, 2 << bucketShift}}} {
+			plan := explain(t, w, tc.query, tc.args...)
+			if !strings.Contains(plan, "SEARCH spans USING PRIMARY KEY (kind=? AND id=? AND bucket") {
+				t.Errorf("kind %d: plan of %q lacks a seek of spans:\n%s", kind, tc.query, plan)
+			}
+			if strings.Contains(plan, "SCAN spans") || strings.Contains(plan, "SCAN log") {
+				t.Errorf("kind %d: plan of %q scans:\n%s", kind, tc.query, plan)
+			}
+		}
+	}
+	plan := explain(t, w, pruneNamesSQL)
+	if !strings.Contains(plan, "SEARCH spans USING PRIMARY KEY (kind=? AND id=?)") || strings.Contains(plan, "log") {
+		t.Errorf("plan of the names' prune:\n%s", plan)
+	}
+}

@@ -88,6 +88,27 @@ var spanIDs = []struct {
 	{spanAction, `VALUES (1), (2), (3), (4)`, "action"},
 }
 
+// pruneSpansSQL returns the statements that delete kind's spans of the
+// buckets before a bucket (argument: the bucket), and those of the
+// bucket whose ids its rows in a range no longer have (arguments: the
+// bucket, the range's first and end rowid).
+func pruneSpansSQL(kind int) (before, edge string) {
+	for _, k := range spanIDs {
+		if k.kind != kind {
+			continue
+		}
+		before = `DELETE FROM spans WHERE kind = ` + strconv.Itoa(kind) + ` AND id IN (` + k.ids + `) AND bucket < ?`
+		edge = `DELETE FROM spans WHERE kind = ` + strconv.Itoa(kind) + ` AND id IN (` + k.ids + `) AND bucket = ?
+			AND id NOT IN (SELECT ` + k.column + ` FROM log WHERE time >= ? AND time < ?)`
+	}
+	return before, edge
+}
+
+// pruneNamesSQL deletes the names no span refers to (Prune adds a
+// condition for version 1 rows). Kind 1 is spanName.
+const pruneNamesSQL = `DELETE FROM names WHERE NOT EXISTS
+	(SELECT 1 FROM spans WHERE kind = 1 AND id = names.id)`
+
 // pruneRefs deletes the spans of the buckets Prune emptied (the rows
 // before cut, Unix microseconds) and then the names no span refers to: a
 // name's spans are its rows' buckets, so this needs no index on the
@@ -109,18 +130,15 @@ func (w *Writer) pruneRefs(ctx context.Context, cut int64) error {
 	clear(w.wconn.seen)
 	cb := cut >> bucketShift
 	for _, k := range spanIDs {
-		if _, err := w.wconn.conn.ExecContext(ctx, `DELETE FROM spans
-			WHERE kind = ? AND id IN (`+k.ids+`) AND bucket < ?`, k.kind, cb); err != nil {
+		before, edge := pruneSpansSQL(k.kind)
+		if _, err := w.wconn.conn.ExecContext(ctx, before, cb); err != nil {
 			return fmt.Errorf("pruning query log spans: %w", err)
 		}
-		if _, err := w.wconn.conn.ExecContext(ctx, `DELETE FROM spans
-			WHERE kind = ? AND id IN (`+k.ids+`) AND bucket = ?
-			AND id NOT IN (SELECT `+k.column+` FROM log WHERE time >= ? AND time < ?)`,
-			k.kind, cb, cb<<bucketShift, (cb+1)<<bucketShift); err != nil {
+		if _, err := w.wconn.conn.ExecContext(ctx, edge, cb, cb<<bucketShift, (cb+1)<<bucketShift); err != nil {
 			return fmt.Errorf("pruning query log spans: %w", err)
 		}
 	}
-	q := `DELETE FROM names WHERE NOT EXISTS (SELECT 1 FROM spans WHERE kind = ` + strconv.Itoa(spanName) + ` AND id = names.id)`
+	q := pruneNamesSQL
 	if w.wconn.legacy {
 		q += ` AND NOT EXISTS (SELECT 1 FROM ` + legacyTable + ` r WHERE r.name_id = names.id)`
 	}
