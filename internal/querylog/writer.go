@@ -534,8 +534,12 @@ func (w *Writer) write(ctx context.Context, mode writeMode) error {
 	}
 	w.mu.Lock()
 	todo := w.n
-	overflow := w.overflow
-	if len(overflow) > 0 {
+	// The overflow map is taken only when it holds counts: the one Log
+	// keeps filling must not be read (not even its length) once w.mu is
+	// released.
+	var overflow map[counterKey]counterVal
+	if len(w.overflow) > 0 {
+		overflow = w.overflow
 		w.overflow = map[counterKey]counterVal{}
 	}
 	w.mu.Unlock()
