@@ -113,6 +113,9 @@ type Store struct {
 	applied []int
 	// heard is the newest feed position a notification carried.
 	heard atomic.Int64
+	// loaded, when set, runs in Load after the snapshot it reads is
+	// exported and before the other connections import it (tests).
+	loaded func()
 }
 
 // Open connects to c.DSN, brings the schema up to date and starts the
