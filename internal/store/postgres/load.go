@@ -27,8 +27,8 @@ import (
 //     grants on the first, whose repeatable-read transaction exports its
 //     snapshot (pg_export_snapshot) for the others to import (SET
 //     TRANSACTION SNAPSHOT), so that all of them read the same moment; a
-//     pool of fewer than loadConns connections reads them one after
-//     another in that first transaction;
+//     pool of fewer than loadConns connections, or a Load while another
+//     reads so, reads them one after another in that first transaction;
 //   - rows are decoded from pgx's raw values (decode.go), one string
 //     allocation per row, with encoding/json only for rows the store's
 //     own writes would not have made;
@@ -110,7 +110,15 @@ func (s *Store) Load(ctx context.Context) (store.State, error) {
 		return err
 	}
 
-	if s.pool.Config().MaxConns < loadConns {
+	// One Load at a time reads on several connections: each holds its
+	// first connection while it waits for the others, so that Loads
+	// enough to take every connection of the pool would wait for each
+	// other for good. The others read on their first connection alone.
+	parallel := s.pool.Config().MaxConns >= loadConns && s.loading.CompareAndSwap(false, true)
+	if parallel {
+		defer s.loading.Store(false)
+	}
+	if !parallel {
 		for _, read := range []func(context.Context, pgx.Tx) error{households, small, devices, bindings} {
 			if err := read(ctx, tx); err != nil {
 				return store.State{}, fmt.Errorf("load: %w", unavailable(err))

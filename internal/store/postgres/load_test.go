@@ -232,3 +232,33 @@ func TestDecodeFast(t *testing.T) {
 		t.Errorf("household: got %+v (%d slow), want %+v", h, hd.slow, want)
 	}
 }
+
+// TestLoadWhileLoading checks that a Load that starts while another reads
+// on several connections reads on its first connection alone: Loads that
+// each held a connection and waited for two more could take every
+// connection of the pool and wait for each other for good.
+func TestLoadWhileLoading(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	s := openDSN(t, &Config{DSN: newSchema(t) + "&pool_max_conns=3"})
+	if _, err := s.PutHousehold(ctx, store.Household{ID: "h1"}); err != nil {
+		t.Fatal(err)
+	}
+	shared := 0
+	s.loaded = func() {
+		shared++
+		if shared > 1 {
+			return
+		}
+		st, err := s.Load(ctx)
+		if err != nil || len(st.Households) != 1 {
+			t.Errorf("Load during a Load: %+v, %v", st, err)
+		}
+	}
+	if _, err := s.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if shared != 1 {
+		t.Errorf("%d Loads read on several connections, want the first alone", shared)
+	}
+}
