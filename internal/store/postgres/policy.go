@@ -5,58 +5,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/hearth-dns/hearth/internal/store"
 	"github.com/hearth-dns/hearth/internal/store/sqlstore"
 )
-
-// Load reads households, profiles, devices, grants, bindings and the feed position
-// in one repeatable-read transaction, so that they agree with each other.
-// A BEGIN that fails (a connection the server closed) is tried again.
-func (s *Store) Load(ctx context.Context) (store.State, error) {
-	var (
-		tx  pgx.Tx
-		err error
-	)
-	for range maxAttempts {
-		if err = ctx.Err(); err != nil {
-			return store.State{}, fmt.Errorf("load: %w", unavailable(err))
-		}
-		tx, err = s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-		if err == nil {
-			break
-		}
-	}
-	if err != nil {
-		return store.State{}, fmt.Errorf("load: begin: %w", unavailable(err))
-	}
-	defer func() { _ = tx.Rollback(context.Background()) }() // after Commit, a no-op
-
-	var st store.State
-	if st.Seq, err = lastSeq(ctx, tx); err != nil {
-		return store.State{}, fmt.Errorf("load: %w", unavailable(err))
-	}
-	if st.Households, err = list(ctx, tx, store.ScanHousehold, sqlstore.HouseholdsQuery); err != nil {
-		return store.State{}, fmt.Errorf("load: %w", unavailable(err))
-	}
-	if st.Profiles, err = list(ctx, tx, store.ScanProfile, sqlstore.ProfilesQuery, ""); err != nil {
-		return store.State{}, fmt.Errorf("load: %w", unavailable(err))
-	}
-	if st.Devices, err = list(ctx, tx, sqlstore.ScanDevice, sqlstore.DevicesQuery, ""); err != nil {
-		return store.State{}, fmt.Errorf("load: %w", unavailable(err))
-	}
-	if st.Grants, err = list(ctx, tx, sqlstore.ScanGrant, sqlstore.GrantsQuery, ""); err != nil {
-		return store.State{}, fmt.Errorf("load: %w", unavailable(err))
-	}
-	if st.Bindings, err = list(ctx, tx, sqlstore.ScanBinding, sqlstore.BindingsQuery(byteOrder), ""); err != nil {
-		return store.State{}, fmt.Errorf("load: %w", unavailable(err))
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return store.State{}, fmt.Errorf("load: end: %w", unavailable(err))
-	}
-	return st, nil
-}
 
 // list sends query through pgx itself (not database/sql), which the cold
 // start of a node reads a million rows with, and reads its rows with

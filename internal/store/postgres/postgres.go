@@ -113,6 +113,11 @@ type Store struct {
 	applied []int
 	// heard is the newest feed position a notification carried.
 	heard atomic.Int64
+	// loading is set while a Load reads on several connections.
+	loading atomic.Bool
+	// loaded, when set, runs in Load after the snapshot it reads is
+	// exported and before the other connections import it (tests).
+	loaded func()
 }
 
 // Open connects to c.DSN, brings the schema up to date and starts the

@@ -322,7 +322,15 @@ func ScanDevice(r store.Scanner) (store.Device, error) {
 	if err := json.Unmarshal(data, &d); err != nil {
 		return store.Device{}, fmt.Errorf("decode device %q: %w", id, err)
 	}
-	d.ID, d.Household, d.Version = id, h, v
+	DeviceRow(&d, id, h, v, hash)
+	return d, nil
+}
+
+// DeviceRow completes d, decoded from the data column of a row of
+// DeviceColumns, with the row's other columns (hash is nil for NULL), as
+// ScanDevice does: a backend that decodes rows its own way calls it too.
+func DeviceRow(d *store.Device, id, household string, version int64, hash *string) {
+	d.ID, d.Household, d.Version = id, household, version
 	// A row edited by hand may have one without the other: it still
 	// loads, and the policy leaves out a DNS id without a good hash.
 	if hash != nil && d.DNSID == nil {
@@ -336,7 +344,6 @@ func ScanDevice(r store.Scanner) (store.Device, error) {
 		d.DNSID.Created = d.DNSID.Created.UTC()
 	}
 	d.FirstSeen = d.FirstSeen.UTC()
-	return d, nil
 }
 
 // Device returns device id.
