@@ -82,7 +82,7 @@ func (e *packedEditor[V]) Put(key string, v V) {
 	}
 	e.e.Put(key, string(e.scratch))
 }
-func (e *packedEditor[V]) Delete(key string)   { e.e.Delete(key) }
+func (e *packedEditor[V]) Delete(key string) { e.e.Delete(key) }
 
 func (e *packedEditor[V]) Map() packed[V] {
 	p := e.p
