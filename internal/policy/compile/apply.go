@@ -280,7 +280,7 @@ func (a *applying) record(d Delta) {
 		switch c.Kind {
 		case store.KindHousehold:
 			if h, ok := e.households.Get(c.ID); ok {
-				a.unuse(h.DefaultProfile, "h "+c.ID)
+				a.unuse(h.DefaultProfile, "h ", c.ID)
 			}
 			e.households.Delete(c.ID)
 			a.hhItem[c.ID] = true
@@ -299,7 +299,7 @@ func (a *applying) record(d Delta) {
 			}
 			e.grantsOf.Delete(c.ID)
 			if dev, ok := e.devices.Get(c.ID); ok {
-				a.unuse(dev.Profile, "d "+c.ID)
+				a.unuse(dev.Profile, "d ", c.ID)
 			}
 			e.devices.Delete(c.ID)
 			a.devs[c.ID] = true
@@ -322,10 +322,10 @@ func (a *applying) record(d Delta) {
 	for _, h := range d.Households {
 		if hhAgain {
 			if old, ok := e.households.Get(h.ID); ok {
-				a.unuse(old.DefaultProfile, "h "+h.ID)
+				a.unuse(old.DefaultProfile, "h ", h.ID)
 			}
 		}
-		a.use(h.DefaultProfile, "h "+h.ID)
+		a.use(h.DefaultProfile, "h ", h.ID)
 		e.households.Put(h.ID, h)
 		a.hhItem[h.ID] = true
 	}
@@ -341,10 +341,10 @@ func (a *applying) record(d Delta) {
 	for _, dev := range d.Devices {
 		if devAgain {
 			if old, ok := e.devices.e.Get(dev.ID); ok {
-				a.unuse(packedDeviceProfile(old), "d "+dev.ID)
+				a.unuse(packedDeviceProfile(old), "d ", dev.ID)
 			}
 		}
-		a.use(dev.Profile, "d "+dev.ID)
+		a.use(dev.Profile, "d ", dev.ID)
 		e.devices.Put(dev.ID, dev)
 		if !a.bulk { // compileDevicesBulk takes them from d.Devices
 			a.devs[dev.ID] = true
@@ -384,16 +384,18 @@ func (a *applying) record(d Delta) {
 	}
 }
 
-// use and unuse keep the users index of profile names.
-func (a *applying) use(profile, user string) {
+// use and unuse keep the users index of profile names: the user is kind
+// ("d " or "h ") and id. Most profiles are the config file's, which the
+// index leaves out, so the user's name is made only when needed.
+func (a *applying) use(profile, kind, id string) {
 	if profile != "" && !a.s.plan.hasProfile(profile) {
-		addTo(a.e.users, profile, user)
+		addTo(a.e.users, profile, kind+id)
 	}
 }
 
-func (a *applying) unuse(profile, user string) {
+func (a *applying) unuse(profile, kind, id string) {
 	if profile != "" && !a.s.plan.hasProfile(profile) {
-		removeFrom(a.e.users, profile, user)
+		removeFrom(a.e.users, profile, kind+id)
 	}
 }
 
@@ -528,8 +530,9 @@ func (a *applying) compileHouseholds() error {
 	e := a.e
 	for _, id := range sortedKeys(a.hhEntry) {
 		a.touchGrantDevs(id)
-		key := "household " + id
-		e.problems.Delete(key)
+		if !a.bulk { // a bulk build's problem table holds none yet
+			e.problems.Delete("household " + id)
+		}
 		h, ok := e.households.Get(id)
 		if !ok {
 			continue
@@ -540,7 +543,7 @@ func (a *applying) compileHouseholds() error {
 			// the one set in the UI: the parent is told, not overridden
 			// silently.
 			if a.s.plan.defAt != "" {
-				a.setProblems(key, []error{fmt.Errorf("household %s: default_profile %q is not used: the config file's default_profile %q (%s) wins", store.HomeHousehold, def, a.s.plan.def, a.s.plan.defAt)})
+				a.setProblems("household "+id, []error{fmt.Errorf("household %s: default_profile %q is not used: the config file's default_profile %q (%s) wins", store.HomeHousehold, def, a.s.plan.def, a.s.plan.defAt)})
 				def = ""
 			}
 		}
