@@ -20,29 +20,43 @@ import (
 // field of a row in its own TEXT or INTEGER column (table queries);
 // version 2 keeps the searched fields as integers and the rest in one
 // blob (table log), which halves the writer's cost per row
-// (docs/querylog.md). A version 1 file is upgraded in place: see
-// legacyTable.
-const schemaVersion = 2
+// (docs/querylog.md); version 3 replaces the per-row indexes on device,
+// name and action by the bucket table spans (below), which the writer
+// appends to once per bucket, not once per row. A version 2 file is
+// upgraded to 3 when opened (upgradeToSpans); a version 1 file is
+// upgraded in place: see legacyTable.
+const schemaVersion = 3
 
 // The schema.
 //
 // A row's key is its time: log.time is the INTEGER PRIMARY KEY (the
 // rowid), in Unix microseconds, so the table is stored in time order.
 // Listing newest first, a time range, paging and pruning are all rowid
-// ranges, and the secondary indexes, which end in the rowid, hold each
-// device's, name's and action's rows in time order too, so every search
-// reads its rows in order and stops at the limit; no separate time index
-// slows the inserts. Queries of the same microsecond are spread over the
-// following free microseconds (writeConn.assignKeys).
+// ranges. Queries of the same microsecond are spread over the following
+// free microseconds (writeConn.assignKeys).
+//
+// No index on log but its rowid: a per-row index on device or name cost
+// the writer 2-3 us a row each (docs/querylog.md). Instead, spans says
+// which time buckets hold a device, a name or an action: one row
+// (kind, id, bucket) per distinct device, name and blocking action in a
+// bucket of 2^22 us (about 4.2 s, see bucketShift), whose rowid range is
+// [bucket<<bucketShift, (bucket+1)<<bucketShift). A search for a device,
+// a name or an action reads that one's buckets newest first from spans
+// and scans only their rowid ranges, newest first, until it has its
+// rows (Writer.Search). The writer adds a bucket's row for an id once,
+// the first time the id appears in it (writeConn.noteSpans): at full
+// rate that is a few thousand rows a bucket for hundreds of thousands of
+// log rows. Prune deletes the spans of the buckets it empties, and a
+// name goes when no span refers to it.
 //
 // Names repeat a lot (a household asks for the same few thousand names
 // all week), so they live once in names and log refers to them: the
 // table stays small, and a substring search scans the short names table
-// and then follows the name_id index instead of scanning every row. The
-// few other strings (device, profile, reason, tag and transport ids) live
-// once in strs. Only the columns a search filters on are columns of
-// their own; the rest of a row is one blob (see encodeRec), which the
-// writer binds as one value and SQLite stores without looking inside.
+// and then the buckets of the names that match. The few other strings
+// (device, profile, reason, tag and transport ids) live once in strs.
+// Only the columns a search filters on are columns of their own; the
+// rest of a row is one blob (see encodeRec), which the writer binds as
+// one value and SQLite stores without looking inside.
 var schema = []string{
 	`CREATE TABLE IF NOT EXISTS names (
 		id   INTEGER PRIMARY KEY,
@@ -61,12 +75,15 @@ var schema = []string{
 		action  INTEGER NOT NULL,    -- actionCode: 0 allowed, 1 blocked, 2 rewritten, 3 nxdomain, 4 nodata
 		rec     BLOB NOT NULL        -- the other fields: encodeRec
 	)`,
-	`CREATE INDEX IF NOT EXISTS log_device ON log(device)`,
-	`CREATE INDEX IF NOT EXISTS log_name ON log(name_id)`,
-	// Most rows are allowed: indexing only the others keeps inserts cheap,
-	// and allowed rows are found near the top anyway. Search repeats the
-	// index's condition so that the planner may use it.
-	`CREATE INDEX IF NOT EXISTS log_action ON log(action) WHERE action <> 0`,
+	// kind is spanDevice (id a strs.id), spanName (a names.id) or
+	// spanAction (an actionCode other than 0: most rows are allowed, and
+	// a search for them finds them near the top anyway).
+	`CREATE TABLE IF NOT EXISTS spans (
+		kind   INTEGER NOT NULL,
+		id     INTEGER NOT NULL,
+		bucket INTEGER NOT NULL, -- log.time >> bucketShift
+		PRIMARY KEY (kind, id, bucket)
+	) WITHOUT ROWID`,
 	// hour is the Unix second the hour starts; tag '' holds the device's
 	// totals, other tags the queries that tag decided.
 	`CREATE TABLE IF NOT EXISTS counters (
@@ -95,6 +112,70 @@ var schema = []string{
 // (Writer.migrateChunk), so a large history does not delay the start.
 // Until then Prune prunes it too and its names are kept.
 const legacyTable = "queries"
+
+// bucketShift sets the width of a spans bucket: 2^22 us, about 4.2 s.
+// A search for a rare name scans every row of each bucket the name is
+// in, so a bucket should hold few rows; the writer adds a spans row per
+// distinct device, name and action of a bucket, so a bucket should hold
+// many. At the rates where the writer's cost matters (10-50 k rows a
+// second) a 4 s bucket holds 40-200 k rows and each of a household's few
+// thousand names at most once, a span for dozens of rows or more; at
+// household rates (tens of rows a second) a bucket is a few hundred rows,
+// which a search scans in well under a millisecond (docs/querylog.md,
+// "Fourth pass").
+const bucketShift = 22
+
+// The kinds of spans rows.
+const (
+	spanDevice = 0
+	spanName   = 1
+	spanAction = 2
+)
+
+// spanKey is one row of spans.
+type spanKey struct {
+	kind   int8
+	id     int64
+	bucket int64
+}
+
+// spansPerInsert is how many spans rows one INSERT carries; fewer new
+// ones are inserted one by one or, past spansPadFrom, padded with
+// repeats of the last (INSERT OR IGNORE makes a repeat a lookup).
+const (
+	spansPerInsert = 64
+	spansPadFrom   = 8
+)
+
+// maxSeenSpans bounds writeConn.seen; past it the set starts over, which
+// costs an INSERT OR IGNORE per span it forgot.
+const maxSeenSpans = 1 << 16
+
+func insertSpansSQL(rows int) string {
+	return `INSERT OR IGNORE INTO spans (kind, id, bucket) VALUES (?,?,?)` + strings.Repeat(`,(?,?,?)`, rows-1)
+}
+
+// upgradeToSpans turns a version 2 log into version 3 in the caller's
+// transaction: it fills spans from the log's rows and drops the per-row
+// indexes (BenchmarkUpgradeV2: 0.4 CPU-s for 1 M rows).
+func upgradeToSpans(ctx context.Context, conn *sql.Conn) error {
+	for _, stmt := range []string{
+		`INSERT OR IGNORE INTO spans (kind, id, bucket) SELECT DISTINCT ` + fmt.Sprint(spanDevice) +
+			`, device, time >> ` + fmt.Sprint(bucketShift) + ` FROM log`,
+		`INSERT OR IGNORE INTO spans (kind, id, bucket) SELECT DISTINCT ` + fmt.Sprint(spanName) +
+			`, name_id, time >> ` + fmt.Sprint(bucketShift) + ` FROM log`,
+		`INSERT OR IGNORE INTO spans (kind, id, bucket) SELECT DISTINCT ` + fmt.Sprint(spanAction) +
+			`, action, time >> ` + fmt.Sprint(bucketShift) + ` FROM log WHERE action <> 0`,
+		`DROP INDEX IF EXISTS log_device`,
+		`DROP INDEX IF EXISTS log_name`,
+		`DROP INDEX IF EXISTS log_action`,
+	} {
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("upgrading to schema %d: %w", schemaVersion, err)
+		}
+	}
+	return nil
+}
 
 // insertColumns is how many values one row of log binds.
 const insertColumns = 5
@@ -157,18 +238,15 @@ func openDB(path string) (*sql.DB, *writeConn, error) {
 		conn.Close()
 		return fail(fmt.Errorf("schema version %d is newer than this Hearth's %d", version, schemaVersion))
 	}
-	for _, stmt := range schema {
-		if _, err := conn.ExecContext(ctx, stmt); err != nil {
-			conn.Close()
-			return fail(fmt.Errorf("creating schema: %w", err))
-		}
-	}
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+	// The schema, the upgrade and the version change in one transaction:
+	// a crash leaves the old version, which is upgraded again.
+	if err := createSchema(ctx, conn, version); err != nil {
 		conn.Close()
 		return fail(err)
 	}
-	// The writer's connection gets a bigger page cache: its index inserts
-	// land all over the name and device indexes.
+	// The writer's connection gets a bigger page cache: its inserts land
+	// all over names, strs and spans (and, in a version 2 file, the
+	// per-row indexes; the size was measured then).
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = -%d", writerCacheKiB)); err != nil {
 		conn.Close()
 		return fail(err)
@@ -186,6 +264,40 @@ func openDB(path string) (*sql.DB, *writeConn, error) {
 		return fail(err)
 	}
 	return db, wc, nil
+}
+
+// createSchema creates the tables a file of schema version lacks,
+// upgrades a version 2 log (upgradeToSpans) and sets the version, in one
+// transaction.
+func createSchema(ctx context.Context, conn *sql.Conn, version int) (err error) {
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("creating schema: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_, rerr := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+			err = errors.Join(err, rerr)
+		}
+	}()
+	for _, stmt := range schema {
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("creating schema: %w", err)
+		}
+	}
+	// Version 1 had no log table (its rows get their spans as they are
+	// moved); version 2 had the per-row indexes.
+	if version == 2 {
+		if err := upgradeToSpans(ctx, conn); err != nil {
+			return err
+		}
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+		return fmt.Errorf("setting schema version: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return fmt.Errorf("creating schema: %w", err)
+	}
+	return nil
 }
 
 // The page caches, in KiB, are most of the memory the log takes: they
@@ -245,6 +357,17 @@ type writeConn struct {
 	// used only inside conn.Raw.
 	insertN execStmt // rowsPerInsert rows
 	insert1 execStmt // one row
+	// spansN and spans1 add spansPerInsert and one spans rows, prepared
+	// on the driver's connection, with their arguments.
+	spansN, spans1 execStmt
+	spanArgs       []driver.NamedValue
+	// seen holds the spans rows added (or found) since the last rollback
+	// or prune: a bucket's rows for a device or a name are added once.
+	seen map[spanKey]struct{}
+	// newSpans are the spans rows noted and not inserted yet.
+	newSpans []spanKey
+	// spanStmts counts the spans INSERTs run, for tests.
+	spanStmts int
 	// upsertNames adds namesPerUpsert names (addNames), prepared on the
 	// driver's connection, with its arguments and a result row.
 	upsertNames queryStmt
@@ -366,6 +489,11 @@ func newWriteConn(ctx context.Context, conn *sql.Conn) (*writeConn, error) {
 
 		pending:  make(map[string]int32),
 		nameArgs: make([]driver.NamedValue, namesPerUpsert),
+		spanArgs: make([]driver.NamedValue, 3*spansPerInsert),
+		seen:     make(map[spanKey]struct{}),
+	}
+	for i := range wc.spanArgs {
+		wc.spanArgs[i].Ordinal = i + 1
 	}
 	for i := range wc.vals {
 		wc.vals[i].Ordinal = i%(rowsPerInsert*insertColumns) + 1
@@ -428,6 +556,8 @@ func newWriteConn(ctx context.Context, conn *sql.Conn) (*writeConn, error) {
 	}
 	wc.insertN = prepareRaw(insertSQL(rowsPerInsert))
 	wc.insert1 = prepareRaw(insertSQL(1))
+	wc.spansN = prepareRaw(insertSpansSQL(spansPerInsert))
+	wc.spans1 = prepareRaw(insertSpansSQL(1))
 	if st := prepareRaw(upsertNamesSQL); st != nil {
 		if q, ok := st.(queryStmt); ok {
 			wc.upsertNames = q
@@ -463,7 +593,7 @@ func (wc *writeConn) close() error {
 	if wc.insertN != nil || wc.insert1 != nil {
 		errs = append(errs, wc.conn.Raw(func(any) error {
 			var errs []error
-			for _, s := range []execStmt{wc.insertN, wc.insert1} {
+			for _, s := range []execStmt{wc.insertN, wc.insert1, wc.spansN, wc.spans1} {
 				if s != nil {
 					errs = append(errs, s.Close())
 				}
@@ -520,6 +650,8 @@ func (wc *writeConn) commit(ctx context.Context) error {
 func (wc *writeConn) rollback(ctx context.Context) error {
 	clear(wc.names)
 	clear(wc.strs)
+	clear(wc.seen)
+	wc.newSpans = wc.newSpans[:0]
 	wc.dropHeld()
 	wc.txRows, wc.txEntries = 0, 0
 	if !wc.inTx {
@@ -718,6 +850,7 @@ func (wc *writeConn) insertRows(ctx context.Context, rows []int32) error {
 		wc.recs = r.append(wc.recs)
 		wc.recEnd = append(wc.recEnd, len(wc.recs))
 		wc.devs = append(wc.devs, r.device)
+		wc.noteSpans(wc.keys[len(wc.devs)-1], r.device, h.key.nameID, actionCode(h.key.action))
 	}
 	// A context that is never done: the driver would start a goroutine per
 	// statement to watch a cancellable one, and a batch begun is finished.
@@ -743,7 +876,7 @@ func (wc *writeConn) insertRows(ctx context.Context, rows []int32) error {
 			if _, err := wc.insertN.ExecContext(ctx, wc.vals); err != nil {
 				return fmt.Errorf("inserting rows: %w", err)
 			}
-			return nil
+			return wc.insertSpans(ctx)
 		}
 		// Fewer: one by one, each moved to the first row's place.
 		for j := range rows {
@@ -755,8 +888,56 @@ func (wc *writeConn) insertRows(ctx context.Context, rows []int32) error {
 				return fmt.Errorf("inserting row: %w", err)
 			}
 		}
-		return nil
+		return wc.insertSpans(ctx)
 	})
+}
+
+// noteSpans notes the spans rows of a log row (its key, device, name and
+// action code) that seen lacks, for insertSpans.
+func (wc *writeConn) noteSpans(key, device, nameID, action int64) {
+	b := key >> bucketShift
+	wc.noteSpan(spanKey{spanDevice, device, b})
+	wc.noteSpan(spanKey{spanName, nameID, b})
+	if action != 0 {
+		wc.noteSpan(spanKey{spanAction, action, b})
+	}
+}
+
+func (wc *writeConn) noteSpan(k spanKey) {
+	if _, ok := wc.seen[k]; ok {
+		return
+	}
+	if len(wc.seen) >= maxSeenSpans {
+		clear(wc.seen)
+	}
+	wc.seen[k] = struct{}{}
+	wc.newSpans = append(wc.newSpans, k)
+}
+
+// insertSpans inserts the spans rows noted, inside conn.Raw, in the open
+// transaction: spansPerInsert to a statement, the rest one by one or in
+// one padded statement.
+func (wc *writeConn) insertSpans(ctx context.Context) error {
+	defer func() { wc.newSpans = wc.newSpans[:0] }()
+	spans := wc.newSpans
+	for len(spans) > 0 {
+		n := min(len(spans), spansPerInsert)
+		st, per := wc.spansN, spansPerInsert
+		if n < spansPadFrom {
+			st, per, n = wc.spans1, 1, 1
+		}
+		for i := range per {
+			k := spans[min(i, n-1)]
+			a := wc.spanArgs[3*i : 3*i+3]
+			a[0].Value, a[1].Value, a[2].Value = int64(k.kind), k.id, k.bucket
+		}
+		wc.spanStmts++
+		if _, err := st.ExecContext(ctx, wc.spanArgs[:3*per]); err != nil {
+			return fmt.Errorf("inserting spans: %w", err)
+		}
+		spans = spans[n:]
+	}
+	return nil
 }
 
 // upsertCounts adds hourly counts to the hourly and the daily counters,

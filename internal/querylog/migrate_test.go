@@ -78,6 +78,12 @@ func TestMigrateV1(t *testing.T) {
 		if n != 10_005 {
 			t.Errorf("%d rows after the move, want 10,004 old + 1 new", n)
 		}
+		// The moved rows have their spans, and the file is version 3.
+		checkSpans(t, w)
+		var v int
+		if err := w.db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != schemaVersion {
+			t.Errorf("user_version %d (%v), want %d", v, err, schemaVersion)
+		}
 		rows, err = w.Search(ctx, Query{Limit: 5})
 		if err != nil {
 			t.Fatal(err)
@@ -172,7 +178,7 @@ func TestPruneKeepsV1Names(t *testing.T) {
 	}
 }
 
-// TestReopenAfterMigration checks that a moved log opens as version 2.
+// TestReopenAfterMigration checks that a moved log opens as version 3.
 func TestReopenAfterMigration(t *testing.T) {
 	ctx := context.Background()
 	path := v1File(t)

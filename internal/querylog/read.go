@@ -2,7 +2,10 @@ package querylog
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -65,16 +68,54 @@ func (w *Writer) Prune(ctx context.Context, now time.Time) (rows, counters int, 
 	}
 
 	if rows > 0 {
-		if err := w.pruneNames(ctx); err != nil {
+		if err := w.pruneRefs(ctx, rowCut); err != nil {
 			return rows, counters, err
 		}
 	}
 	return rows, counters, nil
 }
 
-// pruneNames deletes the names no row refers to. It holds wmu so that no
-// batch is using a cached id of a name it deletes, and empties the cache.
-func (w *Writer) pruneNames(ctx context.Context) error {
+// spanIDs is, by span kind, the ids a kind's spans may hold, for
+// pruneRefs: with the kind, a PRIMARY KEY prefix of spans, each id is a
+// seek, and a prune costs a seek per name, not a scan of spans.
+var spanIDs = []struct {
+	kind   int
+	ids    string
+	column string
+}{
+	{spanDevice, `SELECT id FROM strs`, "device"},
+	{spanName, `SELECT id FROM names`, "name_id"},
+	{spanAction, `VALUES (1), (2), (3), (4)`, "action"},
+}
+
+// pruneSpansSQL returns the statements that delete kind's spans of the
+// buckets before a bucket (argument: the bucket), and those of the
+// bucket whose ids its rows in a range no longer have (arguments: the
+// bucket, the range's first and end rowid).
+func pruneSpansSQL(kind int) (before, edge string) {
+	for _, k := range spanIDs {
+		if k.kind != kind {
+			continue
+		}
+		before = `DELETE FROM spans WHERE kind = ` + strconv.Itoa(kind) + ` AND id IN (` + k.ids + `) AND bucket < ?`
+		edge = `DELETE FROM spans WHERE kind = ` + strconv.Itoa(kind) + ` AND id IN (` + k.ids + `) AND bucket = ?
+			AND id NOT IN (SELECT ` + k.column + ` FROM log WHERE time >= ? AND time < ?)`
+	}
+	return before, edge
+}
+
+// pruneNamesSQL deletes the names no span refers to (Prune adds a
+// condition for version 1 rows). Kind 1 is spanName.
+const pruneNamesSQL = `DELETE FROM names WHERE NOT EXISTS
+	(SELECT 1 FROM spans WHERE kind = 1 AND id = names.id)`
+
+// pruneRefs deletes the spans of the buckets Prune emptied (the rows
+// before cut, Unix microseconds) and then the names no span refers to: a
+// name's spans are its rows' buckets, so this needs no index on the
+// rows' names. The bucket cut falls in keeps the spans of the ids its
+// remaining rows have (one bucket's scan). It holds wmu so that no batch
+// is using a cached id of a name it deletes, and empties the caches.
+func (w *Writer) pruneRefs(ctx context.Context, cut int64) error {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
 	if w.wconn == nil {
@@ -86,7 +127,18 @@ func (w *Writer) pruneNames(ctx context.Context) error {
 		return err
 	}
 	clear(w.wconn.names)
-	q := `DELETE FROM names WHERE NOT EXISTS (SELECT 1 FROM log WHERE log.name_id = names.id)`
+	clear(w.wconn.seen)
+	cb := cut >> bucketShift
+	for _, k := range spanIDs {
+		before, edge := pruneSpansSQL(k.kind)
+		if _, err := w.wconn.conn.ExecContext(ctx, before, cb); err != nil {
+			return fmt.Errorf("pruning query log spans: %w", err)
+		}
+		if _, err := w.wconn.conn.ExecContext(ctx, edge, cb, cb<<bucketShift, (cb+1)<<bucketShift); err != nil {
+			return fmt.Errorf("pruning query log spans: %w", err)
+		}
+	}
+	q := pruneNamesSQL
 	if w.wconn.legacy {
 		q += ` AND NOT EXISTS (SELECT 1 FROM ` + legacyTable + ` r WHERE r.name_id = names.id)`
 	}
@@ -191,34 +243,178 @@ type Row struct {
 // Search returns the rows q selects, newest first. While a version 1
 // file is being upgraded (see legacyTable), its rows appear as they are
 // moved, newest first.
+//
+// A search for a device, a name or an action reads the buckets that hold
+// it from spans, newest first, searchWindow at a time, and scans the
+// rowid ranges of those buckets (consecutive buckets as one range),
+// newest first, until it has its rows; any other search scans one rowid
+// range. No search reads a row outside the buckets of its filter.
 func (w *Writer) Search(ctx context.Context, q Query) ([]Row, error) {
 	if w.isClosed() {
 		return nil, ErrClosed
 	}
-	query, args, limit, err := searchSQL(q)
+	// The ids of the names that match, read once rather than by each of
+	// the statements below (a scan of names each).
+	var nameIDs []int64
+	if q.Name != "" {
+		var err error
+		if nameIDs, err = w.matchNames(ctx, q.Name); err != nil {
+			return nil, err
+		}
+	}
+	p, err := searchSQL(q, nameIDs)
 	if err != nil {
 		return nil, err
 	}
-	rs, err := w.db.QueryContext(ctx, query, args...)
+	res := searchResult{rows: make([]Row, 0, min(p.limit, 64)), ids: map[int64]string{0: ""}}
+	if p.none {
+		return res.rows, nil
+	}
+	if p.buckets == "" {
+		if err := res.scan(ctx, w.db, p, p.lo, p.hi); err != nil {
+			return nil, err
+		}
+	} else {
+		// One connection for the bucket and the row queries.
+		conn, err := w.db.Conn(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("searching query log: %w", err)
+		}
+		defer conn.Close()
+		if err := res.scanBuckets(ctx, conn, p); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.resolveStrs(ctx, res.ids); err != nil {
+		return nil, err
+	}
+	for i := range res.rows {
+		r, ref := &res.rows[i], res.refs[i]
+		r.Profile, r.Reason, r.Tag, r.Transport = res.ids[ref.profile], res.ids[ref.reason], res.ids[ref.tag], res.ids[ref.transport]
+	}
+	return res.rows, nil
+}
+
+// maxNameIDs is how many matching names' ids Search passes as values;
+// past it the statements select them from names themselves.
+const maxNameIDs = 500
+
+// matchNames returns the ids of the names containing name (ignoring
+// ASCII case), or nil when more than maxNameIDs do; an empty, non-nil
+// list when none do.
+func (w *Writer) matchNames(ctx context.Context, name string) ([]int64, error) {
+	rs, err := w.db.QueryContext(ctx, `SELECT id FROM names WHERE name LIKE ? ESCAPE '\' LIMIT ?`,
+		likePattern(name), maxNameIDs+1)
 	if err != nil {
 		return nil, fmt.Errorf("searching query log: %w", err)
 	}
 	defer rs.Close()
-	rows := make([]Row, 0, min(limit, 64))
+	ids := []int64{}
+	for rs.Next() {
+		var id int64
+		if err := rs.Scan(&id); err != nil {
+			return nil, fmt.Errorf("searching query log: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("searching query log: %w", err)
+	}
+	if len(ids) > maxNameIDs {
+		return nil, nil
+	}
+	return ids, nil
+}
+
+// likePattern is the LIKE pattern of the names containing name.
+func likePattern(name string) string {
+	return "%" + escapeLike(strings.ToLower(name)) + "%"
+}
+
+// searchWindow is how many buckets Search reads from spans at a time.
+const searchWindow = 256
+
+// querier is what Search's queries run on: the pool or one connection.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// searchResult is what Search has read so far.
+type searchResult struct {
+	rows []Row
 	// The ids of the strings in the records, resolved in one query after.
-	type strRefs struct{ profile, reason, tag, transport int64 }
-	var refs []strRefs
-	ids := map[int64]string{0: ""}
+	refs []strRefs
+	ids  map[int64]string
+}
+
+type strRefs struct{ profile, reason, tag, transport int64 }
+
+// scanBuckets reads p's buckets newest first and scans their rows until
+// it has p.limit rows.
+func (res *searchResult) scanBuckets(ctx context.Context, db querier, p searchPlan) error {
+	hiB, loB := (p.hi-1)>>bucketShift, p.lo>>bucketShift
+	buckets := make([]int64, 0, searchWindow)
+	for len(res.rows) < p.limit && hiB >= loB {
+		args := append(append([]any{}, p.bucketArgs...), loB, hiB, searchWindow)
+		rs, err := db.QueryContext(ctx, p.buckets, args...)
+		if err != nil {
+			return fmt.Errorf("searching query log: %w", err)
+		}
+		buckets = buckets[:0]
+		for rs.Next() {
+			var b int64
+			if err := rs.Scan(&b); err != nil {
+				rs.Close()
+				return fmt.Errorf("searching query log: %w", err)
+			}
+			buckets = append(buckets, b)
+		}
+		if err := errors.Join(rs.Err(), rs.Close()); err != nil {
+			return fmt.Errorf("searching query log: %w", err)
+		}
+		// Consecutive buckets are one range, newest first.
+		for i := 0; i < len(buckets) && len(res.rows) < p.limit; {
+			j := i + 1
+			for j < len(buckets) && buckets[j] == buckets[j-1]-1 {
+				j++
+			}
+			lo := max(p.lo, buckets[j-1]<<bucketShift)
+			hi := min(p.hi, (buckets[i]+1)<<bucketShift)
+			if err := res.scan(ctx, db, p, lo, hi); err != nil {
+				return err
+			}
+			i = j
+		}
+		if len(buckets) < searchWindow {
+			break
+		}
+		hiB = buckets[len(buckets)-1] - 1
+	}
+	return nil
+}
+
+// scan adds the rows of p in [lo, hi) (Unix microseconds), newest first,
+// up to p.limit rows in all.
+func (res *searchResult) scan(ctx context.Context, db querier, p searchPlan, lo, hi int64) error {
+	if lo >= hi {
+		return nil
+	}
+	args := append(append([]any{lo, hi}, p.args...), p.limit-len(res.rows))
+	rs, err := db.QueryContext(ctx, p.rows, args...)
+	if err != nil {
+		return fmt.Errorf("searching query log: %w", err)
+	}
+	defer rs.Close()
 	for rs.Next() {
 		var r Row
 		var action int64
 		var blob []byte
 		if err := rs.Scan(&r.ID, &r.Device, &r.Name, &action, &blob); err != nil {
-			return nil, fmt.Errorf("searching query log: %w", err)
+			return fmt.Errorf("searching query log: %w", err)
 		}
 		var x rec
 		if err := x.decode(blob); err != nil {
-			return nil, fmt.Errorf("searching query log: row %d: %w", r.ID, err)
+			return fmt.Errorf("searching query log: row %d: %w", r.ID, err)
 		}
 		r.Time = time.UnixMicro(r.ID).UTC()
 		if x.client.IsValid() {
@@ -231,26 +427,18 @@ func (w *Writer) Search(ctx context.Context, q Query) ([]Row, error) {
 		r.Cached = x.cached
 		r.DurationUS = x.duration
 		r.Count = x.count
-		rows = append(rows, r)
-		refs = append(refs, strRefs{x.profile, x.reason, x.tag, x.transport})
+		res.rows = append(res.rows, r)
+		res.refs = append(res.refs, strRefs{x.profile, x.reason, x.tag, x.transport})
 		for _, id := range []int64{x.profile, x.reason, x.tag, x.transport} {
-			if _, ok := ids[id]; !ok {
-				ids[id] = ""
+			if _, ok := res.ids[id]; !ok {
+				res.ids[id] = ""
 			}
 		}
 	}
 	if err := rs.Err(); err != nil {
-		return nil, fmt.Errorf("searching query log: %w", err)
+		return fmt.Errorf("searching query log: %w", err)
 	}
-	rs.Close()
-	if err := w.resolveStrs(ctx, ids); err != nil {
-		return nil, err
-	}
-	for i := range rows {
-		r := &rows[i]
-		r.Profile, r.Reason, r.Tag, r.Transport = ids[refs[i].profile], ids[refs[i].reason], ids[refs[i].tag], ids[refs[i].transport]
-	}
-	return rows, nil
+	return nil
 }
 
 // resolveStrs fills in the strings of the strs ids that are ids' keys.
@@ -291,66 +479,123 @@ func (w *Writer) resolveStrs(ctx context.Context, ids map[int64]string) error {
 	return nil
 }
 
-// searchSQL builds Search's statement and arguments, and returns the
-// limit it applies.
-func searchSQL(q Query) (string, []any, int, error) {
+// searchPlan is how Search runs a Query.
+type searchPlan struct {
+	// rows selects the rows in a rowid range, newest first: its
+	// arguments are the range's lo and hi, args, and how many rows.
+	rows string
+	args []any
+	// buckets, when not empty, selects the buckets that hold the
+	// filter's device, name or action, newest first: its arguments are
+	// bucketArgs, the lowest and the highest bucket, and how many.
+	buckets    string
+	bucketArgs []any
+	// lo and hi bound the rows' times: lo <= time < hi.
+	lo, hi int64
+	limit  int
+	// none reports a search that matches nothing (an empty Devices).
+	none bool
+}
+
+// searchSQL plans Search's statements for q. nameIDs, when not nil, are
+// the ids of the names q.Name matches.
+func searchSQL(q Query, nameIDs []int64) (searchPlan, error) {
+	p := searchPlan{lo: math.MinInt64, hi: math.MaxInt64}
+	// Each filter is a condition on the rows and, for spans, the ids of
+	// its kind.
+	type spanFilter struct {
+		kind int
+		in   string // "IN (...)" or "= ?" on spans.id
+		args []any
+	}
+	var spanFilters []spanFilter
 	var where []string
-	var args []any
 	if q.Device != "" {
 		where = append(where, "l.device = (SELECT id FROM strs WHERE s = ?)")
-		args = append(args, q.Device)
+		p.args = append(p.args, q.Device)
+		spanFilters = append(spanFilters, spanFilter{spanDevice, "= (SELECT id FROM strs WHERE s = ?)", []any{q.Device}})
 	}
 	if q.Devices != nil {
+		if len(q.Devices) == 0 {
+			p.none = true
+		}
 		// The log keeps device ids as numbers of the strs table.
 		in, a := deviceIn("s", q.Devices)
-		where, args = append(where, "l.device IN (SELECT id FROM strs WHERE "+in+")"), append(args, a...)
+		where, p.args = append(where, "l.device IN (SELECT id FROM strs WHERE "+in+")"), append(p.args, a...)
+		spanFilters = append(spanFilters, spanFilter{spanDevice, "IN (SELECT id FROM strs WHERE " + in + ")", a})
 	}
 	if q.Name != "" {
-		where = append(where, `l.name_id IN (SELECT id FROM names WHERE name LIKE ? ESCAPE '\')`)
-		args = append(args, "%"+escapeLike(strings.ToLower(q.Name))+"%")
+		names := `(SELECT id FROM names WHERE name LIKE ? ESCAPE '\')`
+		args := []any{likePattern(q.Name)}
+		if nameIDs != nil {
+			if len(nameIDs) == 0 {
+				p.none = true
+			}
+			names = "(" + strings.TrimPrefix(strings.Repeat(",?", len(nameIDs)), ",") + ")"
+			args = args[:0]
+			for _, id := range nameIDs {
+				args = append(args, id)
+			}
+		}
+		where = append(where, `l.name_id IN `+names)
+		p.args = append(p.args, args...)
+		// The name first: it is the rarest, and drives the search.
+		spanFilters = append([]spanFilter{{spanName, "IN " + names, args}}, spanFilters...)
 	}
 	if q.Action != "" {
 		code, ok := actionLabelCode(q.Action)
 		if !ok {
-			return "", nil, 0, fmt.Errorf("searching query log: unknown action %q", q.Action)
+			return p, fmt.Errorf("searching query log: unknown action %q", q.Action)
 		}
 		where = append(where, "l.action = ?")
-		args = append(args, code)
+		p.args = append(p.args, code)
+		// Allowed rows, most of them, have no spans.
 		if code != 0 {
-			where = append(where, "l.action <> 0") // lets the partial index serve
+			spanFilters = append(spanFilters, spanFilter{spanAction, "= ?", []any{code}})
 		}
 	}
 	if !q.Since.IsZero() {
-		where = append(where, "l.time >= ?")
-		args = append(args, q.Since.UnixMicro())
+		p.lo = q.Since.UnixMicro()
 	}
 	if !q.Until.IsZero() {
-		where = append(where, "l.time < ?")
-		args = append(args, q.Until.UnixMicro())
+		p.hi = q.Until.UnixMicro()
 	}
 	if q.Before != 0 {
-		where = append(where, "l.time < ?")
-		args = append(args, q.Before)
+		p.hi = min(p.hi, q.Before)
 	}
-	limit := q.Limit
+	p.limit = q.Limit
 	switch {
-	case limit <= 0:
-		limit = DefaultLimit
-	case limit > MaxLimit:
-		limit = MaxLimit
+	case p.limit <= 0:
+		p.limit = DefaultLimit
+	case p.limit > MaxLimit:
+		p.limit = MaxLimit
 	}
-	args = append(args, limit)
 
 	var sb strings.Builder
 	sb.WriteString(`SELECT l.time, d.s, n.name, l.action, l.rec
-		FROM log l JOIN names n ON n.id = l.name_id JOIN strs d ON d.id = l.device`)
-	if len(where) > 0 {
-		sb.WriteString(" WHERE ")
-		sb.WriteString(strings.Join(where, " AND "))
+		FROM log l JOIN names n ON n.id = l.name_id JOIN strs d ON d.id = l.device
+		WHERE l.time >= ? AND l.time < ?`)
+	for _, w := range where {
+		sb.WriteString(" AND ")
+		sb.WriteString(w)
 	}
 	sb.WriteString(" ORDER BY l.time DESC LIMIT ?")
+	p.rows = sb.String()
 
-	return sb.String(), args, limit, nil
+	if len(spanFilters) > 0 {
+		// The first filter's buckets that the others' spans hold too.
+		f := spanFilters[0]
+		var b strings.Builder
+		fmt.Fprintf(&b, `SELECT DISTINCT s.bucket FROM spans s WHERE s.kind = %d AND s.id %s`, f.kind, f.in)
+		p.bucketArgs = append(p.bucketArgs, f.args...)
+		for _, g := range spanFilters[1:] {
+			fmt.Fprintf(&b, ` AND EXISTS (SELECT 1 FROM spans t WHERE t.kind = %d AND t.id %s AND t.bucket = s.bucket)`, g.kind, g.in)
+			p.bucketArgs = append(p.bucketArgs, g.args...)
+		}
+		b.WriteString(` AND s.bucket >= ? AND s.bucket <= ? ORDER BY s.bucket DESC LIMIT ?`)
+		p.buckets = b.String()
+	}
+	return p, nil
 }
 
 // escapeLike escapes LIKE's wildcards so that s matches literally.
