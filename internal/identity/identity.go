@@ -104,6 +104,16 @@ type Config struct {
 	// Logger receives configuration warnings (a device that can never
 	// match); nil discards them.
 	Logger *slog.Logger
+	// Expect sizes the tables for what an Update will add, on top of
+	// Devices, Households and Bindings (a cold build): tables made at
+	// their final size are neither grown nor split.
+	Expect Expect
+}
+
+// Expect counts the identifiers, households and bindings an Identifier's
+// tables are sized for (see Config.Expect).
+type Expect struct {
+	ClientIDs, DNSIDs, MACs, IPs, Households, IPv4Bindings, IPv6Bindings int
 }
 
 // Identifier maps requests to identities. It is immutable after New and
@@ -157,7 +167,7 @@ func New(c Config) (*Identifier, error) {
 		return nil, errors.New("identity: default profile is empty")
 	}
 	id := &Identifier{
-		tables:    newTables(len(c.Devices), len(c.Bindings)),
+		tables:    newTables(len(c.Devices), len(c.Bindings), c.Expect),
 		guard:     c.Guard,
 		neighbors: c.Neighbors,
 		unknown:   pipeline.Identity{Profile: c.DefaultProfile, Via: viaDefault},

@@ -126,18 +126,19 @@ type tables struct {
 	bindClientID *shardmap.Map[string, string]
 }
 
-// newTables returns empty tables sized for devices and bindings.
-func newTables(devices, bindings int) tables {
+// newTables returns empty tables sized for devices and bindings, and x
+// more.
+func newTables(devices, bindings int, x Expect) tables {
 	return tables{
-		byClientID:   shardmap.New[string, *device](devices / 8),
-		bySecret:     secretTable{m: shardmap.New[uint64, secretEntry](devices / 8)},
-		byMAC:        shardmap.New[mac, macEntry](devices / 2),
-		byIP:         shardmap.New[netip.Addr, *device](devices / 2),
+		byClientID:   shardmap.New[string, *device](devices/8 + x.ClientIDs),
+		bySecret:     secretTable{m: shardmap.New[uint64, secretEntry](devices/8 + x.DNSIDs)},
+		byMAC:        shardmap.New[mac, macEntry](devices/2 + x.MACs),
+		byIP:         shardmap.New[netip.Addr, *device](devices/2 + x.IPs),
 		cidr4:        newPrefixTable[*device](0),
 		cidr6:        newPrefixTable[*device](0),
-		households:   shardmap.New[string, string](devices / 4),
-		bind4:        shardmap.New[netip.Addr, string](bindings / 2),
-		bind6:        newPrefixTable[string](bindings / 2),
+		households:   shardmap.New[string, string](devices/4 + x.Households),
+		bind4:        shardmap.New[netip.Addr, string](bindings/2 + x.IPv4Bindings),
+		bind6:        newPrefixTable[string](bindings/2 + x.IPv6Bindings),
 		bindCPE:      shardmap.New[string, string](0),
 		bindClientID: shardmap.New[string, string](0),
 	}

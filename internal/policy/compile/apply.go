@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hearth-dns/hearth/internal/identity"
@@ -54,11 +55,11 @@ func newItems() items { return sized(Delta{}) }
 // sized returns empty items sized for d, for a cold build.
 func sized(d Delta) items {
 	return items{
-		households: newPacked(len(d.Households), encodeHousehold, decodeHousehold),
+		households: newPacked(len(d.Households), appendHousehold, decodeHousehold),
 		profiles:   shardmap.New[string, store.Profile](len(d.Profiles)),
-		devices:    newPacked(len(d.Devices), encodeDevice, decodeDevice),
-		grants:     newPacked(len(d.Grants), encodeGrant, decodeGrant),
-		bindings:   newPacked(len(d.Bindings), encodeBinding, decodeBinding),
+		devices:    newPacked(len(d.Devices), appendDevice, decodeDevice),
+		grants:     newPacked(len(d.Grants), appendGrant, decodeGrant),
+		bindings:   newPacked(len(d.Bindings), appendBinding, decodeBinding),
 		grantsOf:   shardmap.New[string, []string](len(d.Grants)),
 		hhProfiles: shardmap.New[string, []string](len(d.Profiles)),
 		grantDevs:  shardmap.New[string, []string](len(d.Grants)),
@@ -154,6 +155,22 @@ type applying struct {
 	iu   identity.Update
 	// problemKeys are the items this apply found problems with.
 	problemKeys []string
+	// bulk: Compile's apply of a whole state to a snapshot without store
+	// items (see compileDevicesBulk).
+	bulk bool
+	// arena, in a bulk build, holds the packed tables' blobs and keys.
+	arena *arena
+	// scratch is a reused buffer.
+	scratch []byte
+}
+
+// bindingID is store.BindingID, cut from the arena in a bulk build.
+func (a *applying) bindingID(b store.Binding) string {
+	if a.arena == nil {
+		return store.BindingID(b.Kind, b.Key)
+	}
+	a.scratch = append(append(append(a.scratch[:0], b.Kind...), ':'), b.Key...)
+	return a.arena.string(a.scratch)
 }
 
 // Apply returns the snapshot after d, leaving s as it is. Only what d
@@ -163,13 +180,36 @@ type applying struct {
 // the devices that gain or lose an identifier another device gave up or
 // claimed). Everything else is shared with s. An error leaves s serving.
 func (s *Snapshot) Apply(d Delta, now time.Time) (*Snapshot, error) {
+	return s.apply(d, now, false)
+}
+
+// apply is Apply; bulk is for Compile: s holds no store items and d
+// deletes nothing, so every table is sized once from d's counts and the
+// devices are compiled in one pass (compileDevicesBulk). The snapshot is
+// the same either way (TestBulkCompileEqualsApply).
+func (s *Snapshot) apply(d Delta, now time.Time, bulk bool) (*Snapshot, error) {
 	it := s.items
-	if it.devices.Len() == 0 && it.households.Len() == 0 && len(d.Devices)+len(d.Households) > 1000 {
+	if bulk || it.devices.Len() == 0 && it.households.Len() == 0 && len(d.Devices)+len(d.Households) > 1000 {
 		it = sized(d)
 	}
 	a := &applying{
 		s: s, now: now, e: it.edit(), pol: s.Policy, def: s.def, owner: map[netid.Key]string{},
 		hhItem: map[string]bool{}, hhEntry: map[string]bool{}, profs: map[string]bool{}, devs: map[string]bool{}, lost: map[string]bool{},
+		bulk: bulk,
+	}
+	if bulk {
+		// Sized once: a map or slice grown one insert at a time copies
+		// itself over and over, and leaves the copies to the collector.
+		a.owner = make(map[netid.Key]string, len(d.Devices))
+		a.hhItem = make(map[string]bool, len(d.Households))
+		a.hhEntry = make(map[string]bool, len(d.Households))
+		a.profs = make(map[string]bool, len(d.Profiles))
+		a.iu.Put = make([]identity.Device, 0, len(d.Devices)+len(s.plan.devices))
+		a.iu.Households = make([]identity.Household, 0, len(d.Households)+1)
+		a.iu.Bindings = make([]identity.Binding, 0, len(d.Bindings))
+		// The items' blobs, and the bindings' ids, are cut from chunks.
+		a.arena = new(arena)
+		a.e.households.arena, a.e.devices.arena, a.e.grants.arena, a.e.bindings.arena = a.arena, a.arena, a.arena, a.arena
 	}
 	c := s.Lists
 	if d.Lists != nil {
@@ -189,7 +229,11 @@ func (s *Snapshot) Apply(d Delta, now time.Time) (*Snapshot, error) {
 	if err := a.compileHouseholds(); err != nil {
 		return nil, err
 	}
-	if err := a.compileDevices(); err != nil {
+	compileDevices := a.compileDevices
+	if bulk {
+		compileDevices = func() error { return a.compileDevicesBulk(d.Devices) }
+	}
+	if err := compileDevices(); err != nil {
 		return nil, err
 	}
 	ident, err := s.Identity.Update(a.iu)
@@ -211,11 +255,32 @@ func (s *Snapshot) Apply(d Delta, now time.Time) (*Snapshot, error) {
 // record writes d's items into the tables and notes what they touch.
 func (a *applying) record(d Delta) {
 	e := a.e
+	// A bulk build's tables start empty: an item can only replace one of
+	// the same id earlier in d, and there is none when d lists each id
+	// once, in order, as the store does. Then no earlier version is
+	// looked up.
+	again := func(n int, cmp func(i, j int) int) bool {
+		if !a.bulk {
+			return true
+		}
+		for i := 1; i < n; i++ {
+			if cmp(i-1, i) >= 0 {
+				return true
+			}
+		}
+		return false
+	}
+	hhAgain := again(len(d.Households), func(i, j int) int { return strings.Compare(d.Households[i].ID, d.Households[j].ID) })
+	devAgain := again(len(d.Devices), func(i, j int) int { return strings.Compare(d.Devices[i].ID, d.Devices[j].ID) })
+	bindAgain := again(len(d.Bindings), func(i, j int) int {
+		x, y := d.Bindings[i], d.Bindings[j]
+		return cmp.Or(strings.Compare(x.Kind, y.Kind), strings.Compare(x.Key, y.Key))
+	})
 	for _, c := range d.Deleted {
 		switch c.Kind {
 		case store.KindHousehold:
 			if h, ok := e.households.Get(c.ID); ok {
-				a.unuse(h.DefaultProfile, "h "+c.ID)
+				a.unuse(h.DefaultProfile, "h ", c.ID)
 			}
 			e.households.Delete(c.ID)
 			a.hhItem[c.ID] = true
@@ -234,7 +299,7 @@ func (a *applying) record(d Delta) {
 			}
 			e.grantsOf.Delete(c.ID)
 			if dev, ok := e.devices.Get(c.ID); ok {
-				a.unuse(dev.Profile, "d "+c.ID)
+				a.unuse(dev.Profile, "d ", c.ID)
 			}
 			e.devices.Delete(c.ID)
 			a.devs[c.ID] = true
@@ -255,10 +320,12 @@ func (a *applying) record(d Delta) {
 		}
 	}
 	for _, h := range d.Households {
-		if old, ok := e.households.Get(h.ID); ok {
-			a.unuse(old.DefaultProfile, "h "+h.ID)
+		if hhAgain {
+			if old, ok := e.households.Get(h.ID); ok {
+				a.unuse(old.DefaultProfile, "h ", h.ID)
+			}
 		}
-		a.use(h.DefaultProfile, "h "+h.ID)
+		a.use(h.DefaultProfile, "h ", h.ID)
 		e.households.Put(h.ID, h)
 		a.hhItem[h.ID] = true
 	}
@@ -272,12 +339,16 @@ func (a *applying) record(d Delta) {
 		a.profs[p.ID] = true
 	}
 	for _, dev := range d.Devices {
-		if old, ok := e.devices.Get(dev.ID); ok {
-			a.unuse(old.Profile, "d "+dev.ID)
+		if devAgain {
+			if old, ok := e.devices.e.Get(dev.ID); ok {
+				a.unuse(packedDeviceProfile(old), "d ", dev.ID)
+			}
 		}
-		a.use(dev.Profile, "d "+dev.ID)
+		a.use(dev.Profile, "d ", dev.ID)
 		e.devices.Put(dev.ID, dev)
-		a.devs[dev.ID] = true
+		if !a.bulk { // compileDevicesBulk takes them from d.Devices
+			a.devs[dev.ID] = true
+		}
 	}
 	for _, g := range d.Grants {
 		if old, ok := e.grants.Get(g.ID); ok && old.Device != g.Device {
@@ -289,11 +360,12 @@ func (a *applying) record(d Delta) {
 		a.devs[g.Device] = true
 	}
 	for _, b := range d.Bindings {
-		id := store.BindingID(b.Kind, b.Key)
-		key := "binding " + id
-		if old, ok := e.bindings.Get(id); ok {
-			if ib, err := identityBinding(old); err == nil {
-				a.iu.RemoveBindings = append(a.iu.RemoveBindings, ib)
+		id := a.bindingID(b)
+		if bindAgain {
+			if old, ok := e.bindings.Get(id); ok {
+				if ib, err := identityBinding(old); err == nil {
+					a.iu.RemoveBindings = append(a.iu.RemoveBindings, ib)
+				}
 			}
 		}
 		ib, err := identityBinding(b)
@@ -301,25 +373,29 @@ func (a *applying) record(d Delta) {
 			// Kept, so that the state saved and compared is the store's,
 			// but it binds nothing.
 			e.bindings.Put(id, b)
-			a.setProblems(key, []error{fmt.Errorf("binding %s set aside: %w", id, err)})
+			a.setProblems("binding "+id, []error{fmt.Errorf("binding %s set aside: %w", id, err)})
 			continue
 		}
 		e.bindings.Put(id, b)
-		e.problems.Delete(key)
+		if !a.bulk || len(a.problemKeys) > 0 { // else none to delete, and the key costs an allocation
+			e.problems.Delete("binding " + id)
+		}
 		a.iu.Bindings = append(a.iu.Bindings, ib)
 	}
 }
 
-// use and unuse keep the users index of profile names.
-func (a *applying) use(profile, user string) {
+// use and unuse keep the users index of profile names: the user is kind
+// ("d " or "h ") and id. Most profiles are the config file's, which the
+// index leaves out, so the user's name is made only when needed.
+func (a *applying) use(profile, kind, id string) {
 	if profile != "" && !a.s.plan.hasProfile(profile) {
-		addTo(a.e.users, profile, user)
+		addTo(a.e.users, profile, kind+id)
 	}
 }
 
-func (a *applying) unuse(profile, user string) {
+func (a *applying) unuse(profile, kind, id string) {
 	if profile != "" && !a.s.plan.hasProfile(profile) {
-		removeFrom(a.e.users, profile, user)
+		removeFrom(a.e.users, profile, kind+id)
 	}
 }
 
@@ -454,8 +530,9 @@ func (a *applying) compileHouseholds() error {
 	e := a.e
 	for _, id := range sortedKeys(a.hhEntry) {
 		a.touchGrantDevs(id)
-		key := "household " + id
-		e.problems.Delete(key)
+		if !a.bulk { // a bulk build's problem table holds none yet
+			e.problems.Delete("household " + id)
+		}
 		h, ok := e.households.Get(id)
 		if !ok {
 			continue
@@ -466,7 +543,7 @@ func (a *applying) compileHouseholds() error {
 			// the one set in the UI: the parent is told, not overridden
 			// silently.
 			if a.s.plan.defAt != "" {
-				a.setProblems(key, []error{fmt.Errorf("household %s: default_profile %q is not used: the config file's default_profile %q (%s) wins", store.HomeHousehold, def, a.s.plan.def, a.s.plan.defAt)})
+				a.setProblems("household "+id, []error{fmt.Errorf("household %s: default_profile %q is not used: the config file's default_profile %q (%s) wins", store.HomeHousehold, def, a.s.plan.def, a.s.plan.defAt)})
 				def = ""
 			}
 		}
@@ -660,7 +737,7 @@ func (a *applying) compileDevices() error {
 	var put []policy.ProfileSpec
 	var remove []string
 	for _, n := range names {
-		spec, drop := a.compileDevice(n)
+		spec, drop := a.compileDevice(n, a.current(n))
 		if spec != nil {
 			put = append(put, *spec)
 		}
@@ -668,6 +745,12 @@ func (a *applying) compileDevices() error {
 			remove = append(remove, drop)
 		}
 	}
+	return a.putDeviceProfiles(put, remove)
+}
+
+// putDeviceProfiles adds the devices' new grant profiles to the policy
+// and drops those no device has any more.
+func (a *applying) putDeviceProfiles(put []policy.ProfileSpec, remove []string) error {
 	if len(put)+len(remove) == 0 {
 		return nil
 	}
@@ -679,37 +762,187 @@ func (a *applying) compileDevices() error {
 	return nil
 }
 
-// compileDevice compiles one device into the identity update, and
-// returns its new grant profile, if any, and the name of the one it no
-// longer has.
-func (a *applying) compileDevice(n string) (put *policy.ProfileSpec, remove string) {
+// compileDevicesBulk is compileDevices for Compile, over devs, the whole
+// state's devices (a later one of the same id replacing an earlier one),
+// and the other devices record touched (grants' devices). The snapshot
+// holds no store device, so none gives anything up, and the devices claim
+// best first (see rank): a claimant never takes an identifier from an
+// earlier one, so each identifier's owner is its first claimant (or the
+// config file's device holding it) and a device's identifiers are settled
+// as soon as it has claimed them. Each device is then compiled at once,
+// from devs, in the order compileDevices compiles it: no device is
+// decoded from its packed form, nor its identifiers parsed twice, and no
+// set or sorted list of the devices' names is made.
+func (a *applying) compileDevicesBulk(devs []store.Device) error {
+	p := a.s.plan
+	byID := func(x, y store.Device) int { return strings.Compare(x.ID, y.ID) }
+	// latest are the positions in devs of each id's last version, by id.
+	// The store lists devices sorted by id; any other order is sorted
+	// here (stable: the last version of an id stays last).
+	var latest []int32
+	if slices.IsSortedFunc(devs, byID) {
+		latest = make([]int32, 0, len(devs))
+		for i := range devs {
+			if i+1 < len(devs) && devs[i+1].ID == devs[i].ID {
+				continue
+			}
+			latest = append(latest, int32(i))
+		}
+	} else {
+		pos := make([]int32, len(devs))
+		for i := range pos {
+			pos[i] = int32(i)
+		}
+		slices.SortStableFunc(pos, func(x, y int32) int { return byID(devs[x], devs[y]) })
+		latest = pos[:0]
+		for i, j := range pos {
+			if i+1 < len(pos) && devs[pos[i+1]].ID == devs[j].ID {
+				continue
+			}
+			latest = append(latest, j)
+		}
+	}
+	// extra are the other touched names, not store devices: a grant's
+	// device that is the config file's, or missing.
+	var extra []string
+	for _, n := range sortedKeys(a.devs) {
+		if _, found := slices.BinarySearchFunc(latest, n, func(j int32, n string) int { return strings.Compare(devs[j].ID, n) }); !found {
+			extra = append(extra, n)
+		}
+	}
+	// The names by rank, then name (compileDevices' order); an entry j
+	// is devs[j], or extra[-j-1] when negative.
+	var ranks [3][]int32
+	ranks[1] = make([]int32, 0, len(latest))
+	name := func(j int32) string {
+		if j < 0 {
+			return extra[-j-1]
+		}
+		return devs[j].ID
+	}
+	add := func(j int32) {
+		switch n := name(j); {
+		case p.device(n) != nil:
+			ranks[0] = append(ranks[0], j)
+		case j >= 0 && devs[j].New:
+			ranks[2] = append(ranks[2], j)
+		default:
+			ranks[1] = append(ranks[1], j)
+		}
+	}
+	for i, x := 0, 0; i < len(latest) || x < len(extra); {
+		if x == len(extra) || i < len(latest) && devs[latest[i]].ID < extra[x] {
+			add(latest[i])
+			i++
+		} else {
+			add(int32(-x - 1))
+			x++
+		}
+	}
+	latest = nil
+	var put []policy.ProfileSpec
+	var remove []string
+	for _, rank := range ranks {
+		for _, j := range rank {
+			n := name(j)
+			var cur current
+			if j >= 0 {
+				cur = checked(&devs[j])
+			}
+			if cur.serves() && p.device(n) == nil {
+				for _, k := range cur.keys {
+					// claim, knowing no earlier claimant ranks after n;
+					// the identity tables hold only the config file's
+					// devices.
+					o, ok := a.owner[k]
+					if !ok && len(p.devices) > 0 {
+						o, _ = a.s.Identity.Owner(k)
+					}
+					if o == "" || o == n {
+						a.owner[k] = n
+					} else {
+						addTo(a.e.contested, k, n)
+					}
+				}
+			}
+			spec, drop := a.compileDevice(n, cur)
+			if spec != nil {
+				put = append(put, *spec)
+			}
+			if drop != "" {
+				remove = append(remove, drop)
+			}
+		}
+	}
+	return a.putDeviceProfiles(put, remove)
+}
+
+// current is a device's store item as compileDevice takes it: d is nil
+// when the store has none; bad is what checkStoreDevice says of it; keys
+// are its identifiers (package netid's canonical forms) when it is not
+// bad.
+type current struct {
+	d    *store.Device
+	bad  error
+	keys []netid.Key
+}
+
+// checked checks d and finds its identifiers.
+func checked(d *store.Device) current {
+	c := current{d: d, bad: checkStoreDevice(*d)}
+	if c.bad == nil {
+		c.keys = keys(*d)
+	}
+	return c
+}
+
+// serves reports whether the item is in the store and not set aside.
+func (c current) serves() bool { return c.d != nil && c.bad == nil }
+
+// current returns device n's store item as the edits so far leave it.
+func (a *applying) current(n string) current {
+	d, ok := a.e.devices.Get(n)
+	if !ok {
+		return current{}
+	}
+	return checked(&d)
+}
+
+// compileDevice compiles one device, whose store item is cur, into the
+// identity update, and returns its new grant profile, if any, and the
+// name of the one it no longer has.
+func (a *applying) compileDevice(n string, cur current) (put *policy.ProfileSpec, remove string) {
 	e, p := a.e, a.s.plan
-	key := "device " + n
 	var problems []error
-	oldGrant, hadGrant := a.s.items.grantProf.Get(n)
-	oldHH := ""
-	if d, ok := storeDevice(a.s.items.devices, p, n); ok {
-		a.iu.Remove = append(a.iu.Remove, a.s.identityDevice(d, nil))
-		oldHH = d.Household
+	var oldGrant, oldHH string
+	var hadGrant bool
+	if a.s.items.devices.Len() > 0 { // else there is nothing to give up
+		oldGrant, hadGrant = a.s.items.grantProf.Get(n)
+		if d, ok := storeDevice(a.s.items.devices, p, n); ok {
+			a.iu.Remove = append(a.iu.Remove, a.s.identityDevice(d, nil))
+			oldHH = d.Household
+		}
 	}
 	var (
-		dev   identity.Device
-		hh    string
-		exist bool
+		dev     identity.Device
+		hh      string
+		exist   bool
+		isStore bool
 	)
 	if cd := p.device(n); cd != nil {
-		if _, ok := e.devices.Get(n); ok {
+		if cur.d != nil {
 			problems = append(problems, fmt.Errorf("device %s: the config file defines it; the store's copy is ignored", n))
 		}
 		dev, exist = *cd, true
 		a.iu.Remove = append(a.iu.Remove, dev)
-	} else if sd, ok := e.devices.Get(n); ok {
-		if err := checkStoreDevice(sd); err != nil {
-			problems = append(problems, fmt.Errorf("device %s set aside: %w", n, err))
+	} else if cur.d != nil {
+		sd := *cur.d
+		if cur.bad != nil {
+			problems = append(problems, fmt.Errorf("device %s set aside: %w", n, cur.bad))
 		} else {
-			exist, hh = true, sd.Household
-			dev = a.s.identityDevice(sd, func(k netid.Key) bool { return a.ownerOf(k) == n })
-			problems = append(problems, a.deviceProblems(sd)...)
+			exist, isStore, hh = true, true, sd.Household
+			dev = a.s.identityDeviceKeys(sd, cur.keys, func(k netid.Key) bool { return a.ownerOf(k) == n })
+			problems = append(problems, a.deviceProblems(sd, cur.keys)...)
 			if sd.Profile != "" {
 				if _, ok := a.pol.Profile(sd.Profile); !ok {
 					// The policy gives an unknown profile's devices the
@@ -731,8 +964,8 @@ func (a *applying) compileDevice(n string) (put *policy.ProfileSpec, remove stri
 	}
 	if len(grants) > 0 {
 		base := dev.Profile
-		if sd, ok := storeDevice(e.devices, p, n); ok {
-			base = a.s.baseProfileIn(a.pol, e.households, a.def, sd)
+		if isStore {
+			base = a.s.baseProfileIn(a.pol, e.households, a.def, *cur.d)
 		}
 		i, _ := a.pol.Profile(base)
 		own, err := p.grantProfile(a.pol.ProfileSpec(i), n, grants)
@@ -760,7 +993,12 @@ func (a *applying) compileDevice(n string) (put *policy.ProfileSpec, remove stri
 	if exist {
 		a.iu.Put = append(a.iu.Put, dev)
 	}
-	a.setProblems(key, problems)
+	// In a bulk build each device is compiled once, into an empty
+	// problem table: without problems there is nothing to delete, and
+	// the key would cost an allocation per device.
+	if len(problems) > 0 || !a.bulk {
+		a.setProblems("device "+n, problems)
+	}
 	return put, remove
 }
 
@@ -768,7 +1006,7 @@ func (a *applying) compileDevice(n string) (put *policy.ProfileSpec, remove stri
 // a DNS id whose hash is wrong, identifiers a better claimant holds. A
 // new (unclaimed) device losing an address to a named one is how a
 // parent claims it, not a problem.
-func (a *applying) deviceProblems(d store.Device) []error {
+func (a *applying) deviceProblems(d store.Device, ks []netid.Key) []error {
 	var out []error
 	if d.DNSID != nil {
 		if _, err := identity.ParseDNSIDHash(d.DNSID.Hash); err != nil {
@@ -778,7 +1016,7 @@ func (a *applying) deviceProblems(d store.Device) []error {
 	if d.New {
 		return out
 	}
-	for _, k := range keys(d) {
+	for _, k := range ks {
 		if o := a.ownerOf(k); o != d.ID {
 			out = append(out, fmt.Errorf("device %s: %w", d.ID, &netid.DuplicateError{Key: k, Device: d.ID, Other: o}))
 		}
@@ -790,8 +1028,13 @@ func (a *applying) deviceProblems(d store.Device) []error {
 // owns says it holds (all when owns is nil). Its profile is its own, or
 // "" for its household's default, looked up per query.
 func (s *Snapshot) identityDevice(d store.Device, owns func(netid.Key) bool) identity.Device {
+	return s.identityDeviceKeys(d, keys(d), owns)
+}
+
+// identityDeviceKeys is identityDevice with d's identifiers, ks, found.
+func (s *Snapshot) identityDeviceKeys(d store.Device, ks []netid.Key, owns func(netid.Key) bool) identity.Device {
 	dev := identity.Device{Name: d.ID, Household: d.Household, Profile: d.Profile}
-	for _, k := range keys(d) {
+	for _, k := range ks {
 		if owns != nil && !owns(k) {
 			continue
 		}

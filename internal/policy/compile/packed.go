@@ -5,6 +5,7 @@ import (
 	"iter"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/hearth-dns/hearth/internal/shardmap"
 	"github.com/hearth-dns/hearth/internal/store"
@@ -17,12 +18,13 @@ import (
 // text plus a few bytes (see the At ISP scale section of
 // docs/ARCHITECTURE.md for the measured figures).
 type packed[V any] struct {
-	m   *shardmap.Map[string, string]
-	enc func(V) string
+	m *shardmap.Map[string, string]
+	// enc appends an item's encoding to a buffer.
+	enc func(buf, V) buf
 	dec func(key, blob string) V
 }
 
-func newPacked[V any](sizeHint int, enc func(V) string, dec func(string, string) V) packed[V] {
+func newPacked[V any](sizeHint int, enc func(buf, V) buf, dec func(string, string) V) packed[V] {
 	return packed[V]{m: shardmap.New[string, string](sizeHint), enc: enc, dec: dec}
 }
 
@@ -57,6 +59,10 @@ func (p packed[V]) Edit() *packedEditor[V] { return &packedEditor[V]{e: p.m.Edit
 type packedEditor[V any] struct {
 	e *shardmap.Editor[string, string]
 	p packed[V]
+	// scratch is the buffer items are encoded in, reused.
+	scratch buf
+	// arena, when set, holds the blobs Put makes (see arena).
+	arena *arena
 }
 
 func (e *packedEditor[V]) Get(key string) (V, bool) {
@@ -68,13 +74,50 @@ func (e *packedEditor[V]) Get(key string) (V, bool) {
 	return e.p.dec(key, blob), true
 }
 
-func (e *packedEditor[V]) Put(key string, v V) { e.e.Put(key, e.p.enc(v)) }
-func (e *packedEditor[V]) Delete(key string)   { e.e.Delete(key) }
+func (e *packedEditor[V]) Put(key string, v V) {
+	e.scratch = e.p.enc(e.scratch[:0], v)
+	if e.arena != nil {
+		e.e.Put(key, e.arena.string(e.scratch))
+		return
+	}
+	e.e.Put(key, string(e.scratch))
+}
+func (e *packedEditor[V]) Delete(key string) { e.e.Delete(key) }
 
 func (e *packedEditor[V]) Map() packed[V] {
 	p := e.p
 	p.m = e.e.Map()
 	return p
+}
+
+// arena hands out strings cut from large byte chunks, for a bulk build
+// that packs millions of items at once: one allocation per chunk rather
+// than one per item, and chunks the collector need not scan (they hold
+// no pointers). A chunk lives as long as any string cut from it, so an
+// item a later delta replaces keeps its bytes until the chunk's other
+// items go too: at worst a node holds the cold build's blobs twice over.
+type arena struct{ chunk []byte }
+
+// arenaChunk is the size of a chunk; a blob of more than an eighth of it
+// gets its own allocation, so that little of a chunk is left unused.
+const arenaChunk = 64 << 10
+
+// string returns a string holding b's bytes.
+func (a *arena) string(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > cap(a.chunk)-len(a.chunk) {
+		if len(b) > arenaChunk/8 {
+			return string(b)
+		}
+		a.chunk = make([]byte, 0, arenaChunk)
+	}
+	n := len(a.chunk)
+	a.chunk = append(a.chunk, b...)
+	// The bytes at n and after are never written again: chunk only grows
+	// past them.
+	return unsafe.String(&a.chunk[n], len(b))
 }
 
 // buf encodes fields: strings with their length, numbers as varints.
@@ -156,8 +199,9 @@ func (r *reader) when() time.Time {
 	return time.Unix(sec, int64(r.uvarint())).UTC()
 }
 
-func encodeDevice(d store.Device) string {
-	var b buf
+func encodeDevice(d store.Device) string { return string(appendDevice(nil, d)) }
+
+func appendDevice(b buf, d store.Device) buf {
 	b = b.str(d.Household).str(d.Name).str(d.Profile).strs(d.IPs).strs(d.MACs).strs(d.ClientIDs)
 	if d.DNSID != nil {
 		b = append(b, 1).str(d.DNSID.Hash).str(d.DNSID.Label).str(d.DNSID.Hint).when(d.DNSID.Created)
@@ -168,8 +212,7 @@ func encodeDevice(d store.Device) string {
 	if d.New {
 		isNew = 1
 	}
-	b = append(b.str(d.Hostname), isNew).when(d.FirstSeen).num(d.Version)
-	return string(b)
+	return append(b.str(d.Hostname), isNew).when(d.FirstSeen).num(d.Version)
 }
 
 // decodeDevice decodes a device; its ID is the table's key, so that the
@@ -203,8 +246,10 @@ func packedDeviceProfile(blob string) string {
 
 // A binding's table key is store.BindingID (kind:key); its blob holds the
 // rest.
-func encodeBinding(b store.Binding) string {
-	return string(buf(nil).str(b.Household).str(b.Origin).str(b.Session).when(b.Updated))
+func encodeBinding(b store.Binding) string { return string(appendBinding(nil, b)) }
+
+func appendBinding(to buf, b store.Binding) buf {
+	return to.str(b.Household).str(b.Origin).str(b.Session).when(b.Updated)
 }
 
 func decodeBinding(id, blob string) store.Binding {
@@ -216,8 +261,10 @@ func decodeBinding(id, blob string) store.Binding {
 // A household's and a grant's table key is its ID: a store.Household is
 // 72 bytes of headers before its text, a store.Grant 128, and a delta
 // copies the shard of each one it writes.
-func encodeHousehold(h store.Household) string {
-	return string(buf(nil).str(h.Name).str(h.DefaultProfile).str(h.TimeZone).num(h.Version))
+func encodeHousehold(h store.Household) string { return string(appendHousehold(nil, h)) }
+
+func appendHousehold(b buf, h store.Household) buf {
+	return b.str(h.Name).str(h.DefaultProfile).str(h.TimeZone).num(h.Version)
 }
 
 func decodeHousehold(id, blob string) store.Household {
@@ -225,8 +272,10 @@ func decodeHousehold(id, blob string) store.Household {
 	return store.Household{ID: id, Name: r.str(), DefaultProfile: r.str(), TimeZone: r.str(), Version: r.num()}
 }
 
-func encodeGrant(g store.Grant) string {
-	return string(buf(nil).str(g.Device).str(g.Kind).str(g.Target).when(g.Until).str(g.By).when(g.Created))
+func encodeGrant(g store.Grant) string { return string(appendGrant(nil, g)) }
+
+func appendGrant(b buf, g store.Grant) buf {
+	return b.str(g.Device).str(g.Kind).str(g.Target).when(g.Until).str(g.By).when(g.Created)
 }
 
 func decodeGrant(id, blob string) store.Grant {

@@ -63,14 +63,16 @@ type Snapshot struct {
 // means nothing could be built (the previous snapshot keeps serving).
 //
 // Compile is Apply of the whole state to the snapshot of the config file
-// alone, so a snapshot built by deltas and one compiled whole agree.
+// alone, so a snapshot built by deltas and one compiled whole agree; it
+// takes Apply's bulk path, which sizes every table once and compiles each
+// device in one pass (see compileDevicesBulk).
 func (p *Plan) Compile(base identity.Config, c *lists.Compiled, st store.State, now time.Time) (*Snapshot, error) {
-	empty, err := p.empty(base, c)
+	empty, err := p.empty(base, c, expect(st))
 	if err != nil {
 		return nil, err
 	}
 	d := Delta{Seq: st.Seq, Households: st.Households, Profiles: st.Profiles, Devices: st.Devices, Grants: st.Grants, Bindings: st.Bindings}
-	s, err := empty.Apply(d, now)
+	s, err := empty.apply(d, now, true)
 	if err != nil && len(st.Devices) > 0 {
 		// Apply checks what identity refuses (package netid); should a
 		// store device still slip through, the config's devices serve
@@ -78,7 +80,7 @@ func (p *Plan) Compile(base identity.Config, c *lists.Compiled, st store.State, 
 		// no policy at all.
 		d.Devices, d.Grants = nil, nil
 		var err2 error
-		if s, err2 = empty.Apply(d, now); err2 == nil {
+		if s, err2 = empty.apply(d, now, true); err2 == nil {
 			s.Problems = append(s.Problems, fmt.Errorf("every store device set aside: %w", err))
 			err = nil
 		}
@@ -89,8 +91,35 @@ func (p *Plan) Compile(base identity.Config, c *lists.Compiled, st store.State, 
 	return s, nil
 }
 
-// empty is the snapshot of the config file alone.
-func (p *Plan) empty(base identity.Config, c *lists.Compiled) (*Snapshot, error) {
+// expect counts what st adds to the identity tables, so that they are
+// made at their final size. It may count more (a device set aside, an
+// identifier two devices claim), never much more.
+func expect(st store.State) identity.Expect {
+	x := identity.Expect{Households: len(st.Households)}
+	for i := range st.Devices {
+		d := &st.Devices[i]
+		x.IPs += len(d.IPs)
+		x.MACs += len(d.MACs)
+		if d.DNSID != nil {
+			x.DNSIDs++
+		} else {
+			x.ClientIDs += len(d.ClientIDs)
+		}
+	}
+	for _, b := range st.Bindings {
+		switch b.Kind {
+		case store.BindIPv4:
+			x.IPv4Bindings++
+		case store.BindIPv6:
+			x.IPv6Bindings++
+		}
+	}
+	return x
+}
+
+// empty is the snapshot of the config file alone, its identity tables
+// made for x more from the store.
+func (p *Plan) empty(base identity.Config, c *lists.Compiled, x identity.Expect) (*Snapshot, error) {
 	pc, err := p.policyConfig(c)
 	if err != nil {
 		return nil, err
@@ -101,7 +130,7 @@ func (p *Plan) empty(base identity.Config, c *lists.Compiled) (*Snapshot, error)
 		return nil, err
 	}
 	ic := base
-	ic.Devices, ic.DefaultProfile = p.devices, p.def
+	ic.Devices, ic.DefaultProfile, ic.Expect = p.devices, p.def, x
 	ident, err := identity.New(ic)
 	if err != nil {
 		return nil, fmt.Errorf("devices: %w", err)
