@@ -327,7 +327,8 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 	// household's: a device recognised by MAC, IP or CIDR still wins,
 	// but only a device of that household, so that another household
 	// cannot take over the subscriber's queries by claiming an address.
-	h, bound, via := id.bindSource(e.deviceID, src)
+	addr, _ := id.byAddr.Get(keyOf(src))
+	h, bound, via := id.bindSource(e.deviceID, src, addr)
 	owns := func(d devRef) bool { return !bound || id.devices.at(uint32(d)).household == h }
 
 	if e.haveMAC {
@@ -356,7 +357,7 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 		}
 		macText = learnedText
 	}
-	if d, _ := id.byIP.Get(keyOf(src)); d != 0 && owns(d) {
+	if d := addr.dev; d != 0 && owns(d) {
 		return id.identity(d, viaIP, macText)
 	}
 	t := &id.cidr6

@@ -1,7 +1,6 @@
 package identity
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -122,12 +121,14 @@ type tables struct {
 	byClientID *shardmap.Map[string, devRef]
 	bySecret   secretTable
 	byMAC      *shardmap.Map[mac, macEntry]
-	byIP       *shardmap.Map[addrKey, devRef]
-	cidr4      prefixTable[devRef]
-	cidr6      prefixTable[devRef]
-	// bind4, bind6, bindCPE and bindClientID map a subscriber identifier
-	// to its household.
-	bind4        *shardmap.Map[uint32, hhRef]
+	// byAddr holds the device of an exact address and the household of
+	// an IPv4 binding: a query from a subscriber's line finds both in one
+	// probe.
+	byAddr *shardmap.Map[addrKey, addrEntry]
+	cidr4  prefixTable[devRef]
+	cidr6  prefixTable[devRef]
+	// bind6, bindCPE and bindClientID map a subscriber identifier to its
+	// household (bindings of an IPv4 address are in byAddr).
 	bind6        prefixTable[hhRef]
 	bindCPE      *shardmap.Map[string, hhRef]
 	bindClientID *shardmap.Map[string, hhRef]
@@ -140,6 +141,13 @@ type addrKey [16]byte
 
 func keyOf(a netip.Addr) addrKey { return a.As16() }
 
+// addrEntry is what an address names: a device (0 for none) and, for an
+// IPv4 binding, a household (0 for none: a binding names one).
+type addrEntry struct {
+	dev devRef
+	hh  hhRef
+}
+
 // newTables returns empty tables sized for devices and bindings.
 func newTables(devices, bindings int) tables {
 	t := tables{
@@ -147,10 +155,9 @@ func newTables(devices, bindings int) tables {
 		byClientID:     shardmap.New[string, devRef](devices / 8),
 		bySecret:       secretTable{m: shardmap.New[uint64, secretEntry](devices / 8)},
 		byMAC:          shardmap.New[mac, macEntry](devices / 2),
-		byIP:           shardmap.New[addrKey, devRef](devices / 2),
+		byAddr:         shardmap.New[addrKey, addrEntry](devices/2 + bindings/2),
 		cidr4:          newPrefixTable[devRef](0),
 		cidr6:          newPrefixTable[devRef](0),
-		bind4:          shardmap.New[uint32, hhRef](bindings / 2),
 		bind6:          newPrefixTable[hhRef](bindings / 2),
 		bindCPE:        shardmap.New[string, hhRef](0),
 		bindClientID:   shardmap.New[string, hhRef](0),
@@ -174,9 +181,8 @@ type tableEditor struct {
 	clientID     *shardmap.Editor[string, devRef]
 	secret       *shardmap.Editor[uint64, secretEntry]
 	mac          *shardmap.Editor[mac, macEntry]
-	ip           *shardmap.Editor[addrKey, devRef]
+	addr         *shardmap.Editor[addrKey, addrEntry]
 	cidr4, cidr6 prefixEditor[devRef]
-	bind4        *shardmap.Editor[uint32, hhRef]
 	bind6        prefixEditor[hhRef]
 	bindCPE      *shardmap.Editor[string, hhRef]
 	bindClientID *shardmap.Editor[string, hhRef]
@@ -186,9 +192,9 @@ func (t *tables) edit() *tableEditor {
 	return &tableEditor{
 		devices: t.devices.edit(), freeDevices: slices.Clone(t.freeDevices),
 		households: t.households.edit(), householdIDs: t.householdsByID.Edit(),
-		clientID: t.byClientID.Edit(), secret: t.bySecret.m.Edit(), mac: t.byMAC.Edit(), ip: t.byIP.Edit(),
+		clientID: t.byClientID.Edit(), secret: t.bySecret.m.Edit(), mac: t.byMAC.Edit(), addr: t.byAddr.Edit(),
 		cidr4: t.cidr4.edit(), cidr6: t.cidr6.edit(),
-		bind4: t.bind4.Edit(), bind6: t.bind6.edit(), bindCPE: t.bindCPE.Edit(), bindClientID: t.bindClientID.Edit(),
+		bind6: t.bind6.edit(), bindCPE: t.bindCPE.Edit(), bindClientID: t.bindClientID.Edit(),
 	}
 }
 
@@ -196,9 +202,9 @@ func (e *tableEditor) done() tables {
 	return tables{
 		devices: e.devices.done(), freeDevices: e.freeDevices,
 		households: e.households.done(), householdsByID: e.householdIDs.Map(),
-		byClientID: e.clientID.Map(), bySecret: secretTable{m: e.secret.Map()}, byMAC: e.mac.Map(), byIP: e.ip.Map(),
+		byClientID: e.clientID.Map(), bySecret: secretTable{m: e.secret.Map()}, byMAC: e.mac.Map(), byAddr: e.addr.Map(),
 		cidr4: e.cidr4.done(), cidr6: e.cidr6.done(),
-		bind4: e.bind4.Map(), bind6: e.bind6.done(), bindCPE: e.bindCPE.Map(), bindClientID: e.bindClientID.Map(),
+		bind6: e.bind6.done(), bindCPE: e.bindCPE.Map(), bindClientID: e.bindClientID.Map(),
 	}
 }
 
@@ -331,8 +337,13 @@ func (e *tableEditor) addKeys(c *claiming, cd Device) error {
 		if !a.IsValid() {
 			return errors.New("IP: invalid (zero) address")
 		}
-		if err := claim(e, e.ip, keyOf(a.Unmap().WithZone("")), c, "IP", a.String()); err != nil {
+		k := keyOf(a.Unmap().WithZone(""))
+		prev, _ := e.addr.Get(k)
+		if put, err := e.take(c, prev.dev, prev.dev != 0, "IP", a.String()); err != nil {
 			return err
+		} else if put {
+			prev.dev = c.ref
+			e.addr.Put(k, prev)
 		}
 	}
 	for _, p := range cd.CIDRs {
@@ -378,7 +389,11 @@ func (e *tableEditor) remove(cd Device) {
 	}
 	for _, a := range cd.IPs {
 		if a.IsValid() {
-			unclaim(e, e.ip, keyOf(a.Unmap().WithZone("")), cd.Name)
+			k := keyOf(a.Unmap().WithZone(""))
+			if prev, ok := e.addr.Get(k); ok && prev.dev != 0 && e.named(prev.dev, cd.Name) {
+				e.unref(prev.dev)
+				e.setAddr(k, addrEntry{hh: prev.hh})
+			}
 		}
 	}
 	for _, p := range cd.CIDRs {
@@ -475,7 +490,9 @@ func (e *tableEditor) bind(b Binding) error {
 	h := e.household(b.Household)
 	switch kind {
 	case 1:
-		e.bind4.Put(v4Key(a), h)
+		prev, _ := e.addr.Get(keyOf(a))
+		prev.hh = h
+		e.addr.Put(keyOf(a), prev)
 	case 2:
 		e.bind6.put(p, h)
 	case 3:
@@ -493,7 +510,9 @@ func (e *tableEditor) unbind(b Binding) error {
 	case err != nil:
 		return err
 	case kind == 1:
-		e.bind4.Delete(v4Key(a))
+		if prev, ok := e.addr.Get(keyOf(a)); ok {
+			e.setAddr(keyOf(a), addrEntry{dev: prev.dev})
+		}
 	case kind == 2:
 		e.bind6.delete(p)
 	case kind == 3:
@@ -504,10 +523,14 @@ func (e *tableEditor) unbind(b Binding) error {
 	return nil
 }
 
-// v4Key is an IPv4 address as a table key.
-func v4Key(a netip.Addr) uint32 {
-	b := a.As4()
-	return binary.BigEndian.Uint32(b[:])
+// setAddr sets the entry of address k, dropping it when it names
+// nothing.
+func (e *tableEditor) setAddr(k addrKey, a addrEntry) {
+	if a == (addrEntry{}) {
+		e.addr.Delete(k)
+		return
+	}
+	e.addr.Put(k, a)
 }
 
 // householdIdentity is the identity of a query bound to household h.
@@ -534,9 +557,10 @@ func (id *Identifier) boundClientID(s string) (hhRef, bool) {
 }
 
 // bindSource finds the household bound to a trusted forwarder's CPE id
-// (any case), else to the source address: its IPv4 address, or the
-// longest delegated IPv6 prefix holding it.
-func (id *Identifier) bindSource(cpe []byte, src netip.Addr) (h hhRef, ok bool, via string) {
+// (any case), else to the source address: its IPv4 address (addr is
+// src's entry in byAddr), or the longest delegated IPv6 prefix holding
+// it.
+func (id *Identifier) bindSource(cpe []byte, src netip.Addr, addr addrEntry) (h hhRef, ok bool, via string) {
 	if len(cpe) > 0 && len(cpe) <= maxClientID && id.bindCPE.Len() > 0 {
 		var buf [maxClientID]byte
 		for i, c := range cpe {
@@ -547,7 +571,7 @@ func (id *Identifier) bindSource(cpe []byte, src netip.Addr) (h hhRef, ok bool, 
 		}
 	}
 	if src.Is4() {
-		h, ok = id.bind4.Get(v4Key(src))
+		h, ok = addr.hh, addr.hh != 0
 	} else {
 		h, ok = id.bind6.lookup(src)
 	}
@@ -656,7 +680,8 @@ func (id *Identifier) Owner(k netid.Key) (string, bool) {
 	switch k.Kind {
 	case netid.KindIP:
 		if a, err := netip.ParseAddr(k.Value); err == nil {
-			d, _ = id.byIP.Get(keyOf(a.Unmap().WithZone("")))
+			e, _ := id.byAddr.Get(keyOf(a.Unmap().WithZone("")))
+			d = e.dev
 		}
 	case netid.KindMAC:
 		if hw, err := netid.ParseMAC(k.Value); err == nil {
