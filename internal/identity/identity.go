@@ -20,6 +20,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"unsafe"
 
 	"github.com/miekg/dns"
 
@@ -140,10 +141,20 @@ func (id *Identifier) identity(d devRef, via, mac string) pipeline.Identity {
 	return pipeline.Identity{Household: h.id, Device: r.name, Profile: p, Via: via, MAC: mac}
 }
 
-// macEntry is a configured MAC's device and the MAC's text, made once.
+// macEntry is a configured MAC's device and the index of its text,
+// made once, in the MAC text records.
 type macEntry struct {
-	text string
 	dev  devRef
+	text uint32
+}
+
+// macTextLen is the length of a MAC's text, "02:00:5e:10:00:01".
+const macTextLen = 17
+
+// macText returns the text of me's MAC without allocating: it points
+// into the records, which no edit changes once published.
+func (id *Identifier) macText(me macEntry) string {
+	return unsafe.String(&id.macTexts.at(me.text)[0], macTextLen)
 }
 
 // Middleware is the Identify step of pipeline.Steps.
@@ -333,7 +344,7 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 
 	if e.haveMAC {
 		if me, ok := id.byMAC.Get(e.mac); ok && owns(me.dev) {
-			return id.identity(me.dev, viaEDNSMAC, me.text)
+			return id.identity(me.dev, viaEDNSMAC, id.macText(me))
 		}
 		learned, haveMAC = e.mac, true
 	}
@@ -345,7 +356,7 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 		}
 		if haveMAC {
 			if me, ok := id.byMAC.Get(learned); ok && owns(me.dev) {
-				return id.identity(me.dev, viaMAC, me.text)
+				return id.identity(me.dev, viaMAC, id.macText(me))
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"testing"
 
@@ -190,5 +191,42 @@ func TestUpdateFreesIndexes(t *testing.T) {
 	r.ClientID = "c998"
 	if got := id.Identify(r); got.Device != "d999" || got.Via != "ip" {
 		t.Errorf("removed client id c998 still finds %+v", got)
+	}
+}
+
+// TestUpdateMACTexts checks the MAC texts kept for Identity.MAC: a
+// removed MAC's text goes to the next MAC, and the Identifier from before
+// still shows the old one.
+func TestUpdateMACTexts(t *testing.T) {
+	const a, b, c = "02:00:00:00:00:0a", "02:00:00:00:00:0b", "02:00:00:00:00:0c"
+	cfg := ispConfig()
+	cfg.Devices = append(cfg.Devices, Device{Name: "h1-phone", Household: "h1", MACs: []net.HardwareAddr{hw(a)}})
+	old := newTestIdentifier(t, cfg)
+	next, err := old.Update(Update{
+		Remove: []Device{{Name: "h1-phone", MACs: []net.HardwareAddr{hw(a)}}},
+		Put:    []Device{{Name: "h2-phone", Household: "h2", MACs: []net.HardwareAddr{hw(b)}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := next.Update(Update{Put: []Device{{Name: "h2-phone", Household: "h2", Profile: "adult", MACs: []net.HardwareAddr{hw(b), hw(c)}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		id   *Identifier
+		mac  string
+		want pipeline.Identity
+	}{
+		{old, a, pipeline.Identity{Household: "h1", Device: "h1-phone", Profile: "kid", Via: viaEDNSMAC, MAC: a}},
+		{next, a, pipeline.Identity{Profile: "new-device", Via: viaDefault, MAC: a}},
+		{next, b, pipeline.Identity{Household: "h2", Device: "h2-phone", Profile: "teen", Via: viaEDNSMAC, MAC: b}},
+		{again, b, pipeline.Identity{Household: "h2", Device: "h2-phone", Profile: "adult", Via: viaEDNSMAC, MAC: b}},
+		{again, c, pipeline.Identity{Household: "h2", Device: "h2-phone", Profile: "adult", Via: viaEDNSMAC, MAC: c}},
+	}
+	for _, tc := range tests {
+		if got := tc.id.Identify(request(query(macOpt(tc.mac)), forwarder)); got != tc.want {
+			t.Errorf("MAC %s: %+v, want %+v", tc.mac, got, tc.want)
+		}
 	}
 }

@@ -117,6 +117,10 @@ type tables struct {
 	households  records[householdRecord]
 	// householdsByID interns household ids; only edits read it.
 	householdsByID *shardmap.Map[string, hhRef]
+	// macTexts are the texts of the MACs in byMAC, one each; freeMACTexts
+	// are the indexes no entry names.
+	macTexts     records[[macTextLen]byte]
+	freeMACTexts []uint32
 
 	byClientID *shardmap.Map[string, devRef]
 	bySecret   secretTable
@@ -178,6 +182,8 @@ type tableEditor struct {
 	freeDevices  []devRef
 	households   *recordEditor[householdRecord]
 	householdIDs *shardmap.Editor[string, hhRef]
+	macTexts     *recordEditor[[macTextLen]byte]
+	freeMACTexts []uint32
 	clientID     *shardmap.Editor[string, devRef]
 	secret       *shardmap.Editor[uint64, secretEntry]
 	mac          *shardmap.Editor[mac, macEntry]
@@ -192,6 +198,7 @@ func (t *tables) edit() *tableEditor {
 	return &tableEditor{
 		devices: t.devices.edit(), freeDevices: slices.Clone(t.freeDevices),
 		households: t.households.edit(), householdIDs: t.householdsByID.Edit(),
+		macTexts: t.macTexts.edit(), freeMACTexts: slices.Clone(t.freeMACTexts),
 		clientID: t.byClientID.Edit(), secret: t.bySecret.m.Edit(), mac: t.byMAC.Edit(), addr: t.byAddr.Edit(),
 		cidr4: t.cidr4.edit(), cidr6: t.cidr6.edit(),
 		bind6: t.bind6.edit(), bindCPE: t.bindCPE.Edit(), bindClientID: t.bindClientID.Edit(),
@@ -202,6 +209,7 @@ func (e *tableEditor) done() tables {
 	return tables{
 		devices: e.devices.done(), freeDevices: e.freeDevices,
 		households: e.households.done(), householdsByID: e.householdIDs.Map(),
+		macTexts: e.macTexts.done(), freeMACTexts: e.freeMACTexts,
 		byClientID: e.clientID.Map(), bySecret: secretTable{m: e.secret.Map()}, byMAC: e.mac.Map(), byAddr: e.addr.Map(),
 		cidr4: e.cidr4.done(), cidr6: e.cidr6.done(),
 		bind6: e.bind6.done(), bindCPE: e.bindCPE.Map(), bindClientID: e.bindClientID.Map(),
@@ -330,7 +338,11 @@ func (e *tableEditor) addKeys(c *claiming, cd Device) error {
 		if put, err := e.take(c, prev.dev, had, "MAC", m.String()); err != nil {
 			return err
 		} else if put {
-			e.mac.Put(m, macEntry{dev: c.ref, text: m.String()})
+			text := prev.text
+			if !had {
+				text = e.newMACText(m)
+			}
+			e.mac.Put(m, macEntry{dev: c.ref, text: text})
 		}
 	}
 	for _, a := range cd.IPs {
@@ -383,6 +395,7 @@ func (e *tableEditor) remove(cd Device) {
 		if m, ok := macFrom(hw); ok {
 			if prev, ok := e.mac.Get(m); ok && e.named(prev.dev, cd.Name) {
 				e.mac.Delete(m)
+				e.freeMACTexts = append(e.freeMACTexts, prev.text)
 				e.unref(prev.dev)
 			}
 		}
@@ -410,6 +423,18 @@ func (e *tableEditor) remove(cd Device) {
 			e.unref(prev)
 		}
 	}
+}
+
+// newMACText stores the text of m and returns its index.
+func (e *tableEditor) newMACText(m mac) uint32 {
+	var i uint32
+	if n := len(e.freeMACTexts); n > 0 {
+		i, e.freeMACTexts = e.freeMACTexts[n-1], e.freeMACTexts[:n-1]
+	} else {
+		i = e.macTexts.r.n
+	}
+	e.macTexts.set(i, m.text())
+	return i
 }
 
 // named reports whether device record d is the device of that name.
