@@ -338,7 +338,10 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 	// household's: a device recognised by MAC, IP or CIDR still wins,
 	// but only a device of that household, so that another household
 	// cannot take over the subscriber's queries by claiming an address.
-	addr, _ := id.byAddr.Get(keyOf(src))
+	var addr addrEntry
+	if src.Is4() || id.devices6 > 0 {
+		addr, _ = id.byAddr.Get(keyOf(src))
+	}
 	h, bound, via := id.bindSource(e.deviceID, src, addr)
 	owns := func(d devRef) bool { return !bound || id.devices.at(uint32(d)).household == h }
 

@@ -230,3 +230,37 @@ func TestUpdateMACTexts(t *testing.T) {
 		}
 	}
 }
+
+// TestUpdateIPv6Devices checks that IPv6 device addresses are found
+// whether the tables started with none or lose their last one: a query
+// over IPv6 skips the address table only while it holds none.
+func TestUpdateIPv6Devices(t *testing.T) {
+	id := newTestIdentifier(t, ispConfig())
+	steps := []struct {
+		u      Update
+		client string
+		want   pipeline.Identity
+	}{
+		{Update{Put: []Device{{Name: "tv6", Household: "h1", IPs: addrs("2001:db8:9::1")}}},
+			"[2001:db8:9::1]:5353", pipeline.Identity{Household: "h1", Device: "tv6", Profile: "kid", Via: "ip"}},
+		{Update{Put: []Device{{Name: "tv6", Household: "h1", Profile: "adult", IPs: addrs("2001:db8:9::1")}}},
+			"[2001:db8:9::1]:5353", pipeline.Identity{Household: "h1", Device: "tv6", Profile: "adult", Via: "ip"}},
+		{Update{Remove: []Device{{Name: "tv6", IPs: addrs("2001:db8:9::1")}}},
+			"[2001:db8:9::1]:5353", want("", "", "")},
+		{Update{Put: []Device{{Name: "pc6", Household: "h2", IPs: addrs("2001:db8:9::2")}}},
+			"[2001:db8:9::2]:5353", pipeline.Identity{Household: "h2", Device: "pc6", Profile: "teen", Via: "ip"}},
+	}
+	for i, s := range steps {
+		next, err := id.Update(s.u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := next.Identify(request(query(), s.client)); got != s.want {
+			t.Errorf("step %d: %s is %+v, want %+v", i, s.client, got, s.want)
+		}
+		id = next
+	}
+	if id.devices6 != 1 {
+		t.Errorf("devices6 = %d, want 1", id.devices6)
+	}
+}

@@ -129,8 +129,12 @@ type tables struct {
 	// an IPv4 binding: a query from a subscriber's line finds both in one
 	// probe.
 	byAddr *shardmap.Map[addrKey, addrEntry]
-	cidr4  prefixTable[devRef]
-	cidr6  prefixTable[devRef]
+	// devices6 counts the IPv6 addresses in byAddr: at none (an ISP
+	// whose subscribers are known by line, MAC or client id), a query
+	// over IPv6 skips the probe.
+	devices6 int
+	cidr4    prefixTable[devRef]
+	cidr6    prefixTable[devRef]
 	// bind6, bindCPE and bindClientID map a subscriber identifier to its
 	// household (bindings of an IPv4 address are in byAddr).
 	bind6        prefixTable[hhRef]
@@ -188,6 +192,7 @@ type tableEditor struct {
 	secret       *shardmap.Editor[uint64, secretEntry]
 	mac          *shardmap.Editor[mac, macEntry]
 	addr         *shardmap.Editor[addrKey, addrEntry]
+	devices6     int
 	cidr4, cidr6 prefixEditor[devRef]
 	bind6        prefixEditor[hhRef]
 	bindCPE      *shardmap.Editor[string, hhRef]
@@ -199,7 +204,7 @@ func (t *tables) edit() *tableEditor {
 		devices: t.devices.edit(), freeDevices: slices.Clone(t.freeDevices),
 		households: t.households.edit(), householdIDs: t.householdsByID.Edit(),
 		macTexts: t.macTexts.edit(), freeMACTexts: slices.Clone(t.freeMACTexts),
-		clientID: t.byClientID.Edit(), secret: t.bySecret.m.Edit(), mac: t.byMAC.Edit(), addr: t.byAddr.Edit(),
+		clientID: t.byClientID.Edit(), secret: t.bySecret.m.Edit(), mac: t.byMAC.Edit(), addr: t.byAddr.Edit(), devices6: t.devices6,
 		cidr4: t.cidr4.edit(), cidr6: t.cidr6.edit(),
 		bind6: t.bind6.edit(), bindCPE: t.bindCPE.Edit(), bindClientID: t.bindClientID.Edit(),
 	}
@@ -210,7 +215,7 @@ func (e *tableEditor) done() tables {
 		devices: e.devices.done(), freeDevices: e.freeDevices,
 		households: e.households.done(), householdsByID: e.householdIDs.Map(),
 		macTexts: e.macTexts.done(), freeMACTexts: e.freeMACTexts,
-		byClientID: e.clientID.Map(), bySecret: secretTable{m: e.secret.Map()}, byMAC: e.mac.Map(), byAddr: e.addr.Map(),
+		byClientID: e.clientID.Map(), bySecret: secretTable{m: e.secret.Map()}, byMAC: e.mac.Map(), byAddr: e.addr.Map(), devices6: e.devices6,
 		cidr4: e.cidr4.done(), cidr6: e.cidr6.done(),
 		bind6: e.bind6.done(), bindCPE: e.bindCPE.Map(), bindClientID: e.bindClientID.Map(),
 	}
@@ -349,11 +354,15 @@ func (e *tableEditor) addKeys(c *claiming, cd Device) error {
 		if !a.IsValid() {
 			return errors.New("IP: invalid (zero) address")
 		}
-		k := keyOf(a.Unmap().WithZone(""))
+		u := a.Unmap().WithZone("")
+		k := keyOf(u)
 		prev, _ := e.addr.Get(k)
 		if put, err := e.take(c, prev.dev, prev.dev != 0, "IP", a.String()); err != nil {
 			return err
 		} else if put {
+			if prev.dev == 0 && u.Is6() {
+				e.devices6++
+			}
 			prev.dev = c.ref
 			e.addr.Put(k, prev)
 		}
@@ -402,8 +411,12 @@ func (e *tableEditor) remove(cd Device) {
 	}
 	for _, a := range cd.IPs {
 		if a.IsValid() {
-			k := keyOf(a.Unmap().WithZone(""))
+			a = a.Unmap().WithZone("")
+			k := keyOf(a)
 			if prev, ok := e.addr.Get(k); ok && prev.dev != 0 && e.named(prev.dev, cd.Name) {
+				if a.Is6() {
+					e.devices6--
+				}
 				e.unref(prev.dev)
 				e.setAddr(k, addrEntry{hh: prev.hh})
 			}
