@@ -54,6 +54,9 @@ type App struct {
 	log *slog.Logger
 	// now is the clock of the cache and the policy; nil means time.Now.
 	now func() time.Time
+	// wallClock says that now is time.Now (no WithClock): the filter
+	// then takes each query's receive time instead of reading it again.
+	wallClock bool
 	// after is the timer of list downloads; nil means time.After.
 	after func(time.Duration) <-chan time.Time
 	// listClient downloads lists; nil means a plain http.Client.
@@ -218,7 +221,7 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		o(a)
 	}
 	if a.now == nil {
-		a.now = time.Now
+		a.now, a.wallClock = time.Now, true
 	}
 	a.log = a.tapErrors(a.log)
 	a.initActivity(cfg)

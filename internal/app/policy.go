@@ -89,7 +89,11 @@ func (a *App) buildPolicy(cfg *config.Config, b *built, st store.State) error {
 	a.logProblems(s)
 	b.live.Store(s)
 	a.updateMemoryLimit(b)
-	b.filter = filter.New(filter.Config{Blocking: plan.Blocking(), Now: a.now, Logger: a.log, Budgets: a.budgetCounter()})
+	fc := filter.Config{Blocking: plan.Blocking(), Now: a.now, Logger: a.log, Budgets: a.budgetCounter()}
+	if a.wallClock {
+		fc.Now = nil // each query's Received: one clock read per query, not two
+	}
+	b.filter = filter.New(fc)
 	if mgr.HasDownloads() {
 		b.background = append(b.background, func(ctx context.Context) {
 			mgr.Run(ctx, func(ctx context.Context) { a.recompileLists(b) })

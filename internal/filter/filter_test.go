@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -149,6 +150,48 @@ func TestFilter(t *testing.T) {
 			}
 			if (tc.wantEDE == "") != (ede == "") || !strings.Contains(ede, tc.wantEDE) {
 				t.Errorf("EDE text %q, want %q", ede, tc.wantEDE)
+			}
+		})
+	}
+}
+
+// TestFilterClock checks which instant schedules are evaluated at: a
+// query's Received time when the filter has no clock of its own (so that
+// a query reads the clock once), else the configured clock.
+func TestFilterClock(t *testing.T) {
+	s, err := policy.NewSnapshot(policy.Config{
+		Profiles: []policy.ProfileSpec{{Name: "night", Windows: []policy.Window{
+			{Days: [7]bool{true, true, true, true, true, true, true}, Start: 3 * 60, End: 3*60 + 1, Kind: policy.Pause, Name: "bedtime"},
+		}}},
+		DefaultProfile: "night",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inside := time.Date(2001, 1, 1, 3, 0, 30, 0, time.UTC)
+	outside := inside.Add(2 * time.Minute)
+	tests := []struct {
+		name      string
+		now       func() time.Time
+		received  time.Time
+		wantRcode int // RcodeNameError when paused (NXDOMAIN blocking)
+	}{
+		{"received inside the window", nil, inside, dns.RcodeNameError},
+		{"received outside the window", nil, outside, dns.RcodeSuccess},
+		{"own clock inside, received outside", func() time.Time { return inside }, outside, dns.RcodeNameError},
+		{"own clock outside, received inside", func() time.Time { return outside }, inside, dns.RcodeSuccess},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := New(Config{Blocking: dnsmsg.Blocking{Mode: dnsmsg.BlockNXDomain, TTL: 10}, Now: tc.now})
+			h := f.Middleware()(upstreamLike(t))
+			rec := &dnstest.Recorder{}
+			req := &pipeline.Request{Msg: new(dns.Msg).SetQuestion("example.org.", dns.TypeA), Identity: pipeline.Identity{Profile: "night"}, Policy: s, Received: tc.received}
+			if err := h.ServeDNS(context.Background(), rec, req); err != nil {
+				t.Fatal(err)
+			}
+			if rec.Msg.Rcode != tc.wantRcode {
+				t.Errorf("rcode %s, want %s", dns.RcodeToString[rec.Msg.Rcode], dns.RcodeToString[tc.wantRcode])
 			}
 		})
 	}

@@ -114,31 +114,21 @@ type secretTable struct {
 
 type secretEntry struct {
 	hash [sha256.Size]byte
-	dev  *device
-}
-
-// add records that hash belongs to d.
-func add(e *shardmap.Editor[uint64, secretEntry], hash [sha256.Size]byte, d *device) error {
-	k := secretKey(hash)
-	if prev, dup := e.Get(k); dup && prev.dev.name != d.name {
-		return fmt.Errorf("DNS id: already claimed by device %q", prev.dev.name)
-	}
-	e.Put(k, secretEntry{hash: hash, dev: d})
-	return nil
+	dev  devRef
 }
 
 // secretKey is the table key of a secret's hash: its first 8 bytes.
 func secretKey(hash [sha256.Size]byte) uint64 { return binary.BigEndian.Uint64(hash[:8]) }
 
 // lookup finds the device of the DNS id s (label, hyphen, secret; any
-// case) without allocating. It returns nil when s does not have a
+// case) without allocating. It returns 0 when s does not have a
 // secret's shape or no device holds it.
-func (t secretTable) lookup(s string) *device {
+func (t secretTable) lookup(s string) devRef {
 	if t.m.Len() == 0 || len(s) < SecretLen || len(s) > maxClientID {
-		return nil
+		return 0
 	}
 	if len(s) > SecretLen && s[len(s)-SecretLen-1] != '-' {
-		return nil
+		return 0
 	}
 	var buf [SecretLen]byte
 	copy(buf[:], s[len(s)-SecretLen:])
@@ -146,12 +136,12 @@ func (t secretTable) lookup(s string) *device {
 }
 
 // lookupBytes is lookup for an EDNS option's bytes.
-func (t secretTable) lookupBytes(b []byte) *device {
+func (t secretTable) lookupBytes(b []byte) devRef {
 	if t.m.Len() == 0 || len(b) < SecretLen || len(b) > maxClientID {
-		return nil
+		return 0
 	}
 	if len(b) > SecretLen && b[len(b)-SecretLen-1] != '-' {
-		return nil
+		return 0
 	}
 	var buf [SecretLen]byte
 	copy(buf[:], b[len(b)-SecretLen:])
@@ -159,18 +149,18 @@ func (t secretTable) lookupBytes(b []byte) *device {
 }
 
 // find looks up a secret, folding its case in place.
-func (t secretTable) find(secret *[SecretLen]byte) *device {
+func (t secretTable) find(secret *[SecretLen]byte) devRef {
 	for i, c := range secret {
 		c = lower(c)
 		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
-			return nil
+			return 0
 		}
 		secret[i] = c
 	}
 	sum := sha256.Sum256(secret[:])
 	e, ok := t.m.Get(binary.BigEndian.Uint64(sum[:8]))
 	if !ok || subtle.ConstantTimeCompare(e.hash[:], sum[:]) != 1 {
-		return nil
+		return 0
 	}
 	return e.dev
 }

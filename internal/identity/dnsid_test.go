@@ -279,8 +279,8 @@ func FuzzDNSIDLookup(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		d := id.bySecret.lookup(s)
-		if d != nil && (len(s) < SecretLen || !strings.EqualFold(s[len(s)-SecretLen:], secret)) {
-			t.Fatalf("%q found device %s", s, d.name)
+		if d != 0 && (len(s) < SecretLen || !strings.EqualFold(s[len(s)-SecretLen:], secret)) {
+			t.Fatalf("%q found device %s", s, id.devices.at(uint32(d)).name)
 		}
 		if db := id.bySecret.lookupBytes([]byte(s)); db != d {
 			t.Fatalf("%q: lookup and lookupBytes disagree", s)

@@ -20,6 +20,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"unsafe"
 
 	"github.com/miekg/dns"
 
@@ -135,26 +136,35 @@ type macTable interface {
 	lookupMAC(netip.Addr) (mac, string, bool)
 }
 
-// device is the part of a Device an identity needs.
-type device struct {
-	name, profile, household string
-}
-
-// identity is d's identity. A device without a profile of its own gets
-// its household's default profile, looked up now so that changing that
-// default changes no device entry.
-func (id *Identifier) identity(d *device, via, mac string) pipeline.Identity {
-	p := d.profile
+// identity is the identity of device d. A device without a profile of
+// its own gets its household's default profile, read now so that
+// changing that default changes no device entry.
+func (id *Identifier) identity(d devRef, via, mac string) pipeline.Identity {
+	r := id.devices.at(uint32(d))
+	h := id.households.at(uint32(r.household))
+	p := r.profile
 	if p == "" {
-		p = id.householdProfile(d.household)
+		if p = h.profile; p == "" {
+			p = id.unknown.Profile
+		}
 	}
-	return pipeline.Identity{Household: d.household, Device: d.name, Profile: p, Via: via, MAC: mac}
+	return pipeline.Identity{Household: h.id, Device: r.name, Profile: p, Via: via, MAC: mac}
 }
 
-// macEntry is a configured MAC with its text form, made once.
+// macEntry is a configured MAC's device and the index of its text,
+// made once, in the MAC text records.
 type macEntry struct {
-	dev  *device
-	text string
+	dev  devRef
+	text uint32
+}
+
+// macTextLen is the length of a MAC's text, "02:00:5e:10:00:01".
+const macTextLen = 17
+
+// macText returns the text of me's MAC without allocating: it points
+// into the records, which no edit changes once published.
+func (id *Identifier) macText(me macEntry) string {
+	return unsafe.String(&id.macTexts.at(me.text)[0], macTextLen)
 }
 
 // Middleware is the Identify step of pipeline.Steps.
@@ -197,7 +207,7 @@ func New(c Config) (*Identifier, error) {
 	}
 	e := id.tables.edit()
 	for _, h := range c.Households {
-		e.households.Put(h.ID, h.DefaultProfile)
+		e.setHousehold(h.ID, h.DefaultProfile)
 	}
 	names := map[string]bool{}
 	for i, cd := range c.Devices {
@@ -272,7 +282,7 @@ func (id *Identifier) identify(r *pipeline.Request) (ident pipeline.Identity, tr
 	trusted = id.isTrusted(src)
 
 	if r.ClientID != "" {
-		if d, via := id.lookupID(r.ClientID); d != nil {
+		if d, via := id.lookupID(r.ClientID); d != 0 {
 			return id.identity(d, via, ""), trusted, false
 		}
 		if h, ok := id.boundClientID(r.ClientID); ok {
@@ -282,7 +292,7 @@ func (id *Identifier) identify(r *pipeline.Request) (ident pipeline.Identity, tr
 	}
 	if r.ServerName != "" {
 		if cid, ok := id.sniClientID(r.ServerName); ok {
-			if d, via := id.lookupID(cid); d != nil {
+			if d, via := id.lookupID(cid); d != 0 {
 				return id.identity(d, via, ""), trusted, false
 			}
 			if h, ok := id.boundClientID(cid); ok {
@@ -297,14 +307,14 @@ func (id *Identifier) identify(r *pipeline.Request) (ident pipeline.Identity, tr
 
 // lookupID finds the device of a presented client id: a DNS id's secret
 // first, then a chosen client id.
-func (id *Identifier) lookupID(s string) (*device, string) {
-	if d := id.bySecret.lookup(s); d != nil {
+func (id *Identifier) lookupID(s string) (devRef, string) {
+	if d := id.bySecret.lookup(s); d != 0 {
 		return d, viaDNSID
 	}
-	if d := id.lookupClientID(s); d != nil {
+	if d := id.lookupClientID(s); d != 0 {
 		return d, viaClientID
 	}
-	return nil, ""
+	return 0, ""
 }
 
 // identifyRest is identify after the client ids: EDNS, MAC, IP, CIDR,
@@ -323,10 +333,10 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 	if trusted && r.Msg != nil {
 		e = readEDNS(r.Msg)
 		if e.deviceID != nil {
-			if d := id.bySecret.lookupBytes(e.deviceID); d != nil {
+			if d := id.bySecret.lookupBytes(e.deviceID); d != 0 {
 				return id.identity(d, viaDNSID, "")
 			}
-			if d := id.lookupClientIDBytes(e.deviceID); d != nil {
+			if d := id.lookupClientIDBytes(e.deviceID); d != 0 {
 				return id.identity(d, viaClientID, "")
 			}
 		}
@@ -338,12 +348,16 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 	// household's: a device recognised by MAC, IP or CIDR still wins,
 	// but only a device of that household, so that another household
 	// cannot take over the subscriber's queries by claiming an address.
-	h, bound, via := id.bindSource(e.deviceID, src)
-	owns := func(d *device) bool { return !bound || d.household == h }
+	var addr addrEntry
+	if src.Is4() || id.devices6 > 0 {
+		addr, _ = id.byAddr.Get(keyOf(src))
+	}
+	h, bound, via := id.bindSource(e.deviceID, src, addr)
+	owns := func(d devRef) bool { return !bound || id.devices.at(uint32(d)).household == h }
 
 	if e.haveMAC {
 		if me, ok := id.byMAC.Get(e.mac); ok && owns(me.dev) {
-			return id.identity(me.dev, viaEDNSMAC, me.text)
+			return id.identity(me.dev, viaEDNSMAC, id.macText(me))
 		}
 		learned, haveMAC = e.mac, true
 	}
@@ -355,7 +369,7 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 		}
 		if haveMAC {
 			if me, ok := id.byMAC.Get(learned); ok && owns(me.dev) {
-				return id.identity(me.dev, viaMAC, me.text)
+				return id.identity(me.dev, viaMAC, id.macText(me))
 			}
 		}
 	}
@@ -367,14 +381,14 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 		}
 		macText = learnedText
 	}
-	if d, _ := id.byIP.Get(src); d != nil && owns(d) {
+	if d := addr.dev; d != 0 && owns(d) {
 		return id.identity(d, viaIP, macText)
 	}
 	t := &id.cidr6
 	if src.Is4() {
 		t = &id.cidr4
 	}
-	if d, _ := t.lookup(src); d != nil && owns(d) {
+	if d, _ := t.lookup(src); d != 0 && owns(d) {
 		return id.identity(d, viaCIDR, macText)
 	}
 	if bound {
@@ -398,9 +412,9 @@ func (id *Identifier) isTrusted(a netip.Addr) bool {
 
 // lookupClientID finds the device of a client id, ignoring case, without
 // allocating.
-func (id *Identifier) lookupClientID(s string) *device {
+func (id *Identifier) lookupClientID(s string) devRef {
 	if len(s) == 0 || len(s) > maxClientID {
-		return nil
+		return 0
 	}
 	var buf [maxClientID]byte
 	for i := 0; i < len(s); i++ {
@@ -411,9 +425,9 @@ func (id *Identifier) lookupClientID(s string) *device {
 }
 
 // lookupClientIDBytes is lookupClientID for an EDNS option's bytes.
-func (id *Identifier) lookupClientIDBytes(b []byte) *device {
+func (id *Identifier) lookupClientIDBytes(b []byte) devRef {
 	if len(b) == 0 || len(b) > maxClientID {
-		return nil
+		return 0
 	}
 	var buf [maxClientID]byte
 	for i, c := range b {

@@ -19,8 +19,14 @@ func macFrom(b []byte) (mac, bool) {
 
 // String formats m in lower case with colons, as net.HardwareAddr does.
 func (m mac) String() string {
+	b := m.text()
+	return string(b[:])
+}
+
+// text is String without allocating.
+func (m mac) text() [macTextLen]byte {
 	const digits = "0123456789abcdef"
-	var b [17]byte
+	var b [macTextLen]byte
 	for i, c := range m {
 		if i > 0 {
 			b[3*i-1] = ':'
@@ -28,7 +34,7 @@ func (m mac) String() string {
 		b[3*i] = digits[c>>4]
 		b[3*i+1] = digits[c&0xf]
 	}
-	return string(b[:])
+	return b
 }
 
 // hardwareAddr returns m as a net.HardwareAddr.

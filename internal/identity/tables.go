@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"unsafe"
 
@@ -83,10 +84,10 @@ func (id *Identifier) Update(u Update) (*Identifier, error) {
 		}
 	}
 	for _, h := range u.RemoveHouseholds {
-		e.households.Delete(h)
+		e.setHousehold(h, "")
 	}
 	for _, h := range u.Households {
-		e.households.Put(h.ID, h.DefaultProfile)
+		e.setHousehold(h.ID, h.DefaultProfile)
 	}
 	for _, b := range u.RemoveBindings {
 		if err := e.unbind(b); err != nil {
@@ -106,72 +107,182 @@ func (id *Identifier) Update(u Update) (*Identifier, error) {
 	return &next, nil
 }
 
-// tables are an Identifier's lookup tables. Values are pointers to
-// devices shared by every table, or household ids (strings sharing their
-// bytes with the household table's keys).
+// tables are an Identifier's lookup tables (see records.go): devices
+// and households are records found by index, and every identifier maps
+// to one.
 type tables struct {
-	byClientID *shardmap.Map[string, *device]
+	devices records[deviceRecord]
+	// freeDevices are the indexes of device records no entry names.
+	freeDevices []devRef
+	households  records[householdRecord]
+	// householdsByID interns household ids; only edits read it.
+	householdsByID *shardmap.Map[string, hhRef]
+	// macTexts are the texts of the MACs in byMAC, one each; freeMACTexts
+	// are the indexes no entry names.
+	macTexts     records[[macTextLen]byte]
+	freeMACTexts []uint32
+
+	byClientID *shardmap.Map[string, devRef]
 	bySecret   secretTable
 	byMAC      *shardmap.Map[mac, macEntry]
-	byIP       *shardmap.Map[netip.Addr, *device]
-	cidr4      prefixTable[*device]
-	cidr6      prefixTable[*device]
-	// households maps a household id to its default profile.
-	households *shardmap.Map[string, string]
-	// bind4, bind6, bindCPE and bindClientID map a subscriber identifier
-	// to its household's id.
-	bind4        *shardmap.Map[netip.Addr, string]
-	bind6        prefixTable[string]
-	bindCPE      *shardmap.Map[string, string]
-	bindClientID *shardmap.Map[string, string]
+	// byAddr holds the device of an exact address and the household of
+	// an IPv4 binding: a query from a subscriber's line finds both in one
+	// probe.
+	byAddr *shardmap.Map[addrKey, addrEntry]
+	// devices6 counts the IPv6 addresses in byAddr: at none (an ISP
+	// whose subscribers are known by line, MAC or client id), a query
+	// over IPv6 skips the probe.
+	devices6 int
+	cidr4    prefixTable[devRef]
+	cidr6    prefixTable[devRef]
+	// bind6, bindCPE and bindClientID map a subscriber identifier to its
+	// household (bindings of an IPv4 address are in byAddr).
+	bind6        prefixTable[hhRef]
+	bindCPE      *shardmap.Map[string, hhRef]
+	bindClientID *shardmap.Map[string, hhRef]
+}
+
+// addrKey is an exact address as a table key: its 16-byte form, IPv4
+// as IPv4-mapped IPv6 (the address unmapped first, and without a zone).
+// Unlike netip.Addr it holds no pointer.
+type addrKey [16]byte
+
+func keyOf(a netip.Addr) addrKey { return a.As16() }
+
+// addrEntry is what an address names: a device (0 for none) and, for an
+// IPv4 binding, a household (0 for none: a binding names one).
+type addrEntry struct {
+	dev devRef
+	hh  hhRef
 }
 
 // newTables returns empty tables sized for devices and bindings, and x
 // more.
 func newTables(devices, bindings int, x Expect) tables {
-	return tables{
-		byClientID:   shardmap.New[string, *device](devices/8 + x.ClientIDs),
-		bySecret:     secretTable{m: shardmap.New[uint64, secretEntry](devices/8 + x.DNSIDs)},
-		byMAC:        shardmap.New[mac, macEntry](devices/2 + x.MACs),
-		byIP:         shardmap.New[netip.Addr, *device](devices/2 + x.IPs),
-		cidr4:        newPrefixTable[*device](0),
-		cidr6:        newPrefixTable[*device](0),
-		households:   shardmap.New[string, string](devices/4 + x.Households),
-		bind4:        shardmap.New[netip.Addr, string](bindings/2 + x.IPv4Bindings),
-		bind6:        newPrefixTable[string](bindings/2 + x.IPv6Bindings),
-		bindCPE:      shardmap.New[string, string](0),
-		bindClientID: shardmap.New[string, string](0),
+	t := tables{
+		householdsByID: shardmap.New[string, hhRef](devices/4 + x.Households),
+		byClientID:     shardmap.New[string, devRef](devices/8 + x.ClientIDs),
+		bySecret:       secretTable{m: shardmap.New[uint64, secretEntry](devices/8 + x.DNSIDs)},
+		byMAC:          shardmap.New[mac, macEntry](devices/2 + x.MACs),
+		byAddr:         shardmap.New[addrKey, addrEntry](devices/2 + bindings/2 + x.IPs + x.IPv4Bindings),
+		cidr4:          newPrefixTable[devRef](0),
+		cidr6:          newPrefixTable[devRef](0),
+		bind6:          newPrefixTable[hhRef](bindings/2 + x.IPv6Bindings),
+		bindCPE:        shardmap.New[string, hhRef](0),
+		bindClientID:   shardmap.New[string, hhRef](0),
 	}
+	// Index 0 is no device, and the household "".
+	d := t.devices.edit()
+	d.set(0, deviceRecord{})
+	t.devices = d.done()
+	h := t.households.edit()
+	h.set(0, householdRecord{})
+	t.households = h.done()
+	return t
 }
 
 // tableEditor edits every table of one Identifier.
 type tableEditor struct {
-	clientID     *shardmap.Editor[string, *device]
+	devices      *recordEditor[deviceRecord]
+	freeDevices  []devRef
+	households   *recordEditor[householdRecord]
+	householdIDs *shardmap.Editor[string, hhRef]
+	macTexts     *recordEditor[[macTextLen]byte]
+	freeMACTexts []uint32
+	clientID     *shardmap.Editor[string, devRef]
 	secret       *shardmap.Editor[uint64, secretEntry]
 	mac          *shardmap.Editor[mac, macEntry]
-	ip           *shardmap.Editor[netip.Addr, *device]
-	cidr4, cidr6 prefixEditor[*device]
-	households   *shardmap.Editor[string, string]
-	bind4        *shardmap.Editor[netip.Addr, string]
-	bind6        prefixEditor[string]
-	bindCPE      *shardmap.Editor[string, string]
-	bindClientID *shardmap.Editor[string, string]
+	addr         *shardmap.Editor[addrKey, addrEntry]
+	devices6     int
+	cidr4, cidr6 prefixEditor[devRef]
+	bind6        prefixEditor[hhRef]
+	bindCPE      *shardmap.Editor[string, hhRef]
+	bindClientID *shardmap.Editor[string, hhRef]
 }
 
 func (t *tables) edit() *tableEditor {
 	return &tableEditor{
-		clientID: t.byClientID.Edit(), secret: t.bySecret.m.Edit(), mac: t.byMAC.Edit(), ip: t.byIP.Edit(),
-		cidr4: t.cidr4.edit(), cidr6: t.cidr6.edit(), households: t.households.Edit(),
-		bind4: t.bind4.Edit(), bind6: t.bind6.edit(), bindCPE: t.bindCPE.Edit(), bindClientID: t.bindClientID.Edit(),
+		devices: t.devices.edit(), freeDevices: slices.Clone(t.freeDevices),
+		households: t.households.edit(), householdIDs: t.householdsByID.Edit(),
+		macTexts: t.macTexts.edit(), freeMACTexts: slices.Clone(t.freeMACTexts),
+		clientID: t.byClientID.Edit(), secret: t.bySecret.m.Edit(), mac: t.byMAC.Edit(), addr: t.byAddr.Edit(), devices6: t.devices6,
+		cidr4: t.cidr4.edit(), cidr6: t.cidr6.edit(),
+		bind6: t.bind6.edit(), bindCPE: t.bindCPE.Edit(), bindClientID: t.bindClientID.Edit(),
 	}
 }
 
 func (e *tableEditor) done() tables {
 	return tables{
-		byClientID: e.clientID.Map(), bySecret: secretTable{m: e.secret.Map()}, byMAC: e.mac.Map(), byIP: e.ip.Map(),
-		cidr4: e.cidr4.done(), cidr6: e.cidr6.done(), households: e.households.Map(),
-		bind4: e.bind4.Map(), bind6: e.bind6.done(), bindCPE: e.bindCPE.Map(), bindClientID: e.bindClientID.Map(),
+		devices: e.devices.done(), freeDevices: e.freeDevices,
+		households: e.households.done(), householdsByID: e.householdIDs.Map(),
+		macTexts: e.macTexts.done(), freeMACTexts: e.freeMACTexts,
+		byClientID: e.clientID.Map(), bySecret: secretTable{m: e.secret.Map()}, byMAC: e.mac.Map(), byAddr: e.addr.Map(), devices6: e.devices6,
+		cidr4: e.cidr4.done(), cidr6: e.cidr6.done(),
+		bind6: e.bind6.done(), bindCPE: e.bindCPE.Map(), bindClientID: e.bindClientID.Map(),
 	}
+}
+
+// household returns the index of household id, giving it one if it has
+// none yet.
+func (e *tableEditor) household(id string) hhRef {
+	if id == "" {
+		return 0
+	}
+	if h, ok := e.householdIDs.Get(id); ok {
+		return h
+	}
+	h := hhRef(e.households.r.n)
+	e.households.set(uint32(h), householdRecord{id: id})
+	e.householdIDs.Put(id, h)
+	return h
+}
+
+// setHousehold sets the default profile of household id ("" for the
+// Identifier's).
+func (e *tableEditor) setHousehold(id, profile string) {
+	h := e.household(id)
+	if r := e.households.get(uint32(h)); r.profile != profile {
+		r.profile = profile
+		e.households.set(uint32(h), r)
+	}
+}
+
+// claiming is a device being added: its record is written once its
+// identifiers are counted.
+type claiming struct {
+	ref  devRef
+	name string
+	refs uint32
+}
+
+// take checks that an identifier, held by prev when had, may go to the
+// device c, and moves its reference. It reports whether the entry must be
+// written: not when c holds it already.
+func (e *tableEditor) take(c *claiming, prev devRef, had bool, what, text string) (bool, error) {
+	if had {
+		if prev == c.ref {
+			return false, nil
+		}
+		if n := e.devices.get(uint32(prev)).name; n != c.name {
+			if text == "" {
+				return false, fmt.Errorf("%s: already claimed by device %q", what, n)
+			}
+			return false, fmt.Errorf("%s %q: already claimed by device %q", what, text, n)
+		}
+		e.unref(prev)
+	}
+	c.refs++
+	return true, nil
+}
+
+// unref drops one reference to device record d, freeing it at none.
+func (e *tableEditor) unref(d devRef) {
+	r := e.devices.get(uint32(d))
+	if r.refs--; r.refs == 0 {
+		r = deviceRecord{}
+		e.freeDevices = append(e.freeDevices, d)
+	}
+	e.devices.set(uint32(d), r)
 }
 
 // add indexes the identifiers of one device. Repeating an identifier
@@ -181,20 +292,33 @@ func (e *tableEditor) add(cd Device) error {
 	if cd.Profile == "" && cd.Household == "" {
 		return fmt.Errorf("identity: device %q: empty profile", cd.Name)
 	}
-	d := &device{name: cd.Name, profile: cd.Profile, household: cd.Household}
-	if err := e.addKeys(d, cd); err != nil {
+	c := claiming{name: cd.Name}
+	if n := len(e.freeDevices); n > 0 {
+		c.ref, e.freeDevices = e.freeDevices[n-1], e.freeDevices[:n-1]
+	} else {
+		c.ref = devRef(e.devices.r.n)
+	}
+	if err := e.addKeys(&c, cd); err != nil {
 		return fmt.Errorf("identity: device %q: %w", cd.Name, err)
 	}
+	if c.refs == 0 {
+		// Nothing names the device: its index stays free.
+		if c.ref < devRef(e.devices.r.n) {
+			e.freeDevices = append(e.freeDevices, c.ref)
+		}
+		return nil
+	}
+	e.devices.set(uint32(c.ref), deviceRecord{name: cd.Name, profile: cd.Profile, household: e.household(cd.Household), refs: c.refs})
 	return nil
 }
 
-func (e *tableEditor) addKeys(d *device, cd Device) error {
+func (e *tableEditor) addKeys(c *claiming, cd Device) error {
 	for _, s := range cd.ClientIDs {
 		k, ok := validClientID(s)
 		if !ok {
 			return fmt.Errorf("client id %q: want 1 to %d letters, digits or hyphens", s, maxClientID)
 		}
-		if err := claim(e.clientID, k, d, "client id", s); err != nil {
+		if err := claim(e, e.clientID, k, c, "client id", s); err != nil {
 			return err
 		}
 	}
@@ -203,8 +327,12 @@ func (e *tableEditor) addKeys(d *device, cd Device) error {
 		if err != nil {
 			return err
 		}
-		if err := add(e.secret, h, d); err != nil {
+		k := secretKey(h)
+		prev, had := e.secret.Get(k)
+		if put, err := e.take(c, prev.dev, had, "DNS id", ""); err != nil {
 			return err
+		} else if put {
+			e.secret.Put(k, secretEntry{hash: h, dev: c.ref})
 		}
 	}
 	for _, hw := range cd.MACs {
@@ -212,17 +340,32 @@ func (e *tableEditor) addKeys(d *device, cd Device) error {
 		if !ok {
 			return fmt.Errorf("MAC %q: want a non-zero 6-byte address", hw)
 		}
-		if prev, dup := e.mac.Get(m); dup && prev.dev.name != d.name {
-			return fmt.Errorf("MAC %q: already claimed by device %q", m, prev.dev.name)
+		prev, had := e.mac.Get(m)
+		if put, err := e.take(c, prev.dev, had, "MAC", m.String()); err != nil {
+			return err
+		} else if put {
+			text := prev.text
+			if !had {
+				text = e.newMACText(m)
+			}
+			e.mac.Put(m, macEntry{dev: c.ref, text: text})
 		}
-		e.mac.Put(m, macEntry{dev: d, text: m.String()})
 	}
 	for _, a := range cd.IPs {
 		if !a.IsValid() {
 			return errors.New("IP: invalid (zero) address")
 		}
-		if err := claim(e.ip, a.Unmap().WithZone(""), d, "IP", a.String()); err != nil {
+		u := a.Unmap().WithZone("")
+		k := keyOf(u)
+		prev, _ := e.addr.Get(k)
+		if put, err := e.take(c, prev.dev, prev.dev != 0, "IP", a.String()); err != nil {
 			return err
+		} else if put {
+			if prev.dev == 0 && u.Is6() {
+				e.devices6++
+			}
+			prev.dev = c.ref
+			e.addr.Put(k, prev)
 		}
 	}
 	for _, p := range cd.CIDRs {
@@ -234,10 +377,12 @@ func (e *tableEditor) addKeys(d *device, cd Device) error {
 		if p.Addr().Is4() {
 			t = &e.cidr4
 		}
-		if prev, dup := t.m.Get(p); dup && prev.name != d.name {
-			return fmt.Errorf("CIDR %q: already claimed by device %q", p, prev.name)
+		prev, had := t.get(p)
+		if put, err := e.take(c, prev, had, "CIDR", p.String()); err != nil {
+			return err
+		} else if put {
+			t.put(p, c.ref)
 		}
-		t.put(p, d)
 	}
 	return nil
 }
@@ -247,24 +392,35 @@ func (e *tableEditor) addKeys(d *device, cd Device) error {
 func (e *tableEditor) remove(cd Device) {
 	for _, s := range cd.ClientIDs {
 		if k, ok := validClientID(s); ok {
-			unclaim(e.clientID, k, cd.Name)
+			unclaim(e, e.clientID, k, cd.Name)
 		}
 	}
 	if h, err := ParseDNSIDHash(cd.DNSIDHash); cd.DNSIDHash != "" && err == nil {
-		if prev, ok := e.secret.Get(secretKey(h)); ok && prev.dev.name == cd.Name {
+		if prev, ok := e.secret.Get(secretKey(h)); ok && e.named(prev.dev, cd.Name) {
 			e.secret.Delete(secretKey(h))
+			e.unref(prev.dev)
 		}
 	}
 	for _, hw := range cd.MACs {
 		if m, ok := macFrom(hw); ok {
-			if prev, ok := e.mac.Get(m); ok && prev.dev.name == cd.Name {
+			if prev, ok := e.mac.Get(m); ok && e.named(prev.dev, cd.Name) {
 				e.mac.Delete(m)
+				e.freeMACTexts = append(e.freeMACTexts, prev.text)
+				e.unref(prev.dev)
 			}
 		}
 	}
 	for _, a := range cd.IPs {
 		if a.IsValid() {
-			unclaim(e.ip, a.Unmap().WithZone(""), cd.Name)
+			a = a.Unmap().WithZone("")
+			k := keyOf(a)
+			if prev, ok := e.addr.Get(k); ok && prev.dev != 0 && e.named(prev.dev, cd.Name) {
+				if a.Is6() {
+					e.devices6--
+				}
+				e.unref(prev.dev)
+				e.setAddr(k, addrEntry{hh: prev.hh})
+			}
 		}
 	}
 	for _, p := range cd.CIDRs {
@@ -276,25 +432,46 @@ func (e *tableEditor) remove(cd Device) {
 		if p.Addr().Is4() {
 			t = &e.cidr4
 		}
-		if prev, ok := t.m.Get(p); ok && prev.name == cd.Name {
+		if prev, ok := t.get(p); ok && e.named(prev, cd.Name) {
 			t.delete(p)
+			e.unref(prev)
 		}
 	}
 }
 
-// claim records that key belongs to d, or says which device has it.
-func claim[K comparable](e *shardmap.Editor[K, *device], key K, d *device, what, text string) error {
-	if prev, dup := e.Get(key); dup && prev.name != d.name {
-		return fmt.Errorf("%s %q: already claimed by device %q", what, text, prev.name)
+// newMACText stores the text of m and returns its index.
+func (e *tableEditor) newMACText(m mac) uint32 {
+	var i uint32
+	if n := len(e.freeMACTexts); n > 0 {
+		i, e.freeMACTexts = e.freeMACTexts[n-1], e.freeMACTexts[:n-1]
+	} else {
+		i = e.macTexts.r.n
 	}
-	e.Put(key, d)
-	return nil
+	e.macTexts.set(i, m.text())
+	return i
+}
+
+// named reports whether device record d is the device of that name.
+func (e *tableEditor) named(d devRef, name string) bool {
+	return e.devices.get(uint32(d)).name == name
+}
+
+// claim records that key belongs to the device c, or says which device
+// has it.
+func claim[K comparable](e *tableEditor, m *shardmap.Editor[K, devRef], key K, c *claiming, what, text string) error {
+	prev, had := m.Get(key)
+	put, err := e.take(c, prev, had, what, text)
+	if put {
+		m.Put(key, c.ref)
+	}
+	return err
 }
 
 // unclaim removes key if it belongs to the device of that name.
-func unclaim[K comparable](e *shardmap.Editor[K, *device], key K, name string) {
-	if prev, ok := e.Get(key); ok && prev.name == name {
-		e.Delete(key)
+func unclaim[K comparable](e *tableEditor, m *shardmap.Editor[K, devRef], key K, name string) {
+	if prev, ok := m.Get(key); ok && e.named(prev, name) {
+		m.Delete(key)
+		e.unref(prev)
 	}
 }
 
@@ -346,17 +523,21 @@ func (e *tableEditor) bind(b Binding) error {
 		return errors.New("identity: binding without a household")
 	}
 	kind, a, p, s, err := bindingKey(b)
-	switch {
-	case err != nil:
+	if err != nil {
 		return err
-	case kind == 1:
-		e.bind4.Put(a, b.Household)
-	case kind == 2:
-		e.bind6.put(p, b.Household)
-	case kind == 3:
-		e.bindCPE.Put(s, b.Household)
+	}
+	h := e.household(b.Household)
+	switch kind {
+	case 1:
+		prev, _ := e.addr.Get(keyOf(a))
+		prev.hh = h
+		e.addr.Put(keyOf(a), prev)
+	case 2:
+		e.bind6.put(p, h)
+	case 3:
+		e.bindCPE.Put(s, h)
 	default:
-		e.bindClientID.Put(s, b.Household)
+		e.bindClientID.Put(s, h)
 	}
 	return nil
 }
@@ -368,7 +549,9 @@ func (e *tableEditor) unbind(b Binding) error {
 	case err != nil:
 		return err
 	case kind == 1:
-		e.bind4.Delete(a)
+		if prev, ok := e.addr.Get(keyOf(a)); ok {
+			e.setAddr(keyOf(a), addrEntry{dev: prev.dev})
+		}
 	case kind == 2:
 		e.bind6.delete(p)
 	case kind == 3:
@@ -379,25 +562,31 @@ func (e *tableEditor) unbind(b Binding) error {
 	return nil
 }
 
-// householdProfile returns the default profile of household h: its own,
-// else the Identifier's.
-func (id *Identifier) householdProfile(h string) string {
-	if p, _ := id.households.Get(h); p != "" {
-		return p
+// setAddr sets the entry of address k, dropping it when it names
+// nothing.
+func (e *tableEditor) setAddr(k addrKey, a addrEntry) {
+	if a == (addrEntry{}) {
+		e.addr.Delete(k)
+		return
 	}
-	return id.unknown.Profile
+	e.addr.Put(k, a)
 }
 
 // householdIdentity is the identity of a query bound to household h.
-func (id *Identifier) householdIdentity(h, via string) pipeline.Identity {
-	return pipeline.Identity{Household: h, Profile: id.householdProfile(h), Via: via}
+func (id *Identifier) householdIdentity(h hhRef, via string) pipeline.Identity {
+	r := id.households.at(uint32(h))
+	p := r.profile
+	if p == "" {
+		p = id.unknown.Profile
+	}
+	return pipeline.Identity{Household: r.id, Profile: p, Via: via}
 }
 
 // boundClientID finds the household bound to client id s, ignoring case,
 // without allocating.
-func (id *Identifier) boundClientID(s string) (string, bool) {
+func (id *Identifier) boundClientID(s string) (hhRef, bool) {
 	if id.bindClientID.Len() == 0 || len(s) == 0 || len(s) > maxClientID {
-		return "", false
+		return 0, false
 	}
 	var buf [maxClientID]byte
 	for i := 0; i < len(s); i++ {
@@ -407,10 +596,10 @@ func (id *Identifier) boundClientID(s string) (string, bool) {
 }
 
 // bindSource finds the household bound to a trusted forwarder's CPE id
-// (any case),
-// else to the source address: its IPv4 address, or the longest delegated
-// IPv6 prefix holding it.
-func (id *Identifier) bindSource(cpe []byte, src netip.Addr) (h string, ok bool, via string) {
+// (any case), else to the source address: its IPv4 address (addr is
+// src's entry in byAddr), or the longest delegated IPv6 prefix holding
+// it.
+func (id *Identifier) bindSource(cpe []byte, src netip.Addr, addr addrEntry) (h hhRef, ok bool, via string) {
 	if len(cpe) > 0 && len(cpe) <= maxClientID && id.bindCPE.Len() > 0 {
 		var buf [maxClientID]byte
 		for i, c := range cpe {
@@ -421,7 +610,7 @@ func (id *Identifier) bindSource(cpe []byte, src netip.Addr) (h string, ok bool,
 		}
 	}
 	if src.Is4() {
-		h, ok = id.bind4.Get(src)
+		h, ok = addr.hh, addr.hh != 0
 	} else {
 		h, ok = id.bind6.lookup(src)
 	}
@@ -443,13 +632,24 @@ func view(b []byte) string {
 // grows with the number of lengths (at most 17 for delegated IPv6
 // prefixes), not of prefixes.
 type prefixTable[V any] struct {
-	m     *shardmap.Map[netip.Prefix, V]
+	m     *shardmap.Map[prefixKey, V]
 	count *[129]int32 // prefixes per length; shared until an edit changes it
 	bits  []int       // lengths in use, longest first
 }
 
+// prefixKey is a masked prefix as a table key, without netip.Addr's
+// pointer.
+type prefixKey struct {
+	a    [16]byte
+	bits uint8
+}
+
+func keyOfPrefix(p netip.Prefix) prefixKey {
+	return prefixKey{a: p.Addr().As16(), bits: uint8(p.Bits())}
+}
+
 func newPrefixTable[V any](sizeHint int) prefixTable[V] {
-	return prefixTable[V]{m: shardmap.New[netip.Prefix, V](sizeHint), count: new([129]int32)}
+	return prefixTable[V]{m: shardmap.New[prefixKey, V](sizeHint), count: new([129]int32)}
 }
 
 func (t *prefixTable[V]) lookup(a netip.Addr) (V, bool) {
@@ -458,7 +658,7 @@ func (t *prefixTable[V]) lookup(a netip.Addr) (V, bool) {
 		if err != nil {
 			break
 		}
-		if v, ok := t.m.Get(p); ok {
+		if v, ok := t.m.Get(keyOfPrefix(p)); ok {
 			return v, true
 		}
 	}
@@ -466,9 +666,12 @@ func (t *prefixTable[V]) lookup(a netip.Addr) (V, bool) {
 	return zero, false
 }
 
+// get returns the value of exactly p (masked).
+func (t *prefixTable[V]) get(p netip.Prefix) (V, bool) { return t.m.Get(keyOfPrefix(p)) }
+
 // prefixEditor edits a prefixTable.
 type prefixEditor[V any] struct {
-	m     *shardmap.Editor[netip.Prefix, V]
+	m     *shardmap.Editor[prefixKey, V]
 	count [129]int32
 	old   prefixTable[V]
 }
@@ -477,17 +680,21 @@ func (t *prefixTable[V]) edit() prefixEditor[V] {
 	return prefixEditor[V]{m: t.m.Edit(), count: *t.count, old: *t}
 }
 
+func (e *prefixEditor[V]) get(p netip.Prefix) (V, bool) { return e.m.Get(keyOfPrefix(p)) }
+
 func (e *prefixEditor[V]) put(p netip.Prefix, v V) {
-	if _, ok := e.m.Get(p); !ok {
+	k := keyOfPrefix(p)
+	if _, ok := e.m.Get(k); !ok {
 		e.count[p.Bits()]++
 	}
-	e.m.Put(p, v)
+	e.m.Put(k, v)
 }
 
 func (e *prefixEditor[V]) delete(p netip.Prefix) {
-	if _, ok := e.m.Get(p); ok {
+	k := keyOfPrefix(p)
+	if _, ok := e.m.Get(k); ok {
 		e.count[p.Bits()]--
-		e.m.Delete(p)
+		e.m.Delete(k)
 	}
 }
 
@@ -508,11 +715,12 @@ func (e *prefixEditor[V]) done() prefixTable[V] {
 
 // Owner returns the name of the device k recognises, if any.
 func (id *Identifier) Owner(k netid.Key) (string, bool) {
-	var d *device
+	var d devRef
 	switch k.Kind {
 	case netid.KindIP:
 		if a, err := netip.ParseAddr(k.Value); err == nil {
-			d, _ = id.byIP.Get(a.Unmap().WithZone(""))
+			e, _ := id.byAddr.Get(keyOf(a.Unmap().WithZone("")))
+			d = e.dev
 		}
 	case netid.KindMAC:
 		if hw, err := netid.ParseMAC(k.Value); err == nil {
@@ -538,11 +746,11 @@ func (id *Identifier) Owner(k netid.Key) (string, bool) {
 			if p.Addr().Is4() {
 				t = &id.cidr4
 			}
-			d, _ = t.m.Get(p)
+			d, _ = t.get(p)
 		}
 	}
-	if d == nil {
+	if d == 0 {
 		return "", false
 	}
-	return d.name, true
+	return id.devices.at(uint32(d)).name, true
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -141,6 +142,20 @@ func heapBytes() uint64 {
 	return m.HeapAlloc
 }
 
+// writeHeapProfile writes the heap profile after a collection to file.
+func writeHeapProfile(file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return fmt.Errorf("creating heap profile: %w", err)
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("writing heap profile: %w", err)
+	}
+	return f.Close()
+}
+
 // percentile returns the p-th percentile of sorted durations.
 func percentile(d []time.Duration, p float64) time.Duration {
 	return d[min(len(d)-1, int(float64(len(d))*p))]
@@ -174,6 +189,14 @@ func BenchmarkScale(b *testing.B) {
 		b.ReportMetric(float64(heap)/(1<<20), "heap-MB")
 		b.ReportMetric(float64(heap)/float64(n), "heap-B/household")
 		b.ReportMetric(float64(rssBytes())/(1<<20), "rss-MB")
+		// HEARTH_BENCH_HEAPPROFILE names a file for the heap profile of
+		// the built snapshot (go tool pprof -sample_index=inuse_space),
+		// to see which table holds the bytes per household.
+		if f := os.Getenv("HEARTH_BENCH_HEAPPROFILE"); f != "" {
+			if err := writeHeapProfile(f); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 	if s == nil {
 		b.Fatal("no snapshot built")
