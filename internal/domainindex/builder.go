@@ -50,8 +50,9 @@ const (
 	maxChunkLen   = 1 << 20
 )
 
-// NewBuilder returns an empty Builder with room for hint entries (Add calls)
-// before it grows.
+// NewBuilder returns an empty Builder whose first chunk has room for hint
+// entries (Add calls), at least firstChunkLen and at most maxChunkLen of
+// them; later chunks are added as it fills.
 func NewBuilder(hint int) *Builder {
 	return &Builder{cur: newChunk(min(max(hint, firstChunkLen), maxChunkLen))}
 }
