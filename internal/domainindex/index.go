@@ -262,6 +262,9 @@ func lookup[T string | []byte](ix *Index, name T, foldCase bool, r *Result) {
 	a, b := uint64(laneASeed), uint64(laneBSeed)
 	for i := n - 1; i >= lo; i-- {
 		c := name[i]
+		if foldCase {
+			c = fold(c) // no branch: see fold
+		}
 		if c == '.' {
 			// name[i+1:n] is a suffix that starts a non-empty label.
 			if l := n - 1 - i; l > 0 && name[i+1] != '.' {
@@ -272,8 +275,6 @@ func lookup[T string | []byte](ix *Index, name T, foldCase bool, r *Result) {
 				q.len[q.n] = uint8(l)
 				q.n++
 			}
-		} else if foldCase {
-			c = fold(c)
 		}
 		a = (a ^ uint64(c)) * laneAPrime
 		b = bits.RotateLeft64((b^uint64(c))*laneBMul, laneBRot)

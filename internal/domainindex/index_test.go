@@ -460,13 +460,13 @@ func TestBuildIsOrderIndependent(t *testing.T) {
 // parallel list parsing does), is byte-identical to one built in a single
 // Builder, and that Merge carries Skipped and errors.
 func TestBuildAcrossChunksAndMerges(t *testing.T) {
-	n := chunkLen + chunkLen/2
+	n := 6*firstChunkLen + firstChunkLen/2 // chunks of 1, 2 and 4 times firstChunkLen, then part of one
 	if raceEnabled {
-		n = chunkLen + 100
+		n = 3*firstChunkLen + 100
 	}
 	var want bytes.Buffer
 	one := NewBuilder(0)
-	parts := []*Builder{NewBuilder(0), NewBuilder(10), NewBuilder(chunkLen)}
+	parts := []*Builder{NewBuilder(0), NewBuilder(10), NewBuilder(2 * firstChunkLen)}
 	for i := range n {
 		name := fmt.Sprintf("h%d.example%d.com", i/2, i%5)
 		list, kind := ListID(i%7), Kind(i%3)
@@ -520,7 +520,7 @@ func TestBuildAcrossChunksAndMerges(t *testing.T) {
 // plain comparison sort, with many equal position keys and equal w0.
 func TestSortEntries(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, n := range []int{1, 2, 3, 100, 5000} {
+	for _, n := range []int{1, 2, 3, 100, 5000, 300_000} {
 		var chunks [][]entry
 		var all []entry
 		for len(all) < n {
@@ -676,6 +676,21 @@ func TestKindString(t *testing.T) {
 	for k, want := range map[Kind]string{Exact: "exact", Subtree: "subtree", Exception: "exception", 9: "Kind(9)"} {
 		if got := k.String(); got != want {
 			t.Errorf("Kind(%d).String() = %q, want %q", k, got, want)
+		}
+	}
+}
+
+// TestFold checks the branch-free fold against the plain definition for
+// every byte.
+func TestFold(t *testing.T) {
+	for i := range 256 {
+		c := byte(i)
+		want := c
+		if c >= 'A' && c <= 'Z' {
+			want = c + 'a' - 'A'
+		}
+		if got := fold(c); got != want {
+			t.Errorf("fold(%#x) = %#x, want %#x", c, got, want)
 		}
 	}
 }

@@ -2,6 +2,8 @@
 
 package domainindex
 
+import "unsafe"
+
 // hugePage is the size of a transparent huge page (used by the tests).
 const hugePage = 2 << 20
 
@@ -10,3 +12,6 @@ const hugePage = 2 << 20
 func newSlots(n, c int) []uint64 {
 	return make([]uint64, n, c)
 }
+
+// adviseHugePages does nothing here (see the Linux version).
+func adviseHugePages(p unsafe.Pointer, size uintptr) {}

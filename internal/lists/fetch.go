@@ -2,7 +2,6 @@ package lists
 
 import (
 	"bufio"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // Defaults for the zero values of [Source] limits.
@@ -454,7 +455,7 @@ func Open(path string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	br := bufio.NewReader(fh)
+	br := bufio.NewReaderSize(fh, readBufferBytes)
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
@@ -462,6 +463,11 @@ func Open(path string) (io.ReadCloser, error) {
 			return nil, fmt.Errorf("open list %s: %w", path, err)
 		}
 		return &readCloser{Reader: zr, close: fh.Close}, nil
+	}
+	// A plain list is read by Parse's own buffer: rewound, the file
+	// saves copying every byte through br as well.
+	if _, err := fh.Seek(0, io.SeekStart); err == nil {
+		return fh, nil
 	}
 	return &readCloser{Reader: br, close: fh.Close}, nil
 }

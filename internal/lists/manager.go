@@ -1,7 +1,6 @@
 package lists
 
 import (
-	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hearth-dns/hearth/internal/domainindex"
+	"github.com/klauspost/compress/gzip"
 )
 
 // Entry is one list the Manager compiles into the index.

@@ -10,6 +10,10 @@ import (
 	"unicode/utf8"
 )
 
+// readBufferBytes is the size of the parser's read buffer, and of Open's
+// for the compressed stream; at least 2*MaxLineBytes.
+const readBufferBytes = 64 << 10
+
 // maxNameBytes is the longest name in presentation form without the
 // trailing dot (RFC 1035 2.3.4: 255 octets on the wire).
 const maxNameBytes = 253
@@ -115,7 +119,9 @@ type parser struct {
 func (p *parser) run(r io.Reader) error {
 	// The buffer is larger than MaxLineBytes so that normal lines are read
 	// in one ReadSlice; a line that fills it is drained, not accumulated.
-	br := bufio.NewReaderSize(r, 2*MaxLineBytes)
+	// At 64 KiB a plain list of 100 MB is read in 1,600 system calls
+	// instead of 12,800 with 8 KiB.
+	br := bufio.NewReaderSize(r, readBufferBytes)
 	for {
 		raw, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
