@@ -349,7 +349,7 @@ type heldRow struct {
 
 // maxHeld bounds the rows held in memory (about 150 bytes each plus the
 // explanation); past it every held row is inserted at once.
-const maxHeld = 1 << 13
+const maxHeld = 1 << 15
 
 func newWriteConn(ctx context.Context, conn *sql.Conn) (*writeConn, error) {
 	wc := &writeConn{
