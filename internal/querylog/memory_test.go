@@ -20,6 +20,9 @@ func TestMemoryStaysUnderBound(t *testing.T) {
 	const buffer = 1024
 	// Enough entries to fill the name cache and start it over.
 	total := maxCachedNames + maxCachedNames/2
+	// Entries a few microseconds apart (the keys are microseconds), all
+	// within one second.
+	perEntry := time.Second / time.Duration(2*total)
 	bound := MemoryBound(buffer)
 
 	var ms runtime.MemStats
@@ -35,7 +38,7 @@ func TestMemoryStaysUnderBound(t *testing.T) {
 	logged := 0 // names used, including those of dropped entries
 	logSome := func(n int) {
 		for range n {
-			e = Entry{Time: t0.UnixNano() + int64(logged), Client: netip.AddrFrom4([4]byte{10, 0, 0, 1}),
+			e = Entry{Time: t0.UnixNano() + int64(logged)*int64(perEntry), Client: netip.AddrFrom4([4]byte{10, 0, 0, 1}),
 				Device: "tablet", Profile: "kid", Reason: "none", QType: 1, Transport: TransportUDP}
 			name := strconv.Itoa(logged) + long
 			e.SetName([]byte(name[:MaxNameLen]))
