@@ -487,11 +487,14 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 	}
 	// memory_limit: auto sets the runtime's limit from the budgets: at
-	// least the 64 MiB cache and the base.
+	// least the 64 MiB cache, the base and the query log's bound.
+	if e.app.qlog == nil {
+		t.Fatal("the query log is off: the limit's test needs it on")
+	}
 	if m := regexp.MustCompile(`(?m)^hearth_memory_limit_bytes (\S+)$`).FindSubmatch(body); m == nil {
 		t.Error("/metrics lacks hearth_memory_limit_bytes")
-	} else if v, _ := strconv.ParseFloat(string(m[1]), 64); v < memoryBase+64<<20 {
-		t.Errorf("hearth_memory_limit_bytes %s, want at least the base and the cache budget", m[1])
+	} else if v, _ := strconv.ParseFloat(string(m[1]), 64); v < float64(memoryBase+64<<20+e.app.qlog.MemoryBound()) {
+		t.Errorf("hearth_memory_limit_bytes %s, want at least the base, the cache budget and the query log's bound", m[1])
 	}
 	if t.Failed() {
 		t.Logf("/metrics:\n%s", body)

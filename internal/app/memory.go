@@ -8,24 +8,29 @@ import (
 	"github.com/hearth-dns/hearth/internal/config"
 )
 
-// memoryBase is what Hearth holds besides the cache, the lists and the
-// policy: the runtime, listeners, buffers, the query log's queue. Idle,
-// Hearth's RSS is 20-30 MiB (scripts/bench); the rest is room.
-const memoryBase = 64 << 20
+// memoryBase is what Hearth holds besides the cache, the lists, the
+// policy and the query log: the runtime's own memory (stacks, metadata),
+// listeners and upstream buffers, and the collector's headroom. With the
+// log off and a full 100 MiB cache the live heap is the cache's and 2-3
+// MB more (scripts/bench-misses, docs/performance.md); the rest is room.
+// It was 64 MiB while the query log's memory (up to 120 MB with every
+// name new, about 40 MB measured) was taken from it.
+const memoryBase = 48 << 20
 
 // memoryLimit returns the soft memory limit for the garbage collector, in
 // bytes, or -1 to leave the runtime's own (memory_limit: off, or a
 // GOMEMLIMIT in the environment, which the runtime has read already).
 //
 // With "auto" it is the sum of the budgets: memoryBase, the cache's
-// max_bytes, twice the list index (while a new index is built the old one
-// still serves) and twice the rest of the live heap, other (the policy
-// snapshot, which a million households make large, and which is rebuilt
-// beside the one serving). Without a limit the collector lets the heap
+// max_bytes, the query log's bound logBytes (querylog.MemoryBound; 0 with
+// the log off), twice the list index (while a new index is built the old
+// one still serves) and twice the rest of the live heap, other (the
+// policy snapshot, which a million households make large, and which is
+// rebuilt beside the one serving). Without a limit the collector lets the heap
 // grow to twice the live heap before it runs (GOGC=100), so a full cache
 // costs twice its budget in RSS; with one, it collects earlier as the heap
 // nears the limit, and the headroom is what the budgets leave.
-func memoryLimit(cfg *config.Config, indexBytes, other int64, env func(string) string) int64 {
+func memoryLimit(cfg *config.Config, indexBytes, logBytes, other int64, env func(string) string) int64 {
 	if env("GOMEMLIMIT") != "" {
 		return -1
 	}
@@ -34,7 +39,7 @@ func memoryLimit(cfg *config.Config, indexBytes, other int64, env func(string) s
 		return -1
 	case "", "auto":
 		cache, _ := config.ParseBytes(cfg.Cache.MaxBytes) // checked by Validate
-		return memoryBase + cache + 2*indexBytes + 2*max(other, 0)
+		return memoryBase + cache + logBytes + 2*indexBytes + 2*max(other, 0)
 	}
 	n, _ := config.ParseBytes(cfg.MemoryLimit) // checked by Validate
 	return n
@@ -70,14 +75,19 @@ func (a *App) updateMemoryLimit(b *built) {
 	if a.readOnly || b.cfg == nil {
 		return
 	}
-	var index, cached int64
+	var index, cached, logged int64
 	if s := b.live.Load(); s != nil && s.Lists != nil {
 		index = int64(s.Lists.Index.Bytes())
 	}
 	if b.cache != nil {
 		cached = b.cache.Bytes()
 	}
-	if n := memoryLimit(b.cfg, index, liveHeap()-index-cached, os.Getenv); n > 0 {
+	if a.qlog != nil {
+		// Counted at its bound, not at what it holds now (its buffer,
+		// part of the live heap read below).
+		logged = a.qlog.MemoryBound()
+	}
+	if n := memoryLimit(b.cfg, index, logged, liveHeap()-index-cached-logged, os.Getenv); n > 0 {
 		debug.SetMemoryLimit(n)
 	}
 	if p := gcPercent(b.cfg, os.Getenv); p > 0 {

@@ -13,17 +13,19 @@ func TestMemoryLimit(t *testing.T) {
 		limit    string
 		cacheMax string
 		index    int64
+		qlog     int64
 		other    int64
 		gomemlim string
 		want     int64
 	}{
-		{"auto: base, cache budget, index and policy twice", "auto", "256MiB", 20 * mib, 5 * mib, "", memoryBase + 256*mib + 40*mib + 10*mib},
-		{"empty reads as auto", "", "64MiB", 0, 0, "", memoryBase + 64*mib},
-		{"a million households' policy", "auto", "64MiB", 0, 1500 * mib, "", memoryBase + 64*mib + 3000*mib},
-		{"negative other (the cache counted high) adds nothing", "auto", "64MiB", 0, -mib, "", memoryBase + 64*mib},
-		{"a size", "512MiB", "64MiB", 20 * mib, 0, "", 512 * mib},
-		{"off", "off", "64MiB", 20 * mib, 0, "", -1},
-		{"GOMEMLIMIT in the environment wins", "auto", "64MiB", 20 * mib, 0, "1GiB", -1},
+		{"auto: base, cache budget, index and policy twice", "auto", "256MiB", 20 * mib, 0, 5 * mib, "", memoryBase + 256*mib + 40*mib + 10*mib},
+		{"auto counts the query log's bound once", "auto", "100MiB", 0, 30 * mib, 0, "", memoryBase + 100*mib + 30*mib},
+		{"empty reads as auto", "", "64MiB", 0, 0, 0, "", memoryBase + 64*mib},
+		{"a million households' policy", "auto", "64MiB", 0, 0, 1500 * mib, "", memoryBase + 64*mib + 3000*mib},
+		{"negative other (the cache counted high) adds nothing", "auto", "64MiB", 0, 0, -mib, "", memoryBase + 64*mib},
+		{"a size", "512MiB", "64MiB", 20 * mib, 30 * mib, 0, "", 512 * mib},
+		{"off", "off", "64MiB", 20 * mib, 30 * mib, 0, "", -1},
+		{"GOMEMLIMIT in the environment wins", "auto", "64MiB", 20 * mib, 30 * mib, 0, "1GiB", -1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -34,7 +36,7 @@ func TestMemoryLimit(t *testing.T) {
 				}
 				return ""
 			}
-			if got := memoryLimit(cfg, tc.index, tc.other, env); got != tc.want {
+			if got := memoryLimit(cfg, tc.index, tc.qlog, tc.other, env); got != tc.want {
 				t.Errorf("memoryLimit = %d, want %d", got, tc.want)
 			}
 		})

@@ -331,7 +331,7 @@ type counterVal struct {
 
 // maxCachedNames bounds writeConn.names and writeConn.strs; past it a
 // cache starts over.
-const maxCachedNames = 100_000
+const maxCachedNames = 1 << 15
 
 // execStmt is a statement prepared on the driver's connection: the
 // writer binds its rows' values as driver.NamedValues directly, which
@@ -472,7 +472,7 @@ type heldRow struct {
 
 // maxHeld bounds the rows held in memory (about 150 bytes each plus the
 // explanation); past it every held row is inserted at once.
-const maxHeld = 1 << 16
+const maxHeld = 1 << 15
 
 func newWriteConn(ctx context.Context, conn *sql.Conn) (*writeConn, error) {
 	wc := &writeConn{

@@ -565,7 +565,7 @@ func (w *Writer) write(ctx context.Context, mode writeMode) error {
 		if w.hook != nil {
 			w.hook()
 		}
-		if n := w.buffered(); n >= w.wakeAt {
+		if n := w.buffered(); n >= w.wakeAt && len(wc.held)+n < maxHeld { // MemoryBound
 			return w.drainLocked(ctx, n)
 		}
 		return nil
