@@ -746,10 +746,16 @@ func (wc *writeConn) insertHeld(ctx context.Context) error {
 }
 
 // insertBefore inserts the held rows of the seconds before sec into the
-// open transaction, in time order, rowsPerInsert to a statement, and
-// keeps the others held. Between statements it calls between (if not
-// nil), which may add rows (addBatch): they stay held. A later entry of a
-// second already inserted starts a row of its own.
+// open transaction (begun if none is), in time order, rowsPerInsert to a
+// statement, and keeps the others held. Between statements it calls
+// between (if not nil), which may add rows (addBatch): they stay held. A
+// later entry of a second already inserted starts a row of its own.
+//
+// Rows held past a commit are inserted with no transaction open, so the
+// transaction must be begun here: rows inserted outside one would commit
+// at once, and their entries, left in txEntries (which only commit and
+// rollback of an open transaction reset), would be counted as written at
+// every later commit.
 func (wc *writeConn) insertBefore(ctx context.Context, sec int64, between func() error) error {
 	wc.ins = wc.ins[:0]
 	for i := range wc.held {
@@ -759,6 +765,9 @@ func (wc *writeConn) insertBefore(ctx context.Context, sec int64, between func()
 	}
 	if len(wc.ins) == 0 {
 		return nil
+	}
+	if err := wc.begin(ctx); err != nil {
+		return err
 	}
 	// Held rows are in time order within a batch; a batch can hold
 	// entries older than the one before it.
