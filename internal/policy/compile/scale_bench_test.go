@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -189,6 +190,20 @@ func BenchmarkScale(b *testing.B) {
 		b.ReportMetric(float64(heap)/(1<<20), "heap-MB")
 		b.ReportMetric(float64(heap)/float64(n), "heap-B/household")
 		b.ReportMetric(float64(rssBytes())/(1<<20), "rss-MB")
+		// Where RSS goes beyond the live heap: free space inside spans
+		// still in use (fragmentation), spans kept free but not yet
+		// returned, and the runtime's own metadata.
+		ms := []metrics.Sample{
+			{Name: "/memory/classes/heap/unused:bytes"},
+			{Name: "/memory/classes/heap/free:bytes"},
+			{Name: "/memory/classes/metadata/other:bytes"},
+		}
+		metrics.Read(ms)
+		for _, m := range ms {
+			if m.Value.Kind() == metrics.KindUint64 {
+				b.ReportMetric(float64(m.Value.Uint64())/(1<<20), strings.ReplaceAll(strings.TrimSuffix(strings.TrimPrefix(m.Name, "/memory/classes/"), ":bytes"), "/", "-")+"-MB")
+			}
+		}
 		// HEARTH_BENCH_HEAPPROFILE names a file for the heap profile of
 		// the built snapshot (go tool pprof -sample_index=inuse_space),
 		// to see which table holds the bytes per household.
