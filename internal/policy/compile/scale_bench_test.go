@@ -21,6 +21,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/identity"
 	"github.com/hearth-dns/hearth/internal/pipeline"
 	"github.com/hearth-dns/hearth/internal/store"
+	"github.com/hearth-dns/hearth/internal/testutil/benchscale"
 )
 
 // The ISP-scale benchmarks build one node's tables for HEARTH_BENCH_SCALE
@@ -32,18 +33,7 @@ import (
 //
 //	HEARTH_BENCH_SCALE=1 go test -run '^$' -bench BenchmarkScale -benchtime 1x ./internal/policy/compile/
 func scaleHouseholds(b *testing.B) int {
-	v := os.Getenv("HEARTH_BENCH_SCALE")
-	if v == "" {
-		b.Skip("ISP-scale benchmark: set HEARTH_BENCH_SCALE=1 for 1,000,000 households (or a number of households)")
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		b.Fatalf("HEARTH_BENCH_SCALE=%q: want 1 or a number of households", v)
-	}
-	if n == 1 {
-		n = 1_000_000
-	}
-	return n
+	return benchscale.Households(b, "ISP-scale benchmark")
 }
 
 // presets are the profiles most households use as they come.

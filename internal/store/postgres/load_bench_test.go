@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hearth-dns/hearth/internal/store"
+	"github.com/hearth-dns/hearth/internal/testutil/benchscale"
 	"github.com/hearth-dns/hearth/internal/testutil/pgtest"
 )
 
@@ -35,10 +36,10 @@ import (
 // one fill. load-cpu-s is this process's CPU; server-cpu-s is that of the
 // server processes serving Load (read from /proc).
 func BenchmarkLoad(b *testing.B) {
-	n := loadScale(b)
+	n := benchscale.Households(b, "cold start read benchmark")
 	dsn := loadSchema(b, n)
 	ctx := context.Background()
-	s := openDSN(b, &Config{DSN: withParam(dsn, "application_name", benchApp)})
+	s := openDSN(b, &Config{DSN: pgtest.WithParam(dsn, "application_name", benchApp)})
 	server := serverCPU(b, dsn)
 	var (
 		st                       store.State
@@ -75,22 +76,6 @@ func BenchmarkLoad(b *testing.B) {
 	runtime.KeepAlive(st)
 }
 
-// loadScale reads HEARTH_BENCH_SCALE.
-func loadScale(b *testing.B) int {
-	v := os.Getenv("HEARTH_BENCH_SCALE")
-	if v == "" {
-		b.Skip("cold start read benchmark: set HEARTH_BENCH_SCALE=1 for 1,000,000 households (or a number of households)")
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		b.Fatalf("HEARTH_BENCH_SCALE=%q: want 1 or a number of households", v)
-	}
-	if n == 1 {
-		n = 1_000_000
-	}
-	return n
-}
-
 // loadSchema returns the DSN of a schema holding n households' state:
 // a new one, or HEARTH_BENCH_SCHEMA's, filled unless it holds n
 // households already.
@@ -112,7 +97,7 @@ func loadSchema(b *testing.B, n int) string {
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1", name).Scan(&have); err != nil {
 		b.Fatal(err)
 	}
-	dsn := withParam(cluster, "search_path", name)
+	dsn := pgtest.WithParam(cluster, "search_path", name)
 	if have == 1 {
 		var count int
 		if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{name, "households"}.Sanitize()).Scan(&count); err == nil && count == n {
@@ -127,17 +112,6 @@ func loadSchema(b *testing.B, n int) string {
 	}
 	fillState(b, dsn, n)
 	return dsn
-}
-
-// withParam adds key=value to a URL or key=value DSN.
-func withParam(dsn, key, value string) string {
-	switch {
-	case !strings.Contains(dsn, "://"):
-		return dsn + " " + key + "=" + value
-	case strings.Contains(dsn, "?"):
-		return dsn + "&" + key + "=" + value
-	}
-	return dsn + "?" + key + "=" + value
 }
 
 // fillState writes n households' state with COPY, in the rows the

@@ -49,6 +49,11 @@ func DSN(t testing.TB) string {
 	}
 	exec("CREATE SCHEMA " + schema)
 	t.Cleanup(func() { exec("DROP SCHEMA " + schema + " CASCADE") })
+	return WithParam(dsn, "search_path", schema)
+}
+
+// WithParam returns dsn (a URL or key=value DSN) with key=value added.
+func WithParam(dsn, key, value string) string {
 	sep := " "
 	if strings.Contains(dsn, "://") {
 		sep = "&"
@@ -56,5 +61,5 @@ func DSN(t testing.TB) string {
 			sep = "?"
 		}
 	}
-	return dsn + sep + "search_path=" + schema
+	return dsn + sep + key + "=" + value
 }
