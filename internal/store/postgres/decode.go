@@ -317,13 +317,9 @@ func (dd *deviceDecoder) decode(row [][]byte, formats []int16, d *store.Device) 
 	if len(row) != 5 || row[0] == nil || row[1] == nil || row[3] == nil {
 		return fmt.Errorf("device row: %d columns, want 5, 4 not null", len(row))
 	}
-	version, ok, err := intValue(row[2], formats[2])
-	if err != nil || !ok {
-		return fmt.Errorf("device %q: version: %v", row[0], err)
-	}
-	data, err := jsonValue(row[3], formats[3])
+	version, data, err := versionedJSON("device", row, formats, 2, 3)
 	if err != nil {
-		return fmt.Errorf("device %q: %w", row[0], err)
+		return err
 	}
 	if !dd.fast(data, d) {
 		dd.strs.reset()
@@ -412,13 +408,9 @@ func (hd *householdDecoder) decode(row [][]byte, formats []int16, h *store.House
 	if len(row) != 3 || row[0] == nil || row[2] == nil {
 		return fmt.Errorf("household row: %d columns, want 3 not null", len(row))
 	}
-	version, ok, err := intValue(row[1], formats[1])
-	if err != nil || !ok {
-		return fmt.Errorf("household %q: version: %v", row[0], err)
-	}
-	data, err := jsonValue(row[2], formats[2])
+	version, data, err := versionedJSON("household", row, formats, 1, 2)
 	if err != nil {
-		return fmt.Errorf("household %q: %w", row[0], err)
+		return err
 	}
 	if !hd.fast(data, h) {
 		hd.strs.reset()
@@ -479,4 +471,19 @@ func (bd *bindingDecoder) decode(row [][]byte, formats []int16, b *store.Binding
 		b.Updated = time.Unix(0, updated).UTC()
 	}
 	return nil
+}
+
+// versionedJSON reads the version (column ver, not null) and the JSON
+// document (column data) of an item's row whose id is column 0; kind
+// names the item in errors.
+func versionedJSON(kind string, row [][]byte, formats []int16, ver, data int) (int64, []byte, error) {
+	version, ok, err := intValue(row[ver], formats[ver])
+	if err != nil || !ok {
+		return 0, nil, fmt.Errorf("%s %q: version: %v", kind, row[0], err)
+	}
+	js, err := jsonValue(row[data], formats[data])
+	if err != nil {
+		return 0, nil, fmt.Errorf("%s %q: %w", kind, row[0], err)
+	}
+	return version, js, nil
 }
