@@ -263,6 +263,7 @@ func (u *fdIO) read(ms []udpIn) (int, error) {
 		return 0, net.ErrClosed
 	}
 	if errno != 0 {
+		u.pause = false // a timeout or an interruption: no pause next
 		if errno == unix.EAGAIN || errno == unix.EINTR {
 			return 0, nil
 		}
