@@ -85,9 +85,9 @@ type pacer struct {
 	gap  time.Duration // moving average of the gap between datagrams
 }
 
-// read records a read that returned n datagrams of at most max at now,
+// read records a read that returned n datagrams of at most size at now,
 // and reports whether to pause before the next one.
-func (p *pacer) read(now time.Time, n, max int) bool {
+func (p *pacer) read(now time.Time, n, size int) bool {
 	if n == 0 {
 		return false // a timeout or an interruption
 	}
@@ -99,7 +99,7 @@ func (p *pacer) read(now time.Time, n, max int) bool {
 		p.gap = udpPause // no history yet: no pause
 	}
 	p.last = now
-	return n < max && p.gap <= udpPause/2
+	return n < size && p.gap <= udpPause/2
 }
 
 // openUDP returns the sockets that serve c's address. With GOMAXPROCS 2
