@@ -13,7 +13,7 @@ import (
 )
 
 // packed is a table of store items kept encoded, one string per item
-// (devices, bindings, households, grants): a store.Device is some 200 bytes of headers (strings, slices, times)
+// (devices, bindings, households, grants, profiles): a store.Device is some 200 bytes of headers (strings, slices, times)
 // before its text, and an ISP node keeps five million of them, while
 // Apply reads only the few a change touches. Encoded, a device costs its
 // text plus a few bytes (see the At ISP scale section of
