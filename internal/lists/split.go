@@ -147,11 +147,14 @@ func min64(a, b int64) int64 {
 // parsePiece parses one piece of list e (number list) into a new Builder.
 func (m *Manager) parsePiece(e Entry, pc piece) pieceResult {
 	var r pieceResult
-	r.b = domainindex.NewBuilder(0)
 	end := pc.end
 	if end < 0 {
 		end = math.MaxInt64
 	}
+	// Room for a name every 16 bytes (a piece is at least 4 MiB): the
+	// first chunk is then as large as chunks get, in huge pages, instead
+	// of growing from 64 KiB in 4 KiB pages in every piece.
+	r.b = domainindex.NewBuilder(int(min64(end-pc.off, math.MaxInt32) / 16))
 	list := domainindex.ListID(pc.list)
 	sr := io.NewSectionReader(pc.f, pc.off, end-pc.off)
 	r.stats, r.err = parseNames(sr, e.Source.Format, e.Source.ParseOptions(), func(name []byte, k Kind, exception bool) {
