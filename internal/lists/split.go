@@ -95,8 +95,11 @@ func cutLines(f *os.File, min int64, n int) ([]int64, error) {
 	if min > 0 {
 		n = int(max(1, min64(int64(n), size/min)))
 	}
+	if n < 2 {
+		return []int64{0, size}, nil
+	}
 	var magic [2]byte
-	if k, _ := f.ReadAt(magic[:], 0); n < 2 || (k == 2 && magic == [2]byte{0x1f, 0x8b}) {
+	if k, _ := f.ReadAt(magic[:], 0); k == 2 && magic == [2]byte{0x1f, 0x8b} {
 		return []int64{0, size}, nil
 	}
 	cuts := []int64{0}
