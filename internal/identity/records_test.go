@@ -363,3 +363,34 @@ func TestProfileHints(t *testing.T) {
 	}
 	check("after the churn", next, []want{{client: "198.51.100.11:5353", profile: "tv~999", hint: 0}})
 }
+
+// TestProfileRecordsPinned checks that a profile record with pinAt users
+// stops counting them (an edit of a preset's device copies no profile
+// record) and stays, hint and all, when its users go.
+func TestProfileRecordsPinned(t *testing.T) {
+	policy := indexer{"adult": 0, "kid": 1}
+	var devs []Device
+	for i := range pinAt {
+		devs = append(devs, Device{Name: fmt.Sprint("d", i), Profile: "kid", Household: "h1", ClientIDs: []string{fmt.Sprint("c", i)}})
+	}
+	id, err := New(Config{DefaultProfile: "adult", Devices: devs, ProfileIndex: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := id.profilesByName.Get("kid")
+	if r := id.profiles.at(uint32(p)); r.refs != pinnedUsers {
+		t.Fatalf("kid has %d users counted, want it pinned", r.refs)
+	}
+	next, err := id.Update(Update{ProfileIndex: policy, Remove: devs[1:], Put: []Device{{Name: "d0", Profile: "kid", Household: "h1", ClientIDs: []string{"c0", "c-new"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.profiles.top[0][0] != id.profiles.top[0][0] {
+		t.Error("an edit of a pinned profile's devices copied its chunk of records")
+	}
+	r := request(query(), "192.0.2.1:5353")
+	r.ClientID = "c-new"
+	if got := next.Identify(r); got.Device != "d0" || got.Profile != "kid" || got.ProfileHint != 2 {
+		t.Errorf("c-new is %+v, want d0 with kid, hint 2", got)
+	}
+}

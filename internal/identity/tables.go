@@ -212,6 +212,11 @@ type tableEditor struct {
 	profiles     *recordEditor[profileRecord]
 	profileNames *shardmap.Editor[string, profRef]
 	freeProfiles []profRef
+	// profileUsers counts the users each profile record gains (or, below
+	// 0, loses) in the edit, written to the records by done: a device put
+	// again with the profile it had, or moved from one preset to another,
+	// copies no chunk of profile records. Nil until the first.
+	profileUsers map[profRef]int32
 	// index gives the profile names' indexes; nil for none.
 	index        ProfileIndexer
 	macTexts     *recordEditor[[macTextLen]byte]
@@ -240,6 +245,7 @@ func (t *tables) edit() *tableEditor {
 }
 
 func (e *tableEditor) done() tables {
+	e.countProfileUsers()
 	return tables{
 		devices: e.devices.done(), freeDevices: e.freeDevices,
 		households: e.households.done(), householdsByID: e.householdIDs.Map(),
@@ -286,6 +292,7 @@ func (e *tableEditor) useProfile(name string) profRef {
 	}
 	p, ok := e.profileNames.Get(name)
 	if !ok {
+		// Made with no users: done frees it unless the edit counts one.
 		if n := len(e.freeProfiles); n > 0 {
 			p, e.freeProfiles = e.freeProfiles[n-1], e.freeProfiles[:n-1]
 		} else {
@@ -302,25 +309,65 @@ func (e *tableEditor) useProfile(name string) profRef {
 		e.profiles.set(uint32(p), r)
 		e.profileNames.Put(r.name, p)
 	}
-	r := e.profiles.get(uint32(p))
-	r.refs++
-	e.profiles.set(uint32(p), r)
+	e.countProfileUser(p, 1)
 	return p
 }
 
-// dropProfile counts one user of profile record p fewer, freeing it at
-// none.
+// dropProfile counts one user of profile record p fewer.
 func (e *tableEditor) dropProfile(p profRef) {
-	if p == 0 {
+	if p != 0 {
+		e.countProfileUser(p, -1)
+	}
+}
+
+func (e *tableEditor) countProfileUser(p profRef, n int32) {
+	if e.profiles.get(uint32(p)).refs == pinnedUsers {
 		return
 	}
-	r := e.profiles.get(uint32(p))
-	if r.refs--; r.refs == 0 {
-		e.profileNames.Delete(r.name)
-		r = profileRecord{}
-		e.freeProfiles = append(e.freeProfiles, p)
+	if e.profileUsers == nil {
+		e.profileUsers = map[profRef]int32{}
 	}
-	e.profiles.set(uint32(p), r)
+	e.profileUsers[p] += n
+}
+
+// A profile record with pinAt users or more (a preset most devices use)
+// is pinned: its users are no longer counted, and it is never freed. An
+// edit that moves devices between presets then copies no chunk of
+// profile records, and the records left behind are at most one per
+// pinAt users the tables ever held at once.
+const (
+	pinAt       = 256
+	pinnedUsers = ^uint32(0)
+)
+
+// countProfileUsers writes the users the edit counted to the profile
+// records, freeing those left with none. Records made in the edit start
+// at none.
+func (e *tableEditor) countProfileUsers() {
+	ps := make([]profRef, 0, len(e.profileUsers))
+	for p, n := range e.profileUsers {
+		if r := e.profiles.get(uint32(p)); r.refs != pinnedUsers && (n != 0 || r.refs == 0) {
+			ps = append(ps, p)
+		}
+	}
+	// In order, so that the free list, and the indexes the next edits
+	// give, do not depend on the map's.
+	slices.Sort(ps)
+	for _, p := range ps {
+		r := e.profiles.get(uint32(p))
+		switch n := int64(r.refs) + int64(e.profileUsers[p]); {
+		case n <= 0:
+			e.profileNames.Delete(r.name)
+			r = profileRecord{}
+			e.freeProfiles = append(e.freeProfiles, p)
+		case n >= pinAt:
+			r.refs = pinnedUsers
+		default:
+			r.refs = uint32(n)
+		}
+		e.profiles.set(uint32(p), r)
+	}
+	e.profileUsers = nil
 }
 
 // reindexProfile looks the index of profile name up again, if a record
@@ -331,13 +378,17 @@ func (e *tableEditor) reindexProfile(name string) {
 		return
 	}
 	r := e.profiles.get(uint32(p))
-	r.hint = 0
+	next := r
+	next.hint = 0
 	if e.index != nil {
 		if i, ok := e.index.Profile(name); ok {
-			r.name, r.hint = e.index.ProfileName(i), int32(i+1)
+			next.name, next.hint = e.index.ProfileName(i), int32(i+1)
 		}
 	}
-	e.profiles.set(uint32(p), r)
+	// Most changes replace a profile at its index: nothing to write.
+	if next.hint != r.hint {
+		e.profiles.set(uint32(p), next)
+	}
 }
 
 // claiming is a device being added: its record is written once its
