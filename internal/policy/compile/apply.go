@@ -246,6 +246,10 @@ func (s *Snapshot) apply(d Delta, now time.Time, bulk bool) (*Snapshot, error) {
 	if err := compileDevices(); err != nil {
 		return nil, err
 	}
+	// The identity tables keep each profile name's index in the policy
+	// (pipeline.Identity.ProfileHint): those of the profiles added or
+	// removed are looked up again.
+	a.iu.ProfileIndex = a.pol
 	ident, err := s.Identity.Update(a.iu)
 	if err != nil {
 		return nil, fmt.Errorf("devices: %w", err)
@@ -555,11 +559,21 @@ func (a *applying) compileProfiles() error {
 	if len(put)+len(remove) == 0 {
 		return nil
 	}
+	return a.withProfiles(put, remove)
+}
+
+// withProfiles puts and removes profiles in the policy, noting their
+// names for the identity tables, which keep each name's index.
+func (a *applying) withProfiles(put []policy.ProfileSpec, remove []string) error {
 	pol, err := a.pol.WithProfiles(put, remove, "")
 	if err != nil {
 		return err
 	}
 	a.pol = pol
+	for _, p := range put {
+		a.iu.Profiles = append(a.iu.Profiles, p.Name)
+	}
+	a.iu.Profiles = append(a.iu.Profiles, remove...)
 	return nil
 }
 
@@ -825,12 +839,7 @@ func (a *applying) putDeviceProfiles(put []policy.ProfileSpec, remove []string) 
 	if len(put)+len(remove) == 0 {
 		return nil
 	}
-	pol, err := a.pol.WithProfiles(put, remove, "")
-	if err != nil {
-		return err
-	}
-	a.pol = pol
-	return nil
+	return a.withProfiles(put, remove)
 }
 
 // compileDevicesBulk is compileDevices for Compile, over devs, the whole
