@@ -117,7 +117,7 @@ func (f *Filter) serve(ctx context.Context, w pipeline.ResponseWriter, r *pipeli
 		return ErrNoPolicy
 	}
 	q := r.Msg.Question[0]
-	prof := s.ProfileOrDefault(r.Identity.Profile)
+	prof := s.ProfileHinted(r.Identity.Profile, r.Identity.ProfileHint)
 	var buf [256]byte
 	now := r.Received
 	if !f.received || now.IsZero() {

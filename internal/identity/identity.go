@@ -109,6 +109,31 @@ type Config struct {
 	// Devices, Households and Bindings (a cold build): tables made at
 	// their final size are neither grown nor split.
 	Expect Expect
+	// ProfileIndex, when set, is the policy the tables are compiled
+	// with: each profile name the tables keep carries its index there
+	// (pipeline.Identity.ProfileHint), so that the Policy step finds the
+	// profile without looking the name up. Nil keeps no index.
+	ProfileIndex ProfileIndexer
+}
+
+// ProfileIndexer gives the index of a profile name in a policy;
+// *policy.Snapshot is one.
+type ProfileIndexer interface {
+	// Profile returns the index of the named profile.
+	Profile(name string) (int, bool)
+	// ProfileName returns the name of profile i.
+	ProfileName(i int) string
+}
+
+// hintOf is the ProfileHint of name in x: 1 + its index, 0 for none.
+func hintOf(x ProfileIndexer, name string) int32 {
+	if x == nil {
+		return 0
+	}
+	if i, ok := x.Profile(name); ok {
+		return int32(i + 1)
+	}
+	return 0
 }
 
 // Expect counts the identifiers, households and bindings an Identifier's
@@ -142,13 +167,16 @@ type macTable interface {
 func (id *Identifier) identity(d devRef, via, mac string) pipeline.Identity {
 	r := id.devices.at(uint32(d))
 	h := id.households.at(uint32(r.household))
+	ident := pipeline.Identity{Household: h.id, Device: r.name, Profile: id.unknown.Profile, ProfileHint: id.unknown.ProfileHint, Via: via, MAC: mac}
 	p := r.profile
-	if p == "" {
-		if p = h.profile; p == "" {
-			p = id.unknown.Profile
-		}
+	if p == 0 {
+		p = h.profile
 	}
-	return pipeline.Identity{Household: h.id, Device: r.name, Profile: p, Via: via, MAC: mac}
+	if p != 0 {
+		pr := id.profiles.at(uint32(p))
+		ident.Profile, ident.ProfileHint = pr.name, pr.hint
+	}
+	return ident
 }
 
 // macEntry is a configured MAC's device and the index of its text,
@@ -180,7 +208,7 @@ func New(c Config) (*Identifier, error) {
 		tables:    newTables(len(c.Devices), len(c.Bindings), c.Expect),
 		guard:     c.Guard,
 		neighbors: c.Neighbors,
-		unknown:   pipeline.Identity{Profile: c.DefaultProfile, Via: viaDefault},
+		unknown:   pipeline.Identity{Profile: c.DefaultProfile, ProfileHint: hintOf(c.ProfileIndex, c.DefaultProfile), Via: viaDefault},
 	}
 	log := c.Logger
 	if log == nil {
@@ -206,6 +234,7 @@ func New(c Config) (*Identifier, error) {
 		id.domains = append(id.domains, n)
 	}
 	e := id.tables.edit()
+	e.index = c.ProfileIndex
 	for _, h := range c.Households {
 		e.setHousehold(h.ID, h.DefaultProfile)
 	}

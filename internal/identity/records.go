@@ -15,21 +15,40 @@ type devRef uint32
 // hhRef names a household record; 0 is the household "" (at home).
 type hhRef uint32
 
+// profRef names a profile record; 0 names none (the device's household's
+// profile, or the Identifier's default).
+type profRef uint32
+
 // deviceRecord is the part of a Device an identity needs.
 type deviceRecord struct {
-	name, profile string
-	household     hhRef
+	name      string
+	profile   profRef
+	household hhRef
 	// refs counts the table entries naming the record: at 0 its index
 	// is free for the next device.
 	refs uint32
 }
 
-// householdRecord is a household's id and default profile ("" for the
+// householdRecord is a household's id and default profile (0 for the
 // Identifier's default). A household's record is never freed: devices
 // may name a household the tables do not hold (or no longer hold), and
 // the index keeps meaning that id.
 type householdRecord struct {
-	id, profile string
+	id      string
+	profile profRef
+}
+
+// profileRecord is a profile name that devices and households name, kept
+// once, with the profile's index in the policy compiled with the tables
+// (see ProfileIndexer): an identity carries the index to the Policy step,
+// which then finds the profile without looking its name up.
+type profileRecord struct {
+	name string
+	// hint is 1 + the policy's index of name, 0 when not known.
+	hint int32
+	// refs counts the device and household records naming the record: at
+	// 0 its index is free for the next name.
+	refs uint32
 }
 
 // Records are kept in chunks of chunkLen, chunkLen chunks to a leaf:

@@ -264,3 +264,133 @@ func TestUpdateIPv6Devices(t *testing.T) {
 		t.Errorf("devices6 = %d, want 1", id.devices6)
 	}
 }
+
+// indexer is a ProfileIndexer: a policy's profile indexes by name.
+type indexer map[string]int
+
+func (x indexer) Profile(name string) (int, bool) { i, ok := x[name]; return i, ok }
+
+func (x indexer) ProfileName(i int) string {
+	for n, j := range x {
+		if j == i {
+			return n
+		}
+	}
+	return ""
+}
+
+// TestProfileHints checks the index each identity carries for its
+// profile (Identity.ProfileHint, 1 + the policy's index, 0 for none) as
+// the tables and the policy change: a device's own profile, its
+// household's default, a binding's, the default profile, a profile the
+// policy does not have, then profiles renamed away and added at a reused
+// index, a household's default changed and the default profile changed.
+// Profile names no record uses any more are freed.
+func TestProfileHints(t *testing.T) {
+	policy := indexer{"adult": 0, "kid": 1, "family": 2}
+	id, err := New(Config{
+		Devices: []Device{
+			{Name: "tablet", Household: "smiths", Profile: "kid", ClientIDs: []string{"tablet"}},
+			{Name: "laptop", Household: "smiths", IPs: addrs("198.51.100.10")},
+			{Name: "tv", Household: "smiths", Profile: "nobody", IPs: addrs("198.51.100.11")},
+		},
+		DefaultProfile: "adult",
+		Households:     []Household{{ID: "smiths", DefaultProfile: "family"}},
+		Bindings:       []Binding{{Household: "smiths", Addr: netip.MustParseAddr("198.51.100.7")}},
+		ProfileIndex:   policy,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type want struct {
+		client, clientID, profile string
+		hint                      int32
+	}
+	check := func(step string, id *Identifier, wants []want) {
+		t.Helper()
+		for _, w := range wants {
+			r := request(query(), w.client)
+			r.ClientID = w.clientID
+			if got := id.Identify(r); got.Profile != w.profile || got.ProfileHint != w.hint {
+				t.Errorf("%s: %s %s is %q hint %d, want %q hint %d", step, w.client, w.clientID, got.Profile, got.ProfileHint, w.profile, w.hint)
+			}
+		}
+	}
+	check("New", id, []want{
+		{client: "192.0.2.1:5353", clientID: "tablet", profile: "kid", hint: 2},
+		{client: "198.51.100.10:5353", profile: "family", hint: 3},
+		{client: "198.51.100.7:5353", profile: "family", hint: 3},
+		{client: "198.51.100.11:5353", profile: "nobody", hint: 0},
+		{client: "192.0.2.9:5353", profile: "adult", hint: 1},
+	})
+
+	// family removed; nobody added at its index.
+	policy = indexer{"adult": 0, "kid": 1, "nobody": 2}
+	next, err := id.Update(Update{ProfileIndex: policy, Profiles: []string{"family", "nobody"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("family removed, nobody added", next, []want{
+		{client: "192.0.2.1:5353", clientID: "tablet", profile: "kid", hint: 2},
+		{client: "198.51.100.10:5353", profile: "family", hint: 0},
+		{client: "198.51.100.7:5353", profile: "family", hint: 0},
+		{client: "198.51.100.11:5353", profile: "nobody", hint: 3},
+	})
+	// The Identifier before the update keeps its hints.
+	check("before the update", id, []want{{client: "198.51.100.11:5353", profile: "nobody", hint: 0}})
+
+	next, err = next.Update(Update{ProfileIndex: policy, Households: []Household{{ID: "smiths", DefaultProfile: "kid"}}, DefaultProfile: "nobody"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("household default and default profile changed", next, []want{
+		{client: "198.51.100.10:5353", profile: "kid", hint: 2},
+		{client: "198.51.100.7:5353", profile: "kid", hint: 2},
+		{client: "192.0.2.9:5353", profile: "nobody", hint: 3},
+	})
+
+	// A device moving through a thousand profiles of its own leaves one
+	// profile record behind, not a thousand.
+	start := next.profiles.n
+	for i := range 1000 {
+		d := Device{Name: "tv", Household: "smiths", Profile: fmt.Sprint("tv~", i), IPs: addrs("198.51.100.11")}
+		if next, err = next.Update(Update{ProfileIndex: policy, Put: []Device{d}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if next.profiles.n > start+1 || next.profilesByName.Len() > 4 {
+		t.Errorf("profile records grew from %d to %d (%d names) over 1000 profiles of one device", start, next.profiles.n, next.profilesByName.Len())
+	}
+	check("after the churn", next, []want{{client: "198.51.100.11:5353", profile: "tv~999", hint: 0}})
+}
+
+// TestProfileRecordsPinned checks that a profile record with pinAt users
+// stops counting them (an edit of a preset's device copies no profile
+// record) and stays, hint and all, when its users go.
+func TestProfileRecordsPinned(t *testing.T) {
+	policy := indexer{"adult": 0, "kid": 1}
+	var devs []Device
+	for i := range pinAt {
+		devs = append(devs, Device{Name: fmt.Sprint("d", i), Profile: "kid", Household: "h1", ClientIDs: []string{fmt.Sprint("c", i)}})
+	}
+	id, err := New(Config{DefaultProfile: "adult", Devices: devs, ProfileIndex: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := id.profilesByName.Get("kid")
+	if r := id.profiles.at(uint32(p)); r.refs != pinnedUsers {
+		t.Fatalf("kid has %d users counted, want it pinned", r.refs)
+	}
+	next, err := id.Update(Update{ProfileIndex: policy, Remove: devs[1:], Put: []Device{{Name: "d0", Profile: "kid", Household: "h1", ClientIDs: []string{"c0", "c-new"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.profiles.top[0][0] != id.profiles.top[0][0] {
+		t.Error("an edit of a pinned profile's devices copied its chunk of records")
+	}
+	r := request(query(), "192.0.2.1:5353")
+	r.ClientID = "c-new"
+	if got := next.Identify(r); got.Device != "d0" || got.Profile != "kid" || got.ProfileHint != 2 {
+		t.Errorf("c-new is %+v, want d0 with kid, hint 2", got)
+	}
+}

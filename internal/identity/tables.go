@@ -67,6 +67,12 @@ type Update struct {
 	Bindings       []Binding
 	// DefaultProfile, when not "", replaces Config.DefaultProfile.
 	DefaultProfile string
+	// ProfileIndex is the policy compiled with the Identifier after u
+	// (see Config.ProfileIndex); nil keeps no index for the profile names
+	// u adds. Profiles are the names whose index it may have changed
+	// (profiles added or removed): their kept index is looked up again.
+	ProfileIndex ProfileIndexer
+	Profiles     []string
 }
 
 // Update returns the Identifier after u, leaving id as it is: tables u
@@ -75,6 +81,10 @@ type Update struct {
 // not of the tables. An error leaves nothing changed.
 func (id *Identifier) Update(u Update) (*Identifier, error) {
 	e := id.tables.edit()
+	e.index = u.ProfileIndex
+	for _, name := range u.Profiles {
+		e.reindexProfile(name)
+	}
 	for _, d := range u.Remove {
 		e.remove(d)
 	}
@@ -104,6 +114,7 @@ func (id *Identifier) Update(u Update) (*Identifier, error) {
 	if u.DefaultProfile != "" {
 		next.unknown.Profile = u.DefaultProfile
 	}
+	next.unknown.ProfileHint = hintOf(u.ProfileIndex, next.unknown.Profile)
 	return &next, nil
 }
 
@@ -117,6 +128,12 @@ type tables struct {
 	households  records[householdRecord]
 	// householdsByID interns household ids; only edits read it.
 	householdsByID *shardmap.Map[string, hhRef]
+	// profiles are the profile names records name, each once;
+	// profilesByName interns them (only edits read it), and freeProfiles
+	// are the indexes no record names.
+	profiles       records[profileRecord]
+	profilesByName *shardmap.Map[string, profRef]
+	freeProfiles   []profRef
 	// macTexts are the texts of the MACs in byMAC, one each; freeMACTexts
 	// are the indexes no entry names.
 	macTexts     records[[macTextLen]byte]
@@ -161,6 +178,7 @@ type addrEntry struct {
 func newTables(devices, bindings int, x Expect) tables {
 	t := tables{
 		householdsByID: shardmap.New[string, hhRef](devices/4 + x.Households),
+		profilesByName: shardmap.New[string, profRef](0),
 		byClientID:     shardmap.New[string, devRef](devices/8 + x.ClientIDs),
 		bySecret:       secretTable{m: shardmap.New[uint64, secretEntry](devices/8 + x.DNSIDs)},
 		byMAC:          shardmap.New[mac, macEntry](devices/2 + x.MACs),
@@ -178,6 +196,10 @@ func newTables(devices, bindings int, x Expect) tables {
 	h := t.households.edit()
 	h.set(0, householdRecord{})
 	t.households = h.done()
+	// Index 0 is no profile.
+	p := t.profiles.edit()
+	p.set(0, profileRecord{})
+	t.profiles = p.done()
 	return t
 }
 
@@ -187,6 +209,16 @@ type tableEditor struct {
 	freeDevices  []devRef
 	households   *recordEditor[householdRecord]
 	householdIDs *shardmap.Editor[string, hhRef]
+	profiles     *recordEditor[profileRecord]
+	profileNames *shardmap.Editor[string, profRef]
+	freeProfiles []profRef
+	// profileUsers counts the users each profile record gains (or, below
+	// 0, loses) in the edit, written to the records by done: a device put
+	// again with the profile it had, or moved from one preset to another,
+	// copies no chunk of profile records. Nil until the first.
+	profileUsers map[profRef]int32
+	// index gives the profile names' indexes; nil for none.
+	index        ProfileIndexer
 	macTexts     *recordEditor[[macTextLen]byte]
 	freeMACTexts []uint32
 	clientID     *shardmap.Editor[string, devRef]
@@ -204,6 +236,7 @@ func (t *tables) edit() *tableEditor {
 	return &tableEditor{
 		devices: t.devices.edit(), freeDevices: slices.Clone(t.freeDevices),
 		households: t.households.edit(), householdIDs: t.householdsByID.Edit(),
+		profiles: t.profiles.edit(), profileNames: t.profilesByName.Edit(), freeProfiles: slices.Clone(t.freeProfiles),
 		macTexts: t.macTexts.edit(), freeMACTexts: slices.Clone(t.freeMACTexts),
 		clientID: t.byClientID.Edit(), secret: t.bySecret.m.Edit(), mac: t.byMAC.Edit(), addr: t.byAddr.Edit(), devices6: t.devices6,
 		cidr4: t.cidr4.edit(), cidr6: t.cidr6.edit(),
@@ -212,9 +245,11 @@ func (t *tables) edit() *tableEditor {
 }
 
 func (e *tableEditor) done() tables {
+	e.countProfileUsers()
 	return tables{
 		devices: e.devices.done(), freeDevices: e.freeDevices,
 		households: e.households.done(), householdsByID: e.householdIDs.Map(),
+		profiles: e.profiles.done(), profilesByName: e.profileNames.Map(), freeProfiles: e.freeProfiles,
 		macTexts: e.macTexts.done(), freeMACTexts: e.freeMACTexts,
 		byClientID: e.clientID.Map(), bySecret: secretTable{m: e.secret.Map()}, byMAC: e.mac.Map(), byAddr: e.addr.Map(), devices6: e.devices6,
 		cidr4: e.cidr4.done(), cidr6: e.cidr6.done(),
@@ -241,9 +276,118 @@ func (e *tableEditor) household(id string) hhRef {
 // Identifier's).
 func (e *tableEditor) setHousehold(id, profile string) {
 	h := e.household(id)
-	if r := e.households.get(uint32(h)); r.profile != profile {
-		r.profile = profile
+	if r := e.households.get(uint32(h)); e.profiles.get(uint32(r.profile)).name != profile {
+		old := r.profile
+		r.profile = e.useProfile(profile)
+		e.dropProfile(old)
 		e.households.set(uint32(h), r)
+	}
+}
+
+// useProfile returns the record of profile name, making it if no record
+// names it yet, and counts one more user; "" is 0.
+func (e *tableEditor) useProfile(name string) profRef {
+	if name == "" {
+		return 0
+	}
+	p, ok := e.profileNames.Get(name)
+	if !ok {
+		// Made with no users: done frees it unless the edit counts one.
+		if n := len(e.freeProfiles); n > 0 {
+			p, e.freeProfiles = e.freeProfiles[n-1], e.freeProfiles[:n-1]
+		} else {
+			p = profRef(e.profiles.r.n)
+		}
+		r := profileRecord{name: name}
+		if e.index != nil {
+			if i, ok := e.index.Profile(name); ok {
+				// The policy's own string: the Policy step compares
+				// the name without reading its bytes.
+				r.name, r.hint = e.index.ProfileName(i), int32(i+1)
+			}
+		}
+		e.profiles.set(uint32(p), r)
+		e.profileNames.Put(r.name, p)
+	}
+	e.countProfileUser(p, 1)
+	return p
+}
+
+// dropProfile counts one user of profile record p fewer.
+func (e *tableEditor) dropProfile(p profRef) {
+	if p != 0 {
+		e.countProfileUser(p, -1)
+	}
+}
+
+func (e *tableEditor) countProfileUser(p profRef, n int32) {
+	if e.profiles.get(uint32(p)).refs == pinnedUsers {
+		return
+	}
+	if e.profileUsers == nil {
+		e.profileUsers = map[profRef]int32{}
+	}
+	e.profileUsers[p] += n
+}
+
+// A profile record with pinAt users or more (a preset most devices use)
+// is pinned: its users are no longer counted, and it is never freed. An
+// edit that moves devices between presets then copies no chunk of
+// profile records, and the records left behind are at most one per
+// pinAt users the tables ever held at once.
+const (
+	pinAt       = 256
+	pinnedUsers = ^uint32(0)
+)
+
+// countProfileUsers writes the users the edit counted to the profile
+// records, freeing those left with none. Records made in the edit start
+// at none.
+func (e *tableEditor) countProfileUsers() {
+	ps := make([]profRef, 0, len(e.profileUsers))
+	for p, n := range e.profileUsers {
+		if r := e.profiles.get(uint32(p)); r.refs != pinnedUsers && (n != 0 || r.refs == 0) {
+			ps = append(ps, p)
+		}
+	}
+	// In order, so that the free list, and the indexes the next edits
+	// give, do not depend on the map's.
+	slices.Sort(ps)
+	for _, p := range ps {
+		r := e.profiles.get(uint32(p))
+		switch n := int64(r.refs) + int64(e.profileUsers[p]); {
+		case n <= 0:
+			e.profileNames.Delete(r.name)
+			r = profileRecord{}
+			e.freeProfiles = append(e.freeProfiles, p)
+		case n >= pinAt:
+			r.refs = pinnedUsers
+		default:
+			r.refs = uint32(n)
+		}
+		e.profiles.set(uint32(p), r)
+	}
+	e.profileUsers = nil
+}
+
+// reindexProfile looks the index of profile name up again, if a record
+// names it.
+func (e *tableEditor) reindexProfile(name string) {
+	p, ok := e.profileNames.Get(name)
+	if !ok {
+		return
+	}
+	r := e.profiles.get(uint32(p))
+	next := r
+	next.hint = 0
+	if e.index != nil {
+		if i, ok := e.index.Profile(name); ok {
+			next.name, next.hint = e.index.ProfileName(i), int32(i+1)
+		}
+	}
+	// Most changes replace a profile at its index: nothing to write.
+	if next.hint != r.hint {
+		e.profiles.set(uint32(p), next)
 	}
 }
 
@@ -279,6 +423,7 @@ func (e *tableEditor) take(c *claiming, prev devRef, had bool, what, text string
 func (e *tableEditor) unref(d devRef) {
 	r := e.devices.get(uint32(d))
 	if r.refs--; r.refs == 0 {
+		e.dropProfile(r.profile)
 		r = deviceRecord{}
 		e.freeDevices = append(e.freeDevices, d)
 	}
@@ -308,7 +453,7 @@ func (e *tableEditor) add(cd Device) error {
 		}
 		return nil
 	}
-	e.devices.set(uint32(c.ref), deviceRecord{name: cd.Name, profile: cd.Profile, household: e.household(cd.Household), refs: c.refs})
+	e.devices.set(uint32(c.ref), deviceRecord{name: cd.Name, profile: e.useProfile(cd.Profile), household: e.household(cd.Household), refs: c.refs})
 	return nil
 }
 
@@ -575,11 +720,12 @@ func (e *tableEditor) setAddr(k addrKey, a addrEntry) {
 // householdIdentity is the identity of a query bound to household h.
 func (id *Identifier) householdIdentity(h hhRef, via string) pipeline.Identity {
 	r := id.households.at(uint32(h))
-	p := r.profile
-	if p == "" {
-		p = id.unknown.Profile
+	ident := pipeline.Identity{Household: r.id, Profile: id.unknown.Profile, ProfileHint: id.unknown.ProfileHint, Via: via}
+	if r.profile != 0 {
+		p := id.profiles.at(uint32(r.profile))
+		ident.Profile, ident.ProfileHint = p.name, p.hint
 	}
-	return pipeline.Identity{Household: r.id, Profile: p, Via: via}
+	return ident
 }
 
 // boundClientID finds the household bound to client id s, ignoring case,

@@ -117,6 +117,11 @@ type Identity struct {
 	Device string
 	// Profile is the name of the profile that applies.
 	Profile string
+	// ProfileHint is 1 + Profile's index in the policy snapshot the
+	// identity tables were compiled with, or 0 when not known: the Policy
+	// step passes it to policy.Snapshot.ProfileHinted, which checks it
+	// and so saves looking the name up. A stale hint is never wrong.
+	ProfileHint int32
 	// Via says how the device was recognised: "client-id", "edns-mac",
 	// "mac", "ip", "cidr", or "default" for an unknown device.
 	Via string

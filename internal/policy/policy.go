@@ -555,6 +555,24 @@ func (s *Snapshot) ProfileOrDefault(name string) int {
 	return s.fallback
 }
 
+// ProfileHinted is ProfileOrDefault(name) for a caller that kept the
+// name's index from an earlier lookup: hint is 1 + that index, 0 for
+// none (the identity tables keep one per profile name, see
+// pipeline.Identity.ProfileHint). When profile hint-1 still has that name
+// it is the answer, found without hashing the name or probing the table
+// of names (for the name the hint was made with, the name's bytes are not
+// read either: they are the same string). A stale hint (the profile
+// removed, its index given to another) costs that lookup, never a wrong
+// profile.
+func (s *Snapshot) ProfileHinted(name string, hint int32) int {
+	if i := int(hint) - 1; i >= 0 && i < s.profiles.used {
+		if p := s.profiles.at(i); p != nil && p.Name == name {
+			return i
+		}
+	}
+	return s.ProfileOrDefault(name)
+}
+
 // ProfileName returns the name of profile i.
 func (s *Snapshot) ProfileName(i int) string { return s.profiles.at(i).Name }
 

@@ -110,3 +110,47 @@ func TestWithLists(t *testing.T) {
 		t.Errorf("default profile lost")
 	}
 }
+
+// TestProfileHinted checks that a hint is taken only while its index
+// still holds the profile of that name: a missing, out of range or stale
+// hint (the profile removed and its index given to another) gives what
+// ProfileOrDefault gives.
+func TestProfileHinted(t *testing.T) {
+	s := testSnapshot(t)
+	next, err := s.WithProfiles([]ProfileSpec{{Name: "h7-kid"}}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h7, _ := next.Profile("h7-kid")
+	kid, _ := next.Profile("kid")
+	// h7-kid removed, and its index given to h8-kid.
+	later, err := next.WithProfiles([]ProfileSpec{{Name: "h8-kid"}}, []string{"h7-kid"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h8, _ := later.Profile("h8-kid"); h8 != h7 {
+		t.Fatalf("h8-kid at %d, want h7-kid's freed index %d", h8, h7)
+	}
+	tests := []struct {
+		name    string
+		s       *Snapshot
+		profile string
+		hint    int32
+	}{
+		{name: "right hint", s: next, profile: "h7-kid", hint: int32(h7 + 1)},
+		{name: "no hint", s: next, profile: "h7-kid"},
+		{name: "another profile's index", s: next, profile: "h7-kid", hint: int32(kid + 1)},
+		{name: "beyond the table", s: next, profile: "kid", hint: 1 << 20},
+		{name: "negative", s: next, profile: "kid", hint: -5},
+		{name: "removed, index reused", s: later, profile: "h7-kid", hint: int32(h7 + 1)},
+		{name: "unknown name", s: later, profile: "nobody", hint: int32(kid + 1)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, want := tt.s.ProfileHinted(tt.profile, tt.hint), tt.s.ProfileOrDefault(tt.profile)
+			if got != want {
+				t.Errorf("ProfileHinted(%q, %d) = %d (%s), want %d (%s)", tt.profile, tt.hint, got, tt.s.ProfileName(got), want, tt.s.ProfileName(want))
+			}
+		})
+	}
+}

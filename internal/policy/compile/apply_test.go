@@ -156,12 +156,24 @@ func keysOf[V any](m map[string]V) []string {
 }
 
 // outcome is what a snapshot does with a query from each pool address and
-// client id: the identity and the profile the policy then applies.
+// client id: the identity and the profile the policy then applies. The
+// identity's ProfileHint must be the profile's index in the snapshot's
+// policy (0 for a profile it does not have), however the snapshot was
+// made; the index itself is left out, as two ways to the same state may
+// number the profiles differently.
 func outcome(s *Snapshot) []string {
 	var out []string
 	try := func(r *pipeline.Request) {
 		id := s.Identity.Identify(r)
 		i := s.Policy.ProfileOrDefault(id.Profile)
+		var want int32
+		if j, ok := s.Policy.Profile(id.Profile); ok {
+			want = int32(j + 1)
+		}
+		if id.ProfileHint != want || s.Policy.ProfileHinted(id.Profile, id.ProfileHint) != i {
+			out = append(out, fmt.Sprintf("%s: profile %q: hint %d, want %d", r.Client.Addr(), id.Profile, id.ProfileHint, want))
+		}
+		id.ProfileHint = 0
 		spec := s.Policy.ProfileSpec(i)
 		out = append(out, fmt.Sprintf("%s -> %+v -> %s block=%v grants=%d", r.Client.Addr(), id, spec.Name, spec.Block, len(spec.Grants)))
 	}

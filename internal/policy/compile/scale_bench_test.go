@@ -255,7 +255,7 @@ func BenchmarkScale(b *testing.B) {
 				for j := i; j < i+batch; j++ {
 					req := reqs[j&(len(reqs)-1)]
 					id := s.Identity.Identify(req)
-					d := s.Policy.Decide(s.Policy.ProfileOrDefault(id.Profile), now, name, dns.TypeA)
+					d := s.Policy.Decide(s.Policy.ProfileHinted(id.Profile, id.ProfileHint), now, name, dns.TypeA)
 					if id.Via == "default" || d.Profile < 0 {
 						b.Fatalf("query %d from %v (%q) not recognised", j, req.Client, req.ClientID)
 					}

@@ -130,7 +130,7 @@ func (p *Plan) empty(base identity.Config, c *lists.Compiled, x identity.Expect)
 		return nil, err
 	}
 	ic := base
-	ic.Devices, ic.DefaultProfile, ic.Expect = p.devices, p.def, x
+	ic.Devices, ic.DefaultProfile, ic.Expect, ic.ProfileIndex = p.devices, p.def, x, pol
 	ident, err := identity.New(ic)
 	if err != nil {
 		return nil, fmt.Errorf("devices: %w", err)
