@@ -23,6 +23,14 @@ const udpBlockTimeout = 100 * time.Millisecond
 // well under sysmon's 10 ms, however long sysmon sleeps between looks.
 const udpReschedule = 4 * time.Millisecond
 
+// udpPause is how long a reader waits before reading again while
+// datagrams arrive at least twice as often (4 k QPS and more on one
+// socket), so that one wake-up reads several: at moderate load each
+// datagram would otherwise cost the reader a wake-up of its own, the
+// larger part of its CPU per query (docs/performance.md, "Waking less
+// at 5 k QPS"). It is the most latency a pause adds to an answer.
+const udpPause = 500 * time.Microsecond
+
 // udpPeer is a client's socket address as the kernel gave it, kept to send
 // the answer back unchanged (an IPv6 scope ID included).
 type udpPeer struct {
@@ -62,6 +70,36 @@ type fdIO struct {
 	names []unix.RawSockaddrInet6
 	// scheduled is when the reader last called runtime.Gosched.
 	scheduled time.Time
+	// pacer decides when the reader pauses before a read (pause).
+	pacer pacer
+	pause bool
+}
+
+// pacer follows the rate of a reader's datagrams and decides whether to
+// pause (udpPause) before the next read: only while the average gap
+// between datagrams is at most half the pause, so a pause gathers two or
+// more, and never after a full batch (the reader is behind). At lower
+// rates a pause would add a wake-up of its own and latency for nothing.
+type pacer struct {
+	last time.Time     // when the last read returned
+	gap  time.Duration // moving average of the gap between datagrams
+}
+
+// read records a read that returned n datagrams of at most size at now,
+// and reports whether to pause before the next one.
+func (p *pacer) read(now time.Time, n, size int) bool {
+	if n == 0 {
+		return false // a timeout or an interruption
+	}
+	if !p.last.IsZero() {
+		// An average over about eight reads, of the time per datagram
+		// since the previous read (a pause included).
+		p.gap += (now.Sub(p.last)/time.Duration(n) - p.gap) / 8
+	} else {
+		p.gap = udpPause // no history yet: no pause
+	}
+	p.last = now
+	return n < size && p.gap <= udpPause/2
 }
 
 // openUDP returns the sockets that serve c's address. With GOMAXPROCS 2
@@ -174,7 +212,8 @@ func newFDIO(fd int, addr string) *fdIO {
 
 // read waits in the kernel for at least one datagram (MSG_WAITFORONE:
 // recvmmsg returns once one is in, with whatever else is queued), at most
-// udpBlockTimeout; then it returns 0 and nil.
+// udpBlockTimeout; then it returns 0 and nil. While datagrams arrive
+// often (pacer), it first sleeps udpPause and takes what came meanwhile.
 func (u *fdIO) read(ms []udpIn) (int, error) {
 	ms = ms[:min(len(ms), len(u.hs))]
 	for i := range ms {
@@ -204,18 +243,34 @@ func (u *fdIO) read(ms []udpIn) (int, error) {
 		u.mu.RUnlock()
 		return 0, net.ErrClosed
 	}
-	r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(u.fd), uintptr(unsafe.Pointer(&u.hs[0])), uintptr(len(ms)), unix.MSG_WAITFORONE, 0, 0)
+	var (
+		r     uintptr
+		errno unix.Errno = unix.EAGAIN
+	)
+	if u.pause {
+		// Datagrams are arriving faster than one per udpPause/2: wait
+		// for a few in the socket's buffer, then take what is there
+		// without blocking (and block below if nothing came).
+		ts := unix.NsecToTimespec(udpPause.Nanoseconds())
+		unix.Nanosleep(&ts, nil)
+		r, _, errno = unix.Syscall6(unix.SYS_RECVMMSG, uintptr(u.fd), uintptr(unsafe.Pointer(&u.hs[0])), uintptr(len(ms)), unix.MSG_DONTWAIT, 0, 0)
+	}
+	if errno == unix.EAGAIN {
+		r, _, errno = unix.Syscall6(unix.SYS_RECVMMSG, uintptr(u.fd), uintptr(unsafe.Pointer(&u.hs[0])), uintptr(len(ms)), unix.MSG_WAITFORONE, 0, 0)
+	}
 	u.mu.RUnlock()
 	if u.stopped.Load() {
 		return 0, net.ErrClosed
 	}
 	if errno != 0 {
+		u.pause = false // a timeout or an interruption: no pause next
 		if errno == unix.EAGAIN || errno == unix.EINTR {
 			return 0, nil
 		}
 		return 0, fmt.Errorf("recvmmsg: %w", errno)
 	}
 	n := int(r)
+	u.pause = u.pacer.read(time.Now(), n, len(ms))
 	for i := range ms[:n] {
 		m, h := &ms[i], &u.hs[i]
 		m.n = int(h.n)

@@ -111,3 +111,185 @@ func TestFDReadWriteDoesNotAllocate(t *testing.T) {
 		t.Errorf("%v allocations per datagram read and answered, want 0", allocs)
 	}
 }
+
+// TestFDWrite sends answers to several clients over IPv4 and IPv6 in the
+// batch sizes the readers and the writer use: one answer alone (sendto),
+// a few together and more than one sendmmsg call takes. Every client gets
+// its own answer, byte for byte.
+func TestFDWrite(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0))))
+	type testCase struct {
+		name    string
+		addr    string
+		clients int
+	}
+	cases := []testCase{
+		{"ipv4 one", "127.0.0.1:0", 1},
+		{"ipv4 three", "127.0.0.1:0", 3},
+		{"ipv4 more than a sendmmsg", "127.0.0.1:0", udpWriteBatch + 6},
+	}
+	// IPv6 where the machine has its loopback, as in TestUDPReadLoop.
+	if ln, err := net.ListenPacket("udp", "[::1]:0"); err == nil {
+		ln.Close()
+		cases = append(cases, testCase{"ipv6 one", "[::1]:0", 1}, testCase{"ipv6 three", "[::1]:0", 3})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			lc := net.ListenConfig{Control: reusePort}
+			c, err := lc.ListenPacket(context.Background(), "udp", tc.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := c.LocalAddr().String()
+			ios, err := openUDP(c.(*net.UDPConn), 1, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := ios[0]
+			t.Cleanup(func() { u.close() })
+			clients := make([]net.Conn, tc.clients)
+			for i := range clients {
+				if clients[i], err = net.Dial("udp", addr); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { clients[i].Close() })
+				if _, err := fmt.Fprintf(clients[i], "query %d", i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ms := make([]udpIn, udpBatch)
+			for i := range ms {
+				ms[i].buf = make([]byte, maxUDPQuery)
+			}
+			var ps []*udpPacket
+			for len(ps) < tc.clients {
+				n, err := u.read(ms)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, m := range ms[:n] {
+					p := &udpPacket{peer: m.peer}
+					p.reply = fmt.Appendf(p.out[:0], "answer to %s", m.buf[:m.n])
+					ps = append(ps, p)
+				}
+			}
+			if n, err := u.write(ps); n != len(ps) || err != nil {
+				t.Fatalf("write sent %d of %d answers: %v", n, len(ps), err)
+			}
+			buf := make([]byte, 64)
+			for i, cl := range clients {
+				cl.SetReadDeadline(time.Now().Add(10 * time.Second))
+				n, err := cl.Read(buf)
+				if err != nil {
+					t.Fatalf("client %d: %v", i, err)
+				}
+				if got, want := string(buf[:n]), fmt.Sprintf("answer to query %d", i); got != want {
+					t.Errorf("client %d got %q, want %q", i, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestPacer feeds the pacer reads at steady rates and checks when the
+// reader pauses: from about 4 k datagrams a second on one socket (two or
+// more per pause), never below, never after a full batch or an empty
+// read, and not on the first read.
+func TestPacer(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		every time.Duration // between reads
+		n     int           // datagrams per read
+		want  bool          // pause after the tenth read
+	}{
+		{"5 k QPS, one per read", 200 * time.Microsecond, 1, true},
+		{"5 k QPS after pauses, three per read", 600 * time.Microsecond, 3, true},
+		{"50 k QPS, ten per read", 200 * time.Microsecond, 10, true},
+		{"2 k QPS", 500 * time.Microsecond, 1, false},
+		{"100 QPS", 10 * time.Millisecond, 1, false},
+		{"full batches", 100 * time.Microsecond, udpBatch, false},
+		{"timeouts", udpBlockTimeout, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var p pacer
+			now := time.Unix(1e9, 0)
+			if p.read(now, max(tc.n, 1), udpBatch) {
+				t.Fatal("paused after the first read")
+			}
+			var got bool
+			for range 30 {
+				now = now.Add(tc.every)
+				got = p.read(now, tc.n, udpBatch)
+			}
+			if got != tc.want {
+				t.Errorf("pause = %v after reads of %d every %v (gap %v), want %v", got, tc.n, tc.every, p.gap, tc.want)
+			}
+		})
+	}
+}
+
+// TestFDReadAfterPause reads with a pause due: datagrams queued before or
+// during the pause are all returned by one read, and with nothing queued
+// the read still waits for the next datagram.
+func TestFDReadAfterPause(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0))))
+	lc := net.ListenConfig{Control: reusePort}
+	c, err := lc.ListenPacket(context.Background(), "udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := c.LocalAddr().String()
+	ios, err := openUDP(c.(*net.UDPConn), 1, 1<<16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := ios[0].(*fdIO)
+	t.Cleanup(func() { u.close() })
+	client, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	ms := make([]udpIn, udpBatch)
+	for i := range ms {
+		ms[i].buf = make([]byte, maxUDPQuery)
+	}
+	for _, tc := range []struct {
+		name   string
+		queued int // sent before the read
+		later  int // sent while the read runs
+	}{
+		{"three queued", 3, 0},
+		{"none queued, one later", 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for range tc.queued {
+				if _, err := client.Write([]byte("query")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			u.pause = true
+			type result struct {
+				n   int
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				n, err := u.read(ms)
+				for err == nil && n == 0 { // a timeout or EINTR: read again
+					n, err = u.read(ms)
+				}
+				done <- result{n, err}
+			}()
+			for range tc.later {
+				if _, err := client.Write([]byte("query")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res := <-done
+			if want := tc.queued + tc.later; res.err != nil || res.n != want {
+				t.Fatalf("read %d datagrams (%v), want %d", res.n, res.err, want)
+			}
+		})
+	}
+}
