@@ -270,6 +270,7 @@ func New(cfg *config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 		TLS:            tlsCfg,
 		Handler:        b.handler,
 		Allow:          b.allow,
+		UDPPause:       cfg.Listen.UDPPause,
 		TCPIdle:        cfg.Limits.TCPIdle,
 		TCPConnections: cfg.Limits.TCPConnections,
 		TCPPerSource:   cfg.Limits.TCPPerSource,

@@ -96,6 +96,11 @@ type Listen struct {
 	// port 80, e.g. "192.168.1.2:80". They get a page saying what was
 	// blocked and why.
 	BlockPage string `yaml:"block_page"`
+	// UDPPause is how long a UDP reader waits before reading again while
+	// datagrams arrive at least twice that often (about 4 k QPS a socket
+	// with the default 500µs), so that one wake-up reads several: less
+	// CPU per query, up to UDPPause more latency. 0 turns it off.
+	UDPPause time.Duration `yaml:"udp_pause"`
 }
 
 // TLS names the certificate and key for DoT and DoH listeners.
@@ -269,7 +274,7 @@ func Load(path string) (*Config, error) {
 // a file needs to say only what differs.
 func builtin() Config {
 	return Config{
-		Listen: Listen{DNS: []string{"127.0.0.1:5353"}},
+		Listen: Listen{DNS: []string{"127.0.0.1:5353"}, UDPPause: 500 * time.Microsecond},
 		Upstream: Upstream{
 			Servers:   []string{"https://dns.quad9.net/dns-query", "tls://1.1.1.1#cloudflare-dns.com"},
 			Strategy:  "parallel",
@@ -526,6 +531,9 @@ func (c *Config) Validate() error {
 				bad(fmt.Sprintf("listen.%s[%d]", l.name, i), "%v", err)
 			}
 		}
+	}
+	if p := c.Listen.UDPPause; p < 0 || p > 5*time.Millisecond {
+		bad("listen.udp_pause", "%v is not between 0 and 5ms", p)
 	}
 	if c.Listen.HTTP != "" {
 		if err := checkHostPort(c.Listen.HTTP); err != nil {

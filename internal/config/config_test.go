@@ -24,6 +24,27 @@ func TestDefaultIsValid(t *testing.T) {
 	}
 }
 
+// TestUDPPause checks listen.udp_pause: the default survives a listen
+// section that does not name it, and 0s turns the pause off.
+func TestUDPPause(t *testing.T) {
+	for _, tc := range []struct {
+		doc  string
+		want time.Duration
+	}{
+		{"listen: {dns: [\"127.0.0.1:53\"]}\n", 500 * time.Microsecond},
+		{"listen: {dns: [\"127.0.0.1:53\"], udp_pause: 0s}\n", 0},
+		{"listen: {dns: [\"127.0.0.1:53\"], udp_pause: 200us}\n", 200 * time.Microsecond},
+	} {
+		c, err := Parse("x.yaml", []byte(tc.doc))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.doc, err)
+		}
+		if c.Listen.UDPPause != tc.want {
+			t.Errorf("%q: udp_pause = %v, want %v", tc.doc, c.Listen.UDPPause, tc.want)
+		}
+	}
+}
+
 func TestParseIssueExample(t *testing.T) {
 	const doc = `listen: {dns: ["127.0.0.1:5353"], dot: [], doh: [], http: "127.0.0.1:8053"}
 tls: {cert: /etc/hearth/cert.pem, key: /etc/hearth/key.pem}
@@ -63,6 +84,8 @@ func TestParseErrors(t *testing.T) {
 		{"no upstream", "upstream: {servers: []}\n", "x.yaml:1: upstream.servers: at least one"},
 		{"dot without tls", "upstream: {servers: [9.9.9.9]}\nlisten: {dot: [\"127.0.0.1:853\"]}\n", "x.yaml: tls.cert: required"},
 		{"bad listen", "upstream: {servers: [9.9.9.9]}\nlisten:\n  dns: [\"localhost\"]\n", "x.yaml:3: listen.dns[0]:"},
+		{"udp pause too long", "upstream: {servers: [9.9.9.9]}\nlisten:\n  udp_pause: 20ms\n", "x.yaml:3: listen.udp_pause: 20ms is not between 0 and 5ms"},
+		{"udp pause negative", "upstream: {servers: [9.9.9.9]}\nlisten:\n  udp_pause: -1ms\n", "x.yaml:3: listen.udp_pause: -1ms is not between 0 and 5ms"},
 		{"min over max", "upstream: {servers: [9.9.9.9]}\ncache: {min_ttl: 2h, max_ttl: 1h}\n", "x.yaml:2: cache.min_ttl: 2h0m0s is more than max_ttl"},
 		{"syntax", "upstream: [\n", "x.yaml:"},
 		{"bad bootstrap", "upstream: {servers: [9.9.9.9], bootstrap: [dns.google]}\n", "x.yaml:1: upstream.bootstrap[0]:"},

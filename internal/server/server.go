@@ -58,6 +58,11 @@ type Config struct {
 	// runtime's Ps meanwhile (default GOMAXPROCS-1, at least 1, so one P
 	// stays free for upstream answers, workers and timers).
 	UDPSockets int
+	// UDPPause is how long a UDP reader waits before reading again while
+	// datagrams arrive at least twice that often, so that one wake-up
+	// reads several (less CPU per query, up to UDPPause more latency);
+	// 0: never (Linux only).
+	UDPPause time.Duration
 	// Logger receives listener and per-query failure logs.
 	Logger *slog.Logger
 }

@@ -183,7 +183,7 @@ func (s *Server) bindDNS(addr string) ([]udpIO, net.Listener, error) {
 	// scheduler has paused: a larger buffer keeps the queries of other
 	// clients that share the socket from being dropped by the kernel
 	// meanwhile (capped by net.core.rmem_max).
-	conns, err := openUDP(first.(*net.UDPConn), s.cfg.UDPSockets, udpReadBuffer)
+	conns, err := openUDP(first.(*net.UDPConn), s.cfg.UDPSockets, udpReadBuffer, s.cfg.UDPPause)
 	if err != nil {
 		first.Close()
 		ln.Close()

@@ -23,14 +23,6 @@ const udpBlockTimeout = 100 * time.Millisecond
 // well under sysmon's 10 ms, however long sysmon sleeps between looks.
 const udpReschedule = 4 * time.Millisecond
 
-// udpPause is how long a reader waits before reading again while
-// datagrams arrive at least twice as often (4 k QPS and more on one
-// socket), so that one wake-up reads several: at moderate load each
-// datagram would otherwise cost the reader a wake-up of its own, the
-// larger part of its CPU per query (docs/performance.md, "Waking less
-// at 5 k QPS"). It is the most latency a pause adds to an answer.
-const udpPause = 500 * time.Microsecond
-
 // udpPeer is a client's socket address as the kernel gave it, kept to send
 // the answer back unchanged (an IPv6 scope ID included).
 type udpPeer struct {
@@ -76,13 +68,19 @@ type fdIO struct {
 }
 
 // pacer follows the rate of a reader's datagrams and decides whether to
-// pause (udpPause) before the next read: only while the average gap
-// between datagrams is at most half the pause, so a pause gathers two or
-// more, and never after a full batch (the reader is behind). At lower
-// rates a pause would add a wake-up of its own and latency for nothing.
+// pause before the next read: only while the average gap between
+// datagrams is at most half the pause, so a pause gathers two or more,
+// and never after a full batch (the reader is behind). At lower rates a
+// pause would add a wake-up of its own and latency for nothing. At moderate
+// load each datagram would otherwise cost the reader a wake-up of its own,
+// the larger part of its CPU per query (docs/performance.md, "Waking less
+// at 5 k QPS").
 type pacer struct {
-	last time.Time     // when the last read returned
-	gap  time.Duration // moving average of the gap between datagrams
+	// pause is how long to wait (Config.UDPPause), the most latency a
+	// pause adds to an answer; 0: never.
+	pause time.Duration
+	last  time.Time     // when the last read returned
+	gap   time.Duration // moving average of the gap between datagrams
 }
 
 // read records a read that returned n datagrams of at most size at now,
@@ -96,10 +94,10 @@ func (p *pacer) read(now time.Time, n, size int) bool {
 		// since the previous read (a pause included).
 		p.gap += (now.Sub(p.last)/time.Duration(n) - p.gap) / 8
 	} else {
-		p.gap = udpPause // no history yet: no pause
+		p.gap = p.pause // no history yet: no pause
 	}
 	p.last = now
-	return n < size && p.gap <= udpPause/2
+	return p.pause > 0 && n < size && p.gap <= p.pause/2
 }
 
 // openUDP returns the sockets that serve c's address. With GOMAXPROCS 2
@@ -111,15 +109,15 @@ func (p *pacer) read(now time.Time, n, size int) bool {
 // would run while it waits: answers of upstreams, timers and the API
 // would wait for the runtime's monitor to take the P back (up to 10 ms).
 // There, c is served through the netpoller as on other systems (netIO).
-func openUDP(c *net.UDPConn, n int, rcvbuf int) ([]udpIO, error) {
+func openUDP(c *net.UDPConn, n int, rcvbuf int, pause time.Duration) ([]udpIO, error) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		return []udpIO{newNetIO(c, rcvbuf)}, nil
 	}
-	return openFD(c, n, rcvbuf)
+	return openFD(c, n, rcvbuf, pause)
 }
 
 // openFD is openUDP with fdIO sockets.
-func openFD(c *net.UDPConn, n int, rcvbuf int) ([]udpIO, error) {
+func openFD(c *net.UDPConn, n int, rcvbuf int, pause time.Duration) ([]udpIO, error) {
 	var (
 		sa     unix.Sockaddr
 		domain int
@@ -160,7 +158,7 @@ func openFD(c *net.UDPConn, n int, rcvbuf int) ([]udpIO, error) {
 		if err != nil {
 			return fail(fmt.Errorf("udp socket: %w", err))
 		}
-		u := newFDIO(fd, addr)
+		u := newFDIO(fd, addr, pause)
 		ios = append(ios, u)
 		tv := unix.NsecToTimeval(udpBlockTimeout.Nanoseconds())
 		for _, o := range []struct {
@@ -199,10 +197,11 @@ func openFD(c *net.UDPConn, n int, rcvbuf int) ([]udpIO, error) {
 	return ios, nil
 }
 
-func newFDIO(fd int, addr string) *fdIO {
+func newFDIO(fd int, addr string, pause time.Duration) *fdIO {
 	u := &fdIO{
 		fd:    fd,
 		addr:  addr,
+		pacer: pacer{pause: pause},
 		hs:    make([]mmsghdr, udpBatch),
 		iovs:  make([]unix.Iovec, udpBatch),
 		names: make([]unix.RawSockaddrInet6, udpBatch),
@@ -213,7 +212,7 @@ func newFDIO(fd int, addr string) *fdIO {
 // read waits in the kernel for at least one datagram (MSG_WAITFORONE:
 // recvmmsg returns once one is in, with whatever else is queued), at most
 // udpBlockTimeout; then it returns 0 and nil. While datagrams arrive
-// often (pacer), it first sleeps udpPause and takes what came meanwhile.
+// often (pacer), it first sleeps the pause and takes what came meanwhile.
 func (u *fdIO) read(ms []udpIn) (int, error) {
 	ms = ms[:min(len(ms), len(u.hs))]
 	for i := range ms {
@@ -248,10 +247,10 @@ func (u *fdIO) read(ms []udpIn) (int, error) {
 		errno unix.Errno = unix.EAGAIN
 	)
 	if u.pause {
-		// Datagrams are arriving faster than one per udpPause/2: wait
+		// Datagrams are arriving faster than one per half pause: wait
 		// for a few in the socket's buffer, then take what is there
 		// without blocking (and block below if nothing came).
-		ts := unix.NsecToTimespec(udpPause.Nanoseconds())
+		ts := unix.NsecToTimespec(u.pacer.pause.Nanoseconds())
 		unix.Nanosleep(&ts, nil)
 		r, _, errno = unix.Syscall6(unix.SYS_RECVMMSG, uintptr(u.fd), uintptr(unsafe.Pointer(&u.hs[0])), uintptr(len(ms)), unix.MSG_DONTWAIT, 0, 0)
 	}

@@ -23,7 +23,7 @@ func TestFDInterruptWakesReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ios, err := openUDP(c.(*net.UDPConn), 1, 1<<16)
+	ios, err := openUDP(c.(*net.UDPConn), 1, 1<<16, 500*time.Microsecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestFDReadWriteDoesNotAllocate(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := c.LocalAddr().String()
-	ios, err := openUDP(c.(*net.UDPConn), 1, 1<<16)
+	ios, err := openUDP(c.(*net.UDPConn), 1, 1<<16, 500*time.Microsecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestFDWrite(t *testing.T) {
 				t.Fatal(err)
 			}
 			addr := c.LocalAddr().String()
-			ios, err := openUDP(c.(*net.UDPConn), 1, 1<<20)
+			ios, err := openUDP(c.(*net.UDPConn), 1, 1<<20, 500*time.Microsecond)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -198,20 +198,25 @@ func TestFDWrite(t *testing.T) {
 func TestPacer(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
+		pause time.Duration // Config.UDPPause
 		every time.Duration // between reads
 		n     int           // datagrams per read
 		want  bool          // pause after the tenth read
 	}{
-		{"5 k QPS, one per read", 200 * time.Microsecond, 1, true},
-		{"5 k QPS after pauses, three per read", 600 * time.Microsecond, 3, true},
-		{"50 k QPS, ten per read", 200 * time.Microsecond, 10, true},
-		{"2 k QPS", 500 * time.Microsecond, 1, false},
-		{"100 QPS", 10 * time.Millisecond, 1, false},
-		{"full batches", 100 * time.Microsecond, udpBatch, false},
-		{"timeouts", udpBlockTimeout, 0, false},
+		{"5 k QPS, one per read", 500 * time.Microsecond, 200 * time.Microsecond, 1, true},
+		{"5 k QPS after pauses, three per read", 500 * time.Microsecond, 600 * time.Microsecond, 3, true},
+		{"50 k QPS, ten per read", 500 * time.Microsecond, 200 * time.Microsecond, 10, true},
+		{"2 k QPS", 500 * time.Microsecond, 500 * time.Microsecond, 1, false},
+		{"100 QPS", 500 * time.Microsecond, 10 * time.Millisecond, 1, false},
+		{"full batches", 500 * time.Microsecond, 100 * time.Microsecond, udpBatch, false},
+		{"timeouts", 500 * time.Microsecond, udpBlockTimeout, 0, false},
+		{"5 k QPS, pause off", 0, 200 * time.Microsecond, 1, false},
+		{"50 k QPS, pause off", 0, 20 * time.Microsecond, 1, false},
+		{"5 k QPS, 100µs pause", 100 * time.Microsecond, 200 * time.Microsecond, 1, false},
+		{"40 k QPS, 100µs pause", 100 * time.Microsecond, 25 * time.Microsecond, 1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var p pacer
+			p := pacer{pause: tc.pause}
 			now := time.Unix(1e9, 0)
 			if p.read(now, max(tc.n, 1), udpBatch) {
 				t.Fatal("paused after the first read")
@@ -239,7 +244,7 @@ func TestFDReadAfterPause(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := c.LocalAddr().String()
-	ios, err := openUDP(c.(*net.UDPConn), 1, 1<<16)
+	ios, err := openUDP(c.(*net.UDPConn), 1, 1<<16, 500*time.Microsecond)
 	if err != nil {
 		t.Fatal(err)
 	}
