@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
@@ -123,98 +122,75 @@ func fillState(b testing.TB, dsn string, n int) {
 		b.Fatal(err)
 	}
 	s.Close()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	pgtest.CopyState(b, dsn, loadState(n))
+}
+
+// loadState makes n households' state with every field the loader
+// decodes: names, time zones, host names, DNS ids, grants' authors.
+func loadState(n int) store.State {
 	presets := []string{"kid", "tween", "teen", "adult"}
-	js := func(v any) string {
-		data, err := json.Marshal(v)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return string(data)
-	}
-	null := func(s string) any {
-		if s == "" {
-			return nil
-		}
-		return s
-	}
 	until := time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)
 	seen := time.Date(2026, 5, 6, 7, 8, 9, 123456789, time.UTC)
-	tables := []struct {
-		name string
-		cols []string
-		n    int
-		row  func(i int) []any
-	}{
-		{"households", []string{"id", "version", "default_profile", "data"}, n, func(i int) []any {
-			h := store.Household{ID: fmt.Sprintf("h%07d", i), Name: "Household " + strconv.Itoa(i), DefaultProfile: presets[i%len(presets)], Version: 1}
-			if i%3 == 0 {
-				h.TimeZone = "Europe/Paris"
-			}
-			return []any{h.ID, h.Version, null(h.DefaultProfile), js(h)}
-		}},
-		{"profiles", []string{"id", "household", "version", "data"}, (n + 9) / 10, func(i int) []any {
-			h := fmt.Sprintf("h%07d", i*10)
-			p := store.Profile{ID: h + "-kid", Household: h, Name: "Kid", Preset: "kid", Block: []string{"gambling"}, Allow: []string{"school.example"}, Version: 1}
-			return []any{p.ID, p.Household, p.Version, js(p)}
-		}},
-		{"devices", []string{"id", "household", "profile", "version", "data", "dns_id_hash"}, 5 * n, func(k int) []any {
-			i := k / 5
-			h := fmt.Sprintf("h%07d", i)
-			d := store.Device{ID: fmt.Sprintf("%s-d%d", h, k%5), Household: h, Name: "Device " + strconv.Itoa(k%5), FirstSeen: seen, Version: 1}
-			var hash any
-			switch k % 5 {
-			case 0, 1:
-				d.MACs = []string{fmt.Sprintf("02:%02x:%02x:%02x:%02x:%02x", byte(k>>32), byte(k>>24), byte(k>>16), byte(k>>8), byte(k))}
-				d.Hostname = "phone-" + strconv.Itoa(k)
-			case 2, 3:
-				d.ClientIDs = []string{fmt.Sprintf("c%08d", k)}
-			default:
-				d.IPs = []string{netip.AddrFrom4([4]byte{10, byte(k >> 16), byte(k >> 8), byte(k)}).String()}
-				d.New = true
-			}
-			if k%50 == 7 {
-				d.ClientIDs = nil
-				d.DNSID = &store.DNSID{Label: "tablet", Hint: "ab3x", Created: seen}
-				hash = fmt.Sprintf("%064x", k)
-			}
-			switch x := k % 10; {
-			case x < 6:
-			case x < 9:
-				d.Profile = presets[k%len(presets)]
-			case i%10 == 0:
-				d.Profile = h + "-kid"
-			}
-			return []any{d.ID, d.Household, null(d.Profile), d.Version, js(d), hash}
-		}},
-		{"grants", []string{"id", "device", "kind", "target", "until", "created_by", "created"}, (n + 99) / 100, func(i int) []any {
-			return []any{fmt.Sprintf("g%07d", i), fmt.Sprintf("h%07d-d0", i*100), store.GrantAllow, "social", until.UnixNano(), "parent", until.Add(-time.Hour).UnixNano()}
-		}},
-		{"bindings", []string{"kind", "key", "household", "origin", "session", "updated"}, 2 * n, func(k int) []any {
-			i := k / 2
-			h := fmt.Sprintf("h%07d", i)
-			if k%2 == 0 {
-				return []any{store.BindIPv4, netip.AddrFrom4([4]byte{100, 64 + byte(i>>16), byte(i >> 8), byte(i)}).String(), h, "import", "", seen.UnixNano()}
-			}
-			v6 := netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(i >> 16), byte(i >> 8), byte(i)}), 56)
-			return []any{store.BindIPv6, v6.String(), h, "radius", "s" + strconv.Itoa(i), seen.UnixNano()}
-		}},
+	st := store.State{
+		Seq:        1,
+		Households: make([]store.Household, n),
+		Profiles:   make([]store.Profile, (n+9)/10),
+		Devices:    make([]store.Device, 5*n),
+		Grants:     make([]store.Grant, (n+99)/100),
+		Bindings:   make([]store.Binding, 2*n),
 	}
-	for _, t := range tables {
-		if _, err := conn.CopyFrom(ctx, pgx.Identifier{t.name}, t.cols, pgx.CopyFromSlice(t.n, func(i int) ([]any, error) { return t.row(i), nil })); err != nil {
-			b.Fatalf("copy %s: %v", t.name, err)
+	for i := range st.Households {
+		h := store.Household{ID: fmt.Sprintf("h%07d", i), Name: "Household " + strconv.Itoa(i), DefaultProfile: presets[i%len(presets)]}
+		if i%3 == 0 {
+			h.TimeZone = "Europe/Paris"
 		}
+		st.Households[i] = h
 	}
-	if _, err := conn.Exec(ctx, "UPDATE policy_feed_head SET last = 1 WHERE id = 1"); err != nil {
-		b.Fatal(err)
+	for i := range st.Profiles {
+		h := fmt.Sprintf("h%07d", i*10)
+		st.Profiles[i] = store.Profile{ID: h + "-kid", Household: h, Name: "Kid", Preset: "kid", Block: []string{"gambling"}, Allow: []string{"school.example"}}
 	}
-	if _, err := conn.Exec(ctx, "ANALYZE households, profiles, devices, grants, bindings"); err != nil {
-		b.Fatal(err)
+	for k := range st.Devices {
+		i := k / 5
+		h := fmt.Sprintf("h%07d", i)
+		d := store.Device{ID: fmt.Sprintf("%s-d%d", h, k%5), Household: h, Name: "Device " + strconv.Itoa(k%5), FirstSeen: seen}
+		switch k % 5 {
+		case 0, 1:
+			d.MACs = []string{fmt.Sprintf("02:%02x:%02x:%02x:%02x:%02x", byte(k>>32), byte(k>>24), byte(k>>16), byte(k>>8), byte(k))}
+			d.Hostname = "phone-" + strconv.Itoa(k)
+		case 2, 3:
+			d.ClientIDs = []string{fmt.Sprintf("c%08d", k)}
+		default:
+			d.IPs = []string{netip.AddrFrom4([4]byte{10, byte(k >> 16), byte(k >> 8), byte(k)}).String()}
+			d.New = true
+		}
+		if k%50 == 7 {
+			d.ClientIDs = nil
+			d.DNSID = &store.DNSID{Hash: fmt.Sprintf("%064x", k), Label: "tablet", Hint: "ab3x", Created: seen}
+		}
+		switch x := k % 10; {
+		case x < 6:
+		case x < 9:
+			d.Profile = presets[k%len(presets)]
+		case i%10 == 0:
+			d.Profile = h + "-kid"
+		}
+		st.Devices[k] = d
 	}
+	for i := range st.Grants {
+		st.Grants[i] = store.Grant{ID: fmt.Sprintf("g%07d", i), Device: fmt.Sprintf("h%07d-d0", i*100), Kind: store.GrantAllow, Target: "social", Until: until, By: "parent", Created: until.Add(-time.Hour)}
+	}
+	for k := range st.Bindings {
+		i := k / 2
+		h := fmt.Sprintf("h%07d", i)
+		if k%2 == 0 {
+			st.Bindings[k] = store.Binding{Kind: store.BindIPv4, Key: netip.AddrFrom4([4]byte{100, 64 + byte(i>>16), byte(i >> 8), byte(i)}).String(), Household: h, Origin: "import", Updated: seen}
+			continue
+		}
+		v6 := netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(i >> 16), byte(i >> 8), byte(i)}), 56)
+		st.Bindings[k] = store.Binding{Kind: store.BindIPv6, Key: v6.String(), Household: h, Origin: "radius", Session: "s" + strconv.Itoa(i), Updated: seen}
+	}
+	return st
 }
 
 // processCPU is this process's CPU time, every thread.
