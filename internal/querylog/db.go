@@ -302,12 +302,16 @@ func createSchema(ctx context.Context, conn *sql.Conn, version int) (err error) 
 
 // The page caches, in KiB, are most of the memory the log takes: they
 // stay full once filled. The writer's holds the index pages its inserts
-// touch: 16 MiB cost no more writer CPU than 32 MiB in 60 s of
-// BenchmarkSustainedFakeTime, 8 MiB 20-60 % more (docs/querylog.md). The
-// other connections (searches, pruning, checkpoints) read a page from the
-// operating system's cache when theirs misses; theirs were 8 MiB each.
+// touch. 8 MiB cost 20-60 % more writer CPU than 16 MiB when the log's
+// rows were wider (docs/querylog.md); with schema 3 and pointer-free held
+// rows the two are level (BenchmarkSustainedFakeTime -benchtime 60x:
+// 0.065-0.077 against 0.073-0.074 writer CPU-s per s at 50,000 entries/s)
+// and 8 MiB takes 15 MiB off RSS at 1.5 M names (docs/performance.md).
+// The other connections (searches, pruning, checkpoints) read a page
+// from the operating system's cache when theirs misses; theirs were 8 MiB
+// each.
 const (
-	writerCacheKiB = 16384
+	writerCacheKiB = 8192
 	readerCacheKiB = 2048
 )
 
