@@ -49,9 +49,9 @@ func memoryLimit(cfg *config.Config, indexBytes, logBytes, other int64, env func
 // the default of 100 the heap grows to twice the live heap between
 // collections, and with a cache of a million answers that headroom was
 // most of the RSS. 50 took 80 MiB off at 800,000 names for 8 % more CPU
-// per cache miss; 25 takes about 55 MiB more off at 1.5 M names (heap
-// goal 1.25 times the live heap), below Unbound's RSS with the same
-// budgets, for CPU per miss equal within the noise (scripts/bench-rss,
+// per cache miss; 25 takes 23 MiB more off at 1.5 M names (a heap goal
+// of 1.25 times the live heap; 344 MiB, Unbound 356 with the same
+// budgets) for CPU per miss equal within the noise (scripts/bench-rss,
 // scripts/bench-misses, docs/performance.md). Hits allocate nothing, and
 // collections are cheap since cached answers hold no pointers: more of
 // them cost little.
