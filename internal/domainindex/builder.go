@@ -3,7 +3,9 @@ package domainindex
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"slices"
+	"sync"
 	"unsafe"
 )
 
@@ -168,7 +170,11 @@ func (b *Builder) Build() (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building index: %w", err)
 	}
-	ents := sortEntries(chunks)
+	n := 0
+	for _, c := range chunks {
+		n += len(c)
+	}
+	ents := sortEntries(chunks, min(runtime.GOMAXPROCS(0), n/minEntriesPerWorker))
 
 	names := 0
 	for i := range ents {
@@ -232,7 +238,12 @@ func (b *Builder) Build() (*Index, error) {
 // with 4 KiB pages) through a second slice as large as the first: a third
 // of a 5 M-name cold start. Now only the first pass goes to memory, and the
 // slice asks for huge pages (adviseHugePages).
-func sortEntries(chunks [][]entry) []entry {
+//
+// With workers > 1 (Build passes GOMAXPROCS, one per 64 Ki entries at most) the count and scatter passes
+// split the chunks, and the bucket sorts the buckets, between that many
+// goroutines. The result is the same: the order of a bucket's entries
+// before its sort does not matter, since the sort ends in a total order.
+func sortEntries(chunks [][]entry, workers int) []entry {
 	n := 0
 	for _, c := range chunks {
 		n += len(c)
@@ -241,37 +252,98 @@ func sortEntries(chunks [][]entry) []entry {
 		return nil
 	}
 	const topBits, top = 11, 1 << 11
-	var count [top + 1]int
-	for _, c := range chunks {
-		for _, e := range c {
-			count[e.w0>>(64-topBits)+1]++
+	// Each worker takes a run of chunks holding about n/workers entries.
+	workers = max(1, min(workers, len(chunks)))
+	parts := make([][][]entry, 0, workers)
+	for i, done := 0, 0; i < len(chunks); {
+		j := i
+		for j < len(chunks) && (j == i || done < n*(len(parts)+1)/workers) {
+			done += len(chunks[j])
+			j++
 		}
+		parts = append(parts, chunks[i:j])
+		i = j
 	}
+	// counts[w][v]: the entries of part w in bucket v.
+	counts := make([][top]int, len(parts))
+	forEach(len(parts), func(w int) {
+		c := &counts[w]
+		for _, ch := range parts[w] {
+			for _, e := range ch {
+				c[e.w0>>(64-topBits)]++
+			}
+		}
+	})
+	// start[v] is where bucket v starts; part w's entries of bucket v go
+	// after the earlier parts' ones, from next[w][v].
+	var start [top + 1]int
+	next := make([][top]int, len(parts))
 	largest := 0
-	for v := 1; v <= top; v++ {
-		largest = max(largest, count[v])
-		count[v] += count[v-1]
+	for v := range top {
+		pos := start[v]
+		for w := range parts {
+			next[w][v] = pos
+			pos += counts[w][v]
+		}
+		start[v+1] = pos
+		largest = max(largest, pos-start[v])
 	}
-	// count[v] is now where bucket v starts; next[v] where its next entry
-	// goes.
-	next := count
 	ents := make([]entry, n)
 	adviseHugePages(unsafe.Pointer(unsafe.SliceData(ents)), uintptr(n)*unsafe.Sizeof(entry{}))
-	for i, c := range chunks {
-		for _, e := range c {
-			v := e.w0 >> (64 - topBits)
-			ents[next[v]] = e
-			next[v]++
+	forEach(len(parts), func(w int) {
+		nx := &next[w]
+		for i, c := range parts[w] {
+			for _, e := range c {
+				v := e.w0 >> (64 - topBits)
+				ents[nx[v]] = e
+				nx[v]++
+			}
+			parts[w][i] = nil
 		}
-		chunks[i] = nil
-	}
-	tmp := make([]entry, largest)
-	for v := range top {
-		b := ents[count[v]:count[v+1]]
-		if len(b) > 1 {
-			sortBucket(b, tmp[:len(b)])
+	})
+	// The buckets are cut into runs of about n/workers entries, one a
+	// worker; entries with the same position key are in one bucket.
+	cuts := []int{0}
+	for v := 1; v < top && len(cuts) < workers; v++ {
+		if start[v] >= n*len(cuts)/workers {
+			cuts = append(cuts, v)
 		}
 	}
+	cuts = append(cuts, top)
+	forEach(len(cuts)-1, func(w int) {
+		tmp := make([]entry, largest)
+		for v := cuts[w]; v < cuts[w+1]; v++ {
+			b := ents[start[v]:start[v+1]]
+			if len(b) > 1 {
+				sortBucket(b, tmp[:len(b)])
+			}
+		}
+		sortEqualKeys(ents[start[cuts[w]]:start[cuts[w+1]]])
+	})
+	return ents
+}
+
+// minEntriesPerWorker is the least work worth a goroutine of sortEntries.
+const minEntriesPerWorker = 1 << 16
+
+// forEach calls f(0) ... f(n-1), each on a goroutine of its own when n > 1,
+// and returns when all have returned.
+func forEach(n int, f func(int)) {
+	if n == 1 {
+		f(0)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { f(i) })
+	}
+	wg.Wait()
+}
+
+// sortEqualKeys sorts each run of entries with the same position key in
+// ents (sorted by it already) by w0 and w1.
+func sortEqualKeys(ents []entry) {
+	n := len(ents)
 	for i := 0; i < n; {
 		j := i + 1
 		for j < n && ents[j].w0>>32 == ents[i].w0>>32 {
@@ -294,7 +366,6 @@ func sortEntries(chunks [][]entry) []entry {
 		}
 		i = j
 	}
-	return ents
 }
 
 // sortBucket sorts b, whose position keys share their top 11 bits, by the

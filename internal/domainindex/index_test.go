@@ -517,7 +517,8 @@ func TestBuildAcrossChunksAndMerges(t *testing.T) {
 }
 
 // TestSortEntries checks the radix sort on the position key against a
-// plain comparison sort, with many equal position keys and equal w0.
+// plain comparison sort, with many equal position keys and equal w0, on
+// one goroutine and on several.
 func TestSortEntries(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, n := range []int{1, 2, 3, 100, 5000, 300_000} {
@@ -551,11 +552,17 @@ func TestSortEntries(t *testing.T) {
 			}
 			return cmp.Compare(x.w1, y.w1)
 		})
-		if got := sortEntries(chunks); !slices.Equal(got, want) {
-			t.Errorf("n = %d: sortEntries differs from a comparison sort", n)
+		for _, workers := range []int{1, 2, 3, 8} {
+			cs := make([][]entry, len(chunks))
+			for i, c := range chunks {
+				cs[i] = slices.Clone(c)
+			}
+			if got := sortEntries(cs, workers); !slices.Equal(got, want) {
+				t.Errorf("n = %d, %d workers: sortEntries differs from a comparison sort", n, workers)
+			}
 		}
 	}
-	if got := sortEntries(nil); len(got) != 0 {
+	if got := sortEntries(nil, 2); len(got) != 0 {
 		t.Errorf("sortEntries(nil) = %v", got)
 	}
 }

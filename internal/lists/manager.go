@@ -147,6 +147,12 @@ type Manager struct {
 	gateMu  sync.Mutex
 	serving bool
 	gate    chan struct{}
+
+	// workers is the number of goroutines Compile parses on (0:
+	// GOMAXPROCS) and pieceBytes the least size of a piece of a list cut
+	// for them (split.go); tests set them.
+	workers    int
+	pieceBytes int64
 }
 
 // download is the schedule and outcome of one URL source.
@@ -257,7 +263,7 @@ func NewManager(c ManagerConfig) (*Manager, error) {
 		c.After = time.After
 	}
 	m := &Manager{entries: c.Entries, fetcher: c.Fetcher, log: c.Logger, parallel: c.Parallel, refresh: c.Refresh,
-		now: c.Now, after: c.After, state: map[string]*download{}}
+		now: c.Now, after: c.After, state: map[string]*download{}, pieceBytes: defaultPieceBytes}
 	for _, e := range c.Entries {
 		if !e.isDownload() {
 			continue
@@ -314,31 +320,65 @@ func (m *Manager) refreshOf(e Entry) time.Duration {
 // Lists are parsed on up to GOMAXPROCS goroutines, each list into a
 // Builder of its own, merged in list order before the build (merging moves
 // chunks, not entries), so the result is the same as parsing the lists one
-// after the other, whichever goroutine parsed which.
+// after the other, whichever goroutine parsed which. A large plain list is
+// cut into pieces at line starts and its pieces parsed on several
+// goroutines (see split.go), with the same result.
 func (m *Manager) Compile() (*Compiled, error) {
 	start := time.Now()
+	workers := m.workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
 	c := &Compiled{Lists: make([]Status, len(m.entries))}
 	ips := make([][]IPRule, len(m.entries))
 	rules := make([]int, len(m.entries))
 	builders := make([]*domainindex.Builder, len(m.entries))
+	// The pieces of cut lists go first: they are the largest units, so
+	// the goroutines finish together with the small lists last.
+	split := make([][]piece, len(m.entries))
+	var units []piece
+	for i := range m.entries {
+		split[i] = m.split(i, workers)
+		units = append(units, split[i]...)
+	}
+	results := make([]pieceResult, len(units))
+	first := make([]int, len(m.entries)) // index of list i's first piece in units
+	for k := len(units) - 1; k >= 0; k-- {
+		first[units[k].list] = k
+	}
+	for i := range m.entries {
+		if split[i] == nil {
+			units = append(units, piece{list: i})
+		}
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range max(1, min(runtime.GOMAXPROCS(0), len(m.entries))) {
+	for range max(1, min(workers, len(units))) {
 		wg.Go(func() {
 			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(m.entries) {
+				k := int(next.Add(1) - 1)
+				if k >= len(units) {
 					return
 				}
-				builders[i] = domainindex.NewBuilder(0)
-				rules[i], ips[i] = m.compileOne(i, &c.Lists[i], builders[i])
+				u := units[k]
+				if u.f != nil {
+					results[k] = m.parsePiece(m.entries[u.list], u)
+					continue
+				}
+				builders[u.list] = domainindex.NewBuilder(0)
+				rules[u.list], ips[u.list] = m.compileOne(u.list, &c.Lists[u.list], builders[u.list])
 			}
 		})
 	}
 	wg.Wait()
 	b := domainindex.NewBuilder(0)
 	for i, o := range builders {
-		b.Merge(o)
+		if ps := split[i]; ps != nil {
+			ps[0].f.Close()
+			rules[i], ips[i] = m.joinPieces(i, ps, results[first[i]:first[i]+len(ps)], &c.Lists[i], b)
+		} else {
+			b.Merge(o)
+		}
 		c.Rules += rules[i]
 		c.IPs = append(c.IPs, ips[i]...)
 	}
@@ -369,14 +409,7 @@ func (m *Manager) compileOne(i int, st *Status, b *domainindex.Builder) (rules i
 	// Names go straight from the parser's buffer into the builder's
 	// hash records: no string per name (5 M of them at ISP scale).
 	st.Stats, err = ParseNames(rc, e.Source.Format, e.Source.ParseOptions(), func(name []byte, k Kind, exception bool) {
-		kind := domainindex.Exact
-		switch {
-		case exception:
-			kind = domainindex.Exception
-		case k == Subtree:
-			kind = domainindex.Subtree
-		}
-		b.AddBytes(name, list, kind)
+		b.AddBytes(name, list, indexKind(k, exception))
 		rules++
 	}, func(r Rule) {
 		if !r.Exception {

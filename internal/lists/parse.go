@@ -69,7 +69,14 @@ func Parse(r io.Reader, f Format, opt ParseOptions, emit func(Rule)) (Stats, err
 // the call; ips gets every address rule. Either may be nil. The rules, the
 // order and the Stats are those of Parse.
 func ParseNames(r io.Reader, f Format, opt ParseOptions, names func(name []byte, k Kind, exception bool), ips func(Rule)) (Stats, error) {
-	p := parser{format: f, names: names, emit: ips}
+	return parseNames(r, f, opt, names, ips, false)
+}
+
+// parseNames is ParseNames; midFile says that r starts at a line of a
+// file other than its first (a piece of a list parsed on several
+// goroutines), where a byte-order mark is not trimmed.
+func parseNames(r io.Reader, f Format, opt ParseOptions, names func(name []byte, k Kind, exception bool), ips func(Rule), midFile bool) (Stats, error) {
+	p := parser{format: f, names: names, emit: ips, midFile: midFile}
 	if opt.PlainSubtree || f.DefaultPlainSubtree() {
 		p.plainKind = Subtree
 	}
@@ -105,6 +112,7 @@ type parser struct {
 	stats      Stats
 	lineNo     int
 	lineBad    bool // the current line was already counted as bad
+	midFile    bool // the input starts after the file's first line
 
 	name   [maxNameBytes + 1]byte // the lower-cased name being checked
 	wwwBuf [maxNameBytes + 1]byte // "www." + name, for PlainWWW
@@ -147,7 +155,7 @@ func (p *parser) run(r io.Reader) error {
 			if len(raw) > MaxLineBytes+1 || (len(raw) == MaxLineBytes+1 && raw[len(raw)-1] != '\n') {
 				p.bad(raw, reasonTooLong)
 			} else {
-				if p.lineNo == 1 {
+				if p.lineNo == 1 && !p.midFile {
 					raw = bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf")) // UTF-8 BOM
 				}
 				// Handlers trim the front themselves: in zone files a

@@ -39,11 +39,13 @@ const (
 )
 
 // slot is one entry of a shard. h is the upper half of the key's hash
-// with its low bit set: 0 marks an empty slot.
+// with its low bit set: 0 marks an empty slot. v comes before k so that a
+// 4-byte value fills the word h starts: a string key and a uint32 value
+// take 24 bytes, not 32.
 type slot[K comparable, V any] struct {
 	h uint32
-	k K
 	v V
+	k K
 }
 
 // shard is an open-addressing table: slots at most 3/4 full, searched
@@ -92,6 +94,18 @@ func (s *shard[K, V]) get(h uint32, k K) (V, bool) {
 	return zero, false
 }
 
+// entry is get, with the key as the shard holds it.
+func (s *shard[K, V]) entry(h uint32, k K) (K, V, bool) {
+	if len(s.slots) != 0 {
+		if p, ok := s.find(h, k); ok {
+			return s.slots[p].k, s.slots[p].v, true
+		}
+	}
+	var zk K
+	var zv V
+	return zk, zv, false
+}
+
 // slotsFor returns the number of slots a shard is made with for n
 // entries: 2/3 full, so that a search for a missing key (a bound
 // address has no device) scans three slots on average, not eight.
@@ -105,7 +119,9 @@ func (s *shard[K, V]) put(h uint32, k K, v V, sizeHint int) bool {
 	}
 	p, ok := s.find(h, k)
 	if ok {
-		s.slots[p].v = v
+		// The key too, as a Go map does for a string: Entry returns the
+		// one last put.
+		s.slots[p].k, s.slots[p].v = k, v
 		return false
 	}
 	if (s.n+1)*4 > len(s.slots)*3 {
@@ -204,6 +220,15 @@ func (m *Map[K, V]) Get(k K) (V, bool) {
 	return m.dir[t][l].get(h, k)
 }
 
+// Entry returns the key equal to k as the Map holds it (the one last
+// Put), and its value. A caller that keeps the key can keep the Map's
+// copy rather than its own (for a string key: one copy of the bytes), or
+// find what it stored beside the key. It does not allocate.
+func (m *Map[K, V]) Entry(k K) (K, V, bool) {
+	t, l, h := m.locate(k)
+	return m.dir[t][l].entry(h, k)
+}
+
 // Len returns the number of entries.
 func (m *Map[K, V]) Len() int { return m.n }
 
@@ -251,6 +276,14 @@ func (e *Editor[K, V]) Get(k K) (V, bool) {
 	return e.m.Get(k)
 }
 
+// Entry is Get, with the key equal to k as the edits so far leave it.
+func (e *Editor[K, V]) Entry(k K) (K, V, bool) {
+	if e.next != nil {
+		return e.next.Entry(k)
+	}
+	return e.m.Entry(k)
+}
+
 // writable returns k's shard in the new Map and k's slot hash, copying
 // the directory, the leaf and the shard on their first write.
 func (e *Editor[K, V]) writable(k K) (*shard[K, V], uint32) {
@@ -274,7 +307,7 @@ func (e *Editor[K, V]) writable(k K) (*shard[K, V], uint32) {
 	return s, h
 }
 
-// Put sets the value of k.
+// Put sets the value of k, and k as the key Entry returns.
 func (e *Editor[K, V]) Put(k K, v V) {
 	s, h := e.writable(k)
 	if s.put(h, k, v, e.next.per) {

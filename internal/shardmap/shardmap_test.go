@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 )
 
 // TestEditLeavesOldMap checks that an edit shows in the new Map only, and
@@ -161,5 +162,54 @@ func TestAgreesWithGoMap(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEntry checks that Entry returns the key the Map holds, the one
+// last put, not the caller's equal one, before and after the Editor's
+// first write; that the Map an edit started from keeps its own; and that
+// a string key with a 4-byte value takes 24 bytes a slot.
+func TestEntry(t *testing.T) {
+	key := func() string { return string([]byte("device-1")) }
+	first, second := key(), key()
+	e := New[string, int](0).Edit()
+	if _, _, ok := e.Entry(first); ok {
+		t.Fatal("Entry finds a key in an empty map")
+	}
+	e.Put(first, 1)
+	m := e.Map()
+	for _, tc := range []struct {
+		name  string
+		edit  func(*Editor[string, int])
+		want  int
+		ok    bool
+		holds string
+	}{
+		{"no edit", func(*Editor[string, int]) {}, 1, true, first},
+		{"equal key put again", func(e *Editor[string, int]) { e.Put(second, 2) }, 2, true, second},
+		{"other key put", func(e *Editor[string, int]) { e.Put("device-2", 3) }, 1, true, first},
+		{"deleted", func(e *Editor[string, int]) { e.Delete("device-1") }, 0, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := m.Edit()
+			tc.edit(e)
+			k, v, ok := e.Entry(key())
+			if ok != tc.ok || v != tc.want {
+				t.Fatalf("Entry = %q, %d, %v; want %d, %v", k, v, ok, tc.want, tc.ok)
+			}
+			if ok && unsafe.StringData(k) != unsafe.StringData(tc.holds) {
+				t.Errorf("Entry returns another copy of the key than the one last put")
+			}
+			next := e.Map()
+			if k2, v2, ok2 := next.Entry(key()); k2 != k || v2 != v || ok2 != ok || ok && unsafe.StringData(k2) != unsafe.StringData(k) {
+				t.Errorf("the Map's Entry differs from its Editor's")
+			}
+			if k, v, ok := m.Entry(key()); !ok || v != 1 || unsafe.StringData(k) != unsafe.StringData(first) {
+				t.Errorf("the edit changed the Map it started from: %q, %d, %v", k, v, ok)
+			}
+		})
+	}
+	if n := unsafe.Sizeof(slot[string, uint32]{}); n != 24 {
+		t.Errorf("a slot of a string and a uint32 takes %d bytes, want 24", n)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/hearth-dns/hearth/internal/identity"
 	"github.com/hearth-dns/hearth/internal/netid"
@@ -21,7 +22,7 @@ import (
 // shardmap.Map: a delta copies only the shards it touches.
 type items struct {
 	households packed[store.Household]
-	profiles   *shardmap.Map[string, store.Profile]
+	profiles   packed[store.Profile]
 	devices    packed[store.Device]
 	grants     packed[store.Grant]
 	// bindings are keyed by store.BindingID.
@@ -56,7 +57,7 @@ func newItems() items { return sized(Delta{}) }
 func sized(d Delta) items {
 	return items{
 		households: newPacked(len(d.Households), appendHousehold, decodeHousehold),
-		profiles:   shardmap.New[string, store.Profile](len(d.Profiles)),
+		profiles:   newPacked(len(d.Profiles), appendProfile, decodeProfile),
 		devices:    newPacked(len(d.Devices), appendDevice, decodeDevice),
 		grants:     newPacked(len(d.Grants), appendGrant, decodeGrant),
 		bindings:   newPacked(len(d.Bindings), appendBinding, decodeBinding),
@@ -73,7 +74,7 @@ func sized(d Delta) items {
 // itemEditor edits every table of items.
 type itemEditor struct {
 	households *packedEditor[store.Household]
-	profiles   *shardmap.Editor[string, store.Profile]
+	profiles   *packedEditor[store.Profile]
 	devices    *packedEditor[store.Device]
 	grants     *packedEditor[store.Grant]
 	bindings   *packedEditor[store.Binding]
@@ -160,17 +161,24 @@ type applying struct {
 	bulk bool
 	// arena, in a bulk build, holds the packed tables' blobs and keys.
 	arena *arena
+	// devKeys, in a bulk build, are the device table's keys (arena
+	// copies of the ids) by position in the delta's devices; names are
+	// the other names the snapshot keeps (profiles', households' the
+	// state does not hold), interned (see own and intern).
+	devKeys []string
+	names   map[string]string
 	// scratch is a reused buffer.
 	scratch []byte
 }
 
-// bindingID is store.BindingID, cut from the arena in a bulk build.
+// bindingID is store.BindingID. In a bulk build it is made in a.scratch,
+// valid until the next call: the table copies it into the arena.
 func (a *applying) bindingID(b store.Binding) string {
 	if a.arena == nil {
 		return store.BindingID(b.Kind, b.Key)
 	}
 	a.scratch = append(append(append(a.scratch[:0], b.Kind...), ':'), b.Key...)
-	return a.arena.string(a.scratch)
+	return unsafe.String(unsafe.SliceData(a.scratch), len(a.scratch))
 }
 
 // Apply returns the snapshot after d, leaving s as it is. Only what d
@@ -209,7 +217,9 @@ func (s *Snapshot) apply(d Delta, now time.Time, bulk bool) (*Snapshot, error) {
 		a.iu.Bindings = make([]identity.Binding, 0, len(d.Bindings))
 		// The items' blobs, and the bindings' ids, are cut from chunks.
 		a.arena = new(arena)
+		a.names = map[string]string{}
 		a.e.households.arena, a.e.devices.arena, a.e.grants.arena, a.e.bindings.arena = a.arena, a.arena, a.arena, a.arena
+		a.e.profiles.arena = a.arena
 	}
 	c := s.Lists
 	if d.Lists != nil {
@@ -326,27 +336,43 @@ func (a *applying) record(d Delta) {
 			}
 		}
 		a.use(h.DefaultProfile, "h ", h.ID)
-		e.households.Put(h.ID, h)
-		a.hhItem[h.ID] = true
+		id := h.ID
+		if a.bulk {
+			id = e.households.Put(h.ID, h)
+		} else {
+			e.households.Put(h.ID, h)
+		}
+		a.hhItem[id] = true
 	}
 	for _, p := range d.Profiles {
 		if old, ok := e.profiles.Get(p.ID); ok && old.Household != p.Household {
 			removeFrom(e.hhProfiles, old.Household, p.ID)
 			a.hhEntry[old.Household] = true
 		}
-		addTo(e.hhProfiles, p.Household, p.ID)
-		e.profiles.Put(p.ID, p)
-		a.profs[p.ID] = true
+		id, hh := p.ID, p.Household
+		if a.bulk {
+			id = e.profiles.Put(p.ID, p)
+			hh = a.household(hh)
+		} else {
+			e.profiles.Put(p.ID, p)
+		}
+		addTo(e.hhProfiles, hh, id)
+		a.profs[id] = true
 	}
-	for _, dev := range d.Devices {
+	if a.bulk {
+		a.devKeys = make([]string, len(d.Devices))
+	}
+	for i, dev := range d.Devices {
 		if devAgain {
-			if old, ok := e.devices.e.Get(dev.ID); ok {
+			if _, old, ok := e.devices.blob(dev.ID); ok {
 				a.unuse(packedDeviceProfile(old), "d ", dev.ID)
 			}
 		}
 		a.use(dev.Profile, "d ", dev.ID)
-		e.devices.Put(dev.ID, dev)
-		if !a.bulk { // compileDevicesBulk takes them from d.Devices
+		if a.bulk { // compileDevicesBulk takes them from d.Devices
+			a.devKeys[i] = e.devices.Put(dev.ID, dev)
+		} else {
+			e.devices.Put(dev.ID, dev)
 			a.devs[dev.ID] = true
 		}
 	}
@@ -355,9 +381,19 @@ func (a *applying) record(d Delta) {
 			removeFrom(e.grantsOf, old.Device, g.ID)
 			a.devs[old.Device] = true
 		}
-		e.grants.Put(g.ID, g)
-		addTo(e.grantsOf, g.Device, g.ID)
-		a.devs[g.Device] = true
+		id, dev := g.ID, g.Device
+		if a.bulk {
+			id = e.grants.Put(g.ID, g)
+			if k, _, ok := e.devices.e.Entry(dev); ok {
+				dev = k
+			} else {
+				dev = a.intern(dev) // the config file's, or missing
+			}
+		} else {
+			e.grants.Put(g.ID, g)
+		}
+		addTo(e.grantsOf, dev, id)
+		a.devs[dev] = true
 	}
 	for _, b := range d.Bindings {
 		id := a.bindingID(b)
@@ -368,15 +404,20 @@ func (a *applying) record(d Delta) {
 				}
 			}
 		}
+		id = e.bindings.Put(id, b)
+		if a.bulk {
+			// What the identity tables keep of it (a CPE or client id,
+			// the household's id), from the tables' copies.
+			b.Key = id[len(b.Kind)+1:]
+			b.Household = a.household(b.Household)
+		}
 		ib, err := identityBinding(b)
 		if err != nil {
 			// Kept, so that the state saved and compared is the store's,
 			// but it binds nothing.
-			e.bindings.Put(id, b)
 			a.setProblems("binding "+id, []error{fmt.Errorf("binding %s set aside: %w", id, err)})
 			continue
 		}
-		e.bindings.Put(id, b)
 		if !a.bulk || len(a.problemKeys) > 0 { // else none to delete, and the key costs an allocation
 			e.problems.Delete("binding " + id)
 		}
@@ -388,9 +429,39 @@ func (a *applying) record(d Delta) {
 // ("d " or "h ") and id. Most profiles are the config file's, which the
 // index leaves out, so the user's name is made only when needed.
 func (a *applying) use(profile, kind, id string) {
-	if profile != "" && !a.s.plan.hasProfile(profile) {
-		addTo(a.e.users, profile, kind+id)
+	if profile == "" || a.s.plan.hasProfile(profile) {
+		return
 	}
+	if a.arena != nil { // a bulk build keeps its copies in the arena
+		a.scratch = append(append(a.scratch[:0], kind...), id...)
+		addTo(a.e.users, a.intern(profile), a.arena.string(a.scratch))
+		return
+	}
+	addTo(a.e.users, profile, kind+id)
+}
+
+// household returns the bulk build's one copy of a household id: the
+// household table's key, or for a household the state does not hold,
+// an interned copy.
+func (a *applying) household(id string) string {
+	if k, _, ok := a.e.households.e.Entry(id); ok {
+		return k
+	}
+	if id == "" {
+		return ""
+	}
+	return a.intern(id)
+}
+
+// intern returns the bulk build's one copy of a name: a profile's, or
+// the id of a household the state does not hold.
+func (a *applying) intern(name string) string {
+	p, ok := a.names[name]
+	if !ok {
+		p = a.arena.str(name)
+		a.names[p] = p
+	}
+	return p
 }
 
 func (a *applying) unuse(profile, kind, id string) {
@@ -818,7 +889,7 @@ func (a *applying) compileDevicesBulk(devs []store.Device) error {
 		if j < 0 {
 			return extra[-j-1]
 		}
-		return devs[j].ID
+		return a.devKeys[j]
 	}
 	add := func(j int32) {
 		switch n := name(j); {
@@ -842,12 +913,21 @@ func (a *applying) compileDevicesBulk(devs []store.Device) error {
 	latest = nil
 	var put []policy.ProfileSpec
 	var remove []string
+	// sd is the device being compiled, its strings the ones the snapshot
+	// keeps (see own); compileDevice keeps nothing of sd itself.
+	var sd store.Device
 	for _, rank := range ranks {
 		for _, j := range rank {
 			n := name(j)
 			var cur current
 			if j >= 0 {
-				cur = checked(&devs[j])
+				sd = a.own(devs[j], n)
+				cur = checked(&sd)
+				for i, k := range cur.keys {
+					if k.Kind == netid.KindClientID {
+						cur.keys[i].Value = a.arena.str(k.Value)
+					}
+				}
 			}
 			if cur.serves() && p.device(n) == nil {
 				for _, k := range cur.keys {
@@ -861,6 +941,7 @@ func (a *applying) compileDevicesBulk(devs []store.Device) error {
 					if o == "" || o == n {
 						a.owner[k] = n
 					} else {
+						k.Value = a.arena.str(k.Value) // the table keeps it
 						addTo(a.e.contested, k, n)
 					}
 				}
@@ -875,6 +956,22 @@ func (a *applying) compileDevicesBulk(devs []store.Device) error {
 		}
 	}
 	return a.putDeviceProfiles(put, remove)
+}
+
+// own returns d, of a bulk build, with the strings the identity tables
+// keep from it replaced by the snapshot's copies: its id by key (the
+// device table's), its household's id by the household table's, its
+// profile's name by one interned copy. The state's strings are then all
+// garbage once the build is done, rather than millions of small objects
+// kept alive among them (the client ids, which the identity tables keep
+// too, compileDevicesBulk copies from the device's keys).
+func (a *applying) own(d store.Device, key string) store.Device {
+	d.ID = key
+	d.Household = a.household(d.Household)
+	if d.Profile != "" {
+		d.Profile = a.intern(d.Profile)
+	}
+	return d
 }
 
 // current is a device's store item as compileDevice takes it: d is nil

@@ -26,7 +26,7 @@ func (s *Snapshot) BlockingProfiles(tag string) []string {
 	for _, h := range s.items.households.All() {
 		inUse[h.DefaultProfile] = true
 	}
-	for _, blob := range s.items.devices.m.All() {
+	for _, blob := range s.items.devices.Blobs() {
 		inUse[packedDeviceProfile(blob)] = true
 	}
 	var out []string

@@ -3,15 +3,20 @@ package compile
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"slices"
 	"testing"
+	"unsafe"
+
+	"github.com/miekg/dns"
 
 	"github.com/hearth-dns/hearth/internal/catalog"
 	"github.com/hearth-dns/hearth/internal/config"
 	"github.com/hearth-dns/hearth/internal/identity"
 	"github.com/hearth-dns/hearth/internal/lists"
 	"github.com/hearth-dns/hearth/internal/netid"
+	"github.com/hearth-dns/hearth/internal/pipeline"
 	"github.com/hearth-dns/hearth/internal/store"
 )
 
@@ -164,6 +169,110 @@ func TestBulkCompileEqualsApply(t *testing.T) {
 					}
 					if !reflect.DeepEqual(bulk.State(), m.state(99)) {
 						t.Fatalf("state %d: State() = %+v, want %+v", i, bulk.State(), m.state(99))
+					}
+				}
+			})
+		}
+	}
+}
+
+// relocate sets every string in v (structs, slices, pointers) to a copy
+// cut from *buf, which must have room: the copies share its bytes.
+func relocate(v reflect.Value, buf *[]byte) {
+	switch v.Kind() {
+	case reflect.String:
+		s := v.String()
+		if len(*buf)+len(s) > cap(*buf) {
+			panic("relocate: buffer too small")
+		}
+		n := len(*buf)
+		*buf = append(*buf, s...)
+		if len(s) > 0 {
+			v.SetString(unsafe.String(&(*buf)[n], len(s)))
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				relocate(v.Field(i), buf)
+			}
+		}
+	case reflect.Slice:
+		if v.IsNil() {
+			return
+		}
+		c := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		reflect.Copy(c, v)
+		v.Set(c)
+		for i := range v.Len() {
+			relocate(v.Index(i), buf)
+		}
+	case reflect.Pointer:
+		if v.IsNil() {
+			return
+		}
+		c := reflect.New(v.Type().Elem())
+		c.Elem().Set(v.Elem())
+		v.Set(c)
+		relocate(c.Elem(), buf)
+	}
+}
+
+// TestBulkKeepsNoStateStrings checks that a snapshot Compile builds
+// keeps none of the state's strings (ids, names, identifiers): they are
+// garbage once the build is done, rather than small objects that keep
+// the state's memory in use. Every string of the state shares one
+// buffer, scribbled over after the build; the snapshot must behave as
+// one built from the same state with strings of its own.
+func TestBulkKeepsNoStateStrings(t *testing.T) {
+	for _, plan := range []struct {
+		name string
+		make func(testing.TB) (*Plan, *lists.Compiled)
+	}{{"no config devices", testPlan}, {"config devices", configDevicesPlan}} {
+		p, c := plan.make(t)
+		for seed := range uint64(20) {
+			t.Run(fmt.Sprintf("%s seed %d", plan.name, seed), func(t *testing.T) {
+				r := rand.New(rand.NewPCG(seed, 29))
+				m := &model{households: map[string]store.Household{}, profiles: map[string]store.Profile{}, devices: map[string]store.Device{}, grants: map[string]store.Grant{}, bindings: map[string]store.Binding{}}
+				for step := range 20 + r.IntN(40) {
+					m.write(r, int64(step+1))
+				}
+				for _, kind := range []string{store.BindCPE, store.BindClientID} {
+					b := store.Binding{Kind: kind, Key: "line-" + kind, Household: poolHH[r.IntN(len(poolHH))]}
+					m.bindings[store.BindingID(b.Kind, b.Key)] = b
+				}
+				st := m.state(99)
+				want, err := p.Compile(identity.Config{}, c, st, t0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				shared := st
+				buf := make([]byte, 0, 1<<20)
+				relocate(reflect.ValueOf(&shared).Elem(), &buf)
+				got, err := p.Compile(identity.Config{}, c, shared, t0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range buf {
+					buf[i] = '#'
+				}
+				if g, w := behaviour(got), behaviour(want); !slices.Equal(g, w) {
+					for j := range min(len(g), len(w)) {
+						if g[j] != w[j] {
+							t.Errorf("after the state's strings changed:\n got:  %s\n want: %s", g[j], w[j])
+						}
+					}
+					t.FailNow()
+				}
+				for _, b := range st.Bindings {
+					req := &pipeline.Request{Msg: new(dns.Msg).SetQuestion("example.com.", dns.TypeA), Transport: pipeline.DoH, Client: netip.MustParseAddrPort("203.0.113.1:53")}
+					switch b.Kind {
+					case store.BindClientID:
+						req.ClientID = b.Key
+					default:
+						continue
+					}
+					if g, w := got.Identity.Identify(req), want.Identity.Identify(req); g != w {
+						t.Errorf("binding %s: Identify = %+v, want %+v", b.Key, g, w)
 					}
 				}
 			})

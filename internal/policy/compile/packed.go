@@ -2,6 +2,7 @@ package compile
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"iter"
 	"strings"
 	"time"
@@ -12,30 +13,43 @@ import (
 )
 
 // packed is a table of store items kept encoded, one string per item
-// (devices, bindings, households, grants): a store.Device is some 200 bytes of headers (strings, slices, times)
+// (devices, bindings, households, grants, profiles): a store.Device is some 200 bytes of headers (strings, slices, times)
 // before its text, and an ISP node keeps five million of them, while
 // Apply reads only the few a change touches. Encoded, a device costs its
 // text plus a few bytes (see the At ISP scale section of
 // docs/ARCHITECTURE.md for the measured figures).
 type packed[V any] struct {
-	m *shardmap.Map[string, string]
+	// m maps each key to the length of its item's encoding, its blob.
+	// The key m holds starts one allocation (its own, or an arena's) and
+	// the blob follows it there: a slot is a string and a length, 24
+	// bytes, where a string key and a string blob took 40.
+	m *shardmap.Map[string, uint32]
 	// enc appends an item's encoding to a buffer.
 	enc func(buf, V) buf
 	dec func(key, blob string) V
 }
 
 func newPacked[V any](sizeHint int, enc func(buf, V) buf, dec func(string, string) V) packed[V] {
-	return packed[V]{m: shardmap.New[string, string](sizeHint), enc: enc, dec: dec}
+	return packed[V]{m: shardmap.New[string, uint32](sizeHint), enc: enc, dec: dec}
+}
+
+// blobAfter returns the n bytes that follow key, as a packed table holds
+// it, in its allocation: the item's blob.
+func blobAfter(key string, n uint32) string {
+	if n == 0 {
+		return ""
+	}
+	return unsafe.String((*byte)(unsafe.Add(unsafe.Pointer(unsafe.StringData(key)), len(key))), n)
 }
 
 // Get returns the item of key, decoded.
 func (p packed[V]) Get(key string) (V, bool) {
-	blob, ok := p.m.Get(key)
+	k, n, ok := p.m.Entry(key)
 	if !ok {
 		var zero V
 		return zero, false
 	}
-	return p.dec(key, blob), true
+	return p.dec(k, blobAfter(k, n)), true
 }
 
 // Len returns the number of items.
@@ -44,8 +58,19 @@ func (p packed[V]) Len() int { return p.m.Len() }
 // All yields every item, decoded, in no particular order.
 func (p packed[V]) All() iter.Seq2[string, V] {
 	return func(yield func(string, V) bool) {
-		for k, blob := range p.m.All() {
-			if !yield(k, p.dec(k, blob)) {
+		for k, n := range p.m.All() {
+			if !yield(k, p.dec(k, blobAfter(k, n))) {
+				return
+			}
+		}
+	}
+}
+
+// Blobs yields every item's key and blob, not decoded.
+func (p packed[V]) Blobs() iter.Seq2[string, string] {
+	return func(yield func(string, string) bool) {
+		for k, n := range p.m.All() {
+			if !yield(k, blobAfter(k, n)) {
 				return
 			}
 		}
@@ -57,31 +82,52 @@ func (p packed[V]) Edit() *packedEditor[V] { return &packedEditor[V]{e: p.m.Edit
 
 // packedEditor edits a packed table.
 type packedEditor[V any] struct {
-	e *shardmap.Editor[string, string]
+	e *shardmap.Editor[string, uint32]
 	p packed[V]
 	// scratch is the buffer items are encoded in, reused.
 	scratch buf
-	// arena, when set, holds the blobs Put makes (see arena).
+	// arena, when set, holds the keys and blobs Put makes (see arena).
 	arena *arena
 }
 
+// blob returns the key as the table holds it and the item's blob.
+func (e *packedEditor[V]) blob(key string) (string, string, bool) {
+	k, n, ok := e.e.Entry(key)
+	if !ok {
+		return "", "", false
+	}
+	return k, blobAfter(k, n), true
+}
+
 func (e *packedEditor[V]) Get(key string) (V, bool) {
-	blob, ok := e.e.Get(key)
+	k, blob, ok := e.blob(key)
 	if !ok {
 		var zero V
 		return zero, false
 	}
-	return e.p.dec(key, blob), true
+	return e.p.dec(k, blob), true
 }
 
-func (e *packedEditor[V]) Put(key string, v V) {
-	e.scratch = e.p.enc(e.scratch[:0], v)
+// Put sets the item of key, and returns the key as the table now holds
+// it: a copy of key, followed in its allocation by the item's blob (in
+// the arena when the editor has one, as a bulk build's has). What else
+// keeps the id (the identity tables, the other indexes) may keep that
+// copy, so that the caller's is garbage: after a bulk build, none of the
+// loaded state's strings outlives it among its other garbage, keeping
+// their spans in use.
+func (e *packedEditor[V]) Put(key string, v V) string {
+	e.scratch = e.p.enc(append(e.scratch[:0], key...), v)
+	var all string
 	if e.arena != nil {
-		e.e.Put(key, e.arena.string(e.scratch))
-		return
+		all = e.arena.string(e.scratch)
+	} else {
+		all = string(e.scratch)
 	}
-	e.e.Put(key, string(e.scratch))
+	k := all[:len(key)]
+	e.e.Put(k, uint32(len(all)-len(key)))
+	return k
 }
+
 func (e *packedEditor[V]) Delete(key string) { e.e.Delete(key) }
 
 func (e *packedEditor[V]) Map() packed[V] {
@@ -119,6 +165,9 @@ func (a *arena) string(b []byte) string {
 	// past them.
 	return unsafe.String(&a.chunk[n], len(b))
 }
+
+// str returns a copy of s cut from the arena.
+func (a *arena) str(s string) string { return a.string(unsafe.Slice(unsafe.StringData(s), len(s))) }
 
 // buf encodes fields: strings with their length, numbers as varints.
 type buf []byte
@@ -282,3 +331,35 @@ func decodeGrant(id, blob string) store.Grant {
 	r := reader{blob}
 	return store.Grant{ID: id, Device: r.str(), Kind: r.str(), Target: r.str(), Until: r.when(), By: r.str(), Created: r.when()}
 }
+
+// A profile's table key is its ID. The profiles an ISP's parents make are
+// mostly a preset with a few tags and domains: those are encoded field by
+// field (form 0). A profile with schedules, budgets or a setting held by
+// pointer (safe search, bypass protection, query log) is kept as its JSON
+// (form 1), which package profile reads back; those are few, and Apply
+// decodes only the ones a change touches.
+func appendProfile(b buf, p store.Profile) buf {
+	if p.SafeSearch != nil || p.BypassProtection != nil || p.QueryLog != nil || len(p.Schedules) > 0 || len(p.Budgets) > 0 {
+		// A Profile always marshals: it holds strings, numbers, slices
+		// and pointers to them, and SafeSearch's MarshalJSON cannot fail.
+		j, _ := json.Marshal(p)
+		return append(append(b, 1), j...)
+	}
+	b = append(b, 0).str(p.Household).str(p.Name).str(p.Preset).strs(p.Block).strs(p.Unblock).strs(p.Allow).strs(p.Deny)
+	return b.str(p.YouTube).str(p.TimeZone).num(p.Version)
+}
+
+func decodeProfile(id, blob string) store.Profile {
+	if blob != "" && blob[0] == 1 {
+		var p store.Profile
+		// The blob is ours (appendProfile): it parses.
+		_ = json.Unmarshal([]byte(blob[1:]), &p)
+		p.ID = id
+		return p
+	}
+	r := reader{blob[min(1, len(blob)):]}
+	return store.Profile{ID: id, Household: r.str(), Name: r.str(), Preset: r.str(), Block: r.strs(), Unblock: r.strs(), Allow: r.strs(), Deny: r.strs(),
+		YouTube: r.str(), TimeZone: r.str(), Version: r.num()}
+}
+
+func encodeProfile(p store.Profile) string { return string(appendProfile(nil, p)) }
