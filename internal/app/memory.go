@@ -48,11 +48,14 @@ func memoryLimit(cfg *config.Config, indexBytes, logBytes, other int64, env func
 // autoGCPercent is the collector's GOGC under memory_limit: auto. With
 // the default of 100 the heap grows to twice the live heap between
 // collections, and with a cache of a million answers that headroom was
-// most of the RSS: 390 MiB against 310 MiB with 50, for 8 % more CPU per
-// cache miss and about none on hits, which allocate nothing
-// (scripts/bench-rss, docs/performance.md). Collections are cheap since
-// cached answers hold no pointers.
-const autoGCPercent = 50
+// most of the RSS. 50 took 80 MiB off at 800,000 names for 8 % more CPU
+// per cache miss; 25 takes 23 MiB more off at 1.5 M names (a heap goal
+// of 1.25 times the live heap; 344 MiB, Unbound 356 with the same
+// budgets) for CPU per miss equal within the noise (scripts/bench-rss,
+// scripts/bench-misses, docs/performance.md). Hits allocate nothing, and
+// collections are cheap since cached answers hold no pointers: more of
+// them cost little.
+const autoGCPercent = 25
 
 // gcPercent returns the GOGC to set for cfg, or -1 to leave the
 // runtime's: a GOGC in the environment (which the runtime has read

@@ -302,12 +302,16 @@ func createSchema(ctx context.Context, conn *sql.Conn, version int) (err error) 
 
 // The page caches, in KiB, are most of the memory the log takes: they
 // stay full once filled. The writer's holds the index pages its inserts
-// touch: 16 MiB cost no more writer CPU than 32 MiB in 60 s of
-// BenchmarkSustainedFakeTime, 8 MiB 20-60 % more (docs/querylog.md). The
-// other connections (searches, pruning, checkpoints) read a page from the
-// operating system's cache when theirs misses; theirs were 8 MiB each.
+// touch. 8 MiB cost 20-60 % more writer CPU than 16 MiB when the log's
+// rows were wider (docs/querylog.md); with schema 3 and pointer-free held
+// rows the two are level (BenchmarkSustainedFakeTime -benchtime 60x:
+// 0.065-0.077 against 0.073-0.074 writer CPU-s per s at 50,000 entries/s)
+// and 8 MiB takes 15 MiB off RSS at 1.5 M names (docs/performance.md).
+// The other connections (searches, pruning, checkpoints) read a page
+// from the operating system's cache when theirs misses; theirs were 8 MiB
+// each.
 const (
-	writerCacheKiB = 16384
+	writerCacheKiB = 8192
 	readerCacheKiB = 2048
 )
 
@@ -416,10 +420,11 @@ type writeConn struct {
 	// batch is a quarter of the buffer, a fraction of a second at full
 	// rate). A row is held in memory until its second is over
 	// (Writer.write) or Flush; groups finds a held row by its key's hash
-	// (seed). texts
-	// holds the held rows' explanations.
+	// (seed). A held row is a fixed-size record without pointers (its
+	// strings are strs ids), and texts, one byte arena, holds the held
+	// rows' explanations: the garbage collector has nothing to scan in
+	// either, and insertBefore compacts both in place.
 	groups map[uint64]int32
-	spare  map[uint64]int32 // the next groups, built by insertBefore
 	seed   maphash.Seed
 	held   []heldRow
 	texts  []byte
@@ -436,31 +441,59 @@ type writeConn struct {
 	newIDs   []int64
 	pending  map[string]int32
 	// Scratch for insertBefore.
-	keep    []heldRow
-	keepTxt []byte
-	ins     []int32
+	ins []int32
 }
 
 // groupKey is what makes two entries the same row: one device asking the
 // same name the same way in the same second and getting the same answer.
 // At full load most queries are repeats of popular names, and one row
 // with a count costs the writer a fraction of many.
+//
+// It holds no pointer: the device, profile, reason and tag are their
+// strs ids (resolved when the entry is held), the client its 16 bytes
+// and length (0, 4 or 16; a zone, which the stored address drops, is not
+// part of the key).
 type groupKey struct {
-	sec                  int64
-	nameID               int64
-	client               netip.Addr
-	device, profile, tag string
-	reason               string
-	qtype                uint16
-	rcode                uint8
-	action               Action
-	transport            Transport
-	cached               bool
+	sec                          int64
+	nameID                       int64
+	device, profile, reason, tag int64
+	client                       [16]byte
+	clientLen                    uint8
+	rcode                        uint8
+	qtype                        uint16
+	action                       Action
+	transport                    Transport
+	cached                       bool
+}
+
+// addrKey returns a's bytes and length for a groupKey.
+func addrKey(a netip.Addr) (b [16]byte, n uint8) {
+	switch {
+	case !a.IsValid():
+		return b, 0
+	case a.Is4():
+		a4 := a.As4()
+		copy(b[:], a4[:])
+		return b, 4
+	}
+	return a.As16(), 16
+}
+
+// addr returns the client address of k.
+func (k *groupKey) addr() netip.Addr {
+	switch k.clientLen {
+	case 4:
+		return netip.AddrFrom4([4]byte(k.client[:4]))
+	case 16:
+		return netip.AddrFrom16(k.client)
+	}
+	return netip.Addr{}
 }
 
 // heldRow is a row waiting for its second to end: the first entry's
 // fields (its key), its time and duration, the explanation's place in
-// writeConn.texts, and how many entries it stands for.
+// writeConn.texts, and how many entries it stands for. It is a
+// fixed-size record without pointers (112 bytes).
 type heldRow struct {
 	key          groupKey
 	hash         uint64 // of key, its index in writeConn.groups
@@ -470,7 +503,7 @@ type heldRow struct {
 	count        int64
 }
 
-// maxHeld bounds the rows held in memory (about 150 bytes each plus the
+// maxHeld bounds the rows held in memory (112 bytes each plus the
 // explanation); past it every held row is inserted at once.
 const maxHeld = 1 << 15
 
@@ -483,7 +516,6 @@ func newWriteConn(ctx context.Context, conn *sql.Conn) (*writeConn, error) {
 		counts: make(map[counterKey]counterVal),
 		daily:  make(map[counterKey]counterVal),
 		groups: make(map[uint64]int32),
-		spare:  make(map[uint64]int32),
 		seed:   maphash.MakeSeed(),
 		keys:   make([]int64, 0, rowsPerInsert),
 
@@ -714,14 +746,26 @@ func (wc *writeConn) addBatch(ctx context.Context, cfg *Config, a, b []Entry) (e
 		t := wc.times[k]
 		wc.count(e, t)
 		gk := groupKey{
-			sec: t / 1e9, nameID: id, client: e.Client, device: e.Device, profile: e.Profile,
-			tag: e.Tag, reason: e.Reason, qtype: e.QType, rcode: e.Rcode, action: e.Action,
+			sec: t / 1e9, nameID: id, qtype: e.QType, rcode: e.Rcode, action: e.Action,
 			transport: e.Transport, cached: e.Cached,
 		}
+		gk.client, gk.clientLen = addrKey(e.Client)
+		if gk.device, err = wc.strID(ctx, e.Device); err != nil {
+			return err
+		}
+		if gk.profile, err = wc.strID(ctx, e.Profile); err != nil {
+			return err
+		}
+		if gk.reason, err = wc.strID(ctx, e.Reason); err != nil {
+			return err
+		}
+		if gk.tag, err = wc.strID(ctx, e.Tag); err != nil {
+			return err
+		}
 		// The index is by the key's hash: a map of small keys stays in
-		// the CPU's cache, where one of groupKeys (120 bytes) did not
-		// (60 % of this loop's time). Two keys of one hash (never seen in
-		// practice) make two rows.
+		// the CPU's cache, where one of groupKeys did not (60 % of this
+		// loop's time). Two keys of one hash (never seen in practice)
+		// make two rows.
 		h := maphash.Comparable(wc.seed, gk)
 		g, ok := wc.groups[h]
 		if ok && wc.held[g].key == gk {
@@ -790,36 +834,41 @@ func (wc *writeConn) insertBefore(ctx context.Context, sec int64, between func()
 			runtime.Gosched()
 		}
 	}
-	// Keep the rows not inserted, their explanations moved to the front,
-	// in the spare map: deleting the inserted rows' keys one by one would
-	// leave tombstones that lengthen every later lookup (a fifth of the
-	// writer's time in BenchmarkSustainedFakeTime).
-	wc.keep, wc.keepTxt = wc.keep[:0], wc.keepTxt[:0]
-	clear(wc.spare)
+	wc.compactHeld()
+	return nil
+}
+
+// compactHeld moves the rows not inserted (count > 0) and their
+// explanations to the front of held and texts, in order, and indexes
+// them anew in groups. It works in place: a row and its explanation only
+// move down, so no second slice is needed. The map is emptied and
+// refilled rather than having the inserted rows' keys deleted one by
+// one, which would leave tombstones that lengthen every later lookup (a
+// fifth of the writer's time in BenchmarkSustainedFakeTime).
+func (wc *writeConn) compactHeld() {
+	clear(wc.groups)
+	n, t := 0, 0
 	for i := range wc.held {
 		h := wc.held[i]
 		if h.count == 0 {
 			continue
 		}
-		t0 := len(wc.keepTxt)
-		wc.keepTxt = append(wc.keepTxt, wc.texts[h.text0:h.text1]...)
-		h.text0, h.text1 = int32(t0), int32(len(wc.keepTxt))
-		if _, ok := wc.spare[h.hash]; !ok {
-			wc.spare[h.hash] = int32(len(wc.keep))
+		t0 := t
+		t += copy(wc.texts[t:], wc.texts[h.text0:h.text1])
+		h.text0, h.text1 = int32(t0), int32(t)
+		if _, ok := wc.groups[h.hash]; !ok {
+			wc.groups[h.hash] = int32(n)
 		}
-		wc.keep = append(wc.keep, h)
+		wc.held[n] = h
+		n++
 	}
-	clear(wc.held) // do not pin the keys' strings
-	wc.held, wc.keep = wc.keep, wc.held[:0]
-	wc.texts, wc.keepTxt = wc.keepTxt, wc.texts[:0]
-	wc.groups, wc.spare = wc.spare, wc.groups
-	return nil
+	wc.held = wc.held[:n]
+	wc.texts = wc.texts[:t]
 }
 
 // dropHeld forgets every held row.
 func (wc *writeConn) dropHeld() {
 	clear(wc.groups)
-	clear(wc.held) // do not pin the keys' strings
 	wc.held = wc.held[:0]
 	wc.texts = wc.texts[:0]
 }
@@ -835,24 +884,12 @@ func (wc *writeConn) insertRows(ctx context.Context, rows []int32) error {
 	wc.devs = wc.devs[:0]
 	for _, i := range rows {
 		h := &wc.held[i]
-		var r rec
+		r := rec{device: h.key.device, profile: h.key.profile, reason: h.key.reason, tag: h.key.tag}
 		var err error
-		if r.device, err = wc.strID(ctx, h.key.device); err != nil {
-			return err
-		}
-		if r.profile, err = wc.strID(ctx, h.key.profile); err != nil {
-			return err
-		}
-		if r.reason, err = wc.strID(ctx, h.key.reason); err != nil {
-			return err
-		}
-		if r.tag, err = wc.strID(ctx, h.key.tag); err != nil {
-			return err
-		}
 		if r.transport, err = wc.strID(ctx, h.key.transport.String()); err != nil {
 			return err
 		}
-		r.client = truncateAddr(h.key.client, wc.v4bits, wc.v6bits)
+		r.client = truncateAddr(h.key.addr(), wc.v4bits, wc.v6bits)
 		r.qtype, r.rcode, r.cached = h.key.qtype, h.key.rcode, h.key.cached
 		r.duration, r.count = h.duration, h.count
 		r.text = wc.texts[h.text0:h.text1]

@@ -12,10 +12,10 @@ import "unsafe"
 // It is the sum of:
 //   - the buffer: buffer Entries of fixed size;
 //   - the held rows: at most maxHeld+buffer (Writer.write inserts them
-//     all past maxHeld and moves no more between INSERTs), each in two
-//     slices (held and keep, swapped by insertBefore) with its
-//     explanation in two byte slices and a slot in two maps (groups and
-//     spare), with room for append's and the maps' growth;
+//     all past maxHeld and moves no more between INSERTs), each a
+//     pointer-free record in one slice with its explanation in one byte
+//     arena (insertBefore compacts both in place) and a slot in the
+//     groups map, with room for append's and the map's growth;
 //   - the name caches: maxCachedNames names of up to MaxNameLen bytes
 //     with their map slots, and the device and tag ids' slots (those
 //     strings are the policy's);
@@ -27,9 +27,9 @@ func MemoryBound(buffer int) int64 {
 	}
 	var (
 		heldRowBytes = int64(unsafe.Sizeof(heldRow{}))
-		// perHeld: the row and its explanation twice, and two map slots
-		// of a uint64 key and an int32 value (16 bytes with padding).
-		perHeld = 2*(heldRowBytes+MaxTextLen) + 2*mapSlot(16)
+		// perHeld: the row, its explanation, and a map slot of a uint64
+		// key and an int32 value (16 bytes with padding).
+		perHeld = heldRowBytes + MaxTextLen + mapSlot(16)
 		// perName: the name (MaxNameLen rounded to its size class) and
 		// a map slot of a string and an int64, in names; a slot in strs.
 		perName = 256 + 2*mapSlot(16+8)

@@ -92,3 +92,21 @@ func TestMemoryBound(t *testing.T) {
 		t.Errorf("doubling the buffer adds %d bytes, less than its entries", d)
 	}
 }
+
+// TestWriterCacheSize: the writer's connection has an 8 MiB page cache
+// (writerCacheKiB), the others 2 MiB; SQLite's page caches are outside
+// the Go heap and stay full once filled, so they count in RSS whole.
+func TestWriterCacheSize(t *testing.T) {
+	w := newWriter(t, Config{})
+	ctx := context.Background()
+	var writer, reader int
+	if err := w.wconn.conn.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&writer); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.db.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&reader); err != nil {
+		t.Fatal(err)
+	}
+	if writer != -8192 || reader != -2048 {
+		t.Errorf("cache_size: writer %d, reader %d; want -8192 (8 MiB) and -2048 (2 MiB)", writer, reader)
+	}
+}
