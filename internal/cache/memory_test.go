@@ -142,7 +142,8 @@ func TestEntrySize(t *testing.T) {
 
 // BenchmarkMissFullCache measures misses with the cache full and the heap
 // near its limit, as `memory_limit: auto` sets it for a server whose
-// memory is mostly the cache (64 MiB + MaxBytes, GOGC 50): where the
+// memory is mostly the cache (64 MiB + MaxBytes, GOGC 50: what auto set
+// when its figures were recorded; auto sets 25 since 2026-12-07): where the
 // collector marking one object per cached answer made misses collapse
 // (issue #14). It reports the collector's CPU per miss (gc-ns/op, from
 // runtime/metrics: background marking, assists, pauses) beside ns/op.
