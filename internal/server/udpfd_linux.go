@@ -62,22 +62,14 @@ type fdIO struct {
 	names []unix.RawSockaddrInet6
 	// scheduled is when the reader last called runtime.Gosched.
 	scheduled time.Time
-	// pacer decides when and how long (wait) the reader pauses before
-	// its next read.
+	// pacer decides when the reader pauses before a read (pause).
 	pacer pacer
-	wait  time.Duration
+	pause bool
 }
 
-// pauseDatagrams is how many datagrams a pause waits for at the rate the
-// pacer sees: at 5 k QPS that is the whole pause, at 50 k QPS a tenth of
-// it, where the reader's own work already gathers several per read and a
-// long pause would add latency for few wake-ups saved.
-const pauseDatagrams = 3
-
 // pacer follows the rate of a reader's datagrams and decides whether to
-// pause before the next read, and for how long: only while the average gap
-// between datagrams is at most half the pause, so a pause gathers two or
-// more, and no longer than pauseDatagrams gaps,
+// pause before the next read: only while the average gap between
+// datagrams is at most half the pause, so a pause gathers two or more,
 // and never after a full batch (the reader is behind). At lower rates a
 // pause would add a wake-up of its own and latency for nothing. At moderate
 // load each datagram would otherwise cost the reader a wake-up of its own,
@@ -92,10 +84,10 @@ type pacer struct {
 }
 
 // read records a read that returned n datagrams of at most size at now,
-// and returns how long to pause before the next one (0: not at all).
-func (p *pacer) read(now time.Time, n, size int) time.Duration {
+// and reports whether to pause before the next one.
+func (p *pacer) read(now time.Time, n, size int) bool {
 	if n == 0 {
-		return 0 // a timeout or an interruption
+		return false // a timeout or an interruption
 	}
 	if !p.last.IsZero() {
 		// An average over about eight reads, of the time per datagram
@@ -105,10 +97,7 @@ func (p *pacer) read(now time.Time, n, size int) time.Duration {
 		p.gap = p.pause // no history yet: no pause
 	}
 	p.last = now
-	if p.pause <= 0 || n >= size || p.gap > p.pause/2 {
-		return 0
-	}
-	return min(p.pause, pauseDatagrams*p.gap)
+	return p.pause > 0 && n < size && p.gap <= p.pause/2
 }
 
 // openUDP returns the sockets that serve c's address. With GOMAXPROCS 2
@@ -257,11 +246,11 @@ func (u *fdIO) read(ms []udpIn) (int, error) {
 		r     uintptr
 		errno unix.Errno = unix.EAGAIN
 	)
-	if u.wait > 0 {
+	if u.pause {
 		// Datagrams are arriving faster than one per half pause: wait
 		// for a few in the socket's buffer, then take what is there
 		// without blocking (and block below if nothing came).
-		ts := unix.NsecToTimespec(u.wait.Nanoseconds())
+		ts := unix.NsecToTimespec(u.pacer.pause.Nanoseconds())
 		unix.Nanosleep(&ts, nil)
 		r, _, errno = unix.Syscall6(unix.SYS_RECVMMSG, uintptr(u.fd), uintptr(unsafe.Pointer(&u.hs[0])), uintptr(len(ms)), unix.MSG_DONTWAIT, 0, 0)
 	}
@@ -273,14 +262,14 @@ func (u *fdIO) read(ms []udpIn) (int, error) {
 		return 0, net.ErrClosed
 	}
 	if errno != 0 {
-		u.wait = 0 // a timeout or an interruption: no pause next
+		u.pause = false // a timeout or an interruption: no pause next
 		if errno == unix.EAGAIN || errno == unix.EINTR {
 			return 0, nil
 		}
 		return 0, fmt.Errorf("recvmmsg: %w", errno)
 	}
 	n := int(r)
-	u.wait = u.pacer.read(time.Now(), n, len(ms))
+	u.pause = u.pacer.read(time.Now(), n, len(ms))
 	for i := range ms[:n] {
 		m, h := &ms[i], &u.hs[i]
 		m.n = int(h.n)
