@@ -83,17 +83,17 @@ func (m *Manager) split(i, workers int) []piece {
 }
 
 // cutLines returns the offsets that cut the plain file f into at most n
-// pieces of at least min bytes, each starting at a line: 0, the cuts,
+// pieces of at least least bytes, each starting at a line: 0, the cuts,
 // then the size. A gzip file (by its magic bytes) is not cut: it returns
 // only 0 and the size.
-func cutLines(f *os.File, min int64, n int) ([]int64, error) {
+func cutLines(f *os.File, least int64, n int) ([]int64, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
 	size := fi.Size()
-	if min > 0 {
-		n = int(max(1, min64(int64(n), size/min)))
+	if least > 0 {
+		n = int(max(1, min(int64(n), size/least)))
 	}
 	if n < 2 {
 		return []int64{0, size}, nil
@@ -125,7 +125,7 @@ func cutLines(f *os.File, min int64, n int) ([]int64, error) {
 // there.
 func lineStart(f *os.File, at, size int64, buf []byte) (int64, error) {
 	for pos := at - 1; pos < size; {
-		k, err := f.ReadAt(buf[:min64(int64(len(buf)), size-pos)], pos)
+		k, err := f.ReadAt(buf[:min(int64(len(buf)), size-pos)], pos)
 		if i := bytes.IndexByte(buf[:k], '\n'); i >= 0 {
 			return pos + int64(i) + 1, nil
 		}
@@ -140,13 +140,6 @@ func lineStart(f *os.File, at, size int64, buf []byte) (int64, error) {
 	return size, nil
 }
 
-func min64(a, b int64) int64 {
-	if a < b {
-		return a
-	}
-	return b
-}
-
 // parsePiece parses one piece of list e (number list) into a new Builder.
 func (m *Manager) parsePiece(e Entry, pc piece) pieceResult {
 	var r pieceResult
@@ -157,7 +150,7 @@ func (m *Manager) parsePiece(e Entry, pc piece) pieceResult {
 	// Room for a name every 16 bytes (a piece is at least 4 MiB): the
 	// first chunk is then as large as chunks get, in huge pages, instead
 	// of growing from 64 KiB in 4 KiB pages in every piece.
-	r.b = domainindex.NewBuilder(int(min64(end-pc.off, math.MaxInt32) / 16))
+	r.b = domainindex.NewBuilder(int(min(end-pc.off, math.MaxInt32) / 16))
 	list := domainindex.ListID(pc.list)
 	sr := io.NewSectionReader(pc.f, pc.off, end-pc.off)
 	r.stats, r.err = parseNames(sr, e.Source.Format, e.Source.ParseOptions(), func(name []byte, k Kind, exception bool) {
