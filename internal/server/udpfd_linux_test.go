@@ -13,24 +13,36 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// openTestFD opens one kernel reader socket on addr (with GOMAXPROCS at
+// least 2 meanwhile: openUDP serves through the netpoller below that),
+// closed when the test ends, and returns it with the address it took.
+func openTestFD(t *testing.T, addr string, rcvbuf int) (*fdIO, string) {
+	t.Helper()
+	prev := runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0)))
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	lc := net.ListenConfig{Control: reusePort}
+	c, err := lc.ListenPacket(context.Background(), "udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound := c.LocalAddr().String()
+	ios, err := openUDP(c.(*net.UDPConn), 1, rcvbuf, 500*time.Microsecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := ios[0].(*fdIO)
+	t.Cleanup(func() { u.close() })
+	return u, bound
+}
+
 // TestFDInterruptWakesReader blocks a reader in the kernel with no receive
 // timeout at all and checks that interrupt (Shutdown's first step) wakes
 // it, and that close afterwards does not wait.
 func TestFDInterruptWakesReader(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0))))
-	lc := net.ListenConfig{Control: reusePort}
-	c, err := lc.ListenPacket(context.Background(), "udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ios, err := openUDP(c.(*net.UDPConn), 1, 1<<16, 500*time.Microsecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := ios[0]
+	u, _ := openTestFD(t, "127.0.0.1:0", 1<<16)
 	// No receive timeout: only interrupt can end the read.
 	tv := unix.Timeval{}
-	if err := unix.SetsockoptTimeval(u.(*fdIO).fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+	if err := unix.SetsockoptTimeval(u.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		t.Fatal(err)
 	}
 	ms := []udpIn{{buf: make([]byte, maxUDPQuery)}}
@@ -64,19 +76,7 @@ func TestFDInterruptWakesReader(t *testing.T) {
 // TestFDReadWriteDoesNotAllocate guards the per-query I/O of the kernel
 // readers: reading a batch and sending its answers allocate nothing.
 func TestFDReadWriteDoesNotAllocate(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0))))
-	lc := net.ListenConfig{Control: reusePort}
-	c, err := lc.ListenPacket(context.Background(), "udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := c.LocalAddr().String()
-	ios, err := openUDP(c.(*net.UDPConn), 1, 1<<16, 500*time.Microsecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := ios[0]
-	t.Cleanup(func() { u.close() })
+	u, addr := openTestFD(t, "127.0.0.1:0", 1<<16)
 	client, err := net.Dial("udp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +117,6 @@ func TestFDReadWriteDoesNotAllocate(t *testing.T) {
 // a few together and more than one sendmmsg call takes. Every client gets
 // its own answer, byte for byte.
 func TestFDWrite(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0))))
 	type testCase struct {
 		name    string
 		addr    string
@@ -135,20 +134,10 @@ func TestFDWrite(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			lc := net.ListenConfig{Control: reusePort}
-			c, err := lc.ListenPacket(context.Background(), "udp", tc.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := c.LocalAddr().String()
-			ios, err := openUDP(c.(*net.UDPConn), 1, 1<<20, 500*time.Microsecond)
-			if err != nil {
-				t.Fatal(err)
-			}
-			u := ios[0]
-			t.Cleanup(func() { u.close() })
+			u, addr := openTestFD(t, tc.addr, 1<<20)
 			clients := make([]net.Conn, tc.clients)
 			for i := range clients {
+				var err error
 				if clients[i], err = net.Dial("udp", addr); err != nil {
 					t.Fatal(err)
 				}
@@ -237,19 +226,7 @@ func TestPacer(t *testing.T) {
 // during the pause are all returned by one read, and with nothing queued
 // the read still waits for the next datagram.
 func TestFDReadAfterPause(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0))))
-	lc := net.ListenConfig{Control: reusePort}
-	c, err := lc.ListenPacket(context.Background(), "udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := c.LocalAddr().String()
-	ios, err := openUDP(c.(*net.UDPConn), 1, 1<<16, 500*time.Microsecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := ios[0].(*fdIO)
-	t.Cleanup(func() { u.close() })
+	u, addr := openTestFD(t, "127.0.0.1:0", 1<<16)
 	client, err := net.Dial("udp", addr)
 	if err != nil {
 		t.Fatal(err)
