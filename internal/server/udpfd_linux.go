@@ -60,8 +60,10 @@ type fdIO struct {
 	hs    []mmsghdr
 	iovs  []unix.Iovec
 	names []unix.RawSockaddrInet6
-	// scheduled is when the reader last called runtime.Gosched.
-	scheduled time.Time
+	// scheduled is when the reader last called runtime.Gosched, and
+	// returned when its last recvmmsg returned: one clock reading a read,
+	// shared by the Gosched check and the pacer.
+	scheduled, returned time.Time
 	// pacer decides when the reader pauses before a read (pause).
 	pacer pacer
 	pause bool
@@ -233,8 +235,8 @@ func (u *fdIO) read(ms []udpIn) (int, error) {
 	// wake it (a futex) to get a P back: at 5 k QPS a fifth of the
 	// server's CPU (docs/performance.md). Not on every read: Gosched
 	// also wakes an idle P's thread, a futex and a context switch.
-	if now := time.Now(); now.Sub(u.scheduled) >= udpReschedule {
-		u.scheduled = now
+	if u.returned.Sub(u.scheduled) >= udpReschedule {
+		u.scheduled = u.returned
 		runtime.Gosched()
 	}
 	u.mu.RLock()
@@ -258,6 +260,7 @@ func (u *fdIO) read(ms []udpIn) (int, error) {
 		r, _, errno = unix.Syscall6(unix.SYS_RECVMMSG, uintptr(u.fd), uintptr(unsafe.Pointer(&u.hs[0])), uintptr(len(ms)), unix.MSG_WAITFORONE, 0, 0)
 	}
 	u.mu.RUnlock()
+	u.returned = time.Now()
 	if u.stopped.Load() {
 		return 0, net.ErrClosed
 	}
@@ -269,7 +272,7 @@ func (u *fdIO) read(ms []udpIn) (int, error) {
 		return 0, fmt.Errorf("recvmmsg: %w", errno)
 	}
 	n := int(r)
-	u.pause = u.pacer.read(time.Now(), n, len(ms))
+	u.pause = u.pacer.read(u.returned, n, len(ms))
 	for i := range ms[:n] {
 		m, h := &ms[i], &u.hs[i]
 		m.n = int(h.n)
