@@ -398,6 +398,11 @@ type writeConn struct {
 	// and names when Prune deletes names.
 	names map[string]int64
 	strs  map[string]int64
+	// strOf is strs the other way round, for the counters.
+	strOf map[int64]string
+	// last holds each string field's last string and id (fieldID),
+	// emptied with strs.
+	last [numFields]lastStr
 
 	// Per batch: the entries' times in nanoseconds (Time, or now when it
 	// is not set) and their order by time.
@@ -416,9 +421,9 @@ type writeConn struct {
 	lower [MaxNameLen]byte
 
 	// The held rows: identical queries of one second are collapsed into
-	// one row with a count across every batch, not only within a batch (a
-	// batch is a quarter of the buffer, a fraction of a second at full
-	// rate). A row is held in memory until its second is over
+	// one row with a count across every batch, not only within a batch (at
+	// full rate a batch is about 1,024 entries, a fraction of a second).
+	// A row is held in memory until its second is over
 	// (Writer.write) or Flush; groups finds a held row by its key's hash
 	// (seed). A held row is a fixed-size record without pointers (its
 	// strings are strs ids), and texts, one byte arena, holds the held
@@ -512,6 +517,7 @@ func newWriteConn(ctx context.Context, conn *sql.Conn) (*writeConn, error) {
 		conn:   conn,
 		names:  make(map[string]int64),
 		strs:   make(map[string]int64),
+		strOf:  make(map[int64]string),
 		vals:   make([]driver.NamedValue, rowsPerInsert*insertColumns),
 		counts: make(map[counterKey]counterVal),
 		daily:  make(map[counterKey]counterVal),
@@ -682,6 +688,8 @@ func (wc *writeConn) commit(ctx context.Context) error {
 func (wc *writeConn) rollback(ctx context.Context) error {
 	clear(wc.names)
 	clear(wc.strs)
+	clear(wc.strOf)
+	clear(wc.last[:])
 	clear(wc.seen)
 	wc.newSpans = wc.newSpans[:0]
 	wc.dropHeld()
@@ -698,9 +706,10 @@ func (wc *writeConn) rollback(ctx context.Context) error {
 }
 
 // addBatch adds the entries of a and then b, in time order, to the held
-// rows, and their counts to the counters in the open transaction (begun
-// if none is). It inserts no row: see insertBefore. On error the caller
-// rolls back.
+// rows, in the open transaction (begun if none is), which new names and
+// strings are added in. It inserts no row and counts nothing: a row's
+// entries are counted when it is inserted (insertBefore). On error the
+// caller rolls back.
 func (wc *writeConn) addBatch(ctx context.Context, cfg *Config, a, b []Entry) (err error) {
 	entry := func(k int32) *Entry {
 		if int(k) < len(a) {
@@ -735,8 +744,7 @@ func (wc *writeConn) addBatch(ctx context.Context, cfg *Config, a, b []Entry) (e
 	}
 
 	// Collapse repeats into the held rows, keeping time order by first
-	// occurrence; every entry still counts in the hourly counters.
-	clear(wc.counts)
+	// occurrence.
 	for i, k := range wc.order {
 		if i%yieldEvery == yieldEvery-1 {
 			runtime.Gosched()
@@ -744,22 +752,21 @@ func (wc *writeConn) addBatch(ctx context.Context, cfg *Config, a, b []Entry) (e
 		e := entry(k)
 		id := wc.ids[k]
 		t := wc.times[k]
-		wc.count(e, t)
 		gk := groupKey{
 			sec: t / 1e9, nameID: id, qtype: e.QType, rcode: e.Rcode, action: e.Action,
 			transport: e.Transport, cached: e.Cached,
 		}
 		gk.client, gk.clientLen = addrKey(e.Client)
-		if gk.device, err = wc.strID(ctx, e.Device); err != nil {
+		if gk.device, err = wc.fieldID(ctx, fieldDevice, e.Device); err != nil {
 			return err
 		}
-		if gk.profile, err = wc.strID(ctx, e.Profile); err != nil {
+		if gk.profile, err = wc.fieldID(ctx, fieldProfile, e.Profile); err != nil {
 			return err
 		}
-		if gk.reason, err = wc.strID(ctx, e.Reason); err != nil {
+		if gk.reason, err = wc.fieldID(ctx, fieldReason, e.Reason); err != nil {
 			return err
 		}
-		if gk.tag, err = wc.strID(ctx, e.Tag); err != nil {
+		if gk.tag, err = wc.fieldID(ctx, fieldTag, e.Tag); err != nil {
 			return err
 		}
 		// The index is by the key's hash: a map of small keys stays in
@@ -781,7 +788,7 @@ func (wc *writeConn) addBatch(ctx context.Context, cfg *Config, a, b []Entry) (e
 			text0: int32(t0), text1: int32(len(wc.texts)), count: 1})
 		wc.lastSec = max(wc.lastSec, gk.sec)
 	}
-	return wc.upsertCounts(ctx, wc.counts)
+	return nil
 }
 
 // insertHeld inserts every held row into the open transaction.
@@ -791,7 +798,12 @@ func (wc *writeConn) insertHeld(ctx context.Context) error {
 
 // insertBefore inserts the held rows of the seconds before sec into the
 // open transaction (begun if none is), in time order, rowsPerInsert to a
-// statement, and keeps the others held. Between statements it calls
+// statement, adds their entries to the hourly and daily counters, and
+// keeps the others held. The entries of a row share its hour, device, tag
+// and action, so they are counted a row at a time: counting each entry
+// as it was held took two map updates with string keys an entry, a sixth
+// of the writer's time at full load (docs/performance.md, "The query log
+// at full load"). Between statements it calls
 // between (if not nil), which may add rows (addBatch): they stay held. A
 // later entry of a second already inserted starts a row of its own.
 //
@@ -816,12 +828,16 @@ func (wc *writeConn) insertBefore(ctx context.Context, sec int64, between func()
 	// Held rows are in time order within a batch; a batch can hold
 	// entries older than the one before it.
 	slices.SortStableFunc(wc.ins, func(x, y int32) int { return cmp.Compare(wc.held[x].time, wc.held[y].time) })
+	clear(wc.counts)
 	for start := 0; start < len(wc.ins); start += rowsPerInsert {
 		rows := wc.ins[start:min(start+rowsPerInsert, len(wc.ins))]
 		if err := wc.insertRows(ctx, rows); err != nil {
 			return err
 		}
 		for _, i := range rows {
+			if err := wc.countRow(ctx, &wc.held[i]); err != nil {
+				return err
+			}
 			wc.txEntries += wc.held[i].count
 			wc.held[i].count = 0 // inserted
 		}
@@ -834,7 +850,28 @@ func (wc *writeConn) insertBefore(ctx context.Context, sec int64, between func()
 			runtime.Gosched()
 		}
 	}
+	if err := wc.upsertCounts(ctx, wc.counts); err != nil {
+		return err
+	}
 	wc.compactHeld()
+	return nil
+}
+
+// countRow adds the entries of held row h to wc.counts.
+func (wc *writeConn) countRow(ctx context.Context, h *heldRow) error {
+	device, err := wc.strOfID(ctx, h.key.device)
+	if err != nil {
+		return err
+	}
+	tag, err := wc.strOfID(ctx, h.key.tag)
+	if err != nil {
+		return err
+	}
+	var blocked int64
+	if h.key.action.Blocks() {
+		blocked = h.count
+	}
+	countN(wc.counts, max(h.key.sec, 0), device, tag, h.count, blocked)
 	return nil
 }
 
@@ -1170,9 +1207,58 @@ func (wc *writeConn) strID(ctx context.Context, s string) (int64, error) {
 	}
 	if len(wc.strs) >= maxCachedNames {
 		clear(wc.strs)
+		clear(wc.strOf)
+		clear(wc.last[:])
 	}
 	wc.strs[s] = id
+	wc.strOf[id] = s
 	return id, nil
+}
+
+// The string fields of an Entry, for writeConn.last.
+const (
+	fieldDevice = iota
+	fieldProfile
+	fieldReason
+	fieldTag
+	numFields
+)
+
+// lastStr is the last string of a field and its strs.id.
+type lastStr struct {
+	s  string
+	id int64
+}
+
+// fieldID is strID for the string field f of an entry: a string equal
+// to the field's last one (the same long-lived string, most often, which
+// compares by its pointer) costs no map lookup.
+func (wc *writeConn) fieldID(ctx context.Context, f int, s string) (int64, error) {
+	if l := &wc.last[f]; l.id != 0 && l.s == s {
+		return l.id, nil
+	}
+	id, err := wc.strID(ctx, s)
+	if err != nil {
+		return 0, err
+	}
+	wc.last[f] = lastStr{s, id}
+	return id, nil
+}
+
+// strOfID returns the string whose strs.id is id: strID's, or else read
+// from strs (its cache started over since).
+func (wc *writeConn) strOfID(ctx context.Context, id int64) (string, error) {
+	if id == 0 {
+		return "", nil
+	}
+	if s, ok := wc.strOf[id]; ok {
+		return s, nil
+	}
+	var s string
+	if err := wc.conn.QueryRowContext(ctx, `SELECT s FROM strs WHERE id = ?`, id).Scan(&s); err != nil {
+		return "", fmt.Errorf("reading string %d: %w", id, err)
+	}
+	return s, nil
 }
 
 // normalizeName writes name lower-cased (ASCII only, as DNS compares
@@ -1191,24 +1277,27 @@ func normalizeName(dst []byte, name []byte) int {
 	return len(name)
 }
 
-func (wc *writeConn) count(e *Entry, t int64) { countEntry(wc.counts, e, t) }
-
 // countEntry adds e, at t (Unix nanoseconds), to its device's hourly total
 // and to its tag's count in m. A key already in m costs no allocation.
 func countEntry(m map[counterKey]counterVal, e *Entry, t int64) {
-	hour := max(t/1e9, 0)
-	hour -= hour % 3600
 	var blocked int64
 	if e.Action.Blocks() {
 		blocked = 1
 	}
-	k := counterKey{hour: hour, device: e.Device}
+	countN(m, max(t/1e9, 0), e.Device, e.Tag, 1, blocked)
+}
+
+// countN adds queries queries, blocked of them blocked, at sec (Unix
+// seconds), to device's hourly total and to tag's count (unless tag is
+// "") in m.
+func countN(m map[counterKey]counterVal, sec int64, device, tag string, queries, blocked int64) {
+	k := counterKey{hour: sec - sec%3600, device: device}
 	v := m[k]
-	m[k] = counterVal{v.queries + 1, v.blocked + blocked}
-	if e.Tag != "" {
-		k.tag = e.Tag
+	m[k] = counterVal{v.queries + queries, v.blocked + blocked}
+	if tag != "" {
+		k.tag = tag
 		v := m[k]
-		m[k] = counterVal{v.queries + 1, v.blocked + blocked}
+		m[k] = counterVal{v.queries + queries, v.blocked + blocked}
 	}
 }
 

@@ -17,8 +17,8 @@ import "unsafe"
 //     arena (insertBefore compacts both in place) and a slot in the
 //     groups map, with room for append's and the map's growth;
 //   - the name caches: maxCachedNames names of up to MaxNameLen bytes
-//     with their map slots, and the device and tag ids' slots (those
-//     strings are the policy's);
+//     with their map slots, and the device and tag ids' slots both ways
+//     (those strings are the policy's);
 //   - one batch's scratch: maxBatch entries' times, order, ids and new
 //     names.
 func MemoryBound(buffer int) int64 {
@@ -31,8 +31,9 @@ func MemoryBound(buffer int) int64 {
 		// key and an int32 value (16 bytes with padding).
 		perHeld = heldRowBytes + MaxTextLen + mapSlot(16)
 		// perName: the name (MaxNameLen rounded to its size class) and
-		// a map slot of a string and an int64, in names; a slot in strs.
-		perName = 256 + 2*mapSlot(16+8)
+		// a map slot of a string and an int64, in names; a slot in strs
+		// and one in strOf.
+		perName = 256 + 3*mapSlot(16+8)
 		// perBatch: a time, an order, an id and a new name's string
 		// header, id and pending slot, besides the name itself.
 		perBatch = 8 + 4 + 8 + 16 + 8 + 256 + mapSlot(16+4)

@@ -1,9 +1,12 @@
 package querylog
 
 import (
+	"context"
 	"net/netip"
 	"reflect"
+	"strconv"
 	"testing"
+	"time"
 )
 
 // TestCopyEntryCopiesEveryField sets every field of an Entry (reflection
@@ -58,5 +61,50 @@ func TestCopyEntryCopiesEveryField(t *testing.T) {
 	releaseEntry(&dst)
 	if dst.Device != "" || dst.Profile != "" || dst.Reason != "" || dst.Tag != "" || dst.Client != (netip.Addr{}) {
 		t.Errorf("released slot still holds references: %+v", dst)
+	}
+}
+
+// TestCountersCountedPerRow checks the hourly counters when they are
+// added a row at a time: a row whose entries came in three batches counts
+// them all once, with its tag and as blocked, also when the strings'
+// cache has started over since the row was held (its device and tag are
+// then read back from strs).
+func TestCountersCountedPerRow(t *testing.T) {
+	for _, forget := range []bool{false, true} {
+		t.Run("forget="+strconv.FormatBool(forget), func(t *testing.T) {
+			w := newWriter(t, Config{})
+			ctx := context.Background()
+			for range 3 {
+				logAll(w, []q{{t0, "tablet", "bet365.com", ActionBlocked, "gambling"}})
+				w.wmu.Lock()
+				err := w.drainLocked(ctx, w.buffered())
+				w.wmu.Unlock()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			logAll(w, []q{{t0.Add(time.Hour), "phone", "example.com", ActionAllowed, ""}})
+			if forget {
+				w.wmu.Lock()
+				clear(w.wconn.strOf)
+				w.wmu.Unlock()
+			}
+			flush(t, w)
+			got, err := w.Counters(ctx, CounterQuery{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []Counter{
+				{t0, "tablet", "", 3, 3}, {t0, "tablet", "gambling", 3, 3},
+				{t0.Add(time.Hour), "phone", "", 1, 0},
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("Counters = %+v\nwant %+v", got, want)
+			}
+			recs := storedRecs(t, w)
+			if len(recs) != 2 || recs[0].count+recs[1].count != 4 {
+				t.Errorf("rows = %+v, want 2 counting 4 queries", recs)
+			}
+		})
 	}
 }
