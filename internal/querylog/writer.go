@@ -45,12 +45,17 @@ const (
 	DefaultPruneInterval    = time.Hour
 )
 
-// maxBatch is the most rows written in one transaction; wakeDivisor sets
-// the fill level (Buffer/wakeDivisor, at most maxBatch) at which Log wakes
-// the writer before its next tick.
+// maxBatch is the most entries moved into the held rows at once;
+// wakeDivisor and maxWake set the fill level (Buffer/wakeDivisor, at most
+// maxWake) at which Log wakes the writer before its next tick. A batch
+// costs no SQL but for new names and strings (rows are counted when
+// inserted), so waking at 1,024 entries rather than 4,096 costs little,
+// and keeps the slots of the ring in use few enough to stay in the CPU's
+// cache (restartLocked).
 const (
 	maxBatch    = 8192
 	wakeDivisor = 4
+	maxWake     = 1024
 )
 
 // ErrClosed is returned by Flush and the read methods after Close.
@@ -208,7 +213,7 @@ func New(cfg Config) (*Writer, error) {
 		db:       db,
 		ring:     make([]Entry, cfg.Buffer),
 		overflow: map[counterKey]counterVal{},
-		wakeAt:   max(1, min(maxBatch, cfg.Buffer/wakeDivisor)),
+		wakeAt:   max(1, min(maxWake, cfg.Buffer/wakeDivisor)),
 		wake:     make(chan struct{}, 1),
 		wconn:    wc,
 	}
@@ -229,6 +234,9 @@ func (w *Writer) Log(e *Entry) {
 		}
 		w.mu.Unlock()
 		return
+	}
+	if w.n == 0 {
+		w.head = 0 // see restartLocked
 	}
 	i := w.head + w.n
 	if i >= len(w.ring) {
@@ -280,6 +288,27 @@ func releaseEntry(e *Entry) {
 	e.Device, e.Profile, e.Reason, e.Tag = "", "", "", ""
 }
 
+// restartLocked moves the buffered entries to the ring's first slots when
+// they are few (at most half the wake level) and do not wrap; w.mu is
+// held. The ring is then used from its start again after every write
+// instead of all round: at full load the slots Log fills are those the
+// writer has just read, still in the CPU's cache, where a slot of the
+// whole ring (16,384 of 570 bytes) had to be fetched from memory, which
+// Log waited for as it unlocked (two thirds of Log's time,
+// docs/performance.md, "The query log at full load").
+func (w *Writer) restartLocked() {
+	if w.head == 0 || w.n > w.wakeAt/2 || w.head+w.n > len(w.ring) {
+		return
+	}
+	for i := range w.n {
+		copyEntry(&w.ring[i], &w.ring[w.head+i])
+	}
+	for i := max(w.n, w.head); i < w.head+w.n; i++ {
+		releaseEntry(&w.ring[i])
+	}
+	w.head = 0
+}
+
 // countDropped adds a dropped entry to the overflow counters; w.mu is
 // held. A key seen before costs no allocation.
 func (w *Writer) countDropped(e *Entry) {
@@ -302,9 +331,10 @@ func (w *Writer) Stats() Stats {
 }
 
 // Start launches the writer goroutine: it writes the buffer every
-// FlushInterval, or sooner when the buffer fills past a quarter, and
-// prunes expired rows at start and every PruneInterval. It runs until
-// ctx is done or Close; calling Start again does nothing.
+// FlushInterval, or sooner when the buffer fills past a quarter (at most
+// 1,024 entries), and prunes expired rows at start and every
+// PruneInterval. It runs until ctx is done or Close; calling Start again
+// does nothing.
 func (w *Writer) Start(ctx context.Context) {
 	w.runMu.Lock()
 	defer w.runMu.Unlock()
@@ -656,6 +686,7 @@ func (w *Writer) drainLocked(ctx context.Context, todo int) error {
 		w.mu.Lock()
 		w.head = (head + k) % len(w.ring)
 		w.n -= k
+		w.restartLocked()
 		w.mu.Unlock()
 		todo -= k
 		if ctx.Err() != nil {
