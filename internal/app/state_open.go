@@ -148,8 +148,12 @@ func (a *App) openState(cfg *config.Config) error {
 		a.closeState()
 		return err
 	}
-	a.obs = observe.New(observe.Config{Metrics: a.metrics, Log: a.qlog, Now: a.now,
-		Usage: a.usage, CategoryOf: categoryOf, HomeHousehold: HomeHousehold, Watch: a.activityWatcher()})
+	oc := observe.Config{Metrics: a.metrics, Log: a.qlog, Now: a.now,
+		Usage: a.usage, CategoryOf: categoryOf, HomeHousehold: HomeHousehold, Watch: a.activityWatcher()}
+	if a.wallClock {
+		oc.Now = nil // a log entry's time and duration from one clock read, not two
+	}
+	a.obs = observe.New(oc)
 	a.registerMetrics()
 	if st == nil {
 		return nil

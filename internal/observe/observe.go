@@ -65,9 +65,12 @@ type Config struct {
 // on the policy in effect (the profiles kept out of the log, the tag
 // table) is read from each request's own snapshot.
 type Observer struct {
-	log   *querylog.Writer
-	now   func() time.Time
-	watch Watcher
+	log *querylog.Writer
+	now func() time.Time
+	// realClock reports that now is time.Now: a log entry's time is then
+	// its request's Received, read by the listener on the same clock.
+	realClock bool
+	watch     Watcher
 	// queries are counters by transport and action.
 	queries [pipeline.NumTransports][policy.NumActions]*metrics.Counter
 	// blocked are counters by tag id.
@@ -128,10 +131,11 @@ func (o *Observer) counterFor(s *policy.Snapshot, t policy.Tag) *metrics.Counter
 
 // New registers the query counters and returns the Observe step.
 func New(c Config) *Observer {
-	if c.Now == nil {
+	realClock := c.Now == nil
+	if realClock {
 		c.Now = time.Now
 	}
-	o := &Observer{log: c.Log, now: c.Now, watch: c.Watch, usage: c.Usage, categoryOf: c.CategoryOf, home: c.HomeHousehold}
+	o := &Observer{log: c.Log, now: c.Now, realClock: realClock, watch: c.Watch, usage: c.Usage, categoryOf: c.CategoryOf, home: c.HomeHousehold}
 	q := c.Metrics.CounterVec("hearth_queries_total", "DNS queries answered by the policy step, by transport and decision.", "transport", "decision")
 	for t := range pipeline.NumTransports {
 		label := t.String()
@@ -229,16 +233,28 @@ func (o *Observer) record(r *pipeline.Request) {
 		name = lowerName(nameBuf[:0], r.Msg.Question[0].Name)
 	}
 	var e querylog.Entry
-	e.Time = o.now().UnixNano()
+	switch {
+	case r.Received.IsZero():
+		e.Time = o.now().UnixNano()
+	case o.realClock:
+		// The entry's time is when the query arrived, which the listener
+		// read already; its duration costs one reading of the monotonic
+		// clock. time.Now reads two clocks, and a reading cost the
+		// query log a sixth of its share of the CPU at full load
+		// (docs/performance.md, "The query log at full load").
+		e.Time = r.Received.UnixNano()
+		e.Duration = uint32(min(time.Since(r.Received)/time.Microsecond, 1<<32-1))
+	default:
+		// A test's clock: the entry's time is its reading.
+		e.Time = o.now().UnixNano()
+		e.Duration = uint32(min(time.Since(r.Received)/time.Microsecond, 1<<32-1))
+	}
 	e.Client = r.Client.Addr()
 	e.Device = r.Identity.Device
 	e.Profile = s.ProfileLabel(d.Profile)
 	e.Reason = d.Reason.String()
 	if d.HasTag {
 		e.Tag = s.Tag(d.Tag).ID
-	}
-	if !r.Received.IsZero() {
-		e.Duration = uint32(min(time.Since(r.Received)/time.Microsecond, 1<<32-1))
 	}
 	e.QType = r.Msg.Question[0].Qtype
 	e.Rcode = uint8(out.Rcode)

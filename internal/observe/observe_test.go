@@ -218,3 +218,58 @@ func TestObserveWatch(t *testing.T) {
 		}
 	}
 }
+
+// TestObserveLogTime checks a log entry's time and duration: with the
+// real clock the time is when the listener read the query (Received,
+// no second reading), with a test's clock it is the clock's reading; the
+// duration is the time since Received either way.
+func TestObserveLogTime(t *testing.T) {
+	s := snapshot(t)
+	fake := t0.Add(time.Hour)
+	for _, tc := range []struct {
+		name string
+		now  func() time.Time
+		// want returns the wanted entry time from Received.
+		want func(received time.Time) time.Time
+	}{
+		{"real clock", nil, func(r time.Time) time.Time { return r }},
+		{"test clock", func() time.Time { return fake }, func(time.Time) time.Time { return fake }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ql, err := querylog.New(querylog.Config{Path: t.TempDir() + "/q.db", Now: func() time.Time { return fake }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ql.Close()
+			o := New(Config{Metrics: metrics.NewRegistry(), Log: ql, Now: tc.now})
+			h := o.Middleware(nil)(pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
+				r.Outcome = pipeline.Outcome{Decided: true, Written: true}
+				return nil
+			}))
+			const took = 5 * time.Millisecond
+			received := time.Now().Add(-took)
+			r := &pipeline.Request{Msg: new(dns.Msg).SetQuestion("example.com.", dns.TypeA), Transport: pipeline.UDP,
+				Policy: s, Received: received}
+			if err := h.ServeDNS(context.Background(), nil, r); err != nil {
+				t.Fatal(err)
+			}
+			if err := ql.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			rows, err := ql.Search(context.Background(), querylog.Query{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rows) != 1 {
+				t.Fatalf("%d rows, want 1", len(rows))
+			}
+			want := tc.want(received).Truncate(time.Microsecond)
+			if got := rows[0].Time; !got.Equal(want) {
+				t.Errorf("entry time %v, want %v", got, want)
+			}
+			if d := time.Duration(rows[0].DurationUS) * time.Microsecond; d < took || d > time.Minute {
+				t.Errorf("duration %v, want at least %v", d, took)
+			}
+		})
+	}
+}
