@@ -422,7 +422,7 @@ type writeConn struct {
 
 	// The held rows: identical queries of one second are collapsed into
 	// one row with a count across every batch, not only within a batch (at
-	// full rate a batch is about 1,024 entries, a fraction of a second).
+	// full rate a batch is about 2,048 entries, a fraction of a second).
 	// A row is held in memory until its second is over
 	// (Writer.write) or Flush; groups finds a held row by its key's hash
 	// (seed). A held row is a fixed-size record without pointers (its

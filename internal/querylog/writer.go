@@ -49,13 +49,15 @@ const (
 // wakeDivisor and maxWake set the fill level (Buffer/wakeDivisor, at most
 // maxWake) at which Log wakes the writer before its next tick. A batch
 // costs no SQL but for new names and strings (rows are counted when
-// inserted), so waking at 1,024 entries rather than 4,096 costs little,
-// and keeps the slots of the ring in use few enough to stay in the CPU's
-// cache (restartLocked).
+// inserted). Fewer entries a batch keep the slots of the ring in use
+// fewer, and warmer in the CPU's cache (restartLocked); more let a batch
+// find the held rows and names it looks up warm. At full load 2,048 cost
+// the least of 1,024, 2,048 and 4,096 (docs/performance.md, "The query
+// log at full load").
 const (
 	maxBatch    = 8192
 	wakeDivisor = 4
-	maxWake     = 1024
+	maxWake     = 2048
 )
 
 // ErrClosed is returned by Flush and the read methods after Close.
@@ -332,7 +334,7 @@ func (w *Writer) Stats() Stats {
 
 // Start launches the writer goroutine: it writes the buffer every
 // FlushInterval, or sooner when the buffer fills past a quarter (at most
-// 1,024 entries), and prunes expired rows at start and every
+// 2,048 entries), and prunes expired rows at start and every
 // PruneInterval. It runs until ctx is done or Close; calling Start again
 // does nothing.
 func (w *Writer) Start(ctx context.Context) {
