@@ -58,6 +58,14 @@ func TestCopyEntryCopiesEveryField(t *testing.T) {
 		t.Errorf("copy's name %q, text %q", dst.NameString(), dst.TextString())
 	}
 
+	// A text length past MaxTextLen, set by hand, is cut, not a panic.
+	bad := src
+	bad.TextLen = MaxTextLen + 10
+	copyEntry(&dst, &bad)
+	if dst.TextLen != MaxTextLen {
+		t.Errorf("TextLen %d copied as %d, want %d", bad.TextLen, dst.TextLen, MaxTextLen)
+	}
+
 	releaseEntry(&dst)
 	if dst.Device != "" || dst.Profile != "" || dst.Reason != "" || dst.Tag != "" || dst.Client != (netip.Addr{}) {
 		t.Errorf("released slot still holds references: %+v", dst)

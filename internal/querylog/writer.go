@@ -276,10 +276,9 @@ func copyEntry(dst, src *Entry) {
 	dst.Action = src.Action
 	dst.Transport = src.Transport
 	dst.Cached = src.Cached
-	dst.NameLen = src.NameLen
-	dst.TextLen = src.TextLen
-	copy(dst.Name[:src.NameLen], src.Name[:src.NameLen])
-	copy(dst.Text[:src.TextLen], src.Text[:src.TextLen])
+	// A TextLen past MaxTextLen (set by hand, not by SetText) is cut.
+	dst.NameLen = uint8(copy(dst.Name[:], src.Name[:src.NameLen]))
+	dst.TextLen = uint8(copy(dst.Text[:], src.Text[:min(int(src.TextLen), MaxTextLen)]))
 }
 
 // releaseEntry drops e's references (its strings and the client address's
