@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/hearth-dns/hearth/internal/pipeline"
 )
@@ -393,4 +395,53 @@ func TestProfileRecordsPinned(t *testing.T) {
 	if got := next.Identify(r); got.Device != "d0" || got.Profile != "kid" || got.ProfileHint != 2 {
 		t.Errorf("c-new is %+v, want d0 with kid, hint 2", got)
 	}
+}
+
+// namedIndexer is a policy whose names are strings of its own, as a
+// compiled policy's are: a profile put again at its index comes with a
+// new copy of its name.
+type namedIndexer []string
+
+func (x namedIndexer) Profile(name string) (int, bool) {
+	i := slices.Index(x, name)
+	return i, i >= 0
+}
+
+func (x namedIndexer) ProfileName(i int) string { return x[i] }
+
+// TestProfileNameShared checks that an identity's profile name is the
+// policy's own string (the Policy step's name check then compares
+// pointers, not bytes), also after the policy replaced the profile at
+// the same index with a new copy of its name.
+func TestProfileNameShared(t *testing.T) {
+	clone := func(s string) string { return string([]byte(s)) }
+	policy := namedIndexer{clone("adult"), clone("kid")}
+	id, err := New(Config{
+		Devices:        []Device{{Name: "tablet", Profile: "kid", ClientIDs: []string{"tablet"}}},
+		DefaultProfile: "adult",
+		ProfileIndex:   policy,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := request(query(), stranger)
+	r.ClientID = "tablet"
+	check := func(step string, id *Identifier, policy namedIndexer) {
+		t.Helper()
+		got := id.Identify(r)
+		if got.Profile != "kid" || got.ProfileHint != 2 {
+			t.Fatalf("%s: %q hint %d, want kid hint 2", step, got.Profile, got.ProfileHint)
+		}
+		if unsafe.StringData(got.Profile) != unsafe.StringData(policy[1]) {
+			t.Errorf("%s: the profile name is a copy of the policy's", step)
+		}
+	}
+	check("New", id, policy)
+	next := namedIndexer{policy[0], clone("kid")}
+	id2, err := id.Update(Update{ProfileIndex: next, Profiles: []string{"kid"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("kid replaced at its index", id2, next)
+	check("before the update", id, policy)
 }

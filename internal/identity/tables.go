@@ -385,8 +385,11 @@ func (e *tableEditor) reindexProfile(name string) {
 			next.name, next.hint = e.index.ProfileName(i), int32(i+1)
 		}
 	}
-	// Most changes replace a profile at its index: nothing to write.
-	if next.hint != r.hint {
+	// A profile replaced at its index keeps its hint but comes with a
+	// new string of the same name: the record takes it, or the Policy
+	// step would compare two copies of the name byte by byte (two more
+	// cache misses a query for a household's own profile).
+	if next.hint != r.hint || unsafe.StringData(next.name) != unsafe.StringData(r.name) {
 		e.profiles.set(uint32(p), next)
 	}
 }
