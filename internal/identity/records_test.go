@@ -445,3 +445,70 @@ func TestProfileNameShared(t *testing.T) {
 	check("kid replaced at its index", id2, next)
 	check("before the update", id, policy)
 }
+
+// checkHouseholdHints fails unless every table entry naming a device
+// carries the household of that device's record (see devEntry).
+func checkHouseholdHints(t *testing.T, step string, id *Identifier) {
+	t.Helper()
+	n := 0
+	check := func(what string, d devRef, hh hhRef) {
+		t.Helper()
+		if d == 0 {
+			return
+		}
+		n++
+		if r := id.devices.at(uint32(d)); r.household != hh {
+			t.Errorf("%s: %s entry of device %q hints household %d, the record says %d", step, what, r.name, hh, r.household)
+		}
+	}
+	for _, e := range id.byAddr.All() {
+		check("address", e.dev, e.devHH)
+	}
+	for _, e := range id.byMAC.All() {
+		check("MAC", e.dev, e.hh)
+	}
+	for _, e := range id.byClientID.All() {
+		check("client id", e.dev, e.hh)
+	}
+	if n == 0 {
+		t.Errorf("%s: no entries", step)
+	}
+}
+
+// TestHouseholdHints checks that the household each entry carries for
+// its device stays the device record's as devices move between
+// households and indexes are reused, and that the identity is right.
+func TestHouseholdHints(t *testing.T) {
+	phone := func(h string, ip string) Device {
+		return Device{Name: "phone", Household: h, IPs: addrs(ip), MACs: []net.HardwareAddr{hw(emmaMAC)}, ClientIDs: []string{"phone"}}
+	}
+	steps := []struct {
+		name string
+		u    Update
+		want string // the phone's household
+	}{
+		{"phone moves to h2", Update{Remove: []Device{phone("h1", "198.51.100.40")}, Put: []Device{phone("h2", "198.51.100.40")}}, "h2"},
+		{"phone removed, a device of h3 takes its index", Update{
+			Remove: []Device{phone("h2", "198.51.100.40")},
+			Put:    []Device{{Name: "tv", Household: "h3", IPs: addrs("198.51.100.41")}, phone("h1", "198.51.100.42")},
+		}, "h1"},
+		{"phone put again in h3, not removed", Update{Put: []Device{phone("h3", "198.51.100.42")}}, "h3"},
+	}
+	c := ispConfig()
+	c.Devices = append(c.Devices, phone("h1", "198.51.100.40"))
+	id := newTestIdentifier(t, c)
+	checkHouseholdHints(t, "New", id)
+	for _, s := range steps {
+		next, err := id.Update(s.u)
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		checkHouseholdHints(t, s.name, next)
+		r := request(query(), stranger)
+		r.ClientID = "phone"
+		if got := next.Identify(r); got.Device != "phone" || got.Household != s.want {
+			t.Errorf("%s: %+v, want the phone of %s", s.name, got, s.want)
+		}
+		id = next
+	}
+}
