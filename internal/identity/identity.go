@@ -161,12 +161,19 @@ type macTable interface {
 	lookupMAC(netip.Addr) (mac, string, bool)
 }
 
-// identity is the identity of device d. A device without a profile of
+// identity is the identity of device d, of household hh as the table
+// entry that named d says (0 for no hint). A device without a profile of
 // its own gets its household's default profile, read now so that
 // changing that default changes no device entry.
-func (id *Identifier) identity(d devRef, via, mac string) pipeline.Identity {
+func (id *Identifier) identity(d devRef, hh hhRef, via, mac string) pipeline.Identity {
 	r := id.devices.at(uint32(d))
-	h := id.households.at(uint32(r.household))
+	// The hint's record is read beside the device's, not after it: the
+	// check below depends on both, but the CPU goes on past it as it
+	// predicts, so that neither waits for the other.
+	h := id.households.at(uint32(hh))
+	if r.household != hh {
+		h = id.households.at(uint32(r.household))
+	}
 	ident := pipeline.Identity{Household: h.id, Device: r.name, Profile: id.unknown.Profile, ProfileHint: id.unknown.ProfileHint, Via: via, MAC: mac}
 	p := r.profile
 	if p == 0 {
@@ -179,11 +186,13 @@ func (id *Identifier) identity(d devRef, via, mac string) pipeline.Identity {
 	return ident
 }
 
-// macEntry is a configured MAC's device and the index of its text,
-// made once, in the MAC text records.
+// macEntry is a configured MAC's device, the index of its text, made
+// once, in the MAC text records, and the device's household (a hint, see
+// devEntry).
 type macEntry struct {
 	dev  devRef
 	text uint32
+	hh   hhRef
 }
 
 // macTextLen is the length of a MAC's text, "02:00:5e:10:00:01".
@@ -311,8 +320,8 @@ func (id *Identifier) identify(r *pipeline.Request) (ident pipeline.Identity, tr
 	trusted = id.isTrusted(src)
 
 	if r.ClientID != "" {
-		if d, via := id.lookupID(r.ClientID); d != 0 {
-			return id.identity(d, via, ""), trusted, false
+		if d, via := id.lookupID(r.ClientID); d.dev != 0 {
+			return id.identity(d.dev, d.hh, via, ""), trusted, false
 		}
 		if h, ok := id.boundClientID(r.ClientID); ok {
 			return id.householdIdentity(h, viaBindClientID), trusted, false
@@ -321,8 +330,8 @@ func (id *Identifier) identify(r *pipeline.Request) (ident pipeline.Identity, tr
 	}
 	if r.ServerName != "" {
 		if cid, ok := id.sniClientID(r.ServerName); ok {
-			if d, via := id.lookupID(cid); d != 0 {
-				return id.identity(d, via, ""), trusted, false
+			if d, via := id.lookupID(cid); d.dev != 0 {
+				return id.identity(d.dev, d.hh, via, ""), trusted, false
 			}
 			if h, ok := id.boundClientID(cid); ok {
 				return id.householdIdentity(h, viaBindClientID), trusted, false
@@ -336,14 +345,14 @@ func (id *Identifier) identify(r *pipeline.Request) (ident pipeline.Identity, tr
 
 // lookupID finds the device of a presented client id: a DNS id's secret
 // first, then a chosen client id.
-func (id *Identifier) lookupID(s string) (devRef, string) {
+func (id *Identifier) lookupID(s string) (devEntry, string) {
 	if d := id.bySecret.lookup(s); d != 0 {
-		return d, viaDNSID
+		return devEntry{dev: d}, viaDNSID
 	}
-	if d := id.lookupClientID(s); d != 0 {
+	if d := id.lookupClientID(s); d.dev != 0 {
 		return d, viaClientID
 	}
-	return 0, ""
+	return devEntry{}, ""
 }
 
 // identifyRest is identify after the client ids: EDNS, MAC, IP, CIDR,
@@ -363,10 +372,10 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 		e = readEDNS(r.Msg)
 		if e.deviceID != nil {
 			if d := id.bySecret.lookupBytes(e.deviceID); d != 0 {
-				return id.identity(d, viaDNSID, "")
+				return id.identity(d, 0, viaDNSID, "")
 			}
-			if d := id.lookupClientIDBytes(e.deviceID); d != 0 {
-				return id.identity(d, viaClientID, "")
+			if d := id.lookupClientIDBytes(e.deviceID); d.dev != 0 {
+				return id.identity(d.dev, d.hh, viaClientID, "")
 			}
 		}
 		if e.subnet.IsValid() {
@@ -386,7 +395,7 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 
 	if e.haveMAC {
 		if me, ok := id.byMAC.Get(e.mac); ok && owns(me.dev) {
-			return id.identity(me.dev, viaEDNSMAC, id.macText(me))
+			return id.identity(me.dev, me.hh, viaEDNSMAC, id.macText(me))
 		}
 		learned, haveMAC = e.mac, true
 	}
@@ -398,7 +407,7 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 		}
 		if haveMAC {
 			if me, ok := id.byMAC.Get(learned); ok && owns(me.dev) {
-				return id.identity(me.dev, viaMAC, id.macText(me))
+				return id.identity(me.dev, me.hh, viaMAC, id.macText(me))
 			}
 		}
 	}
@@ -411,14 +420,14 @@ func (id *Identifier) identifyRest(r *pipeline.Request, src netip.Addr, trusted 
 		macText = learnedText
 	}
 	if d := addr.dev; d != 0 && owns(d) {
-		return id.identity(d, viaIP, macText)
+		return id.identity(d, addr.devHH, viaIP, macText)
 	}
 	t := &id.cidr6
 	if src.Is4() {
 		t = &id.cidr4
 	}
 	if d, _ := t.lookup(src); d != 0 && owns(d) {
-		return id.identity(d, viaCIDR, macText)
+		return id.identity(d, 0, viaCIDR, macText)
 	}
 	if bound {
 		ident := id.householdIdentity(h, via)
@@ -441,9 +450,9 @@ func (id *Identifier) isTrusted(a netip.Addr) bool {
 
 // lookupClientID finds the device of a client id, ignoring case, without
 // allocating.
-func (id *Identifier) lookupClientID(s string) devRef {
+func (id *Identifier) lookupClientID(s string) devEntry {
 	if len(s) == 0 || len(s) > maxClientID {
-		return 0
+		return devEntry{}
 	}
 	var buf [maxClientID]byte
 	for i := 0; i < len(s); i++ {
@@ -454,9 +463,9 @@ func (id *Identifier) lookupClientID(s string) devRef {
 }
 
 // lookupClientIDBytes is lookupClientID for an EDNS option's bytes.
-func (id *Identifier) lookupClientIDBytes(b []byte) devRef {
+func (id *Identifier) lookupClientIDBytes(b []byte) devEntry {
 	if len(b) == 0 || len(b) > maxClientID {
-		return 0
+		return devEntry{}
 	}
 	var buf [maxClientID]byte
 	for i, c := range b {

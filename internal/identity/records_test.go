@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/hearth-dns/hearth/internal/pipeline"
 )
@@ -392,5 +394,121 @@ func TestProfileRecordsPinned(t *testing.T) {
 	r.ClientID = "c-new"
 	if got := next.Identify(r); got.Device != "d0" || got.Profile != "kid" || got.ProfileHint != 2 {
 		t.Errorf("c-new is %+v, want d0 with kid, hint 2", got)
+	}
+}
+
+// namedIndexer is a policy whose names are strings of its own, as a
+// compiled policy's are: a profile put again at its index comes with a
+// new copy of its name.
+type namedIndexer []string
+
+func (x namedIndexer) Profile(name string) (int, bool) {
+	i := slices.Index(x, name)
+	return i, i >= 0
+}
+
+func (x namedIndexer) ProfileName(i int) string { return x[i] }
+
+// TestProfileNameShared checks that an identity's profile name is the
+// policy's own string (the Policy step's name check then compares
+// pointers, not bytes), also after the policy replaced the profile at
+// the same index with a new copy of its name.
+func TestProfileNameShared(t *testing.T) {
+	clone := func(s string) string { return string([]byte(s)) }
+	policy := namedIndexer{clone("adult"), clone("kid")}
+	id, err := New(Config{
+		Devices:        []Device{{Name: "tablet", Profile: "kid", ClientIDs: []string{"tablet"}}},
+		DefaultProfile: "adult",
+		ProfileIndex:   policy,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := request(query(), stranger)
+	r.ClientID = "tablet"
+	check := func(step string, id *Identifier, policy namedIndexer) {
+		t.Helper()
+		got := id.Identify(r)
+		if got.Profile != "kid" || got.ProfileHint != 2 {
+			t.Fatalf("%s: %q hint %d, want kid hint 2", step, got.Profile, got.ProfileHint)
+		}
+		if unsafe.StringData(got.Profile) != unsafe.StringData(policy[1]) {
+			t.Errorf("%s: the profile name is a copy of the policy's", step)
+		}
+	}
+	check("New", id, policy)
+	next := namedIndexer{policy[0], clone("kid")}
+	id2, err := id.Update(Update{ProfileIndex: next, Profiles: []string{"kid"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("kid replaced at its index", id2, next)
+	check("before the update", id, policy)
+}
+
+// checkHouseholdHints fails unless every table entry naming a device
+// carries the household of that device's record (see devEntry).
+func checkHouseholdHints(t *testing.T, step string, id *Identifier) {
+	t.Helper()
+	n := 0
+	check := func(what string, d devRef, hh hhRef) {
+		t.Helper()
+		if d == 0 {
+			return
+		}
+		n++
+		if r := id.devices.at(uint32(d)); r.household != hh {
+			t.Errorf("%s: %s entry of device %q hints household %d, the record says %d", step, what, r.name, hh, r.household)
+		}
+	}
+	for _, e := range id.byAddr.All() {
+		check("address", e.dev, e.devHH)
+	}
+	for _, e := range id.byMAC.All() {
+		check("MAC", e.dev, e.hh)
+	}
+	for _, e := range id.byClientID.All() {
+		check("client id", e.dev, e.hh)
+	}
+	if n == 0 {
+		t.Errorf("%s: no entries", step)
+	}
+}
+
+// TestHouseholdHints checks that the household each entry carries for
+// its device stays the device record's as devices move between
+// households and indexes are reused, and that the identity is right.
+func TestHouseholdHints(t *testing.T) {
+	phone := func(h string, ip string) Device {
+		return Device{Name: "phone", Household: h, IPs: addrs(ip), MACs: []net.HardwareAddr{hw(emmaMAC)}, ClientIDs: []string{"phone"}}
+	}
+	steps := []struct {
+		name string
+		u    Update
+		want string // the phone's household
+	}{
+		{"phone moves to h2", Update{Remove: []Device{phone("h1", "198.51.100.40")}, Put: []Device{phone("h2", "198.51.100.40")}}, "h2"},
+		{"phone removed, a device of h3 takes its index", Update{
+			Remove: []Device{phone("h2", "198.51.100.40")},
+			Put:    []Device{{Name: "tv", Household: "h3", IPs: addrs("198.51.100.41")}, phone("h1", "198.51.100.42")},
+		}, "h1"},
+		{"phone put again in h3, not removed", Update{Put: []Device{phone("h3", "198.51.100.42")}}, "h3"},
+	}
+	c := ispConfig()
+	c.Devices = append(c.Devices, phone("h1", "198.51.100.40"))
+	id := newTestIdentifier(t, c)
+	checkHouseholdHints(t, "New", id)
+	for _, s := range steps {
+		next, err := id.Update(s.u)
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		checkHouseholdHints(t, s.name, next)
+		r := request(query(), stranger)
+		r.ClientID = "phone"
+		if got := next.Identify(r); got.Device != "phone" || got.Household != s.want {
+			t.Errorf("%s: %+v, want the phone of %s", s.name, got, s.want)
+		}
+		id = next
 	}
 }

@@ -139,7 +139,7 @@ type tables struct {
 	macTexts     records[[macTextLen]byte]
 	freeMACTexts []uint32
 
-	byClientID *shardmap.Map[string, devRef]
+	byClientID *shardmap.Map[string, devEntry]
 	bySecret   secretTable
 	byMAC      *shardmap.Map[mac, macEntry]
 	// byAddr holds the device of an exact address and the household of
@@ -167,8 +167,21 @@ type addrKey [16]byte
 func keyOf(a netip.Addr) addrKey { return a.As16() }
 
 // addrEntry is what an address names: a device (0 for none) and, for an
-// IPv4 binding, a household (0 for none: a binding names one).
+// IPv4 binding, a household (0 for none: a binding names one). devHH is
+// the device's household, a hint (see devEntry).
 type addrEntry struct {
+	dev   devRef
+	hh    hhRef
+	devHH hhRef
+}
+
+// devEntry is a device as a table entry names it: its record and its
+// household's, a hint that Identify checks against the device record.
+// Both records are then read at once, not the household's after the
+// device's: at a million households each is a cache miss of some 300
+// ns. A hint gone stale (it should not) costs that wait, never a wrong
+// household.
+type devEntry struct {
 	dev devRef
 	hh  hhRef
 }
@@ -179,7 +192,7 @@ func newTables(devices, bindings int, x Expect) tables {
 	t := tables{
 		householdsByID: shardmap.New[string, hhRef](devices/4 + x.Households),
 		profilesByName: shardmap.New[string, profRef](0),
-		byClientID:     shardmap.New[string, devRef](devices/8 + x.ClientIDs),
+		byClientID:     shardmap.New[string, devEntry](devices/8 + x.ClientIDs),
 		bySecret:       secretTable{m: shardmap.New[uint64, secretEntry](devices/8 + x.DNSIDs)},
 		byMAC:          shardmap.New[mac, macEntry](devices/2 + x.MACs),
 		byAddr:         shardmap.New[addrKey, addrEntry](devices/2 + bindings/2 + x.IPs + x.IPv4Bindings),
@@ -221,7 +234,7 @@ type tableEditor struct {
 	index        ProfileIndexer
 	macTexts     *recordEditor[[macTextLen]byte]
 	freeMACTexts []uint32
-	clientID     *shardmap.Editor[string, devRef]
+	clientID     *shardmap.Editor[string, devEntry]
 	secret       *shardmap.Editor[uint64, secretEntry]
 	mac          *shardmap.Editor[mac, macEntry]
 	addr         *shardmap.Editor[addrKey, addrEntry]
@@ -385,8 +398,11 @@ func (e *tableEditor) reindexProfile(name string) {
 			next.name, next.hint = e.index.ProfileName(i), int32(i+1)
 		}
 	}
-	// Most changes replace a profile at its index: nothing to write.
-	if next.hint != r.hint {
+	// A profile replaced at its index keeps its hint but comes with a
+	// new string of the same name: the record takes it, or the Policy
+	// step would compare two copies of the name byte by byte (two more
+	// cache misses a query for a household's own profile).
+	if next.hint != r.hint || unsafe.StringData(next.name) != unsafe.StringData(r.name) {
 		e.profiles.set(uint32(p), next)
 	}
 }
@@ -397,6 +413,8 @@ type claiming struct {
 	ref  devRef
 	name string
 	refs uint32
+	// hh is the device's household, for the entries' hint.
+	hh hhRef
 }
 
 // take checks that an identifier, held by prev when had, may go to the
@@ -437,7 +455,7 @@ func (e *tableEditor) add(cd Device) error {
 	if cd.Profile == "" && cd.Household == "" {
 		return fmt.Errorf("identity: device %q: empty profile", cd.Name)
 	}
-	c := claiming{name: cd.Name}
+	c := claiming{name: cd.Name, hh: e.household(cd.Household)}
 	if n := len(e.freeDevices); n > 0 {
 		c.ref, e.freeDevices = e.freeDevices[n-1], e.freeDevices[:n-1]
 	} else {
@@ -453,7 +471,7 @@ func (e *tableEditor) add(cd Device) error {
 		}
 		return nil
 	}
-	e.devices.set(uint32(c.ref), deviceRecord{name: cd.Name, profile: e.useProfile(cd.Profile), household: e.household(cd.Household), refs: c.refs})
+	e.devices.set(uint32(c.ref), deviceRecord{name: cd.Name, profile: e.useProfile(cd.Profile), household: c.hh, refs: c.refs})
 	return nil
 }
 
@@ -493,7 +511,7 @@ func (e *tableEditor) addKeys(c *claiming, cd Device) error {
 			if !had {
 				text = e.newMACText(m)
 			}
-			e.mac.Put(m, macEntry{dev: c.ref, text: text})
+			e.mac.Put(m, macEntry{dev: c.ref, text: text, hh: c.hh})
 		}
 	}
 	for _, a := range cd.IPs {
@@ -509,7 +527,7 @@ func (e *tableEditor) addKeys(c *claiming, cd Device) error {
 			if prev.dev == 0 && u.Is6() {
 				e.devices6++
 			}
-			prev.dev = c.ref
+			prev.dev, prev.devHH = c.ref, c.hh
 			e.addr.Put(k, prev)
 		}
 	}
@@ -603,20 +621,20 @@ func (e *tableEditor) named(d devRef, name string) bool {
 
 // claim records that key belongs to the device c, or says which device
 // has it.
-func claim[K comparable](e *tableEditor, m *shardmap.Editor[K, devRef], key K, c *claiming, what, text string) error {
+func claim[K comparable](e *tableEditor, m *shardmap.Editor[K, devEntry], key K, c *claiming, what, text string) error {
 	prev, had := m.Get(key)
-	put, err := e.take(c, prev, had, what, text)
+	put, err := e.take(c, prev.dev, had, what, text)
 	if put {
-		m.Put(key, c.ref)
+		m.Put(key, devEntry{dev: c.ref, hh: c.hh})
 	}
 	return err
 }
 
 // unclaim removes key if it belongs to the device of that name.
-func unclaim[K comparable](e *tableEditor, m *shardmap.Editor[K, devRef], key K, name string) {
-	if prev, ok := m.Get(key); ok && e.named(prev, name) {
+func unclaim[K comparable](e *tableEditor, m *shardmap.Editor[K, devEntry], key K, name string) {
+	if prev, ok := m.Get(key); ok && e.named(prev.dev, name) {
 		m.Delete(key)
-		e.unref(prev)
+		e.unref(prev.dev)
 	}
 }
 
@@ -695,7 +713,7 @@ func (e *tableEditor) unbind(b Binding) error {
 		return err
 	case kind == 1:
 		if prev, ok := e.addr.Get(keyOf(a)); ok {
-			e.setAddr(keyOf(a), addrEntry{dev: prev.dev})
+			e.setAddr(keyOf(a), addrEntry{dev: prev.dev, devHH: prev.devHH})
 		}
 	case kind == 2:
 		e.bind6.delete(p)
@@ -877,7 +895,8 @@ func (id *Identifier) Owner(k netid.Key) (string, bool) {
 		}
 	case netid.KindClientID:
 		if c, ok := validClientID(k.Value); ok {
-			d, _ = id.byClientID.Get(c)
+			de, _ := id.byClientID.Get(c)
+			d = de.dev
 		}
 	case netid.KindDNSID:
 		if h, err := ParseDNSIDHash(k.Value); err == nil {

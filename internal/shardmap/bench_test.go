@@ -1,6 +1,7 @@
 package shardmap
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -43,6 +44,40 @@ func BenchmarkGetLarge(b *testing.B) {
 			b.ReportMetric(float64(threadCPU()-cpu)/float64(b.N), "cpu-ns/op")
 		})
 	}
+}
+
+// BenchmarkGetAddr looks up random 16-byte keys (an address table's)
+// among 4 M, the size of a node's address table at a million households:
+// 32,768 shards, whose directory a lookup reads at a random place
+// before the shard's slots.
+func BenchmarkGetAddr(b *testing.B) {
+	const n = 1 << 22
+	key := func(i int) (k [16]byte) {
+		binary.BigEndian.PutUint64(k[8:], uint64(i)*0x9e3779b97f4a7c15)
+		return k
+	}
+	m := New[[16]byte, uint64](n)
+	e := m.Edit()
+	for i := range n {
+		e.Put(key(i), uint64(i))
+	}
+	m = e.Map()
+	r := rand.New(rand.NewPCG(1, 2))
+	order := make([][16]byte, 1<<16)
+	for i := range order {
+		order[i] = key(r.IntN(n))
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	i, cpu := 0, threadCPU()
+	for b.Loop() {
+		if _, ok := m.Get(order[i&(len(order)-1)]); !ok {
+			b.Fatal("missing")
+		}
+		i++
+	}
+	b.ReportMetric(float64(threadCPU()-cpu)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(m.Shards()), "shards")
 }
 
 // threadCPU is the CPU time of the calling thread (lock it first).
