@@ -27,6 +27,10 @@ type meta struct {
 	clientID   string
 	// retry: the query runs again after a NoWait run was deferred.
 	retry bool
+	// received is when the listener read the query; zero for now. The
+	// UDP reader passes the time its read returned, one clock reading
+	// for a batch of queries rather than one each.
+	received time.Time
 }
 
 // responder is the pipeline.ResponseWriter for one query: it sets the
@@ -229,6 +233,10 @@ func (s *Server) handleWith(qs *queryState, raw []byte, m meta, snd sender, buf 
 		resp.WriteMsg(dnsmsg.Reply(q, dns.RcodeFormatError))
 		return
 	}
+	received := m.received
+	if received.IsZero() {
+		received = time.Now()
+	}
 	req := &qs.req
 	*req = pipeline.Request{
 		Msg:        q,
@@ -237,7 +245,7 @@ func (s *Server) handleWith(qs *queryState, raw []byte, m meta, snd sender, buf 
 		ServerName: m.serverName,
 		ClientID:   m.clientID,
 		MaxSize:    dns.MaxMsgSize,
-		Received:   time.Now(),
+		Received:   received,
 		NoWait:     noWait,
 		Retry:      m.retry,
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -168,6 +169,28 @@ func TestCorpusNeverCrashes(t *testing.T) {
 	}
 	if answered == 0 {
 		t.Error("no corpus message was answered")
+	}
+}
+
+// TestHandleReceived checks that a query's Received is the time its
+// listener passed (a UDP read's), or the time handle ran when none.
+func TestHandleReceived(t *testing.T) {
+	var got time.Time
+	s := newTestServer(t, pipeline.HandlerFunc(func(ctx context.Context, w pipeline.ResponseWriter, r *pipeline.Request) error {
+		got = r.Received
+		return w.WriteMsg(dnsmsg.Reply(r.Msg, dns.RcodeSuccess))
+	}))
+	raw := pack(t, new(dns.Msg).SetQuestion("example.com.", dns.TypeA))
+	from := netip.MustParseAddrPort("127.0.0.1:53")
+	read := time.Date(2026, 12, 7, 19, 0, 0, 0, time.UTC)
+	s.handle(raw, meta{transport: pipeline.UDP, client: from, received: read}, &captured{}, nil, false)
+	if !got.Equal(read) {
+		t.Errorf("Received %v, want the read's %v", got, read)
+	}
+	before := time.Now()
+	s.handle(raw, meta{transport: pipeline.UDP, client: from}, &captured{}, nil, false)
+	if got.Before(before) || got.After(time.Now()) {
+		t.Errorf("Received %v without a read time, want the time handle ran (from %v)", got, before)
 	}
 }
 

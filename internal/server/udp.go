@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/hearth-dns/hearth/internal/pipeline"
 )
@@ -59,6 +60,9 @@ type udpIn struct {
 	from  netip.AddrPort
 	peer  udpPeer     // fdIO's
 	ua    net.UDPAddr // netIO's
+	// at is when the read that took the datagram returned: its
+	// request's Received, one clock reading for the whole batch.
+	at time.Time
 }
 
 // udpPacket is one UDP query and the scratch space to answer it.
@@ -67,6 +71,7 @@ type udpPacket struct {
 	from  netip.AddrPort
 	peer  udpPeer     // fdIO's
 	ua    net.UDPAddr // netIO's
+	at    time.Time   // udpIn.at
 	n     int
 	reply []byte // set by send: the answer, in out
 	qs    queryState
@@ -252,9 +257,9 @@ func (u *udpSocket) read() {
 			}
 			p := u.pool.Get().(*udpPacket)
 			p.sock = u
-			p.from, p.peer, p.ua = m.from, m.peer, m.ua
+			p.from, p.peer, p.ua, p.at = m.from, m.peer, m.ua, m.at
 			p.n = copy(p.in[:], m.buf[:m.n])
-			switch u.s.handleWith(&p.qs, p.in[:p.n], meta{transport: pipeline.UDP, client: p.from}, p, p.out[:0], true) {
+			switch u.s.handleWith(&p.qs, p.in[:p.n], meta{transport: pipeline.UDP, client: p.from, received: p.at}, p, p.out[:0], true) {
 			case answered, malformed:
 				if p.reply != nil {
 					done = append(done, p)
@@ -303,7 +308,7 @@ func (u *udpSocket) sendBatch(packets []*udpPacket) {
 
 func (u *udpSocket) serve(p *udpPacket) {
 	defer u.s.wg.Done()
-	if u.s.handleWith(&p.qs, p.in[:p.n], meta{transport: pipeline.UDP, client: p.from, retry: true}, p, p.out[:0], false) != answered || p.reply == nil {
+	if u.s.handleWith(&p.qs, p.in[:p.n], meta{transport: pipeline.UDP, client: p.from, received: p.at, retry: true}, p, p.out[:0], false) != answered || p.reply == nil {
 		u.pool.Put(p) // dropped, or answered directly: nothing queued
 		return
 	}

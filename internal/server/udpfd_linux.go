@@ -279,6 +279,7 @@ func (u *fdIO) read(ms []udpIn) (int, error) {
 		m.trunc = h.hdr.Flags&unix.MSG_TRUNC != 0
 		m.peer = udpPeer{sa: u.names[i], n: h.hdr.Namelen}
 		m.from = m.peer.addrPort()
+		m.at = u.returned
 	}
 	return n, nil
 }

@@ -251,6 +251,7 @@ func TestFDReadAfterPause(t *testing.T) {
 				}
 			}
 			u.pause = true
+			before := time.Now()
 			type result struct {
 				n   int
 				err error
@@ -271,6 +272,13 @@ func TestFDReadAfterPause(t *testing.T) {
 			res := <-done
 			if want := tc.queued + tc.later; res.err != nil || res.n != want {
 				t.Fatalf("read %d datagrams (%v), want %d", res.n, res.err, want)
+			}
+			// The read's one clock reading is every datagram's arrival.
+			after := time.Now()
+			for i, m := range ms[:res.n] {
+				if m.at.Before(before) || m.at.After(after) || !m.at.Equal(ms[0].at) {
+					t.Errorf("datagram %d read at %v, want the read's time (all equal, within %v to %v)", i, m.at, before, after)
+				}
 			}
 		})
 	}

@@ -34,8 +34,10 @@ func (u *netIO) read(ms []udpIn) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	at := time.Now()
 	for i := range ms[:n] {
 		m := &ms[i]
+		m.at = at
 		m.n = u.in[i].N
 		m.from, m.ua = netip.AddrPort{}, net.UDPAddr{}
 		if ua, ok := u.in[i].Addr.(*net.UDPAddr); ok {
