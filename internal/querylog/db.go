@@ -424,15 +424,23 @@ type writeConn struct {
 	// one row with a count across every batch, not only within a batch (at
 	// full rate a batch is about 2,048 entries, a fraction of a second).
 	// A row is held in memory until its second is over
-	// (Writer.write) or Flush; groups finds a held row by its key's hash
-	// (seed). A held row is a fixed-size record without pointers (its
-	// strings are strs ids), and texts, one byte arena, holds the held
-	// rows' explanations: the garbage collector has nothing to scan in
-	// either, and insertBefore compacts both in place.
-	groups map[uint64]int32
-	seed   maphash.Seed
-	held   []heldRow
-	texts  []byte
+	// (Writer.write) or Flush. A held row is a fixed-size record without
+	// pointers (its strings are strs ids), and texts, one byte arena,
+	// holds the held rows' explanations and names: the garbage collector
+	// has nothing to scan in either, and insertBefore compacts both in
+	// place.
+	//
+	// index finds a held row from an entry as it comes, before its name
+	// is resolved to an id (findHeld): an open-addressed table of every
+	// held row's hash (rowHash, seed), at most half full, with indexed
+	// slots used. hashMask is ANDed to every hash: all ones but in tests,
+	// which make every key collide.
+	index    []heldSlot
+	indexed  int
+	seed     maphash.Seed
+	hashMask uint64
+	held     []heldRow
+	texts    []byte
 	// lastSec is the latest second of an entry held.
 	lastSec int64
 	// txRows counts the rows inserted in the open transaction, txEntries
@@ -445,6 +453,11 @@ type writeConn struct {
 	newNames []string
 	newIDs   []int64
 	pending  map[string]int32
+	// Per batch (addBatch): the entries no held row had, their keys
+	// (without the name's id) and hashes.
+	miss     []int32
+	missKeys []groupKey
+	missHash []uint64
 	// Scratch for insertBefore.
 	ins []int32
 }
@@ -496,17 +509,28 @@ func (k *groupKey) addr() netip.Addr {
 }
 
 // heldRow is a row waiting for its second to end: the first entry's
-// fields (its key), its time and duration, the explanation's place in
-// writeConn.texts, and how many entries it stands for. It is a
-// fixed-size record without pointers (112 bytes).
+// fields (its key), its time and duration, the places in writeConn.texts
+// of its explanation (text0 to text1) and of its name as stored (text1
+// to name1), and how many entries it stands for. It is a fixed-size
+// record without pointers (112 bytes).
 type heldRow struct {
-	key          groupKey
-	hash         uint64 // of key, its index in writeConn.groups
-	time         int64  // Unix nanoseconds of the first entry
-	duration     uint32
-	text0, text1 int32
-	count        int64
+	key                 groupKey
+	hash                uint64 // rowHash of key and name, its place in writeConn.index
+	time                int64  // Unix nanoseconds of the first entry
+	duration            uint32
+	text0, text1, name1 int32
+	count               int64
 }
+
+// heldSlot is a slot of writeConn.index: a held row's hash and its index
+// in held plus one (0: the slot is empty).
+type heldSlot struct {
+	hash uint64
+	row  int32
+}
+
+// minIndex is the fewest slots writeConn.index has once used.
+const minIndex = 1024
 
 // maxHeld bounds the rows held in memory (112 bytes each plus the
 // explanation); past it every held row is inserted at once.
@@ -514,16 +538,16 @@ const maxHeld = 1 << 15
 
 func newWriteConn(ctx context.Context, conn *sql.Conn) (*writeConn, error) {
 	wc := &writeConn{
-		conn:   conn,
-		names:  make(map[string]int64),
-		strs:   make(map[string]int64),
-		strOf:  make(map[int64]string),
-		vals:   make([]driver.NamedValue, rowsPerInsert*insertColumns),
-		counts: make(map[counterKey]counterVal),
-		daily:  make(map[counterKey]counterVal),
-		groups: make(map[uint64]int32),
-		seed:   maphash.MakeSeed(),
-		keys:   make([]int64, 0, rowsPerInsert),
+		conn:     conn,
+		names:    make(map[string]int64),
+		strs:     make(map[string]int64),
+		strOf:    make(map[int64]string),
+		vals:     make([]driver.NamedValue, rowsPerInsert*insertColumns),
+		counts:   make(map[counterKey]counterVal),
+		daily:    make(map[counterKey]counterVal),
+		seed:     maphash.MakeSeed(),
+		hashMask: ^uint64(0),
+		keys:     make([]int64, 0, rowsPerInsert),
 
 		pending:  make(map[string]int32),
 		nameArgs: make([]driver.NamedValue, namesPerUpsert),
@@ -733,62 +757,169 @@ func (wc *writeConn) addBatch(ctx context.Context, cfg *Config, a, b []Entry) (e
 		wc.order = append(wc.order, k)
 	}
 	// Entries are logged when answered, not when asked: a slow upstream
-	// answer comes after quicker later ones.
-	slices.SortStableFunc(wc.order, func(x, y int32) int { return cmp.Compare(wc.times[x], wc.times[y]) })
+	// answer comes after quicker later ones. Most batches are in order
+	// already.
+	byTime := func(x, y int32) int { return cmp.Compare(wc.times[x], wc.times[y]) }
+	if !slices.IsSortedFunc(wc.order, byTime) {
+		slices.SortStableFunc(wc.order, byTime)
+	}
 
 	if err := wc.begin(ctx); err != nil {
 		return err
 	}
-	if err := wc.resolveNames(ctx, n, entry); err != nil {
-		return err
-	}
-
 	// Collapse repeats into the held rows, keeping time order by first
-	// occurrence.
+	// occurrence. At full load most entries repeat a row held: it is
+	// found from the entry's fields and its name as they are (findHeld),
+	// without resolving the name to its id, which only the entries no
+	// row has need (a fifth of the writer's time at full load before,
+	// with the map of the rows' hashes another fifth).
+	wc.miss, wc.missKeys, wc.missHash = wc.miss[:0], wc.missKeys[:0], wc.missHash[:0]
 	for i, k := range wc.order {
 		if i%yieldEvery == yieldEvery-1 {
 			runtime.Gosched()
 		}
 		e := entry(k)
-		id := wc.ids[k]
-		t := wc.times[k]
-		gk := groupKey{
-			sec: t / 1e9, nameID: id, qtype: e.QType, rcode: e.Rcode, action: e.Action,
-			transport: e.Transport, cached: e.Cached,
-		}
-		gk.client, gk.clientLen = addrKey(e.Client)
-		if gk.device, err = wc.fieldID(ctx, fieldDevice, e.Device); err != nil {
+		gk, err := wc.entryKey(ctx, e, wc.times[k])
+		if err != nil {
 			return err
 		}
-		if gk.profile, err = wc.fieldID(ctx, fieldProfile, e.Profile); err != nil {
-			return err
-		}
-		if gk.reason, err = wc.fieldID(ctx, fieldReason, e.Reason); err != nil {
-			return err
-		}
-		if gk.tag, err = wc.fieldID(ctx, fieldTag, e.Tag); err != nil {
-			return err
-		}
-		// The index is by the key's hash: a map of small keys stays in
-		// the CPU's cache, where one of groupKeys did not (60 % of this
-		// loop's time). Two keys of one hash (never seen in practice)
-		// make two rows.
-		h := maphash.Comparable(wc.seed, gk)
-		g, ok := wc.groups[h]
-		if ok && wc.held[g].key == gk {
-			wc.held[g].count++
+		name := wc.lower[:normalizeName(wc.lower[:], e.Name[:e.NameLen])]
+		h := wc.rowHash(&gk, name)
+		if r := wc.findHeld(h, &gk, name); r >= 0 {
+			wc.held[r].count++
 			continue
 		}
-		if !ok {
-			wc.groups[h] = int32(len(wc.held))
+		wc.miss = append(wc.miss, k)
+		wc.missKeys = append(wc.missKeys, gk)
+		wc.missHash = append(wc.missHash, h)
+	}
+	if len(wc.miss) == 0 {
+		return nil
+	}
+	if err := wc.resolveNames(ctx, len(wc.miss), func(j int32) *Entry { return entry(wc.miss[j]) }); err != nil {
+		return err
+	}
+	for j, k := range wc.miss {
+		if j%yieldEvery == yieldEvery-1 {
+			runtime.Gosched()
 		}
+		e := entry(k)
+		gk, h := &wc.missKeys[j], wc.missHash[j]
+		name := wc.lower[:normalizeName(wc.lower[:], e.Name[:e.NameLen])]
+		// An earlier entry of this batch may have started the row.
+		if r := wc.findHeld(h, gk, name); r >= 0 {
+			wc.held[r].count++
+			continue
+		}
+		gk.nameID = wc.ids[j]
 		t0 := len(wc.texts)
 		wc.texts = append(wc.texts, e.Text[:e.TextLen]...)
-		wc.held = append(wc.held, heldRow{key: gk, hash: h, time: t, duration: e.Duration,
-			text0: int32(t0), text1: int32(len(wc.texts)), count: 1})
+		t1 := len(wc.texts)
+		wc.texts = append(wc.texts, name...)
+		wc.held = append(wc.held, heldRow{key: *gk, hash: h, time: wc.times[k], duration: e.Duration,
+			text0: int32(t0), text1: int32(t1), name1: int32(len(wc.texts)), count: 1})
+		wc.indexRow(int32(len(wc.held) - 1))
 		wc.lastSec = max(wc.lastSec, gk.sec)
 	}
 	return nil
+}
+
+// entryKey returns the groupKey of e, logged at t (Unix nanoseconds),
+// without its name's id (0).
+func (wc *writeConn) entryKey(ctx context.Context, e *Entry, t int64) (gk groupKey, err error) {
+	gk = groupKey{
+		sec: t / 1e9, qtype: e.QType, rcode: e.Rcode, action: e.Action,
+		transport: e.Transport, cached: e.Cached,
+	}
+	gk.client, gk.clientLen = addrKey(e.Client)
+	if gk.device, err = wc.fieldID(ctx, fieldDevice, e.Device); err != nil {
+		return gk, err
+	}
+	if gk.profile, err = wc.fieldID(ctx, fieldProfile, e.Profile); err != nil {
+		return gk, err
+	}
+	if gk.reason, err = wc.fieldID(ctx, fieldReason, e.Reason); err != nil {
+		return gk, err
+	}
+	if gk.tag, err = wc.fieldID(ctx, fieldTag, e.Tag); err != nil {
+		return gk, err
+	}
+	return gk, nil
+}
+
+// rowHash returns the hash of the row of key k (its nameID ignored) and
+// name (lower-cased, without the trailing dot), ANDed with hashMask.
+func (wc *writeConn) rowHash(k *groupKey, name []byte) uint64 {
+	hk := *k
+	hk.nameID = int64(maphash.Bytes(wc.seed, name))
+	return maphash.Comparable(wc.seed, hk) & wc.hashMask
+}
+
+// findHeld returns the index in held of the row of key k (its nameID
+// ignored) and name, whose rowHash is h, or -1 if no row is held for
+// them. Every candidate is compared in full, so two keys of one hash
+// never share a row.
+func (wc *writeConn) findHeld(h uint64, k *groupKey, name []byte) int32 {
+	if len(wc.index) == 0 {
+		return -1
+	}
+	mask := uint64(len(wc.index) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := wc.index[i]
+		if s.row == 0 {
+			return -1
+		}
+		if s.hash != h {
+			continue
+		}
+		r := &wc.held[s.row-1]
+		rk := r.key
+		rk.nameID = k.nameID
+		if rk == *k && string(wc.texts[r.text1:r.name1]) == string(name) {
+			return s.row - 1
+		}
+	}
+}
+
+// indexRow adds held row i to index, growing it to keep it at most half
+// full.
+func (wc *writeConn) indexRow(i int32) {
+	if 2*(wc.indexed+1) > len(wc.index) {
+		wc.reindex(len(wc.held), max(minIndex, 2*len(wc.index)))
+		return // reindex indexed every held row, i too
+	}
+	wc.slot(wc.held[i].hash, i)
+}
+
+// slot puts held row i, of hash h, in the first free slot of its probe
+// sequence.
+func (wc *writeConn) slot(h uint64, i int32) {
+	mask := uint64(len(wc.index) - 1)
+	for j := h & mask; ; j = (j + 1) & mask {
+		if wc.index[j].row == 0 {
+			wc.index[j] = heldSlot{hash: h, row: i + 1}
+			wc.indexed++
+			return
+		}
+	}
+}
+
+// reindex indexes the first n held rows anew in an index of size slots
+// (a power of two, at least 2n): the one it has, emptied, if it is that
+// large and not more than four times it, or a new one.
+func (wc *writeConn) reindex(n, size int) {
+	for size < 2*n {
+		size *= 2
+	}
+	if len(wc.index) >= size && len(wc.index) <= 4*size {
+		clear(wc.index)
+	} else {
+		wc.index = make([]heldSlot, size)
+	}
+	wc.indexed = 0
+	for i := range n {
+		wc.slot(wc.held[i].hash, int32(i))
+	}
 }
 
 // insertHeld inserts every held row into the open transaction.
@@ -877,13 +1008,13 @@ func (wc *writeConn) countRow(ctx context.Context, h *heldRow) error {
 
 // compactHeld moves the rows not inserted (count > 0) and their
 // explanations to the front of held and texts, in order, and indexes
-// them anew in groups. It works in place: a row and its explanation only
-// move down, so no second slice is needed. The map is emptied and
-// refilled rather than having the inserted rows' keys deleted one by
-// one, which would leave tombstones that lengthen every later lookup (a
-// fifth of the writer's time in BenchmarkSustainedFakeTime).
+// them anew in index. It works in place: a row and its explanation only
+// move down, so no second slice is needed. The index is emptied and
+// refilled rather than having the inserted rows deleted one by one,
+// which an open-addressed table cannot do without tombstones that
+// lengthen every later lookup (a fifth of the writer's time in
+// BenchmarkSustainedFakeTime with a map).
 func (wc *writeConn) compactHeld() {
-	clear(wc.groups)
 	n, t := 0, 0
 	for i := range wc.held {
 		h := wc.held[i]
@@ -891,21 +1022,20 @@ func (wc *writeConn) compactHeld() {
 			continue
 		}
 		t0 := t
-		t += copy(wc.texts[t:], wc.texts[h.text0:h.text1])
-		h.text0, h.text1 = int32(t0), int32(t)
-		if _, ok := wc.groups[h.hash]; !ok {
-			wc.groups[h.hash] = int32(n)
-		}
+		t += copy(wc.texts[t:], wc.texts[h.text0:h.name1])
+		h.text0, h.text1, h.name1 = int32(t0), h.text1-h.text0+int32(t0), int32(t)
 		wc.held[n] = h
 		n++
 	}
 	wc.held = wc.held[:n]
 	wc.texts = wc.texts[:t]
+	wc.reindex(n, minIndex)
 }
 
 // dropHeld forgets every held row.
 func (wc *writeConn) dropHeld() {
-	clear(wc.groups)
+	clear(wc.index)
+	wc.indexed = 0
 	wc.held = wc.held[:0]
 	wc.texts = wc.texts[:0]
 }

@@ -13,30 +13,32 @@ import "unsafe"
 //   - the buffer: buffer Entries of fixed size;
 //   - the held rows: at most maxHeld+buffer (Writer.write inserts them
 //     all past maxHeld and moves no more between INSERTs), each a
-//     pointer-free record in one slice with its explanation in one byte
-//     arena (insertBefore compacts both in place) and a slot in the
-//     groups map, with room for append's and the map's growth;
+//     pointer-free record in one slice with its explanation and name in
+//     one byte arena (insertBefore compacts both in place) and up to four
+//     slots in the index (at most half full), six while it doubles, with
+//     room for append's growth;
 //   - the name caches: maxCachedNames names of up to MaxNameLen bytes
 //     with their map slots, and the device and tag ids' slots both ways
 //     (those strings are the policy's);
-//   - one batch's scratch: maxBatch entries' times, order, ids and new
-//     names.
+//   - one batch's scratch: maxBatch entries' times, order, ids, new
+//     names, and the keys and hashes of those no held row had.
 func MemoryBound(buffer int) int64 {
 	if buffer <= 0 {
 		buffer = DefaultBuffer
 	}
 	var (
 		heldRowBytes = int64(unsafe.Sizeof(heldRow{}))
-		// perHeld: the row, its explanation, and a map slot of a uint64
-		// key and an int32 value (16 bytes with padding).
-		perHeld = heldRowBytes + MaxTextLen + mapSlot(16)
+		// perHeld: the row, its explanation and name, and six index
+		// slots.
+		perHeld = heldRowBytes + MaxTextLen + MaxNameLen + 6*int64(unsafe.Sizeof(heldSlot{}))
 		// perName: the name (MaxNameLen rounded to its size class) and
 		// a map slot of a string and an int64, in names; a slot in strs
 		// and one in strOf.
 		perName = 256 + 3*mapSlot(16+8)
 		// perBatch: a time, an order, an id and a new name's string
-		// header, id and pending slot, besides the name itself.
-		perBatch = 8 + 4 + 8 + 16 + 8 + 256 + mapSlot(16+4)
+		// header, id and pending slot, besides the name itself; a miss,
+		// its key and its hash.
+		perBatch = 8 + 4 + 8 + 16 + 8 + 256 + mapSlot(16+4) + 4 + int64(unsafe.Sizeof(groupKey{})) + 8
 	)
 	ring := int64(buffer) * int64(unsafe.Sizeof(Entry{}))
 	// append grows a large slice by a quarter: count the slack.
