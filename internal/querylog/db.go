@@ -453,11 +453,9 @@ type writeConn struct {
 	newNames []string
 	newIDs   []int64
 	pending  map[string]int32
-	// Per batch (addBatch): the entries no held row had, their keys
-	// (without the name's id) and hashes.
-	miss     []int32
-	missKeys []groupKey
-	missHash []uint64
+	// Per batch (addBatch): the rows it started, whose names' ids are
+	// resolved at its end.
+	started []int32
 	// Scratch for insertBefore.
 	ins []int32
 }
@@ -522,11 +520,13 @@ type heldRow struct {
 	count               int64
 }
 
-// heldSlot is a slot of writeConn.index: a held row's hash and its index
-// in held plus one (0: the slot is empty).
+// heldSlot is a slot of writeConn.index: the high half of a held row's
+// hash (the low half places it) and its index in held plus one (0: the
+// slot is empty). Eight bytes, so that the index of the rows of two
+// seconds at full load stays in the CPU's cache.
 type heldSlot struct {
-	hash uint64
-	row  int32
+	tag uint32
+	row int32
 }
 
 // minIndex is the fewest slots writeConn.index has once used.
@@ -770,16 +770,18 @@ func (wc *writeConn) addBatch(ctx context.Context, cfg *Config, a, b []Entry) (e
 	// Collapse repeats into the held rows, keeping time order by first
 	// occurrence. At full load most entries repeat a row held: it is
 	// found from the entry's fields and its name as they are (findHeld),
-	// without resolving the name to its id, which only the entries no
-	// row has need (a fifth of the writer's time at full load before,
-	// with the map of the rows' hashes another fifth).
-	wc.miss, wc.missKeys, wc.missHash = wc.miss[:0], wc.missKeys[:0], wc.missHash[:0]
+	// without resolving the name to its id, which only the rows started
+	// need, at the end, a statement for all their new names (a fifth of
+	// the writer's time at full load went to resolving every entry's
+	// name, and another fifth to a map of the rows' hashes).
+	wc.started = wc.started[:0]
 	for i, k := range wc.order {
 		if i%yieldEvery == yieldEvery-1 {
 			runtime.Gosched()
 		}
 		e := entry(k)
-		gk, err := wc.entryKey(ctx, e, wc.times[k])
+		t := wc.times[k]
+		gk, err := wc.entryKey(ctx, e, t)
 		if err != nil {
 			return err
 		}
@@ -789,37 +791,29 @@ func (wc *writeConn) addBatch(ctx context.Context, cfg *Config, a, b []Entry) (e
 			wc.held[r].count++
 			continue
 		}
-		wc.miss = append(wc.miss, k)
-		wc.missKeys = append(wc.missKeys, gk)
-		wc.missHash = append(wc.missHash, h)
-	}
-	if len(wc.miss) == 0 {
-		return nil
-	}
-	if err := wc.resolveNames(ctx, len(wc.miss), func(j int32) *Entry { return entry(wc.miss[j]) }); err != nil {
-		return err
-	}
-	for j, k := range wc.miss {
-		if j%yieldEvery == yieldEvery-1 {
-			runtime.Gosched()
-		}
-		e := entry(k)
-		gk, h := &wc.missKeys[j], wc.missHash[j]
-		name := wc.lower[:normalizeName(wc.lower[:], e.Name[:e.NameLen])]
-		// An earlier entry of this batch may have started the row.
-		if r := wc.findHeld(h, gk, name); r >= 0 {
-			wc.held[r].count++
-			continue
-		}
-		gk.nameID = wc.ids[j]
 		t0 := len(wc.texts)
 		wc.texts = append(wc.texts, e.Text[:e.TextLen]...)
 		t1 := len(wc.texts)
 		wc.texts = append(wc.texts, name...)
-		wc.held = append(wc.held, heldRow{key: *gk, hash: h, time: wc.times[k], duration: e.Duration,
+		wc.held = append(wc.held, heldRow{key: gk, hash: h, time: t, duration: e.Duration,
 			text0: int32(t0), text1: int32(t1), name1: int32(len(wc.texts)), count: 1})
-		wc.indexRow(int32(len(wc.held) - 1))
+		r := int32(len(wc.held) - 1)
+		wc.indexRow(r)
+		wc.started = append(wc.started, r)
 		wc.lastSec = max(wc.lastSec, gk.sec)
+	}
+	if len(wc.started) == 0 {
+		return nil
+	}
+	name := func(j int32) []byte {
+		h := &wc.held[wc.started[j]]
+		return wc.texts[h.text1:h.name1]
+	}
+	if err := wc.resolveNames(ctx, len(wc.started), name); err != nil {
+		return err
+	}
+	for j, r := range wc.started {
+		wc.held[r].key.nameID = wc.ids[j]
 	}
 	return nil
 }
@@ -869,7 +863,7 @@ func (wc *writeConn) findHeld(h uint64, k *groupKey, name []byte) int32 {
 		if s.row == 0 {
 			return -1
 		}
-		if s.hash != h {
+		if s.tag != uint32(h>>32) {
 			continue
 		}
 		r := &wc.held[s.row-1]
@@ -897,7 +891,7 @@ func (wc *writeConn) slot(h uint64, i int32) {
 	mask := uint64(len(wc.index) - 1)
 	for j := h & mask; ; j = (j + 1) & mask {
 		if wc.index[j].row == 0 {
-			wc.index[j] = heldSlot{hash: h, row: i + 1}
+			wc.index[j] = heldSlot{tag: uint32(h >> 32), row: i + 1}
 			wc.indexed++
 			return
 		}
@@ -1227,16 +1221,15 @@ const unknownID = math.MinInt64
 var upsertNamesSQL = `INSERT INTO names (name) VALUES (?)` + strings.Repeat(`,(?)`, namesPerUpsert-1) +
 	` ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id, name`
 
-// resolveNames sets wc.ids[k] to the names.id of entry k's name (lower
-// case, without the trailing dot) for the n entries, adding the names
-// the cache lacks to names, namesPerUpsert to a statement.
-func (wc *writeConn) resolveNames(ctx context.Context, n int, entry func(int32) *Entry) error {
+// resolveNames sets wc.ids[k] to the names.id of name(k) (lower case,
+// without the trailing dot: normalizeName's) for the n names, adding the
+// names the cache lacks to names, namesPerUpsert to a statement.
+func (wc *writeConn) resolveNames(ctx context.Context, n int, name func(int32) []byte) error {
 	wc.ids = wc.ids[:0]
 	wc.newNames = wc.newNames[:0]
 	clear(wc.pending)
 	for k := range int32(n) {
-		e := entry(k)
-		name := wc.lower[:normalizeName(wc.lower[:], e.Name[:e.NameLen])]
+		name := name(k)
 		if id, ok := wc.names[string(name)]; ok {
 			wc.ids = append(wc.ids, id)
 			continue

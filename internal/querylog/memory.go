@@ -21,7 +21,7 @@ import "unsafe"
 //     with their map slots, and the device and tag ids' slots both ways
 //     (those strings are the policy's);
 //   - one batch's scratch: maxBatch entries' times, order, ids, new
-//     names, and the keys and hashes of those no held row had.
+//     names, and the rows started.
 func MemoryBound(buffer int) int64 {
 	if buffer <= 0 {
 		buffer = DefaultBuffer
@@ -36,9 +36,9 @@ func MemoryBound(buffer int) int64 {
 		// and one in strOf.
 		perName = 256 + 3*mapSlot(16+8)
 		// perBatch: a time, an order, an id and a new name's string
-		// header, id and pending slot, besides the name itself; a miss,
-		// its key and its hash.
-		perBatch = 8 + 4 + 8 + 16 + 8 + 256 + mapSlot(16+4) + 4 + int64(unsafe.Sizeof(groupKey{})) + 8
+		// header, id and pending slot, besides the name itself; a row
+		// started.
+		perBatch = 8 + 4 + 8 + 16 + 8 + 256 + mapSlot(16+4) + 4
 	)
 	ring := int64(buffer) * int64(unsafe.Sizeof(Entry{}))
 	// append grows a large slice by a quarter: count the slack.
