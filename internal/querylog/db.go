@@ -898,14 +898,17 @@ func (wc *writeConn) slot(h uint64, i int32) {
 	}
 }
 
-// reindex indexes the first n held rows anew in an index of size slots
-// (a power of two, at least 2n): the one it has, emptied, if it is that
-// large and not more than four times it, or a new one.
+// reindex indexes the first n held rows anew in an index of at least
+// size slots (a power of two, at least 2n): the one it has, emptied, if
+// it is that large, or a new one. It never shrinks: the rows a write
+// leaves held grow again by the next, and growing from minIndex at every
+// write cost more than clearing the largest index (at most
+// 4*(maxHeld+buffer) slots of 8 bytes, counted in MemoryBound).
 func (wc *writeConn) reindex(n, size int) {
 	for size < 2*n {
 		size *= 2
 	}
-	if len(wc.index) >= size && len(wc.index) <= 4*size {
+	if len(wc.index) >= size {
 		clear(wc.index)
 	} else {
 		wc.index = make([]heldSlot, size)
