@@ -31,17 +31,10 @@ func BenchmarkGetLarge(b *testing.B) {
 			order[i] = string([]byte(keys[r.IntN(n)]))
 		}
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			i, cpu := 0, threadCPU()
-			for b.Loop() {
-				if _, ok := m.Get(order[i&(len(order)-1)]); !ok {
-					b.Fatal("missing")
-				}
-				i++
-			}
-			// Wall time on a shared machine counts the waits for a CPU.
-			b.ReportMetric(float64(threadCPU()-cpu)/float64(b.N), "cpu-ns/op")
+			timeGets(b, func(i int) bool {
+				_, ok := m.Get(order[i&(len(order)-1)])
+				return ok
+			})
 		})
 	}
 }
@@ -67,17 +60,27 @@ func BenchmarkGetAddr(b *testing.B) {
 	for i := range order {
 		order[i] = key(r.IntN(n))
 	}
+	timeGets(b, func(i int) bool {
+		_, ok := m.Get(order[i&(len(order)-1)])
+		return ok
+	})
+	b.ReportMetric(float64(m.Shards()), "shards")
+}
+
+// timeGets runs get(0), get(1), ... for b.N and reports the thread's CPU
+// time per call: wall time on a shared machine counts the waits for a
+// CPU. get reports whether the key was found.
+func timeGets(b *testing.B, get func(i int) bool) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	i, cpu := 0, threadCPU()
 	for b.Loop() {
-		if _, ok := m.Get(order[i&(len(order)-1)]); !ok {
+		if !get(i) {
 			b.Fatal("missing")
 		}
 		i++
 	}
 	b.ReportMetric(float64(threadCPU()-cpu)/float64(b.N), "cpu-ns/op")
-	b.ReportMetric(float64(m.Shards()), "shards")
 }
 
 // threadCPU is the CPU time of the calling thread (lock it first).
