@@ -6,11 +6,10 @@ import (
 	"net/netip"
 	"runtime"
 	"testing"
-	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/hearth-dns/hearth/internal/pipeline"
+
+	"github.com/hearth-dns/hearth/internal/testutil/cycles"
 )
 
 // BenchmarkIdentifyLarge looks up random devices among 2^21, of 2^19
@@ -56,23 +55,14 @@ func BenchmarkIdentifyLarge(b *testing.B) {
 		b.Run(kind.name, func(b *testing.B) {
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
-			i, cpu := 0, threadCPU()
+			i, cpu := 0, cycles.ThreadCPU()
 			for b.Loop() {
 				if ident := id.Identify(&reqs[i&(len(reqs)-1)]); ident.Via != kind.via {
 					b.Fatalf("%+v: %+v", reqs[i&(len(reqs)-1)], ident)
 				}
 				i++
 			}
-			b.ReportMetric(float64(threadCPU()-cpu)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cycles.ThreadCPU()-cpu)/float64(b.N), "cpu-ns/op")
 		})
 	}
-}
-
-// threadCPU is the CPU time of the calling thread (lock it first).
-func threadCPU() time.Duration {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
-		return 0
-	}
-	return time.Duration(ts.Nano())
 }

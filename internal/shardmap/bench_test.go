@@ -6,9 +6,8 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
-	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/hearth-dns/hearth/internal/testutil/cycles"
 )
 
 // BenchmarkGetLarge looks up random keys of a table far larger than the
@@ -73,23 +72,14 @@ func BenchmarkGetAddr(b *testing.B) {
 func timeGets(b *testing.B, get func(i int) bool) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	i, cpu := 0, threadCPU()
+	i, cpu := 0, cycles.ThreadCPU()
 	for b.Loop() {
 		if !get(i) {
 			b.Fatal("missing")
 		}
 		i++
 	}
-	b.ReportMetric(float64(threadCPU()-cpu)/float64(b.N), "cpu-ns/op")
-}
-
-// threadCPU is the CPU time of the calling thread (lock it first).
-func threadCPU() time.Duration {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
-		return 0
-	}
-	return time.Duration(ts.Nano())
+	b.ReportMetric(float64(cycles.ThreadCPU()-cpu)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkEditOne makes the next Map after one Put in a table of ISP

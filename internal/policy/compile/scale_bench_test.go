@@ -110,15 +110,6 @@ func rssBytes() uint64 {
 	return 0
 }
 
-// threadCPU is the CPU time of the calling thread (lock it first).
-func threadCPU() time.Duration {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
-		return 0
-	}
-	return time.Duration(ts.Nano())
-}
-
 // processCPU is the CPU time of the process, every thread (the
 // collector's included).
 func processCPU() time.Duration {
@@ -300,11 +291,11 @@ func BenchmarkScale(b *testing.B) {
 				for j := i; j < i+batch; j++ {
 					warm(j)
 				}
-				cpu := threadCPU()
+				cpu := cycles.ThreadCPU()
 				for j := i; j < i+batch; j++ {
 					lookup(j)
 				}
-				cpuLat = append(cpuLat, (threadCPU()-cpu)/batch)
+				cpuLat = append(cpuLat, (cycles.ThreadCPU()-cpu)/batch)
 			}
 		}
 		b.StopTimer()
@@ -326,8 +317,8 @@ func BenchmarkScale(b *testing.B) {
 		b.ReportMetric(float64(percentile(cpuLat, 0.99).Nanoseconds()), "cpu-p99-ns")
 		cpuLat = cpuLat[:0]
 		for range 1024 {
-			cpu := threadCPU()
-			cpuLat = append(cpuLat, (threadCPU()-cpu)/batch)
+			cpu := cycles.ThreadCPU()
+			cpuLat = append(cpuLat, (cycles.ThreadCPU()-cpu)/batch)
 		}
 		slices.Sort(cpuLat)
 		b.ReportMetric(float64(percentile(cpuLat, 0.5).Nanoseconds()), "cpu-clock-ns")
@@ -375,10 +366,10 @@ func BenchmarkScale(b *testing.B) {
 					d.Profiles = []store.Profile{{ID: hid + "-kid", Household: hid, Preset: "kid", Block: []string{"gambling", "social"}}}
 				}
 				d.Seq = cur.Seq() + 1
-				start, cpu := time.Now(), threadCPU()
+				start, cpu := time.Now(), cycles.ThreadCPU()
 				next, err := cur.Apply(d, now)
 				lat = append(lat, time.Since(start))
-				el := threadCPU() - cpu
+				el := cycles.ThreadCPU() - cpu
 				cpuLat = append(cpuLat, el)
 				kinds[i%4] = append(kinds[i%4], el)
 				if err != nil {
@@ -436,8 +427,11 @@ func BenchmarkScale(b *testing.B) {
 		}
 		b.StopTimer()
 		clock.Stop()
-		if p == uint32(lines) {
-			b.Fatal("cycle left the array")
+		// The walk follows the permutation's one cycle: after k reads
+		// it stands at perm[k mod lines] (and the reads were not
+		// optimised away).
+		if want := uint32(perm[b.N*steps%lines]); p != want {
+			b.Fatalf("after %d reads at line %d, want %d", b.N*steps, p, want)
 		}
 		slices.Sort(ticks)
 		b.ReportMetric(float64(lines*64)/(1<<20), "array-MB")

@@ -1,6 +1,7 @@
 package cycles
 
 import (
+	"runtime"
 	"testing"
 	"time"
 )
@@ -26,5 +27,22 @@ func TestClock(t *testing.T) {
 func BenchmarkTicks(b *testing.B) {
 	for b.Loop() {
 		Ticks()
+	}
+}
+
+func TestThreadCPU(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	a := ThreadCPU()
+	if a <= 0 {
+		t.Fatalf("thread CPU time %v", a)
+	}
+	// Spinning must show as the thread's CPU time; the wall-clock bound
+	// only stops a clock that never moves.
+	start := time.Now()
+	for ThreadCPU()-a < time.Millisecond {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("10 s of spinning and the thread's CPU time moved %v", ThreadCPU()-a)
+		}
 	}
 }

@@ -1,0 +1,8 @@
+//go:build !unix
+
+package cycles
+
+import "time"
+
+// ThreadCPU returns 0: no per-thread CPU clock here.
+func ThreadCPU() time.Duration { return 0 }
