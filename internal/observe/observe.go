@@ -243,11 +243,11 @@ func (o *Observer) record(r *pipeline.Request) {
 		// query log a sixth of its share of the CPU at full load
 		// (docs/performance.md, "The query log at full load").
 		e.Time = r.Received.UnixNano()
-		e.Duration = uint32(min(time.Since(r.Received)/time.Microsecond, 1<<32-1))
+		e.Duration = durationSince(r.Received)
 	default:
 		// A test's clock: the entry's time is its reading.
 		e.Time = o.now().UnixNano()
-		e.Duration = uint32(min(time.Since(r.Received)/time.Microsecond, 1<<32-1))
+		e.Duration = durationSince(r.Received)
 	}
 	e.Client = r.Client.Addr()
 	e.Device = r.Identity.Device
@@ -269,6 +269,14 @@ func (o *Observer) record(r *pipeline.Request) {
 		e.SetText(s.AppendExplain(textBuf[:0], d, unsafe.String(unsafe.SliceData(name), len(name))))
 	}
 	o.log.Log(&e)
+}
+
+// durationSince returns the microseconds since t for an entry's
+// Duration: 0 for a t after now (a benchmark's or test's Received in the
+// future, which would otherwise wrap round to 71 minutes), at most
+// 2^32-1.
+func durationSince(t time.Time) uint32 {
+	return uint32(min(max(time.Since(t)/time.Microsecond, 0), 1<<32-1))
 }
 
 // firstTag returns the first service of set, or else its first tag: the

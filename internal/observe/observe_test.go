@@ -273,3 +273,22 @@ func TestObserveLogTime(t *testing.T) {
 		})
 	}
 }
+
+// TestDurationSince: an entry's duration is clamped to 0 for a Received
+// after now (it wrapped round to 71 minutes) and to 2^32-1 microseconds.
+func TestDurationSince(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name     string
+		t        time.Time
+		min, max uint32
+	}{
+		{"5 ms ago", now.Add(-5 * time.Millisecond), 5000, 60_000_000},
+		{"an hour ahead", now.Add(time.Hour), 0, 0},
+		{"two hours ago", now.Add(-2 * time.Hour), 1<<32 - 1, 1<<32 - 1},
+	} {
+		if got := durationSince(tc.t); got < tc.min || got > tc.max {
+			t.Errorf("%s: durationSince = %d µs, want %d to %d", tc.name, got, tc.min, tc.max)
+		}
+	}
+}

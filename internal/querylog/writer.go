@@ -32,6 +32,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -248,7 +249,16 @@ func (w *Writer) Log(e *Entry) {
 	w.n++
 	w.logged++
 	wake := w.n == w.wakeAt
+	if i++; i == len(w.ring) {
+		i = 0
+	}
+	next := &w.ring[i]
 	w.mu.Unlock()
+	// The next Log most likely fills the next slot: fetch its lines now,
+	// while the rest of this query and the next one run, not while the
+	// next unlock waits for the copy's stores (that wait was most of
+	// Log's time at full load).
+	prefetchW(unsafe.Pointer(next))
 	if wake {
 		select {
 		case w.wake <- struct{}{}:
