@@ -400,46 +400,24 @@ func BenchmarkScale(b *testing.B) {
 		// random order, each read timed alone like a lookup). A lookup
 		// that must read k such places one after the other costs at
 		// least k of these on top of its work in the cache.
-		lines := max(1<<10, int(snapshotHeap/64))
-		type line struct {
-			next uint32
-			_    [60]byte
-		}
-		a := make([]line, lines)
-		perm := rand.New(rand.NewPCG(7, 8)).Perm(lines)
-		for i, p := range perm {
-			a[p].next = uint32(perm[(i+1)%lines])
-		}
-		const steps = 1 << 20
-		ticks := make([]uint64, steps)
+		w := cycles.NewWalk(int(snapshotHeap), 7)
+		ticks := make([]uint64, 1<<20)
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		var clock cycles.Clock
-		p := uint32(perm[0])
 		b.ResetTimer()
 		clock.Start()
 		for b.Loop() {
-			for i := range ticks {
-				t := cycles.Ticks()
-				p = a[p].next
-				ticks[i] = cycles.Ticks() - t
-			}
+			w.Time(ticks)
 		}
 		b.StopTimer()
 		clock.Stop()
-		// The walk follows the permutation's one cycle: after k reads
-		// it stands at perm[k mod lines] (and the reads were not
-		// optimised away).
-		if want := uint32(perm[b.N*steps%lines]); p != want {
-			b.Fatalf("after %d reads at line %d, want %d", b.N*steps, p, want)
+		if err := w.Check(); err != nil {
+			b.Fatal(err)
 		}
 		slices.Sort(ticks)
-		b.ReportMetric(float64(lines*64)/(1<<20), "array-MB")
-		for _, q := range []struct {
-			p    float64
-			name string
-		}{{0.5, "p50-ns"}, {0.99, "p99-ns"}} {
-			b.ReportMetric(clock.Nanoseconds(ticks[int(float64(steps)*q.p)]), q.name)
-		}
+		b.ReportMetric(float64(w.Bytes())/(1<<20), "array-MB")
+		b.ReportMetric(clock.Percentile(ticks, 0.5), "p50-ns")
+		b.ReportMetric(clock.Percentile(ticks, 0.99), "p99-ns")
 	})
 }

@@ -46,3 +46,29 @@ func TestThreadCPU(t *testing.T) {
 		}
 	}
 }
+
+// TestWalk: a walk's reads follow its permutation's one cycle through
+// every line, so that Check holds after any number of them and fails for
+// a walk moved off its place.
+func TestWalk(t *testing.T) {
+	w := NewWalk(64*1000, 3) // rounded up to 1,024 lines
+	if w.Bytes() != 64*1024 {
+		t.Fatalf("Bytes = %d, want %d", w.Bytes(), 64*1024)
+	}
+	seen := map[uint32]bool{w.at: true}
+	for range 1023 {
+		w.Step(1)
+		seen[w.at] = true
+	}
+	if len(seen) != 1024 {
+		t.Errorf("1,024 reads visited %d lines, want every one", len(seen))
+	}
+	w.Time(make([]uint64, 5000))
+	if err := w.Check(); err != nil {
+		t.Fatal(err)
+	}
+	w.at = w.lines[w.at].next
+	if w.Check() == nil {
+		t.Error("Check passed for a walk one line ahead of its reads")
+	}
+}
