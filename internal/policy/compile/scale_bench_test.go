@@ -401,23 +401,7 @@ func BenchmarkScale(b *testing.B) {
 		// that must read k such places one after the other costs at
 		// least k of these on top of its work in the cache.
 		w := cycles.NewWalk(int(snapshotHeap), 7)
-		ticks := make([]uint64, 1<<20)
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		var clock cycles.Clock
-		b.ResetTimer()
-		clock.Start()
-		for b.Loop() {
-			w.Time(ticks)
-		}
-		b.StopTimer()
-		clock.Stop()
-		if err := w.Check(); err != nil {
-			b.Fatal(err)
-		}
-		slices.Sort(ticks)
+		cycles.BenchWalk(b, w)
 		b.ReportMetric(float64(w.Bytes())/(1<<20), "array-MB")
-		b.ReportMetric(clock.Percentile(ticks, 0.5), "p50-ns")
-		b.ReportMetric(clock.Percentile(ticks, 0.99), "p99-ns")
 	})
 }

@@ -2,8 +2,6 @@ package cycles_test
 
 import (
 	"fmt"
-	"runtime"
-	"slices"
 	"testing"
 
 	"github.com/hearth-dns/hearth/internal/testutil/cycles"
@@ -22,26 +20,10 @@ func BenchmarkRandomRead(b *testing.B) {
 	for _, mb := range []int{1, 4, 16, 64, 256, 1024, 1536} {
 		b.Run(fmt.Sprintf("MB=%d", mb), func(b *testing.B) {
 			w := cycles.NewWalk(mb<<20, 7)
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
 			// One pass first (up to 4 M reads), so that the pages are
 			// mapped and the caches hold what they can.
 			w.Step(min(w.Bytes()/64, 4<<20))
-			ticks := make([]uint64, 1<<20)
-			var clock cycles.Clock
-			b.ResetTimer()
-			clock.Start()
-			for b.Loop() {
-				w.Time(ticks)
-			}
-			b.StopTimer()
-			clock.Stop()
-			if err := w.Check(); err != nil {
-				b.Fatal(err)
-			}
-			slices.Sort(ticks)
-			b.ReportMetric(clock.Percentile(ticks, 0.5), "p50-ns")
-			b.ReportMetric(clock.Percentile(ticks, 0.99), "p99-ns")
+			cycles.BenchWalk(b, w)
 		})
 	}
 }

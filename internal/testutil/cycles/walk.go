@@ -3,6 +3,9 @@ package cycles
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
+	"slices"
+	"testing"
 )
 
 // Walk is a cycle through 64-byte lines of memory in random order: each
@@ -71,4 +74,27 @@ func (w *Walk) Check() error {
 // nanoseconds.
 func (c *Clock) Percentile(sorted []uint64, p float64) float64 {
 	return c.Nanoseconds(sorted[min(len(sorted)-1, int(float64(len(sorted))*p))])
+}
+
+// BenchWalk times w's reads for b, 1 M reads a loop, each alone, on a
+// thread of their own, then checks the walk and reports their p50-ns and
+// p99-ns.
+func BenchWalk(b *testing.B, w *Walk) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	ticks := make([]uint64, 1<<20)
+	var clock Clock
+	b.ResetTimer()
+	clock.Start()
+	for b.Loop() {
+		w.Time(ticks)
+	}
+	b.StopTimer()
+	clock.Stop()
+	if err := w.Check(); err != nil {
+		b.Fatal(err)
+	}
+	slices.Sort(ticks)
+	b.ReportMetric(clock.Percentile(ticks, 0.5), "p50-ns")
+	b.ReportMetric(clock.Percentile(ticks, 0.99), "p99-ns")
 }
