@@ -121,6 +121,7 @@ func serve(args []string, stderr io.Writer) int {
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file until exit (for performance work)")
 	tracefile := fs.String("trace", "", "write an execution trace to this file until exit (for latency work)")
+	memprofile := fs.String("memprofile", "", "write a heap profile to this file when told to stop, before shutting down (for memory work)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -202,6 +203,13 @@ func serve(args []string, stderr io.Writer) int {
 		}
 		log.Info("shutting down", "signal", sig.String())
 		break
+	}
+	if *memprofile != "" {
+		// Before Shutdown, while the cache and the query log still hold
+		// what they held under load.
+		if err := writeHeapProfile(*memprofile); err != nil {
+			log.Error("memprofile", "err", err)
+		}
 	}
 	signal.Stop(sigs)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -421,4 +429,19 @@ func admin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, code)
 	}
 	return 0
+}
+
+// writeHeapProfile writes the heap profile after a collection to path:
+// what is live (go tool pprof -sample_index=inuse_space).
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("heap profile %s: %w", path, err)
+	}
+	return f.Close()
 }
