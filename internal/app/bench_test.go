@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hearth-dns/hearth/internal/testutil/cycles"
 
 	"github.com/miekg/dns"
 
@@ -37,16 +38,6 @@ const benchBatch = 32
 // answers faster than that (the socket, unpacking and packing are not in
 // it).
 const benchRate = 140_000
-
-// processCPU returns the CPU time of every thread of the process so far
-// (user and system), so that the query log's writer thread counts.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatalf("getrusage: %v", err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkPipelineHit measures the whole chain (identity, policy, local,
 // cache, observe) for cached, allowed answers: the work a cache hit costs
@@ -120,7 +111,7 @@ func benchPipelineHit(b *testing.B, logOn bool) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := processCPU(b)
+	cpu0 := cycles.ProcessCPU()
 	// Received runs at benchRate from now on, ahead of the clock, so that
 	// the writer closes a second by the entries' times as it does at full
 	// load (times behind the clock would close every row at every batch).
@@ -148,7 +139,7 @@ func benchPipelineHit(b *testing.B, logOn bool) {
 			b.Fatal(err)
 		}
 	}
-	cpu := processCPU(b) - cpu0
+	cpu := cycles.ProcessCPU() - cpu0
 	b.StopTimer()
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	if w.n != benchNames+b.N {

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hearth-dns/hearth/internal/testutil/cycles"
 )
 
 // realIndex is the index of every shared blocklist, built once per test
@@ -64,7 +66,7 @@ func BenchmarkLookup(b *testing.B) {
 		b.Run(s.name, func(b *testing.B) {
 			b.ReportAllocs()
 			matched, i := 0, 0
-			cpu := cpuTime()
+			cpu := cycles.ProcessCPU()
 			for b.Loop() {
 				r := ix.Lookup(names[i])
 				if r.Matched() {
@@ -80,7 +82,7 @@ func BenchmarkLookup(b *testing.B) {
 		b.Run(s.name+"/mixed-case", func(b *testing.B) {
 			b.ReportAllocs()
 			matched, i := 0, 0
-			cpu := cpuTime()
+			cpu := cycles.ProcessCPU()
 			for b.Loop() {
 				r := ix.Lookup(mixed[i])
 				if r.Matched() {
@@ -95,7 +97,7 @@ func BenchmarkLookup(b *testing.B) {
 		b.Run(s.name+"/LookupLower", func(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
-			cpu := cpuTime()
+			cpu := cycles.ProcessCPU()
 			for b.Loop() {
 				r := ix.LookupLower(lower[i])
 				_ = r.Matched()
@@ -109,7 +111,7 @@ func BenchmarkLookup(b *testing.B) {
 			b.ReportAllocs()
 			buf := make([]Match, 0, 32)
 			i := 0
-			cpu := cpuTime()
+			cpu := cycles.ProcessCPU()
 			for b.Loop() {
 				r := ix.Lookup(names[i])
 				buf = r.AppendMatches(buf[:0])
@@ -166,7 +168,7 @@ func mixCase(names []string) []string {
 // busy machine it stays close to the true cost while ns/op grows with the
 // time the benchmark waited for a core.
 func reportCPU(b *testing.B, start time.Duration) {
-	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cycles.ProcessCPU()-start)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkBuild measures Add plus Build for the external data set's blocklists (2.19 M

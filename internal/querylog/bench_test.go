@@ -6,19 +6,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
-)
 
-// cpuTime returns the process's user and system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+	"github.com/hearth-dns/hearth/internal/testutil/cycles"
+)
 
 // benchEntries returns n entries with names drawn from a pool of
 // distinct names (0 = every name new), over 10 devices, a quarter
@@ -93,7 +85,7 @@ func BenchmarkWriterThroughput(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
 			b.ResetTimer()
-			start, cpu0 := time.Now(), cpuTime()
+			start, cpu0 := time.Now(), cycles.ProcessCPU()
 			for i := 0; i < b.N; {
 				n := min(b.N-i, DefaultBuffer)
 				for j := range n {
@@ -118,7 +110,7 @@ func BenchmarkWriterThroughput(b *testing.B) {
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "rows/s")
 			// Per CPU second too: the wall-clock rate moves with the load
 			// of a shared machine, the CPU cost much less.
-			b.ReportMetric(float64(b.N)/(cpuTime()-cpu0).Seconds(), "rows/cpu-s")
+			b.ReportMetric(float64(b.N)/(cycles.ProcessCPU()-cpu0).Seconds(), "rows/cpu-s")
 			if s := w.Stats(); s.Dropped != 0 || s.Written != uint64(b.N) {
 				b.Fatalf("stats %+v, want %d written and no drops", s, b.N)
 			}

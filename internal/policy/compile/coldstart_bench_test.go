@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hearth-dns/hearth/internal/testutil/cycles"
+
 	"github.com/hearth-dns/hearth/internal/identity"
 	"github.com/hearth-dns/hearth/internal/store/postgres"
 	"github.com/hearth-dns/hearth/internal/testutil/pgtest"
@@ -40,12 +42,12 @@ func BenchmarkColdStartPostgres(b *testing.B) {
 	base := identity.Config{DefaultProfile: "adult", TrustedForwarders: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}}
 	heap0 := heapBytes()
 	for b.Loop() {
-		start, cpu := time.Now(), processCPU()
+		start, cpu := time.Now(), cycles.ProcessCPU()
 		st, err := s.Load(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
-		loaded, loadCPU := time.Now(), processCPU()
+		loaded, loadCPU := time.Now(), cycles.ProcessCPU()
 		snap, err := p.Compile(base, c, st, now)
 		if err != nil {
 			b.Fatal(err)
@@ -57,7 +59,7 @@ func BenchmarkColdStartPostgres(b *testing.B) {
 		b.ReportMetric(loaded.Sub(start).Seconds(), "load-wall-s")
 		b.ReportMetric((loadCPU - cpu).Seconds(), "load-cpu-s")
 		b.ReportMetric(time.Since(loaded).Seconds(), "build-wall-s")
-		b.ReportMetric((processCPU() - loadCPU).Seconds(), "build-cpu-s")
+		b.ReportMetric((cycles.ProcessCPU() - loadCPU).Seconds(), "build-cpu-s")
 		b.ReportMetric(time.Since(start).Seconds(), "cold-start-wall-s")
 		b.ReportMetric(float64(heapBytes()-heap0)/(1<<20), "heap-MB")
 		b.ReportMetric(float64(rssBytes())/(1<<20), "rss-MB")

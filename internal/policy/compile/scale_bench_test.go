@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/sys/unix"
 
 	"github.com/hearth-dns/hearth/internal/identity"
 	"github.com/hearth-dns/hearth/internal/pipeline"
@@ -110,16 +109,6 @@ func rssBytes() uint64 {
 	return 0
 }
 
-// processCPU is the CPU time of the process, every thread (the
-// collector's included).
-func processCPU() time.Duration {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // heapBytes is the live heap after a collection.
 func heapBytes() uint64 {
 	runtime.GC()
@@ -160,13 +149,13 @@ func BenchmarkScale(b *testing.B) {
 			st := synthState(n, now)
 			b.ReportMetric(float64(len(st.Devices)), "devices")
 			b.ReportMetric(float64(len(st.Bindings)), "bindings")
-			start, cpu := time.Now(), processCPU()
+			start, cpu := time.Now(), cycles.ProcessCPU()
 			var err error
 			if s, err = p.Compile(identity.Config{DefaultProfile: "adult", TrustedForwarders: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")}}, c, st, now); err != nil {
 				b.Fatal(err)
 			}
 			b.ReportMetric(time.Since(start).Seconds(), "build-wall-s")
-			b.ReportMetric((processCPU() - cpu).Seconds(), "build-cpu-s")
+			b.ReportMetric((cycles.ProcessCPU() - cpu).Seconds(), "build-cpu-s")
 			if len(s.Problems) > 0 {
 				b.Fatalf("%d problems, the first: %v", len(s.Problems), s.Problems[0])
 			}
@@ -348,7 +337,7 @@ func BenchmarkScale(b *testing.B) {
 		b.ReportAllocs()
 		var procCPU time.Duration
 		for b.Loop() {
-			cpu0 := processCPU()
+			cpu0 := cycles.ProcessCPU()
 			for i := range appliesPerOp {
 				h := r.IntN(n)
 				hid := fmt.Sprintf("h%07d", h)
@@ -377,7 +366,7 @@ func BenchmarkScale(b *testing.B) {
 				}
 				cur = next
 			}
-			procCPU += processCPU() - cpu0
+			procCPU += cycles.ProcessCPU() - cpu0
 		}
 		b.ReportMetric(float64(procCPU.Microseconds())/float64(b.N*appliesPerOp), "process-cpu-µs/apply")
 		slices.Sort(lat)

@@ -9,9 +9,10 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hearth-dns/hearth/internal/testutil/cycles"
 
 	"github.com/jackc/pgx/v5"
 
@@ -49,13 +50,13 @@ func BenchmarkLoad(b *testing.B) {
 		st = store.State{}
 		runtime.GC()
 		stop := watchHeap()
-		start, cpu0, srv0 := time.Now(), processCPU(), server()
+		start, cpu0, srv0 := time.Now(), cycles.ProcessCPU(), server()
 		var err error
 		if st, err = s.Load(ctx); err != nil {
 			b.Fatal(err)
 		}
 		wall += time.Since(start).Seconds()
-		cpu += (processCPU() - cpu0).Seconds()
+		cpu += (cycles.ProcessCPU() - cpu0).Seconds()
 		srv += (server() - srv0).Seconds()
 		peakHeap = max(peakHeap, float64(stop())/(1<<20))
 	}
@@ -191,15 +192,6 @@ func loadState(n int) store.State {
 		st.Bindings[k] = store.Binding{Kind: store.BindIPv6, Key: v6.String(), Household: h, Origin: "radius", Session: "s" + strconv.Itoa(i), Updated: seen}
 	}
 	return st
-}
-
-// processCPU is this process's CPU time, every thread.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchApp names the benchmark's connections to the server

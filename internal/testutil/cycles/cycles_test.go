@@ -31,19 +31,26 @@ func BenchmarkTicks(b *testing.B) {
 }
 
 func TestThreadCPU(t *testing.T) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	a := ThreadCPU()
-	if a <= 0 {
-		t.Fatalf("thread CPU time %v", a)
-	}
-	// Spinning must show as the thread's CPU time; the wall-clock bound
-	// only stops a clock that never moves.
-	start := time.Now()
-	for ThreadCPU()-a < time.Millisecond {
-		if time.Since(start) > 10*time.Second {
-			t.Fatalf("10 s of spinning and the thread's CPU time moved %v", ThreadCPU()-a)
-		}
+	for _, c := range []struct {
+		name  string
+		clock func() time.Duration
+	}{{"ThreadCPU", ThreadCPU}, {"ProcessCPU", ProcessCPU}} {
+		t.Run(c.name, func(t *testing.T) {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			a := c.clock()
+			if a <= 0 {
+				t.Fatalf("CPU time %v", a)
+			}
+			// Spinning must show as CPU time; the wall-clock bound only
+			// stops a clock that never moves.
+			start := time.Now()
+			for c.clock()-a < time.Millisecond {
+				if time.Since(start) > 10*time.Second {
+					t.Fatalf("10 s of spinning and the CPU time moved %v", c.clock()-a)
+				}
+			}
+		})
 	}
 }
 
