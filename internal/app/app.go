@@ -108,6 +108,8 @@ type App struct {
 	// cur is the generation in effect, for readers that must not wait
 	// for a.mu (store syncs, the API).
 	cur atomic.Pointer[built]
+	// gcPercent is the GOGC last set (setGCPercent; 0: none yet).
+	gcPercent atomic.Int64
 	// stopBackground ends the App-wide background work (store sync), and
 	// background is done once that work has returned: Shutdown waits for
 	// it before closing the store the work uses.
@@ -441,7 +443,8 @@ func (a *App) Start() error {
 		if a.qlog != nil {
 			a.qlog.Start(ctx)
 		}
-		a.background.Go(func() { a.purgeSessions(ctx) })
+		a.background.Go(func() { every(ctx, time.Hour, func() { a.purgeSessions(ctx) }) })
+		a.background.Go(func() { a.tuneGC(ctx) })
 		if !a.readOnly {
 			// Saved each real minute (not on the test clock's timer,
 			// which schedules list downloads).

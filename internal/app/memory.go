@@ -1,9 +1,11 @@
 package app
 
 import (
+	"context"
 	"os"
 	"runtime/debug"
 	"runtime/metrics"
+	"time"
 
 	"github.com/hearth-dns/hearth/internal/config"
 )
@@ -45,30 +47,66 @@ func memoryLimit(cfg *config.Config, indexBytes, logBytes, other int64, env func
 	return n
 }
 
-// autoGCPercent is the collector's GOGC under memory_limit: auto. With
-// the default of 100 the heap grows to twice the live heap between
-// collections, and with a cache of a million answers that headroom was
-// most of the RSS. 50 took 80 MiB off at 800,000 names for 8 % more CPU
-// per cache miss; 25 takes 23 MiB more off at 1.5 M names (a heap goal
-// of 1.25 times the live heap; 344 MiB, Unbound 356 with the same
-// budgets) for CPU per miss equal within the noise (scripts/bench-rss,
-// scripts/bench-misses, docs/performance.md). Hits allocate nothing, and
-// collections are cheap since cached answers hold no pointers: more of
-// them cost little.
-const autoGCPercent = 25
+// Under memory_limit: auto the collector's GOGC follows the live heap, so
+// that the heap grows gcHeadroom past it between collections, whatever
+// its size: GOGC = 100*gcHeadroom/live, within [minGCPercent,
+// maxGCPercent]. A fixed GOGC gives a headroom in proportion to the live
+// heap: 25 let a full 256 MiB cache grow 62 MiB past its live heap, and
+// RSS after scripts/bench ended 3-11 MiB above Unbound's with the same
+// budgets; 12 there took 32 MiB off RSS for CPU per miss within the
+// noise (a collection of a 250 MB heap takes 5-12 ms of CPU: cached
+// answers hold no pointers; docs/performance.md). A small heap gets the
+// larger percentage: fewer collections, and the bytes are few.
+const (
+	gcHeadroom   = 32 << 20
+	minGCPercent = 10
+	maxGCPercent = 50
+)
 
-// gcPercent returns the GOGC to set for cfg, or -1 to leave the
-// runtime's: a GOGC in the environment (which the runtime has read
-// already) wins, and only memory_limit auto changes it.
-func gcPercent(cfg *config.Config, env func(string) string) int {
+// autoGCPercent returns the GOGC that lets a live heap of live bytes grow
+// by gcHeadroom, within [minGCPercent, maxGCPercent].
+func autoGCPercent(live int64) int {
+	if live <= 0 {
+		return maxGCPercent
+	}
+	return int(min(max(100*gcHeadroom/live, minGCPercent), maxGCPercent))
+}
+
+// gcPercent returns the GOGC to set for cfg and a live heap of live
+// bytes, or -1 to leave the runtime's: a GOGC in the environment (which
+// the runtime has read already) wins, and only memory_limit auto changes
+// it.
+func gcPercent(cfg *config.Config, live int64, env func(string) string) int {
 	if env("GOGC") != "" {
 		return -1
 	}
 	switch cfg.MemoryLimit {
 	case "", "auto":
-		return autoGCPercent
+		return autoGCPercent(live)
 	}
 	return -1
+}
+
+// gcTuneInterval is how often tuneGC follows the live heap: at full
+// speed, cache misses add about 40 MB of answers in 10 s, so between two
+// looks the headroom grows by a fifth at most.
+const gcTuneInterval = 5 * time.Second
+
+// tuneGC sets GOGC from the live heap every gcTuneInterval (gcPercent)
+// until ctx is done: the cache fills and empties between swaps of lists
+// and policy, where updateMemoryLimit sets it.
+func (a *App) tuneGC(ctx context.Context) { every(ctx, gcTuneInterval, a.setGCPercent) }
+
+// setGCPercent sets the collector's GOGC for the App's config and the
+// live heap the last collection found (gcPercent), when it changed.
+func (a *App) setGCPercent() {
+	b := a.cur.Load()
+	if a.readOnly || b == nil || b.cfg == nil {
+		return
+	}
+	if p := gcPercent(b.cfg, liveHeap(), os.Getenv); p > 0 && a.gcPercent.Swap(int64(p)) != int64(p) {
+		debug.SetGCPercent(p)
+	}
 }
 
 // updateMemoryLimit sets the runtime's soft memory limit for b's config,
@@ -90,10 +128,12 @@ func (a *App) updateMemoryLimit(b *built) {
 		// part of the live heap read below).
 		logged = a.qlog.MemoryBound()
 	}
-	if n := memoryLimit(b.cfg, index, logged, liveHeap()-index-cached-logged, os.Getenv); n > 0 {
+	live := liveHeap()
+	if n := memoryLimit(b.cfg, index, logged, live-index-cached-logged, os.Getenv); n > 0 {
 		debug.SetMemoryLimit(n)
 	}
-	if p := gcPercent(b.cfg, os.Getenv); p > 0 {
+	if p := gcPercent(b.cfg, live, os.Getenv); p > 0 {
+		a.gcPercent.Store(int64(p))
 		debug.SetGCPercent(p)
 	}
 }

@@ -1,7 +1,13 @@
 package app
 
 import (
+	"context"
+	"os"
+	"runtime"
+	"runtime/debug"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/hearth-dns/hearth/internal/config"
 )
@@ -43,16 +49,42 @@ func TestMemoryLimit(t *testing.T) {
 	}
 }
 
-// TestGCPercent: memory_limit auto sets GOGC 25 (a heap goal of 1.25
-// times the live heap: RSS at most Unbound's, docs/performance.md),
-// unless GOGC is in the environment or the limit is set by hand or off.
+// TestAutoGCPercent: under memory_limit auto the heap grows gcHeadroom
+// past the live heap between collections, within [minGCPercent,
+// maxGCPercent].
+func TestAutoGCPercent(t *testing.T) {
+	const mib = 1 << 20
+	tests := []struct {
+		live int64
+		want int
+	}{
+		{0, maxGCPercent},
+		{-1, maxGCPercent},
+		{16 * mib, maxGCPercent},
+		{64 * mib, 50},
+		{128 * mib, 25},
+		{256 * mib, 12},
+		{320 * mib, 10},
+		{4096 * mib, minGCPercent},
+	}
+	for _, tc := range tests {
+		if got := autoGCPercent(tc.live); got != tc.want {
+			t.Errorf("autoGCPercent(%d MiB) = %d, want %d", tc.live/mib, got, tc.want)
+		}
+	}
+}
+
+// TestGCPercent: memory_limit auto sets GOGC from the live heap
+// (autoGCPercent), unless GOGC is in the environment or the limit is set
+// by hand or off.
 func TestGCPercent(t *testing.T) {
+	const live = 256 << 20
 	tests := []struct {
 		limit, gogc string
 		want        int
 	}{
-		{"auto", "", 25},
-		{"", "", 25},
+		{"auto", "", 12},
+		{"", "", 12},
 		{"auto", "100", -1},
 		{"512MiB", "", -1},
 		{"off", "", -1},
@@ -65,8 +97,44 @@ func TestGCPercent(t *testing.T) {
 			}
 			return ""
 		}
-		if got := gcPercent(cfg, env); got != tc.want {
+		if got := gcPercent(cfg, live, env); got != tc.want {
 			t.Errorf("memory_limit %q, GOGC %q: gcPercent = %d, want %d", tc.limit, tc.gogc, got, tc.want)
 		}
 	}
+}
+
+// TestTuneGC: the App follows the live heap every gcTuneInterval, and
+// sets the runtime's GOGC to autoGCPercent of it.
+func TestTuneGC(t *testing.T) {
+	if os.Getenv("GOGC") != "" {
+		t.Fatal("TestTuneGC needs GOGC unset: gcPercent leaves a GOGC from the environment alone")
+	}
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	synctest.Test(t, func(t *testing.T) {
+		a := &App{}
+		a.cur.Store(&built{cfg: &config.Config{MemoryLimit: "auto"}})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { a.tuneGC(ctx); close(done) }()
+		synctest.Wait()
+		if got := a.gcPercent.Load(); got != 0 {
+			t.Fatalf("GOGC set to %d before the first interval", got)
+		}
+		// Between the two reads of the live heap the App read it too.
+		runtime.GC()
+		live0 := liveHeap()
+		time.Sleep(gcTuneInterval)
+		synctest.Wait()
+		live1 := liveHeap()
+		lo, hi := autoGCPercent(max(live0, live1)), autoGCPercent(min(live0, live1))
+		got := a.gcPercent.Load()
+		if got < int64(lo) || got > int64(hi) {
+			t.Errorf("after one interval, GOGC %d recorded, want %d-%d (live heap %d-%d)", got, lo, hi, live0, live1)
+		}
+		if rt := debug.SetGCPercent(100); int64(rt) != got {
+			t.Errorf("the runtime's GOGC is %d, want the %d recorded", rt, got)
+		}
+		cancel()
+		<-done
+	})
 }

@@ -216,27 +216,13 @@ func (a *App) startParents(ctx context.Context) {
 			p.activity.Run(ctx)
 			a.saveActivity() // everything counted is in: Run has returned
 		})
-		a.background.Go(func() { a.saveActivityLoop(ctx) })
+		a.background.Go(func() { every(ctx, time.Hour, a.saveActivity) })
 	}
 	if p.notifier.Wants(notify.KindDigest) {
 		a.background.Go(func() { a.digestLoop(ctx) })
 	}
 	if p.notifier.Wants(notify.KindListFailure) {
 		a.background.Go(func() { a.listWatchLoop(ctx) })
-	}
-}
-
-// saveActivityLoop saves the activity counters hourly until ctx ends.
-func (a *App) saveActivityLoop(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			a.saveActivity()
-		}
 	}
 }
 

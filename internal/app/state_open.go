@@ -185,18 +185,23 @@ func (a *App) closeState() error {
 	return errors.Join(errs...)
 }
 
-// purgeSessions deletes expired sessions hourly.
+// purgeSessions deletes expired sessions.
 func (a *App) purgeSessions(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
+	if _, err := a.auth.PurgeExpired(ctx); err != nil && ctx.Err() == nil {
+		a.log.Warn("purging expired sessions", "err", err)
+	}
+}
+
+// every calls f every d until ctx is done.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := a.auth.PurgeExpired(ctx); err != nil && ctx.Err() == nil {
-				a.log.Warn("purging expired sessions", "err", err)
-			}
+			f()
 		}
 	}
 }
