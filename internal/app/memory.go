@@ -47,42 +47,47 @@ func memoryLimit(cfg *config.Config, indexBytes, logBytes, other int64, env func
 	return n
 }
 
-// Under memory_limit: auto the collector's GOGC follows the live heap, so
-// that the heap grows gcHeadroom past it between collections, whatever
-// its size: GOGC = 100*gcHeadroom/live, within [minGCPercent,
-// maxGCPercent]. A fixed GOGC gives a headroom in proportion to the live
-// heap: 25 let a full 256 MiB cache grow 62 MiB past its live heap, and
-// RSS after scripts/bench ended 3-11 MiB above Unbound's with the same
-// budgets; 12 there took 32 MiB off RSS for CPU per miss within the
-// noise (a collection of a 250 MB heap takes 5-12 ms of CPU: cached
-// answers hold no pointers; docs/performance.md). A small heap gets the
-// larger percentage: fewer collections, and the bytes are few.
+// Under memory_limit: auto the collector's GOGC follows the live heap:
+// between collections the heap grows by gcHeadroom plus a quarter of the
+// live heap that is not the cache's (GOGC 25 for that part, as before),
+// within [minGCPercent, maxGCPercent]. Cached answers hold no pointers,
+// so a collection costs little per cached byte (5-12 ms of CPU for a
+// 250 MB heap that is mostly cache), and the headroom need not grow with
+// the cache: a fixed GOGC 25 let a full 256 MiB cache grow 62 MiB past
+// its live heap, and RSS after scripts/bench ended 3-23 MiB above
+// Unbound's with the same budgets; GOGC 12-14 there took 25-30 MiB off
+// RSS for CPU per miss within the noise (docs/performance.md). A policy
+// of a million households is pointers: it keeps its quarter, which
+// collects it a quarter as often. A small heap gets the larger
+// percentage: fewer collections, and the bytes are few.
 const (
 	gcHeadroom   = 32 << 20
 	minGCPercent = 10
 	maxGCPercent = 50
 )
 
-// autoGCPercent returns the GOGC that lets a live heap of live bytes grow
-// by gcHeadroom, within [minGCPercent, maxGCPercent].
-func autoGCPercent(live int64) int {
+// autoGCPercent returns the GOGC that lets a live heap of live bytes, of
+// which cached are the cache's, grow by gcHeadroom and a quarter of the
+// rest, within [minGCPercent, maxGCPercent].
+func autoGCPercent(live, cached int64) int {
 	if live <= 0 {
 		return maxGCPercent
 	}
-	return int(min(max(100*gcHeadroom/live, minGCPercent), maxGCPercent))
+	growth := gcHeadroom + max(live-cached, 0)/4
+	return int(min(max(100*growth/live, minGCPercent), maxGCPercent))
 }
 
 // gcPercent returns the GOGC to set for cfg and a live heap of live
-// bytes, or -1 to leave the runtime's: a GOGC in the environment (which
-// the runtime has read already) wins, and only memory_limit auto changes
-// it.
-func gcPercent(cfg *config.Config, live int64, env func(string) string) int {
+// bytes, cached of them the cache's, or -1 to leave the runtime's: a GOGC
+// in the environment (which the runtime has read already) wins, and only
+// memory_limit auto changes it.
+func gcPercent(cfg *config.Config, live, cached int64, env func(string) string) int {
 	if env("GOGC") != "" {
 		return -1
 	}
 	switch cfg.MemoryLimit {
 	case "", "auto":
-		return autoGCPercent(live)
+		return autoGCPercent(live, cached)
 	}
 	return -1
 }
@@ -104,7 +109,11 @@ func (a *App) setGCPercent() {
 	if a.readOnly || b == nil || b.cfg == nil {
 		return
 	}
-	if p := gcPercent(b.cfg, liveHeap(), os.Getenv); p > 0 && a.gcPercent.Swap(int64(p)) != int64(p) {
+	var cached int64
+	if b.cache != nil {
+		cached = b.cache.Bytes()
+	}
+	if p := gcPercent(b.cfg, liveHeap(), cached, os.Getenv); p > 0 && a.gcPercent.Swap(int64(p)) != int64(p) {
 		debug.SetGCPercent(p)
 	}
 }
@@ -132,7 +141,7 @@ func (a *App) updateMemoryLimit(b *built) {
 	if n := memoryLimit(b.cfg, index, logged, live-index-cached-logged, os.Getenv); n > 0 {
 		debug.SetMemoryLimit(n)
 	}
-	if p := gcPercent(b.cfg, live, os.Getenv); p > 0 {
+	if p := gcPercent(b.cfg, live, cached, os.Getenv); p > 0 {
 		a.gcPercent.Store(int64(p))
 		debug.SetGCPercent(p)
 	}

@@ -50,26 +50,29 @@ func TestMemoryLimit(t *testing.T) {
 }
 
 // TestAutoGCPercent: under memory_limit auto the heap grows gcHeadroom
-// past the live heap between collections, within [minGCPercent,
-// maxGCPercent].
+// and a quarter of what is not the cache past the live heap between
+// collections, within [minGCPercent, maxGCPercent].
 func TestAutoGCPercent(t *testing.T) {
 	const mib = 1 << 20
 	tests := []struct {
-		live int64
-		want int
+		name         string
+		live, cached int64
+		want         int
 	}{
-		{0, maxGCPercent},
-		{-1, maxGCPercent},
-		{16 * mib, maxGCPercent},
-		{64 * mib, 50},
-		{128 * mib, 25},
-		{256 * mib, 12},
-		{320 * mib, 10},
-		{4096 * mib, minGCPercent},
+		{"nothing known yet", 0, 0, maxGCPercent},
+		{"negative", -1, 0, maxGCPercent},
+		{"a home: small heap", 64 * mib, 16 * mib, maxGCPercent},
+		{"no cache at 128 MiB: 32 + 32 MiB", 128 * mib, 0, 50},
+		{"no cache at 256 MiB: 32 + 64 MiB", 256 * mib, 0, 37},
+		{"a full 240 MiB cache: 32 + 4 MiB", 256 * mib, 240 * mib, 14},
+		{"a cache of 320 MiB alone", 320 * mib, 320 * mib, 10},
+		{"a huge cache", 4096 * mib, 4096 * mib, minGCPercent},
+		{"a million households' policy and a cache", 2048 * mib, 256 * mib, 23},
+		{"the cache counted above the live heap", 64 * mib, 100 * mib, 50},
 	}
 	for _, tc := range tests {
-		if got := autoGCPercent(tc.live); got != tc.want {
-			t.Errorf("autoGCPercent(%d MiB) = %d, want %d", tc.live/mib, got, tc.want)
+		if got := autoGCPercent(tc.live, tc.cached); got != tc.want {
+			t.Errorf("%s: autoGCPercent(%d MiB, %d MiB cached) = %d, want %d", tc.name, tc.live/mib, tc.cached/mib, got, tc.want)
 		}
 	}
 }
@@ -78,13 +81,13 @@ func TestAutoGCPercent(t *testing.T) {
 // (autoGCPercent), unless GOGC is in the environment or the limit is set
 // by hand or off.
 func TestGCPercent(t *testing.T) {
-	const live = 256 << 20
+	const live, cached = 256 << 20, 240 << 20
 	tests := []struct {
 		limit, gogc string
 		want        int
 	}{
-		{"auto", "", 12},
-		{"", "", 12},
+		{"auto", "", 14},
+		{"", "", 14},
 		{"auto", "100", -1},
 		{"512MiB", "", -1},
 		{"off", "", -1},
@@ -97,7 +100,7 @@ func TestGCPercent(t *testing.T) {
 			}
 			return ""
 		}
-		if got := gcPercent(cfg, live, env); got != tc.want {
+		if got := gcPercent(cfg, live, cached, env); got != tc.want {
 			t.Errorf("memory_limit %q, GOGC %q: gcPercent = %d, want %d", tc.limit, tc.gogc, got, tc.want)
 		}
 	}
@@ -126,7 +129,7 @@ func TestTuneGC(t *testing.T) {
 		time.Sleep(gcTuneInterval)
 		synctest.Wait()
 		live1 := liveHeap()
-		lo, hi := autoGCPercent(max(live0, live1)), autoGCPercent(min(live0, live1))
+		lo, hi := autoGCPercent(max(live0, live1), 0), autoGCPercent(min(live0, live1), 0)
 		got := a.gcPercent.Load()
 		if got < int64(lo) || got > int64(hi) {
 			t.Errorf("after one interval, GOGC %d recorded, want %d-%d (live heap %d-%d)", got, lo, hi, live0, live1)

@@ -63,7 +63,7 @@ type Config struct {
 	// "auto" (the default) derives it from the budgets (cache.max_bytes,
 	// the query log's bound, the compiled lists) so that the garbage collector's headroom does
 	// not double the resident memory, and sets GOGC from the live heap
-	// (a fixed 32 MiB of headroom, GOGC 10-50); "off" leaves the
+	// (32 MiB and a quarter of what is not the cache, GOGC 10-50); "off" leaves the
 	// runtime's defaults; or a size ("512MiB"). GOMEMLIMIT and GOGC in
 	// the environment win.
 	MemoryLimit string `yaml:"memory_limit"`
