@@ -40,6 +40,7 @@ import (
 	"github.com/hearth-dns/hearth/internal/app"
 	"github.com/hearth-dns/hearth/internal/auth"
 	"github.com/hearth-dns/hearth/internal/config"
+	"github.com/hearth-dns/hearth/internal/heapprof"
 	"github.com/hearth-dns/hearth/internal/store"
 )
 
@@ -207,7 +208,7 @@ func serve(args []string, stderr io.Writer) int {
 	if *memprofile != "" {
 		// Before Shutdown, while the cache and the query log still hold
 		// what they held under load.
-		if err := writeHeapProfile(*memprofile); err != nil {
+		if err := heapprof.Write(*memprofile); err != nil {
 			log.Error("memprofile", "err", err)
 		}
 	}
@@ -429,19 +430,4 @@ func admin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, code)
 	}
 	return 0
-}
-
-// writeHeapProfile writes the heap profile after a collection to path:
-// what is live (go tool pprof -sample_index=inuse_space).
-func writeHeapProfile(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("heap profile: %w", err)
-	}
-	runtime.GC()
-	if err := pprof.WriteHeapProfile(f); err != nil {
-		f.Close()
-		return fmt.Errorf("heap profile %s: %w", path, err)
-	}
-	return f.Close()
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"os"
@@ -402,26 +401,5 @@ func TestExplainReadsTheStore(t *testing.T) {
 		if code := run(append([]string{"explain"}, args...), &out, &errb); code != 0 || !strings.Contains(out.String(), "profile:  emma") || !strings.Contains(out.String(), "action:   block") {
 			t.Errorf("explain %v: %d\n%s%s", args, code, out.String(), errb.String())
 		}
-	}
-}
-
-// TestWriteHeapProfile: serve --memprofile writes a profile that pprof
-// reads, and a path it cannot create is an error naming it.
-func TestWriteHeapProfile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "heap.prof")
-	if err := writeHeapProfile(path); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	// A profile is gzip'd protocol buffers.
-	if _, err := gzip.NewReader(f); err != nil {
-		t.Errorf("profile is not gzip data: %v", err)
-	}
-	if err := writeHeapProfile(filepath.Join(t.TempDir(), "no", "such", "dir", "heap.prof")); err == nil || !strings.Contains(err.Error(), "heap profile") {
-		t.Errorf("writeHeapProfile into a missing directory: %v, want an error", err)
 	}
 }

@@ -8,12 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hearth-dns/hearth/internal/testutil/cycles"
-
 	"github.com/miekg/dns"
 
 	"github.com/hearth-dns/hearth/internal/config"
 	"github.com/hearth-dns/hearth/internal/pipeline"
+	"github.com/hearth-dns/hearth/internal/testutil/cycles"
 	"github.com/hearth-dns/hearth/internal/testutil/dnstest"
 )
 

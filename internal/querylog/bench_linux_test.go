@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hearth-dns/hearth/internal/testutil/cycles"
-
 	"golang.org/x/sys/unix"
+
+	"github.com/hearth-dns/hearth/internal/testutil/cycles"
 )
 
 // threadCPU returns the calling OS thread's CPU time so far.

@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/hearth-dns/hearth/internal/heapprof"
 	"github.com/hearth-dns/hearth/internal/identity"
 	"github.com/hearth-dns/hearth/internal/pipeline"
 	"github.com/hearth-dns/hearth/internal/store"
@@ -118,20 +118,6 @@ func heapBytes() uint64 {
 	return m.HeapAlloc
 }
 
-// writeHeapProfile writes the heap profile after a collection to file.
-func writeHeapProfile(file string) error {
-	f, err := os.Create(file)
-	if err != nil {
-		return fmt.Errorf("creating heap profile: %w", err)
-	}
-	runtime.GC()
-	if err := pprof.WriteHeapProfile(f); err != nil {
-		f.Close()
-		return fmt.Errorf("writing heap profile: %w", err)
-	}
-	return f.Close()
-}
-
 // percentile returns the p-th percentile of sorted durations.
 func percentile(d []time.Duration, p float64) time.Duration {
 	return d[min(len(d)-1, int(float64(len(d))*p))]
@@ -185,7 +171,7 @@ func BenchmarkScale(b *testing.B) {
 		// the built snapshot (go tool pprof -sample_index=inuse_space),
 		// to see which table holds the bytes per household.
 		if f := os.Getenv("HEARTH_BENCH_HEAPPROFILE"); f != "" {
-			if err := writeHeapProfile(f); err != nil {
+			if err := heapprof.Write(f); err != nil {
 				b.Fatal(err)
 			}
 		}

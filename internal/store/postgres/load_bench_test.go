@@ -12,12 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hearth-dns/hearth/internal/testutil/cycles"
-
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hearth-dns/hearth/internal/store"
 	"github.com/hearth-dns/hearth/internal/testutil/benchscale"
+	"github.com/hearth-dns/hearth/internal/testutil/cycles"
 	"github.com/hearth-dns/hearth/internal/testutil/pgtest"
 )
 
