@@ -108,8 +108,6 @@ type App struct {
 	// cur is the generation in effect, for readers that must not wait
 	// for a.mu (store syncs, the API).
 	cur atomic.Pointer[built]
-	// gcPercent is the GOGC last set (setGCPercent; 0: none yet).
-	gcPercent atomic.Int64
 	// stopBackground ends the App-wide background work (store sync), and
 	// background is done once that work has returned: Shutdown waits for
 	// it before closing the store the work uses.

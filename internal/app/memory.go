@@ -51,12 +51,13 @@ func memoryLimit(cfg *config.Config, indexBytes, logBytes, other int64, env func
 // between collections the heap grows by gcHeadroom plus a quarter of the
 // live heap that is not the cache's (GOGC 25 for that part, as before),
 // within [minGCPercent, maxGCPercent]. Cached answers hold no pointers,
-// so a collection costs little per cached byte (5-12 ms of CPU for a
-// 250 MB heap that is mostly cache), and the headroom need not grow with
+// so a collection costs little per cached byte (8-11 ms of CPU for a
+// 246 MB heap that is mostly cache), and the headroom need not grow with
 // the cache: a fixed GOGC 25 let a full 256 MiB cache grow 62 MiB past
-// its live heap, and RSS after scripts/bench ended 3-23 MiB above
-// Unbound's with the same budgets; GOGC 12-14 there took 25-30 MiB off
-// RSS for CPU per miss within the noise (docs/performance.md). A policy
+// its live heap, and RSS after scripts/bench ended 11-24 MiB above
+// Unbound's with the same budgets; GOGC 12-14 took 21-32 MiB off RSS
+// (scripts/bench, bench-misses, bench-rss) for CPU per miss within the
+// noise (docs/performance.md). A policy
 // of a million households is pointers: it keeps its quarter, which
 // collects it a quarter as often. A small heap gets the larger
 // percentage: fewer collections, and the bytes are few.
@@ -97,40 +98,38 @@ func gcPercent(cfg *config.Config, live, cached int64, env func(string) string) 
 // looks the headroom grows by a fifth at most.
 const gcTuneInterval = 5 * time.Second
 
-// tuneGC sets GOGC from the live heap every gcTuneInterval (gcPercent)
-// until ctx is done: the cache fills and empties between swaps of lists
-// and policy, where updateMemoryLimit sets it.
-func (a *App) tuneGC(ctx context.Context) { every(ctx, gcTuneInterval, a.setGCPercent) }
+// tuneGC sets GOGC from the live heap every gcTuneInterval until ctx is
+// done: the cache fills and empties between swaps of lists and policy,
+// where updateMemoryLimit sets it.
+func (a *App) tuneGC(ctx context.Context) {
+	every(ctx, gcTuneInterval, func() {
+		if b := a.cur.Load(); b != nil {
+			a.setGCPercent(b, liveHeap())
+		}
+	})
+}
 
-// setGCPercent sets the collector's GOGC for the App's config and the
-// live heap the last collection found (gcPercent), when it changed.
-func (a *App) setGCPercent() {
-	b := a.cur.Load()
-	if a.readOnly || b == nil || b.cfg == nil {
+// setGCPercent sets the collector's GOGC for b's config and cache and a
+// live heap of live bytes (gcPercent).
+func (a *App) setGCPercent(b *built, live int64) {
+	if a.readOnly || b.cfg == nil {
 		return
 	}
-	var cached int64
-	if b.cache != nil {
-		cached = b.cache.Bytes()
-	}
-	if p := gcPercent(b.cfg, liveHeap(), cached, os.Getenv); p > 0 && a.gcPercent.Swap(int64(p)) != int64(p) {
+	if p := gcPercent(b.cfg, live, b.cacheBytes(), os.Getenv); p > 0 {
 		debug.SetGCPercent(p)
 	}
 }
 
 // updateMemoryLimit sets the runtime's soft memory limit for b's config,
-// index and policy, and its GOGC (gcPercent). It runs after every swap of
-// lists or policy: reading the live heap costs a few microseconds.
+// index and policy, and its GOGC (setGCPercent). It runs after every swap
+// of lists or policy: reading the live heap costs a few microseconds.
 func (a *App) updateMemoryLimit(b *built) {
 	if a.readOnly || b.cfg == nil {
 		return
 	}
-	var index, cached, logged int64
+	var index, logged int64
 	if s := b.live.Load(); s != nil && s.Lists != nil {
 		index = int64(s.Lists.Index.Bytes())
-	}
-	if b.cache != nil {
-		cached = b.cache.Bytes()
 	}
 	if a.qlog != nil {
 		// Counted at its bound, not at what it holds now (its buffer,
@@ -138,13 +137,18 @@ func (a *App) updateMemoryLimit(b *built) {
 		logged = a.qlog.MemoryBound()
 	}
 	live := liveHeap()
-	if n := memoryLimit(b.cfg, index, logged, live-index-cached-logged, os.Getenv); n > 0 {
+	if n := memoryLimit(b.cfg, index, logged, live-index-b.cacheBytes()-logged, os.Getenv); n > 0 {
 		debug.SetMemoryLimit(n)
 	}
-	if p := gcPercent(b.cfg, live, cached, os.Getenv); p > 0 {
-		a.gcPercent.Store(int64(p))
-		debug.SetGCPercent(p)
+	a.setGCPercent(b, live)
+}
+
+// cacheBytes returns the bytes of b's cache entries, 0 without a cache.
+func (b *built) cacheBytes() int64 {
+	if b.cache == nil {
+		return 0
 	}
+	return b.cache.Bytes()
 }
 
 // liveHeap returns the heap the last garbage collection found live.

@@ -226,8 +226,8 @@ func (a *App) registerMetrics() {
 	cacheStat("hearth_cache_busy_total", "Misses answered SERVFAIL at once because a client, or all, had too many upstream queries in flight (this pipeline generation).", func(s cacheStats) uint64 { return s.Busy })
 	cacheStat("hearth_cache_failures_total", "Misses answered from a cached resolution failure, RFC 9520 (this pipeline generation).", func(s cacheStats) uint64 { return s.Failures })
 	r.GaugeFunc("hearth_cache_bytes", "Memory of the answer cache's entries, as bounded by cache.max_bytes.", func() float64 {
-		if b := a.cur.Load(); b != nil && b.cache != nil {
-			return float64(b.cache.Bytes())
+		if b := a.cur.Load(); b != nil {
+			return float64(b.cacheBytes())
 		}
 		return 0
 	})
